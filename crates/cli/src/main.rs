@@ -1,0 +1,2 @@
+//! The `custos` command-line tool (being written).
+fn main() {}

@@ -1,0 +1,11 @@
+//! The vocabulary of the UN Convention against Cybercrime as Custos uses it.
+//!
+//! This crate is pure: no I/O, no clock, no randomness. Article references are
+//! kept as data in [`article`] and the catalogues beside it, so that a
+//! correction to the reading of the treaty is a one-line change.
+
+pub mod kind;
+pub mod state;
+
+pub use kind::RequestKind;
+pub use state::StateCode;

@@ -1,0 +1,1 @@
+//! Node keys, signed envelopes and encryption to recipients (filled by the federation work).

@@ -1,0 +1,1 @@
+//! A node's persistent data (being written).
