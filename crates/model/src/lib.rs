@@ -4,6 +4,7 @@
 //! kept as data in [`article`] and the catalogues beside it, so that a
 //! correction to the reading of the treaty is a one-line change.
 
+pub mod article;
 pub mod kind;
 pub mod state;
 
