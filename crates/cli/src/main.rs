@@ -1,2 +1,64 @@
-//! The `custos` command-line tool (being written).
-fn main() {}
+//! The `custos` command-line tool: the glue between the node's crates and its operators.
+//!
+//! `main` parses the command line, runs one command and turns its outcome
+//! into an exit status: 0 for success, 1 for a negative answer (a draft that
+//! does not validate), 2 for bad input or a failure, with the error's chain of
+//! causes printed on standard error.
+
+mod clock;
+mod cmd;
+mod config;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Custos: a node of the cooperation network of the UN Convention against Cybercrime.
+///
+/// Each State runs its own node. Nodes exchange requests (preservation,
+/// disclosure, mutual legal assistance, emergency help) and electronic evidence
+/// directly, with every message signed and every step on record.
+#[derive(Parser, Debug)]
+#[command(name = "custos", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a node's data directory: configuration, database, room for keys.
+    Init(cmd::init::InitArgs),
+    /// Draft, check and record requests.
+    #[command(subcommand)]
+    Request(cmd::request::RequestCommand),
+    /// Treaty status: signatures, deposits, entry into force, legal-basis checks.
+    #[command(subcommand)]
+    Treaty(cmd::treaty::TreatyCommand),
+    /// The node's configuration file.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+    /// Walk through what a node does, with invented sample data, in a temporary directory.
+    Demo(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Init(args) => cmd::init::run(args),
+        Command::Request(c) => cmd::request::run(c),
+        Command::Treaty(c) => cmd::treaty::run(c),
+        Command::Config(c) => cmd::config::run(c),
+        Command::Demo(args) => cmd::demo::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! `custos config`: the documented example configuration, and a check of a node's file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::config::{self, Config};
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a documented example configuration (DIR/custos.toml).
+    Example,
+    /// Read a node's configuration, apply CUSTOS_* overrides, check it and print it (secrets masked).
+    Check {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ConfigCommand::Example => print!("{}", config::EXAMPLE),
+        ConfigCommand::Check { data } => {
+            let c = Config::load(&data)?;
+            println!("{} is valid", data.join(config::FILE_NAME).display());
+            println!("  node.state    = {}", c.node.state);
+            println!("  node.name     = {}", c.node.name);
+            println!("  database.url  = {}", config::mask_url(&c.database.url));
+            println!("  http.listen   = {}", c.http.listen);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! `custos init`: create a node's data directory.
+//!
+//! The directory holds the configuration (`custos.toml`), the embedded
+//! database (`custos.db`, unless the configuration points at PostgreSQL) and a
+//! `keys/` folder readable only by the node's user. An existing node is never
+//! overwritten.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use custos_model::StateCode;
+use custos_model::clock::Clock;
+use custos_store::NodeInfo;
+
+use crate::clock::SystemClock;
+use crate::config::{self, Config};
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The data directory to create (it may exist, but must not hold a node yet).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The State this node speaks for, as an ISO 3166-1 alpha-2 code (FR, DE, ...).
+    #[arg(long, value_name = "CC")]
+    pub state: StateCode,
+    /// A human name for the node, shown to peers.
+    #[arg(long, value_name = "TEXT")]
+    pub name: String,
+    /// Keep the data in PostgreSQL instead of the embedded SQLite file (postgres://...).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let summary = init(&args, &SystemClock)?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the node; returns a summary for the operator.
+pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
+    let dir = &args.data;
+    let mut config = Config::new(args.state, args.name.trim().to_owned());
+    if let Some(url) = &args.database {
+        config.database.url = url.clone();
+    }
+    config.check().context("the node's settings are not valid")?;
+
+    let config_path = dir.join(config::FILE_NAME);
+    if config_path.exists() {
+        bail!("{} already holds a node ({} exists); choose another directory", dir.display(), config_path.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_private_dir(&dir.join("keys"))?;
+
+    let url = config.database_url(dir);
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let store = custos_store::open(&url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", config::mask_url(&url)))?;
+        if let Some(existing) = store.node_info().await? {
+            bail!(
+                "the database at {} already belongs to node {} ({}); give a fresh database",
+                config::mask_url(&url),
+                existing.state,
+                existing.name
+            );
+        }
+        store
+            .put_node_info(&NodeInfo { state: config.node.state, name: config.node.name.clone(), created_at: clock.now() })
+            .await?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
+
+    // Written last: a directory with a configuration is a finished node.
+    write_new(&config_path, config.to_toml().as_bytes())?;
+    Ok(format!(
+        "Created node {} ({}) in {}\n  configuration  {}\n  database       {}\n  keys           {}\n",
+        config.node.state,
+        config.node.name,
+        dir.display(),
+        config_path.display(),
+        config::mask_url(&url),
+        dir.join("keys").display(),
+    ))
+}
+
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a file that must not exist yet, through a temporary file and a rename.
+pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! One module per top-level command.
+
+pub mod config;
+pub mod demo;
+pub mod init;
+pub mod request;
+pub mod treaty;
+
+use anyhow::Context;
+
+/// A runtime for the commands that talk to the store.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,238 @@
+//! The node's configuration: one typed TOML file, overridable from `CUSTOS_*` variables.
+//!
+//! The file lives at `DIR/custos.toml` in the node's data directory. It is read
+//! and checked once at start-up; every problem names the file, the field and
+//! what is wrong. Values that may hold secrets (a database URL with a
+//! password) are masked when the configuration is printed for debugging.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use custos_model::StateCode;
+use serde::{Deserialize, Serialize};
+
+/// The configuration file's name inside a data directory.
+pub const FILE_NAME: &str = "custos.toml";
+/// The embedded database's file name inside a data directory.
+pub const SQLITE_FILE: &str = "custos.db";
+
+/// A node's whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// Who this node is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The State this node speaks for (ISO 3166-1 alpha-2).
+    pub state: StateCode,
+    /// A human name for the node, shown to peers and in the web desk.
+    pub name: String,
+}
+
+/// Where the node keeps its data.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://custos.db` (relative to the data directory) or a `postgres://` URL.
+    pub url: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection { url: format!("sqlite://{SQLITE_FILE}") }
+    }
+}
+
+impl fmt::Debug for DatabaseSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSection").field("url", &mask_url(&self.url)).finish()
+    }
+}
+
+/// The node's HTTP listener.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address and port to listen on.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { listen: "127.0.0.1:7700".into() }
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// A new node's configuration.
+    pub fn new(state: StateCode, name: String) -> Self {
+        Config { node: NodeSection { state, name }, database: DatabaseSection::default(), http: HttpSection::default() }
+    }
+
+    /// Reads `DIR/custos.toml`, applies `CUSTOS_*` overrides and checks the result.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
+        let path = data_dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read {}: is {} a node data directory (made by `custos init`)?", path.display(), data_dir.display())
+        })?;
+        let mut config = Config::parse(&text).with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.check().with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        Ok(config)
+    }
+
+    /// Parses a configuration text; errors carry the line, column and key.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    /// Applies the environment overrides: `CUSTOS_NODE_NAME`, `CUSTOS_DATABASE_URL`, `CUSTOS_HTTP_LISTEN`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("CUSTOS_NODE_NAME") {
+            self.node.name = v;
+        }
+        if let Some(v) = var("CUSTOS_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = var("CUSTOS_HTTP_LISTEN") {
+            self.http.listen = v;
+        }
+        Ok(())
+    }
+
+    /// The checks that the types alone do not make.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.node.state.is_known() {
+            bail!("node.state: {:?} is not an assigned ISO 3166-1 alpha-2 code", self.node.state.as_str());
+        }
+        if self.node.name.trim().is_empty() {
+            bail!("node.name: must not be empty");
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("database.url: {:?} is neither a sqlite:// nor a postgres:// URL", mask_url(url));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!("http.listen: {:?} is not an address and port such as 127.0.0.1:7700", self.http.listen);
+        }
+        Ok(())
+    }
+
+    /// The database URL with a relative SQLite path resolved against the data directory.
+    pub fn database_url(&self, data_dir: &Path) -> String {
+        let url = &self.database.url;
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some(p) if !Path::new(p).is_absolute() => format!("sqlite://{}", absolute(data_dir).join(p).display()),
+            _ => url.clone(),
+        }
+    }
+
+    /// The configuration as the TOML text `custos init` writes.
+    pub fn to_toml(&self) -> String {
+        format!(
+            "# Custos node configuration. `custos config example` explains every setting.\n\n\
+             [node]\nstate = {}\nname = {}\n\n[database]\nurl = {}\n\n[http]\nlisten = {}\n",
+            toml_str(self.node.state.as_str()),
+            toml_str(&self.node.name),
+            toml_str(&self.database.url),
+            toml_str(&self.http.listen),
+        )
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+/// A documented example configuration, printed by `custos config example`.
+pub const EXAMPLE: &str = r#"# Custos node configuration (DIR/custos.toml).
+# Every setting can be overridden by an environment variable, named in brackets.
+
+[node]
+# The State this node speaks for: an ISO 3166-1 alpha-2 code.
+state = "FR"
+# A human name for the node, shown to peers and in the web desk [CUSTOS_NODE_NAME].
+name = "France - National Cybercrime Unit (24/7) and Ministry of Justice"
+
+[database]
+# Where the node keeps its data [CUSTOS_DATABASE_URL].
+#   sqlite://custos.db        embedded SQLite file, relative to the data directory (default)
+#   sqlite:///var/lib/custos/custos.db   an absolute path
+#   postgres://custos:PASSWORD@db.example:5432/custos   PostgreSQL, for busy nodes
+url = "sqlite://custos.db"
+
+[http]
+# Address and port the node listens on [CUSTOS_HTTP_LISTEN].
+listen = "127.0.0.1:7700"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_a_valid_configuration() {
+        let c = Config::parse(EXAMPLE).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.node.state.as_str(), "FR");
+    }
+
+    #[test]
+    fn what_init_writes_reads_back() {
+        let c = Config::new("DE".parse().unwrap(), "Bundes \"Kontakt\" 24/7".into());
+        let back = Config::parse(&c.to_toml()).unwrap();
+        assert_eq!(back.node.name, c.node.name);
+        assert_eq!(back.database.url, "sqlite://custos.db");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::parse("[node]\nstate = \"France\"\nname = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("state") && e.contains("line 2"), "{e}");
+        let e = Config::parse("[node]\nstate = \"FR\"\nname = \"x\"\ncolour = 1\n").unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let mut c = Config::parse(EXAMPLE).unwrap();
+        c.database.url = "mysql://x".into();
+        assert!(c.check().unwrap_err().to_string().starts_with("database.url"));
+    }
+
+    #[test]
+    fn environment_overrides_apply() {
+        let mut c = Config::parse(EXAMPLE).unwrap();
+        c.apply_env(|k| (k == "CUSTOS_DATABASE_URL").then(|| "postgres://u:pw@h/db".to_owned())).unwrap();
+        assert_eq!(c.database.url, "postgres://u:pw@h/db");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("pw"), "{debug}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_resolve_against_the_data_dir() {
+        let c = Config::parse(EXAMPLE).unwrap();
+        let url = c.database_url(Path::new("/srv/node"));
+        assert_eq!(url, "sqlite:///srv/node/custos.db");
+    }
+}

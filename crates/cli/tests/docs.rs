@@ -1,0 +1,60 @@
+//! Generated documents under `docs/` are committed; these tests fail when one is stale.
+//!
+//! Run `UPDATE_DOCS=1 cargo test -p custos-cli --test docs` to write them afresh.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use custos_model::validate::Code;
+
+fn docs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+fn check_fresh(name: &str, generated: &str) {
+    let path = docs_dir().join(name);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/{name} is stale; run `UPDATE_DOCS=1 cargo test -p custos-cli --test docs` and commit the result"
+    );
+}
+
+#[test]
+fn draft_schema_is_fresh() {
+    let schema = custos_model::schema::draft_schema();
+    check_fresh("draft.schema.json", &(serde_json::to_string_pretty(&schema).unwrap() + "\n"));
+}
+
+#[test]
+fn validation_code_table_is_fresh() {
+    let mut out = String::from(
+        "# Validation codes\n\n\
+         `custos request validate` prints one line per problem: severity, code, field, article, sentence.\n\
+         The codes below are stable: a code keeps its meaning across versions.\n\
+         This file is generated from `crates/model/src/validate.rs`.\n\n\
+         | code | meaning |\n|---|---|\n",
+    );
+    for code in Code::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", code.as_str(), code.meaning()));
+    }
+    check_fresh("validation-codes.md", &out);
+}
+
+#[test]
+fn example_config_is_fresh() {
+    let out = Command::new(env!("CARGO_BIN_EXE_custos")).args(["config", "example"]).output().unwrap();
+    assert!(out.status.success());
+    check_fresh("config.example.toml", &String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn every_template_is_fresh_in_the_docs() {
+    for kind in custos_model::RequestKind::ALL {
+        check_fresh(&format!("templates/{}.jsonc", kind.as_str()), &custos_model::template::render(kind));
+    }
+}

@@ -1,0 +1,153 @@
+//! The draft format as a JSON Schema (2020-12), derived from the contents catalogue.
+//!
+//! The schema is published under `docs/` so that other tools can check drafts
+//! without Custos. It says what each field looks like and, per kind, which
+//! items are required. Rules that tie fields together (a deadline needs
+//! reasons, preservation lasts at least 60 days, periods run forward) are
+//! beyond what the schema states; `custos request validate` checks them too.
+
+use serde_json::{Map, Value, json};
+
+use crate::contents::{self, DRAFT_FORMAT, FIELDS, Need, Shape};
+use crate::kind::RequestKind;
+
+/// The JSON Schema of the draft format.
+pub fn draft_schema() -> Value {
+    let mut root = object_schema("");
+    if let Some(obj) = root.as_object_mut() {
+        obj.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        obj.insert("$id".into(), json!("https://custos.invalid/schema/custos-draft-1.json"));
+        obj.insert("title".into(), json!("Custos request draft, format custos-draft/1"));
+        obj.insert(
+            "description".into(),
+            json!("A request draft. Comments (// and /* */) are allowed in files; strip them before checking with a plain JSON Schema validator."),
+        );
+        obj.insert("required".into(), json!(["format", "kind"]));
+        let rules: Vec<Value> = RequestKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let mut required = Tree::default();
+                for item in contents::items(kind).filter(|i| i.need == Need::Required) {
+                    required.add(item.path);
+                }
+                json!({
+                    "if": { "properties": { "kind": { "const": kind.as_str() } }, "required": ["kind"] },
+                    "then": required.to_schema(),
+                })
+            })
+            .collect();
+        obj.insert("allOf".into(), Value::Array(rules));
+    }
+    root
+}
+
+fn object_schema(prefix: &str) -> Value {
+    let mut props = Map::new();
+    for f in FIELDS.iter().filter(|f| f.path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))) {
+        let name = &f.path[prefix.len()..];
+        let mut s = field_schema(f.path, f.shape);
+        if let Some(obj) = s.as_object_mut() {
+            obj.insert("description".into(), json!(f.about));
+        }
+        props.insert(name.to_owned(), s);
+    }
+    json!({ "type": "object", "additionalProperties": false, "properties": props })
+}
+
+fn field_schema(path: &str, shape: Shape) -> Value {
+    let state = json!({ "type": "string", "pattern": "^[A-Z]{2}$" });
+    match shape {
+        Shape::Format => json!({ "const": DRAFT_FORMAT }),
+        Shape::Kind => json!({ "enum": RequestKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }),
+        Shape::Text => json!({ "type": "string", "minLength": 1 }),
+        Shape::Date => json!({ "type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" }),
+        Shape::State => state,
+        Shape::Bool => json!({ "type": "boolean" }),
+        Shape::Integer { min } => json!({ "type": "integer", "minimum": min }),
+        Shape::Number => json!({ "type": "number", "minimum": 0 }),
+        Shape::OneOf(words) => json!({ "enum": words }),
+        Shape::Object => object_schema(&format!("{path}.")),
+        Shape::ListOfObjects => json!({ "type": "array", "items": object_schema(&format!("{path}[].")) }),
+        Shape::ListOfText => json!({ "type": "array", "items": { "type": "string", "minLength": 1 } }),
+        Shape::ListOfStates => json!({ "type": "array", "items": state }),
+    }
+}
+
+/// Required paths arranged as a tree, to be written as nested `required` lists.
+#[derive(Default)]
+struct Tree {
+    children: Vec<(String, bool, Tree)>,
+}
+
+impl Tree {
+    fn add(&mut self, path: &str) {
+        let (head, rest) = match path.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (path, None),
+        };
+        let (name, is_list) = match head.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (head, false),
+        };
+        let idx = match self.children.iter().position(|(n, _, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.children.push((name.to_owned(), false, Tree::default()));
+                self.children.len() - 1
+            }
+        };
+        let child = &mut self.children[idx];
+        child.1 |= is_list || contents::field(name).is_some_and(|f| f.shape == Shape::ListOfObjects);
+        if let Some(rest) = rest {
+            child.2.add(rest);
+        }
+    }
+
+    fn to_schema(&self) -> Value {
+        let required: Vec<&str> = self.children.iter().map(|(n, _, _)| n.as_str()).collect();
+        let mut props = Map::new();
+        for (name, is_list, sub) in &self.children {
+            let inner = if sub.children.is_empty() { None } else { Some(sub.to_schema()) };
+            let s = match (is_list, inner) {
+                (true, Some(inner)) => json!({ "minItems": 1, "items": inner }),
+                (true, None) => json!({ "minItems": 1 }),
+                (false, Some(inner)) => inner,
+                (false, None) => continue,
+            };
+            props.insert(name.clone(), s);
+        }
+        let mut out = json!({ "required": required });
+        if !props.is_empty() {
+            out["properties"] = Value::Object(props);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preservation_rule_requires_the_article_42_items() {
+        let schema = draft_schema();
+        let rules = schema["allOf"].as_array().unwrap();
+        let rule = rules.iter().find(|r| r["if"]["properties"]["kind"]["const"] == "preservation").unwrap();
+        let then = &rule["then"];
+        let required: Vec<&str> = then["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        for top in ["facts", "offences", "data", "necessity", "follow_up_mla", "requesting_authority"] {
+            assert!(required.contains(&top), "{top} missing from {required:?}");
+        }
+        assert_eq!(then["properties"]["offences"]["minItems"], 1);
+        assert_eq!(then["properties"]["offences"]["items"]["required"], json!(["category", "domestic_provision"]));
+        assert_eq!(then["properties"]["data"]["required"], json!(["description", "link_to_offence", "custodian"]));
+    }
+
+    #[test]
+    fn nested_objects_forbid_unknown_fields() {
+        let schema = draft_schema();
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"]["data"]["properties"]["period"]["additionalProperties"], false);
+        assert_eq!(schema["properties"]["offences"]["items"]["additionalProperties"], false);
+    }
+}

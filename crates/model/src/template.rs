@@ -1,0 +1,246 @@
+//! Commented draft templates, one per request kind, derived from the contents catalogue.
+//!
+//! A template is a complete draft that validates: every item the kind requires
+//! or recommends, filled with example values from one fictitious ransomware
+//! case, each preceded by a comment saying what it is and which article asks
+//! for it. Drafters replace the values and keep the structure.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::contents::{self, DRAFT_FORMAT, FIELDS, Need, Shape};
+use crate::kind::RequestKind;
+
+/// Fields offered in every template even where no article requires them.
+const ALWAYS_OFFERED: &[&str] = &[
+    "format",
+    "kind",
+    "reference",
+    "urgency",
+    "requesting_state",
+    "requested_state",
+    "legal_basis.basis",
+    "requesting_authority.name",
+    "requesting_authority.role",
+    "requesting_authority.email",
+    "requesting_authority.phone",
+];
+
+/// The commented template of a kind, as text (JSON with `//` comments).
+pub fn render(kind: RequestKind) -> String {
+    let mut wanted: BTreeSet<&str> = ALWAYS_OFFERED.iter().copied().collect();
+    for item in contents::items(kind) {
+        wanted.insert(item.path);
+    }
+    // Objects and lists named as a whole bring all their fields.
+    for f in FIELDS {
+        if let Some((parent, _)) = f.path.rsplit_once('.') {
+            let parent = parent.trim_end_matches("[]");
+            let whole = wanted.contains(parent)
+                && contents::field(parent).is_some_and(|p| matches!(p.shape, Shape::ListOfObjects | Shape::Object));
+            if whole {
+                wanted.insert(f.path);
+            }
+        }
+    }
+
+    let mut out = String::new();
+    let art = contents::governing_article(kind);
+    let _ = writeln!(out, "// Draft request: {} — {} ({art}).", kind.as_str(), contents::title(kind));
+    let _ = writeln!(out, "// The values below are an invented example: replace them with the case's own.");
+    let _ = writeln!(out, "// Check the draft with `custos request validate FILE` before sending it.");
+    render_object(kind, "", &wanted, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn render_object(kind: RequestKind, prefix: &str, wanted: &BTreeSet<&str>, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth + 1);
+    let children: Vec<_> = FIELDS
+        .iter()
+        .filter(|f| f.path.strip_prefix(prefix).is_some_and(|rest| !rest.contains('.')))
+        .filter(|f| wanted.contains(f.path) || wanted.iter().any(|w| w.starts_with(&format!("{}.", f.path)) || w.starts_with(&format!("{}[].", f.path))))
+        .collect();
+    out.push_str("{\n");
+    for (n, f) in children.iter().enumerate() {
+        let name = &f.path[prefix.len()..];
+        let _ = writeln!(out, "{pad}// {}", comment(kind, f.path, f.about));
+        let _ = write!(out, "{pad}{}: ", json!(name));
+        match f.shape {
+            Shape::Object => render_object(kind, &format!("{}.", f.path), wanted, depth + 1, out),
+            Shape::ListOfObjects => {
+                out.push_str("[\n");
+                let _ = write!(out, "{pad}  ");
+                render_object(kind, &format!("{}[].", f.path), wanted, depth + 2, out);
+                let _ = write!(out, "\n{pad}]");
+            }
+            _ => out.push_str(&sample(kind, f.path).to_string()),
+        }
+        if n + 1 < children.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    let _ = write!(out, "{}}}", "  ".repeat(depth));
+}
+
+/// The comment above a field: the article's sentence where one applies, else what the field is.
+fn comment(kind: RequestKind, path: &str, about: &str) -> String {
+    match contents::items(kind).find(|i| i.path == path) {
+        Some(item) => {
+            let need = match item.need {
+                Need::Required => "required",
+                Need::Recommended => "where possible",
+            };
+            format!("{} ({need}, {})", item.sentence, item.article)
+        }
+        None => format!("{about} (optional)"),
+    }
+}
+
+/// Example values from one invented ransomware case.
+fn sample(kind: RequestKind, path: &str) -> Value {
+    match path {
+        "format" => json!(DRAFT_FORMAT),
+        "kind" => json!(kind.as_str()),
+        "reference" => json!("CYB-2026-0142"),
+        "language" => json!("en"),
+        "urgency" => json!(match kind {
+            RequestKind::EmergencyData => "emergency",
+            RequestKind::Preservation | RequestKind::TrafficDisclosure | RequestKind::LocateSuspect => "urgent",
+            _ => "routine",
+        }),
+        "requesting_state" => json!("FR"),
+        "requested_state" => json!("DE"),
+        "legal_basis.basis" => json!("un-convention"),
+        "legal_basis.treaty" => json!("Treaty on mutual legal assistance in criminal matters between the two States"),
+        "requesting_authority.name" => json!(match kind {
+            RequestKind::Mla | RequestKind::StoredData | RequestKind::RealTimeTraffic | RequestKind::Interception => {
+                "Ministry of Justice, Office of International Mutual Assistance in Criminal Matters"
+            }
+            _ => "National Cybercrime Unit, 24/7 point of contact",
+        }),
+        "requesting_authority.role" => json!(match kind {
+            RequestKind::Mla | RequestKind::StoredData | RequestKind::RealTimeTraffic | RequestKind::Interception => "central-authority",
+            _ => "point-of-contact",
+        }),
+        "requesting_authority.email" => json!("duty-officer@cyber-unit.example"),
+        "requesting_authority.phone" => json!("+33 1 00 00 00 00"),
+        "proceedings.nature" => json!("investigation"),
+        "proceedings.subject" => json!("Ransomware attack on the information systems of a regional hospital"),
+        "proceedings.authority" => json!("Public Prosecutor's Office, Cybercrime Section"),
+        "proceedings.authority_functions" => json!("Directs the criminal investigation and decides on prosecution"),
+        "offences[].category" => json!("art-10"),
+        "offences[].domestic_provision" => json!("Criminal Code, section on serious hindering of an information system"),
+        "offences[].max_penalty_years" => json!(7),
+        "facts" => json!(
+            "On 3 November 2026 the hospital's servers were encrypted and a ransom was demanded. The attackers' negotiation site and a staging server were hosted by a provider in the requested State."
+        ),
+        "assistance.description" => json!("Disclose the subscriber information and stored logs of the hosting account that ran the staging server."),
+        "assistance.procedure" => json!("Please provide a certificate of authenticity for the records produced."),
+        "persons[].name" => json!("Unknown user of the account 'nightowl'"),
+        "persons[].role" => json!("suspect"),
+        "persons[].location" => json!("Unknown"),
+        "persons[].nationality" => json!("DE"),
+        "persons[].identifiers" => json!(["nightowl@mail.example", "198.51.100.23"]),
+        "data.description" => json!(match kind {
+            RequestKind::RealTimeTraffic => "Traffic data of the hosting account 'srv-4471': origin, destination, time and size of connections",
+            RequestKind::Interception => "Content of communications of the hosting account 'srv-4471'",
+            RequestKind::EmergencyData => "Subscriber information and latest login IP addresses of the account threatening the victim",
+            RequestKind::TrafficDisclosure => "Traffic data showing the provider and path of the connection that reached the staging server",
+            _ => "Subscriber information, connection logs and stored content of the hosting account 'srv-4471'",
+        }),
+        "data.link_to_offence" => json!("The account hosted the server used to stage the encryption of the hospital's systems."),
+        "data.custodian" => json!("Example Hosting GmbH"),
+        "data.location" => json!("Data centre in the requested State"),
+        "data.period.from" => json!("2026-10-01"),
+        "data.period.to" => json!("2026-11-10"),
+        "necessity" => json!("The provider keeps connection logs for 30 days only; without preservation the evidence will be lost."),
+        "follow_up_mla" => json!(true),
+        "preservation_days" => json!(90),
+        "collection_period.from" => json!("2026-12-01"),
+        "collection_period.to" => json!("2026-12-30"),
+        "collection_period.justification" => json!("The attackers reconnect weekly; four weeks cover several contacts."),
+        "purpose" => json!("To identify the persons responsible and obtain evidence for their prosecution."),
+        "deadline.date" => json!("2027-02-01"),
+        "deadline.reasons" => json!("The suspects' detention review is scheduled for that date."),
+        "confidentiality.required" => json!(true),
+        "confidentiality.no_user_notification" => json!(true),
+        "confidentiality.reasons" => json!("Notifying the account holder would alert the suspects."),
+        "emergency.risk" => json!("A person has been threatened with death and the threat names a date within 48 hours."),
+        "emergency.persons_at_risk" => json!("A journalist living in the requesting State"),
+        "question" => json!(match kind {
+            RequestKind::LegalInformation => "What legal process does your law require for disclosure of stored subscriber information?",
+            _ => "How can the ransomware family 'ExampleLocker' be identified from an encrypted sample?",
+        }),
+        "information" => json!("Our investigation found credentials of accounts at a provider in your State being sold on a criminal forum."),
+        "use_conditions" => json!("To be used only for the investigation of the offences named; not to be passed on without consent."),
+        "preservation_reference" => json!("CYB-2026-0142-P"),
+        "communication" => json!("The connection to the staging server at 2026-11-03T02:14Z from 203.0.113.7"),
+        "joint_investigation.purpose" => json!("Identify and prosecute the group behind the ransomware attacks on hospitals in both States."),
+        "joint_investigation.participants" => json!(["FR", "DE"]),
+        "joint_investigation.duration_months" => json!(12),
+        other => json!(format!("(example value for {other})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{self, Severity};
+
+    #[test]
+    fn every_template_parses_and_validates_without_warnings() {
+        for kind in RequestKind::ALL {
+            let text = render(kind);
+            let report = validate::validate_text(&text);
+            assert!(report.issues.is_empty(), "{kind}:\n{text}\n{:#?}", report.issues);
+            assert_eq!(report.kind, Some(kind));
+        }
+    }
+
+    #[test]
+    fn removing_any_required_item_is_reported_with_its_article() {
+        for kind in RequestKind::ALL {
+            let draft = validate::parse(&render(kind)).unwrap();
+            for item in contents::items(kind).filter(|i| i.need == Need::Required) {
+                let mut d = draft.clone();
+                remove(&mut d, item.path);
+                let report = validate::validate(&d);
+                let found = report.issues.iter().any(|i| {
+                    i.severity == Severity::Error
+                        && (i.path == concrete(item.path) || concrete(item.path).starts_with(&format!("{}.", i.path)))
+                });
+                assert!(found, "{kind}: removing {} not reported: {:#?}", item.path, report.issues);
+                if item.path != "format" && item.path != "kind" {
+                    assert!(
+                        report.issues.iter().any(|i| i.path == concrete(item.path) && i.article == Some(item.article)),
+                        "{kind}: {} reported without its article",
+                        item.path
+                    );
+                }
+            }
+        }
+    }
+
+    /// The path of the first list item for a pattern.
+    fn concrete(pattern: &str) -> String {
+        pattern.replace("[]", "[0]")
+    }
+
+    fn remove(v: &mut Value, pattern: &str) {
+        let segs: Vec<&str> = pattern.split('.').collect();
+        let mut cur = v;
+        for seg in &segs[..segs.len() - 1] {
+            cur = match seg.strip_suffix("[]") {
+                Some(name) => &mut cur[name][0],
+                None => &mut cur[*seg],
+            };
+        }
+        if let Some(obj) = cur.as_object_mut() {
+            obj.remove(segs[segs.len() - 1].trim_end_matches("[]"));
+        }
+    }
+}

@@ -1,0 +1,636 @@
+//! Validation of request drafts against the contents catalogue.
+//!
+//! A draft is read into a JSON value first (drafts are JSON, comments
+//! allowed), then checked in one pass that collects every problem: fields the
+//! format does not know, values of the wrong shape, items the request kind
+//! requires that are missing, and the rules that tie fields together (a
+//! deadline needs its reasons, preservation lasts at least the minimum, ...).
+//! Nothing stops at the first problem: a caseworker fixes a draft in one go.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::article::{self, ArticleRef};
+use crate::clock;
+use crate::contents::{self, DRAFT_FORMAT, Need, Shape};
+use crate::kind::RequestKind;
+use crate::state::StateCode;
+
+/// How serious a problem is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The draft cannot be sent.
+    Error,
+    /// The draft can be sent, but something the Convention recommends is missing.
+    Warning,
+}
+
+/// Stable codes of validation problems. The wire names never change meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    Unreadable,
+    FormatUnsupported,
+    KindUnknown,
+    UnknownField,
+    WrongType,
+    InvalidDate,
+    InvalidState,
+    UnknownState,
+    NotOneOf,
+    BelowMinimum,
+    MissingRequired,
+    RecommendedMissing,
+    SameState,
+    DeadlineWithoutReasons,
+    PreservationTooShort,
+    PeriodReversed,
+    FollowUpRequired,
+    NotSeriousCrime,
+}
+
+impl Code {
+    /// Every code, for the documentation table.
+    pub const ALL: [Code; 18] = [
+        Code::Unreadable,
+        Code::FormatUnsupported,
+        Code::KindUnknown,
+        Code::UnknownField,
+        Code::WrongType,
+        Code::InvalidDate,
+        Code::InvalidState,
+        Code::UnknownState,
+        Code::NotOneOf,
+        Code::BelowMinimum,
+        Code::MissingRequired,
+        Code::RecommendedMissing,
+        Code::SameState,
+        Code::DeadlineWithoutReasons,
+        Code::PreservationTooShort,
+        Code::PeriodReversed,
+        Code::FollowUpRequired,
+        Code::NotSeriousCrime,
+    ];
+
+    /// The stable wire name, such as `missing-required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unreadable => "unreadable",
+            Code::FormatUnsupported => "format-unsupported",
+            Code::KindUnknown => "kind-unknown",
+            Code::UnknownField => "unknown-field",
+            Code::WrongType => "wrong-type",
+            Code::InvalidDate => "invalid-date",
+            Code::InvalidState => "invalid-state",
+            Code::UnknownState => "unknown-state",
+            Code::NotOneOf => "not-one-of",
+            Code::BelowMinimum => "below-minimum",
+            Code::MissingRequired => "missing-required",
+            Code::RecommendedMissing => "recommended-missing",
+            Code::SameState => "same-state",
+            Code::DeadlineWithoutReasons => "deadline-without-reasons",
+            Code::PreservationTooShort => "preservation-too-short",
+            Code::PeriodReversed => "period-reversed",
+            Code::FollowUpRequired => "follow-up-required",
+            Code::NotSeriousCrime => "not-serious-crime",
+        }
+    }
+
+    /// What the code means, for the documentation table.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Code::Unreadable => "The file is not JSON (comments are allowed); the message gives the line and column.",
+            Code::FormatUnsupported => "The `format` field is missing or names a version this node does not read.",
+            Code::KindUnknown => "The `kind` field is missing or names no request kind.",
+            Code::UnknownField => "The draft has a field the format does not define (often a misspelling).",
+            Code::WrongType => "A value has the wrong type (text where a list is expected, and so on).",
+            Code::InvalidDate => "A date is not a real calendar date in the form YYYY-MM-DD.",
+            Code::InvalidState => "A State code is not two capital letters.",
+            Code::UnknownState => "A State code is well formed but not an assigned ISO 3166-1 code or known organisation.",
+            Code::NotOneOf => "A value is not one of the words the field allows.",
+            Code::BelowMinimum => "A number is below the smallest value the field allows.",
+            Code::MissingRequired => "An item the request kind requires is missing or empty.",
+            Code::RecommendedMissing => "Warning: an item to give where possible or applicable is missing.",
+            Code::SameState => "The requesting and requested States are the same.",
+            Code::DeadlineWithoutReasons => "A proposed deadline carries no reasons.",
+            Code::PreservationTooShort => "A preservation period is shorter than the Convention's minimum.",
+            Code::PeriodReversed => "A period ends before it begins.",
+            Code::FollowUpRequired => "A preservation request does not state that a request for mutual assistance will follow.",
+            Code::NotSeriousCrime => "An offence given as serious crime lacks a maximum penalty of at least the threshold.",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found in a draft.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    pub severity: Severity,
+    pub code: Code,
+    /// Where in the draft: `offences[0].domestic_provision`; empty for the whole draft.
+    pub path: String,
+    /// The article that requires what is missing or wrong, when there is one.
+    #[serde(serialize_with = "article_text")]
+    pub article: Option<ArticleRef>,
+    /// A plain sentence for the drafter.
+    pub message: String,
+}
+
+fn article_text<S: serde::Serializer>(a: &Option<ArticleRef>, s: S) -> Result<S::Ok, S::Error> {
+    match a {
+        Some(a) => s.serialize_str(&a.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let path = if self.path.is_empty() { "(draft)" } else { &self.path };
+        let art = self.article.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+        write!(f, "{sev} {} {path} [{art}] {}", self.code, self.message)
+    }
+}
+
+/// Everything validation found, in draft order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The request kind, when the draft names a known one.
+    pub kind: Option<RequestKind>,
+    pub issues: Vec<Issue>,
+}
+
+impl Report {
+    /// True when no issue is an error (warnings do not stop a request).
+    pub fn is_valid(&self) -> bool {
+        !self.issues.iter().any(|i| i.severity == Severity::Error)
+    }
+
+    /// The number of errors.
+    pub fn errors(&self) -> usize {
+        self.issues.iter().filter(|i| i.severity == Severity::Error).count()
+    }
+
+    fn push(&mut self, severity: Severity, code: Code, path: impl Into<String>, article: Option<ArticleRef>, message: impl Into<String>) {
+        self.issues.push(Issue { severity, code, path: path.into(), article, message: message.into() });
+    }
+
+    fn error(&mut self, code: Code, path: impl Into<String>, article: Option<ArticleRef>, message: impl Into<String>) {
+        self.push(Severity::Error, code, path, article, message);
+    }
+}
+
+/// The deepest nesting of objects and lists a draft may have; real drafts use four.
+pub const MAX_NESTING: usize = 32;
+
+/// Reads a draft's text: JSON, with comments and trailing commas allowed.
+pub fn parse(text: &str) -> Result<Value, String> {
+    let depth = nesting_depth(text);
+    if depth > MAX_NESTING {
+        return Err(format!("objects and lists are nested {depth} deep; a draft may nest at most {MAX_NESTING}"));
+    }
+    json5::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// How deeply brackets nest, ignoring those inside strings. Checked before
+/// parsing so that a hostile file cannot exhaust the parser's stack.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '{' | '[' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                '}' | ']' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    max
+}
+
+/// Parses and validates a draft's text.
+pub fn validate_text(text: &str) -> Report {
+    match parse(text) {
+        Ok(v) => validate(&v),
+        Err(e) => {
+            let mut r = Report::default();
+            r.error(Code::Unreadable, "", None, format!("the draft is not readable JSON: {e}"));
+            r
+        }
+    }
+}
+
+/// Validates a draft already read into a JSON value.
+pub fn validate(draft: &Value) -> Report {
+    let mut r = Report::default();
+    let Some(root) = draft.as_object() else {
+        r.error(Code::WrongType, "", None, "a draft must be a JSON object");
+        return r;
+    };
+    check_fields(root, "", "", &mut r);
+
+    match root.get("format") {
+        Some(Value::String(s)) if s == DRAFT_FORMAT => {}
+        Some(Value::String(s)) => r.error(
+            Code::FormatUnsupported,
+            "format",
+            None,
+            format!("format {s:?} is not supported; this node reads {DRAFT_FORMAT:?}"),
+        ),
+        _ => r.error(Code::FormatUnsupported, "format", None, format!("the draft must say \"format\": {DRAFT_FORMAT:?}")),
+    }
+    let kind = match root.get("kind") {
+        Some(Value::String(s)) => match s.parse::<RequestKind>() {
+            Ok(k) => Some(k),
+            Err(e) => {
+                r.error(Code::KindUnknown, "kind", None, e.to_string());
+                None
+            }
+        },
+        _ => {
+            r.error(Code::KindUnknown, "kind", None, "the draft must name its kind; `custos request template` lists them");
+            None
+        }
+    };
+    r.kind = kind;
+    if let Some(kind) = kind {
+        check_items(kind, draft, &mut r);
+        check_rules(kind, draft, &mut r);
+    }
+    r
+}
+
+/// Checks every field present against the format: known, and of the right shape.
+fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &str, r: &mut Report) {
+    for (key, value) in obj {
+        let pattern = format!("{pattern_prefix}{key}");
+        let path = format!("{path_prefix}{key}");
+        let Some(field) = contents::field(&pattern) else {
+            let hint = nearest_field(pattern_prefix, key)
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_default();
+            r.error(Code::UnknownField, path, None, format!("the draft format has no field {key:?}{hint}"));
+            continue;
+        };
+        if is_absent(value) {
+            // Empty values count as missing; the required-contents check reports them.
+            continue;
+        }
+        check_shape(field.shape, value, &pattern, &path, r);
+    }
+}
+
+fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut Report) {
+    let wrong = |r: &mut Report, want: &str| {
+        r.error(Code::WrongType, path, None, format!("expected {want}, found {}", describe(value)));
+    };
+    match shape {
+        // Checked separately, with a more helpful message.
+        Shape::Format | Shape::Kind => {}
+        Shape::Text => {
+            if !value.is_string() {
+                wrong(r, "text");
+            }
+        }
+        Shape::Date => match value.as_str() {
+            None => wrong(r, "a date as text, YYYY-MM-DD"),
+            Some(s) => {
+                if parse_date(s).is_none() {
+                    r.error(Code::InvalidDate, path, None, format!("{s:?} is not a date in the form YYYY-MM-DD"));
+                }
+            }
+        },
+        Shape::State => match value.as_str() {
+            None => wrong(r, "a State code as text, such as \"FR\""),
+            Some(s) => check_state(s, path, r),
+        },
+        Shape::Bool => {
+            if !value.is_boolean() {
+                wrong(r, "true or false");
+            }
+        }
+        Shape::Integer { min } => match value.as_i64() {
+            None => wrong(r, "a whole number"),
+            Some(n) if n < min => {
+                r.error(Code::BelowMinimum, path, None, format!("{n} is below the minimum of {min}"));
+            }
+            Some(_) => {}
+        },
+        Shape::Number => match value.as_f64() {
+            None => wrong(r, "a number"),
+            Some(n) if n < 0.0 => r.error(Code::BelowMinimum, path, None, "must not be negative"),
+            Some(_) => {}
+        },
+        Shape::OneOf(words) => match value.as_str() {
+            None => wrong(r, "text"),
+            Some(s) if words.contains(&s) => {}
+            Some(s) => r.error(Code::NotOneOf, path, None, format!("{s:?} is not one of: {}", words.join(", "))),
+        },
+        Shape::Object => match value.as_object() {
+            None => wrong(r, "an object"),
+            Some(obj) => check_fields(obj, &format!("{pattern}."), &format!("{path}."), r),
+        },
+        Shape::ListOfObjects => match value.as_array() {
+            None => wrong(r, "a list"),
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_object() {
+                        Some(obj) => check_fields(obj, &format!("{pattern}[]."), &format!("{path}[{i}]."), r),
+                        None => r.error(Code::WrongType, format!("{path}[{i}]"), None, format!("expected an object, found {}", describe(item))),
+                    }
+                }
+            }
+        },
+        Shape::ListOfText | Shape::ListOfStates => match value.as_array() {
+            None => wrong(r, "a list"),
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    match (item.as_str(), shape) {
+                        (Some(s), Shape::ListOfStates) => check_state(s, &item_path, r),
+                        (Some(s), _) if !s.trim().is_empty() => {}
+                        _ => r.error(Code::WrongType, item_path, None, format!("expected non-empty text, found {}", describe(item))),
+                    }
+                }
+            }
+        },
+    }
+}
+
+fn check_state(s: &str, path: &str, r: &mut Report) {
+    match s.parse::<StateCode>() {
+        Err(e) => r.error(Code::InvalidState, path, None, e.to_string()),
+        Ok(code) if !code.is_known() => r.error(
+            Code::UnknownState,
+            path,
+            None,
+            format!("{s:?} is not an assigned ISO 3166-1 alpha-2 code or a known organisation"),
+        ),
+        Ok(_) => {}
+    }
+}
+
+/// Reports every required item that is missing, and every recommended one as a warning.
+fn check_items(kind: RequestKind, draft: &Value, r: &mut Report) {
+    for item in contents::items(kind) {
+        for (path, value) in resolve(draft, item.path) {
+            if value.is_some_and(|v| !is_absent(v)) {
+                continue;
+            }
+            let (severity, code) = match item.need {
+                Need::Required => (Severity::Error, Code::MissingRequired),
+                Need::Recommended => (Severity::Warning, Code::RecommendedMissing),
+            };
+            r.push(severity, code, path, Some(item.article), item.sentence);
+        }
+    }
+}
+
+/// The rules that tie fields together.
+fn check_rules(kind: RequestKind, draft: &Value, r: &mut Report) {
+    let text = |p: &str| lookup(draft, p).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+
+    if let (Some(a), Some(b)) = (text("requesting_state"), text("requested_state"))
+        && a == b
+    {
+        r.error(Code::SameState, "requested_state", None, "a request goes to another State; requesting and requested States are the same");
+    }
+
+    if text("legal_basis.basis") == Some("bilateral") && text("legal_basis.treaty").is_none() {
+        r.error(Code::MissingRequired, "legal_basis.treaty", Some(article::MLA), "Name the bilateral treaty the request rests on.");
+    }
+
+    if text("requesting_authority.email").is_none() && text("requesting_authority.phone").is_none() {
+        r.push(
+            Severity::Warning,
+            Code::RecommendedMissing,
+            "requesting_authority",
+            Some(article::MLA),
+            "Give an e-mail address or telephone number so the requested State can ask questions.",
+        );
+    }
+
+    if let Some(deadline) = lookup(draft, "deadline").filter(|v| !is_absent(v)) {
+        if deadline.get("date").is_none_or(is_absent) {
+            r.error(Code::MissingRequired, "deadline.date", Some(clock::DEADLINE_REASONS.article), "A proposed deadline needs its date.");
+        }
+        if deadline.get("reasons").is_none_or(is_absent) {
+            r.error(Code::DeadlineWithoutReasons, "deadline.reasons", Some(clock::DEADLINE_REASONS.article), clock::DEADLINE_REASONS.sentence);
+        }
+    }
+
+    if let Some(days) = lookup(draft, "preservation_days").and_then(Value::as_i64) {
+        let min = clock::PRESERVATION_MINIMUM;
+        if days < i64::from(min.days) {
+            r.error(
+                Code::PreservationTooShort,
+                "preservation_days",
+                Some(min.article),
+                format!("preservation lasts at least {} days; {days} were asked", min.days),
+            );
+        }
+    }
+
+    for p in ["data.period", "collection_period"] {
+        let from = text(&format!("{p}.from")).and_then(parse_date);
+        let to = text(&format!("{p}.to")).and_then(parse_date);
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            r.error(Code::PeriodReversed, format!("{p}.to"), None, format!("the period ends ({to}) before it begins ({from})"));
+        }
+    }
+
+    if kind == RequestKind::Preservation && lookup(draft, "follow_up_mla") == Some(&Value::Bool(false)) {
+        r.error(
+            Code::FollowUpRequired,
+            "follow_up_mla",
+            Some(article::PRESERVATION),
+            "A preservation request must state that a request for mutual assistance will follow.",
+        );
+    }
+
+    if let Some(offences) = lookup(draft, "offences").and_then(Value::as_array) {
+        let threshold = clock::SERIOUS_CRIME_MIN_PENALTY_YEARS;
+        for (i, o) in offences.iter().enumerate() {
+            if o.get("category").and_then(Value::as_str) != Some("serious-crime") {
+                continue;
+            }
+            let path = format!("offences[{i}].max_penalty_years");
+            match o.get("max_penalty_years").and_then(Value::as_f64) {
+                None if o.get("max_penalty_years").is_none_or(is_absent) => r.error(
+                    Code::MissingRequired,
+                    path,
+                    Some(article::DEFINITIONS),
+                    format!("Give the maximum penalty: serious crime means at least {threshold} years' deprivation of liberty."),
+                ),
+                Some(y) if y < f64::from(threshold) => r.error(
+                    Code::NotSeriousCrime,
+                    path,
+                    Some(article::DEFINITIONS),
+                    format!("a maximum penalty of {y} years is below the {threshold} years that define serious crime"),
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The concrete places a path pattern points at. `a.b` yields one place
+/// (present or not); `list[].x` yields one place per list item, none when the
+/// list itself is missing (the list's own item reports that).
+fn resolve<'v>(root: &'v Value, pattern: &str) -> Vec<(String, Option<&'v Value>)> {
+    let mut places: Vec<(String, Option<&'v Value>)> = vec![(String::new(), Some(root))];
+    let segments: Vec<&str> = pattern.split('.').collect();
+    for (n, seg) in segments.iter().enumerate() {
+        let last = n + 1 == segments.len();
+        let (name, is_list) = match seg.strip_suffix("[]") {
+            Some(name) => (name, !last),
+            None => (*seg, false),
+        };
+        let mut next = Vec::new();
+        for (path, value) in places {
+            let joined = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+            let child = value.and_then(|v| v.get(name));
+            if is_list {
+                if let Some(items) = child.and_then(Value::as_array) {
+                    for (i, item) in items.iter().enumerate() {
+                        next.push((format!("{joined}[{i}]"), Some(item)));
+                    }
+                }
+            } else {
+                next.push((joined, child));
+            }
+        }
+        places = next;
+    }
+    places
+}
+
+/// The value at a dotted path without lists, if present.
+fn lookup<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(root, |v, seg| v.get(seg))
+}
+
+fn is_absent(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses `YYYY-MM-DD` into a calendar date.
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &format).ok()
+}
+
+/// The known field at the same level whose name is closest to a misspelt one.
+fn nearest_field(prefix: &str, key: &str) -> Option<&'static str> {
+    contents::FIELDS
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(prefix))
+        .filter(|rest| !rest.contains('.'))
+        .map(|name| (edit_distance(name, key), name))
+        .filter(|(d, name)| *d <= 2.max(name.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_nesting_is_refused_before_parsing() {
+        assert_eq!(nesting_depth(r#"{"a": ["[[[", {"b": 1}]}"#), 3);
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let r = validate_text(&deep);
+        assert_eq!(r.issues[0].code, Code::Unreadable);
+        assert!(r.issues[0].message.contains("nested"));
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("facts", "facts"), 0);
+        assert_eq!(edit_distance("facts", "fact"), 1);
+        assert_eq!(edit_distance("facts", "fcats"), 2);
+        assert_eq!(nearest_field("", "fcts"), Some("facts"));
+        assert_eq!(nearest_field("data.", "custodain"), Some("custodian"));
+    }
+
+    #[test]
+    fn resolve_expands_lists_and_reports_missing_leaves() {
+        let v: Value = serde_json::json!({"offences": [{"category": "art-7"}, {}], "data": {}});
+        let got: Vec<_> = resolve(&v, "offences[].category").into_iter().map(|(p, v)| (p, v.is_some())).collect();
+        assert_eq!(got, vec![("offences[0].category".to_owned(), true), ("offences[1].category".to_owned(), false)]);
+        let got: Vec<_> = resolve(&v, "data.period.from").into_iter().map(|(p, v)| (p, v.is_some())).collect();
+        assert_eq!(got, vec![("data.period.from".to_owned(), false)]);
+        assert!(resolve(&v, "persons[].name").is_empty());
+    }
+
+    #[test]
+    fn a_non_object_draft_is_one_clear_error() {
+        let r = validate_text("[1, 2]");
+        assert_eq!(r.issues.len(), 1);
+        assert_eq!(r.issues[0].code, Code::WrongType);
+        let r = validate_text("{ \"format\": ");
+        assert_eq!(r.issues[0].code, Code::Unreadable);
+        assert!(r.issues[0].message.contains("line 1"), "{}", r.issues[0].message);
+    }
+}
