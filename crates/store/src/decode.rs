@@ -1,0 +1,233 @@
+//! Turning what the database returns into domain records, and sqlx errors
+//! into [`StoreError`]s. Shared by both adapters.
+//!
+//! Nothing read back is trusted: a value that does not parse into its domain
+//! type becomes [`StoreError::Corrupt`] naming the table, the column and the
+//! row, never a panic.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use sqlx::migrate::MigrateError;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
+
+/// Reads one column, reporting a type mismatch (a value written by hand, or
+/// by another program) as corruption.
+pub(crate) fn column<'r, R, T>(
+    row: &'r R,
+    table: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError>
+where
+    R: Row,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+    &'static str: ColumnIndex<R>,
+{
+    row.try_get(column).map_err(|e| StoreError::Corrupt {
+        table,
+        column,
+        detail: e.to_string(),
+    })
+}
+
+/// Parses a text column into a domain type.
+fn parse<T>(
+    table: &'static str,
+    column: &'static str,
+    row: &str,
+    raw: &str,
+) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    raw.parse().map_err(|e: T::Err| StoreError::Corrupt {
+        table,
+        column,
+        detail: format!("{row}: {e}"),
+    })
+}
+
+fn json(
+    table: &'static str,
+    column: &'static str,
+    row: &str,
+    raw: &str,
+) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        table,
+        column,
+        detail: format!("{row}: not a JSON document: {e}"),
+    })
+}
+
+/// Reads the SQLite timestamp encoding: microseconds since the Unix epoch.
+pub(crate) fn unix_micros(
+    table: &'static str,
+    column: &'static str,
+    micros: i64,
+) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).map_err(|e| {
+        StoreError::Corrupt {
+            table,
+            column,
+            detail: format!("{micros} µs since 1970 is not a representable time: {e}"),
+        }
+    })
+}
+
+/// A `node_info` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawNodeInfo {
+    pub state: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl RawNodeInfo {
+    pub(crate) fn parse(self) -> Result<NodeInfo, StoreError> {
+        Ok(NodeInfo {
+            state: parse("node_info", "state", "the node's identity", &self.state)?,
+            name: self.name,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A `requests` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawRequest {
+    pub id: String,
+    pub kind: String,
+    pub direction: String,
+    pub counterpart: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl RawRequest {
+    pub(crate) fn parse(self) -> Result<RequestRecord, StoreError> {
+        let row = format!("request {:?}", self.id);
+        Ok(RequestRecord {
+            kind: parse("requests", "kind", &row, &self.kind)?,
+            direction: parse("requests", "direction", &row, &self.direction)?,
+            counterpart: parse("requests", "counterpart", &row, &self.counterpart)?,
+            body: json("requests", "body", &row, &self.body)?,
+            created_at: self.created_at,
+            id: self.id,
+        })
+    }
+}
+
+/// A `request_events` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawEvent {
+    pub request_id: String,
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+impl RawEvent {
+    fn parse(self) -> Result<RequestEvent, StoreError> {
+        let row = format!("request {:?} event {}", self.request_id, self.seq);
+        let seq = u64::try_from(self.seq).map_err(|_| StoreError::Corrupt {
+            table: "request_events",
+            column: "seq",
+            detail: format!("{row}: a sequence number cannot be negative"),
+        })?;
+        Ok(RequestEvent {
+            detail: json("request_events", "detail", &row, &self.detail)?,
+            request_id: self.request_id,
+            seq,
+            at: self.at,
+            actor: self.actor,
+            kind: self.kind,
+        })
+    }
+}
+
+/// Parses a request's history, read in `seq` order, and checks that it runs
+/// 1, 2, 3, … without a gap: a gap means rows were removed by hand.
+pub(crate) fn history(rows: Vec<RawEvent>) -> Result<Vec<RequestEvent>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for (expected, raw) in (1_u64..).zip(rows) {
+        let event = raw.parse()?;
+        if event.seq != expected {
+            return Err(StoreError::Corrupt {
+                table: "request_events",
+                column: "seq",
+                detail: format!(
+                    "request {:?}: found event {} where event {expected} was expected",
+                    event.request_id, event.seq
+                ),
+            });
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// The event just appended, as stored under the sequence number `seq` the
+/// store assigned and with its time at storage precision.
+pub(crate) fn appended(
+    event: &NewEvent,
+    seq: i64,
+    at: OffsetDateTime,
+) -> Result<RequestEvent, StoreError> {
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+        table: "requests",
+        column: "last_event_seq",
+        detail: format!(
+            "request {:?}: the event counter is negative",
+            event.request_id
+        ),
+    })?;
+    Ok(RequestEvent {
+        request_id: event.request_id.clone(),
+        seq,
+        at,
+        actor: event.actor.clone(),
+        kind: event.kind.clone(),
+        detail: event.detail.clone(),
+    })
+}
+
+/// Converts a failed statement into a [`StoreError`], keeping only the text
+/// of the sqlx error. `operation` completes "the database failed to …".
+pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("cannot {operation}: {e}")),
+        other => StoreError::Database {
+            operation,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Converts a failed migration run into [`StoreError::Migration`], saying
+/// what the two usual causes mean for an operator. `database` names the
+/// database without credentials.
+pub(crate) fn migration_failed(database: &str, e: MigrateError) -> StoreError {
+    StoreError::Migration(match e {
+        MigrateError::VersionMissing(version) => format!(
+            "{database} records migration {version}, which this release does not know; \
+             it was probably upgraded by a newer Custos release"
+        ),
+        MigrateError::VersionMismatch(version) => format!(
+            "{database}: migration {version} differs from the one applied there; \
+             a released migration file must never change"
+        ),
+        other => format!("{database}: {other}"),
+    })
+}

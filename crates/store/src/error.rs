@@ -1,0 +1,61 @@
+//! The one error type of the store: each variant names what went wrong in
+//! terms of the node's data, never in terms of the database library.
+//!
+//! Errors from sqlx are turned into these variants at the adapter boundary
+//! (see `decode::failed`), keeping only their text, so callers never depend
+//! on the storage library.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A request with this id is already stored; ids are never reused.
+    #[error("a request with id {0:?} is already stored")]
+    DuplicateRequest(String),
+
+    /// An event was appended to a request that is not stored.
+    #[error("no request with id {0:?} is stored")]
+    UnknownRequest(String),
+
+    /// A value read back from the database does not parse into its domain
+    /// type: the row was changed outside Custos or by an incompatible
+    /// version.
+    #[error("stored data is corrupt in {table}.{column}: {detail}")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        detail: String,
+    },
+
+    /// The URL names no backend this build supports. The text never repeats
+    /// credentials from the URL.
+    #[error("unsupported store URL: {0}; use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+
+    /// The database could not be reached or opened: a missing directory, a
+    /// refused connection, a failed login, an exhausted pool.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+
+    /// The schema migrations could not be applied, for instance because the
+    /// database was migrated by a newer release or an applied migration file
+    /// was edited afterwards.
+    #[error("the database schema could not be migrated: {0}")]
+    Migration(String),
+
+    /// A value handed to the store cannot be kept as it is, identically on
+    /// every backend (for instance a NUL character in a text field).
+    #[error("{field} cannot be stored: {problem}")]
+    InvalidValue {
+        field: &'static str,
+        problem: String,
+    },
+
+    /// The database rejected or failed a statement for a reason that is not
+    /// one of the domain failures above (disk full, lock wait exhausted, a
+    /// constraint the types should have prevented).
+    #[error("the database failed to {operation}: {detail}")]
+    Database {
+        operation: &'static str,
+        detail: String,
+    },
+}

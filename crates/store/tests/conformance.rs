@@ -1,0 +1,861 @@
+//! The one conformance suite every `Store` adapter must pass.
+//!
+//! Each case below is an async function over a [`Fixture`] (a freshly
+//! opened store plus the URL it came from, for reopening and for raw SQL).
+//! `conformance!` runs every case against a new SQLite file in a temporary
+//! directory, and against PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names
+//! a server: there each case gets its own database with a random name,
+//! dropped afterwards, so parallel tests and reruns never share data.
+
+// The cases are test bodies reached through the generated `#[tokio::test]`
+// wrappers, which clippy's `allow-unwrap-in-tests` cannot see through; as in
+// any test, an unwrap that fails is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use custos_model::{RequestKind, StateCode};
+use custos_store::{
+    Backend, Direction, NewEvent, NodeInfo, RequestFilter, RequestRecord, Store, StoreError,
+    storage_precision,
+};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection};
+use time::macros::datetime;
+
+const POSTGRES_URL_VAR: &str = "CUSTOS_TEST_POSTGRES_URL";
+
+/// What a case gets: a store freshly opened on an empty database, and the
+/// URL it was opened from.
+struct Fixture {
+    store: Arc<dyn Store>,
+    url: String,
+}
+
+impl Fixture {
+    /// Opens the same database again, as a restarted node would.
+    async fn reopen(&self) -> Arc<dyn Store> {
+        custos_store::open(&self.url)
+            .await
+            .expect("the store reopens")
+    }
+
+    /// Runs SQL behind the store's back, as an operator with a database
+    /// shell might. The statements used here are valid on both backends.
+    async fn raw(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self.store.backend() {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.url)
+                    .await
+                    .expect("a second handle on the SQLite file");
+                sqlx::raw_sql(sql)
+                    .execute(&pool)
+                    .await
+                    .expect("the raw SQL runs");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url)
+                    .await
+                    .expect("a second connection to the test database");
+                sqlx::raw_sql(sql)
+                    .execute(&pool)
+                    .await
+                    .expect("the raw SQL runs");
+                pool.close().await;
+            }
+        }
+    }
+}
+
+fn state(code: &str) -> StateCode {
+    code.parse().expect("a well-formed party code")
+}
+
+fn request(id: &str, direction: Direction, kind: RequestKind, counterpart: &str) -> RequestRecord {
+    RequestRecord {
+        id: id.to_owned(),
+        kind,
+        direction,
+        counterpart: state(counterpart),
+        body: json!({ "kind": kind.as_str(), "summary": format!("request {id}") }),
+        created_at: datetime!(2026-04-01 09:00:00.000_001 UTC),
+    }
+}
+
+fn event(request_id: &str, n: u32) -> NewEvent {
+    NewEvent {
+        request_id: request_id.to_owned(),
+        at: datetime!(2026-04-01 10:00 UTC) + time::Duration::seconds(i64::from(n)),
+        actor: format!("officer {n}"),
+        kind: "note".to_owned(),
+        detail: json!({ "n": n }),
+    }
+}
+
+/// The newest migration shipped for `backend`, from the file names.
+fn newest_migration(backend: Backend) -> i64 {
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    std::fs::read_dir(dir)
+        .expect("the migrations folder lists")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.split('_').next()?.parse::<i64>().ok()
+        })
+        .max()
+        .expect("at least one migration named NNNN_description.sql")
+}
+
+// ---------------------------------------------------------------------------
+// The cases.
+
+async fn node_info_round_trips_and_is_overwritten(fx: Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.node_info().await.unwrap(), None);
+
+    let first = NodeInfo {
+        state: state("FR"),
+        name: "Paris node".to_owned(),
+        created_at: datetime!(2026-01-02 03:04:05.678_901 UTC),
+    };
+    store.put_node_info(&first).await.unwrap();
+    assert_eq!(store.node_info().await.unwrap(), Some(first));
+
+    let second = NodeInfo {
+        state: state("EU"),
+        name: "Brussels node — ünïcode".to_owned(),
+        created_at: datetime!(2026-02-03 04:05:06 UTC),
+    };
+    store.put_node_info(&second).await.unwrap();
+    assert_eq!(store.node_info().await.unwrap(), Some(second));
+}
+
+async fn a_request_reads_back_exactly(fx: Fixture) {
+    let store = &fx.store;
+    // Keys deliberately out of alphabetical order: the draft is kept as
+    // written.
+    let body_text = r#"{"zeta":1,"alpha":{"nested":[1,2.5,"three",null,true]},"mid":"x"}"#;
+    let record = RequestRecord {
+        id: "FR-2026-0001".to_owned(),
+        kind: RequestKind::Preservation,
+        direction: Direction::Outgoing,
+        counterpart: state("DE"),
+        body: serde_json::from_str(body_text).unwrap(),
+        created_at: datetime!(2026-04-01 09:00:00.123_456 UTC),
+    };
+    store.insert_request(&record).await.unwrap();
+
+    let back = store.get_request("FR-2026-0001").await.unwrap().unwrap();
+    assert_eq!(back, record);
+    assert_eq!(serde_json::to_string(&back.body).unwrap(), body_text);
+    assert_eq!(store.get_request("FR-2026-0002").await.unwrap(), None);
+    // A fresh request has an empty history.
+    assert!(store.events("FR-2026-0001").await.unwrap().is_empty());
+}
+
+async fn requests_are_listed_by_filter_newest_first(fx: Fixture) {
+    let store = &fx.store;
+    let at = |hour: u8| datetime!(2026-05-01 00:00 UTC).replace_hour(hour).unwrap();
+    let mut all = [
+        RequestRecord {
+            created_at: at(1),
+            ..request("a", Direction::Outgoing, RequestKind::Preservation, "DE")
+        },
+        RequestRecord {
+            created_at: at(2),
+            ..request("b", Direction::Incoming, RequestKind::Preservation, "DE")
+        },
+        RequestRecord {
+            created_at: at(3),
+            ..request("c", Direction::Outgoing, RequestKind::Mla, "IT")
+        },
+        RequestRecord {
+            created_at: at(4),
+            ..request("d", Direction::Outgoing, RequestKind::Preservation, "IT")
+        },
+        // Same instant as "d": ties are broken by id, descending.
+        RequestRecord {
+            created_at: at(4),
+            ..request("e", Direction::Incoming, RequestKind::Mla, "DE")
+        },
+        RequestRecord {
+            created_at: at(5),
+            ..request("B", Direction::Outgoing, RequestKind::StoredData, "DE")
+        },
+    ];
+    // Insertion order differs from time order, so ordering is the store's.
+    for r in [&all[3], &all[0], &all[5], &all[2], &all[4], &all[1]] {
+        store.insert_request(r).await.unwrap();
+    }
+    all.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
+    let everything: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(everything, ["B", "e", "d", "c", "b", "a"]);
+
+    let any = RequestFilter::default;
+    let cases: Vec<(RequestFilter, Vec<&str>)> = vec![
+        (any(), everything.clone()),
+        (
+            RequestFilter {
+                direction: Some(Direction::Incoming),
+                ..any()
+            },
+            vec!["e", "b"],
+        ),
+        (
+            RequestFilter {
+                kind: Some(RequestKind::Preservation),
+                ..any()
+            },
+            vec!["d", "b", "a"],
+        ),
+        (
+            RequestFilter {
+                counterpart: Some(state("IT")),
+                ..any()
+            },
+            vec!["d", "c"],
+        ),
+        (
+            RequestFilter {
+                direction: Some(Direction::Outgoing),
+                kind: Some(RequestKind::Preservation),
+                counterpart: Some(state("DE")),
+                limit: None,
+            },
+            vec!["a"],
+        ),
+        (
+            RequestFilter {
+                limit: Some(2),
+                ..any()
+            },
+            vec!["B", "e"],
+        ),
+        (
+            RequestFilter {
+                direction: Some(Direction::Outgoing),
+                limit: Some(2),
+                ..any()
+            },
+            vec!["B", "d"],
+        ),
+        (
+            RequestFilter {
+                limit: Some(0),
+                ..any()
+            },
+            vec![],
+        ),
+        (
+            RequestFilter {
+                counterpart: Some(state("JP")),
+                ..any()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, want) in cases {
+        let got = store.list_requests(&filter).await.unwrap();
+        let got: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(got, want, "{filter:?}");
+    }
+    // Whole records come back, not just ids.
+    let newest = store
+        .list_requests(&RequestFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest,
+        [RequestRecord {
+            created_at: at(5),
+            ..request("B", Direction::Outgoing, RequestKind::StoredData, "DE")
+        }]
+    );
+}
+
+async fn a_duplicate_request_id_is_refused(fx: Fixture) {
+    let store = &fx.store;
+    let original = request("dup-1", Direction::Outgoing, RequestKind::Mla, "ES");
+    store.insert_request(&original).await.unwrap();
+
+    let other = request(
+        "dup-1",
+        Direction::Incoming,
+        RequestKind::Interception,
+        "PT",
+    );
+    let err = store.insert_request(&other).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateRequest(id) if id == "dup-1"),
+        "{err}"
+    );
+    assert_eq!(store.get_request("dup-1").await.unwrap(), Some(original));
+    assert_eq!(
+        store
+            .list_requests(&RequestFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn events_of_an_unknown_request_are_refused(fx: Fixture) {
+    let store = &fx.store;
+    let err = store.append_event(&event("ghost", 1)).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownRequest(id) if id == "ghost"),
+        "{err}"
+    );
+    let err = store.events("ghost").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownRequest(id) if id == "ghost"),
+        "{err}"
+    );
+
+    // The refusal left nothing behind: a request created later under that
+    // id starts its history at 1.
+    store
+        .insert_request(&request(
+            "ghost",
+            Direction::Incoming,
+            RequestKind::Mla,
+            "BR",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.append_event(&event("ghost", 1)).await.unwrap().seq, 1);
+}
+
+async fn events_are_numbered_from_one_per_request(fx: Fixture) {
+    let store = &fx.store;
+    for id in ["r1", "r2"] {
+        store
+            .insert_request(&request(
+                id,
+                Direction::Outgoing,
+                RequestKind::Preservation,
+                "NL",
+            ))
+            .await
+            .unwrap();
+    }
+    let mut appended = Vec::new();
+    for (id, n) in [("r1", 1), ("r2", 2), ("r1", 3), ("r1", 4), ("r2", 5)] {
+        appended.push(store.append_event(&event(id, n)).await.unwrap());
+    }
+    let seqs: Vec<(&str, u64)> = appended
+        .iter()
+        .map(|e| (e.request_id.as_str(), e.seq))
+        .collect();
+    assert_eq!(
+        seqs,
+        [("r1", 1), ("r2", 1), ("r1", 2), ("r1", 3), ("r2", 2)]
+    );
+
+    let r1 = store.events("r1").await.unwrap();
+    let expected: Vec<_> = appended
+        .iter()
+        .filter(|e| e.request_id == "r1")
+        .cloned()
+        .collect();
+    assert_eq!(r1, expected);
+    assert_eq!(r1[2].actor, "officer 4");
+    assert_eq!(r1[2].detail, json!({ "n": 4 }));
+    assert_eq!(r1[2].at, datetime!(2026-04-01 10:00:04 UTC));
+    assert_eq!(store.events("r2").await.unwrap().len(), 2);
+}
+
+async fn concurrent_appends_get_distinct_gapless_numbers(fx: Fixture) {
+    const TASKS: u32 = 8;
+    const EACH: u32 = 10;
+    let store = &fx.store;
+    store
+        .insert_request(&request(
+            "busy",
+            Direction::Incoming,
+            RequestKind::EmergencyData,
+            "US",
+        ))
+        .await
+        .unwrap();
+    // A second request receiving appends at the same time must not disturb
+    // the first one's numbering.
+    store
+        .insert_request(&request(
+            "side",
+            Direction::Incoming,
+            RequestKind::EmergencyData,
+            "US",
+        ))
+        .await
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..EACH {
+                let id = if t == 0 && i % 2 == 0 { "side" } else { "busy" };
+                let e = store.append_event(&event(id, t * 100 + i)).await.unwrap();
+                if id == "busy" {
+                    seqs.push(e.seq);
+                }
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.unwrap());
+    }
+    let busy_count = u64::try_from(seqs.len()).unwrap();
+    let distinct: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        seqs.len(),
+        "a sequence number was handed out twice"
+    );
+    assert_eq!(distinct, (1..=busy_count).collect::<BTreeSet<_>>());
+
+    let history = store.events("busy").await.unwrap();
+    let stored: Vec<u64> = history.iter().map(|e| e.seq).collect();
+    assert_eq!(stored, (1..=busy_count).collect::<Vec<_>>());
+    assert_eq!(
+        store.events("side").await.unwrap().len(),
+        usize::try_from(EACH / 2).unwrap()
+    );
+}
+
+async fn data_survives_closing_and_reopening(fx: Fixture) {
+    let info = NodeInfo {
+        state: state("SE"),
+        name: "Stockholm".to_owned(),
+        created_at: datetime!(2026-06-01 12:00:00.5 UTC),
+    };
+    let record = request(
+        "kept",
+        Direction::Outgoing,
+        RequestKind::TrafficDisclosure,
+        "NO",
+    );
+    fx.store.put_node_info(&info).await.unwrap();
+    fx.store.insert_request(&record).await.unwrap();
+    let first = fx.store.append_event(&event("kept", 1)).await.unwrap();
+    fx.store.close().await;
+
+    let store = fx.reopen().await;
+    assert_eq!(store.node_info().await.unwrap(), Some(info));
+    assert_eq!(store.get_request("kept").await.unwrap(), Some(record));
+    assert_eq!(store.events("kept").await.unwrap(), [first]);
+    // Numbering continues where it stopped.
+    assert_eq!(store.append_event(&event("kept", 2)).await.unwrap().seq, 2);
+    store.close().await;
+}
+
+async fn a_closed_store_reports_itself_unavailable(fx: Fixture) {
+    fx.store.close().await;
+    let err = fx.store.get_request("any").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+}
+
+async fn opening_again_applies_no_migration_twice(fx: Fixture) {
+    let expected = newest_migration(fx.store.backend());
+    assert_eq!(fx.store.schema_version().await.unwrap(), expected);
+    fx.store
+        .insert_request(&request(
+            "before",
+            Direction::Outgoing,
+            RequestKind::Mla,
+            "CA",
+        ))
+        .await
+        .unwrap();
+
+    // Opened a second and third time while the first is still open, as
+    // replicas starting together would.
+    let second = fx.reopen().await;
+    let third = fx.reopen().await;
+    for store in [&fx.store, &second, &third] {
+        assert_eq!(store.schema_version().await.unwrap(), expected);
+        assert!(store.get_request("before").await.unwrap().is_some());
+    }
+    second.close().await;
+    third.close().await;
+}
+
+async fn a_database_migrated_by_a_newer_release_is_refused(fx: Fixture) {
+    // A release with a migration this build does not know has been here.
+    let checksum = match fx.store.backend() {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    fx.raw(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
+    ))
+    .await;
+    fx.store.close().await;
+
+    let err = custos_store::open(&fx.url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migration(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("migration 9999"), "{text}");
+    assert!(text.contains("newer Custos release"), "{text}");
+}
+
+async fn hand_corrupted_rows_are_reported_as_corrupt(fx: Fixture) {
+    let store = &fx.store;
+    store
+        .put_node_info(&NodeInfo {
+            state: state("FR"),
+            name: "n".to_owned(),
+            created_at: datetime!(2026-01-01 00:00 UTC),
+        })
+        .await
+        .unwrap();
+    for id in ["k", "c", "h"] {
+        store
+            .insert_request(&request(id, Direction::Outgoing, RequestKind::Mla, "DE"))
+            .await
+            .unwrap();
+    }
+    for n in 1..=3 {
+        store.append_event(&event("h", n)).await.unwrap();
+    }
+
+    fx.raw("UPDATE requests SET kind = 'kidnapping' WHERE id = 'k'")
+        .await;
+    fx.raw("UPDATE requests SET counterpart = 'fr' WHERE id = 'c'")
+        .await;
+    fx.raw("UPDATE node_info SET state = 'France'").await;
+    fx.raw("DELETE FROM request_events WHERE request_id = 'h' AND seq = 2")
+        .await;
+
+    let corrupt = |err: StoreError, want_table: &str, want_column: &str, mentions: &str| {
+        let text = err.to_string();
+        match err {
+            StoreError::Corrupt { table, column, .. } => {
+                assert_eq!((table, column), (want_table, want_column), "{text}");
+                assert!(text.contains(mentions), "{text} should mention {mentions}");
+            }
+            other => panic!("expected corruption in {want_table}.{want_column}, got {other}"),
+        }
+    };
+    corrupt(
+        store.get_request("k").await.unwrap_err(),
+        "requests",
+        "kind",
+        "kidnapping",
+    );
+    corrupt(
+        store.get_request("c").await.unwrap_err(),
+        "requests",
+        "counterpart",
+        "\"c\"",
+    );
+    corrupt(
+        store.node_info().await.unwrap_err(),
+        "node_info",
+        "state",
+        "France",
+    );
+    corrupt(
+        store.events("h").await.unwrap_err(),
+        "request_events",
+        "seq",
+        "event 3 where event 2",
+    );
+    // A listing that meets a corrupt row fails as a whole rather than
+    // silently leaving it out.
+    corrupt(
+        store
+            .list_requests(&RequestFilter::default())
+            .await
+            .unwrap_err(),
+        "requests",
+        "kind",
+        "kidnapping",
+    );
+    // Rows that are intact still read.
+    assert!(store.get_request("h").await.unwrap().is_some());
+}
+
+async fn timestamps_keep_microseconds_in_utc(fx: Fixture) {
+    let store = &fx.store;
+    let cases = [
+        // Nanoseconds are dropped, the offset becomes UTC.
+        ("t1", datetime!(2026-07-14 23:59:59.999_999_999 +05:30)),
+        ("t2", datetime!(1969-12-31 23:59:59.000_000_1 UTC)),
+        ("t3", datetime!(0001-01-01 00:00 UTC)),
+        ("t4", datetime!(9999-12-31 23:59:59.999_999 UTC)),
+        ("t5", datetime!(2000-01-01 00:00:00.000_001 -08:00)),
+    ];
+    for (id, at) in cases {
+        let record = RequestRecord {
+            created_at: at,
+            ..request(id, Direction::Incoming, RequestKind::Mla, "JP")
+        };
+        store.insert_request(&record).await.unwrap();
+        let back = store.get_request(id).await.unwrap().unwrap().created_at;
+        assert_eq!(back, storage_precision(at), "{id}");
+        assert_eq!(back.offset(), time::UtcOffset::UTC, "{id}");
+        assert_eq!(back.nanosecond() % 1_000, 0, "{id}");
+
+        let e = NewEvent { at, ..event(id, 1) };
+        let appended = store.append_event(&e).await.unwrap();
+        assert_eq!(appended.at, storage_precision(at), "{id}");
+        assert_eq!(
+            store.events(id).await.unwrap()[0].at,
+            storage_precision(at),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        storage_precision(cases[0].1),
+        datetime!(2026-07-14 18:29:59.999_999 UTC)
+    );
+
+    // Outside the years every backend holds: refused, nothing stored.
+    let too_late = datetime!(9999-12-31 23:30 -01:00);
+    let record = RequestRecord {
+        created_at: too_late,
+        ..request("late", Direction::Incoming, RequestKind::Mla, "JP")
+    };
+    let err = store.insert_request(&record).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "requests.created_at",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.get_request("late").await.unwrap(), None);
+    let err = store
+        .append_event(&NewEvent {
+            at: datetime!(-0001-06-01 00:00 UTC),
+            ..event("t1", 2)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "request_events.at",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.events("t1").await.unwrap().len(), 1);
+}
+
+async fn text_is_accepted_alike_on_every_backend(fx: Fixture) {
+    let store = &fx.store;
+    // NUL cannot be kept by PostgreSQL text, so neither backend keeps it.
+    let err = store
+        .insert_request(&request(
+            "nul\0id",
+            Direction::Outgoing,
+            RequestKind::Mla,
+            "AR",
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "requests.id",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.get_request("nul\0id").await.unwrap(), None);
+    assert!(matches!(
+        store.events("nul\0id").await.unwrap_err(),
+        StoreError::UnknownRequest(_)
+    ));
+    assert!(matches!(
+        store.append_event(&event("nul\0id", 1)).await.unwrap_err(),
+        StoreError::UnknownRequest(_)
+    ));
+    let err = store
+        .put_node_info(&NodeInfo {
+            state: state("AR"),
+            name: "a\0b".to_owned(),
+            created_at: datetime!(2026-01-01 0:00 UTC),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "node_info.name",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Inside JSON a NUL is an escape sequence, which both keep; so are
+    // quotes, backslashes, non-Latin scripts and astral characters.
+    let odd = RequestRecord {
+        body: json!({ "text": "a\u{0}b \"q\" \\ 中文 ✓ 𝄞", "quote'd": "it's" }),
+        ..request("o'brien", Direction::Outgoing, RequestKind::Mla, "AR")
+    };
+    store.insert_request(&odd).await.unwrap();
+    assert_eq!(store.get_request("o'brien").await.unwrap(), Some(odd));
+    let e = NewEvent {
+        actor: "Zoë \"Z\" O'Neil".to_owned(),
+        detail: json!(["\u{0}", 1e300, -0.5]),
+        ..event("o'brien", 1)
+    };
+    let appended = store.append_event(&e).await.unwrap();
+    assert_eq!(store.events("o'brien").await.unwrap(), [appended]);
+}
+
+// ---------------------------------------------------------------------------
+// Running the cases on each backend.
+
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("node.db").display());
+    let store = custos_store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    case(Fixture { store, url }).await;
+    drop(dir);
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base
+        .split_once("://")
+        .expect("the PostgreSQL URL has a scheme");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        println!("skipping PostgreSQL conformance: {POSTGRES_URL_VAR} is not set");
+        return;
+    };
+    let database = format!("custos_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} names an unreachable server: {e}"));
+    // The name is made here of letters, digits and underscores only.
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    let url = with_database(&admin_url, &database);
+    // The case runs in its own task so that a failing assertion still lets
+    // the database be dropped before the failure is reported.
+    let outcome = tokio::spawn(async move {
+        let store = custos_store::open(&url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        case(Fixture { store, url }).await;
+    })
+    .await;
+
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE \"{database}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+/// Declares one test per case and backend: `sqlite::CASE` and
+/// `postgres::CASE`.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::on_sqlite(super::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::on_postgres(super::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    node_info_round_trips_and_is_overwritten,
+    a_request_reads_back_exactly,
+    requests_are_listed_by_filter_newest_first,
+    a_duplicate_request_id_is_refused,
+    events_of_an_unknown_request_are_refused,
+    events_are_numbered_from_one_per_request,
+    concurrent_appends_get_distinct_gapless_numbers,
+    data_survives_closing_and_reopening,
+    a_closed_store_reports_itself_unavailable,
+    opening_again_applies_no_migration_twice,
+    a_database_migrated_by_a_newer_release_is_refused,
+    hand_corrupted_rows_are_reported_as_corrupt,
+    timestamps_keep_microseconds_in_utc,
+    text_is_accepted_alike_on_every_backend,
+);
+
+#[test]
+fn postgres_urls_get_their_database_replaced() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x1"),
+        "postgres://postgres@127.0.0.1:5432/x1"
+    );
+    assert_eq!(
+        with_database("postgresql://u:p@h/db?sslmode=disable", "x2"),
+        "postgresql://u:p@h/x2?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://h:5432", "x3"),
+        "postgres://h:5432/x3"
+    );
+}
