@@ -48,13 +48,17 @@ pub struct DatabaseSection {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
-        DatabaseSection { url: format!("sqlite://{SQLITE_FILE}") }
+        DatabaseSection {
+            url: format!("sqlite://{SQLITE_FILE}"),
+        }
     }
 }
 
 impl fmt::Debug for DatabaseSection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseSection").field("url", &mask_url(&self.url)).finish()
+        f.debug_struct("DatabaseSection")
+            .field("url", &mask_url(&self.url))
+            .finish()
     }
 }
 
@@ -68,14 +72,20 @@ pub struct HttpSection {
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { listen: "127.0.0.1:7700".into() }
+        HttpSection {
+            listen: "127.0.0.1:7700".into(),
+        }
     }
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db`.
 pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -85,18 +95,29 @@ pub fn mask_url(url: &str) -> String {
 impl Config {
     /// A new node's configuration.
     pub fn new(state: StateCode, name: String) -> Self {
-        Config { node: NodeSection { state, name }, database: DatabaseSection::default(), http: HttpSection::default() }
+        Config {
+            node: NodeSection { state, name },
+            database: DatabaseSection::default(),
+            http: HttpSection::default(),
+        }
     }
 
     /// Reads `DIR/custos.toml`, applies `CUSTOS_*` overrides and checks the result.
     pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
         let path = data_dir.join(FILE_NAME);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {}: is {} a node data directory (made by `custos init`)?", path.display(), data_dir.display())
+            format!(
+                "cannot read {}: is {} a node data directory (made by `custos init`)?",
+                path.display(),
+                data_dir.display()
+            )
         })?;
-        let mut config = Config::parse(&text).with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        let mut config = Config::parse(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
         config.apply_env(|k| std::env::var(k).ok())?;
-        config.check().with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        config
+            .check()
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
         Ok(config)
     }
 
@@ -122,17 +143,29 @@ impl Config {
     /// The checks that the types alone do not make.
     pub fn check(&self) -> anyhow::Result<()> {
         if !self.node.state.is_known() {
-            bail!("node.state: {:?} is not an assigned ISO 3166-1 alpha-2 code", self.node.state.as_str());
+            bail!(
+                "node.state: {:?} is not an assigned ISO 3166-1 alpha-2 code",
+                self.node.state.as_str()
+            );
         }
         if self.node.name.trim().is_empty() {
             bail!("node.name: must not be empty");
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            bail!("database.url: {:?} is neither a sqlite:// nor a postgres:// URL", mask_url(url));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            bail!(
+                "database.url: {:?} is neither a sqlite:// nor a postgres:// URL",
+                mask_url(url)
+            );
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            bail!("http.listen: {:?} is not an address and port such as 127.0.0.1:7700", self.http.listen);
+            bail!(
+                "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
+                self.http.listen
+            );
         }
         Ok(())
     }
@@ -140,9 +173,13 @@ impl Config {
     /// The database URL with a relative SQLite path resolved against the data directory.
     pub fn database_url(&self, data_dir: &Path) -> String {
         let url = &self.database.url;
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"));
         match path {
-            Some(p) if !Path::new(p).is_absolute() => format!("sqlite://{}", absolute(data_dir).join(p).display()),
+            Some(p) if !Path::new(p).is_absolute() => {
+                format!("sqlite://{}", absolute(data_dir).join(p).display())
+            }
             _ => url.clone(),
         }
     }
@@ -211,19 +248,29 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = Config::parse("[node]\nstate = \"France\"\nname = \"x\"\n").unwrap_err().to_string();
+        let e = Config::parse("[node]\nstate = \"France\"\nname = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("state") && e.contains("line 2"), "{e}");
-        let e = Config::parse("[node]\nstate = \"FR\"\nname = \"x\"\ncolour = 1\n").unwrap_err().to_string();
+        let e = Config::parse("[node]\nstate = \"FR\"\nname = \"x\"\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("colour"), "{e}");
         let mut c = Config::parse(EXAMPLE).unwrap();
         c.database.url = "mysql://x".into();
-        assert!(c.check().unwrap_err().to_string().starts_with("database.url"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("database.url")
+        );
     }
 
     #[test]
     fn environment_overrides_apply() {
         let mut c = Config::parse(EXAMPLE).unwrap();
-        c.apply_env(|k| (k == "CUSTOS_DATABASE_URL").then(|| "postgres://u:pw@h/db".to_owned())).unwrap();
+        c.apply_env(|k| (k == "CUSTOS_DATABASE_URL").then(|| "postgres://u:pw@h/db".to_owned()))
+            .unwrap();
         assert_eq!(c.database.url, "postgres://u:pw@h/db");
         let debug = format!("{c:?}");
         assert!(!debug.contains("pw"), "{debug}");

@@ -19,7 +19,12 @@ use clap::{Parser, Subcommand};
 /// disclosure, mutual legal assistance, emergency help) and electronic evidence
 /// directly, with every message signed and every step on record.
 #[derive(Parser, Debug)]
-#[command(name = "custos", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "custos",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,12 +10,36 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const PURE: &[&str] = &["custos-model", "custos-protocol", "custos-seal", "custos-ledger"];
+const PURE: &[&str] = &[
+    "custos-model",
+    "custos-protocol",
+    "custos-seal",
+    "custos-ledger",
+];
 
 const FORBIDDEN: &[&str] = &[
-    "tokio", "async-std", "smol", "mio", "axum", "hyper", "hyper-util", "reqwest", "tower", "tower-http", "sqlx",
-    "sqlx-core", "rusqlite", "libsqlite3-sys", "tokio-postgres", "postgres", "object_store", "rustls", "ureq",
-    "custos-store", "custos-node", "custos-http",
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "axum",
+    "hyper",
+    "hyper-util",
+    "reqwest",
+    "tower",
+    "tower-http",
+    "sqlx",
+    "sqlx-core",
+    "rusqlite",
+    "libsqlite3-sys",
+    "tokio-postgres",
+    "postgres",
+    "object_store",
+    "rustls",
+    "ureq",
+    "custos-store",
+    "custos-node",
+    "custos-http",
 ];
 
 fn metadata() -> Value {
@@ -25,24 +49,43 @@ fn metadata() -> Value {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
 /// The names of every package a package needs to build and run (dev-dependencies excluded).
 fn normal_closure(meta: &Value, root_name: &str) -> Option<BTreeSet<String>> {
     let packages = meta["packages"].as_array()?;
-    let name_of: HashMap<&str, &str> = packages.iter().filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?))).collect();
+    let name_of: HashMap<&str, &str> = packages
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
     let root_id = packages.iter().find(|p| p["name"] == root_name)?["id"].as_str()?;
-    let nodes: HashMap<&str, &Value> = meta["resolve"]["nodes"].as_array()?.iter().filter_map(|n| Some((n["id"].as_str()?, n))).collect();
+    let nodes: HashMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()?
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
     let mut seen = BTreeSet::new();
     let mut stack = vec![root_id];
     while let Some(id) = stack.pop() {
         let Some(node) = nodes.get(id) else { continue };
         for dep in node["deps"].as_array().into_iter().flatten() {
-            let normal_or_build = dep["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null() || k["kind"] == "build");
-            let Some(dep_id) = dep["pkg"].as_str() else { continue };
-            if normal_or_build && seen.insert(name_of.get(dep_id).copied().unwrap_or(dep_id).to_owned()) {
+            let normal_or_build = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null() || k["kind"] == "build");
+            let Some(dep_id) = dep["pkg"].as_str() else {
+                continue;
+            };
+            if normal_or_build
+                && seen.insert(name_of.get(dep_id).copied().unwrap_or(dep_id).to_owned())
+            {
                 stack.push(dep_id);
             }
         }
@@ -55,17 +98,29 @@ fn pure_crates_depend_on_no_io_crate() {
     let meta = metadata();
     let mut checked = 0;
     for krate in PURE {
-        let Some(deps) = normal_closure(&meta, krate) else { continue };
+        let Some(deps) = normal_closure(&meta, krate) else {
+            continue;
+        };
         checked += 1;
-        let bad: Vec<_> = deps.iter().filter(|d| FORBIDDEN.contains(&d.as_str())).collect();
-        assert!(bad.is_empty(), "{krate} depends on I/O crates {bad:?}; pure crates must stay pure (ARCHITECTURE.md)");
+        let bad: Vec<_> = deps
+            .iter()
+            .filter(|d| FORBIDDEN.contains(&d.as_str()))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{krate} depends on I/O crates {bad:?}; pure crates must stay pure (ARCHITECTURE.md)"
+        );
     }
-    assert!(checked >= 2, "expected at least the model and seal crates in the workspace");
+    assert!(
+        checked >= 2,
+        "expected at least the model and seal crates in the workspace"
+    );
 }
 
 #[test]
 fn the_check_itself_sees_io_dependencies() {
     // The CLI is allowed I/O; if the check could not see tokio there it would prove nothing.
-    let deps = normal_closure(&metadata(), "custos-cli").expect("the cli crate is in the workspace");
+    let deps =
+        normal_closure(&metadata(), "custos-cli").expect("the cli crate is in the workspace");
     assert!(deps.contains("tokio") && deps.contains("sqlx"), "{deps:?}");
 }

@@ -7,7 +7,11 @@ use custos_model::RequestKind;
 use serde_json::Value;
 
 fn custos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custos")).args(args).env_remove("CUSTOS_DATABASE_URL").output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .env_remove("CUSTOS_DATABASE_URL")
+        .output()
+        .expect("the binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -20,12 +24,15 @@ fn stderr(o: &Output) -> String {
 
 fn assert_no_panic(o: &Output) {
     let err = stderr(o);
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "the binary panicked: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "the binary panicked: {err}"
+    );
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, text).expect("test file written");
     p.display().to_string()
 }
 
@@ -85,15 +92,31 @@ fn a_draft_missing_items_fails_with_one_line_per_item() {
     obj.remove("necessity");
     obj.insert("preservation_days".into(), 30.into());
     obj.insert("facs".into(), "typo".into());
-    let file = write(dir.path(), "bad.json", &serde_json::to_string_pretty(&draft).unwrap());
+    let file = write(
+        dir.path(),
+        "bad.json",
+        &serde_json::to_string_pretty(&draft).unwrap(),
+    );
 
     let o = custos(&["request", "validate", &file]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("error missing-required facts [Art. 42]"), "{out}");
-    assert!(out.contains("error missing-required necessity [Art. 42]"), "{out}");
-    assert!(out.contains("error preservation-too-short preservation_days [Art. 42]"), "{out}");
-    assert!(out.contains("error unknown-field facs") && out.contains("did you mean \"facts\""), "{out}");
+    assert!(
+        out.contains("error missing-required facts [Art. 42]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error missing-required necessity [Art. 42]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error preservation-too-short preservation_days [Art. 42]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error unknown-field facs") && out.contains("did you mean \"facts\""),
+        "{out}"
+    );
     assert!(out.contains("NOT valid: 4 error(s)"), "{out}");
 
     let o = custos(&["request", "validate", "--json", &file]);
@@ -102,8 +125,16 @@ fn a_draft_missing_items_fails_with_one_line_per_item() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["errors"], 4);
     assert_eq!(report["kind"], "preservation");
-    let codes: Vec<&str> = report["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-    assert!(codes.contains(&"missing-required") && codes.contains(&"unknown-field"), "{codes:?}");
+    let codes: Vec<&str> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"missing-required") && codes.contains(&"unknown-field"),
+        "{codes:?}"
+    );
 }
 
 #[test]
@@ -116,22 +147,44 @@ fn malformed_inputs_get_clear_errors_not_panics() {
     assert_no_panic(&o);
 
     let cases = [
-        ("truncated.json", "{ \"format\": \"custos-draft/1\",\n  \"kind\": "),
+        (
+            "truncated.json",
+            "{ \"format\": \"custos-draft/1\",\n  \"kind\": ",
+        ),
         ("array.json", "[1,2,3]"),
         ("number.json", "42"),
-        ("wrong-types.json", r#"{"format":"custos-draft/1","kind":"mla","requesting_state":7,"offences":"theft","data":[],"persons":[1]}"#),
+        (
+            "wrong-types.json",
+            r#"{"format":"custos-draft/1","kind":"mla","requesting_state":7,"offences":"theft","data":[],"persons":[1]}"#,
+        ),
         ("deep.json", &("[".repeat(5000) + &"]".repeat(5000))),
         ("binary.json", "\u{0}\u{1}\u{2}\u{fffd}"),
-        ("dates.json", r#"{"format":"custos-draft/1","kind":"mla","deadline":{"date":"2026-02-30","reasons":"x"}}"#),
+        (
+            "dates.json",
+            r#"{"format":"custos-draft/1","kind":"mla","deadline":{"date":"2026-02-30","reasons":"x"}}"#,
+        ),
     ];
     for (name, text) in cases {
         let file = write(dir.path(), name, text);
         let o = custos(&["request", "validate", &file]);
-        assert_eq!(o.status.code(), Some(1), "{name}: {}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         assert_no_panic(&o);
-        assert!(stdout(&o).contains(name), "{name}: the report names the file");
+        assert!(
+            stdout(&o).contains(name),
+            "{name}: the report names the file"
+        );
     }
-    let file = write(dir.path(), "t.json", "{ \"format\": \"custos-draft/1\",\n  \"kind\": ");
+    let file = write(
+        dir.path(),
+        "t.json",
+        "{ \"format\": \"custos-draft/1\",\n  \"kind\": ",
+    );
     assert!(stdout(&custos(&["request", "validate", &file])).contains("line 2"));
 }
 
@@ -140,25 +193,60 @@ fn init_creates_a_node_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("node");
     let n = node.display().to_string();
-    let o = custos(&["init", "--data", &n, "--state", "FR", "--name", "France test node"]);
+    let o = custos(&[
+        "init",
+        "--data",
+        &n,
+        "--state",
+        "FR",
+        "--name",
+        "France test node",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(node.join("custos.toml").is_file());
     assert!(node.join("custos.db").is_file());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(node.join("keys")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(node.join("keys"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
     let again = custos(&["init", "--data", &n, "--state", "FR", "--name", "again"]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("already holds a node"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already holds a node"),
+        "{}",
+        stderr(&again)
+    );
 
-    let bad_state = custos(&["init", "--data", &format!("{n}2"), "--state", "France", "--name", "x"]);
+    let bad_state = custos(&[
+        "init",
+        "--data",
+        &format!("{n}2"),
+        "--state",
+        "France",
+        "--name",
+        "x",
+    ]);
     assert_eq!(bad_state.status.code(), Some(2));
-    let unknown_state = custos(&["init", "--data", &format!("{n}3"), "--state", "XX", "--name", "x"]);
+    let unknown_state = custos(&[
+        "init",
+        "--data",
+        &format!("{n}3"),
+        "--state",
+        "XX",
+        "--name",
+        "x",
+    ]);
     assert_eq!(unknown_state.status.code(), Some(2));
-    assert!(stderr(&unknown_state).contains("node.state"), "{}", stderr(&unknown_state));
+    assert!(
+        stderr(&unknown_state).contains("node.state"),
+        "{}",
+        stderr(&unknown_state)
+    );
     assert!(!dir.path().join("node3").join("custos.toml").exists());
 
     let check = custos(&["config", "check", "--data", &n]);
@@ -170,15 +258,27 @@ fn init_creates_a_node_once() {
 fn a_broken_config_names_the_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let n = dir.path().display().to_string();
-    write(dir.path(), "custos.toml", "[node]\nstate = \"FR\"\nname = \"x\"\n\n[http]\nlisten = 7700\n");
+    write(
+        dir.path(),
+        "custos.toml",
+        "[node]\nstate = \"FR\"\nname = \"x\"\n\n[http]\nlisten = 7700\n",
+    );
     let o = custos(&["config", "check", "--data", &n]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("custos.toml") && err.contains("listen"), "{err}");
+    assert!(
+        err.contains("custos.toml") && err.contains("listen"),
+        "{err}"
+    );
     assert_no_panic(&o);
 
     let empty = tempfile::tempdir().unwrap();
-    let o = custos(&["request", "list", "--data", &empty.path().display().to_string()]);
+    let o = custos(&[
+        "request",
+        "list",
+        "--data",
+        &empty.path().display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("custos init"), "{}", stderr(&o));
 }
@@ -187,34 +287,62 @@ fn a_broken_config_names_the_file_and_field() {
 fn saved_requests_are_listed_and_shown_with_their_history() {
     let dir = tempfile::tempdir().unwrap();
     let n = dir.path().join("node").display().to_string();
-    assert!(custos(&["init", "--data", &n, "--state", "FR", "--name", "France"]).status.success());
+    assert!(
+        custos(&["init", "--data", &n, "--state", "FR", "--name", "France"])
+            .status
+            .success()
+    );
 
-    let draft = write(dir.path(), "p.json", &stdout(&custos(&["request", "template", "preservation"])));
+    let draft = write(
+        dir.path(),
+        "p.json",
+        &stdout(&custos(&["request", "template", "preservation"])),
+    );
     let o = custos(&["request", "save", &draft, "--data", &n]);
     assert!(o.status.success(), "{}", stderr(&o));
     let id = stdout(&o).trim().to_owned();
 
-    let broken = write(dir.path(), "b.json", "{\"format\":\"custos-draft/1\",\"kind\":\"mla\"}");
+    let broken = write(
+        dir.path(),
+        "b.json",
+        "{\"format\":\"custos-draft/1\",\"kind\":\"mla\"}",
+    );
     let o = custos(&["request", "save", &broken, "--data", &n]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nothing was recorded"));
 
-    let mla = stdout(&custos(&["request", "template", "mla"])).replace("\"requesting_state\": \"FR\"", "\"requesting_state\": \"IT\"");
+    let mla = stdout(&custos(&["request", "template", "mla"])).replace(
+        "\"requesting_state\": \"FR\"",
+        "\"requesting_state\": \"IT\"",
+    );
     let foreign = write(dir.path(), "it.json", &mla);
     let o = custos(&["request", "save", &foreign, "--data", &n]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("this node speaks for FR"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("this node speaks for FR"),
+        "{}",
+        stderr(&o)
+    );
 
-    let list: Value = serde_json::from_str(&stdout(&custos(&["request", "list", "--data", &n, "--json"]))).unwrap();
+    let list: Value = serde_json::from_str(&stdout(&custos(&[
+        "request", "list", "--data", &n, "--json",
+    ])))
+    .unwrap();
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["id"], id.as_str());
     assert_eq!(rows[0]["kind"], "preservation");
     assert_eq!(rows[0]["counterpart"], "DE");
 
-    let show: Value = serde_json::from_str(&stdout(&custos(&["request", "show", &id, "--data", &n, "--json"]))).unwrap();
+    let show: Value = serde_json::from_str(&stdout(&custos(&[
+        "request", "show", &id, "--data", &n, "--json",
+    ])))
+    .unwrap();
     assert_eq!(show["history"][0]["kind"], "drafted");
-    assert_eq!(show["body"]["facts"].as_str().map(|s| !s.is_empty()), Some(true));
+    assert_eq!(
+        show["body"]["facts"].as_str().map(|s| !s.is_empty()),
+        Some(true)
+    );
 
     let o = custos(&["request", "show", "no-such-id", "--data", &n]);
     assert_eq!(o.status.code(), Some(2));
@@ -235,5 +363,8 @@ fn the_demo_runs_and_cleans_up() {
     let o = custos(&["demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("missing-required") && text.contains("SAMPLE"), "{text}");
+    assert!(
+        text.contains("missing-required") && text.contains("SAMPLE"),
+        "{text}"
+    );
 }

@@ -14,7 +14,7 @@ fn docs_dir() -> PathBuf {
 fn check_fresh(name: &str, generated: &str) {
     let path = docs_dir().join(name);
     if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(&path, generated).unwrap();
+        std::fs::write(&path, generated).expect("docs file written");
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
@@ -27,7 +27,10 @@ fn check_fresh(name: &str, generated: &str) {
 #[test]
 fn draft_schema_is_fresh() {
     let schema = custos_model::schema::draft_schema();
-    check_fresh("draft.schema.json", &(serde_json::to_string_pretty(&schema).unwrap() + "\n"));
+    check_fresh(
+        "draft.schema.json",
+        &(serde_json::to_string_pretty(&schema).unwrap() + "\n"),
+    );
 }
 
 #[test]
@@ -47,14 +50,23 @@ fn validation_code_table_is_fresh() {
 
 #[test]
 fn example_config_is_fresh() {
-    let out = Command::new(env!("CARGO_BIN_EXE_custos")).args(["config", "example"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["config", "example"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    check_fresh("config.example.toml", &String::from_utf8(out.stdout).unwrap());
+    check_fresh(
+        "config.example.toml",
+        &String::from_utf8(out.stdout).unwrap(),
+    );
 }
 
 #[test]
 fn every_template_is_fresh_in_the_docs() {
     for kind in custos_model::RequestKind::ALL {
-        check_fresh(&format!("templates/{}.jsonc", kind.as_str()), &custos_model::template::render(kind));
+        check_fresh(
+            &format!("templates/{}.jsonc", kind.as_str()),
+            &custos_model::template::render(kind),
+        );
     }
 }

@@ -28,7 +28,10 @@ pub struct ArticleRef {
 impl ArticleRef {
     /// An article of the UN Convention against Cybercrime.
     pub const fn un(article: &'static str) -> Self {
-        ArticleRef { instrument: Instrument::UnCybercrime, article }
+        ArticleRef {
+            instrument: Instrument::UnCybercrime,
+            article,
+        }
     }
 }
 

@@ -27,7 +27,10 @@ pub struct Rule {
 
 /// Preserved data is kept for at least this many days (and while the
 /// follow-up request for mutual assistance is pending).
-pub const PRESERVATION_MINIMUM: DayRule = DayRule { days: 60, article: article::PRESERVATION };
+pub const PRESERVATION_MINIMUM: DayRule = DayRule {
+    days: 60,
+    article: article::PRESERVATION,
+};
 
 /// A deadline the requesting State proposes must carry its reasons.
 pub const DEADLINE_REASONS: Rule = Rule {
@@ -84,8 +87,14 @@ mod tests {
 
     #[test]
     fn preservation_never_ends_before_the_minimum() {
-        assert_eq!(preservation_earliest_end(date!(2026 - 01 - 01), 10), date!(2026 - 03 - 02));
-        assert_eq!(preservation_earliest_end(date!(2026 - 01 - 01), 90), date!(2026 - 04 - 01));
+        assert_eq!(
+            preservation_earliest_end(date!(2026 - 01 - 01), 10),
+            date!(2026 - 03 - 02)
+        );
+        assert_eq!(
+            preservation_earliest_end(date!(2026 - 01 - 01), 90),
+            date!(2026 - 04 - 01)
+        );
     }
 
     #[test]

@@ -5,8 +5,16 @@
 //! correction to the reading of the treaty is a one-line change.
 
 pub mod article;
+pub mod clock;
+pub mod contents;
 pub mod kind;
+pub mod refusal;
+pub mod schema;
 pub mod state;
+pub mod template;
+pub mod treaty;
+pub mod validate;
 
 pub use kind::RequestKind;
-pub use state::StateCode;
+pub use state::{PartyKind, StateCode};
+pub use treaty::Registry;

@@ -89,14 +89,28 @@ impl Ground {
     /// The ground in a sentence.
     pub fn description(self) -> &'static str {
         match self {
-            Ground::NonConforming => "the request does not conform to the requirements for requests",
-            Ground::EssentialInterests => "execution is likely to prejudice sovereignty, security, ordre public or other essential interests",
-            Ground::DomesticLawForbids => "domestic law would forbid the action for a similar domestic offence",
-            Ground::ContraryToLegalSystem => "granting it would be contrary to the legal system on mutual legal assistance",
-            Ground::Persecution => "substantial grounds to believe the aim is to prosecute or punish a person for sex, race, language, religion, nationality, ethnic origin or political opinions",
-            Ground::NoDualCriminality => "the conduct is not an offence under the requested State's law (discretionary)",
+            Ground::NonConforming => {
+                "the request does not conform to the requirements for requests"
+            }
+            Ground::EssentialInterests => {
+                "execution is likely to prejudice sovereignty, security, ordre public or other essential interests"
+            }
+            Ground::DomesticLawForbids => {
+                "domestic law would forbid the action for a similar domestic offence"
+            }
+            Ground::ContraryToLegalSystem => {
+                "granting it would be contrary to the legal system on mutual legal assistance"
+            }
+            Ground::Persecution => {
+                "substantial grounds to believe the aim is to prosecute or punish a person for sex, race, language, religion, nationality, ethnic origin or political opinions"
+            }
+            Ground::NoDualCriminality => {
+                "the conduct is not an offence under the requested State's law (discretionary)"
+            }
             Ground::PersonalData => "personal data cannot lawfully be transferred",
-            Ground::FiscalMatters => "the offence involves fiscal matters (not a valid ground on its own)",
+            Ground::FiscalMatters => {
+                "the offence involves fiscal matters (not a valid ground on its own)"
+            }
             Ground::BankSecrecy => "bank secrecy (not a valid ground on its own)",
         }
     }
@@ -124,20 +138,37 @@ impl Refusal {
     pub fn check(&self) -> Vec<Issue> {
         let mut issues = Vec::new();
         let mut err = |code, path: &str, message: String| {
-            issues.push(Issue { severity: Severity::Error, code, path: path.to_owned(), article: Some(article::MLA), message });
+            issues.push(Issue {
+                severity: Severity::Error,
+                code,
+                path: path.to_owned(),
+                article: Some(article::MLA),
+                message,
+            });
         };
         if self.grounds.is_empty() {
-            err(Code::MissingRequired, "grounds", "A refusal must name at least one ground.".into());
+            err(
+                Code::MissingRequired,
+                "grounds",
+                "A refusal must name at least one ground.".into(),
+            );
         } else if !self.grounds.iter().any(|g| g.valid_alone()) {
             let cited: Vec<_> = self.grounds.iter().map(|g| g.code()).collect();
             err(
                 Code::MissingRequired,
                 "grounds",
-                format!("Assistance may not be refused solely on {}; cite a valid ground.", cited.join(" and ")),
+                format!(
+                    "Assistance may not be refused solely on {}; cite a valid ground.",
+                    cited.join(" and ")
+                ),
             );
         }
         if self.reasons.trim().is_empty() {
-            err(Code::MissingRequired, "reasons", "Reasons must be given for any refusal.".into());
+            err(
+                Code::MissingRequired,
+                "reasons",
+                "Reasons must be given for any refusal.".into(),
+            );
         }
         if !self.consulted {
             err(
@@ -155,27 +186,47 @@ mod tests {
     use super::*;
 
     fn refusal(grounds: Vec<Ground>) -> Refusal {
-        Refusal { grounds, reasons: "The data was deleted before the request arrived.".into(), consulted: true }
+        Refusal {
+            grounds,
+            reasons: "The data was deleted before the request arrived.".into(),
+            consulted: true,
+        }
     }
 
     #[test]
     fn a_reasoned_consulted_refusal_on_a_valid_ground_passes() {
         assert!(refusal(vec![Ground::EssentialInterests]).check().is_empty());
-        assert!(refusal(vec![Ground::BankSecrecy, Ground::NoDualCriminality]).check().is_empty());
+        assert!(
+            refusal(vec![Ground::BankSecrecy, Ground::NoDualCriminality])
+                .check()
+                .is_empty()
+        );
     }
 
     #[test]
     fn fiscal_matters_or_bank_secrecy_alone_fail() {
-        for grounds in [vec![Ground::FiscalMatters], vec![Ground::BankSecrecy], vec![Ground::FiscalMatters, Ground::BankSecrecy]] {
+        for grounds in [
+            vec![Ground::FiscalMatters],
+            vec![Ground::BankSecrecy],
+            vec![Ground::FiscalMatters, Ground::BankSecrecy],
+        ] {
             let issues = refusal(grounds).check();
             assert_eq!(issues.len(), 1);
-            assert!(issues[0].message.contains("solely"), "{}", issues[0].message);
+            assert!(
+                issues[0].message.contains("solely"),
+                "{}",
+                issues[0].message
+            );
         }
     }
 
     #[test]
     fn no_ground_no_reasons_no_consultation_each_reported() {
-        let r = Refusal { grounds: vec![], reasons: " ".into(), consulted: false };
+        let r = Refusal {
+            grounds: vec![],
+            reasons: " ".into(),
+            consulted: false,
+        };
         let paths: Vec<_> = r.check().into_iter().map(|i| i.path).collect();
         assert_eq!(paths, ["grounds", "reasons", "consulted"]);
     }
@@ -183,7 +234,10 @@ mod tests {
     #[test]
     fn grounds_read_and_write_their_codes() {
         let json = serde_json::to_string(&Ground::ALL).unwrap();
-        assert_eq!(json, r#"["R1","R2","R3","R4","R5","R6","R7","fiscal","bank-secrecy"]"#);
+        assert_eq!(
+            json,
+            r#"["R1","R2","R3","R4","R5","R6","R7","fiscal","bank-secrecy"]"#
+        );
         let back: Vec<Ground> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, Ground::ALL);
     }

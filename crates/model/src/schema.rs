@@ -15,9 +15,18 @@ use crate::kind::RequestKind;
 pub fn draft_schema() -> Value {
     let mut root = object_schema("");
     if let Some(obj) = root.as_object_mut() {
-        obj.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
-        obj.insert("$id".into(), json!("https://custos.invalid/schema/custos-draft-1.json"));
-        obj.insert("title".into(), json!("Custos request draft, format custos-draft/1"));
+        obj.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        obj.insert(
+            "$id".into(),
+            json!("https://custos.invalid/schema/custos-draft-1.json"),
+        );
+        obj.insert(
+            "title".into(),
+            json!("Custos request draft, format custos-draft/1"),
+        );
         obj.insert(
             "description".into(),
             json!("A request draft. Comments (// and /* */) are allowed in files; strip them before checking with a plain JSON Schema validator."),
@@ -43,7 +52,11 @@ pub fn draft_schema() -> Value {
 
 fn object_schema(prefix: &str) -> Value {
     let mut props = Map::new();
-    for f in FIELDS.iter().filter(|f| f.path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))) {
+    for f in FIELDS.iter().filter(|f| {
+        f.path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
+    }) {
         let name = &f.path[prefix.len()..];
         let mut s = field_schema(f.path, f.shape);
         if let Some(obj) = s.as_object_mut() {
@@ -58,17 +71,25 @@ fn field_schema(path: &str, shape: Shape) -> Value {
     let state = json!({ "type": "string", "pattern": "^[A-Z]{2}$" });
     match shape {
         Shape::Format => json!({ "const": DRAFT_FORMAT }),
-        Shape::Kind => json!({ "enum": RequestKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }),
+        Shape::Kind => {
+            json!({ "enum": RequestKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() })
+        }
         Shape::Text => json!({ "type": "string", "minLength": 1 }),
-        Shape::Date => json!({ "type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" }),
+        Shape::Date => {
+            json!({ "type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" })
+        }
         Shape::State => state,
         Shape::Bool => json!({ "type": "boolean" }),
         Shape::Integer { min } => json!({ "type": "integer", "minimum": min }),
         Shape::Number => json!({ "type": "number", "minimum": 0 }),
         Shape::OneOf(words) => json!({ "enum": words }),
         Shape::Object => object_schema(&format!("{path}.")),
-        Shape::ListOfObjects => json!({ "type": "array", "items": object_schema(&format!("{path}[].")) }),
-        Shape::ListOfText => json!({ "type": "array", "items": { "type": "string", "minLength": 1 } }),
+        Shape::ListOfObjects => {
+            json!({ "type": "array", "items": object_schema(&format!("{path}[].")) })
+        }
+        Shape::ListOfText => {
+            json!({ "type": "array", "items": { "type": "string", "minLength": 1 } })
+        }
         Shape::ListOfStates => json!({ "type": "array", "items": state }),
     }
 }
@@ -92,12 +113,14 @@ impl Tree {
         let idx = match self.children.iter().position(|(n, _, _)| n == name) {
             Some(i) => i,
             None => {
-                self.children.push((name.to_owned(), false, Tree::default()));
+                self.children
+                    .push((name.to_owned(), false, Tree::default()));
                 self.children.len() - 1
             }
         };
         let child = &mut self.children[idx];
-        child.1 |= is_list || contents::field(name).is_some_and(|f| f.shape == Shape::ListOfObjects);
+        child.1 |=
+            is_list || contents::field(name).is_some_and(|f| f.shape == Shape::ListOfObjects);
         if let Some(rest) = rest {
             child.2.add(rest);
         }
@@ -107,7 +130,11 @@ impl Tree {
         let required: Vec<&str> = self.children.iter().map(|(n, _, _)| n.as_str()).collect();
         let mut props = Map::new();
         for (name, is_list, sub) in &self.children {
-            let inner = if sub.children.is_empty() { None } else { Some(sub.to_schema()) };
+            let inner = if sub.children.is_empty() {
+                None
+            } else {
+                Some(sub.to_schema())
+            };
             let s = match (is_list, inner) {
                 (true, Some(inner)) => json!({ "minItems": 1, "items": inner }),
                 (true, None) => json!({ "minItems": 1 }),
@@ -132,22 +159,49 @@ mod tests {
     fn the_preservation_rule_requires_the_article_42_items() {
         let schema = draft_schema();
         let rules = schema["allOf"].as_array().unwrap();
-        let rule = rules.iter().find(|r| r["if"]["properties"]["kind"]["const"] == "preservation").unwrap();
+        let rule = rules
+            .iter()
+            .find(|r| r["if"]["properties"]["kind"]["const"] == "preservation")
+            .unwrap();
         let then = &rule["then"];
-        let required: Vec<&str> = then["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        for top in ["facts", "offences", "data", "necessity", "follow_up_mla", "requesting_authority"] {
+        let required: Vec<&str> = then["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for top in [
+            "facts",
+            "offences",
+            "data",
+            "necessity",
+            "follow_up_mla",
+            "requesting_authority",
+        ] {
             assert!(required.contains(&top), "{top} missing from {required:?}");
         }
         assert_eq!(then["properties"]["offences"]["minItems"], 1);
-        assert_eq!(then["properties"]["offences"]["items"]["required"], json!(["category", "domestic_provision"]));
-        assert_eq!(then["properties"]["data"]["required"], json!(["description", "link_to_offence", "custodian"]));
+        assert_eq!(
+            then["properties"]["offences"]["items"]["required"],
+            json!(["category", "domestic_provision"])
+        );
+        assert_eq!(
+            then["properties"]["data"]["required"],
+            json!(["description", "link_to_offence", "custodian"])
+        );
     }
 
     #[test]
     fn nested_objects_forbid_unknown_fields() {
         let schema = draft_schema();
         assert_eq!(schema["additionalProperties"], false);
-        assert_eq!(schema["properties"]["data"]["properties"]["period"]["additionalProperties"], false);
-        assert_eq!(schema["properties"]["offences"]["items"]["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["data"]["properties"]["period"]["additionalProperties"],
+            false
+        );
+        assert_eq!(
+            schema["properties"]["offences"]["items"]["additionalProperties"],
+            false
+        );
     }
 }

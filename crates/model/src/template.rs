@@ -39,7 +39,8 @@ pub fn render(kind: RequestKind) -> String {
         if let Some((parent, _)) = f.path.rsplit_once('.') {
             let parent = parent.trim_end_matches("[]");
             let whole = wanted.contains(parent)
-                && contents::field(parent).is_some_and(|p| matches!(p.shape, Shape::ListOfObjects | Shape::Object));
+                && contents::field(parent)
+                    .is_some_and(|p| matches!(p.shape, Shape::ListOfObjects | Shape::Object));
             if whole {
                 wanted.insert(f.path);
             }
@@ -48,20 +49,47 @@ pub fn render(kind: RequestKind) -> String {
 
     let mut out = String::new();
     let art = contents::governing_article(kind);
-    let _ = writeln!(out, "// Draft request: {} — {} ({art}).", kind.as_str(), contents::title(kind));
-    let _ = writeln!(out, "// The values below are an invented example: replace them with the case's own.");
-    let _ = writeln!(out, "// Check the draft with `custos request validate FILE` before sending it.");
+    let _ = writeln!(
+        out,
+        "// Draft request: {} — {} ({art}).",
+        kind.as_str(),
+        contents::title(kind)
+    );
+    let _ = writeln!(
+        out,
+        "// The values below are an invented example: replace them with the case's own."
+    );
+    let _ = writeln!(
+        out,
+        "// Check the draft with `custos request validate FILE` before sending it."
+    );
     render_object(kind, "", &wanted, 0, &mut out);
     out.push('\n');
     out
 }
 
-fn render_object(kind: RequestKind, prefix: &str, wanted: &BTreeSet<&str>, depth: usize, out: &mut String) {
+fn render_object(
+    kind: RequestKind,
+    prefix: &str,
+    wanted: &BTreeSet<&str>,
+    depth: usize,
+    out: &mut String,
+) {
     let pad = "  ".repeat(depth + 1);
     let children: Vec<_> = FIELDS
         .iter()
-        .filter(|f| f.path.strip_prefix(prefix).is_some_and(|rest| !rest.contains('.')))
-        .filter(|f| wanted.contains(f.path) || wanted.iter().any(|w| w.starts_with(&format!("{}.", f.path)) || w.starts_with(&format!("{}[].", f.path))))
+        .filter(|f| {
+            f.path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.contains('.'))
+        })
+        .filter(|f| {
+            wanted.contains(f.path)
+                || wanted.iter().any(|w| {
+                    w.starts_with(&format!("{}.", f.path))
+                        || w.starts_with(&format!("{}[].", f.path))
+                })
+        })
         .collect();
     out.push_str("{\n");
     for (n, f) in children.iter().enumerate() {
@@ -109,77 +137,124 @@ fn sample(kind: RequestKind, path: &str) -> Value {
         "language" => json!("en"),
         "urgency" => json!(match kind {
             RequestKind::EmergencyData => "emergency",
-            RequestKind::Preservation | RequestKind::TrafficDisclosure | RequestKind::LocateSuspect => "urgent",
+            RequestKind::Preservation
+            | RequestKind::TrafficDisclosure
+            | RequestKind::LocateSuspect => "urgent",
             _ => "routine",
         }),
         "requesting_state" => json!("FR"),
         "requested_state" => json!("DE"),
         "legal_basis.basis" => json!("un-convention"),
-        "legal_basis.treaty" => json!("Treaty on mutual legal assistance in criminal matters between the two States"),
+        "legal_basis.treaty" => {
+            json!("Treaty on mutual legal assistance in criminal matters between the two States")
+        }
         "requesting_authority.name" => json!(match kind {
-            RequestKind::Mla | RequestKind::StoredData | RequestKind::RealTimeTraffic | RequestKind::Interception => {
+            RequestKind::Mla
+            | RequestKind::StoredData
+            | RequestKind::RealTimeTraffic
+            | RequestKind::Interception => {
                 "Ministry of Justice, Office of International Mutual Assistance in Criminal Matters"
             }
             _ => "National Cybercrime Unit, 24/7 point of contact",
         }),
         "requesting_authority.role" => json!(match kind {
-            RequestKind::Mla | RequestKind::StoredData | RequestKind::RealTimeTraffic | RequestKind::Interception => "central-authority",
+            RequestKind::Mla
+            | RequestKind::StoredData
+            | RequestKind::RealTimeTraffic
+            | RequestKind::Interception => "central-authority",
             _ => "point-of-contact",
         }),
         "requesting_authority.email" => json!("duty-officer@cyber-unit.example"),
         "requesting_authority.phone" => json!("+33 1 00 00 00 00"),
         "proceedings.nature" => json!("investigation"),
-        "proceedings.subject" => json!("Ransomware attack on the information systems of a regional hospital"),
+        "proceedings.subject" => {
+            json!("Ransomware attack on the information systems of a regional hospital")
+        }
         "proceedings.authority" => json!("Public Prosecutor's Office, Cybercrime Section"),
-        "proceedings.authority_functions" => json!("Directs the criminal investigation and decides on prosecution"),
+        "proceedings.authority_functions" => {
+            json!("Directs the criminal investigation and decides on prosecution")
+        }
         "offences[].category" => json!("art-10"),
-        "offences[].domestic_provision" => json!("Criminal Code, section on serious hindering of an information system"),
+        "offences[].domestic_provision" => {
+            json!("Criminal Code, section on serious hindering of an information system")
+        }
         "offences[].max_penalty_years" => json!(7),
         "facts" => json!(
             "On 3 November 2026 the hospital's servers were encrypted and a ransom was demanded. The attackers' negotiation site and a staging server were hosted by a provider in the requested State."
         ),
-        "assistance.description" => json!("Disclose the subscriber information and stored logs of the hosting account that ran the staging server."),
-        "assistance.procedure" => json!("Please provide a certificate of authenticity for the records produced."),
+        "assistance.description" => json!(
+            "Disclose the subscriber information and stored logs of the hosting account that ran the staging server."
+        ),
+        "assistance.procedure" => {
+            json!("Please provide a certificate of authenticity for the records produced.")
+        }
         "persons[].name" => json!("Unknown user of the account 'nightowl'"),
         "persons[].role" => json!("suspect"),
         "persons[].location" => json!("Unknown"),
         "persons[].nationality" => json!("DE"),
         "persons[].identifiers" => json!(["nightowl@mail.example", "198.51.100.23"]),
         "data.description" => json!(match kind {
-            RequestKind::RealTimeTraffic => "Traffic data of the hosting account 'srv-4471': origin, destination, time and size of connections",
-            RequestKind::Interception => "Content of communications of the hosting account 'srv-4471'",
-            RequestKind::EmergencyData => "Subscriber information and latest login IP addresses of the account threatening the victim",
-            RequestKind::TrafficDisclosure => "Traffic data showing the provider and path of the connection that reached the staging server",
-            _ => "Subscriber information, connection logs and stored content of the hosting account 'srv-4471'",
+            RequestKind::RealTimeTraffic =>
+                "Traffic data of the hosting account 'srv-4471': origin, destination, time and size of connections",
+            RequestKind::Interception =>
+                "Content of communications of the hosting account 'srv-4471'",
+            RequestKind::EmergencyData =>
+                "Subscriber information and latest login IP addresses of the account threatening the victim",
+            RequestKind::TrafficDisclosure =>
+                "Traffic data showing the provider and path of the connection that reached the staging server",
+            _ =>
+                "Subscriber information, connection logs and stored content of the hosting account 'srv-4471'",
         }),
-        "data.link_to_offence" => json!("The account hosted the server used to stage the encryption of the hospital's systems."),
+        "data.link_to_offence" => json!(
+            "The account hosted the server used to stage the encryption of the hospital's systems."
+        ),
         "data.custodian" => json!("Example Hosting GmbH"),
         "data.location" => json!("Data centre in the requested State"),
         "data.period.from" => json!("2026-10-01"),
         "data.period.to" => json!("2026-11-10"),
-        "necessity" => json!("The provider keeps connection logs for 30 days only; without preservation the evidence will be lost."),
+        "necessity" => json!(
+            "The provider keeps connection logs for 30 days only; without preservation the evidence will be lost."
+        ),
         "follow_up_mla" => json!(true),
         "preservation_days" => json!(90),
         "collection_period.from" => json!("2026-12-01"),
         "collection_period.to" => json!("2026-12-30"),
-        "collection_period.justification" => json!("The attackers reconnect weekly; four weeks cover several contacts."),
-        "purpose" => json!("To identify the persons responsible and obtain evidence for their prosecution."),
+        "collection_period.justification" => {
+            json!("The attackers reconnect weekly; four weeks cover several contacts.")
+        }
+        "purpose" => {
+            json!("To identify the persons responsible and obtain evidence for their prosecution.")
+        }
         "deadline.date" => json!("2027-02-01"),
         "deadline.reasons" => json!("The suspects' detention review is scheduled for that date."),
         "confidentiality.required" => json!(true),
         "confidentiality.no_user_notification" => json!(true),
-        "confidentiality.reasons" => json!("Notifying the account holder would alert the suspects."),
-        "emergency.risk" => json!("A person has been threatened with death and the threat names a date within 48 hours."),
+        "confidentiality.reasons" => {
+            json!("Notifying the account holder would alert the suspects.")
+        }
+        "emergency.risk" => json!(
+            "A person has been threatened with death and the threat names a date within 48 hours."
+        ),
         "emergency.persons_at_risk" => json!("A journalist living in the requesting State"),
         "question" => json!(match kind {
-            RequestKind::LegalInformation => "What legal process does your law require for disclosure of stored subscriber information?",
-            _ => "How can the ransomware family 'ExampleLocker' be identified from an encrypted sample?",
+            RequestKind::LegalInformation =>
+                "What legal process does your law require for disclosure of stored subscriber information?",
+            _ =>
+                "How can the ransomware family 'ExampleLocker' be identified from an encrypted sample?",
         }),
-        "information" => json!("Our investigation found credentials of accounts at a provider in your State being sold on a criminal forum."),
-        "use_conditions" => json!("To be used only for the investigation of the offences named; not to be passed on without consent."),
+        "information" => json!(
+            "Our investigation found credentials of accounts at a provider in your State being sold on a criminal forum."
+        ),
+        "use_conditions" => json!(
+            "To be used only for the investigation of the offences named; not to be passed on without consent."
+        ),
         "preservation_reference" => json!("CYB-2026-0142-P"),
-        "communication" => json!("The connection to the staging server at 2026-11-03T02:14Z from 203.0.113.7"),
-        "joint_investigation.purpose" => json!("Identify and prosecute the group behind the ransomware attacks on hospitals in both States."),
+        "communication" => {
+            json!("The connection to the staging server at 2026-11-03T02:14Z from 203.0.113.7")
+        }
+        "joint_investigation.purpose" => json!(
+            "Identify and prosecute the group behind the ransomware attacks on hospitals in both States."
+        ),
         "joint_investigation.participants" => json!(["FR", "DE"]),
         "joint_investigation.duration_months" => json!(12),
         other => json!(format!("(example value for {other})")),
@@ -196,7 +271,11 @@ mod tests {
         for kind in RequestKind::ALL {
             let text = render(kind);
             let report = validate::validate_text(&text);
-            assert!(report.issues.is_empty(), "{kind}:\n{text}\n{:#?}", report.issues);
+            assert!(
+                report.issues.is_empty(),
+                "{kind}:\n{text}\n{:#?}",
+                report.issues
+            );
             assert_eq!(report.kind, Some(kind));
         }
     }
@@ -211,12 +290,21 @@ mod tests {
                 let report = validate::validate(&d);
                 let found = report.issues.iter().any(|i| {
                     i.severity == Severity::Error
-                        && (i.path == concrete(item.path) || concrete(item.path).starts_with(&format!("{}.", i.path)))
+                        && (i.path == concrete(item.path)
+                            || concrete(item.path).starts_with(&format!("{}.", i.path)))
                 });
-                assert!(found, "{kind}: removing {} not reported: {:#?}", item.path, report.issues);
+                assert!(
+                    found,
+                    "{kind}: removing {} not reported: {:#?}",
+                    item.path, report.issues
+                );
                 if item.path != "format" && item.path != "kind" {
                     assert!(
-                        report.issues.iter().any(|i| i.path == concrete(item.path) && i.article == Some(item.article)),
+                        report
+                            .issues
+                            .iter()
+                            .any(|i| i.path == concrete(item.path)
+                                && i.article == Some(item.article)),
                         "{kind}: {} reported without its article",
                         item.path
                     );

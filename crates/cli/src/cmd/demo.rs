@@ -33,7 +33,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = match &args.keep {
         Some(d) => d.clone(),
         None => {
-            tmp = tempfile::Builder::new().prefix("custos-demo-").tempdir().context("cannot create a temporary directory")?;
+            tmp = tempfile::Builder::new()
+                .prefix("custos-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
             tmp.path().to_owned()
         }
     };
@@ -66,7 +69,9 @@ impl Narrator {
 
 fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Value> {
     if !say.quiet {
-        println!("Custos demo: one State's node, with invented sample data (nothing here is a real case).");
+        println!(
+            "Custos demo: one State's node, with invented sample data (nothing here is a real case)."
+        );
     }
 
     say.step(1, "A node for France's 24/7 point of contact");
@@ -85,16 +90,27 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     say.step(2, "The request kinds the Convention names");
     say.line(request::list_kinds().trim_end());
 
-    say.step(3, "A 24/7 officer drafts an expedited preservation request (ransomware case)");
+    say.step(
+        3,
+        "A 24/7 officer drafts an expedited preservation request (ransomware case)",
+    );
     let good = dir.join("preservation.json");
-    std::fs::write(&good, template::render(RequestKind::Preservation)).context("cannot write the sample draft")?;
+    std::fs::write(&good, template::render(RequestKind::Preservation))
+        .context("cannot write the sample draft")?;
     let report = request::validate_file(&good)?;
     say.line(format!("$ custos request validate {}", good.display()));
     say.line(request::report_lines(&good, &report).trim_end());
-    anyhow::ensure!(report.is_valid(), "the sample preservation draft should be valid");
+    anyhow::ensure!(
+        report.is_valid(),
+        "the sample preservation draft should be valid"
+    );
 
-    say.step(4, "An incomplete draft is stopped before it leaves, with every problem at once");
-    let mut broken = validate::parse(&template::render(RequestKind::Preservation)).map_err(anyhow::Error::msg)?;
+    say.step(
+        4,
+        "An incomplete draft is stopped before it leaves, with every problem at once",
+    );
+    let mut broken = validate::parse(&template::render(RequestKind::Preservation))
+        .map_err(anyhow::Error::msg)?;
     if let Some(obj) = broken.as_object_mut() {
         obj.remove("facts");
         obj.remove("necessity");
@@ -105,11 +121,15 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
         data.remove("custodian");
     }
     let bad = dir.join("preservation-incomplete.json");
-    std::fs::write(&bad, serde_json::to_string_pretty(&broken)?).context("cannot write the sample draft")?;
+    std::fs::write(&bad, serde_json::to_string_pretty(&broken)?)
+        .context("cannot write the sample draft")?;
     let bad_report = request::validate_file(&bad)?;
     say.line(format!("$ custos request validate {}", bad.display()));
     say.line(request::report_lines(&bad, &bad_report).trim_end());
-    anyhow::ensure!(!bad_report.is_valid(), "the incomplete draft should be refused");
+    anyhow::ensure!(
+        !bad_report.is_valid(),
+        "the incomplete draft should be refused"
+    );
 
     say.step(5, "The valid draft is recorded in the node's database");
     let body = validate::parse(&std::fs::read_to_string(&good)?).map_err(anyhow::Error::msg)?;
@@ -122,10 +142,20 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
         store.close().await;
         anyhow::Ok((n, events))
     })?;
-    say.line(format!("recorded request {id}: {} request(s) in the node, {} event(s) in its history", listed.0, listed.1));
+    say.line(format!(
+        "recorded request {id}: {} request(s) in the node, {} event(s) in its history",
+        listed.0, listed.1
+    ));
 
-    say.step(6, "A refusal must cite a valid ground, give reasons and follow consultation");
-    let fiscal_only = Refusal { grounds: vec![Ground::FiscalMatters], reasons: "The offence concerns tax.".into(), consulted: true };
+    say.step(
+        6,
+        "A refusal must cite a valid ground, give reasons and follow consultation",
+    );
+    let fiscal_only = Refusal {
+        grounds: vec![Ground::FiscalMatters],
+        reasons: "The offence concerns tax.".into(),
+        consulted: true,
+    };
     let fiscal_issues = fiscal_only.check();
     for i in &fiscal_issues {
         say.line(format!("refusal citing only 'fiscal' -> {i}"));
@@ -135,14 +165,22 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
         reasons: "Execution would disclose an ongoing national security operation.".into(),
         consulted: true,
     };
-    say.line(format!("refusal citing R2 with reasons after consultation -> {} problem(s)", proper.check().len()));
+    say.line(format!(
+        "refusal citing R2 with reasons after consultation -> {} problem(s)",
+        proper.check().len()
+    ));
 
-    say.step(7, "Treaty status from a sample registry (invented dates, marked as a sample)");
+    say.step(
+        7,
+        "Treaty status from a sample registry (invented dates, marked as a sample)",
+    );
     let (treaty_text, applies) = treaty::demo_summary()?;
     say.line(treaty_text.trim_end());
 
     if !say.quiet {
-        println!("\nDone. Next: nodes of different States exchanging these requests, signed and encrypted.");
+        println!(
+            "\nDone. Next: nodes of different States exchanging these requests, signed and encrypted."
+        );
     }
     Ok(json!({
         "node": { "state": "FR", "dir": node_dir.display().to_string() },

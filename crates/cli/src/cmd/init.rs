@@ -46,11 +46,17 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     if let Some(url) = &args.database {
         config.database.url = url.clone();
     }
-    config.check().context("the node's settings are not valid")?;
+    config
+        .check()
+        .context("the node's settings are not valid")?;
 
     let config_path = dir.join(config::FILE_NAME);
     if config_path.exists() {
-        bail!("{} already holds a node ({} exists); choose another directory", dir.display(), config_path.display());
+        bail!(
+            "{} already holds a node ({} exists); choose another directory",
+            dir.display(),
+            config_path.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     create_private_dir(&dir.join("keys"))?;
@@ -70,7 +76,11 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
             );
         }
         store
-            .put_node_info(&NodeInfo { state: config.node.state, name: config.node.name.clone(), created_at: clock.now() })
+            .put_node_info(&NodeInfo {
+                state: config.node.state,
+                name: config.node.name.clone(),
+                created_at: clock.now(),
+            })
             .await?;
         store.close().await;
         anyhow::Ok(())

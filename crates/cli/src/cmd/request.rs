@@ -96,11 +96,18 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
         RequestCommand::Validate { file, json } => {
             let report = validate_file(&file)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report_json(&file, &report))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report_json(&file, &report))?
+                );
             } else {
                 print!("{}", report_lines(&file, &report));
             }
-            Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         RequestCommand::Save(args) => save(args, &SystemClock),
         RequestCommand::List(args) => list(args),
@@ -112,14 +119,20 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
 pub fn list_kinds() -> String {
     let mut out = String::from("Request kinds (print one with `custos request template KIND`):\n");
     for k in RequestKind::ALL {
-        out.push_str(&format!("  {:<28} {:<9} {}\n", k.as_str(), contents::governing_article(k).to_string(), contents::title(k)));
+        out.push_str(&format!(
+            "  {:<28} {:<9} {}\n",
+            k.as_str(),
+            contents::governing_article(k).to_string(),
+            contents::title(k)
+        ));
     }
     out
 }
 
 /// Reads and validates a draft file. Only a file that cannot be read is an error.
 pub fn validate_file(file: &Path) -> anyhow::Result<Report> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the draft {}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the draft {}", file.display()))?;
     Ok(validate::validate_text(&text))
 }
 
@@ -132,9 +145,16 @@ pub fn report_lines(file: &Path, report: &Report) -> String {
     let warnings = report.issues.len() - report.errors();
     let kind = report.kind.map(|k| format!(" {k}")).unwrap_or_default();
     if report.is_valid() {
-        out.push_str(&format!("{}: valid{kind} draft, {warnings} warning(s)\n", file.display()));
+        out.push_str(&format!(
+            "{}: valid{kind} draft, {warnings} warning(s)\n",
+            file.display()
+        ));
     } else {
-        out.push_str(&format!("{}: NOT valid: {} error(s), {warnings} warning(s)\n", file.display(), report.errors()));
+        out.push_str(&format!(
+            "{}: NOT valid: {} error(s), {warnings} warning(s)\n",
+            file.display(),
+            report.errors()
+        ));
     }
     out
 }
@@ -152,21 +172,30 @@ pub fn report_json(file: &Path, report: &Report) -> serde_json::Value {
 }
 
 /// Opens the store of the node in `data`.
-pub async fn open_store(data: &Path) -> anyhow::Result<(Config, std::sync::Arc<dyn custos_store::Store>)> {
+pub async fn open_store(
+    data: &Path,
+) -> anyhow::Result<(Config, std::sync::Arc<dyn custos_store::Store>)> {
     let config = Config::load(data)?;
     let url = config.database_url(data);
-    let store = custos_store::open(&url)
-        .await
-        .with_context(|| format!("cannot open the node's database at {}", crate::config::mask_url(&url)))?;
+    let store = custos_store::open(&url).await.with_context(|| {
+        format!(
+            "cannot open the node's database at {}",
+            crate::config::mask_url(&url)
+        )
+    })?;
     Ok((config, store))
 }
 
 fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read the draft {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read the draft {}", args.file.display()))?;
     let report = validate::validate_text(&text);
     if !report.is_valid() {
         eprint!("{}", report_lines(&args.file, &report));
-        bail!("the draft {} is not valid; nothing was recorded", args.file.display());
+        bail!(
+            "the draft {} is not valid; nothing was recorded",
+            args.file.display()
+        );
     }
     let body = validate::parse(&text).map_err(anyhow::Error::msg)?;
     let id = super::runtime()?.block_on(record_outgoing(&args.data, body, clock))?;
@@ -175,18 +204,37 @@ fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
 }
 
 /// Records a valid draft as an outgoing request; returns its id.
-pub async fn record_outgoing(data: &Path, body: serde_json::Value, clock: &dyn Clock) -> anyhow::Result<String> {
+pub async fn record_outgoing(
+    data: &Path,
+    body: serde_json::Value,
+    clock: &dyn Clock,
+) -> anyhow::Result<String> {
     let (config, store) = open_store(data).await?;
-    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     let kind: RequestKind = text("kind").parse()?;
     let from: StateCode = text("requesting_state").parse()?;
     if from != config.node.state {
-        bail!("the draft is from {from}, but this node speaks for {}", config.node.state);
+        bail!(
+            "the draft is from {from}, but this node speaks for {}",
+            config.node.state
+        );
     }
     let counterpart: StateCode = text("requested_state").parse()?;
     let now = clock.now();
     let id = uuid::Uuid::new_v4().to_string();
-    let record = RequestRecord { id: id.clone(), kind, direction: Direction::Outgoing, counterpart, body, created_at: now };
+    let record = RequestRecord {
+        id: id.clone(),
+        kind,
+        direction: Direction::Outgoing,
+        counterpart,
+        body,
+        created_at: now,
+    };
     store.insert_request(&record).await?;
     store
         .append_event(&NewEvent {
@@ -203,14 +251,21 @@ pub async fn record_outgoing(data: &Path, body: serde_json::Value, clock: &dyn C
 
 /// Who is acting, for the request's history: the operating-system user.
 fn actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let records = super::runtime()?.block_on(async {
         let (_, store) = open_store(&args.data).await?;
-        let filter = RequestFilter { direction: None, kind: args.kind, counterpart: args.with, limit: Some(args.limit) };
+        let filter = RequestFilter {
+            direction: None,
+            kind: args.kind,
+            counterpart: args.with,
+            limit: Some(args.limit),
+        };
         let r = store.list_requests(&filter).await?;
         store.close().await;
         anyhow::Ok(r)
@@ -221,7 +276,10 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     } else if records.is_empty() {
         println!("No requests.");
     } else {
-        println!("{:<36}  {:<8}  {:<4}  {:<26}  created (UTC)", "id", "way", "with", "kind");
+        println!(
+            "{:<36}  {:<8}  {:<4}  {:<26}  created (UTC)",
+            "id", "way", "with", "kind"
+        );
         for r in &records {
             println!(
                 "{:<36}  {:<8}  {:<4}  {:<26}  {}",
@@ -256,7 +314,10 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         store.close().await;
         anyhow::Ok((record, events))
     })?;
-    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
     if args.json {
         let history: Vec<_> = events
             .iter()
@@ -268,12 +329,26 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("Request {}", record.id);
-        println!("  kind        {} ({})", record.kind, contents::title(record.kind));
-        println!("  direction   {} ({})", record.direction.as_str(), record.counterpart.display_name());
+        println!(
+            "  kind        {} ({})",
+            record.kind,
+            contents::title(record.kind)
+        );
+        println!(
+            "  direction   {} ({})",
+            record.direction.as_str(),
+            record.counterpart.display_name()
+        );
         println!("  created     {}", rfc3339(record.created_at));
         println!("History:");
         for e in &events {
-            println!("  {:>3}  {}  {:<12}  {}", e.seq, rfc3339(e.at), e.kind, e.actor);
+            println!(
+                "  {:>3}  {}  {:<12}  {}",
+                e.seq,
+                rfc3339(e.at),
+                e.kind,
+                e.actor
+            );
         }
         println!("Draft:");
         println!("{}", serde_json::to_string_pretty(&record.body)?);
