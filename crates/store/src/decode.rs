@@ -13,7 +13,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
+use crate::federation::{AcceptOutcome, MessageRecord, OutboxItem, RefusalRecord, StoredDirectory};
+use crate::records::{Direction, NewEvent, NodeInfo, RequestEvent, RequestRecord};
 
 /// Reads one column, reporting a type mismatch (a value written by hand, or
 /// by another program) as corruption.
@@ -197,6 +198,164 @@ pub(crate) fn appended(
         kind: event.kind.clone(),
         detail: event.detail.clone(),
     })
+}
+
+/// Reads a column kept as a signed integer into the unsigned count it
+/// stands for.
+fn unsigned<T: TryFrom<i64>>(
+    table: &'static str,
+    column: &'static str,
+    row: &str,
+    raw: i64,
+) -> Result<T, StoreError> {
+    T::try_from(raw).map_err(|_| StoreError::Corrupt {
+        table,
+        column,
+        detail: format!("{row}: {raw} is out of range"),
+    })
+}
+
+/// The `directory` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawDirectory {
+    pub version: i64,
+    pub signed: Vec<u8>,
+    pub imported_at: OffsetDateTime,
+}
+
+impl RawDirectory {
+    pub(crate) fn parse(self) -> Result<StoredDirectory, StoreError> {
+        Ok(StoredDirectory {
+            version: unsigned("directory", "version", "the directory", self.version)?,
+            signed: self.signed,
+            imported_at: self.imported_at,
+        })
+    }
+}
+
+/// A `messages` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawMessage {
+    pub id: String,
+    pub thread: String,
+    pub direction: String,
+    pub counterpart: String,
+    pub kind: String,
+    pub prev: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub recorded_at: OffsetDateTime,
+    pub envelope: Vec<u8>,
+}
+
+impl RawMessage {
+    pub(crate) fn parse(self) -> Result<MessageRecord, StoreError> {
+        let row = format!("message {:?}", self.id);
+        Ok(MessageRecord {
+            direction: parse("messages", "direction", &row, &self.direction)?,
+            counterpart: parse("messages", "counterpart", &row, &self.counterpart)?,
+            id: self.id,
+            thread: self.thread,
+            kind: self.kind,
+            prev: self.prev,
+            created_at: self.created_at,
+            recorded_at: self.recorded_at,
+            envelope: self.envelope,
+        })
+    }
+}
+
+/// An `outbox` row with its columns read but not yet parsed. `seq` is the
+/// order of enqueueing, kept for sorting.
+#[derive(Debug)]
+pub(crate) struct RawOutboxItem {
+    pub seq: i64,
+    pub message_id: String,
+    pub recipient: String,
+    pub url: String,
+    pub ciphertext: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub next_attempt_at: OffsetDateTime,
+    pub attempts: i64,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
+impl RawOutboxItem {
+    pub(crate) fn parse(self) -> Result<OutboxItem, StoreError> {
+        let row = format!("outbox item {:?}", self.message_id);
+        Ok(OutboxItem {
+            recipient: parse("outbox", "recipient", &row, &self.recipient)?,
+            attempts: unsigned("outbox", "attempts", &row, self.attempts)?,
+            state: parse("outbox", "state", &row, &self.state)?,
+            message_id: self.message_id,
+            url: self.url,
+            ciphertext: self.ciphertext,
+            created_at: self.created_at,
+            next_attempt_at: self.next_attempt_at,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at,
+        })
+    }
+}
+
+/// Outbox items claimed together, oldest first: by creation time, then by
+/// order of enqueueing (an `UPDATE … RETURNING` gives no order of its own).
+pub(crate) fn claimed(mut rows: Vec<RawOutboxItem>) -> Result<Vec<OutboxItem>, StoreError> {
+    rows.sort_by_key(|r| (r.created_at, r.seq));
+    rows.into_iter().map(RawOutboxItem::parse).collect()
+}
+
+/// A `refusals` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawRefusal {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub peer: String,
+    pub claimed_sender: Option<String>,
+    pub code: String,
+    pub detail: String,
+    pub body_sha256: String,
+    pub body_len: i64,
+}
+
+impl RawRefusal {
+    pub(crate) fn parse(self) -> Result<RefusalRecord, StoreError> {
+        let row = format!("refusal {}", self.seq);
+        Ok(RefusalRecord {
+            body_len: unsigned("refusals", "body_len", &row, self.body_len)?,
+            at: self.at,
+            peer: self.peer,
+            claimed_sender: self.claimed_sender,
+            code: self.code,
+            detail: self.detail,
+            body_sha256: self.body_sha256,
+        })
+    }
+}
+
+/// What `accept_incoming` answers for a message whose id is already stored,
+/// given that message's direction and receipt as read back.
+pub(crate) fn duplicate(
+    id: &str,
+    direction: &str,
+    receipt: Option<Vec<u8>>,
+) -> Result<AcceptOutcome, StoreError> {
+    let row = format!("message {id:?}");
+    match parse::<Direction>("messages", "direction", &row, direction)? {
+        // Ids derive from content, and our messages name us as sender: an
+        // incoming message cannot share an id with one of ours unless it is
+        // one of ours sent back.
+        Direction::Outgoing => Err(StoreError::DuplicateMessage(id.to_owned())),
+        Direction::Incoming => match receipt {
+            Some(receipt) => Ok(AcceptOutcome::Duplicate { receipt }),
+            None => Err(StoreError::Corrupt {
+                table: "messages",
+                column: "receipt",
+                detail: format!("{row}: an accepted message has no receipt"),
+            }),
+        },
+    }
 }
 
 /// Converts a failed statement into a [`StoreError`], keeping only the text

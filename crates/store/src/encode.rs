@@ -5,7 +5,11 @@
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::StoreError;
-use crate::records::storage_precision;
+use crate::federation::{
+    IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage, RefusalRecord,
+    TokenRecord,
+};
+use crate::records::{Direction, NewEvent, RequestRecord, storage_precision};
 
 /// The years every backend holds: PostgreSQL's `timestamptz` stops at
 /// 4713 BC and the SQLite column keeps microseconds in a 64-bit integer, so
@@ -60,6 +64,318 @@ pub(crate) fn json(field: &'static str, value: &serde_json::Value) -> Result<Str
     })
 }
 
+/// A count or version number as the signed 64-bit integer both backends
+/// hold (PostgreSQL has no unsigned type).
+pub(crate) fn count(field: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::InvalidValue {
+        field,
+        problem: format!(
+            "{value} is larger than {}, the largest number kept",
+            i64::MAX
+        ),
+    })
+}
+
+/// Refuses a record whose parts disagree.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    field: &'static str,
+    given: &T,
+    expected: &T,
+    what: &str,
+) -> Result<(), StoreError> {
+    if given == expected {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidValue {
+            field,
+            problem: format!("it is {given:?}, but {what} is {expected:?}"),
+        })
+    }
+}
+
+/// A request, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct RequestRow<'a> {
+    pub id: &'a str,
+    pub kind: &'static str,
+    pub direction: &'static str,
+    pub counterpart: &'a str,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) fn request(r: &RequestRecord) -> Result<RequestRow<'_>, StoreError> {
+    Ok(RequestRow {
+        id: text("requests.id", &r.id)?,
+        kind: r.kind.as_str(),
+        direction: r.direction.as_str(),
+        counterpart: r.counterpart.as_str(),
+        body: json("requests.body", &r.body)?,
+        created_at: timestamp("requests.created_at", r.created_at)?,
+    })
+}
+
+/// An event, checked and converted for writing. Its request id is checked
+/// by the caller, which decides what an unstorable one means.
+#[derive(Debug)]
+pub(crate) struct EventRow<'a> {
+    pub request_id: &'a str,
+    pub at: OffsetDateTime,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub detail: String,
+}
+
+pub(crate) fn event(e: &NewEvent) -> Result<EventRow<'_>, StoreError> {
+    Ok(EventRow {
+        request_id: &e.request_id,
+        at: timestamp("request_events.at", e.at)?,
+        actor: text("request_events.actor", &e.actor)?,
+        kind: text("request_events.kind", &e.kind)?,
+        detail: json("request_events.detail", &e.detail)?,
+    })
+}
+
+/// A message, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct MessageRow<'a> {
+    pub id: &'a str,
+    pub thread: &'a str,
+    pub direction: &'static str,
+    pub counterpart: &'a str,
+    pub kind: &'a str,
+    pub prev: Option<&'a str>,
+    pub created_at: OffsetDateTime,
+    pub recorded_at: OffsetDateTime,
+    pub envelope: &'a [u8],
+}
+
+fn message(m: &MessageRecord) -> Result<MessageRow<'_>, StoreError> {
+    Ok(MessageRow {
+        id: text("messages.id", &m.id)?,
+        thread: text("messages.thread", &m.thread)?,
+        direction: m.direction.as_str(),
+        counterpart: m.counterpart.as_str(),
+        kind: text("messages.kind", &m.kind)?,
+        prev: m
+            .prev
+            .as_deref()
+            .map(|p| text("messages.prev", p))
+            .transpose()?,
+        created_at: timestamp("messages.created_at", m.created_at)?,
+        recorded_at: timestamp("messages.recorded_at", m.recorded_at)?,
+        envelope: &m.envelope,
+    })
+}
+
+/// An outbox item, checked and converted for enqueueing.
+#[derive(Debug)]
+pub(crate) struct OutboxRow<'a> {
+    pub message_id: &'a str,
+    pub thread: &'a str,
+    pub recipient: &'a str,
+    pub url: &'a str,
+    pub ciphertext: &'a [u8],
+    pub created_at: OffsetDateTime,
+    pub next_attempt_at: OffsetDateTime,
+    pub attempts: i64,
+    pub last_error: Option<&'a str>,
+}
+
+/// What `record_outgoing` writes, checked as a whole.
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    pub message: MessageRow<'a>,
+    pub request: Option<RequestRow<'a>>,
+    pub event: EventRow<'a>,
+    pub outbox: OutboxRow<'a>,
+}
+
+/// Checks that a request opening a thread, and the event added to it,
+/// belong to the message's thread and agree with it.
+fn thread_parts<'a>(
+    m: &'a MessageRecord,
+    new_request: Option<&'a RequestRecord>,
+    e: &'a NewEvent,
+) -> Result<(Option<RequestRow<'a>>, EventRow<'a>), StoreError> {
+    if let Some(r) = new_request {
+        agree("requests.id", &r.id, &m.thread, "the message's thread")?;
+        agree(
+            "requests.direction",
+            &r.direction,
+            &m.direction,
+            "the message's direction",
+        )?;
+        agree(
+            "requests.counterpart",
+            &r.counterpart,
+            &m.counterpart,
+            "the message's counterpart",
+        )?;
+    }
+    agree(
+        "request_events.request_id",
+        &e.request_id,
+        &m.thread,
+        "the message's thread",
+    )?;
+    Ok((new_request.map(request).transpose()?, event(e)?))
+}
+
+pub(crate) fn outgoing(m: &OutgoingMessage) -> Result<Outgoing<'_>, StoreError> {
+    agree(
+        "messages.direction",
+        &m.message.direction,
+        &Direction::Outgoing,
+        "a message sent",
+    )?;
+    let o: &OutboxItem = &m.outbox;
+    agree(
+        "outbox.message_id",
+        &o.message_id,
+        &m.message.id,
+        "the message's id",
+    )?;
+    agree(
+        "outbox.recipient",
+        &o.recipient,
+        &m.message.counterpart,
+        "the message's counterpart",
+    )?;
+    agree(
+        "outbox.state",
+        &o.state,
+        &OutboxState::Pending,
+        "a newly queued item",
+    )?;
+    agree(
+        "outbox.delivered_at",
+        &o.delivered_at,
+        &None,
+        "a newly queued item",
+    )?;
+    let (request, event) = thread_parts(&m.message, m.new_request.as_ref(), &m.event)?;
+    let message = message(&m.message)?;
+    let outbox = OutboxRow {
+        message_id: message.id,
+        thread: message.thread,
+        recipient: o.recipient.as_str(),
+        url: text("outbox.url", &o.url)?,
+        ciphertext: &o.ciphertext,
+        created_at: timestamp("outbox.created_at", o.created_at)?,
+        next_attempt_at: timestamp("outbox.next_attempt_at", o.next_attempt_at)?,
+        attempts: i64::from(o.attempts),
+        last_error: o
+            .last_error
+            .as_deref()
+            .map(|e| text("outbox.last_error", e))
+            .transpose()?,
+    };
+    Ok(Outgoing {
+        message,
+        request,
+        event,
+        outbox,
+    })
+}
+
+/// What `accept_incoming` writes, checked as a whole.
+#[derive(Debug)]
+pub(crate) struct Incoming<'a> {
+    pub message: MessageRow<'a>,
+    pub request: Option<RequestRow<'a>>,
+    pub event: EventRow<'a>,
+    pub receipt: &'a [u8],
+}
+
+pub(crate) fn incoming(m: &IncomingMessage) -> Result<Incoming<'_>, StoreError> {
+    agree(
+        "messages.direction",
+        &m.message.direction,
+        &Direction::Incoming,
+        "a message received",
+    )?;
+    let (request, event) = thread_parts(&m.message, m.new_request.as_ref(), &m.event)?;
+    Ok(Incoming {
+        message: message(&m.message)?,
+        request,
+        event,
+        receipt: &m.receipt,
+    })
+}
+
+/// A refusal, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct RefusalRow<'a> {
+    pub at: OffsetDateTime,
+    pub peer: &'a str,
+    pub claimed_sender: Option<&'a str>,
+    pub code: &'a str,
+    pub detail: &'a str,
+    pub body_sha256: &'a str,
+    pub body_len: i64,
+}
+
+pub(crate) fn refusal(r: &RefusalRecord) -> Result<RefusalRow<'_>, StoreError> {
+    Ok(RefusalRow {
+        at: timestamp("refusals.at", r.at)?,
+        peer: text("refusals.peer", &r.peer)?,
+        claimed_sender: r
+            .claimed_sender
+            .as_deref()
+            .map(|s| text("refusals.claimed_sender", s))
+            .transpose()?,
+        code: text("refusals.code", &r.code)?,
+        detail: text("refusals.detail", &r.detail)?,
+        body_sha256: text("refusals.body_sha256", &r.body_sha256)?,
+        body_len: count("refusals.body_len", r.body_len)?,
+    })
+}
+
+/// A token, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct TokenRow<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub secret_hash: &'a str,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+pub(crate) fn token(t: &TokenRecord) -> Result<TokenRow<'_>, StoreError> {
+    Ok(TokenRow {
+        id: text("tokens.id", &t.id)?,
+        name: text("tokens.name", &t.name)?,
+        secret_hash: text("tokens.secret_hash", &t.secret_hash)?,
+        created_at: timestamp("tokens.created_at", t.created_at)?,
+        revoked_at: t
+            .revoked_at
+            .map(|at| timestamp("tokens.revoked_at", at))
+            .transpose()?,
+    })
+}
+
+/// The instant a claim made at `now` for `lease` expires, both as stored.
+pub(crate) fn lease(
+    now: OffsetDateTime,
+    lease: time::Duration,
+) -> Result<(OffsetDateTime, OffsetDateTime), StoreError> {
+    if !lease.is_positive() {
+        return Err(StoreError::InvalidValue {
+            field: "lease",
+            problem: format!("a lease must be longer than zero, not {lease}"),
+        });
+    }
+    let now = timestamp("now", now)?;
+    let until = now
+        .checked_add(lease)
+        .ok_or_else(|| StoreError::InvalidValue {
+            field: "lease",
+            problem: format!("{now} plus {lease} is not a representable time"),
+        })?;
+    Ok((now, timestamp("lease", until)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +417,39 @@ mod tests {
         }
         assert!(timestamp("at", datetime!(0001-01-01 00:00 UTC)).is_ok());
         assert!(timestamp("at", datetime!(9999-12-31 23:59:59.999_999 UTC)).is_ok());
+    }
+
+    #[test]
+    fn counts_beyond_the_signed_range_are_refused() {
+        assert_eq!(count("v", 0).unwrap(), 0);
+        assert_eq!(count("v", i64::MAX as u64).unwrap(), i64::MAX);
+        let err = count("directory.version", i64::MAX as u64 + 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidValue {
+                    field: "directory.version",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn leases_must_be_positive_and_representable() {
+        let now = datetime!(2026-03-01 10:00:00.123_456_7 UTC);
+        let (at, until) = lease(now, time::Duration::seconds(30)).unwrap();
+        assert_eq!(at, datetime!(2026-03-01 10:00:00.123_456 UTC));
+        assert_eq!(until, datetime!(2026-03-01 10:00:30.123_456 UTC));
+        for bad in [time::Duration::ZERO, time::Duration::seconds(-1)] {
+            assert!(lease(now, bad).is_err(), "{bad}");
+        }
+        let err = lease(datetime!(9999-12-31 23:59 UTC), time::Duration::minutes(5)).unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidValue { field: "lease", .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -50,6 +50,30 @@ pub enum StoreError {
         problem: String,
     },
 
+    /// The directory offered is not newer than the one the node holds;
+    /// directory versions only ever increase.
+    #[error("directory version {offered} is not newer than the version {current} already held")]
+    StaleDirectory { current: u64, offered: u64 },
+
+    /// A message with this id is already stored; ids derive from content,
+    /// so it is the same message again.
+    #[error("a message with id {0:?} is already stored")]
+    DuplicateMessage(String),
+
+    /// A message names as its predecessor a message that is not stored in
+    /// its thread: it arrived out of order, or belongs to another thread.
+    #[error("the previous message {prev:?} is not stored in this thread")]
+    OutOfOrder { prev: String },
+
+    /// An operation named a message that is not stored (or, for the
+    /// outbox, one that was never queued for delivery).
+    #[error("no message with id {0:?} is stored")]
+    UnknownMessage(String),
+
+    /// A token with this id, or with the same secret, is already stored.
+    #[error("a token with id {0:?} or with the same secret is already stored")]
+    DuplicateToken(String),
+
     /// The database rejected or failed a statement for a reason that is not
     /// one of the domain failures above (disk full, lock wait exhausted, a
     /// constraint the types should have prevented).

@@ -1,10 +1,13 @@
 //! A node's persistent data behind one trait of domain operations.
 //!
 //! [`Store`] says what a node keeps (its identity, the requests it sent and
-//! received, each request's numbered history); two adapters keep it, SQLite
-//! (the embedded default, one file) and PostgreSQL (for a State running
-//! several replicas). [`open`] picks the adapter once, from the URL, and
-//! brings the schema up to date; everything else sees only `Arc<dyn Store>`.
+//! received, each request's numbered history, and for federation the
+//! directory it trusts, the signed messages of each request thread, the
+//! outbox delivering them, refused messages and client API tokens); two
+//! adapters keep it, SQLite (the embedded default, one file) and PostgreSQL
+//! (for a State running several replicas). [`open`] picks the adapter once,
+//! from the URL, and brings the schema up to date; everything else sees only
+//! `Arc<dyn Store>`.
 //!
 //! Both adapters pass one conformance suite (`tests/conformance.rs`), so a
 //! behaviour described here holds on either. Failures are [`StoreError`]s
@@ -13,6 +16,7 @@
 mod decode;
 mod encode;
 mod error;
+mod federation;
 mod postgres;
 mod records;
 mod sqlite;
@@ -20,8 +24,13 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 pub use error::StoreError;
+pub use federation::{
+    AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
+    RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
+};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
@@ -64,6 +73,151 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A request's history in sequence order (empty if nothing has happened
     /// yet). A request not stored is [`StoreError::UnknownRequest`].
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError>;
+
+    // -- The directory.
+
+    /// Replaces the directory the node trusts. Its version must be higher
+    /// than the one held, else [`StoreError::StaleDirectory`] and nothing
+    /// changes; the caller verifies the signatures before.
+    async fn put_directory(&self, directory: &StoredDirectory) -> Result<(), StoreError>;
+
+    /// The directory the node trusts, or `None` before the first import.
+    async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError>;
+
+    // -- Messages of request threads.
+
+    /// Records a message this node sends, all in one transaction or not at
+    /// all: the request it opens (if `new_request`; an id already stored is
+    /// [`StoreError::DuplicateRequest`]), the message (an id already stored
+    /// is [`StoreError::DuplicateMessage`]), the event added to its thread's
+    /// history (a thread that is not a stored request is
+    /// [`StoreError::UnknownRequest`]) and its outbox item, due at once or
+    /// at its `next_attempt_at`. Parts that disagree (see
+    /// [`OutgoingMessage`]) are [`StoreError::InvalidValue`].
+    async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError>;
+
+    /// Records a verified message received, with the receipt this node
+    /// signed for it, all in one transaction or not at all.
+    ///
+    /// A message already stored under the same id is
+    /// [`AcceptOutcome::Duplicate`] with the receipt stored the first time,
+    /// and nothing changes (a message of ours with that id is
+    /// [`StoreError::DuplicateMessage`]). Otherwise: the request it opens, if
+    /// `new_request`, must be new ([`StoreError::DuplicateRequest`]: another
+    /// message already opened that thread); without one, the thread must be
+    /// a stored request ([`StoreError::UnknownRequest`]); the message's
+    /// `prev`, if any, must be a message stored in the same thread
+    /// ([`StoreError::OutOfOrder`]). Parts that disagree (see
+    /// [`IncomingMessage`]) are [`StoreError::InvalidValue`].
+    async fn accept_incoming(&self, message: &IncomingMessage)
+    -> Result<AcceptOutcome, StoreError>;
+
+    /// The message with this id, if stored.
+    async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// A thread's messages in the order they were recorded (empty for a
+    /// thread with none, or unknown).
+    async fn thread_messages(&self, thread: &str) -> Result<Vec<MessageRecord>, StoreError>;
+
+    /// The message recorded last in a thread, if any.
+    async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// The signed receipt for a message: for an incoming one, the receipt
+    /// this node signed; for an outgoing one, the recipient's receipt once
+    /// delivered. `None` if there is none yet or the message is not stored.
+    async fn receipt_for(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    // -- The outbox. Several node processes may share one database.
+
+    /// Claims up to `limit` pending items due at `now` (their
+    /// `next_attempt_at` has come and no unexpired claim holds them),
+    /// oldest first, and holds them until `now + lease`. Two claimers never
+    /// get the same item while its lease runs. An item is not handed out
+    /// while an older item of the same thread to the same recipient is
+    /// still pending, so a thread's messages go out in order. A lease that
+    /// is not positive is [`StoreError::InvalidValue`].
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Marks a pending (or given-up) item delivered at `at` and stores the
+    /// recipient's receipt for its message. An item already delivered keeps
+    /// its first receipt and time. An id never queued is
+    /// [`StoreError::UnknownMessage`].
+    async fn mark_delivered(
+        &self,
+        message_id: &str,
+        receipt: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Records a failed attempt on a pending item: its attempt count, when
+    /// to try next and why it failed; its claim is released. An item no
+    /// longer pending (delivered or given up meanwhile, for instance by a
+    /// worker whose claim replaced an expired one) is left as it is. An id
+    /// never queued is [`StoreError::UnknownMessage`].
+    async fn mark_retry(
+        &self,
+        message_id: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up a pending item: no further attempt is made. An item already
+    /// delivered stays delivered. An id never queued is
+    /// [`StoreError::UnknownMessage`].
+    async fn mark_failed(
+        &self,
+        message_id: &str,
+        error: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The outbox item of this message, if it was queued.
+    async fn outbox_item(&self, message_id: &str) -> Result<Option<OutboxItem>, StoreError>;
+
+    /// Up to `limit` outbox items, in `state` if given, newest first.
+    async fn list_outbox(
+        &self,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    // -- Refused messages.
+
+    /// Records an incoming message that was refused.
+    async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), StoreError>;
+
+    /// Up to `limit` refusals, newest first (ties in the order recorded,
+    /// latest first).
+    async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError>;
+
+    // -- Client API tokens.
+
+    /// Records a new token. An id already stored, or a secret hash already
+    /// stored, is [`StoreError::DuplicateToken`].
+    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+
+    /// The token whose secret has this hash, revoked or not.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, oldest first (ties by id).
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes a token at `at` and returns it as stored, or `None` if no
+    /// token has this id. A token already revoked keeps its first
+    /// revocation time.
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+
+    // -- Diagnostics.
 
     /// The version of the newest schema migration applied, for diagnostics.
     async fn schema_version(&self) -> Result<i64, StoreError>;

@@ -14,9 +14,18 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
 
-use crate::decode::{self, RawEvent, RawNodeInfo, RawRequest, column, failed};
-use crate::encode;
+use crate::decode::{
+    self, RawDirectory, RawEvent, RawMessage, RawNodeInfo, RawOutboxItem, RawRefusal, RawRequest,
+    column, failed,
+};
+use crate::encode::{self, EventRow, MessageRow, RequestRow};
+use crate::federation::{
+    AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
+    RefusalRecord, StoredDirectory, TokenRecord,
+};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::{Store, StoreError};
 
@@ -114,6 +123,230 @@ fn event_row(row: &PgRow) -> Result<RawEvent, StoreError> {
     })
 }
 
+/// The columns of a message, in the order [`message_row`] reads them.
+macro_rules! message_columns {
+    () => {
+        "id, thread, direction, counterpart, kind, prev, created_at, recorded_at, envelope"
+    };
+}
+
+/// The columns of an outbox item, in the order [`outbox_row`] reads them.
+macro_rules! outbox_columns {
+    () => {
+        "seq, message_id, recipient, url, ciphertext, created_at, next_attempt_at, attempts, \
+         state, last_error, delivered_at"
+    };
+}
+
+/// The columns of a token, in the order [`token_row`] reads them.
+macro_rules! token_columns {
+    () => {
+        "id, name, secret_hash, created_at, revoked_at"
+    };
+}
+
+fn message_row(row: &PgRow) -> Result<MessageRecord, StoreError> {
+    const T: &str = "messages";
+    RawMessage {
+        id: column(row, T, "id")?,
+        thread: column(row, T, "thread")?,
+        direction: column(row, T, "direction")?,
+        counterpart: column(row, T, "counterpart")?,
+        kind: column(row, T, "kind")?,
+        prev: column(row, T, "prev")?,
+        created_at: column(row, T, "created_at")?,
+        recorded_at: column(row, T, "recorded_at")?,
+        envelope: column(row, T, "envelope")?,
+    }
+    .parse()
+}
+
+fn outbox_row(row: &PgRow) -> Result<RawOutboxItem, StoreError> {
+    const T: &str = "outbox";
+    Ok(RawOutboxItem {
+        seq: column(row, T, "seq")?,
+        message_id: column(row, T, "message_id")?,
+        recipient: column(row, T, "recipient")?,
+        url: column(row, T, "url")?,
+        ciphertext: column(row, T, "ciphertext")?,
+        created_at: column(row, T, "created_at")?,
+        next_attempt_at: column(row, T, "next_attempt_at")?,
+        attempts: column(row, T, "attempts")?,
+        state: column(row, T, "state")?,
+        last_error: column(row, T, "last_error")?,
+        delivered_at: column(row, T, "delivered_at")?,
+    })
+}
+
+fn refusal_row(row: &PgRow) -> Result<RefusalRecord, StoreError> {
+    const T: &str = "refusals";
+    RawRefusal {
+        seq: column(row, T, "seq")?,
+        at: column(row, T, "at")?,
+        peer: column(row, T, "peer")?,
+        claimed_sender: column(row, T, "claimed_sender")?,
+        code: column(row, T, "code")?,
+        detail: column(row, T, "detail")?,
+        body_sha256: column(row, T, "body_sha256")?,
+        body_len: column(row, T, "body_len")?,
+    }
+    .parse()
+}
+
+fn token_row(row: &PgRow) -> Result<TokenRecord, StoreError> {
+    const T: &str = "tokens";
+    Ok(TokenRecord {
+        id: column(row, T, "id")?,
+        name: column(row, T, "name")?,
+        secret_hash: column(row, T, "secret_hash")?,
+        created_at: column(row, T, "created_at")?,
+        revoked_at: column(row, T, "revoked_at")?,
+    })
+}
+
+/// Rolls back `tx` and returns `error`, the reason for abandoning it.
+async fn abandon(tx: Transaction<'_, Postgres>, error: StoreError) -> StoreError {
+    match tx.rollback().await {
+        Ok(()) => error,
+        Err(e) => failed("roll back a transaction")(e),
+    }
+}
+
+/// Inserts a request; `false` if its id is taken (waiting, if another
+/// transaction is inserting the same id, for that one to end).
+async fn insert_request_row(
+    conn: &mut PgConnection,
+    r: &RequestRow<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(r.id)
+    .bind(r.kind)
+    .bind(r.direction)
+    .bind(r.counterpart)
+    .bind(&r.body)
+    .bind(r.created_at)
+    .execute(conn)
+    .await
+    .map_err(failed("insert a request"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes the next event number of a request; `None` if it is not stored.
+/// The request's row stays locked until the transaction ends, so
+/// everything recorded in one thread is recorded one after the other.
+async fn next_event_seq(
+    conn: &mut PgConnection,
+    request_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
+         RETURNING last_event_seq",
+    )
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(failed("number an event"))
+}
+
+async fn insert_event_row(
+    conn: &mut PgConnection,
+    e: &EventRow<'_>,
+    seq: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6::json)",
+    )
+    .bind(e.request_id)
+    .bind(seq)
+    .bind(e.at)
+    .bind(e.actor)
+    .bind(e.kind)
+    .bind(&e.detail)
+    .execute(conn)
+    .await
+    .map_err(failed("append an event"))?;
+    Ok(())
+}
+
+/// Inserts a message; `false` if its id is taken.
+async fn insert_message_row(
+    conn: &mut PgConnection,
+    m: &MessageRow<'_>,
+    receipt: Option<&[u8]>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO messages (id, thread, direction, counterpart, kind, prev, created_at, \
+         recorded_at, envelope, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(m.id)
+    .bind(m.thread)
+    .bind(m.direction)
+    .bind(m.counterpart)
+    .bind(m.kind)
+    .bind(m.prev)
+    .bind(m.created_at)
+    .bind(m.recorded_at)
+    .bind(m.envelope)
+    .bind(receipt)
+    .execute(conn)
+    .await
+    .map_err(failed("insert a message"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The direction and receipt of a stored message, if one has this id.
+async fn earlier_copy(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
+    sqlx::query_as("SELECT direction, receipt FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(failed("look up a message"))
+}
+
+/// After an update of a pending outbox item changed nothing: fine if the
+/// item exists (it was settled meanwhile), [`StoreError::UnknownMessage`]
+/// if it was never queued.
+async fn settled_or_unknown(pool: &PgPool, message_id: &str) -> Result<(), StoreError> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM outbox WHERE message_id = $1")
+        .bind(message_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(failed("look up an outbox item"))?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::UnknownMessage(message_id.to_owned())),
+    }
+}
+
+impl PgStore {
+    /// What `accept_incoming` answers when its transaction met a conflict
+    /// (`error`): if the conflict was a copy of the same message committed
+    /// meanwhile by another replica, that copy's outcome; else `error`.
+    async fn after_conflict(
+        &self,
+        id: &str,
+        error: StoreError,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("look up a message"))?;
+        match earlier_copy(&mut conn, id).await? {
+            Some((direction, receipt)) => decode::duplicate(id, &direction, receipt),
+            None => Err(error),
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -145,21 +378,13 @@ impl Store for PgStore {
     }
 
     async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
-        let created_at = encode::timestamp("requests.created_at", request.created_at)?;
-        let done = sqlx::query(
-            "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(encode::text("requests.id", &request.id)?)
-        .bind(request.kind.as_str())
-        .bind(request.direction.as_str())
-        .bind(request.counterpart.as_str())
-        .bind(encode::json("requests.body", &request.body)?)
-        .bind(created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("insert a request"))?;
-        if done.rows_affected() == 0 {
+        let row = encode::request(request)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("insert a request"))?;
+        if !insert_request_row(&mut conn, &row).await? {
             return Err(StoreError::DuplicateRequest(request.id.clone()));
         }
         Ok(())
@@ -204,14 +429,10 @@ impl Store for PgStore {
     }
 
     async fn append_event(&self, event: &NewEvent) -> Result<RequestEvent, StoreError> {
-        let request_id = event.request_id.as_str();
-        if !encode::storable(request_id) {
+        if !encode::storable(&event.request_id) {
             return Err(StoreError::UnknownRequest(event.request_id.clone()));
         }
-        let at = encode::timestamp("request_events.at", event.at)?;
-        let actor = encode::text("request_events.actor", &event.actor)?;
-        let kind = encode::text("request_events.kind", &event.kind)?;
-        let detail = encode::json("request_events.detail", &event.detail)?;
+        let row = encode::event(event)?;
 
         let mut tx = self
             .pool
@@ -221,34 +442,14 @@ impl Store for PgStore {
         // The UPDATE locks the request's row until commit, so concurrent
         // appenders to one request take numbers one after another; under
         // READ COMMITTED a waiting UPDATE sees the committed counter.
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
-             RETURNING last_event_seq",
-        )
-        .bind(request_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(failed("number an event"))?;
-        let Some(seq) = seq else {
-            tx.rollback().await.map_err(failed("abandon an event"))?;
-            return Err(StoreError::UnknownRequest(event.request_id.clone()));
+        let Some(seq) = next_event_seq(&mut tx, row.request_id).await? else {
+            let unknown = StoreError::UnknownRequest(event.request_id.clone());
+            return Err(abandon(tx, unknown).await);
         };
-        sqlx::query(
-            "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6::json)",
-        )
-        .bind(request_id)
-        .bind(seq)
-        .bind(at)
-        .bind(actor)
-        .bind(kind)
-        .bind(&detail)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("append an event"))?;
+        insert_event_row(&mut tx, &row, seq).await?;
         tx.commit().await.map_err(failed("commit an event"))?;
 
-        decode::appended(event, seq, at)
+        decode::appended(event, seq, row.at)
     }
 
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError> {
@@ -274,6 +475,481 @@ impl Store for PgStore {
             }
         }
         decode::history(rows.iter().map(event_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn put_directory(&self, directory: &StoredDirectory) -> Result<(), StoreError> {
+        let version = encode::count("directory.version", directory.version)?;
+        let imported_at = encode::timestamp("directory.imported_at", directory.imported_at)?;
+        let done = sqlx::query(
+            "INSERT INTO directory (singleton, version, signed, imported_at) \
+             VALUES (1, $1, $2, $3) \
+             ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, \
+             signed = excluded.signed, imported_at = excluded.imported_at \
+             WHERE excluded.version > directory.version",
+        )
+        .bind(version)
+        .bind(directory.signed.as_slice())
+        .bind(imported_at)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("store the directory"))?;
+        if done.rows_affected() == 0 {
+            let current: i64 =
+                sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(failed("read the directory's version"))?;
+            return Err(StoreError::StaleDirectory {
+                current: u64::try_from(current).unwrap_or(0),
+                offered: directory.version,
+            });
+        }
+        Ok(())
+    }
+
+    async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError> {
+        const T: &str = "directory";
+        let row =
+            sqlx::query("SELECT version, signed, imported_at FROM directory WHERE singleton = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read the directory"))?;
+        row.map(|row| {
+            RawDirectory {
+                version: column(&row, T, "version")?,
+                signed: column(&row, T, "signed")?,
+                imported_at: column(&row, T, "imported_at")?,
+            }
+            .parse()
+        })
+        .transpose()
+    }
+
+    async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
+        let out = encode::outgoing(message)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin recording a message"))?;
+        if let Some(request) = &out.request
+            && !insert_request_row(&mut tx, request).await?
+        {
+            let taken = StoreError::DuplicateRequest(request.id.to_owned());
+            return Err(abandon(tx, taken).await);
+        }
+        let Some(seq) = next_event_seq(&mut tx, out.message.thread).await? else {
+            let unknown = StoreError::UnknownRequest(out.message.thread.to_owned());
+            return Err(abandon(tx, unknown).await);
+        };
+        if !insert_message_row(&mut tx, &out.message, None).await? {
+            let taken = StoreError::DuplicateMessage(out.message.id.to_owned());
+            return Err(abandon(tx, taken).await);
+        }
+        insert_event_row(&mut tx, &out.event, seq).await?;
+        let o = &out.outbox;
+        sqlx::query(
+            "INSERT INTO outbox (message_id, thread, recipient, url, ciphertext, created_at, \
+             next_attempt_at, attempts, state, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)",
+        )
+        .bind(o.message_id)
+        .bind(o.thread)
+        .bind(o.recipient)
+        .bind(o.url)
+        .bind(o.ciphertext)
+        .bind(o.created_at)
+        .bind(o.next_attempt_at)
+        .bind(o.attempts)
+        .bind(o.last_error)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("queue a message"))?;
+        tx.commit().await.map_err(failed("commit a message"))
+    }
+
+    async fn accept_incoming(
+        &self,
+        message: &IncomingMessage,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let inc = encode::incoming(message)?;
+        let m = &inc.message;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin accepting a message"))?;
+        if let Some((direction, receipt)) = earlier_copy(&mut tx, m.id).await? {
+            tx.rollback()
+                .await
+                .map_err(failed("end a read of a duplicate"))?;
+            return decode::duplicate(m.id, &direction, receipt);
+        }
+        // Another replica may be accepting a copy of the same message right
+        // now: its uncommitted request or message makes our insert wait,
+        // then find the id taken; `after_conflict` then answers as for any
+        // duplicate.
+        if let Some(request) = &inc.request
+            && !insert_request_row(&mut tx, request).await?
+        {
+            let taken = StoreError::DuplicateRequest(request.id.to_owned());
+            let taken = abandon(tx, taken).await;
+            return self.after_conflict(m.id, taken).await;
+        }
+        let Some(seq) = next_event_seq(&mut tx, m.thread).await? else {
+            let unknown = StoreError::UnknownRequest(m.thread.to_owned());
+            return Err(abandon(tx, unknown).await);
+        };
+        if let Some(prev) = m.prev {
+            let found: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM messages WHERE id = $1 AND thread = $2")
+                    .bind(prev)
+                    .bind(m.thread)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(failed("look up the previous message"))?;
+            if found.is_none() {
+                let gap = StoreError::OutOfOrder {
+                    prev: prev.to_owned(),
+                };
+                return Err(abandon(tx, gap).await);
+            }
+        }
+        if !insert_message_row(&mut tx, m, Some(inc.receipt)).await? {
+            let taken = StoreError::DuplicateMessage(m.id.to_owned());
+            let taken = abandon(tx, taken).await;
+            return self.after_conflict(m.id, taken).await;
+        }
+        insert_event_row(&mut tx, &inc.event, seq).await?;
+        tx.commit()
+            .await
+            .map_err(failed("commit an accepted message"))?;
+        Ok(AcceptOutcome::Accepted)
+    }
+
+    async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        if !encode::storable(id) {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read a message"))?;
+        row.as_ref().map(message_row).transpose()
+    }
+
+    async fn thread_messages(&self, thread: &str) -> Result<Vec<MessageRecord>, StoreError> {
+        if !encode::storable(thread) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE thread = $1 ORDER BY seq"
+        ))
+        .bind(thread)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read a thread's messages"))?;
+        rows.iter().map(message_row).collect()
+    }
+
+    async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {
+        if !encode::storable(thread) {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE thread = $1 ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(thread)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read a thread's last message"))?;
+        row.as_ref().map(message_row).transpose()
+    }
+
+    async fn receipt_for(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if !encode::storable(message_id) {
+            return Ok(None);
+        }
+        let receipt: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT receipt FROM messages WHERE id = $1")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read a receipt"))?;
+        Ok(receipt.flatten())
+    }
+
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let (now, until) = encode::lease(now, lease)?;
+        // SKIP LOCKED passes over rows another claimer is taking; a row
+        // that claimer has already leased is re-checked against the lease
+        // condition after its commit (READ COMMITTED), so it drops out.
+        // MATERIALIZED makes the locking SELECT run exactly once.
+        let rows = sqlx::query(concat!(
+            "WITH due AS MATERIALIZED (\
+               SELECT o.seq AS due_seq FROM outbox AS o \
+               WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
+                 AND (o.lease_until IS NULL OR o.lease_until <= $1) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox AS p \
+                   WHERE p.state = 'pending' AND p.thread = o.thread \
+                     AND p.recipient = o.recipient AND p.seq < o.seq) \
+               ORDER BY o.created_at, o.seq LIMIT $3 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox SET lease_until = $2 FROM due WHERE outbox.seq = due.due_seq \
+             RETURNING ",
+            outbox_columns!()
+        ))
+        .bind(now)
+        .bind(until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("claim outbox items"))?;
+        decode::claimed(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn mark_delivered(
+        &self,
+        message_id: &str,
+        receipt: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if !encode::storable(message_id) {
+            return Err(StoreError::UnknownMessage(message_id.to_owned()));
+        }
+        let at = encode::timestamp("outbox.delivered_at", at)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin marking a delivery"))?;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = $2, lease_until = NULL \
+             WHERE message_id = $1 AND state <> 'delivered'",
+        )
+        .bind(message_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("mark a delivery"))?;
+        if done.rows_affected() == 0 {
+            tx.rollback()
+                .await
+                .map_err(failed("end marking a delivery"))?;
+            return settled_or_unknown(&self.pool, message_id).await;
+        }
+        sqlx::query("UPDATE messages SET receipt = $2 WHERE id = $1")
+            .bind(message_id)
+            .bind(receipt)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("store a receipt"))?;
+        tx.commit().await.map_err(failed("commit a delivery"))
+    }
+
+    async fn mark_retry(
+        &self,
+        message_id: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        if !encode::storable(message_id) {
+            return Err(StoreError::UnknownMessage(message_id.to_owned()));
+        }
+        let next = encode::timestamp("outbox.next_attempt_at", next_attempt_at)?;
+        let error = encode::text("outbox.last_error", error)?;
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4, \
+             lease_until = NULL WHERE message_id = $1 AND state = 'pending'",
+        )
+        .bind(message_id)
+        .bind(i64::from(attempts))
+        .bind(next)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("schedule a retry"))?;
+        if done.rows_affected() == 0 {
+            return settled_or_unknown(&self.pool, message_id).await;
+        }
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        message_id: &str,
+        error: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if !encode::storable(message_id) {
+            return Err(StoreError::UnknownMessage(message_id.to_owned()));
+        }
+        let at = encode::timestamp("outbox.failed_at", at)?;
+        let error = encode::text("outbox.last_error", error)?;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error = $2, failed_at = $3, \
+             lease_until = NULL WHERE message_id = $1 AND state = 'pending'",
+        )
+        .bind(message_id)
+        .bind(error)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("give up a delivery"))?;
+        if done.rows_affected() == 0 {
+            return settled_or_unknown(&self.pool, message_id).await;
+        }
+        Ok(())
+    }
+
+    async fn outbox_item(&self, message_id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        if !encode::storable(message_id) {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            outbox_columns!(),
+            " FROM outbox WHERE message_id = $1"
+        ))
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read an outbox item"))?;
+        row.map(|row| outbox_row(&row)?.parse()).transpose()
+    }
+
+    async fn list_outbox(
+        &self,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            outbox_columns!(),
+            " FROM outbox WHERE ($1::text IS NULL OR state = $1) \
+             ORDER BY created_at DESC, seq DESC LIMIT $2"
+        ))
+        .bind(state.map(OutboxState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("list the outbox"))?;
+        rows.iter().map(|row| outbox_row(row)?.parse()).collect()
+    }
+
+    async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), StoreError> {
+        let r = encode::refusal(refusal)?;
+        sqlx::query(
+            "INSERT INTO refusals (at, peer, claimed_sender, code, detail, body_sha256, body_len) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.at)
+        .bind(r.peer)
+        .bind(r.claimed_sender)
+        .bind(r.code)
+        .bind(r.detail)
+        .bind(r.body_sha256)
+        .bind(r.body_len)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("record a refusal"))?;
+        Ok(())
+    }
+
+    async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, peer, claimed_sender, code, detail, body_sha256, body_len \
+             FROM refusals ORDER BY at DESC, seq DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("list refusals"))?;
+        rows.iter().map(refusal_row).collect()
+    }
+
+    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let t = encode::token(token)?;
+        let done = sqlx::query(
+            "INSERT INTO tokens (id, name, secret_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(t.id)
+        .bind(t.name)
+        .bind(t.secret_hash)
+        .bind(t.created_at)
+        .bind(t.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("store a token"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::DuplicateToken(token.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if !encode::storable(secret_hash) {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE secret_hash = $1"
+        ))
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look up a token"))?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("list tokens"))?;
+        rows.iter().map(token_row).collect()
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        if !encode::storable(id) {
+            return Ok(None);
+        }
+        let at = encode::timestamp("tokens.revoked_at", at)?;
+        let row = sqlx::query(concat!(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING ",
+            token_columns!()
+        ))
+        .bind(id)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("revoke a token"))?;
+        row.as_ref().map(token_row).transpose()
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {
