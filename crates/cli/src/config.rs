@@ -24,8 +24,19 @@ pub struct Config {
     pub node: NodeSection,
     #[serde(default)]
     pub database: DatabaseSection,
-    #[serde(default)]
+    #[serde(default = "default_http")]
     pub http: HttpSection,
+    #[serde(default)]
+    pub directory: DirectorySection,
+}
+
+/// Which network directory the node trusts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    /// The registry's public key (`ed25519:...`) that must countersign the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_key: Option<String>,
 }
 
 /// Who this node is.
@@ -62,20 +73,39 @@ impl fmt::Debug for DatabaseSection {
     }
 }
 
-/// The node's HTTP listener.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The node's HTTP listener and its TLS material.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     /// Address and port to listen on.
+    #[serde(default = "default_listen")]
     pub listen: String,
+    /// PEM certificate chain of the listener (TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the listener (TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates whose client certificates peers must present (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM CA certificates trusted for peers' TLS certificates, besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ca: Option<PathBuf>,
+    /// PEM certificate and key this node presents to peers that require mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_identity: Option<PathBuf>,
 }
 
-impl Default for HttpSection {
-    fn default() -> Self {
-        HttpSection {
-            listen: "127.0.0.1:7700".into(),
-        }
+fn default_http() -> HttpSection {
+    HttpSection {
+        listen: default_listen(),
+        ..HttpSection::default()
     }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7700".into()
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db`.
@@ -98,7 +128,8 @@ impl Config {
         Config {
             node: NodeSection { state, name },
             database: DatabaseSection::default(),
-            http: HttpSection::default(),
+            http: default_http(),
+            directory: DirectorySection::default(),
         }
     }
 
@@ -161,6 +192,14 @@ impl Config {
                 mask_url(url)
             );
         }
+        if let Some(k) = &self.directory.registry_key
+            && custos_seal::VerifyingKey::from_text(k).is_err()
+        {
+            bail!("directory.registry_key: {k:?} is not a public key of the form ed25519:<base64>");
+        }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            bail!("http.tls_cert and http.tls_key go together: give both or neither");
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -185,20 +224,21 @@ impl Config {
     }
 
     /// The configuration as the TOML text `custos init` writes.
-    pub fn to_toml(&self) -> String {
-        format!(
-            "# Custos node configuration. `custos config example` explains every setting.\n\n\
-             [node]\nstate = {}\nname = {}\n\n[database]\nurl = {}\n\n[http]\nlisten = {}\n",
-            toml_str(self.node.state.as_str()),
-            toml_str(&self.node.name),
-            toml_str(&self.database.url),
-            toml_str(&self.http.listen),
-        )
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let body = toml::to_string(self).context("cannot write the configuration as TOML")?;
+        Ok(format!(
+            "# Custos node configuration. `custos config example` explains every setting.\n\n{body}"
+        ))
     }
-}
 
-fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
+    /// Writes the configuration back to `DIR/custos.toml` (atomically).
+    pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let path = data_dir.join(FILE_NAME);
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, self.to_toml()?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -224,7 +264,18 @@ url = "sqlite://custos.db"
 
 [http]
 # Address and port the node listens on [CUSTOS_HTTP_LISTEN].
+# Plain HTTP is allowed on loopback only; anywhere else give tls_cert and tls_key.
 listen = "127.0.0.1:7700"
+# tls_cert = "/etc/custos/tls/node.crt"      # PEM certificate chain of this node
+# tls_key = "/etc/custos/tls/node.key"       # PEM private key
+# tls_client_ca = "/etc/custos/tls/peers-ca.pem"   # require peers' client certificates (mutual TLS)
+# peer_ca = "/etc/custos/tls/peers-ca.pem"         # trust peers' server certificates signed by this CA
+# client_identity = "/etc/custos/tls/client.pem"   # certificate + key this node shows peers (mutual TLS)
+
+[directory]
+# The registry's public key that must countersign the network directory.
+# Messages are accepted only from keys that a directory signed by it vouches for.
+registry_key = "ed25519:njOG8p4+6kl+MEpaWehwQwdbY10Qh9gpdfuKisyK2VQ="
 "#;
 
 #[cfg(test)]
@@ -241,7 +292,7 @@ mod tests {
     #[test]
     fn what_init_writes_reads_back() {
         let c = Config::new("DE".parse().unwrap(), "Bundes \"Kontakt\" 24/7".into());
-        let back = Config::parse(&c.to_toml()).unwrap();
+        let back = Config::parse(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back.node.name, c.node.name);
         assert_eq!(back.database.url, "sqlite://custos.db");
     }

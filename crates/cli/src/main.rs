@@ -40,6 +40,32 @@ enum Command {
     /// Treaty status: signatures, deposits, entry into force, legal-basis checks.
     #[command(subcommand)]
     Treaty(cmd::treaty::TreatyCommand),
+    /// The node's signing and encryption keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// The signed network directory: entries, signing, verification, import.
+    #[command(subcommand)]
+    Directory(cmd::directory::DirectoryCommand),
+    /// For the registry operator: the registry's signing key.
+    #[command(subcommand)]
+    Registry(cmd::directory::RegistryCommand),
+    /// Run the node: federation API, client API and delivery of queued messages.
+    Serve(cmd::serve::ServeArgs),
+    /// Messages waiting for delivery, delivered or failed.
+    #[command(subcommand)]
+    Outbox(cmd::outbox::OutboxCommand),
+    /// Messages from peers that the node refused, with the reason.
+    Refusals {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: std::path::PathBuf,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Bearer tokens for the client API.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
     /// The node's configuration file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -54,6 +80,13 @@ fn main() -> ExitCode {
         Command::Request(c) => cmd::request::run(c),
         Command::Treaty(c) => cmd::treaty::run(c),
         Command::Config(c) => cmd::config::run(c),
+        Command::Keys(c) => cmd::keys::run(c),
+        Command::Directory(c) => cmd::directory::run(c),
+        Command::Registry(c) => cmd::directory::run_registry(c),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Outbox(c) => cmd::outbox::run(c),
+        Command::Refusals { data, limit } => cmd::outbox::refusals(data, limit),
+        Command::Token(c) => cmd::token::run(c),
         Command::Demo(args) => cmd::demo::run(args),
     };
     match outcome {

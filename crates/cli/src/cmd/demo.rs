@@ -15,7 +15,7 @@ use custos_model::refusal::{Ground, Refusal};
 use custos_model::{RequestKind, template, validate};
 use serde_json::{Value, json};
 
-use super::{init, request, treaty};
+use super::{demo_network, init, request, treaty};
 use crate::clock::SystemClock;
 
 #[derive(Args, Debug)]
@@ -82,6 +82,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
             state: "FR".parse()?,
             name: "France (sample) - cybercrime 24/7 point of contact".into(),
             database: None,
+            registry_key: None,
         },
         clock,
     )?;
@@ -177,10 +178,24 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     let (treaty_text, applies) = treaty::demo_summary()?;
     say.line(treaty_text.trim_end());
 
+    say.step(
+        8,
+        "Three States' nodes exchange requests, signed and encrypted, with signed receipts",
+    );
+    let quiet = say.quiet;
+    let network = demo_network::walk(
+        dir,
+        &mut |line: &str| {
+            if !quiet {
+                println!("   {line}");
+            }
+        },
+        clock,
+    )?;
+
     if !say.quiet {
-        println!(
-            "\nDone. Next: nodes of different States exchanging these requests, signed and encrypted."
-        );
+        let secs = network["seconds"].as_f64().unwrap_or(0.0);
+        println!("\nDone in {secs:.1} s. Every node process has been stopped.");
     }
     Ok(json!({
         "node": { "state": "FR", "dir": node_dir.display().to_string() },
@@ -190,5 +205,6 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
         "recorded_request": { "id": id, "requests_in_node": listed.0, "history_events": listed.1 },
         "refusal_checks": { "fiscal_only_problems": fiscal_issues.len(), "proper_problems": proper.check().len() },
         "treaty": applies,
+        "network": network,
     }))
 }

@@ -31,6 +31,9 @@ pub struct InitArgs {
     /// Keep the data in PostgreSQL instead of the embedded SQLite file (postgres://...).
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+    /// The public key (ed25519:...) of the registry whose directory this node trusts.
+    #[arg(long, value_name = "KEY")]
+    pub registry_key: Option<String>,
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +49,7 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     if let Some(url) = &args.database {
         config.database.url = url.clone();
     }
+    config.directory.registry_key = args.registry_key.clone();
     config
         .check()
         .context("the node's settings are not valid")?;
@@ -60,6 +64,7 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     create_private_dir(&dir.join("keys"))?;
+    let keys = custos_node::Keystore::create(&dir.join("keys"), clock.now())?;
 
     let url = config.database_url(dir);
     let rt = super::runtime()?;
@@ -87,15 +92,18 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     })?;
 
     // Written last: a directory with a configuration is a finished node.
-    write_new(&config_path, config.to_toml().as_bytes())?;
+    write_new(&config_path, config.to_toml()?.as_bytes())?;
     Ok(format!(
-        "Created node {} ({}) in {}\n  configuration  {}\n  database       {}\n  keys           {}\n",
+        "Created node {} ({}) in {}\n  configuration  {}\n  database       {}\n  keys           {}\n  signing key    {} (id {})\n  encryption key {}\n",
         config.node.state,
         config.node.name,
         dir.display(),
         config_path.display(),
         config::mask_url(&url),
         dir.join("keys").display(),
+        keys.signing.verifying_key().to_text(),
+        keys.signing.key_id(),
+        keys.encryption.recipient().to_text(),
     ))
 }
 

@@ -2,8 +2,15 @@
 
 pub mod config;
 pub mod demo;
+mod demo_network;
+pub mod directory;
 pub mod init;
+pub mod keys;
+pub mod node;
+pub mod outbox;
 pub mod request;
+pub mod serve;
+pub mod token;
 pub mod treaty;
 
 use anyhow::Context;

@@ -35,8 +35,13 @@ pub enum RequestCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a draft and record it in the node as an outgoing request.
+    /// Validate a draft and record it in the node as an outgoing request, without sending it.
     Save(SaveArgs),
+    /// Validate a draft, sign and encrypt it, and deliver it to the requested State's node.
+    ///
+    /// The message goes into the node's outbox first, so nothing is lost if the peer is
+    /// down: one delivery attempt is made at once, and `custos serve` retries with back-off.
+    Send(SendArgs),
     /// List the requests the node holds, newest first.
     List(ListArgs),
     /// Show one request and its history.
@@ -50,6 +55,24 @@ pub struct SaveArgs {
     /// The node's data directory.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The draft file.
+    pub file: PathBuf,
+    /// The State to send to; must match the draft's requested_state.
+    #[arg(long, value_name = "CC")]
+    pub to: Option<StateCode>,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Only queue the message; do not try to deliver it now.
+    #[arg(long)]
+    pub queue_only: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -110,9 +133,15 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
             })
         }
         RequestCommand::Save(args) => save(args, &SystemClock),
+        RequestCommand::Send(args) => send(args),
         RequestCommand::List(args) => list(args),
         RequestCommand::Show(args) => show(args),
     }
+}
+
+/// A kind's template as a JSON value.
+pub fn parse_template(kind: RequestKind) -> anyhow::Result<serde_json::Value> {
+    validate::parse(&template::render(kind)).map_err(anyhow::Error::msg)
 }
 
 /// The kinds, one line each, with the article that governs them.
@@ -201,6 +230,70 @@ fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let id = super::runtime()?.block_on(record_outgoing(&args.data, body, clock))?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read the draft {}", args.file.display()))?;
+    let report = validate::validate_text(&text);
+    if !report.is_valid() {
+        eprint!("{}", report_lines(&args.file, &report));
+        bail!(
+            "the draft {} is not valid; nothing was sent",
+            args.file.display()
+        );
+    }
+    let draft = validate::parse(&text).map_err(anyhow::Error::msg)?;
+    if let Some(to) = args.to {
+        let named = draft
+            .get("requested_state")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if named != to.as_str() {
+            bail!("--to {to} does not match the draft's requested_state {named:?}");
+        }
+    }
+    let outcome = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let sent = node.submit(draft, &actor()).await?;
+        if !args.queue_only {
+            node.deliver_due(16).await?;
+        }
+        let item = node.store.outbox_item(&sent.message_id).await?;
+        node.store.close().await;
+        anyhow::Ok((sent, item))
+    })?;
+    let (sent, item) = outcome;
+    let state = item.as_ref().map(|i| i.state.as_str()).unwrap_or("unknown");
+    let error = item.as_ref().and_then(|i| i.last_error.clone());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "id": sent.thread, "message_id": sent.message_id, "delivery": state, "last_error": error })
+            )?
+        );
+    } else {
+        println!("request    {}", sent.thread);
+        println!("message    {}", sent.message_id);
+        match state {
+            "delivered" => println!(
+                "delivery   delivered; the receiver's signed receipt verified and is stored"
+            ),
+            "failed" => println!("delivery   FAILED: {}", error.unwrap_or_default()),
+            _ => println!(
+                "delivery   queued; `custos serve` keeps retrying{}",
+                error
+                    .map(|e| format!(" (last attempt: {e})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+    Ok(if state == "failed" {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Records a valid draft as an outgoing request; returns its id.
@@ -305,53 +398,57 @@ fn summary_json(r: &RequestRecord) -> serde_json::Value {
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let (record, events) = super::runtime()?.block_on(async {
-        let (_, store) = open_store(&args.data).await?;
-        let Some(record) = store.get_request(&args.id).await? else {
-            bail!("no request with id {:?} in this node", args.id);
-        };
-        let events = store.events(&args.id).await?;
-        store.close().await;
-        anyhow::Ok((record, events))
+    let detail = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let d = custos_http::api::request_detail(&node, &args.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message));
+        node.store.close().await;
+        d
     })?;
-    let rfc3339 = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
     if args.json {
-        let history: Vec<_> = events
-            .iter()
-            .map(|e| json!({ "seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail }))
-            .collect();
-        let mut out = summary_json(&record);
-        out["body"] = record.body.clone();
-        out["history"] = json!(history);
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("Request {}", record.id);
         println!(
-            "  kind        {} ({})",
-            record.kind,
-            contents::title(record.kind)
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&detail)?)?
         );
-        println!(
-            "  direction   {} ({})",
-            record.direction.as_str(),
-            record.counterpart.display_name()
-        );
-        println!("  created     {}", rfc3339(record.created_at));
-        println!("History:");
-        for e in &events {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = &detail.summary;
+    let kind: Option<RequestKind> = s.kind.parse().ok();
+    println!("Request {}", s.id);
+    println!(
+        "  kind        {} ({})",
+        s.kind,
+        kind.map(contents::title).unwrap_or("")
+    );
+    println!("  direction   {} {}", s.direction, s.counterpart);
+    println!("  created     {}", s.created_at);
+    if !detail.messages.is_empty() {
+        println!("Messages:");
+        for m in &detail.messages {
+            let delivery = m
+                .delivery
+                .as_deref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default();
+            let receipt = if m.receipt { " receipt verified" } else { "" };
             println!(
-                "  {:>3}  {}  {:<12}  {}",
-                e.seq,
-                rfc3339(e.at),
-                e.kind,
-                e.actor
+                "  {}  {:<9} {:<13} {}{delivery}{receipt}",
+                m.created_at, m.direction, m.kind, m.id
             );
         }
-        println!("Draft:");
-        println!("{}", serde_json::to_string_pretty(&record.body)?);
     }
+    println!("History:");
+    for e in &detail.history {
+        println!(
+            "  {:>3}  {}  {:<20}  {}",
+            e["seq"],
+            e["at"].as_str().unwrap_or(""),
+            e["kind"].as_str().unwrap_or(""),
+            e["actor"].as_str().unwrap_or("")
+        );
+    }
+    println!("Draft:");
+    println!("{}", serde_json::to_string_pretty(&detail.draft)?);
     Ok(ExitCode::SUCCESS)
 }

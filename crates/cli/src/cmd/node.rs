@@ -1,0 +1,72 @@
+//! Opening a node from its data directory: configuration, keys, store, directory, HTTP client.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
+use custos_seal::VerifyingKey;
+
+use crate::clock::SystemClock;
+use crate::config::{self, Config};
+
+/// Opens the node in `data` with the default retry policy.
+pub async fn open(data: &Path) -> anyhow::Result<(Config, Arc<Node>)> {
+    open_with(data, RetryPolicy::default()).await
+}
+
+/// Opens the node in `data`.
+pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Config, Arc<Node>)> {
+    let config = Config::load(data)?;
+    let keys = Keystore::load(&data.join("keys")).context("cannot load the node's keys")?;
+    let url = config.database_url(data);
+    let store = custos_store::open(&url).await.with_context(|| {
+        format!(
+            "cannot open the node's database at {}",
+            config::mask_url(&url)
+        )
+    })?;
+    let registry_key = config
+        .directory
+        .registry_key
+        .as_deref()
+        .map(VerifyingKey::from_text)
+        .transpose()
+        .context("directory.registry_key in custos.toml")?;
+    let settings = NodeSettings {
+        state: config.node.state,
+        name: config.node.name.clone(),
+        data_dir: data.to_owned(),
+        registry_key,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        retry,
+    };
+    let http = http_client(&config)?;
+    let node = Node::new(settings, keys, store, Arc::new(SystemClock), http).await?;
+    Ok((config, node))
+}
+
+/// The client the node uses to reach peers: rustls, with the configured extra CA and client identity.
+pub fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .user_agent(concat!("custos/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &config.http.peer_ca {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("http.peer_ca: cannot read {}", ca.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("http.peer_ca: {}", ca.display()))?
+        {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = &config.http.client_identity {
+        let pem = std::fs::read(id)
+            .with_context(|| format!("http.client_identity: cannot read {}", id.display()))?;
+        b = b.identity(
+            reqwest::Identity::from_pem(&pem)
+                .with_context(|| format!("http.client_identity: {}", id.display()))?,
+        );
+    }
+    b.build().context("cannot build the HTTP client")
+}

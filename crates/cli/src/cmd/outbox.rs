@@ -1,0 +1,79 @@
+//! `custos outbox` and `custos refusals`: what waits to be delivered, and what peers sent that was refused.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use custos_store::OutboxState;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// List queued, delivered and failed messages, newest first.
+    List {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Only this state: pending, delivered or failed.
+        #[arg(long)]
+        state: Option<OutboxState>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Make one delivery attempt for every message that is due (what `custos serve` does continuously).
+    Deliver {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        match cmd {
+            OutboxCommand::List { data, state, limit } => {
+                let (_, store) = super::request::open_store(&data).await?;
+                let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
+                for i in store.list_outbox(state, limit).await? {
+                    println!(
+                        "{}  {:<9}  to {}  attempts {:<3}  next {}  {}",
+                        i.message_id,
+                        i.state.as_str(),
+                        i.recipient,
+                        i.attempts,
+                        t(i.next_attempt_at),
+                        i.last_error.unwrap_or_default()
+                    );
+                }
+                store.close().await;
+            }
+            OutboxCommand::Deliver { data } => {
+                let (_, node) = super::node::open(&data).await?;
+                let n = node.deliver_due(256).await?;
+                println!("{n} message(s) tried");
+                node.store.close().await;
+            }
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints the messages the node refused, newest first.
+pub fn refusals(data: PathBuf, limit: u32) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let (_, store) = super::request::open_store(&data).await?;
+        for r in store.refusals(limit).await? {
+            println!(
+                "{}  {:<22}  from {}  {} bytes  {}",
+                r.at.format(&Rfc3339).unwrap_or_default(),
+                r.code,
+                r.claimed_sender.as_deref().unwrap_or(&r.peer),
+                r.body_len,
+                r.detail
+            );
+        }
+        store.close().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,108 @@
+//! `custos serve`: run the node — federation API, client API and the outbox worker.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use custos_http::TlsSettings;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Address and port to listen on (overrides http.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (overrides http.tls_cert).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (overrides http.tls_key).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mutual TLS; overrides http.tls_client_ca).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    super::runtime()?.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (config, node) = super::node::open(&args.data).await?;
+    let listen: SocketAddr = match args.listen {
+        Some(a) => a,
+        None => config.http.listen.parse().context("http.listen")?,
+    };
+    let tls = match (
+        args.tls_cert.or(config.http.tls_cert.clone()),
+        args.tls_key.or(config.http.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            cert,
+            key,
+            client_ca: args.client_ca.or(config.http.tls_client_ca.clone()),
+        }),
+        _ => None,
+    };
+    if tls.is_none() && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "plain HTTP is allowed only on loopback; give --tls-cert and --tls-key to listen on {listen}"
+        );
+    }
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(state = %node.state(), "serving on {scheme}://{}", listener.local_addr()?);
+    if node.directory().is_none() {
+        tracing::warn!(
+            "no directory imported yet: every message will be refused until `custos directory import`"
+        );
+    }
+    println!(
+        "custos: node {} listening on {scheme}://{}",
+        node.state(),
+        listener.local_addr()?
+    );
+    custos_http::serve(Arc::clone(&node), listener, tls, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    node.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

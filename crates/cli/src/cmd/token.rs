@@ -1,0 +1,79 @@
+//! `custos token`: bearer tokens for the client API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use custos_model::clock::Clock;
+use custos_store::TokenRecord;
+use time::format_description::well_known::Rfc3339;
+
+use crate::clock::SystemClock;
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for the client API. It is printed once; only its hash is stored.
+    Create {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Who or what the token is for (shown in request histories).
+        #[arg(long)]
+        name: String,
+    },
+    /// List the node's tokens (names and dates, never secrets).
+    List {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        match cmd {
+            TokenCommand::Create { data, name } => {
+                let (_, store) = super::request::open_store(&data).await?;
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let secret = format!(
+                    "{}{}{}",
+                    custos_http::api::TOKEN_PREFIX,
+                    &id[..8],
+                    uuid::Uuid::new_v4().simple()
+                );
+                let record = TokenRecord {
+                    id,
+                    name: name.clone(),
+                    secret_hash: custos_http::api::token_hash(&secret),
+                    created_at: SystemClock.now(),
+                    revoked_at: None,
+                };
+                store.put_token(&record).await?;
+                store.close().await;
+                println!("{secret}");
+                eprintln!(
+                    "Token for {name:?} created. It is shown only now: keep it in a secret store."
+                );
+            }
+            TokenCommand::List { data } => {
+                let (_, store) = super::request::open_store(&data).await?;
+                for t in store.list_tokens().await? {
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}  {:<8}  {}  {}",
+                        t.id,
+                        state,
+                        t.created_at.format(&Rfc3339).unwrap_or_default(),
+                        t.name
+                    );
+                }
+                store.close().await;
+            }
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,243 @@
+//! The client API: what officers' tools and scripts use, authenticated by bearer tokens.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use custos_model::{RequestKind, StateCode};
+use custos_node::Node;
+use custos_store::{RequestFilter, RequestRecord};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+
+/// The bearer token's prefix, so that leaked tokens are easy to recognise.
+pub const TOKEN_PREFIX: &str = "custos_";
+
+/// The hash under which a token's secret is stored.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks the `Authorization: Bearer ...` header; returns the token's name.
+async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(TOKEN_PREFIX))
+        .ok_or_else(ApiError::unauthorized)?;
+    match node
+        .store
+        .token_by_hash(&token_hash(token))
+        .await
+        .map_err(custos_node::NodeError::from)?
+    {
+        Some(t) if t.revoked_at.is_none() => Ok(t.name),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+/// A request as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestSummary {
+    /// The request's id, which is also its thread id on both nodes.
+    pub id: String,
+    /// `outgoing` or `incoming`.
+    pub direction: String,
+    pub kind: String,
+    /// The other State.
+    pub counterpart: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&RequestRecord> for RequestSummary {
+    fn from(r: &RequestRecord) -> Self {
+        RequestSummary {
+            id: r.id.clone(),
+            direction: r.direction.as_str().to_owned(),
+            kind: r.kind.as_str().to_owned(),
+            counterpart: r.counterpart.to_string(),
+            created_at: r.created_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// Filters for listing requests.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only this kind (wire name, such as `preservation`).
+    pub kind: Option<String>,
+    /// Only requests exchanged with this State.
+    pub with: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Lists the requests the node holds, newest first.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<RequestSummary>), (status = 401, description = "unauthorized")))]
+pub async fn list_requests(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<RequestSummary>>, ApiError> {
+    authenticate(&node, &headers).await?;
+    let bad = |what: &str, e: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-query", format!("{what}: {e}"))
+    };
+    let filter = RequestFilter {
+        direction: None,
+        kind: q
+            .kind
+            .map(|k| k.parse::<RequestKind>())
+            .transpose()
+            .map_err(|e| bad("kind", e.to_string()))?,
+        counterpart: q
+            .with
+            .map(|s| s.parse::<StateCode>())
+            .transpose()
+            .map_err(|e| bad("with", e.to_string()))?,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+    };
+    let records = node
+        .store
+        .list_requests(&filter)
+        .await
+        .map_err(custos_node::NodeError::from)?;
+    Ok(Json(records.iter().map(RequestSummary::from).collect()))
+}
+
+/// One message of a request's thread.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub kind: String,
+    pub direction: String,
+    pub created_at: String,
+    /// For outgoing messages: `pending`, `delivered` or `failed`.
+    pub delivery: Option<String>,
+    /// Whether a verified signed receipt is held for it.
+    pub receipt: bool,
+}
+
+/// A request with its thread and history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestDetail {
+    #[serde(flatten)]
+    pub summary: RequestSummary,
+    /// The validated draft.
+    #[schema(value_type = Object)]
+    pub draft: serde_json::Value,
+    pub messages: Vec<MessageView>,
+    /// Every recorded step, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Shows one request, its messages, their delivery and receipts, and its history.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = RequestDetail), (status = 401, description = "unauthorized"), (status = 404, description = "not-found")))]
+pub async fn get_request(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<RequestDetail>, ApiError> {
+    authenticate(&node, &headers).await?;
+    Ok(Json(request_detail(&node, &id).await?))
+}
+
+/// Builds the detailed view of a request (shared with the CLI).
+pub async fn request_detail(node: &Node, id: &str) -> Result<RequestDetail, ApiError> {
+    let store = &node.store;
+    let err = |e: custos_store::StoreError| ApiError::from(custos_node::NodeError::from(e));
+    let Some(record) = store.get_request(id).await.map_err(err)? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no request {id:?}"),
+        ));
+    };
+    let mut messages = Vec::new();
+    for m in store.thread_messages(id).await.map_err(err)? {
+        let delivery = match m.direction {
+            custos_store::Direction::Outgoing => store
+                .outbox_item(&m.id)
+                .await
+                .map_err(err)?
+                .map(|o| o.state.as_str().to_owned()),
+            custos_store::Direction::Incoming => None,
+        };
+        let receipt = store.receipt_for(&m.id).await.map_err(err)?.is_some();
+        messages.push(MessageView {
+            id: m.id,
+            kind: m.kind,
+            direction: m.direction.as_str().to_owned(),
+            created_at: m.created_at.format(&Rfc3339).unwrap_or_default(),
+            delivery,
+            receipt,
+        });
+    }
+    let history = store
+        .events(id)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({ "seq": e.seq, "at": e.at.format(&Rfc3339).unwrap_or_default(), "actor": e.actor, "kind": e.kind, "detail": e.detail })
+        })
+        .collect();
+    Ok(RequestDetail {
+        summary: RequestSummary::from(&record),
+        draft: record.body,
+        messages,
+        history,
+    })
+}
+
+/// A draft to send.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendBody {
+    /// The request draft (format custos-draft/1); it must validate.
+    #[schema(value_type = Object)]
+    pub draft: serde_json::Value,
+}
+
+/// A request queued for delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// The new request's id (its thread).
+    pub id: String,
+    /// The id of the submission message.
+    pub message_id: String,
+}
+
+/// Validates a draft and queues it for delivery to the State it names.
+#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = SendBody,
+    security(("bearer" = [])),
+    responses((status = 202, body = Queued), (status = 401, description = "unauthorized"),
+        (status = 422, description = "invalid-draft, not-this-nodes-state or not-in-directory"), (status = 503, description = "no-directory")))]
+pub async fn send_request(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Json(body): Json<SendBody>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let who = authenticate(&node, &headers).await?;
+    let sent = node.submit(body.draft, &format!("api:{who}")).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            id: sent.thread,
+            message_id: sent.message_id,
+        }),
+    ))
+}

@@ -1,0 +1,83 @@
+//! The federation API: the one endpoint through which other nodes deliver messages.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custos_node::{Node, ReceiveOutcome};
+use custos_protocol::ErrorCode;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+/// Receives one message: the age-encrypted DSSE envelope, as raw bytes.
+#[utoipa::path(
+    post,
+    path = "/federation/v1/messages",
+    tag = "federation",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An age-encrypted DSSE envelope holding one message (docs/formats/messages.md)"),
+    responses(
+        (status = 200, description = "Accepted; the body is the receiver's signed receipt (DSSE JSON)", content_type = "application/json"),
+        (status = 409, description = "duplicate-message (body carries the original receipt), out-of-order or thread-conflict"),
+        (status = 400, description = "The message is malformed, not for this node, or outside its time window"),
+        (status = 403, description = "The signing key is unknown, revoked, not valid at the message's time, or the signature is invalid"),
+        (status = 413, description = "too-large"),
+        (status = 422, description = "invalid-body: the request inside does not validate"),
+        (status = 503, description = "no-directory or directory-expired"),
+    )
+)]
+pub async fn post_message(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let claimed = headers
+        .get("custos-from")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?");
+    let peer = format!("{peer} (says {claimed})");
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = node.settings.max_message_bytes;
+            node.refuse_oversized(&peer, limit).await;
+            return too_large(limit).into_response();
+        }
+        Err(rejection) => {
+            return ApiError::protocol(ErrorCode::MalformedCiphertext, rejection.body_text())
+                .into_response();
+        }
+    };
+    match node.receive(&body, &peer).await {
+        ReceiveOutcome::Accepted { receipt } => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            receipt,
+        )
+            .into_response(),
+        ReceiveOutcome::Duplicate { receipt } => {
+            let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap_or_default();
+            let body = json!({
+                "error": { "code": ErrorCode::DuplicateMessage.as_str(), "message": "this message was received before; here is its receipt" },
+                "receipt": receipt,
+            });
+            (StatusCode::CONFLICT, axum::Json(body)).into_response()
+        }
+        ReceiveOutcome::Refused { code, message } => {
+            ApiError::protocol(code, message).into_response()
+        }
+    }
+}
+
+/// Answers for bodies over the size limit, before they are read.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::protocol(
+        ErrorCode::TooLarge,
+        format!("a message may be at most {limit} bytes"),
+    )
+}

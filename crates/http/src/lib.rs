@@ -1,0 +1,132 @@
+//! A Custos node's HTTP faces: the federation API (node to node) and the client API.
+//!
+//! The router is a value ([`router`]) so tests can call it without a socket;
+//! [`serve`] binds it to an address, with TLS (rustls, optionally requiring
+//! client certificates) or, on loopback only, plain HTTP.
+
+pub mod api;
+mod error;
+pub mod federation;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use custos_node::Node;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use tls::TlsSettings;
+
+/// The API description, committed as `docs/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
+    paths(federation::post_message, api::list_requests, api::get_request, api::send_request),
+    components(schemas(api::RequestSummary, api::RequestDetail, api::MessageView, api::SendBody, api::Queued)),
+    modifiers(&BearerAuth),
+    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document as pretty JSON.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+/// Every route of the node.
+pub fn router(node: Arc<Node>) -> Router {
+    let limit = node.settings.max_message_bytes;
+    let federation = Router::new()
+        .route("/federation/v1/messages", post(federation::post_message))
+        .layer(DefaultBodyLimit::max(limit));
+    let api = Router::new()
+        .route(
+            "/api/v1/requests",
+            get(api::list_requests).post(api::send_request),
+        )
+        .route("/api/v1/requests/{id}", get(api::get_request))
+        .layer(DefaultBodyLimit::max(limit));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(federation)
+        .merge(api)
+        .with_state(node)
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "plain HTTP is allowed only on a loopback address (127.0.0.1, ::1); give --tls-cert and --tls-key to listen on {0}"
+    )]
+    PlainOffLoopback(SocketAddr),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Serves the node until `shutdown` resolves.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: std::net::TcpListener,
+    tls: Option<TlsSettings>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: ([0, 0, 0, 0], 0).into(),
+        source,
+    })?;
+    let app = router(node).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    match tls {
+        None => {
+            if !addr.ip().is_loopback() {
+                return Err(ServeError::PlainOffLoopback(addr));
+            }
+            axum_server::from_tcp(listener)
+                .map_err(|source| ServeError::Bind { addr, source })?
+                .handle(handle)
+                .serve(app)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })
+        }
+        Some(settings) => {
+            let config = tls::server_config(&settings)?;
+            axum_server::from_tcp_rustls(listener, config)
+                .map_err(|source| ServeError::Bind { addr, source })?
+                .handle(handle)
+                .serve(app)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })
+        }
+    }
+}

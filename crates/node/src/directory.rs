@@ -1,0 +1,69 @@
+//! The node's side of the directory: importing a signed list, and writing the node's own entry.
+
+use custos_protocol::{Directory, DirectoryEntry};
+use custos_seal::Envelope;
+use custos_store::StoredDirectory;
+
+use crate::{Node, NodeError};
+
+/// What the operator supplies for the node's entry beyond its keys.
+#[derive(Clone, Debug, Default)]
+pub struct EntryDetails {
+    pub node_url: String,
+    pub contact_24_7: Option<String>,
+    pub central_authority: Option<String>,
+    pub languages: Vec<String>,
+    pub treaty_status: Option<String>,
+}
+
+impl Node {
+    /// Verifies a signed directory list against the configured registry key and makes it current.
+    ///
+    /// Refused when it does not verify, has expired, or is not newer than the one in force.
+    pub async fn import_directory(&self, signed: &[u8]) -> Result<Directory, NodeError> {
+        let Some(registry) = self.settings.registry_key else {
+            return Err(NodeError::Directory(
+                "no registry key is configured (directory.registry_key in custos.toml)".into(),
+            ));
+        };
+        let now = self.clock.now();
+        let dir = Directory::verify(signed, &registry, now)
+            .map_err(|e| NodeError::Directory(e.to_string()))?;
+        if dir.entry(self.state()).is_none() {
+            return Err(NodeError::Directory(format!(
+                "the directory has no entry for this node's State {}",
+                self.state()
+            )));
+        }
+        self.store
+            .put_directory(&StoredDirectory {
+                version: dir.version(),
+                signed: signed.to_vec(),
+                imported_at: now,
+            })
+            .await?;
+        self.reload_directory().await?;
+        Ok(dir)
+    }
+
+    /// The node's own directory entry, signed with its current key.
+    pub fn signed_entry(&self, details: &EntryDetails) -> Result<Envelope, NodeError> {
+        let now = self.clock.now();
+        self.with_keys(|keys| {
+            let entry = DirectoryEntry {
+                v: 1,
+                state: self.state(),
+                name: self.settings.name.clone(),
+                node_url: details.node_url.clone(),
+                signing_keys: keys.history.signing.clone(),
+                encryption_keys: keys.history.encryption.clone(),
+                contact_24_7: details.contact_24_7.clone(),
+                central_authority: details.central_authority.clone(),
+                languages: details.languages.clone(),
+                treaty_status: details.treaty_status.clone(),
+                issued_at: now,
+            };
+            Ok(entry.sign(&keys.signing)?)
+        })
+    }
+}

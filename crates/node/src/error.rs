@@ -1,0 +1,35 @@
+//! What can go wrong in a node's services, named in the node's own terms.
+
+use custos_model::StateCode;
+use custos_protocol::ProtocolError;
+use custos_store::StoreError;
+
+/// A failure of a node service.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A key file is missing, unreadable, malformed or not private.
+    #[error("key store {path}: {problem}")]
+    Keys { path: String, problem: String },
+    /// The node has no verified directory yet (`custos directory import`).
+    #[error("this node has no verified directory; import one with `custos directory import`")]
+    NoDirectory,
+    /// The stored or offered directory does not verify.
+    #[error("directory: {0}")]
+    Directory(String),
+    /// The peer State is not in the directory.
+    #[error("{0} has no entry in the directory")]
+    NotInDirectory(StateCode),
+    /// A draft does not validate; the text lists every problem.
+    #[error("the draft is not valid:\n{0}")]
+    InvalidDraft(String),
+    /// The draft is not this node's to send.
+    #[error("{0}")]
+    NotOurs(String),
+    /// A request or message that does not exist.
+    #[error("no request or message {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,207 @@
+//! Intake: what happens to a message another node posts to this one.
+//!
+//! The bytes are opened and checked by the protocol crate (decryption,
+//! envelope, directory, signature, time, body), then stored in one
+//! transaction together with the request (for a submission), an event in the
+//! request's history and the signed receipt that is returned. A message that
+//! fails any check is recorded as refused, with its code, and nothing of it
+//! is stored as valid.
+
+use custos_protocol::{ErrorCode, MessageKind, ProtocolError, Receipt, sign_receipt};
+use custos_store::{
+    AcceptOutcome, Direction, IncomingMessage, MessageRecord, NewEvent, RefusalRecord,
+    RequestRecord, StoreError,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::Node;
+
+/// The answer to a posted message.
+#[derive(Debug)]
+pub enum ReceiveOutcome {
+    /// Stored; the signed receipt (DSSE JSON) goes back to the sender.
+    Accepted { receipt: Vec<u8> },
+    /// Already stored earlier; the original receipt goes back, nothing changed.
+    Duplicate { receipt: Vec<u8> },
+    /// Not stored.
+    Refused { code: ErrorCode, message: String },
+}
+
+impl Node {
+    /// Receives the bytes a peer posted. `peer` names the connection (address) for the refusal log.
+    pub async fn receive(&self, body: &[u8], peer: &str) -> ReceiveOutcome {
+        match self.try_receive(body).await {
+            Ok(outcome) => {
+                if let ReceiveOutcome::Duplicate { .. } = &outcome {
+                    self.refuse_record(
+                        body,
+                        peer,
+                        None,
+                        ErrorCode::DuplicateMessage,
+                        "already received; the original receipt was returned",
+                    )
+                    .await;
+                }
+                outcome
+            }
+            Err((code, message, sender)) => {
+                tracing::warn!(peer, code = code.as_str(), %message, "refused a message");
+                self.refuse_record(body, peer, sender.as_deref(), code, &message)
+                    .await;
+                ReceiveOutcome::Refused { code, message }
+            }
+        }
+    }
+
+    /// Records a message refused for its size before it was read.
+    pub async fn refuse_oversized(&self, peer: &str, limit: usize) {
+        self.refuse_record(
+            b"",
+            peer,
+            None,
+            ErrorCode::TooLarge,
+            &format!("body over the {limit}-byte limit; not read"),
+        )
+        .await;
+    }
+
+    async fn refuse_record(
+        &self,
+        body: &[u8],
+        peer: &str,
+        sender: Option<&str>,
+        code: ErrorCode,
+        detail: &str,
+    ) {
+        let record = RefusalRecord {
+            at: self.clock.now(),
+            peer: peer.to_owned(),
+            claimed_sender: sender.map(str::to_owned),
+            code: code.as_str().to_owned(),
+            detail: detail.chars().take(2000).collect(),
+            body_sha256: hex(&Sha256::digest(body)),
+            body_len: body.len() as u64,
+        };
+        if let Err(e) = self.store.record_refusal(&record).await {
+            tracing::error!(error = %e, "could not record a refused message");
+        }
+    }
+
+    async fn try_receive(
+        &self,
+        body: &[u8],
+    ) -> Result<ReceiveOutcome, (ErrorCode, String, Option<String>)> {
+        let fail = |e: ProtocolError| (e.code(), e.to_string(), None);
+        let Some(directory) = self.directory() else {
+            return Err((
+                ErrorCode::NoDirectory,
+                "this node has no verified directory".into(),
+                None,
+            ));
+        };
+        let now = self.clock.now();
+        let identities = self.with_keys(|k| k.identities());
+        let opened = custos_protocol::open_message(
+            body,
+            &identities,
+            &directory,
+            self.state(),
+            now,
+            self.settings.max_message_bytes,
+        )
+        .map_err(fail)?;
+        let msg = &opened.message;
+        let sender = Some(msg.from.to_string());
+
+        let new_request = match msg.kind {
+            MessageKind::Submit => {
+                let draft = msg.body.get("draft").cloned().unwrap_or_default();
+                let kind = draft
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .and_then(|k| k.parse().ok())
+                    .ok_or_else(|| {
+                        (
+                            ErrorCode::InvalidBody,
+                            "the draft names no request kind".to_owned(),
+                            sender.clone(),
+                        )
+                    })?;
+                Some(RequestRecord {
+                    id: msg.thread.clone(),
+                    kind,
+                    direction: Direction::Incoming,
+                    counterpart: msg.from,
+                    body: draft,
+                    created_at: now,
+                })
+            }
+            _ => None,
+        };
+        let receipt = Receipt {
+            v: 1,
+            message_id: opened.id.clone(),
+            thread: msg.thread.clone(),
+            sender: msg.from,
+            receiver: self.state(),
+            received_at: now,
+        };
+        let receipt = self
+            .with_keys(|k| sign_receipt(&receipt, &k.signing))
+            .map_err(fail)?;
+        let incoming = IncomingMessage {
+            message: MessageRecord {
+                id: opened.id.to_string(),
+                thread: msg.thread.clone(),
+                direction: Direction::Incoming,
+                counterpart: msg.from,
+                kind: msg.kind.as_str().to_owned(),
+                prev: msg.prev.as_ref().map(|p| p.to_string()),
+                created_at: msg.created_at,
+                recorded_at: now,
+                envelope: opened.envelope_json.clone(),
+            },
+            new_request,
+            event: NewEvent {
+                request_id: msg.thread.clone(),
+                at: now,
+                actor: format!("node:{}", msg.from),
+                kind: format!("received:{}", msg.kind.as_str()),
+                detail: json!({ "message_id": opened.id.to_string(), "signed_by": opened.keyid }),
+            },
+            receipt: receipt.clone(),
+        };
+        match self.store.accept_incoming(&incoming).await {
+            Ok(AcceptOutcome::Accepted) => Ok(ReceiveOutcome::Accepted { receipt }),
+            Ok(AcceptOutcome::Duplicate { receipt }) => Ok(ReceiveOutcome::Duplicate { receipt }),
+            Err(StoreError::OutOfOrder { prev }) => Err((
+                ErrorCode::OutOfOrder,
+                format!("the previous message {prev} is not held in this thread yet; retry later"),
+                sender,
+            )),
+            Err(StoreError::UnknownRequest(t)) => Err((
+                ErrorCode::OutOfOrder,
+                format!("thread {t} is not known here yet; retry later"),
+                sender,
+            )),
+            Err(StoreError::DuplicateRequest(t)) => Err((
+                ErrorCode::ThreadConflict,
+                format!("thread {t} already exists with other content"),
+                sender,
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "storing an incoming message failed");
+                Err((
+                    ErrorCode::Internal,
+                    "the message could not be stored; retry later".into(),
+                    sender,
+                ))
+            }
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,117 @@
+//! A Custos node's services: everything between the HTTP layer and the store.
+//!
+//! A [`Node`] holds the node's identity, keys, store, clock and the verified
+//! directory it trusts. It receives messages from peers ([`Node::receive`]),
+//! creates and queues outgoing ones ([`Node::submit`], [`Node::reply`]) and
+//! runs the outbox worker that delivers them with back-off for days
+//! ([`outbox`]). Nothing here knows about HTTP servers or routes.
+
+pub mod directory;
+mod error;
+pub mod intake;
+pub mod keys;
+pub mod outbox;
+pub mod send;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use custos_model::StateCode;
+use custos_model::clock::Clock;
+use custos_protocol::Directory;
+use custos_seal::VerifyingKey;
+use custos_store::Store;
+
+pub use error::NodeError;
+pub use intake::ReceiveOutcome;
+pub use keys::Keystore;
+pub use outbox::RetryPolicy;
+pub use send::Sent;
+
+/// The largest message a node accepts on the federation API, in bytes.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// What a node is, as the binary configures it.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub state: StateCode,
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// The registry key that must countersign the directory.
+    pub registry_key: Option<VerifyingKey>,
+    pub max_message_bytes: usize,
+    pub retry: RetryPolicy,
+}
+
+/// A running node's shared state.
+#[derive(Debug)]
+pub struct Node {
+    pub settings: NodeSettings,
+    pub keys: RwLock<Keystore>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    directory: RwLock<Option<Arc<Directory>>>,
+    /// Wakes the outbox worker when a message is queued in this process.
+    pub outbox_wake: tokio::sync::Notify,
+    pub http: reqwest::Client,
+}
+
+impl Node {
+    /// Assembles a node and loads its stored directory, if any.
+    pub async fn new(
+        settings: NodeSettings,
+        keys: Keystore,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        http: reqwest::Client,
+    ) -> Result<Arc<Node>, NodeError> {
+        let node = Arc::new(Node {
+            settings,
+            keys: RwLock::new(keys),
+            store,
+            clock,
+            directory: RwLock::new(None),
+            outbox_wake: tokio::sync::Notify::new(),
+            http,
+        });
+        node.reload_directory().await?;
+        Ok(node)
+    }
+
+    /// This node's State.
+    pub fn state(&self) -> StateCode {
+        self.settings.state
+    }
+
+    /// The verified directory in force, if one was imported.
+    pub fn directory(&self) -> Option<Arc<Directory>> {
+        self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the stored directory and verifies it again against the registry key.
+    ///
+    /// A stored directory that has expired since is still loaded (so the
+    /// operator sees it) but every message is then refused as
+    /// `directory-expired` until a fresh one is imported.
+    pub async fn reload_directory(&self) -> Result<(), NodeError> {
+        let Some(stored) = self.store.directory().await? else {
+            return Ok(());
+        };
+        let Some(registry) = self.settings.registry_key else {
+            return Err(NodeError::Directory(
+                "no registry key is configured (directory.registry_key)".into(),
+            ));
+        };
+        let dir = Directory::verify_allow_expired(&stored.signed, &registry)
+            .map_err(|e| NodeError::Directory(e.to_string()))?;
+        *self.directory.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(dir));
+        Ok(())
+    }
+
+    pub(crate) fn with_keys<T>(&self, f: impl FnOnce(&Keystore) -> T) -> T {
+        f(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -1,0 +1,260 @@
+//! The outbox worker: durable delivery with back-off, and receipt verification.
+//!
+//! Outgoing messages wait in the store. The worker claims the ones that are
+//! due (a lease, so several processes sharing one database never send the
+//! same message at once), posts each to the recipient's node, verifies the
+//! signed receipt and stores it. A failure schedules the next attempt with
+//! exponential back-off; after the give-up period the message is marked failed
+//! and the operator is told. A message is delivered at most once into the
+//! receiver's thread because the receiver is idempotent on the message id.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use custos_protocol::{ErrorCode, verify_receipt};
+use custos_store::OutboxItem;
+use time::{Duration, OffsetDateTime};
+
+use crate::Node;
+
+/// How hard the outbox tries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// The wait after the first failure; it doubles with each attempt.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long after queuing a message is given up.
+    pub give_up_after: Duration,
+    /// How long a claimed message is reserved for one delivery attempt.
+    pub lease: Duration,
+    /// How often the worker looks for due messages when nothing wakes it.
+    pub poll: StdDuration,
+    /// The timeout of one delivery attempt.
+    pub request_timeout: StdDuration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_delay: Duration::seconds(2),
+            max_delay: Duration::hours(1),
+            give_up_after: Duration::days(8),
+            lease: Duration::seconds(60),
+            poll: StdDuration::from_millis(500),
+            request_timeout: StdDuration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt number `attempts + 1`.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let factor = 2i64.saturating_pow(attempts.saturating_sub(1).min(30));
+        let d = self.first_delay.saturating_mul(factor as i32);
+        d.min(self.max_delay)
+    }
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The receipt verified and is stored.
+    Delivered,
+    /// Will be tried again at the given time.
+    Retry { at: OffsetDateTime, error: String },
+    /// Given up: the receiver refused it for good, or the give-up period passed.
+    Failed { error: String },
+}
+
+impl Node {
+    /// Runs the outbox worker until `shutdown` resolves.
+    pub async fn run_outbox(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let worked = match self.deliver_due(64).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: cannot read due messages");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = self.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.retry.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Claims the messages that are due and tries each once, concurrently; returns how many were tried.
+    pub async fn deliver_due(self: &Arc<Self>, limit: u32) -> Result<usize, crate::NodeError> {
+        let now = self.clock.now();
+        let items = self
+            .store
+            .claim_due(now, self.settings.retry.lease, limit)
+            .await?;
+        let n = items.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for item in items {
+            let node = Arc::clone(self);
+            tasks.spawn(async move { node.attempt(item).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "outbox: a delivery task failed");
+            }
+        }
+        Ok(n)
+    }
+
+    /// One delivery attempt of a claimed message, with its outcome stored.
+    pub async fn attempt(&self, item: OutboxItem) -> Attempt {
+        let outcome = self.post(&item).await;
+        let now = self.clock.now();
+        let attempts = item.attempts + 1;
+        let result = match outcome {
+            Ok(receipt) => self
+                .store
+                .mark_delivered(&item.message_id, &receipt, now)
+                .await
+                .map(|_| Attempt::Delivered),
+            Err(Failure::Permanent(error)) => {
+                tracing::error!(message = %item.message_id, to = %item.recipient, %error, "outbox: the receiver refused the message for good");
+                self.store
+                    .mark_failed(&item.message_id, &error, now)
+                    .await
+                    .map(|_| Attempt::Failed { error })
+            }
+            Err(Failure::Transient(error)) => {
+                if now - item.created_at >= self.settings.retry.give_up_after {
+                    let error = format!("gave up after {attempts} attempts: {error}");
+                    tracing::error!(message = %item.message_id, to = %item.recipient, %error, "outbox: delivery abandoned");
+                    self.store
+                        .mark_failed(&item.message_id, &error, now)
+                        .await
+                        .map(|_| Attempt::Failed { error })
+                } else {
+                    let at = now + self.settings.retry.delay(attempts);
+                    tracing::warn!(message = %item.message_id, to = %item.recipient, %error, next = %at, "outbox: delivery failed, will retry");
+                    self.store
+                        .mark_retry(&item.message_id, attempts, at, &error)
+                        .await
+                        .map(|_| Attempt::Retry { at, error })
+                }
+            }
+        };
+        result.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "outbox: cannot record a delivery attempt");
+            Attempt::Retry {
+                at: now,
+                error: e.to_string(),
+            }
+        })
+    }
+
+    async fn post(&self, item: &OutboxItem) -> Result<Vec<u8>, Failure> {
+        let url = format!("{}/federation/v1/messages", item.url.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .timeout(self.settings.retry.request_timeout)
+            .header("content-type", "application/octet-stream")
+            .header("custos-from", self.state().as_str())
+            .body(item.ciphertext.clone())
+            .send()
+            .await
+            .map_err(|e| Failure::Transient(format!("cannot reach {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::Transient(format!("reading the answer of {url}: {e}")))?;
+        let receipt = match status {
+            200 => body.to_vec(),
+            _ => {
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let code = answer["error"]["code"].as_str().unwrap_or("").to_owned();
+                let message = answer["error"]["message"].as_str().unwrap_or("").to_owned();
+                if code == ErrorCode::DuplicateMessage.as_str() && !answer["receipt"].is_null() {
+                    serde_json::to_vec(&answer["receipt"])
+                        .map_err(|e| Failure::Transient(e.to_string()))?
+                } else {
+                    let error = format!("{url} answered {status} {code}: {message}");
+                    return Err(if permanent(status, &code) {
+                        Failure::Permanent(error)
+                    } else {
+                        Failure::Transient(error)
+                    });
+                }
+            }
+        };
+        let directory = self
+            .directory()
+            .ok_or_else(|| Failure::Transient("no directory to verify the receipt".into()))?;
+        let message_id = item
+            .message_id
+            .parse()
+            .map_err(|e| Failure::Transient(format!("{e}")))?;
+        verify_receipt(
+            &receipt,
+            &directory,
+            &message_id,
+            item.recipient,
+            self.clock.now(),
+        )
+        .map_err(|e| {
+            Failure::Transient(format!(
+                "the receipt from {} does not verify: {e}",
+                item.recipient
+            ))
+        })?;
+        Ok(receipt)
+    }
+}
+
+enum Failure {
+    Transient(String),
+    Permanent(String),
+}
+
+/// Refusals that no retry can change: the message itself is wrong.
+fn permanent(status: u16, code: &str) -> bool {
+    let code_is_final = [
+        ErrorCode::TooLarge,
+        ErrorCode::MalformedCiphertext,
+        ErrorCode::MalformedEnvelope,
+        ErrorCode::MalformedMessage,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::NotCanonical,
+        ErrorCode::PayloadTypeMismatch,
+        ErrorCode::WrongRecipient,
+        ErrorCode::InvalidBody,
+        ErrorCode::ThreadConflict,
+        ErrorCode::MessageExpired,
+    ]
+    .iter()
+    .any(|c| c.as_str() == code);
+    code_is_final || status == 413
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1), Duration::seconds(2));
+        assert_eq!(p.delay(2), Duration::seconds(4));
+        assert_eq!(p.delay(5), Duration::seconds(32));
+        assert_eq!(p.delay(40), Duration::hours(1));
+        // At most an hour apart and retried for eight days: well over a hundred attempts.
+        assert!(p.give_up_after >= Duration::days(7));
+    }
+}

@@ -1,0 +1,160 @@
+//! Sending: a request or a reply becomes a signed, encrypted message in the outbox.
+//!
+//! The message, the request (for a submission), an event in the request's
+//! history and the outbox entry are written in one transaction; the outbox
+//! worker then delivers it. Nothing is sent that did not validate first.
+
+use custos_model::RequestKind;
+use custos_model::validate;
+use custos_protocol::{Message, MessageKind, seal_message};
+use custos_store::{
+    Direction, MessageRecord, NewEvent, OutboxItem, OutboxState, OutgoingMessage, RequestRecord,
+};
+use serde_json::{Value, json};
+
+use crate::{Node, NodeError};
+
+/// A message queued for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The request thread (also the request's id on both nodes).
+    pub thread: String,
+    pub message_id: String,
+}
+
+impl Node {
+    /// Validates a draft and queues it as a new request to the State it names.
+    pub async fn submit(&self, draft: Value, actor: &str) -> Result<Sent, NodeError> {
+        let report = validate::validate(&draft);
+        if !report.is_valid() {
+            let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
+            return Err(NodeError::InvalidDraft(lines.join("\n")));
+        }
+        let text = |k: &str| {
+            draft
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let from = text("requesting_state");
+        if from != self.state().as_str() {
+            return Err(NodeError::NotOurs(format!(
+                "the draft is from {from}, but this node speaks for {}",
+                self.state()
+            )));
+        }
+        let to = text("requested_state")
+            .parse()
+            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+        let kind: RequestKind = text("kind")
+            .parse()
+            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+        let thread = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
+        let now = self.clock.now();
+        let request = RequestRecord {
+            id: thread.clone(),
+            kind,
+            direction: Direction::Outgoing,
+            counterpart: to,
+            body: draft.clone(),
+            created_at: now,
+        };
+        let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
+        self.queue(message, Some(request), actor).await
+    }
+
+    /// Queues a message of `kind` in an existing thread, after the last message held.
+    pub async fn reply(
+        &self,
+        thread: &str,
+        kind: MessageKind,
+        body: Value,
+        actor: &str,
+    ) -> Result<Sent, NodeError> {
+        let Some(request) = self.store.get_request(thread).await? else {
+            return Err(NodeError::NotFound(thread.to_owned()));
+        };
+        let prev =
+            match self.store.last_in_thread(thread).await? {
+                Some(m) => Some(m.id.parse().map_err(|e| {
+                    NodeError::Directory(format!("stored message id {}: {e}", m.id))
+                })?),
+                None => None,
+            };
+        let message = Message {
+            v: 1,
+            kind,
+            from: self.state(),
+            to: request.counterpart,
+            created_at: self.clock.now(),
+            thread: thread.to_owned(),
+            prev,
+            body,
+        };
+        custos_protocol::validate_body(&message)?;
+        self.queue(message, None, actor).await
+    }
+
+    async fn queue(
+        &self,
+        message: Message,
+        request: Option<RequestRecord>,
+        actor: &str,
+    ) -> Result<Sent, NodeError> {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let to = message.to;
+        let entry = directory.entry(to).ok_or(NodeError::NotInDirectory(to))?;
+        let now = message.created_at;
+        let mut recipients = directory.current_recipients(to, now);
+        if recipients.is_empty() {
+            return Err(NodeError::Directory(format!(
+                "{to} has no valid encryption key in the directory"
+            )));
+        }
+        let sealed = self.with_keys(|k| {
+            recipients.push(k.encryption.recipient());
+            seal_message(&message, &k.signing, &recipients)
+        })?;
+        let id = sealed.id.to_string();
+        let out = OutgoingMessage {
+            message: MessageRecord {
+                id: id.clone(),
+                thread: message.thread.clone(),
+                direction: Direction::Outgoing,
+                counterpart: to,
+                kind: message.kind.as_str().to_owned(),
+                prev: message.prev.as_ref().map(|p| p.to_string()),
+                created_at: now,
+                recorded_at: now,
+                envelope: sealed.envelope_json,
+            },
+            new_request: request,
+            event: NewEvent {
+                request_id: message.thread.clone(),
+                at: now,
+                actor: actor.to_owned(),
+                kind: format!("sent:{}", message.kind.as_str()),
+                detail: json!({ "message_id": id, "to": to }),
+            },
+            outbox: OutboxItem {
+                message_id: id.clone(),
+                recipient: to,
+                url: entry.node_url.clone(),
+                ciphertext: sealed.ciphertext,
+                created_at: now,
+                next_attempt_at: now,
+                attempts: 0,
+                state: OutboxState::Pending,
+                last_error: None,
+                delivered_at: None,
+            },
+        };
+        self.store.record_outgoing(&out).await?;
+        self.outbox_wake.notify_one();
+        Ok(Sent {
+            thread: message.thread,
+            message_id: id,
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! Stable error codes of the federation protocol and the crate's one error
+//! type.
+//!
+//! [`ErrorCode`] is what crosses the wire: a kebab-case word that never changes
+//! meaning, with the HTTP status a node answers it with. [`ProtocolError`] is
+//! what the functions of this crate return: one variant per domain failure,
+//! carrying the field and the values that explain it, and mapping onto exactly
+//! one code through [`ProtocolError::code`]. [`ErrorResponse`] is the JSON body
+//! of an error answer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use custos_model::StateCode;
+use serde::{Deserialize, Serialize};
+
+use time::OffsetDateTime;
+
+use crate::message::MessageKind;
+use crate::timestamp;
+
+/// A stable refusal or failure code. The wire name (`as_str`) never changes
+/// meaning; new codes may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    TooLarge,
+    MalformedCiphertext,
+    NotForThisNode,
+    MalformedEnvelope,
+    UnknownPayloadType,
+    MalformedMessage,
+    UnsupportedVersion,
+    NotCanonical,
+    PayloadTypeMismatch,
+    WrongRecipient,
+    UnknownSender,
+    UnknownKey,
+    KeyRevoked,
+    KeyNotValidAtTime,
+    SignatureInvalid,
+    DirectoryExpired,
+    NoDirectory,
+    FromTheFuture,
+    MessageExpired,
+    InvalidBody,
+    OutOfOrder,
+    DuplicateMessage,
+    ThreadConflict,
+    Unauthorized,
+    NotFound,
+    Internal,
+    InvalidDirectory,
+    InvalidReceipt,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the documentation table.
+    pub const ALL: [ErrorCode; 28] = [
+        ErrorCode::TooLarge,
+        ErrorCode::MalformedCiphertext,
+        ErrorCode::NotForThisNode,
+        ErrorCode::MalformedEnvelope,
+        ErrorCode::UnknownPayloadType,
+        ErrorCode::MalformedMessage,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::NotCanonical,
+        ErrorCode::PayloadTypeMismatch,
+        ErrorCode::WrongRecipient,
+        ErrorCode::UnknownSender,
+        ErrorCode::UnknownKey,
+        ErrorCode::KeyRevoked,
+        ErrorCode::KeyNotValidAtTime,
+        ErrorCode::SignatureInvalid,
+        ErrorCode::DirectoryExpired,
+        ErrorCode::NoDirectory,
+        ErrorCode::FromTheFuture,
+        ErrorCode::MessageExpired,
+        ErrorCode::InvalidBody,
+        ErrorCode::OutOfOrder,
+        ErrorCode::DuplicateMessage,
+        ErrorCode::ThreadConflict,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::Internal,
+        ErrorCode::InvalidDirectory,
+        ErrorCode::InvalidReceipt,
+    ];
+
+    /// The stable wire name, such as `key-revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::TooLarge => "too-large",
+            ErrorCode::MalformedCiphertext => "malformed-ciphertext",
+            ErrorCode::NotForThisNode => "not-for-this-node",
+            ErrorCode::MalformedEnvelope => "malformed-envelope",
+            ErrorCode::UnknownPayloadType => "unknown-payload-type",
+            ErrorCode::MalformedMessage => "malformed-message",
+            ErrorCode::UnsupportedVersion => "unsupported-version",
+            ErrorCode::NotCanonical => "not-canonical",
+            ErrorCode::PayloadTypeMismatch => "payload-type-mismatch",
+            ErrorCode::WrongRecipient => "wrong-recipient",
+            ErrorCode::UnknownSender => "unknown-sender",
+            ErrorCode::UnknownKey => "unknown-key",
+            ErrorCode::KeyRevoked => "key-revoked",
+            ErrorCode::KeyNotValidAtTime => "key-not-valid-at-time",
+            ErrorCode::SignatureInvalid => "signature-invalid",
+            ErrorCode::DirectoryExpired => "directory-expired",
+            ErrorCode::NoDirectory => "no-directory",
+            ErrorCode::FromTheFuture => "from-the-future",
+            ErrorCode::MessageExpired => "message-expired",
+            ErrorCode::InvalidBody => "invalid-body",
+            ErrorCode::OutOfOrder => "out-of-order",
+            ErrorCode::DuplicateMessage => "duplicate-message",
+            ErrorCode::ThreadConflict => "thread-conflict",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::Internal => "internal",
+            ErrorCode::InvalidDirectory => "invalid-directory",
+            ErrorCode::InvalidReceipt => "invalid-receipt",
+        }
+    }
+
+    /// The HTTP status a node answers with when it returns this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::TooLarge => 413,
+            ErrorCode::MalformedCiphertext
+            | ErrorCode::NotForThisNode
+            | ErrorCode::MalformedEnvelope
+            | ErrorCode::UnknownPayloadType
+            | ErrorCode::MalformedMessage
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::NotCanonical
+            | ErrorCode::PayloadTypeMismatch
+            | ErrorCode::WrongRecipient
+            | ErrorCode::FromTheFuture
+            | ErrorCode::MessageExpired => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::UnknownSender
+            | ErrorCode::UnknownKey
+            | ErrorCode::KeyRevoked
+            | ErrorCode::KeyNotValidAtTime
+            | ErrorCode::SignatureInvalid => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::OutOfOrder | ErrorCode::DuplicateMessage | ErrorCode::ThreadConflict => 409,
+            ErrorCode::InvalidBody | ErrorCode::InvalidDirectory => 422,
+            ErrorCode::Internal => 500,
+            ErrorCode::InvalidReceipt => 502,
+            ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
+        }
+    }
+
+    /// What the code means, in a sentence, for the documentation table.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::TooLarge => "The ciphertext is longer than the receiving node accepts.",
+            ErrorCode::MalformedCiphertext => {
+                "The body is not an intact age message: bad header, or altered or truncated data."
+            }
+            ErrorCode::NotForThisNode => {
+                "The ciphertext is not encrypted to any encryption key of the receiving node."
+            }
+            ErrorCode::MalformedEnvelope => {
+                "The decrypted bytes are not a DSSE envelope with exactly one well-formed signature."
+            }
+            ErrorCode::UnknownPayloadType => {
+                "The envelope's payload type names no message kind of this protocol."
+            }
+            ErrorCode::MalformedMessage => {
+                "The payload is not a message: not a JSON object, a field missing, unknown or of the wrong form, or sender equal to receiver."
+            }
+            ErrorCode::UnsupportedVersion => {
+                "The message or its payload type carries a protocol version the node does not read."
+            }
+            ErrorCode::NotCanonical => {
+                "The payload is not the RFC 8785 canonical form of the message it encodes."
+            }
+            ErrorCode::PayloadTypeMismatch => {
+                "The envelope's payload type names another kind than the message's `kind` field."
+            }
+            ErrorCode::WrongRecipient => {
+                "The message decrypts, but its `to` field names another State."
+            }
+            ErrorCode::UnknownSender => {
+                "The directory has no entry for the State in the message's `from` field."
+            }
+            ErrorCode::UnknownKey => {
+                "The signature's key id is not a signing key of the sending State in the directory."
+            }
+            ErrorCode::KeyRevoked => "The signing key is marked revoked in the directory.",
+            ErrorCode::KeyNotValidAtTime => {
+                "The signing key was not valid at the message's `created_at` (before `valid_from` or from `valid_until` on)."
+            }
+            ErrorCode::SignatureInvalid => "The signature does not verify over the envelope.",
+            ErrorCode::DirectoryExpired => {
+                "The receiving node's directory has expired, so it can verify nothing; retry later."
+            }
+            ErrorCode::NoDirectory => {
+                "The receiving node has no verified directory yet; retry later."
+            }
+            ErrorCode::FromTheFuture => {
+                "`created_at` is more than 5 minutes ahead of the receiving node's clock."
+            }
+            ErrorCode::MessageExpired => "`created_at` is more than 8 days in the past.",
+            ErrorCode::InvalidBody => {
+                "The body does not fit the message kind: unknown field, invalid draft, wrong States, or a refusal that fails its checks."
+            }
+            ErrorCode::OutOfOrder => {
+                "`prev` is not a message the receiver holds in that thread, the thread is unknown, or `prev` does not fit the kind."
+            }
+            ErrorCode::DuplicateMessage => {
+                "The message was already accepted; the answer carries the original receipt."
+            }
+            ErrorCode::ThreadConflict => {
+                "A `submit` names a thread id that already exists with other content."
+            }
+            ErrorCode::Unauthorized => "The client API call has no valid bearer token.",
+            ErrorCode::NotFound => "The resource asked for does not exist.",
+            ErrorCode::Internal => "The node failed for a reason of its own; retry later.",
+            ErrorCode::InvalidDirectory => {
+                "A directory document fails verification (not returned by the federation endpoint)."
+            }
+            ErrorCode::InvalidReceipt => {
+                "A peer's receipt fails verification (reported by the sending node, never by the federation endpoint)."
+            }
+        }
+    }
+
+    /// The error-code table of the format documents, in Markdown.
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| Code | HTTP | Meaning |\n|---|---|---|\n");
+        for code in Self::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                code.as_str(),
+                code.http_status(),
+                code.meaning()
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownErrorCode(s.to_owned()))
+    }
+}
+
+/// A text that is not one of the [`ErrorCode`] wire names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a Custos protocol error code")]
+pub struct UnknownErrorCode(pub String);
+
+/// Why a text is not a valid protocol identifier or timestamp.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TextFormError {
+    #[error(
+        "{0:?} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC, six fraction digits)"
+    )]
+    Timestamp(String),
+    #[error("{0:?} is not a message id (\"sha256:\" followed by 64 lower-case hex digits)")]
+    MessageId(String),
+    #[error("{0:?} is not a thread id (\"thr-\" followed by a lower-case hyphenated UUID)")]
+    ThreadId(String),
+}
+
+/// Everything that can go wrong in this crate, one variant per domain failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("message is {size} bytes, more than the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+
+    #[error("ciphertext is not an intact age message: {detail}")]
+    MalformedCiphertext { detail: String },
+
+    #[error("ciphertext is not encrypted to any encryption key of this node")]
+    NotForThisNode,
+
+    #[error("signed envelope is malformed: {detail}")]
+    MalformedEnvelope { detail: String },
+
+    #[error("payload type {payload_type:?} names no message kind of this protocol")]
+    UnknownPayloadType { payload_type: String },
+
+    #[error("message is malformed: {detail}")]
+    MalformedMessage { detail: String },
+
+    #[error("{what} has protocol version {found}; this node reads version 1")]
+    UnsupportedVersion { what: String, found: String },
+
+    #[error("payload is not in RFC 8785 canonical form: {detail}")]
+    NotCanonical { detail: String },
+
+    #[error("envelope payload type {payload_type:?} does not match the message kind `{kind}`")]
+    PayloadTypeMismatch {
+        payload_type: String,
+        kind: MessageKind,
+    },
+
+    #[error("field `to` names {to}, but this node speaks for {me}")]
+    WrongRecipient { to: StateCode, me: StateCode },
+
+    #[error("the directory has no entry for the sending State {state} (field `from`)")]
+    UnknownSender { state: StateCode },
+
+    #[error("key id {keyid:?} is not a signing key of {state} in the directory{}", listed_elsewhere(.listed_for))]
+    UnknownKey {
+        state: StateCode,
+        keyid: String,
+        listed_for: Option<StateCode>,
+    },
+
+    #[error("signing key {keyid:?} of {state} is revoked (since {})", timestamp::format(*.revoked_at))]
+    KeyRevoked {
+        state: StateCode,
+        keyid: String,
+        revoked_at: OffsetDateTime,
+    },
+
+    #[error(
+        "signing key {keyid:?} of {state} is not valid at {}: it is valid from {}{}",
+        timestamp::format(*.at),
+        timestamp::format(*.valid_from),
+        until_text(.valid_until)
+    )]
+    KeyNotValidAtTime {
+        state: StateCode,
+        keyid: String,
+        at: OffsetDateTime,
+        valid_from: OffsetDateTime,
+        valid_until: Option<OffsetDateTime>,
+    },
+
+    #[error("signature by key {keyid:?} does not verify")]
+    SignatureInvalid { keyid: String },
+
+    #[error(
+        "the directory expired at {}; it is now {}",
+        timestamp::format(*.expires_at),
+        timestamp::format(*.now)
+    )]
+    DirectoryExpired {
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+
+    #[error(
+        "field `created_at` ({}) is more than 5 minutes ahead of this node's clock ({})",
+        timestamp::format(*.created_at),
+        timestamp::format(*.now)
+    )]
+    FromTheFuture {
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+
+    #[error(
+        "field `created_at` ({}) is more than 8 days before now ({})",
+        timestamp::format(*.created_at),
+        timestamp::format(*.now)
+    )]
+    MessageExpired {
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+
+    #[error("body of the `{kind}` message is invalid: {problems}")]
+    InvalidBody { kind: MessageKind, problems: String },
+
+    #[error("field `prev` does not fit: {detail}")]
+    OutOfOrder { detail: String },
+
+    #[error("directory is invalid: {detail}")]
+    InvalidDirectory { detail: String },
+
+    #[error("receipt is invalid: {detail}")]
+    InvalidReceipt { detail: String },
+
+    #[error("cannot encode {what}: {detail}")]
+    Encoding { what: String, detail: String },
+
+    #[error("cannot encrypt the message: {detail}")]
+    Encryption { detail: String },
+}
+
+fn listed_elsewhere(state: &Option<StateCode>) -> String {
+    match state {
+        Some(s) => format!(" (the directory lists it for {s})"),
+        None => String::new(),
+    }
+}
+
+fn until_text(until: &Option<OffsetDateTime>) -> String {
+    match until {
+        Some(t) => format!(" until {}", timestamp::format(*t)),
+        None => " with no end".to_owned(),
+    }
+}
+
+impl ProtocolError {
+    /// The stable code this failure is reported with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ProtocolError::TooLarge { .. } => ErrorCode::TooLarge,
+            ProtocolError::MalformedCiphertext { .. } => ErrorCode::MalformedCiphertext,
+            ProtocolError::NotForThisNode => ErrorCode::NotForThisNode,
+            ProtocolError::MalformedEnvelope { .. } => ErrorCode::MalformedEnvelope,
+            ProtocolError::UnknownPayloadType { .. } => ErrorCode::UnknownPayloadType,
+            ProtocolError::MalformedMessage { .. } => ErrorCode::MalformedMessage,
+            ProtocolError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+            ProtocolError::NotCanonical { .. } => ErrorCode::NotCanonical,
+            ProtocolError::PayloadTypeMismatch { .. } => ErrorCode::PayloadTypeMismatch,
+            ProtocolError::WrongRecipient { .. } => ErrorCode::WrongRecipient,
+            ProtocolError::UnknownSender { .. } => ErrorCode::UnknownSender,
+            ProtocolError::UnknownKey { .. } => ErrorCode::UnknownKey,
+            ProtocolError::KeyRevoked { .. } => ErrorCode::KeyRevoked,
+            ProtocolError::KeyNotValidAtTime { .. } => ErrorCode::KeyNotValidAtTime,
+            ProtocolError::SignatureInvalid { .. } => ErrorCode::SignatureInvalid,
+            ProtocolError::DirectoryExpired { .. } => ErrorCode::DirectoryExpired,
+            ProtocolError::FromTheFuture { .. } => ErrorCode::FromTheFuture,
+            ProtocolError::MessageExpired { .. } => ErrorCode::MessageExpired,
+            ProtocolError::InvalidBody { .. } => ErrorCode::InvalidBody,
+            ProtocolError::OutOfOrder { .. } => ErrorCode::OutOfOrder,
+            ProtocolError::InvalidDirectory { .. } => ErrorCode::InvalidDirectory,
+            ProtocolError::InvalidReceipt { .. } => ErrorCode::InvalidReceipt,
+            ProtocolError::Encoding { .. } | ProtocolError::Encryption { .. } => {
+                ErrorCode::Internal
+            }
+        }
+    }
+
+    /// The JSON error answer for this failure.
+    pub fn to_response(&self) -> ErrorResponse {
+        ErrorResponse::new(self.code(), self.to_string())
+    }
+}
+
+/// The body of an error answer:
+/// `{"error": {"code": "...", "message": "..."}}`, with `"receipt"` beside
+/// `"error"` when a duplicate message is answered with its original receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
+    /// The original receipt envelope (DSSE JSON object), for `duplicate-message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<serde_json::Value>,
+}
+
+/// The `error` member of an [`ErrorResponse`]. The code is kept as text so
+/// that a node can read answers from peers that know codes it does not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorResponse {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.as_str().to_owned(),
+                message: message.into(),
+            },
+            receipt: None,
+        }
+    }
+
+    /// The code, if it is one this crate knows.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.error.code.parse().ok()
+    }
+}

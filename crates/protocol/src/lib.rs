@@ -1,0 +1,38 @@
+//! The federation wire protocol of Custos, version 1: the messages nodes
+//! exchange, how they are sealed (RFC 8785 bytes, DSSE signature, age
+//! encryption) and opened, the signed receipts that answer them, the signed
+//! directory that says which keys speak for which State, and the stable error
+//! codes a node refuses input with.
+//!
+//! The crate is pure: no network, no file system, no database and no clock.
+//! Every function that depends on the time takes `now` from the caller. The
+//! byte formats and the order of the checks are written down in
+//! `docs/formats/messages.md` and `docs/formats/directory.md`.
+
+mod directory;
+mod error;
+mod ids;
+mod json;
+mod message;
+mod receipt;
+mod sealed;
+pub mod timestamp;
+
+pub use directory::{
+    DIRECTORY_ENTRY_PAYLOAD_TYPE, DIRECTORY_PAYLOAD_TYPE, Directory, DirectoryEntry, DirectoryList,
+    KeyValidity,
+};
+pub use error::{
+    ErrorCode, ErrorDetail, ErrorResponse, ProtocolError, TextFormError, UnknownErrorCode,
+};
+pub use ids::{MessageId, check_thread_id, new_thread_id};
+pub use json::PROTOCOL_VERSION;
+pub use message::{
+    Body, Message, MessageKind, NoteBody, RefuseBody, SubmitBody, UnknownKind, check_thread_link,
+    validate_body, validate_message,
+};
+pub use receipt::{RECEIPT_PAYLOAD_TYPE, Receipt, sign_receipt, verify_receipt};
+pub use sealed::{
+    DEFAULT_MAX_MESSAGE_BYTES, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, OpenedMessage, SealedMessage,
+    open_message, seal_message, verify_message_envelope,
+};
