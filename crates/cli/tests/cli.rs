@@ -54,6 +54,22 @@ fn every_command_has_help() {
         &["config", "example"],
         &["config", "check"],
         &["demo"],
+        &["keys", "show"],
+        &["keys", "rotate"],
+        &["keys", "revoke"],
+        &["registry", "keygen"],
+        &["directory", "entry"],
+        &["directory", "sign"],
+        &["directory", "verify"],
+        &["directory", "import"],
+        &["directory", "show"],
+        &["serve"],
+        &["request", "send"],
+        &["outbox", "list"],
+        &["outbox", "deliver"],
+        &["refusals"],
+        &["token", "create"],
+        &["token", "list"],
     ];
     for c in commands {
         let mut args = c.to_vec();
@@ -340,7 +356,7 @@ fn saved_requests_are_listed_and_shown_with_their_history() {
     .unwrap();
     assert_eq!(show["history"][0]["kind"], "drafted");
     assert_eq!(
-        show["body"]["facts"].as_str().map(|s| !s.is_empty()),
+        show["draft"]["facts"].as_str().map(|s| !s.is_empty()),
         Some(true)
     );
 
@@ -360,6 +376,18 @@ fn the_demo_runs_and_cleans_up() {
     let dir = summary["node"]["dir"].as_str().unwrap();
     assert!(!Path::new(dir).exists(), "the demo left {dir} behind");
 
+    let demo_root = Path::new(dir).parent().unwrap().display().to_string();
+    assert!(
+        processes_mentioning(&demo_root).is_empty(),
+        "the demo left node processes running"
+    );
+
+    let network = &summary["network"];
+    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(3));
+    assert_eq!(network["verification"]["signatures_checked"], 6);
+    assert_eq!(network["verification"]["receipts_checked"], 6);
+    assert_eq!(network["verification"]["problems"], serde_json::json!([]));
+
     let o = custos(&["demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
@@ -367,4 +395,22 @@ fn the_demo_runs_and_cleans_up() {
         text.contains("missing-required") && text.contains("SAMPLE"),
         "{text}"
     );
+}
+
+/// Process ids whose command line mentions `text` (Linux /proc), excluding this test process.
+fn processes_mentioning(text: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(text))
+                .unwrap_or(false)
+        })
+        .collect()
 }

@@ -70,3 +70,21 @@ fn every_template_is_fresh_in_the_docs() {
         );
     }
 }
+
+#[test]
+fn openapi_document_is_fresh() {
+    let doc = custos_http::openapi_json();
+    let parsed: serde_json::Value =
+        serde_json::from_str(&doc).expect("the OpenAPI document is JSON");
+    for path in [
+        "/federation/v1/messages",
+        "/api/v1/requests",
+        "/api/v1/requests/{id}",
+    ] {
+        assert!(
+            parsed["paths"].get(path).is_some(),
+            "{path} is missing from the OpenAPI document"
+        );
+    }
+    check_fresh("openapi.json", &doc);
+}

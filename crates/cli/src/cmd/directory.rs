@@ -54,8 +54,8 @@ pub enum DirectoryCommand {
         #[arg(long, default_value = "Custos network registry")]
         name: String,
         /// The directory's version: nodes accept only versions newer than the one they hold.
-        #[arg(long)]
-        version: u64,
+        #[arg(long, value_name = "N")]
+        directory_version: u64,
         /// How many days the directory stays valid.
         #[arg(long, default_value_t = 30)]
         valid_days: u32,
@@ -167,7 +167,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
         DirectoryCommand::Sign {
             registry_key,
             name,
-            version,
+            directory_version: version,
             valid_days,
             out,
             entries,
