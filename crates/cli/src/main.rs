@@ -74,6 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Init(args) => cmd::init::run(args),
@@ -99,6 +100,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `custos ... | head` closes our standard output early; that is not an error worth a panic report.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 #[cfg(test)]

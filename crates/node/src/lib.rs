@@ -111,6 +111,34 @@ impl Node {
         Ok(())
     }
 
+    /// Picks up a directory imported by another process (`custos directory import`
+    /// while the node is serving): reloads when the stored version differs.
+    pub async fn refresh_directory(&self) -> Result<bool, NodeError> {
+        let stored = self.store.directory().await?.map(|d| d.version);
+        let current = self.directory().map(|d| d.version());
+        if stored.is_some() && stored != current {
+            self.reload_directory().await?;
+            tracing::info!(version = ?stored, "loaded a newly imported directory");
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Picks up keys rotated by another process (`custos keys rotate` while serving).
+    pub fn refresh_keys(&self) -> Result<bool, NodeError> {
+        let dir = self.with_keys(|k| k.dir().to_owned());
+        let fresh = Keystore::load(&dir)?;
+        let changed = self.with_keys(|k| {
+            k.signing.key_id() != fresh.signing.key_id()
+                || k.history.signing.len() != fresh.history.signing.len()
+        });
+        if changed {
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            tracing::info!("loaded rotated keys");
+        }
+        Ok(changed)
+    }
+
     pub(crate) fn with_keys<T>(&self, f: impl FnOnce(&Keystore) -> T) -> T {
         f(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
     }

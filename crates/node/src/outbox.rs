@@ -17,6 +17,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::Node;
 
+/// How often a serving node looks for a directory or keys changed by another process.
+const REFRESH_EVERY: StdDuration = StdDuration::from_secs(2);
+
 /// How hard the outbox tries.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -70,9 +73,19 @@ pub enum Attempt {
 impl Node {
     /// Runs the outbox worker until `shutdown` resolves.
     pub async fn run_outbox(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut last_refresh = std::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if last_refresh.elapsed() >= REFRESH_EVERY {
+                last_refresh = std::time::Instant::now();
+                if let Err(e) = self.refresh_directory().await {
+                    tracing::error!(error = %e, "cannot reload the directory");
+                }
+                if let Err(e) = self.refresh_keys() {
+                    tracing::error!(error = %e, "cannot reload the keys");
+                }
             }
             let worked = match self.deliver_due(64).await {
                 Ok(n) => n > 0,

@@ -370,12 +370,12 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         println!("No requests.");
     } else {
         println!(
-            "{:<36}  {:<8}  {:<4}  {:<26}  created (UTC)",
+            "{:<40}  {:<8}  {:<4}  {:<26}  created (UTC)",
             "id", "way", "with", "kind"
         );
         for r in &records {
             println!(
-                "{:<36}  {:<8}  {:<4}  {:<26}  {}",
+                "{:<40}  {:<8}  {:<4}  {:<26}  {}",
                 r.id,
                 r.direction.as_str(),
                 r.counterpart,
