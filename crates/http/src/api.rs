@@ -23,6 +23,29 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Creates a client-API token named `name`; returns the secret, which is stored only as a hash.
+pub async fn create_token(
+    store: &dyn custos_store::Store,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> Result<String, custos_store::StoreError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let secret = format!(
+        "{TOKEN_PREFIX}{}{}",
+        &id[..8],
+        uuid::Uuid::new_v4().simple()
+    );
+    let record = custos_store::TokenRecord {
+        id,
+        name: name.to_owned(),
+        secret_hash: token_hash(&secret),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.put_token(&record).await?;
+    Ok(secret)
+}
+
 /// Checks the `Authorization: Bearer ...` header; returns the token's name.
 async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<String, ApiError> {
     let token = headers

@@ -146,7 +146,12 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         n.token = rt.block_on(async {
             let (_, node) = super::node::open(&n.dir).await?;
             node.import_directory(&signed).await?;
-            let token = create_token(&node, "demo desk officer", clock).await?;
+            let token = custos_http::api::create_token(
+                node.store.as_ref(),
+                "demo desk officer",
+                clock.now(),
+            )
+            .await?;
             node.store.close().await;
             anyhow::Ok(token)
         })?;
@@ -307,30 +312,6 @@ async fn wait_healthy(client: &reqwest::Client, url: &str) -> anyhow::Result<()>
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn create_token(
-    node: &custos_node::Node,
-    name: &str,
-    clock: &dyn Clock,
-) -> anyhow::Result<String> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let secret = format!(
-        "{}{}{}",
-        custos_http::api::TOKEN_PREFIX,
-        &id[..8],
-        uuid::Uuid::new_v4().simple()
-    );
-    node.store
-        .put_token(&custos_store::TokenRecord {
-            id,
-            name: name.into(),
-            secret_hash: custos_http::api::token_hash(&secret),
-            created_at: clock.now(),
-            revoked_at: None,
-        })
-        .await?;
-    Ok(secret)
 }
 
 /// Sends a draft through the client API and waits until the outbox reports it delivered.

@@ -215,35 +215,27 @@ pub async fn open_store(
     Ok((config, store))
 }
 
-fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read the draft {}", args.file.display()))?;
+/// Reads a draft that must be valid: prints the problems and fails when it is not.
+fn read_valid_draft(file: &Path, consequence: &str) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the draft {}", file.display()))?;
     let report = validate::validate_text(&text);
     if !report.is_valid() {
-        eprint!("{}", report_lines(&args.file, &report));
-        bail!(
-            "the draft {} is not valid; nothing was recorded",
-            args.file.display()
-        );
+        eprint!("{}", report_lines(file, &report));
+        bail!("the draft {} is not valid; {consequence}", file.display());
     }
-    let body = validate::parse(&text).map_err(anyhow::Error::msg)?;
+    validate::parse(&text).map_err(anyhow::Error::msg)
+}
+
+fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let body = read_valid_draft(&args.file, "nothing was recorded")?;
     let id = super::runtime()?.block_on(record_outgoing(&args.data, body, clock))?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
 
 fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read the draft {}", args.file.display()))?;
-    let report = validate::validate_text(&text);
-    if !report.is_valid() {
-        eprint!("{}", report_lines(&args.file, &report));
-        bail!(
-            "the draft {} is not valid; nothing was sent",
-            args.file.display()
-        );
-    }
-    let draft = validate::parse(&text).map_err(anyhow::Error::msg)?;
+    let draft = read_valid_draft(&args.file, "nothing was sent")?;
     if let Some(to) = args.to {
         let named = draft
             .get("requested_state")

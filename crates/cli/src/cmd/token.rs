@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use custos_model::clock::Clock;
-use custos_store::TokenRecord;
 use time::format_description::well_known::Rfc3339;
 
 use crate::clock::SystemClock;
@@ -34,21 +33,9 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             TokenCommand::Create { data, name } => {
                 let (_, store) = super::request::open_store(&data).await?;
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                let secret = format!(
-                    "{}{}{}",
-                    custos_http::api::TOKEN_PREFIX,
-                    &id[..8],
-                    uuid::Uuid::new_v4().simple()
-                );
-                let record = TokenRecord {
-                    id,
-                    name: name.clone(),
-                    secret_hash: custos_http::api::token_hash(&secret),
-                    created_at: SystemClock.now(),
-                    revoked_at: None,
-                };
-                store.put_token(&record).await?;
+                let secret =
+                    custos_http::api::create_token(store.as_ref(), &name, SystemClock.now())
+                        .await?;
                 store.close().await;
                 println!("{secret}");
                 eprintln!(
