@@ -29,7 +29,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long after queuing a message is given up.
     pub give_up_after: Duration,
-    /// How long a claimed message is reserved for one delivery attempt.
+    /// How long a claimed message is reserved for one delivery attempt. It may be
+    /// shorter than the request timeout: a second attempt racing a slow first
+    /// one is harmless, since the receiver answers a duplicate with its receipt.
+    /// Kept short so that a node killed mid-delivery resumes quickly.
     pub lease: Duration,
     /// How often the worker looks for due messages when nothing wakes it.
     pub poll: StdDuration,
@@ -43,7 +46,7 @@ impl Default for RetryPolicy {
             first_delay: Duration::seconds(2),
             max_delay: Duration::hours(1),
             give_up_after: Duration::days(8),
-            lease: Duration::seconds(60),
+            lease: Duration::seconds(10),
             poll: StdDuration::from_millis(500),
             request_timeout: StdDuration::from_secs(30),
         }
