@@ -19,7 +19,9 @@ pub struct EntryDetails {
 impl Node {
     /// Verifies a signed directory list against the configured registry key and makes it current.
     ///
-    /// Refused when it does not verify, has expired, or is not newer than the one in force.
+    /// Refused when it does not verify, has expired, is not newer than the one in
+    /// force, or drops a signing key that a State's previous entry listed (a
+    /// registry must not be able to swap a State's keys silently).
     pub async fn import_directory(&self, signed: &[u8]) -> Result<Directory, NodeError> {
         let Some(registry) = self.settings.registry_key else {
             return Err(NodeError::Directory(
@@ -29,6 +31,10 @@ impl Node {
         let now = self.clock.now();
         let dir = Directory::verify(signed, &registry, now)
             .map_err(|e| NodeError::Directory(e.to_string()))?;
+        if let Some(previous) = self.directory() {
+            dir.check_succession(&previous)
+                .map_err(|e| NodeError::Directory(e.to_string()))?;
+        }
         if dir.entry(self.state()).is_none() {
             return Err(NodeError::Directory(format!(
                 "the directory has no entry for this node's State {}",

@@ -1,0 +1,667 @@
+//! The federation test harness: a small network of real `custos` nodes on loopback.
+//!
+//! [`Network::start`] builds everything the way an operator would, with the
+//! `custos` binary itself: a registry key, one data directory per State
+//! (`custos init`), each State's signed entry pointing at a free port on
+//! 127.0.0.1, a directory signed by the registry and imported by every node,
+//! and one `custos serve` child process per node (its log in `serve.log` in
+//! the node's directory). The tests then drive the nodes through the same
+//! commands (`request send`, `request list`, `outbox list`, `refusals`, ...),
+//! post raw bytes to a node's federation endpoint, or read a node's store.
+//!
+//! Waiting is always polling against a generous deadline, never a fixed
+//! sleep. Every child process is killed when the [`Network`] is dropped,
+//! also when a test panics; a failing test prints the tail of each log.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use custos_model::{RequestKind, StateCode};
+use custos_protocol::Directory;
+use custos_seal::{SigningKey, VerifyingKey};
+use custos_store::Store;
+use serde_json::{Value, json};
+
+/// How long a node may take to answer `/healthz` after it was started.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a node may take to exit after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Environment variables that would change what the child processes do.
+const SCRUBBED_ENV: [&str; 9] = [
+    "CUSTOS_DATABASE_URL",
+    "CUSTOS_NODE_NAME",
+    "CUSTOS_HTTP_LISTEN",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// One node of the network.
+#[derive(Debug)]
+pub struct TestNode {
+    pub state: String,
+    pub dir: PathBuf,
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`, as published in the node's directory entry.
+    pub url: String,
+    child: Option<Child>,
+}
+
+/// What `custos request send --json` reported.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The request's id, which is also its thread id on both nodes.
+    pub id: String,
+    pub message_id: String,
+    /// `pending`, `delivered` or `failed`, as the sending command saw it.
+    pub delivery: String,
+    pub last_error: Option<String>,
+}
+
+/// One line of `custos outbox list`.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub message_id: String,
+    pub state: String,
+    pub recipient: String,
+    pub attempts: u32,
+    /// The last attempt's error; empty when there was none.
+    pub error: String,
+}
+
+/// An answer of a node's HTTP API.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub json: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl Answer {
+    /// The stable error code of an error answer, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.json["error"]["code"].as_str()
+    }
+}
+
+/// A network of `custos` nodes on loopback, torn down on drop.
+#[derive(Debug)]
+pub struct Network {
+    tmp: tempfile::TempDir,
+    registry_key_file: PathBuf,
+    registry_public: String,
+    nodes: Vec<TestNode>,
+    directory_file: PathBuf,
+    directory_version: u64,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Network {
+    /// Creates a registry and one node per State, publishes directory
+    /// version 1 to all of them and starts every node.
+    pub fn start(states: &[&str]) -> Network {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        let registry_key_file = tmp.path().join("registry.key");
+        let mut net = Network {
+            registry_key_file,
+            registry_public: String::new(),
+            nodes: Vec::new(),
+            directory_file: PathBuf::new(),
+            directory_version: 0,
+            runtime,
+            client,
+            tmp,
+        };
+        let key_file = net.registry_key_file.clone();
+        net.registry_public = net
+            .run_ok(&[
+                OsStr::new("registry"),
+                OsStr::new("keygen"),
+                OsStr::new("--out"),
+                key_file.as_os_str(),
+            ])
+            .trim()
+            .to_owned();
+        assert!(
+            net.registry_public.starts_with("ed25519:"),
+            "registry keygen printed {:?}",
+            net.registry_public
+        );
+        for &state in states {
+            let dir = net.tmp.path().join(state);
+            let port = free_port();
+            net.run_ok(&[
+                OsStr::new("init"),
+                OsStr::new("--data"),
+                dir.as_os_str(),
+                OsStr::new("--state"),
+                OsStr::new(state),
+                OsStr::new("--name"),
+                OsStr::new(&format!("{state} test node")),
+                OsStr::new("--registry-key"),
+                OsStr::new(&net.registry_public),
+            ]);
+            net.nodes.push(TestNode {
+                state: state.to_owned(),
+                dir,
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                child: None,
+            });
+        }
+        net.publish_directory(1);
+        for &state in states {
+            net.spawn_node(state);
+        }
+        for &state in states {
+            net.wait_healthy(state);
+        }
+        net
+    }
+
+    // ---- the nodes and their processes ----
+
+    fn node(&self, cc: &str) -> &TestNode {
+        self.nodes
+            .iter()
+            .find(|n| n.state == cc)
+            .unwrap_or_else(|| panic!("no node {cc} in this network"))
+    }
+
+    fn node_mut(&mut self, cc: &str) -> &mut TestNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.state == cc)
+            .unwrap_or_else(|| panic!("no node {cc} in this network"))
+    }
+
+    /// The node's data directory.
+    pub fn dir(&self, cc: &str) -> PathBuf {
+        self.node(cc).dir.clone()
+    }
+
+    /// The node's base URL.
+    pub fn url(&self, cc: &str) -> String {
+        self.node(cc).url.clone()
+    }
+
+    /// Starts the node's server on its port and waits until it answers `/healthz`.
+    pub fn start_node(&mut self, cc: &str) {
+        self.spawn_node(cc);
+        self.wait_healthy(cc);
+    }
+
+    /// Starts the node's server process without waiting for it to answer.
+    pub fn spawn_node(&mut self, cc: &str) {
+        let node = self.node_mut(cc);
+        assert!(node.child.is_none(), "node {cc} is already running");
+        let log_path = node.dir.join("serve.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("the node's log file opens");
+        let out = log.try_clone().expect("the log file handle clones");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+        cmd.args(["serve", "--data"])
+            .arg(&node.dir)
+            .args(["--listen", &format!("127.0.0.1:{}", node.port)])
+            .env("CUSTOS_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(log);
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        node.child = Some(cmd.spawn().expect("`custos serve` starts"));
+    }
+
+    /// Waits until the node answers `/healthz`; panics with its log if it exits or stays silent.
+    pub fn wait_healthy(&mut self, cc: &str) {
+        let url = format!("{}/healthz", self.url(cc));
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let exited = {
+                let node = self.node_mut(cc);
+                let child = node.child.as_mut().expect("the node was started");
+                child.try_wait().expect("the child's status is readable")
+            };
+            if let Some(status) = exited {
+                self.node_mut(cc).child = None;
+                panic!(
+                    "node {cc} exited during start-up ({status}); log:\n{}",
+                    self.log(cc)
+                );
+            }
+            let probe = self.client.get(&url).timeout(Duration::from_secs(2));
+            let healthy = self
+                .runtime
+                .block_on(async { probe.send().await.is_ok_and(|r| r.status().is_success()) });
+            if healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {cc} did not answer {url} within {START_DEADLINE:?}; log:\n{}",
+                self.log(cc)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the node's server with SIGTERM and waits for it; a clean stop exits 0.
+    pub fn stop(&mut self, cc: &str) {
+        let mut child = self
+            .node_mut(cc)
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("node {cc} is not running"));
+        let status = terminate(&mut child);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "node {cc} did not stop cleanly on SIGTERM ({status:?}); log:\n{}",
+            self.log(cc)
+        );
+    }
+
+    /// Kills the node's server with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill(&mut self, cc: &str) {
+        let mut child = self
+            .node_mut(cc)
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("node {cc} is not running"));
+        child.kill().expect("SIGKILL is delivered");
+        child.wait().expect("the killed node is reaped");
+    }
+
+    /// The node's server log so far.
+    pub fn log(&self, cc: &str) -> String {
+        std::fs::read_to_string(self.node(cc).dir.join("serve.log")).unwrap_or_default()
+    }
+
+    // ---- the directory ----
+
+    /// Collects every node's signed entry afresh (so rotations and revocations
+    /// are included), has the registry sign them as `version` and imports the
+    /// result into every node with `custos directory import`. Returns the
+    /// signed directory file.
+    ///
+    /// Running nodes are not restarted: a serving node notices the import by
+    /// itself within seconds, and a test that needs the new version in force
+    /// waits for it.
+    pub fn publish_directory(&mut self, version: u64) -> PathBuf {
+        let base = self.tmp.path().to_owned();
+        let mut entries = Vec::new();
+        for node in &self.nodes {
+            let out = base.join(format!("entry-{}-v{version}.json", node.state));
+            self.run_ok(&[
+                OsStr::new("directory"),
+                OsStr::new("entry"),
+                OsStr::new("--data"),
+                node.dir.as_os_str(),
+                OsStr::new("--url"),
+                OsStr::new(&node.url),
+                OsStr::new("--contact"),
+                OsStr::new(&format!("24/7 desk of {} (test)", node.state)),
+                OsStr::new("--language"),
+                OsStr::new("en"),
+                OsStr::new("--out"),
+                out.as_os_str(),
+            ]);
+            entries.push(out);
+        }
+        let signed = base.join(format!("directory-v{version}.json"));
+        let version_text = version.to_string();
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("directory"),
+            OsStr::new("sign"),
+            OsStr::new("--registry-key"),
+            self.registry_key_file.as_os_str(),
+            OsStr::new("--directory-version"),
+            OsStr::new(&version_text),
+            OsStr::new("--out"),
+            signed.as_os_str(),
+        ];
+        args.extend(entries.iter().map(|e| e.as_os_str()));
+        self.run_ok(&args);
+        for node in &self.nodes {
+            let out = self.run_ok(&[
+                OsStr::new("directory"),
+                OsStr::new("import"),
+                signed.as_os_str(),
+                OsStr::new("--data"),
+                node.dir.as_os_str(),
+            ]);
+            assert!(
+                out.contains(&format!("Imported directory version {version}")),
+                "{}: {out}",
+                node.state
+            );
+        }
+        self.directory_file = signed.clone();
+        self.directory_version = version;
+        signed
+    }
+
+    /// The registry's public key, as nodes are configured with it.
+    pub fn registry_key(&self) -> VerifyingKey {
+        VerifyingKey::from_text(&self.registry_public).expect("the registry key parses")
+    }
+
+    /// The registry's secret key, for tests that sign a directory by hand.
+    pub fn registry_signing_key(&self) -> SigningKey {
+        let text =
+            std::fs::read_to_string(&self.registry_key_file).expect("the registry key file reads");
+        SigningKey::from_secret_text(&text).expect("the registry key parses")
+    }
+
+    /// A path in the network's temporary directory.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// The directory published last, verified against the registry key at `now`.
+    pub fn directory(&self, now: time::OffsetDateTime) -> Directory {
+        let bytes = std::fs::read(&self.directory_file).expect("the directory file reads");
+        Directory::verify(&bytes, &self.registry_key(), now).expect("the directory verifies")
+    }
+
+    /// The node's current signing secret, read from its key file.
+    pub fn signing_key(&self, cc: &str) -> SigningKey {
+        let path = self.node(cc).dir.join("keys").join("signing.key");
+        let text = std::fs::read_to_string(&path).expect("the signing key file reads");
+        SigningKey::from_secret_text(&text).expect("the signing key parses")
+    }
+
+    // ---- the command line ----
+
+    /// Runs `custos` with `args` in a clean environment.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+        cmd.args(args).stdin(Stdio::null());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().expect("the custos binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked"),
+            "custos {:?} panicked: {err}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+        );
+        out
+    }
+
+    /// Runs `custos` with `args`, requires exit status 0 and returns standard output.
+    pub fn run_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "custos {:?} failed ({}):\nstdout: {}\nstderr: {}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("the output is UTF-8")
+    }
+
+    /// Sends a draft from the node of `from` with `custos request send --json`
+    /// (plus `extra` arguments such as `--queue-only`); the command must exit 0.
+    pub fn send(&self, from: &str, draft: &Value, extra: &[&str]) -> Sent {
+        let file = self
+            .tmp
+            .path()
+            .join(format!("draft-{}.json", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &file,
+            serde_json::to_vec_pretty(draft).expect("a draft serialises"),
+        )
+        .expect("the draft file is written");
+        let dir = self.dir(from);
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("request"),
+            OsStr::new("send"),
+            file.as_os_str(),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--json"),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        let out: Value =
+            serde_json::from_str(&self.run_ok(&args)).expect("`request send --json` prints JSON");
+        let text = |k: &str| {
+            out[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("`request send --json` has no {k:?}: {out}"))
+                .to_owned()
+        };
+        Sent {
+            id: text("id"),
+            message_id: text("message_id"),
+            delivery: text("delivery"),
+            last_error: out["last_error"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// The node's requests, from `custos request list --json`.
+    pub fn requests(&self, cc: &str) -> Vec<Value> {
+        let dir = self.dir(cc);
+        let out = self.run_ok(&[
+            OsStr::new("request"),
+            OsStr::new("list"),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--limit"),
+            OsStr::new("10000"),
+            OsStr::new("--json"),
+        ]);
+        serde_json::from_str(&out).expect("`request list --json` prints a JSON list")
+    }
+
+    /// One request with its messages and history, from `custos request show --json`.
+    pub fn show(&self, cc: &str, id: &str) -> Value {
+        let dir = self.dir(cc);
+        let out = self.run_ok(&[
+            OsStr::new("request"),
+            OsStr::new("show"),
+            OsStr::new(id),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--json"),
+        ]);
+        serde_json::from_str(&out).expect("`request show --json` prints JSON")
+    }
+
+    /// What `custos refusals` prints for the node.
+    pub fn refusals(&self, cc: &str) -> String {
+        let dir = self.dir(cc);
+        self.run_ok(&[
+            OsStr::new("refusals"),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--limit"),
+            OsStr::new("10000"),
+        ])
+    }
+
+    /// The node's outbox, from `custos outbox list`.
+    pub fn outbox(&self, cc: &str) -> Vec<OutboxRow> {
+        let dir = self.dir(cc);
+        let out = self.run_ok(&[
+            OsStr::new("outbox"),
+            OsStr::new("list"),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--limit"),
+            OsStr::new("10000"),
+        ]);
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| parse_outbox_line(line).unwrap_or_else(|| panic!("outbox line {line:?}")))
+            .collect()
+    }
+
+    // ---- HTTP and the store ----
+
+    /// Runs a future on the harness's runtime.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// Posts raw bytes to the node's federation endpoint, as a peer would.
+    pub fn post_message(&self, to: &str, body: Vec<u8>) -> Answer {
+        let url = format!("{}/federation/v1/messages", self.url(to));
+        let request = self
+            .client
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .header("custos-from", "FR")
+            .body(body);
+        self.block_on(async {
+            let response = request.send().await.expect("the node answers");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.expect("the answer is read").to_vec();
+            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Answer {
+                status,
+                json,
+                bytes,
+            }
+        })
+    }
+
+    /// Opens the node's database (SQLite, shared safely with the running node).
+    pub fn store(&self, cc: &str) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", self.node(cc).dir.join("custos.db").display());
+        self.block_on(custos_store::open(&url))
+            .expect("the node's database opens")
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let failing = std::thread::panicking();
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if failing {
+            for node in &self.nodes {
+                let log = std::fs::read_to_string(node.dir.join("serve.log")).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                eprintln!(
+                    "---- last lines of {}'s serve.log ----\n{}",
+                    node.state,
+                    tail.join("\n")
+                );
+            }
+        }
+    }
+}
+
+/// Sends SIGTERM and waits for the exit; on a hang, SIGKILL and `None`.
+fn terminate(child: &mut Child) -> Option<ExitStatus> {
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    if sent {
+        let deadline = Instant::now() + STOP_DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .and_then(|l| l.local_addr())
+        .expect("a free port on loopback")
+        .port()
+}
+
+/// Reads `ID  STATE  to CC  attempts N  next TIME  ERROR...`.
+fn parse_outbox_line(line: &str) -> Option<OutboxRow> {
+    let mut words = line.split_whitespace();
+    let message_id = words.next()?.to_owned();
+    let state = words.next()?.to_owned();
+    (words.next()? == "to").then_some(())?;
+    let recipient = words.next()?.to_owned();
+    (words.next()? == "attempts").then_some(())?;
+    let attempts = words.next()?.parse().ok()?;
+    (words.next()? == "next").then_some(())?;
+    words.next()?;
+    let error = words.collect::<Vec<_>>().join(" ");
+    Some(OutboxRow {
+        message_id,
+        state,
+        recipient,
+        attempts,
+        error,
+    })
+}
+
+/// A valid draft of `kind` from `from` to `to`: the kind's template with the States replaced.
+pub fn draft(kind: RequestKind, from: &str, to: &str) -> Value {
+    let mut draft = custos_model::validate::parse(&custos_model::template::render(kind))
+        .expect("the template parses");
+    draft["requesting_state"] = json!(from);
+    draft["requested_state"] = json!(to);
+    let report = custos_model::validate::validate(&draft);
+    assert!(report.is_valid(), "the test draft is not valid: {report:?}");
+    draft
+}
+
+/// Polls `cond` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parses a State code (the tests name States as text).
+pub fn state(cc: &str) -> StateCode {
+    cc.parse().expect("a State code")
+}
