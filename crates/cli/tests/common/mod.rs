@@ -112,6 +112,12 @@ impl Network {
     /// Creates a registry and one node per State, publishes directory
     /// version 1 to all of them and starts every node.
     pub fn start(states: &[&str]) -> Network {
+        Network::start_with(states, &[])
+    }
+
+    /// Like `start`, with some States' nodes on the given database URLs
+    /// (`postgres://...`) instead of their own SQLite file.
+    pub fn start_with(states: &[&str], databases: &[(&str, &str)]) -> Network {
         let tmp = tempfile::tempdir().expect("a temporary directory");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -151,17 +157,27 @@ impl Network {
         for &state in states {
             let dir = net.tmp.path().join(state);
             let port = free_port();
-            net.run_ok(&[
-                OsStr::new("init"),
-                OsStr::new("--data"),
-                dir.as_os_str(),
-                OsStr::new("--state"),
-                OsStr::new(state),
-                OsStr::new("--name"),
-                OsStr::new(&format!("{state} test node")),
-                OsStr::new("--registry-key"),
-                OsStr::new(&net.registry_public),
-            ]);
+            net.run_ok(
+                &[
+                    OsStr::new("init"),
+                    OsStr::new("--data"),
+                    dir.as_os_str(),
+                    OsStr::new("--state"),
+                    OsStr::new(state),
+                    OsStr::new("--name"),
+                    OsStr::new(&format!("{state} test node")),
+                    OsStr::new("--registry-key"),
+                    OsStr::new(&net.registry_public),
+                ]
+                .into_iter()
+                .chain(
+                    databases
+                        .iter()
+                        .filter(|(cc, _)| *cc == state)
+                        .flat_map(|(_, url)| [OsStr::new("--database"), OsStr::new(*url)]),
+                )
+                .collect::<Vec<_>>(),
+            );
             net.nodes.push(TestNode {
                 state: state.to_owned(),
                 dir,
