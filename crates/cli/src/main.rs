@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// The custody ledger: verify it, print its checkpoint, prove entries, check proofs offline.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::LedgerCommand),
     /// Bearer tokens for the client API.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Outbox(c) => cmd::outbox::run(c),
         Command::Refusals { data, limit } => cmd::outbox::refusals(data, limit),
         Command::Token(c) => cmd::token::run(c),
+        Command::Ledger(c) => cmd::ledger::run(c),
         Command::Demo(args) => cmd::demo::run(args),
     };
     match outcome {

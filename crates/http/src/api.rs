@@ -175,8 +175,10 @@ pub async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RequestDetail>, ApiError> {
-    authenticate(&node, &headers).await?;
-    Ok(Json(request_detail(&node, &id).await?))
+    let who = authenticate(&node, &headers).await?;
+    let detail = request_detail(&node, &id).await?;
+    node.record_read(&id, &format!("api:{who}")).await?;
+    Ok(Json(detail))
 }
 
 /// Builds the detailed view of a request (shared with the CLI).

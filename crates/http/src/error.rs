@@ -57,9 +57,10 @@ impl From<NodeError> for ApiError {
             NodeError::NoDirectory => (StatusCode::SERVICE_UNAVAILABLE, "no-directory"),
             NodeError::Directory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "directory-invalid"),
             NodeError::Protocol(p) => (StatusCode::UNPROCESSABLE_ENTITY, p.code().as_str()),
-            NodeError::Keys { .. } | NodeError::Store(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            NodeError::Keys { .. }
+            | NodeError::Store(_)
+            | NodeError::Ledger(_)
+            | NodeError::LedgerTampered { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "internal error");

@@ -28,6 +28,12 @@ pub enum NodeError {
     /// A request or message that does not exist.
     #[error("no request or message {0:?}")]
     NotFound(String),
+    /// The custody ledger could not be read, extended or proved.
+    #[error("ledger: {0}")]
+    Ledger(String),
+    /// Verification found a ledger entry that was changed, removed or reordered.
+    #[error("ledger entry {index} is bad: {problem}")]
+    LedgerTampered { index: u64, problem: String },
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::Node;
+use crate::custody::{Entry, EntryKind};
 
 /// The answer to a posted message.
 #[derive(Debug)]
@@ -150,6 +151,22 @@ impl Node {
         let receipt = self
             .with_keys(|k| sign_receipt(&receipt, &k.signing))
             .map_err(fail)?;
+        let actor = format!("node:{}", msg.from);
+        let ledger = vec![
+            Entry::new(EntryKind::MessageReceived, now, actor.clone())
+                .request(msg.thread.clone())
+                .subject(opened.id.to_string())
+                .envelope(&opened.envelope_json)
+                .detail(json!({ "kind": msg.kind.as_str(), "from": msg.from, "signed_by": opened.keyid }))
+                .encode()
+                .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?,
+            Entry::new(EntryKind::ReceiptIssued, now, format!("node:{}", self.state()))
+                .request(msg.thread.clone())
+                .subject(opened.id.to_string())
+                .envelope(&receipt)
+                .encode()
+                .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?,
+        ];
         let incoming = IncomingMessage {
             message: MessageRecord {
                 id: opened.id.to_string(),
@@ -166,11 +183,13 @@ impl Node {
             event: NewEvent {
                 request_id: msg.thread.clone(),
                 at: now,
-                actor: format!("node:{}", msg.from),
+                actor,
                 kind: format!("received:{}", msg.kind.as_str()),
                 detail: json!({ "message_id": opened.id.to_string(), "signed_by": opened.keyid }),
+                ledger: None,
             },
             receipt: receipt.clone(),
+            ledger,
         };
         match self.store.accept_incoming(&incoming).await {
             Ok(AcceptOutcome::Accepted) => Ok(ReceiveOutcome::Accepted { receipt }),

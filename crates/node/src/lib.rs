@@ -6,6 +6,7 @@
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
 
+pub mod custody;
 pub mod directory;
 mod error;
 pub mod intake;

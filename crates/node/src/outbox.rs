@@ -16,9 +16,13 @@ use custos_store::OutboxItem;
 use time::{Duration, OffsetDateTime};
 
 use crate::Node;
+use crate::custody::{Entry, EntryKind};
 
 /// How often a serving node looks for a directory or keys changed by another process.
 const REFRESH_EVERY: StdDuration = StdDuration::from_secs(2);
+
+/// How long the sequencer waits when nothing is queued.
+const SEQUENCE_EVERY: StdDuration = StdDuration::from_millis(50);
 
 /// How hard the outbox tries.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -108,6 +112,30 @@ impl Node {
         }
     }
 
+    /// Runs the ledger sequencer until `shutdown` resolves: queued custody
+    /// entries are appended and a checkpoint signed every few milliseconds.
+    pub async fn run_sequencer(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let worked = match self.sequence_ledger().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger: sequencing failed");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SEQUENCE_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
     /// Claims the messages that are due and tries each once, concurrently; returns how many were tried.
     pub async fn deliver_due(self: &Arc<Self>, limit: u32) -> Result<usize, crate::NodeError> {
         let now = self.clock.now();
@@ -135,11 +163,28 @@ impl Node {
         let now = self.clock.now();
         let attempts = item.attempts + 1;
         let result = match outcome {
-            Ok(receipt) => self
-                .store
-                .mark_delivered(&item.message_id, &receipt, now)
-                .await
-                .map(|_| Attempt::Delivered),
+            Ok(receipt) => {
+                let entry = Entry::new(
+                    EntryKind::ReceiptReceived,
+                    now,
+                    format!("node:{}", item.recipient),
+                )
+                .subject(item.message_id.clone())
+                .envelope(&receipt)
+                .detail(serde_json::json!({ "from": item.recipient }))
+                .encode();
+                match entry {
+                    Ok(entry) => self
+                        .store
+                        .mark_delivered(&item.message_id, &receipt, now, &[entry])
+                        .await
+                        .map(|_| Attempt::Delivered),
+                    Err(e) => Ok(Attempt::Retry {
+                        at: now,
+                        error: e.to_string(),
+                    }),
+                }
+            }
             Err(Failure::Permanent(error)) => {
                 tracing::error!(message = %item.message_id, to = %item.recipient, %error, "outbox: the receiver refused the message for good");
                 self.store

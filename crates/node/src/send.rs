@@ -12,6 +12,7 @@ use custos_store::{
 };
 use serde_json::{Value, json};
 
+use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
 /// A message queued for delivery.
@@ -117,6 +118,14 @@ impl Node {
             seal_message(&message, &k.signing, &recipients)
         })?;
         let id = sealed.id.to_string();
+        let ledger = vec![
+            Entry::new(EntryKind::MessageSent, now, actor)
+                .request(message.thread.clone())
+                .subject(id.clone())
+                .envelope(&sealed.envelope_json)
+                .detail(json!({ "kind": message.kind.as_str(), "to": to }))
+                .encode()?,
+        ];
         let out = OutgoingMessage {
             message: MessageRecord {
                 id: id.clone(),
@@ -136,6 +145,7 @@ impl Node {
                 actor: actor.to_owned(),
                 kind: format!("sent:{}", message.kind.as_str()),
                 detail: json!({ "message_id": id, "to": to }),
+                ledger: None,
             },
             outbox: OutboxItem {
                 message_id: id.clone(),
@@ -149,6 +159,7 @@ impl Node {
                 last_error: None,
                 delivered_at: None,
             },
+            ledger,
         };
         self.store.record_outgoing(&out).await?;
         self.outbox_wake.notify_one();

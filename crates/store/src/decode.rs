@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::federation::{AcceptOutcome, MessageRecord, OutboxItem, RefusalRecord, StoredDirectory};
+use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 use crate::records::{Direction, NewEvent, NodeInfo, RequestEvent, RequestRecord};
 
 /// Reads one column, reporting a type mismatch (a value written by hand, or
@@ -355,6 +356,220 @@ pub(crate) fn duplicate(
                 detail: format!("{row}: an accepted message has no receipt"),
             }),
         },
+    }
+}
+
+/// The ledger's size as read from its one `ledger_head` row.
+pub(crate) fn ledger_size(raw: Option<i64>) -> Result<u64, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "ledger_head",
+        column: "size",
+        detail,
+    };
+    let raw = raw.ok_or_else(|| corrupt("the row holding the ledger's size is missing".into()))?;
+    u64::try_from(raw).map_err(|_| corrupt(format!("the ledger's size {raw} is negative")))
+}
+
+/// A stored tree hash, which must be 32 bytes.
+pub(crate) fn hash(index: i64, raw: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "ledger_hashes",
+        column: "hash",
+        detail: format!("index {index}: {detail}"),
+    };
+    let raw = raw.ok_or_else(|| corrupt("the hash is NULL".into()))?;
+    <[u8; 32]>::try_from(raw.as_slice())
+        .map_err(|_| corrupt(format!("{} bytes where a hash has 32", raw.len())))
+}
+
+/// The hashes asked for, in the order asked (repeats included), from the
+/// rows found for them; an index with no row is reported by name.
+pub(crate) fn hashes_in_order(
+    indexes: &[u64],
+    rows: Vec<(i64, Option<Vec<u8>>)>,
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for (index, raw) in rows {
+        found.insert(index, hash(index, raw)?);
+    }
+    indexes
+        .iter()
+        .map(|&index| {
+            i64::try_from(index)
+                .ok()
+                .and_then(|i| found.get(&i).copied())
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "ledger_hashes",
+                    column: "hash",
+                    detail: format!("no hash is stored at index {index}"),
+                })
+        })
+        .collect()
+}
+
+/// A `ledger_entries` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawLedgerEntry {
+    pub idx: i64,
+    pub entry: Vec<u8>,
+    pub recorded_at: OffsetDateTime,
+}
+
+impl RawLedgerEntry {
+    pub(crate) fn parse(self) -> Result<LedgerEntry, StoreError> {
+        Ok(LedgerEntry {
+            index: unsigned("ledger_entries", "idx", "a ledger entry", self.idx)?,
+            entry: self.entry,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+/// A ledger of some size holds every index below it, so a row missing
+/// there was removed by hand.
+pub(crate) fn missing_entry(index: u64) -> StoreError {
+    StoreError::Corrupt {
+        table: "ledger_entries",
+        column: "idx",
+        detail: format!("the entry at index {index} is missing, below the ledger's size"),
+    }
+}
+
+/// Up to `limit` entries from `from` on, read in index order from a ledger
+/// that had `size` entries before the rows were read: they must run from
+/// `from` without a gap, and reach `size` unless `limit` stops them first.
+/// (The ledger may have grown meanwhile, so more rows are fine.)
+pub(crate) fn ledger_run(
+    from: u64,
+    limit: u32,
+    size: u64,
+    rows: Vec<RawLedgerEntry>,
+) -> Result<Vec<LedgerEntry>, StoreError> {
+    let mut entries = Vec::with_capacity(rows.len());
+    for (expected, raw) in (from..).zip(rows) {
+        let entry = raw.parse()?;
+        if entry.index != expected {
+            return Err(missing_entry(expected));
+        }
+        entries.push(entry);
+    }
+    let wanted = size.saturating_sub(from).min(u64::from(limit));
+    let got = entries.len() as u64;
+    if got < wanted {
+        return Err(missing_entry(from + got));
+    }
+    Ok(entries)
+}
+
+/// A `ledger_pending` row with its columns read.
+#[derive(Debug)]
+pub(crate) struct RawPending {
+    pub id: i64,
+    pub entry: Vec<u8>,
+    pub queued_at: OffsetDateTime,
+}
+
+impl RawPending {
+    pub(crate) fn parse(self) -> PendingEntry {
+        PendingEntry {
+            id: self.id,
+            entry: self.entry,
+            queued_at: self.queued_at,
+        }
+    }
+}
+
+/// A `ledger_checkpoints` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawCheckpoint {
+    pub size: i64,
+    pub note: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl RawCheckpoint {
+    pub(crate) fn parse(self) -> Result<StoredCheckpoint, StoreError> {
+        Ok(StoredCheckpoint {
+            size: unsigned("ledger_checkpoints", "size", "a checkpoint", self.size)?,
+            note: self.note,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// What storing `offered` comes to when a checkpoint of its size is already
+/// stored with the note `stored`: nothing to do if it is the same
+/// checkpoint; two different checkpoints of one size cannot both be true.
+pub(crate) fn same_checkpoint(offered: &StoredCheckpoint, stored: &str) -> Result<(), StoreError> {
+    if offered.note == stored {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            table: "ledger_checkpoints",
+            column: "note",
+            detail: format!(
+                "a different checkpoint of size {} is already stored",
+                offered.size
+            ),
+        })
+    }
+}
+
+/// What `append_ledger` answers when the ledger's size is not the one the
+/// batch was made for, given the size read back.
+pub(crate) fn ledger_conflict(expected_size: u64, actual: Option<i64>) -> StoreError {
+    match ledger_size(actual) {
+        Ok(actual) => StoreError::LedgerConflict {
+            expected: expected_size,
+            actual,
+        },
+        Err(e) => e,
+    }
+}
+
+/// What `append_ledger` answers when an entry is already stored at an
+/// index at or past the ledger's size, where none can be.
+pub(crate) fn entry_past_size(index: i64) -> StoreError {
+    StoreError::Corrupt {
+        table: "ledger_entries",
+        column: "idx",
+        detail: format!("an entry is already stored at index {index}, past the ledger's size"),
+    }
+}
+
+/// The first index of a batch's `hashes` (sorted by index) whose stored
+/// hash, among `stored`, differs from the one offered.
+pub(crate) fn first_rewritten(
+    hashes: &[(i64, [u8; 32])],
+    stored: &[(i64, Option<Vec<u8>>)],
+) -> Option<i64> {
+    let stored: std::collections::HashMap<i64, Option<&[u8]>> = stored
+        .iter()
+        .map(|(idx, hash)| (*idx, hash.as_deref()))
+        .collect();
+    hashes.iter().find_map(|(idx, hash)| match stored.get(idx) {
+        Some(held) if *held != Some(hash.as_slice()) => Some(*idx),
+        _ => None,
+    })
+}
+
+/// What `put_checkpoint` answers for a checkpoint larger than the ledger.
+pub(crate) fn checkpoint_too_large(offered: u64, size: u64) -> StoreError {
+    StoreError::InvalidValue {
+        field: "ledger_checkpoints.size",
+        problem: format!("{offered} is larger than the ledger, which has {size} entries"),
+    }
+}
+
+/// What `append_ledger` answers when a hash is offered for an index that
+/// holds a different one.
+pub(crate) fn hash_rewritten(index: i64) -> StoreError {
+    StoreError::Corrupt {
+        table: "ledger_hashes",
+        column: "hash",
+        detail: format!(
+            "index {index} already holds a different hash; a stored hash never changes"
+        ),
     }
 }
 

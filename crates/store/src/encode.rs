@@ -9,6 +9,7 @@ use crate::federation::{
     IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage, RefusalRecord,
     TokenRecord,
 };
+use crate::ledger::StoredCheckpoint;
 use crate::records::{Direction, NewEvent, RequestRecord, storage_precision};
 
 /// The years every backend holds: PostgreSQL's `timestamptz` stops at
@@ -124,6 +125,9 @@ pub(crate) struct EventRow<'a> {
     pub actor: &'a str,
     pub kind: &'a str,
     pub detail: String,
+    /// The ledger entry to queue with it; whoever writes the event queues
+    /// it (see [`Outgoing::ledger`]).
+    pub ledger: Option<&'a [u8]>,
 }
 
 pub(crate) fn event(e: &NewEvent) -> Result<EventRow<'_>, StoreError> {
@@ -133,7 +137,14 @@ pub(crate) fn event(e: &NewEvent) -> Result<EventRow<'_>, StoreError> {
         actor: text("request_events.actor", &e.actor)?,
         kind: text("request_events.kind", &e.kind)?,
         detail: json("request_events.detail", &e.detail)?,
+        ledger: e.ledger.as_deref(),
     })
+}
+
+/// The ledger entries an operation queues, in order: its own, then its
+/// event's if it has one.
+fn queued<'a>(own: &'a [Vec<u8>], event: &EventRow<'a>) -> Vec<&'a [u8]> {
+    own.iter().map(Vec::as_slice).chain(event.ledger).collect()
 }
 
 /// A message, checked and converted for writing.
@@ -189,6 +200,8 @@ pub(crate) struct Outgoing<'a> {
     pub request: Option<RequestRow<'a>>,
     pub event: EventRow<'a>,
     pub outbox: OutboxRow<'a>,
+    /// Every ledger entry to queue, the event's included.
+    pub ledger: Vec<&'a [u8]>,
 }
 
 /// Checks that a request opening a thread, and the event added to it,
@@ -274,6 +287,7 @@ pub(crate) fn outgoing(m: &OutgoingMessage) -> Result<Outgoing<'_>, StoreError> 
     Ok(Outgoing {
         message,
         request,
+        ledger: queued(&m.ledger, &event),
         event,
         outbox,
     })
@@ -286,6 +300,8 @@ pub(crate) struct Incoming<'a> {
     pub request: Option<RequestRow<'a>>,
     pub event: EventRow<'a>,
     pub receipt: &'a [u8],
+    /// Every ledger entry to queue, the event's included.
+    pub ledger: Vec<&'a [u8]>,
 }
 
 pub(crate) fn incoming(m: &IncomingMessage) -> Result<Incoming<'_>, StoreError> {
@@ -299,6 +315,7 @@ pub(crate) fn incoming(m: &IncomingMessage) -> Result<Incoming<'_>, StoreError> 
     Ok(Incoming {
         message: message(&m.message)?,
         request,
+        ledger: queued(&m.ledger, &event),
         event,
         receipt: &m.receipt,
     })
@@ -352,6 +369,87 @@ pub(crate) fn token(t: &TokenRecord) -> Result<TokenRow<'_>, StoreError> {
             .revoked_at
             .map(|at| timestamp("tokens.revoked_at", at))
             .transpose()?,
+    })
+}
+
+/// A batch for the ledger, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct Append<'a> {
+    /// The size the sequencer saw, which the ledger must still have.
+    pub expected: i64,
+    /// The size after the batch.
+    pub end: i64,
+    /// The queued entries consumed, each once, in ascending order.
+    pub consumed: Vec<i64>,
+    /// The entries, for indexes `expected`, `expected + 1`, …
+    pub entries: &'a [Vec<u8>],
+    /// The hashes by storage index, each index once, in ascending order.
+    pub hashes: Vec<(i64, [u8; 32])>,
+    pub at: OffsetDateTime,
+}
+
+impl Append<'_> {
+    /// The entries with the indexes they take.
+    pub(crate) fn indexed(&self) -> impl Iterator<Item = (i64, &[u8])> {
+        (self.expected..).zip(self.entries.iter().map(Vec::as_slice))
+    }
+}
+
+pub(crate) fn append<'a>(
+    expected_size: u64,
+    consumed: &[i64],
+    entries: &'a [Vec<u8>],
+    hashes: &[(u64, [u8; 32])],
+    at: OffsetDateTime,
+) -> Result<Append<'a>, StoreError> {
+    let expected = count("ledger size", expected_size)?;
+    let end = u64::try_from(entries.len())
+        .ok()
+        .and_then(|n| expected_size.checked_add(n))
+        .ok_or_else(|| StoreError::InvalidValue {
+            field: "ledger_entries.idx",
+            problem: format!(
+                "{} entries after {expected_size} overflow the index",
+                entries.len()
+            ),
+        })?;
+    let end = count("ledger_entries.idx", end)?;
+    let consumed: std::collections::BTreeSet<i64> = consumed.iter().copied().collect();
+    let mut by_index = std::collections::BTreeMap::new();
+    for &(index, hash) in hashes {
+        let index = count("ledger_hashes.idx", index)?;
+        if let Some(earlier) = by_index.insert(index, hash)
+            && earlier != hash
+        {
+            return Err(StoreError::InvalidValue {
+                field: "ledger_hashes.hash",
+                problem: format!("the batch gives index {index} two different hashes"),
+            });
+        }
+    }
+    Ok(Append {
+        expected,
+        end,
+        consumed: consumed.into_iter().collect(),
+        entries,
+        hashes: by_index.into_iter().collect(),
+        at: timestamp("ledger_entries.recorded_at", at)?,
+    })
+}
+
+/// A checkpoint, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct CheckpointRow<'a> {
+    pub size: i64,
+    pub note: &'a str,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) fn checkpoint(cp: &StoredCheckpoint) -> Result<CheckpointRow<'_>, StoreError> {
+    Ok(CheckpointRow {
+        size: count("ledger_checkpoints.size", cp.size)?,
+        note: text("ledger_checkpoints.note", &cp.note)?,
+        created_at: timestamp("ledger_checkpoints.created_at", cp.created_at)?,
     })
 }
 
@@ -450,6 +548,46 @@ mod tests {
             matches!(err, StoreError::InvalidValue { field: "lease", .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_ledger_batch_is_checked_and_put_in_order() {
+        let entries = vec![b"a".to_vec(), b"b".to_vec()];
+        let t = datetime!(2026-03-01 10:00:00.123_456_7 UTC);
+        let batch = append(
+            5,
+            &[9, 3, 9],
+            &entries,
+            &[(7, [1; 32]), (2, [2; 32]), (7, [1; 32])],
+            t,
+        )
+        .unwrap();
+        assert_eq!((batch.expected, batch.end), (5, 7));
+        assert_eq!(batch.consumed, [3, 9]);
+        assert_eq!(batch.hashes, [(2, [2; 32]), (7, [1; 32])]);
+        assert_eq!(batch.at, datetime!(2026-03-01 10:00:00.123_456 UTC));
+        let indexed: Vec<(i64, &[u8])> = batch.indexed().collect();
+        assert_eq!(indexed, [(5, b"a".as_slice()), (6, b"b".as_slice())]);
+    }
+
+    #[test]
+    fn a_ledger_batch_that_cannot_be_kept_is_refused() {
+        let t = datetime!(2026-03-01 10:00 UTC);
+        let one = vec![b"x".to_vec()];
+        for (size, hashes, field) in [
+            (2, vec![(4, [1; 32]), (4, [2; 32])], "ledger_hashes.hash"),
+            (2, vec![(u64::MAX, [1; 32])], "ledger_hashes.idx"),
+            (i64::MAX as u64, vec![], "ledger_entries.idx"),
+            (u64::MAX, vec![], "ledger size"),
+        ] {
+            let err = append(size, &[], &one, &hashes, t).unwrap_err();
+            assert!(
+                matches!(err, StoreError::InvalidValue { field: f, .. } if f == field),
+                "{size}: {err}"
+            );
+        }
+        // The largest size is fine for an empty batch.
+        assert!(append(i64::MAX as u64, &[], &[], &[], t).is_ok());
     }
 
     #[test]

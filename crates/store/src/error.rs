@@ -74,6 +74,14 @@ pub enum StoreError {
     #[error("a token with id {0:?} or with the same secret is already stored")]
     DuplicateToken(String),
 
+    /// A batch could not be appended to the ledger because the ledger is
+    /// not as the sequencer saw it: it holds `actual` entries, not
+    /// `expected` (another sequencer appended first), or, when the two
+    /// agree, a queued entry the batch consumes is no longer queued. Nothing
+    /// was changed; the sequencer reads the ledger and the queue again.
+    #[error("{}", ledger_conflict(*.expected, *.actual))]
+    LedgerConflict { expected: u64, actual: u64 },
+
     /// The database rejected or failed a statement for a reason that is not
     /// one of the domain failures above (disk full, lock wait exhausted, a
     /// constraint the types should have prevented).
@@ -82,4 +90,20 @@ pub enum StoreError {
         operation: &'static str,
         detail: String,
     },
+}
+
+/// The text of [`StoreError::LedgerConflict`], which says which of its two
+/// causes it is.
+fn ledger_conflict(expected: u64, actual: u64) -> String {
+    if expected == actual {
+        format!(
+            "the batch consumes queued ledger entries that are no longer queued \
+             (the ledger has {actual} entries); another sequencer took them"
+        )
+    } else {
+        format!(
+            "the ledger has {actual} entries, not the {expected} the batch was made for; \
+             another sequencer appended first"
+        )
+    }
 }

@@ -187,6 +187,10 @@ pub struct OutgoingMessage {
     /// The entry added to the request's history.
     pub event: NewEvent,
     pub outbox: OutboxItem,
+    /// Custody-ledger entries recording the sending, queued in the same
+    /// transaction, in this order and then the event's own entry if it has
+    /// one.
+    pub ledger: Vec<Vec<u8>>,
 }
 
 /// Everything recorded, together or not at all, when the node accepts a
@@ -204,6 +208,10 @@ pub struct IncomingMessage {
     pub event: NewEvent,
     /// The signed receipt this node returns for the message.
     pub receipt: Vec<u8>,
+    /// Custody-ledger entries recording the receipt of the message, queued
+    /// in the same transaction, in this order and then the event's own
+    /// entry if it has one. A duplicate queues nothing.
+    pub ledger: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for IncomingMessage {
@@ -213,6 +221,10 @@ impl fmt::Debug for IncomingMessage {
             .field("new_request", &self.new_request)
             .field("event", &self.event)
             .field("receipt", &Bytes(&self.receipt))
+            .field(
+                "ledger",
+                &self.ledger.iter().map(|e| Bytes(e)).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

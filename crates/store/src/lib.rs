@@ -3,7 +3,8 @@
 //! [`Store`] says what a node keeps (its identity, the requests it sent and
 //! received, each request's numbered history, and for federation the
 //! directory it trusts, the signed messages of each request thread, the
-//! outbox delivering them, refused messages and client API tokens); two
+//! outbox delivering them, refused messages, client API tokens, and the
+//! custody ledger's entries, tree hashes and checkpoints); two
 //! adapters keep it, SQLite (the embedded default, one file) and PostgreSQL
 //! (for a State running several replicas). [`open`] picks the adapter once,
 //! from the URL, and brings the schema up to date; everything else sees only
@@ -17,6 +18,7 @@ mod decode;
 mod encode;
 mod error;
 mod federation;
+mod ledger;
 mod postgres;
 mod records;
 mod sqlite;
@@ -31,6 +33,7 @@ pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
 };
+pub use ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
@@ -67,7 +70,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds an event to a request's history and returns it as stored, with
     /// the next sequence number for that request (1 for the first). Appends
     /// that race each other get distinct, consecutive numbers. A request not
-    /// stored is [`StoreError::UnknownRequest`].
+    /// stored is [`StoreError::UnknownRequest`]. The event's `ledger` entry,
+    /// if any, is queued in the same transaction.
     async fn append_event(&self, event: &NewEvent) -> Result<RequestEvent, StoreError>;
 
     /// A request's history in sequence order (empty if nothing has happened
@@ -92,7 +96,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// is [`StoreError::DuplicateMessage`]), the event added to its thread's
     /// history (a thread that is not a stored request is
     /// [`StoreError::UnknownRequest`]) and its outbox item, due at once or
-    /// at its `next_attempt_at`. Parts that disagree (see
+    /// at its `next_attempt_at`, and its ledger entries queued (the
+    /// message's `ledger`, then the event's). Parts that disagree (see
     /// [`OutgoingMessage`]) are [`StoreError::InvalidValue`].
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError>;
 
@@ -101,14 +106,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ///
     /// A message already stored under the same id is
     /// [`AcceptOutcome::Duplicate`] with the receipt stored the first time,
-    /// and nothing changes (a message of ours with that id is
-    /// [`StoreError::DuplicateMessage`]). Otherwise: the request it opens, if
-    /// `new_request`, must be new ([`StoreError::DuplicateRequest`]: another
-    /// message already opened that thread); without one, the thread must be
-    /// a stored request ([`StoreError::UnknownRequest`]); the message's
-    /// `prev`, if any, must be a message stored in the same thread
-    /// ([`StoreError::OutOfOrder`]). Parts that disagree (see
-    /// [`IncomingMessage`]) are [`StoreError::InvalidValue`].
+    /// and nothing changes; nothing is queued for the ledger either (a
+    /// message of ours with that id is [`StoreError::DuplicateMessage`]).
+    /// Otherwise: the request it opens, if `new_request`, must be new
+    /// ([`StoreError::DuplicateRequest`]: another message already opened
+    /// that thread); without one, the thread must be a stored request
+    /// ([`StoreError::UnknownRequest`]); the message's `prev`, if any, must
+    /// be a message stored in the same thread ([`StoreError::OutOfOrder`]).
+    /// Its ledger entries are queued with it (the message's `ledger`, then
+    /// the event's). Parts that disagree (see [`IncomingMessage`]) are
+    /// [`StoreError::InvalidValue`].
     async fn accept_incoming(&self, message: &IncomingMessage)
     -> Result<AcceptOutcome, StoreError>;
 
@@ -143,15 +150,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError>;
 
-    /// Marks a pending (or given-up) item delivered at `at` and stores the
-    /// recipient's receipt for its message. An item already delivered keeps
-    /// its first receipt and time. An id never queued is
-    /// [`StoreError::UnknownMessage`].
+    /// Marks a pending (or given-up) item delivered at `at`, stores the
+    /// recipient's receipt for its message and queues the `ledger` entries
+    /// recording the delivery, in one transaction. An item already
+    /// delivered keeps its first receipt and time, and nothing is queued.
+    /// An id never queued is [`StoreError::UnknownMessage`].
     async fn mark_delivered(
         &self,
         message_id: &str,
         receipt: &[u8],
         at: OffsetDateTime,
+        ledger: &[Vec<u8>],
     ) -> Result<(), StoreError>;
 
     /// Records a failed attempt on a pending item: its attempt count, when
@@ -216,6 +225,71 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError>;
+
+    // -- The custody ledger. The store keeps bytes and hashes and makes
+    // each append atomic and ordered; the node computes and checks every
+    // hash. Several node processes may share one ledger.
+
+    /// Queues entries for the ledger, in this order, all or none. Operations
+    /// that record an action queue its entries the same way, in the
+    /// action's own transaction.
+    async fn queue_ledger(&self, entries: &[Vec<u8>], at: OffsetDateTime)
+    -> Result<(), StoreError>;
+
+    /// Up to `limit` queued entries, oldest (lowest id) first. On
+    /// PostgreSQL an entry may be committed after one queued later by
+    /// another replica, and then shows up after it.
+    async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError>;
+
+    /// Appends a batch to the ledger in one transaction: `entries` at
+    /// indexes `expected_size`, `expected_size + 1`, …; the tree `hashes`
+    /// the node computed, by storage index; and the removal of the queued
+    /// entries `consumed` (by [`PendingEntry::id`]), all recorded at `at`.
+    ///
+    /// If the ledger's size is not `expected_size` (another sequencer
+    /// appended first), or an entry of `consumed` is no longer queued, it
+    /// is [`StoreError::LedgerConflict`] and nothing changes. A hash for an
+    /// index that already holds a different one is [`StoreError::Corrupt`]
+    /// (the same hash again is accepted), and nothing changes; an index
+    /// given two different hashes in one batch is
+    /// [`StoreError::InvalidValue`].
+    async fn append_ledger(
+        &self,
+        expected_size: u64,
+        consumed: &[i64],
+        entries: &[Vec<u8>],
+        hashes: &[(u64, [u8; 32])],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The number of entries in the ledger.
+    async fn ledger_size(&self) -> Result<u64, StoreError>;
+
+    /// The tree hashes stored at these storage indexes, in the same order.
+    /// An index with no hash, or whose hash is not 32 bytes, is
+    /// [`StoreError::Corrupt`] naming it.
+    async fn ledger_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// Up to `limit` entries from index `from` on, in index order. An entry
+    /// missing below the ledger's size is [`StoreError::Corrupt`]; entries
+    /// changed behind the store's back are returned as they now are, for
+    /// the node to check against the tree.
+    async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The entry at `index`, or `None` at or past the ledger's size.
+    async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// Stores a signed checkpoint. Storing the same checkpoint again
+    /// changes nothing; a different one of a size already stored is
+    /// [`StoreError::Corrupt`]; one larger than the ledger is
+    /// [`StoreError::InvalidValue`].
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// The checkpoint of the largest size stored, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// The checkpoint stored for this size, if any.
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
 
     // -- Diagnostics.
 

@@ -18,14 +18,15 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::decode::{
-    self, RawDirectory, RawEvent, RawMessage, RawNodeInfo, RawOutboxItem, RawRefusal, RawRequest,
-    column, failed,
+    self, RawCheckpoint, RawDirectory, RawEvent, RawLedgerEntry, RawMessage, RawNodeInfo,
+    RawOutboxItem, RawPending, RawRefusal, RawRequest, column, failed,
 };
 use crate::encode::{self, EventRow, MessageRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord,
 };
+use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::{Store, StoreError};
 
@@ -326,6 +327,51 @@ async fn settled_or_unknown(pool: &PgPool, message_id: &str) -> Result<(), Store
     }
 }
 
+/// Queues ledger entries, in order, as of `at` (already at storage
+/// precision). One statement per entry, so ids follow the order given.
+async fn queue_entries(
+    conn: &mut PgConnection,
+    entries: &[&[u8]],
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    for entry in entries {
+        sqlx::query("INSERT INTO ledger_pending (entry, queued_at) VALUES ($1, $2)")
+            .bind(*entry)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(failed("queue a ledger entry"))?;
+    }
+    Ok(())
+}
+
+/// The ledger's size as the connection sees it.
+async fn read_ledger_size(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT size FROM ledger_head WHERE singleton = 1")
+        .fetch_optional(conn)
+        .await
+        .map_err(failed("read the ledger's size"))
+}
+
+fn ledger_entry_row(row: &PgRow) -> Result<RawLedgerEntry, StoreError> {
+    const T: &str = "ledger_entries";
+    Ok(RawLedgerEntry {
+        idx: column(row, T, "idx")?,
+        entry: column(row, T, "entry")?,
+        recorded_at: column(row, T, "recorded_at")?,
+    })
+}
+
+fn checkpoint_row(row: &PgRow) -> Result<StoredCheckpoint, StoreError> {
+    const T: &str = "ledger_checkpoints";
+    RawCheckpoint {
+        size: column(row, T, "size")?,
+        note: column(row, T, "note")?,
+        created_at: column(row, T, "created_at")?,
+    }
+    .parse()
+}
+
 impl PgStore {
     /// What `accept_incoming` answers when its transaction met a conflict
     /// (`error`): if the conflict was a copy of the same message committed
@@ -447,6 +493,7 @@ impl Store for PgStore {
             return Err(abandon(tx, unknown).await);
         };
         insert_event_row(&mut tx, &row, seq).await?;
+        queue_entries(&mut tx, row.ledger.as_slice(), row.at).await?;
         tx.commit().await.map_err(failed("commit an event"))?;
 
         decode::appended(event, seq, row.at)
@@ -565,6 +612,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(failed("queue a message"))?;
+        queue_entries(&mut tx, &out.ledger, out.message.recorded_at).await?;
         tx.commit().await.map_err(failed("commit a message"))
     }
 
@@ -621,6 +669,7 @@ impl Store for PgStore {
             return self.after_conflict(m.id, taken).await;
         }
         insert_event_row(&mut tx, &inc.event, seq).await?;
+        queue_entries(&mut tx, &inc.ledger, m.recorded_at).await?;
         tx.commit()
             .await
             .map_err(failed("commit an accepted message"))?;
@@ -727,6 +776,7 @@ impl Store for PgStore {
         message_id: &str,
         receipt: &[u8],
         at: OffsetDateTime,
+        ledger: &[Vec<u8>],
     ) -> Result<(), StoreError> {
         if !encode::storable(message_id) {
             return Err(StoreError::UnknownMessage(message_id.to_owned()));
@@ -758,6 +808,8 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(failed("store a receipt"))?;
+        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
+        queue_entries(&mut tx, &entries, at).await?;
         tx.commit().await.map_err(failed("commit a delivery"))
     }
 
@@ -950,6 +1002,260 @@ impl Store for PgStore {
         .await
         .map_err(failed("revoke a token"))?;
         row.as_ref().map(token_row).transpose()
+    }
+
+    async fn queue_ledger(
+        &self,
+        entries: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let at = encode::timestamp("ledger_pending.queued_at", at)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin queueing ledger entries"))?;
+        queue_entries(&mut tx, &entries, at).await?;
+        tx.commit()
+            .await
+            .map_err(failed("commit queued ledger entries"))
+    }
+
+    async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError> {
+        const T: &str = "ledger_pending";
+        let rows =
+            sqlx::query("SELECT id, entry, queued_at FROM ledger_pending ORDER BY id LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(failed("read queued ledger entries"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(RawPending {
+                    id: column(row, T, "id")?,
+                    entry: column(row, T, "entry")?,
+                    queued_at: column(row, T, "queued_at")?,
+                }
+                .parse())
+            })
+            .collect()
+    }
+
+    async fn append_ledger(
+        &self,
+        expected_size: u64,
+        consumed: &[i64],
+        entries: &[Vec<u8>],
+        hashes: &[(u64, [u8; 32])],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let batch = encode::append(expected_size, consumed, entries, hashes, at)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin appending to the ledger"))?;
+        // The update locks the size's row until commit. A second sequencer
+        // waits on it, and once the first commits (READ COMMITTED) finds
+        // the size changed and updates nothing.
+        let moved =
+            sqlx::query("UPDATE ledger_head SET size = $2 WHERE singleton = 1 AND size = $1")
+                .bind(batch.expected)
+                .bind(batch.end)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("advance the ledger's size"))?;
+        if moved.rows_affected() == 0 {
+            let actual = read_ledger_size(&mut tx).await?;
+            let conflict = decode::ledger_conflict(expected_size, actual);
+            return Err(abandon(tx, conflict).await);
+        }
+
+        let removed = sqlx::query("DELETE FROM ledger_pending WHERE id = ANY($1)")
+            .bind(&batch.consumed)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("remove consumed ledger entries"))?;
+        if removed.rows_affected() != batch.consumed.len() as u64 {
+            let taken = StoreError::LedgerConflict {
+                expected: expected_size,
+                actual: expected_size,
+            };
+            return Err(abandon(tx, taken).await);
+        }
+
+        let (indexes, rows): (Vec<i64>, Vec<&[u8]>) = batch.indexed().unzip();
+        let inserted = sqlx::query(
+            "INSERT INTO ledger_entries (idx, entry, recorded_at) \
+             SELECT idx, entry, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (idx, entry) \
+             ON CONFLICT (idx) DO NOTHING RETURNING idx",
+        )
+        .bind(&indexes)
+        .bind(&rows)
+        .bind(batch.at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(failed("append ledger entries"))?;
+        if inserted.len() != indexes.len() {
+            let taken: std::collections::HashSet<i64> = inserted
+                .iter()
+                .map(|row| column::<_, i64>(row, "ledger_entries", "idx"))
+                .collect::<Result<_, _>>()?;
+            let idx = indexes
+                .iter()
+                .copied()
+                .find(|i| !taken.contains(i))
+                .unwrap_or(batch.expected);
+            return Err(abandon(tx, decode::entry_past_size(idx)).await);
+        }
+
+        let (indexes, values): (Vec<i64>, Vec<[u8; 32]>) = batch.hashes.iter().copied().unzip();
+        let stored: Vec<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT idx, hash FROM ledger_hashes WHERE idx = ANY($1)")
+                .bind(&indexes)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(failed("read stored ledger hashes"))?;
+        if let Some(idx) = decode::first_rewritten(&batch.hashes, &stored) {
+            return Err(abandon(tx, decode::hash_rewritten(idx)).await);
+        }
+        sqlx::query(
+            "INSERT INTO ledger_hashes (idx, hash) \
+             SELECT idx, hash FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (idx, hash) \
+             ON CONFLICT (idx) DO NOTHING",
+        )
+        .bind(&indexes)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("store ledger hashes"))?;
+        tx.commit().await.map_err(failed("commit a ledger append"))
+    }
+
+    async fn ledger_size(&self) -> Result<u64, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("read the ledger's size"))?;
+        decode::ledger_size(read_ledger_size(&mut conn).await?)
+    }
+
+    async fn ledger_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // An index beyond the signed range cannot be stored; it is left
+        // out of the query and reported missing.
+        let wanted: Vec<i64> = indexes
+            .iter()
+            .filter_map(|&i| i64::try_from(i).ok())
+            .collect();
+        let rows: Vec<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT idx, hash FROM ledger_hashes WHERE idx = ANY($1)")
+                .bind(&wanted)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(failed("read ledger hashes"))?;
+        decode::hashes_in_order(indexes, rows)
+    }
+
+    async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
+        // The size is read first: entries are only ever added, so every
+        // index below it must be found by the read that follows.
+        let size = self.ledger_size().await?;
+        let Ok(start) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx >= $1 \
+             ORDER BY idx LIMIT $2",
+        )
+        .bind(start)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read ledger entries"))?;
+        let rows = rows
+            .iter()
+            .map(ledger_entry_row)
+            .collect::<Result<_, _>>()?;
+        decode::ledger_run(from, limit, size, rows)
+    }
+
+    async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntry>, StoreError> {
+        // As in `ledger_entries`, the size first.
+        let size = self.ledger_size().await?;
+        let Some(idx) = i64::try_from(index).ok().filter(|_| index < size) else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx = $1")
+            .bind(idx)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("read a ledger entry"))?;
+        match row {
+            Some(row) => ledger_entry_row(&row)?.parse().map(Some),
+            None => Err(decode::missing_entry(index)),
+        }
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        let cp = encode::checkpoint(checkpoint)?;
+        // The size only grows, so a checkpoint within it stays within it.
+        let size = self.ledger_size().await?;
+        if checkpoint.size > size {
+            return Err(decode::checkpoint_too_large(checkpoint.size, size));
+        }
+        // A concurrent insert of the same size makes this one wait for it,
+        // then do nothing; the note stored is then compared.
+        let inserted = sqlx::query(
+            "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(cp.size)
+        .bind(cp.note)
+        .bind(cp.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("store a checkpoint"))?;
+        if inserted.rows_affected() == 0 {
+            let stored: String =
+                sqlx::query_scalar("SELECT note FROM ledger_checkpoints WHERE size = $1")
+                    .bind(cp.size)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(failed("read a stored checkpoint"))?;
+            return decode::same_checkpoint(checkpoint, &stored);
+        }
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, note, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read the latest checkpoint"))?;
+        row.as_ref().map(checkpoint_row).transpose()
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        let row =
+            sqlx::query("SELECT size, note, created_at FROM ledger_checkpoints WHERE size = $1")
+                .bind(size)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read a checkpoint"))?;
+        row.as_ref().map(checkpoint_row).transpose()
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

@@ -107,6 +107,9 @@ pub struct NewEvent {
     pub kind: String,
     /// Anything further, as JSON.
     pub detail: serde_json::Value,
+    /// The custody-ledger entry recording it, if any: queued in the same
+    /// transaction as the event (see [`crate::Store::queue_ledger`]).
+    pub ledger: Option<Vec<u8>>,
 }
 
 /// One entry in a request's history, as stored.

@@ -6,6 +6,7 @@ mod demo_network;
 pub mod directory;
 pub mod init;
 pub mod keys;
+pub mod ledger;
 pub mod node;
 pub mod outbox;
 pub mod request;

@@ -328,6 +328,7 @@ pub async fn record_outgoing(
             actor: actor(),
             kind: "drafted".into(),
             detail: json!({ "validated": true }),
+            ledger: None,
         })
         .await?;
     store.close().await;
@@ -395,6 +396,9 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         let d = custos_http::api::request_detail(&node, &args.id)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message));
+        if d.is_ok() {
+            node.record_read(&args.id, &actor()).await?;
+        }
         node.store.close().await;
         d
     })?;

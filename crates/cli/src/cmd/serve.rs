@@ -69,7 +69,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx));
+    let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx.clone()));
+    let sequencer = tokio::spawn(Arc::clone(&node).run_sequencer(stop_rx));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(state = %node.state(), "serving on {scheme}://{}", listener.local_addr()?);
     if node.directory().is_none() {
@@ -85,6 +86,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     custos_http::serve(Arc::clone(&node), listener, tls, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = sequencer.await;
     node.store.close().await;
     tracing::info!("stopped");
     Ok(())

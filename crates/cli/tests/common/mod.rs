@@ -13,6 +13,9 @@
 //! sleep. Every child process is killed when the [`Network`] is dropped,
 //! also when a test panics; a failing test prints the tail of each log.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::ffi::OsStr;
 use std::fs::File;
 use std::future::Future;

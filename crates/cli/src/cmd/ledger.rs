@@ -1,0 +1,142 @@
+//! `custos ledger`: verify the custody ledger, print its checkpoint, prove an entry, check a proof offline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use custos_ledger::ProofBundle;
+use custos_node::NodeError;
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Recompute the whole ledger from the store; exit 1 naming the first entry that was changed, removed or reordered.
+    Verify {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest signed checkpoint (a C2SP signed note).
+    Checkpoint {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Print the verifier key that checks this node's checkpoints (C2SP note key form).
+    Key {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Write a proof bundle for one entry: the entry, its audit path and the signed checkpoint.
+    Prove {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The entry's index (from 0).
+        #[arg(long, value_name = "N")]
+        entry: u64,
+        /// Where to write the bundle (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify a proof bundle offline, with nothing but the node's verifier key.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The node's verifier key (from `custos ledger key`).
+        #[arg(long, value_name = "KEY")]
+        key: String,
+    },
+}
+
+pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
+    if let LedgerCommand::VerifyBundle { file, key } = &cmd {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bundle = ProofBundle::from_slice(&bytes)
+            .with_context(|| format!("{} is not a proof bundle", file.display()))?;
+        return match bundle.verify(key) {
+            Ok(cp) => {
+                println!(
+                    "VALID: entry {} is in the ledger {} of size {} (root {})",
+                    bundle.index,
+                    cp.origin,
+                    cp.size,
+                    cp.root.to_base64()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("INVALID: {e}");
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
+    super::runtime()?.block_on(async {
+        match cmd {
+            LedgerCommand::Verify { data, json } => {
+                let (_, node) = super::node::open(&data).await?;
+                node.sequence_all().await?;
+                let started = std::time::Instant::now();
+                let outcome = node.verify_ledger(&mut |_, _| {}).await;
+                node.store.close().await;
+                match outcome {
+                    Ok(report) => {
+                        if json {
+                            println!("{}", serde_json::to_string_pretty(&report)?);
+                        } else {
+                            println!(
+                                "ledger OK: {} entries recomputed in {:.2} s; root {}; latest signed checkpoint (size {}) matches",
+                                report.size,
+                                started.elapsed().as_secs_f64(),
+                                report.root,
+                                report.checkpoint_size.map(|s| s.to_string()).unwrap_or_else(|| "none".into())
+                            );
+                        }
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(NodeError::LedgerTampered { index, problem }) => {
+                        if json {
+                            println!("{}", serde_json::json!({ "ok": false, "first_bad_entry": index, "problem": problem }));
+                        } else {
+                            println!("ledger BAD: entry {index}: {problem}");
+                        }
+                        Ok(ExitCode::from(1))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            LedgerCommand::Checkpoint { data } => {
+                let (_, node) = super::node::open(&data).await?;
+                node.sequence_all().await?;
+                let cp = node.latest_checkpoint().await?;
+                node.store.close().await;
+                match cp {
+                    Some(note) => print!("{note}"),
+                    None => anyhow::bail!("the ledger is empty: no checkpoint yet"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            LedgerCommand::Key { data } => {
+                let (_, node) = super::node::open(&data).await?;
+                println!("{}", node.ledger_verifier_key()?);
+                node.store.close().await;
+                Ok(ExitCode::SUCCESS)
+            }
+            LedgerCommand::Prove { data, entry, out } => {
+                let (_, node) = super::node::open(&data).await?;
+                node.sequence_all().await?;
+                let bundle = node.prove_entry(entry).await?;
+                node.store.close().await;
+                std::fs::write(&out, bundle.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
+                println!("proof bundle for entry {entry} (tree size {}) written to {}", bundle.tree_size, out.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            LedgerCommand::VerifyBundle { .. } => Ok(ExitCode::SUCCESS),
+        }
+    })
+}

@@ -1,0 +1,155 @@
+//! The custody ledger through the binary: real node processes, real SQLite files edited behind the node's back.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Network, draft};
+use custos_model::RequestKind;
+
+fn verify(net: &Network, cc: &str) -> (Option<i32>, String) {
+    let dir = net.dir(cc);
+    let out = net.run(&[
+        "ledger",
+        "verify",
+        "--data",
+        dir.to_str().expect("UTF-8 path"),
+    ]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn sql(db: &Path, statements: &str) {
+    // Plain rusqlite is not a dependency; python3's sqlite3 module is on every machine CI runs on.
+    let script = format!(
+        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript({statements:?})\nc.commit()\n"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, db.to_str().expect("UTF-8 path")])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
+    let mut net = Network::start(&["FR", "DE"]);
+    for _ in 0..3 {
+        let sent = net.send("FR", &draft(RequestKind::Preservation, "FR", "DE"), &[]);
+        assert_eq!(sent.delivery, "delivered");
+    }
+    // Reading a request is a custody event too.
+    let id = net.requests("DE")[0]["id"].as_str().unwrap().to_owned();
+    net.show("DE", &id);
+
+    // Stop the nodes so that nothing else writes while we check and tamper.
+    net.stop("FR");
+    net.stop("DE");
+
+    let (code, out) = verify(&net, "FR");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ledger OK: 6 entries"),
+        "3 sent + 3 receipts received: {out}"
+    );
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ledger OK: 7 entries"),
+        "3 received + 3 receipts issued + 1 read: {out}"
+    );
+
+    // A proof bundle verifies offline with the verifier key alone, and fails after any change.
+    let de = net.dir("DE");
+    let de = de.to_str().unwrap();
+    let bundle = net.scratch("bundle.json");
+    net.run_ok(&[
+        "ledger",
+        "prove",
+        "--data",
+        de,
+        "--entry",
+        "4",
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let key = net
+        .run_ok(&["ledger", "key", "--data", de])
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("custos.ledger/DE+"), "{key}");
+    let ok = net.run(&[
+        "ledger",
+        "verify-bundle",
+        bundle.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["index"] = serde_json::json!(3);
+    let forged = net.scratch("forged.json");
+    std::fs::write(&forged, value.to_string()).unwrap();
+    let bad = net.run(&[
+        "ledger",
+        "verify-bundle",
+        forged.to_str().unwrap(),
+        "--key",
+        &key,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let other_key = net
+        .run_ok(&["ledger", "key", "--data", net.dir("FR").to_str().unwrap()])
+        .trim()
+        .to_owned();
+    let wrong_key = net.run(&[
+        "ledger",
+        "verify-bundle",
+        bundle.to_str().unwrap(),
+        "--key",
+        &other_key,
+    ]);
+    assert_eq!(wrong_key.status.code(), Some(1));
+
+    // Tampering with the stored rows is caught and the first bad entry named.
+    let db = net.dir("DE").join("custos.db");
+    let pristine = std::fs::read(&db).unwrap();
+    let restore = || std::fs::write(&db, &pristine).unwrap();
+
+    sql(
+        &db,
+        "UPDATE ledger_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'FR', 'IT') AS BLOB) WHERE idx = 2;",
+    );
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(code, Some(1), "a changed entry must be caught: {out}");
+    assert!(out.contains("entry 2"), "{out}");
+    restore();
+
+    sql(
+        &db,
+        "UPDATE ledger_entries SET idx = 100 WHERE idx = 5; UPDATE ledger_entries SET idx = 5 WHERE idx = 6; UPDATE ledger_entries SET idx = 6 WHERE idx = 100;",
+    );
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(code, Some(1), "reordered entries must be caught: {out}");
+    assert!(out.contains("entry 5"), "{out}");
+    restore();
+
+    sql(&db, "DELETE FROM ledger_entries WHERE idx = 3;");
+    let (code, out) = verify(&net, "DE");
+    assert_ne!(code, Some(0), "a removed entry must be caught: {out}");
+    restore();
+
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(code, Some(0), "the restored ledger verifies again: {out}");
+}

@@ -1,0 +1,392 @@
+//! The custody ledger on a node: entry format, sequencing, checkpoints, proofs, verification.
+//!
+//! Actions (a message sent or received, a receipt, a decision, a read) queue a
+//! ledger entry in the same database transaction as the action itself, so no
+//! entry can be lost. The sequencer moves queued entries into the append-only
+//! Merkle log in batches: it assigns indexes, computes the RFC 6962 hashes the
+//! log stores, and signs a checkpoint (a C2SP signed note) for the new size.
+//! Proofs are computed from stored hashes read by index, so their cost grows
+//! with the logarithm of the ledger's size, not with the size.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use custos_ledger::{
+    Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
+    sign_checkpoint, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
+};
+use custos_store::{StoreError, StoredCheckpoint};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::{Node, NodeError};
+
+/// The version tag of every ledger entry.
+pub const ENTRY_FORMAT: &str = "custos-ledger-entry/1";
+
+/// What a ledger entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    MessageSent,
+    MessageReceived,
+    ReceiptIssued,
+    ReceiptReceived,
+    Decision,
+    RequestRead,
+}
+
+/// One custody event, as logged (RFC 8785 canonical JSON of this structure).
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub format: &'static str,
+    pub kind: EntryKind,
+    #[serde(with = "custos_protocol::timestamp::micros")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    /// The request thread the event belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// What the event is about: a message id (`sha256:` of its signed payload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The SHA-256 of the signed envelope or receipt bytes concerned, as `sha256:<hex>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope_sha256: Option<String>,
+    pub detail: Value,
+}
+
+impl Entry {
+    /// A new entry of `kind` at `at` by `actor`.
+    pub fn new(kind: EntryKind, at: OffsetDateTime, actor: impl Into<String>) -> Self {
+        Entry {
+            format: ENTRY_FORMAT,
+            kind,
+            at,
+            actor: actor.into(),
+            request: None,
+            subject: None,
+            envelope_sha256: None,
+            detail: Value::Null,
+        }
+    }
+
+    pub fn request(mut self, id: impl Into<String>) -> Self {
+        self.request = Some(id.into());
+        self
+    }
+
+    pub fn subject(mut self, id: impl Into<String>) -> Self {
+        self.subject = Some(id.into());
+        self
+    }
+
+    pub fn envelope(mut self, bytes: &[u8]) -> Self {
+        self.envelope_sha256 = Some(custos_seal::content_id(bytes));
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// The canonical bytes that are logged.
+    pub fn encode(&self) -> Result<Vec<u8>, NodeError> {
+        custos_seal::canonical_json(self)
+            .map_err(|e| NodeError::Ledger(format!("cannot encode a ledger entry: {e}")))
+    }
+}
+
+/// How many queued entries one sequencing step takes at most.
+pub const BATCH: u32 = 1000;
+
+/// A reader that answers from hashes already fetched and notes what it lacked.
+struct Fetched<'a> {
+    known: &'a HashMap<u64, Hash>,
+    missing: RefCell<Vec<u64>>,
+}
+
+impl HashReader for Fetched<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, LedgerError> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            match self.known.get(i) {
+                Some(h) => out.push(*h),
+                None => self.missing.borrow_mut().push(*i),
+            }
+        }
+        if self.missing.borrow().is_empty() {
+            Ok(out)
+        } else {
+            Err(LedgerError::HashRead {
+                reason: "not fetched yet".into(),
+            })
+        }
+    }
+}
+
+impl Node {
+    /// The name under which this node signs its checkpoints; also the log's origin line.
+    pub fn ledger_origin(&self) -> String {
+        format!("custos.ledger/{}", self.state())
+    }
+
+    /// The verifier key (C2SP note form) that checks this node's checkpoints.
+    pub fn ledger_verifier_key(&self) -> Result<String, NodeError> {
+        let vk = self.with_keys(|k| k.signing.verifying_key());
+        let key = VerifierKey::ed25519(&self.ledger_origin(), &vk).map_err(ledger_err)?;
+        Ok(key.to_text())
+    }
+
+    /// Runs `f` over stored hashes, fetching from the store whatever it asks for.
+    async fn with_hashes<T>(
+        &self,
+        known: &mut HashMap<u64, Hash>,
+        f: impl Fn(&dyn HashReader) -> Result<T, LedgerError>,
+    ) -> Result<T, NodeError> {
+        for _ in 0..64 {
+            let missing = {
+                let reader = Fetched {
+                    known,
+                    missing: RefCell::new(Vec::new()),
+                };
+                match f(&reader) {
+                    Ok(t) => return Ok(t),
+                    Err(e) if reader.missing.borrow().is_empty() => return Err(ledger_err(e)),
+                    Err(_) => reader.missing.into_inner(),
+                }
+            };
+            let hashes = self.store.ledger_hashes(&missing).await?;
+            for (i, h) in missing.into_iter().zip(hashes) {
+                known.insert(i, Hash(h));
+            }
+        }
+        Err(NodeError::Ledger(
+            "a ledger computation kept asking for more hashes".into(),
+        ))
+    }
+
+    /// Moves queued entries into the ledger and signs a checkpoint; returns how many were appended.
+    ///
+    /// Safe to run from several processes: an append based on a stale size is
+    /// refused by the store and retried on the next call.
+    pub async fn sequence_ledger(&self) -> Result<usize, NodeError> {
+        let pending = self.store.pending_ledger(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let size = self.store.ledger_size().await?;
+        let mut known = HashMap::new();
+        let mut new_hashes: Vec<(u64, [u8; 32])> = Vec::new();
+        for (offset, p) in pending.iter().enumerate() {
+            let n = size + offset as u64;
+            let leaf = leaf_hash(&p.entry);
+            let hashes = self
+                .with_hashes(&mut known, |r| stored_hashes_for_leaf_hash(n, leaf, r))
+                .await?;
+            for (level, h) in hashes.into_iter().enumerate() {
+                let level =
+                    u8::try_from(level).map_err(|_| NodeError::Ledger("tree too deep".into()))?;
+                let index = stored_hash_index(level, n >> level);
+                known.insert(index, h);
+                new_hashes.push((index, h.0));
+            }
+        }
+        let new_size = size + pending.len() as u64;
+        let root = self
+            .with_hashes(&mut known, |r| tree_hash(new_size, r))
+            .await?;
+        let now = self.clock.now();
+        let consumed: Vec<i64> = pending.iter().map(|p| p.id).collect();
+        let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+        match self
+            .store
+            .append_ledger(size, &consumed, &entries, &new_hashes, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LedgerConflict { .. }) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+        let checkpoint =
+            Checkpoint::new(&self.ledger_origin(), new_size, root).map_err(ledger_err)?;
+        let note = self
+            .with_keys(|k| sign_checkpoint(&checkpoint, &self.ledger_origin(), &k.signing))
+            .map_err(ledger_err)?;
+        self.store
+            .put_checkpoint(&StoredCheckpoint {
+                size: new_size,
+                note,
+                created_at: now,
+            })
+            .await?;
+        Ok(entries.len())
+    }
+
+    /// Sequences until nothing is queued.
+    pub async fn sequence_all(&self) -> Result<usize, NodeError> {
+        let mut total = 0;
+        loop {
+            let n = self.sequence_ledger().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Logs that `actor` read request `id` (every read of a request is a custody event).
+    pub async fn record_read(&self, id: &str, actor: &str) -> Result<(), NodeError> {
+        let now = self.clock.now();
+        let entry = Entry::new(EntryKind::RequestRead, now, actor)
+            .request(id)
+            .encode()?;
+        self.store.queue_ledger(&[entry], now).await?;
+        Ok(())
+    }
+
+    /// The latest signed checkpoint, if the ledger has any entry.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>, NodeError> {
+        Ok(self.store.latest_checkpoint().await?.map(|c| c.note))
+    }
+
+    /// A proof bundle for entry `index` against the latest checkpoint.
+    pub async fn prove_entry(&self, index: u64) -> Result<ProofBundle, NodeError> {
+        let Some(cp) = self.store.latest_checkpoint().await? else {
+            return Err(NodeError::Ledger("the ledger has no checkpoint yet".into()));
+        };
+        if index >= cp.size {
+            return Err(NodeError::Ledger(format!(
+                "entry {index} is not in the ledger (its size is {})",
+                cp.size
+            )));
+        }
+        let Some(entry) = self.store.ledger_entry(index).await? else {
+            return Err(NodeError::Ledger(format!(
+                "entry {index} is missing from the store"
+            )));
+        };
+        let mut known = HashMap::new();
+        let note = cp.note.clone();
+        self.with_hashes(&mut known, |r| {
+            ProofBundle::build(entry.entry.clone(), index, note.clone(), r)
+        })
+        .await
+    }
+
+    /// Recomputes the whole ledger from the stored entries and compares every
+    /// stored hash and the latest signed checkpoint; names the first bad entry.
+    pub async fn verify_ledger(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<LedgerReport, NodeError> {
+        let size = self.store.ledger_size().await?;
+        let mut log = custos_ledger::MemoryLog::new();
+        let mut next = 0u64;
+        while next < size {
+            let rows = match self.store.ledger_entries(next, 10_000).await {
+                Ok(rows) => rows,
+                Err(StoreError::Corrupt { detail, .. }) => {
+                    return Err(NodeError::LedgerTampered {
+                        index: next,
+                        problem: format!("the stored entries are damaged: {detail}"),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if rows.is_empty() {
+                return Err(NodeError::LedgerTampered {
+                    index: next,
+                    problem: "the entry is missing".into(),
+                });
+            }
+            let first_new_hash = log.stored_hashes().len() as u64;
+            let mut expected_index = next;
+            for row in &rows {
+                if row.index != expected_index {
+                    return Err(NodeError::LedgerTampered {
+                        index: expected_index,
+                        problem: format!(
+                            "the entry is missing (the next stored entry is {})",
+                            row.index
+                        ),
+                    });
+                }
+                log.append(&row.entry).map_err(ledger_err)?;
+                expected_index += 1;
+            }
+            // Compare the recomputed stored hashes of this stretch with those in the store.
+            let recomputed = &log.stored_hashes()[first_new_hash as usize..];
+            let indexes: Vec<u64> =
+                (first_new_hash..first_new_hash + recomputed.len() as u64).collect();
+            let stored = match self.store.ledger_hashes(&indexes).await {
+                Ok(s) => s,
+                Err(StoreError::Corrupt { detail, .. }) => {
+                    return Err(NodeError::LedgerTampered {
+                        index: next,
+                        problem: format!("a stored hash is missing or damaged: {detail}"),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for ((i, want), got) in indexes.iter().zip(recomputed).zip(stored) {
+                if want.0 != got {
+                    let (level, n) = custos_ledger::split_stored_hash_index(*i);
+                    let entry = n << level;
+                    return Err(NodeError::LedgerTampered {
+                        index: entry,
+                        problem: "the entry's bytes do not match the hash stored when it was appended (changed, removed or reordered)".into(),
+                    });
+                }
+            }
+            next = expected_index;
+            progress(next, size);
+        }
+        let root = log.root();
+        let checkpoint = match self.store.latest_checkpoint().await? {
+            None => None,
+            Some(cp) => {
+                let vk = self.ledger_verifier_key()?;
+                let key = VerifierKey::parse(&vk).map_err(ledger_err)?;
+                let (c, _) = custos_ledger::open_checkpoint(&cp.note, &[key]).map_err(|e| {
+                    NodeError::LedgerTampered {
+                        index: cp.size,
+                        problem: format!("the latest checkpoint does not verify: {e}"),
+                    }
+                })?;
+                let at = log.root_at(c.size).map_err(|e| NodeError::LedgerTampered {
+                    index: c.size,
+                    problem: e.to_string(),
+                })?;
+                if at != c.root {
+                    return Err(NodeError::LedgerTampered {
+                        index: c.size.saturating_sub(1),
+                        problem: "the recomputed tree does not match the signed checkpoint".into(),
+                    });
+                }
+                Some(c.size)
+            }
+        };
+        Ok(LedgerReport {
+            size,
+            root: root.to_base64(),
+            checkpoint_size: checkpoint,
+        })
+    }
+}
+
+/// What a full verification found.
+#[derive(Clone, Debug, Serialize)]
+pub struct LedgerReport {
+    pub size: u64,
+    /// The recomputed root, base64.
+    pub root: String,
+    /// The size of the latest signed checkpoint, which matched.
+    pub checkpoint_size: Option<u64>,
+}
+
+fn ledger_err(e: LedgerError) -> NodeError {
+    NodeError::Ledger(e.to_string())
+}

@@ -1,0 +1,768 @@
+//! Conformance cases for the custody ledger: entries queued with the actions
+//! they record, batches appended by competing sequencers, stored tree
+//! hashes, checkpoints, and rows changed behind the store's back.
+//!
+//! The store does no Merkle arithmetic, so the hashes here are stand-ins
+//! derived from their storage index; what is checked is that the store
+//! keeps them, hands them back in order, and never lets one change.
+
+use custos_store::{LedgerEntry, StoredCheckpoint};
+
+use super::*;
+
+/// A stand-in for the tree hash a node would store at `index`.
+fn hash_at(index: u64) -> [u8; 32] {
+    let mut hash = [0xA5; 32];
+    hash[..8].copy_from_slice(&index.to_be_bytes());
+    hash
+}
+
+fn bytes(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+/// One step of a sequencer: reads the ledger's size and up to `batch`
+/// queued entries, and appends them with a stand-in hash per new index.
+/// Returns the size it appended at and the entries appended.
+async fn sequence(
+    store: &Arc<dyn Store>,
+    batch: u32,
+    at: OffsetDateTime,
+) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+    let size = store.ledger_size().await?;
+    let pending = store.pending_ledger(batch).await?;
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+    let hashes: Vec<(u64, [u8; 32])> = (size..)
+        .take(entries.len())
+        .map(|i| (i, hash_at(i)))
+        .collect();
+    store
+        .append_ledger(size, &ids, &entries, &hashes, at)
+        .await?;
+    Ok((size, entries))
+}
+
+/// A byte-string literal in the backend's SQL, from hex digits.
+fn blob(backend: Backend, hex: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("X'{hex}'"),
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    }
+}
+
+fn assert_corrupt(err: StoreError, want_table: &str, want_column: &str, mentions: &str) {
+    let text = err.to_string();
+    match err {
+        StoreError::Corrupt { table, column, .. } => {
+            assert_eq!((table, column), (want_table, want_column), "{text}");
+            assert!(
+                text.contains(mentions),
+                "{text} should mention {mentions:?}"
+            );
+        }
+        other => panic!("expected corruption in {want_table}.{want_column}, got {other}"),
+    }
+}
+
+pub(crate) async fn queued_entries_wait_oldest_first(fx: Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.pending_ledger(10).await.unwrap(), []);
+    let t = datetime!(2026-12-01 08:00:00.123_456_789 UTC);
+    store
+        .queue_ledger(&[bytes("first"), bytes("second")], t)
+        .await
+        .unwrap();
+    store.queue_ledger(&[], at(1)).await.unwrap();
+    store
+        .queue_ledger(&[vec![], vec![0, 255, 0]], at(2))
+        .await
+        .unwrap();
+
+    let pending = store.pending_ledger(10).await.unwrap();
+    let contents: Vec<&[u8]> = pending.iter().map(|p| p.entry.as_slice()).collect();
+    assert_eq!(
+        contents,
+        [b"first".as_slice(), b"second", b"", &[0, 255, 0]]
+    );
+    assert!(
+        pending.windows(2).all(|w| w[0].id < w[1].id),
+        "ids rise in the order queued: {pending:?}"
+    );
+    assert_eq!(pending[0].queued_at, storage_precision(t));
+    assert_eq!(pending[3].queued_at, at(2));
+    assert_eq!(store.pending_ledger(2).await.unwrap(), pending[..2]);
+    assert_eq!(store.pending_ledger(0).await.unwrap(), []);
+    // Queueing is not appending.
+    assert_eq!(store.ledger_size().await.unwrap(), 0);
+
+    // A time no backend holds queues nothing, not even the valid entries.
+    let err = store
+        .queue_ledger(&[bytes("late")], datetime!(-0001-06-01 00:00 UTC))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_pending.queued_at",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.pending_ledger(10).await.unwrap(), pending);
+}
+
+pub(crate) async fn a_batch_is_appended_with_its_hashes(fx: Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.ledger_size().await.unwrap(), 0);
+    assert_eq!(store.ledger_entries(0, 10).await.unwrap(), []);
+    assert_eq!(store.ledger_entry(0).await.unwrap(), None);
+
+    store
+        .queue_ledger(&[bytes("e0"), bytes("e1"), bytes("e2")], at(0))
+        .await
+        .unwrap();
+    let pending = store.pending_ledger(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let entries: Vec<Vec<u8>> = pending.iter().map(|p| p.entry.clone()).collect();
+    // Leaf hashes and an interior one, at whatever storage indexes the node
+    // uses: the store keeps them as given.
+    let hashes = [
+        (0, hash_at(0)),
+        (1, hash_at(1)),
+        (2, hash_at(2)),
+        (3, hash_at(3)),
+    ];
+    let when = datetime!(2026-12-01 09:00:00.000_001_9 UTC);
+    store
+        .append_ledger(0, &ids, &entries, &hashes, when)
+        .await
+        .unwrap();
+
+    assert_eq!(store.ledger_size().await.unwrap(), 3);
+    assert_eq!(store.pending_ledger(10).await.unwrap(), []);
+    let expected: Vec<LedgerEntry> = (0..3)
+        .map(|i| LedgerEntry {
+            index: i,
+            entry: format!("e{i}").into_bytes(),
+            recorded_at: storage_precision(when),
+        })
+        .collect();
+    assert_eq!(store.ledger_entries(0, 10).await.unwrap(), expected);
+    assert_eq!(store.ledger_entries(1, 1).await.unwrap(), expected[1..2]);
+    assert_eq!(store.ledger_entries(2, 10).await.unwrap(), expected[2..]);
+    assert_eq!(store.ledger_entries(3, 10).await.unwrap(), []);
+    assert_eq!(store.ledger_entries(u64::MAX, 10).await.unwrap(), []);
+    assert_eq!(store.ledger_entries(0, 0).await.unwrap(), []);
+    assert_eq!(
+        store.ledger_entry(1).await.unwrap(),
+        Some(expected[1].clone())
+    );
+    assert_eq!(store.ledger_entry(3).await.unwrap(), None);
+    assert_eq!(store.ledger_entry(u64::MAX).await.unwrap(), None);
+    assert_eq!(
+        store.ledger_hashes(&[3, 0, 2, 0]).await.unwrap(),
+        [hash_at(3), hash_at(0), hash_at(2), hash_at(0)]
+    );
+    assert_eq!(
+        store.ledger_hashes(&[]).await.unwrap(),
+        Vec::<[u8; 32]>::new()
+    );
+
+    // The next batch lands after it; offering a hash already stored, the
+    // same, is accepted (a node may recompute one it already wrote).
+    store.queue_ledger(&[bytes("e3")], at(5)).await.unwrap();
+    let next = store.pending_ledger(10).await.unwrap();
+    store
+        .append_ledger(
+            3,
+            &[next[0].id],
+            &[bytes("e3")],
+            &[(3, hash_at(3)), (4, hash_at(4)), (4, hash_at(4))],
+            at(6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.ledger_size().await.unwrap(), 4);
+    assert_eq!(
+        store.ledger_entry(3).await.unwrap().unwrap().entry,
+        bytes("e3")
+    );
+    assert_eq!(store.ledger_hashes(&[4]).await.unwrap(), [hash_at(4)]);
+
+    // A batch need not consume queued entries, and an empty batch at the
+    // right size changes nothing.
+    store
+        .append_ledger(4, &[], &[bytes("direct")], &[], at(7))
+        .await
+        .unwrap();
+    store.append_ledger(5, &[], &[], &[], at(8)).await.unwrap();
+    assert_eq!(store.ledger_size().await.unwrap(), 5);
+    let all = store.ledger_entries(0, 100).await.unwrap();
+    let indexes: Vec<u64> = all.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, [0, 1, 2, 3, 4]);
+}
+
+pub(crate) async fn a_refused_batch_changes_nothing(fx: Fixture) {
+    let store = &fx.store;
+    store
+        .queue_ledger(&[bytes("a"), bytes("b")], at(0))
+        .await
+        .unwrap();
+    let first = store.pending_ledger(10).await.unwrap();
+    sequence(store, 10, at(1)).await.unwrap();
+    store
+        .queue_ledger(&[bytes("c"), bytes("d")], at(2))
+        .await
+        .unwrap();
+    let pending = store.pending_ledger(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let entries: Vec<Vec<u8>> = pending.iter().map(|p| p.entry.clone()).collect();
+    let hashes = [(2, hash_at(2)), (3, hash_at(3))];
+
+    let unchanged = || async {
+        assert_eq!(store.ledger_size().await.unwrap(), 2);
+        assert_eq!(store.pending_ledger(10).await.unwrap(), pending);
+        assert_eq!(store.ledger_entry(2).await.unwrap(), None);
+        let err = store.ledger_hashes(&[2]).await.unwrap_err();
+        assert_corrupt(err, "ledger_hashes", "hash", "index 2");
+    };
+
+    // A sequencer whose view of the size is stale, behind or ahead.
+    for stale in [0, 1, 3] {
+        let err = store
+            .append_ledger(stale, &ids, &entries, &hashes, at(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::LedgerConflict { expected, actual: 2 } if expected == stale),
+            "{err}"
+        );
+        assert!(err.to_string().contains("another sequencer"), "{err}");
+        unchanged().await;
+    }
+
+    // The right size, but a queued entry another sequencer already took
+    // (here: one of the first batch's, or one never queued).
+    for gone in [first[1].id, ids[1] + 1_000] {
+        let err = store
+            .append_ledger(2, &[ids[0], gone], &entries, &hashes, at(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::LedgerConflict {
+                    expected: 2,
+                    actual: 2
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("no longer queued"), "{err}");
+        unchanged().await;
+    }
+
+    // A hash that would overwrite a different one already stored.
+    let err = store
+        .append_ledger(
+            2,
+            &ids,
+            &entries,
+            &[(2, hash_at(2)), (1, hash_at(9))],
+            at(3),
+        )
+        .await
+        .unwrap_err();
+    assert_corrupt(err, "ledger_hashes", "hash", "index 1");
+    unchanged().await;
+    assert_eq!(store.ledger_hashes(&[1]).await.unwrap(), [hash_at(1)]);
+
+    // One index given two hashes, and sizes no backend holds.
+    let err = store
+        .append_ledger(
+            2,
+            &ids,
+            &entries,
+            &[(2, hash_at(2)), (2, hash_at(3))],
+            at(3),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_hashes.hash",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    for (size, hashes) in [(u64::MAX, &hashes[..]), (2, &[(u64::MAX, hash_at(0))][..])] {
+        let err = store
+            .append_ledger(size, &ids, &entries, hashes, at(3))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidValue { .. }), "{err}");
+    }
+    unchanged().await;
+
+    // The same batch at the right size then goes through.
+    store
+        .append_ledger(2, &ids, &entries, &hashes, at(4))
+        .await
+        .unwrap();
+    assert_eq!(store.ledger_size().await.unwrap(), 4);
+    assert_eq!(store.pending_ledger(10).await.unwrap(), []);
+}
+
+pub(crate) async fn concurrent_sequencers_append_each_entry_once(fx: Fixture) {
+    const ENTRIES: usize = 60;
+    const SEQUENCERS: usize = 4;
+    const BATCH: u32 = 7;
+    let store = &fx.store;
+    let queued: Vec<Vec<u8>> = (0..ENTRIES)
+        .map(|i| format!("entry {i:03}").into_bytes())
+        .collect();
+    for chunk in queued.chunks(5) {
+        store.queue_ledger(chunk, at(0)).await.unwrap();
+    }
+
+    let mut tasks = Vec::new();
+    for _ in 0..SEQUENCERS {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            let mut wins = Vec::new();
+            loop {
+                match sequence(&store, BATCH, at(10)).await {
+                    Ok((_, entries)) if entries.is_empty() => return wins,
+                    Ok((size, entries)) => wins.push((size, entries.len())),
+                    Err(StoreError::LedgerConflict { .. }) => {}
+                    Err(other) => panic!("a sequencer failed: {other}"),
+                }
+            }
+        }));
+    }
+    let mut wins = Vec::new();
+    for task in tasks {
+        wins.extend(task.await.unwrap());
+    }
+
+    // Exactly one batch won at each size, and each started where the one
+    // before ended.
+    wins.sort();
+    let mut size = 0;
+    for (at_size, n) in &wins {
+        assert_eq!(*at_size, size, "batches won: {wins:?}");
+        size += *n as u64;
+    }
+    assert_eq!(size, ENTRIES as u64, "batches won: {wins:?}");
+
+    // Gapless, every entry once, in the order queued, with every hash.
+    assert_eq!(store.ledger_size().await.unwrap(), ENTRIES as u64);
+    let ledger = store.ledger_entries(0, 1_000).await.unwrap();
+    let indexes: Vec<u64> = ledger.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (0..ENTRIES as u64).collect::<Vec<_>>());
+    let contents: Vec<Vec<u8>> = ledger.into_iter().map(|e| e.entry).collect();
+    assert_eq!(contents, queued);
+    assert_eq!(store.pending_ledger(10).await.unwrap(), []);
+    let all: Vec<u64> = (0..ENTRIES as u64).collect();
+    let expected: Vec<[u8; 32]> = all.iter().map(|&i| hash_at(i)).collect();
+    assert_eq!(store.ledger_hashes(&all).await.unwrap(), expected);
+}
+
+pub(crate) async fn of_sequencers_with_one_view_exactly_one_wins(fx: Fixture) {
+    const SEQUENCERS: usize = 4;
+    const ROUNDS: usize = 5;
+    const BATCH: u32 = 3;
+    let store = &fx.store;
+    let queued: Vec<Vec<u8>> = (0..ROUNDS * BATCH as usize)
+        .map(|i| format!("entry {i:03}").into_bytes())
+        .collect();
+    store.queue_ledger(&queued, at(0)).await.unwrap();
+
+    // In each round every sequencer reads the ledger and the queue while
+    // nobody appends, so all hold the same view; then all try to append.
+    let barrier = Arc::new(tokio::sync::Barrier::new(SEQUENCERS));
+    let mut tasks = Vec::new();
+    for _ in 0..SEQUENCERS {
+        let store = Arc::clone(store);
+        let barrier = Arc::clone(&barrier);
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                barrier.wait().await;
+                let size = store.ledger_size().await.unwrap();
+                let pending = store.pending_ledger(BATCH).await.unwrap();
+                barrier.wait().await;
+                if pending.is_empty() {
+                    return outcomes;
+                }
+                let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+                let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+                let hashes: Vec<(u64, [u8; 32])> = (size..)
+                    .take(entries.len())
+                    .map(|i| (i, hash_at(i)))
+                    .collect();
+                let outcome = store
+                    .append_ledger(size, &ids, &entries, &hashes, at(10))
+                    .await;
+                match outcome {
+                    Ok(()) => outcomes.push((size, true)),
+                    Err(StoreError::LedgerConflict { .. }) => outcomes.push((size, false)),
+                    Err(other) => panic!("a sequencer failed: {other}"),
+                }
+            }
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    for round in 0..ROUNDS as u64 {
+        let size = round * u64::from(BATCH);
+        let tries: Vec<bool> = outcomes
+            .iter()
+            .filter(|(s, _)| *s == size)
+            .map(|(_, won)| *won)
+            .collect();
+        assert_eq!(
+            tries.len(),
+            SEQUENCERS,
+            "round at size {size}: {outcomes:?}"
+        );
+        assert_eq!(
+            tries.iter().filter(|won| **won).count(),
+            1,
+            "round at size {size}: {outcomes:?}"
+        );
+    }
+    assert_eq!(outcomes.len(), SEQUENCERS * ROUNDS);
+    let ledger = store.ledger_entries(0, 1_000).await.unwrap();
+    let contents: Vec<Vec<u8>> = ledger.into_iter().map(|e| e.entry).collect();
+    assert_eq!(contents, queued);
+    assert_eq!(store.pending_ledger(10).await.unwrap(), []);
+}
+
+pub(crate) async fn a_missing_hash_is_named(fx: Fixture) {
+    let store = &fx.store;
+    store
+        .append_ledger(
+            0,
+            &[],
+            &[bytes("x")],
+            &[(0, hash_at(0)), (7, hash_at(7))],
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ledger_hashes(&[7, 0]).await.unwrap(),
+        [hash_at(7), hash_at(0)]
+    );
+    for (asked, missing) in [
+        (vec![0, 5, 7], "index 5"),
+        (vec![1], "index 1"),
+        (vec![u64::MAX], &format!("index {}", u64::MAX)),
+    ] {
+        let err = store.ledger_hashes(&asked).await.unwrap_err();
+        assert_corrupt(err, "ledger_hashes", "hash", missing);
+    }
+}
+
+pub(crate) async fn the_ledger_survives_reopening(fx: Fixture) {
+    store_two_batches(&fx.store).await;
+    let checkpoint = StoredCheckpoint {
+        size: 3,
+        note: "custos.example/ledger\n3\nroot\n\n— sig\n".to_owned(),
+        created_at: at(20),
+    };
+    fx.store.put_checkpoint(&checkpoint).await.unwrap();
+    let entries = fx.store.ledger_entries(0, 10).await.unwrap();
+    let pending = fx.store.pending_ledger(10).await.unwrap();
+    fx.store.close().await;
+
+    let store = fx.reopen().await;
+    assert_eq!(store.ledger_size().await.unwrap(), 3);
+    assert_eq!(store.ledger_entries(0, 10).await.unwrap(), entries);
+    assert_eq!(store.pending_ledger(10).await.unwrap(), pending);
+    assert_eq!(
+        store.ledger_hashes(&[0, 1, 2]).await.unwrap(),
+        [hash_at(0), hash_at(1), hash_at(2)]
+    );
+    assert_eq!(store.latest_checkpoint().await.unwrap(), Some(checkpoint));
+    // Sequencing resumes where it stopped, and queue ids keep rising.
+    store.queue_ledger(&[bytes("after")], at(30)).await.unwrap();
+    let now_pending = store.pending_ledger(10).await.unwrap();
+    assert!(now_pending[1].id > now_pending[0].id);
+    let (size, appended) = sequence(&store, 10, at(31)).await.unwrap();
+    assert_eq!(size, 3);
+    assert_eq!(appended, [bytes("left"), bytes("after")]);
+    assert_eq!(store.ledger_size().await.unwrap(), 5);
+    store.close().await;
+}
+
+/// Appends entries "one", "two" and "three" in two batches, and leaves
+/// "left" queued.
+async fn store_two_batches(store: &Arc<dyn Store>) {
+    store
+        .queue_ledger(&[bytes("one"), bytes("two")], at(0))
+        .await
+        .unwrap();
+    sequence(store, 10, at(1)).await.unwrap();
+    store.queue_ledger(&[bytes("three")], at(2)).await.unwrap();
+    sequence(store, 10, at(3)).await.unwrap();
+    store.queue_ledger(&[bytes("left")], at(4)).await.unwrap();
+}
+
+pub(crate) async fn actions_queue_their_ledger_entries(fx: Fixture) {
+    let store = &fx.store;
+
+    // Sending: the message's entries, then its event's.
+    let mut sent = outgoing("sha256:l1", "thr-l", None, 10);
+    sent.ledger = vec![bytes("sent l1"), bytes("sent l1, part two")];
+    sent.event.ledger = Some(bytes("event: sent l1"));
+    store.record_outgoing(&sent).await.unwrap();
+
+    // Receiving, then the same message again: the copy queues nothing.
+    let mut received = incoming("sha256:r1", "thr-r", None, 20, "receipt r1");
+    received.ledger = vec![bytes("received r1")];
+    assert_eq!(
+        store.accept_incoming(&received).await.unwrap(),
+        AcceptOutcome::Accepted
+    );
+    let mut again = received.clone();
+    again.ledger = vec![bytes("received r1 again")];
+    again.event.ledger = Some(bytes("event: again"));
+    assert!(matches!(
+        store.accept_incoming(&again).await.unwrap(),
+        AcceptOutcome::Duplicate { .. }
+    ));
+
+    // A local event with an entry, and one without.
+    let mut noted = event("thr-r", 1);
+    noted.ledger = Some(bytes("decision on thr-r"));
+    store.append_event(&noted).await.unwrap();
+    store.append_event(&event("thr-r", 2)).await.unwrap();
+
+    // The delivery, then the same delivery reported again.
+    store
+        .mark_delivered("sha256:l1", b"receipt l1", at(40), &[bytes("delivered l1")])
+        .await
+        .unwrap();
+    store
+        .mark_delivered(
+            "sha256:l1",
+            b"receipt l1",
+            at(41),
+            &[bytes("delivered twice")],
+        )
+        .await
+        .unwrap();
+
+    // Actions refused queue nothing either.
+    let mut dup = outgoing("sha256:l1", "thr-l", Some("sha256:l1"), 50);
+    dup.ledger = vec![bytes("never")];
+    assert!(store.record_outgoing(&dup).await.is_err());
+    let mut gap = incoming("sha256:r3", "thr-r", Some("sha256:nope"), 51, "r3");
+    gap.ledger = vec![bytes("never")];
+    assert!(store.accept_incoming(&gap).await.is_err());
+    let mut unknown = event("no-such-request", 3);
+    unknown.ledger = Some(bytes("never"));
+    assert!(store.append_event(&unknown).await.is_err());
+    assert!(
+        store
+            .mark_delivered("sha256:none", b"r", at(52), &[bytes("never")])
+            .await
+            .is_err()
+    );
+
+    let pending = store.pending_ledger(100).await.unwrap();
+    let contents: Vec<&[u8]> = pending.iter().map(|p| p.entry.as_slice()).collect();
+    assert_eq!(
+        contents,
+        [
+            b"sent l1".as_slice(),
+            b"sent l1, part two",
+            b"event: sent l1",
+            b"received r1",
+            b"decision on thr-r",
+            b"delivered l1",
+        ]
+    );
+    let times: Vec<OffsetDateTime> = pending.iter().map(|p| p.queued_at).collect();
+    assert_eq!(
+        times,
+        [
+            sent.message.recorded_at,
+            sent.message.recorded_at,
+            sent.message.recorded_at,
+            received.message.recorded_at,
+            noted.at,
+            at(40),
+        ]
+    );
+}
+
+pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
+    let store = &fx.store;
+    store
+        .queue_ledger(&[bytes("zero"), bytes("one"), bytes("two")], at(0))
+        .await
+        .unwrap();
+    sequence(store, 10, at(1)).await.unwrap();
+
+    // An entry and a hash rewritten in place still read back, as they now
+    // are: telling that they no longer match is the node's job.
+    let backend = store.backend();
+    fx.raw(&format!(
+        "UPDATE ledger_entries SET entry = {} WHERE idx = 1",
+        blob(backend, "6f6e45")
+    ))
+    .await;
+    fx.raw(&format!(
+        "UPDATE ledger_hashes SET hash = {} WHERE idx = 1",
+        blob(backend, &format!("{:064x}", 1))
+    ))
+    .await;
+    assert_eq!(store.ledger_entry(1).await.unwrap().unwrap().entry, b"onE");
+    let mut one = [0; 32];
+    one[31] = 1;
+    assert_eq!(store.ledger_hashes(&[1]).await.unwrap(), [one]);
+
+    // A hash that is no hash at all is corrupt. The schema refuses such
+    // values, so the tamperer first loosens it.
+    let loosen = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TABLE loose (idx INTEGER NOT NULL PRIMARY KEY, hash BLOB); \
+             INSERT INTO loose (idx, hash) SELECT idx, hash FROM ledger_hashes; \
+             DROP TABLE ledger_hashes; \
+             ALTER TABLE loose RENAME TO ledger_hashes;"
+        }
+        Backend::Postgres => {
+            "ALTER TABLE ledger_hashes ALTER COLUMN hash DROP NOT NULL; \
+             ALTER TABLE ledger_hashes DROP CONSTRAINT ledger_hashes_hash_check;"
+        }
+    };
+    fx.raw(loosen).await;
+    fx.raw("UPDATE ledger_hashes SET hash = NULL WHERE idx = 0")
+        .await;
+    fx.raw(&format!(
+        "UPDATE ledger_hashes SET hash = {} WHERE idx = 2",
+        blob(backend, "0102")
+    ))
+    .await;
+    assert_corrupt(
+        store.ledger_hashes(&[0]).await.unwrap_err(),
+        "ledger_hashes",
+        "hash",
+        "index 0: the hash is NULL",
+    );
+    assert_corrupt(
+        store.ledger_hashes(&[1, 2]).await.unwrap_err(),
+        "ledger_hashes",
+        "hash",
+        "index 2: 2 bytes",
+    );
+    // And a batch offering a real hash there does not paper over it.
+    let err = store
+        .append_ledger(3, &[], &[bytes("three")], &[(2, hash_at(2))], at(2))
+        .await
+        .unwrap_err();
+    assert_corrupt(err, "ledger_hashes", "hash", "index 2");
+    assert_eq!(store.ledger_size().await.unwrap(), 3);
+
+    // An entry removed below the ledger's size is reported, not skipped.
+    fx.raw("DELETE FROM ledger_entries WHERE idx = 1").await;
+    assert_corrupt(
+        store.ledger_entry(1).await.unwrap_err(),
+        "ledger_entries",
+        "idx",
+        "index 1",
+    );
+    assert_corrupt(
+        store.ledger_entries(0, 10).await.unwrap_err(),
+        "ledger_entries",
+        "idx",
+        "index 1",
+    );
+    assert_eq!(store.ledger_entries(2, 10).await.unwrap().len(), 1);
+    // So is the last one, though nothing follows it.
+    fx.raw("DELETE FROM ledger_entries WHERE idx = 2").await;
+    assert_corrupt(
+        store.ledger_entries(2, 10).await.unwrap_err(),
+        "ledger_entries",
+        "idx",
+        "index 2",
+    );
+}
+
+pub(crate) async fn checkpoints_are_kept_one_per_size(fx: Fixture) {
+    let store = &fx.store;
+    let cp = |size: u64, note: &str, seconds: i64| StoredCheckpoint {
+        size,
+        note: format!("custos.example/ledger\n{size}\n{note}\n"),
+        created_at: at(seconds),
+    };
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+    assert_eq!(store.checkpoint(0).await.unwrap(), None);
+
+    // The empty ledger has a checkpoint too; a larger one must wait for
+    // the entries it covers.
+    store.put_checkpoint(&cp(0, "empty", 0)).await.unwrap();
+    let err = store.put_checkpoint(&cp(3, "r3", 1)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_checkpoints.size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    store_two_batches(store).await;
+    store.put_checkpoint(&cp(3, "r3", 2)).await.unwrap();
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some(cp(3, "r3", 2))
+    );
+
+    // The same checkpoint again changes nothing; another of that size is
+    // a contradiction.
+    store.put_checkpoint(&cp(3, "r3", 9)).await.unwrap();
+    assert_eq!(store.checkpoint(3).await.unwrap(), Some(cp(3, "r3", 2)));
+    let err = store.put_checkpoint(&cp(3, "other", 3)).await.unwrap_err();
+    assert_corrupt(err, "ledger_checkpoints", "note", "size 3");
+    assert_eq!(store.checkpoint(3).await.unwrap(), Some(cp(3, "r3", 2)));
+
+    // An older size stored later does not become the latest.
+    store.put_checkpoint(&cp(2, "r2", 4)).await.unwrap();
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some(cp(3, "r3", 2))
+    );
+    assert_eq!(store.checkpoint(2).await.unwrap(), Some(cp(2, "r2", 4)));
+    assert_eq!(store.checkpoint(0).await.unwrap(), Some(cp(0, "empty", 0)));
+    assert_eq!(store.checkpoint(7).await.unwrap(), None);
+    assert_eq!(store.checkpoint(u64::MAX).await.unwrap(), None);
+
+    let err = store
+        .put_checkpoint(&cp(1, "nul\0inside", 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_checkpoints.note",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.checkpoint(1).await.unwrap(), None);
+}
