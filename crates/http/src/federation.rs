@@ -81,3 +81,45 @@ pub fn too_large(limit: usize) -> ApiError {
         format!("a message may be at most {limit} bytes"),
     )
 }
+
+/// Asks this node to witness (cosign) a peer's ledger checkpoint, C2SP tlog-witness style.
+#[utoipa::path(
+    post,
+    path = "/federation/v1/witness",
+    tag = "federation",
+    request_body(content = Object, content_type = "application/json", description = "{\"old_size\": N, \"proof\": [base64 hashes], \"note\": signed checkpoint} (docs/formats/ledger.md)"),
+    responses(
+        (status = 200, description = "{\"outcome\": \"cosigned\", \"cosignature\": line}"),
+        (status = 409, description = "{\"outcome\": \"conflict\", \"witness_size\": N} (resend the proof from that size) or {\"outcome\": \"fork\", \"evidence\": ...}"),
+        (status = 403, description = "The checkpoint is not signed by a current key of a State in the directory"),
+    )
+)]
+pub async fn post_witness(
+    State(node): State<Arc<Node>>,
+    body: Result<axum::Json<custos_ledger::AddCheckpoint>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(axum::Json(r)) => r,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-witness-request",
+                e.body_text(),
+            )
+            .into_response();
+        }
+    };
+    match node.witness_checkpoint(&request).await {
+        Ok(answer) => {
+            let status = match answer {
+                custos_node::witnessing::WitnessAnswer::Cosigned { .. } => StatusCode::OK,
+                _ => StatusCode::CONFLICT,
+            };
+            (status, axum::Json(answer)).into_response()
+        }
+        Err(custos_node::NodeError::Ledger(message)) => {
+            ApiError::new(StatusCode::FORBIDDEN, "checkpoint-refused", message).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

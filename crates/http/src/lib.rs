@@ -25,7 +25,7 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, api::list_requests, api::get_request, api::send_request),
+    paths(federation::post_message, federation::post_witness, api::list_requests, api::get_request, api::send_request),
     components(schemas(api::RequestSummary, api::RequestDetail, api::MessageView, api::SendBody, api::Queued)),
     modifiers(&BearerAuth),
     tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"))
@@ -55,6 +55,7 @@ pub fn router(node: Arc<Node>) -> Router {
     let limit = node.settings.max_message_bytes;
     let federation = Router::new()
         .route("/federation/v1/messages", post(federation::post_message))
+        .route("/federation/v1/witness", post(federation::post_witness))
         .layer(DefaultBodyLimit::max(limit));
     let api = Router::new()
         .route(

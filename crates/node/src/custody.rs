@@ -141,7 +141,7 @@ impl Node {
     }
 
     /// Runs `f` over stored hashes, fetching from the store whatever it asks for.
-    async fn with_hashes<T>(
+    pub(crate) async fn with_hashes<T>(
         &self,
         known: &mut HashMap<u64, Hash>,
         f: impl Fn(&dyn HashReader) -> Result<T, LedgerError>,

@@ -13,6 +13,7 @@ pub mod intake;
 pub mod keys;
 pub mod outbox;
 pub mod send;
+pub mod witnessing;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

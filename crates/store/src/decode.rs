@@ -16,6 +16,7 @@ use crate::StoreError;
 use crate::federation::{AcceptOutcome, MessageRecord, OutboxItem, RefusalRecord, StoredDirectory};
 use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 use crate::records::{Direction, NewEvent, NodeInfo, RequestEvent, RequestRecord};
+use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// Reads one column, reporting a type mismatch (a value written by hand, or
 /// by another program) as corruption.
@@ -571,6 +572,101 @@ pub(crate) fn hash_rewritten(index: i64) -> StoreError {
             "index {index} already holds a different hash; a stored hash never changes"
         ),
     }
+}
+
+/// A `witnessed` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawWitnessed {
+    pub origin: String,
+    pub size: i64,
+    pub note: String,
+    pub updated_at: OffsetDateTime,
+}
+
+impl RawWitnessed {
+    pub(crate) fn parse(self) -> Result<WitnessedState, StoreError> {
+        let row = format!("log {:?}", self.origin);
+        Ok(WitnessedState {
+            size: unsigned("witnessed", "size", &row, self.size)?,
+            origin: self.origin,
+            note: self.note,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The size stored for a log's witnessed checkpoint, if any, as read back.
+pub(crate) fn witnessed_size(origin: &str, raw: Option<i64>) -> Result<Option<u64>, StoreError> {
+    raw.map(|size| unsigned("witnessed", "size", &format!("log {origin:?}"), size))
+        .transpose()
+}
+
+/// What `put_witnessed` answers when the stored size, read back as `actual`,
+/// is not the one the caller expected.
+pub(crate) fn witness_conflict(
+    origin: &str,
+    expected: Option<u64>,
+    actual: Option<i64>,
+) -> StoreError {
+    match witnessed_size(origin, actual) {
+        Ok(actual) => StoreError::WitnessConflict {
+            origin: origin.to_owned(),
+            expected,
+            actual,
+        },
+        Err(e) => e,
+    }
+}
+
+/// A `witness_forks` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawFork {
+    pub id: i64,
+    pub origin: String,
+    pub detected_at: OffsetDateTime,
+    pub evidence: String,
+}
+
+impl RawFork {
+    pub(crate) fn parse(self) -> Result<ForkRecord, StoreError> {
+        let row = format!("fork report {}", self.id);
+        Ok(ForkRecord {
+            evidence: json("witness_forks", "evidence", &row, &self.evidence)?,
+            id: self.id,
+            origin: self.origin,
+            detected_at: self.detected_at,
+        })
+    }
+}
+
+/// A `cosignatures` row with its columns read but not yet parsed.
+#[derive(Debug)]
+pub(crate) struct RawCosignature {
+    pub size: i64,
+    pub witness: String,
+    pub line: String,
+    pub at: OffsetDateTime,
+}
+
+impl RawCosignature {
+    pub(crate) fn parse(self) -> Result<CosignatureRecord, StoreError> {
+        let row = format!("cosignature by {:?}", self.witness);
+        Ok(CosignatureRecord {
+            size: unsigned("cosignatures", "size", &row, self.size)?,
+            witness: self.witness,
+            line: self.line,
+            at: self.at,
+        })
+    }
+}
+
+/// The largest size a witness cosigned, as read back (`None`: none).
+pub(crate) fn latest_cosigned(witness: &str, raw: Option<i64>) -> Result<Option<u64>, StoreError> {
+    raw.map(|size| {
+        let row = format!("cosignature by {witness:?}");
+        unsigned("cosignatures", "size", &row, size)
+    })
+    .transpose()
 }
 
 /// Converts a failed statement into a [`StoreError`], keeping only the text

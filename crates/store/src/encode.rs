@@ -11,6 +11,7 @@ use crate::federation::{
 };
 use crate::ledger::StoredCheckpoint;
 use crate::records::{Direction, NewEvent, RequestRecord, storage_precision};
+use crate::witness::{CosignatureRecord, WitnessedState};
 
 /// The years every backend holds: PostgreSQL's `timestamptz` stops at
 /// 4713 BC and the SQLite column keeps microseconds in a 64-bit integer, so
@@ -450,6 +451,71 @@ pub(crate) fn checkpoint(cp: &StoredCheckpoint) -> Result<CheckpointRow<'_>, Sto
         size: count("ledger_checkpoints.size", cp.size)?,
         note: text("ledger_checkpoints.note", &cp.note)?,
         created_at: timestamp("ledger_checkpoints.created_at", cp.created_at)?,
+    })
+}
+
+/// A witnessed checkpoint, with the size it must replace, checked and
+/// converted for writing.
+#[derive(Debug)]
+pub(crate) struct WitnessedRow<'a> {
+    pub origin: &'a str,
+    pub size: i64,
+    pub note: &'a str,
+    pub updated_at: OffsetDateTime,
+    /// The size the caller saw stored (`None`: no row yet).
+    pub expected: Option<i64>,
+}
+
+pub(crate) fn witnessed(
+    state: &WitnessedState,
+    expected_size: Option<u64>,
+) -> Result<WitnessedRow<'_>, StoreError> {
+    Ok(WitnessedRow {
+        origin: text("witnessed.origin", &state.origin)?,
+        size: count("witnessed.size", state.size)?,
+        note: text("witnessed.note", &state.note)?,
+        updated_at: timestamp("witnessed.updated_at", state.updated_at)?,
+        expected: expected_size
+            .map(|size| count("expected_size", size))
+            .transpose()?,
+    })
+}
+
+/// A fork report, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct ForkRow<'a> {
+    pub origin: &'a str,
+    pub detected_at: OffsetDateTime,
+    pub evidence: String,
+}
+
+pub(crate) fn fork<'a>(
+    origin: &'a str,
+    evidence: &serde_json::Value,
+    at: OffsetDateTime,
+) -> Result<ForkRow<'a>, StoreError> {
+    Ok(ForkRow {
+        origin: text("witness_forks.origin", origin)?,
+        detected_at: timestamp("witness_forks.detected_at", at)?,
+        evidence: json("witness_forks.evidence", evidence)?,
+    })
+}
+
+/// A cosignature, checked and converted for writing.
+#[derive(Debug)]
+pub(crate) struct CosignatureRow<'a> {
+    pub size: i64,
+    pub witness: &'a str,
+    pub line: &'a str,
+    pub at: OffsetDateTime,
+}
+
+pub(crate) fn cosignature(c: &CosignatureRecord) -> Result<CosignatureRow<'_>, StoreError> {
+    Ok(CosignatureRow {
+        size: count("cosignatures.size", c.size)?,
+        witness: text("cosignatures.witness", &c.witness)?,
+        line: text("cosignatures.line", &c.line)?,
+        at: timestamp("cosignatures.at", c.at)?,
     })
 }
 

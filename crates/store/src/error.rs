@@ -82,6 +82,18 @@ pub enum StoreError {
     #[error("{}", ledger_conflict(*.expected, *.actual))]
     LedgerConflict { expected: u64, actual: u64 },
 
+    /// The last checkpoint witnessed for a log could not be replaced
+    /// because it is not the one the caller saw: the stored size is
+    /// `actual`, not `expected` (`None`: no checkpoint held for that
+    /// origin). Another writer moved it first; nothing was changed. The
+    /// caller reads it again and checks the new checkpoint against it.
+    #[error("{}", witness_conflict(.origin, *.expected, *.actual))]
+    WitnessConflict {
+        origin: String,
+        expected: Option<u64>,
+        actual: Option<u64>,
+    },
+
     /// The database rejected or failed a statement for a reason that is not
     /// one of the domain failures above (disk full, lock wait exhausted, a
     /// constraint the types should have prevented).
@@ -106,4 +118,18 @@ fn ledger_conflict(expected: u64, actual: u64) -> String {
              another sequencer appended first"
         )
     }
+}
+
+/// The text of [`StoreError::WitnessConflict`].
+fn witness_conflict(origin: &str, expected: Option<u64>, actual: Option<u64>) -> String {
+    let held = |size: Option<u64>| match size {
+        Some(size) => format!("a checkpoint of size {size}"),
+        None => "no checkpoint".to_owned(),
+    };
+    format!(
+        "the witness holds {} for {origin:?}, not {} as the update expected; \
+         another writer changed it first",
+        held(actual),
+        held(expected)
+    )
 }

@@ -3,14 +3,15 @@
 //! [`Store`] says what a node keeps (its identity, the requests it sent and
 //! received, each request's numbered history, and for federation the
 //! directory it trusts, the signed messages of each request thread, the
-//! outbox delivering them, refused messages, client API tokens, and the
-//! custody ledger's entries, tree hashes and checkpoints); two
+//! outbox delivering them, refused messages, client API tokens, the
+//! custody ledger's entries, tree hashes and checkpoints, and what
+//! witnessing other nodes' ledgers, and being witnessed, leaves behind); two
 //! adapters keep it, SQLite (the embedded default, one file) and PostgreSQL
 //! (for a State running several replicas). [`open`] picks the adapter once,
 //! from the URL, and brings the schema up to date; everything else sees only
 //! `Arc<dyn Store>`.
 //!
-//! Both adapters pass one conformance suite (`tests/conformance.rs`), so a
+//! Both adapters pass one conformance suite (`tests/conformance/`), so a
 //! behaviour described here holds on either. Failures are [`StoreError`]s
 //! naming the domain problem; no database library type crosses this API.
 
@@ -22,6 +23,7 @@ mod ledger;
 mod postgres;
 mod records;
 mod sqlite;
+mod witness;
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
 };
+pub use witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// What a node keeps, as domain operations.
 ///
@@ -290,6 +293,57 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The checkpoint stored for this size, if any.
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    // -- Witnessing. As a witness, the node keeps the last checkpoint it
+    // accepted from each log and the forks it found; as a log, the
+    // cosignatures its witnesses returned. The node checks every signature
+    // and proof; the store keeps the text. Several node processes may
+    // witness through one database.
+
+    /// The last checkpoint accepted from the log with this origin, if any.
+    async fn witnessed(&self, origin: &str) -> Result<Option<WitnessedState>, StoreError>;
+
+    /// Records `state` as the last checkpoint accepted from its log, if the
+    /// size stored for that origin is still `expected_size` (`None`: no
+    /// checkpoint held yet), the one the caller checked the new checkpoint
+    /// against. Otherwise it is [`StoreError::WitnessConflict`] with the
+    /// size found, and nothing changes; of writers racing from one view,
+    /// exactly one succeeds.
+    async fn put_witnessed(
+        &self,
+        state: &WitnessedState,
+        expected_size: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// Every log's last accepted checkpoint, by origin (bytewise).
+    async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError>;
+
+    /// Keeps the evidence that the log with this origin forked, detected at
+    /// `at`, and returns the report's id. Reports are never merged or
+    /// removed.
+    async fn record_fork(
+        &self,
+        origin: &str,
+        evidence: &serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
+
+    /// Up to `limit` fork reports, newest first (ties latest recorded
+    /// first).
+    async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError>;
+
+    /// Keeps a witness's cosignature on one of this node's checkpoints: one
+    /// per size and witness. The same line again changes nothing (its first
+    /// time is kept); a different line replaces the one held, with its time.
+    async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError>;
+
+    /// The cosignatures held for the checkpoint of this size, by witness
+    /// name (bytewise).
+    async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRecord>, StoreError>;
+
+    /// The largest checkpoint size this witness cosigned, or `None` if it
+    /// has cosigned none.
+    async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError>;
 
     // -- Diagnostics.
 

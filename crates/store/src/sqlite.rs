@@ -18,8 +18,9 @@ use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::decode::{
-    self, RawCheckpoint, RawDirectory, RawEvent, RawLedgerEntry, RawMessage, RawNodeInfo,
-    RawOutboxItem, RawPending, RawRefusal, RawRequest, column, failed,
+    self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
+    RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
+    column, failed,
 };
 use crate::encode::{self, EventRow, MessageRow, RequestRow};
 use crate::federation::{
@@ -28,6 +29,7 @@ use crate::federation::{
 };
 use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
+use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
 
 /// The SQLite schema, embedded at build time.
@@ -392,6 +394,39 @@ fn checkpoint_row(row: &SqliteRow) -> Result<StoredCheckpoint, StoreError> {
         size: column(row, T, "size")?,
         note: column(row, T, "note")?,
         created_at: decode::unix_micros(T, "created_at", column(row, T, "created_at")?)?,
+    }
+    .parse()
+}
+
+fn witnessed_row(row: &SqliteRow) -> Result<WitnessedState, StoreError> {
+    const T: &str = "witnessed";
+    RawWitnessed {
+        origin: column(row, T, "origin")?,
+        size: column(row, T, "size")?,
+        note: column(row, T, "note")?,
+        updated_at: decode::unix_micros(T, "updated_at", column(row, T, "updated_at")?)?,
+    }
+    .parse()
+}
+
+fn fork_row(row: &SqliteRow) -> Result<ForkRecord, StoreError> {
+    const T: &str = "witness_forks";
+    RawFork {
+        id: column(row, T, "id")?,
+        origin: column(row, T, "origin")?,
+        detected_at: decode::unix_micros(T, "detected_at", column(row, T, "detected_at")?)?,
+        evidence: column(row, T, "evidence")?,
+    }
+    .parse()
+}
+
+fn cosignature_row(row: &SqliteRow) -> Result<CosignatureRecord, StoreError> {
+    const T: &str = "cosignatures";
+    RawCosignature {
+        size: column(row, T, "size")?,
+        witness: column(row, T, "witness")?,
+        line: column(row, T, "line")?,
+        at: decode::unix_micros(T, "at", column(row, T, "at")?)?,
     }
     .parse()
 }
@@ -1248,6 +1283,143 @@ impl Store for SqliteStore {
                 .await
                 .map_err(failed("read a checkpoint"))?;
         row.as_ref().map(checkpoint_row).transpose()
+    }
+
+    async fn witnessed(&self, origin: &str) -> Result<Option<WitnessedState>, StoreError> {
+        if !encode::storable(origin) {
+            return Ok(None);
+        }
+        let row =
+            sqlx::query("SELECT origin, size, note, updated_at FROM witnessed WHERE origin = ?1")
+                .bind(origin)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read a witnessed checkpoint"))?;
+        row.as_ref().map(witnessed_row).transpose()
+    }
+
+    async fn put_witnessed(
+        &self,
+        state: &WitnessedState,
+        expected_size: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let w = encode::witnessed(state, expected_size)?;
+        // The write lock is held from the start: the size compared is the
+        // size replaced.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(failed("begin updating a witnessed checkpoint"))?;
+        let held: Option<i64> = sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = ?1")
+            .bind(w.origin)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed("read a witnessed checkpoint"))?;
+        if held != w.expected {
+            let conflict = decode::witness_conflict(&state.origin, expected_size, held);
+            return Err(abandon(tx, conflict).await);
+        }
+        sqlx::query(
+            "INSERT INTO witnessed (origin, size, note, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (origin) DO UPDATE SET \
+             size = excluded.size, note = excluded.note, updated_at = excluded.updated_at",
+        )
+        .bind(w.origin)
+        .bind(w.size)
+        .bind(w.note)
+        .bind(encode::unix_micros(w.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("store a witnessed checkpoint"))?;
+        tx.commit()
+            .await
+            .map_err(failed("commit a witnessed checkpoint"))
+    }
+
+    async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError> {
+        let rows =
+            sqlx::query("SELECT origin, size, note, updated_at FROM witnessed ORDER BY origin")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(failed("list witnessed checkpoints"))?;
+        rows.iter().map(witnessed_row).collect()
+    }
+
+    async fn record_fork(
+        &self,
+        origin: &str,
+        evidence: &serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let f = encode::fork(origin, evidence, at)?;
+        sqlx::query_scalar(
+            "INSERT INTO witness_forks (origin, detected_at, evidence) \
+             VALUES (?1, ?2, ?3) RETURNING id",
+        )
+        .bind(f.origin)
+        .bind(encode::unix_micros(f.detected_at))
+        .bind(f.evidence)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(failed("record a fork"))
+    }
+
+    async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, origin, detected_at, evidence FROM witness_forks \
+             ORDER BY detected_at DESC, id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("list forks"))?;
+        rows.iter().map(fork_row).collect()
+    }
+
+    async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError> {
+        let c = encode::cosignature(cosignature)?;
+        // The same line again updates nothing, keeping its first time.
+        sqlx::query(
+            "INSERT INTO cosignatures (size, witness, line, at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, at = excluded.at \
+             WHERE cosignatures.line <> excluded.line",
+        )
+        .bind(c.size)
+        .bind(c.witness)
+        .bind(c.line)
+        .bind(encode::unix_micros(c.at))
+        .execute(&self.pool)
+        .await
+        .map_err(failed("store a cosignature"))?;
+        Ok(())
+    }
+
+    async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "SELECT size, witness, line, at FROM cosignatures WHERE size = ?1 ORDER BY witness",
+        )
+        .bind(size)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read cosignatures"))?;
+        rows.iter().map(cosignature_row).collect()
+    }
+
+    async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
+        if !encode::storable(witness) {
+            return Ok(None);
+        }
+        let largest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(size) FROM cosignatures WHERE witness = ?1")
+                .bind(witness)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(failed("read the latest cosignature"))?;
+        decode::latest_cosigned(witness, largest)
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

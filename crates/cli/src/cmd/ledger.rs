@@ -19,11 +19,26 @@ pub enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print the latest signed checkpoint (a C2SP signed note).
+    /// Print the latest signed checkpoint (a C2SP signed note), with the witnesses' cosignatures.
     Checkpoint {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+    },
+    /// Ask every peer in the directory to cosign the latest checkpoint now (`serve` does this on a schedule).
+    Witness {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// List the forks this node detected in peers' ledgers, with their evidence.
+    Forks {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Print JSON (the full evidence).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the verifier key that checks this node's checkpoints (C2SP note key form).
     Key {
@@ -113,13 +128,38 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::Checkpoint { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
-                let cp = node.latest_checkpoint().await?;
+                let cp = node.cosigned_checkpoint().await?;
                 node.store.close().await;
                 match cp {
                     Some(note) => print!("{note}"),
                     None => anyhow::bail!("the ledger is empty: no checkpoint yet"),
                 }
                 Ok(ExitCode::SUCCESS)
+            }
+            LedgerCommand::Witness { data } => {
+                let (_, node) = super::node::open(&data).await?;
+                node.sequence_all().await?;
+                for (peer, outcome) in node.request_cosignatures().await? {
+                    println!("{peer}: {}", serde_json::to_string(&outcome)?);
+                }
+                node.store.close().await;
+                Ok(ExitCode::SUCCESS)
+            }
+            LedgerCommand::Forks { data, json } => {
+                let (_, store) = super::request::open_store(&data).await?;
+                let forks = store.forks(100).await?;
+                store.close().await;
+                if json {
+                    let rows: Vec<_> = forks.iter().map(|f| serde_json::json!({ "origin": f.origin, "detected_at": f.detected_at.to_string(), "evidence": f.evidence })).collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else if forks.is_empty() {
+                    println!("No fork detected.");
+                } else {
+                    for f in &forks {
+                        println!("FORK  {}  detected {}  ({})", f.origin, f.detected_at, f.evidence["kind"].as_str().unwrap_or("?"));
+                    }
+                }
+                Ok(if forks.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
             }
             LedgerCommand::Key { data } => {
                 let (_, node) = super::node::open(&data).await?;

@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// PEM private key for TLS (overrides http.tls_key).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between rounds of asking peers to cosign this node's ledger checkpoint.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub witness_every: u64,
     /// Require client certificates signed by this PEM CA (mutual TLS; overrides http.tls_client_ca).
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
@@ -70,7 +73,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx.clone()));
-    let sequencer = tokio::spawn(Arc::clone(&node).run_sequencer(stop_rx));
+    let sequencer = tokio::spawn(Arc::clone(&node).run_sequencer(stop_rx.clone()));
+    let witnessing = tokio::spawn(Arc::clone(&node).run_witnessing(
+        std::time::Duration::from_secs(args.witness_every.max(1)),
+        stop_rx,
+    ));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(state = %node.state(), "serving on {scheme}://{}", listener.local_addr()?);
     if node.directory().is_none() {
@@ -87,6 +94,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = sequencer.await;
+    let _ = witnessing.await;
     node.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -3,7 +3,8 @@
 //! Each case is an async function over a [`Fixture`] (a freshly opened
 //! store plus the URL it came from, for reopening and for raw SQL): the
 //! cases on a node's own records are below, those on federation in
-//! `federation.rs` and those on the custody ledger in `ledger.rs`.
+//! `federation.rs`, those on the custody ledger in `ledger.rs` and those
+//! on witnessing in `witness.rs`.
 //! `conformance!` runs every case against a new SQLite file in a temporary
 //! directory, and against PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names
 //! a server: there each case gets its own database with a random name,
@@ -31,9 +32,11 @@ use time::{Duration, OffsetDateTime};
 
 mod federation;
 mod ledger;
+mod witness;
 
 use federation::*;
 use ledger::*;
+use witness::*;
 
 const POSTGRES_URL_VAR: &str = "CUSTOS_TEST_POSTGRES_URL";
 
@@ -991,6 +994,12 @@ conformance!(
     actions_queue_their_ledger_entries,
     hand_edited_ledger_rows,
     checkpoints_are_kept_one_per_size,
+    witnessed_checkpoints_move_only_by_compare_and_set,
+    of_concurrent_witness_writers_exactly_one_wins,
+    forks_are_listed_newest_first_with_their_evidence,
+    cosignatures_are_kept_one_per_size_and_witness,
+    the_latest_cosigned_size_is_per_witness,
+    witnessing_survives_reopening,
 );
 
 #[test]
