@@ -387,6 +387,12 @@ fn the_demo_runs_and_cleans_up() {
     assert_eq!(network["verification"]["signatures_checked"], 6);
     assert_eq!(network["verification"]["receipts_checked"], 6);
     assert_eq!(network["verification"]["problems"], serde_json::json!([]));
+    let witnessing = network["witnessing"].as_array().unwrap();
+    assert_eq!(witnessing.len(), 6, "each of three nodes asks the two others");
+    assert!(witnessing.iter().all(|w| w["outcome"]["cosigned"].is_object()), "{witnessing:?}");
+    assert_eq!(network["ledgers"].as_array().map(Vec::len), Some(3));
+    assert_eq!(network["proof_bundle"]["verified"], true);
+    assert_eq!(network["de_checkpoint_cosignatures"], 2);
 
     let o = custos(&["demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
