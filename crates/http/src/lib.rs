@@ -7,6 +7,7 @@
 pub mod api;
 mod error;
 pub mod federation;
+pub mod metrics;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -66,6 +67,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::metrics))
         .merge(federation)
         .merge(api)
         .with_state(node)

@@ -1,0 +1,76 @@
+//! `GET /metrics`: the node's state in the Prometheus text format, for the operator's monitoring.
+//!
+//! A detected ledger fork shows as `custos_ledger_forks_detected > 0`, so an
+//! alert rule can page the operator; queued and failed deliveries and refused
+//! messages are there too. Values are read from the store at each scrape.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use custos_node::Node;
+use custos_store::OutboxState;
+
+use crate::error::ApiError;
+
+/// The most rows counted per family; a count at this value means "at least".
+const COUNT_CAP: u32 = 100_000;
+
+pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
+    let store = &node.store;
+    let err = |e: custos_store::StoreError| ApiError::from(custos_node::NodeError::from(e));
+    let ledger = store.ledger_size().await.map_err(err)?;
+    let forks = store.forks(COUNT_CAP).await.map_err(err)?.len();
+    let pending = store
+        .list_outbox(Some(OutboxState::Pending), COUNT_CAP)
+        .await
+        .map_err(err)?
+        .len();
+    let failed = store
+        .list_outbox(Some(OutboxState::Failed), COUNT_CAP)
+        .await
+        .map_err(err)?
+        .len();
+    let refused = store.refusals(COUNT_CAP).await.map_err(err)?.len();
+    let directory = node.directory().map(|d| d.version()).unwrap_or(0);
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: String| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        );
+    };
+    gauge(
+        "custos_ledger_entries",
+        "Entries in this node's custody ledger.",
+        ledger.to_string(),
+    );
+    gauge(
+        "custos_ledger_forks_detected",
+        "Forks this node, as a witness, found in peers' ledgers (alert when above 0).",
+        forks.to_string(),
+    );
+    gauge(
+        "custos_outbox_pending",
+        "Outgoing messages waiting for delivery.",
+        pending.to_string(),
+    );
+    gauge(
+        "custos_outbox_failed",
+        "Outgoing messages given up on.",
+        failed.to_string(),
+    );
+    gauge(
+        "custos_refused_messages",
+        "Incoming messages refused (duplicates included).",
+        refused.to_string(),
+    );
+    gauge(
+        "custos_directory_version",
+        "Version of the directory in force (0: none).",
+        directory.to_string(),
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
