@@ -388,8 +388,17 @@ fn the_demo_runs_and_cleans_up() {
     assert_eq!(network["verification"]["receipts_checked"], 6);
     assert_eq!(network["verification"]["problems"], serde_json::json!([]));
     let witnessing = network["witnessing"].as_array().unwrap();
-    assert_eq!(witnessing.len(), 6, "each of three nodes asks the two others");
-    assert!(witnessing.iter().all(|w| w["outcome"]["cosigned"].is_object()), "{witnessing:?}");
+    assert_eq!(
+        witnessing.len(),
+        6,
+        "each of three nodes asks the two others"
+    );
+    assert!(
+        witnessing
+            .iter()
+            .all(|w| w["outcome"]["cosigned"].is_object()),
+        "{witnessing:?}"
+    );
     assert_eq!(network["ledgers"].as_array().map(Vec::len), Some(3));
     assert_eq!(network["proof_bundle"]["verified"], true);
     assert_eq!(network["de_checkpoint_cosignatures"], 2);
@@ -419,4 +428,56 @@ fn processes_mentioning(text: &str) -> Vec<u32> {
                 .unwrap_or(false)
         })
         .collect()
+}
+
+#[test]
+fn treaty_status_reads_the_sample_and_names_bad_fields() {
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/samples/registry.sample.toml"
+    );
+    let o = custos(&[
+        "treaty",
+        "status",
+        "--registry",
+        sample,
+        "--between",
+        "FR",
+        "DE",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("SAMPLE"),
+        "sample data is marked: {}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v.to_string().contains("2027-12-14"),
+        "the sample's entry into force: {v}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad_date = write(
+        dir.path(),
+        "bad-date.toml",
+        "sample = false\nas_of = 2027-01-01\n[[party]]\ncode = \"FR\"\nsignature = 2025-13-01\n",
+    );
+    let o = custos(&["treaty", "status", "--registry", &bad_date]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad-date.toml") && stderr(&o).contains("line 5"),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_panic(&o);
+    let bad_code = write(
+        dir.path(),
+        "bad-code.toml",
+        "sample = false\nas_of = 2027-01-01\n[[party]]\ncode = \"XQ\"\nsignature = 2025-10-25\n",
+    );
+    let o = custos(&["treaty", "status", "--registry", &bad_code]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("party[0].code"), "{}", stderr(&o));
 }
