@@ -19,6 +19,8 @@
 mod check;
 pub mod date_text;
 pub mod figures;
+#[cfg(test)]
+mod fixtures;
 mod legal_basis;
 mod registry;
 mod status;

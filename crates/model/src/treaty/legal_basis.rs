@@ -250,25 +250,9 @@ mod tests {
 
     use super::*;
     use crate::state::{PartyKind, catalogue};
-    use crate::treaty::{Deposit, InstrumentKind, PartyEntry};
+    use crate::treaty::PartyEntry;
 
-    fn code(s: &str) -> StateCode {
-        s.parse().unwrap()
-    }
-
-    fn entry(code: StateCode, deposit: Option<Date>) -> PartyEntry {
-        PartyEntry {
-            code,
-            signature: Some(date!(2025 - 10 - 25)),
-            deposit: deposit.map(|date| Deposit {
-                date,
-                instrument: InstrumentKind::Ratification,
-            }),
-            members: vec![],
-            denunciation_notice: None,
-            designations: Default::default(),
-        }
-    }
+    use crate::treaty::fixtures::{code, entry};
 
     /// Forty States other than FR, DE, GB and ZW, depositing one a day from
     /// 1 November 2025: the fortieth deposits on 10 December 2025, so the

@@ -282,23 +282,7 @@ mod tests {
             .collect()
     }
 
-    fn code(s: &str) -> StateCode {
-        s.parse().unwrap()
-    }
-
-    fn entry(code: StateCode, deposit: Option<Date>) -> PartyEntry {
-        PartyEntry {
-            code,
-            signature: Some(date!(2025 - 10 - 25)),
-            deposit: deposit.map(|date| Deposit {
-                date,
-                instrument: InstrumentKind::Ratification,
-            }),
-            members: vec![],
-            denunciation_notice: None,
-            designations: Default::default(),
-        }
-    }
+    use crate::treaty::fixtures::{code, entry};
 
     fn registry(parties: Vec<PartyEntry>) -> Registry {
         Registry {
