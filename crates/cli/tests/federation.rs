@@ -406,8 +406,12 @@ fn forged_and_replayed_messages_are_refused_recorded_and_not_stored() {
     assert!((400..500).contains(&answer.status));
     let accepted = net.post_message("DE", sealed_genuine.ciphertext.clone());
     assert_eq!(accepted.status, 200, "the unflipped message: {accepted:?}");
+    assert!(
+        accepted.json["custody"]["checkpoint"].is_string(),
+        "the answer carries a custody proof: {accepted:?}"
+    );
     verify_receipt(
-        &accepted.bytes,
+        &accepted.receipt(),
         &net.directory(now()),
         &sealed_genuine.id,
         state("DE"),
@@ -447,7 +451,7 @@ fn forged_and_replayed_messages_are_refused_recorded_and_not_stored() {
     // (f) Replays: of the message just accepted, and of the one FR's outbox delivered.
     let replay = net.post_message("DE", sealed_genuine.ciphertext.clone());
     assert_refused(&replay, ErrorCode::DuplicateMessage, "replayed message");
-    let first_receipt: Value = serde_json::from_slice(&accepted.bytes).expect("receipt JSON");
+    let first_receipt: Value = accepted.json["receipt"].clone();
     assert_eq!(
         replay.json["receipt"], first_receipt,
         "the duplicate answer carries the original receipt"
@@ -637,9 +641,9 @@ fn rotated_and_revoked_keys_reach_peers_through_the_directory() {
     let to_fr = seal_message(&submit("DE", "FR", now()), &de_key, &to_new_fr).expect("seals");
     let answer = net.post_message("FR", to_fr.ciphertext);
     assert_eq!(answer.status, 200, "FR accepts DE's message: {answer:?}");
-    verify_receipt(&answer.bytes, &directory, &to_fr.id, state("FR"), now())
+    verify_receipt(&answer.receipt(), &directory, &to_fr.id, state("FR"), now())
         .expect("FR's receipt verifies against directory version 2");
-    let receipt = Envelope::from_json(&answer.bytes).expect("the receipt is an envelope");
+    let receipt = Envelope::from_json(&answer.receipt()).expect("the receipt is an envelope");
     assert_eq!(receipt.signatures[0].keyid, new_key.key_id());
 
     // The old key now signs nothing new; what it signed before the rotation still counts.

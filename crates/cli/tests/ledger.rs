@@ -48,6 +48,47 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
     let id = net.requests("DE")[0]["id"].as_str().unwrap().to_owned();
     net.show("DE", &id);
 
+    // Each receipt came with a proof that DE logged the message; FR checked it and keeps it in its own ledger.
+    let fr_store = net.store("FR");
+    let fr_entries = net
+        .block_on(fr_store.ledger_entries(0, 100))
+        .expect("FR's ledger");
+    net.block_on(fr_store.close());
+    let custody: Vec<serde_json::Value> = fr_entries
+        .iter()
+        .map(|e| serde_json::from_slice::<serde_json::Value>(&e.entry).expect("entries are JSON"))
+        .filter(|e| e["kind"] == "receipt-received")
+        .map(|e| e["detail"]["custody"].clone())
+        .collect();
+    assert_eq!(custody.len(), 3, "{custody:?}");
+    for c in &custody {
+        assert_eq!(c["valid"], true, "{c}");
+        let bundle = c["bundle"].to_string();
+        let key = net
+            .run_ok(&[
+                "ledger",
+                "key",
+                "--data",
+                net.dir("DE").to_str().expect("UTF-8"),
+            ])
+            .trim()
+            .to_owned();
+        let file = net.scratch("custody.json");
+        std::fs::write(&file, bundle).unwrap();
+        let out = net.run(&[
+            "ledger",
+            "verify-bundle",
+            file.to_str().expect("UTF-8"),
+            "--key",
+            &key,
+        ]);
+        assert!(
+            out.status.success(),
+            "the receiver's custody proof verifies offline: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     // Stop the nodes so that nothing else writes while we check and tamper.
     net.stop("FR");
     net.stop("DE");

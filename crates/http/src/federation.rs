@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custos_node::{Node, ReceiveOutcome};
 use custos_protocol::ErrorCode;
@@ -21,7 +21,7 @@ use crate::error::ApiError;
     tag = "federation",
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An age-encrypted DSSE envelope holding one message (docs/formats/messages.md)"),
     responses(
-        (status = 200, description = "Accepted; the body is the receiver's signed receipt (DSSE JSON)", content_type = "application/json"),
+        (status = 200, description = "Accepted: {\"receipt\": the receiver's signed receipt (DSSE JSON), \"custody\": a proof bundle showing the message in the receiver's custody ledger, or null}", content_type = "application/json"),
         (status = 409, description = "duplicate-message (body carries the original receipt), out-of-order or thread-conflict"),
         (status = 400, description = "The message is malformed, not for this node, or outside its time window"),
         (status = 403, description = "The signing key is unknown, revoked, not valid at the message's time, or the signature is invalid"),
@@ -54,12 +54,16 @@ pub async fn post_message(
         }
     };
     match node.receive(&body, &peer).await {
-        ReceiveOutcome::Accepted { receipt } => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            receipt,
-        )
-            .into_response(),
+        ReceiveOutcome::Accepted { receipt, custody } => {
+            let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap_or_default();
+            let custody =
+                custody.and_then(|b| serde_json::from_str::<serde_json::Value>(&b.to_json()).ok());
+            (
+                StatusCode::OK,
+                axum::Json(json!({ "receipt": receipt, "custody": custody })),
+            )
+                .into_response()
+        }
         ReceiveOutcome::Duplicate { receipt } => {
             let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap_or_default();
             let body = json!({

@@ -247,6 +247,89 @@ impl Node {
         Ok(())
     }
 
+    /// Sequences `entry` (queued at a ledger size of at least `base`) and proves
+    /// it against the checkpoint that first includes it. `None` when another
+    /// process's sequencer holds it for longer than a receipt may wait.
+    pub async fn custody_proof(
+        &self,
+        entry: &[u8],
+        base: u64,
+    ) -> Result<Option<ProofBundle>, NodeError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            self.sequence_ledger().await?;
+            let mut from = base;
+            loop {
+                let rows = self.store.ledger_entries(from, 1000).await?;
+                if let Some(row) = rows.iter().find(|r| r.entry == entry) {
+                    return self.prove_entry(row.index).await.map(Some);
+                }
+                match rows.last() {
+                    Some(last) if rows.len() == 1000 => from = last.index + 1,
+                    _ => break,
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Checks the custody proof a receiver returned with its receipt: signed by
+    /// the receiver's ledger key as the directory lists it now, and proving the
+    /// receiver logged receiving exactly this message (same id, same envelope).
+    pub fn check_custody_proof(
+        &self,
+        bundle: &ProofBundle,
+        receiver: custos_model::StateCode,
+        message_id: &str,
+        envelope: &[u8],
+    ) -> Result<u64, NodeError> {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let entry = directory
+            .entry(receiver)
+            .ok_or(NodeError::NotInDirectory(receiver))?;
+        let origin = format!("custos.ledger/{receiver}");
+        let now = self.clock.now();
+        let mut last = None;
+        let mut checkpoint = None;
+        for k in entry
+            .signing_keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
+        {
+            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(ledger_err)?;
+            match bundle.verify(&vk.to_text()) {
+                Ok(cp) => {
+                    checkpoint = Some(cp);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(checkpoint) = checkpoint else {
+            return Err(NodeError::Ledger(format!(
+                "the custody proof from {receiver} does not verify: {}",
+                last.map(|e| e.to_string())
+                    .unwrap_or_else(|| "no usable key".into())
+            )));
+        };
+        let logged: Value = serde_json::from_slice(&bundle.entry)
+            .map_err(|e| NodeError::Ledger(format!("the proved entry is not JSON: {e}")))?;
+        let expected_envelope = custos_seal::content_id(envelope);
+        if logged["format"] != ENTRY_FORMAT
+            || logged["kind"] != "message-received"
+            || logged["subject"] != message_id
+            || logged["envelope_sha256"] != expected_envelope.as_str()
+        {
+            return Err(NodeError::Ledger(format!(
+                "the proved entry does not record receiving message {message_id}: {logged}"
+            )));
+        }
+        Ok(checkpoint.size)
+    }
+
     /// The latest signed checkpoint, if the ledger has any entry.
     pub async fn latest_checkpoint(&self) -> Result<Option<String>, NodeError> {
         Ok(self.store.latest_checkpoint().await?.map(|c| c.note))

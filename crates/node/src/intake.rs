@@ -21,8 +21,13 @@ use crate::custody::{Entry, EntryKind};
 /// The answer to a posted message.
 #[derive(Debug)]
 pub enum ReceiveOutcome {
-    /// Stored; the signed receipt (DSSE JSON) goes back to the sender.
-    Accepted { receipt: Vec<u8> },
+    /// Stored; the signed receipt (DSSE JSON) goes back to the sender, with
+    /// the proof that the message is in this node's custody ledger (a proof
+    /// bundle against a signed checkpoint), when it could be made in time.
+    Accepted {
+        receipt: Vec<u8>,
+        custody: Option<custos_ledger::ProofBundle>,
+    },
     /// Already stored earlier; the original receipt goes back, nothing changed.
     Duplicate { receipt: Vec<u8> },
     /// Not stored.
@@ -167,6 +172,12 @@ impl Node {
                 .encode()
                 .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?,
         ];
+        let received_entry = ledger[0].clone();
+        let ledger_base = self
+            .store
+            .ledger_size()
+            .await
+            .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
         let incoming = IncomingMessage {
             message: MessageRecord {
                 id: opened.id.to_string(),
@@ -192,7 +203,16 @@ impl Node {
             ledger,
         };
         match self.store.accept_incoming(&incoming).await {
-            Ok(AcceptOutcome::Accepted) => Ok(ReceiveOutcome::Accepted { receipt }),
+            Ok(AcceptOutcome::Accepted) => {
+                let custody = match self.custody_proof(&received_entry, ledger_base).await {
+                    Ok(bundle) => bundle,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no custody proof for an accepted message");
+                        None
+                    }
+                };
+                Ok(ReceiveOutcome::Accepted { receipt, custody })
+            }
             Ok(AcceptOutcome::Duplicate { receipt }) => Ok(ReceiveOutcome::Duplicate { receipt }),
             Err(StoreError::OutOfOrder { prev }) => Err((
                 ErrorCode::OutOfOrder,

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use custos_ledger::ProofBundle;
 use custos_protocol::{ErrorCode, verify_receipt};
 use custos_store::OutboxItem;
 use time::{Duration, OffsetDateTime};
@@ -163,7 +164,7 @@ impl Node {
         let now = self.clock.now();
         let attempts = item.attempts + 1;
         let result = match outcome {
-            Ok(receipt) => {
+            Ok(Delivered { receipt, custody }) => {
                 let entry = Entry::new(
                     EntryKind::ReceiptReceived,
                     now,
@@ -171,7 +172,7 @@ impl Node {
                 )
                 .subject(item.message_id.clone())
                 .envelope(&receipt)
-                .detail(serde_json::json!({ "from": item.recipient }))
+                .detail(serde_json::json!({ "from": item.recipient, "custody": custody }))
                 .encode();
                 match entry {
                     Ok(entry) => self
@@ -219,7 +220,7 @@ impl Node {
         })
     }
 
-    async fn post(&self, item: &OutboxItem) -> Result<Vec<u8>, Failure> {
+    async fn post(&self, item: &OutboxItem) -> Result<Delivered, Failure> {
         let url = format!("{}/federation/v1/messages", item.url.trim_end_matches('/'));
         let response = self
             .http
@@ -236,15 +237,17 @@ impl Node {
             .bytes()
             .await
             .map_err(|e| Failure::Transient(format!("reading the answer of {url}: {e}")))?;
-        let receipt = match status {
-            200 => body.to_vec(),
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let (receipt, custody) = match status {
+            200 => (
+                answer["receipt"].clone(),
+                answer.get("custody").cloned().filter(|c| !c.is_null()),
+            ),
             _ => {
-                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 let code = answer["error"]["code"].as_str().unwrap_or("").to_owned();
                 let message = answer["error"]["message"].as_str().unwrap_or("").to_owned();
                 if code == ErrorCode::DuplicateMessage.as_str() && !answer["receipt"].is_null() {
-                    serde_json::to_vec(&answer["receipt"])
-                        .map_err(|e| Failure::Transient(e.to_string()))?
+                    (answer["receipt"].clone(), None)
                 } else {
                     let error = format!("{url} answered {status} {code}: {message}");
                     return Err(if permanent(status, &code) {
@@ -255,6 +258,8 @@ impl Node {
                 }
             }
         };
+        let receipt =
+            serde_json::to_vec(&receipt).map_err(|e| Failure::Transient(e.to_string()))?;
         let directory = self
             .directory()
             .ok_or_else(|| Failure::Transient("no directory to verify the receipt".into()))?;
@@ -275,8 +280,44 @@ impl Node {
                 item.recipient
             ))
         })?;
-        Ok(receipt)
+        // The custody proof: kept in our own ledger with the receipt, verified or not.
+        let custody = match custody {
+            None => serde_json::json!({ "provided": false }),
+            Some(value) => {
+                let checked = match ProofBundle::from_json(&value.to_string()) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(bundle) => match self.store.get_message(&item.message_id).await {
+                        Ok(Some(m)) => self
+                            .check_custody_proof(
+                                &bundle,
+                                item.recipient,
+                                &item.message_id,
+                                &m.envelope,
+                            )
+                            .map_err(|e| e.to_string()),
+                        Ok(None) => Err("the message is not stored here".into()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                match checked {
+                    Ok(size) => {
+                        serde_json::json!({ "provided": true, "valid": true, "checkpoint_size": size, "bundle": value })
+                    }
+                    Err(error) => {
+                        tracing::error!(message = %item.message_id, from = %item.recipient, %error, "a receiver's custody proof does not verify");
+                        serde_json::json!({ "provided": true, "valid": false, "error": error, "bundle": value })
+                    }
+                }
+            }
+        };
+        Ok(Delivered { receipt, custody })
     }
+}
+
+/// A verified receipt and what was made of the custody proof that came with it.
+struct Delivered {
+    receipt: Vec<u8>,
+    custody: serde_json::Value,
 }
 
 enum Failure {

@@ -92,6 +92,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The signed receipt of an accepted message (DSSE JSON bytes).
+    pub fn receipt(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.json["receipt"]).expect("JSON")
+    }
+
     /// The stable error code of an error answer, if any.
     pub fn code(&self) -> Option<&str> {
         self.json["error"]["code"].as_str()
