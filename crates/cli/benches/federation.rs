@@ -23,8 +23,12 @@
 //!    same store calls on both sides (`record_outgoing` with the plain
 //!    canonical bytes in place of the ciphertext, `claim_due`,
 //!    `accept_incoming` with an unsigned receipt, `mark_delivered`, the same
-//!    custody-ledger entries and the same sequencer), but no DSSE signature,
-//!    no age encryption and no verification.
+//!    custody-ledger entries, the same sequencer and the same custody proof
+//!    returned with each receipt), but no DSSE signature, no age encryption
+//!    and no verification of signatures or proofs. (The ledger's own
+//!    checkpoint signature, one per sequencing pass, is the one signature
+//!    left in the floor: it comes with the node's sequencer that the floor
+//!    reuses, and costs some 20 microseconds.)
 //!
 //! It also times the single-threaded cost of each protocol stage and the
 //! disk's fsync, and reads the process's CPU time around each phase, so a
@@ -985,6 +989,8 @@ struct FloorReceiver {
     store: Arc<dyn Store>,
     clock: Arc<BenchClock>,
     max_bytes: usize,
+    /// A node over the same store, for its ledger: sequencing and custody proofs.
+    ledger: Arc<Node>,
 }
 
 /// The two sides, the receiver served on loopback, each with a ledger sequencer.
@@ -1001,33 +1007,41 @@ impl FloorPair {
     async fn start(root: &Path, clock: Arc<BenchClock>) -> anyhow::Result<Self> {
         let listener = loopback_listener()?;
         let addr = listener.local_addr()?;
+        // The custody ledger of each side is kept as on a node, by a node
+        // over the floor's store: its sequencer runs as `custos serve` runs
+        // it, and the receiver asks it for the proof that goes with a receipt.
+        let mut ledgers = Vec::new();
+        for state in ["FR", "DE"] {
+            let dir = root.join(state.to_lowercase());
+            let store = open_store(&dir).await?;
+            ledgers.push(node(&dir, state, store, &clock, None).await?);
+        }
+        let de = ledgers.pop().ok_or_else(|| anyhow!("no DE ledger"))?;
+        let fr = ledgers.pop().ok_or_else(|| anyhow!("no FR ledger"))?;
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for ledger in [&fr, &de] {
+            tasks.push(tokio::spawn(
+                Arc::clone(ledger).run_sequencer(shutdown.subscribe()),
+            ));
+        }
         let receiver = Arc::new(FloorReceiver {
-            state: "DE".parse()?,
-            store: open_store(&root.join("de")).await?,
+            state: de.state(),
+            store: Arc::clone(&de.store),
             clock: Arc::clone(&clock),
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            ledger: de,
         });
         let sender = Arc::new(FloorSender {
-            state: "FR".parse()?,
+            state: fr.state(),
             peer: receiver.state,
             url: format!("http://{addr}"),
-            store: open_store(&root.join("fr")).await?,
+            store: Arc::clone(&fr.store),
             clock: Arc::clone(&clock),
             http: http_client()?,
             retry: RetryPolicy::default(),
             wake: Notify::new(),
         });
-
-        // The custody ledger is sequenced on each side as on a node: the
-        // sequencer of a node over the floor's store does it (it signs one
-        // checkpoint per sequencing pass, not per message).
-        let (shutdown, _) = watch::channel(false);
-        let mut tasks = Vec::new();
-        for (state, store) in [("FR", &sender.store), ("DE", &receiver.store)] {
-            let dir = root.join(state.to_lowercase());
-            let ledger = node(&dir, state, Arc::clone(store), &clock, None).await?;
-            tasks.push(tokio::spawn(ledger.run_sequencer(shutdown.subscribe())));
-        }
 
         // The same server as `custos_http::serve` on plain HTTP.
         let app = Router::new()
@@ -1184,7 +1198,7 @@ impl FloorSender {
 
     async fn attempt(&self, item: OutboxItem) -> anyhow::Result<()> {
         match self.post(&item).await {
-            Ok(receipt) => {
+            Ok((receipt, custody)) => {
                 let now = self.clock.now();
                 let entry = Entry::new(
                     EntryKind::ReceiptReceived,
@@ -1193,7 +1207,7 @@ impl FloorSender {
                 )
                 .subject(item.message_id.clone())
                 .envelope(&receipt)
-                .detail(json!({ "from": item.recipient }))
+                .detail(json!({ "from": item.recipient, "custody": custody }))
                 .encode()?;
                 self.store
                     .mark_delivered(&item.message_id, &receipt, now, &[entry])
@@ -1215,8 +1229,10 @@ impl FloorSender {
         Ok(())
     }
 
-    /// Posts the plain message; reads the unsigned receipt and checks it names the message.
-    async fn post(&self, item: &OutboxItem) -> anyhow::Result<Vec<u8>> {
+    /// Posts the plain message; reads the unsigned receipt and checks it
+    /// names the message; reads the custody proof and checks the entry it
+    /// proves, without verifying the proof itself.
+    async fn post(&self, item: &OutboxItem) -> anyhow::Result<(Vec<u8>, Value)> {
         let url = format!("{}/federation/v1/messages", item.url.trim_end_matches('/'));
         let response = self
             .http
@@ -1234,12 +1250,34 @@ impl FloorSender {
             "{url} answered {status}: {}",
             String::from_utf8_lossy(&body)
         );
-        let receipt: Receipt = serde_json::from_slice(&body).context("the receipt")?;
+        let answer: Value = serde_json::from_slice(&body).context("the answer")?;
+        let receipt = serde_json::to_vec(&answer["receipt"])?;
+        let read: Receipt = serde_json::from_slice(&receipt).context("the receipt")?;
         ensure!(
-            receipt.message_id.as_str() == item.message_id && receipt.receiver == item.recipient,
+            read.message_id.as_str() == item.message_id && read.receiver == item.recipient,
             "the receipt names another message or receiver"
         );
-        Ok(body.to_vec())
+        let custody = match answer.get("custody").filter(|c| !c.is_null()) {
+            None => json!({ "provided": false }),
+            Some(value) => {
+                let bundle = custos_ledger::ProofBundle::from_json(&value.to_string())?;
+                let sent = self
+                    .store
+                    .get_message(&item.message_id)
+                    .await?
+                    .ok_or_else(|| anyhow!("message {} is not stored", item.message_id))?;
+                let logged: Value = serde_json::from_slice(&bundle.entry)?;
+                ensure!(
+                    logged["kind"] == "message-received"
+                        && logged["subject"] == item.message_id.as_str()
+                        && logged["envelope_sha256"]
+                            == custos_seal::content_id(&sent.envelope).as_str(),
+                    "the custody proof is about another entry"
+                );
+                json!({ "provided": true, "valid": null, "checkpoint_size": bundle.tree_size, "bundle": value })
+            }
+        };
+        Ok((receipt, custody))
     }
 }
 
@@ -1270,12 +1308,15 @@ async fn floor_post(
         )),
     };
     match outcome {
-        Ok(receipt) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            receipt,
-        )
-            .into_response(),
+        Ok((receipt, custody)) => {
+            let receipt: Value = serde_json::from_slice(&receipt).unwrap_or_default();
+            let custody = custody.and_then(|b| serde_json::from_str::<Value>(&b.to_json()).ok());
+            (
+                StatusCode::OK,
+                axum::Json(json!({ "receipt": receipt, "custody": custody })),
+            )
+                .into_response()
+        }
         Err((status, code, message)) => {
             eprintln!(
                 "floor receiver: refused a message from {peer} (says {claimed}): {}: {message}",
@@ -1288,8 +1329,12 @@ async fn floor_post(
 }
 
 impl FloorReceiver {
-    /// What `Node::receive` does, minus decryption, signature checks and signing.
-    async fn receive(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
+    /// What `Node::receive` does, minus decryption, signature checks and
+    /// signing: returns the receipt and the custody proof.
+    async fn receive(
+        &self,
+        body: &[u8],
+    ) -> Result<(Vec<u8>, Option<custos_ledger::ProofBundle>), Refusal> {
         if body.len() > self.max_bytes {
             return Err(refusal(ErrorCode::TooLarge, "too large"));
         }
@@ -1364,6 +1409,8 @@ impl FloorReceiver {
             .encode()
             .map_err(|e| internal(&e))?,
         ];
+        let received_entry = ledger[0].clone();
+        let ledger_base = self.store.ledger_size().await.map_err(|e| internal(&e))?;
         let incoming = IncomingMessage {
             message: MessageRecord {
                 id: id.to_string(),
@@ -1389,7 +1436,14 @@ impl FloorReceiver {
             ledger,
         };
         match self.store.accept_incoming(&incoming).await {
-            Ok(AcceptOutcome::Accepted) => Ok(receipt),
+            Ok(AcceptOutcome::Accepted) => {
+                let custody = self
+                    .ledger
+                    .custody_proof(&received_entry, ledger_base)
+                    .await
+                    .map_err(|e| internal(&e))?;
+                Ok((receipt, custody))
+            }
             Ok(AcceptOutcome::Duplicate { .. }) => {
                 Err(refusal(ErrorCode::DuplicateMessage, "received before"))
             }

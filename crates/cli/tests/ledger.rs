@@ -194,3 +194,46 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
     let (code, out) = verify(&net, "DE");
     assert_eq!(code, Some(0), "the restored ledger verifies again: {out}");
 }
+
+#[test]
+fn tampering_with_the_postgresql_tables_is_caught() {
+    let Some(db) = common::TempDatabase::create() else {
+        return;
+    };
+    let url = db.url();
+    let mut net = Network::start_with(&["FR", "DE"], &[("DE", url.as_str())]);
+    for _ in 0..2 {
+        let sent = net.send("FR", &draft(RequestKind::Preservation, "FR", "DE"), &[]);
+        assert_eq!(sent.delivery, "delivered");
+    }
+    net.stop("DE");
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(code, Some(0), "{out}");
+
+    let psql = |statement: &str| {
+        let out = std::process::Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-Atc", statement])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Entry 0 is DE's record of receiving FR's first message; it names FR.
+    let changed = psql(
+        "UPDATE ledger_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'node:FR', 'node:IT'), 'UTF8') \
+         WHERE idx = 0 RETURNING idx",
+    );
+    assert!(changed.starts_with("0\n"), "the row was changed: {changed:?}");
+    let (code, out) = verify(&net, "DE");
+    assert_eq!(
+        code,
+        Some(1),
+        "a changed row in PostgreSQL must be caught: {out}"
+    );
+    assert!(out.contains("entry 0"), "{out}");
+    drop(net);
+}

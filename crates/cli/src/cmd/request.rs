@@ -321,14 +321,23 @@ pub async fn record_outgoing(
         created_at: now,
     };
     store.insert_request(&record).await?;
+    let who = actor();
+    let entry = custos_node::custody::Entry::new(
+        custos_node::custody::EntryKind::Decision,
+        now,
+        who.clone(),
+    )
+    .request(id.clone())
+    .detail(json!({ "decision": "drafted", "kind": kind, "to": counterpart }))
+    .encode()?;
     store
         .append_event(&NewEvent {
             request_id: id.clone(),
             at: now,
-            actor: actor(),
+            actor: who,
             kind: "drafted".into(),
             detail: json!({ "validated": true }),
-            ledger: None,
+            ledger: Some(entry),
         })
         .await?;
     store.close().await;

@@ -689,3 +689,59 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
 pub fn state(cc: &str) -> StateCode {
     cc.parse().expect("a State code")
 }
+
+/// A database on the test PostgreSQL server, dropped at the end.
+pub struct TempDatabase {
+    admin: String,
+    name: String,
+}
+
+impl TempDatabase {
+    /// Creates a fresh database with `psql`; `None` (with the reason printed) when that is not possible.
+    pub fn create() -> Option<TempDatabase> {
+        let Ok(admin) = std::env::var("CUSTOS_TEST_POSTGRES_URL") else {
+            println!("skipping the PostgreSQL node test: CUSTOS_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("custos_node_{}", uuid::Uuid::new_v4().simple());
+        let created = std::process::Command::new("psql")
+            .args([
+                admin.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output();
+        match created {
+            Ok(o) if o.status.success() => Some(TempDatabase { admin, name }),
+            Ok(o) => panic!(
+                "cannot create a test database: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => {
+                println!("skipping the PostgreSQL node test: psql is not available ({e})");
+                None
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self.admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{}", self.name),
+            None => format!("{}/{}", self.admin, self.name),
+        }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.admin.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
