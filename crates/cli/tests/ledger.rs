@@ -227,7 +227,10 @@ fn tampering_with_the_postgresql_tables_is_caught() {
         "UPDATE ledger_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'node:FR', 'node:IT'), 'UTF8') \
          WHERE idx = 0 RETURNING idx",
     );
-    assert!(changed.starts_with("0\n"), "the row was changed: {changed:?}");
+    assert!(
+        changed.starts_with("0\n"),
+        "the row was changed: {changed:?}"
+    );
     let (code, out) = verify(&net, "DE");
     assert_eq!(
         code,
