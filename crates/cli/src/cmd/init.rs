@@ -92,7 +92,7 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     })?;
 
     // Written last: a directory with a configuration is a finished node.
-    write_new(&config_path, config.to_toml()?.as_bytes())?;
+    config.save(dir)?;
     Ok(format!(
         "Created node {} ({}) in {}\n  configuration  {}\n  database       {}\n  keys           {}\n  signing key    {} (id {})\n  encryption key {}\n",
         config.node.state,
@@ -115,13 +115,5 @@ fn create_private_dir(path: &Path) -> anyhow::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
     }
-    Ok(())
-}
-
-/// Writes a file that must not exist yet, through a temporary file and a rename.
-pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
