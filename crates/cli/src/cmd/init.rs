@@ -5,7 +5,7 @@
 //! `keys/` folder readable only by the node's user. An existing node is never
 //! overwritten.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -63,7 +63,7 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    create_private_dir(&dir.join("keys"))?;
+    // The key store creates `keys/` readable by the owner only.
     let keys = custos_node::Keystore::create(&dir.join("keys"), clock.now())?;
 
     let url = config.database_url(dir);
@@ -105,15 +105,4 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
         keys.signing.key_id(),
         keys.encryption.recipient().to_text(),
     ))
-}
-
-fn create_private_dir(path: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
-    }
-    Ok(())
 }
