@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Evidence packages: seal, verify, open, send.
+    #[command(subcommand)]
+    Evidence(cmd::evidence::EvidenceCommand),
     /// The custody ledger: verify it, print its checkpoint, prove entries, check proofs offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Refusals { data, limit } => cmd::outbox::refusals(data, limit),
         Command::Token(c) => cmd::token::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
+        Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),
     };
     match outcome {

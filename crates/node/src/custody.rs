@@ -35,6 +35,19 @@ pub enum EntryKind {
     ReceiptReceived,
     Decision,
     RequestRead,
+    /// An evidence package was sealed on this node.
+    EvidenceSealed,
+    /// An evidence package finished uploading to a peer (with its receipt).
+    EvidenceSent,
+    /// A peer's evidence package was fully received and accepted.
+    EvidenceReceived,
+    /// An evidence package was verified (signature and hashes).
+    EvidenceVerified,
+    /// An evidence package was decrypted and its files written out.
+    EvidenceOpened,
+    /// Something left the node's custody in the clear: a package's files
+    /// exported, or the node's decryption identity exported for standard tools.
+    Exported,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

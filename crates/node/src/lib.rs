@@ -9,6 +9,7 @@
 pub mod custody;
 pub mod directory;
 mod error;
+pub mod evidence;
 pub mod intake;
 pub mod keys;
 pub mod outbox;

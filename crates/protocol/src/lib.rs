@@ -11,6 +11,8 @@
 
 mod directory;
 mod error;
+pub mod evidence;
+pub mod evidence_transfer;
 mod ids;
 mod json;
 mod message;
