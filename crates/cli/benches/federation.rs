@@ -366,7 +366,7 @@ fn loopback_listener() -> anyhow::Result<TcpListener> {
 /// The client a node uses to reach peers, configured as `custos serve` does.
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .pool_max_idle_per_host(32)
+        .pool_max_idle_per_host(64)
         .user_agent("custos-bench")
         .build()
         .context("cannot build the HTTP client")
@@ -396,6 +396,7 @@ async fn node(
         registry_key,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy::default(),
+        evidence: Default::default(),
     };
     let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
     Ok(Node::new(settings, keys, store, clock, http_client()?).await?)

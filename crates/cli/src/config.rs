@@ -28,6 +28,51 @@ pub struct Config {
     pub http: HttpSection,
     #[serde(default)]
     pub directory: DirectorySection,
+    #[serde(default, skip_serializing_if = "EvidenceSection::is_default")]
+    pub evidence: EvidenceSection,
+}
+
+/// Limits on evidence packages this node receives from peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSection {
+    /// The largest segment (bytes of ciphertext) a peer's manifest may declare.
+    #[serde(default = "default_max_segment_bytes")]
+    pub max_segment_bytes: u64,
+    /// Disk space (bytes) that incoming packages must leave free on the data directory's file system.
+    #[serde(default = "default_reserve_bytes")]
+    pub reserve_bytes: u64,
+}
+
+impl Default for EvidenceSection {
+    fn default() -> Self {
+        EvidenceSection {
+            max_segment_bytes: default_max_segment_bytes(),
+            reserve_bytes: default_reserve_bytes(),
+        }
+    }
+}
+
+impl EvidenceSection {
+    fn is_default(&self) -> bool {
+        *self == EvidenceSection::default()
+    }
+
+    /// The limits as the node applies them.
+    pub fn limits(&self) -> custos_node::evidence::receive::EvidenceLimits {
+        custos_node::evidence::receive::EvidenceLimits {
+            max_segment_bytes: self.max_segment_bytes,
+            reserve_bytes: self.reserve_bytes,
+        }
+    }
+}
+
+fn default_max_segment_bytes() -> u64 {
+    custos_node::evidence::receive::DEFAULT_MAX_SEGMENT_BYTES
+}
+
+fn default_reserve_bytes() -> u64 {
+    custos_node::evidence::receive::DEFAULT_RESERVE_BYTES
 }
 
 /// Which network directory the node trusts.
@@ -130,6 +175,7 @@ impl Config {
             database: DatabaseSection::default(),
             http: default_http(),
             directory: DirectorySection::default(),
+            evidence: EvidenceSection::default(),
         }
     }
 
@@ -199,6 +245,12 @@ impl Config {
         }
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
             bail!("http.tls_cert and http.tls_key go together: give both or neither");
+        }
+        if self.evidence.max_segment_bytes < 1 << 20 {
+            bail!(
+                "evidence.max_segment_bytes: {} is below 1048576 (1 MiB), the smallest segment a package may have",
+                self.evidence.max_segment_bytes
+            );
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
@@ -276,6 +328,15 @@ listen = "127.0.0.1:7700"
 # The registry's public key that must countersign the network directory.
 # Messages are accepted only from keys that a directory signed by it vouches for.
 registry_key = "ed25519:njOG8p4+6kl+MEpaWehwQwdbY10Qh9gpdfuKisyK2VQ="
+
+[evidence]
+# Evidence packages from peers arrive in DIR/evidence/incoming/ and, once every
+# segment is checked, move to DIR/evidence/received/.
+# The largest segment a peer's manifest may declare, in bytes (default 1 GiB).
+max_segment_bytes = 1073741824
+# Disk space an incoming package must leave free, in bytes (default 1 GiB):
+# a package or segment that would eat into it is refused as insufficient-storage.
+reserve_bytes = 1073741824
 "#;
 
 #[cfg(test)]

@@ -383,7 +383,18 @@ fn the_demo_runs_and_cleans_up() {
     );
 
     let network = &summary["network"];
-    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(3));
+    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(4));
+    let evidence = &network["evidence"];
+    assert_eq!(evidence["from"], "DE");
+    assert_eq!(evidence["to"], "FR");
+    assert_eq!(evidence["files"], 3);
+    assert!(evidence["segments"].as_u64().unwrap() > 1, "{evidence}");
+    assert_eq!(evidence["verified"], true, "{evidence}");
+    assert_eq!(evidence["opened_files"], 3, "{evidence}");
+    assert_eq!(
+        evidence["request"], network["timeline"][2]["request"],
+        "the package answers the MLA request"
+    );
     assert_eq!(network["verification"]["signatures_checked"], 6);
     assert_eq!(network["verification"]["receipts_checked"], 6);
     assert_eq!(network["verification"]["problems"], serde_json::json!([]));

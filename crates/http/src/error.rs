@@ -57,7 +57,19 @@ impl From<NodeError> for ApiError {
             NodeError::NoDirectory => (StatusCode::SERVICE_UNAVAILABLE, "no-directory"),
             NodeError::Directory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "directory-invalid"),
             NodeError::Protocol(p) => (StatusCode::UNPROCESSABLE_ENTITY, p.code().as_str()),
-            NodeError::Keys { .. }
+            NodeError::EvidenceInput { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-evidence-input")
+            }
+            NodeError::EvidencePackage { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-evidence-package")
+            }
+            NodeError::CannotDecrypt(_) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-decrypt"),
+            NodeError::NoEncryptionKey(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
+            }
+            NodeError::Io { .. }
+            | NodeError::Internal(_)
+            | NodeError::Keys { .. }
             | NodeError::Store(_)
             | NodeError::Ledger(_)
             | NodeError::LedgerTampered { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -6,6 +6,7 @@
 
 pub mod api;
 mod error;
+pub mod evidence;
 pub mod federation;
 pub mod metrics;
 pub mod tls;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use custos_node::Node;
 use utoipa::OpenApi;
 
@@ -26,7 +27,7 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, api::list_requests, api::get_request, api::send_request),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request),
     components(schemas(api::RequestSummary, api::RequestDetail, api::MessageView, api::SendBody, api::Queued)),
     modifiers(&BearerAuth),
     tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"))
@@ -58,6 +59,22 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/federation/v1/messages", post(federation::post_message))
         .route("/federation/v1/witness", post(federation::post_witness))
         .layer(DefaultBodyLimit::max(limit));
+    // Segments are streamed to disk and never held whole: no body limit
+    // beyond the size the signed manifest declares, which the node enforces.
+    let evidence = Router::new()
+        .route("/federation/v1/evidence", post(evidence::post_manifest))
+        .route("/federation/v1/evidence/{id}", get(evidence::get_status))
+        .route(
+            "/federation/v1/evidence/{id}/segments/{n}",
+            put(evidence::put_segment),
+        )
+        .route(
+            "/federation/v1/evidence/{id}/complete",
+            post(evidence::post_complete),
+        )
+        .layer(DefaultBodyLimit::max(
+            custos_node::evidence::receive::MAX_MANIFEST_BYTES,
+        ));
     let api = Router::new()
         .route(
             "/api/v1/requests",
@@ -69,6 +86,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::metrics))
         .merge(federation)
+        .merge(evidence)
         .merge(api)
         .with_state(node)
 }

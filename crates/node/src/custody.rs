@@ -10,10 +10,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
-    sign_checkpoint, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
+    sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
 };
 use custos_store::{StoreError, StoredCheckpoint};
 use serde::Serialize;
@@ -262,30 +263,46 @@ impl Node {
 
     /// Sequences `entry` (queued at a ledger size of at least `base`) and proves
     /// it against the checkpoint that first includes it. `None` when another
-    /// process's sequencer holds it for longer than a receipt may wait.
+    /// sequencer (another request of this process, or another process) holds
+    /// it for longer than a receipt may wait.
+    ///
+    /// Requests arriving together share the work: one sequencing step
+    /// appends every entry queued so far, and the others, whose append then
+    /// loses the optimistic size check, find their entry in it by its bytes
+    /// (one indexed query, no scan through the client) and prove it from the
+    /// stored hashes.
     pub async fn custody_proof(
         &self,
         entry: &[u8],
         base: u64,
     ) -> Result<Option<ProofBundle>, NodeError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut from = base;
         loop {
-            self.sequence_ledger().await?;
-            let mut from = base;
-            loop {
-                let rows = self.store.ledger_entries(from, 1000).await?;
-                if let Some(row) = rows.iter().find(|r| r.entry == entry) {
-                    return self.prove_entry(row.index).await.map(Some);
+            let appended = self.sequence_ledger().await?;
+            if let Some(index) = self.store.ledger_find(entry, from).await? {
+                from = index;
+                // The append and the checkpoint are two commits: another
+                // sequencer's entry may be in before its checkpoint is.
+                if let Some(cp) = self.store.latest_checkpoint().await?
+                    && cp.size > index
+                {
+                    let mut known = HashMap::new();
+                    return self
+                        .with_hashes(&mut known, |r| {
+                            ProofBundle::build(entry.to_vec(), index, cp.note.clone(), r)
+                        })
+                        .await
+                        .map(Some);
                 }
-                match rows.last() {
-                    Some(last) if rows.len() == 1000 => from = last.index + 1,
-                    _ => break,
-                }
+            }
+            if appended > 0 {
+                continue;
             }
             if std::time::Instant::now() > deadline {
                 return Ok(None);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 
@@ -374,16 +391,30 @@ impl Node {
 
     /// Recomputes the whole ledger from the stored entries and compares every
     /// stored hash and the latest signed checkpoint; names the first bad entry.
+    ///
+    /// Reading runs ahead of the comparison: a task reads the entries page
+    /// by page, hashes each page's leaves on a blocking thread and reads the
+    /// page's stored hashes as one range, while this task builds the tree
+    /// and compares. Pages are checked strictly in order, so the first bad
+    /// entry is still the one reported.
     pub async fn verify_ledger(
         &self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<LedgerReport, NodeError> {
         let size = self.store.ledger_size().await?;
+        let (pages_out, mut pages) = tokio::sync::mpsc::channel(VERIFY_AHEAD);
+        let reader = tokio::spawn(read_pages(Arc::clone(&self.store), size, pages_out));
+        let _stop_reader = AbortOnDrop(reader);
         let mut log = custos_ledger::MemoryLog::new();
         let mut next = 0u64;
         while next < size {
-            let rows = match self.store.ledger_entries(next, 10_000).await {
-                Ok(rows) => rows,
+            let Some(page) = pages.recv().await else {
+                return Err(NodeError::Ledger(
+                    "the ledger reader stopped before the end".into(),
+                ));
+            };
+            let page = match page {
+                Ok(page) => page,
                 Err(StoreError::Corrupt { detail, .. }) => {
                     return Err(NodeError::LedgerTampered {
                         index: next,
@@ -392,44 +423,49 @@ impl Node {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if rows.is_empty() {
+            if let Some(found) = page.gap {
+                return Err(NodeError::LedgerTampered {
+                    index: next + page.count,
+                    problem: format!("the entry is missing (the next stored entry is {found})"),
+                });
+            }
+            if page.count == 0 {
                 return Err(NodeError::LedgerTampered {
                     index: next,
                     problem: "the entry is missing".into(),
                 });
             }
             let first_new_hash = log.stored_hashes().len() as u64;
-            let mut expected_index = next;
-            for row in &rows {
-                if row.index != expected_index {
-                    return Err(NodeError::LedgerTampered {
-                        index: expected_index,
-                        problem: format!(
-                            "the entry is missing (the next stored entry is {})",
-                            row.index
-                        ),
-                    });
-                }
-                log.append(&row.entry).map_err(ledger_err)?;
-                expected_index += 1;
+            let leaves = page
+                .leaves
+                .await
+                .map_err(|e| NodeError::Ledger(format!("leaf hashing failed: {e}")))?;
+            for leaf in leaves {
+                log.append_leaf_hash(leaf).map_err(ledger_err)?;
             }
             // Compare the recomputed stored hashes of this stretch with those in the store.
             let recomputed = &log.stored_hashes()[first_new_hash as usize..];
-            let indexes: Vec<u64> =
-                (first_new_hash..first_new_hash + recomputed.len() as u64).collect();
-            let stored = match self.store.ledger_hashes(&indexes).await {
-                Ok(s) => s,
-                Err(StoreError::Corrupt { detail, .. }) => {
+            let stored = match page.stored.await {
+                Ok(Ok(s)) if page.first_hash == first_new_hash => s,
+                // The reader's range always matches the tree's; should it
+                // not, the range is read again as the tree has it.
+                Ok(Ok(_)) => {
+                    let count = u32::try_from(recomputed.len())
+                        .map_err(|_| NodeError::Ledger("a page of hashes is too long".into()))?;
+                    self.store.ledger_hash_range(first_new_hash, count).await?
+                }
+                Ok(Err(StoreError::Corrupt { detail, .. })) => {
                     return Err(NodeError::LedgerTampered {
                         index: next,
                         problem: format!("a stored hash is missing or damaged: {detail}"),
                     });
                 }
-                Err(e) => return Err(e.into()),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(NodeError::Ledger(format!("reading hashes failed: {e}"))),
             };
-            for ((i, want), got) in indexes.iter().zip(recomputed).zip(stored) {
+            for (i, (want, got)) in (first_new_hash..).zip(recomputed.iter().zip(stored)) {
                 if want.0 != got {
-                    let (level, n) = custos_ledger::split_stored_hash_index(*i);
+                    let (level, n) = custos_ledger::split_stored_hash_index(i);
                     let entry = n << level;
                     return Err(NodeError::LedgerTampered {
                         index: entry,
@@ -437,7 +473,7 @@ impl Node {
                     });
                 }
             }
-            next = expected_index;
+            next += page.count;
             progress(next, size);
         }
         let root = log.root();
@@ -470,6 +506,93 @@ impl Node {
             root: root.to_base64(),
             checkpoint_size: checkpoint,
         })
+    }
+}
+
+/// How many entries full verification reads at a time.
+const VERIFY_PAGE: u32 = 10_000;
+
+/// How many pages the reader may run ahead of the comparison.
+const VERIFY_AHEAD: usize = 2;
+
+/// One page of the ledger as the verification's reader prepared it.
+struct Page {
+    /// How many entries were read in order from the page's first index
+    /// before the page ended or a gap appeared.
+    count: u64,
+    /// The index of the entry found where the entry after those `count`
+    /// was expected, if the page has a gap there.
+    gap: Option<u64>,
+    /// The leaf hashes of those entries, being computed.
+    leaves: tokio::task::JoinHandle<Vec<Hash>>,
+    /// The first storage index of `stored`.
+    first_hash: u64,
+    /// The stored hashes the page's entries added to the tree, being read.
+    stored: tokio::task::JoinHandle<Result<Vec<[u8; 32]>, StoreError>>,
+}
+
+/// Aborts a task when dropped, so that a verification that stops early
+/// stops its reader too.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the ledger's `size` entries page by page for `verify_ledger`,
+/// starting each page's leaf hashing and stored-hash read at once, until
+/// the end, a gap or a failure (which is sent as the last page).
+async fn read_pages(
+    store: Arc<dyn custos_store::Store>,
+    size: u64,
+    out: tokio::sync::mpsc::Sender<Result<Page, StoreError>>,
+) {
+    let mut next = 0u64;
+    while next < size {
+        let rows = match store.ledger_entries(next, VERIFY_PAGE).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = out.send(Err(e)).await;
+                return;
+            }
+        };
+        let in_order = rows
+            .iter()
+            .zip(next..)
+            .take_while(|(row, want)| row.index == *want)
+            .count();
+        let gap = rows.get(in_order).map(|row| row.index);
+        let count = in_order as u64;
+        let entries: Vec<Vec<u8>> = rows.into_iter().take(in_order).map(|r| r.entry).collect();
+        let leaves =
+            tokio::task::spawn_blocking(move || entries.iter().map(|e| leaf_hash(e)).collect());
+        let first_hash = stored_hash_count(next);
+        let hashes = stored_hash_count(next + count) - first_hash;
+        let stored = match u32::try_from(hashes) {
+            Ok(hashes) => {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.ledger_hash_range(first_hash, hashes).await })
+            }
+            Err(_) => tokio::spawn(async move {
+                Err(StoreError::InvalidValue {
+                    field: "ledger_hashes.idx",
+                    problem: format!("{hashes} hashes in one page"),
+                })
+            }),
+        };
+        let page = Page {
+            count,
+            gap,
+            leaves,
+            first_hash,
+            stored,
+        };
+        if out.send(Ok(page)).await.is_err() || gap.is_some() || count == 0 {
+            return;
+        }
+        next += count;
     }
 }
 

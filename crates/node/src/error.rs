@@ -34,6 +34,25 @@ pub enum NodeError {
     /// Verification found a ledger entry that was changed, removed or reordered.
     #[error("ledger entry {index} is bad: {problem}")]
     LedgerTampered { index: u64, problem: String },
+    /// A file or folder given for sealing cannot go into an evidence package.
+    #[error("cannot seal {path}: {problem}")]
+    EvidenceInput { path: String, problem: String },
+    /// An evidence package folder is missing, incomplete or malformed, or an
+    /// output folder cannot be used.
+    #[error("evidence package {path}: {problem}")]
+    EvidencePackage { path: String, problem: String },
+    /// Reading or writing a file failed.
+    #[error("{path}: {problem}")]
+    Io { path: String, problem: String },
+    /// None of this node's keys decrypts the package.
+    #[error("this node cannot decrypt package {0}: it is neither a recipient nor the sender")]
+    CannotDecrypt(String),
+    /// A recipient State has no usable encryption key in the directory.
+    #[error("{0} has no current encryption key in the directory")]
+    NoEncryptionKey(StateCode),
+    /// A broken invariant inside the node (a bug), with what was seen.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

@@ -44,6 +44,8 @@ pub struct NodeSettings {
     pub registry_key: Option<VerifyingKey>,
     pub max_message_bytes: usize,
     pub retry: RetryPolicy,
+    /// Limits on evidence packages received from peers.
+    pub evidence: evidence::receive::EvidenceLimits,
 }
 
 /// A running node's shared state.

@@ -52,11 +52,19 @@ pub enum ErrorCode {
     Internal,
     InvalidDirectory,
     InvalidReceipt,
+    NotARecipient,
+    SegmentTooLarge,
+    SegmentMismatch,
+    UploadInProgress,
+    PackageIncomplete,
+    UnknownPackage,
+    NoSuchSegment,
+    InsufficientStorage,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -85,6 +93,14 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::InvalidDirectory,
         ErrorCode::InvalidReceipt,
+        ErrorCode::NotARecipient,
+        ErrorCode::SegmentTooLarge,
+        ErrorCode::SegmentMismatch,
+        ErrorCode::UploadInProgress,
+        ErrorCode::PackageIncomplete,
+        ErrorCode::UnknownPackage,
+        ErrorCode::NoSuchSegment,
+        ErrorCode::InsufficientStorage,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -118,13 +134,21 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::InvalidDirectory => "invalid-directory",
             ErrorCode::InvalidReceipt => "invalid-receipt",
+            ErrorCode::NotARecipient => "not-a-recipient",
+            ErrorCode::SegmentTooLarge => "segment-too-large",
+            ErrorCode::SegmentMismatch => "segment-mismatch",
+            ErrorCode::UploadInProgress => "upload-in-progress",
+            ErrorCode::PackageIncomplete => "package-incomplete",
+            ErrorCode::UnknownPackage => "unknown-package",
+            ErrorCode::NoSuchSegment => "no-such-segment",
+            ErrorCode::InsufficientStorage => "insufficient-storage",
         }
     }
 
     /// The HTTP status a node answers with when it returns this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::TooLarge => 413,
+            ErrorCode::TooLarge | ErrorCode::SegmentTooLarge => 413,
             ErrorCode::MalformedCiphertext
             | ErrorCode::NotForThisNode
             | ErrorCode::MalformedEnvelope
@@ -135,19 +159,27 @@ impl ErrorCode {
             | ErrorCode::PayloadTypeMismatch
             | ErrorCode::WrongRecipient
             | ErrorCode::FromTheFuture
-            | ErrorCode::MessageExpired => 400,
+            | ErrorCode::MessageExpired
+            | ErrorCode::NotARecipient => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::UnknownSender
             | ErrorCode::UnknownKey
             | ErrorCode::KeyRevoked
             | ErrorCode::KeyNotValidAtTime
             | ErrorCode::SignatureInvalid => 403,
-            ErrorCode::NotFound => 404,
-            ErrorCode::OutOfOrder | ErrorCode::DuplicateMessage | ErrorCode::ThreadConflict => 409,
-            ErrorCode::InvalidBody | ErrorCode::InvalidDirectory => 422,
+            ErrorCode::NotFound | ErrorCode::UnknownPackage | ErrorCode::NoSuchSegment => 404,
+            ErrorCode::OutOfOrder
+            | ErrorCode::DuplicateMessage
+            | ErrorCode::ThreadConflict
+            | ErrorCode::UploadInProgress
+            | ErrorCode::PackageIncomplete => 409,
+            ErrorCode::InvalidBody | ErrorCode::InvalidDirectory | ErrorCode::SegmentMismatch => {
+                422
+            }
             ErrorCode::Internal => 500,
             ErrorCode::InvalidReceipt => 502,
             ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
+            ErrorCode::InsufficientStorage => 507,
         }
     }
 
@@ -223,6 +255,28 @@ impl ErrorCode {
             }
             ErrorCode::InvalidReceipt => {
                 "A peer's receipt fails verification (reported by the sending node, never by the federation endpoint)."
+            }
+            ErrorCode::NotARecipient => {
+                "An evidence manifest does not list the receiving node's State among its recipients."
+            }
+            ErrorCode::SegmentTooLarge => {
+                "An evidence manifest declares a segment larger than the receiving node accepts."
+            }
+            ErrorCode::SegmentMismatch => {
+                "An uploaded segment's size or SHA-256 differs from the signed manifest; nothing of it was kept."
+            }
+            ErrorCode::UploadInProgress => {
+                "Another upload of the same segment, or the acceptance of the same package, is running; retry later."
+            }
+            ErrorCode::PackageIncomplete => {
+                "Acceptance was asked for before every segment was verified; the answer lists the missing ones."
+            }
+            ErrorCode::UnknownPackage => {
+                "No upload of this evidence package was started on the receiving node (post its manifest first)."
+            }
+            ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
+            ErrorCode::InsufficientStorage => {
+                "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
             }
         }
     }

@@ -371,6 +371,15 @@ pub(crate) fn ledger_size(raw: Option<i64>) -> Result<u64, StoreError> {
     u64::try_from(raw).map_err(|_| corrupt(format!("the ledger's size {raw} is negative")))
 }
 
+/// A ledger entry's stored index, which cannot be negative.
+pub(crate) fn ledger_index(raw: i64) -> Result<u64, StoreError> {
+    u64::try_from(raw).map_err(|_| StoreError::Corrupt {
+        table: "ledger_entries",
+        column: "idx",
+        detail: format!("the index {raw} is negative"),
+    })
+}
+
 /// A stored tree hash, which must be 32 bytes.
 pub(crate) fn hash(index: i64, raw: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
@@ -404,6 +413,47 @@ pub(crate) fn hashes_in_order(
                     column: "hash",
                     detail: format!("no hash is stored at index {index}"),
                 })
+        })
+        .collect()
+}
+
+/// The storage indexes `from..from + count` as SQL integers, or `None`
+/// when part of the range lies beyond them (no hash can be stored there).
+pub(crate) fn index_range(from: u64, count: u32) -> Option<std::ops::Range<i64>> {
+    let end = from.checked_add(u64::from(count))?;
+    Some(i64::try_from(from).ok()?..i64::try_from(end).ok()?)
+}
+
+/// The storage indexes `from..from + count`, those past `u64::MAX` left out.
+pub(crate) fn range_indexes(from: u64, count: u32) -> Vec<u64> {
+    (0..u64::from(count))
+        .map_while(|i| from.checked_add(i))
+        .collect()
+}
+
+/// Hashes from the hex digits of their concatenation (either case), or
+/// `None` if the text is not whole 32-byte hashes in hex.
+pub(crate) fn hex_hashes(text: &str) -> Option<Vec<[u8; 32]>> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(64) {
+        return None;
+    }
+    bytes
+        .chunks_exact(64)
+        .map(|chunk| {
+            let mut hash = [0u8; 32];
+            for (out, pair) in hash.iter_mut().zip(chunk.chunks_exact(2)) {
+                *out = (digit(pair[0])? << 4) | digit(pair[1])?;
+            }
+            Some(hash)
         })
         .collect()
 }

@@ -19,10 +19,12 @@ mod decode;
 mod encode;
 mod error;
 mod federation;
+mod group_commit;
 mod ledger;
 mod postgres;
 mod records;
 mod sqlite;
+mod sqlite_write;
 mod witness;
 
 use std::sync::Arc;
@@ -273,11 +275,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::Corrupt`] naming it.
     async fn ledger_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError>;
 
+    /// The tree hashes stored at the `count` storage indexes from `from`
+    /// on, in index order: the same answer as [`Store::ledger_hashes`] over
+    /// that range, read as a range (full verification reads every stored
+    /// hash this way). An index in the range with no hash, or whose hash is
+    /// not 32 bytes, is [`StoreError::Corrupt`] naming it.
+    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError>;
+
     /// Up to `limit` entries from index `from` on, in index order. An entry
     /// missing below the ledger's size is [`StoreError::Corrupt`]; entries
     /// changed behind the store's back are returned as they now are, for
     /// the node to check against the tree.
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The index of the first entry at or after `from` whose bytes are
+    /// exactly `entry`, or `None` if no such entry is in the ledger yet.
+    async fn ledger_find(&self, entry: &[u8], from: u64) -> Result<Option<u64>, StoreError>;
 
     /// The entry at `index`, or `None` at or past the ledger's size.
     async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntry>, StoreError>;

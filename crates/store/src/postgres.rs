@@ -336,14 +336,20 @@ async fn queue_entries(
     entries: &[&[u8]],
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    for entry in entries {
-        sqlx::query("INSERT INTO ledger_pending (entry, queued_at) VALUES ($1, $2)")
-            .bind(*entry)
-            .bind(at)
-            .execute(&mut *conn)
-            .await
-            .map_err(failed("queue a ledger entry"))?;
+    if entries.is_empty() {
+        return Ok(());
     }
+    // One statement for the lot; ids are drawn as the rows come, in the
+    // order given.
+    sqlx::query(
+        "INSERT INTO ledger_pending (entry, queued_at) \
+         SELECT entry, $2 FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q (entry, n) ORDER BY n",
+    )
+    .bind(entries)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(failed("queue ledger entries"))?;
     Ok(())
 }
 
@@ -1199,6 +1205,22 @@ impl Store for PgStore {
         decode::hashes_in_order(indexes, rows)
     }
 
+    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        let wanted = decode::range_indexes(from, count);
+        let Some(indexes) = decode::index_range(from, count) else {
+            return self.ledger_hashes(&wanted).await;
+        };
+        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT idx, hash FROM ledger_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        )
+        .bind(indexes.start)
+        .bind(indexes.end)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read a range of ledger hashes"))?;
+        decode::hashes_in_order(&wanted, rows)
+    }
+
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
         // The size is read first: entries are only ever added, so every
         // index below it must be found by the read that follows.
@@ -1220,6 +1242,21 @@ impl Store for PgStore {
             .map(ledger_entry_row)
             .collect::<Result<_, _>>()?;
         decode::ledger_run(from, limit, size, rows)
+    }
+
+    async fn ledger_find(&self, entry: &[u8], from: u64) -> Result<Option<u64>, StoreError> {
+        let Ok(start) = i64::try_from(from) else {
+            return Ok(None);
+        };
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT idx FROM ledger_entries WHERE idx >= $1 AND entry = $2 ORDER BY idx LIMIT 1",
+        )
+        .bind(start)
+        .bind(entry)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look for a ledger entry"))?;
+        found.map(decode::ledger_index).transpose()
     }
 
     async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntry>, StoreError> {

@@ -9,12 +9,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::ConnectOptions;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::decode::{
@@ -22,13 +22,15 @@ use crate::decode::{
     RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
     column, failed,
 };
-use crate::encode::{self, EventRow, MessageRow, RequestRow};
+use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord,
 };
+use crate::group_commit::Writer;
 use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
+use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
 
@@ -46,7 +48,10 @@ const MAX_CONNECTIONS: u32 = 4;
 /// A node's data in one SQLite file.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
+    /// Reads, and the migrations at start.
     pool: SqlitePool,
+    /// Every write, grouped into shared commits (see [`crate::group_commit`]).
+    writer: Writer,
 }
 
 impl SqliteStore {
@@ -90,7 +95,7 @@ impl SqliteStore {
 
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot open SQLite database {file}: {e}"))
@@ -99,7 +104,13 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| decode::migration_failed(&format!("SQLite database {file}"), e))?;
-        Ok(SqliteStore { pool })
+        let conn = options.connect().await.map_err(|e| {
+            StoreError::Unavailable(format!("cannot open SQLite database {file}: {e}"))
+        })?;
+        Ok(SqliteStore {
+            pool,
+            writer: Writer::start(conn),
+        })
     }
 }
 
@@ -151,6 +162,7 @@ macro_rules! outbox_columns {
          state, last_error, delivered_at"
     };
 }
+pub(crate) use outbox_columns;
 
 /// The columns of a token, in the order [`token_row`] reads them.
 macro_rules! token_columns {
@@ -158,6 +170,7 @@ macro_rules! token_columns {
         "id, name, secret_hash, created_at, revoked_at"
     };
 }
+pub(crate) use token_columns;
 
 /// Reads a nullable timestamp column.
 fn optional_time(
@@ -186,7 +199,7 @@ fn message_row(row: &SqliteRow) -> Result<MessageRecord, StoreError> {
     .parse()
 }
 
-fn outbox_row(row: &SqliteRow) -> Result<RawOutboxItem, StoreError> {
+pub(crate) fn outbox_row(row: &SqliteRow) -> Result<RawOutboxItem, StoreError> {
     const T: &str = "outbox";
     Ok(RawOutboxItem {
         seq: column(row, T, "seq")?,
@@ -222,7 +235,7 @@ fn refusal_row(row: &SqliteRow) -> Result<RefusalRecord, StoreError> {
     .parse()
 }
 
-fn token_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+pub(crate) fn token_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
     const T: &str = "tokens";
     Ok(TokenRecord {
         id: column(row, T, "id")?,
@@ -233,146 +246,17 @@ fn token_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
     })
 }
 
-/// Rolls back `tx` and returns `error`, the reason for abandoning it.
-async fn abandon(tx: Transaction<'_, Sqlite>, error: StoreError) -> StoreError {
-    match tx.rollback().await {
-        Ok(()) => error,
-        Err(e) => failed("roll back a transaction")(e),
-    }
-}
-
-/// Inserts a request; `false` if its id is taken.
-async fn insert_request_row(
-    conn: &mut SqliteConnection,
-    r: &RequestRow<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(r.id)
-    .bind(r.kind)
-    .bind(r.direction)
-    .bind(r.counterpart)
-    .bind(&r.body)
-    .bind(encode::unix_micros(r.created_at))
-    .execute(conn)
-    .await
-    .map_err(failed("insert a request"))?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Takes the next event number of a request; `None` if it is not stored.
-async fn next_event_seq(
-    conn: &mut SqliteConnection,
-    request_id: &str,
-) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar(
-        "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = ?1 \
-         RETURNING last_event_seq",
-    )
-    .bind(request_id)
-    .fetch_optional(conn)
-    .await
-    .map_err(failed("number an event"))
-}
-
-async fn insert_event_row(
-    conn: &mut SqliteConnection,
-    e: &EventRow<'_>,
-    seq: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(e.request_id)
-    .bind(seq)
-    .bind(encode::unix_micros(e.at))
-    .bind(e.actor)
-    .bind(e.kind)
-    .bind(&e.detail)
-    .execute(conn)
-    .await
-    .map_err(failed("append an event"))?;
-    Ok(())
-}
-
-/// Inserts a message; `false` if its id is taken.
-async fn insert_message_row(
-    conn: &mut SqliteConnection,
-    m: &MessageRow<'_>,
-    receipt: Option<&[u8]>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO messages (id, thread, direction, counterpart, kind, prev, created_at, \
-         recorded_at, envelope, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(m.id)
-    .bind(m.thread)
-    .bind(m.direction)
-    .bind(m.counterpart)
-    .bind(m.kind)
-    .bind(m.prev)
-    .bind(encode::unix_micros(m.created_at))
-    .bind(encode::unix_micros(m.recorded_at))
-    .bind(m.envelope)
-    .bind(receipt)
-    .execute(conn)
-    .await
-    .map_err(failed("insert a message"))?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Whether a queued item exists for this message, whatever its state.
-async fn queued(pool: &SqlitePool, message_id: &str) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM outbox WHERE message_id = ?1")
-        .bind(message_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(failed("look up an outbox item"))?;
-    Ok(found.is_some())
-}
-
-/// After an update of a pending outbox item changed nothing: fine if the
-/// item exists (it was settled meanwhile), [`StoreError::UnknownMessage`]
-/// if it was never queued.
-async fn settled_or_unknown(pool: &SqlitePool, message_id: &str) -> Result<(), StoreError> {
-    if queued(pool, message_id).await? {
-        Ok(())
-    } else {
-        Err(StoreError::UnknownMessage(message_id.to_owned()))
-    }
-}
-
-/// Queues ledger entries, in order, as of `at` (already at storage
-/// precision).
-async fn queue_entries(
-    conn: &mut SqliteConnection,
-    entries: &[&[u8]],
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
-    for entry in entries {
-        sqlx::query("INSERT INTO ledger_pending (entry, queued_at) VALUES (?1, ?2)")
-            .bind(*entry)
-            .bind(encode::unix_micros(at))
-            .execute(&mut *conn)
-            .await
-            .map_err(failed("queue a ledger entry"))?;
-    }
-    Ok(())
-}
-
 /// A JSON array of integers, which SQLite's `json_each` turns into rows:
 /// one bound parameter for a list of any length.
-fn json_integers(values: impl IntoIterator<Item = i64>) -> String {
+pub(crate) fn json_integers(values: impl IntoIterator<Item = i64>) -> String {
     let items: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
     format!("[{}]", items.join(","))
 }
 
 /// The ledger's size as the connection sees it.
-async fn read_ledger_size(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+pub(crate) async fn read_ledger_size(
+    conn: &mut SqliteConnection,
+) -> Result<Option<i64>, StoreError> {
     sqlx::query_scalar("SELECT size FROM ledger_head WHERE singleton = 1")
         .fetch_optional(conn)
         .await
@@ -438,19 +322,10 @@ impl Store for SqliteStore {
     }
 
     async fn put_node_info(&self, info: &NodeInfo) -> Result<(), StoreError> {
-        let created_at = encode::timestamp("node_info.created_at", info.created_at)?;
-        sqlx::query(
-            "INSERT INTO node_info (singleton, state, name, created_at) VALUES (1, ?1, ?2, ?3) \
-             ON CONFLICT (singleton) DO UPDATE SET \
-             state = excluded.state, name = excluded.name, created_at = excluded.created_at",
-        )
-        .bind(info.state.as_str())
-        .bind(encode::text("node_info.name", &info.name)?)
-        .bind(encode::unix_micros(created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store the node's identity"))?;
-        Ok(())
+        let info = info.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::put_node_info(conn, &info).await }))
+            .await
     }
 
     async fn node_info(&self) -> Result<Option<NodeInfo>, StoreError> {
@@ -462,16 +337,10 @@ impl Store for SqliteStore {
     }
 
     async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
-        let row = encode::request(request)?;
-        let mut conn = self
-            .pool
-            .acquire()
+        let request = request.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::insert_request(conn, &request).await }))
             .await
-            .map_err(failed("insert a request"))?;
-        if !insert_request_row(&mut conn, &row).await? {
-            return Err(StoreError::DuplicateRequest(request.id.clone()));
-        }
-        Ok(())
     }
 
     async fn get_request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
@@ -513,27 +382,10 @@ impl Store for SqliteStore {
     }
 
     async fn append_event(&self, event: &NewEvent) -> Result<RequestEvent, StoreError> {
-        if !encode::storable(&event.request_id) {
-            return Err(StoreError::UnknownRequest(event.request_id.clone()));
-        }
-        let row = encode::event(event)?;
-
-        // IMMEDIATE takes the write lock first, so two appenders queue on the
-        // busy timeout instead of both reading and one failing to upgrade.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let event = event.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::append_event(conn, &event).await }))
             .await
-            .map_err(failed("begin appending an event"))?;
-        let Some(seq) = next_event_seq(&mut tx, row.request_id).await? else {
-            let unknown = StoreError::UnknownRequest(event.request_id.clone());
-            return Err(abandon(tx, unknown).await);
-        };
-        insert_event_row(&mut tx, &row, seq).await?;
-        queue_entries(&mut tx, row.ledger.as_slice(), row.at).await?;
-        tx.commit().await.map_err(failed("commit an event"))?;
-
-        decode::appended(event, seq, row.at)
     }
 
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError> {
@@ -562,33 +414,12 @@ impl Store for SqliteStore {
     }
 
     async fn put_directory(&self, directory: &StoredDirectory) -> Result<(), StoreError> {
-        let version = encode::count("directory.version", directory.version)?;
-        let imported_at = encode::timestamp("directory.imported_at", directory.imported_at)?;
-        let done = sqlx::query(
-            "INSERT INTO directory (singleton, version, signed, imported_at) \
-             VALUES (1, ?1, ?2, ?3) \
-             ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, \
-             signed = excluded.signed, imported_at = excluded.imported_at \
-             WHERE excluded.version > directory.version",
-        )
-        .bind(version)
-        .bind(directory.signed.as_slice())
-        .bind(encode::unix_micros(imported_at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store the directory"))?;
-        if done.rows_affected() == 0 {
-            let current: i64 =
-                sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(failed("read the directory's version"))?;
-            return Err(StoreError::StaleDirectory {
-                current: u64::try_from(current).unwrap_or(0),
-                offered: directory.version,
-            });
-        }
-        Ok(())
+        let directory = directory.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::put_directory(conn, &directory).await })
+            })
+            .await
     }
 
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError> {
@@ -614,111 +445,24 @@ impl Store for SqliteStore {
     }
 
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
-        let out = encode::outgoing(message)?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let message = message.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::record_outgoing(conn, &message).await })
+            })
             .await
-            .map_err(failed("begin recording a message"))?;
-        if let Some(request) = &out.request
-            && !insert_request_row(&mut tx, request).await?
-        {
-            let taken = StoreError::DuplicateRequest(request.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        let Some(seq) = next_event_seq(&mut tx, out.message.thread).await? else {
-            let unknown = StoreError::UnknownRequest(out.message.thread.to_owned());
-            return Err(abandon(tx, unknown).await);
-        };
-        if !insert_message_row(&mut tx, &out.message, None).await? {
-            let taken = StoreError::DuplicateMessage(out.message.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        insert_event_row(&mut tx, &out.event, seq).await?;
-        let o = &out.outbox;
-        sqlx::query(
-            "INSERT INTO outbox (message_id, thread, recipient, url, ciphertext, created_at, \
-             next_attempt_at, attempts, state, last_error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-        )
-        .bind(o.message_id)
-        .bind(o.thread)
-        .bind(o.recipient)
-        .bind(o.url)
-        .bind(o.ciphertext)
-        .bind(encode::unix_micros(o.created_at))
-        .bind(encode::unix_micros(o.next_attempt_at))
-        .bind(o.attempts)
-        .bind(o.last_error)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("queue a message"))?;
-        queue_entries(&mut tx, &out.ledger, out.message.recorded_at).await?;
-        tx.commit().await.map_err(failed("commit a message"))
     }
 
     async fn accept_incoming(
         &self,
         message: &IncomingMessage,
     ) -> Result<AcceptOutcome, StoreError> {
-        let inc = encode::incoming(message)?;
-        let m = &inc.message;
-        // The write lock is held from the start, so the check for an
-        // earlier copy and the insert cannot be split by another writer.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let message = message.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::accept_incoming(conn, &message).await })
+            })
             .await
-            .map_err(failed("begin accepting a message"))?;
-        let earlier: Option<(String, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT direction, receipt FROM messages WHERE id = ?1")
-                .bind(m.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(failed("look up a message"))?;
-        if let Some((direction, receipt)) = earlier {
-            tx.rollback()
-                .await
-                .map_err(failed("end a read of a duplicate"))?;
-            return decode::duplicate(m.id, &direction, receipt);
-        }
-        if let Some(request) = &inc.request
-            && !insert_request_row(&mut tx, request).await?
-        {
-            let taken = StoreError::DuplicateRequest(request.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        let Some(seq) = next_event_seq(&mut tx, m.thread).await? else {
-            let unknown = StoreError::UnknownRequest(m.thread.to_owned());
-            return Err(abandon(tx, unknown).await);
-        };
-        if let Some(prev) = m.prev {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1 AND thread = ?2")
-                    .bind(prev)
-                    .bind(m.thread)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(failed("look up the previous message"))?;
-            if found.is_none() {
-                let gap = StoreError::OutOfOrder {
-                    prev: prev.to_owned(),
-                };
-                return Err(abandon(tx, gap).await);
-            }
-        }
-        if !insert_message_row(&mut tx, m, Some(inc.receipt)).await? {
-            // Unreachable while the write lock is held since the check
-            // above; kept so that a surprise is an error, not a panic.
-            let taken = StoreError::DuplicateMessage(m.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        insert_event_row(&mut tx, &inc.event, seq).await?;
-        queue_entries(&mut tx, &inc.ledger, m.recorded_at).await?;
-        tx.commit()
-            .await
-            .map_err(failed("commit an accepted message"))?;
-        Ok(AcceptOutcome::Accepted)
     }
 
     async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
@@ -788,28 +532,11 @@ impl Store for SqliteStore {
         lease: time::Duration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let (now, until) = encode::lease(now, lease)?;
-        // One write statement holds SQLite's write lock from its first read
-        // to its last write, so no other claimer can pick the same rows.
-        let rows = sqlx::query(concat!(
-            "UPDATE outbox SET lease_until = ?2 WHERE seq IN (\
-               SELECT o.seq FROM outbox AS o \
-               WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 \
-                 AND (o.lease_until IS NULL OR o.lease_until <= ?1) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox AS p \
-                   WHERE p.state = 'pending' AND p.thread = o.thread \
-                     AND p.recipient = o.recipient AND p.seq < o.seq) \
-               ORDER BY o.created_at, o.seq LIMIT ?3) \
-             RETURNING ",
-            outbox_columns!()
-        ))
-        .bind(encode::unix_micros(now))
-        .bind(encode::unix_micros(until))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed("claim outbox items"))?;
-        decode::claimed(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::claim_due(conn, now, lease, limit).await })
+            })
+            .await
     }
 
     async fn mark_delivered(
@@ -819,39 +546,15 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         ledger: &[Vec<u8>],
     ) -> Result<(), StoreError> {
-        if !encode::storable(message_id) {
-            return Err(StoreError::UnknownMessage(message_id.to_owned()));
-        }
-        let at = encode::timestamp("outbox.delivered_at", at)?;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (message_id, receipt, ledger) =
+            (message_id.to_owned(), receipt.to_vec(), ledger.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    write::mark_delivered(conn, &message_id, &receipt, at, &ledger).await
+                })
+            })
             .await
-            .map_err(failed("begin marking a delivery"))?;
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, lease_until = NULL \
-             WHERE message_id = ?1 AND state <> 'delivered'",
-        )
-        .bind(message_id)
-        .bind(encode::unix_micros(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("mark a delivery"))?;
-        if done.rows_affected() == 0 {
-            tx.rollback()
-                .await
-                .map_err(failed("end marking a delivery"))?;
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        sqlx::query("UPDATE messages SET receipt = ?2 WHERE id = ?1")
-            .bind(message_id)
-            .bind(receipt)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("store a receipt"))?;
-        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
-        queue_entries(&mut tx, &entries, at).await?;
-        tx.commit().await.map_err(failed("commit a delivery"))
     }
 
     async fn mark_retry(
@@ -861,26 +564,14 @@ impl Store for SqliteStore {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        if !encode::storable(message_id) {
-            return Err(StoreError::UnknownMessage(message_id.to_owned()));
-        }
-        let next = encode::timestamp("outbox.next_attempt_at", next_attempt_at)?;
-        let error = encode::text("outbox.last_error", error)?;
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4, \
-             lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
-        )
-        .bind(message_id)
-        .bind(i64::from(attempts))
-        .bind(encode::unix_micros(next))
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("schedule a retry"))?;
-        if done.rows_affected() == 0 {
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        Ok(())
+        let (message_id, error) = (message_id.to_owned(), error.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    write::mark_retry(conn, &message_id, attempts, next_attempt_at, &error).await
+                })
+            })
+            .await
     }
 
     async fn mark_failed(
@@ -889,25 +580,12 @@ impl Store for SqliteStore {
         error: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        if !encode::storable(message_id) {
-            return Err(StoreError::UnknownMessage(message_id.to_owned()));
-        }
-        let at = encode::timestamp("outbox.failed_at", at)?;
-        let error = encode::text("outbox.last_error", error)?;
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'failed', last_error = ?2, failed_at = ?3, \
-             lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
-        )
-        .bind(message_id)
-        .bind(error)
-        .bind(encode::unix_micros(at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("give up a delivery"))?;
-        if done.rows_affected() == 0 {
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        Ok(())
+        let (message_id, error) = (message_id.to_owned(), error.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::mark_failed(conn, &message_id, &error, at).await })
+            })
+            .await
     }
 
     async fn outbox_item(&self, message_id: &str) -> Result<Option<OutboxItem>, StoreError> {
@@ -946,22 +624,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), StoreError> {
-        let r = encode::refusal(refusal)?;
-        sqlx::query(
-            "INSERT INTO refusals (at, peer, claimed_sender, code, detail, body_sha256, body_len) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(encode::unix_micros(r.at))
-        .bind(r.peer)
-        .bind(r.claimed_sender)
-        .bind(r.code)
-        .bind(r.detail)
-        .bind(r.body_sha256)
-        .bind(r.body_len)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("record a refusal"))?;
-        Ok(())
+        let refusal = refusal.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::record_refusal(conn, &refusal).await }))
+            .await
     }
 
     async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError> {
@@ -977,23 +643,10 @@ impl Store for SqliteStore {
     }
 
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let t = encode::token(token)?;
-        let done = sqlx::query(
-            "INSERT INTO tokens (id, name, secret_hash, created_at, revoked_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        )
-        .bind(t.id)
-        .bind(t.name)
-        .bind(t.secret_hash)
-        .bind(encode::unix_micros(t.created_at))
-        .bind(t.revoked_at.map(encode::unix_micros))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a token"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::DuplicateToken(token.id.clone()));
-        }
-        Ok(())
+        let token = token.clone();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::put_token(conn, &token).await }))
+            .await
     }
 
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -1029,20 +682,10 @@ impl Store for SqliteStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        if !encode::storable(id) {
-            return Ok(None);
-        }
-        let at = encode::timestamp("tokens.revoked_at", at)?;
-        let row = sqlx::query(concat!(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING ",
-            token_columns!()
-        ))
-        .bind(id)
-        .bind(encode::unix_micros(at))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(failed("revoke a token"))?;
-        row.as_ref().map(token_row).transpose()
+        let id = id.to_owned();
+        self.writer
+            .write(move |conn| Box::pin(async move { write::revoke_token(conn, &id, at).await }))
+            .await
     }
 
     async fn queue_ledger(
@@ -1050,20 +693,15 @@ impl Store for SqliteStore {
         entries: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let at = encode::timestamp("ledger_pending.queued_at", at)?;
         if entries.is_empty() {
-            return Ok(());
+            return encode::timestamp("ledger_pending.queued_at", at).map(|_| ());
         }
-        let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let entries = entries.to_vec();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::queue_ledger(conn, &entries, at).await })
+            })
             .await
-            .map_err(failed("begin queueing ledger entries"))?;
-        queue_entries(&mut tx, &entries, at).await?;
-        tx.commit()
-            .await
-            .map_err(failed("commit queued ledger entries"))
     }
 
     async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError> {
@@ -1094,78 +732,15 @@ impl Store for SqliteStore {
         hashes: &[(u64, [u8; 32])],
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let batch = encode::append(expected_size, consumed, entries, hashes, at)?;
-        // The write lock is held from the start: the size checked is the
-        // size the batch lands on.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (consumed, entries, hashes) = (consumed.to_vec(), entries.to_vec(), hashes.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    write::append_ledger(conn, expected_size, &consumed, &entries, &hashes, at)
+                        .await
+                })
+            })
             .await
-            .map_err(failed("begin appending to the ledger"))?;
-        let moved =
-            sqlx::query("UPDATE ledger_head SET size = ?2 WHERE singleton = 1 AND size = ?1")
-                .bind(batch.expected)
-                .bind(batch.end)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("advance the ledger's size"))?;
-        if moved.rows_affected() == 0 {
-            let actual = read_ledger_size(&mut tx).await?;
-            let conflict = decode::ledger_conflict(expected_size, actual);
-            return Err(abandon(tx, conflict).await);
-        }
-
-        let removed =
-            sqlx::query("DELETE FROM ledger_pending WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(json_integers(batch.consumed.iter().copied()))
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("remove consumed ledger entries"))?;
-        if removed.rows_affected() != batch.consumed.len() as u64 {
-            let taken = StoreError::LedgerConflict {
-                expected: expected_size,
-                actual: expected_size,
-            };
-            return Err(abandon(tx, taken).await);
-        }
-
-        for (idx, entry) in batch.indexed() {
-            let inserted = sqlx::query(
-                "INSERT INTO ledger_entries (idx, entry, recorded_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (idx) DO NOTHING",
-            )
-            .bind(idx)
-            .bind(entry)
-            .bind(encode::unix_micros(batch.at))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("append a ledger entry"))?;
-            if inserted.rows_affected() == 0 {
-                return Err(abandon(tx, decode::entry_past_size(idx)).await);
-            }
-        }
-
-        let stored: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT idx, hash FROM ledger_hashes WHERE idx IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_integers(batch.hashes.iter().map(|(idx, _)| *idx)))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(failed("read stored ledger hashes"))?;
-        if let Some(idx) = decode::first_rewritten(&batch.hashes, &stored) {
-            return Err(abandon(tx, decode::hash_rewritten(idx)).await);
-        }
-        for (idx, hash) in &batch.hashes {
-            sqlx::query(
-                "INSERT INTO ledger_hashes (idx, hash) VALUES (?1, ?2) ON CONFLICT (idx) DO NOTHING",
-            )
-            .bind(*idx)
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("store a ledger hash"))?;
-        }
-        tx.commit().await.map_err(failed("commit a ledger append"))
     }
 
     async fn ledger_size(&self) -> Result<u64, StoreError> {
@@ -1194,6 +769,42 @@ impl Store for SqliteStore {
         decode::hashes_in_order(indexes, rows)
     }
 
+    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        let Some(indexes) = decode::index_range(from, count) else {
+            return self
+                .ledger_hashes(&decode::range_indexes(from, count))
+                .await;
+        };
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // SQLite hands a row at a time to the calling task, which costs
+        // about a microsecond a row; a range of hashes comes back instead
+        // as one row of hex, concatenated in index order inside SQLite.
+        let (found, hex): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), group_concat(hex(hash), '' ORDER BY idx) FROM ledger_hashes \
+             WHERE idx >= ?1 AND idx < ?2 AND length(hash) = 32",
+        )
+        .bind(indexes.start)
+        .bind(indexes.end)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(failed("read a range of ledger hashes"))?;
+        let whole = u32::try_from(found).is_ok_and(|n| n == count);
+        match hex
+            .as_deref()
+            .filter(|_| whole)
+            .and_then(decode::hex_hashes)
+        {
+            Some(hashes) if hashes.len() == count as usize => Ok(hashes),
+            // A hash is missing or malformed: the indexed read names it.
+            _ => {
+                self.ledger_hashes(&decode::range_indexes(from, count))
+                    .await
+            }
+        }
+    }
+
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
         // The size is read first: entries are only ever added, so every
         // index below it must be found by the read that follows.
@@ -1217,6 +828,21 @@ impl Store for SqliteStore {
         decode::ledger_run(from, limit, size, rows)
     }
 
+    async fn ledger_find(&self, entry: &[u8], from: u64) -> Result<Option<u64>, StoreError> {
+        let Ok(start) = i64::try_from(from) else {
+            return Ok(None);
+        };
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT idx FROM ledger_entries WHERE idx >= ?1 AND entry = ?2 ORDER BY idx LIMIT 1",
+        )
+        .bind(start)
+        .bind(entry)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look for a ledger entry"))?;
+        found.map(decode::ledger_index).transpose()
+    }
+
     async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntry>, StoreError> {
         // As in `ledger_entries`, the size first.
         let size = self.ledger_size().await?;
@@ -1235,31 +861,12 @@ impl Store for SqliteStore {
     }
 
     async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
-        let cp = encode::checkpoint(checkpoint)?;
-        let size = self.ledger_size().await?;
-        if checkpoint.size > size {
-            return Err(decode::checkpoint_too_large(checkpoint.size, size));
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (size) DO NOTHING",
-        )
-        .bind(cp.size)
-        .bind(cp.note)
-        .bind(encode::unix_micros(cp.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a checkpoint"))?;
-        if inserted.rows_affected() == 0 {
-            let stored: String =
-                sqlx::query_scalar("SELECT note FROM ledger_checkpoints WHERE size = ?1")
-                    .bind(cp.size)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(failed("read a stored checkpoint"))?;
-            return decode::same_checkpoint(checkpoint, &stored);
-        }
-        Ok(())
+        let checkpoint = checkpoint.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::put_checkpoint(conn, &checkpoint).await })
+            })
+            .await
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
@@ -1303,38 +910,12 @@ impl Store for SqliteStore {
         state: &WitnessedState,
         expected_size: Option<u64>,
     ) -> Result<(), StoreError> {
-        let w = encode::witnessed(state, expected_size)?;
-        // The write lock is held from the start: the size compared is the
-        // size replaced.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let state = state.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::put_witnessed(conn, &state, expected_size).await })
+            })
             .await
-            .map_err(failed("begin updating a witnessed checkpoint"))?;
-        let held: Option<i64> = sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = ?1")
-            .bind(w.origin)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(failed("read a witnessed checkpoint"))?;
-        if held != w.expected {
-            let conflict = decode::witness_conflict(&state.origin, expected_size, held);
-            return Err(abandon(tx, conflict).await);
-        }
-        sqlx::query(
-            "INSERT INTO witnessed (origin, size, note, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (origin) DO UPDATE SET \
-             size = excluded.size, note = excluded.note, updated_at = excluded.updated_at",
-        )
-        .bind(w.origin)
-        .bind(w.size)
-        .bind(w.note)
-        .bind(encode::unix_micros(w.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("store a witnessed checkpoint"))?;
-        tx.commit()
-            .await
-            .map_err(failed("commit a witnessed checkpoint"))
     }
 
     async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError> {
@@ -1352,17 +933,12 @@ impl Store for SqliteStore {
         evidence: &serde_json::Value,
         at: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let f = encode::fork(origin, evidence, at)?;
-        sqlx::query_scalar(
-            "INSERT INTO witness_forks (origin, detected_at, evidence) \
-             VALUES (?1, ?2, ?3) RETURNING id",
-        )
-        .bind(f.origin)
-        .bind(encode::unix_micros(f.detected_at))
-        .bind(f.evidence)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(failed("record a fork"))
+        let (origin, evidence) = (origin.to_owned(), evidence.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::record_fork(conn, &origin, &evidence, at).await })
+            })
+            .await
     }
 
     async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError> {
@@ -1378,21 +954,12 @@ impl Store for SqliteStore {
     }
 
     async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError> {
-        let c = encode::cosignature(cosignature)?;
-        // The same line again updates nothing, keeping its first time.
-        sqlx::query(
-            "INSERT INTO cosignatures (size, witness, line, at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, at = excluded.at \
-             WHERE cosignatures.line <> excluded.line",
-        )
-        .bind(c.size)
-        .bind(c.witness)
-        .bind(c.line)
-        .bind(encode::unix_micros(c.at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a cosignature"))?;
-        Ok(())
+        let cosignature = cosignature.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { write::put_cosignature(conn, &cosignature).await })
+            })
+            .await
     }
 
     async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {
@@ -1430,6 +997,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

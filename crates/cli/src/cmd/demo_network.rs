@@ -4,7 +4,9 @@
 //! the Netherlands). Each node runs as its own `custos serve` process. France's
 //! 24/7 desk sends expedited preservation requests in a ransomware case to
 //! Germany and the Netherlands through its client API, then France's central
-//! authority sends the follow-up request for the preserved data to Germany.
+//! authority sends the follow-up request for the preserved data to Germany,
+//! and Germany answers it with a sealed evidence package that France verifies
+//! and opens.
 //! Every message's signature and every receipt is checked again at the end.
 //! The child processes are stopped whatever happens.
 
@@ -246,7 +248,17 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         exchanges.push(json!({ "id": id, "to": to, "message_id": message_id }));
     }
 
-    // 5. Witnessing: every node asks the others to cosign its latest ledger checkpoint.
+    // 5. DE answers the MLA request with a sealed evidence package; FR verifies and opens it.
+    let mla = exchanges
+        .last()
+        .and_then(|e| e["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let evidence =
+        super::demo_evidence::deliver(&exe, &nodes[1].dir, &nodes[0].dir, &mla, dir, &mut *say)?;
+    timeline.push(json!({ "step": "DE delivers the preserved data to FR as a sealed evidence package", "kind": "evidence", "from": "DE", "to": "FR", "request": mla, "package": evidence["package_id"] }));
+
+    // 6. Witnessing: every node asks the others to cosign its latest ledger checkpoint.
     let mut cosigned = Vec::new();
     for n in &nodes {
         let results = rt.block_on(async {
@@ -270,7 +282,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         }
     }
 
-    // 6. Stop the nodes, then check every signature and receipt again from the stored records.
+    // 7. Stop the nodes, then check every signature and receipt again from the stored records.
     drop(children);
     let summary = rt.block_on(verify_all(&nodes, &directory, clock))?;
     say(&format!(
@@ -306,7 +318,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         bail!("verification found problems: {}", summary["problems"]);
     }
 
-    // 7. Every node's custody ledger recomputed; one entry proved and checked offline.
+    // 8. Every node's custody ledger recomputed; one entry proved and checked offline.
     let mut ledgers = Vec::new();
     for n in &nodes {
         let report = rt.block_on(async {
@@ -349,6 +361,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     Ok(json!({
         "nodes": nodes.iter().map(|n| json!({ "state": n.state, "url": n.url })).collect::<Vec<_>>(),
         "timeline": timeline,
+        "evidence": evidence,
         "verification": summary,
         "witnessing": cosigned,
         "ledgers": ledgers,

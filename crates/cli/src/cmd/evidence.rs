@@ -1,18 +1,542 @@
-//! `custos evidence`: seal, verify, open and send evidence packages.
+//! `custos evidence`: seal, verify, open, print and list evidence packages
+//! (and send them, in `evidence_send`), with a progress bar on a terminal
+//! and plain progress lines otherwise.
 
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Subcommand;
+use custos_model::StateCode;
+use custos_node::evidence::package::{
+    self, DEFAULT_SEGMENT_SIZE, Progress, Report, read_manifest_bytes,
+};
+use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
 
 /// Evidence package commands.
 #[derive(Subcommand, Debug)]
 pub enum EvidenceCommand {
+    /// Seal files and folders into a signed, encrypted, segmented package for the
+    /// recipient States of a request (custody event `evidence-sealed`).
+    Seal(SealArgs),
+    /// Check a package: the manifest signature against the directory, every segment's
+    /// size and SHA-256, and (when this node can decrypt it) every file's size and
+    /// SHA-256. Exits non-zero on any mismatch.
+    Verify(VerifyArgs),
+    /// Decrypt a package into a new folder, keeping only files whose size and SHA-256
+    /// match the manifest. Exits non-zero when anything mismatched.
+    Open(OpenArgs),
+    /// Print a package's manifest (in clear; no keys needed).
+    Manifest(ManifestArgs),
+    /// List the packages this node has received.
+    List(ListArgs),
     /// Upload a package to a peer node in verified chunks, resuming where it stopped.
     Send(super::evidence_send::SendArgs),
 }
 
+/// Arguments of `custos evidence seal`.
+#[derive(clap::Args, Debug)]
+pub struct SealArgs {
+    /// Files and folders to seal. Each is stored under its own name; folders are walked
+    /// in name order. Symbolic links, devices, FIFOs, sockets and paths with `..` are refused.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The id of the request (stored on this node) the evidence answers; its use
+    /// conditions and confidentiality go into the manifest.
+    #[arg(long, value_name = "ID")]
+    pub request: String,
+    /// A recipient State (ISO 3166-1 alpha-2), listed in the directory with an
+    /// encryption key. Repeat for several. This node can always decrypt its own packages.
+    #[arg(long = "to", value_name = "CC", required = true)]
+    pub to: Vec<StateCode>,
+    /// The package folder to create (must not exist, or be empty).
+    #[arg(long, value_name = "PKG")]
+    pub out: PathBuf,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Plaintext bytes per encrypted segment (at least 1 MiB = 1048576).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SEGMENT_SIZE)]
+    pub segment_size: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `custos evidence verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The package folder.
+    #[arg(value_name = "PKG")]
+    pub package: PathBuf,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `custos evidence open`.
+#[derive(clap::Args, Debug)]
+pub struct OpenArgs {
+    /// The package folder.
+    #[arg(value_name = "PKG")]
+    pub package: PathBuf,
+    /// The folder to write the files to (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `custos evidence manifest`.
+#[derive(clap::Args, Debug)]
+pub struct ManifestArgs {
+    /// The package folder.
+    #[arg(value_name = "PKG")]
+    pub package: PathBuf,
+    /// Print `<sha256>  <path>` lines for `sha256sum -c`, run inside the opened folder.
+    #[arg(long, conflicts_with = "json")]
+    pub sha256sum: bool,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A node's data directory: when given, the signature is checked against its directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Arguments of `custos evidence list`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// The node's data directory (packages are in DIR/evidence/received/).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
     match command {
+        EvidenceCommand::Seal(args) => seal(args),
+        EvidenceCommand::Verify(args) => verify(args),
+        EvidenceCommand::Open(args) => open(args),
+        EvidenceCommand::Manifest(args) => manifest(args),
+        EvidenceCommand::List(args) => list(args),
         EvidenceCommand::Send(args) => super::evidence_send::run(args),
+    }
+}
+
+/// Who is acting, for the custody ledger: the operating-system user.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
+    let sealed = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let options = node
+            .evidence_seal_options(&args.request, &args.to, args.segment_size)
+            .await?;
+        let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
+        let sealed = node
+            .seal_evidence(
+                args.paths.clone(),
+                options,
+                args.out.clone(),
+                progress,
+                &actor(),
+            )
+            .await?;
+        anyhow::Ok(sealed)
+    })?;
+    let m = &sealed.manifest;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "package_id": sealed.package_id,
+                "package": sealed.dir,
+                "request": m.request,
+                "recipients": m.recipients,
+                "files": m.totals.files,
+                "bytes": m.totals.bytes,
+                "segments": m.segments.len(),
+            }))?
+        );
+    } else {
+        println!(
+            "Sealed {} files ({}) into {} segments: {}",
+            m.totals.files,
+            human_bytes(m.totals.bytes),
+            m.segments.len(),
+            sealed.dir.display()
+        );
+        println!("Package id {}", sealed.package_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &Report, as_json: bool, action: &str) -> anyhow::Result<ExitCode> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("Package {}", report.package_id);
+        println!(
+            "  request {}, from {}, signed by key {}",
+            report.request, report.sender, report.signed_by
+        );
+        if report.decrypted {
+            println!(
+                "  {} of {} files verified ({}), {} segments",
+                report.files_verified,
+                report.files_total,
+                human_bytes(report.bytes_total),
+                report.segments
+            );
+        } else {
+            println!(
+                "  this node cannot decrypt the package: only the signature and the {} segments' hashes were checked",
+                report.segments
+            );
+        }
+        if !report.files_written.is_empty() {
+            println!("  {} files written", report.files_written.len());
+        }
+        for m in &report.mismatches {
+            eprintln!("MISMATCH {}: {}", m.subject, m.problem);
+        }
+    }
+    if report.is_ok() {
+        if !as_json {
+            println!("{action}: everything matches the signed manifest.");
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{action} FAILED: {} mismatches (nothing unverified was kept)",
+            report.mismatches.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let report = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
+        anyhow::Ok(
+            node.verify_evidence(args.package.clone(), progress, &actor())
+                .await?,
+        )
+    })?;
+    print_report(&report, args.json, "Verify")
+}
+
+fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
+    let report = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
+        anyhow::Ok(
+            node.open_evidence(args.package.clone(), args.out.clone(), progress, &actor())
+                .await?,
+        )
+    })?;
+    print_report(&report, args.json, "Open")
+}
+
+fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
+    let bytes = read_manifest_bytes(&args.package)?;
+    let (manifest, package_id, checked) = match &args.data {
+        Some(data) => {
+            let directory = super::runtime()?.block_on(async {
+                let (_, node) = super::node::open(data).await?;
+                node.directory().ok_or_else(|| {
+                    anyhow::anyhow!("the node in {} has no directory", data.display())
+                })
+            })?;
+            let v = verify_manifest(&bytes, &directory)
+                .context("the manifest's signature does not verify")?;
+            (v.manifest, v.package_id, true)
+        }
+        None => {
+            let u = read_manifest_unverified(&bytes)?;
+            (u.manifest, u.package_id, false)
+        }
+    };
+    if args.sha256sum {
+        print!("{}", manifest.sha256sum_lines());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "package_id": package_id,
+                "signature_checked": checked,
+                "manifest": manifest,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Package {package_id}");
+    println!(
+        "  signature: {}",
+        if checked {
+            "verified against the directory"
+        } else {
+            "NOT checked (give --data to check it)"
+        }
+    );
+    println!("  request {}", manifest.request);
+    println!(
+        "  from {} to {}",
+        manifest.sender,
+        manifest
+            .recipients
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  created {}",
+        custos_protocol::timestamp::format(manifest.created_at)
+    );
+    println!("  use limits: {}", manifest.use_limits);
+    println!("  confidentiality: {}", manifest.confidentiality);
+    println!(
+        "  {} files, {}; {} segments of {}",
+        manifest.totals.files,
+        human_bytes(manifest.totals.bytes),
+        manifest.segments.len(),
+        human_bytes(manifest.content.segment_size)
+    );
+    for f in &manifest.files {
+        println!("  {}  {:>12}  {}", f.sha256, f.size, f.path);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let root = args.data.join("evidence").join("received");
+    let mut rows = Vec::new();
+    if root.is_dir() {
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .with_context(|| format!("cannot read {}", root.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            rows.push(list_row(&dir));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No packages received (looked in {}).", root.display());
+    }
+    for r in &rows {
+        println!(
+            "{}  {}  from {}  request {}  {} files  {}",
+            r["package_id"].as_str().unwrap_or("?"),
+            r["folder"].as_str().unwrap_or("?"),
+            r["sender"].as_str().unwrap_or("?"),
+            r["request"].as_str().unwrap_or("?"),
+            r["files"],
+            r["status"].as_str().unwrap_or("?"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_row(dir: &Path) -> serde_json::Value {
+    let folder = dir.display().to_string();
+    match read_manifest_bytes(dir).map(|b| read_manifest_unverified(&b)) {
+        Ok(Ok(u)) => {
+            let m = &u.manifest;
+            let complete = m
+                .segments
+                .iter()
+                .all(|s| package::segment_path(dir, s.index).is_file());
+            json!({
+                "package_id": u.package_id,
+                "folder": folder,
+                "sender": m.sender,
+                "request": m.request,
+                "files": m.totals.files,
+                "bytes": m.totals.bytes,
+                "created_at": custos_protocol::timestamp::format(m.created_at),
+                "status": if complete { "complete" } else { "incomplete" },
+            })
+        }
+        Ok(Err(e)) => json!({ "folder": folder, "status": format!("unreadable manifest: {e}") }),
+        Err(e) => json!({ "folder": folder, "status": format!("{e}") }),
+    }
+}
+
+/// `1.2 GiB`, `850 MiB`, `12 KiB`, `7 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// How often plain progress lines are printed when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Progress on stderr: an `indicatif` bar with rate and time left on a
+/// terminal, otherwise a plain line every two seconds and at the end.
+#[derive(Debug)]
+pub struct CliProgress {
+    bar: Option<ProgressBar>,
+    lines: Mutex<Lines>,
+    done: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Lines {
+    label: String,
+    total: u64,
+    started: Instant,
+    last: Instant,
+    active: bool,
+}
+
+impl CliProgress {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({percent}%), {binary_bytes_per_sec}, {eta} left",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self {
+            bar,
+            lines: Mutex::new(Lines {
+                label: String::new(),
+                total: 0,
+                started: now,
+                last: now,
+                active: false,
+            }),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn line(lines: &Lines, done: u64) -> String {
+        let elapsed = lines.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / elapsed;
+        let percent = done
+            .saturating_mul(100)
+            .checked_div(lines.total)
+            .map_or(100, |p| p.min(100));
+        let left = if rate > 0.0 {
+            (lines.total.saturating_sub(done) as f64 / rate).ceil() as u64
+        } else {
+            0
+        };
+        format!(
+            "{} {} of {} ({percent}%), {}/s, {left} s left",
+            lines.label,
+            human_bytes(done),
+            human_bytes(lines.total),
+            human_bytes(rate as u64)
+        )
+    }
+}
+
+impl Default for CliProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, total_bytes: u64, label: &str) {
+        self.done.store(0, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total_bytes);
+            bar.set_position(0);
+            bar.set_message(label.to_owned());
+            bar.reset_elapsed();
+            bar.reset_eta();
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        *lines = Lines {
+            label: label.to_owned(),
+            total: total_bytes,
+            started: now,
+            last: now,
+            active: true,
+        };
+    }
+
+    fn advance(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+            return;
+        }
+        let Ok(mut lines) = self.lines.try_lock() else {
+            return;
+        };
+        if lines.last.elapsed() >= LINE_EVERY {
+            lines.last = Instant::now();
+            eprintln!("{}", Self::line(&lines, done));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.active {
+            lines.active = false;
+            let done = self.done.load(Ordering::Relaxed);
+            let elapsed = lines.started.elapsed().as_secs_f64();
+            let mut text = Self::line(&lines, done);
+            if let Some(cut) = text.rfind(", ") {
+                text.truncate(cut);
+            }
+            eprintln!("{text}, in {elapsed:.1} s");
+        }
     }
 }

@@ -29,6 +29,21 @@ pub enum KeysCommand {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
     },
+    /// Write the node's current age decryption identity (AGE-SECRET-KEY-1...) to a new file
+    /// (mode 0600), so that a receiver can decrypt evidence packages with any age tool.
+    /// Logged as an `exported` custody event with the reason. Anyone holding the file can
+    /// read every package and message sent to this node: keep it offline and delete it after use.
+    ExportIdentity {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The file to create; an existing file is never replaced.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Why the identity leaves the node (recorded in the custody ledger).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Mark a past signing key as compromised: once peers import a directory saying so, it verifies nothing.
     Revoke {
         /// The key id (as `custos keys show` prints it).
@@ -55,6 +70,26 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 data.display()
             );
             print_keys(&ks, false)?;
+        }
+        KeysCommand::ExportIdentity { data, out, reason } => {
+            let recipient = super::runtime()?.block_on(async {
+                let (_, node) = super::node::open(&data).await?;
+                anyhow::Ok(
+                    node.export_identity(&out, &reason, &super::evidence::actor())
+                        .await?,
+                )
+            })?;
+            eprintln!(
+                "WARNING: {} now holds this node's secret decryption key (public key {recipient}).",
+                out.display()
+            );
+            eprintln!(
+                "Anyone with the file can decrypt every evidence package and message sent to this node."
+            );
+            eprintln!(
+                "Keep it offline and delete it when done. The export is in the custody ledger."
+            );
+            println!("{}", out.display());
         }
         KeysCommand::Revoke { keyid, data } => {
             let mut ks = Keystore::load(&data.join("keys"))?;

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+mod demo_evidence;
 mod demo_network;
 pub mod directory;
 pub mod evidence;

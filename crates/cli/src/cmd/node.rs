@@ -40,6 +40,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         registry_key,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry,
+        evidence: config.evidence.limits(),
     };
     let http = http_client(&config)?;
     let node = Node::new(settings, keys, store, Arc::new(SystemClock), http).await?;
@@ -49,7 +50,9 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
 /// The client the node uses to reach peers: rustls, with the configured extra CA and client identity.
 pub fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
-        .pool_max_idle_per_host(32)
+        // As many idle connections as the outbox posts at once (`run_outbox`
+        // claims 64), so a batch does not close and reopen half of them.
+        .pool_max_idle_per_host(64)
         .user_agent(concat!("custos/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = &config.http.peer_ca {
         let pem = std::fs::read(ca)

@@ -745,3 +745,131 @@ impl Drop for TempDatabase {
             .output();
     }
 }
+
+impl Network {
+    /// Like [`Network::start`], but serves nothing: every State's data
+    /// directory is initialised and has imported the signed directory, for
+    /// tests that only run local commands (sealing and opening evidence).
+    pub fn offline(states: &[&str]) -> Network {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        let registry_key_file = tmp.path().join("registry.key");
+        let mut net = Network {
+            registry_key_file,
+            registry_public: String::new(),
+            nodes: Vec::new(),
+            directory_file: PathBuf::new(),
+            directory_version: 0,
+            runtime,
+            client,
+            tmp,
+        };
+        let key_file = net.registry_key_file.clone();
+        net.registry_public = net
+            .run_ok(&[
+                OsStr::new("registry"),
+                OsStr::new("keygen"),
+                OsStr::new("--out"),
+                key_file.as_os_str(),
+            ])
+            .trim()
+            .to_owned();
+        for &state in states {
+            let dir = net.tmp.path().join(state);
+            let port = free_port();
+            net.run_ok(&[
+                OsStr::new("init"),
+                OsStr::new("--data"),
+                dir.as_os_str(),
+                OsStr::new("--state"),
+                OsStr::new(state),
+                OsStr::new("--name"),
+                OsStr::new(&format!("{state} test node")),
+                OsStr::new("--registry-key"),
+                OsStr::new(&net.registry_public),
+            ]);
+            net.nodes.push(TestNode {
+                state: state.to_owned(),
+                dir,
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                child: None,
+            });
+        }
+        net.publish_directory(1);
+        net
+    }
+
+    /// Records `draft` on the node of `cc` with `custos request save`; returns the request id.
+    pub fn save_request(&self, cc: &str, draft: &Value) -> String {
+        let file = self
+            .tmp
+            .path()
+            .join(format!("draft-{}.json", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &file,
+            serde_json::to_vec_pretty(draft).expect("a draft serialises"),
+        )
+        .expect("the draft file is written");
+        let dir = self.dir(cc);
+        self.run_ok(&[
+            OsStr::new("request"),
+            OsStr::new("save"),
+            file.as_os_str(),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+        ])
+        .trim()
+        .to_owned()
+    }
+}
+
+impl Network {
+    /// A `custos` command in a clean environment (for tests that start a
+    /// command as a child process, to kill it or to run several at once).
+    pub fn custos_command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+        cmd.stdin(Stdio::null());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Sends a raw HTTP request to the node of `to` (`path` starts with `/`).
+    pub fn http(&self, method: &str, to: &str, path: &str, body: Vec<u8>) -> Answer {
+        let url = format!("{}{path}", self.url(to));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let request = self
+            .client
+            .request(method, &url)
+            .header("content-type", "application/json")
+            .body(body);
+        self.block_on(async {
+            let response = request.send().await.expect("the node answers");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.expect("the answer is read").to_vec();
+            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Answer {
+                status,
+                json,
+                bytes,
+            }
+        })
+    }
+}
+
+impl Network {
+    /// The process id of the node's running server, if it runs.
+    pub fn pid(&self, cc: &str) -> Option<u32> {
+        self.node(cc).child.as_ref().map(Child::id)
+    }
+}

@@ -5,4 +5,6 @@
 
 pub mod package;
 pub mod receive;
+pub mod service;
 pub mod transfer;
+mod unpack;

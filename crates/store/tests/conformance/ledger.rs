@@ -473,6 +473,67 @@ pub(crate) async fn a_missing_hash_is_named(fx: Fixture) {
     }
 }
 
+pub(crate) async fn hashes_are_read_by_range(fx: Fixture) {
+    let store = &fx.store;
+    let hashes: Vec<(u64, [u8; 32])> = (0..1_200).map(|i| (i, hash_at(i))).collect();
+    store
+        .append_ledger(0, &[], &[bytes("x")], &hashes, at(0))
+        .await
+        .unwrap();
+    let all: Vec<[u8; 32]> = hashes.iter().map(|(_, h)| *h).collect();
+    assert_eq!(store.ledger_hash_range(0, 1_200).await.unwrap(), all);
+    assert_eq!(
+        store.ledger_hash_range(700, 3).await.unwrap(),
+        [hash_at(700), hash_at(701), hash_at(702)]
+    );
+    assert!(store.ledger_hash_range(5, 0).await.unwrap().is_empty());
+    for (from, count, missing) in [
+        (1_199, 2, "index 1200".to_owned()),
+        (5_000, 1, "index 5000".to_owned()),
+        (u64::MAX, 1, format!("index {}", u64::MAX)),
+    ] {
+        let err = store.ledger_hash_range(from, count).await.unwrap_err();
+        assert_corrupt(err, "ledger_hashes", "hash", &missing);
+    }
+    // A hash removed or cut short behind the store's back is named.
+    fx.raw("DELETE FROM ledger_hashes WHERE idx = 40").await;
+    let err = store.ledger_hash_range(0, 1_200).await.unwrap_err();
+    assert_corrupt(err, "ledger_hashes", "hash", "index 40");
+    // One changed behind its back is read as it now is, for the node to
+    // compare.
+    fx.raw(&format!(
+        "UPDATE ledger_hashes SET hash = {} WHERE idx = 41",
+        blob(store.backend(), &"ee".repeat(32))
+    ))
+    .await;
+    assert_eq!(
+        store.ledger_hash_range(41, 2).await.unwrap(),
+        [[0xEE; 32], hash_at(42)]
+    );
+}
+
+pub(crate) async fn entries_are_found_by_their_bytes(fx: Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.ledger_find(&bytes("one"), 0).await.unwrap(), None);
+    store_two_batches(store).await;
+    store
+        .queue_ledger(&[bytes("two"), bytes("four")], at(5))
+        .await
+        .unwrap();
+    sequence(store, 10, at(6)).await.unwrap();
+    // one two three | left two four
+    assert_eq!(store.ledger_find(&bytes("one"), 0).await.unwrap(), Some(0));
+    assert_eq!(store.ledger_find(&bytes("two"), 0).await.unwrap(), Some(1));
+    assert_eq!(store.ledger_find(&bytes("two"), 2).await.unwrap(), Some(4));
+    assert_eq!(store.ledger_find(&bytes("four"), 5).await.unwrap(), Some(5));
+    assert_eq!(store.ledger_find(&bytes("one"), 1).await.unwrap(), None);
+    assert_eq!(store.ledger_find(&bytes("tw"), 0).await.unwrap(), None);
+    assert_eq!(
+        store.ledger_find(&bytes("two"), u64::MAX).await.unwrap(),
+        None
+    );
+}
+
 pub(crate) async fn the_ledger_survives_reopening(fx: Fixture) {
     store_two_batches(&fx.store).await;
     let checkpoint = StoredCheckpoint {

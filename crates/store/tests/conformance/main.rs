@@ -990,6 +990,8 @@ conformance!(
     concurrent_sequencers_append_each_entry_once,
     of_sequencers_with_one_view_exactly_one_wins,
     a_missing_hash_is_named,
+    hashes_are_read_by_range,
+    entries_are_found_by_their_bytes,
     the_ledger_survives_reopening,
     actions_queue_their_ledger_entries,
     hand_edited_ledger_rows,

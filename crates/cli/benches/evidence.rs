@@ -1,0 +1,379 @@
+//! Evidence package throughput and memory: `custos evidence seal`, `open`
+//! and `verify` on one file of incompressible data, against `openssl dgst
+//! -sha256` (hashing alone) and `rage` (age encryption and decryption alone),
+//! with the peak resident memory of every custos process (VmHWM, read from
+//! /proc while it runs).
+//!
+//! Run: `cargo bench -p custos-cli --bench evidence` (2 GiB, median of 3);
+//! `CUSTOS_BENCH_EVIDENCE_GIB=8` for the 8 GiB memory measurement (one run).
+//! Prints figures and PASS/MISS against the targets; asserts nothing.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code, unused_imports, clippy::all)]
+mod common;
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Network, draft};
+use custos_model::RequestKind;
+use serde_json::Value;
+
+const GIB: u64 = 1 << 30;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// Writes `size` bytes of xorshift output (incompressible) to `path`.
+fn generate(path: &Path, size: u64) {
+    let mut out = BufWriter::with_capacity(8 << 20, File::create(path).expect("data file"));
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut block = vec![0u8; 8 << 20];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n]).expect("write data");
+        left -= n as u64;
+    }
+    out.flush().expect("flush data");
+}
+
+/// Runs a command, returning its wall time and its peak resident memory in
+/// KiB (VmHWM, polled every 5 ms until it exits; 0 if never seen).
+fn measure(program: &Path, args: &[&OsStr]) -> (Duration, u64) {
+    let start = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("{} {:?} failed: {err}", program.display(), args);
+    }
+    (elapsed, peak)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn find_rage() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("rage")).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".cargo/bin/rage"));
+    }
+    candidates.push(PathBuf::from("/tmp/rage/bin/rage"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn rate(size: u64, t: Duration) -> f64 {
+    size as f64 / GIB as f64 / t.as_secs_f64()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+fn main() {
+    let gib: u64 = std::env::var("CUSTOS_BENCH_EVIDENCE_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let runs = if gib <= 2 { 3 } else { 1 };
+    let size = gib * GIB;
+    let custos = PathBuf::from(env!("CARGO_BIN_EXE_custos"));
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("evidence-bench");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(work.join("src")).expect("bench folder");
+    let data = work.join("src").join("evidence.bin");
+    println!("evidence benchmark: {gib} GiB of incompressible data, {runs} run(s) each");
+    let t = Instant::now();
+    generate(&data, size);
+    println!(
+        "  generated {} in {:.1} s",
+        data.display(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let net = Network::offline(&["DE", "FR"]);
+    let request = net.save_request("DE", &draft(RequestKind::Preservation, "DE", "FR"));
+    let (de, fr) = (net.dir("DE"), net.dir("FR"));
+    let keys: Value = serde_json::from_str(&net.run_ok(&[
+        os("keys"),
+        os("show"),
+        os("--json"),
+        os("--data"),
+        fr.as_os_str(),
+    ]))
+    .expect("keys JSON");
+    let recipient = keys["encryption"][0]["key"]
+        .as_str()
+        .expect("FR's age recipient")
+        .to_owned();
+
+    // Warm the page cache so every contender reads from memory.
+    let _ = measure(
+        Path::new("/usr/bin/cat"),
+        &[data.as_os_str(), os("/dev/null")],
+    );
+
+    let mut openssl = Vec::new();
+    for _ in 0..runs {
+        openssl.push(
+            measure(
+                Path::new("openssl"),
+                &[os("dgst"), os("-sha256"), data.as_os_str()],
+            )
+            .0,
+        );
+    }
+    let openssl = median(openssl);
+
+    let rage = find_rage();
+    let (mut rage_enc, mut rage_dec) = (None, None);
+    match &rage {
+        None => println!("  rage not found: install with cargo install rage --locked"),
+        Some(rage) => {
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                times.push(
+                    measure(
+                        rage,
+                        &[
+                            os("-e"),
+                            os("-r"),
+                            os(&recipient),
+                            os("-o"),
+                            os("/dev/null"),
+                            data.as_os_str(),
+                        ],
+                    )
+                    .0,
+                );
+            }
+            rage_enc = Some(median(times));
+            let enc = work.join("rage.age");
+            measure(
+                rage,
+                &[
+                    os("-e"),
+                    os("-r"),
+                    os(&recipient),
+                    os("-o"),
+                    enc.as_os_str(),
+                    data.as_os_str(),
+                ],
+            );
+            let identity = work.join("fr-identity.txt");
+            net.run_ok(&[
+                os("keys"),
+                os("export-identity"),
+                os("--data"),
+                fr.as_os_str(),
+                os("--out"),
+                identity.as_os_str(),
+                os("--reason"),
+                os("benchmark"),
+            ]);
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                times.push(
+                    measure(
+                        rage,
+                        &[
+                            os("-d"),
+                            os("-i"),
+                            identity.as_os_str(),
+                            os("-o"),
+                            os("/dev/null"),
+                            enc.as_os_str(),
+                        ],
+                    )
+                    .0,
+                );
+            }
+            rage_dec = Some(median(times));
+            let _ = fs::remove_file(&enc);
+        }
+    }
+
+    let pkg = work.join("pkg");
+    let opened = work.join("opened");
+    let (mut seal_t, mut open_t, mut verify_t) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut seal_rss, mut open_rss, mut verify_rss) = (0u64, 0u64, 0u64);
+    for run in 0..runs {
+        let _ = fs::remove_dir_all(&pkg);
+        let (t, rss) = measure(
+            &custos,
+            &[
+                os("evidence"),
+                os("seal"),
+                data.as_os_str(),
+                os("--request"),
+                os(&request),
+                os("--to"),
+                os("FR"),
+                os("--out"),
+                pkg.as_os_str(),
+                os("--data"),
+                de.as_os_str(),
+            ],
+        );
+        seal_t.push(t);
+        seal_rss = seal_rss.max(rss);
+        let (t, rss) = measure(
+            &custos,
+            &[
+                os("evidence"),
+                os("verify"),
+                pkg.as_os_str(),
+                os("--data"),
+                fr.as_os_str(),
+            ],
+        );
+        verify_t.push(t);
+        verify_rss = verify_rss.max(rss);
+        let _ = fs::remove_dir_all(&opened);
+        let (t, rss) = measure(
+            &custos,
+            &[
+                os("evidence"),
+                os("open"),
+                pkg.as_os_str(),
+                os("--out"),
+                opened.as_os_str(),
+                os("--data"),
+                fr.as_os_str(),
+            ],
+        );
+        open_t.push(t);
+        open_rss = open_rss.max(rss);
+        if run + 1 < runs {
+            let _ = fs::remove_dir_all(&opened);
+        }
+    }
+    let (seal_t, open_t, verify_t) = (median(seal_t), median(open_t), median(verify_t));
+    let _ = fs::remove_dir_all(&work);
+
+    let g = |t: Duration| rate(size, t);
+    println!("\n| what | time | GiB/s | peak RSS |");
+    println!("|---|---|---|---|");
+    println!(
+        "| openssl dgst -sha256 | {:.2} s | {:.2} | |",
+        openssl.as_secs_f64(),
+        g(openssl)
+    );
+    if let Some(t) = rage_enc {
+        println!(
+            "| rage -e (encrypt alone) | {:.2} s | {:.2} | |",
+            t.as_secs_f64(),
+            g(t)
+        );
+    }
+    if let Some(t) = rage_dec {
+        println!(
+            "| rage -d (decrypt alone) | {:.2} s | {:.2} | |",
+            t.as_secs_f64(),
+            g(t)
+        );
+    }
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!(
+        "| custos evidence seal | {:.2} s | {:.2} | {:.0} MiB |",
+        seal_t.as_secs_f64(),
+        g(seal_t),
+        mib(seal_rss)
+    );
+    println!(
+        "| custos evidence open (decrypt, verify, write) | {:.2} s | {:.2} | {:.0} MiB |",
+        open_t.as_secs_f64(),
+        g(open_t),
+        mib(open_rss)
+    );
+    println!(
+        "| custos evidence verify (decrypt, verify) | {:.2} s | {:.2} | {:.0} MiB |",
+        verify_t.as_secs_f64(),
+        g(verify_t),
+        mib(verify_rss)
+    );
+
+    println!();
+    let vs_openssl = g(seal_t) / g(openssl);
+    println!(
+        "seal vs openssl dgst: {vs_openssl:.2}x (target >= 0.6x) {}",
+        verdict(vs_openssl >= 0.6)
+    );
+    if let Some(t) = rage_enc {
+        let r = g(seal_t) / g(t);
+        println!(
+            "seal vs rage -e: {r:.2}x (target >= 1.2x) {}",
+            verdict(r >= 1.2)
+        );
+    }
+    let o = g(open_t) / g(openssl);
+    println!(
+        "open vs openssl dgst: {o:.2}x (target >= 0.6x) {}",
+        verdict(o >= 0.6)
+    );
+    if let Some(t) = rage_dec {
+        let r = g(open_t) / g(t);
+        println!(
+            "open vs rage -d: {r:.2}x (target >= 1.2x) {}",
+            verdict(r >= 1.2)
+        );
+    }
+    if let Some(t) = rage_enc {
+        let r = g(open_t) / g(t);
+        println!("open vs rage -e: {r:.2}x (for reference)");
+    }
+    for (what, kib) in [
+        ("seal", seal_rss),
+        ("open", open_rss),
+        ("verify", verify_rss),
+    ] {
+        println!(
+            "peak RSS {what}: {:.0} MiB (target <= 128 MiB) {}",
+            mib(kib),
+            verdict(kib <= 128 * 1024)
+        );
+    }
+}

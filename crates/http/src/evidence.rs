@@ -1,0 +1,195 @@
+//! The federation endpoints through which a peer uploads an evidence package:
+//! offer the manifest, stream each segment, ask for acceptance. The checks
+//! and the files are the node's business (`custos_node::evidence::receive`);
+//! this module reads bodies and turns outcomes into answers.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use custos_node::Node;
+use custos_node::evidence::receive::{MAX_MANIFEST_BYTES, ReceiveError, SegmentStart};
+use custos_protocol::ErrorCode;
+use custos_protocol::evidence_transfer::IncompleteAnswer;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+fn refusal(e: ReceiveError) -> Response {
+    let code = e.code();
+    if code == ErrorCode::Internal {
+        tracing::error!(error = %e, "evidence upload failed");
+        return ApiError::protocol(code, "internal error; see the node's log").into_response();
+    }
+    tracing::warn!(code = code.as_str(), error = %e, "refused an evidence upload step");
+    if let ReceiveError::Incomplete { missing } = &e {
+        let body = IncompleteAnswer {
+            error: custos_protocol::ErrorDetail {
+                code: code.as_str().to_owned(),
+                message: e.to_string(),
+            },
+            missing: missing.clone(),
+        };
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::CONFLICT);
+        return (status, axum::Json(body)).into_response();
+    }
+    ApiError::protocol(code, e.to_string()).into_response()
+}
+
+/// Offers an evidence package: its signed manifest.
+#[utoipa::path(
+    post,
+    path = "/federation/v1/evidence",
+    tag = "federation",
+    request_body(content = Vec<u8>, content_type = "application/json", description = "manifest.dsse.json: the package's signed manifest (docs/formats/evidence.md)"),
+    responses(
+        (status = 200, description = "The upload status: {\"package\", \"segments\", \"verified\": [indexes], \"complete\", \"accepted\", \"receipt\"?, \"custody\"?}", content_type = "application/json"),
+        (status = 400, description = "malformed manifest, or not-a-recipient"),
+        (status = 403, description = "The manifest's signing key is unknown, revoked or not valid at its time, or the signature is invalid"),
+        (status = 413, description = "segment-too-large, or a manifest over 64 MiB (too-large)"),
+        (status = 503, description = "no-directory or directory-expired"),
+        (status = 507, description = "insufficient-storage: the package does not fit above the node's disk reserve"),
+    )
+)]
+pub async fn post_manifest(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::protocol(
+                ErrorCode::TooLarge,
+                format!("a manifest may be at most {MAX_MANIFEST_BYTES} bytes"),
+            )
+            .into_response();
+        }
+        Err(r) => {
+            return ApiError::protocol(ErrorCode::MalformedEnvelope, r.body_text()).into_response();
+        }
+    };
+    match node.evidence_offer(&body).await {
+        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+/// What the node holds of a package.
+#[utoipa::path(
+    get,
+    path = "/federation/v1/evidence/{id}",
+    tag = "federation",
+    params(("id" = String, Path, description = "The package id: sha256:<hex> or the 64 hex digits")),
+    responses(
+        (status = 200, description = "The upload status, as for the offer", content_type = "application/json"),
+        (status = 404, description = "unknown-package"),
+    )
+)]
+pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    match node.evidence_status(&id).await {
+        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+/// Uploads one segment, streamed; kept only if its size and SHA-256 match the manifest.
+#[utoipa::path(
+    put,
+    path = "/federation/v1/evidence/{id}/segments/{n}",
+    tag = "federation",
+    params(
+        ("id" = String, Path, description = "The package id"),
+        ("n" = u64, Path, description = "The segment index"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The bytes of segments/NNNNNN.age"),
+    responses(
+        (status = 200, description = "Verified and kept (or verified before): {\"package\", \"segment\", \"verified\": true}", content_type = "application/json"),
+        (status = 404, description = "unknown-package or no-such-segment"),
+        (status = 409, description = "upload-in-progress: another connection is uploading this segment"),
+        (status = 422, description = "segment-mismatch: size or SHA-256 differs from the manifest; nothing was kept"),
+        (status = 507, description = "insufficient-storage"),
+    )
+)]
+pub async fn put_segment(
+    State(node): State<Arc<Node>>,
+    Path((id, n)): Path<(String, String)>,
+    body: Body,
+) -> Response {
+    let drain_limit = node.settings.evidence.max_segment_bytes;
+    let ok = || {
+        (
+            StatusCode::OK,
+            axum::Json(json!({ "package": id, "segment": n, "verified": true })),
+        )
+            .into_response()
+    };
+    let mut upload = match node.evidence_begin_segment(&id, &n).await {
+        Ok(SegmentStart::Upload(u)) => u,
+        Ok(SegmentStart::AlreadyVerified) => {
+            drain(body, drain_limit).await;
+            return ok();
+        }
+        Err(e) => {
+            drain(body, drain_limit).await;
+            return refusal(e);
+        }
+    };
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                // The sender went away; dropping the upload deletes the part file.
+                tracing::info!(package = %id, segment = %n, error = %e, "a segment upload broke off");
+                return ApiError::protocol(
+                    ErrorCode::SegmentMismatch,
+                    format!("the body broke off: {e}"),
+                )
+                .into_response();
+            }
+        };
+        if let Err(e) = upload.write(&chunk).await {
+            return refusal(e);
+        }
+    }
+    match upload.finish().await {
+        Ok(()) => ok(),
+        Err(e) => refusal(e),
+    }
+}
+
+/// Reads and discards the rest of a body (up to `limit` bytes) so that the
+/// sender, still writing it, sees the answer rather than a reset connection.
+async fn drain(body: Body, limit: u64) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+/// Asks the node to accept the package now that every segment is uploaded.
+#[utoipa::path(
+    post,
+    path = "/federation/v1/evidence/{id}/complete",
+    tag = "federation",
+    params(("id" = String, Path, description = "The package id")),
+    responses(
+        (status = 200, description = "Accepted: the upload status with \"receipt\" (the receiver's signed evidence receipt, DSSE JSON) and \"custody\" (a proof bundle of its evidence-received ledger entry, or absent)", content_type = "application/json"),
+        (status = 404, description = "unknown-package"),
+        (status = 409, description = "package-incomplete (the body lists \"missing\" indexes) or upload-in-progress"),
+    )
+)]
+pub async fn post_complete(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    match node.evidence_complete(&id).await {
+        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
+        Err(e) => refusal(e),
+    }
+}

@@ -1,0 +1,256 @@
+//! The node's evidence services: sealing, verifying and opening packages
+//! with the node's keys, directory and stored requests, and exporting the
+//! node's decryption identity for standard tools. Each one is a custody
+//! event: it queues its ledger entry when it succeeds.
+//!
+//! The file work runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use custos_model::StateCode;
+use custos_protocol::timestamp;
+use serde_json::{Value, json};
+
+use super::package::{self, Progress, Report, SealOptions, Sealed};
+use crate::custody::{Entry, EntryKind};
+use crate::{Node, NodeError};
+
+fn joined<T>(result: Result<Result<T, NodeError>, tokio::task::JoinError>) -> Result<T, NodeError> {
+    result.map_err(|e| NodeError::Internal(format!("evidence task failed: {e}")))?
+}
+
+impl Node {
+    /// Builds the options to seal evidence answering `request` (a request
+    /// stored on this node) for the States `to`: their current encryption
+    /// keys and this node's own, the use conditions and confidentiality of
+    /// the request body, the node's signing key and the time now.
+    pub async fn evidence_seal_options(
+        &self,
+        request: &str,
+        to: &[StateCode],
+        segment_size: u64,
+    ) -> Result<SealOptions, NodeError> {
+        let record = self
+            .store
+            .get_request(request)
+            .await?
+            .ok_or_else(|| NodeError::NotFound(request.to_owned()))?;
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let now = self.clock.now();
+        if to.is_empty() {
+            return Err(NodeError::NotOurs(
+                "name at least one recipient State (--to)".into(),
+            ));
+        }
+        let mut recipients: Vec<StateCode> = Vec::new();
+        let mut keys = Vec::new();
+        for state in to {
+            if *state == self.state() {
+                return Err(NodeError::NotOurs(format!(
+                    "{state} is this node's own State; the sender can always decrypt its packages"
+                )));
+            }
+            if recipients.contains(state) {
+                continue;
+            }
+            if directory.entry(*state).is_none() {
+                return Err(NodeError::NotInDirectory(*state));
+            }
+            let current = directory.current_recipients(*state, now);
+            if current.is_empty() {
+                return Err(NodeError::NoEncryptionKey(*state));
+            }
+            keys.extend(current);
+            recipients.push(*state);
+        }
+        let (signing_key, own) = self.with_keys(|k| (k.signing.clone(), k.encryption.recipient()));
+        keys.push(own);
+        let field = |name: &str| record.body.get(name).cloned().unwrap_or(Value::Null);
+        Ok(SealOptions {
+            request: record.id.clone(),
+            sender: self.state(),
+            recipients,
+            keys,
+            signing_key,
+            created_at: timestamp::truncate(now),
+            use_limits: field("use_conditions"),
+            confidentiality: field("confidentiality"),
+            segment_size,
+        })
+    }
+
+    /// Seals `paths` into the package folder `out` and logs an
+    /// `evidence-sealed` custody entry by `actor`.
+    pub async fn seal_evidence(
+        &self,
+        paths: Vec<PathBuf>,
+        options: SealOptions,
+        out: PathBuf,
+        progress: Arc<dyn Progress>,
+        actor: &str,
+    ) -> Result<Sealed, NodeError> {
+        let sealed = joined(
+            tokio::task::spawn_blocking(move || {
+                package::seal(&paths, &options, &out, progress.as_ref())
+            })
+            .await,
+        )?;
+        let m = &sealed.manifest;
+        let now = self.clock.now();
+        let entry = Entry::new(EntryKind::EvidenceSealed, now, actor)
+            .request(m.request.clone())
+            .subject(sealed.package_id.clone())
+            .envelope(&sealed.manifest_bytes)
+            .detail(json!({
+                "files": m.totals.files,
+                "bytes": m.totals.bytes,
+                "segments": m.segments.len(),
+                "segment_size": m.content.segment_size,
+                "content_sha256": m.content.sha256,
+                "recipients": m.recipients,
+            }))
+            .encode()?;
+        self.store.queue_ledger(&[entry], now).await?;
+        Ok(sealed)
+    }
+
+    /// Verifies the package at `pkg` (see [`package::verify`]) and logs an
+    /// `evidence-verified` custody entry with the outcome.
+    pub async fn verify_evidence(
+        &self,
+        pkg: PathBuf,
+        progress: Arc<dyn Progress>,
+        actor: &str,
+    ) -> Result<Report, NodeError> {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let identities = self.with_keys(|k| k.identities());
+        let report = joined(
+            tokio::task::spawn_blocking(move || {
+                package::verify(&pkg, &directory, &identities, progress.as_ref())
+            })
+            .await,
+        )?;
+        let now = self.clock.now();
+        let entry = Entry::new(EntryKind::EvidenceVerified, now, actor)
+            .request(report.request.clone())
+            .subject(report.package_id.clone())
+            .detail(json!({
+                "ok": report.is_ok(),
+                "decrypted": report.decrypted,
+                "files": report.files_total,
+                "files_verified": report.files_verified,
+                "bytes": report.bytes_total,
+                "segments": report.segments,
+                "mismatches": report.mismatches.len(),
+            }))
+            .encode()?;
+        self.store.queue_ledger(&[entry], now).await?;
+        Ok(report)
+    }
+
+    /// Opens the package at `pkg` into `out` (see [`package::open`]) and logs
+    /// an `evidence-opened` entry and, for the files written in clear, an
+    /// `exported` entry.
+    pub async fn open_evidence(
+        &self,
+        pkg: PathBuf,
+        out: PathBuf,
+        progress: Arc<dyn Progress>,
+        actor: &str,
+    ) -> Result<Report, NodeError> {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let identities = self.with_keys(|k| k.identities());
+        let out_text = out.display().to_string();
+        let report = joined(
+            tokio::task::spawn_blocking(move || {
+                package::open(&pkg, &out, &directory, &identities, progress.as_ref())
+            })
+            .await,
+        )?;
+        let now = self.clock.now();
+        let opened = Entry::new(EntryKind::EvidenceOpened, now, actor)
+            .request(report.request.clone())
+            .subject(report.package_id.clone())
+            .detail(json!({
+                "ok": report.is_ok(),
+                "files": report.files_total,
+                "files_verified": report.files_verified,
+                "bytes": report.bytes_total,
+                "segments": report.segments,
+                "mismatches": report.mismatches.len(),
+            }))
+            .encode()?;
+        let exported = Entry::new(EntryKind::Exported, now, actor)
+            .request(report.request.clone())
+            .subject(report.package_id.clone())
+            .detail(json!({
+                "what": "evidence-files",
+                "to": out_text,
+                "files": report.files_written,
+            }))
+            .encode()?;
+        self.store.queue_ledger(&[opened, exported], now).await?;
+        Ok(report)
+    }
+
+    /// Writes the node's current age identity (`AGE-SECRET-KEY-1…`) to the
+    /// new file `out` (mode 0600; an existing file is never replaced), for a
+    /// receiver who checks packages with standard tools, and logs an
+    /// `exported` custody entry with `reason` and the key's public
+    /// recipient. Returns the recipient (`age1…`).
+    pub async fn export_identity(
+        &self,
+        out: &Path,
+        reason: &str,
+        actor: &str,
+    ) -> Result<String, NodeError> {
+        if reason.trim().is_empty() {
+            return Err(NodeError::NotOurs(
+                "give the reason for exporting the identity (--reason)".into(),
+            ));
+        }
+        let (secret, recipient) = self.with_keys(|k| {
+            (
+                k.encryption.to_secret_text(),
+                k.encryption.recipient().to_text(),
+            )
+        });
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(out).map_err(|e| package::io_err(out, e))?;
+        // The secret is written straight from its zeroizing string, never
+        // copied into another buffer.
+        let header = format!(
+            "# custos node identity of {}\n# public key: {recipient}\n",
+            self.state()
+        );
+        let written = file
+            .write_all(header.as_bytes())
+            .and_then(|()| file.write_all(secret.as_bytes()))
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(out);
+            return Err(package::io_err(out, e));
+        }
+        let now = self.clock.now();
+        let entry = Entry::new(EntryKind::Exported, now, actor)
+            .detail(json!({
+                "what": "decryption-identity",
+                "recipient": recipient,
+                "reason": reason,
+                "to": out.display().to_string(),
+            }))
+            .encode()?;
+        self.store.queue_ledger(&[entry], now).await?;
+        Ok(recipient)
+    }
+}

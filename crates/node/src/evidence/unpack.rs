@@ -1,0 +1,642 @@
+//! The engine behind `verify` and `open` of [`super::package`]: segments are
+//! read, hashed and decrypted by two workers (alternate segments, in
+//! parallel), and their plaintext is fed in order to one thread that walks
+//! the tar stream, checks every entry against the manifest and, when
+//! opening, writes each file to a temporary name and keeps it only if its
+//! size and SHA-256 match.
+//!
+//! age authenticates each 64 KiB chunk before releasing it, and every kept
+//! file is checked against its signed SHA-256, so nothing unverified is ever
+//! kept, even though a segment's ciphertext hash is only known once the
+//! whole segment has been read.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, SystemTime};
+
+use custos_protocol::evidence::{Manifest, Segment, VerifiedManifest, check_relative_path};
+use custos_seal::{EncryptionIdentity, SealError};
+use sha2::{Digest as _, Sha256};
+
+use super::package::{
+    BUFFER, Mismatch, Progress, QUEUE, Report, SEGMENTS_DIR, WORKERS, hex, io_err, segment_path,
+};
+use crate::NodeError;
+
+/// A reader that hashes and counts what passes through.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn subject(segment: &Segment) -> String {
+    format!(
+        "{SEGMENTS_DIR}/{}",
+        custos_protocol::evidence::segment_file_name(segment.index)
+    )
+}
+
+/// Whether one of `identities` opens the first segment's header.
+pub(crate) fn can_decrypt(
+    pkg: &Path,
+    manifest: &Manifest,
+    identities: &[EncryptionIdentity],
+) -> bool {
+    let Some(first) = manifest.segments.first() else {
+        return false;
+    };
+    let path = segment_path(pkg, first.index);
+    identities.iter().any(|id| {
+        File::open(&path)
+            .ok()
+            .is_some_and(|f| custos_seal::decrypt_reader(BufReader::new(f), id).is_ok())
+    })
+}
+
+/// What a decryption worker sends the tar thread.
+enum Piece {
+    Data(Vec<u8>, usize),
+    /// The segment ended; what did not match (size, hash, plaintext length).
+    End(Vec<Mismatch>),
+    /// The segment could not be decrypted to its end.
+    Failed(Vec<Mismatch>),
+}
+
+/// Decrypts one segment, sending its plaintext in buffers. Returns false when
+/// the tar thread has gone.
+fn decrypt_segment(
+    pkg: &Path,
+    segment: &Segment,
+    identities: &[EncryptionIdentity],
+    tx: &SyncSender<Piece>,
+    pool: &Receiver<Vec<u8>>,
+    progress: &dyn Progress,
+) -> bool {
+    let path = segment_path(pkg, segment.index);
+    let name = subject(segment);
+    let fail = |problem: String| {
+        tx.send(Piece::Failed(vec![Mismatch::new(&name, problem)]))
+            .is_ok()
+    };
+    let mut notes = Vec::new();
+    match fs::metadata(&path) {
+        Ok(meta) if meta.len() != segment.size => notes.push(Mismatch::new(
+            &name,
+            format!(
+                "is {} bytes, the manifest says {}",
+                meta.len(),
+                segment.size
+            ),
+        )),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return fail("missing".into()),
+        Err(e) => return fail(format!("cannot be read: {e}")),
+    }
+    for identity in identities {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return fail(format!("cannot be read: {e}")),
+        };
+        let mut source = HashingReader {
+            inner: BufReader::with_capacity(256 << 10, file),
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        let (plain, failure) = {
+            let mut reader = match custos_seal::decrypt_reader(&mut source, identity) {
+                Ok(r) => r,
+                Err(SealError::NoMatchingIdentity) => continue,
+                Err(e) => {
+                    notes.push(Mismatch::new(&name, format!("does not decrypt: {e}")));
+                    return tx.send(Piece::Failed(notes)).is_ok();
+                }
+            };
+            let mut plain = 0u64;
+            let mut failure = None;
+            loop {
+                let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; BUFFER]);
+                let mut fill = 0;
+                while fill < BUFFER {
+                    match reader.read(&mut buf[fill..]) {
+                        Ok(0) => break,
+                        Ok(n) => fill += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                progress.advance(fill as u64);
+                plain += fill as u64;
+                if fill > 0 && tx.send(Piece::Data(buf, fill)).is_err() {
+                    return false;
+                }
+                if failure.is_some() || fill < BUFFER {
+                    break;
+                }
+            }
+            (plain, failure)
+        };
+        if let Some(e) = failure {
+            let why = if e.kind() == io::ErrorKind::InvalidData {
+                "does not decrypt: altered or truncated ciphertext".to_owned()
+            } else {
+                format!("cannot be read: {e}")
+            };
+            notes.push(Mismatch::new(&name, why));
+            return tx.send(Piece::Failed(notes)).is_ok();
+        }
+        // Hash whatever follows the age stream too.
+        if let Err(e) = io::copy(&mut source, &mut io::sink()) {
+            notes.push(Mismatch::new(&name, format!("cannot be read: {e}")));
+        }
+        let digest = hex(&source.hasher.finalize());
+        if digest != segment.sha256 {
+            notes.push(Mismatch::new(
+                &name,
+                format!("SHA-256 is {digest}, the manifest says {}", segment.sha256),
+            ));
+        }
+        if plain != segment.plain_size {
+            notes.push(Mismatch::new(
+                &name,
+                format!(
+                    "decrypts to {plain} bytes, the manifest says {}",
+                    segment.plain_size
+                ),
+            ));
+        }
+        return tx.send(Piece::End(notes)).is_ok();
+    }
+    notes.push(Mismatch::new(&name, "no key of this node decrypts it"));
+    tx.send(Piece::Failed(notes)).is_ok()
+}
+
+/// The plaintext of every segment, in order, as one stream.
+struct Feed<'a> {
+    channels: &'a [Receiver<Piece>],
+    pool: &'a SyncSender<Vec<u8>>,
+    next: usize,
+    count: usize,
+    current: Option<(Vec<u8>, usize, usize)>,
+    mismatches: Vec<Mismatch>,
+    failed: bool,
+}
+
+impl Feed<'_> {
+    /// Takes every remaining piece, keeping only the segments' verdicts.
+    fn drain(&mut self) {
+        while self.next < self.count {
+            match self.channels[self.next % self.channels.len()].recv() {
+                Ok(Piece::Data(buf, _)) => {
+                    let _ = self.pool.try_send(buf);
+                }
+                Ok(Piece::End(m)) | Ok(Piece::Failed(m)) => {
+                    self.mismatches.extend(m);
+                    self.next += 1;
+                }
+                Err(_) => {
+                    self.mismatches.push(Mismatch::new(
+                        SEGMENTS_DIR,
+                        format!("segment {} was not checked (a worker stopped)", self.next),
+                    ));
+                    self.next += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Read for Feed<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a segment could not be decrypted",
+            ));
+        }
+        loop {
+            if let Some((buf, len, pos)) = self.current.as_mut() {
+                if *pos < *len {
+                    let n = (*len - *pos).min(out.len());
+                    out[..n].copy_from_slice(&buf[*pos..*pos + n]);
+                    *pos += n;
+                    return Ok(n);
+                }
+                if let Some((buf, _, _)) = self.current.take() {
+                    let _ = self.pool.try_send(buf);
+                }
+            }
+            if self.next >= self.count {
+                return Ok(0);
+            }
+            match self.channels[self.next % self.channels.len()].recv() {
+                Ok(Piece::Data(buf, len)) => self.current = Some((buf, len, 0)),
+                Ok(Piece::End(m)) => {
+                    self.mismatches.extend(m);
+                    self.next += 1;
+                }
+                Ok(Piece::Failed(m)) => {
+                    self.mismatches.extend(m);
+                    self.next += 1;
+                    self.failed = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("segment {} could not be decrypted", self.next - 1),
+                    ));
+                }
+                Err(_) => {
+                    self.failed = true;
+                    return Err(io::Error::other("a decryption worker stopped"));
+                }
+            }
+        }
+    }
+}
+
+/// Runs verify (`out` is `None`) or open (`out` is the output folder).
+pub(crate) fn run(
+    pkg: &Path,
+    verified: &VerifiedManifest,
+    identities: &[EncryptionIdentity],
+    out: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Report, NodeError> {
+    let manifest = &verified.manifest;
+    let mut report = Report::new(verified);
+    let label = if out.is_some() { "opened" } else { "verified" };
+    let result = if can_decrypt(pkg, manifest, identities) {
+        progress.start(manifest.content.size, label);
+        report.decrypted = true;
+        decrypt_all(pkg, manifest, identities, out, progress, &mut report)
+    } else {
+        progress.start(manifest.segments.iter().map(|s| s.size).sum(), label);
+        hash_only(pkg, manifest, progress, &mut report);
+        Ok(())
+    };
+    progress.finish();
+    result.map(|()| report)
+}
+
+/// Checks every segment's size and hash, two at a time, without decrypting.
+fn hash_only(pkg: &Path, manifest: &Manifest, progress: &dyn Progress, report: &mut Report) {
+    let results: Vec<Vec<(u64, Option<Mismatch>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                scope.spawn(move || {
+                    manifest
+                        .segments
+                        .iter()
+                        .skip(w)
+                        .step_by(WORKERS)
+                        .map(|s| {
+                            let m =
+                                super::package::check_segment_file(&segment_path(pkg, s.index), s);
+                            progress.advance(s.size);
+                            (s.index, m)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all: Vec<_> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    if all.len() != manifest.segments.len() {
+        report.mismatches.push(Mismatch::new(
+            SEGMENTS_DIR,
+            "not every segment could be checked",
+        ));
+    }
+    report
+        .mismatches
+        .extend(all.into_iter().filter_map(|(_, m)| m));
+}
+
+fn decrypt_all(
+    pkg: &Path,
+    manifest: &Manifest,
+    identities: &[EncryptionIdentity],
+    out: Option<&Path>,
+    progress: &dyn Progress,
+    report: &mut Report,
+) -> Result<(), NodeError> {
+    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (QUEUE + 2));
+    let pool_rx = std::sync::Mutex::new(pool_rx);
+    std::thread::scope(|scope| {
+        let mut channels = Vec::new();
+        for w in 0..WORKERS {
+            let (tx, rx) = sync_channel::<Piece>(QUEUE);
+            channels.push(rx);
+            let pool_rx = &pool_rx;
+            scope.spawn(move || {
+                // Each worker keeps a small pool of its own, refilled from
+                // the shared one.
+                let (local_tx, local_rx) = sync_channel::<Vec<u8>>(1);
+                for segment in manifest.segments.iter().skip(w).step_by(WORKERS) {
+                    if let Ok(rx) = pool_rx.lock()
+                        && let Ok(buf) = rx.try_recv()
+                    {
+                        let _ = local_tx.try_send(buf);
+                    }
+                    if !decrypt_segment(pkg, segment, identities, &tx, &local_rx, progress) {
+                        return;
+                    }
+                }
+            });
+        }
+        let feed = Feed {
+            channels: &channels,
+            pool: &pool_tx,
+            next: 0,
+            count: manifest.segments.len(),
+            current: None,
+            mismatches: Vec::new(),
+            failed: false,
+        };
+        let stream = HashingReader {
+            inner: feed,
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        let mut archive = tar::Archive::new(stream);
+        let walked = walk_tar(&mut archive, manifest, out, report);
+        let mut stream = archive.into_inner();
+        let _ = io::copy(&mut stream, &mut io::sink());
+        let failed = stream.inner.failed;
+        stream.inner.drain();
+        report.mismatches.append(&mut stream.inner.mismatches);
+        if !failed {
+            let digest = hex(&stream.hasher.finalize());
+            if stream.count != manifest.content.size {
+                report.mismatches.push(Mismatch::new(
+                    "content",
+                    format!(
+                        "the tar stream is {} bytes, the manifest says {}",
+                        stream.count, manifest.content.size
+                    ),
+                ));
+            } else if digest != manifest.content.sha256 {
+                report.mismatches.push(Mismatch::new(
+                    "content",
+                    format!(
+                        "the tar stream's SHA-256 is {digest}, the manifest says {}",
+                        manifest.content.sha256
+                    ),
+                ));
+            }
+        }
+        drop(channels);
+        walked
+    })
+}
+
+/// Removes a temporary file when dropped, unless it was kept.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Walks the tar stream against the manifest. Mismatches go into `report`;
+/// an error is returned only for a local failure to write.
+fn walk_tar<R: Read>(
+    archive: &mut tar::Archive<R>,
+    manifest: &Manifest,
+    out: Option<&Path>,
+    report: &mut Report,
+) -> Result<(), NodeError> {
+    let files = &manifest.files;
+    let index: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
+        .collect();
+    let mut seen = vec![false; files.len()];
+    let mut next = 0usize;
+    let mut buf = vec![0u8; BUFFER];
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            report
+                .mismatches
+                .push(Mismatch::new("content", format!("not a tar stream: {e}")));
+            return Ok(());
+        }
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                report.mismatches.push(Mismatch::new(
+                    "content",
+                    format!("the tar stream cannot be read further: {e}"),
+                ));
+                break;
+            }
+        };
+        let Ok(name) = String::from_utf8(entry.path_bytes().into_owned()) else {
+            report
+                .mismatches
+                .push(Mismatch::new("content", "an entry's name is not UTF-8"));
+            continue;
+        };
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            let path = name.trim_end_matches('/');
+            if let Err(e) = check_relative_path(path) {
+                report
+                    .mismatches
+                    .push(Mismatch::new(path, format!("folder refused: {e}")));
+                continue;
+            }
+            if let Some(out) = out {
+                let target = out.join(path);
+                if let Err(e) = fs::create_dir_all(&target) {
+                    report.mismatches.push(Mismatch::new(
+                        path,
+                        format!("folder cannot be created: {e}"),
+                    ));
+                }
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            report.mismatches.push(Mismatch::new(
+                &name,
+                format!("is a tar entry of type {kind:?}; a package holds only files and folders"),
+            ));
+            continue;
+        }
+        if let Err(e) = check_relative_path(&name) {
+            report
+                .mismatches
+                .push(Mismatch::new(&name, format!("path refused: {e}")));
+            continue;
+        }
+        let Some(&j) = index.get(name.as_str()) else {
+            report.mismatches.push(Mismatch::new(
+                &name,
+                "is in the content but not in the manifest",
+            ));
+            continue;
+        };
+        if seen[j] {
+            report.mismatches.push(Mismatch::new(
+                &name,
+                "appears again in the content, or out of the manifest's order",
+            ));
+            continue;
+        }
+        for k in next..j {
+            seen[k] = true;
+            report.mismatches.push(Mismatch::new(
+                &files[k].path,
+                "is missing from the content (or out of order)",
+            ));
+        }
+        seen[j] = true;
+        next = j + 1;
+        let expected = &files[j];
+        let header_size = entry.header().size().unwrap_or(u64::MAX);
+        if header_size != expected.size {
+            report.mismatches.push(Mismatch::new(
+                &name,
+                format!(
+                    "is {header_size} bytes in the content, the manifest says {}",
+                    expected.size
+                ),
+            ));
+            continue;
+        }
+
+        // Write to a temporary name (when opening) while hashing.
+        let mut temp = TempFile(None);
+        let mut writer = None;
+        let mut final_path = None;
+        if let Some(out) = out {
+            let target = out.join(&name);
+            let parent = target.parent().unwrap_or(out).to_owned();
+            if let Err(e) = fs::create_dir_all(&parent) {
+                report.mismatches.push(Mismatch::new(
+                    &name,
+                    format!("folder cannot be created: {e}"),
+                ));
+                continue;
+            }
+            let file_name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let temp_path = parent.join(format!(".{file_name}.custos-part"));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp_path)
+            {
+                Ok(f) => {
+                    temp.0 = Some(temp_path);
+                    writer = Some(f);
+                }
+                Err(e) => {
+                    report
+                        .mismatches
+                        .push(Mismatch::new(&name, format!("cannot be written: {e}")));
+                    continue;
+                }
+            }
+            final_path = Some(target);
+        }
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut broken = None;
+        loop {
+            match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    size += n as u64;
+                    if let Some(w) = writer.as_mut()
+                        && let Err(e) = w.write_all(&buf[..n])
+                    {
+                        let path = temp.0.clone().unwrap_or_default();
+                        return Err(io_err(&path, e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = broken {
+            report
+                .mismatches
+                .push(Mismatch::new(&name, format!("content cannot be read: {e}")));
+            break;
+        }
+        let digest = hex(&hasher.finalize());
+        if size != expected.size || digest != expected.sha256 {
+            report.mismatches.push(Mismatch::new(
+                &name,
+                format!(
+                    "content is {size} bytes with SHA-256 {digest}; the manifest says {} bytes with {}",
+                    expected.size, expected.sha256
+                ),
+            ));
+            continue;
+        }
+        if let (Some(file), Some(target), Some(temp_path)) =
+            (writer.take(), final_path, temp.0.clone())
+        {
+            let secs = u64::try_from(expected.mtime.unix_timestamp()).unwrap_or(0);
+            let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            file.set_modified(mtime)
+                .map_err(|e| io_err(&temp_path, e))?;
+            file.sync_all().map_err(|e| io_err(&temp_path, e))?;
+            drop(file);
+            if fs::symlink_metadata(&target).is_ok() {
+                report.mismatches.push(Mismatch::new(
+                    &name,
+                    "something already stands at this path",
+                ));
+                continue;
+            }
+            fs::rename(&temp_path, &target).map_err(|e| io_err(&target, e))?;
+            temp.0 = None;
+            report.files_written.push(name.clone());
+        }
+        report.files_verified += 1;
+    }
+    for (k, f) in files.iter().enumerate() {
+        if !seen[k] {
+            report
+                .mismatches
+                .push(Mismatch::new(&f.path, "is missing from the content"));
+        }
+    }
+    Ok(())
+}

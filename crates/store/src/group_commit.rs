@@ -1,0 +1,248 @@
+//! Group commit for the SQLite adapter: one writer connection, many writes
+//! per `COMMIT`.
+//!
+//! SQLite lets one connection write at a time and, with `synchronous=FULL`,
+//! every `COMMIT` waits for an fsync. When each write took a pooled
+//! connection and committed on its own, concurrent writers queued in
+//! SQLite's busy handler (sleeping 1, 2, 5, 10 ms… however soon the lock
+//! was freed) and paid one fsync each. Here every write is a job sent to
+//! one task that owns the only writing connection. The task takes all the
+//! jobs waiting (up to [`MAX_BATCH`]) and runs them one after the other in
+//! one `BEGIN IMMEDIATE … COMMIT`, each inside its own `SAVEPOINT`: a job
+//! that fails is rolled back to its savepoint and the others keep their
+//! work. No caller hears its result before the `COMMIT` holding its work
+//! has returned, so nothing is acknowledged before it is on disk; if the
+//! `COMMIT` fails, every job of the batch that had succeeded gets that
+//! failure instead. Jobs see each other's writes in the order they ran,
+//! exactly as if they had committed one by one.
+//!
+//! Reads do not come here: they stay on the pool (WAL lets them run beside
+//! the writer) and see a batch once it is committed.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+use crate::decode::failed;
+
+/// How many jobs one transaction takes at most, so that one commit's
+/// latency stays bounded when writes pour in.
+const MAX_BATCH: usize = 256;
+
+/// How many jobs may wait for the writer before senders wait too.
+const QUEUE: usize = 4096;
+
+/// The future of one job's work on the writer's connection.
+pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// A job's result with its type erased, so jobs of any result type share
+/// one queue; [`Writer::write`] restores the type.
+type Output = Box<dyn Any + Send>;
+
+type Erased =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, Output> + Send + 'static>;
+
+struct Job {
+    work: Erased,
+    reply: oneshot::Sender<Result<Output, StoreError>>,
+}
+
+enum Command {
+    Run(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle through which the SQLite adapter writes. Cloning it shares
+/// the one writer.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Command>,
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+/// The same failure again, for each job of a batch that it ends. Failures
+/// that are not the database's own (the database was reachable) keep their
+/// kind; the text is kept whole.
+fn again(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(detail) => StoreError::Unavailable(detail.clone()),
+        StoreError::Database { operation, detail } => StoreError::Database {
+            operation,
+            detail: detail.clone(),
+        },
+        other => StoreError::Database {
+            operation: "commit a group of writes",
+            detail: other.to_string(),
+        },
+    }
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime, owning `conn`.
+    pub(crate) fn start(conn: SqliteConnection) -> Writer {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(conn, jobs));
+        Writer { queue }
+    }
+
+    /// Runs `f` on the writer connection, inside a transaction shared with
+    /// other writes, and returns its result once that transaction is
+    /// committed. An `Err` from `f` undoes everything `f` wrote, and only
+    /// that.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let work: Erased = Box::new(move |conn| {
+            Box::pin(async move { f(conn).await.map(|t| Box::new(t) as Output) })
+        });
+        self.queue
+            .send(Command::Run(Job { work, reply }))
+            .await
+            .map_err(|_| closed())?;
+        let output = answer.await.map_err(|_| closed())??;
+        // The writer hands back the value this very call's job returned,
+        // so the type always matches; a mismatch would be a bug here, and
+        // is reported rather than panicking.
+        output
+            .downcast::<T>()
+            .map(|t| *t)
+            .map_err(|_| StoreError::Database {
+                operation: "hand back a write's result",
+                detail: "the result had an unexpected type".to_owned(),
+            })
+    }
+
+    /// Stops taking writes, finishes those already queued and closes the
+    /// connection.
+    pub(crate) async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.queue.send(Command::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut commands: mpsc::Receiver<Command>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = commands.recv().await {
+        let mut closing = None;
+        match first {
+            Command::Run(job) => batch.push(job),
+            Command::Close(ack) => closing = Some(ack),
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
+            match commands.try_recv() {
+                Ok(Command::Run(job)) => batch.push(job),
+                Ok(Command::Close(ack)) => closing = Some(ack),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            run_batch(&mut conn, std::mem::take(&mut batch)).await;
+        }
+        if let Some(ack) = closing {
+            // Writes sent after the close are dropped; their callers hear
+            // that the store is closed.
+            commands.close();
+            let _ = conn.close().await;
+            let _ = ack.send(());
+            return;
+        }
+    }
+    let _ = conn.close().await;
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
+    conn.execute(sql)
+        .await
+        .map(|_| ())
+        .map_err(failed("run a group of writes"))
+}
+
+/// Ends a batch that cannot be committed: undoes it and tells every job.
+async fn abort(
+    conn: &mut SqliteConnection,
+    done: Vec<oneshot::Sender<Result<Output, StoreError>>>,
+    error: &StoreError,
+) {
+    // The transaction may already be gone (SQLite rolls back by itself
+    // after some failures); either way nothing of it stays.
+    let _ = exec(conn, "ROLLBACK").await;
+    for reply in done {
+        let _ = reply.send(Err(again(error)));
+    }
+}
+
+async fn run_batch(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+    // A lone job needs no savepoint: its failure rolls back the whole.
+    let alone = jobs.len() == 1;
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        for job in jobs {
+            let _ = job.reply.send(Err(again(&e)));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
+        if !alone && let Err(e) = exec(conn, "SAVEPOINT job").await {
+            let mut everyone: Vec<_> = results.into_iter().map(|(r, _)| r).collect();
+            everyone.push(job.reply);
+            everyone.extend(jobs.map(|j| j.reply));
+            return abort(conn, everyone, &e).await;
+        }
+        let result = (job.work)(conn).await;
+        if !alone {
+            let ended = if result.is_ok() {
+                exec(conn, "RELEASE job").await
+            } else {
+                match exec(conn, "ROLLBACK TO job").await {
+                    Ok(()) => exec(conn, "RELEASE job").await,
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = ended {
+                let mut everyone: Vec<_> = results.into_iter().map(|(r, _)| r).collect();
+                everyone.push(job.reply);
+                everyone.extend(jobs.map(|j| j.reply));
+                return abort(conn, everyone, &e).await;
+            }
+        }
+        results.push((job.reply, result));
+    }
+    if alone && results.iter().all(|(_, r)| r.is_err()) {
+        // The job's own failure says more than a failed rollback would.
+        let _ = exec(conn, "ROLLBACK").await;
+        for (reply, result) in results {
+            let _ = reply.send(result);
+        }
+        return;
+    }
+    match exec(conn, "COMMIT").await {
+        Ok(()) => {
+            for (reply, result) in results {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK").await;
+            for (reply, result) in results {
+                let _ = reply.send(match result {
+                    Ok(_) => Err(again(&e)),
+                    Err(own) => Err(own),
+                });
+            }
+        }
+    }
+}
