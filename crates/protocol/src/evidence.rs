@@ -35,7 +35,7 @@ pub const MIN_SEGMENT_SIZE: u64 = 1 << 20;
 /// upload state in a single file without surprises.
 pub const MAX_SEGMENT_SIZE: u64 = 1 << 32;
 /// The segment size used when none is given (64 MiB).
-pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
+pub const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
 /// The longest relative path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
 /// The longest path component accepted, in bytes.
@@ -98,8 +98,6 @@ pub struct Content {
     pub format: String,
     /// Length of the tar stream in bytes.
     pub size: u64,
-    /// SHA-256 of the whole tar stream, hex.
-    pub sha256: String,
     /// Plaintext bytes per segment (the last may be shorter).
     pub segment_size: u64,
 }
@@ -324,7 +322,6 @@ impl Manifest {
                 c.format
             )));
         }
-        check_hex("content.sha256", &c.sha256)?;
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&c.segment_size) {
             return Err(invalid(format!(
                 "content.segment_size {} is outside {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE}",
@@ -544,7 +541,6 @@ mod tests {
             content: Content {
                 format: "tar".into(),
                 size: 4096,
-                sha256: hex.clone(),
                 segment_size: MIN_SEGMENT_SIZE,
             },
             segments: vec![Segment {

@@ -56,6 +56,9 @@ pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 pub(crate) const BUFFER: usize = 1 << 20;
 /// Buffers waiting per worker.
 pub(crate) const QUEUE: usize = 4;
+
+/// The most buffers queued per encryption worker while sealing (bounds memory).
+const MAX_SEAL_QUEUE: usize = 24;
 /// Encryption (or decryption) workers: the machine this targets has two
 /// cores, and with the reader thread this keeps both busy.
 pub(crate) const WORKERS: usize = 2;
@@ -592,7 +595,6 @@ struct Stream<'a> {
     in_segment: u64,
     buf: Vec<u8>,
     fill: usize,
-    hasher: Sha256,
     workers: &'a [SyncSender<SealJob>],
     pool: &'a Receiver<Vec<u8>>,
 }
@@ -622,7 +624,6 @@ impl Stream<'_> {
 
     /// Accounts for `n` bytes just put at `buf[fill..fill + n]`.
     fn commit(&mut self, n: usize) -> Result<(), WorkerGone> {
-        self.hasher.update(&self.buf[self.fill..self.fill + n]);
         self.fill += n;
         self.in_segment += n as u64;
         self.offset += n as u64;
@@ -870,6 +871,14 @@ fn encrypt_worker(
     Ok(done)
 }
 
+/// Buffers (of [`BUFFER`] bytes) queued per encryption worker while sealing:
+/// one segment's worth plus its start and end, at least [`QUEUE`], at most
+/// [`MAX_SEAL_QUEUE`].
+fn seal_queue_depth(segment_size: u64) -> usize {
+    let per_segment = usize::try_from(segment_size.div_ceil(BUFFER as u64)).unwrap_or(usize::MAX);
+    per_segment.saturating_add(2).clamp(QUEUE, MAX_SEAL_QUEUE)
+}
+
 /// Seals `paths` (files and folders) into a new package folder `out`, which
 /// must not exist or be empty. On failure nothing of the package is left.
 pub fn seal(
@@ -897,12 +906,16 @@ pub fn seal(
 
     let total: u64 = items.iter().map(|i| i.size).sum();
     progress.start(total, "sealed");
-    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (QUEUE + 1));
+    // Each worker may hold a whole segment queued, so the reader can start
+    // the next segment (for the other worker) while this one is encrypted;
+    // capped so memory stays flat for large segments.
+    let depth = seal_queue_depth(opts.segment_size);
+    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (depth + 1));
     let outcome = std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for _ in 0..WORKERS {
-            let (tx, rx) = sync_channel::<SealJob>(QUEUE);
+            let (tx, rx) = sync_channel::<SealJob>(depth);
             senders.push(tx);
             let pool = pool_tx.clone();
             let seg_dir = &seg_dir;
@@ -916,7 +929,6 @@ pub fn seal(
             in_segment: 0,
             buf: vec![0u8; BUFFER],
             fill: 0,
-            hasher: Sha256::new(),
             workers: &senders,
             pool: &pool_rx,
         };
@@ -925,7 +937,6 @@ pub fn seal(
             Ok((files, count))
         });
         let size = stream.offset;
-        let digest = hex(&stream.hasher.clone().finalize());
         drop(stream);
         drop(senders);
         let mut segments = Vec::new();
@@ -942,7 +953,7 @@ pub fn seal(
             }
         }
         match (produced, worker_error) {
-            (Ok((files, count)), None) => Ok((files, count, size, digest, segments)),
+            (Ok((files, count)), None) => Ok((files, count, size, segments)),
             (Err(ProduceError::Node(e)), _) => Err(e),
             (_, Some(e)) => Err(e),
             (Err(ProduceError::Worker), None) => Err(NodeError::Internal(
@@ -951,7 +962,7 @@ pub fn seal(
         }
     });
     progress.finish();
-    let (files, count, size, digest, mut segments) = outcome?;
+    let (files, count, size, mut segments) = outcome?;
     segments.sort_by_key(|s| s.index);
     if segments.len() as u64 != count {
         return Err(NodeError::Internal(format!(
@@ -975,7 +986,6 @@ pub fn seal(
         content: Content {
             format: CONTENT_FORMAT.to_owned(),
             size,
-            sha256: digest,
             segment_size: opts.segment_size,
         },
         segments,

@@ -486,7 +486,6 @@ fn custody_entries(
         "segments": receipt.segments,
         "bytes": receipt.bytes,
         "files": manifest.totals.files,
-        "content_sha256": manifest.content.sha256,
     }))
     .encode()?;
     let issued = Entry::new(

@@ -109,7 +109,6 @@ impl Node {
                 "bytes": m.totals.bytes,
                 "segments": m.segments.len(),
                 "segment_size": m.content.segment_size,
-                "content_sha256": m.content.sha256,
                 "recipients": m.recipients,
             }))
             .encode()?;
