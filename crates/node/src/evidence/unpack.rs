@@ -397,16 +397,14 @@ fn decrypt_all(
         let failed = stream.inner.failed;
         stream.inner.drain();
         report.mismatches.append(&mut stream.inner.mismatches);
-        if !failed {
-            if stream.count != manifest.content.size {
-                report.mismatches.push(Mismatch::new(
-                    "content",
-                    format!(
-                        "the tar stream is {} bytes, the manifest says {}",
-                        stream.count, manifest.content.size
-                    ),
-                ));
-            }
+        if !failed && stream.count != manifest.content.size {
+            report.mismatches.push(Mismatch::new(
+                "content",
+                format!(
+                    "the tar stream is {} bytes, the manifest says {}",
+                    stream.count, manifest.content.size
+                ),
+            ));
         }
         drop(channels);
         walked
