@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 
 use crate::directory::Directory;
 use crate::error::ProtocolError;
-use crate::json::{self, PROTOCOL_VERSION, ReadError};
-use crate::sealed::MAX_CLOCK_AHEAD;
+use crate::json::{self, PROTOCOL_VERSION};
+use crate::receipt::{check_not_ahead, check_signer, invalid, open_signed};
 use crate::timestamp;
 
 /// DSSE payload type of an evidence receipt.
@@ -105,12 +105,6 @@ pub fn package_hex(text: &str) -> Option<&str> {
     (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
 }
 
-fn invalid(detail: impl Into<String>) -> ProtocolError {
-    ProtocolError::InvalidReceipt {
-        detail: detail.into(),
-    }
-}
-
 /// Signs an evidence receipt with the receiver's signing key; returns the
 /// DSSE envelope JSON.
 pub fn sign_evidence_receipt(
@@ -155,43 +149,27 @@ pub fn verify_evidence_receipt(
     expected_receiver: StateCode,
     now: OffsetDateTime,
 ) -> Result<EvidenceReceipt, ProtocolError> {
-    let envelope = Envelope::from_json(envelope_json)
-        .map_err(|e| invalid(format!("not a DSSE envelope: {e}")))?;
-    if envelope.payload_type != EVIDENCE_RECEIPT_PAYLOAD_TYPE {
-        return Err(invalid(format!(
-            "payload type {:?} is not {EVIDENCE_RECEIPT_PAYLOAD_TYPE:?}",
-            envelope.payload_type
-        )));
-    }
-    let receipt: EvidenceReceipt =
-        json::read_versioned(&envelope.payload, diagnose).map_err(|e| match e {
-            ReadError::Version(found) => ProtocolError::UnsupportedVersion {
-                what: "evidence receipt".to_owned(),
-                found,
-            },
-            ReadError::Shape(detail) => invalid(detail),
-        })?;
-    directory.check_current(now)?;
-    directory.check_signature(expected_receiver, &envelope, receipt.received_at)?;
-    if receipt.receiver != expected_receiver {
-        return Err(invalid(format!(
-            "field `receiver` is {}, expected {expected_receiver}",
-            receipt.receiver
-        )));
-    }
+    let (envelope, receipt): (_, EvidenceReceipt) = open_signed(
+        envelope_json,
+        EVIDENCE_RECEIPT_PAYLOAD_TYPE,
+        "evidence receipt",
+        diagnose,
+    )?;
+    check_signer(
+        &envelope,
+        directory,
+        expected_receiver,
+        receipt.receiver,
+        receipt.received_at,
+        now,
+    )?;
     if receipt.package != expected_package {
         return Err(invalid(format!(
             "field `package` is {}, expected {expected_package}",
             receipt.package
         )));
     }
-    if receipt.received_at > now + MAX_CLOCK_AHEAD {
-        return Err(invalid(format!(
-            "field `received_at` ({}) is more than 5 minutes ahead of this node's clock ({})",
-            timestamp::format(receipt.received_at),
-            timestamp::format(now)
-        )));
-    }
+    check_not_ahead(receipt.received_at, now)?;
     Ok(receipt)
 }
 

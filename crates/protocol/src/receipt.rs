@@ -4,6 +4,7 @@
 
 use custos_model::StateCode;
 use custos_seal::{Envelope, SigningKey};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -71,7 +72,7 @@ fn diagnose(object: &serde_json::Map<String, serde_json::Value>) -> Option<Strin
         .or_else(|| json::field_by(object, "received_at", json::timestamp))
 }
 
-fn invalid(detail: impl Into<String>) -> ProtocolError {
+pub(crate) fn invalid(detail: impl Into<String>) -> ProtocolError {
     ProtocolError::InvalidReceipt {
         detail: detail.into(),
     }
@@ -89,43 +90,86 @@ pub fn verify_receipt(
     expected_receiver: StateCode,
     now: OffsetDateTime,
 ) -> Result<Receipt, ProtocolError> {
-    let envelope = Envelope::from_json(envelope_json)
-        .map_err(|e| invalid(format!("not a DSSE envelope: {e}")))?;
-    if envelope.payload_type != RECEIPT_PAYLOAD_TYPE {
-        return Err(invalid(format!(
-            "payload type {:?} is not {RECEIPT_PAYLOAD_TYPE:?}",
-            envelope.payload_type
-        )));
-    }
-    let receipt: Receipt =
-        json::read_versioned(&envelope.payload, diagnose).map_err(|e| match e {
-            ReadError::Version(found) => ProtocolError::UnsupportedVersion {
-                what: "receipt".to_owned(),
-                found,
-            },
-            ReadError::Shape(detail) => invalid(detail),
-        })?;
+    let (envelope, receipt): (_, Receipt) =
+        open_signed(envelope_json, RECEIPT_PAYLOAD_TYPE, "receipt", diagnose)?;
     check_thread_id(&receipt.thread).map_err(|e| invalid(format!("field `thread`: {e}")))?;
-    directory.check_current(now)?;
-    directory.check_signature(expected_receiver, &envelope, receipt.received_at)?;
-    if receipt.receiver != expected_receiver {
-        return Err(invalid(format!(
-            "field `receiver` is {}, expected {expected_receiver}",
-            receipt.receiver
-        )));
-    }
+    check_signer(
+        &envelope,
+        directory,
+        expected_receiver,
+        receipt.receiver,
+        receipt.received_at,
+        now,
+    )?;
     if receipt.message_id != *expected_message_id {
         return Err(invalid(format!(
             "field `message_id` is {}, expected {expected_message_id}",
             receipt.message_id
         )));
     }
-    if receipt.received_at > now + MAX_CLOCK_AHEAD {
+    check_not_ahead(receipt.received_at, now)?;
+    Ok(receipt)
+}
+
+/// Reads a signed receipt of any kind: a DSSE envelope of `payload_type`
+/// whose payload is the versioned JSON of `T` (`what` names it in errors).
+pub(crate) fn open_signed<T: DeserializeOwned>(
+    envelope_json: &[u8],
+    payload_type: &str,
+    what: &str,
+    diagnose: json::Diagnose,
+) -> Result<(Envelope, T), ProtocolError> {
+    let envelope = Envelope::from_json(envelope_json)
+        .map_err(|e| invalid(format!("not a DSSE envelope: {e}")))?;
+    if envelope.payload_type != payload_type {
+        return Err(invalid(format!(
+            "payload type {:?} is not {payload_type:?}",
+            envelope.payload_type
+        )));
+    }
+    let body = json::read_versioned(&envelope.payload, diagnose).map_err(|e| match e {
+        ReadError::Version(found) => ProtocolError::UnsupportedVersion {
+            what: what.to_owned(),
+            found,
+        },
+        ReadError::Shape(detail) => invalid(detail),
+    })?;
+    Ok((envelope, body))
+}
+
+/// The checks every receipt kind shares once read: the directory is current,
+/// the envelope is signed by a key it lists for `expected_receiver` at
+/// `received_at`, and the receipt names that receiver.
+pub(crate) fn check_signer(
+    envelope: &Envelope,
+    directory: &Directory,
+    expected_receiver: StateCode,
+    receiver: StateCode,
+    received_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), ProtocolError> {
+    directory.check_current(now)?;
+    directory.check_signature(expected_receiver, envelope, received_at)?;
+    if receiver != expected_receiver {
+        return Err(invalid(format!(
+            "field `receiver` is {receiver}, expected {expected_receiver}"
+        )));
+    }
+    Ok(())
+}
+
+/// A receipt's `received_at` may not be ahead of `now` by more than the
+/// allowed clock difference.
+pub(crate) fn check_not_ahead(
+    received_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), ProtocolError> {
+    if received_at > now + MAX_CLOCK_AHEAD {
         return Err(invalid(format!(
             "field `received_at` ({}) is more than 5 minutes ahead of this node's clock ({})",
-            timestamp::format(receipt.received_at),
+            timestamp::format(received_at),
             timestamp::format(now)
         )));
     }
-    Ok(receipt)
+    Ok(())
 }
