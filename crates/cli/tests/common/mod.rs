@@ -126,6 +126,20 @@ impl Network {
     /// Like `start`, with some States' nodes on the given database URLs
     /// (`postgres://...`) instead of their own SQLite file.
     pub fn start_with(states: &[&str], databases: &[(&str, &str)]) -> Network {
+        let mut net = Network::prepare(states, databases);
+        for &state in states {
+            net.spawn_node(state);
+        }
+        for &state in states {
+            net.wait_healthy(state);
+        }
+        net
+    }
+
+    /// A registry and one initialised node per State (on the given database
+    /// URLs where listed), every one holding directory version 1; nothing
+    /// is started.
+    fn prepare(states: &[&str], databases: &[(&str, &str)]) -> Network {
         let tmp = tempfile::tempdir().expect("a temporary directory");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -195,12 +209,6 @@ impl Network {
             });
         }
         net.publish_directory(1);
-        for &state in states {
-            net.spawn_node(state);
-        }
-        for &state in states {
-            net.wait_healthy(state);
-        }
         net
     }
 
@@ -751,61 +759,7 @@ impl Network {
     /// directory is initialised and has imported the signed directory, for
     /// tests that only run local commands (sealing and opening evidence).
     pub fn offline(states: &[&str]) -> Network {
-        let tmp = tempfile::tempdir().expect("a temporary directory");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
-        let registry_key_file = tmp.path().join("registry.key");
-        let mut net = Network {
-            registry_key_file,
-            registry_public: String::new(),
-            nodes: Vec::new(),
-            directory_file: PathBuf::new(),
-            directory_version: 0,
-            runtime,
-            client,
-            tmp,
-        };
-        let key_file = net.registry_key_file.clone();
-        net.registry_public = net
-            .run_ok(&[
-                OsStr::new("registry"),
-                OsStr::new("keygen"),
-                OsStr::new("--out"),
-                key_file.as_os_str(),
-            ])
-            .trim()
-            .to_owned();
-        for &state in states {
-            let dir = net.tmp.path().join(state);
-            let port = free_port();
-            net.run_ok(&[
-                OsStr::new("init"),
-                OsStr::new("--data"),
-                dir.as_os_str(),
-                OsStr::new("--state"),
-                OsStr::new(state),
-                OsStr::new("--name"),
-                OsStr::new(&format!("{state} test node")),
-                OsStr::new("--registry-key"),
-                OsStr::new(&net.registry_public),
-            ]);
-            net.nodes.push(TestNode {
-                state: state.to_owned(),
-                dir,
-                port,
-                url: format!("http://127.0.0.1:{port}"),
-                child: None,
-            });
-        }
-        net.publish_directory(1);
-        net
+        Network::prepare(states, &[])
     }
 
     /// Records `draft` on the node of `cc` with `custos request save`; returns the request id.
