@@ -169,6 +169,19 @@ impl RootBuilder {
 
     /// Adds the next leaf by its hash.
     pub fn push_leaf_hash(&mut self, leaf: Hash) -> Result<(), LedgerError> {
+        self.push_leaf_hash_stored(leaf, |_| {})
+    }
+
+    /// Adds the next leaf by its hash and hands `stored` each hash the
+    /// stored-hash sequence gains with it, in storage order: the leaf hash,
+    /// then the hash of every subtree the leaf completes, bottom-up (the
+    /// hashes [`stored_hashes_for_leaf_hash`] computes, without reading any).
+    /// Full verification compares these, one by one, with the stored ones.
+    pub fn push_leaf_hash_stored(
+        &mut self,
+        leaf: Hash,
+        mut stored: impl FnMut(&Hash),
+    ) -> Result<(), LedgerError> {
         if self.size >= MAX_TREE_SIZE {
             return Err(LedgerError::OutOfRange {
                 what: format!("tree size would pass the supported maximum ({MAX_TREE_SIZE})"),
@@ -176,12 +189,14 @@ impl RootBuilder {
         }
         let mut level = 0;
         let mut hash = leaf;
+        stored(&hash);
         while let Some(&(top_level, top)) = self.stack.last() {
             if top_level != level {
                 break;
             }
             self.stack.pop();
             hash = node_hash(&top, &hash);
+            stored(&hash);
             level += 1;
         }
         self.stack.push((level, hash));

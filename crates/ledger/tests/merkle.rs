@@ -477,6 +477,29 @@ fn verify_all_recomputes_the_whole_ledger() {
     );
 }
 
+/// The hashes the streaming builder reports as it goes are the stored-hash
+/// sequence of the log, position by position, for every prefix.
+#[test]
+fn root_builder_reports_the_stored_hash_sequence() {
+    let data = entries(300);
+    let log = MemoryLog::from_entries(&data).unwrap();
+    let mut builder = RootBuilder::new();
+    let mut reported = Vec::new();
+    for (i, entry) in data.iter().enumerate() {
+        builder
+            .push_leaf_hash_stored(leaf_hash(entry), |h| reported.push(*h))
+            .unwrap();
+        let prefix = MemoryLog::from_entries(&data[..=i]).unwrap();
+        assert_eq!(
+            reported.as_slice(),
+            prefix.stored_hashes(),
+            "after entry {i}"
+        );
+        assert_eq!(builder.root(), prefix.root());
+    }
+    assert_eq!(reported.as_slice(), log.stored_hashes());
+}
+
 /// The stored hashes of a log built with `tlog_tiles`.
 struct TlogStore(Vec<tlog_tiles::Hash>);
 

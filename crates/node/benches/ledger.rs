@@ -41,8 +41,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use custos_ledger::{
-    Hash, HashReader, LedgerError, MemoryLog, leaf_hash, peek_checkpoint, prove_inclusion,
-    stored_hash_count,
+    Hash, HashReader, LedgerError, MemoryLog, RootBuilder, leaf_hash, peek_checkpoint,
+    prove_inclusion, stored_hash_count,
 };
 use custos_model::clock::{Clock, FixedClock};
 use custos_node::custody::{Entry, EntryKind};
@@ -72,8 +72,6 @@ const PROOF_SAMPLES: usize = 1_000;
 const PROOF_WARMUP: usize = 50;
 /// Entries per `append_ledger` call when a big ledger is built.
 const BUILD_CHUNK: u64 = 50_000;
-/// Entries per page when entries are read back (as `verify_ledger` reads them).
-const READ_PAGE: u32 = 10_000;
 /// Timed runs of `openssl dgst`; the fastest counts.
 const OPENSSL_RUNS: usize = 3;
 /// Timed runs of `verify_ledger`; the fastest counts.
@@ -983,31 +981,34 @@ fn human(n: u64) -> String {
 // ---------------------------------------------------------------------------
 // 3. Full verification
 
-/// Every entry of the ledger, read page by page as `verify_ledger` reads them.
+/// Every entry of the ledger, read through the store's ledger scan as
+/// `verify_ledger` reads them.
 async fn read_entries(store: &dyn Store, size: u64) -> Result<Vec<Vec<u8>>, BenchError> {
+    let mut scan = store.ledger_scan(size, 0).await?;
     let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    while (out.len() as u64) < size {
-        let rows = store.ledger_entries(out.len() as u64, READ_PAGE).await?;
-        check(!rows.is_empty(), || {
-            format!("the store returned no entry at {}", out.len())
-        })?;
-        out.extend(rows.into_iter().map(|r| r.entry));
+    while let Some(run) = scan.entries.recv().await {
+        out.extend(run?.iter().map(<[u8]>::to_vec));
     }
+    check(out.len() as u64 == size, || {
+        format!("the scan returned {} of {size} entries", out.len())
+    })?;
     Ok(out)
 }
 
-/// Reads every stored hash, in the stretches `verify_ledger` asks for (the
-/// hashes added by each page of entries); returns how many.
-async fn read_hashes(store: &dyn Store, size: u64) -> Result<u64, BenchError> {
+/// Drains one stream of a ledger scan on its own (the entries, or the
+/// stored hashes); returns how many items it held.
+async fn scan_alone(store: &dyn Store, size: u64, entries: bool) -> Result<u64, BenchError> {
     let mut read = 0u64;
-    let mut next = 0u64;
-    while next < size {
-        let end = (next + u64::from(READ_PAGE)).min(size);
-        let first = stored_hash_count(next);
-        let count = u32::try_from(stored_hash_count(end) - first)
-            .map_err(|_| BenchError::Check("a page of hashes is too long".into()))?;
-        read += store.ledger_hash_range(first, count).await?.len() as u64;
-        next = end;
+    if entries {
+        let mut scan = store.ledger_scan(size, 0).await?;
+        while let Some(run) = scan.entries.recv().await {
+            read += run?.len() as u64;
+        }
+    } else {
+        let mut scan = store.ledger_scan(0, stored_hash_count(size)).await?;
+        while let Some(run) = scan.hashes.recv().await {
+            read += run?.hashes.len() as u64;
+        }
     }
     Ok(read)
 }
@@ -1096,11 +1097,11 @@ fn verification(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), B
 
     // Where the time goes: each part of verify_ledger's work on its own.
     println!("breakdown (each part alone, one run each):");
-    let (reread, read_entries) = timed(|| rt.block_on(read_entries(store, size)));
-    check(reread?.len() == entries.len(), || {
+    let (reread, read_entries) = timed(|| rt.block_on(scan_alone(store, size, true)));
+    check(reread? == size, || {
         "the entries changed between reads".into()
     })?;
-    let (hashes, read_hashes) = timed(|| rt.block_on(read_hashes(store, size)));
+    let (hashes, read_hashes) = timed(|| rt.block_on(scan_alone(store, size, false)));
     let hashes = hashes?;
     check(hashes == stored_hash_count(size), || {
         format!(
@@ -1109,14 +1110,22 @@ fn verification(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), B
         )
     })?;
     let (leaves, leaf) = timed(|| entries.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>());
-    let (log, nodes) = timed(|| {
-        let mut log = MemoryLog::new();
+    let (tree, nodes) = timed(|| {
+        let mut tree = RootBuilder::new();
+        let mut stored = 0u64;
         for leaf in &leaves {
-            log.append_leaf_hash(*leaf)?;
+            tree.push_leaf_hash_stored(*leaf, |h| {
+                black_box(h);
+                stored += 1;
+            })?;
         }
-        Ok::<_, LedgerError>(log)
+        Ok::<_, LedgerError>((tree, stored))
     });
-    let root = log?.root();
+    let (tree, stored) = tree?;
+    check(stored == stored_hash_count(size), || {
+        "the tree computed a different number of stored hashes".into()
+    })?;
+    let root = tree.root();
     let (halves, leaf2) = timed(|| {
         std::thread::scope(|scope| {
             let (a, b) = entries.split_at(entries.len() / 2);
@@ -1145,19 +1154,13 @@ fn verification(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), B
     let parts = read_entries.wall + read_hashes.wall + leaf.wall + nodes.wall;
     let share = |d: Duration| 100.0 * d.as_secs_f64() / parts.as_secs_f64();
     let lines = [
+        ("scan the entries (ledger_scan)".to_owned(), read_entries),
         (
-            format!("read entries (ledger_entries, {READ_PAGE} a page)"),
-            read_entries,
-        ),
-        (
-            format!(
-                "read stored hashes ({} via ledger_hash_range)",
-                stored_hash_count(size)
-            ),
+            format!("scan the stored hashes ({})", stored_hash_count(size)),
             read_hashes,
         ),
         ("leaf hashes (SHA-256 of 0x00 || entry)".to_owned(), leaf),
-        ("node hashes and layout (MemoryLog)".to_owned(), nodes),
+        ("node hashes (RootBuilder)".to_owned(), nodes),
     ];
     for (what, spent) in &lines {
         println!("  {what:<48} {}  {:>3.0}%", spent.line(), share(spent.wall));

@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
@@ -392,91 +391,18 @@ impl Node {
     /// Recomputes the whole ledger from the stored entries and compares every
     /// stored hash and the latest signed checkpoint; names the first bad entry.
     ///
-    /// Reading runs ahead of the comparison: a task reads the entries page
-    /// by page, hashes each page's leaves on a blocking thread and reads the
-    /// page's stored hashes as one range, while this task builds the tree
-    /// and compares. Pages are checked strictly in order, so the first bad
-    /// entry is still the one reported.
+    /// The store reads the entries and the stored hashes as two ordered
+    /// streams ([`custos_store::Store::ledger_scan`]); a blocking thread
+    /// hashes each run of entries into leaf hashes while this task folds
+    /// them into the tree and compares, leaf by leaf, every hash the tree
+    /// would store with the stored one. Entries are checked strictly in
+    /// order, so the first bad entry is the one reported.
     pub async fn verify_ledger(
         &self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<LedgerReport, NodeError> {
-        let size = self.store.ledger_size().await?;
-        let (pages_out, mut pages) = tokio::sync::mpsc::channel(VERIFY_AHEAD);
-        let reader = tokio::spawn(read_pages(Arc::clone(&self.store), size, pages_out));
-        let _stop_reader = AbortOnDrop(reader);
-        let mut log = custos_ledger::MemoryLog::new();
-        let mut next = 0u64;
-        while next < size {
-            let Some(page) = pages.recv().await else {
-                return Err(NodeError::Ledger(
-                    "the ledger reader stopped before the end".into(),
-                ));
-            };
-            let page = match page {
-                Ok(page) => page,
-                Err(StoreError::Corrupt { detail, .. }) => {
-                    return Err(NodeError::LedgerTampered {
-                        index: next,
-                        problem: format!("the stored entries are damaged: {detail}"),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(found) = page.gap {
-                return Err(NodeError::LedgerTampered {
-                    index: next + page.count,
-                    problem: format!("the entry is missing (the next stored entry is {found})"),
-                });
-            }
-            if page.count == 0 {
-                return Err(NodeError::LedgerTampered {
-                    index: next,
-                    problem: "the entry is missing".into(),
-                });
-            }
-            let first_new_hash = log.stored_hashes().len() as u64;
-            let leaves = page
-                .leaves
-                .await
-                .map_err(|e| NodeError::Ledger(format!("leaf hashing failed: {e}")))?;
-            for leaf in leaves {
-                log.append_leaf_hash(leaf).map_err(ledger_err)?;
-            }
-            // Compare the recomputed stored hashes of this stretch with those in the store.
-            let recomputed = &log.stored_hashes()[first_new_hash as usize..];
-            let stored = match page.stored.await {
-                Ok(Ok(s)) if page.first_hash == first_new_hash => s,
-                // The reader's range always matches the tree's; should it
-                // not, the range is read again as the tree has it.
-                Ok(Ok(_)) => {
-                    let count = u32::try_from(recomputed.len())
-                        .map_err(|_| NodeError::Ledger("a page of hashes is too long".into()))?;
-                    self.store.ledger_hash_range(first_new_hash, count).await?
-                }
-                Ok(Err(StoreError::Corrupt { detail, .. })) => {
-                    return Err(NodeError::LedgerTampered {
-                        index: next,
-                        problem: format!("a stored hash is missing or damaged: {detail}"),
-                    });
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(e) => return Err(NodeError::Ledger(format!("reading hashes failed: {e}"))),
-            };
-            for (i, (want, got)) in (first_new_hash..).zip(recomputed.iter().zip(stored)) {
-                if want.0 != got {
-                    let (level, n) = custos_ledger::split_stored_hash_index(i);
-                    let entry = n << level;
-                    return Err(NodeError::LedgerTampered {
-                        index: entry,
-                        problem: "the entry's bytes do not match the hash stored when it was appended (changed, removed or reordered)".into(),
-                    });
-                }
-            }
-            next += page.count;
-            progress(next, size);
-        }
-        let root = log.root();
+        // The checkpoint first: one stored later could cover entries
+        // appended after the size below was read.
         let checkpoint = match self.store.latest_checkpoint().await? {
             None => None,
             Some(cp) => {
@@ -488,111 +414,187 @@ impl Node {
                         problem: format!("the latest checkpoint does not verify: {e}"),
                     }
                 })?;
-                let at = log.root_at(c.size).map_err(|e| NodeError::LedgerTampered {
-                    index: c.size,
-                    problem: e.to_string(),
-                })?;
-                if at != c.root {
-                    return Err(NodeError::LedgerTampered {
-                        index: c.size.saturating_sub(1),
-                        problem: "the recomputed tree does not match the signed checkpoint".into(),
-                    });
-                }
-                Some(c.size)
+                Some(c)
             }
         };
+        let size = self.store.ledger_size().await?;
+        if let Some(c) = checkpoint.as_ref().filter(|c| c.size > size) {
+            return Err(NodeError::LedgerTampered {
+                index: size,
+                problem: format!(
+                    "the latest checkpoint covers {} entries but the ledger holds {size}",
+                    c.size
+                ),
+            });
+        }
+        let scan = self
+            .store
+            .ledger_scan(size, stored_hash_count(size))
+            .await?;
+        let mut stored = StoredHashes::new(scan.hashes);
+        let mut leaves = hash_leaves(scan.entries);
+        let mut tree = custos_ledger::RootBuilder::new();
+        let mut checkpoint_root = None;
+        let mut recomputed: Vec<Hash> = Vec::with_capacity(64);
+        while tree.size() < size {
+            let run = match leaves.recv().await {
+                Some(Ok(run)) => run,
+                Some(Err(e)) => return Err(tampered_entry(e, tree.size())),
+                None => {
+                    return Err(NodeError::Ledger(
+                        "the ledger reader stopped before the end".into(),
+                    ));
+                }
+            };
+            for leaf in run {
+                let index = tree.size();
+                if index == size {
+                    break;
+                }
+                if checkpoint.as_ref().is_some_and(|c| c.size == index) {
+                    checkpoint_root = Some(tree.root());
+                }
+                recomputed.clear();
+                tree.push_leaf_hash_stored(leaf, |h| recomputed.push(*h))
+                    .map_err(ledger_err)?;
+                for want in &recomputed {
+                    let (position, got) =
+                        stored.next().await.map_err(|e| tampered_hash(e, index))?;
+                    if want.0 != got {
+                        let (level, _) = custos_ledger::split_stored_hash_index(position);
+                        let problem = if level == 0 {
+                            "the entry's bytes do not match the hash stored when it was appended (changed, removed or reordered)".to_owned()
+                        } else {
+                            format!(
+                                "the stored tree hash at position {position} (level {level}) does not match the entries"
+                            )
+                        };
+                        return Err(NodeError::LedgerTampered { index, problem });
+                    }
+                }
+            }
+            progress(tree.size(), size);
+        }
+        let root = tree.root();
+        if let Some(c) = &checkpoint {
+            let at = if c.size == size {
+                root
+            } else {
+                checkpoint_root.unwrap_or(custos_ledger::EMPTY_ROOT)
+            };
+            if at != c.root {
+                return Err(NodeError::LedgerTampered {
+                    index: c.size.saturating_sub(1),
+                    problem: "the recomputed tree does not match the signed checkpoint".into(),
+                });
+            }
+        }
         Ok(LedgerReport {
             size,
             root: root.to_base64(),
-            checkpoint_size: checkpoint,
+            checkpoint_size: checkpoint.map(|c| c.size),
         })
     }
 }
 
-/// How many entries full verification reads at a time.
-const VERIFY_PAGE: u32 = 10_000;
-
-/// How many pages the reader may run ahead of the comparison.
-const VERIFY_AHEAD: usize = 2;
-
-/// One page of the ledger as the verification's reader prepared it.
-struct Page {
-    /// How many entries were read in order from the page's first index
-    /// before the page ended or a gap appeared.
-    count: u64,
-    /// The index of the entry found where the entry after those `count`
-    /// was expected, if the page has a gap there.
-    gap: Option<u64>,
-    /// The leaf hashes of those entries, being computed.
-    leaves: tokio::task::JoinHandle<Vec<Hash>>,
-    /// The first storage index of `stored`.
-    first_hash: u64,
-    /// The stored hashes the page's entries added to the tree, being read.
-    stored: tokio::task::JoinHandle<Result<Vec<[u8; 32]>, StoreError>>,
+/// Hashes each run of a scan's entries into leaf hashes on a blocking
+/// thread, so that hashing runs beside both readers and the tree; the runs
+/// come out in order, and a reader's error is passed on as the last item.
+fn hash_leaves(
+    mut entries: tokio::sync::mpsc::Receiver<Result<custos_store::EntryRun, StoreError>>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<Hash>, StoreError>> {
+    let (out, leaves) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        while let Some(run) = entries.blocking_recv() {
+            let failed = run.is_err();
+            let hashed = run.map(|run| run.iter().map(leaf_hash).collect());
+            if out.blocking_send(hashed).is_err() || failed {
+                return;
+            }
+        }
+    });
+    leaves
 }
 
-/// Aborts a task when dropped, so that a verification that stops early
-/// stops its reader too.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// The stored-hash stream of a scan, read one hash at a time with its
+/// position.
+struct StoredHashes {
+    runs: tokio::sync::mpsc::Receiver<Result<custos_store::HashRun, StoreError>>,
+    run: std::vec::IntoIter<[u8; 32]>,
+    next: u64,
+}
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl StoredHashes {
+    fn new(runs: tokio::sync::mpsc::Receiver<Result<custos_store::HashRun, StoreError>>) -> Self {
+        Self {
+            runs,
+            run: Vec::new().into_iter(),
+            next: 0,
+        }
+    }
+
+    /// The next stored hash and its position.
+    async fn next(&mut self) -> Result<(u64, [u8; 32]), StoreError> {
+        loop {
+            if let Some(hash) = self.run.next() {
+                let position = self.next;
+                self.next += 1;
+                return Ok((position, hash));
+            }
+            match self.runs.recv().await {
+                Some(Ok(run)) if run.first == self.next => self.run = run.hashes.into_iter(),
+                Some(Ok(run)) => {
+                    return Err(StoreError::Database {
+                        operation: "read the ledger's stored hashes",
+                        detail: format!(
+                            "a run starting at {} arrived where {} was expected",
+                            run.first, self.next
+                        ),
+                    });
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(StoreError::LedgerGap {
+                        table: "ledger_hashes",
+                        index: self.next,
+                    });
+                }
+            }
+        }
     }
 }
 
-/// Reads the ledger's `size` entries page by page for `verify_ledger`,
-/// starting each page's leaf hashing and stored-hash read at once, until
-/// the end, a gap or a failure (which is sent as the last page).
-async fn read_pages(
-    store: Arc<dyn custos_store::Store>,
-    size: u64,
-    out: tokio::sync::mpsc::Sender<Result<Page, StoreError>>,
-) {
-    let mut next = 0u64;
-    while next < size {
-        let rows = match store.ledger_entries(next, VERIFY_PAGE).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                let _ = out.send(Err(e)).await;
-                return;
-            }
-        };
-        let in_order = rows
-            .iter()
-            .zip(next..)
-            .take_while(|(row, want)| row.index == *want)
-            .count();
-        let gap = rows.get(in_order).map(|row| row.index);
-        let count = in_order as u64;
-        let entries: Vec<Vec<u8>> = rows.into_iter().take(in_order).map(|r| r.entry).collect();
-        let leaves =
-            tokio::task::spawn_blocking(move || entries.iter().map(|e| leaf_hash(e)).collect());
-        let first_hash = stored_hash_count(next);
-        let hashes = stored_hash_count(next + count) - first_hash;
-        let stored = match u32::try_from(hashes) {
-            Ok(hashes) => {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move { store.ledger_hash_range(first_hash, hashes).await })
-            }
-            Err(_) => tokio::spawn(async move {
-                Err(StoreError::InvalidValue {
-                    field: "ledger_hashes.idx",
-                    problem: format!("{hashes} hashes in one page"),
-                })
-            }),
-        };
-        let page = Page {
-            count,
-            gap,
-            leaves,
-            first_hash,
-            stored,
-        };
-        if out.send(Ok(page)).await.is_err() || gap.is_some() || count == 0 {
-            return;
-        }
-        next += count;
+/// What the entries' stream ending in `e` means, where the tree holds
+/// `size` entries.
+fn tampered_entry(e: StoreError, size: u64) -> NodeError {
+    match e {
+        StoreError::LedgerGap { index, .. } => NodeError::LedgerTampered {
+            index,
+            problem: "the entry is missing (removed from the store)".into(),
+        },
+        StoreError::Corrupt { detail, .. } => NodeError::LedgerTampered {
+            index: size,
+            problem: format!("the stored entry is damaged: {detail}"),
+        },
+        other => other.into(),
+    }
+}
+
+/// What the stored hashes' stream ending in `e` means while checking
+/// entry `index`.
+fn tampered_hash(e: StoreError, index: u64) -> NodeError {
+    match e {
+        StoreError::LedgerGap {
+            index: position, ..
+        } => NodeError::LedgerTampered {
+            index,
+            problem: format!("the stored tree hash at position {position} is missing"),
+        },
+        StoreError::Corrupt { detail, .. } => NodeError::LedgerTampered {
+            index,
+            problem: format!("a stored tree hash is damaged: {detail}"),
+        },
+        other => other.into(),
     }
 }
 

@@ -479,10 +479,9 @@ impl RawLedgerEntry {
 /// A ledger of some size holds every index below it, so a row missing
 /// there was removed by hand.
 pub(crate) fn missing_entry(index: u64) -> StoreError {
-    StoreError::Corrupt {
+    StoreError::LedgerGap {
         table: "ledger_entries",
-        column: "idx",
-        detail: format!("the entry at index {index} is missing, below the ledger's size"),
+        index,
     }
 }
 

@@ -26,6 +26,12 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A ledger row that must exist is not in the store: the entry (table
+    /// `ledger_entries`) or stored tree hash (`ledger_hashes`) at `index`,
+    /// below the ledger's size, was removed behind the store's back.
+    #[error("{table} has no row {index}, below the ledger's size: it was removed")]
+    LedgerGap { table: &'static str, index: u64 },
+
     /// The URL names no backend this build supports. The text never repeats
     /// credentials from the URL.
     #[error("unsupported store URL: {0}; use sqlite://PATH or postgres://USER@HOST/DB")]

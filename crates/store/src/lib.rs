@@ -24,6 +24,7 @@ mod ledger;
 mod postgres;
 mod records;
 mod sqlite;
+mod sqlite_scan;
 mod sqlite_write;
 mod witness;
 
@@ -37,7 +38,9 @@ pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
 };
-pub use ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
+pub use ledger::{
+    EntryRun, HashRun, LedgerEntry, LedgerScan, PendingEntry, SCAN_RUN, StoredCheckpoint,
+};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
@@ -282,8 +285,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// not 32 bytes, is [`StoreError::Corrupt`] naming it.
     async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError>;
 
+    /// Reads the first `entries` ledger entries and the first `hashes`
+    /// stored tree hashes in order, for full verification, as two streams
+    /// read beside each other (see [`LedgerScan`]). Rows added meanwhile
+    /// are not read; a row missing below those counts ends its stream with
+    /// [`StoreError::LedgerGap`].
+    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError>;
+
     /// Up to `limit` entries from index `from` on, in index order. An entry
-    /// missing below the ledger's size is [`StoreError::Corrupt`]; entries
+    /// missing below the ledger's size is [`StoreError::LedgerGap`]; entries
     /// changed behind the store's back are returned as they now are, for
     /// the node to check against the tree.
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError>;

@@ -27,7 +27,7 @@ use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord,
 };
-use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
+use crate::ledger::{LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -1219,6 +1219,12 @@ impl Store for PgStore {
         .await
         .map_err(failed("read a range of ledger hashes"))?;
         decode::hashes_in_order(&wanted, rows)
+    }
+
+    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError> {
+        // Rows cross the network page by page either way; two tasks keep
+        // both streams moving.
+        Ok(crate::ledger::scan_in_pages(self.clone(), entries, hashes))
     }
 
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -28,7 +28,7 @@ use crate::federation::{
     RefusalRecord, StoredDirectory, TokenRecord,
 };
 use crate::group_commit::Writer;
-use crate::ledger::{LedgerEntry, PendingEntry, StoredCheckpoint};
+use crate::ledger::{LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
@@ -52,6 +52,8 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
     /// Every write, grouped into shared commits (see [`crate::group_commit`]).
     writer: Writer,
+    /// The database file, for the ledger scan's own connections.
+    file: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -110,6 +112,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer: Writer::start(conn),
+            file: options.get_filename().to_path_buf(),
         })
     }
 }
@@ -803,6 +806,10 @@ impl Store for SqliteStore {
                     .await
             }
         }
+    }
+
+    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError> {
+        Ok(crate::sqlite_scan::scan(self.file.clone(), entries, hashes))
     }
 
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -736,29 +736,176 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
     assert_corrupt(err, "ledger_hashes", "hash", "index 2");
     assert_eq!(store.ledger_size().await.unwrap(), 3);
 
+    // The scan reports the two loose hashes as corrupt, in order.
+    let (_, hashes) = drain(store.ledger_scan(3, 4).await.unwrap()).await;
+    assert_corrupt(hashes.unwrap_err(), "ledger_hashes", "hash", "index 0");
+
     // An entry removed below the ledger's size is reported, not skipped.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 1").await;
-    assert_corrupt(
+    assert_gap(
         store.ledger_entry(1).await.unwrap_err(),
         "ledger_entries",
-        "idx",
-        "index 1",
+        1,
     );
-    assert_corrupt(
+    assert_gap(
         store.ledger_entries(0, 10).await.unwrap_err(),
         "ledger_entries",
-        "idx",
-        "index 1",
+        1,
     );
     assert_eq!(store.ledger_entries(2, 10).await.unwrap().len(), 1);
+    let (entries, _) = drain(store.ledger_scan(3, 0).await.unwrap()).await;
+    assert_gap(entries.unwrap_err(), "ledger_entries", 1);
     // So is the last one, though nothing follows it.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 2").await;
-    assert_corrupt(
+    assert_gap(
         store.ledger_entries(2, 10).await.unwrap_err(),
         "ledger_entries",
-        "idx",
-        "index 2",
+        2,
     );
+}
+
+fn assert_gap(err: StoreError, want_table: &str, want_index: u64) {
+    match err {
+        StoreError::LedgerGap { table, index } => {
+            assert_eq!((table, index), (want_table, want_index));
+        }
+        other => panic!("expected row {want_index} of {want_table} missing, got {other}"),
+    }
+}
+
+/// Reads both streams of a scan to their end: the entries and the hashes
+/// delivered, each with the stream's error if it ended in one. Checks that
+/// runs arrive in order and without overlap.
+async fn drain(
+    mut scan: custos_store::LedgerScan,
+) -> (
+    Result<Vec<Vec<u8>>, StoreError>,
+    Result<Vec<[u8; 32]>, StoreError>,
+) {
+    let mut entries = Vec::new();
+    let mut entry_error = None;
+    while let Some(run) = scan.entries.recv().await {
+        match run {
+            Ok(run) => {
+                assert_eq!(run.first, entries.len() as u64, "entry runs in order");
+                assert_eq!(run.byte_len(), run.iter().map(<[u8]>::len).sum::<usize>());
+                entries.extend(run.iter().map(<[u8]>::to_vec));
+            }
+            Err(e) => {
+                entry_error = Some(e);
+                break;
+            }
+        }
+    }
+    let mut hashes = Vec::new();
+    let mut hash_error = None;
+    while let Some(run) = scan.hashes.recv().await {
+        match run {
+            Ok(run) => {
+                assert_eq!(run.first, hashes.len() as u64, "hash runs in order");
+                hashes.extend(run.hashes);
+            }
+            Err(e) => {
+                hash_error = Some(e);
+                break;
+            }
+        }
+    }
+    (
+        entry_error.map_or(Ok(entries), Err),
+        hash_error.map_or(Ok(hashes), Err),
+    )
+}
+
+pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
+    let store = &fx.store;
+    // An empty scan ends at once.
+    let (entries, hashes) = drain(store.ledger_scan(0, 0).await.unwrap()).await;
+    assert!(entries.unwrap().is_empty() && hashes.unwrap().is_empty());
+
+    // Enough entries for several runs, of varied lengths (the empty entry
+    // included).
+    let total = 2 * custos_store::SCAN_RUN as u64 + 17;
+    let all: Vec<Vec<u8>> = (0..total)
+        .map(|i| vec![(i % 251) as u8; (i % 97) as usize])
+        .collect();
+    for chunk in all.chunks(4_000) {
+        let size = store.ledger_size().await.unwrap();
+        let hashes: Vec<(u64, [u8; 32])> = (2 * size..2 * (size + chunk.len() as u64))
+            .map(|i| (i, hash_at(i)))
+            .collect();
+        store
+            .append_ledger(size, &[], chunk, &hashes, at(1))
+            .await
+            .unwrap();
+    }
+    let want_hashes: Vec<[u8; 32]> = (0..2 * total).map(hash_at).collect();
+    let (entries, hashes) = drain(store.ledger_scan(total, 2 * total).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), all);
+    assert_eq!(hashes.unwrap(), want_hashes);
+
+    // A shorter scan stops where it was asked to.
+    let (entries, hashes) = drain(store.ledger_scan(100, 7).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), all[..100]);
+    assert_eq!(hashes.unwrap(), want_hashes[..7]);
+
+    // Asking for more than is stored ends in a gap after the last entry,
+    // with everything before it delivered.
+    let mut scan = store.ledger_scan(total + 5, 0).await.unwrap();
+    let mut read = 0u64;
+    let end = loop {
+        match scan
+            .entries
+            .recv()
+            .await
+            .expect("the stream ends in an error")
+        {
+            Ok(run) => read += run.len() as u64,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(read, total);
+    assert_gap(end, "ledger_entries", total);
+
+    // A scan dropped half-read stops its readers; the store stays usable.
+    let mut scan = store.ledger_scan(total, 2 * total).await.unwrap();
+    assert!(scan.entries.recv().await.unwrap().is_ok());
+    drop(scan);
+    assert_eq!(store.ledger_size().await.unwrap(), total);
+
+    // Rows removed behind the store's back end each stream at the gap,
+    // after everything before it.
+    fx.raw("DELETE FROM ledger_entries WHERE idx = 9000").await;
+    fx.raw("DELETE FROM ledger_hashes WHERE idx = 20000").await;
+    let mut scan = store.ledger_scan(total, 2 * total).await.unwrap();
+    let mut read = 0u64;
+    let gap = loop {
+        match scan
+            .entries
+            .recv()
+            .await
+            .expect("the stream ends in an error")
+        {
+            Ok(run) => {
+                assert_eq!(run.first, read);
+                read += run.len() as u64;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(read, 9000);
+    assert_gap(gap, "ledger_entries", 9000);
+    let (_, hashes) = drain(scan).await;
+    let err = hashes.unwrap_err();
+    match err {
+        StoreError::LedgerGap { .. } => assert_gap(err, "ledger_hashes", 20000),
+        // A backend that reads hashes by range names the index in the text.
+        other => assert_corrupt(other, "ledger_hashes", "hash", "index 20000"),
+    }
+    // The part before the gaps reads whole.
+    let (entries, hashes) = drain(store.ledger_scan(9000, 20000).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), all[..9000]);
+    assert_eq!(hashes.unwrap(), want_hashes[..20000]);
 }
 
 pub(crate) async fn checkpoints_are_kept_one_per_size(fx: Fixture) {

@@ -991,6 +991,7 @@ conformance!(
     of_sequencers_with_one_view_exactly_one_wins,
     a_missing_hash_is_named,
     hashes_are_read_by_range,
+    the_ledger_is_scanned_in_order,
     entries_are_found_by_their_bytes,
     the_ledger_survives_reopening,
     actions_queue_their_ledger_entries,
