@@ -8,7 +8,8 @@
 //! age authenticates each 64 KiB chunk before releasing it, and every kept
 //! file is checked against its signed SHA-256, so nothing unverified is ever
 //! kept, even though a segment's ciphertext hash is only known once the
-//! whole segment has been read.
+//! whole segment has been read. For the same reason opening does not hash
+//! the ciphertext at all (verify does).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -26,17 +27,20 @@ use super::package::{
 };
 use crate::NodeError;
 
-/// A reader that hashes and counts what passes through.
+/// A reader that counts what passes through and, when it has a hasher,
+/// hashes it.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     count: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -89,12 +93,14 @@ enum Piece {
     Failed(Vec<Mismatch>),
 }
 
-/// Decrypts one segment, sending its plaintext in buffers. Returns false when
-/// the tar thread has gone.
+/// Decrypts one segment, sending its plaintext in buffers, and checks its
+/// size (and, with `hash_ciphertext`, its SHA-256) against the manifest.
+/// Returns false when the tar thread has gone.
 fn decrypt_segment(
     pkg: &Path,
     segment: &Segment,
     identities: &[EncryptionIdentity],
+    hash_ciphertext: bool,
     tx: &SyncSender<Piece>,
     pool: &Receiver<Vec<u8>>,
     progress: &dyn Progress,
@@ -126,7 +132,7 @@ fn decrypt_segment(
         };
         let mut source = HashingReader {
             inner: BufReader::with_capacity(256 << 10, file),
-            hasher: Sha256::new(),
+            hasher: hash_ciphertext.then(Sha256::new),
             count: 0,
         };
         let (plain, failure) = {
@@ -178,12 +184,14 @@ fn decrypt_segment(
         if let Err(e) = io::copy(&mut source, &mut io::sink()) {
             notes.push(Mismatch::new(&name, format!("cannot be read: {e}")));
         }
-        let digest = hex(&source.hasher.finalize());
-        if digest != segment.sha256 {
-            notes.push(Mismatch::new(
-                &name,
-                format!("SHA-256 is {digest}, the manifest says {}", segment.sha256),
-            ));
+        if let Some(hasher) = source.hasher.take() {
+            let digest = hex(&hasher.finalize());
+            if digest != segment.sha256 {
+                notes.push(Mismatch::new(
+                    &name,
+                    format!("SHA-256 is {digest}, the manifest says {}", segment.sha256),
+                ));
+            }
         }
         if plain != segment.plain_size {
             notes.push(Mismatch::new(
@@ -371,7 +379,20 @@ fn decrypt_all(
                     {
                         let _ = local_tx.try_send(buf);
                     }
-                    if !decrypt_segment(pkg, segment, identities, &tx, &local_rx, progress) {
+                    // Opening checks every file against its signed hash,
+                    // and age authenticates every chunk it decrypts, so the
+                    // segments' ciphertext hashes (the transfer's and
+                    // verify's check) are not computed again.
+                    let hash_ciphertext = out.is_none();
+                    if !decrypt_segment(
+                        pkg,
+                        segment,
+                        identities,
+                        hash_ciphertext,
+                        &tx,
+                        &local_rx,
+                        progress,
+                    ) {
                         return;
                     }
                 }
