@@ -39,6 +39,11 @@
 //! runs; `CUSTOS_BENCH_DIR` puts the databases in another directory (on
 //! another disk, or on tmpfs to see the pipeline without fsync costs).
 
+/// The nodes run in this process, so they get the allocator the `custos`
+/// binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::ExitCode;

@@ -13,6 +13,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// A node handles many small, short-lived allocations per message on a few
+/// busy threads; mimalloc serves them with far less CPU than the system's
+/// allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Custos: a node of the cooperation network of the UN Convention against Cybercrime.
 ///
 /// Each State runs its own node. Nodes exchange requests (preservation,

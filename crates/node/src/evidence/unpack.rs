@@ -412,7 +412,18 @@ fn decrypt_all(
             count: 0,
         };
         let mut archive = tar::Archive::new(stream);
-        let walked = walk_tar(&mut archive, manifest, out, report);
+        // Large files are flushed to disk in the background as they are
+        // written: the kernel would otherwise keep gigabytes dirty until the
+        // `sync_all` that ends each file, and opening would wait for all of
+        // it there.
+        let (flusher, flushes) = sync_channel::<File>(1);
+        scope.spawn(move || {
+            for file in flushes {
+                let _ = file.sync_data();
+            }
+        });
+        let walked = walk_tar(&mut archive, manifest, out, &flusher, report);
+        drop(flusher);
         let mut stream = archive.into_inner();
         let _ = io::copy(&mut stream, &mut io::sink());
         let failed = stream.inner.failed;
@@ -432,6 +443,10 @@ fn decrypt_all(
     })
 }
 
+/// How much of a file being opened is written before its pages are handed
+/// to the background flush.
+const FLUSH_EVERY: u64 = 64 << 20;
+
 /// Removes a temporary file when dropped, unless it was kept.
 struct TempFile(Option<PathBuf>);
 
@@ -449,6 +464,7 @@ fn walk_tar<R: Read>(
     archive: &mut tar::Archive<R>,
     manifest: &Manifest,
     out: Option<&Path>,
+    flusher: &SyncSender<File>,
     report: &mut Report,
 ) -> Result<(), NodeError> {
     let files = &manifest.files;
@@ -594,6 +610,7 @@ fn walk_tar<R: Read>(
         }
         let mut hasher = Sha256::new();
         let mut size = 0u64;
+        let mut unflushed = 0u64;
         let mut broken = None;
         loop {
             match entry.read(&mut buf) {
@@ -601,11 +618,20 @@ fn walk_tar<R: Read>(
                 Ok(n) => {
                     hasher.update(&buf[..n]);
                     size += n as u64;
-                    if let Some(w) = writer.as_mut()
-                        && let Err(e) = w.write_all(&buf[..n])
-                    {
-                        let path = temp.0.clone().unwrap_or_default();
-                        return Err(io_err(&path, e));
+                    if let Some(w) = writer.as_mut() {
+                        if let Err(e) = w.write_all(&buf[..n]) {
+                            let path = temp.0.clone().unwrap_or_default();
+                            return Err(io_err(&path, e));
+                        }
+                        unflushed += n as u64;
+                        // At most one flush in flight; the file's own
+                        // `sync_all` below is what makes it durable.
+                        if unflushed >= FLUSH_EVERY
+                            && let Ok(clone) = w.try_clone()
+                            && flusher.try_send(clone).is_ok()
+                        {
+                            unflushed = 0;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
