@@ -806,11 +806,41 @@ fn produce(
     Ok(files)
 }
 
+/// A finished segment file on its way to disk: synced, then renamed from its
+/// `.part` name to its final one.
+struct Finished {
+    file: File,
+    part: PathBuf,
+    final_path: PathBuf,
+}
+
+/// Syncs and renames finished segments, one after the other, off the
+/// encryption workers' threads (which stay busy encrypting the next ones).
+/// Returns the first failure.
+fn sync_segments(finished: Receiver<Finished>) -> Result<(), NodeError> {
+    let mut failure = None;
+    for f in finished {
+        if failure.is_some() {
+            continue;
+        }
+        let done = f
+            .file
+            .sync_all()
+            .map_err(|e| io_err(&f.part, e))
+            .and_then(|()| {
+                fs::rename(&f.part, &f.final_path).map_err(|e| io_err(&f.final_path, e))
+            });
+        failure = done.err();
+    }
+    failure.map_or(Ok(()), Err)
+}
+
 /// An encryption worker: encrypts the segments it is given, in order, each
-/// to `segments/NNNNNN.age.part`, renamed when complete.
+/// to `segments/NNNNNN.age.part`, handed to `finished` when complete.
 fn encrypt_worker(
     jobs: Receiver<SealJob>,
     pool: SyncSender<Vec<u8>>,
+    finished: SyncSender<Finished>,
     dir: &Path,
     keys: &[EncryptionRecipient],
 ) -> Result<Vec<Segment>, NodeError> {
@@ -856,9 +886,17 @@ fn encrypt_worker(
                     hasher,
                     count,
                 } = sink;
-                inner.into_inner().map_err(|e| io_err(&part, e.error()))?;
+                let file = inner.into_inner().map_err(|e| io_err(&part, e.error()))?;
                 let final_path = dir.join(segment_file_name(index));
-                fs::rename(&part, &final_path).map_err(|e| io_err(&final_path, e))?;
+                finished
+                    .send(Finished {
+                        file,
+                        part,
+                        final_path,
+                    })
+                    .map_err(|_| {
+                        NodeError::Internal("internal: the segment syncer stopped".into())
+                    })?;
                 done.push(Segment {
                     index,
                     plain_size,
@@ -914,14 +952,18 @@ pub fn seal(
     let outcome = std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
+        let (finished, to_sync) = sync_channel::<Finished>(WORKERS);
+        let syncer = scope.spawn(move || sync_segments(to_sync));
         for _ in 0..WORKERS {
             let (tx, rx) = sync_channel::<SealJob>(depth);
             senders.push(tx);
             let pool = pool_tx.clone();
+            let finished = finished.clone();
             let seg_dir = &seg_dir;
             let keys = &opts.keys;
-            handles.push(scope.spawn(move || encrypt_worker(rx, pool, seg_dir, keys)));
+            handles.push(scope.spawn(move || encrypt_worker(rx, pool, finished, seg_dir, keys)));
         }
+        drop(finished);
         let mut stream = Stream {
             segment_size: opts.segment_size,
             offset: 0,
@@ -950,6 +992,16 @@ pub fn seal(
                         "internal: an encryption worker panicked".into(),
                     )));
                 }
+            }
+        }
+        // Every worker has finished, so the syncer has every segment.
+        match syncer.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => worker_error = worker_error.or(Some(e)),
+            Err(_) => {
+                worker_error = worker_error.or(Some(NodeError::Internal(
+                    "internal: the segment syncer panicked".into(),
+                )));
             }
         }
         match (produced, worker_error) {
@@ -990,6 +1042,10 @@ pub fn seal(
         },
         segments,
     };
+    // The segments' renames reach the disk before the manifest names them.
+    File::open(&seg_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(&seg_dir, e))?;
     let manifest_bytes = sign_manifest(&manifest, &opts.signing_key)?;
     let envelope = custos_seal::Envelope::from_json(&manifest_bytes)
         .map_err(|e| NodeError::Internal(format!("internal: {e}")))?;
