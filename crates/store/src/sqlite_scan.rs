@@ -27,24 +27,166 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64) -> LedgerScan {
     let (scan, out) = LedgerScan::channels();
     let entries_path = path.clone();
-    let entries_out = out.entries;
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_entries(&entries_path, entries, &entries_out) {
-            let _ = entries_out.blocking_send(Err(e));
-        }
-    });
-    let hashes_out = out.hashes;
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_hashes(&path, hashes, &hashes_out) {
-            let _ = hashes_out.blocking_send(Err(e));
-        }
-    });
+    tokio::task::spawn_blocking(move || read::<EntryRun>(&entries_path, entries, &out.entries));
+    tokio::task::spawn_blocking(move || read::<HashRun>(&path, hashes, &out.hashes));
     scan
 }
 
-/// The end of a stream: the receiver is gone (the scan was dropped), so
-/// the reader stops quietly.
-struct Stopped;
+/// What one stream of a scan reads: a table of rows `(idx, value)`, packed
+/// into runs.
+trait Stream: Sized {
+    /// The table, for the query and for errors.
+    const TABLE: &'static str;
+    /// What a failed read was doing, for errors.
+    const READ: &'static str;
+    /// Rows per run.
+    const RUN: usize;
+    /// The query: the rows below `?1`, in index order.
+    const SQL: &'static str;
+    fn new_run(first: u64) -> Self;
+    fn len(&self) -> usize;
+    /// Adds the value of row `index`, or says why it is not one.
+    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError>;
+}
+
+impl Stream for EntryRun {
+    const TABLE: &'static str = "ledger_entries";
+    const READ: &'static str = "read the ledger's entries";
+    const RUN: usize = SCAN_RUN;
+    const SQL: &'static str =
+        "SELECT idx, entry FROM ledger_entries WHERE idx >= 0 AND idx < ?1 ORDER BY idx";
+
+    fn new_run(first: u64) -> Self {
+        // Custody entries are a few hundred bytes each.
+        EntryRun::with_capacity(first, SCAN_RUN, SCAN_RUN * 512)
+    }
+
+    fn len(&self) -> usize {
+        EntryRun::len(self)
+    }
+
+    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError> {
+        match value {
+            ValueRef::Blob(entry) => {
+                EntryRun::push(self, entry);
+                Ok(())
+            }
+            other => Err(StoreError::Corrupt {
+                table: Self::TABLE,
+                column: "entry",
+                detail: format!("index {index}: a {:?} value, not bytes", other.data_type()),
+            }),
+        }
+    }
+}
+
+impl Stream for HashRun {
+    const TABLE: &'static str = "ledger_hashes";
+    const READ: &'static str = "read the ledger's stored hashes";
+    const RUN: usize = 2 * SCAN_RUN;
+    const SQL: &'static str =
+        "SELECT idx, hash FROM ledger_hashes WHERE idx >= 0 AND idx < ?1 ORDER BY idx";
+
+    fn new_run(first: u64) -> Self {
+        HashRun {
+            first,
+            hashes: Vec::with_capacity(Self::RUN),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError> {
+        let hash = match value {
+            ValueRef::Blob(hash) => {
+                <[u8; 32]>::try_from(hash).map_err(|_| format!("{} bytes", hash.len()))
+            }
+            ValueRef::Null => Err("the hash is NULL".to_owned()),
+            other => Err(format!("a {:?} value", other.data_type())),
+        };
+        let hash = hash.map_err(|what| StoreError::Corrupt {
+            table: Self::TABLE,
+            column: "hash",
+            detail: format!("index {index}: {what}, not a 32-byte hash"),
+        })?;
+        self.hashes.push(hash);
+        Ok(())
+    }
+}
+
+/// Reads rows `0..count` of one stream's table into runs and sends them; a
+/// problem (a missing row is [`StoreError::LedgerGap`]) is sent after the
+/// runs before it, so that the reader of the stream meets it where it is.
+/// Stops quietly when the scan is dropped.
+fn read<R: Stream>(path: &Path, count: u64, out: &Sender<Result<R, StoreError>>) {
+    let send = |item: Result<R, StoreError>| out.blocking_send(item).is_ok();
+    if count == 0 {
+        return;
+    }
+    let conn = match open(path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            send(Err(e));
+            return;
+        }
+    };
+    let mut stmt = match conn.prepare(R::SQL) {
+        Ok(stmt) => stmt,
+        Err(e) => {
+            send(Err(failed(R::READ)(e)));
+            return;
+        }
+    };
+    let mut rows = match stmt.query([i64::try_from(count).unwrap_or(i64::MAX)]) {
+        Ok(rows) => rows,
+        Err(e) => {
+            send(Err(failed(R::READ)(e)));
+            return;
+        }
+    };
+    let mut next = 0u64;
+    let mut run = R::new_run(0);
+    let problem = loop {
+        let row = match rows.next() {
+            Ok(Some(row)) => row,
+            Ok(None) => break None,
+            Err(e) => break Some(failed(R::READ)(e)),
+        };
+        let value = row
+            .get::<_, i64>(0)
+            .and_then(|idx| Ok((idx, row.get_ref(1)?)));
+        match value {
+            Ok((idx, _)) if u64::try_from(idx).ok() != Some(next) => break None,
+            Ok((_, value)) => {
+                if let Err(e) = run.push(next, value) {
+                    break Some(e);
+                }
+            }
+            Err(e) => break Some(failed(R::READ)(e)),
+        }
+        next += 1;
+        if run.len() == R::RUN && !send(Ok(std::mem::replace(&mut run, R::new_run(next)))) {
+            return;
+        }
+    };
+    if run.len() > 0 && !send(Ok(run)) {
+        return;
+    }
+    match problem {
+        Some(e) => {
+            send(Err(e));
+        }
+        None if next < count => {
+            send(Err(StoreError::LedgerGap {
+                table: R::TABLE,
+                index: next,
+            }));
+        }
+        None => {}
+    }
+}
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -62,163 +204,4 @@ fn failed(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
         operation,
         detail: e.to_string(),
     }
-}
-
-/// Reads entries `0..count` into runs; a missing row ends the stream with
-/// [`StoreError::LedgerGap`] after the runs before it.
-fn read_entries(
-    path: &Path,
-    count: u64,
-    out: &Sender<Result<EntryRun, StoreError>>,
-) -> Result<(), StoreError> {
-    const READ: &str = "read the ledger's entries";
-    if count == 0 {
-        return Ok(());
-    }
-    let conn = open(path)?;
-    let mut stmt = conn
-        .prepare("SELECT idx, entry FROM ledger_entries WHERE idx >= 0 AND idx < ?1 ORDER BY idx")
-        .map_err(failed(READ))?;
-    let mut rows = stmt
-        .query([i64::try_from(count).unwrap_or(i64::MAX)])
-        .map_err(failed(READ))?;
-    let mut next = 0u64;
-    let mut run = new_run(0);
-    let send = |run: EntryRun| out.blocking_send(Ok(run)).map_err(|_| Stopped);
-    let problem = loop {
-        let row = match rows.next() {
-            Ok(Some(row)) => row,
-            Ok(None) => break None,
-            Err(e) => break Some(failed(READ)(e)),
-        };
-        match entry_row(row, next) {
-            Ok(Some(entry)) => run.push(entry),
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-        next += 1;
-        if run.len() == SCAN_RUN && send(std::mem::replace(&mut run, new_run(next))).is_err() {
-            return Ok(());
-        }
-    };
-    // Everything read before the problem goes first, so that the reader of
-    // the stream meets the problem where it is.
-    if !run.is_empty() && send(run).is_err() {
-        return Ok(());
-    }
-    match problem {
-        Some(e) => Err(e),
-        None if next < count => Err(StoreError::LedgerGap {
-            table: "ledger_entries",
-            index: next,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The entry of a row that should hold entry `next`; `None` if the row is
-/// a later one (the entry is missing).
-fn entry_row<'r>(row: &'r rusqlite::Row<'_>, next: u64) -> Result<Option<&'r [u8]>, StoreError> {
-    const READ: &str = "read the ledger's entries";
-    let idx: i64 = row.get(0).map_err(failed(READ))?;
-    if u64::try_from(idx).ok() != Some(next) {
-        return Ok(None);
-    }
-    match row.get_ref(1).map_err(failed(READ))? {
-        ValueRef::Blob(entry) => Ok(Some(entry)),
-        other => Err(StoreError::Corrupt {
-            table: "ledger_entries",
-            column: "entry",
-            detail: format!("index {next}: a {:?} value, not bytes", other.data_type()),
-        }),
-    }
-}
-
-fn new_run(first: u64) -> EntryRun {
-    // Custody entries are a few hundred bytes each.
-    EntryRun::with_capacity(first, SCAN_RUN, SCAN_RUN * 512)
-}
-
-/// Reads stored hashes `0..count` into runs, as [`read_entries`] does.
-fn read_hashes(
-    path: &Path,
-    count: u64,
-    out: &Sender<Result<HashRun, StoreError>>,
-) -> Result<(), StoreError> {
-    const READ: &str = "read the ledger's stored hashes";
-    const RUN: usize = 2 * SCAN_RUN;
-    if count == 0 {
-        return Ok(());
-    }
-    let conn = open(path)?;
-    let mut stmt = conn
-        .prepare("SELECT idx, hash FROM ledger_hashes WHERE idx >= 0 AND idx < ?1 ORDER BY idx")
-        .map_err(failed(READ))?;
-    let mut rows = stmt
-        .query([i64::try_from(count).unwrap_or(i64::MAX)])
-        .map_err(failed(READ))?;
-    let mut next = 0u64;
-    let mut run = HashRun {
-        first: 0,
-        hashes: Vec::with_capacity(RUN),
-    };
-    let send = |run: HashRun| out.blocking_send(Ok(run)).map_err(|_| Stopped);
-    let problem = loop {
-        let row = match rows.next() {
-            Ok(Some(row)) => row,
-            Ok(None) => break None,
-            Err(e) => break Some(failed(READ)(e)),
-        };
-        match hash_row(row, next) {
-            Ok(Some(hash)) => run.hashes.push(hash),
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-        next += 1;
-        if run.hashes.len() == RUN {
-            let full = std::mem::replace(
-                &mut run,
-                HashRun {
-                    first: next,
-                    hashes: Vec::with_capacity(RUN),
-                },
-            );
-            if send(full).is_err() {
-                return Ok(());
-            }
-        }
-    };
-    if !run.hashes.is_empty() && send(run).is_err() {
-        return Ok(());
-    }
-    match problem {
-        Some(e) => Err(e),
-        None if next < count => Err(StoreError::LedgerGap {
-            table: "ledger_hashes",
-            index: next,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The hash of a row that should hold stored hash `next`, as
-/// [`entry_row`].
-fn hash_row(row: &rusqlite::Row<'_>, next: u64) -> Result<Option<[u8; 32]>, StoreError> {
-    const READ: &str = "read the ledger's stored hashes";
-    let idx: i64 = row.get(0).map_err(failed(READ))?;
-    if u64::try_from(idx).ok() != Some(next) {
-        return Ok(None);
-    }
-    let hash = match row.get_ref(1).map_err(failed(READ))? {
-        ValueRef::Blob(hash) => {
-            <[u8; 32]>::try_from(hash).map_err(|_| format!("{} bytes", hash.len()))
-        }
-        ValueRef::Null => Err("the hash is NULL".to_owned()),
-        other => Err(format!("a {:?} value", other.data_type())),
-    };
-    hash.map(Some).map_err(|what| StoreError::Corrupt {
-        table: "ledger_hashes",
-        column: "hash",
-        detail: format!("index {next}: {what}, not a 32-byte hash"),
-    })
 }

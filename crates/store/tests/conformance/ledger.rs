@@ -782,39 +782,30 @@ async fn drain(
     Result<Vec<Vec<u8>>, StoreError>,
     Result<Vec<[u8; 32]>, StoreError>,
 ) {
-    let mut entries = Vec::new();
-    let mut entry_error = None;
-    while let Some(run) = scan.entries.recv().await {
-        match run {
-            Ok(run) => {
-                assert_eq!(run.first, entries.len() as u64, "entry runs in order");
-                assert_eq!(run.byte_len(), run.iter().map(<[u8]>::len).sum::<usize>());
-                entries.extend(run.iter().map(<[u8]>::to_vec));
-            }
-            Err(e) => {
-                entry_error = Some(e);
-                break;
-            }
-        }
+    let entries = drain_one(&mut scan.entries, |run, all: &mut Vec<Vec<u8>>| {
+        assert_eq!(run.first, all.len() as u64, "entry runs in order");
+        assert_eq!(run.byte_len(), run.iter().map(<[u8]>::len).sum::<usize>());
+        all.extend(run.iter().map(<[u8]>::to_vec));
+    })
+    .await;
+    let hashes = drain_one(&mut scan.hashes, |run, all: &mut Vec<[u8; 32]>| {
+        assert_eq!(run.first, all.len() as u64, "hash runs in order");
+        all.extend(run.hashes);
+    })
+    .await;
+    (entries, hashes)
+}
+
+/// Reads one stream of a scan to its end, adding each run with `add`.
+async fn drain_one<R, T>(
+    stream: &mut tokio::sync::mpsc::Receiver<Result<R, StoreError>>,
+    mut add: impl FnMut(R, &mut Vec<T>),
+) -> Result<Vec<T>, StoreError> {
+    let mut all = Vec::new();
+    while let Some(run) = stream.recv().await {
+        add(run?, &mut all);
     }
-    let mut hashes = Vec::new();
-    let mut hash_error = None;
-    while let Some(run) = scan.hashes.recv().await {
-        match run {
-            Ok(run) => {
-                assert_eq!(run.first, hashes.len() as u64, "hash runs in order");
-                hashes.extend(run.hashes);
-            }
-            Err(e) => {
-                hash_error = Some(e);
-                break;
-            }
-        }
-    }
-    (
-        entry_error.map_or(Ok(entries), Err),
-        hash_error.map_or(Ok(hashes), Err),
-    )
+    Ok(all)
 }
 
 pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
