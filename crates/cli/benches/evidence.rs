@@ -49,9 +49,27 @@ fn generate(path: &Path, size: u64) {
     out.flush().expect("flush data");
 }
 
-/// Runs a command, returning its wall time and its peak resident memory in
-/// KiB (VmHWM, polled every 5 ms until it exits; 0 if never seen).
-fn measure(program: &Path, args: &[&OsStr]) -> (Duration, u64) {
+/// CPU time (user plus system) of this process's children that have been
+/// waited for, from `/proc/self/stat` (in clock ticks of 10 ms).
+fn children_cpu() -> Duration {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| -> u64 {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // cutime and cstime are fields 16 and 17 of the whole line.
+    Duration::from_millis((field(13) + field(14)) * 10)
+}
+
+/// Runs a command, returning its wall time, its peak resident memory in
+/// KiB (VmHWM, polled every 5 ms until it exits; 0 if never seen) and the
+/// CPU time it used.
+fn measure(program: &Path, args: &[&OsStr]) -> (Duration, u64, Duration) {
+    let cpu_before = children_cpu();
     let start = Instant::now();
     let mut child = Command::new(program)
         .args(args)
@@ -86,7 +104,7 @@ fn measure(program: &Path, args: &[&OsStr]) -> (Duration, u64) {
         }
         panic!("{} {:?} failed: {err}", program.display(), args);
     }
-    (elapsed, peak)
+    (elapsed, peak, children_cpu().saturating_sub(cpu_before))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -239,10 +257,11 @@ fn main() {
     let pkg = work.join("pkg");
     let opened = work.join("opened");
     let (mut seal_t, mut open_t, mut verify_t) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut seal_cpu, mut open_cpu, mut verify_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let (mut seal_rss, mut open_rss, mut verify_rss) = (0u64, 0u64, 0u64);
     for run in 0..runs {
         let _ = fs::remove_dir_all(&pkg);
-        let (t, rss) = measure(
+        let (t, rss, cpu) = measure(
             &custos,
             &[
                 os("evidence"),
@@ -259,8 +278,9 @@ fn main() {
             ],
         );
         seal_t.push(t);
+        seal_cpu.push(cpu);
         seal_rss = seal_rss.max(rss);
-        let (t, rss) = measure(
+        let (t, rss, cpu) = measure(
             &custos,
             &[
                 os("evidence"),
@@ -271,9 +291,10 @@ fn main() {
             ],
         );
         verify_t.push(t);
+        verify_cpu.push(cpu);
         verify_rss = verify_rss.max(rss);
         let _ = fs::remove_dir_all(&opened);
-        let (t, rss) = measure(
+        let (t, rss, cpu) = measure(
             &custos,
             &[
                 os("evidence"),
@@ -286,12 +307,25 @@ fn main() {
             ],
         );
         open_t.push(t);
+        open_cpu.push(cpu);
         open_rss = open_rss.max(rss);
         if run + 1 < runs {
             let _ = fs::remove_dir_all(&opened);
         }
     }
     let (seal_t, open_t, verify_t) = (median(seal_t), median(open_t), median(verify_t));
+    // CPU per GiB shows whether a contender is short of cores or waiting.
+    for (what, cpu) in [
+        ("seal", seal_cpu),
+        ("verify", verify_cpu),
+        ("open", open_cpu),
+    ] {
+        let cpu = median(cpu);
+        println!(
+            "  {what}: {:.2} CPU-s per GiB",
+            cpu.as_secs_f64() * GIB as f64 / size as f64
+        );
+    }
     let _ = fs::remove_dir_all(&work);
 
     let g = |t: Duration| rate(size, t);
