@@ -186,6 +186,7 @@ impl Node {
     /// Safe to run from several processes: an append based on a stale size is
     /// refused by the store and retried on the next call.
     pub async fn sequence_ledger(&self) -> Result<usize, NodeError> {
+        let _one_at_a_time = self.sequencing.lock().await;
         let pending = self.store.pending_ledger(BATCH).await?;
         if pending.is_empty() {
             return Ok(0);

@@ -59,6 +59,11 @@ pub struct Node {
     /// Wakes the outbox worker when a message is queued in this process.
     pub outbox_wake: tokio::sync::Notify,
     pub http: reqwest::Client,
+    /// One sequencing pass at a time in this process: concurrent callers
+    /// (every intake asks for one) wait and usually find their entries
+    /// appended by the pass before, instead of racing it and losing the
+    /// store's size check.
+    sequencing: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -78,6 +83,7 @@ impl Node {
             directory: RwLock::new(None),
             outbox_wake: tokio::sync::Notify::new(),
             http,
+            sequencing: tokio::sync::Mutex::new(()),
         });
         node.reload_directory().await?;
         Ok(node)
