@@ -266,11 +266,13 @@ impl Node {
     /// sequencer (another request of this process, or another process) holds
     /// it for longer than a receipt may wait.
     ///
-    /// Requests arriving together share the work: one sequencing step
-    /// appends every entry queued so far, and the others, whose append then
-    /// loses the optimistic size check, find their entry in it by its bytes
-    /// (one indexed query, no scan through the client) and prove it from the
-    /// stored hashes.
+    /// Requests arriving together share the work: sequencing passes run one
+    /// at a time in this process and each appends every entry queued so far,
+    /// so a request that waited for another's pass usually finds nothing
+    /// left to append; it finds its entry by its bytes (one indexed query,
+    /// no scan through the client) and proves it from the stored hashes. A
+    /// pass of another process sharing the database makes ours lose the
+    /// optimistic size check instead, with the same outcome.
     pub async fn custody_proof(
         &self,
         entry: &[u8],
