@@ -92,7 +92,12 @@ impl SqliteStore {
             // per commit immaterial.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // The WAL is copied back into the database by a task of its own
+            // (see `checkpoint_wal`), not by whichever commit happens to
+            // cross the threshold: that commit, and every write grouped
+            // with it, would wait for the copy and its fsync.
+            .pragma("wal_autocheckpoint", "0");
         let file = options.get_filename().display().to_string();
 
         let pool = SqlitePoolOptions::new()
@@ -109,11 +114,39 @@ impl SqliteStore {
         let conn = options.connect().await.map_err(|e| {
             StoreError::Unavailable(format!("cannot open SQLite database {file}: {e}"))
         })?;
+        tokio::spawn(checkpoint_wal(pool.clone()));
         Ok(SqliteStore {
             pool,
             writer: Writer::start(conn),
             file: options.get_filename().to_path_buf(),
         })
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames back into the database file every
+/// [`CHECKPOINT_EVERY`], on a reading connection, beside the writer (a
+/// passive checkpoint never blocks it), until the pool is closed. Closing
+/// the last connection checkpoints whatever is left.
+async fn checkpoint_wal(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "copying the write-ahead log into the database failed; retrying");
+        }
     }
 }
 
