@@ -371,29 +371,21 @@ fn main() {
     );
 
     println!();
-    let vs_openssl = g(seal_t) / g(openssl);
-    println!(
-        "seal vs openssl dgst: {vs_openssl:.2}x (target >= 0.6x) {}",
-        verdict(vs_openssl >= 0.6)
-    );
-    if let Some(t) = rage_enc {
-        let r = g(seal_t) / g(t);
-        println!(
-            "seal vs rage -e: {r:.2}x (target >= 1.2x) {}",
-            verdict(r >= 1.2)
-        );
-    }
-    let o = g(open_t) / g(openssl);
-    println!(
-        "open vs openssl dgst: {o:.2}x (target >= 0.6x) {}",
-        verdict(o >= 0.6)
-    );
-    if let Some(t) = rage_dec {
-        let r = g(open_t) / g(t);
-        println!(
-            "open vs rage -d: {r:.2}x (target >= 1.2x) {}",
-            verdict(r >= 1.2)
-        );
+    // (ours, against, reference, target)
+    let comparisons = [
+        ("seal", seal_t, "openssl dgst", Some(openssl), 0.6),
+        ("seal", seal_t, "rage -e", rage_enc, 1.2),
+        ("open", open_t, "openssl dgst", Some(openssl), 0.6),
+        ("open", open_t, "rage -d", rage_dec, 1.2),
+    ];
+    for (ours, t, reference, against, target) in comparisons {
+        if let Some(against) = against {
+            let r = g(t) / g(against);
+            println!(
+                "{ours} vs {reference}: {r:.2}x (target >= {target}x) {}",
+                verdict(r >= target)
+            );
+        }
     }
     if let Some(t) = rage_enc {
         let r = g(open_t) / g(t);

@@ -19,6 +19,14 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
+/// The upload status as JSON, or the refusal.
+fn answer<T: serde::Serialize>(result: Result<T, ReceiveError>) -> Response {
+    match result {
+        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
 fn refusal(e: ReceiveError) -> Response {
     let code = e.code();
     if code == ErrorCode::Internal {
@@ -72,10 +80,7 @@ pub async fn post_manifest(
             return ApiError::protocol(ErrorCode::MalformedEnvelope, r.body_text()).into_response();
         }
     };
-    match node.evidence_offer(&body).await {
-        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
-        Err(e) => refusal(e),
-    }
+    answer(node.evidence_offer(&body).await)
 }
 
 /// What the node holds of a package.
@@ -90,10 +95,7 @@ pub async fn post_manifest(
     )
 )]
 pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    match node.evidence_status(&id).await {
-        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
-        Err(e) => refusal(e),
-    }
+    answer(node.evidence_status(&id).await)
 }
 
 /// Uploads one segment, streamed; kept only if its size and SHA-256 match the manifest.
@@ -188,8 +190,5 @@ async fn drain(body: Body, limit: u64) {
     )
 )]
 pub async fn post_complete(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    match node.evidence_complete(&id).await {
-        Ok(status) => (StatusCode::OK, axum::Json(status)).into_response(),
-        Err(e) => refusal(e),
-    }
+    answer(node.evidence_complete(&id).await)
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::StateCode;
-use custos_protocol::timestamp;
+use custos_protocol::{Directory, timestamp};
+use custos_seal::EncryptionIdentity;
 use serde_json::{Value, json};
 
 use super::package::{self, Progress, Report, SealOptions, Sealed};
@@ -20,6 +21,34 @@ use crate::{Node, NodeError};
 
 fn joined<T>(result: Result<Result<T, NodeError>, tokio::task::JoinError>) -> Result<T, NodeError> {
     result.map_err(|e| NodeError::Internal(format!("evidence task failed: {e}")))?
+}
+
+/// What the custody entry of a verification or an opening says of its
+/// outcome.
+fn report_detail(report: &Report) -> Value {
+    json!({
+        "ok": report.is_ok(),
+        "files": report.files_total,
+        "files_verified": report.files_verified,
+        "bytes": report.bytes_total,
+        "segments": report.segments,
+        "mismatches": report.mismatches.len(),
+    })
+}
+
+/// A custody entry about the package a report is of.
+fn report_entry(
+    kind: EntryKind,
+    report: &Report,
+    now: time::OffsetDateTime,
+    actor: &str,
+    detail: Value,
+) -> Result<Vec<u8>, NodeError> {
+    Entry::new(kind, now, actor)
+        .request(report.request.clone())
+        .subject(report.package_id.clone())
+        .detail(detail)
+        .encode()
 }
 
 impl Node {
@@ -124,28 +153,15 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &str,
     ) -> Result<Report, NodeError> {
-        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
-        let identities = self.with_keys(|k| k.identities());
-        let report = joined(
-            tokio::task::spawn_blocking(move || {
-                package::verify(&pkg, &directory, &identities, progress.as_ref())
+        let report = self
+            .check_package(move |directory, identities| {
+                package::verify(&pkg, directory, identities, progress.as_ref())
             })
-            .await,
-        )?;
+            .await?;
         let now = self.clock.now();
-        let entry = Entry::new(EntryKind::EvidenceVerified, now, actor)
-            .request(report.request.clone())
-            .subject(report.package_id.clone())
-            .detail(json!({
-                "ok": report.is_ok(),
-                "decrypted": report.decrypted,
-                "files": report.files_total,
-                "files_verified": report.files_verified,
-                "bytes": report.bytes_total,
-                "segments": report.segments,
-                "mismatches": report.mismatches.len(),
-            }))
-            .encode()?;
+        let mut detail = report_detail(&report);
+        detail["decrypted"] = json!(report.decrypted);
+        let entry = report_entry(EntryKind::EvidenceVerified, &report, now, actor, detail)?;
         self.store.queue_ledger(&[entry], now).await?;
         Ok(report)
     }
@@ -160,39 +176,44 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &str,
     ) -> Result<Report, NodeError> {
-        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
-        let identities = self.with_keys(|k| k.identities());
         let out_text = out.display().to_string();
-        let report = joined(
-            tokio::task::spawn_blocking(move || {
-                package::open(&pkg, &out, &directory, &identities, progress.as_ref())
+        let report = self
+            .check_package(move |directory, identities| {
+                package::open(&pkg, &out, directory, identities, progress.as_ref())
             })
-            .await,
-        )?;
+            .await?;
         let now = self.clock.now();
-        let opened = Entry::new(EntryKind::EvidenceOpened, now, actor)
-            .request(report.request.clone())
-            .subject(report.package_id.clone())
-            .detail(json!({
-                "ok": report.is_ok(),
-                "files": report.files_total,
-                "files_verified": report.files_verified,
-                "bytes": report.bytes_total,
-                "segments": report.segments,
-                "mismatches": report.mismatches.len(),
-            }))
-            .encode()?;
-        let exported = Entry::new(EntryKind::Exported, now, actor)
-            .request(report.request.clone())
-            .subject(report.package_id.clone())
-            .detail(json!({
+        let opened = report_entry(
+            EntryKind::EvidenceOpened,
+            &report,
+            now,
+            actor,
+            report_detail(&report),
+        )?;
+        let exported = report_entry(
+            EntryKind::Exported,
+            &report,
+            now,
+            actor,
+            json!({
                 "what": "evidence-files",
                 "to": out_text,
                 "files": report.files_written,
-            }))
-            .encode()?;
+            }),
+        )?;
         self.store.queue_ledger(&[opened, exported], now).await?;
         Ok(report)
+    }
+
+    /// Runs `check` (verifying or opening a package) on the blocking pool
+    /// with the node's directory and decryption identities.
+    async fn check_package<F>(&self, check: F) -> Result<Report, NodeError>
+    where
+        F: FnOnce(&Directory, &[EncryptionIdentity]) -> Result<Report, NodeError> + Send + 'static,
+    {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let identities = self.with_keys(|k| k.identities());
+        joined(tokio::task::spawn_blocking(move || check(&directory, &identities)).await)
     }
 
     /// Writes the node's current age identity (`AGE-SECRET-KEY-1…`) to the
