@@ -131,7 +131,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// passive checkpoint never blocks it), until the pool is closed. Closing
 /// the last connection checkpoints whatever is left.
 async fn checkpoint_wal(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    // The first tick one period from now: opening the store does no
+    // checkpoint of its own.
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + CHECKPOINT_EVERY,
+        CHECKPOINT_EVERY,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
