@@ -72,11 +72,13 @@ fn a_witness_cosigns_consistent_checkpoints_and_catches_a_rewritten_ledger() {
         "UPDATE ledger_entries SET entry = X'{}' WHERE idx = 0;\n",
         hex(&rewritten[0])
     );
-    for (i, h) in log.stored_hashes().iter().enumerate() {
+    // The store keeps its tree hashes 32 to a row, by storage index.
+    for (block, hashes) in log.stored_hashes().chunks(32).enumerate() {
+        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
         let _ = writeln!(
             script,
-            "UPDATE ledger_hashes SET hash = X'{}' WHERE idx = {i};",
-            hex(&h.0)
+            "UPDATE ledger_hash_blocks SET hashes = X'{}' WHERE block = {block};",
+            hex(&bytes)
         );
     }
     let db = net.dir("DE").join("custos.db");

@@ -430,18 +430,18 @@ impl Node {
                 ),
             });
         }
-        let scan = self
+        let mut scan = self
             .store
-            .ledger_scan(size, stored_hash_count(size))
+            .ledger_scan(size, stored_hash_count(size), leaf_digest)
             .await?;
-        let mut stored = StoredHashes::new(scan.hashes);
-        let mut leaves = hash_leaves(scan.entries);
+        let mut stored = StoredHashes::new(scan.hashes, scan.spent.clone());
         let mut tree = custos_ledger::RootBuilder::new();
         let mut checkpoint_root = None;
         let mut recomputed: Vec<Hash> = Vec::with_capacity(64);
         while tree.size() < size {
-            let run = match leaves.recv().await {
-                Some(Ok(run)) => run,
+            let run = match scan.digests.recv().await {
+                Some(Ok(run)) if run.first == tree.size() => run,
+                Some(Ok(run)) => return Err(out_of_order("entries", run.first, tree.size()).into()),
                 Some(Err(e)) => return Err(tampered_entry(e, tree.size())),
                 None => {
                     return Err(NodeError::Ledger(
@@ -449,7 +449,8 @@ impl Node {
                     ));
                 }
             };
-            for leaf in run {
+            for &leaf in &run.hashes {
+                let leaf = Hash(leaf);
                 let index = tree.size();
                 if index == size {
                     break;
@@ -461,8 +462,10 @@ impl Node {
                 tree.push_leaf_hash_stored(leaf, |h| recomputed.push(*h))
                     .map_err(ledger_err)?;
                 for want in &recomputed {
-                    let (position, got) =
-                        stored.next().await.map_err(|e| tampered_hash(e, index))?;
+                    let (position, got) = match stored.ready() {
+                        Some(next) => next,
+                        None => stored.next().await.map_err(|e| tampered_hash(e, index))?,
+                    };
                     if want.0 != got {
                         let (level, _) = custos_ledger::split_stored_hash_index(position);
                         let problem = if level == 0 {
@@ -476,6 +479,7 @@ impl Node {
                     }
                 }
             }
+            scan.spent.digests(run);
             progress(tree.size(), size);
         }
         let root = tree.root();
@@ -500,66 +504,69 @@ impl Node {
     }
 }
 
-/// Hashes each run of a scan's entries into leaf hashes on a blocking
-/// thread, so that hashing runs beside both readers and the tree; the runs
-/// come out in order, and a reader's error is passed on as the last item.
-fn hash_leaves(
-    mut entries: tokio::sync::mpsc::Receiver<Result<custos_store::EntryRun, StoreError>>,
-) -> tokio::sync::mpsc::Receiver<Result<Vec<Hash>, StoreError>> {
-    let (out, leaves) = tokio::sync::mpsc::channel(2);
-    tokio::task::spawn_blocking(move || {
-        while let Some(run) = entries.blocking_recv() {
-            let failed = run.is_err();
-            let hashed = run.map(|run| run.iter().map(leaf_hash).collect());
-            if out.blocking_send(hashed).is_err() || failed {
-                return;
-            }
-        }
-    });
-    leaves
+/// An entry's leaf hash as the store's scan computes it, on its readers.
+fn leaf_digest(entry: &[u8]) -> [u8; 32] {
+    leaf_hash(entry).0
+}
+
+/// What a run of a scan's stream arriving out of place means.
+fn out_of_order(stream: &str, first: u64, expected: u64) -> StoreError {
+    StoreError::Database {
+        operation: "read the ledger",
+        detail: format!(
+            "a run of {stream} starting at {first} arrived where {expected} was expected"
+        ),
+    }
 }
 
 /// The stored-hash stream of a scan, read one hash at a time with its
 /// position.
 struct StoredHashes {
-    runs: tokio::sync::mpsc::Receiver<Result<custos_store::HashRun, StoreError>>,
-    run: std::vec::IntoIter<[u8; 32]>,
-    next: u64,
+    runs: custos_store::RunStream,
+    spent: custos_store::Spent,
+    run: custos_store::HashRun,
+    /// The place in `run` of the next hash.
+    at: usize,
 }
 
 impl StoredHashes {
-    fn new(runs: tokio::sync::mpsc::Receiver<Result<custos_store::HashRun, StoreError>>) -> Self {
+    fn new(runs: custos_store::RunStream, spent: custos_store::Spent) -> Self {
         Self {
             runs,
-            run: Vec::new().into_iter(),
-            next: 0,
+            spent,
+            run: custos_store::HashRun::default(),
+            at: 0,
         }
+    }
+
+    /// The next stored hash and its position, if the run at hand holds it
+    /// (no waiting: most hashes are found here).
+    fn ready(&mut self) -> Option<(u64, [u8; 32])> {
+        let hash = *self.run.hashes.get(self.at)?;
+        let position = self.run.first + self.at as u64;
+        self.at += 1;
+        Some((position, hash))
     }
 
     /// The next stored hash and its position.
     async fn next(&mut self) -> Result<(u64, [u8; 32]), StoreError> {
         loop {
-            if let Some(hash) = self.run.next() {
-                let position = self.next;
-                self.next += 1;
-                return Ok((position, hash));
+            if let Some(next) = self.ready() {
+                return Ok(next);
             }
+            let next = self.run.first + self.run.hashes.len() as u64;
             match self.runs.recv().await {
-                Some(Ok(run)) if run.first == self.next => self.run = run.hashes.into_iter(),
-                Some(Ok(run)) => {
-                    return Err(StoreError::Database {
-                        operation: "read the ledger's stored hashes",
-                        detail: format!(
-                            "a run starting at {} arrived where {} was expected",
-                            run.first, self.next
-                        ),
-                    });
+                Some(Ok(run)) if run.first == next => {
+                    let done = std::mem::replace(&mut self.run, run);
+                    self.spent.hashes(done);
+                    self.at = 0;
                 }
+                Some(Ok(run)) => return Err(out_of_order("stored hashes", run.first, next)),
                 Some(Err(e)) => return Err(e),
                 None => {
                     return Err(StoreError::LedgerGap {
-                        table: "ledger_hashes",
-                        index: self.next,
+                        table: "ledger_hash_blocks",
+                        index: next,
                     });
                 }
             }

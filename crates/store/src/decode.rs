@@ -380,81 +380,10 @@ pub(crate) fn ledger_index(raw: i64) -> Result<u64, StoreError> {
     })
 }
 
-/// A stored tree hash, which must be 32 bytes.
-pub(crate) fn hash(index: i64, raw: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "ledger_hashes",
-        column: "hash",
-        detail: format!("index {index}: {detail}"),
-    };
-    let raw = raw.ok_or_else(|| corrupt("the hash is NULL".into()))?;
-    <[u8; 32]>::try_from(raw.as_slice())
-        .map_err(|_| corrupt(format!("{} bytes where a hash has 32", raw.len())))
-}
-
-/// The hashes asked for, in the order asked (repeats included), from the
-/// rows found for them; an index with no row is reported by name.
-pub(crate) fn hashes_in_order(
-    indexes: &[u64],
-    rows: Vec<(i64, Option<Vec<u8>>)>,
-) -> Result<Vec<[u8; 32]>, StoreError> {
-    let mut found = std::collections::HashMap::with_capacity(rows.len());
-    for (index, raw) in rows {
-        found.insert(index, hash(index, raw)?);
-    }
-    indexes
-        .iter()
-        .map(|&index| {
-            i64::try_from(index)
-                .ok()
-                .and_then(|i| found.get(&i).copied())
-                .ok_or_else(|| StoreError::Corrupt {
-                    table: "ledger_hashes",
-                    column: "hash",
-                    detail: format!("no hash is stored at index {index}"),
-                })
-        })
-        .collect()
-}
-
-/// The storage indexes `from..from + count` as SQL integers, or `None`
-/// when part of the range lies beyond them (no hash can be stored there).
-pub(crate) fn index_range(from: u64, count: u32) -> Option<std::ops::Range<i64>> {
-    let end = from.checked_add(u64::from(count))?;
-    Some(i64::try_from(from).ok()?..i64::try_from(end).ok()?)
-}
-
 /// The storage indexes `from..from + count`, those past `u64::MAX` left out.
 pub(crate) fn range_indexes(from: u64, count: u32) -> Vec<u64> {
     (0..u64::from(count))
         .map_while(|i| from.checked_add(i))
-        .collect()
-}
-
-/// Hashes from the hex digits of their concatenation (either case), or
-/// `None` if the text is not whole 32-byte hashes in hex.
-pub(crate) fn hex_hashes(text: &str) -> Option<Vec<[u8; 32]>> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(64) {
-        return None;
-    }
-    bytes
-        .chunks_exact(64)
-        .map(|chunk| {
-            let mut hash = [0u8; 32];
-            for (out, pair) in hash.iter_mut().zip(chunk.chunks_exact(2)) {
-                *out = (digit(pair[0])? << 4) | digit(pair[1])?;
-            }
-            Some(hash)
-        })
         .collect()
 }
 
@@ -587,39 +516,11 @@ pub(crate) fn entry_past_size(index: i64) -> StoreError {
     }
 }
 
-/// The first index of a batch's `hashes` (sorted by index) whose stored
-/// hash, among `stored`, differs from the one offered.
-pub(crate) fn first_rewritten(
-    hashes: &[(i64, [u8; 32])],
-    stored: &[(i64, Option<Vec<u8>>)],
-) -> Option<i64> {
-    let stored: std::collections::HashMap<i64, Option<&[u8]>> = stored
-        .iter()
-        .map(|(idx, hash)| (*idx, hash.as_deref()))
-        .collect();
-    hashes.iter().find_map(|(idx, hash)| match stored.get(idx) {
-        Some(held) if *held != Some(hash.as_slice()) => Some(*idx),
-        _ => None,
-    })
-}
-
 /// What `put_checkpoint` answers for a checkpoint larger than the ledger.
 pub(crate) fn checkpoint_too_large(offered: u64, size: u64) -> StoreError {
     StoreError::InvalidValue {
         field: "ledger_checkpoints.size",
         problem: format!("{offered} is larger than the ledger, which has {size} entries"),
-    }
-}
-
-/// What `append_ledger` answers when a hash is offered for an index that
-/// holds a different one.
-pub(crate) fn hash_rewritten(index: i64) -> StoreError {
-    StoreError::Corrupt {
-        table: "ledger_hashes",
-        column: "hash",
-        detail: format!(
-            "index {index} already holds a different hash; a stored hash never changes"
-        ),
     }
 }
 

@@ -418,12 +418,12 @@ pub(crate) fn append<'a>(
     let consumed: std::collections::BTreeSet<i64> = consumed.iter().copied().collect();
     let mut by_index = std::collections::BTreeMap::new();
     for &(index, hash) in hashes {
-        let index = count("ledger_hashes.idx", index)?;
+        let index = count("ledger_hash_blocks.hashes", index)?;
         if let Some(earlier) = by_index.insert(index, hash)
             && earlier != hash
         {
             return Err(StoreError::InvalidValue {
-                field: "ledger_hashes.hash",
+                field: "ledger_hash_blocks.hashes",
                 problem: format!("the batch gives index {index} two different hashes"),
             });
         }
@@ -641,8 +641,12 @@ mod tests {
         let t = datetime!(2026-03-01 10:00 UTC);
         let one = vec![b"x".to_vec()];
         for (size, hashes, field) in [
-            (2, vec![(4, [1; 32]), (4, [2; 32])], "ledger_hashes.hash"),
-            (2, vec![(u64::MAX, [1; 32])], "ledger_hashes.idx"),
+            (
+                2,
+                vec![(4, [1; 32]), (4, [2; 32])],
+                "ledger_hash_blocks.hashes",
+            ),
+            (2, vec![(u64::MAX, [1; 32])], "ledger_hash_blocks.hashes"),
             (i64::MAX as u64, vec![], "ledger_entries.idx"),
             (u64::MAX, vec![], "ledger size"),
         ] {

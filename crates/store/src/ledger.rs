@@ -50,102 +50,198 @@ pub struct StoredCheckpoint {
     pub created_at: OffsetDateTime,
 }
 
-/// A run of consecutive ledger entries, packed into one buffer, as
-/// [`crate::Store::ledger_scan`] delivers them.
+/// What a scan computes from each entry's bytes on the store's reading
+/// threads (for the node: the entry's Merkle leaf hash). The store only
+/// applies it: what it means is the caller's business.
+pub type EntryDigest = fn(&[u8]) -> [u8; 32];
+
+/// A run of consecutive 32-byte values as a scan delivers them: the
+/// digests of consecutive entries, or consecutive stored tree hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EntryRun {
-    /// The index of the run's first entry.
+pub struct HashRun {
+    /// The index of the first: an entry's index or a storage index.
     pub first: u64,
-    bytes: Vec<u8>,
-    /// Where each entry ends in `bytes`.
-    ends: Vec<usize>,
+    pub hashes: Vec<[u8; 32]>,
 }
 
-impl EntryRun {
-    /// An empty run that starts at `first`, with room for about `entries`
-    /// entries of `bytes` bytes in all.
-    pub fn with_capacity(first: u64, entries: usize, bytes: usize) -> Self {
+impl HashRun {
+    /// An empty run from `first` with room for `capacity` values.
+    pub(crate) fn with_capacity(first: u64, capacity: usize) -> Self {
         Self {
             first,
-            bytes: Vec::with_capacity(bytes),
-            ends: Vec::with_capacity(entries),
+            hashes: Vec::with_capacity(capacity),
         }
     }
 
-    /// Adds the next entry.
-    pub fn push(&mut self, entry: &[u8]) {
-        self.bytes.extend_from_slice(entry);
-        self.ends.push(self.bytes.len());
+    /// An empty run from `first`: `back` emptied, keeping its memory, or
+    /// a new one with room for `capacity` values.
+    pub(crate) fn reuse(back: Option<Self>, first: u64, capacity: usize) -> Self {
+        match back {
+            Some(mut run) => {
+                run.first = first;
+                run.hashes.clear();
+                run
+            }
+            None => Self::with_capacity(first, capacity),
+        }
     }
-
-    /// How many entries the run holds.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether the run holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// How many bytes its entries hold.
-    pub fn byte_len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The entries, in index order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(start, end)| &self.bytes[start..end])
-    }
-}
-
-/// A run of consecutive stored tree hashes, by storage index.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HashRun {
-    /// The storage index of the first hash.
-    pub first: u64,
-    pub hashes: Vec<[u8; 32]>,
 }
 
 /// How many entries (and about twice as many hashes) a scan puts in one run.
 pub const SCAN_RUN: usize = 8192;
 
 /// How many runs each reader of a scan may have waiting.
-const SCAN_AHEAD: usize = 4;
+const SCAN_AHEAD: usize = 3;
+
+/// What a reader of a scan sends for each run it read: the run and, if it
+/// stopped there, why (the run then holds what came before the problem).
+pub(crate) type Lot = (HashRun, Option<crate::StoreError>);
+
+/// One ordered stream of a [`LedgerScan`]. Its runs may be read by
+/// several readers, each taking every n-th run and running ahead of the
+/// others; the stream hands them out in order.
+#[derive(Debug)]
+pub struct RunStream {
+    lanes: Vec<tokio::sync::mpsc::Receiver<Lot>>,
+    /// The reader whose run comes next.
+    turn: usize,
+    /// A problem to report after the run that came with it.
+    held: Option<crate::StoreError>,
+    over: bool,
+}
+
+impl RunStream {
+    /// The next run, a problem (after which the stream ends), or `None`
+    /// at the end.
+    pub async fn recv(&mut self) -> Option<Result<HashRun, crate::StoreError>> {
+        if let Some(problem) = self.held.take() {
+            self.over = true;
+            return Some(Err(problem));
+        }
+        if self.over {
+            return None;
+        }
+        let count = self.lanes.len();
+        let (run, problem) = self.lanes.get_mut(self.turn)?.recv().await?;
+        self.turn = (self.turn + 1) % count;
+        match problem {
+            None => Some(Ok(run)),
+            Some(problem) if run.hashes.is_empty() => {
+                self.over = true;
+                Some(Err(problem))
+            }
+            Some(problem) => {
+                self.held = Some(problem);
+                Some(Ok(run))
+            }
+        }
+    }
+
+    /// A stream read by `readers` readers, and where each sends.
+    fn dealt(readers: usize) -> (Self, Vec<tokio::sync::mpsc::Sender<Lot>>) {
+        let (senders, lanes) = (0..readers.max(1))
+            .map(|_| tokio::sync::mpsc::channel(SCAN_AHEAD))
+            .unzip();
+        let stream = Self {
+            lanes,
+            turn: 0,
+            held: None,
+            over: false,
+        };
+        (stream, senders)
+    }
+}
 
 /// The two ordered streams of a full ledger read (see
-/// [`crate::Store::ledger_scan`]): the entries and the stored tree hashes,
-/// each read by its own reader, so that reading runs beside the hashing
-/// that checks it. Dropping the scan stops both readers.
+/// [`crate::Store::ledger_scan`]): the digests of the entries and the
+/// stored tree hashes, each read by its own readers, so that reading and
+/// digesting run beside the work that checks them. Dropping the scan stops
+/// the readers.
 ///
 /// Each stream delivers runs in order, from index 0, and ends after the
 /// last one asked for; a failure ends it early with one `Err`. A row that
 /// is missing is [`crate::StoreError::LedgerGap`] naming its index, sent
 /// after the runs before it.
+///
+/// A reader of the streams may hand each run back through `spent` once
+/// done with it; the store then refills it rather than allocating another.
+/// A scan moves hundreds of megabytes, and memory fresh from the system
+/// costs a page fault and a zeroed page every few kilobytes.
 #[derive(Debug)]
 pub struct LedgerScan {
-    pub entries: tokio::sync::mpsc::Receiver<Result<EntryRun, crate::StoreError>>,
-    pub hashes: tokio::sync::mpsc::Receiver<Result<HashRun, crate::StoreError>>,
+    pub digests: RunStream,
+    pub hashes: RunStream,
+    pub spent: Spent,
 }
 
-/// The sending halves of a [`LedgerScan`], for a store's readers.
-pub(crate) struct ScanSenders {
-    pub entries: tokio::sync::mpsc::Sender<Result<EntryRun, crate::StoreError>>,
-    pub hashes: tokio::sync::mpsc::Sender<Result<HashRun, crate::StoreError>>,
+/// Where the runs of a [`LedgerScan`] go back for reuse (see there).
+#[derive(Debug, Clone)]
+pub struct Spent {
+    digests: tokio::sync::mpsc::Sender<HashRun>,
+    hashes: tokio::sync::mpsc::Sender<HashRun>,
+}
+
+impl Spent {
+    /// Hands back a run of the `digests` stream. Never waits: a run the
+    /// store has no room or no use for is dropped.
+    pub fn digests(&self, run: HashRun) {
+        let _ = self.digests.try_send(run);
+    }
+
+    /// Hands back a run of the `hashes` stream, likewise.
+    pub fn hashes(&self, run: HashRun) {
+        let _ = self.hashes.try_send(run);
+    }
+}
+
+/// One stream of a scan as its readers see it: where each reader sends,
+/// and the runs handed back (shared by the readers).
+pub(crate) struct StreamOut {
+    pub lanes: Vec<tokio::sync::mpsc::Sender<Lot>>,
+    pub spent: std::sync::Arc<std::sync::Mutex<tokio::sync::mpsc::Receiver<HashRun>>>,
+}
+
+impl StreamOut {
+    /// An empty run from `first`: one handed back if there is one.
+    pub fn fresh(&self, first: u64, capacity: usize) -> HashRun {
+        let back = self
+            .spent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_recv()
+            .ok();
+        HashRun::reuse(back, first, capacity)
+    }
 }
 
 impl LedgerScan {
-    pub(crate) fn channels() -> (Self, ScanSenders) {
-        let (entries_out, entries) = tokio::sync::mpsc::channel(SCAN_AHEAD);
-        let (hashes_out, hashes) = tokio::sync::mpsc::channel(SCAN_AHEAD);
+    /// A scan whose entries are read by `entry_readers` readers and whose
+    /// stored hashes by one, and the two streams they feed.
+    pub(crate) fn channels(entry_readers: usize) -> (Self, StreamOut, StreamOut) {
+        let (digests, digest_lanes) = RunStream::dealt(entry_readers);
+        let (hashes, hash_lanes) = RunStream::dealt(1);
+        // Every run in flight can come back: those queued, those the
+        // readers hold, the one being checked and the one handed back.
+        let room = |lanes: usize| lanes * (SCAN_AHEAD + 1) + 2;
+        let (spent_digests, digests_back) = tokio::sync::mpsc::channel(room(entry_readers));
+        let (spent_hashes, hashes_back) = tokio::sync::mpsc::channel(room(1));
+        let shared = |rx| std::sync::Arc::new(std::sync::Mutex::new(rx));
         (
-            Self { entries, hashes },
-            ScanSenders {
-                entries: entries_out,
-                hashes: hashes_out,
+            Self {
+                digests,
+                hashes,
+                spent: Spent {
+                    digests: spent_digests,
+                    hashes: spent_hashes,
+                },
+            },
+            StreamOut {
+                lanes: digest_lanes,
+                spent: shared(digests_back),
+            },
+            StreamOut {
+                lanes: hash_lanes,
+                spent: shared(hashes_back),
             },
         )
     }
@@ -153,81 +249,90 @@ impl LedgerScan {
 
 /// A scan for a store with no faster sequential read: both streams are read
 /// page by page through [`crate::Store::ledger_entries`] and
-/// [`crate::Store::ledger_hash_range`], on two tasks.
-pub(crate) fn scan_in_pages<S>(store: S, entries: u64, hashes: u64) -> LedgerScan
+/// [`crate::Store::ledger_hash_range`], on two tasks; entries are digested
+/// on the blocking pool.
+pub(crate) fn scan_in_pages<S>(
+    store: S,
+    entries: u64,
+    hashes: u64,
+    digest: EntryDigest,
+) -> LedgerScan
 where
     S: crate::Store + Clone + 'static,
 {
-    let (scan, out) = LedgerScan::channels();
+    let (scan, digests_out, hashes_out) = LedgerScan::channels(1);
     let reader = store.clone();
     tokio::spawn(async move {
+        let Some(out) = digests_out.lanes.first() else {
+            return;
+        };
         let mut next = 0u64;
         while next < entries {
             let limit = (entries - next).min(SCAN_RUN as u64) as u32;
-            let page = match reader.ledger_entries(next, limit).await {
-                Ok(page) => page,
+            let (page, problem) = match reader.ledger_entries(next, limit).await {
+                Ok(page) if page.is_empty() => (
+                    page,
+                    Some(crate::StoreError::LedgerGap {
+                        table: "ledger_entries",
+                        index: next,
+                    }),
+                ),
+                Ok(page) => (page, None),
                 // The entries before a gap come first, then the gap.
                 Err(crate::StoreError::LedgerGap { table, index })
                     if index > next && index - next < u64::from(limit) =>
                 {
-                    let before = (index - next) as u32;
-                    let mut end = Err(crate::StoreError::LedgerGap { table, index });
-                    match reader.ledger_entries(next, before).await {
-                        Ok(page) => {
-                            let mut run = EntryRun::with_capacity(next, page.len(), 0);
-                            for entry in &page {
-                                run.push(&entry.entry);
-                            }
-                            if out.entries.send(Ok(run)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => end = Err(e),
+                    let gap = crate::StoreError::LedgerGap { table, index };
+                    match reader.ledger_entries(next, (index - next) as u32).await {
+                        Ok(page) => (page, Some(gap)),
+                        Err(e) => (Vec::new(), Some(e)),
                     }
-                    let _ = out.entries.send(end).await;
-                    return;
                 }
-                Err(e) => {
-                    let _ = out.entries.send(Err(e)).await;
-                    return;
-                }
+                Err(e) => (Vec::new(), Some(e)),
             };
-            let mut run = EntryRun::with_capacity(next, page.len(), 0);
-            for entry in page.iter().take(limit as usize) {
-                run.push(&entry.entry);
-            }
-            let read = run.len() as u64;
-            if out.entries.send(Ok(run)).await.is_err() {
+            let first = next;
+            let take = page.len().min(limit as usize);
+            next += take as u64;
+            let digested = tokio::task::spawn_blocking(move || HashRun {
+                first,
+                hashes: page.iter().take(take).map(|e| digest(&e.entry)).collect(),
+            })
+            .await;
+            let lot = match digested {
+                Ok(run) => (run, problem),
+                Err(e) => (
+                    HashRun::default(),
+                    Some(crate::StoreError::Database {
+                        operation: "digest the ledger's entries",
+                        detail: e.to_string(),
+                    }),
+                ),
+            };
+            let stop = lot.1.is_some();
+            if out.send(lot).await.is_err() || stop {
                 return;
             }
-            if read == 0 {
-                let _ = out
-                    .entries
-                    .send(Err(crate::StoreError::LedgerGap {
-                        table: "ledger_entries",
-                        index: next,
-                    }))
-                    .await;
-                return;
-            }
-            next += read;
         }
     });
     tokio::spawn(async move {
+        let Some(out) = hashes_out.lanes.first() else {
+            return;
+        };
         let mut next = 0u64;
         while next < hashes {
             let count = (hashes - next).min(2 * SCAN_RUN as u64) as u32;
-            let run = match store.ledger_hash_range(next, count).await {
-                Ok(hashes) => HashRun {
-                    first: next,
-                    hashes,
-                },
-                Err(e) => {
-                    let _ = out.hashes.send(Err(e)).await;
-                    return;
-                }
+            let lot = match store.ledger_hash_range(next, count).await {
+                Ok(hashes) => (
+                    HashRun {
+                        first: next,
+                        hashes,
+                    },
+                    None,
+                ),
+                Err(e) => (HashRun::default(), Some(e)),
             };
-            if out.hashes.send(Ok(run)).await.is_err() {
+            let stop = lot.1.is_some();
+            if out.send(lot).await.is_err() || stop {
                 return;
             }
             next += u64::from(count);

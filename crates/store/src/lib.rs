@@ -20,6 +20,7 @@ mod encode;
 mod error;
 mod federation;
 mod group_commit;
+mod hash_blocks;
 mod ledger;
 mod postgres;
 mod records;
@@ -39,7 +40,8 @@ pub use federation::{
     RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
 };
 pub use ledger::{
-    EntryRun, HashRun, LedgerEntry, LedgerScan, PendingEntry, SCAN_RUN, StoredCheckpoint,
+    EntryDigest, HashRun, LedgerEntry, LedgerScan, PendingEntry, RunStream, SCAN_RUN, Spent,
+    StoredCheckpoint,
 };
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
@@ -256,11 +258,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ///
     /// If the ledger's size is not `expected_size` (another sequencer
     /// appended first), or an entry of `consumed` is no longer queued, it
-    /// is [`StoreError::LedgerConflict`] and nothing changes. A hash for an
-    /// index that already holds a different one is [`StoreError::Corrupt`]
-    /// (the same hash again is accepted), and nothing changes; an index
+    /// is [`StoreError::LedgerConflict`] and nothing changes. Stored hashes
+    /// are a prefix of storage indexes without gaps: the batch's new hashes
+    /// must continue it exactly, else [`StoreError::InvalidValue`]. A hash
+    /// for an index that already holds a different one is
+    /// [`StoreError::Corrupt`] (the same hash again is accepted); an index
     /// given two different hashes in one batch is
-    /// [`StoreError::InvalidValue`].
+    /// [`StoreError::InvalidValue`]; either way nothing changes.
     async fn append_ledger(
         &self,
         expected_size: u64,
@@ -287,10 +291,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Reads the first `entries` ledger entries and the first `hashes`
     /// stored tree hashes in order, for full verification, as two streams
-    /// read beside each other (see [`LedgerScan`]). Rows added meanwhile
-    /// are not read; a row missing below those counts ends its stream with
-    /// [`StoreError::LedgerGap`].
-    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError>;
+    /// read beside each other (see [`LedgerScan`]): each entry comes out as
+    /// its `digest`, computed by the store's readers, and each stored hash
+    /// as it is. Rows added meanwhile are not read; a row missing below
+    /// those counts ends its stream with [`StoreError::LedgerGap`].
+    async fn ledger_scan(
+        &self,
+        entries: u64,
+        hashes: u64,
+        digest: EntryDigest,
+    ) -> Result<LedgerScan, StoreError>;
 
     /// Up to `limit` entries from index `from` on, in index order. An entry
     /// missing below the ledger's size is [`StoreError::LedgerGap`]; entries

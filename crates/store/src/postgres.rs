@@ -27,7 +27,8 @@ use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, TokenRecord,
 };
-use crate::ledger::{LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::hash_blocks::{self, BlockRow};
+use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -1154,22 +1155,36 @@ impl Store for PgStore {
             return Err(abandon(tx, decode::entry_past_size(idx)).await);
         }
 
-        let (indexes, values): (Vec<i64>, Vec<[u8; 32]>) = batch.hashes.iter().copied().unzip();
-        let stored: Vec<(i64, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT idx, hash FROM ledger_hashes WHERE idx = ANY($1)")
-                .bind(&indexes)
+        // The stored hashes end in the last block; the batch must extend
+        // them from there, and repeat any it offers below that unchanged.
+        let last: Option<BlockRow> = sqlx::query_as(
+            "SELECT block, hashes FROM ledger_hash_blocks ORDER BY block DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed("read the last block of ledger hashes"))?;
+        let held = match hash_blocks::stored_count(last.as_ref()) {
+            Ok(held) => held,
+            Err(e) => return Err(abandon(tx, e).await),
+        };
+        let wanted = hash_blocks::blocks_to_read(&batch.hashes, held);
+        let read: Vec<BlockRow> =
+            sqlx::query_as("SELECT block, hashes FROM ledger_hash_blocks WHERE block = ANY($1)")
+                .bind(&wanted)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(failed("read stored ledger hashes"))?;
-        if let Some(idx) = decode::first_rewritten(&batch.hashes, &stored) {
-            return Err(abandon(tx, decode::hash_rewritten(idx)).await);
-        }
+        let rows = match hash_blocks::plan_append(&batch.hashes, held, &read) {
+            Ok(rows) => rows,
+            Err(e) => return Err(abandon(tx, e).await),
+        };
+        let (blocks, values): (Vec<i64>, Vec<Vec<u8>>) = rows.into_iter().unzip();
         sqlx::query(
-            "INSERT INTO ledger_hashes (idx, hash) \
-             SELECT idx, hash FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (idx, hash) \
-             ON CONFLICT (idx) DO NOTHING",
+            "INSERT INTO ledger_hash_blocks (block, hashes) \
+             SELECT block, hashes FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (block, hashes) \
+             ON CONFLICT (block) DO UPDATE SET hashes = excluded.hashes",
         )
-        .bind(&indexes)
+        .bind(&blocks)
         .bind(&values)
         .execute(&mut *tx)
         .await
@@ -1190,41 +1205,34 @@ impl Store for PgStore {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        // An index beyond the signed range cannot be stored; it is left
-        // out of the query and reported missing.
-        let wanted: Vec<i64> = indexes
-            .iter()
-            .filter_map(|&i| i64::try_from(i).ok())
-            .collect();
-        let rows: Vec<(i64, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT idx, hash FROM ledger_hashes WHERE idx = ANY($1)")
-                .bind(&wanted)
+        let rows: Vec<BlockRow> =
+            sqlx::query_as("SELECT block, hashes FROM ledger_hash_blocks WHERE block = ANY($1)")
+                .bind(hash_blocks::blocks_for(indexes.iter().copied()))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(failed("read ledger hashes"))?;
-        decode::hashes_in_order(indexes, rows)
+        hash_blocks::hashes_at(indexes, &rows)
     }
 
     async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
-        let wanted = decode::range_indexes(from, count);
-        let Some(indexes) = decode::index_range(from, count) else {
-            return self.ledger_hashes(&wanted).await;
-        };
-        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT idx, hash FROM ledger_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-        )
-        .bind(indexes.start)
-        .bind(indexes.end)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed("read a range of ledger hashes"))?;
-        decode::hashes_in_order(&wanted, rows)
+        self.ledger_hashes(&decode::range_indexes(from, count))
+            .await
     }
 
-    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError> {
+    async fn ledger_scan(
+        &self,
+        entries: u64,
+        hashes: u64,
+        digest: EntryDigest,
+    ) -> Result<LedgerScan, StoreError> {
         // Rows cross the network page by page either way; two tasks keep
         // both streams moving.
-        Ok(crate::ledger::scan_in_pages(self.clone(), entries, hashes))
+        Ok(crate::ledger::scan_in_pages(
+            self.clone(),
+            entries,
+            hashes,
+            digest,
+        ))
     }
 
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -28,7 +28,8 @@ use crate::federation::{
     RefusalRecord, StoredDirectory, TokenRecord,
 };
 use crate::group_commit::Writer;
-use crate::ledger::{LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::hash_blocks::{self, BlockRow};
+use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
@@ -797,57 +798,36 @@ impl Store for SqliteStore {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        // An index beyond the signed range cannot be stored; it is left
-        // out of the query and reported missing.
-        let wanted = indexes.iter().filter_map(|&i| i64::try_from(i).ok());
-        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT idx, hash FROM ledger_hashes WHERE idx IN (SELECT value FROM json_each(?1))",
+        let rows: Vec<BlockRow> = sqlx::query_as(
+            "SELECT block, hashes FROM ledger_hash_blocks \
+             WHERE block IN (SELECT value FROM json_each(?1))",
         )
-        .bind(json_integers(wanted))
+        .bind(json_integers(hash_blocks::blocks_for(
+            indexes.iter().copied(),
+        )))
         .fetch_all(&self.pool)
         .await
         .map_err(failed("read ledger hashes"))?;
-        decode::hashes_in_order(indexes, rows)
+        hash_blocks::hashes_at(indexes, &rows)
     }
 
     async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
-        let Some(indexes) = decode::index_range(from, count) else {
-            return self
-                .ledger_hashes(&decode::range_indexes(from, count))
-                .await;
-        };
-        if indexes.is_empty() {
-            return Ok(Vec::new());
-        }
-        // SQLite hands a row at a time to the calling task, which costs
-        // about a microsecond a row; a range of hashes comes back instead
-        // as one row of hex, concatenated in index order inside SQLite.
-        let (found, hex): (i64, Option<String>) = sqlx::query_as(
-            "SELECT COUNT(*), group_concat(hex(hash), '' ORDER BY idx) FROM ledger_hashes \
-             WHERE idx >= ?1 AND idx < ?2 AND length(hash) = 32",
-        )
-        .bind(indexes.start)
-        .bind(indexes.end)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(failed("read a range of ledger hashes"))?;
-        let whole = u32::try_from(found).is_ok_and(|n| n == count);
-        match hex
-            .as_deref()
-            .filter(|_| whole)
-            .and_then(decode::hex_hashes)
-        {
-            Some(hashes) if hashes.len() == count as usize => Ok(hashes),
-            // A hash is missing or malformed: the indexed read names it.
-            _ => {
-                self.ledger_hashes(&decode::range_indexes(from, count))
-                    .await
-            }
-        }
+        self.ledger_hashes(&decode::range_indexes(from, count))
+            .await
     }
 
-    async fn ledger_scan(&self, entries: u64, hashes: u64) -> Result<LedgerScan, StoreError> {
-        Ok(crate::sqlite_scan::scan(self.file.clone(), entries, hashes))
+    async fn ledger_scan(
+        &self,
+        entries: u64,
+        hashes: u64,
+        digest: EntryDigest,
+    ) -> Result<LedgerScan, StoreError> {
+        Ok(crate::sqlite_scan::scan(
+            self.file.clone(),
+            entries,
+            hashes,
+            digest,
+        ))
     }
 
     async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -3,199 +3,237 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread and hands rows to
 //! the calling task one at a time, about a microsecond a row; a full
-//! verification reads three rows per entry, millions of them. Here each of
-//! the two streams gets its own read-only connection (rusqlite, on the same
-//! bundled SQLite) on a blocking thread that steps through the rows and
-//! packs them into runs. WAL lets both read beside the node's writer; rows
-//! added after the scan starts lie beyond the counts asked for.
+//! verification reads a million entries per million. Here every reader is
+//! a blocking thread with its own read-only connection (rusqlite, on the
+//! same bundled SQLite) that maps the database file and steps through the
+//! rows itself. The entries are dealt in runs of [`SCAN_RUN`] to two
+//! readers, each digesting its runs straight from SQLite's pages (no copy
+//! of the entries leaves the reader) and queueing them on its own, so that
+//! neither waits for the other; the stream ([`crate::RunStream`]) hands
+//! them out in order. A third reader copies the stored hashes' blocks. WAL
+//! lets all of them read beside the node's writer; rows added after the
+//! scan starts lie beyond the counts asked for.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::mpsc::Sender;
+use rusqlite::{Connection, OpenFlags, Statement};
 
 use crate::StoreError;
-use crate::ledger::{EntryRun, HashRun, LedgerScan, SCAN_RUN};
+use crate::hash_blocks;
+use crate::ledger::{EntryDigest, HashRun, LedgerScan, SCAN_RUN, StreamOut};
 
 /// How long a scan's connection waits for a lock (only a checkpoint of the
 /// WAL can hold one against readers, briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts the two readers of a scan of the file at `path`.
-pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64) -> LedgerScan {
-    let (scan, out) = LedgerScan::channels();
-    let entries_path = path.clone();
-    tokio::task::spawn_blocking(move || read::<EntryRun>(&entries_path, entries, &out.entries));
-    tokio::task::spawn_blocking(move || read::<HashRun>(&path, hashes, &out.hashes));
+/// How much of the database file a reader maps (SQLite caps it at its own
+/// compile-time limit, 2 GiB by default; the rest is read as usual). Pages
+/// read through the map skip a copy from the kernel's page cache.
+const MMAP_SIZE: i64 = 1 << 40;
+
+/// How many readers share the entries: digesting them is most of a
+/// verification's work, and a node has at least two cores.
+const ENTRY_READERS: usize = 2;
+
+/// Stored hashes per run of the hashes' stream.
+const HASH_RUN: usize = 2 * SCAN_RUN;
+
+/// Starts the readers of a scan of the file at `path`.
+pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64, digest: EntryDigest) -> LedgerScan {
+    let (scan, digests_out, hashes_out) = LedgerScan::channels(ENTRY_READERS);
+    let digests_out = Arc::new(digests_out);
+    for reader in 0..ENTRY_READERS {
+        let (path, out) = (path.clone(), Arc::clone(&digests_out));
+        tokio::task::spawn_blocking(move || read_entries(&path, entries, digest, reader, &out));
+    }
+    tokio::task::spawn_blocking(move || read_hashes(&path, hashes, &hashes_out));
     scan
 }
 
-/// What one stream of a scan reads: a table of rows `(idx, value)`, packed
-/// into runs.
-trait Stream: Sized {
-    /// The table, for the query and for errors.
-    const TABLE: &'static str;
-    /// What a failed read was doing, for errors.
-    const READ: &'static str;
-    /// Rows per run.
-    const RUN: usize;
-    /// The query: the rows below `?1`, in index order.
-    const SQL: &'static str;
-    fn new_run(first: u64) -> Self;
-    fn len(&self) -> usize;
-    /// Adds the value of row `index`, or says why it is not one.
-    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError>;
-}
+const ENTRIES_SQL: &str =
+    "SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
 
-impl Stream for EntryRun {
-    const TABLE: &'static str = "ledger_entries";
-    const READ: &'static str = "read the ledger's entries";
-    const RUN: usize = SCAN_RUN;
-    const SQL: &'static str =
-        "SELECT idx, entry FROM ledger_entries WHERE idx >= 0 AND idx < ?1 ORDER BY idx";
-
-    fn new_run(first: u64) -> Self {
-        // Custody entries are a few hundred bytes each.
-        EntryRun::with_capacity(first, SCAN_RUN, SCAN_RUN * 512)
-    }
-
-    fn len(&self) -> usize {
-        EntryRun::len(self)
-    }
-
-    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError> {
-        match value {
-            ValueRef::Blob(entry) => {
-                EntryRun::push(self, entry);
-                Ok(())
-            }
-            other => Err(StoreError::Corrupt {
-                table: Self::TABLE,
-                column: "entry",
-                detail: format!("index {index}: a {:?} value, not bytes", other.data_type()),
-            }),
-        }
-    }
-}
-
-impl Stream for HashRun {
-    const TABLE: &'static str = "ledger_hashes";
-    const READ: &'static str = "read the ledger's stored hashes";
-    const RUN: usize = 2 * SCAN_RUN;
-    const SQL: &'static str =
-        "SELECT idx, hash FROM ledger_hashes WHERE idx >= 0 AND idx < ?1 ORDER BY idx";
-
-    fn new_run(first: u64) -> Self {
-        HashRun {
-            first,
-            hashes: Vec::with_capacity(Self::RUN),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    fn push(&mut self, index: u64, value: ValueRef<'_>) -> Result<(), StoreError> {
-        let hash = match value {
-            ValueRef::Blob(hash) => {
-                <[u8; 32]>::try_from(hash).map_err(|_| format!("{} bytes", hash.len()))
-            }
-            ValueRef::Null => Err("the hash is NULL".to_owned()),
-            other => Err(format!("a {:?} value", other.data_type())),
-        };
-        let hash = hash.map_err(|what| StoreError::Corrupt {
-            table: Self::TABLE,
-            column: "hash",
-            detail: format!("index {index}: {what}, not a 32-byte hash"),
-        })?;
-        self.hashes.push(hash);
-        Ok(())
-    }
-}
-
-/// Reads rows `0..count` of one stream's table into runs and sends them; a
-/// problem (a missing row is [`StoreError::LedgerGap`]) is sent after the
-/// runs before it, so that the reader of the stream meets it where it is.
-/// Stops quietly when the scan is dropped.
-fn read<R: Stream>(path: &Path, count: u64, out: &Sender<Result<R, StoreError>>) {
-    let send = |item: Result<R, StoreError>| out.blocking_send(item).is_ok();
-    if count == 0 {
+/// Reads and digests runs `reader`, `reader + ENTRY_READERS`, … of entries
+/// `0..count`, sending each to the reader's lane; stops after a problem,
+/// or when the scan is dropped.
+fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out: &StreamOut) {
+    let Some(lane) = out.lanes.get(reader) else {
+        return;
+    };
+    let runs = count.div_ceil(SCAN_RUN as u64);
+    if reader as u64 >= runs {
         return;
     }
     let conn = match open(path) {
         Ok(conn) => conn,
         Err(e) => {
-            send(Err(e));
+            let _ = lane.blocking_send((HashRun::default(), Some(e)));
             return;
         }
     };
-    let mut stmt = match conn.prepare(R::SQL) {
+    let mut stmt = match conn.prepare(ENTRIES_SQL) {
         Ok(stmt) => stmt,
         Err(e) => {
-            send(Err(failed(R::READ)(e)));
+            let e = failed("read the ledger's entries")(e);
+            let _ = lane.blocking_send((HashRun::default(), Some(e)));
             return;
         }
     };
-    let mut rows = match stmt.query([i64::try_from(count).unwrap_or(i64::MAX)]) {
-        Ok(rows) => rows,
-        Err(e) => {
-            send(Err(failed(R::READ)(e)));
+    for k in (reader as u64..runs).step_by(ENTRY_READERS) {
+        let first = k * SCAN_RUN as u64;
+        let end = count.min(first + SCAN_RUN as u64);
+        let mut run = out.fresh(first, SCAN_RUN);
+        let problem = digest_entries(&mut stmt, end, digest, &mut run).err();
+        let stop = problem.is_some();
+        if lane.blocking_send((run, problem)).is_err() || stop {
             return;
         }
-    };
-    let mut next = 0u64;
-    let mut run = R::new_run(0);
-    let problem = loop {
-        let row = match rows.next() {
-            Ok(Some(row)) => row,
-            Ok(None) => break None,
-            Err(e) => break Some(failed(R::READ)(e)),
-        };
-        let value = row
-            .get::<_, i64>(0)
-            .and_then(|idx| Ok((idx, row.get_ref(1)?)));
-        match value {
-            Ok((idx, _)) if u64::try_from(idx).ok() != Some(next) => break None,
-            Ok((_, value)) => {
-                if let Err(e) = run.push(next, value) {
-                    break Some(e);
-                }
-            }
-            Err(e) => break Some(failed(R::READ)(e)),
-        }
-        next += 1;
-        if run.len() == R::RUN && !send(Ok(std::mem::replace(&mut run, R::new_run(next)))) {
-            return;
-        }
-    };
-    if run.len() > 0 && !send(Ok(run)) {
-        return;
-    }
-    match problem {
-        Some(e) => {
-            send(Err(e));
-        }
-        None if next < count => {
-            send(Err(StoreError::LedgerGap {
-                table: R::TABLE,
-                index: next,
-            }));
-        }
-        None => {}
     }
 }
 
+/// Digests entries `run.first..end` into `run`; a missing entry is
+/// [`StoreError::LedgerGap`], after the digests of those before it.
+fn digest_entries(
+    stmt: &mut Statement<'_>,
+    end: u64,
+    digest: EntryDigest,
+    run: &mut HashRun,
+) -> Result<(), StoreError> {
+    let read = failed("read the ledger's entries");
+    let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut rows = stmt.query([bound(run.first), bound(end)]).map_err(&read)?;
+    let mut next = run.first;
+    while let Some(row) = rows.next().map_err(&read)? {
+        let idx: i64 = row.get(0).map_err(&read)?;
+        if u64::try_from(idx).ok() != Some(next) {
+            break;
+        }
+        match row.get_ref(1).map_err(&read)? {
+            ValueRef::Blob(entry) => run.hashes.push(digest(entry)),
+            other => {
+                return Err(StoreError::Corrupt {
+                    table: "ledger_entries",
+                    column: "entry",
+                    detail: format!("index {next}: a {:?} value, not bytes", other.data_type()),
+                });
+            }
+        }
+        next += 1;
+    }
+    if next < end {
+        return Err(StoreError::LedgerGap {
+            table: "ledger_entries",
+            index: next,
+        });
+    }
+    Ok(())
+}
+
+const HASHES_SQL: &str = "SELECT block, hashes FROM ledger_hash_blocks \
+     WHERE block >= 0 AND block < ?1 ORDER BY block";
+
+/// Reads stored hashes `0..count` from their blocks into runs and sends
+/// them; a problem (a missing block, or one cut short, is
+/// [`StoreError::LedgerGap`] at the first hash missing) is sent with the
+/// run before it. Stops quietly when the scan is dropped.
+fn read_hashes(path: &Path, count: u64, out: &StreamOut) {
+    let Some(lane) = out.lanes.first() else {
+        return;
+    };
+    if count == 0 {
+        return;
+    }
+    let mut run = out.fresh(0, HASH_RUN_CAPACITY);
+    let problem = match open(path).and_then(|conn| copy_hashes(&conn, count, &mut run, out)) {
+        Ok(None) => return,
+        Ok(Some(problem)) | Err(problem) => problem,
+    };
+    let _ = lane.blocking_send((run, Some(problem)));
+}
+
+/// Room in a run of stored hashes: a run ends after the block that fills it.
+const HASH_RUN_CAPACITY: usize = HASH_RUN + hash_blocks::BLOCK as usize;
+
+/// Steps through the blocks, sending each full run. Ends with `Ok(None)`
+/// when all `count` hashes were sent or the scan was dropped, and with
+/// `Ok(Some(problem))` or `Err` with `run` holding what came before it.
+fn copy_hashes(
+    conn: &Connection,
+    count: u64,
+    run: &mut HashRun,
+    out: &StreamOut,
+) -> Result<Option<StoreError>, StoreError> {
+    let Some(lane) = out.lanes.first() else {
+        return Ok(None);
+    };
+    let read = failed("read the ledger's stored hashes");
+    let mut stmt = conn.prepare(HASHES_SQL).map_err(&read)?;
+    let blocks = i64::try_from(count.div_ceil(hash_blocks::BLOCK)).unwrap_or(i64::MAX);
+    let mut rows = stmt.query([blocks]).map_err(&read)?;
+    let mut next = 0u64;
+    while next < count {
+        let Some(row) = rows.next().map_err(&read)? else {
+            break;
+        };
+        let key: i64 = row.get(0).map_err(&read)?;
+        let (block, 0) = hash_blocks::place(next) else {
+            // The block before ended early.
+            break;
+        };
+        if u64::try_from(key).ok() != Some(block) {
+            break;
+        }
+        let raw = match row.get_ref(1).map_err(&read)? {
+            ValueRef::Blob(raw) => Some(raw),
+            ValueRef::Null => None,
+            other => {
+                return Err(StoreError::Corrupt {
+                    table: hash_blocks::TABLE,
+                    column: hash_blocks::COLUMN,
+                    detail: format!(
+                        "index {next}: block {key} is a {:?} value, not bytes",
+                        other.data_type()
+                    ),
+                });
+            }
+        };
+        let (hashes, _) = hash_blocks::split(key, raw, next)?.as_chunks::<32>();
+        let wanted = usize::try_from(count - next).unwrap_or(usize::MAX);
+        let hashes = &hashes[..hashes.len().min(wanted)];
+        run.hashes.extend_from_slice(hashes);
+        next += hashes.len() as u64;
+        if run.hashes.len() >= HASH_RUN {
+            let full = std::mem::replace(run, out.fresh(next, HASH_RUN_CAPACITY));
+            if lane.blocking_send((full, None)).is_err() {
+                return Ok(None);
+            }
+        }
+    }
+    if next < count {
+        return Ok(Some(StoreError::LedgerGap {
+            table: hash_blocks::TABLE,
+            index: next,
+        }));
+    }
+    if !run.hashes.is_empty() {
+        let _ = lane.blocking_send((std::mem::take(run), None));
+    }
+    Ok(None)
+}
+
 fn open(path: &Path) -> Result<Connection, StoreError> {
+    let opening = failed("open the database to read the ledger");
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(failed("open the database to read the ledger"))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(failed("open the database to read the ledger"))?;
+    .map_err(&opening)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(&opening)?;
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)
+        .map_err(&opening)?;
     Ok(conn)
 }
 

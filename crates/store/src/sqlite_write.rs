@@ -19,6 +19,7 @@ use crate::federation::{
     AcceptOutcome, IncomingMessage, OutboxItem, OutgoingMessage, RefusalRecord, StoredDirectory,
     TokenRecord,
 };
+use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::StoredCheckpoint;
 use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
 use crate::sqlite::{json_integers, outbox_row, read_ledger_size, token_row};
@@ -573,22 +574,29 @@ pub(crate) async fn append_ledger(
             .map_err(failed("append ledger entries"))?;
     }
 
-    let stored: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT idx, hash FROM ledger_hashes WHERE idx IN (SELECT value FROM json_each(?1))",
+    // The stored hashes end in the last block; the batch must extend them
+    // from there, and repeat any it offers below that unchanged.
+    let last: Option<BlockRow> =
+        sqlx::query_as("SELECT block, hashes FROM ledger_hash_blocks ORDER BY block DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(failed("read the last block of ledger hashes"))?;
+    let held = hash_blocks::stored_count(last.as_ref())?;
+    let wanted = hash_blocks::blocks_to_read(&batch.hashes, held);
+    let read: Vec<BlockRow> = sqlx::query_as(
+        "SELECT block, hashes FROM ledger_hash_blocks WHERE block IN (SELECT value FROM json_each(?1))",
     )
-    .bind(json_integers(batch.hashes.iter().map(|(idx, _)| *idx)))
+    .bind(json_integers(wanted.iter().copied()))
     .fetch_all(&mut *conn)
     .await
     .map_err(failed("read stored ledger hashes"))?;
-    if let Some(idx) = decode::first_rewritten(&batch.hashes, &stored) {
-        return Err(decode::hash_rewritten(idx));
-    }
-    for chunk in batch.hashes.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::new("INSERT INTO ledger_hashes (idx, hash) ");
-        insert.push_values(chunk, |mut row, (idx, hash)| {
-            row.push_bind(*idx).push_bind(hash.to_vec());
+    let rows = hash_blocks::plan_append(&batch.hashes, held, &read)?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::new("INSERT INTO ledger_hash_blocks (block, hashes) ");
+        insert.push_values(chunk, |mut row, (block, hashes)| {
+            row.push_bind(*block).push_bind(hashes.as_slice());
         });
-        insert.push(" ON CONFLICT (idx) DO NOTHING");
+        insert.push(" ON CONFLICT (block) DO UPDATE SET hashes = excluded.hashes");
         insert
             .build()
             .execute(&mut *conn)

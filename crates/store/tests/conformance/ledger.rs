@@ -43,6 +43,30 @@ async fn sequence(
     Ok((size, entries))
 }
 
+/// The table the store keeps its tree hashes in.
+const TABLE: &str = "ledger_hash_blocks";
+
+/// SQL that changes the stored hash at `index` to the one in `hex`, in
+/// place inside its block, or (`None`) cuts its block short just after it.
+fn set_hash(backend: Backend, index: u64, hex: Option<&str>) -> String {
+    let (block, offset) = (index / 32, index % 32 * 32);
+    let value = match (backend, hex) {
+        (Backend::Sqlite, Some(hex)) => format!(
+            "CAST(substr(hashes, 1, {offset}) || X'{hex}' || substr(hashes, {}) AS BLOB)",
+            offset + 33
+        ),
+        (Backend::Postgres, Some(hex)) => {
+            format!(
+                "overlay(hashes placing '\\x{hex}'::bytea from {} for 32)",
+                offset + 1
+            )
+        }
+        (Backend::Sqlite, None) => format!("substr(hashes, 1, {})", offset + 32),
+        (Backend::Postgres, None) => format!("substring(hashes from 1 for {})", offset + 32),
+    };
+    format!("UPDATE ledger_hash_blocks SET hashes = {value} WHERE block = {block}")
+}
+
 /// A byte-string literal in the backend's SQL, from hex digits.
 fn blob(backend: Backend, hex: &str) -> String {
     match backend {
@@ -127,8 +151,8 @@ pub(crate) async fn a_batch_is_appended_with_its_hashes(fx: Fixture) {
     let pending = store.pending_ledger(10).await.unwrap();
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
     let entries: Vec<Vec<u8>> = pending.iter().map(|p| p.entry.clone()).collect();
-    // Leaf hashes and an interior one, at whatever storage indexes the node
-    // uses: the store keeps them as given.
+    // Leaf hashes and an interior one: the store keeps them by storage
+    // index, a prefix without gaps, whatever the node numbers them.
     let hashes = [
         (0, hash_at(0)),
         (1, hash_at(1)),
@@ -227,7 +251,7 @@ pub(crate) async fn a_refused_batch_changes_nothing(fx: Fixture) {
         assert_eq!(store.pending_ledger(10).await.unwrap(), pending);
         assert_eq!(store.ledger_entry(2).await.unwrap(), None);
         let err = store.ledger_hashes(&[2]).await.unwrap_err();
-        assert_corrupt(err, "ledger_hashes", "hash", "index 2");
+        assert_corrupt(err, TABLE, "hashes", "index 2");
     };
 
     // A sequencer whose view of the size is stale, behind or ahead.
@@ -276,7 +300,7 @@ pub(crate) async fn a_refused_batch_changes_nothing(fx: Fixture) {
         )
         .await
         .unwrap_err();
-    assert_corrupt(err, "ledger_hashes", "hash", "index 1");
+    assert_corrupt(err, TABLE, "hashes", "index 1");
     unchanged().await;
     assert_eq!(store.ledger_hashes(&[1]).await.unwrap(), [hash_at(1)]);
 
@@ -295,12 +319,28 @@ pub(crate) async fn a_refused_batch_changes_nothing(fx: Fixture) {
         matches!(
             err,
             StoreError::InvalidValue {
-                field: "ledger_hashes.hash",
+                field: "ledger_hash_blocks.hashes",
                 ..
             }
         ),
         "{err}"
     );
+    // A hash that would leave a gap after the stored ones.
+    let err = store
+        .append_ledger(2, &ids, &entries, &[(3, hash_at(3))], at(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_hash_blocks.hashes",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("next to store is 2"), "{err}");
     for (size, hashes) in [(u64::MAX, &hashes[..]), (2, &[(u64::MAX, hash_at(0))][..])] {
         let err = store
             .append_ledger(size, &ids, &entries, hashes, at(3))
@@ -449,27 +489,23 @@ pub(crate) async fn of_sequencers_with_one_view_exactly_one_wins(fx: Fixture) {
 
 pub(crate) async fn a_missing_hash_is_named(fx: Fixture) {
     let store = &fx.store;
+    let hashes: Vec<(u64, [u8; 32])> = (0..40).map(|i| (i, hash_at(i))).collect();
     store
-        .append_ledger(
-            0,
-            &[],
-            &[bytes("x")],
-            &[(0, hash_at(0)), (7, hash_at(7))],
-            at(0),
-        )
+        .append_ledger(0, &[], &[bytes("x")], &hashes, at(0))
         .await
         .unwrap();
     assert_eq!(
-        store.ledger_hashes(&[7, 0]).await.unwrap(),
-        [hash_at(7), hash_at(0)]
+        store.ledger_hashes(&[39, 0, 32]).await.unwrap(),
+        [hash_at(39), hash_at(0), hash_at(32)]
     );
     for (asked, missing) in [
-        (vec![0, 5, 7], "index 5"),
-        (vec![1], "index 1"),
+        (vec![0, 40, 7], "index 40"),
+        (vec![63], "index 63"),
+        (vec![64], "index 64"),
         (vec![u64::MAX], &format!("index {}", u64::MAX)),
     ] {
         let err = store.ledger_hashes(&asked).await.unwrap_err();
-        assert_corrupt(err, "ledger_hashes", "hash", missing);
+        assert_corrupt(err, TABLE, "hashes", missing);
     }
 }
 
@@ -493,22 +529,23 @@ pub(crate) async fn hashes_are_read_by_range(fx: Fixture) {
         (u64::MAX, 1, format!("index {}", u64::MAX)),
     ] {
         let err = store.ledger_hash_range(from, count).await.unwrap_err();
-        assert_corrupt(err, "ledger_hashes", "hash", &missing);
+        assert_corrupt(err, TABLE, "hashes", &missing);
     }
-    // A hash removed or cut short behind the store's back is named.
-    fx.raw("DELETE FROM ledger_hashes WHERE idx = 40").await;
+    // Hashes removed or cut short behind the store's back are named.
+    fx.raw("DELETE FROM ledger_hash_blocks WHERE block = 1")
+        .await;
     let err = store.ledger_hash_range(0, 1_200).await.unwrap_err();
-    assert_corrupt(err, "ledger_hashes", "hash", "index 40");
+    assert_corrupt(err, TABLE, "hashes", "index 32");
+    fx.raw(&set_hash(store.backend(), 64, None)).await;
+    let err = store.ledger_hash_range(64, 2).await.unwrap_err();
+    assert_corrupt(err, TABLE, "hashes", "index 65");
     // One changed behind its back is read as it now is, for the node to
     // compare.
-    fx.raw(&format!(
-        "UPDATE ledger_hashes SET hash = {} WHERE idx = 41",
-        blob(store.backend(), &"ee".repeat(32))
-    ))
-    .await;
+    fx.raw(&set_hash(store.backend(), 97, Some(&"ee".repeat(32))))
+        .await;
     assert_eq!(
-        store.ledger_hash_range(41, 2).await.unwrap(),
-        [[0xEE; 32], hash_at(42)]
+        store.ledger_hash_range(96, 3).await.unwrap(),
+        [hash_at(96), [0xEE; 32], hash_at(98)]
     );
 }
 
@@ -684,61 +721,58 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
         blob(backend, "6f6e45")
     ))
     .await;
-    fx.raw(&format!(
-        "UPDATE ledger_hashes SET hash = {} WHERE idx = 1",
-        blob(backend, &format!("{:064x}", 1))
-    ))
-    .await;
+    fx.raw(&set_hash(backend, 1, Some(&format!("{:064x}", 1))))
+        .await;
     assert_eq!(store.ledger_entry(1).await.unwrap().unwrap().entry, b"onE");
     let mut one = [0; 32];
     one[31] = 1;
     assert_eq!(store.ledger_hashes(&[1]).await.unwrap(), [one]);
 
-    // A hash that is no hash at all is corrupt. The schema refuses such
-    // values, so the tamperer first loosens it.
+    // A block that is no run of hashes at all is corrupt. The schema
+    // refuses such values, so the tamperer first loosens it.
     let loosen = match store.backend() {
         Backend::Sqlite => {
-            "CREATE TABLE loose (idx INTEGER NOT NULL PRIMARY KEY, hash BLOB); \
-             INSERT INTO loose (idx, hash) SELECT idx, hash FROM ledger_hashes; \
-             DROP TABLE ledger_hashes; \
-             ALTER TABLE loose RENAME TO ledger_hashes;"
+            "CREATE TABLE loose (block INTEGER NOT NULL PRIMARY KEY, hashes BLOB); \
+             INSERT INTO loose (block, hashes) SELECT block, hashes FROM ledger_hash_blocks; \
+             DROP TABLE ledger_hash_blocks; \
+             ALTER TABLE loose RENAME TO ledger_hash_blocks;"
         }
         Backend::Postgres => {
-            "ALTER TABLE ledger_hashes ALTER COLUMN hash DROP NOT NULL; \
-             ALTER TABLE ledger_hashes DROP CONSTRAINT ledger_hashes_hash_check;"
+            "ALTER TABLE ledger_hash_blocks ALTER COLUMN hashes DROP NOT NULL; \
+             ALTER TABLE ledger_hash_blocks DROP CONSTRAINT ledger_hash_blocks_hashes_check;"
         }
     };
     fx.raw(loosen).await;
-    fx.raw("UPDATE ledger_hashes SET hash = NULL WHERE idx = 0")
-        .await;
     fx.raw(&format!(
-        "UPDATE ledger_hashes SET hash = {} WHERE idx = 2",
-        blob(backend, "0102")
+        "UPDATE ledger_hash_blocks SET hashes = {} WHERE block = 0",
+        blob(backend, &"01".repeat(66))
     ))
     .await;
     assert_corrupt(
-        store.ledger_hashes(&[0]).await.unwrap_err(),
-        "ledger_hashes",
-        "hash",
-        "index 0: the hash is NULL",
+        store.ledger_hashes(&[1]).await.unwrap_err(),
+        TABLE,
+        "hashes",
+        "index 1: block 0 holds 66 bytes",
     );
+    fx.raw("UPDATE ledger_hash_blocks SET hashes = NULL WHERE block = 0")
+        .await;
     assert_corrupt(
-        store.ledger_hashes(&[1, 2]).await.unwrap_err(),
-        "ledger_hashes",
-        "hash",
-        "index 2: 2 bytes",
+        store.ledger_hashes(&[0]).await.unwrap_err(),
+        TABLE,
+        "hashes",
+        "index 0: block 0 is NULL",
     );
     // And a batch offering a real hash there does not paper over it.
     let err = store
-        .append_ledger(3, &[], &[bytes("three")], &[(2, hash_at(2))], at(2))
+        .append_ledger(3, &[], &[bytes("three")], &[(3, hash_at(3))], at(2))
         .await
         .unwrap_err();
-    assert_corrupt(err, "ledger_hashes", "hash", "index 2");
+    assert_corrupt(err, TABLE, "hashes", "block 0 is NULL");
     assert_eq!(store.ledger_size().await.unwrap(), 3);
 
-    // The scan reports the two loose hashes as corrupt, in order.
-    let (_, hashes) = drain(store.ledger_scan(3, 4).await.unwrap()).await;
-    assert_corrupt(hashes.unwrap_err(), "ledger_hashes", "hash", "index 0");
+    // So does the scan, at the first hash.
+    let (_, hashes) = drain(store.ledger_scan(3, 3, tag).await.unwrap()).await;
+    assert_corrupt(hashes.unwrap_err(), TABLE, "hashes", "index 0");
 
     // An entry removed below the ledger's size is reported, not skipped.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 1").await;
@@ -753,7 +787,7 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
         1,
     );
     assert_eq!(store.ledger_entries(2, 10).await.unwrap().len(), 1);
-    let (entries, _) = drain(store.ledger_scan(3, 0).await.unwrap()).await;
+    let (entries, _) = drain(store.ledger_scan(3, 0, tag).await.unwrap()).await;
     assert_gap(entries.unwrap_err(), "ledger_entries", 1);
     // So is the last one, though nothing follows it.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 2").await;
@@ -773,33 +807,50 @@ fn assert_gap(err: StoreError, want_table: &str, want_index: u64) {
     }
 }
 
-/// Reads both streams of a scan to their end: the entries and the hashes
-/// delivered, each with the stream's error if it ended in one. Checks that
-/// runs arrive in order and without overlap.
+/// What the scans here compute from each entry: its length and its first
+/// bytes, enough to tell the test's entries apart.
+fn tag(entry: &[u8]) -> [u8; 32] {
+    let mut tag = [0u8; 32];
+    tag[..8].copy_from_slice(&(entry.len() as u64).to_be_bytes());
+    let n = entry.len().min(24);
+    tag[8..8 + n].copy_from_slice(&entry[..n]);
+    tag
+}
+
+fn tags(entries: &[Vec<u8>]) -> Vec<[u8; 32]> {
+    entries.iter().map(|e| tag(e)).collect()
+}
+
+/// Reads both streams of a scan to their end: the entries' digests and
+/// the hashes delivered, each with the stream's error if it ended in one.
+/// Checks that runs arrive in order and without overlap, and hands every
+/// run back for reuse, so that refilled runs are read too.
 async fn drain(
     mut scan: custos_store::LedgerScan,
 ) -> (
-    Result<Vec<Vec<u8>>, StoreError>,
+    Result<Vec<[u8; 32]>, StoreError>,
     Result<Vec<[u8; 32]>, StoreError>,
 ) {
-    let entries = drain_one(&mut scan.entries, |run, all: &mut Vec<Vec<u8>>| {
-        assert_eq!(run.first, all.len() as u64, "entry runs in order");
-        assert_eq!(run.byte_len(), run.iter().map(<[u8]>::len).sum::<usize>());
-        all.extend(run.iter().map(<[u8]>::to_vec));
+    let spent = scan.spent.clone();
+    let digests = drain_one(&mut scan.digests, |run, all: &mut Vec<[u8; 32]>| {
+        assert_eq!(run.first, all.len() as u64, "digest runs in order");
+        all.extend_from_slice(&run.hashes);
+        spent.digests(run);
     })
     .await;
     let hashes = drain_one(&mut scan.hashes, |run, all: &mut Vec<[u8; 32]>| {
         assert_eq!(run.first, all.len() as u64, "hash runs in order");
-        all.extend(run.hashes);
+        all.extend_from_slice(&run.hashes);
+        spent.hashes(run);
     })
     .await;
-    (entries, hashes)
+    (digests, hashes)
 }
 
 /// Reads one stream of a scan to its end, adding each run with `add`.
-async fn drain_one<R, T>(
-    stream: &mut tokio::sync::mpsc::Receiver<Result<R, StoreError>>,
-    mut add: impl FnMut(R, &mut Vec<T>),
+async fn drain_one<T>(
+    stream: &mut custos_store::RunStream,
+    mut add: impl FnMut(custos_store::HashRun, &mut Vec<T>),
 ) -> Result<Vec<T>, StoreError> {
     let mut all = Vec::new();
     while let Some(run) = stream.recv().await {
@@ -811,7 +862,7 @@ async fn drain_one<R, T>(
 pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     let store = &fx.store;
     // An empty scan ends at once.
-    let (entries, hashes) = drain(store.ledger_scan(0, 0).await.unwrap()).await;
+    let (entries, hashes) = drain(store.ledger_scan(0, 0, tag).await.unwrap()).await;
     assert!(entries.unwrap().is_empty() && hashes.unwrap().is_empty());
 
     // Enough entries for several runs, of varied lengths (the empty entry
@@ -831,27 +882,27 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
             .unwrap();
     }
     let want_hashes: Vec<[u8; 32]> = (0..2 * total).map(hash_at).collect();
-    let (entries, hashes) = drain(store.ledger_scan(total, 2 * total).await.unwrap()).await;
-    assert_eq!(entries.unwrap(), all);
+    let (entries, hashes) = drain(store.ledger_scan(total, 2 * total, tag).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), tags(&all));
     assert_eq!(hashes.unwrap(), want_hashes);
 
     // A shorter scan stops where it was asked to.
-    let (entries, hashes) = drain(store.ledger_scan(100, 7).await.unwrap()).await;
-    assert_eq!(entries.unwrap(), all[..100]);
+    let (entries, hashes) = drain(store.ledger_scan(100, 7, tag).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), tags(&all[..100]));
     assert_eq!(hashes.unwrap(), want_hashes[..7]);
 
     // Asking for more than is stored ends in a gap after the last entry,
     // with everything before it delivered.
-    let mut scan = store.ledger_scan(total + 5, 0).await.unwrap();
+    let mut scan = store.ledger_scan(total + 5, 0, tag).await.unwrap();
     let mut read = 0u64;
     let end = loop {
         match scan
-            .entries
+            .digests
             .recv()
             .await
             .expect("the stream ends in an error")
         {
-            Ok(run) => read += run.len() as u64,
+            Ok(run) => read += run.hashes.len() as u64,
             Err(e) => break e,
         }
     };
@@ -859,27 +910,28 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     assert_gap(end, "ledger_entries", total);
 
     // A scan dropped half-read stops its readers; the store stays usable.
-    let mut scan = store.ledger_scan(total, 2 * total).await.unwrap();
-    assert!(scan.entries.recv().await.unwrap().is_ok());
+    let mut scan = store.ledger_scan(total, 2 * total, tag).await.unwrap();
+    assert!(scan.digests.recv().await.unwrap().is_ok());
     drop(scan);
     assert_eq!(store.ledger_size().await.unwrap(), total);
 
     // Rows removed behind the store's back end each stream at the gap,
     // after everything before it.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 9000").await;
-    fx.raw("DELETE FROM ledger_hashes WHERE idx = 20000").await;
-    let mut scan = store.ledger_scan(total, 2 * total).await.unwrap();
+    fx.raw("DELETE FROM ledger_hash_blocks WHERE block = 625")
+        .await;
+    let mut scan = store.ledger_scan(total, 2 * total, tag).await.unwrap();
     let mut read = 0u64;
     let gap = loop {
         match scan
-            .entries
+            .digests
             .recv()
             .await
             .expect("the stream ends in an error")
         {
             Ok(run) => {
                 assert_eq!(run.first, read);
-                read += run.len() as u64;
+                read += run.hashes.len() as u64;
             }
             Err(e) => break e,
         }
@@ -889,14 +941,21 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     let (_, hashes) = drain(scan).await;
     let err = hashes.unwrap_err();
     match err {
-        StoreError::LedgerGap { .. } => assert_gap(err, "ledger_hashes", 20000),
+        StoreError::LedgerGap { .. } => assert_gap(err, TABLE, 20000),
         // A backend that reads hashes by range names the index in the text.
-        other => assert_corrupt(other, "ledger_hashes", "hash", "index 20000"),
+        other => assert_corrupt(other, TABLE, "hashes", "index 20000"),
     }
     // The part before the gaps reads whole.
-    let (entries, hashes) = drain(store.ledger_scan(9000, 20000).await.unwrap()).await;
-    assert_eq!(entries.unwrap(), all[..9000]);
+    let (entries, hashes) = drain(store.ledger_scan(9000, 20000, tag).await.unwrap()).await;
+    assert_eq!(entries.unwrap(), tags(&all[..9000]));
     assert_eq!(hashes.unwrap(), want_hashes[..20000]);
+    // A block cut short leaves a gap after its last hash.
+    fx.raw(&set_hash(store.backend(), 320, None)).await;
+    let (_, hashes) = drain(store.ledger_scan(9000, 20000, tag).await.unwrap()).await;
+    match hashes.unwrap_err() {
+        err @ StoreError::LedgerGap { .. } => assert_gap(err, TABLE, 321),
+        other => assert_corrupt(other, TABLE, "hashes", "index 321"),
+    }
 }
 
 pub(crate) async fn checkpoints_are_kept_one_per_size(fx: Fixture) {
@@ -964,4 +1023,49 @@ pub(crate) async fn checkpoints_are_kept_one_per_size(fx: Fixture) {
         "{err}"
     );
     assert_eq!(store.checkpoint(1).await.unwrap(), None);
+}
+
+pub(crate) async fn stored_hashes_move_into_blocks_on_upgrade(fx: Fixture) {
+    // A database as migration 4 left it: one row per stored hash.
+    let backend = fx.store.backend();
+    let old_table = match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE ledger_hashes (idx INTEGER NOT NULL PRIMARY KEY, hash BLOB NOT NULL) STRICT"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE ledger_hashes (idx BIGINT NOT NULL PRIMARY KEY, hash BYTEA NOT NULL)"
+        }
+    };
+    // Written out of order: the upgrade orders them by index.
+    let rows: Vec<String> = (0..70u64)
+        .rev()
+        .map(|i| format!("({i}, {})", blob(backend, &hex(&hash_at(i)))))
+        .collect();
+    fx.raw(&format!(
+        "DROP TABLE ledger_hash_blocks; {old_table}; \
+         INSERT INTO ledger_hashes (idx, hash) VALUES {}; \
+         DELETE FROM _sqlx_migrations WHERE version = 5;",
+        rows.join(", ")
+    ))
+    .await;
+    fx.store.close().await;
+
+    let store = fx.reopen().await;
+    let all: Vec<u64> = (0..70).collect();
+    let want: Vec<[u8; 32]> = all.iter().map(|&i| hash_at(i)).collect();
+    assert_eq!(store.ledger_hashes(&all).await.unwrap(), want);
+    let (_, hashes) = drain(store.ledger_scan(0, 70, tag).await.unwrap()).await;
+    assert_eq!(hashes.unwrap(), want);
+    // Appends carry on after the last one moved.
+    let more: Vec<(u64, [u8; 32])> = (70..75).map(|i| (i, hash_at(i))).collect();
+    store
+        .append_ledger(0, &[], &[bytes("after")], &more, at(1))
+        .await
+        .unwrap();
+    let want: Vec<[u8; 32]> = (0..75).map(hash_at).collect();
+    assert_eq!(store.ledger_hash_range(0, 75).await.unwrap(), want);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
