@@ -53,8 +53,14 @@ pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64, digest: EntryDigest
     scan
 }
 
+/// The entries of a run, in index order. The indexes are not read: the
+/// rows in the range are distinct integers, so a run whose row count falls
+/// short has a gap, which [`GAP_SQL`] then finds.
 const ENTRIES_SQL: &str =
-    "SELECT idx, entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
+    "SELECT entry FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
+
+/// The indexes present in a run, to find where one is missing.
+const GAP_SQL: &str = "SELECT idx FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
 
 /// Reads and digests runs `reader`, `reader + ENTRY_READERS`, … of entries
 /// `0..count`, sending each to the reader's lane; stops after a problem,
@@ -86,7 +92,7 @@ fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out
         let first = k * SCAN_RUN as u64;
         let end = count.min(first + SCAN_RUN as u64);
         let mut run = out.fresh(first, SCAN_RUN);
-        let problem = digest_entries(&mut stmt, end, digest, &mut run).err();
+        let problem = digest_entries(&conn, &mut stmt, end, digest, &mut run).err();
         let stop = problem.is_some();
         if lane.blocking_send((run, problem)).is_err() || stop {
             return;
@@ -95,8 +101,10 @@ fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out
 }
 
 /// Digests entries `run.first..end` into `run`; a missing entry is
-/// [`StoreError::LedgerGap`], after the digests of those before it.
+/// [`StoreError::LedgerGap`], with `run` holding the digests of those
+/// before it.
 fn digest_entries(
+    conn: &Connection,
     stmt: &mut Statement<'_>,
     end: u64,
     digest: EntryDigest,
@@ -105,31 +113,55 @@ fn digest_entries(
     let read = failed("read the ledger's entries");
     let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let mut rows = stmt.query([bound(run.first), bound(end)]).map_err(&read)?;
-    let mut next = run.first;
     while let Some(row) = rows.next().map_err(&read)? {
-        let idx: i64 = row.get(0).map_err(&read)?;
-        if u64::try_from(idx).ok() != Some(next) {
-            break;
-        }
-        match row.get_ref(1).map_err(&read)? {
+        match row.get_ref(0).map_err(&read)? {
             ValueRef::Blob(entry) => run.hashes.push(digest(entry)),
             other => {
-                return Err(StoreError::Corrupt {
-                    table: "ledger_entries",
-                    column: "entry",
-                    detail: format!("index {next}: a {:?} value, not bytes", other.data_type()),
+                // Named once the gap check below has placed it.
+                let at = run.first + run.hashes.len() as u64;
+                let gap = first_gap(conn, run.first, at)?;
+                run.hashes
+                    .truncate((gap.unwrap_or(at) - run.first) as usize);
+                return Err(match gap {
+                    Some(index) => StoreError::LedgerGap {
+                        table: "ledger_entries",
+                        index,
+                    },
+                    None => StoreError::Corrupt {
+                        table: "ledger_entries",
+                        column: "entry",
+                        detail: format!("index {at}: a {:?} value, not bytes", other.data_type()),
+                    },
                 });
             }
         }
-        next += 1;
     }
-    if next < end {
+    if run.first + (run.hashes.len() as u64) < end {
+        let index = first_gap(conn, run.first, end)?.unwrap_or(end);
+        run.hashes.truncate((index - run.first) as usize);
         return Err(StoreError::LedgerGap {
             table: "ledger_entries",
-            index: next,
+            index,
         });
     }
     Ok(())
+}
+
+/// The first index in `first..end` with no entry, if any.
+fn first_gap(conn: &Connection, first: u64, end: u64) -> Result<Option<u64>, StoreError> {
+    let read = failed("read the ledger's entries");
+    let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(GAP_SQL).map_err(&read)?;
+    let mut rows = stmt.query([bound(first), bound(end)]).map_err(&read)?;
+    let mut next = first;
+    while let Some(row) = rows.next().map_err(&read)? {
+        let idx: i64 = row.get(0).map_err(&read)?;
+        if u64::try_from(idx).ok() != Some(next) {
+            return Ok(Some(next));
+        }
+        next += 1;
+    }
+    Ok((next < end).then_some(next))
 }
 
 const HASHES_SQL: &str = "SELECT block, hashes FROM ledger_hash_blocks \
