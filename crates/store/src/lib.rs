@@ -287,7 +287,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// that range, read as a range (full verification reads every stored
     /// hash this way). An index in the range with no hash, or whose hash is
     /// not 32 bytes, is [`StoreError::Corrupt`] naming it.
-    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError>;
+    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        // Both adapters read the block rows that hold the range.
+        self.ledger_hashes(&decode::range_indexes(from, count))
+            .await
+    }
 
     /// Reads the first `entries` ledger entries and the first `hashes`
     /// stored tree hashes in order, for full verification, as two streams

@@ -1214,11 +1214,6 @@ impl Store for PgStore {
         hash_blocks::hashes_at(indexes, &rows)
     }
 
-    async fn ledger_hash_range(&self, from: u64, count: u32) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.ledger_hashes(&decode::range_indexes(from, count))
-            .await
-    }
-
     async fn ledger_scan(
         &self,
         entries: u64,

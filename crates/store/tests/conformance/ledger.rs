@@ -75,6 +75,20 @@ fn blob(backend: Backend, hex: &str) -> String {
     }
 }
 
+/// Asserts that `err` refuses a batch's hashes as invalid.
+fn assert_invalid_hashes(err: &StoreError) {
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_hash_blocks.hashes",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 fn assert_corrupt(err: StoreError, want_table: &str, want_column: &str, mentions: &str) {
     let text = err.to_string();
     match err {
@@ -315,31 +329,13 @@ pub(crate) async fn a_refused_batch_changes_nothing(fx: Fixture) {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::InvalidValue {
-                field: "ledger_hash_blocks.hashes",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_invalid_hashes(&err);
     // A hash that would leave a gap after the stored ones.
     let err = store
         .append_ledger(2, &ids, &entries, &[(3, hash_at(3))], at(3))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::InvalidValue {
-                field: "ledger_hash_blocks.hashes",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_invalid_hashes(&err);
     assert!(err.to_string().contains("next to store is 2"), "{err}");
     for (size, hashes) in [(u64::MAX, &hashes[..]), (2, &[(u64::MAX, hash_at(0))][..])] {
         let err = store
