@@ -3,7 +3,7 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread and hands rows to
 //! the calling task one at a time, about a microsecond a row; a full
-//! verification reads a million entries per million. Here every reader is
+//! verification reads a row per entry, millions of them. Here every reader is
 //! a blocking thread with its own read-only connection (rusqlite, on the
 //! same bundled SQLite) that maps the database file and steps through the
 //! rows itself. The entries are dealt in runs of [`SCAN_RUN`] to two

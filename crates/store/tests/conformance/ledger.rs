@@ -1065,3 +1065,51 @@ pub(crate) async fn stored_hashes_move_into_blocks_on_upgrade(fx: Fixture) {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+pub(crate) async fn a_damaged_entry_ends_the_scan(fx: Fixture) {
+    let store = &fx.store;
+    let entries: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 40]).collect();
+    store
+        .append_ledger(0, &[], &entries, &[], at(0))
+        .await
+        .unwrap();
+    // An entry that is no bytes at all; the schema refuses it, so the
+    // tamperer first loosens it.
+    let loosen = match store.backend() {
+        Backend::Sqlite => {
+            "CREATE TABLE loose (idx INTEGER NOT NULL PRIMARY KEY, entry BLOB, \
+             recorded_at INTEGER NOT NULL); \
+             INSERT INTO loose SELECT idx, entry, recorded_at FROM ledger_entries; \
+             DROP TABLE ledger_entries; \
+             ALTER TABLE loose RENAME TO ledger_entries;"
+        }
+        Backend::Postgres => "ALTER TABLE ledger_entries ALTER COLUMN entry DROP NOT NULL;",
+    };
+    fx.raw(loosen).await;
+    fx.raw("UPDATE ledger_entries SET entry = NULL WHERE idx = 5")
+        .await;
+    let mut scan = store.ledger_scan(20, 0, tag).await.unwrap();
+    let mut before = Vec::new();
+    let err = loop {
+        match scan
+            .digests
+            .recv()
+            .await
+            .expect("the stream ends in an error")
+        {
+            Ok(run) => before.extend_from_slice(&run.hashes),
+            Err(e) => break e,
+        }
+    };
+    // What came before it is delivered as it is (all of it where the
+    // backend reads row by row).
+    assert_eq!(before, tags(&entries[..before.len()]));
+    assert!(before.len() <= 5, "{}", before.len());
+    match err {
+        StoreError::Corrupt { table, .. } => assert_eq!(table, "ledger_entries"),
+        other => panic!("expected a damaged entry, got {other}"),
+    }
+    if store.backend() == Backend::Sqlite {
+        assert_eq!(before.len(), 5);
+    }
+}

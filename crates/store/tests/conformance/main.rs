@@ -997,6 +997,7 @@ conformance!(
     actions_queue_their_ledger_entries,
     hand_edited_ledger_rows,
     stored_hashes_move_into_blocks_on_upgrade,
+    a_damaged_entry_ends_the_scan,
     checkpoints_are_kept_one_per_size,
     witnessed_checkpoints_move_only_by_compare_and_set,
     of_concurrent_witness_writers_exactly_one_wins,
