@@ -1168,12 +1168,17 @@ impl Store for PgStore {
             Err(e) => return Err(abandon(tx, e).await),
         };
         let wanted = hash_blocks::blocks_to_read(&batch.hashes, held);
-        let read: Vec<BlockRow> =
-            sqlx::query_as("SELECT block, hashes FROM ledger_hash_blocks WHERE block = ANY($1)")
-                .bind(&wanted)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(failed("read stored ledger hashes"))?;
+        let mut read: Vec<BlockRow> = Vec::new();
+        if !wanted.is_empty() {
+            read = sqlx::query_as(
+                "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ANY($1)",
+            )
+            .bind(&wanted)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed("read stored ledger hashes"))?;
+        }
+        read.extend(last);
         let rows = match hash_blocks::plan_append(&batch.hashes, held, &read) {
             Ok(rows) => rows,
             Err(e) => return Err(abandon(tx, e).await),

@@ -583,13 +583,17 @@ pub(crate) async fn append_ledger(
             .map_err(failed("read the last block of ledger hashes"))?;
     let held = hash_blocks::stored_count(last.as_ref())?;
     let wanted = hash_blocks::blocks_to_read(&batch.hashes, held);
-    let read: Vec<BlockRow> = sqlx::query_as(
-        "SELECT block, hashes FROM ledger_hash_blocks WHERE block IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(json_integers(wanted.iter().copied()))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(failed("read stored ledger hashes"))?;
+    let mut read: Vec<BlockRow> = Vec::new();
+    if !wanted.is_empty() {
+        read = sqlx::query_as(
+            "SELECT block, hashes FROM ledger_hash_blocks WHERE block IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_integers(wanted.iter().copied()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(failed("read stored ledger hashes"))?;
+    }
+    read.extend(last);
     let rows = hash_blocks::plan_append(&batch.hashes, held, &read)?;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::new("INSERT INTO ledger_hash_blocks (block, hashes) ");
