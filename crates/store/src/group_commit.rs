@@ -1,12 +1,12 @@
-//! Group commit for the SQLite adapter: one writer connection, many writes
-//! per `COMMIT`.
+//! Group commit for the SQLite adapter: one writer connection on a thread
+//! of its own, many writes per `COMMIT`.
 //!
 //! SQLite lets one connection write at a time and, with `synchronous=FULL`,
 //! every `COMMIT` waits for an fsync. When each write took a pooled
 //! connection and committed on its own, concurrent writers queued in
 //! SQLite's busy handler (sleeping 1, 2, 5, 10 ms… however soon the lock
 //! was freed) and paid one fsync each. Here every write is a job sent to
-//! one task that owns the only writing connection. The task takes all the
+//! one thread that owns the only writing connection. The thread takes all the
 //! jobs waiting (up to [`MAX_BATCH`]) and runs them one after the other in
 //! one `BEGIN IMMEDIATE … COMMIT`, each inside its own `SAVEPOINT`: a job
 //! that fails is rolled back to its savepoint and the others keep their
@@ -16,19 +16,19 @@
 //! failure instead. Jobs see each other's writes in the order they ran,
 //! exactly as if they had committed one by one.
 //!
-//! Reads do not come here: they stay on the pool (WAL lets them run beside
-//! the writer) and see a batch once it is committed.
+//! A job is a plain function of the connection: it runs on the writer's
+//! thread from its first statement to its last, with no hand-off between
+//! statements. Reads do not come here: they run on reading connections
+//! (WAL lets them run beside the writer) and see a batch once it is
+//! committed.
 
 use std::any::Any;
-use std::future::Future;
-use std::pin::Pin;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Executor};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
-use crate::decode::failed;
+use crate::sqlite_db::failed;
 
 /// How many jobs one transaction takes at most, so that one commit's
 /// latency stays bounded when writes pour in.
@@ -37,15 +37,11 @@ const MAX_BATCH: usize = 256;
 /// How many jobs may wait for the writer before senders wait too.
 const QUEUE: usize = 4096;
 
-/// The future of one job's work on the writer's connection.
-pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
-
 /// A job's result with its type erased, so jobs of any result type share
 /// one queue; [`Writer::write`] restores the type.
 type Output = Box<dyn Any + Send>;
 
-type Erased =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, Output> + Send + 'static>;
+type Erased = Box<dyn FnOnce(&Connection) -> Result<Output, StoreError> + Send + 'static>;
 
 struct Job {
     work: Erased,
@@ -86,11 +82,14 @@ fn again(e: &StoreError) -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime, owning `conn`.
-    pub(crate) fn start(conn: SqliteConnection) -> Writer {
+    /// Starts the writer thread, owning `conn`.
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, jobs));
-        Writer { queue }
+        std::thread::Builder::new()
+            .name("custos-sqlite-writer".to_owned())
+            .spawn(move || run(conn, jobs))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { queue })
     }
 
     /// Runs `f` on the writer connection, inside a transaction shared with
@@ -100,12 +99,10 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Work<'c, T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let work: Erased = Box::new(move |conn| {
-            Box::pin(async move { f(conn).await.map(|t| Box::new(t) as Output) })
-        });
+        let work: Erased = Box::new(move |conn| f(conn).map(|t| Box::new(t) as Output));
         self.queue
             .send(Command::Run(Job { work, reply }))
             .await
@@ -133,9 +130,9 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut commands: mpsc::Receiver<Command>) {
+fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = commands.recv().await {
+    while let Some(first) = commands.blocking_recv() {
         let mut closing = None;
         match first {
             Command::Run(job) => batch.push(job),
@@ -149,45 +146,56 @@ async fn run(mut conn: SqliteConnection, mut commands: mpsc::Receiver<Command>) 
             }
         }
         if !batch.is_empty() {
-            run_batch(&mut conn, std::mem::take(&mut batch)).await;
+            run_batch(&conn, std::mem::take(&mut batch));
         }
         if let Some(ack) = closing {
             // Writes sent after the close are dropped; their callers hear
             // that the store is closed.
             commands.close();
-            let _ = conn.close().await;
+            drop(conn);
             let _ = ack.send(());
             return;
         }
     }
-    let _ = conn.close().await;
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
-    conn.execute(sql)
-        .await
+fn exec(conn: &Connection, sql: &'static str) -> Result<(), StoreError> {
+    let e = failed("run a group of writes");
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
         .map(|_| ())
-        .map_err(failed("run a group of writes"))
+        .map_err(e)
+}
+
+/// Runs a job; a panic in it (a bug) fails that job alone, and the writer
+/// thread goes on.
+fn perform(conn: &Connection, work: Erased) -> Result<Output, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+        Err(StoreError::Database {
+            operation: "run a write",
+            detail: "the write stopped on an internal error".to_owned(),
+        })
+    })
 }
 
 /// Ends a batch that cannot be committed: undoes it and tells every job.
-async fn abort(
-    conn: &mut SqliteConnection,
+fn abort(
+    conn: &Connection,
     done: Vec<oneshot::Sender<Result<Output, StoreError>>>,
     error: &StoreError,
 ) {
     // The transaction may already be gone (SQLite rolls back by itself
     // after some failures); either way nothing of it stays.
-    let _ = exec(conn, "ROLLBACK").await;
+    let _ = exec(conn, "ROLLBACK");
     for reply in done {
         let _ = reply.send(Err(again(error)));
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, jobs: Vec<Job>) {
+fn run_batch(conn: &Connection, jobs: Vec<Job>) {
     // A lone job needs no savepoint: its failure rolls back the whole.
     let alone = jobs.len() == 1;
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         for job in jobs {
             let _ = job.reply.send(Err(again(&e)));
         }
@@ -196,47 +204,44 @@ async fn run_batch(conn: &mut SqliteConnection, jobs: Vec<Job>) {
     let mut results = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     while let Some(job) = jobs.next() {
-        if !alone && let Err(e) = exec(conn, "SAVEPOINT job").await {
+        if !alone && let Err(e) = exec(conn, "SAVEPOINT job") {
             let mut everyone: Vec<_> = results.into_iter().map(|(r, _)| r).collect();
             everyone.push(job.reply);
             everyone.extend(jobs.map(|j| j.reply));
-            return abort(conn, everyone, &e).await;
+            return abort(conn, everyone, &e);
         }
-        let result = (job.work)(conn).await;
+        let result = perform(conn, job.work);
         if !alone {
             let ended = if result.is_ok() {
-                exec(conn, "RELEASE job").await
+                exec(conn, "RELEASE job")
             } else {
-                match exec(conn, "ROLLBACK TO job").await {
-                    Ok(()) => exec(conn, "RELEASE job").await,
-                    Err(e) => Err(e),
-                }
+                exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
             };
             if let Err(e) = ended {
                 let mut everyone: Vec<_> = results.into_iter().map(|(r, _)| r).collect();
                 everyone.push(job.reply);
                 everyone.extend(jobs.map(|j| j.reply));
-                return abort(conn, everyone, &e).await;
+                return abort(conn, everyone, &e);
             }
         }
         results.push((job.reply, result));
     }
     if alone && results.iter().all(|(_, r)| r.is_err()) {
         // The job's own failure says more than a failed rollback would.
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         for (reply, result) in results {
             let _ = reply.send(result);
         }
         return;
     }
-    match exec(conn, "COMMIT").await {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             for (reply, result) in results {
                 let _ = reply.send(result);
             }
         }
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
+            let _ = exec(conn, "ROLLBACK");
             for (reply, result) in results {
                 let _ = reply.send(match result {
                     Ok(_) => Err(again(&e)),

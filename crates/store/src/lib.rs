@@ -25,6 +25,7 @@ mod ledger;
 mod postgres;
 mod records;
 mod sqlite;
+mod sqlite_db;
 mod sqlite_scan;
 mod sqlite_write;
 mod witness;

@@ -1,12 +1,9 @@
 //! The sequential read of the whole ledger behind
 //! [`crate::Store::ledger_scan`] on SQLite.
 //!
-//! sqlx runs each SQLite connection on a worker thread and hands rows to
-//! the calling task one at a time, about a microsecond a row; a full
-//! verification reads a row per entry, millions of them. Here every reader is
-//! a blocking thread with its own read-only connection (rusqlite, on the
-//! same bundled SQLite) that maps the database file and steps through the
-//! rows itself. The entries are dealt in runs of [`SCAN_RUN`] to two
+//! A full verification reads a row per entry, millions of them. Every
+//! reader here is a blocking thread with its own read-only connection that
+//! maps the database file and steps through the rows itself. The entries are dealt in runs of [`SCAN_RUN`] to two
 //! readers, each digesting its runs straight from SQLite's pages (no copy
 //! of the entries leaves the reader) and queueing them on its own, so that
 //! neither waits for the other; the stream ([`crate::RunStream`]) hands
@@ -16,18 +13,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, Statement};
+use rusqlite::{Connection, Statement};
 
 use crate::StoreError;
 use crate::hash_blocks;
 use crate::ledger::{EntryDigest, HashRun, LedgerScan, SCAN_RUN, StreamOut};
-
-/// How long a scan's connection waits for a lock (only a checkpoint of the
-/// WAL can hold one against readers, briefly).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::sqlite_db::{Role, connect, failed};
 
 /// How much of the database file a reader maps (SQLite caps it at its own
 /// compile-time limit, 2 GiB by default; the rest is read as usual). Pages
@@ -256,22 +249,10 @@ fn copy_hashes(
     Ok(None)
 }
 
+/// A reading connection that maps the database file.
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let opening = failed("open the database to read the ledger");
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(&opening)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(&opening)?;
+    let conn = connect(path, Role::Reader)?;
     conn.pragma_update(None, "mmap_size", MMAP_SIZE)
-        .map_err(&opening)?;
+        .map_err(failed("open the database to read the ledger"))?;
     Ok(conn)
-}
-
-fn failed(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Database {
-        operation,
-        detail: e.to_string(),
-    }
 }

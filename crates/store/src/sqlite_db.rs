@@ -1,0 +1,254 @@
+//! The SQLite adapter's connections: how they are opened, how their errors
+//! and columns become [`StoreError`]s, and the pool of reading connections.
+//!
+//! Every statement runs on a rusqlite connection of the thread that needs
+//! its result: the writer's own thread for writes
+//! ([`crate::group_commit`]), the calling task's thread for short reads.
+//! A point read from a database whose pages are cached takes a few
+//! microseconds, less than handing it to another thread and waking the
+//! caller again, which is what a connection on a worker thread costs for
+//! every statement. Reads whose length depends on the data (lists) run on
+//! tokio's blocking threads instead, so they never hold up other tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, OpenFlags, Params, Row};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+use crate::decode;
+
+/// How long a statement waits for another connection's lock before it
+/// fails. Writes are short, so reaching this means something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements each connection keeps (the adapter has a few dozen
+/// distinct statements; re-preparing one costs more than running it).
+const STATEMENT_CACHE: usize = 96;
+
+/// Idle reading connections kept for reuse; more are opened when more
+/// reads run at once, and closed after.
+const IDLE_READERS: usize = 4;
+
+/// What a connection is for, which decides how it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The one connection that writes.
+    Writer,
+    /// A connection that only reads.
+    Reader,
+    /// The connection that copies the write-ahead log into the database.
+    Checkpointer,
+}
+
+/// Opens a connection to the database file at `path`, which must exist
+/// with its schema (the migrations run before any of these is opened).
+pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError> {
+    let flags = match role {
+        Role::Reader => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Role::Writer | Role::Checkpointer => OpenFlags::SQLITE_OPEN_READ_WRITE,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    let setup = failed("set up a database connection");
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(&setup)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if role != Role::Reader {
+        // FULL, not NORMAL: with WAL, NORMAL may lose the last commits on
+        // power failure. A node acknowledges requests to other States and
+        // records custody events, so a commit must survive once reported.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(&setup)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(&setup)?;
+        // The WAL is copied back by the checkpointer (see
+        // `crate::sqlite::checkpoint_wal`), not by whichever commit happens
+        // to cross the threshold: that commit, and every write grouped with
+        // it, would wait for the copy and its fsync.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(&setup)?;
+    }
+    Ok(conn)
+}
+
+/// Converts a failed statement into a [`StoreError`], keeping its text.
+/// `operation` completes "the database failed to …".
+pub(crate) fn failed(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            StoreError::Unavailable(format!("cannot {operation}: {e}"))
+        }
+        _ => StoreError::Database {
+            operation,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Reads a column of a row of `table`; a value of the wrong type (only
+/// possible when the file was edited outside Custos) is
+/// [`StoreError::Corrupt`].
+pub(crate) fn column<T: FromSql>(
+    row: &Row<'_>,
+    table: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    row.get(column).map_err(|e| StoreError::Corrupt {
+        table,
+        column,
+        detail: e.to_string(),
+    })
+}
+
+/// Reads a timestamp column (microseconds since the epoch).
+pub(crate) fn time(
+    row: &Row<'_>,
+    table: &'static str,
+    name: &'static str,
+) -> Result<OffsetDateTime, StoreError> {
+    decode::unix_micros(table, name, column(row, table, name)?)
+}
+
+/// Reads a nullable timestamp column.
+pub(crate) fn optional_time(
+    row: &Row<'_>,
+    table: &'static str,
+    name: &'static str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    column::<Option<i64>>(row, table, name)?
+        .map(|micros| decode::unix_micros(table, name, micros))
+        .transpose()
+}
+
+/// Runs a statement that changes rows and returns how many it changed.
+pub(crate) fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    operation: &'static str,
+) -> Result<usize, StoreError> {
+    let e = failed(operation);
+    conn.prepare_cached(sql)
+        .map_err(&e)?
+        .execute(params)
+        .map_err(&e)
+}
+
+/// Every row of a query, each read by `read`.
+pub(crate) fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    operation: &'static str,
+    mut read: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let e = failed(operation);
+    let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+    let mut rows = stmt.query(params).map_err(&e)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(&e)? {
+        out.push(read(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row of a query, if any, read by `read`.
+pub(crate) fn first<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    operation: &'static str,
+    read: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let e = failed(operation);
+    let mut stmt = conn.prepare_cached(sql).map_err(&e)?;
+    let mut rows = stmt.query(params).map_err(&e)?;
+    match rows.next().map_err(&e)? {
+        Some(row) => read(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The single value of the first row of a query, if any.
+pub(crate) fn value<T: FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    operation: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let e = failed(operation);
+    first(conn, sql, params, operation, |row| row.get(0).map_err(&e))
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+/// Reading connections, opened on demand and kept for reuse.
+#[derive(Debug)]
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf) -> Readers {
+        Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on a reading connection, on the calling thread.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        // A poisoned lock only means another reader panicked while holding
+        // the list; the connections in it are still whole.
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match taken {
+            Some(conn) => conn,
+            None => connect(&self.path, Role::Reader)?,
+        };
+        let result = f(&conn);
+        if !self.closed.load(Ordering::Acquire) {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Refuses further reads and closes the idle connections.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
