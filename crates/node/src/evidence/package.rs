@@ -7,12 +7,15 @@
 //! ordinary age file. The format is in `docs/formats/evidence.md`.
 //!
 //! Sealing streams: one thread walks the files in a fixed order, reads them,
-//! hashes each file and the whole tar stream and cuts the stream into 1 MiB
-//! buffers; two workers encrypt alternate segments to the recipients and hash
-//! the ciphertext as it is written. Queues between them are bounded, so memory
-//! stays flat whatever the size. Each segment is written to `NNNNNN.age.part`
-//! and renamed when complete; the manifest is written last, atomically. On
-//! any failure the folder is removed (or emptied, if it existed).
+//! hashes each file and cuts the tar stream into 1 MiB buffers; two workers
+//! encrypt alternate segments to the recipients and hash the ciphertext as it
+//! is produced; a disk writer thread writes the ciphertext (with direct I/O
+//! where the file system allows it, bypassing the page cache) and syncs each
+//! finished segment. Queues between them are bounded, so memory stays flat
+//! whatever the size. Each segment is written to `NNNNNN.age.part` and
+//! renamed when complete and synced; the manifest is written last,
+//! atomically. On any failure the folder is removed (or emptied, if it
+//! existed).
 //!
 //! Inputs: regular files and folders only. Symbolic links are refused
 //! whether they point inside or outside the sealed folders (a package holds
@@ -22,8 +25,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use custos_model::StateCode;
@@ -560,6 +565,270 @@ impl Drop for OutputGuard {
     }
 }
 
+/// Bytes of a segment file written through the page cache between two
+/// requests to the kernel to start writing them to disk.
+const WRITEBACK_STEP: u64 = 4 << 20;
+/// Alignment of direct writes (memory address, file offset and length): the
+/// largest logical block size of common disks.
+const DIRECT_ALIGN: usize = 4096;
+/// Ciphertext gathered before each direct write.
+const DIRECT_BUFFER: usize = 1 << 20;
+/// Jobs queued for the disk writer (direct writes of [`DIRECT_BUFFER`]
+/// bytes, and finished segments).
+const DISK_QUEUE: usize = 8;
+
+/// A segment file being written, under its `.part` name.
+#[derive(Debug)]
+struct PartFile {
+    file: File,
+    path: PathBuf,
+}
+
+/// An aligned buffer for direct writes, carved out of a slightly larger
+/// allocation (so no unsafe code is needed for the alignment).
+struct DirectBuffer {
+    raw: Vec<u8>,
+    start: usize,
+    fill: usize,
+}
+
+impl DirectBuffer {
+    fn new() -> Self {
+        let raw = vec![0u8; DIRECT_BUFFER + DIRECT_ALIGN];
+        // The vector is never resized, so its bytes stay where they are.
+        let start = (DIRECT_ALIGN - raw.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
+        Self {
+            raw,
+            start,
+            fill: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.fill]
+    }
+
+    /// The gathered bytes followed by zeros up to the next aligned length.
+    fn padded(&mut self) -> &[u8] {
+        let len = self.fill.next_multiple_of(DIRECT_ALIGN);
+        let block = &mut self.raw[self.start..self.start + len];
+        block[self.fill..].fill(0);
+        block
+    }
+}
+
+/// What an encryption worker hands the disk writer thread.
+enum DiskJob {
+    /// Write `buf` at `offset` of the file with direct I/O, then give the
+    /// buffer back on `back`.
+    Write {
+        file: Arc<PartFile>,
+        offset: u64,
+        buf: DirectBuffer,
+        back: SyncSender<DirectBuffer>,
+    },
+    /// Every byte of the segment has been handed over: cut the file to
+    /// `size`, sync it and rename it.
+    Finish {
+        file: Arc<PartFile>,
+        size: u64,
+        final_path: PathBuf,
+    },
+}
+
+/// An encryption worker's way to the disk writer: the queue, and the
+/// worker's own pool of direct buffers coming back from it.
+struct DiskQueue<'a> {
+    jobs: SyncSender<DiskJob>,
+    pool: Receiver<DirectBuffer>,
+    back: SyncSender<DirectBuffer>,
+    /// Set by the disk writer when it failed (its error says why).
+    failed: &'a AtomicBool,
+}
+
+impl DiskQueue<'_> {
+    fn send(&self, job: DiskJob) -> io::Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the segment writer failed"));
+        }
+        self.jobs
+            .send(job)
+            .map_err(|_| io::Error::other("the segment writer stopped"))
+    }
+
+    fn fresh(&self) -> DirectBuffer {
+        self.pool.try_recv().unwrap_or_else(|_| DirectBuffer::new())
+    }
+}
+
+/// A segment file being written by an encryption worker.
+///
+/// Where the file system allows it, the file is opened for direct I/O
+/// (`O_DIRECT`): the ciphertext is gathered in aligned buffers that the disk
+/// writer thread writes straight to the disk, so they never pass through the
+/// page cache and the worker never waits for the disk. A package is written
+/// once and read later, if at all, so caching it buys nothing, and finding
+/// page-cache memory for gigabytes costs more CPU than the write itself
+/// (much more on virtual machines that hand free memory back to the host).
+/// The last block is written whole and the file then cut to size.
+/// Elsewhere the worker writes the file through the page cache itself,
+/// asking the kernel every [`WRITEBACK_STEP`] bytes to start writing it out,
+/// so that the `sync_all` closing the segment finds little left.
+struct SegmentFile<'q, 'a> {
+    file: Arc<PartFile>,
+    /// The buffer being filled, in direct mode.
+    direct: Option<DirectBuffer>,
+    disk: &'q DiskQueue<'a>,
+    /// Bytes accepted so far (the file's final size).
+    written: u64,
+    /// Up to where writeback was started (page-cache mode).
+    kicked: u64,
+}
+
+impl<'q, 'a> SegmentFile<'q, 'a> {
+    /// Starts writing `file`, directly (if `direct`; see [`enable_direct`])
+    /// or through the page cache.
+    fn new(file: PartFile, disk: &'q DiskQueue<'a>, direct: bool) -> Self {
+        let direct = direct.then(|| disk.fresh());
+        Self {
+            file: Arc::new(file),
+            direct,
+            disk,
+            written: 0,
+            kicked: 0,
+        }
+    }
+
+    /// Hands the buffer, whose bytes end at `written`, to the disk writer.
+    fn hand_over(&mut self, buf: DirectBuffer) -> io::Result<()> {
+        let offset = self.written - buf.fill as u64;
+        self.disk.send(DiskJob::Write {
+            file: Arc::clone(&self.file),
+            offset,
+            buf,
+            back: self.disk.back.clone(),
+        })
+    }
+
+    /// Hands over what is left; the segment is then finished with
+    /// [`DiskJob::Finish`] on the same queue.
+    fn finish(mut self) -> io::Result<(Arc<PartFile>, u64)> {
+        if let Some(buf) = self.direct.take() {
+            if buf.fill > 0 {
+                self.hand_over(buf)?;
+            } else {
+                // Nothing left to write: keep the buffer for the next segment.
+                let _ = self.disk.back.try_send(buf);
+            }
+        }
+        Ok((self.file, self.written))
+    }
+}
+
+impl Write for SegmentFile<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(d) = self.direct.as_mut() {
+            let n = (DIRECT_BUFFER - d.fill).min(buf.len());
+            let at = d.start + d.fill;
+            d.raw[at..at + n].copy_from_slice(&buf[..n]);
+            d.fill += n;
+            self.written += n as u64;
+            if d.fill == DIRECT_BUFFER {
+                let full = std::mem::replace(d, self.disk.fresh());
+                self.hand_over(full)?;
+            }
+            return Ok(n);
+        }
+        let n = (&self.file.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.kicked >= WRITEBACK_STEP {
+            start_writeback(&self.file.file, self.kicked, self.written - self.kicked);
+            self.kicked = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes one direct buffer at `offset`. A refused direct write (`EINVAL`:
+/// alignment rules stricter than [`DIRECT_ALIGN`]) switches the file to the
+/// page cache and writes the bytes there.
+#[cfg(unix)]
+fn write_block(file: &File, offset: u64, buf: &mut DirectBuffer) -> io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    match file.write_all_at(buf.padded(), offset) {
+        Err(e) if e.raw_os_error() == Some(EINVAL) && disable_direct(file) => {
+            file.write_all_at(buf.bytes(), offset)
+        }
+        done => done,
+    }
+}
+
+#[cfg(not(unix))]
+fn write_block(_file: &File, _offset: u64, _buf: &mut DirectBuffer) -> io::Result<()> {
+    Err(io::Error::other("direct writes are not supported here"))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const EINVAL: i32 = rustix::io::Errno::INVAL.raw_os_error();
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const EINVAL: i32 = 22;
+
+/// Switches `file` to direct I/O; false where the file system does not
+/// support it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn enable_direct(file: &File) -> bool {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    fcntl_getfl(file).is_ok_and(|flags| fcntl_setfl(file, flags | OFlags::DIRECT).is_ok())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn enable_direct(_file: &File) -> bool {
+    false
+}
+
+/// Switches `file` back to the page cache; false if that failed.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn disable_direct(file: &File) -> bool {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    fcntl_getfl(file).is_ok_and(|flags| fcntl_setfl(file, flags - OFlags::DIRECT).is_ok())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn disable_direct(_file: &File) -> bool {
+    false
+}
+
+/// Starts writing `len` bytes of `file` from `offset` to disk without waiting
+/// for it: `POSIX_FADV_DONTNEED` starts writeback of dirty pages (and drops
+/// only pages already clean). Advice only, so a failure is ignored.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    let _ = rustix::fs::fadvise(
+        file,
+        offset,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::DontNeed,
+    );
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+/// Drops a synced segment's pages from the page cache (page-cache mode; a
+/// direct-written file has none there). Advice only, so a failure is
+/// ignored.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn drop_cached(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn drop_cached(_file: &File) {}
+
 /// A writer that hashes and counts what passes through.
 pub(crate) struct HashingWriter<W> {
     pub(crate) inner: W,
@@ -806,47 +1075,70 @@ fn produce(
     Ok(files)
 }
 
-/// A finished segment file on its way to disk: synced, then renamed from its
-/// `.part` name to its final one.
-struct Finished {
-    file: File,
-    part: PathBuf,
-    final_path: PathBuf,
-}
-
-/// Syncs and renames finished segments, one after the other, off the
-/// encryption workers' threads (which stay busy encrypting the next ones).
-/// Returns the first failure.
-fn sync_segments(finished: Receiver<Finished>) -> Result<(), NodeError> {
+/// The disk writer: writes the workers' direct buffers, and syncs and
+/// renames finished segments, one after the other, off the encryption
+/// workers' threads (which stay busy encrypting). On the first failure it
+/// sets `failed`, so the workers stop, and returns that failure.
+fn write_segments(jobs: Receiver<DiskJob>, failed: &AtomicBool) -> Result<(), NodeError> {
     let mut failure = None;
-    for f in finished {
+    for job in jobs {
         if failure.is_some() {
             continue;
         }
-        let done = f
-            .file
-            .sync_all()
-            .map_err(|e| io_err(&f.part, e))
-            .and_then(|()| {
-                fs::rename(&f.part, &f.final_path).map_err(|e| io_err(&f.final_path, e))
-            });
-        failure = done.err();
+        let done = match job {
+            DiskJob::Write {
+                file,
+                offset,
+                mut buf,
+                back,
+            } => {
+                let done = write_block(&file.file, offset, &mut buf);
+                buf.fill = 0;
+                // The worker may have finished; then the buffer is freed.
+                let _ = back.try_send(buf);
+                done.map_err(|e| io_err(&file.path, e))
+            }
+            DiskJob::Finish {
+                file,
+                size,
+                final_path,
+            } => finish_segment(&file, size, &final_path),
+        };
+        if let Err(e) = done {
+            failed.store(true, Ordering::Relaxed);
+            failure = Some(e);
+        }
     }
     failure.map_or(Ok(()), Err)
 }
 
+/// Cuts a segment file to its size (a direct write ends on a whole block),
+/// syncs it, drops it from the page cache and gives it its final name.
+fn finish_segment(file: &PartFile, size: u64, final_path: &Path) -> Result<(), NodeError> {
+    let f = &file.file;
+    let cut = match f.metadata() {
+        Ok(meta) if meta.len() == size => Ok(()),
+        Ok(_) => f.set_len(size),
+        Err(e) => Err(e),
+    };
+    cut.and_then(|()| f.sync_all())
+        .map_err(|e| io_err(&file.path, e))?;
+    drop_cached(f);
+    fs::rename(&file.path, final_path).map_err(|e| io_err(final_path, e))
+}
+
 /// An encryption worker: encrypts the segments it is given, in order, each
-/// to `segments/NNNNNN.age.part`, handed to `finished` when complete.
+/// to `segments/NNNNNN.age.part`, handed to the disk writer when complete.
 fn encrypt_worker(
     jobs: Receiver<SealJob>,
     pool: SyncSender<Vec<u8>>,
-    finished: SyncSender<Finished>,
+    disk: DiskQueue<'_>,
     dir: &Path,
     keys: &[EncryptionRecipient],
 ) -> Result<Vec<Segment>, NodeError> {
-    type Writer = custos_seal::EncryptingWriter<HashingWriter<BufWriter<File>>>;
+    type Writer<'q, 'a> = custos_seal::EncryptingWriter<HashingWriter<SegmentFile<'q, 'a>>>;
     let mut done = Vec::new();
-    let mut current: Option<(u64, PathBuf, Writer)> = None;
+    let mut current: Option<(u64, PathBuf, Writer<'_, '_>)> = None;
     for job in jobs {
         match job {
             SealJob::Start(index) => {
@@ -856,8 +1148,14 @@ fn encrypt_worker(
                     .create_new(true)
                     .open(&part)
                     .map_err(|e| io_err(&part, e))?;
+                let direct = enable_direct(&file);
+                let file = PartFile {
+                    file,
+                    path: part.clone(),
+                };
+                // age writes whole 64 KiB chunks, so no buffer in between.
                 let sink = HashingWriter {
-                    inner: BufWriter::with_capacity(256 << 10, file),
+                    inner: SegmentFile::new(file, &disk, direct),
                     hasher: Sha256::new(),
                     count: 0,
                 };
@@ -886,17 +1184,14 @@ fn encrypt_worker(
                     hasher,
                     count,
                 } = sink;
-                let file = inner.into_inner().map_err(|e| io_err(&part, e.error()))?;
+                let (file, size) = inner.finish().map_err(|e| io_err(&part, e))?;
                 let final_path = dir.join(segment_file_name(index));
-                finished
-                    .send(Finished {
-                        file,
-                        part,
-                        final_path,
-                    })
-                    .map_err(|_| {
-                        NodeError::Internal("internal: the segment syncer stopped".into())
-                    })?;
+                disk.send(DiskJob::Finish {
+                    file,
+                    size,
+                    final_path,
+                })
+                .map_err(|e| io_err(&part, e))?;
                 done.push(Segment {
                     index,
                     plain_size,
@@ -948,22 +1243,30 @@ pub fn seal(
     // the next segment (for the other worker) while this one is encrypted;
     // capped so memory stays flat for large segments.
     let depth = seal_queue_depth(opts.segment_size);
+    let disk_failed = AtomicBool::new(false);
     let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (depth + 1));
     let outcome = std::thread::scope(|scope| {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
-        let (finished, to_sync) = sync_channel::<Finished>(WORKERS);
-        let syncer = scope.spawn(move || sync_segments(to_sync));
+        let failed = &disk_failed;
+        let (to_disk, disk_jobs) = sync_channel::<DiskJob>(DISK_QUEUE);
+        let writer = scope.spawn(move || write_segments(disk_jobs, failed));
         for _ in 0..WORKERS {
             let (tx, rx) = sync_channel::<SealJob>(depth);
             senders.push(tx);
             let pool = pool_tx.clone();
-            let finished = finished.clone();
+            let (back, returned) = sync_channel::<DirectBuffer>(DISK_QUEUE);
+            let disk = DiskQueue {
+                jobs: to_disk.clone(),
+                pool: returned,
+                back,
+                failed,
+            };
             let seg_dir = &seg_dir;
             let keys = &opts.keys;
-            handles.push(scope.spawn(move || encrypt_worker(rx, pool, finished, seg_dir, keys)));
+            handles.push(scope.spawn(move || encrypt_worker(rx, pool, disk, seg_dir, keys)));
         }
-        drop(finished);
+        drop(to_disk);
         let mut stream = Stream {
             segment_size: opts.segment_size,
             offset: 0,
@@ -994,14 +1297,16 @@ pub fn seal(
                 }
             }
         }
-        // Every worker has finished, so the syncer has every segment.
-        match syncer.join() {
+        // Every worker has finished, so the disk writer has every segment.
+        // Its failure (a full disk, say) comes first: the workers' errors
+        // then only say that it stopped.
+        match writer.join() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => worker_error = worker_error.or(Some(e)),
+            Ok(Err(e)) => worker_error = Some(e),
             Err(_) => {
-                worker_error = worker_error.or(Some(NodeError::Internal(
-                    "internal: the segment syncer panicked".into(),
-                )));
+                worker_error = Some(NodeError::Internal(
+                    "internal: the segment writer panicked".into(),
+                ));
             }
         }
         match (produced, worker_error) {
@@ -1112,4 +1417,93 @@ pub fn open(
     // Verified files stay even when others mismatched.
     guard.disarm();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `data` through a [`SegmentFile`] and the disk writer, in
+    /// `pieces`-byte writes, and returns what ended up in the file.
+    fn write_through(direct: bool, data: &[u8], piece: usize) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let part = dir.path().join("000000.age.part");
+        let final_path = dir.path().join("000000.age");
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+            .expect("the part file");
+        let direct = direct && enable_direct(&file);
+        let failed = AtomicBool::new(false);
+        let (jobs, disk_jobs) = sync_channel(DISK_QUEUE);
+        let (back, returned) = sync_channel(DISK_QUEUE);
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| write_segments(disk_jobs, &failed));
+            let disk = DiskQueue {
+                jobs,
+                pool: returned,
+                back,
+                failed: &failed,
+            };
+            let mut segment = SegmentFile::new(
+                PartFile {
+                    file,
+                    path: part.clone(),
+                },
+                &disk,
+                direct,
+            );
+            for chunk in data.chunks(piece) {
+                segment
+                    .write_all(chunk)
+                    .expect("the segment takes the bytes");
+            }
+            let (file, size) = segment.finish().expect("the segment finishes");
+            assert_eq!(size, data.len() as u64);
+            disk.send(DiskJob::Finish {
+                file,
+                size,
+                final_path: final_path.clone(),
+            })
+            .expect("the disk writer takes the segment");
+            drop(disk);
+            writer
+                .join()
+                .expect("the disk writer does not panic")
+                .expect("the disk writer succeeds");
+        });
+        assert!(!part.exists(), "the part file was renamed");
+        fs::read(&final_path).expect("the segment file")
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn segment_files_hold_exactly_the_bytes_written_directly_or_through_the_cache() {
+        // Sizes around the direct buffer and the alignment, written in age's
+        // chunk size and in odd pieces.
+        for len in [
+            0,
+            1,
+            DIRECT_ALIGN - 1,
+            DIRECT_ALIGN + 1,
+            DIRECT_BUFFER,
+            DIRECT_BUFFER + 16,
+            3 * DIRECT_BUFFER - 7,
+        ] {
+            let data = sample(len);
+            for piece in [65_552, 4_099] {
+                for direct in [true, false] {
+                    let written = write_through(direct, &data, piece);
+                    assert!(
+                        written == data,
+                        "{len} bytes in {piece}-byte writes, direct {direct}: the file differs"
+                    );
+                }
+            }
+        }
+    }
 }
