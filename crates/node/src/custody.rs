@@ -370,8 +370,10 @@ impl Node {
     /// A proof bundle for entry `index` against the latest checkpoint.
     ///
     /// The entry is read beside the checkpoint and the audit path's hashes
-    /// (each read waits on the store, and a proof should take well under a
-    /// millisecond); the bundle is then built from what was read.
+    /// (on PostgreSQL each read waits on the network, and a proof should
+    /// take well under a millisecond; SQLite answers them on the calling
+    /// thread, one after the other); the bundle is then built from what was
+    /// read.
     pub async fn prove_entry(&self, index: u64) -> Result<ProofBundle, NodeError> {
         let mut known = HashMap::new();
         let path = async {

@@ -251,3 +251,87 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        let conn = Connection::open(dir.path().join("w.db")).expect("the file opens");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .expect("the table is made");
+        Writer::start(conn).expect("the writer starts")
+    }
+
+    fn count(dir: &tempfile::TempDir) -> i64 {
+        let conn = Connection::open(dir.path().join("w.db")).expect("the file opens");
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("the count reads")
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_undoes_only_its_own_writes() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let w = writer(&dir);
+        let insert = |conn: &Connection| {
+            conn.execute("INSERT INTO t (v) VALUES (1)", [])
+                .map_err(crate::sqlite_db::failed("insert"))
+        };
+        let (kept, undone, also_kept) = tokio::join!(
+            w.write(move |conn| insert(conn)),
+            w.write(move |conn| {
+                insert(conn)?;
+                Err::<usize, _>(StoreError::UnknownRequest("x".to_owned()))
+            }),
+            w.write(move |conn| insert(conn)),
+        );
+        assert_eq!(kept.expect("the first job commits"), 1);
+        assert!(matches!(undone, Err(StoreError::UnknownRequest(_))));
+        assert_eq!(also_kept.expect("the third job commits"), 1);
+        w.close().await;
+        assert_eq!(count(&dir), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let w = writer(&dir);
+        let failed = w
+            .write(|conn| -> Result<(), StoreError> {
+                conn.execute("INSERT INTO t (v) VALUES (1)", [])
+                    .map_err(crate::sqlite_db::failed("insert"))?;
+                panic!("a bug in a job")
+            })
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::Database { .. })),
+            "{failed:?}"
+        );
+        let after = w
+            .write(|conn| {
+                conn.execute("INSERT INTO t (v) VALUES (2)", [])
+                    .map_err(crate::sqlite_db::failed("insert"))
+            })
+            .await;
+        assert_eq!(after.expect("the next job commits"), 1);
+        w.close().await;
+        let conn = Connection::open(dir.path().join("w.db")).expect("the file opens");
+        let values: Vec<i64> = conn
+            .prepare("SELECT v FROM t")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("the rows read");
+        assert_eq!(values, [2]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_writer_refuses_writes() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let w = writer(&dir);
+        w.close().await;
+        let refused = w.write(|_| Ok(())).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+}
