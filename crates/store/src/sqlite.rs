@@ -383,8 +383,7 @@ fn cosignature_row(row: &Row<'_>) -> Result<CosignatureRecord, StoreError> {
     .parse()
 }
 
-/// Converts a count the caller gives into SQL's integer, saturating: no
-/// table holds that many rows.
+/// A count the caller gives, as SQL's integer.
 fn sql_count(n: u32) -> i64 {
     i64::from(n)
 }
