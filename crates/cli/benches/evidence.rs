@@ -7,7 +7,14 @@
 //! rage encrypts twice: to `/dev/null` (encryption alone, nothing written)
 //! and to a file beside the package followed by `sync FILE`. A seal leaves
 //! its package synced to disk, so the seal's rage target is taken against the
-//! second; the first is printed for reference.
+//! second; the first is printed for reference. rage decrypts the same way
+//! twice: to `/dev/null`, the reference for `verify` (which writes nothing),
+//! and to a file followed by `sync FILE`, the reference for `open` (which
+//! leaves its files synced to disk).
+//!
+//! `CUSTOS_BENCH_EVIDENCE_KEEP=1` keeps the work folder (data, package and
+//! nodes) for profiling by hand; `CUSTOS_BENCH_EVIDENCE_RUNS=N` sets the
+//! number of runs.
 //!
 //! Run: `cargo bench -p custos-cli --bench evidence` (2 GiB, median of 3);
 //! `CUSTOS_BENCH_EVIDENCE_GIB=8` for the 8 GiB memory measurement (one run).
@@ -155,7 +162,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    let runs = if gib <= 2 { 3 } else { 1 };
+    let runs = std::env::var("CUSTOS_BENCH_EVIDENCE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if gib <= 2 { 3 } else { 1 });
     let size = gib * GIB;
     let custos = PathBuf::from(env!("CARGO_BIN_EXE_custos"));
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("evidence-bench");
@@ -206,7 +216,8 @@ fn main() {
     let openssl = median(openssl);
 
     let rage = find_rage();
-    let (mut rage_enc, mut rage_enc_synced, mut rage_dec) = (None, None, None);
+    let (mut rage_enc, mut rage_enc_synced, mut rage_dec, mut rage_dec_synced) =
+        (None, None, None, None);
     match &rage {
         None => println!("  rage not found: install with cargo install rage --locked"),
         Some(rage) => {
@@ -281,6 +292,30 @@ fn main() {
                 );
             }
             rage_dec = Some(median(times));
+            // Decryption writing a file on the same disk, then `sync FILE`,
+            // timed together: open leaves its files synced to disk, so this
+            // is open's like-for-like reference.
+            let dec = work.join("rage.out");
+            let (mut times, mut syncs) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let _ = fs::remove_file(&dec);
+                let (t, _, _) = measure(
+                    rage,
+                    &[
+                        os("-d"),
+                        os("-i"),
+                        identity.as_os_str(),
+                        os("-o"),
+                        dec.as_os_str(),
+                        enc.as_os_str(),
+                    ],
+                );
+                let (s, _, _) = measure(Path::new("sync"), &[dec.as_os_str()]);
+                times.push(t + s);
+                syncs.push(s);
+            }
+            rage_dec_synced = Some((median(times), median(syncs)));
+            let _ = fs::remove_file(&dec);
             let _ = fs::remove_file(&enc);
         }
     }
@@ -361,7 +396,18 @@ fn main() {
             cpu.as_secs_f64() * GIB as f64 / size as f64
         );
     }
-    let _ = fs::remove_dir_all(&work);
+    if std::env::var_os("CUSTOS_BENCH_EVIDENCE_KEEP").is_some() {
+        println!(
+            "  kept {} (package {}, recipient node {})",
+            work.display(),
+            pkg.display(),
+            fr.display()
+        );
+        // The nodes live in the network's temporary folder: keep it too.
+        std::mem::forget(net);
+    } else {
+        let _ = fs::remove_dir_all(&work);
+    }
 
     let g = |t: Duration| rate(size, t);
     println!("\n| what | time | GiB/s | peak RSS |");
@@ -388,7 +434,15 @@ fn main() {
     }
     if let Some(t) = rage_dec {
         println!(
-            "| rage -d (decrypt alone) | {:.2} s | {:.2} | |",
+            "| rage -d -o /dev/null (decrypt alone) | {:.2} s | {:.2} | |",
+            t.as_secs_f64(),
+            g(t)
+        );
+    }
+    if let Some((t, sync)) = rage_dec_synced {
+        println!(
+            "| rage -d -o FILE, then sync FILE (of which the sync {:.2} s) | {:.2} s | {:.2} | |",
+            sync.as_secs_f64(),
             t.as_secs_f64(),
             g(t)
         );
@@ -425,7 +479,15 @@ fn main() {
             1.2,
         ),
         ("open", open_t, "openssl dgst", Some(openssl), 0.6),
-        ("open", open_t, "rage -d", rage_dec, 1.2),
+        (
+            "open",
+            open_t,
+            "rage -d to a synced file",
+            rage_dec_synced.map(|(t, _)| t),
+            1.2,
+        ),
+        ("verify", verify_t, "openssl dgst", Some(openssl), 0.6),
+        ("verify", verify_t, "rage -d to /dev/null", rage_dec, 1.2),
     ];
     for (ours, t, reference, against, target) in comparisons {
         if let Some(against) = against {
@@ -441,6 +503,10 @@ fn main() {
         println!("seal vs rage -e to /dev/null: {r:.2}x (for reference; writes nothing)");
         let r = g(open_t) / g(t);
         println!("open vs rage -e: {r:.2}x (for reference)");
+    }
+    if let Some(t) = rage_dec {
+        let r = g(open_t) / g(t);
+        println!("open vs rage -d to /dev/null: {r:.2}x (for reference; writes nothing)");
     }
     for (what, kib) in [
         ("seal", seal_rss),

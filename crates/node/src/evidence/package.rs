@@ -570,9 +570,9 @@ impl Drop for OutputGuard {
 const WRITEBACK_STEP: u64 = 4 << 20;
 /// Alignment of direct writes (memory address, file offset and length): the
 /// largest logical block size of common disks.
-const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 /// Ciphertext gathered before each direct write.
-const DIRECT_BUFFER: usize = 1 << 20;
+pub(crate) const DIRECT_BUFFER: usize = 1 << 20;
 /// Jobs queued for the disk writer (direct writes of [`DIRECT_BUFFER`]
 /// bytes, and finished segments).
 const DISK_QUEUE: usize = 8;
@@ -586,14 +586,14 @@ struct PartFile {
 
 /// An aligned buffer for direct writes, carved out of a slightly larger
 /// allocation (so no unsafe code is needed for the alignment).
-struct DirectBuffer {
+pub(crate) struct DirectBuffer {
     raw: Vec<u8>,
     start: usize,
-    fill: usize,
+    pub(crate) fill: usize,
 }
 
 impl DirectBuffer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let raw = vec![0u8; DIRECT_BUFFER + DIRECT_ALIGN];
         // The vector is never resized, so its bytes stay where they are.
         let start = (DIRECT_ALIGN - raw.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
@@ -606,6 +606,17 @@ impl DirectBuffer {
 
     fn bytes(&self) -> &[u8] {
         &self.raw[self.start..self.start + self.fill]
+    }
+
+    /// The gathered bytes from `from` on.
+    pub(crate) fn bytes_from(&self, from: usize) -> &[u8] {
+        &self.raw[self.start + from..self.start + self.fill]
+    }
+
+    /// The room left after the gathered bytes.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        let at = self.start + self.fill;
+        &mut self.raw[at..self.start + DIRECT_BUFFER]
     }
 
     /// The gathered bytes followed by zeros up to the next aligned length.
@@ -757,7 +768,7 @@ impl Write for SegmentFile<'_, '_> {
 /// alignment rules stricter than [`DIRECT_ALIGN`]) switches the file to the
 /// page cache and writes the bytes there.
 #[cfg(unix)]
-fn write_block(file: &File, offset: u64, buf: &mut DirectBuffer) -> io::Result<()> {
+pub(crate) fn write_block(file: &File, offset: u64, buf: &mut DirectBuffer) -> io::Result<()> {
     use std::os::unix::fs::FileExt as _;
     match file.write_all_at(buf.padded(), offset) {
         Err(e) if e.raw_os_error() == Some(EINVAL) && disable_direct(file) => {
@@ -768,7 +779,7 @@ fn write_block(file: &File, offset: u64, buf: &mut DirectBuffer) -> io::Result<(
 }
 
 #[cfg(not(unix))]
-fn write_block(_file: &File, _offset: u64, _buf: &mut DirectBuffer) -> io::Result<()> {
+pub(crate) fn write_block(_file: &File, _offset: u64, _buf: &mut DirectBuffer) -> io::Result<()> {
     Err(io::Error::other("direct writes are not supported here"))
 }
 
@@ -780,13 +791,13 @@ const EINVAL: i32 = 22;
 /// Switches `file` to direct I/O; false where the file system does not
 /// support it.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn enable_direct(file: &File) -> bool {
+pub(crate) fn enable_direct(file: &File) -> bool {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     fcntl_getfl(file).is_ok_and(|flags| fcntl_setfl(file, flags | OFlags::DIRECT).is_ok())
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn enable_direct(_file: &File) -> bool {
+pub(crate) fn enable_direct(_file: &File) -> bool {
     false
 }
 
@@ -1204,10 +1215,11 @@ fn encrypt_worker(
     Ok(done)
 }
 
-/// Buffers (of [`BUFFER`] bytes) queued per encryption worker while sealing:
-/// one segment's worth plus its start and end, at least [`QUEUE`], at most
+/// Buffers (of [`BUFFER`] bytes) queued per encryption worker while sealing
+/// (and per decryption worker while opening or verifying): one segment's
+/// worth plus its start and end, at least [`QUEUE`], at most
 /// [`MAX_SEAL_QUEUE`].
-fn seal_queue_depth(segment_size: u64) -> usize {
+pub(crate) fn seal_queue_depth(segment_size: u64) -> usize {
     let per_segment = usize::try_from(segment_size.div_ceil(BUFFER as u64)).unwrap_or(usize::MAX);
     per_segment.saturating_add(2).clamp(QUEUE, MAX_SEAL_QUEUE)
 }

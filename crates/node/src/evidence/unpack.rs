@@ -16,6 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use custos_protocol::evidence::{Manifest, Segment, VerifiedManifest, check_relative_path};
@@ -23,7 +24,8 @@ use custos_seal::{EncryptionIdentity, SealError};
 use sha2::{Digest as _, Sha256};
 
 use super::package::{
-    BUFFER, Mismatch, Progress, QUEUE, Report, SEGMENTS_DIR, WORKERS, hex, io_err, segment_path,
+    BUFFER, DIRECT_BUFFER, DirectBuffer, Mismatch, Progress, Report, SEGMENTS_DIR, WORKERS,
+    enable_direct, hex, io_err, seal_queue_depth, segment_path, write_block,
 };
 use crate::NodeError;
 
@@ -102,7 +104,7 @@ fn decrypt_segment(
     identities: &[EncryptionIdentity],
     hash_ciphertext: bool,
     tx: &SyncSender<Piece>,
-    pool: &Receiver<Vec<u8>>,
+    pool: &Mutex<Receiver<Vec<u8>>>,
     progress: &dyn Progress,
 ) -> bool {
     let path = segment_path(pkg, segment.index);
@@ -131,7 +133,10 @@ fn decrypt_segment(
             Err(e) => return fail(format!("cannot be read: {e}")),
         };
         let mut source = HashingReader {
-            inner: BufReader::with_capacity(256 << 10, file),
+            // A small buffer serves age's header parser; the chunks (64 KiB
+            // and more per read) bypass it and are read straight into
+            // age's own buffer, saving a copy of every byte.
+            inner: BufReader::with_capacity(8 << 10, file),
             hasher: hash_ciphertext.then(Sha256::new),
             count: 0,
         };
@@ -147,7 +152,11 @@ fn decrypt_segment(
             let mut plain = 0u64;
             let mut failure = None;
             loop {
-                let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; BUFFER]);
+                let mut buf = pool
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.try_recv().ok())
+                    .unwrap_or_else(|| vec![0u8; BUFFER]);
                 let mut fill = 0;
                 while fill < BUFFER {
                     match reader.read(&mut buf[fill..]) {
@@ -361,24 +370,28 @@ fn decrypt_all(
     progress: &dyn Progress,
     report: &mut Report,
 ) -> Result<(), NodeError> {
-    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (QUEUE + 2));
-    let pool_rx = std::sync::Mutex::new(pool_rx);
+    // Each worker may run a whole segment ahead of the tar thread: the tar
+    // stream is read in order, so with less the worker on the next segment
+    // would stop after a few buffers and wait, leaving a core idle.
+    let largest = manifest
+        .segments
+        .iter()
+        .map(|s| s.plain_size)
+        .max()
+        .unwrap_or(0);
+    let queue = seal_queue_depth(largest);
+    // Buffers go back to the workers once read, so that they are not
+    // allocated (and zeroed) afresh.
+    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(WORKERS * (queue + 2));
+    let pool_rx = Mutex::new(pool_rx);
     std::thread::scope(|scope| {
         let mut channels = Vec::new();
         for w in 0..WORKERS {
-            let (tx, rx) = sync_channel::<Piece>(QUEUE);
+            let (tx, rx) = sync_channel::<Piece>(queue);
             channels.push(rx);
             let pool_rx = &pool_rx;
             scope.spawn(move || {
-                // Each worker keeps a small pool of its own, refilled from
-                // the shared one.
-                let (local_tx, local_rx) = sync_channel::<Vec<u8>>(1);
                 for segment in manifest.segments.iter().skip(w).step_by(WORKERS) {
-                    if let Ok(rx) = pool_rx.lock()
-                        && let Ok(buf) = rx.try_recv()
-                    {
-                        let _ = local_tx.try_send(buf);
-                    }
                     // Opening checks every file against its signed hash,
                     // and age authenticates every chunk it decrypts, so the
                     // segments' ciphertext hashes (the transfer's and
@@ -390,7 +403,7 @@ fn decrypt_all(
                         identities,
                         hash_ciphertext,
                         &tx,
-                        &local_rx,
+                        pool_rx,
                         progress,
                     ) {
                         return;
@@ -412,18 +425,12 @@ fn decrypt_all(
             count: 0,
         };
         let mut archive = tar::Archive::new(stream);
-        // Large files are flushed to disk in the background as they are
-        // written: the kernel would otherwise keep gigabytes dirty until the
-        // `sync_all` that ends each file, and opening would wait for all of
-        // it there.
-        let (flusher, flushes) = sync_channel::<File>(1);
-        scope.spawn(move || {
-            for file in flushes {
-                let _ = file.sync_data();
-            }
-        });
-        let walked = walk_tar(&mut archive, manifest, out, &flusher, report);
-        drop(flusher);
+        // Opened files are written (or, through the page cache, flushed) by
+        // a disk thread, so that the tar thread never waits for the disk.
+        let (disk, work, back) = disk_channels();
+        scope.spawn(move || disk_thread(work, back));
+        let walked = walk_tar(&mut archive, manifest, out, &disk, report);
+        drop(disk);
         let mut stream = archive.into_inner();
         let _ = io::copy(&mut stream, &mut io::sink());
         let failed = stream.inner.failed;
@@ -447,6 +454,215 @@ fn decrypt_all(
 /// to the background flush.
 const FLUSH_EVERY: u64 = 64 << 20;
 
+/// Work for the disk thread of an open.
+enum DiskWork {
+    /// Start writing a file's dirty pages to disk (page-cache mode).
+    Flush(File),
+    /// Write a direct buffer at `offset` of `file`, then give it back.
+    Write {
+        file: Arc<File>,
+        offset: u64,
+        buf: DirectBuffer,
+    },
+    /// Reply with the first write error since the last `Done`; every write
+    /// queued before it has been made.
+    Done(SyncSender<io::Result<()>>),
+}
+
+/// The tar thread's way to the disk thread, and the direct buffers coming
+/// back from it.
+struct Disk {
+    jobs: SyncSender<DiskWork>,
+    pool: Receiver<DirectBuffer>,
+}
+
+/// Direct writes queued for the disk thread.
+const DISK_QUEUE: usize = 4;
+
+/// Creates the channels of a disk thread: what the tar thread holds, and
+/// what [`disk_thread`] takes.
+fn disk_channels() -> (Disk, Receiver<DiskWork>, SyncSender<DirectBuffer>) {
+    let (jobs, work) = sync_channel(DISK_QUEUE);
+    let (back, pool) = sync_channel(DISK_QUEUE + 2);
+    (Disk { jobs, pool }, work, back)
+}
+
+/// Makes the writes (and flushes) of an open, so that the tar thread, which
+/// hashes, never waits for the disk.
+fn disk_thread(work: Receiver<DiskWork>, back: SyncSender<DirectBuffer>) {
+    let mut error = None;
+    for job in work {
+        match job {
+            DiskWork::Flush(file) => {
+                let _ = file.sync_data();
+            }
+            DiskWork::Write {
+                file,
+                offset,
+                mut buf,
+            } => {
+                if error.is_none()
+                    && let Err(e) = write_block(&file, offset, &mut buf)
+                {
+                    error = Some(e);
+                }
+                drop(file);
+                buf.fill = 0;
+                let _ = back.try_send(buf);
+            }
+            DiskWork::Done(reply) => {
+                let _ = reply.send(error.take().map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+/// A file being opened, written with direct I/O where the file system
+/// allows it, else through the page cache.
+///
+/// Direct I/O (`O_DIRECT`): the plaintext is read straight into an aligned
+/// buffer, hashed there, and handed to the disk thread, which writes it to
+/// the disk without passing through the page cache, whose memory costs more
+/// CPU to find than the decryption itself (much more on virtual machines
+/// that hand free memory back to the host). The last block is written whole
+/// and the file then cut to size. Through the page cache, every
+/// [`FLUSH_EVERY`] bytes are handed to the disk thread to flush, so that the
+/// `sync_all` that ends the file finds little left.
+struct OutFile<'d> {
+    file: Arc<File>,
+    disk: &'d Disk,
+    /// The buffer being filled, in direct mode.
+    direct: Option<DirectBuffer>,
+    /// Bytes of the file handed to the disk thread (direct mode) or written
+    /// to the cache.
+    written: u64,
+    /// Bytes written since the last hand-over to the flush (cache mode).
+    unflushed: u64,
+    /// Direct writes were queued since the last `Done`.
+    pending: bool,
+}
+
+impl<'d> OutFile<'d> {
+    /// Starts writing `file`, directly if `direct` and the file system
+    /// accepts it.
+    fn new(file: File, disk: &'d Disk, direct: bool) -> Self {
+        let direct = (direct && enable_direct(&file)).then(|| disk.fresh());
+        Self {
+            file: Arc::new(file),
+            disk,
+            direct,
+            written: 0,
+            unflushed: 0,
+            pending: false,
+        }
+    }
+
+    /// Queues a direct buffer (whose bytes start at `written`).
+    fn hand_over(&mut self, buf: DirectBuffer) -> io::Result<()> {
+        let len = buf.fill as u64;
+        self.disk
+            .jobs
+            .send(DiskWork::Write {
+                file: Arc::clone(&self.file),
+                offset: self.written,
+                buf,
+            })
+            .map_err(|_| io::Error::other("the disk thread stopped"))?;
+        self.written += len;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// Reads once from `source` into the file; returns the bytes read (0 at
+    /// the end), which `hasher` has seen.
+    fn fill_from(
+        &mut self,
+        source: &mut impl Read,
+        scratch: &mut [u8],
+        hasher: &mut Sha256,
+    ) -> io::Result<ReadOutcome> {
+        if let Some(d) = self.direct.as_mut() {
+            let n = match source.read(d.spare()) {
+                Ok(n) => n,
+                Err(e) => return Ok(ReadOutcome::Failed(e)),
+            };
+            let at = d.fill;
+            d.fill += n;
+            hasher.update(d.bytes_from(at));
+            if d.fill == DIRECT_BUFFER {
+                let full = std::mem::replace(d, self.disk.fresh());
+                self.hand_over(full)?;
+            }
+            return Ok(ReadOutcome::Read(n));
+        }
+        let n = match source.read(scratch) {
+            Ok(n) => n,
+            Err(e) => return Ok(ReadOutcome::Failed(e)),
+        };
+        hasher.update(&scratch[..n]);
+        (&*self.file).write_all(&scratch[..n])?;
+        self.written += n as u64;
+        self.unflushed += n as u64;
+        // At most a few flushes queued; `finish` and the caller's `sync_all`
+        // are what make the file durable.
+        if self.unflushed >= FLUSH_EVERY
+            && let Ok(clone) = self.file.try_clone()
+            && self.disk.jobs.try_send(DiskWork::Flush(clone)).is_ok()
+        {
+            self.unflushed = 0;
+        }
+        Ok(ReadOutcome::Read(n))
+    }
+
+    /// Waits until every queued write has been made; their first error.
+    fn settle(&mut self) -> io::Result<()> {
+        if !std::mem::take(&mut self.pending) {
+            return Ok(());
+        }
+        let (reply, answer) = sync_channel(1);
+        self.disk
+            .jobs
+            .send(DiskWork::Done(reply))
+            .map_err(|_| io::Error::other("the disk thread stopped"))?;
+        answer
+            .recv()
+            .map_err(|_| io::Error::other("the disk thread stopped"))?
+    }
+
+    /// Writes what is left and cuts the file to its size; the file is then
+    /// ready for its `sync_all`.
+    fn finish(&mut self) -> io::Result<&File> {
+        if let Some(d) = self.direct.take() {
+            if d.fill > 0 {
+                self.hand_over(d)?;
+            }
+            self.settle()?;
+            self.file.set_len(self.written)?;
+        }
+        Ok(&self.file)
+    }
+}
+
+impl Drop for OutFile<'_> {
+    /// A file given up on still has its queued writes made, and their
+    /// errors collected, so that they are not blamed on the next file.
+    fn drop(&mut self) {
+        let _ = self.settle();
+    }
+}
+
+impl Disk {
+    fn fresh(&self) -> DirectBuffer {
+        self.pool.try_recv().unwrap_or_else(|_| DirectBuffer::new())
+    }
+}
+
+/// What one read of a file's content gave.
+enum ReadOutcome {
+    Read(usize),
+    Failed(io::Error),
+}
+
 /// Removes a temporary file when dropped, unless it was kept.
 struct TempFile(Option<PathBuf>);
 
@@ -464,7 +680,7 @@ fn walk_tar<R: Read>(
     archive: &mut tar::Archive<R>,
     manifest: &Manifest,
     out: Option<&Path>,
-    flusher: &SyncSender<File>,
+    disk: &Disk,
     report: &mut Report,
 ) -> Result<(), NodeError> {
     let files = &manifest.files;
@@ -597,7 +813,7 @@ fn walk_tar<R: Read>(
             {
                 Ok(f) => {
                     temp.0 = Some(temp_path);
-                    writer = Some(f);
+                    writer = Some(OutFile::new(f, disk, true));
                 }
                 Err(e) => {
                     report
@@ -610,32 +826,25 @@ fn walk_tar<R: Read>(
         }
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut unflushed = 0u64;
         let mut broken = None;
         loop {
-            match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    size += n as u64;
-                    if let Some(w) = writer.as_mut() {
-                        if let Err(e) = w.write_all(&buf[..n]) {
-                            let path = temp.0.clone().unwrap_or_default();
-                            return Err(io_err(&path, e));
-                        }
-                        unflushed += n as u64;
-                        // At most one flush in flight; the file's own
-                        // `sync_all` below is what makes it durable.
-                        if unflushed >= FLUSH_EVERY
-                            && let Ok(clone) = w.try_clone()
-                            && flusher.try_send(clone).is_ok()
-                        {
-                            unflushed = 0;
-                        }
+            let outcome = match writer.as_mut() {
+                Some(w) => w
+                    .fill_from(&mut entry, &mut buf, &mut hasher)
+                    .map_err(|e| io_err(temp.0.as_deref().unwrap_or(Path::new("")), e))?,
+                None => match entry.read(&mut buf) {
+                    Ok(n) => {
+                        hasher.update(&buf[..n]);
+                        ReadOutcome::Read(n)
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
+                    Err(e) => ReadOutcome::Failed(e),
+                },
+            };
+            match outcome {
+                ReadOutcome::Read(0) => break,
+                ReadOutcome::Read(n) => size += n as u64,
+                ReadOutcome::Failed(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                ReadOutcome::Failed(e) => {
                     broken = Some(e);
                     break;
                 }
@@ -658,15 +867,16 @@ fn walk_tar<R: Read>(
             ));
             continue;
         }
-        if let (Some(file), Some(target), Some(temp_path)) =
+        if let (Some(mut writer), Some(target), Some(temp_path)) =
             (writer.take(), final_path, temp.0.clone())
         {
+            let file = writer.finish().map_err(|e| io_err(&temp_path, e))?;
             let secs = u64::try_from(expected.mtime.unix_timestamp()).unwrap_or(0);
             let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
             file.set_modified(mtime)
                 .map_err(|e| io_err(&temp_path, e))?;
             file.sync_all().map_err(|e| io_err(&temp_path, e))?;
-            drop(file);
+            drop(writer);
             if fs::symlink_metadata(&target).is_ok() {
                 report.mismatches.push(Mismatch::new(
                     &name,
@@ -688,4 +898,90 @@ fn walk_tar<R: Read>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::package::DIRECT_ALIGN;
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// Hands out at most `piece` bytes per read, like the tar stream does.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        piece: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.piece.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn opened_files_hold_exactly_the_bytes_read_directly_or_through_the_cache() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (disk, work, back) = disk_channels();
+        let writer = std::thread::spawn(move || disk_thread(work, back));
+        let mut scratch = vec![0u8; BUFFER];
+        for len in [
+            0,
+            1,
+            DIRECT_ALIGN - 1,
+            DIRECT_ALIGN + 1,
+            DIRECT_BUFFER,
+            DIRECT_BUFFER + 16,
+            3 * DIRECT_BUFFER - 7,
+        ] {
+            let data = sample(len);
+            for piece in [BUFFER, 65_536, 4_099] {
+                for direct in [true, false] {
+                    let path = dir.path().join(format!("{len}-{piece}-{direct}"));
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .expect("the output file");
+                    let mut out = OutFile::new(file, &disk, direct);
+                    let mut source = Pieces { data: &data, piece };
+                    let mut hasher = Sha256::new();
+                    let mut total = 0;
+                    loop {
+                        match out
+                            .fill_from(&mut source, &mut scratch, &mut hasher)
+                            .expect("the file takes the bytes")
+                        {
+                            ReadOutcome::Read(0) => break,
+                            ReadOutcome::Read(n) => total += n,
+                            ReadOutcome::Failed(e) => panic!("the source fails: {e}"),
+                        }
+                    }
+                    out.finish()
+                        .expect("the file finishes")
+                        .sync_all()
+                        .expect("the file syncs");
+                    drop(out);
+                    assert_eq!(total, len);
+                    assert_eq!(
+                        hex(&hasher.finalize()),
+                        hex(&Sha256::digest(&data)),
+                        "{len} bytes in {piece}-byte reads, direct {direct}: the hash differs"
+                    );
+                    let written = fs::read(&path).expect("the output file reads");
+                    assert!(
+                        written == data,
+                        "{len} bytes in {piece}-byte reads, direct {direct}: the file differs"
+                    );
+                }
+            }
+        }
+        drop(disk);
+        writer.join().expect("the disk thread does not panic");
+    }
 }
