@@ -92,6 +92,12 @@ fn run() -> anyhow::Result<()> {
         .map(|p| std::fs::metadata(p).map(|m| m.len()))
         .sum::<Result<u64, _>>()?;
 
+    // Both contenders read the package as a node would some time after
+    // sealing it: from the disk. (The seal writes around the page cache,
+    // and whichever contender ran second would otherwise find the files
+    // the first one had read.)
+    evict(&segments)?;
+
     // custos evidence send, with the peaks of both processes.
     let receiver_pid = net.pid("FR").context("FR runs")?;
     let mut send = net.custos_command();
@@ -117,6 +123,7 @@ fn run() -> anyhow::Result<()> {
     // The floor: a plain streamed HTTP upload of the same files.
     let floor_dir = net.scratch("plain-upload");
     std::fs::create_dir_all(&floor_dir)?;
+    evict(&segments)?;
     let floor_secs = plain_upload(&segments, &floor_dir)?;
     std::fs::remove_dir_all(&floor_dir)?;
 
@@ -260,6 +267,18 @@ async fn put_file(
 
 /// Uploads every file with one streamed PUT each to a minimal axum server on
 /// loopback; returns the seconds it took.
+/// Writes out and drops the files' pages from the page cache, so the next
+/// read of them comes from the disk.
+fn evict(files: &[PathBuf]) -> anyhow::Result<()> {
+    for path in files {
+        let file = std::fs::File::open(path)?;
+        file.sync_all()?;
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+            .with_context(|| format!("dropping {} from the page cache", path.display()))?;
+    }
+    Ok(())
+}
+
 fn plain_upload(files: &[PathBuf], dir: &Path) -> anyhow::Result<f64> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
