@@ -1432,7 +1432,7 @@ pub fn open(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Writes `data` through a [`SegmentFile`] and the disk writer, in
@@ -1489,23 +1489,28 @@ mod tests {
         fs::read(&final_path).expect("the segment file")
     }
 
-    fn sample(len: usize) -> Vec<u8> {
+    /// Bytes that differ from their neighbours, `len` of them.
+    pub(crate) fn sample(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
+
+    /// Lengths around the direct buffer and the alignment, where a direct
+    /// writer's padding and cutting can go wrong.
+    pub(crate) const EDGE_SIZES: [usize; 7] = [
+        0,
+        1,
+        DIRECT_ALIGN - 1,
+        DIRECT_ALIGN + 1,
+        DIRECT_BUFFER,
+        DIRECT_BUFFER + 16,
+        3 * DIRECT_BUFFER - 7,
+    ];
 
     #[test]
     fn segment_files_hold_exactly_the_bytes_written_directly_or_through_the_cache() {
         // Sizes around the direct buffer and the alignment, written in age's
         // chunk size and in odd pieces.
-        for len in [
-            0,
-            1,
-            DIRECT_ALIGN - 1,
-            DIRECT_ALIGN + 1,
-            DIRECT_BUFFER,
-            DIRECT_BUFFER + 16,
-            3 * DIRECT_BUFFER - 7,
-        ] {
+        for len in EDGE_SIZES {
             let data = sample(len);
             for piece in [65_552, 4_099] {
                 for direct in [true, false] {

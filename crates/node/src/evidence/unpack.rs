@@ -903,11 +903,7 @@ fn walk_tar<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::package::DIRECT_ALIGN;
-
-    fn sample(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 31 % 251) as u8).collect()
-    }
+    use crate::evidence::package::tests::{EDGE_SIZES, sample};
 
     /// Hands out at most `piece` bytes per read, like the tar stream does.
     struct Pieces<'a> {
@@ -930,15 +926,7 @@ mod tests {
         let (disk, work, back) = disk_channels();
         let writer = std::thread::spawn(move || disk_thread(work, back));
         let mut scratch = vec![0u8; BUFFER];
-        for len in [
-            0,
-            1,
-            DIRECT_ALIGN - 1,
-            DIRECT_ALIGN + 1,
-            DIRECT_BUFFER,
-            DIRECT_BUFFER + 16,
-            3 * DIRECT_BUFFER - 7,
-        ] {
+        for len in EDGE_SIZES {
             let data = sample(len);
             for piece in [BUFFER, 65_536, 4_099] {
                 for direct in [true, false] {
