@@ -28,7 +28,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
-use crate::sqlite_db::failed;
+use crate::sqlite_db::{closed, failed};
 
 /// How many jobs one transaction takes at most, so that one commit's
 /// latency stays bounded when writes pour in.
@@ -58,10 +58,6 @@ enum Command {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Command>,
-}
-
-fn closed() -> StoreError {
-    StoreError::Unavailable("the store is closed".to_owned())
 }
 
 /// The same failure again, for each job of a batch that it ends. Failures

@@ -321,6 +321,26 @@ pub(crate) fn block_row(row: &Row<'_>) -> Result<BlockRow, StoreError> {
     Ok((block, hashes))
 }
 
+/// The stored rows among `blocks` (a missing one is left out, for
+/// [`hash_blocks`] to name), one indexed read each.
+pub(crate) fn read_blocks(
+    conn: &Connection,
+    blocks: impl IntoIterator<Item = i64>,
+    operation: &'static str,
+) -> Result<Vec<BlockRow>, StoreError> {
+    let mut rows = Vec::new();
+    for block in blocks {
+        rows.extend(first(
+            conn,
+            "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
+            [block],
+            operation,
+            block_row,
+        )?);
+    }
+    Ok(rows)
+}
+
 /// The ledger's size as the connection sees it.
 pub(crate) fn read_ledger_size(conn: &Connection) -> Result<Option<i64>, StoreError> {
     value(
@@ -846,17 +866,11 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = self.read(|conn| {
-            let mut rows = Vec::new();
-            for block in hash_blocks::blocks_for(indexes.iter().copied()) {
-                rows.extend(first(
-                    conn,
-                    "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
-                    [block],
-                    "read ledger hashes",
-                    block_row,
-                )?);
-            }
-            Ok(rows)
+            read_blocks(
+                conn,
+                hash_blocks::blocks_for(indexes.iter().copied()),
+                "read ledger hashes",
+            )
         })?;
         hash_blocks::hashes_at(indexes, &rows)
     }
@@ -868,7 +882,7 @@ impl Store for SqliteStore {
         digest: EntryDigest,
     ) -> Result<LedgerScan, StoreError> {
         if self.shared.readers.is_closed() {
-            return Err(StoreError::Unavailable("the store is closed".to_owned()));
+            return Err(db::closed());
         }
         Ok(crate::sqlite_scan::scan(
             self.file.clone(),

@@ -211,7 +211,8 @@ pub(crate) fn value<T: FromSql>(
     first(conn, sql, params, operation, |row| row.get(0).map_err(&e))
 }
 
-fn closed() -> StoreError {
+/// What every operation of a closed store answers.
+pub(crate) fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".to_owned())
 }
 

@@ -24,7 +24,7 @@ use crate::federation::{
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::StoredCheckpoint;
 use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
-use crate::sqlite::{block_row, outbox_row, read_ledger_size, token_row};
+use crate::sqlite::{block_row, outbox_row, read_blocks, read_ledger_size, token_row};
 use crate::sqlite_db::{all, execute, first, value};
 use crate::witness::{CosignatureRecord, WitnessedState};
 
@@ -566,16 +566,11 @@ pub(crate) fn append_ledger(
         block_row,
     )?;
     let held = hash_blocks::stored_count(last.as_ref())?;
-    let mut read: Vec<BlockRow> = Vec::new();
-    for block in hash_blocks::blocks_to_read(&batch.hashes, held) {
-        read.extend(first(
-            conn,
-            "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
-            [block],
-            "read stored ledger hashes",
-            block_row,
-        )?);
-    }
+    let mut read = read_blocks(
+        conn,
+        hash_blocks::blocks_to_read(&batch.hashes, held),
+        "read stored ledger hashes",
+    )?;
     read.extend(last);
     for (block, hashes) in hash_blocks::plan_append(&batch.hashes, held, &read)? {
         execute(
