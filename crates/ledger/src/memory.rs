@@ -187,9 +187,51 @@ impl RootBuilder {
                 what: format!("tree size would pass the supported maximum ({MAX_TREE_SIZE})"),
             });
         }
-        let mut level = 0;
-        let mut hash = leaf;
-        stored(&hash);
+        stored(&leaf);
+        self.fold(0, leaf, stored);
+        self.size += 1;
+        Ok(())
+    }
+
+    /// Adds the next `2^level` leaves at once by the root of the complete
+    /// subtree they form (whose own stored hashes the caller has already
+    /// dealt with), and hands `stored` each hash above it that the subtree
+    /// completes, bottom-up, as [`RootBuilder::push_leaf_hash_stored`] would
+    /// for the subtree's last leaf. The size must be a multiple of
+    /// `2^level`: subtrees are aligned.
+    ///
+    /// This lets the leaves of aligned runs be hashed into their subtrees
+    /// elsewhere (each run's stored hashes depend on nothing outside it)
+    /// while the tree above them is kept here.
+    pub fn push_subtree_stored(
+        &mut self,
+        level: u32,
+        subtree: Hash,
+        stored: impl FnMut(&Hash),
+    ) -> Result<(), LedgerError> {
+        let leaves = 1u64
+            .checked_shl(level)
+            .filter(|n| self.size.checked_add(*n).is_some_and(|end| end <= MAX_TREE_SIZE))
+            .ok_or_else(|| LedgerError::OutOfRange {
+                what: format!("a subtree of level {level} would pass the supported maximum tree size ({MAX_TREE_SIZE})"),
+            })?;
+        if !self.size.is_multiple_of(leaves) {
+            return Err(LedgerError::OutOfRange {
+                what: format!(
+                    "a subtree of {leaves} leaves cannot start at {}: subtrees are aligned",
+                    self.size
+                ),
+            });
+        }
+        self.fold(level, subtree, stored);
+        self.size += leaves;
+        Ok(())
+    }
+
+    /// Puts the root of a complete subtree of `level` on the stack, merging
+    /// it with the subtrees it completes and handing each new hash to
+    /// `stored`.
+    fn fold(&mut self, mut level: u32, mut hash: Hash, mut stored: impl FnMut(&Hash)) {
         while let Some(&(top_level, top)) = self.stack.last() {
             if top_level != level {
                 break;
@@ -200,8 +242,6 @@ impl RootBuilder {
             level += 1;
         }
         self.stack.push((level, hash));
-        self.size += 1;
-        Ok(())
     }
 
     /// Number of leaves added.

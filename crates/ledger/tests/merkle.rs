@@ -637,3 +637,51 @@ proptest! {
         prop_assert_eq!(root, log.root());
     }
 }
+
+/// Hashing aligned runs of leaves into their own subtrees and pushing only
+/// each run's root gives the same stored-hash sequence and roots as pushing
+/// every leaf: a run's stored hashes depend on nothing outside it. A
+/// misaligned subtree is refused.
+#[test]
+fn root_builder_takes_aligned_subtrees() {
+    let data = entries(300);
+    let leaves: Vec<Hash> = data.iter().map(|e| leaf_hash(e)).collect();
+    let log = MemoryLog::from_entries(&data).unwrap();
+    for level in 0..6u32 {
+        let run = 1usize << level;
+        let mut builder = RootBuilder::new();
+        let mut reported = Vec::new();
+        let mut chunks = leaves.chunks_exact(run);
+        for chunk in &mut chunks {
+            let mut sub = RootBuilder::new();
+            for leaf in chunk {
+                sub.push_leaf_hash_stored(*leaf, |h| reported.push(*h))
+                    .unwrap();
+            }
+            builder
+                .push_subtree_stored(level, sub.root(), |h| reported.push(*h))
+                .unwrap();
+            let prefix = MemoryLog::from_entries(&data[..builder.size() as usize]).unwrap();
+            assert_eq!(reported.as_slice(), prefix.stored_hashes(), "run {run}");
+            assert_eq!(builder.root(), prefix.root(), "run {run}");
+        }
+        for leaf in chunks.remainder() {
+            builder
+                .push_leaf_hash_stored(*leaf, |h| reported.push(*h))
+                .unwrap();
+        }
+        assert_eq!(reported.as_slice(), log.stored_hashes(), "run {run}");
+        assert_eq!(builder.root(), log.root(), "run {run}");
+    }
+    let mut builder = RootBuilder::new();
+    builder.push_leaf_hash(leaves[0]).unwrap();
+    assert!(matches!(
+        builder.push_subtree_stored(1, leaves[1], |_| {}),
+        Err(LedgerError::OutOfRange { .. })
+    ));
+    assert_eq!(builder.size(), 1, "a refused subtree adds nothing");
+    assert!(matches!(
+        RootBuilder::new().push_subtree_stored(64, leaves[1], |_| {}),
+        Err(LedgerError::OutOfRange { .. })
+    ));
+}

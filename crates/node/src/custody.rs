@@ -15,7 +15,7 @@ use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
     sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
 };
-use custos_store::{StoreError, StoredCheckpoint};
+use custos_store::{EntryDigest, SCAN_RUN, StoreError, StoredCheckpoint};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -446,9 +446,10 @@ impl Node {
                 ),
             });
         }
+        let digest = EntryDigest::each(leaf_digest).with_runs(run_tree_hashes);
         let mut scan = self
             .store
-            .ledger_scan(size, stored_hash_count(size), leaf_digest)
+            .ledger_scan(size, stored_hash_count(size), digest)
             .await?;
         let mut stored = StoredHashes::new(scan.hashes, scan.spent.clone());
         let mut tree = custos_ledger::RootBuilder::new();
@@ -465,34 +466,47 @@ impl Node {
                     ));
                 }
             };
-            for &leaf in &run.hashes {
-                let leaf = Hash(leaf);
-                let index = tree.size();
-                if index == size {
-                    break;
-                }
-                if checkpoint.as_ref().is_some_and(|c| c.size == index) {
-                    checkpoint_root = Some(tree.root());
-                }
-                recomputed.clear();
-                tree.push_leaf_hash_stored(leaf, |h| recomputed.push(*h))
-                    .map_err(ledger_err)?;
-                for want in &recomputed {
+            let end = run.first + run.hashes.len() as u64;
+            if checkpoint.as_ref().is_some_and(|c| c.size == run.first) {
+                checkpoint_root = Some(tree.root());
+            }
+            // A whole run comes with the tree hashes of its own subtree,
+            // computed by the store's reader: compare those, then add the
+            // run to the tree as one subtree. A checkpoint inside the run
+            // needs the tree leaf by leaf, as does the last, partial run.
+            let checkpoint_inside = checkpoint
+                .as_ref()
+                .is_some_and(|c| c.size > run.first && c.size < end);
+            if run.derived.len() == RUN_STORED && end <= size && !checkpoint_inside {
+                for (k, want) in run.derived.iter().enumerate() {
+                    // Only a failure needs the entry's index.
+                    let index = || run.first + leaf_of_run_hash(k);
                     let (position, got) = match stored.ready() {
                         Some(next) => next,
-                        None => stored.next().await.map_err(|e| tampered_hash(e, index))?,
+                        None => stored.next().await.map_err(|e| tampered_hash(e, index()))?,
                     };
-                    if want.0 != got {
-                        let (level, _) = custos_ledger::split_stored_hash_index(position);
-                        let problem = if level == 0 {
-                            "the entry's bytes do not match the hash stored when it was appended (changed, removed or reordered)".to_owned()
-                        } else {
-                            format!(
-                                "the stored tree hash at position {position} (level {level}) does not match the entries"
-                            )
-                        };
-                        return Err(NodeError::LedgerTampered { index, problem });
+                    if *want != got {
+                        return Err(mismatch(index(), position));
                     }
+                }
+                let subtree = run.derived.last().copied().map(Hash).unwrap_or_default();
+                recomputed.clear();
+                tree.push_subtree_stored(RUN_LEVEL, subtree, |h| recomputed.push(*h))
+                    .map_err(ledger_err)?;
+                stored.check(&recomputed, end - 1).await?;
+            } else {
+                for &leaf in &run.hashes {
+                    let index = tree.size();
+                    if index == size {
+                        break;
+                    }
+                    if checkpoint.as_ref().is_some_and(|c| c.size == index) {
+                        checkpoint_root = Some(tree.root());
+                    }
+                    recomputed.clear();
+                    tree.push_leaf_hash_stored(Hash(leaf), |h| recomputed.push(*h))
+                        .map_err(ledger_err)?;
+                    stored.check(&recomputed, index).await?;
                 }
             }
             scan.spent.digests(run);
@@ -523,6 +537,54 @@ impl Node {
 /// An entry's leaf hash as the store's scan computes it, on its readers.
 fn leaf_digest(entry: &[u8]) -> [u8; 32] {
     leaf_hash(entry).0
+}
+
+/// The level of the subtree a whole run of a scan forms.
+const RUN_LEVEL: u32 = SCAN_RUN.trailing_zeros();
+/// How many stored hashes the subtree of a whole run holds: its leaves and
+/// every node above them up to its root.
+const RUN_STORED: usize = 2 * SCAN_RUN - 1;
+// Whole runs are aligned subtrees only if their length is a power of two.
+const _: () = assert!(SCAN_RUN.is_power_of_two());
+
+/// The stored hashes of the subtree formed by a whole run of leaf hashes,
+/// in storage order (its root last), as the store's scan computes them on
+/// its readers: a run starts at a multiple of its length, so its subtree
+/// depends on nothing outside it.
+fn run_tree_hashes(leaves: &[[u8; 32]], out: &mut Vec<[u8; 32]>) {
+    let mut tree = custos_ledger::RootBuilder::new();
+    for &leaf in leaves {
+        // A fresh builder holds far fewer leaves than the tree's maximum.
+        let _ = tree.push_leaf_hash_stored(Hash(leaf), |h| out.push(h.0));
+    }
+}
+
+/// Which leaf of a run the `k`th stored hash of the run's subtree comes
+/// with: leaf `j` brings its own hash and one for each subtree it
+/// completes, `1 + trailing_zeros(j + 1)` in all.
+fn leaf_of_run_hash(k: usize) -> u64 {
+    let mut seen = 0usize;
+    for j in 0..SCAN_RUN {
+        seen += 1 + (j + 1).trailing_zeros() as usize;
+        if k < seen {
+            return j as u64;
+        }
+    }
+    SCAN_RUN as u64 - 1
+}
+
+/// A recomputed hash at storage `position` differs from the stored one,
+/// found while checking entry `index`.
+fn mismatch(index: u64, position: u64) -> NodeError {
+    let (level, _) = custos_ledger::split_stored_hash_index(position);
+    let problem = if level == 0 {
+        "the entry's bytes do not match the hash stored when it was appended (changed, removed or reordered)".to_owned()
+    } else {
+        format!(
+            "the stored tree hash at position {position} (level {level}) does not match the entries"
+        )
+    };
+    NodeError::LedgerTampered { index, problem }
 }
 
 /// What a run of a scan's stream arriving out of place means.
@@ -562,6 +624,21 @@ impl StoredHashes {
         let position = self.run.first + self.at as u64;
         self.at += 1;
         Some((position, hash))
+    }
+
+    /// Compares the next stored hashes with `recomputed`, found while
+    /// checking entry `index`.
+    async fn check(&mut self, recomputed: &[Hash], index: u64) -> Result<(), NodeError> {
+        for want in recomputed {
+            let (position, got) = match self.ready() {
+                Some(next) => next,
+                None => self.next().await.map_err(|e| tampered_hash(e, index))?,
+            };
+            if want.0 != got {
+                return Err(mismatch(index, position));
+            }
+        }
+        Ok(())
     }
 
     /// The next stored hash and its position.

@@ -50,10 +50,53 @@ pub struct StoredCheckpoint {
     pub created_at: OffsetDateTime,
 }
 
-/// What a scan computes from each entry's bytes on the store's reading
-/// threads (for the node: the entry's Merkle leaf hash). The store only
-/// applies it: what it means is the caller's business.
-pub type EntryDigest = fn(&[u8]) -> [u8; 32];
+/// What a scan computes on the store's reading threads: a digest of each
+/// entry's bytes (for the node: the entry's Merkle leaf hash) and, if
+/// asked, values derived from each whole run of digests (for the node: the
+/// tree hashes above the run's leaves). The store only applies them: what
+/// they mean is the caller's business.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryDigest {
+    entry: fn(&[u8]) -> [u8; 32],
+    run: Option<RunDigest>,
+}
+
+/// Computes values from the digests of a whole run of [`SCAN_RUN`]
+/// entries starting at a multiple of [`SCAN_RUN`], appending them to the
+/// vector (the run's [`HashRun::derived`]).
+pub type RunDigest = fn(&[[u8; 32]], &mut Vec<[u8; 32]>);
+
+impl EntryDigest {
+    /// Digests every entry with `entry`.
+    pub fn each(entry: fn(&[u8]) -> [u8; 32]) -> Self {
+        Self { entry, run: None }
+    }
+
+    /// Also derives values from every whole run with `run`.
+    pub fn with_runs(self, run: RunDigest) -> Self {
+        Self {
+            run: Some(run),
+            ..self
+        }
+    }
+
+    /// The digest of one entry.
+    pub(crate) fn entry(&self, bytes: &[u8]) -> [u8; 32] {
+        (self.entry)(bytes)
+    }
+
+    /// Fills `run.derived` if the run is whole and aligned and a run
+    /// digest was asked for.
+    pub(crate) fn finish(&self, run: &mut HashRun) {
+        run.derived.clear();
+        if let Some(derive) = self.run
+            && run.hashes.len() == SCAN_RUN
+            && run.first.is_multiple_of(SCAN_RUN as u64)
+        {
+            derive(&run.hashes, &mut run.derived);
+        }
+    }
+}
 
 /// A run of consecutive 32-byte values as a scan delivers them: the
 /// digests of consecutive entries, or consecutive stored tree hashes.
@@ -62,6 +105,9 @@ pub struct HashRun {
     /// The index of the first: an entry's index or a storage index.
     pub first: u64,
     pub hashes: Vec<[u8; 32]>,
+    /// What [`EntryDigest::with_runs`] derived from a whole run of entry
+    /// digests; empty otherwise.
+    pub derived: Vec<[u8; 32]>,
 }
 
 impl HashRun {
@@ -70,6 +116,7 @@ impl HashRun {
         Self {
             first,
             hashes: Vec::with_capacity(capacity),
+            derived: Vec::new(),
         }
     }
 
@@ -80,6 +127,7 @@ impl HashRun {
             Some(mut run) => {
                 run.first = first;
                 run.hashes.clear();
+                run.derived.clear();
                 run
             }
             None => Self::with_capacity(first, capacity),
@@ -293,13 +341,24 @@ where
             let first = next;
             let take = page.len().min(limit as usize);
             next += take as u64;
-            let digested = tokio::task::spawn_blocking(move || HashRun {
-                first,
-                hashes: page.iter().take(take).map(|e| digest(&e.entry)).collect(),
+            let digested = tokio::task::spawn_blocking(move || {
+                let mut run = HashRun {
+                    first,
+                    hashes: page
+                        .iter()
+                        .take(take)
+                        .map(|e| digest.entry(&e.entry))
+                        .collect(),
+                    derived: Vec::new(),
+                };
+                if problem.is_none() {
+                    digest.finish(&mut run);
+                }
+                (run, problem)
             })
             .await;
             let lot = match digested {
-                Ok(run) => (run, problem),
+                Ok(lot) => lot,
                 Err(e) => (
                     HashRun::default(),
                     Some(crate::StoreError::Database {
@@ -326,6 +385,7 @@ where
                     HashRun {
                         first: next,
                         hashes,
+                        derived: Vec::new(),
                     },
                     None,
                 ),

@@ -41,8 +41,8 @@ pub use federation::{
     RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
 };
 pub use ledger::{
-    EntryDigest, HashRun, LedgerEntry, LedgerScan, PendingEntry, RunStream, SCAN_RUN, Spent,
-    StoredCheckpoint,
+    EntryDigest, HashRun, LedgerEntry, LedgerScan, PendingEntry, RunDigest, RunStream, SCAN_RUN,
+    Spent, StoredCheckpoint,
 };
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,

@@ -87,6 +87,9 @@ fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out
         let mut run = out.fresh(first, SCAN_RUN);
         let problem = digest_entries(&conn, &mut stmt, end, digest, &mut run).err();
         let stop = problem.is_some();
+        if !stop {
+            digest.finish(&mut run);
+        }
         if lane.blocking_send((run, problem)).is_err() || stop {
             return;
         }
@@ -108,7 +111,7 @@ fn digest_entries(
     let mut rows = stmt.query([bound(run.first), bound(end)]).map_err(&read)?;
     while let Some(row) = rows.next().map_err(&read)? {
         match row.get_ref(0).map_err(&read)? {
-            ValueRef::Blob(entry) => run.hashes.push(digest(entry)),
+            ValueRef::Blob(entry) => run.hashes.push(digest.entry(entry)),
             other => {
                 // Named once the gap check below has placed it.
                 let at = run.first + run.hashes.len() as u64;

@@ -6,7 +6,7 @@
 //! derived from their storage index; what is checked is that the store
 //! keeps them, hands them back in order, and never lets one change.
 
-use custos_store::{LedgerEntry, StoredCheckpoint};
+use custos_store::{EntryDigest, LedgerEntry, StoredCheckpoint};
 
 use super::*;
 
@@ -767,7 +767,13 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
     assert_eq!(store.ledger_size().await.unwrap(), 3);
 
     // So does the scan, at the first hash.
-    let (_, hashes) = drain(store.ledger_scan(3, 3, tag).await.unwrap()).await;
+    let (_, hashes) = drain(
+        store
+            .ledger_scan(3, 3, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_corrupt(hashes.unwrap_err(), TABLE, "hashes", "index 0");
 
     // An entry removed below the ledger's size is reported, not skipped.
@@ -783,7 +789,13 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
         1,
     );
     assert_eq!(store.ledger_entries(2, 10).await.unwrap().len(), 1);
-    let (entries, _) = drain(store.ledger_scan(3, 0, tag).await.unwrap()).await;
+    let (entries, _) = drain(
+        store
+            .ledger_scan(3, 0, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_gap(entries.unwrap_err(), "ledger_entries", 1);
     // So is the last one, though nothing follows it.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 2").await;
@@ -811,6 +823,20 @@ fn tag(entry: &[u8]) -> [u8; 32] {
     let n = entry.len().min(24);
     tag[8..8 + n].copy_from_slice(&entry[..n]);
     tag
+}
+
+/// A stand-in for what a node derives from a whole run of digests: their
+/// XOR, then their count.
+fn xor_of(digests: &[[u8; 32]], out: &mut Vec<[u8; 32]>) {
+    let mut x = [0u8; 32];
+    for d in digests {
+        for (a, b) in x.iter_mut().zip(d) {
+            *a ^= b;
+        }
+    }
+    let mut count = [0u8; 32];
+    count[..8].copy_from_slice(&(digests.len() as u64).to_be_bytes());
+    out.extend([x, count]);
 }
 
 fn tags(entries: &[Vec<u8>]) -> Vec<[u8; 32]> {
@@ -858,7 +884,13 @@ async fn drain_one<T>(
 pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     let store = &fx.store;
     // An empty scan ends at once.
-    let (entries, hashes) = drain(store.ledger_scan(0, 0, tag).await.unwrap()).await;
+    let (entries, hashes) = drain(
+        store
+            .ledger_scan(0, 0, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(entries.unwrap().is_empty() && hashes.unwrap().is_empty());
 
     // Enough entries for several runs, of varied lengths (the empty entry
@@ -878,18 +910,54 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
             .unwrap();
     }
     let want_hashes: Vec<[u8; 32]> = (0..2 * total).map(hash_at).collect();
-    let (entries, hashes) = drain(store.ledger_scan(total, 2 * total, tag).await.unwrap()).await;
+    let (entries, hashes) = drain(
+        store
+            .ledger_scan(total, 2 * total, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(entries.unwrap(), tags(&all));
     assert_eq!(hashes.unwrap(), want_hashes);
 
     // A shorter scan stops where it was asked to.
-    let (entries, hashes) = drain(store.ledger_scan(100, 7, tag).await.unwrap()).await;
+    let (entries, hashes) = drain(
+        store
+            .ledger_scan(100, 7, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(entries.unwrap(), tags(&all[..100]));
     assert_eq!(hashes.unwrap(), want_hashes[..7]);
 
+    // Values derived per run come with the whole, aligned runs only, from
+    // their digests; the last, partial run has none.
+    let digest = EntryDigest::each(tag).with_runs(xor_of);
+    let mut scan = store.ledger_scan(total, 0, digest).await.unwrap();
+    let runs = drain_one(&mut scan.digests, |run, runs| runs.push(run))
+        .await
+        .unwrap();
+    let run = custos_store::SCAN_RUN;
+    let digests = tags(&all);
+    let derived: Vec<(u64, Vec<[u8; 32]>)> =
+        runs.iter().map(|r| (r.first, r.derived.clone())).collect();
+    let mut want = Vec::new();
+    for (k, first) in [0, run, 2 * run].into_iter().enumerate() {
+        let mut values = Vec::new();
+        if k < 2 {
+            xor_of(&digests[first..first + run], &mut values);
+        }
+        want.push((first as u64, values));
+    }
+    assert_eq!(derived, want);
+
     // Asking for more than is stored ends in a gap after the last entry,
     // with everything before it delivered.
-    let mut scan = store.ledger_scan(total + 5, 0, tag).await.unwrap();
+    let mut scan = store
+        .ledger_scan(total + 5, 0, EntryDigest::each(tag))
+        .await
+        .unwrap();
     let mut read = 0u64;
     let end = loop {
         match scan
@@ -906,7 +974,10 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     assert_gap(end, "ledger_entries", total);
 
     // A scan dropped half-read stops its readers; the store stays usable.
-    let mut scan = store.ledger_scan(total, 2 * total, tag).await.unwrap();
+    let mut scan = store
+        .ledger_scan(total, 2 * total, EntryDigest::each(tag))
+        .await
+        .unwrap();
     assert!(scan.digests.recv().await.unwrap().is_ok());
     drop(scan);
     assert_eq!(store.ledger_size().await.unwrap(), total);
@@ -916,7 +987,10 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     fx.raw("DELETE FROM ledger_entries WHERE idx = 9000").await;
     fx.raw("DELETE FROM ledger_hash_blocks WHERE block = 625")
         .await;
-    let mut scan = store.ledger_scan(total, 2 * total, tag).await.unwrap();
+    let mut scan = store
+        .ledger_scan(total, 2 * total, EntryDigest::each(tag))
+        .await
+        .unwrap();
     let mut read = 0u64;
     let gap = loop {
         match scan
@@ -942,12 +1016,24 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
         other => assert_corrupt(other, TABLE, "hashes", "index 20000"),
     }
     // The part before the gaps reads whole.
-    let (entries, hashes) = drain(store.ledger_scan(9000, 20000, tag).await.unwrap()).await;
+    let (entries, hashes) = drain(
+        store
+            .ledger_scan(9000, 20000, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(entries.unwrap(), tags(&all[..9000]));
     assert_eq!(hashes.unwrap(), want_hashes[..20000]);
     // A block cut short leaves a gap after its last hash.
     fx.raw(&set_hash(store.backend(), 320, None)).await;
-    let (_, hashes) = drain(store.ledger_scan(9000, 20000, tag).await.unwrap()).await;
+    let (_, hashes) = drain(
+        store
+            .ledger_scan(9000, 20000, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     match hashes.unwrap_err() {
         err @ StoreError::LedgerGap { .. } => assert_gap(err, TABLE, 321),
         other => assert_corrupt(other, TABLE, "hashes", "index 321"),
@@ -1050,7 +1136,13 @@ pub(crate) async fn stored_hashes_move_into_blocks_on_upgrade(fx: Fixture) {
     let all: Vec<u64> = (0..70).collect();
     let want: Vec<[u8; 32]> = all.iter().map(|&i| hash_at(i)).collect();
     assert_eq!(store.ledger_hashes(&all).await.unwrap(), want);
-    let (_, hashes) = drain(store.ledger_scan(0, 70, tag).await.unwrap()).await;
+    let (_, hashes) = drain(
+        store
+            .ledger_scan(0, 70, EntryDigest::each(tag))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(hashes.unwrap(), want);
     // Appends carry on after the last one moved.
     let more: Vec<(u64, [u8; 32])> = (70..75).map(|i| (i, hash_at(i))).collect();
@@ -1088,7 +1180,10 @@ pub(crate) async fn a_damaged_entry_ends_the_scan(fx: Fixture) {
     fx.raw(loosen).await;
     fx.raw("UPDATE ledger_entries SET entry = NULL WHERE idx = 5")
         .await;
-    let mut scan = store.ledger_scan(20, 0, tag).await.unwrap();
+    let mut scan = store
+        .ledger_scan(20, 0, EntryDigest::each(tag))
+        .await
+        .unwrap();
     let mut before = Vec::new();
     let err = loop {
         match scan
