@@ -1126,16 +1126,19 @@ fn write_segments(jobs: Receiver<DiskJob>, failed: &AtomicBool) -> Result<(), No
 /// Cuts a segment file to its size (a direct write ends on a whole block),
 /// syncs it, drops it from the page cache and gives it its final name.
 fn finish_segment(file: &PartFile, size: u64, final_path: &Path) -> Result<(), NodeError> {
-    let f = &file.file;
-    let cut = match f.metadata() {
-        Ok(meta) if meta.len() == size => Ok(()),
-        Ok(_) => f.set_len(size),
-        Err(e) => Err(e),
-    };
-    cut.and_then(|()| f.sync_all())
-        .map_err(|e| io_err(&file.path, e))?;
-    drop_cached(f);
+    settle(&file.file, size).map_err(|e| io_err(&file.path, e))?;
     fs::rename(&file.path, final_path).map_err(|e| io_err(final_path, e))
+}
+
+/// Cuts a written file to `size` (a direct write ends on a whole block),
+/// syncs it and drops its pages from the page cache.
+pub(crate) fn settle(file: &File, size: u64) -> io::Result<()> {
+    if file.metadata()?.len() != size {
+        file.set_len(size)?;
+    }
+    file.sync_all()?;
+    drop_cached(file);
+    Ok(())
 }
 
 /// An encryption worker: encrypts the segments it is given, in order, each
