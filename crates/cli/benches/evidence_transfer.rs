@@ -1,7 +1,7 @@
 //! Benchmark of evidence transfer between two real `custos serve` processes
 //! on loopback, against a plain HTTP upload of the same bytes.
 //!
-//! A package of `CUSTOS_BENCH_TRANSFER_GIB` GiB (default 2, 64 MiB segments)
+//! A package of `CUSTOS_BENCH_TRANSFER_GIB` GiB (default 2, default segments)
 //! is sealed once. Then `custos evidence send` uploads it to the receiving
 //! node (wall time, GiB/s, peak resident memory of the sending command and
 //! of the receiving server), and a minimal axum PUT handler in this process
@@ -56,7 +56,10 @@ fn run() -> anyhow::Result<()> {
     } else {
         &["DE", "FR"]
     };
-    println!("evidence transfer: {gib} GiB package, 64 MiB segments, loopback, nodes {states:?}");
+    let segment_mib = custos_protocol::evidence::DEFAULT_SEGMENT_SIZE >> 20;
+    println!(
+        "evidence transfer: {gib} GiB package, {segment_mib} MiB segments (the default), loopback, nodes {states:?}"
+    );
     let mut net = Network::start(states);
 
     // The package, sealed once.
