@@ -803,13 +803,13 @@ pub(crate) fn enable_direct(_file: &File) -> bool {
 
 /// Switches `file` back to the page cache; false if that failed.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn disable_direct(file: &File) -> bool {
+pub(crate) fn disable_direct(file: &File) -> bool {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     fcntl_getfl(file).is_ok_and(|flags| fcntl_setfl(file, flags - OFlags::DIRECT).is_ok())
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn disable_direct(_file: &File) -> bool {
+pub(crate) fn disable_direct(_file: &File) -> bool {
     false
 }
 

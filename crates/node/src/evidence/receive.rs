@@ -25,7 +25,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use custos_protocol::evidence::{
-    Manifest, read_manifest_unverified, segment_file_name, verify_manifest,
+    Manifest, Segment, read_manifest_unverified, segment_file_name, verify_manifest,
 };
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, sign_evidence_receipt,
@@ -325,29 +325,8 @@ impl Node {
             }
             check_space(&dir, segment.size, reserve)?;
             let part = dir.join(format!("{name}.part"));
-            let file =
-                File::create(&part).map_err(io_err(format!("cannot create {}", part.display())))?;
-            let direct = enable_direct(&file);
-            Ok(SegmentStart::Upload(Box::new(SegmentUpload {
-                index: segment.index,
-                expected_size: segment.size,
-                expected_sha256: segment.sha256.clone(),
-                part,
-                final_path,
-                dir,
-                state: Some(Writer {
-                    file,
-                    direct,
-                    hasher: Sha256::new(),
-                    written: 0,
-                }),
-                buffer: DirectBuffer::new(),
-                spare: None,
-                pending: None,
-                received: 0,
-                done: false,
-                _lock: lock,
-            })))
+            let upload = SegmentUpload::create(segment, part, final_path, lock)?;
+            Ok(SegmentStart::Upload(Box::new(upload)))
         })
         .await
     }
@@ -865,6 +844,39 @@ impl std::fmt::Debug for SegmentUpload {
 }
 
 impl SegmentUpload {
+    /// Creates (or empties) the `.part` file of `segment` at `part`, to be
+    /// renamed to `final_path` once it matches; `lock` is the segment's.
+    fn create(
+        segment: &Segment,
+        part: PathBuf,
+        final_path: PathBuf,
+        lock: FileLock,
+    ) -> Result<Self, ReceiveError> {
+        let file =
+            File::create(&part).map_err(io_err(format!("cannot create {}", part.display())))?;
+        let dir = part.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(Self {
+            index: segment.index,
+            expected_size: segment.size,
+            expected_sha256: segment.sha256.clone(),
+            part,
+            final_path,
+            dir,
+            state: Some(Writer {
+                direct: enable_direct(&file),
+                file,
+                hasher: Sha256::new(),
+                written: 0,
+            }),
+            buffer: DirectBuffer::new(),
+            spare: None,
+            pending: None,
+            received: 0,
+            done: false,
+            _lock: lock,
+        })
+    }
+
     /// The size the manifest declares for this segment.
     pub fn expected_size(&self) -> u64 {
         self.expected_size
@@ -996,55 +1008,47 @@ impl Drop for SegmentUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::package::disable_direct;
     use crate::evidence::package::tests::{EDGE_SIZES, sample};
 
-    /// An upload of `data` in `piece`-byte bodies into `dir`, as the
-    /// federation endpoint streams one, with direct writes if `direct`.
-    async fn upload(
-        dir: &Path,
-        data: &[u8],
-        piece: usize,
-        direct: bool,
-    ) -> Result<(), ReceiveError> {
-        let part = dir.join("000000.age.part");
-        let file = File::create(&part).unwrap();
-        let direct = direct && enable_direct(&file);
-        let mut upload = SegmentUpload {
+    /// Segment 0 of `len` bytes with SHA-256 `sha256`, started in `dir` as
+    /// an upload starts one; with `direct` false, through the page cache.
+    fn start(dir: &Path, len: usize, sha256: String, direct: bool) -> SegmentUpload {
+        let segment = Segment {
             index: 0,
-            expected_size: data.len() as u64,
-            expected_sha256: crate::intake::hex(&Sha256::digest(data)),
-            part,
-            final_path: dir.join("000000.age"),
-            dir: dir.to_owned(),
-            state: Some(Writer {
-                file,
-                direct,
-                hasher: Sha256::new(),
-                written: 0,
-            }),
-            buffer: DirectBuffer::new(),
-            spare: None,
-            pending: None,
-            received: 0,
-            done: false,
-            _lock: FileLock::try_acquire(&dir.join("000000.lock"))
-                .unwrap()
-                .unwrap(),
+            plain_size: 0,
+            size: len as u64,
+            sha256,
         };
-        for chunk in data.chunks(piece) {
-            upload.write(chunk).await?;
+        let lock = FileLock::try_acquire(&dir.join("000000.lock"))
+            .unwrap()
+            .unwrap();
+        let part = dir.join("000000.age.part");
+        let mut upload =
+            SegmentUpload::create(&segment, part, dir.join("000000.age"), lock).unwrap();
+        if let Some(w) = upload.state.as_mut()
+            && w.direct
+            && !direct
+        {
+            assert!(disable_direct(&w.file));
+            w.direct = false;
         }
-        upload.finish().await
+        upload
     }
 
     #[tokio::test]
     async fn segments_hold_exactly_the_bytes_received_directly_or_through_the_cache() {
         for len in EDGE_SIZES {
             let data = sample(len);
+            let sha256 = crate::intake::hex(&Sha256::digest(&data));
             for piece in [16_384, 4_099] {
                 for direct in [true, false] {
                     let dir = tempfile::tempdir().unwrap();
-                    upload(dir.path(), &data, piece, direct).await.unwrap();
+                    let mut upload = start(dir.path(), len, sha256.clone(), direct);
+                    for chunk in data.chunks(piece) {
+                        upload.write(chunk).await.unwrap();
+                    }
+                    upload.finish().await.unwrap();
                     let written = fs::read(dir.path().join("000000.age")).unwrap();
                     assert!(
                         written == data,
@@ -1060,37 +1064,17 @@ mod tests {
     async fn a_segment_that_does_not_match_its_hash_leaves_nothing() {
         let data = sample(DIRECT_BUFFER + 5);
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("000000.age.part");
-        let file = File::create(&part).unwrap();
-        let mut upload = SegmentUpload {
-            index: 0,
-            expected_size: data.len() as u64,
-            expected_sha256: "00".repeat(32),
-            part: part.clone(),
-            final_path: dir.path().join("000000.age"),
-            dir: dir.path().to_owned(),
-            state: Some(Writer {
-                direct: enable_direct(&file),
-                file,
-                hasher: Sha256::new(),
-                written: 0,
-            }),
-            buffer: DirectBuffer::new(),
-            spare: None,
-            pending: None,
-            received: 0,
-            done: false,
-            _lock: FileLock::try_acquire(&dir.path().join("000000.lock"))
-                .unwrap()
-                .unwrap(),
-        };
+        let mut upload = start(dir.path(), data.len(), "00".repeat(32), true);
         upload.write(&data).await.unwrap();
         let err = upload.finish().await.unwrap_err();
         assert!(
             matches!(err, ReceiveError::SegmentMismatch { index: 0, .. }),
             "{err}"
         );
-        assert!(!part.exists(), "the .part file is removed");
+        assert!(
+            !dir.path().join("000000.age.part").exists(),
+            "the .part file is removed"
+        );
         assert!(!dir.path().join("000000.age").exists());
     }
 }

@@ -767,13 +767,7 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
     assert_eq!(store.ledger_size().await.unwrap(), 3);
 
     // So does the scan, at the first hash.
-    let (_, hashes) = drain(
-        store
-            .ledger_scan(3, 3, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, hashes) = scan_all(store, 3, 3).await;
     assert_corrupt(hashes.unwrap_err(), TABLE, "hashes", "index 0");
 
     // An entry removed below the ledger's size is reported, not skipped.
@@ -789,13 +783,7 @@ pub(crate) async fn hand_edited_ledger_rows(fx: Fixture) {
         1,
     );
     assert_eq!(store.ledger_entries(2, 10).await.unwrap().len(), 1);
-    let (entries, _) = drain(
-        store
-            .ledger_scan(3, 0, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (entries, _) = scan_all(store, 3, 0).await;
     assert_gap(entries.unwrap_err(), "ledger_entries", 1);
     // So is the last one, though nothing follows it.
     fx.raw("DELETE FROM ledger_entries WHERE idx = 2").await;
@@ -869,6 +857,20 @@ async fn drain(
     (digests, hashes)
 }
 
+/// Scans `entries` entries (tagged) and `hashes` stored hashes and reads
+/// both streams to their ends.
+async fn scan_all(
+    store: &Arc<dyn Store>,
+    entries: u64,
+    hashes: u64,
+) -> (
+    Result<Vec<[u8; 32]>, StoreError>,
+    Result<Vec<[u8; 32]>, StoreError>,
+) {
+    let digest = EntryDigest::each(tag);
+    drain(store.ledger_scan(entries, hashes, digest).await.unwrap()).await
+}
+
 /// Reads one stream of a scan to its end, adding each run with `add`.
 async fn drain_one<T>(
     stream: &mut custos_store::RunStream,
@@ -884,13 +886,7 @@ async fn drain_one<T>(
 pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     let store = &fx.store;
     // An empty scan ends at once.
-    let (entries, hashes) = drain(
-        store
-            .ledger_scan(0, 0, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (entries, hashes) = scan_all(store, 0, 0).await;
     assert!(entries.unwrap().is_empty() && hashes.unwrap().is_empty());
 
     // Enough entries for several runs, of varied lengths (the empty entry
@@ -910,24 +906,12 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
             .unwrap();
     }
     let want_hashes: Vec<[u8; 32]> = (0..2 * total).map(hash_at).collect();
-    let (entries, hashes) = drain(
-        store
-            .ledger_scan(total, 2 * total, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (entries, hashes) = scan_all(store, total, 2 * total).await;
     assert_eq!(entries.unwrap(), tags(&all));
     assert_eq!(hashes.unwrap(), want_hashes);
 
     // A shorter scan stops where it was asked to.
-    let (entries, hashes) = drain(
-        store
-            .ledger_scan(100, 7, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (entries, hashes) = scan_all(store, 100, 7).await;
     assert_eq!(entries.unwrap(), tags(&all[..100]));
     assert_eq!(hashes.unwrap(), want_hashes[..7]);
 
@@ -1016,24 +1000,12 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
         other => assert_corrupt(other, TABLE, "hashes", "index 20000"),
     }
     // The part before the gaps reads whole.
-    let (entries, hashes) = drain(
-        store
-            .ledger_scan(9000, 20000, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (entries, hashes) = scan_all(store, 9000, 20000).await;
     assert_eq!(entries.unwrap(), tags(&all[..9000]));
     assert_eq!(hashes.unwrap(), want_hashes[..20000]);
     // A block cut short leaves a gap after its last hash.
     fx.raw(&set_hash(store.backend(), 320, None)).await;
-    let (_, hashes) = drain(
-        store
-            .ledger_scan(9000, 20000, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, hashes) = scan_all(store, 9000, 20000).await;
     match hashes.unwrap_err() {
         err @ StoreError::LedgerGap { .. } => assert_gap(err, TABLE, 321),
         other => assert_corrupt(other, TABLE, "hashes", "index 321"),
@@ -1136,13 +1108,7 @@ pub(crate) async fn stored_hashes_move_into_blocks_on_upgrade(fx: Fixture) {
     let all: Vec<u64> = (0..70).collect();
     let want: Vec<[u8; 32]> = all.iter().map(|&i| hash_at(i)).collect();
     assert_eq!(store.ledger_hashes(&all).await.unwrap(), want);
-    let (_, hashes) = drain(
-        store
-            .ledger_scan(0, 70, EntryDigest::each(tag))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, hashes) = scan_all(&store, 0, 70).await;
     assert_eq!(hashes.unwrap(), want);
     // Appends carry on after the last one moved.
     let more: Vec<(u64, [u8; 32])> = (70..75).map(|i| (i, hash_at(i))).collect();
