@@ -454,7 +454,7 @@ impl Node {
         let mut stored = StoredHashes::new(scan.hashes, scan.spent.clone());
         let mut tree = custos_ledger::RootBuilder::new();
         let mut checkpoint_root = None;
-        let mut recomputed: Vec<Hash> = Vec::with_capacity(64);
+        let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(64);
         while tree.size() < size {
             let run = match scan.digests.recv().await {
                 Some(Ok(run)) if run.first == tree.size() => run,
@@ -478,22 +478,15 @@ impl Node {
                 .as_ref()
                 .is_some_and(|c| c.size > run.first && c.size < end);
             if run.derived.len() == RUN_STORED && end <= size && !checkpoint_inside {
-                for (k, want) in run.derived.iter().enumerate() {
-                    // Only a failure needs the entry's index.
-                    let index = || run.first + leaf_of_run_hash(k);
-                    let (position, got) = match stored.ready() {
-                        Some(next) => next,
-                        None => stored.next().await.map_err(|e| tampered_hash(e, index()))?,
-                    };
-                    if *want != got {
-                        return Err(mismatch(index(), position));
-                    }
-                }
+                let first = run.first;
+                stored
+                    .check(&run.derived, |k| first + leaf_of_run_hash(k))
+                    .await?;
                 let subtree = run.derived.last().copied().map(Hash).unwrap_or_default();
                 recomputed.clear();
-                tree.push_subtree_stored(RUN_LEVEL, subtree, |h| recomputed.push(*h))
+                tree.push_subtree_stored(RUN_LEVEL, subtree, |h| recomputed.push(h.0))
                     .map_err(ledger_err)?;
-                stored.check(&recomputed, end - 1).await?;
+                stored.check(&recomputed, |_| end - 1).await?;
             } else {
                 for &leaf in &run.hashes {
                     let index = tree.size();
@@ -504,9 +497,9 @@ impl Node {
                         checkpoint_root = Some(tree.root());
                     }
                     recomputed.clear();
-                    tree.push_leaf_hash_stored(Hash(leaf), |h| recomputed.push(*h))
+                    tree.push_leaf_hash_stored(Hash(leaf), |h| recomputed.push(h.0))
                         .map_err(ledger_err)?;
-                    stored.check(&recomputed, index).await?;
+                    stored.check(&recomputed, |_| index).await?;
                 }
             }
             scan.spent.digests(run);
@@ -626,16 +619,21 @@ impl StoredHashes {
         Some((position, hash))
     }
 
-    /// Compares the next stored hashes with `recomputed`, found while
-    /// checking entry `index`.
-    async fn check(&mut self, recomputed: &[Hash], index: u64) -> Result<(), NodeError> {
-        for want in recomputed {
+    /// Compares the next stored hashes with `recomputed`; a difference or
+    /// a missing hash at the `k`th is reported against entry `index(k)`
+    /// (worked out only then).
+    async fn check(
+        &mut self,
+        recomputed: &[[u8; 32]],
+        index: impl Fn(usize) -> u64,
+    ) -> Result<(), NodeError> {
+        for (k, want) in recomputed.iter().enumerate() {
             let (position, got) = match self.ready() {
                 Some(next) => next,
-                None => self.next().await.map_err(|e| tampered_hash(e, index))?,
+                None => self.next().await.map_err(|e| tampered_hash(e, index(k)))?,
             };
-            if want.0 != got {
-                return Err(mismatch(index, position));
+            if *want != got {
+                return Err(mismatch(index(k), position));
             }
         }
         Ok(())
