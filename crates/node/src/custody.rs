@@ -15,7 +15,7 @@ use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
     sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
 };
-use custos_store::{EntryDigest, SCAN_RUN, StoreError, StoredCheckpoint};
+use custos_store::{EntryDigest, LedgerScan, SCAN_RUN, StoreError, StoredCheckpoint};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -447,64 +447,23 @@ impl Node {
             });
         }
         let digest = EntryDigest::each(leaf_digest).with_runs(run_tree_hashes);
-        let mut scan = self
+        let scan = self
             .store
             .ledger_scan(size, stored_hash_count(size), digest)
             .await?;
-        let mut stored = StoredHashes::new(scan.hashes, scan.spent.clone());
-        let mut tree = custos_ledger::RootBuilder::new();
-        let mut checkpoint_root = None;
-        let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(64);
-        while tree.size() < size {
-            let run = match scan.digests.recv().await {
-                Some(Ok(run)) if run.first == tree.size() => run,
-                Some(Ok(run)) => return Err(out_of_order("entries", run.first, tree.size()).into()),
-                Some(Err(e)) => return Err(tampered_entry(e, tree.size())),
-                None => {
-                    return Err(NodeError::Ledger(
-                        "the ledger reader stopped before the end".into(),
-                    ));
-                }
-            };
-            let end = run.first + run.hashes.len() as u64;
-            if checkpoint.as_ref().is_some_and(|c| c.size == run.first) {
-                checkpoint_root = Some(tree.root());
-            }
-            // A whole run comes with the tree hashes of its own subtree,
-            // computed by the store's reader: compare those, then add the
-            // run to the tree as one subtree. A checkpoint inside the run
-            // needs the tree leaf by leaf, as does the last, partial run.
-            let checkpoint_inside = checkpoint
-                .as_ref()
-                .is_some_and(|c| c.size > run.first && c.size < end);
-            if run.derived.len() == RUN_STORED && end <= size && !checkpoint_inside {
-                let first = run.first;
-                stored
-                    .check(&run.derived, |k| first + leaf_of_run_hash(k))
-                    .await?;
-                let subtree = run.derived.last().copied().map(Hash).unwrap_or_default();
-                recomputed.clear();
-                tree.push_subtree_stored(RUN_LEVEL, subtree, |h| recomputed.push(h.0))
-                    .map_err(ledger_err)?;
-                stored.check(&recomputed, |_| end - 1).await?;
-            } else {
-                for &leaf in &run.hashes {
-                    let index = tree.size();
-                    if index == size {
-                        break;
-                    }
-                    if checkpoint.as_ref().is_some_and(|c| c.size == index) {
-                        checkpoint_root = Some(tree.root());
-                    }
-                    recomputed.clear();
-                    tree.push_leaf_hash_stored(Hash(leaf), |h| recomputed.push(h.0))
-                        .map_err(ledger_err)?;
-                    stored.check(&recomputed, |_| index).await?;
-                }
-            }
-            scan.spent.digests(run);
-            progress(tree.size(), size);
-        }
+        let LedgerScan {
+            digests,
+            hashes,
+            spent,
+            readers,
+        } = scan;
+        let stored = StoredHashes::new(hashes, spent.clone());
+        let at = checkpoint.as_ref().map(|c| c.size);
+        let checked = recompute(size, at, digests, stored, &spent, progress).await;
+        // The streams are gone with `recompute`: let the readers stop, so
+        // that none still reads the database once this returns.
+        readers.stopped().await;
+        let (tree, checkpoint_root) = checked?;
         let root = tree.root();
         if let Some(c) = &checkpoint {
             let at = if c.size == size {
@@ -525,6 +484,73 @@ impl Node {
             checkpoint_size: checkpoint.map(|c| c.size),
         })
     }
+}
+
+/// Folds the scan's entry digests into the tree of `size` leaves and
+/// compares, in order, every hash the tree would store with the stored
+/// ones; returns the tree and, if `checkpoint` (a size below `size`) was
+/// given, the root at that size. Entries are checked strictly in order, so
+/// the first bad entry is the one reported.
+async fn recompute(
+    size: u64,
+    checkpoint: Option<u64>,
+    mut digests: custos_store::RunStream,
+    mut stored: StoredHashes,
+    spent: &custos_store::Spent,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(custos_ledger::RootBuilder, Option<Hash>), NodeError> {
+    let mut tree = custos_ledger::RootBuilder::new();
+    let mut checkpoint_root = None;
+    let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(64);
+    while tree.size() < size {
+        let run = match digests.recv().await {
+            Some(Ok(run)) if run.first == tree.size() => run,
+            Some(Ok(run)) => return Err(out_of_order("entries", run.first, tree.size()).into()),
+            Some(Err(e)) => return Err(tampered_entry(e, tree.size())),
+            None => {
+                return Err(NodeError::Ledger(
+                    "the ledger reader stopped before the end".into(),
+                ));
+            }
+        };
+        let end = run.first + run.hashes.len() as u64;
+        if checkpoint == Some(run.first) {
+            checkpoint_root = Some(tree.root());
+        }
+        // A whole run comes with the tree hashes of its own subtree,
+        // computed by the store's reader: compare those, then add the run
+        // to the tree as one subtree. A checkpoint inside the run needs the
+        // tree leaf by leaf, as does the last, partial run.
+        let checkpoint_inside = checkpoint.is_some_and(|c| c > run.first && c < end);
+        if run.derived.len() == RUN_STORED && end <= size && !checkpoint_inside {
+            let first = run.first;
+            stored
+                .check(&run.derived, |k| first + leaf_of_run_hash(k))
+                .await?;
+            let subtree = run.derived.last().copied().map(Hash).unwrap_or_default();
+            recomputed.clear();
+            tree.push_subtree_stored(RUN_LEVEL, subtree, |h| recomputed.push(h.0))
+                .map_err(ledger_err)?;
+            stored.check(&recomputed, |_| end - 1).await?;
+        } else {
+            for &leaf in &run.hashes {
+                let index = tree.size();
+                if index == size {
+                    break;
+                }
+                if checkpoint == Some(index) {
+                    checkpoint_root = Some(tree.root());
+                }
+                recomputed.clear();
+                tree.push_leaf_hash_stored(Hash(leaf), |h| recomputed.push(h.0))
+                    .map_err(ledger_err)?;
+                stored.check(&recomputed, |_| index).await?;
+            }
+        }
+        spent.digests(run);
+        progress(tree.size(), size);
+    }
+    Ok((tree, checkpoint_root))
 }
 
 /// An entry's leaf hash as the store's scan computes it, on its readers.

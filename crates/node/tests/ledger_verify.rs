@@ -26,13 +26,18 @@ const SIZE: u64 = 2 * SCAN_RUN as u64 + 3_000;
 /// Germany's node over the SQLite file in `dir`, with keys made there
 /// when `fresh`.
 async fn node(dir: &Path, fresh: bool) -> Arc<Node> {
+    let url = format!("sqlite://{}", dir.join("custos.db").display());
+    node_on(dir, &url, fresh).await
+}
+
+/// Germany's node over the store at `url`, with keys in `dir`.
+async fn node_on(dir: &Path, url: &str, fresh: bool) -> Arc<Node> {
     let keys = if fresh {
         Keystore::create(&dir.join("keys"), AT).unwrap()
     } else {
         Keystore::load(&dir.join("keys")).unwrap()
     };
-    let url = format!("sqlite://{}", dir.join("custos.db").display());
-    let store = custos_store::open(&url).await.unwrap();
+    let store = custos_store::open(url).await.unwrap();
     let settings = NodeSettings {
         state: "DE".parse().unwrap(),
         name: "Germany".into(),
@@ -57,7 +62,11 @@ fn entry(i: u64) -> Vec<u8> {
 /// first `checkpoint` of them: those go through the sequencer, the rest
 /// are appended behind it with their tree hashes.
 async fn ledger(dir: &Path, checkpoint: u64) -> Arc<Node> {
-    let node = node(dir, true).await;
+    fill(node(dir, true).await, checkpoint).await
+}
+
+/// Gives `node`'s empty ledger its `SIZE` entries, signed up to `checkpoint`.
+async fn fill(node: Arc<Node>, checkpoint: u64) -> Arc<Node> {
     let entries: Vec<Vec<u8>> = (0..SIZE).map(entry).collect();
     for chunk in entries[..checkpoint as usize].chunks(5_000) {
         node.store.queue_ledger(chunk, AT).await.unwrap();
@@ -135,57 +144,136 @@ async fn a_good_ledger_verifies_whatever_its_checkpoint() {
     }
 }
 
+/// A copy of the node folder `from` (its database files and keys) in a
+/// folder of its own: each tampering starts from the same pristine node,
+/// and the readers of an earlier, failed verification (which may still be
+/// stopping) never see the file they read change.
+fn copy_of(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for sub in ["", "keys"] {
+        std::fs::create_dir_all(to.path().join(sub)).unwrap();
+        for item in std::fs::read_dir(from.join(sub)).unwrap() {
+            let item = item.unwrap();
+            if item.file_type().unwrap().is_file() {
+                std::fs::copy(item.path(), to.path().join(sub).join(item.file_name())).unwrap();
+            }
+        }
+    }
+    to
+}
+
+/// The entry and problem a verification of the node in `dir` names.
+async fn caught(dir: &Path) -> (u64, String) {
+    let node = node(dir, false).await;
+    let found = tampered(verify(&node).await);
+    node.store.close().await;
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("custos.db");
-    ledger(dir.path(), SIZE).await.store.close().await;
-    let pristine = dir.path().join("pristine.db");
-    std::fs::copy(&path, &pristine).unwrap();
-    // A new file renamed over the old: readers of a failed verification may
-    // still have the old one mapped for a moment, and must not see it shrink.
-    let restore = || {
-        let copy = dir.path().join("restored.db");
-        std::fs::copy(&pristine, &copy).unwrap();
-        std::fs::rename(&copy, &path).unwrap();
-    };
-    let caught = || async {
-        let node = node(dir.path(), false).await;
-        let found = tampered(verify(&node).await);
-        node.store.close().await;
-        restore();
-        found
-    };
+    let pristine = tempfile::tempdir().unwrap();
+    ledger(pristine.path(), SIZE).await.store.close().await;
 
     // A changed entry in the second whole run.
     let index = SCAN_RUN as u64 + 777;
+    let dir = copy_of(pristine.path());
     db(dir.path())
         .execute(
             "UPDATE ledger_entries SET entry = ?1 WHERE idx = ?2",
             rusqlite::params![b"{\"entry\":\"forged\"}".to_vec(), index as i64],
         )
         .unwrap();
-    let (at, problem) = caught().await;
+    let (at, problem) = caught(dir.path()).await;
     assert_eq!(at, index, "{problem}");
     assert!(problem.contains("entry's bytes"), "{problem}");
 
     // A stored tree hash inside the first run: the node over leaves
     // 96..128, which leaf 127 completes.
+    let dir = copy_of(pristine.path());
     flip_stored_hash(dir.path(), stored_hash_index(5, 3));
-    let (at, problem) = caught().await;
+    let (at, problem) = caught(dir.path()).await;
     assert_eq!(at, 127, "{problem}");
     assert!(problem.contains("level 5"), "{problem}");
 
     // A tree hash above the runs: the root of the first two, which the last
     // leaf of the second completes.
     let level = SCAN_RUN.trailing_zeros() as u8 + 1;
+    let dir = copy_of(pristine.path());
     flip_stored_hash(dir.path(), stored_hash_index(level, 0));
-    let (at, problem) = caught().await;
+    let (at, problem) = caught(dir.path()).await;
     assert_eq!(at, 2 * SCAN_RUN as u64 - 1, "{problem}");
     assert!(problem.contains(&format!("level {level}")), "{problem}");
 
-    // Restored, it verifies again.
+    // Untouched, it verifies.
+    let dir = copy_of(pristine.path());
     let node = node(dir.path(), false).await;
     assert_eq!(verify(&node).await.unwrap().size, SIZE);
+    node.store.close().await;
+}
+
+/// A database of its own on the PostgreSQL server named by
+/// `CUSTOS_TEST_POSTGRES_URL`, dropped at the end.
+struct Postgres {
+    admin: String,
+    name: String,
+}
+
+impl Postgres {
+    fn psql(admin: &str, statement: &str) -> String {
+        let out = std::process::Command::new("psql")
+            .args([admin, "-v", "ON_ERROR_STOP=1", "-Atc", statement])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn url(&self) -> String {
+        let server = self
+            .admin
+            .rsplit_once('/')
+            .map_or(self.admin.as_str(), |(s, _)| s);
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::process::Command::new("psql")
+            .args([self.admin.as_str(), "-qc", &drop])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_ledger_verifies_and_names_a_changed_entry() {
+    let Ok(admin) = std::env::var("CUSTOS_TEST_POSTGRES_URL") else {
+        println!("skipped: CUSTOS_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("custos_verify_{}", uuid::Uuid::new_v4().simple());
+    Postgres::psql(&admin, &format!("CREATE DATABASE {name}"));
+    let db = Postgres { admin, name };
+    let dir = tempfile::tempdir().unwrap();
+    let node = fill(node_on(dir.path(), &db.url(), true).await, SIZE).await;
+    let want = MemoryLog::from_entries((0..SIZE).map(entry))
+        .unwrap()
+        .root();
+    assert_eq!(verify(&node).await.unwrap().root, want.to_base64());
+
+    let index = SCAN_RUN as u64 + 4_321;
+    let changed = Postgres::psql(
+        &db.url(),
+        &format!("UPDATE ledger_entries SET entry = '\\x00' WHERE idx = {index} RETURNING idx"),
+    );
+    assert!(changed.starts_with(&format!("{index}\n")), "{changed:?}");
+    let (at, problem) = tampered(verify(&node).await);
+    assert_eq!(at, index, "{problem}");
     node.store.close().await;
 }

@@ -204,7 +204,8 @@ impl RunStream {
 /// [`crate::Store::ledger_scan`]): the digests of the entries and the
 /// stored tree hashes, each read by its own readers, so that reading and
 /// digesting run beside the work that checks them. Dropping the scan stops
-/// the readers.
+/// the readers: each stops at its next run, and [`ScanReaders::stopped`]
+/// waits until all have.
 ///
 /// Each stream delivers runs in order, from index 0, and ends after the
 /// last one asked for; a failure ends it early with one `Err`. A row that
@@ -220,6 +221,24 @@ pub struct LedgerScan {
     pub digests: RunStream,
     pub hashes: RunStream,
     pub spent: Spent,
+    pub readers: ScanReaders,
+}
+
+/// The readers of a [`LedgerScan`], to wait for once its streams are
+/// dropped, so that nothing the scan started still reads the database
+/// after the caller is done (a closed store, a file replaced or removed).
+#[derive(Debug, Default)]
+pub struct ScanReaders(pub(crate) Vec<tokio::task::JoinHandle<()>>);
+
+impl ScanReaders {
+    /// Waits until every reader has stopped. Call it after dropping the
+    /// scan's streams: a reader waiting to send stops only then.
+    pub async fn stopped(self) {
+        for reader in self.0 {
+            // A reader that panicked has stopped too.
+            let _ = reader.await;
+        }
+    }
 }
 
 /// Where the runs of a [`LedgerScan`] go back for reuse (see there).
@@ -282,6 +301,7 @@ impl LedgerScan {
                     digests: spent_digests,
                     hashes: spent_hashes,
                 },
+                readers: ScanReaders::default(),
             },
             StreamOut {
                 lanes: digest_lanes,
@@ -308,9 +328,9 @@ pub(crate) fn scan_in_pages<S>(
 where
     S: crate::Store + Clone + 'static,
 {
-    let (scan, digests_out, hashes_out) = LedgerScan::channels(1);
+    let (mut scan, digests_out, hashes_out) = LedgerScan::channels(1);
     let reader = store.clone();
-    tokio::spawn(async move {
+    let entries_reader = tokio::spawn(async move {
         let Some(out) = digests_out.lanes.first() else {
             return;
         };
@@ -373,7 +393,7 @@ where
             }
         }
     });
-    tokio::spawn(async move {
+    let hashes_reader = tokio::spawn(async move {
         let Some(out) = hashes_out.lanes.first() else {
             return;
         };
@@ -398,5 +418,6 @@ where
             next += u64::from(count);
         }
     });
+    scan.readers = ScanReaders(vec![entries_reader, hashes_reader]);
     scan
 }

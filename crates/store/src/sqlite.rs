@@ -61,8 +61,9 @@ pub(crate) struct SqliteStore {
 #[derive(Debug)]
 struct Shared {
     readers: Readers,
-    /// Dropped when the store closes, which ends the checkpointer.
-    checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    /// The checkpointer: its stop signal, dropped when the store closes,
+    /// and its thread, joined then.
+    checkpoints: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 impl SqliteStore {
@@ -118,7 +119,7 @@ impl SqliteStore {
 
         let (stop, stopped) = mpsc::channel();
         let checkpointer = db::connect(&file, Role::Checkpointer)?;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("custos-sqlite-checkpoint".to_owned())
             .spawn(move || checkpoint_wal(&checkpointer, &stopped))
             .map_err(|e| {
@@ -127,7 +128,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 readers: Readers::new(file.clone()),
-                checkpoints: Mutex::new(Some(stop)),
+                checkpoints: Mutex::new(Some((stop, thread))),
             }),
             writer,
             file,
@@ -1109,14 +1110,19 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
         self.shared.readers.close();
-        // Ends the checkpointer; the last connection to close copies what
-        // is left of the write-ahead log into the database.
-        drop(
-            self.shared
-                .checkpoints
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
+        // Ends the checkpointer and waits for it: the last connection to
+        // close copies what is left of the write-ahead log into the
+        // database and removes the log, and once `close` returns the files
+        // are settled (for a copy, a backup, the next process).
+        let checkpointer = self
+            .shared
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = checkpointer {
+            drop(stop);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }

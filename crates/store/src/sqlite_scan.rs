@@ -36,13 +36,17 @@ const HASH_RUN: usize = 2 * SCAN_RUN;
 
 /// Starts the readers of a scan of the file at `path`.
 pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64, digest: EntryDigest) -> LedgerScan {
-    let (scan, digests_out, hashes_out) = LedgerScan::channels(ENTRY_READERS);
+    let (mut scan, digests_out, hashes_out) = LedgerScan::channels(ENTRY_READERS);
     let digests_out = Arc::new(digests_out);
     for reader in 0..ENTRY_READERS {
         let (path, out) = (path.clone(), Arc::clone(&digests_out));
-        tokio::task::spawn_blocking(move || read_entries(&path, entries, digest, reader, &out));
+        let task = tokio::task::spawn_blocking(move || {
+            read_entries(&path, entries, digest, reader, &out);
+        });
+        scan.readers.0.push(task);
     }
-    tokio::task::spawn_blocking(move || read_hashes(&path, hashes, &hashes_out));
+    let task = tokio::task::spawn_blocking(move || read_hashes(&path, hashes, &hashes_out));
+    scan.readers.0.push(task);
     scan
 }
 

@@ -957,13 +957,20 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     assert_eq!(read, total);
     assert_gap(end, "ledger_entries", total);
 
-    // A scan dropped half-read stops its readers; the store stays usable.
-    let mut scan = store
+    // A scan dropped half-read stops its readers (waiting for them ends)
+    // and the store stays usable.
+    let custos_store::LedgerScan {
+        mut digests,
+        hashes,
+        spent,
+        readers,
+    } = store
         .ledger_scan(total, 2 * total, EntryDigest::each(tag))
         .await
         .unwrap();
-    assert!(scan.digests.recv().await.unwrap().is_ok());
-    drop(scan);
+    assert!(digests.recv().await.unwrap().is_ok());
+    drop((digests, hashes, spent));
+    readers.stopped().await;
     assert_eq!(store.ledger_size().await.unwrap(), total);
 
     // Rows removed behind the store's back end each stream at the gap,

@@ -584,6 +584,15 @@ async fn data_survives_closing_and_reopening(fx: Fixture) {
     fx.store.insert_request(&record).await.unwrap();
     let first = fx.store.append_event(&event("kept", 1)).await.unwrap();
     fx.store.close().await;
+    if let Some(file) = fx.url.strip_prefix("sqlite://") {
+        // Once closed, the database is one settled file: the write-ahead
+        // log has been copied into it and removed.
+        let wal = format!("{file}-wal");
+        assert!(
+            !std::path::Path::new(&wal).exists(),
+            "{wal} is left after close"
+        );
+    }
 
     let store = fx.reopen().await;
     assert_eq!(store.node_info().await.unwrap(), Some(info));
