@@ -212,43 +212,15 @@ async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
     node.store.close().await;
 }
 
-/// A database of its own on the PostgreSQL server named by
-/// `CUSTOS_TEST_POSTGRES_URL`, dropped at the end.
-struct Postgres {
-    admin: String,
-    name: String,
-}
-
-impl Postgres {
-    fn psql(admin: &str, statement: &str) -> String {
-        let out = std::process::Command::new("psql")
-            .args([admin, "-v", "ON_ERROR_STOP=1", "-Atc", statement])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn url(&self) -> String {
-        let server = self
-            .admin
-            .rsplit_once('/')
-            .map_or(self.admin.as_str(), |(s, _)| s);
-        format!("{server}/{}", self.name)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = std::process::Command::new("psql")
-            .args([self.admin.as_str(), "-qc", &drop])
-            .output();
-    }
+/// Runs `sql` on the PostgreSQL database at `url`, behind the node's back.
+async fn postgres(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,22 +230,22 @@ async fn a_postgresql_ledger_verifies_and_names_a_changed_entry() {
         return;
     };
     let name = format!("custos_verify_{}", uuid::Uuid::new_v4().simple());
-    Postgres::psql(&admin, &format!("CREATE DATABASE {name}"));
-    let db = Postgres { admin, name };
+    postgres(&admin, &format!("CREATE DATABASE {name}")).await;
+    let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
+    let url = format!("{server}/{name}");
+
     let dir = tempfile::tempdir().unwrap();
-    let node = fill(node_on(dir.path(), &db.url(), true).await, SIZE).await;
+    let node = fill(node_on(dir.path(), &url, true).await, SIZE).await;
     let want = MemoryLog::from_entries((0..SIZE).map(entry))
         .unwrap()
         .root();
     assert_eq!(verify(&node).await.unwrap().root, want.to_base64());
 
     let index = SCAN_RUN as u64 + 4_321;
-    let changed = Postgres::psql(
-        &db.url(),
-        &format!("UPDATE ledger_entries SET entry = '\\x00' WHERE idx = {index} RETURNING idx"),
-    );
-    assert!(changed.starts_with(&format!("{index}\n")), "{changed:?}");
+    let forge = format!("UPDATE ledger_entries SET entry = '\\x00' WHERE idx = {index}");
+    postgres(&url, &forge).await;
     let (at, problem) = tampered(verify(&node).await);
     assert_eq!(at, index, "{problem}");
     node.store.close().await;
+    postgres(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
 }
