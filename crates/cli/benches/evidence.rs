@@ -138,6 +138,43 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// A rage command line: `mode` (`-e` or `-d`), the key (`-r RECIPIENT` or
+/// `-i IDENTITY`), the output and the input.
+fn rage_args<'a>(
+    mode: &'a str,
+    key_flag: &'a str,
+    key: &'a OsStr,
+    out: &'a OsStr,
+    input: &'a OsStr,
+) -> [&'a OsStr; 6] {
+    [os(mode), os(key_flag), key, os("-o"), out, input]
+}
+
+/// The median wall time of `runs` runs of `program` with `args`.
+fn median_time(runs: usize, program: &Path, args: &[&OsStr]) -> Duration {
+    median((0..runs).map(|_| measure(program, args).0).collect())
+}
+
+/// The median wall time of `runs` runs of `program` writing `out` (removed
+/// first) followed by `sync out`, timed together, and the median of the
+/// syncs alone. The last run's file is left in place.
+fn median_time_synced(
+    runs: usize,
+    program: &Path,
+    args: &[&OsStr],
+    out: &Path,
+) -> (Duration, Duration) {
+    let (mut times, mut syncs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let _ = fs::remove_file(out);
+        let (t, _, _) = measure(program, args);
+        let (s, _, _) = measure(Path::new("sync"), &[out.as_os_str()]);
+        times.push(t + s);
+        syncs.push(s);
+    }
+    (median(times), median(syncs))
+}
+
 fn find_rage() -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join("rage")).collect())
@@ -203,17 +240,11 @@ fn main() {
         &[data.as_os_str(), os("/dev/null")],
     );
 
-    let mut openssl = Vec::new();
-    for _ in 0..runs {
-        openssl.push(
-            measure(
-                Path::new("openssl"),
-                &[os("dgst"), os("-sha256"), data.as_os_str()],
-            )
-            .0,
-        );
-    }
-    let openssl = median(openssl);
+    let openssl = median_time(
+        runs,
+        Path::new("openssl"),
+        &[os("dgst"), os("-sha256"), data.as_os_str()],
+    );
 
     let rage = find_rage();
     let (mut rage_enc, mut rage_enc_synced, mut rage_dec, mut rage_dec_synced) =
@@ -221,48 +252,19 @@ fn main() {
     match &rage {
         None => println!("  rage not found: install with cargo install rage --locked"),
         Some(rage) => {
-            let mut times = Vec::new();
-            for _ in 0..runs {
-                times.push(
-                    measure(
-                        rage,
-                        &[
-                            os("-e"),
-                            os("-r"),
-                            os(&recipient),
-                            os("-o"),
-                            os("/dev/null"),
-                            data.as_os_str(),
-                        ],
-                    )
-                    .0,
-                );
-            }
-            rage_enc = Some(median(times));
+            let encrypt = |out| rage_args("-e", "-r", os(&recipient), out, data.as_os_str());
+            rage_enc = Some(median_time(runs, rage, &encrypt(os("/dev/null"))));
             // The same encryption writing a file on the package's disk, then
             // `sync FILE` (an fsync of that file), timed together: the output
             // a seal leaves is a package synced to disk, so this is the
             // like-for-like reference. The last run's file is kept for `-d`.
             let enc = work.join("rage.age");
-            let (mut times, mut syncs) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                let _ = fs::remove_file(&enc);
-                let (t, _, _) = measure(
-                    rage,
-                    &[
-                        os("-e"),
-                        os("-r"),
-                        os(&recipient),
-                        os("-o"),
-                        enc.as_os_str(),
-                        data.as_os_str(),
-                    ],
-                );
-                let (s, _, _) = measure(Path::new("sync"), &[enc.as_os_str()]);
-                times.push(t + s);
-                syncs.push(s);
-            }
-            rage_enc_synced = Some((median(times), median(syncs)));
+            rage_enc_synced = Some(median_time_synced(
+                runs,
+                rage,
+                &encrypt(enc.as_os_str()),
+                &enc,
+            ));
             let identity = work.join("fr-identity.txt");
             net.run_ok(&[
                 os("keys"),
@@ -274,47 +276,18 @@ fn main() {
                 os("--reason"),
                 os("benchmark"),
             ]);
-            let mut times = Vec::new();
-            for _ in 0..runs {
-                times.push(
-                    measure(
-                        rage,
-                        &[
-                            os("-d"),
-                            os("-i"),
-                            identity.as_os_str(),
-                            os("-o"),
-                            os("/dev/null"),
-                            enc.as_os_str(),
-                        ],
-                    )
-                    .0,
-                );
-            }
-            rage_dec = Some(median(times));
+            let decrypt = |out| rage_args("-d", "-i", identity.as_os_str(), out, enc.as_os_str());
+            rage_dec = Some(median_time(runs, rage, &decrypt(os("/dev/null"))));
             // Decryption writing a file on the same disk, then `sync FILE`,
             // timed together: open leaves its files synced to disk, so this
             // is open's like-for-like reference.
             let dec = work.join("rage.out");
-            let (mut times, mut syncs) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                let _ = fs::remove_file(&dec);
-                let (t, _, _) = measure(
-                    rage,
-                    &[
-                        os("-d"),
-                        os("-i"),
-                        identity.as_os_str(),
-                        os("-o"),
-                        dec.as_os_str(),
-                        enc.as_os_str(),
-                    ],
-                );
-                let (s, _, _) = measure(Path::new("sync"), &[dec.as_os_str()]);
-                times.push(t + s);
-                syncs.push(s);
-            }
-            rage_dec_synced = Some((median(times), median(syncs)));
+            rage_dec_synced = Some(median_time_synced(
+                runs,
+                rage,
+                &decrypt(dec.as_os_str()),
+                &dec,
+            ));
             let _ = fs::remove_file(&dec);
             let _ = fs::remove_file(&enc);
         }
