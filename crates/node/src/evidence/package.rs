@@ -608,6 +608,11 @@ impl DirectBuffer {
         &self.raw[self.start..self.start + self.fill]
     }
 
+    /// One handed back on `pool` if there is one, else a new one.
+    pub(crate) fn from_pool(pool: &Receiver<DirectBuffer>) -> Self {
+        pool.try_recv().unwrap_or_else(|_| Self::new())
+    }
+
     /// The gathered bytes from `from` on.
     pub(crate) fn bytes_from(&self, from: usize) -> &[u8] {
         &self.raw[self.start + from..self.start + self.fill]
@@ -668,7 +673,7 @@ impl DiskQueue<'_> {
     }
 
     fn fresh(&self) -> DirectBuffer {
-        self.pool.try_recv().unwrap_or_else(|_| DirectBuffer::new())
+        DirectBuffer::from_pool(&self.pool)
     }
 }
 

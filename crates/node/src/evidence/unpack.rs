@@ -653,7 +653,7 @@ impl Drop for OutFile<'_> {
 
 impl Disk {
     fn fresh(&self) -> DirectBuffer {
-        self.pool.try_recv().unwrap_or_else(|_| DirectBuffer::new())
+        DirectBuffer::from_pool(&self.pool)
     }
 }
 
