@@ -462,9 +462,9 @@ jq -r .payload "$DIRECTORY" | base64 -d | jq -r '.entries[].payload' \
     done
 openssl pkeyutl -verify -pubin -keyform DER -inkey sender.der -rawin -in manifest.pae -sigfile manifest.sig
 # 2. Every segment against the signed manifest, before decrypting anything.
-jq -r '.segments[] | "\(.sha256) \(.index)"' manifest.json \
+jq -r '.segments[] | "\(.blake3) \(.index)"' manifest.json \
   | while read -r h i; do printf '%s  %s/segments/%06d.age\n' "$h" "$PKG" "$i"; done \
-  | sha256sum -c --quiet
+  | b3sum -c --quiet
 # 3. Decrypt, unpack, and check every file.
 mkdir -p "$OUT"
 for f in "$PKG"/segments/*.age; do age -d -i "$IDENTITY" "$f"; done | tar -x -C "$OUT"
@@ -476,10 +476,19 @@ echo "All files match the signed manifest."
 
 #[test]
 fn the_standard_tool_recipe_works() {
-    let missing: Vec<_> = ["age", "jq", "openssl", "tar", "sha256sum", "xxd", "base64"]
-        .into_iter()
-        .filter(|t| !tool(t))
-        .collect();
+    let missing: Vec<_> = [
+        "age",
+        "jq",
+        "openssl",
+        "tar",
+        "sha256sum",
+        "b3sum",
+        "xxd",
+        "base64",
+    ]
+    .into_iter()
+    .filter(|t| !tool(t))
+    .collect();
     if !missing.is_empty() {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -7,8 +7,10 @@
 //! node key (payload type [`MANIFEST_PAYLOAD_TYPE`], payload RFC 8785
 //! canonical JSON). The package id is `sha256:<hex>` of the payload bytes.
 //! Because every segment's ciphertext hash is signed, a receiver can check
-//! each segment before decrypting anything. The whole format is written down
-//! in `docs/formats/evidence.md`.
+//! each segment before decrypting anything. Files are hashed with SHA-256
+//! (what a court compares); segments, a transfer check of ciphertext, with
+//! BLAKE3 since version 2 (version 1, still read, used SHA-256 for both).
+//! The whole format is written down in `docs/formats/evidence.md`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -23,10 +25,15 @@ use crate::directory::{Directory, single_signature};
 use crate::error::ProtocolError;
 use crate::timestamp;
 
-/// DSSE payload type of an evidence manifest.
-pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.custos.evidence-manifest.v1+json";
-/// The manifest format version (`v`).
-pub const MANIFEST_VERSION: u32 = 1;
+/// DSSE payload type of an evidence manifest of the current version.
+pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.custos.evidence-manifest.v2+json";
+/// DSSE payload type of a version 1 manifest (read, never written).
+pub const MANIFEST_PAYLOAD_TYPE_V1: &str = "application/vnd.custos.evidence-manifest.v1+json";
+/// The manifest format version (`v`) that sealing writes.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The manifest versions that are read: 1 (segments hashed with SHA-256)
+/// and 2 (segments hashed with BLAKE3).
+pub const MANIFEST_VERSIONS: [u32; 2] = [1, 2];
 /// The content format: one POSIX (ustar/pax) tar stream.
 pub const CONTENT_FORMAT: &str = "tar";
 /// The smallest segment size allowed (1 MiB).
@@ -103,6 +110,8 @@ pub struct Content {
 }
 
 /// One encrypted segment: `segments/NNNNNN.age`, an ordinary age file.
+/// Exactly one of the two hashes is present: `blake3` in version 2,
+/// `sha256` in version 1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Segment {
@@ -111,8 +120,64 @@ pub struct Segment {
     pub plain_size: u64,
     /// Ciphertext bytes (the size of the `.age` file).
     pub size: u64,
-    /// SHA-256 of the `.age` file, hex.
-    pub sha256: String,
+    /// BLAKE3 of the `.age` file, hex (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// SHA-256 of the `.age` file, hex (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// The hash function that checks a segment's ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentHash {
+    /// Version 2: BLAKE3 (256-bit output).
+    Blake3,
+    /// Version 1: SHA-256.
+    Sha256,
+}
+
+impl SegmentHash {
+    /// The hash a manifest of version `v` gives its segments.
+    pub fn of_version(v: u32) -> SegmentHash {
+        if v == 1 {
+            SegmentHash::Sha256
+        } else {
+            SegmentHash::Blake3
+        }
+    }
+
+    /// The name used in messages: `BLAKE3` or `SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SegmentHash::Blake3 => "BLAKE3",
+            SegmentHash::Sha256 => "SHA-256",
+        }
+    }
+}
+
+impl Segment {
+    /// A segment entry of the current version.
+    pub fn new(index: u64, plain_size: u64, size: u64, blake3: String) -> Segment {
+        Segment {
+            index,
+            plain_size,
+            size,
+            blake3: Some(blake3),
+            sha256: None,
+        }
+    }
+
+    /// The hash function and the expected hex digest of the `.age` file.
+    /// A validated manifest always has one; an entry with none (never
+    /// validated) gives an empty digest, which no file matches.
+    pub fn digest(&self) -> (SegmentHash, &str) {
+        match (&self.blake3, &self.sha256) {
+            (Some(hex), _) => (SegmentHash::Blake3, hex),
+            (None, Some(hex)) => (SegmentHash::Sha256, hex),
+            (None, None) => (SegmentHash::Blake3, ""),
+        }
+    }
 }
 
 /// A manifest whose signature the directory vouches for.
@@ -251,7 +316,7 @@ impl Manifest {
     /// distinct, no file standing where another file's folder is), hashes,
     /// totals, and the segment layout against the content size.
     pub fn validate(&self) -> Result<(), ProtocolError> {
-        if self.v != MANIFEST_VERSION {
+        if !MANIFEST_VERSIONS.contains(&self.v) {
             return Err(ProtocolError::UnsupportedVersion {
                 what: "evidence manifest".to_owned(),
                 found: self.v.to_string(),
@@ -361,7 +426,25 @@ impl Manifest {
                     s.size, s.plain_size
                 )));
             }
-            check_hex(&format!("segments[{i}].sha256"), &s.sha256)?;
+            let hash = SegmentHash::of_version(self.v);
+            let (present, absent, field, other) = match hash {
+                SegmentHash::Blake3 => (&s.blake3, &s.sha256, "blake3", "sha256"),
+                SegmentHash::Sha256 => (&s.sha256, &s.blake3, "sha256", "blake3"),
+            };
+            let Some(hex) = present else {
+                return Err(invalid(format!(
+                    "segments[{i}].{field} is missing (a version {} manifest hashes segments with {})",
+                    self.v,
+                    hash.name()
+                )));
+            };
+            if absent.is_some() {
+                return Err(invalid(format!(
+                    "segments[{i}].{other} is not a field of a version {} manifest",
+                    self.v
+                )));
+            }
+            check_hex(&format!("segments[{i}].{field}"), hex)?;
         }
         Ok(())
     }
@@ -389,7 +472,16 @@ impl Manifest {
 /// [`Manifest::validate`] refuses is not signed.
 pub fn sign_manifest(manifest: &Manifest, key: &SigningKey) -> Result<Vec<u8>, ProtocolError> {
     let payload = manifest.to_canonical_json()?;
-    Ok(Envelope::sign(MANIFEST_PAYLOAD_TYPE, &payload, key).to_json())
+    Ok(Envelope::sign(payload_type(manifest.v), &payload, key).to_json())
+}
+
+/// The DSSE payload type of a manifest of version `v`.
+fn payload_type(v: u32) -> &'static str {
+    if v == 1 {
+        MANIFEST_PAYLOAD_TYPE_V1
+    } else {
+        MANIFEST_PAYLOAD_TYPE
+    }
 }
 
 /// Reads a manifest envelope without checking the signature: envelope form,
@@ -410,7 +502,9 @@ fn parse(bytes: &[u8]) -> Result<(Envelope, Manifest, Vec<u8>), ProtocolError> {
         },
     })?;
     single_signature(&envelope).map_err(|detail| ProtocolError::MalformedEnvelope { detail })?;
-    if envelope.payload_type != MANIFEST_PAYLOAD_TYPE {
+    if envelope.payload_type != MANIFEST_PAYLOAD_TYPE
+        && envelope.payload_type != MANIFEST_PAYLOAD_TYPE_V1
+    {
         return Err(ProtocolError::UnknownPayloadType {
             payload_type: envelope.payload_type.clone(),
         });
@@ -418,7 +512,14 @@ fn parse(bytes: &[u8]) -> Result<(Envelope, Manifest, Vec<u8>), ProtocolError> {
     let value: Value = serde_json::from_slice(&envelope.payload)
         .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     match value.get("v").and_then(Value::as_u64) {
-        Some(v) if v == u64::from(MANIFEST_VERSION) => {}
+        Some(v) if MANIFEST_VERSIONS.iter().any(|&known| u64::from(known) == v) => {
+            if payload_type(u32::try_from(v).unwrap_or(0)) != envelope.payload_type {
+                return Err(invalid(format!(
+                    "a version {v} manifest signed as {:?}",
+                    envelope.payload_type
+                )));
+            }
+        }
         Some(v) => {
             return Err(ProtocolError::UnsupportedVersion {
                 what: "evidence manifest".to_owned(),
@@ -516,7 +617,7 @@ mod tests {
     fn manifest() -> Manifest {
         let hex = "ab".repeat(32);
         Manifest {
-            v: 1,
+            v: 2,
             request: "thr-6f1c0b7e-2d4a-4c8e-9f10-3a5b7c9de1f2".into(),
             sender: st("DE"),
             recipients: vec![st("FR")],
@@ -543,12 +644,80 @@ mod tests {
                 size: 4096,
                 segment_size: MIN_SEGMENT_SIZE,
             },
-            segments: vec![Segment {
-                index: 0,
-                plain_size: 4096,
-                size: 4096 + 200,
-                sha256: hex,
-            }],
+            segments: vec![Segment::new(0, 4096, 4096 + 200, hex)],
+        }
+    }
+
+    /// The same manifest in version 1, whose segments carry SHA-256.
+    fn manifest_v1() -> Manifest {
+        let mut m = manifest();
+        m.v = 1;
+        let segment = &mut m.segments[0];
+        segment.sha256 = segment.blake3.take();
+        m
+    }
+
+    #[test]
+    fn version_1_manifests_are_still_read() {
+        let (de, _, dir) = directory(None);
+        let m = manifest_v1();
+        let bytes = sign_manifest(&m, &de).unwrap();
+        let env = Envelope::from_json(&bytes).unwrap();
+        assert_eq!(env.payload_type, MANIFEST_PAYLOAD_TYPE_V1);
+        let v = verify_manifest(&bytes, &dir).unwrap();
+        assert_eq!(v.manifest, m);
+        assert_eq!(
+            v.manifest.segments[0].digest(),
+            (SegmentHash::Sha256, "ab".repeat(32).as_str())
+        );
+        let current = sign_manifest(&manifest(), &de).unwrap();
+        let env = Envelope::from_json(&current).unwrap();
+        assert_eq!(env.payload_type, MANIFEST_PAYLOAD_TYPE);
+        let v = verify_manifest(&current, &dir).unwrap();
+        assert_eq!(v.manifest.segments[0].digest().0, SegmentHash::Blake3);
+    }
+
+    #[test]
+    fn segment_hash_must_match_the_version() {
+        let (de, _, dir) = directory(None);
+        type Spoil = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<(Spoil, &str)> = vec![
+            (
+                Box::new(|m| m.segments[0].sha256 = Some("ab".repeat(32))),
+                "segments[0].sha256 is not a field of a version 2 manifest",
+            ),
+            (
+                Box::new(|m| m.segments[0].blake3 = None),
+                "segments[0].blake3 is missing",
+            ),
+            (
+                Box::new(|m| m.segments[0].blake3 = Some("AB".repeat(32))),
+                "segments[0].blake3",
+            ),
+            (
+                Box::new(|m| {
+                    m.v = 1;
+                }),
+                "segments[0].sha256 is missing",
+            ),
+            (Box::new(|m| m.v = 3), "3"),
+        ];
+        for (edit, want) in cases {
+            let mut m = manifest();
+            edit(&mut m);
+            let err = sign_manifest(&m, &de).unwrap_err().to_string();
+            assert!(err.contains(want), "{err} does not say {want:?}");
+        }
+        // A version 1 payload under the version 2 payload type, and the
+        // reverse, are refused even with a good signature.
+        for (m, wrong) in [
+            (manifest_v1(), MANIFEST_PAYLOAD_TYPE),
+            (manifest(), MANIFEST_PAYLOAD_TYPE_V1),
+        ] {
+            let payload = m.to_canonical_json().unwrap();
+            let bytes = Envelope::sign(wrong, &payload, &de).to_json();
+            let err = verify_manifest(&bytes, &dir).unwrap_err().to_string();
+            assert!(err.contains("signed as"), "{err}");
         }
     }
 

@@ -34,8 +34,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use custos_model::StateCode;
 use custos_protocol::evidence::{
     CONTENT_FORMAT, Content, FileEntry, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
-    Manifest, Segment, Totals, VerifiedManifest, check_relative_path, segment_file_name,
-    sign_manifest, verify_manifest,
+    Manifest, Segment, SegmentHash, Totals, VerifiedManifest, check_relative_path,
+    segment_file_name, sign_manifest, verify_manifest,
 };
 use custos_protocol::{Directory, timestamp};
 use custos_seal::{EncryptionIdentity, EncryptionRecipient, SigningKey};
@@ -260,8 +260,9 @@ pub fn load_manifest(pkg: &Path, directory: &Directory) -> Result<VerifiedManife
     Ok(verify_manifest(&bytes, directory)?)
 }
 
-/// Checks one segment file against its manifest entry: size, then SHA-256
-/// of the bytes. `None` when it matches.
+/// Checks one segment file against its manifest entry: size, then the hash
+/// of the bytes (BLAKE3, or SHA-256 in a version 1 package). `None` when it
+/// matches.
 pub fn check_segment_file(path: &Path, segment: &Segment) -> Option<Mismatch> {
     let subject = format!("{SEGMENTS_DIR}/{}", segment_file_name(segment.index));
     let meta = match fs::metadata(path) {
@@ -281,20 +282,68 @@ pub fn check_segment_file(path: &Path, segment: &Segment) -> Option<Mismatch> {
             ),
         ));
     }
-    match hash_file(path) {
-        Ok((size, digest)) if size == segment.size && digest == segment.sha256 => None,
+    let (hash, expected) = segment.digest();
+    match hash_file(path, hash) {
+        Ok((size, digest)) if size == segment.size && digest == expected => None,
         Ok((_, digest)) => Some(Mismatch::new(
             subject,
-            format!("SHA-256 is {digest}, the manifest says {}", segment.sha256),
+            hash_mismatch(hash, &digest, expected),
         )),
         Err(e) => Some(Mismatch::new(subject, format!("cannot read: {e}"))),
     }
 }
 
-/// Size and SHA-256 (hex) of a file.
-pub(crate) fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+/// How a segment whose hash differs is described.
+pub(crate) fn hash_mismatch(hash: SegmentHash, actual: &str, expected: &str) -> String {
+    format!("{} is {actual}, the manifest says {expected}", hash.name())
+}
+
+/// Hashes a segment's ciphertext with the function its manifest uses.
+pub(crate) enum SegmentHasher {
+    /// Boxed: its state is about 2 KiB.
+    Blake3(Box<blake3::Hasher>),
+    Sha256(Sha256),
+}
+
+impl std::fmt::Debug for SegmentHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SegmentHasher::Blake3(_) => "SegmentHasher(BLAKE3)",
+            SegmentHasher::Sha256(_) => "SegmentHasher(SHA-256)",
+        })
+    }
+}
+
+impl SegmentHasher {
+    pub(crate) fn new(hash: SegmentHash) -> Self {
+        match hash {
+            SegmentHash::Blake3 => SegmentHasher::Blake3(Box::default()),
+            SegmentHash::Sha256 => SegmentHasher::Sha256(Sha256::new()),
+        }
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            SegmentHasher::Blake3(h) => {
+                h.update(bytes);
+            }
+            SegmentHasher::Sha256(h) => h.update(bytes),
+        }
+    }
+
+    /// The digest in lower-case hex.
+    pub(crate) fn finalize(self) -> String {
+        match self {
+            SegmentHasher::Blake3(h) => h.finalize().to_hex().to_string(),
+            SegmentHasher::Sha256(h) => hex(&h.finalize()),
+        }
+    }
+}
+
+/// Size and hash (hex) of a file.
+pub(crate) fn hash_file(path: &Path, hash: SegmentHash) -> io::Result<(u64, String)> {
     let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = SegmentHasher::new(hash);
     let mut buf = vec![0u8; BUFFER];
     let mut size = 0u64;
     loop {
@@ -305,7 +354,7 @@ pub(crate) fn hash_file(path: &Path) -> io::Result<(u64, String)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, hasher.finalize()))
 }
 
 // ---------------------------------------------------------------------------
@@ -848,7 +897,7 @@ fn drop_cached(_file: &File) {}
 /// A writer that hashes and counts what passes through.
 pub(crate) struct HashingWriter<W> {
     pub(crate) inner: W,
-    pub(crate) hasher: Sha256,
+    pub(crate) hasher: SegmentHasher,
     pub(crate) count: u64,
 }
 
@@ -1175,7 +1224,7 @@ fn encrypt_worker(
                 // age writes whole 64 KiB chunks, so no buffer in between.
                 let sink = HashingWriter {
                     inner: SegmentFile::new(file, &disk, direct),
-                    hasher: Sha256::new(),
+                    hasher: SegmentHasher::new(SegmentHash::of_version(MANIFEST_VERSION)),
                     count: 0,
                 };
                 let writer =
@@ -1211,12 +1260,7 @@ fn encrypt_worker(
                     final_path,
                 })
                 .map_err(|e| io_err(&part, e))?;
-                done.push(Segment {
-                    index,
-                    plain_size,
-                    size: count,
-                    sha256: hex(&hasher.finalize()),
-                });
+                done.push(Segment::new(index, plain_size, count, hasher.finalize()));
             }
         }
     }

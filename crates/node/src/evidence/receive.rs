@@ -25,17 +25,18 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use custos_protocol::evidence::{
-    Manifest, Segment, read_manifest_unverified, segment_file_name, verify_manifest,
+    Manifest, Segment, SegmentHash, read_manifest_unverified, segment_file_name, verify_manifest,
 };
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, sign_evidence_receipt,
 };
 use custos_protocol::{ErrorCode, ProtocolError, timestamp};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::custody::{Entry, EntryKind};
-use crate::evidence::package::{DIRECT_BUFFER, DirectBuffer, enable_direct, settle, write_block};
+use crate::evidence::package::{
+    DIRECT_BUFFER, DirectBuffer, SegmentHasher, enable_direct, settle, write_block,
+};
 use crate::{Node, NodeError};
 
 /// The largest segment a peer may declare unless configured otherwise (1 GiB).
@@ -785,7 +786,7 @@ impl Drop for FileLock {
 struct Writer {
     file: File,
     direct: bool,
-    hasher: Sha256,
+    hasher: SegmentHasher,
     /// Bytes written so far: where the next buffer goes.
     written: u64,
 }
@@ -817,7 +818,8 @@ type WriteStep = (Writer, DirectBuffer, io::Result<()>);
 pub struct SegmentUpload {
     index: u64,
     expected_size: u64,
-    expected_sha256: String,
+    hash: SegmentHash,
+    expected_digest: String,
     part: PathBuf,
     final_path: PathBuf,
     dir: PathBuf,
@@ -855,17 +857,19 @@ impl SegmentUpload {
         let file =
             File::create(&part).map_err(io_err(format!("cannot create {}", part.display())))?;
         let dir = part.parent().map(Path::to_owned).unwrap_or_default();
+        let (hash, expected) = segment.digest();
         Ok(Self {
             index: segment.index,
             expected_size: segment.size,
-            expected_sha256: segment.sha256.clone(),
+            hash,
+            expected_digest: expected.to_owned(),
             part,
             final_path,
             dir,
             state: Some(Writer {
                 direct: enable_direct(&file),
                 file,
-                hasher: Sha256::new(),
+                hasher: SegmentHasher::new(hash),
                 written: 0,
             }),
             buffer: DirectBuffer::new(),
@@ -945,7 +949,7 @@ impl SegmentUpload {
         }
     }
 
-    /// Checks size and SHA-256 against the manifest, syncs the file and
+    /// Checks size and hash against the manifest, syncs the file and
     /// renames it to its final name.
     pub async fn finish(mut self) -> Result<(), ReceiveError> {
         if self.buffer.fill > 0 {
@@ -964,13 +968,14 @@ impl SegmentUpload {
         let Some(writer) = self.state.take() else {
             return Err(self.lost());
         };
-        let actual = crate::intake::hex(&writer.hasher.finalize());
-        if actual != self.expected_sha256 {
+        let actual = writer.hasher.finalize();
+        if actual != self.expected_digest {
             return Err(ReceiveError::SegmentMismatch {
                 index: self.index,
                 detail: format!(
-                    "its SHA-256 is {actual}, the manifest declares {}",
-                    self.expected_sha256
+                    "its {} is {actual}, the manifest declares {}",
+                    self.hash.name(),
+                    self.expected_digest
                 ),
             });
         }
@@ -1011,15 +1016,14 @@ mod tests {
     use crate::evidence::package::disable_direct;
     use crate::evidence::package::tests::{EDGE_SIZES, sample};
 
-    /// Segment 0 of `len` bytes with SHA-256 `sha256`, started in `dir` as
-    /// an upload starts one; with `direct` false, through the page cache.
-    fn start(dir: &Path, len: usize, sha256: String, direct: bool) -> SegmentUpload {
-        let segment = Segment {
-            index: 0,
-            plain_size: 0,
-            size: len as u64,
-            sha256,
-        };
+    /// Segment 0 of `len` bytes whose hash is `digest` (BLAKE3, or SHA-256
+    /// as in a version 1 package), started in `dir` as an upload starts one;
+    /// with `direct` false, through the page cache.
+    fn start(dir: &Path, len: usize, digest: (SegmentHash, String), direct: bool) -> SegmentUpload {
+        let mut segment = Segment::new(0, 0, len as u64, digest.1);
+        if digest.0 == SegmentHash::Sha256 {
+            segment.sha256 = segment.blake3.take();
+        }
         let lock = FileLock::try_acquire(&dir.join("000000.lock"))
             .unwrap()
             .unwrap();
@@ -1040,11 +1044,11 @@ mod tests {
     async fn segments_hold_exactly_the_bytes_received_directly_or_through_the_cache() {
         for len in EDGE_SIZES {
             let data = sample(len);
-            let sha256 = crate::intake::hex(&Sha256::digest(&data));
+            let digest = digest_of(SegmentHash::Blake3, &data);
             for piece in [16_384, 4_099] {
                 for direct in [true, false] {
                     let dir = tempfile::tempdir().unwrap();
-                    let mut upload = start(dir.path(), len, sha256.clone(), direct);
+                    let mut upload = start(dir.path(), len, digest.clone(), direct);
                     for chunk in data.chunks(piece) {
                         upload.write(chunk).await.unwrap();
                     }
@@ -1064,17 +1068,51 @@ mod tests {
     async fn a_segment_that_does_not_match_its_hash_leaves_nothing() {
         let data = sample(DIRECT_BUFFER + 5);
         let dir = tempfile::tempdir().unwrap();
-        let mut upload = start(dir.path(), data.len(), "00".repeat(32), true);
+        let mut upload = start(
+            dir.path(),
+            data.len(),
+            (SegmentHash::Blake3, "00".repeat(32)),
+            true,
+        );
         upload.write(&data).await.unwrap();
         let err = upload.finish().await.unwrap_err();
         assert!(
             matches!(err, ReceiveError::SegmentMismatch { index: 0, .. }),
             "{err}"
         );
+        assert!(err.to_string().contains("BLAKE3"), "{err}");
         assert!(
             !dir.path().join("000000.age.part").exists(),
             "the .part file is removed"
         );
+        assert!(!dir.path().join("000000.age").exists());
+    }
+
+    /// The digest of `data` under `hash`, as a manifest gives it.
+    fn digest_of(hash: SegmentHash, data: &[u8]) -> (SegmentHash, String) {
+        let mut hasher = SegmentHasher::new(hash);
+        hasher.update(data);
+        (hash, hasher.finalize())
+    }
+
+    #[tokio::test]
+    async fn version_1_segments_are_checked_with_sha256() {
+        use sha2::Digest as _;
+        let data = sample(DIRECT_BUFFER + 5);
+        let digest = digest_of(SegmentHash::Sha256, &data);
+        assert_eq!(digest.1, crate::intake::hex(&sha2::Sha256::digest(&data)));
+        let dir = tempfile::tempdir().unwrap();
+        let mut upload = start(dir.path(), data.len(), digest, true);
+        upload.write(&data).await.unwrap();
+        upload.finish().await.unwrap();
+        assert_eq!(fs::read(dir.path().join("000000.age")).unwrap(), data);
+        // The BLAKE3 of the same bytes is not what a version 1 entry holds.
+        let dir = tempfile::tempdir().unwrap();
+        let blake3 = digest_of(SegmentHash::Blake3, &data).1;
+        let mut upload = start(dir.path(), data.len(), (SegmentHash::Sha256, blake3), true);
+        upload.write(&data).await.unwrap();
+        let err = upload.finish().await.unwrap_err();
+        assert!(err.to_string().contains("SHA-256"), "{err}");
         assert!(!dir.path().join("000000.age").exists());
     }
 }

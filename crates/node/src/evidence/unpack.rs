@@ -24,8 +24,9 @@ use custos_seal::{EncryptionIdentity, SealError};
 use sha2::{Digest as _, Sha256};
 
 use super::package::{
-    BUFFER, DIRECT_BUFFER, DirectBuffer, Mismatch, Progress, Report, SEGMENTS_DIR, WORKERS,
-    enable_direct, hex, io_err, seal_queue_depth, segment_path, write_block,
+    BUFFER, DIRECT_BUFFER, DirectBuffer, Mismatch, Progress, Report, SEGMENTS_DIR, SegmentHasher,
+    WORKERS, enable_direct, hash_mismatch, hex, io_err, seal_queue_depth, segment_path,
+    write_block,
 };
 use crate::NodeError;
 
@@ -33,7 +34,7 @@ use crate::NodeError;
 /// hashes it.
 struct HashingReader<R> {
     inner: R,
-    hasher: Option<Sha256>,
+    hasher: Option<SegmentHasher>,
     count: u64,
 }
 
@@ -96,7 +97,7 @@ enum Piece {
 }
 
 /// Decrypts one segment, sending its plaintext in buffers, and checks its
-/// size (and, with `hash_ciphertext`, its SHA-256) against the manifest.
+/// size (and, with `hash_ciphertext`, its hash) against the manifest.
 /// Returns false when the tar thread has gone.
 fn decrypt_segment(
     pkg: &Path,
@@ -137,7 +138,7 @@ fn decrypt_segment(
             // and more per read) bypass it and are read straight into
             // age's own buffer, saving a copy of every byte.
             inner: BufReader::with_capacity(8 << 10, file),
-            hasher: hash_ciphertext.then(Sha256::new),
+            hasher: hash_ciphertext.then(|| SegmentHasher::new(segment.digest().0)),
             count: 0,
         };
         let (plain, failure) = {
@@ -194,12 +195,10 @@ fn decrypt_segment(
             notes.push(Mismatch::new(&name, format!("cannot be read: {e}")));
         }
         if let Some(hasher) = source.hasher.take() {
-            let digest = hex(&hasher.finalize());
-            if digest != segment.sha256 {
-                notes.push(Mismatch::new(
-                    &name,
-                    format!("SHA-256 is {digest}, the manifest says {}", segment.sha256),
-                ));
+            let digest = hasher.finalize();
+            let (hash, expected) = segment.digest();
+            if digest != expected {
+                notes.push(Mismatch::new(&name, hash_mismatch(hash, &digest, expected)));
             }
         }
         if plain != segment.plain_size {
