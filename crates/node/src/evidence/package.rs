@@ -1575,4 +1575,110 @@ pub(crate) mod tests {
             }
         }
     }
+
+    /// Seals two files into 1 MiB segments (four of them) with fresh keys;
+    /// returns the source folder, the package, the identity and the key.
+    fn sealed_package() -> (tempfile::TempDir, PathBuf, EncryptionIdentity, SigningKey) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let src = dir.path().join("case");
+        fs::create_dir(&src).expect("the source folder");
+        fs::write(src.join("image.dd"), sample(3 * DIRECT_BUFFER + 5)).expect("a file");
+        fs::write(src.join("notes.txt"), b"seized 2026-11-20").expect("a file");
+        let identity = EncryptionIdentity::generate();
+        let signing_key = SigningKey::generate();
+        let opts = SealOptions {
+            request: "req-1".into(),
+            sender: "DE".parse().expect("a State code"),
+            recipients: vec!["FR".parse().expect("a State code")],
+            keys: vec![identity.recipient()],
+            signing_key: signing_key.clone(),
+            created_at: OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("a time"),
+            use_limits: Value::Null,
+            confidentiality: Value::Null,
+            segment_size: MIN_SEGMENT_SIZE,
+        };
+        let pkg = dir.path().join("pkg");
+        seal(&[src], &opts, &pkg, &NoProgress).expect("the seal");
+        (dir, pkg, identity, signing_key)
+    }
+
+    /// Verifies `pkg` as the node does once the signature has been checked
+    /// (that check is the protocol crate's), with `identities`.
+    fn check(pkg: &Path, identities: &[EncryptionIdentity]) -> Report {
+        let bytes = read_manifest_bytes(pkg).expect("the manifest");
+        let read = custos_protocol::evidence::read_manifest_unverified(&bytes)
+            .expect("a well-formed manifest");
+        let verified = VerifiedManifest {
+            manifest: read.manifest,
+            package_id: read.package_id,
+            envelope_bytes: bytes,
+            keyid: String::new(),
+        };
+        crate::evidence::unpack::run(pkg, &verified, identities, None, &NoProgress)
+            .expect("the package is read")
+    }
+
+    /// Flips one byte in the middle of segment 1.
+    fn spoil_segment_1(pkg: &Path) {
+        let path = segment_path(pkg, 1);
+        let mut bytes = fs::read(&path).expect("segment 1");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        fs::write(&path, bytes).expect("segment 1 rewritten");
+    }
+
+    #[test]
+    fn packages_hash_segments_with_blake3_and_version_1_packages_still_verify() {
+        // Version 2, as sealed: BLAKE3 of every segment file.
+        let (_dir, pkg, identity, key) = sealed_package();
+        let bytes = read_manifest_bytes(&pkg).expect("the manifest");
+        let mut manifest = custos_protocol::evidence::read_manifest_unverified(&bytes)
+            .expect("a well-formed manifest")
+            .manifest;
+        assert_eq!(manifest.v, MANIFEST_VERSION);
+        assert_eq!(manifest.segments.len(), 4);
+        for segment in &manifest.segments {
+            let file = fs::read(segment_path(&pkg, segment.index)).expect("a segment");
+            assert_eq!(
+                segment.digest(),
+                (SegmentHash::Blake3, blake3::hash(&file).to_hex().as_str())
+            );
+        }
+        for identities in [vec![identity.clone()], vec![]] {
+            let report = check(&pkg, &identities);
+            assert!(report.is_ok(), "{:?}", report.mismatches);
+            assert_eq!(report.decrypted, !identities.is_empty());
+        }
+
+        // The same package re-signed as version 1: SHA-256 of every segment.
+        manifest.v = 1;
+        for segment in &mut manifest.segments {
+            let file = fs::read(segment_path(&pkg, segment.index)).expect("a segment");
+            segment.blake3 = None;
+            segment.sha256 = Some(hex(&Sha256::digest(&file)));
+        }
+        let v1 = sign_manifest(&manifest, &key).expect("a version 1 manifest signs");
+        write_atomic(&manifest_path(&pkg), &v1).expect("the manifest is replaced");
+        for identities in [vec![identity.clone()], vec![]] {
+            let report = check(&pkg, &identities);
+            assert!(report.is_ok(), "{:?}", report.mismatches);
+            assert_eq!(
+                report.files_verified,
+                if identities.is_empty() { 0 } else { 2 }
+            );
+        }
+
+        // A changed byte is named, with the hash the version uses.
+        spoil_segment_1(&pkg);
+        let report = check(&pkg, &[]);
+        assert_eq!(report.mismatches.len(), 1, "{:?}", report.mismatches);
+        assert_eq!(report.mismatches[0].subject, "segments/000001.age");
+        assert!(report.mismatches[0].problem.starts_with("SHA-256 is "));
+        let (_dir, pkg, _, _) = sealed_package();
+        spoil_segment_1(&pkg);
+        let report = check(&pkg, &[]);
+        assert_eq!(report.mismatches.len(), 1, "{:?}", report.mismatches);
+        assert_eq!(report.mismatches[0].subject, "segments/000001.age");
+        assert!(report.mismatches[0].problem.starts_with("BLAKE3 is "));
+    }
 }
