@@ -8,9 +8,10 @@
 //! receives the same segment files, one request each, streamed to disk and
 //! synced, uploaded by reqwest streaming from the files: the floor a chunked,
 //! verified transfer is measured against (target: at least 0.8x). With
-//! `CUSTOS_BENCH_TRANSFER_KILL=1` the receiver of a second send is SIGKILLed
-//! mid-transfer and restarted, and the bench reports that the send resumed
-//! and completed.
+//! `CUSTOS_BENCH_TRANSFER_KILL=1` a second send is SIGKILLed a third of the
+//! way and run again, and the receiver of that run is SIGKILLed two thirds
+//! of the way and restarted; the bench reports where each run resumed and
+//! that the send completed.
 //!
 //! Run: `cargo bench -p custos-cli --bench evidence_transfer`.
 
@@ -158,7 +159,7 @@ fn run() -> anyhow::Result<()> {
     );
 
     if kill {
-        kill_receiver_mid_transfer(&mut net, &pkg, segments.len())?;
+        kill_both_sides_mid_transfer(&mut net, &pkg, segments.len())?;
     }
     Ok(())
 }
@@ -339,9 +340,11 @@ fn chunks(
     })
 }
 
-/// A second send, to IT, whose server is SIGKILLed a third of the way and
-/// restarted: the sender's retry loop must resume and complete.
-fn kill_receiver_mid_transfer(
+/// A second send, to IT, killed twice: the sending process is SIGKILLed a
+/// third of the way and run again, and that run's receiving server is
+/// SIGKILLed two thirds of the way and restarted. Each run must resume from
+/// the segments IT verified, and the second must complete.
+fn kill_both_sides_mid_transfer(
     net: &mut Network,
     pkg: &Path,
     segments: usize,
@@ -367,27 +370,41 @@ fn kill_receiver_mid_transfer(
             })
             .unwrap_or(0)
     };
-    let mut send = net.custos_command();
-    send.args(["evidence", "send"])
-        .arg(pkg)
-        .arg("--data")
-        .arg(net.dir("DE"))
-        .args(["--to", "IT", "--retry-for", "5m"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let t = Instant::now();
-    let child = send.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while verified() < segments / 3 {
-        if Instant::now() > deadline {
-            bail!("IT never got a third of the segments");
+    let wait_for = |count: usize| -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while verified() < count {
+            if Instant::now() > deadline {
+                bail!("IT never got {count} verified segments");
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        Ok(())
+    };
+    let send = |net: &Network| {
+        let mut send = net.custos_command();
+        send.args(["evidence", "send"])
+            .arg(pkg)
+            .arg("--data")
+            .arg(net.dir("DE"))
+            .args(["--to", "IT", "--retry-for", "5m"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        send.spawn()
+    };
+
+    let mut first = send(net)?;
+    wait_for(segments / 3)?;
+    first.kill()?;
+    first.wait()?;
+    let held_by_sender_kill = verified();
+
+    let t = Instant::now();
+    let second = send(net)?;
+    wait_for(2 * segments / 3)?;
     net.kill("IT");
-    let held = verified();
+    let held_by_receiver_kill = verified();
     net.start_node("IT");
-    let output = child.wait_with_output()?;
+    let output = second.wait_with_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let resumed: Vec<&str> = stdout
         .lines()
@@ -395,7 +412,9 @@ fn kill_receiver_mid_transfer(
         .collect();
     println!();
     println!(
-        "receiver SIGKILLed with {held} of {segments} segments verified, restarted: send {} in {:.1} s; status lines: {:?}",
+        "sender SIGKILLed with {held_by_sender_kill} of {segments} segments verified at IT; \
+         sent again, receiver SIGKILLed with {held_by_receiver_kill} verified and restarted: \
+         send {} in {:.1} s; status lines: {:?}",
         if output.status.success() {
             "resumed and completed"
         } else {
