@@ -98,7 +98,7 @@ pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -
     answer(node.evidence_status(&id).await)
 }
 
-/// Uploads one segment, streamed; kept only if its size and SHA-256 match the manifest.
+/// Uploads one segment, streamed; kept only if its size and hash match the manifest.
 #[utoipa::path(
     put,
     path = "/federation/v1/evidence/{id}/segments/{n}",
@@ -112,7 +112,7 @@ pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -
         (status = 200, description = "Verified and kept (or verified before): {\"package\", \"segment\", \"verified\": true}", content_type = "application/json"),
         (status = 404, description = "unknown-package or no-such-segment"),
         (status = 409, description = "upload-in-progress: another connection is uploading this segment"),
-        (status = 422, description = "segment-mismatch: size or SHA-256 differs from the manifest; nothing was kept"),
+        (status = 422, description = "segment-mismatch: size or hash (BLAKE3, or SHA-256 in a version 1 manifest) differs from the manifest; nothing was kept"),
         (status = 507, description = "insufficient-storage"),
     )
 )]

@@ -26,8 +26,8 @@ pub enum EvidenceCommand {
     /// recipient States of a request (custody event `evidence-sealed`).
     Seal(SealArgs),
     /// Check a package: the manifest signature against the directory, every segment's
-    /// size and SHA-256, and (when this node can decrypt it) every file's size and
-    /// SHA-256. Exits non-zero on any mismatch.
+    /// size and hash (BLAKE3; SHA-256 in a version 1 package), and (when this node can
+    /// decrypt it) every file's size and SHA-256. Exits non-zero on any mismatch.
     Verify(VerifyArgs),
     /// Decrypt a package into a new folder, keeping only files whose size and SHA-256
     /// match the manifest. Exits non-zero when anything mismatched.

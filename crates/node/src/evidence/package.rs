@@ -1446,7 +1446,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
 // Verifying and opening
 
 /// Checks a package: the manifest's signature against `directory`, every
-/// segment's size and SHA-256, and, when one of `identities` decrypts it,
+/// segment's size and hash, and, when one of `identities` decrypts it,
 /// the decrypted tar stream against every file's size and SHA-256 and the
 /// content totals, without writing anything. Reports every mismatch. A
 /// manifest that does not verify is an error, not a mismatch.

@@ -5,9 +5,9 @@
 //! the segment sizes and the free disk space, and creates a staging folder
 //! `DATA/evidence/incoming/<hex>/` holding the manifest. Each segment is then
 //! streamed in ([`Node::evidence_begin_segment`], [`SegmentUpload`]) to
-//! `segments/NNNNNN.age.part` while its SHA-256 is computed; only when size
-//! and hash match the signed manifest is it synced and renamed to
-//! `NNNNNN.age`. A segment file without `.part` is therefore always a
+//! `segments/NNNNNN.age.part` while its hash is computed (BLAKE3, SHA-256 in
+//! a version 1 package); only when size and hash match the signed manifest
+//! is it synced and renamed to `NNNNNN.age`. A segment file without `.part` is therefore always a
 //! verified one, which is what a resumed upload is told it need not send.
 //! Acceptance ([`Node::evidence_complete`]) signs an evidence receipt, logs
 //! the custody entries and moves the folder in one rename to
