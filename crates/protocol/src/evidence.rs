@@ -157,14 +157,25 @@ impl SegmentHash {
 }
 
 impl Segment {
-    /// A segment entry of the current version.
-    pub fn new(index: u64, plain_size: u64, size: u64, blake3: String) -> Segment {
+    /// A segment entry whose `.age` file has the hex digest `digest` under
+    /// `hash` (the field of that hash is set, the other left out).
+    pub fn new(
+        index: u64,
+        plain_size: u64,
+        size: u64,
+        hash: SegmentHash,
+        digest: String,
+    ) -> Segment {
+        let (blake3, sha256) = match hash {
+            SegmentHash::Blake3 => (Some(digest), None),
+            SegmentHash::Sha256 => (None, Some(digest)),
+        };
         Segment {
             index,
             plain_size,
             size,
-            blake3: Some(blake3),
-            sha256: None,
+            blake3,
+            sha256,
         }
     }
 
@@ -644,7 +655,7 @@ mod tests {
                 size: 4096,
                 segment_size: MIN_SEGMENT_SIZE,
             },
-            segments: vec![Segment::new(0, 4096, 4096 + 200, hex)],
+            segments: vec![Segment::new(0, 4096, 4096 + 200, SegmentHash::Blake3, hex)],
         }
     }
 
@@ -652,8 +663,7 @@ mod tests {
     fn manifest_v1() -> Manifest {
         let mut m = manifest();
         m.v = 1;
-        let segment = &mut m.segments[0];
-        segment.sha256 = segment.blake3.take();
+        m.segments[0] = Segment::new(0, 4096, 4096 + 200, SegmentHash::Sha256, "ab".repeat(32));
         m
     }
 

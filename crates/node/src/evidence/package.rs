@@ -1205,6 +1205,7 @@ fn encrypt_worker(
     keys: &[EncryptionRecipient],
 ) -> Result<Vec<Segment>, NodeError> {
     type Writer<'q, 'a> = custos_seal::EncryptingWriter<HashingWriter<SegmentFile<'q, 'a>>>;
+    let hash = SegmentHash::of_version(MANIFEST_VERSION);
     let mut done = Vec::new();
     let mut current: Option<(u64, PathBuf, Writer<'_, '_>)> = None;
     for job in jobs {
@@ -1224,7 +1225,7 @@ fn encrypt_worker(
                 // age writes whole 64 KiB chunks, so no buffer in between.
                 let sink = HashingWriter {
                     inner: SegmentFile::new(file, &disk, direct),
-                    hasher: SegmentHasher::new(SegmentHash::of_version(MANIFEST_VERSION)),
+                    hasher: SegmentHasher::new(hash),
                     count: 0,
                 };
                 let writer =
@@ -1260,7 +1261,13 @@ fn encrypt_worker(
                     final_path,
                 })
                 .map_err(|e| io_err(&part, e))?;
-                done.push(Segment::new(index, plain_size, count, hasher.finalize()));
+                done.push(Segment::new(
+                    index,
+                    plain_size,
+                    count,
+                    hash,
+                    hasher.finalize(),
+                ));
             }
         }
     }
@@ -1654,8 +1661,14 @@ pub(crate) mod tests {
         manifest.v = 1;
         for segment in &mut manifest.segments {
             let file = fs::read(segment_path(&pkg, segment.index)).expect("a segment");
-            segment.blake3 = None;
-            segment.sha256 = Some(hex(&Sha256::digest(&file)));
+            let digest = hex(&Sha256::digest(&file));
+            *segment = Segment::new(
+                segment.index,
+                segment.plain_size,
+                segment.size,
+                SegmentHash::Sha256,
+                digest,
+            );
         }
         let v1 = sign_manifest(&manifest, &key).expect("a version 1 manifest signs");
         write_atomic(&manifest_path(&pkg), &v1).expect("the manifest is replaced");

@@ -7,8 +7,9 @@
 //! streamed in ([`Node::evidence_begin_segment`], [`SegmentUpload`]) to
 //! `segments/NNNNNN.age.part` while its hash is computed (BLAKE3, SHA-256 in
 //! a version 1 package); only when size and hash match the signed manifest
-//! is it synced and renamed to `NNNNNN.age`. A segment file without `.part` is therefore always a
-//! verified one, which is what a resumed upload is told it need not send.
+//! is it synced and renamed to `NNNNNN.age`. A segment file without `.part`
+//! is therefore always a verified one, which is what a resumed upload is
+//! told it need not send.
 //! Acceptance ([`Node::evidence_complete`]) signs an evidence receipt, logs
 //! the custody entries and moves the folder in one rename to
 //! `DATA/evidence/received/<hex>/`.
@@ -35,7 +36,7 @@ use serde_json::json;
 
 use crate::custody::{Entry, EntryKind};
 use crate::evidence::package::{
-    DIRECT_BUFFER, DirectBuffer, SegmentHasher, enable_direct, settle, write_block,
+    DIRECT_BUFFER, DirectBuffer, SegmentHasher, enable_direct, hash_mismatch, settle, write_block,
 };
 use crate::{Node, NodeError};
 
@@ -973,9 +974,8 @@ impl SegmentUpload {
             return Err(ReceiveError::SegmentMismatch {
                 index: self.index,
                 detail: format!(
-                    "its {} is {actual}, the manifest declares {}",
-                    self.hash.name(),
-                    self.expected_digest
+                    "its {}",
+                    hash_mismatch(self.hash, &actual, &self.expected_digest)
                 ),
             });
         }
@@ -1020,10 +1020,7 @@ mod tests {
     /// as in a version 1 package), started in `dir` as an upload starts one;
     /// with `direct` false, through the page cache.
     fn start(dir: &Path, len: usize, digest: (SegmentHash, String), direct: bool) -> SegmentUpload {
-        let mut segment = Segment::new(0, 0, len as u64, digest.1);
-        if digest.0 == SegmentHash::Sha256 {
-            segment.sha256 = segment.blake3.take();
-        }
+        let segment = Segment::new(0, 0, len as u64, digest.0, digest.1);
         let lock = FileLock::try_acquire(&dir.join("000000.lock"))
             .unwrap()
             .unwrap();
