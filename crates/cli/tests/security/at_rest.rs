@@ -1,0 +1,1 @@
+//! See `main.rs`: the at_rest cases.

@@ -1,0 +1,1 @@
+//! See `main.rs`: the hostile_peer cases.
