@@ -8,6 +8,8 @@
 mod clock;
 mod cmd;
 mod config;
+mod key_forms;
+mod private;
 
 use std::process::ExitCode;
 
@@ -86,6 +88,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: files 0600, folders 0700.
+    private::restrict_umask();
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     let outcome = match cli.command {

@@ -440,9 +440,13 @@ fn tool(name: &str) -> bool {
 
 /// The recipe of docs/formats/evidence.md, "Checking a package with
 /// standard tools alone" (kept identical to the document: a test in this
-/// file compares them). Inputs: PKG, IDENTITY, DIRECTORY, OUT.
-const RECIPE: &str = r#"set -eu
+/// file compares them). Inputs: PKG, IDENTITY, DIRECTORY, OUT. It needs
+/// bash (for `pipefail`).
+const RECIPE: &str = r#"set -eu -o pipefail
 M="$PKG/manifest.dsse.json"
+for t in jq base64 xxd openssl b3sum age tar sha256sum; do
+  command -v "$t" > /dev/null || { echo "missing tool: $t" >&2; exit 1; }
+done
 # 1. The manifest's signature, by the sender's key in the directory.
 jq -r .payload "$M" | base64 -d > manifest.json
 TYPE=$(jq -r .payloadType "$M")
@@ -460,14 +464,17 @@ jq -r .payload "$DIRECTORY" | base64 -d | jq -r '.entries[].payload' \
         { printf '302a300506032b6570032100' | xxd -r -p; cat key.raw; } > sender.der
       fi
     done
+[ -s sender.der ] || { echo "no unrevoked key of $SENDER in the directory has key id $KEYID" >&2; exit 1; }
 openssl pkeyutl -verify -pubin -keyform DER -inkey sender.der -rawin -in manifest.pae -sigfile manifest.sig
 # 2. Every segment against the signed manifest, before decrypting anything.
 jq -r '.segments[] | "\(.blake3) \(.index)"' manifest.json \
   | while read -r h i; do printf '%s  %s/segments/%06d.age\n' "$h" "$PKG" "$i"; done \
   | b3sum -c --quiet
-# 3. Decrypt, unpack, and check every file.
+# 3. Decrypt, unpack, and check every file; stop at the first segment that does not decrypt.
 mkdir -p "$OUT"
-for f in "$PKG"/segments/*.age; do age -d -i "$IDENTITY" "$f"; done | tar -x -C "$OUT"
+for f in "$PKG"/segments/*.age; do
+  age -d -i "$IDENTITY" "$f" || { echo "cannot decrypt $f: stopping" >&2; exit 1; }
+done | tar -x -C "$OUT"
 jq -r '.files[] | "\(.sha256)  \(.path)"' manifest.json > manifest.sha256
 SUMS="$(pwd)/manifest.sha256"
 (cd "$OUT" && sha256sum -c --quiet "$SUMS")
@@ -536,19 +543,34 @@ fn the_standard_tool_recipe_works() {
 
     let work = s.net.scratch("recipe");
     fs::create_dir_all(&work).unwrap();
-    let directory = s.net.scratch("directory-v1.json");
-    let run = |pkg: &Path, out_dir: &Path| {
-        Command::new("sh")
+    // The directory file comes from the receiving node itself, byte for
+    // byte as it was imported.
+    let directory = s.net.scratch("fr-directory.json");
+    s.net.run_ok(&[
+        os("directory"),
+        os("export"),
+        os("--data"),
+        fr.as_os_str(),
+        os("--out"),
+        directory.as_os_str(),
+    ]);
+    assert_eq!(
+        fs::read(&directory).unwrap(),
+        fs::read(s.net.scratch("directory-v1.json")).unwrap()
+    );
+    let run_as = |pkg: &Path, out_dir: &Path, identity: &Path| {
+        Command::new("bash")
             .arg("-c")
             .arg(RECIPE)
             .current_dir(&work)
             .env("PKG", pkg)
-            .env("IDENTITY", &identity)
+            .env("IDENTITY", identity)
             .env("DIRECTORY", &directory)
             .env("OUT", out_dir)
             .output()
             .unwrap()
     };
+    let run = |pkg: &Path, out_dir: &Path| run_as(pkg, out_dir, &identity);
     let opened = s.net.scratch("recipe-out");
     let out = run(&s.pkg, &opened);
     assert!(
@@ -580,6 +602,37 @@ fn the_standard_tool_recipe_works() {
     fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
     let out = run(&bad, &s.net.scratch("recipe-bad-out"));
     assert!(!out.status.success(), "a bad signature passed the recipe");
+
+    // An identity that cannot decrypt the package: the signature and the
+    // segments check out, then the recipe stops at the first segment that
+    // does not decrypt instead of going on to the next.
+    let stranger = s.net.scratch("stranger-identity.txt");
+    fs::write(
+        &stranger,
+        format!(
+            "{}\n",
+            custos_seal::EncryptionIdentity::generate()
+                .to_secret_text()
+                .as_str()
+        ),
+    )
+    .unwrap();
+    let out = run_as(&s.pkg, &s.net.scratch("recipe-stranger-out"), &stranger);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "a wrong identity passed: {stdout}");
+    assert!(
+        stdout.contains("Signature Verified Successfully"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("All files match"), "{stdout}");
+    assert_eq!(stderr.matches("cannot decrypt").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("segments/000000.age: stopping"),
+        "the first segment is where it stops: {stderr}"
+    );
 }
 
 #[test]

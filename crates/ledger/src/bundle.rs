@@ -118,7 +118,10 @@ impl ProofBundle {
 
     /// As [`ProofBundle::verify`], and also requires at least
     /// `min_cosignatures` valid `cosignature/v1` cosignatures from distinct
-    /// keys among `witnesses`.
+    /// keys among `witnesses` (each a type `0x04` verifier key). Cosignature
+    /// lines by keys not among `witnesses` are ignored; a line by a given
+    /// witness key that does not verify rejects the bundle. When too few
+    /// verify, the error names the witnesses whose cosignature is missing.
     pub fn verify_with(
         &self,
         log_key: &VerifierKey,
@@ -128,8 +131,21 @@ impl ProofBundle {
         self.check_version()?;
         if log_key.key_type() != KeyType::Ed25519 {
             return Err(LedgerError::MalformedVerifierKey(format!(
-                "the log key {} must be a plain Ed25519 (type 0x01) key",
+                "the log key {} is a cosignature/v1 (type 0x04) witness key; expected the log's \
+                 plain Ed25519 (type 0x01) key `custos.ledger/CC+HASH+BASE64`, as \
+                 `custos ledger key` prints it",
                 log_key.name()
+            )));
+        }
+        if let Some(w) = witnesses
+            .iter()
+            .find(|w| w.key_type() != KeyType::CosignatureV1)
+        {
+            return Err(LedgerError::MalformedVerifierKey(format!(
+                "the witness key {} is a plain Ed25519 (type 0x01) note key; expected a \
+                 cosignature/v1 (type 0x04) witness key `custos.witness/CC+HASH+BASE64`, as \
+                 `custos ledger witness-key` prints it",
+                w.name()
             )));
         }
         let opened = open_checkpoint_signed_by(&self.checkpoint, log_key, witnesses)?;
@@ -140,20 +156,37 @@ impl ProofBundle {
                 self.tree_size, checkpoint.size
             )));
         }
-        let cosignatures = opened
-            .note
-            .verified
-            .iter()
-            .filter(|v| {
-                v.key_type == KeyType::CosignatureV1
-                    && witnesses
-                        .iter()
-                        .any(|w| w.name() == v.name && w.key_id() == v.key_id)
+        let cosigned = |w: &VerifierKey| {
+            opened.note.verified.iter().any(|v| {
+                v.key_type == KeyType::CosignatureV1 && w.name() == v.name && w.key_id() == v.key_id
             })
-            .count();
-        if cosignatures < min_cosignatures {
+        };
+        let present: Vec<&VerifierKey> = witnesses.iter().filter(|w| cosigned(w)).collect();
+        if present.len() < min_cosignatures {
+            let missing: Vec<String> = witnesses
+                .iter()
+                .filter(|w| !cosigned(w))
+                .map(|w| format!("{} (key id {:08x})", w.name(), w.key_id()))
+                .collect();
+            let others: Vec<String> = opened
+                .note
+                .unverified
+                .iter()
+                .map(|s| format!("{} (key id {:08x})", s.name, s.key_id))
+                .collect();
+            let names = |list: &[String]| {
+                if list.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            };
             return Err(LedgerError::BundleMismatch(format!(
-                "{cosignatures} witness cosignatures verify, {min_cosignatures} are required"
+                "{} of the given witnesses cosigned the checkpoint, {min_cosignatures} are \
+                 required; no cosignature from: {}; cosignatures by keys not given: {}",
+                present.len(),
+                names(&missing),
+                names(&others),
             )));
         }
         verify_inclusion(

@@ -125,14 +125,60 @@ fn a_quorum_of_witnesses_can_be_required() {
     let bundle = ProofBundle::build(events[2].clone(), 2, cosigned, &log).unwrap();
     let opened = bundle.verify_with(&vkey, &keys, 2).unwrap();
     assert_eq!(opened.note.verified.len(), 3);
+    // Too few: the error names the witness whose cosignature is missing.
+    match bundle.verify_with(&vkey, &keys, 3) {
+        Err(LedgerError::BundleMismatch(m)) => {
+            assert!(m.contains("2 of the given witnesses cosigned"), "{m}");
+            assert!(m.contains("3 are required"), "{m}");
+            assert!(m.contains("no cosignature from: witness-2.example"), "{m}");
+        }
+        other => panic!("a quorum of 3 passed with 2 cosignatures: {other:?}"),
+    }
+    // A wrong key for a witness that did cosign: its line is not counted
+    // (it is by another key), and the quorum of two is not reached.
+    let mut wrong = keys.clone();
+    wrong[1] = VerifierKey::cosignature_v1("witness-1.example", &key(200).verifying_key()).unwrap();
+    match bundle.verify_with(&vkey, &wrong, 2) {
+        Err(LedgerError::BundleMismatch(m)) => {
+            assert!(m.contains("no cosignature from: witness-1.example"), "{m}");
+            assert!(m.contains("keys not given: witness-1.example"), "{m}");
+        }
+        other => panic!("a wrong witness key counted: {other:?}"),
+    }
+    bundle.verify_with(&vkey, &wrong, 1).unwrap();
+    // A witness key given in the log's (type 0x01) form is refused, naming
+    // the form expected.
+    let mut plain = keys.clone();
+    plain[0] = VerifierKey::ed25519("witness-0.example", &key(100).verifying_key()).unwrap();
     assert!(matches!(
-        bundle.verify_with(&vkey, &keys, 3),
-        Err(LedgerError::BundleMismatch(m)) if m.contains("2 witness cosignatures verify, 3 are required")
+        bundle.verify_with(&vkey, &plain, 1),
+        Err(LedgerError::MalformedVerifierKey(m)) if m.contains("expected a cosignature/v1 (type 0x04) witness key")
     ));
+    // Without witness keys, a cosigned bundle verifies as the log's alone.
+    bundle.verify(&vkey.to_text()).unwrap();
     // The log key itself never counts towards the quorum.
     let uncosigned = ProofBundle::build(events[2].clone(), 2, note, &log).unwrap();
     assert!(uncosigned.verify_with(&vkey, &keys, 1).is_err());
     uncosigned.verify_with(&vkey, &keys, 0).unwrap();
+}
+
+/// Bundles written before cosignatures were carried (the checkpoint note
+/// signed by the log alone, as in the committed example) still verify, also
+/// by a verifier that is given witness keys but requires none.
+#[test]
+fn bundles_without_cosignatures_still_verify() {
+    let committed = vectors("bundle-example.json");
+    let old = ProofBundle::from_json(&committed["bundle"].to_string()).unwrap();
+    let log_key = VerifierKey::parse(s(&committed, "verifier_key")).unwrap();
+    let witness = Witness::new("witness-0.example", key(100)).unwrap();
+    let opened = old
+        .verify_with(&log_key, &[witness.verifier_key().clone()], 0)
+        .unwrap();
+    assert_eq!(opened.note.verified.len(), 1);
+    assert!(matches!(
+        old.verify_with(&log_key, &[witness.verifier_key().clone()], 1),
+        Err(LedgerError::BundleMismatch(m)) if m.contains("0 of the given witnesses cosigned")
+    ));
 }
 
 #[test]

@@ -67,6 +67,8 @@ pub struct Entry {
     /// The SHA-256 of the signed envelope or receipt bytes concerned, as `sha256:<hex>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope_sha256: Option<String>,
+    /// Kind-specific facts; absent when there are none.
+    #[serde(skip_serializing_if = "Value::is_null")]
     pub detail: Value,
 }
 
@@ -367,7 +369,10 @@ impl Node {
         Ok(self.store.latest_checkpoint().await?.map(|c| c.note))
     }
 
-    /// A proof bundle for entry `index` against the latest checkpoint.
+    /// A proof bundle for entry `index`, against the checkpoint chosen by
+    /// [`Node::checkpoint_for_proof`] with the witnesses' cosignatures held
+    /// for it, so that whoever checks the bundle can also check the
+    /// witnesses.
     ///
     /// The entry is read beside the checkpoint and the audit path's hashes
     /// (on PostgreSQL each read waits on the network, and a proof should
@@ -377,7 +382,7 @@ impl Node {
     pub async fn prove_entry(&self, index: u64) -> Result<ProofBundle, NodeError> {
         let mut known = HashMap::new();
         let path = async {
-            let Some(cp) = self.store.latest_checkpoint().await? else {
+            let Some(cp) = self.checkpoint_for_proof(index).await? else {
                 return Err(NodeError::Ledger("the ledger has no checkpoint yet".into()));
             };
             if index >= cp.size {
@@ -405,6 +410,55 @@ impl Node {
             ProofBundle::build(entry.entry.clone(), index, note.clone(), r)
         })
         .await
+    }
+
+    /// The checkpoint to prove entry `index` against, its note carrying
+    /// every cosignature held for it: of the latest checkpoint and the
+    /// latest one each peer in the directory cosigned (those that cover the
+    /// entry), the one with the most cosignatures, the larger on a tie.
+    /// `None` when the ledger has no checkpoint.
+    pub async fn checkpoint_for_proof(
+        &self,
+        index: u64,
+    ) -> Result<Option<StoredCheckpoint>, NodeError> {
+        let Some(latest) = self.store.latest_checkpoint().await? else {
+            return Ok(None);
+        };
+        let mut sizes = vec![latest.size];
+        if let Some(directory) = self.directory() {
+            for peer in directory.entries().filter(|e| e.state != self.state()) {
+                let witness = format!("custos.witness/{}", peer.state);
+                if let Some(size) = self.store.latest_cosigned_size(&witness).await?
+                    && size <= latest.size
+                    && !sizes.contains(&size)
+                {
+                    sizes.push(size);
+                }
+            }
+        }
+        let mut best: Option<(usize, StoredCheckpoint)> = None;
+        for size in sizes.into_iter().filter(|&s| s > index) {
+            let cp = if size == latest.size {
+                Some(latest.clone())
+            } else {
+                self.store.checkpoint(size).await?
+            };
+            let Some(mut cp) = cp else { continue };
+            let lines = self.store.cosignatures(size).await?;
+            for c in &lines {
+                cp.note.push_str(&c.line);
+                if !c.line.ends_with('\n') {
+                    cp.note.push('\n');
+                }
+            }
+            let better = best
+                .as_ref()
+                .is_none_or(|(n, b)| (lines.len(), cp.size) > (*n, b.size));
+            if better {
+                best = Some((lines.len(), cp));
+            }
+        }
+        Ok(Some(best.map(|(_, cp)| cp).unwrap_or(latest)))
     }
 
     /// Recomputes the whole ledger from the stored entries and compares every

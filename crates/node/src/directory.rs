@@ -52,6 +52,12 @@ impl Node {
         Ok(dir)
     }
 
+    /// The signed directory file this node holds, byte for byte as it was
+    /// imported; `None` before the first import.
+    pub async fn directory_file(&self) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.store.directory().await?.map(|d| d.signed))
+    }
+
     /// The node's own directory entry, signed with its current key.
     pub fn signed_entry(&self, details: &EntryDetails) -> Result<Envelope, NodeError> {
         let now = self.clock.now();

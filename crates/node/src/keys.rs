@@ -1,6 +1,6 @@
 //! The node's key files: current secrets, retired decryption keys, public history.
 //!
-//! Layout of `DIR/keys/` (the folder is 0700, secret files 0600):
+//! Layout of `DIR/keys/` (the folder is 0700, every file 0600):
 //! - `signing.key` — the current Ed25519 signing secret;
 //! - `encryption.key` — the current age identity;
 //! - `retired/encryption-N.key` — earlier age identities, kept so that
@@ -230,7 +230,7 @@ impl Keystore {
     fn write_history(&self) -> Result<(), NodeError> {
         let path = self.dir.join(HISTORY);
         let text = serde_json::to_vec_pretty(&self.history).map_err(|e| err(&path, e))?;
-        write_file(&path, &text, 0o644)
+        write_file(&path, &text, 0o600)
     }
 }
 
@@ -252,7 +252,10 @@ fn read_secret(path: &Path) -> Result<String, NodeError> {
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(err(
                 path,
-                "is readable by other users; run `chmod 600` on it",
+                format!(
+                    "is readable by other users; run `chmod 600 {}`",
+                    path.display()
+                ),
             ));
         }
     }

@@ -164,16 +164,24 @@ impl Node {
         let now = self.clock.now();
         let attempts = item.attempts + 1;
         let result = match outcome {
-            Ok(Delivered { receipt, custody }) => {
-                let entry = Entry::new(
+            Ok(Delivered {
+                receipt,
+                custody,
+                thread,
+            }) => {
+                let mut entry = Entry::new(
                     EntryKind::ReceiptReceived,
                     now,
                     format!("node:{}", item.recipient),
-                )
-                .subject(item.message_id.clone())
-                .envelope(&receipt)
-                .detail(serde_json::json!({ "from": item.recipient, "custody": custody }))
-                .encode();
+                );
+                if let Some(thread) = thread {
+                    entry = entry.request(thread);
+                }
+                let entry = entry
+                    .subject(item.message_id.clone())
+                    .envelope(&receipt)
+                    .detail(serde_json::json!({ "from": item.recipient, "custody": custody }))
+                    .encode();
                 match entry {
                     Ok(entry) => self
                         .store
@@ -280,13 +288,20 @@ impl Node {
                 item.recipient
             ))
         })?;
+        // The stored message gives the request the receipt belongs to, and
+        // the envelope the custody proof must record.
+        let stored = self.store.get_message(&item.message_id).await;
+        let thread = match &stored {
+            Ok(Some(m)) => Some(m.thread.clone()),
+            _ => None,
+        };
         // The custody proof: kept in our own ledger with the receipt, verified or not.
         let custody = match custody {
             None => serde_json::json!({ "provided": false }),
             Some(value) => {
                 let checked = match ProofBundle::from_json(&value.to_string()) {
                     Err(e) => Err(e.to_string()),
-                    Ok(bundle) => match self.store.get_message(&item.message_id).await {
+                    Ok(bundle) => match stored {
                         Ok(Some(m)) => self
                             .check_custody_proof(
                                 &bundle,
@@ -310,7 +325,11 @@ impl Node {
                 }
             }
         };
-        Ok(Delivered { receipt, custody })
+        Ok(Delivered {
+            receipt,
+            custody,
+            thread,
+        })
     }
 }
 
@@ -318,6 +337,8 @@ impl Node {
 struct Delivered {
     receipt: Vec<u8>,
     custody: serde_json::Value,
+    /// The request (thread) of the message, as stored here.
+    thread: Option<String>,
 }
 
 enum Failure {

@@ -39,9 +39,25 @@ pub enum WitnessAnswer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CosignOutcome {
-    Cosigned { size: u64 },
-    AlreadyCosigned { size: u64 },
-    Refused { reason: String },
+    Cosigned {
+        size: u64,
+    },
+    AlreadyCosigned {
+        size: u64,
+    },
+    /// The witness answered but gave no cosignature.
+    Refused {
+        reason: String,
+    },
+    /// The witness could not be reached (connection refused, timed out).
+    Unreachable {
+        reason: String,
+    },
+    /// The witness reports that this ledger contradicts a checkpoint it
+    /// cosigned earlier; its evidence is attached.
+    Fork {
+        evidence: serde_json::Value,
+    },
 }
 
 fn ledger_err(e: LedgerError) -> NodeError {
@@ -52,6 +68,17 @@ impl Node {
     /// The name this node cosigns under.
     pub fn witness_name(&self) -> String {
         format!("custos.witness/{}", self.state())
+    }
+
+    /// The witness verifier key (C2SP `cosignature/v1`, type `0x04`) that
+    /// checks the cosignatures this node makes with its current signing
+    /// key; peers find the same key in the directory under this State's
+    /// signing keys.
+    pub fn witness_verifier_key(&self) -> Result<String, NodeError> {
+        let current = self.with_keys(|k| k.signing.verifying_key());
+        let key =
+            VerifierKey::cosignature_v1(&self.witness_name(), &current).map_err(ledger_err)?;
+        Ok(key.to_text())
     }
 
     fn origin_state(origin: &str) -> Option<StateCode> {
@@ -245,7 +272,15 @@ impl Node {
             .json(&body)
             .send()
             .await
-            .map_err(|e| NodeError::Ledger(format!("cannot reach {url}: {e}")))?;
+            .map_err(|e| NodeError::Ledger(format!("cannot reach {url}: {e}")));
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(CosignOutcome::Unreachable {
+                    reason: e.to_string(),
+                });
+            }
+        };
         let status = response.status().as_u16();
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
         match serde_json::from_value::<WitnessAnswer>(answer.clone()) {
@@ -275,11 +310,9 @@ impl Node {
             Ok(WitnessAnswer::Conflict { witness_size }) => Ok(CosignOutcome::Refused {
                 reason: format!("conflict:{witness_size}"),
             }),
-            Ok(WitnessAnswer::Fork { .. }) => {
+            Ok(WitnessAnswer::Fork { evidence }) => {
                 tracing::error!(peer = %peer.state, "a witness reports that this node's ledger forked");
-                Ok(CosignOutcome::Refused {
-                    reason: "the witness reports a fork of this ledger".into(),
-                })
+                Ok(CosignOutcome::Fork { evidence })
             }
             Err(_) => Ok(CosignOutcome::Refused {
                 reason: format!("{url} answered {status}: {answer}"),
@@ -319,8 +352,16 @@ impl Node {
             match self.request_cosignatures().await {
                 Ok(results) => {
                     for (peer, outcome) in results {
-                        if let CosignOutcome::Refused { reason } = outcome {
-                            tracing::warn!(%peer, %reason, "witnessing: no cosignature");
+                        match outcome {
+                            CosignOutcome::Refused { reason }
+                            | CosignOutcome::Unreachable { reason } => {
+                                tracing::warn!(%peer, %reason, "witnessing: no cosignature");
+                            }
+                            CosignOutcome::Fork { .. } => {
+                                tracing::error!(%peer, "witnessing: the witness reports a fork of this ledger");
+                            }
+                            CosignOutcome::Cosigned { .. }
+                            | CosignOutcome::AlreadyCosigned { .. } => {}
                         }
                     }
                 }

@@ -137,13 +137,49 @@ pub(crate) fn single_signature(envelope: &Envelope) -> Result<&EnvelopeSignature
     }
 }
 
+/// Whether the authority at the start of `rest` (what follows `http://`)
+/// names a loopback host: an address in 127.0.0.0/8, `[::1]` or
+/// `localhost`, with or without a port. Anything else, and anything with
+/// user information (`user@host`), is not.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        match inner.split_once(']') {
+            Some((host, after)) => (host, after),
+            None => return false,
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, port),
+            None => (authority, ""),
+        }
+    };
+    let port = port.strip_prefix(':').unwrap_or(port);
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if authority.starts_with('[') {
+        return host
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback());
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
 impl DirectoryEntry {
     /// The listed signing key with this key id, whatever its validity.
     pub fn signing_key(&self, keyid: &str) -> Option<&KeyValidity<VerifyingKey>> {
         self.signing_keys.iter().find(|k| k.key.key_id() == keyid)
     }
 
-    /// Checks the entry's own fields: a name, an http(s) URL, at least one
+    /// Checks the entry's own fields: a name, an https URL (plain http only
+    /// to a loopback host), at least one
     /// key of each sort, no key listed twice, no period that ends before it
     /// begins.
     pub fn check(&self) -> Result<(), ProtocolError> {
@@ -168,6 +204,16 @@ impl DirectoryEntry {
         if !url_ok {
             return Err(invalid(format!(
                 "entry for {state}: field `node_url` {:?} is not an http:// or https:// URL",
+                self.node_url
+            )));
+        }
+        if let Some(rest) = self.node_url.strip_prefix("http://")
+            && !is_loopback_authority(rest)
+        {
+            return Err(invalid(format!(
+                "entry for {state}: field `node_url` {:?} is plain http:// to a host that is not \
+                 loopback; peers must be reached over https:// (http:// is allowed only for \
+                 127.0.0.0/8, [::1] and localhost)",
                 self.node_url
             )));
         }

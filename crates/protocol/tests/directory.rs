@@ -309,3 +309,48 @@ fn a_new_list_must_follow_the_one_held() {
     let err = make(dropped).check_succession(&w.directory).unwrap_err();
     assert!(detail(&err).contains("no longer lists"), "{err}");
 }
+
+/// Plain http:// is for a node on the same machine only: an entry naming
+/// another host over http:// is refused when it is signed and when a signed
+/// one is read (as importing or verifying a directory does).
+#[test]
+fn plain_http_is_allowed_only_to_loopback() {
+    let w = world();
+    for url in [
+        "http://127.0.0.1:8443",
+        "http://127.8.9.10/custos",
+        "http://[::1]:8080",
+        "http://localhost",
+        "http://LOCALHOST:1/",
+        "https://custos.fr.example",
+    ] {
+        let mut entry = w.fr.entry();
+        entry.node_url = url.into();
+        let signed = entry.sign(&w.fr.signing).unwrap();
+        custos_protocol::DirectoryEntry::from_signed(&signed).unwrap();
+    }
+    let base = serde_json::to_value(w.fr.entry()).unwrap();
+    for url in [
+        "http://custos.fr.example",
+        "http://10.0.0.1:8443",
+        "http://128.0.0.1",
+        "http://[::2]:80",
+        "http://localhost.example.org",
+        "http://localhost@evil.example",
+        "http://127.0.0.1@evil.example/",
+        "http://127.0.0.1:80x",
+        "http://[::1",
+    ] {
+        let mut entry = w.fr.entry();
+        entry.node_url = url.into();
+        let err = entry.sign(&w.fr.signing).unwrap_err();
+        assert!(detail(&err).contains("not loopback"), "{url}: {err}");
+        // Signed by hand, as a careless or hostile State might: refused on reading.
+        let mut value = base.clone();
+        value["node_url"] = json!(url);
+        let payload = custos_seal::canonical_json(&value).unwrap();
+        let signed = Envelope::sign(DIRECTORY_ENTRY_PAYLOAD_TYPE, &payload, &w.fr.signing);
+        let err = custos_protocol::DirectoryEntry::from_signed(&signed).unwrap_err();
+        assert!(detail(&err).contains("not loopback"), "{url}: {err}");
+    }
+}

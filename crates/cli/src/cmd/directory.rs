@@ -13,7 +13,7 @@ use clap::Subcommand;
 use custos_model::clock::Clock;
 use custos_node::directory::EntryDetails;
 use custos_protocol::{Directory, DirectoryList};
-use custos_seal::{Envelope, SigningKey, VerifyingKey};
+use custos_seal::{Envelope, SigningKey};
 use time::format_description::well_known::Rfc3339;
 
 use crate::clock::SystemClock;
@@ -91,6 +91,15 @@ pub enum DirectoryCommand {
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
     },
+    /// Write the signed directory file this node trusts, byte for byte as it was imported.
+    Export {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Where to write the signed directory file (it must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +125,21 @@ pub fn run_registry(cmd: RegistryCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file; refuses to overwrite.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Writes a new secret file with mode 0600; refuses to overwrite.
@@ -209,7 +233,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
             );
         }
         DirectoryCommand::Verify { file, registry_key } => {
-            let key = VerifyingKey::from_text(&registry_key).context("--registry-key")?;
+            let key = crate::key_forms::registry_key("--registry-key", &registry_key)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let dir = Directory::verify(&bytes, &key, SystemClock.now())
@@ -223,7 +247,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
         } => {
             let mut config = Config::load(&data)?;
             if let Some(k) = registry_key {
-                VerifyingKey::from_text(&k).context("--registry-key")?;
+                crate::key_forms::registry_key("--registry-key", &k)?;
                 match &config.directory.registry_key {
                     Some(existing) if *existing != k => bail!(
                         "this node already trusts registry key {existing}; edit directory.registry_key in custos.toml to change it"
@@ -243,6 +267,23 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
             })?;
             println!("Imported directory version {}.", dir.version());
             print_directory(&dir);
+        }
+        DirectoryCommand::Export { data, out } => {
+            let signed = rt.block_on(async {
+                let (_, node) = super::node::open(&data).await?;
+                let signed = node.directory_file().await;
+                node.store.close().await;
+                anyhow::Ok(signed?)
+            })?;
+            let Some(signed) = signed else {
+                bail!("this node has no directory yet; import one with `custos directory import`");
+            };
+            write_new(&out, &signed)?;
+            println!(
+                "Signed directory file ({} bytes) written to {}",
+                signed.len(),
+                out.display()
+            );
         }
         DirectoryCommand::Show { data } => {
             let dir = rt.block_on(async {

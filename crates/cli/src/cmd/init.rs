@@ -2,8 +2,9 @@
 //!
 //! The directory holds the configuration (`custos.toml`), the embedded
 //! database (`custos.db`, unless the configuration points at PostgreSQL) and a
-//! `keys/` folder readable only by the node's user. An existing node is never
-//! overwritten.
+//! `keys/` folder. The folder and everything in it are private to the node's
+//! user (folders 0700, files 0600), also what was there before. An existing
+//! node is never overwritten.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,9 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
 /// Creates the node; returns a summary for the operator.
 pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
     let dir = &args.data;
+    if let Some(key) = &args.registry_key {
+        crate::key_forms::registry_key("--registry-key", key)?;
+    }
     let mut config = Config::new(args.state, args.name.trim().to_owned());
     if let Some(url) = &args.database {
         config.database.url = url.clone();
@@ -63,6 +67,8 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The folder may have existed, made under a looser umask.
+    crate::private::tighten(dir)?;
     // The key store creates `keys/` readable by the owner only.
     let keys = custos_node::Keystore::create(&dir.join("keys"), clock.now())?;
 
@@ -93,6 +99,7 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
 
     // Written last: a directory with a configuration is a finished node.
     config.save(dir)?;
+    crate::private::tighten(dir)?;
     Ok(format!(
         "Created node {} ({}) in {}\n  configuration  {}\n  database       {}\n  keys           {}\n  signing key    {} (id {})\n  encryption key {}\n",
         config.node.state,

@@ -92,6 +92,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             println!("{}", out.display());
         }
         KeysCommand::Revoke { keyid, data } => {
+            let keyid = crate::key_forms::key_id("KEYID", &keyid)?;
             let mut ks = Keystore::load(&data.join("keys"))?;
             ks.revoke_signing(&keyid, now)?;
             println!(

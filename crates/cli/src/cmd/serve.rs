@@ -48,6 +48,7 @@ fn init_logging() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::private::check(&args.data)?;
     let (config, node) = super::node::open(&args.data).await?;
     let listen: SocketAddr = match args.listen {
         Some(a) => a,
