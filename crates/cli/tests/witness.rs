@@ -36,7 +36,7 @@ fn a_witness_cosigns_consistent_checkpoints_and_catches_a_rewritten_ledger() {
 
     // DE asks FR (and any other peer) to cosign; FR cosigns.
     let out = net.run_ok(&["ledger", "witness", "--data", &de]);
-    assert!(out.contains("FR: {\"cosigned\""), "{out}");
+    assert!(out.contains("FR: cosigned size"), "{out}");
     let note = net.run_ok(&["ledger", "checkpoint", "--data", &de]);
     assert!(note.contains("— custos.ledger/DE "), "{note}");
     assert!(
@@ -44,7 +44,7 @@ fn a_witness_cosigns_consistent_checkpoints_and_catches_a_rewritten_ledger() {
         "the checkpoint carries FR's cosignature: {note}"
     );
     let again = net.run_ok(&["ledger", "witness", "--data", &de]);
-    assert!(again.contains("already_cosigned"), "{again}");
+    assert!(again.contains("FR: already cosigned size"), "{again}");
     assert!(
         net.run(&["ledger", "forks", "--data", &fr])
             .status
@@ -99,12 +99,18 @@ fn a_witness_cosigns_consistent_checkpoints_and_catches_a_rewritten_ledger() {
             .delivery,
         "delivered"
     );
-    let out = net.run_ok(&["ledger", "witness", "--data", &de]);
+    let witnessed = net.run(&["ledger", "witness", "--data", &de]);
+    let out = String::from_utf8_lossy(&witnessed.stdout);
     assert!(
-        !out.contains("FR: {\"cosigned\""),
+        !out.contains("FR: cosigned"),
         "FR must not cosign a rewritten history: {out}"
     );
-    assert!(out.contains("fork"), "{out}");
+    assert!(out.contains("FR: FORK"), "{out}");
+    assert_eq!(
+        witnessed.status.code(),
+        Some(1),
+        "a witness reporting a fork fails the command: {out}"
+    );
 
     // FR kept the evidence and raised the alarm.
     let forks = net.run(&["ledger", "forks", "--data", &fr, "--json"]);
