@@ -287,8 +287,22 @@ impl Config {
     pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
         let path = data_dir.join(FILE_NAME);
         let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.to_toml()?)
+        let text = self.to_toml()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            // Only the node's user reads its configuration (it may name a
+            // database password).
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        drop(file);
         std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
     }
 }

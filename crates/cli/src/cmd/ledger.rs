@@ -221,7 +221,8 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 let bundle = node.prove_entry(entry).await?;
                 node.store.close().await;
                 std::fs::write(&out, bundle.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
-                println!("proof bundle for entry {entry} (tree size {}) written to {}", bundle.tree_size, out.display());
+                let cosignatures = custos_ledger::Note::parse(&bundle.checkpoint).map(|n| n.signatures().len().saturating_sub(1)).unwrap_or(0);
+                println!("proof bundle for entry {entry} (tree size {}, {cosignatures} witness cosignature(s)) written to {}", bundle.tree_size, out.display());
                 Ok(ExitCode::SUCCESS)
             }
             LedgerCommand::VerifyBundle { .. } => Ok(ExitCode::SUCCESS),
