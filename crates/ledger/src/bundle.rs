@@ -1,7 +1,10 @@
 //! The proof bundle: one ledger entry, its inclusion proof and the signed
 //! checkpoint the proof leads to, as a small JSON document that anyone can
 //! check offline with the log's verifier key (format in
-//! `docs/formats/ledger.md`).
+//! `docs/formats/ledger.md`). The checkpoint note may carry witnesses'
+//! `cosignature/v1` lines; a checker given the witnesses' keys can require a
+//! number of them, and one given none checks the log's signature alone, so
+//! bundles without cosignatures read and verify as they always did.
 
 use serde::{Deserialize, Serialize};
 
