@@ -449,10 +449,20 @@ fn damaged_packages_and_misaddressed_manifests_are_refused_with_typed_codes() {
     assert!(files_named(&incoming(&net, "FR", &pkg.hex).join("segments"), ".part").is_empty());
     assert!(!received(&net, "FR", &pkg.hex).exists());
     assert_eq!(count(&ledger_kinds(&net, "FR"), "evidence-received"), 0);
-    let answer = net.http(
+    // Only the sender may ask for the acceptance; asked by it, the answer
+    // lists what is missing.
+    let complete = format!("/federation/v1/evidence/{}/complete", pkg.hex);
+    let answer = net.http("POST", "FR", &complete, vec![]);
+    assert_eq!(
+        (answer.status, answer.code()),
+        (403, Some("upload-unauthorized"))
+    );
+    let auth = net.upload_auth("DE", "FR", &format!("sha256:{}", pkg.hex));
+    let answer = net.http_with(
         "POST",
         "FR",
-        &format!("/federation/v1/evidence/{}/complete", pkg.hex),
+        complete,
+        vec![("custos-upload-auth", auth)],
         vec![],
     );
     assert_eq!(

@@ -10,3 +10,4 @@ pub mod service;
 pub mod staged;
 pub mod transfer;
 mod unpack;
+pub mod upload;
