@@ -847,6 +847,33 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_is_checked_before_the_manifest_is_parsed() {
+        let (de, _, dir) = directory(None);
+        // Not a manifest beyond `sender` and `created_at`, under a forged
+        // signature: refused for the signature, not for its form.
+        let payload = br#"{"created_at":"2026-11-28T21:00:00.000000Z","files":7,"sender":"DE"}"#;
+        let stranger = SigningKey::from_seed(&[7; 32]);
+        let mut env = Envelope::sign(MANIFEST_PAYLOAD_TYPE, payload, &stranger);
+        env.signatures[0].keyid = de.verifying_key().key_id();
+        assert!(matches!(
+            verify_manifest(&env.to_json(), &dir),
+            Err(ProtocolError::SignatureInvalid { .. })
+        ));
+        // Signed by the sender, the same payload is refused for its form.
+        let env = Envelope::sign(MANIFEST_PAYLOAD_TYPE, payload, &de);
+        assert!(matches!(
+            verify_manifest(&env.to_json(), &dir),
+            Err(ProtocolError::MalformedMessage { .. })
+        ));
+        // Over the size limit nothing is read at all.
+        let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        assert!(matches!(
+            verify_manifest(&big, &dir),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
     fn wrong_payload_type_is_refused() {
         let (de, _, dir) = directory(None);
         let payload = manifest().to_canonical_json().unwrap();

@@ -111,6 +111,11 @@ fn sweep(folders: &Folders, cutoff: OffsetDateTime) -> Result<Vec<Expired>, Rece
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
+        // What a removal interrupted by a crash left behind.
+        if name.to_str().is_some_and(|n| n.starts_with(".expired-")) {
+            let _ = fs::remove_dir_all(entry.path());
+            continue;
+        }
         let Some(hex) = name.to_str().and_then(package_hex) else {
             continue;
         };
