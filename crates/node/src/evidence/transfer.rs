@@ -519,7 +519,7 @@ impl Node {
             ) {
                 Ok(size) => json!({ "provided": true, "valid": true, "checkpoint_size": size }),
                 Err(problem) => {
-                    tracing::error!(to = %to, %problem, "a receiver's custody proof for evidence does not verify");
+                    tracing::error!(to = %to, problem = %custos_protocol::text::escape(&problem), "a receiver's custody proof for evidence does not verify");
                     json!({ "provided": true, "valid": false, "error": problem })
                 }
             },
