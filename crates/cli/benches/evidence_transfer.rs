@@ -66,29 +66,49 @@ fn run() -> anyhow::Result<()> {
     // The package, sealed once.
     let source = net.scratch("source.bin");
     write_source(&source, gib << 30)?;
-    let request = net.save_request(
-        "DE",
-        &common::draft(custos_model::RequestKind::Preservation, "DE", "FR"),
-    );
+    // Each receiver accepts only evidence answering a request it sent to
+    // the sender, so the package answers FR's request (and, with the kill
+    // run, a second package answers IT's).
+    let seal_for = |to: &str, pkg: &Path| -> anyhow::Result<()> {
+        let request = net
+            .send(
+                to,
+                &common::draft(custos_model::RequestKind::Preservation, to, "DE"),
+                &[],
+            )
+            .id;
+        common::wait_until(
+            std::time::Duration::from_secs(60),
+            "DE holds the request",
+            || {
+                net.requests("DE")
+                    .iter()
+                    .any(|r| r["id"] == request.as_str())
+            },
+        );
+        let mut seal = net.custos_command();
+        seal.args(["evidence", "seal"])
+            .arg(&source)
+            .args(["--request", &request, "--to", to])
+            .arg("--out")
+            .arg(pkg)
+            .arg("--data")
+            .arg(net.dir("DE"))
+            .stdout(Stdio::null());
+        let status = seal.status()?;
+        if !status.success() {
+            bail!("custos evidence seal failed ({status})");
+        }
+        Ok(())
+    };
     let pkg = net.scratch("pkg");
-    let mut seal = net.custos_command();
-    seal.args(["evidence", "seal"])
-        .arg(&source)
-        .args(["--request", &request, "--to", "FR"])
-        .arg("--out")
-        .arg(&pkg)
-        .arg("--data")
-        .arg(net.dir("DE"))
-        .stdout(Stdio::null());
-    if kill {
-        seal.args(["--to", "IT"]);
-    }
     let t = Instant::now();
-    let status = seal.status()?;
-    if !status.success() {
-        bail!("custos evidence seal failed ({status})");
-    }
+    seal_for("FR", &pkg)?;
     println!("sealed in {:.1} s", t.elapsed().as_secs_f64());
+    let pkg_it = net.scratch("pkg-it");
+    if kill {
+        seal_for("IT", &pkg_it)?;
+    }
     std::fs::remove_file(&source)?;
     let segments = segment_files(&pkg)?;
     let bytes: u64 = segments
@@ -159,7 +179,7 @@ fn run() -> anyhow::Result<()> {
     );
 
     if kill {
-        kill_both_sides_mid_transfer(&mut net, &pkg, segments.len())?;
+        kill_both_sides_mid_transfer(&mut net, &pkg_it, segments.len())?;
     }
     Ok(())
 }

@@ -42,6 +42,9 @@ pub struct EvidenceSection {
     /// Disk space (bytes) that incoming packages must leave free on the data directory's file system.
     #[serde(default = "default_reserve_bytes")]
     pub reserve_bytes: u64,
+    /// Seconds after its offer that a package not completed is removed.
+    #[serde(default = "default_partial_expiry_secs")]
+    pub partial_expiry_secs: u64,
 }
 
 impl Default for EvidenceSection {
@@ -49,6 +52,7 @@ impl Default for EvidenceSection {
         EvidenceSection {
             max_segment_bytes: default_max_segment_bytes(),
             reserve_bytes: default_reserve_bytes(),
+            partial_expiry_secs: default_partial_expiry_secs(),
         }
     }
 }
@@ -63,6 +67,7 @@ impl EvidenceSection {
         custos_node::evidence::receive::EvidenceLimits {
             max_segment_bytes: self.max_segment_bytes,
             reserve_bytes: self.reserve_bytes,
+            partial_expiry: std::time::Duration::from_secs(self.partial_expiry_secs),
         }
     }
 }
@@ -73,6 +78,10 @@ fn default_max_segment_bytes() -> u64 {
 
 fn default_reserve_bytes() -> u64 {
     custos_node::evidence::receive::DEFAULT_RESERVE_BYTES
+}
+
+fn default_partial_expiry_secs() -> u64 {
+    custos_node::evidence::receive::DEFAULT_PARTIAL_EXPIRY.as_secs()
 }
 
 /// Which network directory the node trusts.
@@ -246,6 +255,11 @@ impl Config {
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
             bail!("http.tls_cert and http.tls_key go together: give both or neither");
         }
+        if self.evidence.partial_expiry_secs == 0 {
+            bail!(
+                "evidence.partial_expiry_secs: 0 would remove every upload as it starts; give at least 1"
+            );
+        }
         if self.evidence.max_segment_bytes < 1 << 20 {
             bail!(
                 "evidence.max_segment_bytes: {} is below 1048576 (1 MiB), the smallest segment a package may have",
@@ -350,7 +364,12 @@ registry_key = "ed25519:njOG8p4+6kl+MEpaWehwQwdbY10Qh9gpdfuKisyK2VQ="
 max_segment_bytes = 1073741824
 # Disk space an incoming package must leave free, in bytes (default 1 GiB):
 # a package or segment that would eat into it is refused as insufficient-storage.
+# Each offer reserves the space its package still needs, so offers at the same
+# time never count the same free bytes.
 reserve_bytes = 1073741824
+# A package not completed this many seconds after its offer is removed, and
+# the removal logged in the custody ledger (evidence-expired); default 7 days.
+partial_expiry_secs = 604800
 "#;
 
 #[cfg(test)]

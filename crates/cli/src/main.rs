@@ -111,9 +111,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors may quote a peer's message or a package's names.
+            let escape = |t: String| custos_protocol::text::escape(&t).into_owned();
+            eprintln!("error: {}", escape(e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", escape(cause.to_string()));
             }
             ExitCode::from(2)
         }

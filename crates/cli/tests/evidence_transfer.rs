@@ -26,7 +26,9 @@ struct Package {
 }
 
 /// Writes `mib` MiB of pseudo-random bytes (and a small second file) under
-/// a fresh folder, and seals it on `from` for `to`, in 1 MiB segments.
+/// a fresh folder, and seals it on `from` for `to`, in 1 MiB segments, as
+/// the answer to a request that `to[0]` sent to `from` (a receiver accepts
+/// only evidence answering a request of its own to the sender).
 fn seal(net: &Network, from: &str, to: &[&str], mib: usize, name: &str) -> Package {
     let source = net.scratch(&format!("{name}-files"));
     std::fs::create_dir_all(source.join("disk")).expect("a test fixture step");
@@ -45,7 +47,14 @@ fn seal(net: &Network, from: &str, to: &[&str], mib: usize, name: &str) -> Packa
         b"seized 2026-11-28, hash checked on site\n",
     )
     .expect("a test fixture step");
-    let request = net.save_request(from, &draft(RequestKind::Preservation, from, to[0]));
+    let request = net
+        .send(to[0], &draft(RequestKind::Preservation, to[0], from), &[])
+        .id;
+    wait_until(DEADLINE, "the sender holds the request", || {
+        net.requests(from)
+            .iter()
+            .any(|r| r["id"] == request.as_str())
+    });
     let dir = net.scratch(&format!("{name}-pkg"));
     let mut args: Vec<String> = vec![
         "evidence".into(),
@@ -259,7 +268,7 @@ fn ledger_verifies(net: &Network, cc: &str) {
 #[test]
 fn a_package_crosses_resumes_after_either_side_is_killed_and_is_accepted_once() {
     let mut net = Network::start(&["DE", "FR", "IT"]);
-    let pkg = seal(&net, "DE", &["FR", "IT"], 48, "big");
+    let pkg = seal(&net, "DE", &["FR"], 48, "big");
     let segments = segment_count(&pkg.dir);
     assert!(
         segments >= 48,
@@ -317,6 +326,8 @@ fn a_package_crosses_resumes_after_either_side_is_killed_and_is_accepted_once() 
 
     // The receiver is killed mid-transfer and restarted: the sender's retry
     // loop resumes from what it verified, and a stale part file harms nothing.
+    // (IT receives a package answering its own request.)
+    let pkg = seal(&net, "DE", &["IT"], 48, "big-it");
     let mut child = spawn_send(
         &net,
         "DE",
@@ -438,10 +449,20 @@ fn damaged_packages_and_misaddressed_manifests_are_refused_with_typed_codes() {
     assert!(files_named(&incoming(&net, "FR", &pkg.hex).join("segments"), ".part").is_empty());
     assert!(!received(&net, "FR", &pkg.hex).exists());
     assert_eq!(count(&ledger_kinds(&net, "FR"), "evidence-received"), 0);
-    let answer = net.http(
+    // Only the sender may ask for the acceptance; asked by it, the answer
+    // lists what is missing.
+    let complete = format!("/federation/v1/evidence/{}/complete", pkg.hex);
+    let answer = net.http("POST", "FR", &complete, vec![]);
+    assert_eq!(
+        (answer.status, answer.code()),
+        (403, Some("upload-unauthorized"))
+    );
+    let auth = net.upload_auth("DE", "FR", &format!("sha256:{}", pkg.hex));
+    let answer = net.http_with(
         "POST",
         "FR",
-        &format!("/federation/v1/evidence/{}/complete", pkg.hex),
+        complete,
+        vec![("custos-upload-auth", auth)],
         vec![],
     );
     assert_eq!(

@@ -63,7 +63,7 @@ impl From<NodeError> for ApiError {
             NodeError::EvidencePackage { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-evidence-package")
             }
-            NodeError::CannotDecrypt(_) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-decrypt"),
+            NodeError::CannotDecrypt(..) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-decrypt"),
             NodeError::NoEncryptionKey(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
             }

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custos_node::Node;
 use custos_node::evidence::receive::{MAX_MANIFEST_BYTES, ReceiveError, SegmentStart};
 use custos_protocol::ErrorCode;
 use custos_protocol::evidence_transfer::IncompleteAnswer;
+use custos_protocol::evidence_upload::UPLOAD_AUTH_HEADER;
+use custos_protocol::text::escape;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -30,10 +32,11 @@ fn answer<T: serde::Serialize>(result: Result<T, ReceiveError>) -> Response {
 fn refusal(e: ReceiveError) -> Response {
     let code = e.code();
     if code == ErrorCode::Internal {
-        tracing::error!(error = %e, "evidence upload failed");
+        tracing::error!(error = %escape(&e.to_string()), "evidence upload failed");
         return ApiError::protocol(code, "internal error; see the node's log").into_response();
     }
-    tracing::warn!(code = code.as_str(), error = %e, "refused an evidence upload step");
+    // The message may quote what the peer sent (a package id from the URL).
+    tracing::warn!(code = code.as_str(), error = %escape(&e.to_string()), "refused an evidence upload step");
     if let ReceiveError::Incomplete { missing } = &e {
         let body = IncompleteAnswer {
             error: custos_protocol::ErrorDetail {
@@ -48,6 +51,11 @@ fn refusal(e: ReceiveError) -> Response {
     ApiError::protocol(code, e.to_string()).into_response()
 }
 
+/// The sender's authorisation of an upload call, if the call carries one.
+fn auth(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(UPLOAD_AUTH_HEADER).map(|v| v.as_bytes())
+}
+
 /// Offers an evidence package: its signed manifest.
 #[utoipa::path(
     post,
@@ -56,15 +64,17 @@ fn refusal(e: ReceiveError) -> Response {
     request_body(content = Vec<u8>, content_type = "application/json", description = "manifest.dsse.json: the package's signed manifest (docs/formats/evidence.md)"),
     responses(
         (status = 200, description = "The upload status: {\"package\", \"segments\", \"verified\": [indexes], \"complete\", \"accepted\", \"receipt\"?, \"custody\"?}", content_type = "application/json"),
-        (status = 400, description = "malformed manifest, or not-a-recipient"),
-        (status = 403, description = "The manifest's signing key is unknown, revoked or not valid at its time, or the signature is invalid"),
+        (status = 400, description = "malformed manifest, not-a-recipient, or from-the-future (created_at more than 5 minutes ahead)"),
+        (status = 403, description = "The manifest's signing key is unknown, revoked or not valid at its time, or the signature is invalid (checked before the manifest is parsed in full); or upload-unauthorized: no valid custos-upload-auth header signed by the sender"),
         (status = 413, description = "segment-too-large, or a manifest over 64 MiB (too-large)"),
+        (status = 422, description = "unknown-request: the manifest answers no request this node sent to its sender"),
         (status = 503, description = "no-directory or directory-expired"),
         (status = 507, description = "insufficient-storage: the package does not fit above the node's disk reserve"),
     )
 )]
 pub async fn post_manifest(
     State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -80,7 +90,7 @@ pub async fn post_manifest(
             return ApiError::protocol(ErrorCode::MalformedEnvelope, r.body_text()).into_response();
         }
     };
-    answer(node.evidence_offer(&body).await)
+    answer(node.evidence_offer(&body, auth(&headers)).await)
 }
 
 /// What the node holds of a package.
@@ -91,11 +101,16 @@ pub async fn post_manifest(
     params(("id" = String, Path, description = "The package id: sha256:<hex> or the 64 hex digits")),
     responses(
         (status = 200, description = "The upload status, as for the offer", content_type = "application/json"),
+        (status = 403, description = "upload-unauthorized: only the package's sender may ask"),
         (status = 404, description = "unknown-package"),
     )
 )]
-pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    answer(node.evidence_status(&id).await)
+pub async fn get_status(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    answer(node.evidence_status(&id, auth(&headers)).await)
 }
 
 /// Uploads one segment, streamed; kept only if its size and hash match the manifest.
@@ -110,14 +125,16 @@ pub async fn get_status(State(node): State<Arc<Node>>, Path(id): Path<String>) -
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The bytes of segments/NNNNNN.age"),
     responses(
         (status = 200, description = "Verified and kept (or verified before): {\"package\", \"segment\", \"verified\": true}", content_type = "application/json"),
+        (status = 403, description = "upload-unauthorized: only the package's sender may upload"),
         (status = 404, description = "unknown-package or no-such-segment"),
         (status = 409, description = "upload-in-progress: another connection is uploading this segment"),
-        (status = 422, description = "segment-mismatch: size or hash (BLAKE3, or SHA-256 in a version 1 manifest) differs from the manifest; nothing was kept"),
+        (status = 422, description = "segment-mismatch: size or hash (BLAKE3, or SHA-256 in a version 1 manifest) differs from the manifest; or not-decryptable: no key of this node decrypts the segment; nothing was kept"),
         (status = 507, description = "insufficient-storage"),
     )
 )]
 pub async fn put_segment(
     State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     Path((id, n)): Path<(String, String)>,
     body: Body,
 ) -> Response {
@@ -129,7 +146,7 @@ pub async fn put_segment(
         )
             .into_response()
     };
-    let mut upload = match node.evidence_begin_segment(&id, &n).await {
+    let mut upload = match node.evidence_begin_segment(&id, &n, auth(&headers)).await {
         Ok(SegmentStart::Upload(u)) => u,
         Ok(SegmentStart::AlreadyVerified) => {
             drain(body, drain_limit).await;
@@ -146,7 +163,7 @@ pub async fn put_segment(
             Ok(c) => c,
             Err(e) => {
                 // The sender went away; dropping the upload deletes the part file.
-                tracing::info!(package = %id, segment = %n, error = %e, "a segment upload broke off");
+                tracing::info!(package = %escape(&id), segment = %escape(&n), error = %e, "a segment upload broke off");
                 return ApiError::protocol(
                     ErrorCode::SegmentMismatch,
                     format!("the body broke off: {e}"),
@@ -185,10 +202,15 @@ async fn drain(body: Body, limit: u64) {
     params(("id" = String, Path, description = "The package id")),
     responses(
         (status = 200, description = "Accepted: the upload status with \"receipt\" (the receiver's signed evidence receipt, DSSE JSON) and \"custody\" (a proof bundle of its evidence-received ledger entry, or absent)", content_type = "application/json"),
+        (status = 403, description = "upload-unauthorized: only the package's sender may ask"),
         (status = 404, description = "unknown-package"),
         (status = 409, description = "package-incomplete (the body lists \"missing\" indexes) or upload-in-progress"),
     )
 )]
-pub async fn post_complete(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    answer(node.evidence_complete(&id).await)
+pub async fn post_complete(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    answer(node.evidence_complete(&id, auth(&headers)).await)
 }

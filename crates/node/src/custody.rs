@@ -48,6 +48,8 @@ pub enum EntryKind {
     /// Something left the node's custody in the clear: a package's files
     /// exported, or the node's decryption identity exported for standard tools.
     Exported,
+    /// A peer's partial upload was not completed in time and was removed.
+    EvidenceExpired,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -44,9 +44,11 @@ pub enum NodeError {
     /// Reading or writing a file failed.
     #[error("{path}: {problem}")]
     Io { path: String, problem: String },
-    /// None of this node's keys decrypts the package.
-    #[error("this node cannot decrypt package {0}: it is neither a recipient nor the sender")]
-    CannotDecrypt(String),
+    /// None of this node's keys decrypts the package (`.1`: the manifest
+    /// lists this node's State as a recipient, so the sender did not encrypt
+    /// to the keys it names).
+    #[error("this node cannot decrypt package {0}: {reason}", reason = why_not_decrypted(*.1))]
+    CannotDecrypt(String, bool),
     /// A recipient State has no usable encryption key in the directory.
     #[error("{0} has no current encryption key in the directory")]
     NoEncryptionKey(StateCode),
@@ -57,4 +59,12 @@ pub enum NodeError {
     Protocol(#[from] ProtocolError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn why_not_decrypted(listed: bool) -> &'static str {
+    if listed {
+        "it is a listed recipient, but the segments are not encrypted to any of its keys"
+    } else {
+        "it is neither a recipient nor the sender"
+    }
 }

@@ -52,7 +52,7 @@ impl Node {
                 outcome
             }
             Err((code, message, sender)) => {
-                tracing::warn!(peer, code = code.as_str(), %message, "refused a message");
+                tracing::warn!(peer, code = code.as_str(), message = %custos_protocol::text::escape(&message), "refused a message");
                 self.refuse_record(body, peer, sender.as_deref(), code, &message)
                     .await;
                 ReceiveOutcome::Refused { code, message }

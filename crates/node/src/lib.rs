@@ -64,6 +64,9 @@ pub struct Node {
     /// appended by the pass before, instead of racing it and losing the
     /// store's size check.
     sequencing: tokio::sync::Mutex<()>,
+    /// Evidence packages being uploaded to this node: verified manifests
+    /// and disk reservations.
+    pub(crate) staging: Arc<evidence::staged::Staging>,
 }
 
 impl Node {
@@ -84,6 +87,7 @@ impl Node {
             outbox_wake: tokio::sync::Notify::new(),
             http,
             sequencing: tokio::sync::Mutex::new(()),
+            staging: Arc::default(),
         });
         node.reload_directory().await?;
         Ok(node)

@@ -195,7 +195,7 @@ impl Node {
                 }
             }
             Err(Failure::Permanent(error)) => {
-                tracing::error!(message = %item.message_id, to = %item.recipient, %error, "outbox: the receiver refused the message for good");
+                tracing::error!(message = %item.message_id, to = %item.recipient, error = %custos_protocol::text::escape(&error), "outbox: the receiver refused the message for good");
                 self.store
                     .mark_failed(&item.message_id, &error, now)
                     .await
@@ -204,14 +204,14 @@ impl Node {
             Err(Failure::Transient(error)) => {
                 if now - item.created_at >= self.settings.retry.give_up_after {
                     let error = format!("gave up after {attempts} attempts: {error}");
-                    tracing::error!(message = %item.message_id, to = %item.recipient, %error, "outbox: delivery abandoned");
+                    tracing::error!(message = %item.message_id, to = %item.recipient, error = %custos_protocol::text::escape(&error), "outbox: delivery abandoned");
                     self.store
                         .mark_failed(&item.message_id, &error, now)
                         .await
                         .map(|_| Attempt::Failed { error })
                 } else {
                     let at = now + self.settings.retry.delay(attempts);
-                    tracing::warn!(message = %item.message_id, to = %item.recipient, %error, next = %at, "outbox: delivery failed, will retry");
+                    tracing::warn!(message = %item.message_id, to = %item.recipient, error = %custos_protocol::text::escape(&error), next = %at, "outbox: delivery failed, will retry");
                     self.store
                         .mark_retry(&item.message_id, attempts, at, &error)
                         .await
@@ -319,7 +319,7 @@ impl Node {
                         serde_json::json!({ "provided": true, "valid": true, "checkpoint_size": size, "bundle": value })
                     }
                     Err(error) => {
-                        tracing::error!(message = %item.message_id, from = %item.recipient, %error, "a receiver's custody proof does not verify");
+                        tracing::error!(message = %item.message_id, from = %item.recipient, error = %custos_protocol::text::escape(&error), "a receiver's custody proof does not verify");
                         serde_json::json!({ "provided": true, "valid": false, "error": error, "bundle": value })
                     }
                 }

@@ -60,11 +60,14 @@ pub enum ErrorCode {
     UnknownPackage,
     NoSuchSegment,
     InsufficientStorage,
+    UnknownRequest,
+    NotDecryptable,
+    UploadUnauthorized,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -101,6 +104,9 @@ impl ErrorCode {
         ErrorCode::UnknownPackage,
         ErrorCode::NoSuchSegment,
         ErrorCode::InsufficientStorage,
+        ErrorCode::UnknownRequest,
+        ErrorCode::NotDecryptable,
+        ErrorCode::UploadUnauthorized,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -142,6 +148,9 @@ impl ErrorCode {
             ErrorCode::UnknownPackage => "unknown-package",
             ErrorCode::NoSuchSegment => "no-such-segment",
             ErrorCode::InsufficientStorage => "insufficient-storage",
+            ErrorCode::UnknownRequest => "unknown-request",
+            ErrorCode::NotDecryptable => "not-decryptable",
+            ErrorCode::UploadUnauthorized => "upload-unauthorized",
         }
     }
 
@@ -180,6 +189,8 @@ impl ErrorCode {
             ErrorCode::InvalidReceipt => 502,
             ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
             ErrorCode::InsufficientStorage => 507,
+            ErrorCode::UnknownRequest | ErrorCode::NotDecryptable => 422,
+            ErrorCode::UploadUnauthorized => 403,
         }
     }
 
@@ -277,6 +288,15 @@ impl ErrorCode {
             ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
             ErrorCode::InsufficientStorage => {
                 "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
+            }
+            ErrorCode::UnknownRequest => {
+                "An evidence manifest's `request` is not a request the receiving node sent to the manifest's sender."
+            }
+            ErrorCode::NotDecryptable => {
+                "An uploaded segment does not decrypt with any key of the receiving node, although it is a listed recipient; nothing of it was kept."
+            }
+            ErrorCode::UploadUnauthorized => {
+                "An evidence upload call lacks a valid `custos-upload-auth` header signed by the package's sender for this package and receiver."
             }
         }
     }
@@ -448,6 +468,9 @@ pub enum ProtocolError {
 
     #[error("cannot encrypt the message: {detail}")]
     Encryption { detail: String },
+
+    #[error("the evidence upload call is not authorised: {detail}")]
+    UploadUnauthorized { detail: String },
 }
 
 fn listed_elsewhere(state: &Option<StateCode>) -> String {
@@ -493,6 +516,7 @@ impl ProtocolError {
             ProtocolError::Encoding { .. } | ProtocolError::Encryption { .. } => {
                 ErrorCode::Internal
             }
+            ProtocolError::UploadUnauthorized { .. } => ErrorCode::UploadUnauthorized,
         }
     }
 

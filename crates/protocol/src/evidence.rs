@@ -47,6 +47,10 @@ pub const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
 pub const MAX_PATH_BYTES: usize = 4096;
 /// The longest path component accepted, in bytes.
 pub const MAX_COMPONENT_BYTES: usize = 255;
+/// The largest `manifest.dsse.json` (in bytes) that is sealed, read or
+/// received: the one limit of both sides, so that no node seals a package
+/// its peers refuse. 64 MiB hold the entries of some 300,000 files.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 20;
 
 /// The signed description of an evidence package.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -481,9 +485,24 @@ impl Manifest {
 /// Signs a manifest with the sender's current signing key; returns the DSSE
 /// envelope JSON (the bytes of `manifest.dsse.json`). A manifest that
 /// [`Manifest::validate`] refuses is not signed.
+/// A manifest whose signed envelope would exceed [`MAX_MANIFEST_BYTES`] is
+/// refused too.
 pub fn sign_manifest(manifest: &Manifest, key: &SigningKey) -> Result<Vec<u8>, ProtocolError> {
     let payload = manifest.to_canonical_json()?;
-    Ok(Envelope::sign(payload_type(manifest.v), &payload, key).to_json())
+    let bytes = Envelope::sign(payload_type(manifest.v), &payload, key).to_json();
+    check_size(&bytes)?;
+    Ok(bytes)
+}
+
+/// Refuses manifest bytes over [`MAX_MANIFEST_BYTES`].
+pub fn check_size(bytes: &[u8]) -> Result<(), ProtocolError> {
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(ProtocolError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_MANIFEST_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// The DSSE payload type of a manifest of version `v`.
@@ -506,6 +525,16 @@ pub fn read_manifest_unverified(bytes: &[u8]) -> Result<UnverifiedManifest, Prot
 }
 
 fn parse(bytes: &[u8]) -> Result<(Envelope, Manifest, Vec<u8>), ProtocolError> {
+    let envelope = parse_envelope(bytes)?;
+    let manifest = parse_payload(&envelope)?;
+    let payload = envelope.payload.clone();
+    Ok((envelope, manifest, payload))
+}
+
+/// The envelope of manifest bytes: size, form, exactly one signature and a
+/// manifest payload type. The payload is not looked at.
+fn parse_envelope(bytes: &[u8]) -> Result<Envelope, ProtocolError> {
+    check_size(bytes)?;
     let envelope = Envelope::from_json(bytes).map_err(|e| match e {
         SealError::MalformedEnvelope(detail) => ProtocolError::MalformedEnvelope { detail },
         other => ProtocolError::MalformedEnvelope {
@@ -520,6 +549,22 @@ fn parse(bytes: &[u8]) -> Result<(Envelope, Manifest, Vec<u8>), ProtocolError> {
             payload_type: envelope.payload_type.clone(),
         });
     }
+    Ok(envelope)
+}
+
+/// The two fields a signature check needs: who signed, and when. Read
+/// without building the rest of the manifest (every other field is skipped
+/// unread), so that a forged manifest costs a scan, not a parse.
+#[derive(Deserialize)]
+struct SignerFields {
+    sender: StateCode,
+    #[serde(with = "timestamp::micros")]
+    created_at: OffsetDateTime,
+}
+
+/// The manifest a payload holds, checked in full: version, fields,
+/// canonical form and [`Manifest::validate`].
+fn parse_payload(envelope: &Envelope) -> Result<Manifest, ProtocolError> {
     let value: Value = serde_json::from_slice(&envelope.payload)
         .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     match value.get("v").and_then(Value::as_u64) {
@@ -548,13 +593,16 @@ fn parse(bytes: &[u8]) -> Result<(Envelope, Manifest, Vec<u8>), ProtocolError> {
             detail: "the payload is not the standard encoding of the manifest it holds".to_owned(),
         });
     }
-    let payload = envelope.payload.clone();
-    Ok((envelope, manifest, payload))
+    Ok(manifest)
 }
 
-/// Verifies `manifest.dsse.json` bytes: the checks of
-/// [`read_manifest_unverified`], then one signature by a signing key of the
-/// sender listed in `directory`, not revoked and valid at `created_at`.
+/// Verifies `manifest.dsse.json` bytes: one signature by a signing key of
+/// the sender listed in `directory`, not revoked and valid at `created_at`,
+/// then the checks of [`read_manifest_unverified`].
+///
+/// The signature is checked first, on the envelope and the two fields it
+/// needs (`sender`, `created_at`); only a manifest whose signature verifies
+/// is parsed and validated in full, so a forged one costs its scan alone.
 ///
 /// The directory's own expiry is not checked here (a package may be checked
 /// long after it was made); a caller that needs a current directory calls
@@ -563,11 +611,17 @@ pub fn verify_manifest(
     bytes: &[u8],
     directory: &Directory,
 ) -> Result<VerifiedManifest, ProtocolError> {
-    let (envelope, manifest, payload) = parse(bytes)?;
-    let keyid = directory.check_signature(manifest.sender, &envelope, manifest.created_at)?;
+    let envelope = parse_envelope(bytes)?;
+    let signer: SignerFields = serde_json::from_slice(&envelope.payload)
+        .map_err(|e| invalid(format!("`sender` and `created_at` cannot be read: {e}")))?;
+    let keyid = directory.check_signature(signer.sender, &envelope, signer.created_at)?;
+    let manifest = parse_payload(&envelope)?;
+    if manifest.sender != signer.sender || manifest.created_at != signer.created_at {
+        return Err(invalid("`sender` or `created_at` is given twice"));
+    }
     Ok(VerifiedManifest {
         manifest,
-        package_id: package_id(&payload),
+        package_id: package_id(&envelope.payload),
         envelope_bytes: bytes.to_vec(),
         keyid,
     })
@@ -789,6 +843,33 @@ mod tests {
         assert!(matches!(
             verify_manifest(&bytes, &dir),
             Err(ProtocolError::KeyNotValidAtTime { .. })
+        ));
+    }
+
+    #[test]
+    fn the_signature_is_checked_before_the_manifest_is_parsed() {
+        let (de, _, dir) = directory(None);
+        // Not a manifest beyond `sender` and `created_at`, under a forged
+        // signature: refused for the signature, not for its form.
+        let payload = br#"{"created_at":"2026-11-28T21:00:00.000000Z","files":7,"sender":"DE"}"#;
+        let stranger = SigningKey::from_seed(&[7; 32]);
+        let mut env = Envelope::sign(MANIFEST_PAYLOAD_TYPE, payload, &stranger);
+        env.signatures[0].keyid = de.verifying_key().key_id();
+        assert!(matches!(
+            verify_manifest(&env.to_json(), &dir),
+            Err(ProtocolError::SignatureInvalid { .. })
+        ));
+        // Signed by the sender, the same payload is refused for its form.
+        let env = Envelope::sign(MANIFEST_PAYLOAD_TYPE, payload, &de);
+        assert!(matches!(
+            verify_manifest(&env.to_json(), &dir),
+            Err(ProtocolError::MalformedMessage { .. })
+        ));
+        // Over the size limit nothing is read at all.
+        let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        assert!(matches!(
+            verify_manifest(&big, &dir),
+            Err(ProtocolError::TooLarge { .. })
         ));
     }
 

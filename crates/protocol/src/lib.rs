@@ -13,11 +13,13 @@ mod directory;
 mod error;
 pub mod evidence;
 pub mod evidence_transfer;
+pub mod evidence_upload;
 mod ids;
 mod json;
 mod message;
 mod receipt;
 mod sealed;
+pub mod text;
 pub mod timestamp;
 
 pub use directory::{

@@ -16,6 +16,7 @@ use custos_node::evidence::package::{
     self, DEFAULT_SEGMENT_SIZE, Progress, Report, read_manifest_bytes,
 };
 use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
+use custos_protocol::text::escape;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -199,7 +200,9 @@ fn print_report(report: &Report, as_json: bool, action: &str) -> anyhow::Result<
         println!("Package {}", report.package_id);
         println!(
             "  request {}, from {}, signed by key {}",
-            report.request, report.sender, report.signed_by
+            escape(&report.request),
+            report.sender,
+            escape(&report.signed_by)
         );
         if report.decrypted {
             println!(
@@ -218,8 +221,10 @@ fn print_report(report: &Report, as_json: bool, action: &str) -> anyhow::Result<
         if !report.files_written.is_empty() {
             println!("  {} files written", report.files_written.len());
         }
+        // Subjects and problems quote names from the package: a tar entry
+        // name may hold escape sequences or newlines, shown escaped.
         for m in &report.mismatches {
-            eprintln!("MISMATCH {}: {}", m.subject, m.problem);
+            eprintln!("MISMATCH {}: {}", escape(&m.subject), escape(&m.problem));
         }
     }
     if report.is_ok() {
@@ -303,7 +308,7 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
             "NOT checked (give --data to check it)"
         }
     );
-    println!("  request {}", manifest.request);
+    println!("  request {}", escape(&manifest.request));
     println!(
         "  from {} to {}",
         manifest.sender,
@@ -318,8 +323,11 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
         "  created {}",
         custos_protocol::timestamp::format(manifest.created_at)
     );
-    println!("  use limits: {}", manifest.use_limits);
-    println!("  confidentiality: {}", manifest.confidentiality);
+    println!("  use limits: {}", escape(&manifest.use_limits.to_string()));
+    println!(
+        "  confidentiality: {}",
+        escape(&manifest.confidentiality.to_string())
+    );
     println!(
         "  {} files, {}; {} segments of {}",
         manifest.totals.files,
@@ -328,7 +336,7 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
         human_bytes(manifest.content.segment_size)
     );
     for f in &manifest.files {
-        println!("  {}  {:>12}  {}", f.sha256, f.size, f.path);
+        println!("  {}  {:>12}  {}", f.sha256, f.size, escape(&f.path));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -356,14 +364,15 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         println!("No packages received (looked in {}).", root.display());
     }
     for r in &rows {
+        let text = |k: &str| escape(r[k].as_str().unwrap_or("?")).into_owned();
         println!(
             "{}  {}  from {}  request {}  {} files  {}",
-            r["package_id"].as_str().unwrap_or("?"),
-            r["folder"].as_str().unwrap_or("?"),
-            r["sender"].as_str().unwrap_or("?"),
-            r["request"].as_str().unwrap_or("?"),
+            text("package_id"),
+            text("folder"),
+            text("sender"),
+            text("request"),
             r["files"],
-            r["status"].as_str().unwrap_or("?"),
+            text("status"),
         );
     }
     Ok(ExitCode::SUCCESS)

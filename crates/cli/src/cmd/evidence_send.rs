@@ -64,7 +64,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         println!(
             "package {} for request {}: {} segments, {}",
             package.verified.package_id,
-            manifest.request,
+            custos_protocol::text::escape(&manifest.request),
             manifest.segments.len(),
             super::evidence::human_bytes(bytes)
         );
@@ -118,7 +118,11 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
                     });
                     println!("{line}");
                 }
-                eprintln!("error: sending to {to}: {e}");
+                // The error may quote the receiver's message.
+                eprintln!(
+                    "error: sending to {to}: {}",
+                    custos_protocol::text::escape(&e.to_string())
+                );
                 failed.push(to);
             }
         }
@@ -146,7 +150,8 @@ impl SendObserver for Observer {
     fn say(&self, line: &str) {
         if !self.quiet {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
+            // Lines may quote what the receiver answered.
+            let _ = writeln!(out, "{}", custos_protocol::text::escape(line));
             let _ = out.flush();
         }
     }

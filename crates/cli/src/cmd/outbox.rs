@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use custos_protocol::text::escape;
 use custos_store::OutboxState;
 use time::format_description::well_known::Rfc3339;
 
@@ -43,7 +44,8 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                         i.recipient,
                         i.attempts,
                         t(i.next_attempt_at),
-                        i.last_error.unwrap_or_default()
+                        // The last error may quote the peer's answer.
+                        escape(&i.last_error.unwrap_or_default())
                     );
                 }
                 store.close().await;
@@ -68,9 +70,10 @@ pub fn refusals(data: PathBuf, limit: u32) -> anyhow::Result<ExitCode> {
                 "{}  {:<22}  from {}  {} bytes  {}",
                 r.at.format(&Rfc3339).unwrap_or_default(),
                 r.code,
-                r.claimed_sender.as_deref().unwrap_or(&r.peer),
+                // What a peer sent: shown escaped.
+                escape(r.claimed_sender.as_deref().unwrap_or(&r.peer)),
                 r.body_len,
-                r.detail
+                escape(&r.detail)
             );
         }
         store.close().await;

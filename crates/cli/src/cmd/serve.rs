@@ -75,6 +75,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx.clone()));
     let sequencer = tokio::spawn(Arc::clone(&node).run_sequencer(stop_rx.clone()));
+    let expiry = tokio::spawn(Arc::clone(&node).run_evidence_expiry(stop_rx.clone()));
     let witnessing = tokio::spawn(Arc::clone(&node).run_witnessing(
         std::time::Duration::from_secs(args.witness_every.max(1)),
         stop_rx,
@@ -95,6 +96,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = sequencer.await;
+    let _ = expiry.await;
     let _ = witnessing.await;
     node.store.close().await;
     tracing::info!("stopped");

@@ -54,8 +54,9 @@ pub const MANIFEST_FILE: &str = "manifest.dsse.json";
 pub const SEGMENTS_DIR: &str = "segments";
 /// The folder of receipts (sender side, after sending).
 pub const RECEIPTS_DIR: &str = "receipts";
-/// The largest manifest read (a manifest lists every file, so allow many).
-pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+/// The largest manifest sealed or read: the same limit a receiving node
+/// applies, so that no package is sealed that peers refuse.
+pub use custos_protocol::evidence::MAX_MANIFEST_BYTES;
 
 /// Size of the buffers passed between the threads.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -240,10 +241,10 @@ pub fn read_manifest_bytes(pkg: &Path) -> Result<Vec<u8>, NodeError> {
         }
     })?;
     let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_BYTES + 1)
+    file.take(MAX_MANIFEST_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| io_err(&path, e))?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+    if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(package_err(
             pkg,
             format!("{MANIFEST_FILE} is larger than {MAX_MANIFEST_BYTES} bytes"),
@@ -1481,7 +1482,16 @@ pub fn open(
 ) -> Result<Report, NodeError> {
     let verified = load_manifest(pkg, directory)?;
     if !crate::evidence::unpack::can_decrypt(pkg, &verified.manifest, identities) {
-        return Err(NodeError::CannotDecrypt(verified.package_id));
+        // Whether a listed recipient's directory entry names one of our keys.
+        let ours: Vec<String> = identities.iter().map(|i| i.recipient().to_text()).collect();
+        let listed = verified.manifest.recipients.iter().any(|state| {
+            directory.entry(*state).is_some_and(|e| {
+                e.encryption_keys
+                    .iter()
+                    .any(|k| ours.contains(&k.key.to_text()))
+            })
+        });
+        return Err(NodeError::CannotDecrypt(verified.package_id, listed));
     }
     let guard = OutputGuard::take(out_dir)?;
     let report = crate::evidence::unpack::run(pkg, &verified, identities, Some(out_dir), progress)?;

@@ -24,28 +24,33 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use custos_protocol::evidence::{
-    Manifest, Segment, SegmentHash, read_manifest_unverified, segment_file_name, verify_manifest,
+    Manifest, read_manifest_unverified, segment_file_name, verify_manifest,
 };
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, sign_evidence_receipt,
 };
-use custos_protocol::{ErrorCode, ProtocolError, timestamp};
+use custos_protocol::evidence_upload::verify_upload_auth;
+use custos_protocol::{ErrorCode, MAX_CLOCK_AHEAD, ProtocolError, timestamp};
+use custos_store::Direction;
 use serde_json::json;
 
 use crate::custody::{Entry, EntryKind};
-use crate::evidence::package::{
-    DIRECT_BUFFER, DirectBuffer, SegmentHasher, enable_direct, hash_mismatch, settle, write_block,
-};
 use crate::{Node, NodeError};
 
 /// The largest segment a peer may declare unless configured otherwise (1 GiB).
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 1 << 30;
 /// The disk space incoming packages must leave free unless configured otherwise (1 GiB).
 pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 30;
-/// The largest manifest the federation endpoint reads (64 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 64 << 20;
+pub use super::staged::DEFAULT_PARTIAL_EXPIRY;
+use super::staged::{NoRoom, ORIGIN_FILE, Origin};
+pub use super::upload::SegmentUpload;
+/// The largest manifest the federation endpoint reads: the one limit that
+/// sealing applies too.
+pub use custos_protocol::evidence::MAX_MANIFEST_BYTES;
 
 const MANIFEST_FILE: &str = "manifest.dsse.json";
 const RECEIPT_FILE: &str = "receipt.dsse.json";
@@ -59,6 +64,8 @@ pub struct EvidenceLimits {
     pub max_segment_bytes: u64,
     /// Disk space that incoming packages must leave free.
     pub reserve_bytes: u64,
+    /// How long after its offer a package that was not completed is removed.
+    pub partial_expiry: Duration,
 }
 
 impl Default for EvidenceLimits {
@@ -66,6 +73,7 @@ impl Default for EvidenceLimits {
         EvidenceLimits {
             max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
+            partial_expiry: DEFAULT_PARTIAL_EXPIRY,
         }
     }
 }
@@ -100,6 +108,22 @@ pub enum ReceiveError {
     UploadInProgress(String),
     #[error("segments {} are not verified yet", list(.missing))]
     Incomplete { missing: Vec<u32> },
+    /// The manifest answers no request this node sent to its sender.
+    #[error(
+        "the manifest answers request {request:?}, which is not a request this node sent to {sender}"
+    )]
+    UnknownRequest {
+        request: String,
+        sender: custos_model::StateCode,
+    },
+    /// An uploaded segment does not decrypt with this node's keys.
+    #[error(
+        "segment {index} does not decrypt with any key of this node, although it is a listed recipient; nothing of it was kept"
+    )]
+    NotDecryptable { index: u64 },
+    /// The call does not carry the sender's authorisation.
+    #[error("{0}")]
+    Unauthorized(ProtocolError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -134,6 +158,9 @@ impl ReceiveError {
             ReceiveError::SegmentMismatch { .. } => ErrorCode::SegmentMismatch,
             ReceiveError::UploadInProgress(_) => ErrorCode::UploadInProgress,
             ReceiveError::Incomplete { .. } => ErrorCode::PackageIncomplete,
+            ReceiveError::UnknownRequest { .. } => ErrorCode::UnknownRequest,
+            ReceiveError::NotDecryptable { .. } => ErrorCode::NotDecryptable,
+            ReceiveError::Unauthorized(e) => e.code(),
             ReceiveError::Io { source, .. } if is_disk_full(source) => {
                 ErrorCode::InsufficientStorage
             }
@@ -142,7 +169,7 @@ impl ReceiveError {
     }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ReceiveError {
+pub(super) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ReceiveError {
     let what = what.into();
     move |source| ReceiveError::Io { what, source }
 }
@@ -152,7 +179,7 @@ fn is_disk_full(e: &io::Error) -> bool {
 }
 
 /// Runs file-system work on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ReceiveError> + Send + 'static,
 ) -> Result<T, ReceiveError> {
     tokio::task::spawn_blocking(f)
@@ -165,13 +192,13 @@ async fn blocking<T: Send + 'static>(
 
 /// Where a node keeps evidence packages.
 #[derive(Clone, Debug)]
-struct Folders {
-    incoming: PathBuf,
+pub(super) struct Folders {
+    pub(super) incoming: PathBuf,
     received: PathBuf,
 }
 
 impl Folders {
-    fn of(node: &Node) -> Self {
+    pub(super) fn of(node: &Node) -> Self {
         let base = node.settings.data_dir.join("evidence");
         Folders {
             incoming: base.join("incoming"),
@@ -179,11 +206,11 @@ impl Folders {
         }
     }
 
-    fn staging(&self, hex: &str) -> PathBuf {
+    pub(super) fn staging(&self, hex: &str) -> PathBuf {
         self.incoming.join(hex)
     }
 
-    fn accepted(&self, hex: &str) -> PathBuf {
+    pub(super) fn accepted(&self, hex: &str) -> PathBuf {
         self.received.join(hex)
     }
 }
@@ -205,12 +232,21 @@ pub enum SegmentStart {
 impl Node {
     /// Checks an offered manifest and opens (or finds) the package's staging
     /// folder; answers what the node already holds.
+    ///
+    /// In order: the signature (before the manifest is parsed in full), that
+    /// this node is a recipient, `created_at` not ahead of the clock, the
+    /// caller's authorisation (`auth`, the `custos-upload-auth` header:
+    /// signed by the sender), that the manifest answers a request this node
+    /// sent to the sender, the segment sizes, and the disk space, which is
+    /// reserved for the package before its folder is made.
     pub async fn evidence_offer(
         &self,
         manifest_bytes: &[u8],
+        auth: Option<&[u8]>,
     ) -> Result<UploadStatus, ReceiveError> {
         let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
-        directory.check_current(self.clock.now())?;
+        let now = self.clock.now();
+        directory.check_current(now)?;
         let verified = verify_manifest(manifest_bytes, &directory)?;
         let manifest = verified.manifest;
         let me = self.state();
@@ -223,6 +259,36 @@ impl Node {
                     .map(|r| r.to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
+            });
+        }
+        if manifest.created_at > now + MAX_CLOCK_AHEAD {
+            return Err(ProtocolError::FromTheFuture {
+                created_at: manifest.created_at,
+                now,
+            }
+            .into());
+        }
+        verify_upload_auth(
+            auth,
+            &directory,
+            &verified.package_id,
+            manifest.sender,
+            me,
+            now,
+        )
+        .map_err(ReceiveError::Unauthorized)?;
+        let answers = self
+            .store
+            .get_request(&manifest.request)
+            .await
+            .map_err(NodeError::from)?
+            .is_some_and(|r| {
+                r.direction == Direction::Outgoing && r.counterpart == manifest.sender
+            });
+        if !answers {
+            return Err(ReceiveError::UnknownRequest {
+                request: manifest.request.clone(),
+                sender: manifest.sender,
             });
         }
         let limits = self.settings.evidence;
@@ -242,17 +308,21 @@ impl Node {
             .to_owned();
         let folders = Folders::of(self);
         let bytes = manifest_bytes.to_vec();
+        let manifest = Arc::new(manifest);
+        let staging = Arc::clone(&self.staging);
+        let origin = Origin::of(&manifest, timestamp::truncate(now));
+        let (m, h) = (Arc::clone(&manifest), hex.clone());
         let status = blocking(move || {
-            if folders.accepted(&hex).is_dir() {
-                return status_of(&folders, &hex, &manifest);
+            if folders.accepted(&h).is_dir() {
+                return accepted_status(&folders, &h, origin.segments);
             }
-            let staging = folders.staging(&hex);
-            let present = if staging.is_dir() {
-                verified_segments(&staging, &manifest)
+            let dir = folders.staging(&h);
+            let present = if dir.is_dir() {
+                verified_segments(&dir, &m)
             } else {
                 Vec::new()
             };
-            let needed: u64 = manifest
+            let needed: u64 = m
                 .segments
                 .iter()
                 .filter(|s| !present.contains(&(s.index as u32)))
@@ -262,44 +332,120 @@ impl Node {
                 "cannot create {}",
                 folders.incoming.display()
             )))?;
-            check_space(&folders.incoming, needed, limits.reserve_bytes)?;
-            if !staging.is_dir() {
-                create_staging(&folders, &hex, &bytes)?;
+            staging
+                .reserve(&h, needed, limits.reserve_bytes, || {
+                    free_space(&folders.incoming)
+                })?
+                .map_err(|r| no_room(r, limits.reserve_bytes))?;
+            if !dir.is_dir()
+                && let Err(e) = create_staging(&folders, &h, &bytes, &origin)
+            {
+                staging.release(&h);
+                return Err(e);
             }
-            status_of(&folders, &hex, &manifest)
+            staged_status(&folders, &h, &m)
         })
         .await?;
+        if !status.accepted {
+            self.staging.keep_manifest(&hex, manifest);
+        }
         Ok(status)
     }
 
-    /// What the node holds of package `id` (`sha256:<hex>` or the hex).
-    pub async fn evidence_status(&self, id: &str) -> Result<UploadStatus, ReceiveError> {
+    /// What the node holds of package `id` (`sha256:<hex>` or the hex), for
+    /// its sender (`auth`).
+    pub async fn evidence_status(
+        &self,
+        id: &str,
+        auth: Option<&[u8]>,
+    ) -> Result<UploadStatus, ReceiveError> {
+        let (hex, held) = self.authorised(id, auth).await?;
+        let folders = Folders::of(self);
+        match held {
+            Held::Accepted(origin) => {
+                blocking(move || accepted_status(&folders, &hex, origin.segments)).await
+            }
+            Held::Staged => {
+                let manifest = self.staged_manifest(&hex).await?;
+                blocking(move || staged_status(&folders, &hex, &manifest)).await
+            }
+        }
+    }
+
+    /// Finds package `id` and checks that `auth` is its sender's
+    /// authorisation for this call, reading no more than `origin.json`.
+    async fn authorised(
+        &self,
+        id: &str,
+        auth: Option<&[u8]>,
+    ) -> Result<(String, Held), ReceiveError> {
         let hex = package_hex(id)
             .ok_or_else(|| ReceiveError::UnknownPackage(id.to_owned()))?
             .to_owned();
         let folders = Folders::of(self);
-        blocking(move || {
-            let (_, manifest) = read_held_manifest(&folders, &hex)?;
-            status_of(&folders, &hex, &manifest)
-        })
-        .await
+        let h = hex.clone();
+        let (origin, accepted) = blocking(move || find_origin(&folders, &h)).await?;
+        let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
+        verify_upload_auth(
+            auth,
+            &directory,
+            &format!("sha256:{hex}"),
+            origin.sender,
+            self.state(),
+            self.clock.now(),
+        )
+        .map_err(ReceiveError::Unauthorized)?;
+        let held = if accepted {
+            Held::Accepted(origin)
+        } else {
+            Held::Staged
+        };
+        Ok((hex, held))
     }
 
-    /// Starts the upload of segment `index` of package `id`: takes the
-    /// segment's lock, checks the disk space and opens the `.part` file.
+    /// The verified manifest of staged package `hex`: the one kept since the
+    /// offer, or (after a restart) read once from the staging folder.
+    async fn staged_manifest(&self, hex: &str) -> Result<Arc<Manifest>, ReceiveError> {
+        if let Some(m) = self.staging.manifest(hex) {
+            return Ok(m);
+        }
+        let dir = Folders::of(self).staging(hex);
+        let (manifest, _) = blocking(move || read_manifest_file(&dir)).await?;
+        let manifest = Arc::new(manifest);
+        self.staging.keep_manifest(hex, Arc::clone(&manifest));
+        Ok(manifest)
+    }
+
+    /// Starts the upload of segment `index` of package `id` for its sender
+    /// (`auth`): takes the segment's lock, checks the disk space and opens
+    /// the `.part` file.
     pub async fn evidence_begin_segment(
         &self,
         id: &str,
         index: &str,
+        auth: Option<&[u8]>,
     ) -> Result<SegmentStart, ReceiveError> {
-        let hex = package_hex(id)
-            .ok_or_else(|| ReceiveError::UnknownPackage(id.to_owned()))?
-            .to_owned();
+        let (hex, held) = self.authorised(id, auth).await?;
+        let segments = match &held {
+            Held::Accepted(origin) => origin.segments as usize,
+            Held::Staged => usize::MAX,
+        };
+        if let Held::Accepted(_) = held {
+            return match index.parse::<usize>() {
+                Ok(i) if i < segments => Ok(SegmentStart::AlreadyVerified),
+                _ => Err(ReceiveError::NoSuchSegment {
+                    index: index.to_owned(),
+                    segments,
+                }),
+            };
+        }
+        let manifest = self.staged_manifest(&hex).await?;
         let folders = Folders::of(self);
         let reserve = self.settings.evidence.reserve_bytes;
         let index = index.to_owned();
+        let staging = Arc::clone(&self.staging);
+        let identities = self.with_keys(|k| k.identities());
         blocking(move || {
-            let (place, manifest) = read_held_manifest(&folders, &hex)?;
             let segment = index
                 .parse::<u64>()
                 .ok()
@@ -308,9 +454,6 @@ impl Node {
                     index: index.clone(),
                     segments: manifest.segments.len(),
                 })?;
-            if place == Place::Accepted {
-                return Ok(SegmentStart::AlreadyVerified);
-            }
             let dir = folders.staging(&hex).join("segments");
             let name = segment_file_name(segment.index);
             let final_path = dir.join(&name);
@@ -325,9 +468,12 @@ impl Node {
             if fs::metadata(&final_path).is_ok_and(|m| m.len() == segment.size) {
                 return Ok(SegmentStart::AlreadyVerified);
             }
-            check_space(&dir, segment.size, reserve)?;
+            staging
+                .room_for(&hex, segment.size, reserve, || free_space(&dir))?
+                .map_err(|r| no_room(r, reserve))?;
             let part = dir.join(format!("{name}.part"));
-            let upload = SegmentUpload::create(segment, part, final_path, lock)?;
+            let upload = SegmentUpload::create(segment, part, final_path, lock)?
+                .checked_by(identities, staging, hex);
             Ok(SegmentStart::Upload(Box::new(upload)))
         })
         .await
@@ -336,25 +482,31 @@ impl Node {
     /// Accepts package `id` once every segment is verified: signs the
     /// evidence receipt, logs the custody entries, moves the folder to
     /// `received/` and proves the `evidence-received` entry. Asked again, it
-    /// answers the same receipt.
-    pub async fn evidence_complete(&self, id: &str) -> Result<UploadStatus, ReceiveError> {
-        let hex = package_hex(id)
-            .ok_or_else(|| ReceiveError::UnknownPackage(id.to_owned()))?
-            .to_owned();
+    /// answers the same receipt. Only the sender (`auth`) may ask.
+    pub async fn evidence_complete(
+        &self,
+        id: &str,
+        auth: Option<&[u8]>,
+    ) -> Result<UploadStatus, ReceiveError> {
+        let (hex, held) = self.authorised(id, auth).await?;
         let folders = Folders::of(self);
         let package = format!("sha256:{hex}");
+        if let Held::Accepted(origin) = held {
+            return blocking(move || accepted_status(&folders, &hex, origin.segments)).await;
+        }
+        let manifest = self.staged_manifest(&hex).await?;
 
         // Under the package lock: the checks, the receipt and the move.
         let f = folders.clone();
         let h = hex.clone();
-        let prepared = blocking(move || prepare_acceptance(&f, &h)).await?;
-        let (manifest, manifest_bytes, lock) = match prepared {
+        let m = Arc::clone(&manifest);
+        let prepared = blocking(move || prepare_acceptance(&f, &h, &m)).await?;
+        let (manifest_bytes, lock) = match prepared {
             Prepared::Accepted(status) => return Ok(status),
             Prepared::Ready {
-                manifest,
                 manifest_bytes,
                 lock,
-            } => (manifest, manifest_bytes, lock),
+            } => (manifest_bytes, lock),
         };
         let staging = folders.staging(&hex);
 
@@ -409,6 +561,7 @@ impl Node {
         let (f, h) = (folders.clone(), hex.clone());
         blocking(move || move_to_received(&f, &h)).await?;
         drop(lock);
+        self.staging.release(&hex);
         tracing::info!(package = %package, from = %manifest.sender, segments = manifest.segments.len(), "accepted an evidence package");
 
         // The proof is kept beside the receipt and returned with it; a node
@@ -426,7 +579,8 @@ impl Node {
                 tracing::warn!(error = %e, "no custody proof for an accepted evidence package");
             }
         }
-        self.evidence_status(&package).await
+        let segments = u32::try_from(manifest.segments.len()).unwrap_or(u32::MAX);
+        blocking(move || accepted_status(&folders, &hex, segments)).await
     }
 
     /// Whether `entry` is in the ledger at or after index `base`, or queued.
@@ -484,23 +638,41 @@ fn custody_entries(
     Ok(vec![received, issued])
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Place {
-    Staging,
-    Accepted,
+/// Where a package the node holds stands.
+#[derive(Debug)]
+enum Held {
+    /// Being uploaded: its folder is in `incoming/`.
+    Staged,
+    /// Accepted: its folder is in `received/`.
+    Accepted(Origin),
 }
 
-/// The manifest of a package this node holds, staged or accepted.
-fn read_held_manifest(folders: &Folders, hex: &str) -> Result<(Place, Manifest), ReceiveError> {
-    let (place, dir) = if folders.accepted(hex).is_dir() {
-        (Place::Accepted, folders.accepted(hex))
-    } else if folders.staging(hex).is_dir() {
-        (Place::Staging, folders.staging(hex))
-    } else {
-        return Err(ReceiveError::UnknownPackage(format!("sha256:{hex}")));
-    };
-    let (manifest, _) = read_manifest_file(&dir)?;
-    Ok((place, manifest))
+/// Who offered package `hex` and whether it is accepted: from `origin.json`,
+/// or, for a folder staged before that file existed, from its manifest.
+pub(super) fn find_origin(folders: &Folders, hex: &str) -> Result<(Origin, bool), ReceiveError> {
+    for (dir, accepted) in [(folders.accepted(hex), true), (folders.staging(hex), false)] {
+        if !dir.is_dir() {
+            continue;
+        }
+        if let Some(origin) = Origin::read(&dir) {
+            return Ok((origin, accepted));
+        }
+        let (manifest, _) = read_manifest_file(&dir)?;
+        let offered_at = fs::metadata(dir.join(MANIFEST_FILE))
+            .and_then(|m| m.modified())
+            .map(time::OffsetDateTime::from)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        return Ok((Origin::of(&manifest, offered_at), accepted));
+    }
+    Err(ReceiveError::UnknownPackage(format!("sha256:{hex}")))
+}
+
+fn no_room(r: NoRoom, reserve: u64) -> ReceiveError {
+    ReceiveError::InsufficientStorage {
+        needed: r.needed,
+        available: r.available,
+        reserve,
+    }
 }
 
 fn read_manifest_file(dir: &Path) -> Result<(Manifest, Vec<u8>), ReceiveError> {
@@ -524,31 +696,41 @@ fn verified_segments(staging: &Path, manifest: &Manifest) -> Vec<u32> {
         .collect()
 }
 
-fn status_of(
+/// The status of an accepted package: everything verified, with the receipt.
+fn accepted_status(
+    folders: &Folders,
+    hex: &str,
+    segments: u32,
+) -> Result<UploadStatus, ReceiveError> {
+    let accepted = folders.accepted(hex);
+    let receipt = fs::read(accepted.join(RECEIPT_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let custody = fs::read(accepted.join(CUSTODY_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Ok(UploadStatus {
+        package: format!("sha256:{hex}"),
+        segments,
+        verified: (0..segments).collect(),
+        complete: true,
+        accepted: true,
+        receipt,
+        custody,
+    })
+}
+
+/// The status of a staged package: which segments are verified.
+fn staged_status(
     folders: &Folders,
     hex: &str,
     manifest: &Manifest,
 ) -> Result<UploadStatus, ReceiveError> {
     let segments = u32::try_from(manifest.segments.len()).unwrap_or(u32::MAX);
-    let package = format!("sha256:{hex}");
-    let accepted = folders.accepted(hex);
-    if accepted.is_dir() {
-        let receipt = fs::read(accepted.join(RECEIPT_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let custody = fs::read(accepted.join(CUSTODY_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        return Ok(UploadStatus {
-            package,
-            segments,
-            verified: (0..segments).collect(),
-            complete: true,
-            accepted: true,
-            receipt,
-            custody,
-        });
+    if folders.accepted(hex).is_dir() {
+        return accepted_status(folders, hex, segments);
     }
+    let package = format!("sha256:{hex}");
     let staging = folders.staging(hex);
     if !staging.is_dir() {
         return Err(ReceiveError::UnknownPackage(package));
@@ -565,19 +747,6 @@ fn status_of(
     })
 }
 
-/// Refuses when writing `needed` more bytes under `dir` would eat into the reserve.
-fn check_space(dir: &Path, needed: u64, reserve: u64) -> Result<(), ReceiveError> {
-    let available = free_space(dir)?;
-    if available.saturating_sub(reserve) < needed {
-        return Err(ReceiveError::InsufficientStorage {
-            needed,
-            available: available.saturating_sub(reserve),
-            reserve,
-        });
-    }
-    Ok(())
-}
-
 /// The bytes an unprivileged process may still write on the file system of `dir`.
 fn free_space(dir: &Path) -> Result<u64, ReceiveError> {
     let stat = rustix::fs::statvfs(dir).map_err(|e| ReceiveError::Io {
@@ -590,7 +759,12 @@ fn free_space(dir: &Path) -> Result<u64, ReceiveError> {
 /// Makes `incoming/<hex>/` with the manifest and an empty `segments/`, in a
 /// temporary folder renamed into place, so a half-made staging folder never
 /// appears. Another offer of the same package winning the race is fine.
-fn create_staging(folders: &Folders, hex: &str, manifest: &[u8]) -> Result<(), ReceiveError> {
+fn create_staging(
+    folders: &Folders,
+    hex: &str,
+    manifest: &[u8],
+    origin: &Origin,
+) -> Result<(), ReceiveError> {
     let tmp = folders
         .incoming
         .join(format!(".tmp-{hex}-{}", uuid::Uuid::new_v4().simple()));
@@ -598,6 +772,9 @@ fn create_staging(folders: &Folders, hex: &str, manifest: &[u8]) -> Result<(), R
         fs::create_dir_all(tmp.join("segments"))?;
         let mut f = File::create(tmp.join(MANIFEST_FILE))?;
         f.write_all(manifest)?;
+        f.sync_all()?;
+        let mut f = File::create(tmp.join(ORIGIN_FILE))?;
+        f.write_all(&origin.to_json())?;
         f.sync_all()?;
         sync_dir(&tmp)?;
         io::Result::Ok(())
@@ -629,19 +806,19 @@ fn create_staging(folders: &Folders, hex: &str, manifest: &[u8]) -> Result<(), R
 enum Prepared {
     Accepted(UploadStatus),
     Ready {
-        manifest: Manifest,
         manifest_bytes: Vec<u8>,
         lock: FileLock,
     },
 }
 
-fn prepare_acceptance(folders: &Folders, hex: &str) -> Result<Prepared, ReceiveError> {
-    let accepted_status = |folders: &Folders| -> Result<Prepared, ReceiveError> {
-        let (manifest, _) = read_manifest_file(&folders.accepted(hex))?;
-        Ok(Prepared::Accepted(status_of(folders, hex, &manifest)?))
-    };
+fn prepare_acceptance(
+    folders: &Folders,
+    hex: &str,
+    manifest: &Manifest,
+) -> Result<Prepared, ReceiveError> {
+    let segments = u32::try_from(manifest.segments.len()).unwrap_or(u32::MAX);
     if folders.accepted(hex).is_dir() {
-        return accepted_status(folders);
+        return Ok(Prepared::Accepted(accepted_status(folders, hex, segments)?));
     }
     let staging = folders.staging(hex);
     if !staging.is_dir() {
@@ -654,10 +831,14 @@ fn prepare_acceptance(folders: &Folders, hex: &str) -> Result<Prepared, ReceiveE
     };
     // Checked again under the lock: another acceptance may have just finished.
     if folders.accepted(hex).is_dir() {
-        return accepted_status(folders);
+        return Ok(Prepared::Accepted(accepted_status(folders, hex, segments)?));
     }
-    let (manifest, manifest_bytes) = read_manifest_file(&staging)?;
-    let verified = verified_segments(&staging, &manifest);
+    // The manifest was verified at the offer; its bytes are read for the
+    // custody entries only, not parsed again.
+    let path = staging.join(MANIFEST_FILE);
+    let manifest_bytes =
+        fs::read(&path).map_err(io_err(format!("cannot read {}", path.display())))?;
+    let verified = verified_segments(&staging, manifest);
     if verified.len() != manifest.segments.len() {
         let missing = (0..manifest.segments.len() as u32)
             .filter(|i| !verified.contains(i))
@@ -665,7 +846,6 @@ fn prepare_acceptance(folders: &Folders, hex: &str) -> Result<Prepared, ReceiveE
         return Err(ReceiveError::Incomplete { missing });
     }
     Ok(Prepared::Ready {
-        manifest,
         manifest_bytes,
         lock,
     })
@@ -716,21 +896,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReceiveError> {
     written.map_err(io_err(format!("cannot write {}", path.display())))
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// An exclusive advisory lock (`flock`) on a lock file, released and the
 /// file removed on drop. The kernel releases it if the process dies.
 #[derive(Debug)]
-struct FileLock {
+pub(super) struct FileLock {
     path: PathBuf,
     file: Option<File>,
 }
 
 impl FileLock {
     /// Takes the lock, or `None` when someone holds it.
-    fn try_acquire(path: &Path) -> Result<Option<FileLock>, ReceiveError> {
+    pub(super) fn try_acquire(path: &Path) -> Result<Option<FileLock>, ReceiveError> {
         use std::os::unix::fs::MetadataExt;
         for _ in 0..8 {
             let file = OpenOptions::new()
@@ -773,343 +953,5 @@ impl Drop for FileLock {
         // Removed while still held, so that nobody locks the old file after us.
         let _ = fs::remove_file(&self.path);
         self.file.take();
-    }
-}
-
-/// The `.part` file and hash state of a segment upload.
-///
-/// Where the file system allows it the file is written with direct I/O
-/// (`O_DIRECT`, as the seal writes its segments): a received package is
-/// read again only when it is verified or opened, and putting gigabytes
-/// into the page cache costs more CPU than hashing them. Elsewhere the same
-/// aligned buffers go through the page cache.
-#[derive(Debug)]
-struct Writer {
-    file: File,
-    direct: bool,
-    hasher: SegmentHasher,
-    /// Bytes written so far: where the next buffer goes.
-    written: u64,
-}
-
-impl Writer {
-    /// Hashes the gathered bytes and writes them at the end of the file
-    /// (a last, partial buffer of a direct file is written as a whole block
-    /// and cut back in [`SegmentUpload::finish`]).
-    fn write(&mut self, buf: &mut DirectBuffer) -> io::Result<()> {
-        use std::os::unix::fs::FileExt as _;
-        let bytes = buf.bytes_from(0);
-        self.hasher.update(bytes);
-        let done = if self.direct {
-            write_block(&self.file, self.written, buf)
-        } else {
-            self.file.write_all_at(bytes, self.written)
-        };
-        self.written += buf.fill as u64;
-        done
-    }
-}
-
-/// What a blocking write step hands back: the writer, the emptied buffer, the outcome.
-type WriteStep = (Writer, DirectBuffer, io::Result<()>);
-
-/// One segment being streamed to disk. Dropped before [`SegmentUpload::finish`]
-/// succeeded (the connection broke, a check failed), it deletes its `.part`
-/// file and lets go of the segment's lock.
-pub struct SegmentUpload {
-    index: u64,
-    expected_size: u64,
-    hash: SegmentHash,
-    expected_digest: String,
-    part: PathBuf,
-    final_path: PathBuf,
-    dir: PathBuf,
-    state: Option<Writer>,
-    /// The bytes gathered for the next write.
-    buffer: DirectBuffer,
-    /// The buffer of the write in progress comes back here.
-    spare: Option<DirectBuffer>,
-    pending: Option<tokio::task::JoinHandle<WriteStep>>,
-    received: u64,
-    done: bool,
-    _lock: FileLock,
-}
-
-impl std::fmt::Debug for SegmentUpload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentUpload")
-            .field("index", &self.index)
-            .field("expected_size", &self.expected_size)
-            .field("part", &self.part)
-            .field("received", &self.received)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SegmentUpload {
-    /// Creates (or empties) the `.part` file of `segment` at `part`, to be
-    /// renamed to `final_path` once it matches; `lock` is the segment's.
-    fn create(
-        segment: &Segment,
-        part: PathBuf,
-        final_path: PathBuf,
-        lock: FileLock,
-    ) -> Result<Self, ReceiveError> {
-        let file =
-            File::create(&part).map_err(io_err(format!("cannot create {}", part.display())))?;
-        let dir = part.parent().map(Path::to_owned).unwrap_or_default();
-        let (hash, expected) = segment.digest();
-        Ok(Self {
-            index: segment.index,
-            expected_size: segment.size,
-            hash,
-            expected_digest: expected.to_owned(),
-            part,
-            final_path,
-            dir,
-            state: Some(Writer {
-                direct: enable_direct(&file),
-                file,
-                hasher: SegmentHasher::new(hash),
-                written: 0,
-            }),
-            buffer: DirectBuffer::new(),
-            spare: None,
-            pending: None,
-            received: 0,
-            done: false,
-            _lock: lock,
-        })
-    }
-
-    /// The size the manifest declares for this segment.
-    pub fn expected_size(&self) -> u64 {
-        self.expected_size
-    }
-
-    /// Takes the next piece of the body. Refuses as soon as the body is
-    /// longer than the manifest says.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), ReceiveError> {
-        self.received += chunk.len() as u64;
-        if self.received > self.expected_size {
-            return Err(ReceiveError::SegmentMismatch {
-                index: self.index,
-                detail: format!(
-                    "the body is longer than the {} bytes the manifest declares",
-                    self.expected_size
-                ),
-            });
-        }
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let room = self.buffer.spare();
-            let take = room.len().min(rest.len());
-            room[..take].copy_from_slice(&rest[..take]);
-            self.buffer.fill += take;
-            rest = &rest[take..];
-            if self.buffer.fill == DIRECT_BUFFER {
-                self.flush_buffer().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Hands the gathered bytes to a blocking thread (hash, then write),
-    /// after the previous hand-over finished: the network keeps filling the
-    /// next buffer meanwhile.
-    async fn flush_buffer(&mut self) -> Result<(), ReceiveError> {
-        self.wait_pending().await?;
-        let Some(mut writer) = self.state.take() else {
-            return Err(self.lost());
-        };
-        let next = self.spare.take().unwrap_or_else(DirectBuffer::new);
-        let mut buffer = std::mem::replace(&mut self.buffer, next);
-        self.pending = Some(tokio::task::spawn_blocking(move || {
-            let r = writer.write(&mut buffer);
-            (writer, buffer, r)
-        }));
-        Ok(())
-    }
-
-    async fn wait_pending(&mut self) -> Result<(), ReceiveError> {
-        if let Some(task) = self.pending.take() {
-            let (writer, mut buffer, result) = task.await.map_err(|_| self.lost())?;
-            self.state = Some(writer);
-            result.map_err(io_err(format!("cannot write {}", self.part.display())))?;
-            // Keep the allocation for the next round.
-            buffer.fill = 0;
-            self.spare = Some(buffer);
-        }
-        Ok(())
-    }
-
-    fn lost(&self) -> ReceiveError {
-        ReceiveError::Io {
-            what: format!("writing {}", self.part.display()),
-            source: io::Error::other("the writing task was lost"),
-        }
-    }
-
-    /// Checks size and hash against the manifest, syncs the file and
-    /// renames it to its final name.
-    pub async fn finish(mut self) -> Result<(), ReceiveError> {
-        if self.buffer.fill > 0 {
-            self.flush_buffer().await?;
-        }
-        self.wait_pending().await?;
-        if self.received != self.expected_size {
-            return Err(ReceiveError::SegmentMismatch {
-                index: self.index,
-                detail: format!(
-                    "{} bytes arrived, the manifest declares {}",
-                    self.received, self.expected_size
-                ),
-            });
-        }
-        let Some(writer) = self.state.take() else {
-            return Err(self.lost());
-        };
-        let actual = writer.hasher.finalize();
-        if actual != self.expected_digest {
-            return Err(ReceiveError::SegmentMismatch {
-                index: self.index,
-                detail: format!(
-                    "its {}",
-                    hash_mismatch(self.hash, &actual, &self.expected_digest)
-                ),
-            });
-        }
-        let (file, size, part, final_path, dir) = (
-            writer.file,
-            self.expected_size,
-            self.part.clone(),
-            self.final_path.clone(),
-            self.dir.clone(),
-        );
-        blocking(move || {
-            settle(&file, size).map_err(io_err(format!("cannot sync {}", part.display())))?;
-            drop(file);
-            fs::rename(&part, &final_path)
-                .map_err(io_err(format!("cannot rename {}", part.display())))?;
-            sync_dir(&dir).map_err(io_err(format!("cannot sync {}", dir.display())))
-        })
-        .await?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for SegmentUpload {
-    fn drop(&mut self) {
-        if !self.done {
-            if let Some(task) = self.pending.take() {
-                task.abort();
-            }
-            let _ = fs::remove_file(&self.part);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::evidence::package::disable_direct;
-    use crate::evidence::package::tests::{EDGE_SIZES, sample};
-
-    /// Segment 0 of `len` bytes whose hash is `digest` (BLAKE3, or SHA-256
-    /// as in a version 1 package), started in `dir` as an upload starts one;
-    /// with `direct` false, through the page cache.
-    fn start(dir: &Path, len: usize, digest: (SegmentHash, String), direct: bool) -> SegmentUpload {
-        let segment = Segment::new(0, 0, len as u64, digest.0, digest.1);
-        let lock = FileLock::try_acquire(&dir.join("000000.lock"))
-            .unwrap()
-            .unwrap();
-        let part = dir.join("000000.age.part");
-        let mut upload =
-            SegmentUpload::create(&segment, part, dir.join("000000.age"), lock).unwrap();
-        if let Some(w) = upload.state.as_mut()
-            && w.direct
-            && !direct
-        {
-            assert!(disable_direct(&w.file));
-            w.direct = false;
-        }
-        upload
-    }
-
-    #[tokio::test]
-    async fn segments_hold_exactly_the_bytes_received_directly_or_through_the_cache() {
-        for len in EDGE_SIZES {
-            let data = sample(len);
-            let digest = digest_of(SegmentHash::Blake3, &data);
-            for piece in [16_384, 4_099] {
-                for direct in [true, false] {
-                    let dir = tempfile::tempdir().unwrap();
-                    let mut upload = start(dir.path(), len, digest.clone(), direct);
-                    for chunk in data.chunks(piece) {
-                        upload.write(chunk).await.unwrap();
-                    }
-                    upload.finish().await.unwrap();
-                    let written = fs::read(dir.path().join("000000.age")).unwrap();
-                    assert!(
-                        written == data,
-                        "{len} bytes in {piece}-byte bodies, direct {direct}: the file differs"
-                    );
-                    assert!(!dir.path().join("000000.age.part").exists());
-                }
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_segment_that_does_not_match_its_hash_leaves_nothing() {
-        let data = sample(DIRECT_BUFFER + 5);
-        let dir = tempfile::tempdir().unwrap();
-        let mut upload = start(
-            dir.path(),
-            data.len(),
-            (SegmentHash::Blake3, "00".repeat(32)),
-            true,
-        );
-        upload.write(&data).await.unwrap();
-        let err = upload.finish().await.unwrap_err();
-        assert!(
-            matches!(err, ReceiveError::SegmentMismatch { index: 0, .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("BLAKE3"), "{err}");
-        assert!(
-            !dir.path().join("000000.age.part").exists(),
-            "the .part file is removed"
-        );
-        assert!(!dir.path().join("000000.age").exists());
-    }
-
-    /// The digest of `data` under `hash`, as a manifest gives it.
-    fn digest_of(hash: SegmentHash, data: &[u8]) -> (SegmentHash, String) {
-        let mut hasher = SegmentHasher::new(hash);
-        hasher.update(data);
-        (hash, hasher.finalize())
-    }
-
-    #[tokio::test]
-    async fn version_1_segments_are_checked_with_sha256() {
-        use sha2::Digest as _;
-        let data = sample(DIRECT_BUFFER + 5);
-        let digest = digest_of(SegmentHash::Sha256, &data);
-        assert_eq!(digest.1, crate::intake::hex(&sha2::Sha256::digest(&data)));
-        let dir = tempfile::tempdir().unwrap();
-        let mut upload = start(dir.path(), data.len(), digest, true);
-        upload.write(&data).await.unwrap();
-        upload.finish().await.unwrap();
-        assert_eq!(fs::read(dir.path().join("000000.age")).unwrap(), data);
-        // The BLAKE3 of the same bytes is not what a version 1 entry holds.
-        let dir = tempfile::tempdir().unwrap();
-        let blake3 = digest_of(SegmentHash::Blake3, &data).1;
-        let mut upload = start(dir.path(), data.len(), (SegmentHash::Sha256, blake3), true);
-        upload.write(&data).await.unwrap();
-        let err = upload.finish().await.unwrap_err();
-        assert!(err.to_string().contains("SHA-256"), "{err}");
-        assert!(!dir.path().join("000000.age").exists());
     }
 }

@@ -28,6 +28,7 @@ use custos_protocol::evidence::{VerifiedManifest, segment_file_name, verify_mani
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, verify_evidence_receipt,
 };
+use custos_protocol::evidence_upload::{UPLOAD_AUTH_HEADER, sign_upload_auth};
 use custos_protocol::{ErrorCode, ErrorResponse};
 use serde_json::{Value, json};
 
@@ -284,6 +285,14 @@ impl Node {
         }
     }
 
+    /// The `custos-upload-auth` header value for a call about `package` to
+    /// `to`, signed now with this node's signing key.
+    fn upload_auth(&self, package: &str, to: StateCode) -> Result<String, Stop> {
+        let now = self.clock.now();
+        self.with_keys(|k| sign_upload_auth(package, self.state(), to, now, &k.signing))
+            .map_err(|e| Stop::Final(TransferError::Node(NodeError::Internal(e.to_string()))))
+    }
+
     fn peer_url(&self, to: StateCode) -> Result<String, TransferError> {
         let directory = self.directory().ok_or(TransferError::NoDirectory)?;
         let url = directory
@@ -311,6 +320,10 @@ impl Node {
             .timeout(options.request_timeout)
             .header("content-type", "application/json")
             .header("custos-from", self.state().as_str())
+            .header(
+                UPLOAD_AUTH_HEADER,
+                self.upload_auth(&package.verified.package_id, to)?,
+            )
             .body(package.verified.envelope_bytes.clone())
             .send()
             .await
@@ -373,6 +386,10 @@ impl Node {
             .post(&url)
             .timeout(options.request_timeout)
             .header("custos-from", self.state().as_str())
+            .header(
+                UPLOAD_AUTH_HEADER,
+                self.upload_auth(&package.verified.package_id, to)?,
+            )
             .send()
             .await
             .map_err(|e| Stop::Transient(format!("cannot reach {url}: {e}")))?;
@@ -429,6 +446,10 @@ impl Node {
             .header("content-type", "application/octet-stream")
             .header("content-length", size)
             .header("custos-from", self.state().as_str())
+            .header(
+                UPLOAD_AUTH_HEADER,
+                self.upload_auth(&package.verified.package_id, to)?,
+            )
             .body(body)
             .send();
         tokio::pin!(request);
@@ -498,7 +519,7 @@ impl Node {
             ) {
                 Ok(size) => json!({ "provided": true, "valid": true, "checkpoint_size": size }),
                 Err(problem) => {
-                    tracing::error!(to = %to, %problem, "a receiver's custody proof for evidence does not verify");
+                    tracing::error!(to = %to, problem = %custos_protocol::text::escape(&problem), "a receiver's custody proof for evidence does not verify");
                     json!({ "provided": true, "valid": false, "error": problem })
                 }
             },

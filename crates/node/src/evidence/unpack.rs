@@ -673,6 +673,24 @@ impl Drop for TempFile {
     }
 }
 
+/// Creates a new temporary file in `dir` for a file being opened. Its name
+/// is short and random (`.custos-<32 hex>.part`), never derived from the
+/// package's names: a name of 255 bytes stays within the file system's
+/// limit, and a package file named like a temporary file cannot collide
+/// with it (a name already taken is skipped).
+fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let path = dir.join(format!(".custos-{}.part", uuid::Uuid::new_v4().simple()));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+}
+
 /// Walks the tar stream against the manifest. Mismatches go into `report`;
 /// an error is returned only for a local failure to write.
 fn walk_tar<R: Read>(
@@ -800,17 +818,8 @@ fn walk_tar<R: Read>(
                 ));
                 continue;
             }
-            let file_name = target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let temp_path = parent.join(format!(".{file_name}.custos-part"));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp_path)
-            {
-                Ok(f) => {
+            match create_temp(&parent) {
+                Ok((f, temp_path)) => {
                     temp.0 = Some(temp_path);
                     writer = Some(OutFile::new(f, disk, true));
                 }
