@@ -1039,6 +1039,10 @@ impl Network {
                     .client
                     .request(method, format!("{}{path}", self.url(to)))
                     .header("content-type", "application/octet-stream")
+                    // Offers of manifests near the size limit are checked
+                    // by a debug build, which takes its time on a busy
+                    // machine: longer than the client's usual deadline.
+                    .timeout(Duration::from_secs(300))
                     .body(body);
                 for (name, value) in headers {
                     request = request.header(name, value);
