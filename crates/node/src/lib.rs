@@ -6,6 +6,7 @@
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
 
+pub mod at_rest;
 pub mod custody;
 pub mod directory;
 mod error;
@@ -13,6 +14,7 @@ pub mod evidence;
 pub mod intake;
 pub mod keys;
 pub mod outbox;
+pub mod reads;
 pub mod send;
 pub mod witnessing;
 
@@ -64,6 +66,8 @@ pub struct Node {
     /// appended by the pass before, instead of racing it and losing the
     /// store's size check.
     sequencing: tokio::sync::Mutex<()>,
+    /// Tampered records met by checked reads (`reads.rs`), for `/metrics`.
+    records_tampered: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -84,6 +88,7 @@ impl Node {
             outbox_wake: tokio::sync::Notify::new(),
             http,
             sequencing: tokio::sync::Mutex::new(()),
+            records_tampered: std::sync::atomic::AtomicU64::new(0),
         });
         node.reload_directory().await?;
         Ok(node)

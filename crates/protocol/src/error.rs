@@ -60,11 +60,12 @@ pub enum ErrorCode {
     UnknownPackage,
     NoSuchSegment,
     InsufficientStorage,
+    RecordTampered,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -101,6 +102,7 @@ impl ErrorCode {
         ErrorCode::UnknownPackage,
         ErrorCode::NoSuchSegment,
         ErrorCode::InsufficientStorage,
+        ErrorCode::RecordTampered,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -142,6 +144,7 @@ impl ErrorCode {
             ErrorCode::UnknownPackage => "unknown-package",
             ErrorCode::NoSuchSegment => "no-such-segment",
             ErrorCode::InsufficientStorage => "insufficient-storage",
+            ErrorCode::RecordTampered => "record-tampered",
         }
     }
 
@@ -176,7 +179,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody | ErrorCode::InvalidDirectory | ErrorCode::SegmentMismatch => {
                 422
             }
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::RecordTampered => 500,
             ErrorCode::InvalidReceipt => 502,
             ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
             ErrorCode::InsufficientStorage => 507,
@@ -277,6 +280,9 @@ impl ErrorCode {
             ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
             ErrorCode::InsufficientStorage => {
                 "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
+            }
+            ErrorCode::RecordTampered => {
+                "A record in the node's own store does not match what was signed and logged (edited, removed, moved or inserted); it is not shown (client API only)."
             }
         }
     }

@@ -108,7 +108,7 @@ pub(crate) struct RawRequest {
     pub kind: String,
     pub direction: String,
     pub counterpart: String,
-    pub body: String,
+    pub draft: Option<Vec<u8>>,
     pub created_at: OffsetDateTime,
 }
 
@@ -119,7 +119,7 @@ impl RawRequest {
             kind: parse("requests", "kind", &row, &self.kind)?,
             direction: parse("requests", "direction", &row, &self.direction)?,
             counterpart: parse("requests", "counterpart", &row, &self.counterpart)?,
-            body: json("requests", "body", &row, &self.body)?,
+            draft: self.draft,
             created_at: self.created_at,
             id: self.id,
         })

@@ -109,7 +109,7 @@ fn request_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
         kind: column(row, T, "kind")?,
         direction: column(row, T, "direction")?,
         counterpart: column(row, T, "counterpart")?,
-        body: column(row, T, "body")?,
+        draft: column(row, T, "draft")?,
         created_at: column(row, T, "created_at")?,
     }
     .parse()
@@ -223,14 +223,14 @@ async fn insert_request_row(
     r: &RequestRow<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
     )
     .bind(r.id)
     .bind(r.kind)
     .bind(r.direction)
     .bind(r.counterpart)
-    .bind(&r.body)
+    .bind(r.draft)
     .bind(r.created_at)
     .execute(conn)
     .await
@@ -483,7 +483,7 @@ impl Store for PgStore {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT id, kind, direction, counterpart, body::text AS body, created_at \
+            "SELECT id, kind, direction, counterpart, draft, created_at \
              FROM requests WHERE id = $1",
         )
         .bind(id)
@@ -499,8 +499,8 @@ impl Store for PgStore {
     ) -> Result<Vec<RequestRecord>, StoreError> {
         // LIMIT NULL means no limit in PostgreSQL.
         let rows = sqlx::query(
-            "SELECT id, kind, direction, counterpart, body::text AS body, created_at FROM requests \
-             WHERE ($1::text IS NULL OR direction = $1) \
+            "SELECT id, kind, direction, counterpart, NULL::bytea AS draft, created_at \
+             FROM requests WHERE ($1::text IS NULL OR direction = $1) \
                AND ($2::text IS NULL OR kind = $2) \
                AND ($3::text IS NULL OR counterpart = $3) \
              ORDER BY created_at DESC, id DESC \

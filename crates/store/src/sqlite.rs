@@ -194,7 +194,7 @@ fn request_row(row: &Row<'_>) -> Result<RequestRecord, StoreError> {
         kind: column(row, T, "kind")?,
         direction: column(row, T, "direction")?,
         counterpart: column(row, T, "counterpart")?,
-        body: column(row, T, "body")?,
+        draft: column(row, T, "draft")?,
         created_at: time(row, T, "created_at")?,
     }
     .parse()
@@ -448,7 +448,7 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT id, kind, direction, counterpart, body, created_at FROM requests \
+                "SELECT id, kind, direction, counterpart, draft, created_at FROM requests \
                  WHERE id = ?1",
                 [id],
                 "read a request",
@@ -469,8 +469,8 @@ impl Store for SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT id, kind, direction, counterpart, body, created_at FROM requests \
-                 WHERE (?1 IS NULL OR direction = ?1) \
+                "SELECT id, kind, direction, counterpart, NULL AS draft, created_at \
+                 FROM requests WHERE (?1 IS NULL OR direction = ?1) \
                    AND (?2 IS NULL OR kind = ?2) \
                    AND (?3 IS NULL OR counterpart = ?3) \
                  ORDER BY created_at DESC, id DESC \

@@ -366,7 +366,7 @@ pub(crate) async fn a_second_submit_for_an_existing_thread_is_a_conflict(fx: Fix
 
     // Another message claiming to open the same thread.
     let mut other = incoming("sha256:s2", "thr-s", None, 5, "rs2");
-    other.new_request.as_mut().unwrap().body = json!({ "different": true });
+    other.new_request.as_mut().unwrap().kind = RequestKind::Mla;
     let err = store.accept_incoming(&other).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::DuplicateRequest(id) if id == "thr-s"),
