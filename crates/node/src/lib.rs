@@ -8,6 +8,7 @@
 
 pub mod at_rest;
 pub mod custody;
+pub mod deep_check;
 pub mod directory;
 mod error;
 pub mod evidence;

@@ -282,6 +282,10 @@ impl Node {
         self.records_tampered.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn records_tampered_add(&self, n: u64) {
+        self.records_tampered.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn checker(&self) -> Checker {
         let (storage, own_keys) =
             self.with_keys(|k| (k.storage.clone(), k.history.signing.clone()));

@@ -360,6 +360,15 @@ pub(crate) fn duplicate(
     }
 }
 
+/// A rowid-like sequence number read back, which is never negative.
+pub(crate) fn seq(table: &'static str, raw: i64) -> Result<u64, StoreError> {
+    u64::try_from(raw).map_err(|_| StoreError::Corrupt {
+        table,
+        column: "seq",
+        detail: format!("a negative sequence number {raw}"),
+    })
+}
+
 /// The ledger's size as read from its one `ledger_head` row.
 pub(crate) fn ledger_size(raw: Option<i64>) -> Result<u64, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {

@@ -25,7 +25,7 @@ use crate::decode::{
 use crate::encode::{self, EventRow, MessageRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
@@ -748,6 +748,33 @@ impl Store for PgStore {
         .await
         .map_err(failed("read a thread's messages"))?;
         rows.iter().map(message_row).collect()
+    }
+
+    async fn messages_page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT seq, receipt, ",
+            message_columns!(),
+            " FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read a page of messages"))?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = column(row, "messages", "seq")?;
+                Ok(StoredMessage {
+                    seq: decode::seq("messages", seq)?,
+                    receipt: column(row, "messages", "receipt")?,
+                    message: message_row(row)?,
+                })
+            })
+            .collect()
     }
 
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {

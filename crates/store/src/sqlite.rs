@@ -30,7 +30,7 @@ use crate::decode::{
 use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::group_commit::Writer;
 use crate::hash_blocks::{self, BlockRow};
@@ -601,6 +601,35 @@ impl Store for SqliteStore {
                 [&thread],
                 "read a thread's messages",
                 message_row,
+            )
+        })
+        .await
+    }
+
+    async fn messages_page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.read_long(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT seq, receipt, ",
+                    message_columns!(),
+                    " FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ),
+                params![after, i64::from(limit)],
+                "read a page of messages",
+                |row| {
+                    let seq: i64 = column(row, "messages", "seq")?;
+                    Ok(StoredMessage {
+                        seq: decode::seq("messages", seq)?,
+                        receipt: column(row, "messages", "receipt")?,
+                        message: message_row(row)?,
+                    })
+                },
             )
         })
         .await

@@ -998,6 +998,7 @@ conformance!(
     concurrent_copies_of_a_message_are_accepted_once,
     a_message_out_of_order_is_refused_and_nothing_stored,
     a_second_submit_for_an_existing_thread_is_a_conflict,
+    every_message_is_read_page_by_page_in_recording_order,
     concurrent_claimers_never_get_the_same_item,
     a_claim_lasts_until_its_lease_expires,
     claims_keep_each_thread_in_order,
