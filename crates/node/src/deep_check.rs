@@ -283,7 +283,7 @@ impl Node {
                     None => Some("neither its signed submission nor a sealed draft is held".into()),
                     Some(sealed) => match checker.saved_draft(&r, &sealed) {
                         Err(p) => Some(p),
-                        Ok((d, opened, entry)) => {
+                        Ok((d, opened, logged_at)) => {
                             let hash = custos_seal::content_id(&opened.content);
                             let to = d
                                 .get("requested_state")
@@ -299,7 +299,7 @@ impl Node {
                                         &d,
                                         Direction::Outgoing,
                                         to,
-                                        entry.at,
+                                        logged_at,
                                     )
                                     .err(),
                                 }

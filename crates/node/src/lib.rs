@@ -7,6 +7,7 @@
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
 
 pub mod at_rest;
+mod at_rest_upgrade;
 pub mod custody;
 pub mod deep_check;
 pub mod directory;
@@ -92,6 +93,7 @@ impl Node {
             records_tampered: std::sync::atomic::AtomicU64::new(0),
         });
         node.reload_directory().await?;
+        node.seal_legacy_records().await?;
         Ok(node)
     }
 

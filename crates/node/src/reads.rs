@@ -68,6 +68,8 @@ pub(crate) struct LoggedEntry {
     pub subject: Option<String>,
     #[serde(default)]
     pub envelope_sha256: Option<String>,
+    #[serde(default)]
+    pub detail: Value,
 }
 
 /// A message row whose sealed envelope opened and matched every column.
@@ -218,7 +220,7 @@ impl Checker {
         &self,
         r: &RequestRecord,
         sealed: &[u8],
-    ) -> Result<(Value, OpenedRecord, LoggedEntry), Problem> {
+    ) -> Result<(Value, OpenedRecord, OffsetDateTime), Problem> {
         let opened = self
             .storage
             .open(RecordKind::Draft, &r.id, sealed)
@@ -238,7 +240,15 @@ impl Checker {
         if r.direction != Direction::Outgoing {
             return Err("a saved draft is outgoing".into());
         }
-        Ok((draft, opened, entry))
+        // A draft saved before drafts were sealed was logged by hash only
+        // when it was sealed (`at_rest_upgrade.rs`), after the request.
+        let logged_at =
+            if entry.detail.get("decision").and_then(Value::as_str) == Some("sealed-at-rest") {
+                r.created_at
+            } else {
+                entry.at
+            };
+        Ok((draft, opened, logged_at))
     }
 }
 
@@ -412,7 +422,7 @@ impl Node {
         let draft = match (draft, &record.draft) {
             (Some(d), _) => d,
             (None, Some(sealed)) => {
-                let (d, opened, entry) = checker
+                let (d, opened, logged_at) = checker
                     .saved_draft(&record, sealed)
                     .map_err(|p| self.tampered(&req_name, p))?;
                 if self.logged_index(&opened).await?.is_none() {
@@ -425,7 +435,7 @@ impl Node {
                     .ok_or_else(|| {
                         self.tampered(&req_name, "its draft names no requested State".into())
                     })?;
-                check_request_columns(&record, &d, Direction::Outgoing, to, entry.at)
+                check_request_columns(&record, &d, Direction::Outgoing, to, logged_at)
                     .map_err(|p| self.tampered(&req_name, p))?;
                 d
             }

@@ -143,6 +143,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn messages_page(&self, after: u64, limit: u32)
     -> Result<Vec<StoredMessage>, StoreError>;
 
+    /// Replaces a message's stored envelope bytes with `new` if they are
+    /// still `old` (an upgrade sealing what an earlier version kept in
+    /// clear); `false` if they were not, and nothing changed.
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
+
+    /// The requests whose `draft` is a JSON text (starts with `{`): drafts
+    /// an earlier version kept in clear, to be sealed. `(id, draft)` pairs.
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Replaces a request's draft bytes with `new` if they are still `old`;
+    /// `false` if they were not, and nothing changed.
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
+
     /// The message recorded last in a thread, if any.
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError>;
 

@@ -777,6 +777,46 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE messages SET envelope = $3 WHERE id = $1 AND envelope = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("seal a stored envelope"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, draft FROM requests \
+             WHERE draft IS NOT NULL AND length(draft) > 0 AND get_byte(draft, 0) = 123 ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read drafts kept in clear"))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    column(row, "requests", "id")?,
+                    column(row, "requests", "draft")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE requests SET draft = $3 WHERE id = $1 AND draft = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("seal a stored draft"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {
         if !encode::storable(thread) {
             return Ok(None);

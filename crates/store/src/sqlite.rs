@@ -36,7 +36,9 @@ use crate::group_commit::Writer;
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
-use crate::sqlite_db::{self as db, Readers, Role, all, column, first, optional_time, time, value};
+use crate::sqlite_db::{
+    self as db, Readers, Role, all, column, execute, first, optional_time, time, value,
+};
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -633,6 +635,55 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
+        self.writer
+            .write(move |conn| {
+                execute(
+                    conn,
+                    "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
+                    params![id, old, new],
+                    "seal a stored envelope",
+                )
+                .map(|n| n == 1)
+            })
+            .await
+    }
+
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read_long(|conn| {
+            all(
+                conn,
+                "SELECT id, draft FROM requests \
+                 WHERE draft IS NOT NULL AND substr(draft, 1, 1) = X'7B' ORDER BY id",
+                [],
+                "read drafts kept in clear",
+                |row| {
+                    Ok((
+                        column(row, "requests", "id")?,
+                        column(row, "requests", "draft")?,
+                    ))
+                },
+            )
+        })
+        .await
+    }
+
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
+        self.writer
+            .write(move |conn| {
+                execute(
+                    conn,
+                    "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
+                    params![id, old, new],
+                    "seal a stored draft",
+                )
+                .map(|n| n == 1)
+            })
+            .await
     }
 
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {

@@ -397,3 +397,71 @@ fn tampered_postgresql_rows_are_refused_and_named() {
     let net = Network::start_with(&["FR", "DE"], &[("DE", url.as_str())]);
     every_tamper_case_is_named(&net, &Db::Postgres(url.clone()));
 }
+
+/// A node upgraded from a version that kept envelopes and saved drafts in
+/// clear seals them when it next opens, and shows them as before.
+#[test]
+fn content_kept_in_clear_by_an_earlier_version_is_sealed_on_opening() {
+    let mut net = Network::start(&["FR", "DE"]);
+    let sent = net.send("FR", &secret_draft(), &[]);
+    wait_delivered(&net, &sent);
+    let saved = net.save_request("FR", &secret_draft());
+    let before = [
+        net.show("FR", &sent.id)["draft"].clone(),
+        net.show("FR", &saved)["draft"].clone(),
+        net.show("DE", &sent.id)["draft"].clone(),
+    ];
+    for cc in ["FR", "DE"] {
+        net.stop(cc);
+    }
+    // What an earlier version stored: the envelope and the saved draft in clear.
+    for cc in ["FR", "DE"] {
+        let store = net.store(cc);
+        let m = net
+            .block_on(store.get_message(&sent.message_id))
+            .unwrap()
+            .unwrap();
+        let clear = net.stored_envelope(cc, &m);
+        net.block_on(store.close());
+        let conn = rusqlite::Connection::open(net.dir(cc).join("custos.db")).unwrap();
+        conn.execute(
+            "UPDATE messages SET envelope = ?1 WHERE id = ?2",
+            rusqlite::params![clear, sent.message_id],
+        )
+        .unwrap();
+        if cc == "FR" {
+            conn.execute(
+                "UPDATE requests SET draft = CAST(?1 AS BLOB) WHERE id = ?2",
+                rusqlite::params![secret_draft().to_string(), saved],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        drop(conn);
+        let bytes = sqlite_files(&net, cc);
+        assert!(
+            forms(NEEDLES[2])
+                .iter()
+                .any(|f| bytes.windows(f.len()).any(|w| w == f.as_slice())),
+            "{cc}'s file holds the clear copy the upgrade must seal"
+        );
+    }
+    for cc in ["FR", "DE"] {
+        net.start_node(cc);
+    }
+    let after = [
+        net.show("FR", &sent.id)["draft"].clone(),
+        net.show("FR", &saved)["draft"].clone(),
+        net.show("DE", &sent.id)["draft"].clone(),
+    ];
+    assert_eq!(after, before, "the drafts show as before");
+    for cc in ["FR", "DE"] {
+        let (code, report) = deep(&net, cc);
+        assert_eq!(code, 0, "{cc}: {report}");
+        assert_no_case_content(
+            &format!("{cc}'s upgraded SQLite file"),
+            &sqlite_files(&net, cc),
+        );
+    }
+}
