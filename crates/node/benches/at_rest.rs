@@ -62,7 +62,7 @@ fn micros(d: Duration) -> String {
 }
 
 /// One signed, sealed outgoing submission, ready for the store.
-fn outgoing(node: &Node, draft: &serde_json::Value, n: usize) -> OutgoingMessage {
+fn outgoing(node: &Node, draft: &serde_json::Value, n: usize, base: u64) -> OutgoingMessage {
     let me: StateCode = "FR".parse().unwrap();
     let to: StateCode = "DE".parse().unwrap();
     let thread = new_thread_id(uuid::Uuid::new_v4());
@@ -79,10 +79,17 @@ fn outgoing(node: &Node, draft: &serde_json::Value, n: usize) -> OutgoingMessage
         .detail(json!({ "kind": "submit", "to": to }))
         .encode()
         .unwrap();
-    // The ledger size before the entry: 0 is a correct lower bound.
+    // The ledger size before the batch: a lower bound of the entry's index,
+    // as the node seals it.
     let envelope = keys
         .storage
-        .seal(RecordKind::Message, &id, 0, &entry, &sealed.envelope_json)
+        .seal(
+            RecordKind::Message,
+            &id,
+            base,
+            &entry,
+            &sealed.envelope_json,
+        )
         .unwrap();
     OutgoingMessage {
         message: MessageRecord {
@@ -199,6 +206,7 @@ fn main() {
         let mut n = 0;
         while n < messages {
             let count = batch.min(messages - n);
+            let base = node.store.ledger_size().await.unwrap();
             // Sealing on the blocking pool, two at a time (the two cores).
             let made: Vec<OutgoingMessage> = {
                 let half = count / 2;
@@ -206,10 +214,10 @@ fn main() {
                 let (na, nb) = (node.clone(), node.clone());
                 let (da, db) = (draft.clone(), draft.clone());
                 let ja = tokio::task::spawn_blocking(move || {
-                    (a..a + half).map(|i| outgoing(&na, &da, i)).collect::<Vec<_>>()
+                    (a..a + half).map(|i| outgoing(&na, &da, i, base)).collect::<Vec<_>>()
                 });
                 let jb = tokio::task::spawn_blocking(move || {
-                    (b..n + count).map(|i| outgoing(&nb, &db, i)).collect::<Vec<_>>()
+                    (b..n + count).map(|i| outgoing(&nb, &db, i, base)).collect::<Vec<_>>()
                 });
                 let mut v = ja.await.unwrap();
                 v.extend(jb.await.unwrap());
