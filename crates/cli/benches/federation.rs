@@ -1106,7 +1106,7 @@ impl FloorSender {
             kind,
             direction: Direction::Outgoing,
             counterpart: to,
-            body: draft.clone(),
+            draft: None,
             created_at: now,
         };
         let message = Message::submit(self.state, to, thread.clone(), None, now, draft);
@@ -1379,7 +1379,7 @@ impl FloorReceiver {
                     kind,
                     direction: Direction::Incoming,
                     counterpart: msg.from,
-                    body: draft.clone(),
+                    draft: None,
                     created_at: now,
                 })
             }

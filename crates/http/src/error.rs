@@ -67,6 +67,14 @@ impl From<NodeError> for ApiError {
             NodeError::NoEncryptionKey(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
             }
+            NodeError::RecordTampered { .. } => {
+                // Our store's fault; the message names the record, never its content.
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::RecordTampered.as_str(),
+                    e.to_string(),
+                );
+            }
             NodeError::Io { .. }
             | NodeError::Internal(_)
             | NodeError::Keys { .. }

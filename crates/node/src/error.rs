@@ -55,6 +55,11 @@ pub enum NodeError {
     /// A broken invariant inside the node (a bug), with what was seen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A stored record does not match what was signed and logged: its
+    /// content, a summary column or its ledger entry was changed, or a
+    /// record was removed, inserted or moved. Our own store's fault.
+    #[error("record {record} was tampered with: {problem}")]
+    RecordTampered { record: String, problem: String },
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

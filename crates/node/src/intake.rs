@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::Node;
+use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
 
 /// The answer to a posted message.
@@ -139,7 +140,7 @@ impl Node {
                     kind,
                     direction: Direction::Incoming,
                     counterpart: msg.from,
-                    body: draft,
+                    draft: None,
                     created_at: now,
                 })
             }
@@ -178,6 +179,17 @@ impl Node {
             .ledger_size()
             .await
             .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
+        let envelope = self
+            .with_keys(|k| {
+                k.storage.seal(
+                    RecordKind::Message,
+                    &opened.id.to_string(),
+                    ledger_base,
+                    &received_entry,
+                    &opened.envelope_json,
+                )
+            })
+            .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
         let incoming = IncomingMessage {
             message: MessageRecord {
                 id: opened.id.to_string(),
@@ -188,7 +200,7 @@ impl Node {
                 prev: msg.prev.as_ref().map(|p| p.to_string()),
                 created_at: msg.created_at,
                 recorded_at: now,
-                envelope: opened.envelope_json.clone(),
+                envelope,
             },
             new_request,
             event: NewEvent {

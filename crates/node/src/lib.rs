@@ -6,13 +6,17 @@
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
 
+pub mod at_rest;
+mod at_rest_upgrade;
 pub mod custody;
+pub mod deep_check;
 pub mod directory;
 mod error;
 pub mod evidence;
 pub mod intake;
 pub mod keys;
 pub mod outbox;
+pub mod reads;
 pub mod send;
 pub mod witnessing;
 
@@ -67,6 +71,8 @@ pub struct Node {
     /// Evidence packages being uploaded to this node: verified manifests
     /// and disk reservations.
     pub(crate) staging: Arc<evidence::staged::Staging>,
+    /// Tampered records met by checked reads (`reads.rs`), for `/metrics`.
+    records_tampered: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -88,8 +94,10 @@ impl Node {
             http,
             sequencing: tokio::sync::Mutex::new(()),
             staging: Arc::default(),
+            records_tampered: std::sync::atomic::AtomicU64::new(0),
         });
         node.reload_directory().await?;
+        node.seal_legacy_records().await?;
         Ok(node)
     }
 

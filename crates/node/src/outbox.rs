@@ -303,12 +303,15 @@ impl Node {
                     Err(e) => Err(e.to_string()),
                     Ok(bundle) => match stored {
                         Ok(Some(m)) => self
-                            .check_custody_proof(
-                                &bundle,
-                                item.recipient,
-                                &item.message_id,
-                                &m.envelope,
-                            )
+                            .message_envelope(&m)
+                            .and_then(|envelope| {
+                                self.check_custody_proof(
+                                    &bundle,
+                                    item.recipient,
+                                    &item.message_id,
+                                    &envelope,
+                                )
+                            })
                             .map_err(|e| e.to_string()),
                         Ok(None) => Err("the message is not stored here".into()),
                         Err(e) => Err(e.to_string()),

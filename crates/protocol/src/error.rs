@@ -63,11 +63,12 @@ pub enum ErrorCode {
     UnknownRequest,
     NotDecryptable,
     UploadUnauthorized,
+    RecordTampered,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -107,6 +108,7 @@ impl ErrorCode {
         ErrorCode::UnknownRequest,
         ErrorCode::NotDecryptable,
         ErrorCode::UploadUnauthorized,
+        ErrorCode::RecordTampered,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -151,6 +153,7 @@ impl ErrorCode {
             ErrorCode::UnknownRequest => "unknown-request",
             ErrorCode::NotDecryptable => "not-decryptable",
             ErrorCode::UploadUnauthorized => "upload-unauthorized",
+            ErrorCode::RecordTampered => "record-tampered",
         }
     }
 
@@ -185,7 +188,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody | ErrorCode::InvalidDirectory | ErrorCode::SegmentMismatch => {
                 422
             }
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::RecordTampered => 500,
             ErrorCode::InvalidReceipt => 502,
             ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
             ErrorCode::InsufficientStorage => 507,
@@ -297,6 +300,9 @@ impl ErrorCode {
             }
             ErrorCode::UploadUnauthorized => {
                 "An evidence upload call lacks a valid `custos-upload-auth` header signed by the package's sender for this package and receiver."
+            }
+            ErrorCode::RecordTampered => {
+                "A record in the node's own store does not match what was signed and logged (edited, removed, moved or inserted); it is not shown (client API only)."
             }
         }
     }

@@ -90,6 +90,11 @@ pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError>
         // or SQLite spills pages into the log in the middle of it.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(&setup)?;
+        // Content removed or rewritten is overwritten with zeros, so an
+        // earlier version of a row (such as an envelope an upgrade sealed)
+        // does not linger in free space for a copy of the file to reveal.
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(&setup)?;
     }
     Ok(conn)
 }

@@ -32,14 +32,14 @@ use crate::witness::{CosignatureRecord, WitnessedState};
 fn insert_request_row(conn: &Connection, r: &RequestRow<'_>) -> Result<bool, StoreError> {
     let inserted = execute(
         conn,
-        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
+        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
         params![
             r.id,
             r.kind,
             r.direction,
             r.counterpart,
-            r.body,
+            r.draft,
             encode::unix_micros(r.created_at)
         ],
         "insert a request",

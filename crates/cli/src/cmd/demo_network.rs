@@ -453,7 +453,7 @@ async fn verify_all(
         for request in node.store.list_requests(&Default::default()).await? {
             for m in node.store.thread_messages(&request.id).await? {
                 sigs += 1;
-                let env = Envelope::from_json(&m.envelope)?;
+                let env = Envelope::from_json(&node.message_envelope(&m)?)?;
                 let ok_sig = env
                     .verify(|keyid| {
                         directory

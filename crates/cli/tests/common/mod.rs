@@ -1128,3 +1128,19 @@ impl Network {
         rows
     }
 }
+
+impl Network {
+    /// The signed envelope of a message as the node of `cc` stores it,
+    /// unsealed with that node's storage key (the database holds it sealed).
+    pub fn stored_envelope(&self, cc: &str, message: &custos_store::MessageRecord) -> Vec<u8> {
+        let key = custos_node::at_rest::StorageKey::load_or_create(&self.dir(cc).join("keys"))
+            .expect("the node's storage key loads");
+        key.open(
+            custos_node::at_rest::RecordKind::Message,
+            &message.id,
+            &message.envelope,
+        )
+        .expect("the stored envelope unseals")
+        .content
+    }
+}

@@ -366,7 +366,7 @@ pub(crate) async fn a_second_submit_for_an_existing_thread_is_a_conflict(fx: Fix
 
     // Another message claiming to open the same thread.
     let mut other = incoming("sha256:s2", "thr-s", None, 5, "rs2");
-    other.new_request.as_mut().unwrap().body = json!({ "different": true });
+    other.new_request.as_mut().unwrap().kind = RequestKind::Mla;
     let err = store.accept_incoming(&other).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::DuplicateRequest(id) if id == "thr-s"),
@@ -870,4 +870,37 @@ pub(crate) async fn federation_data_survives_reopening_and_corruption_is_reporte
     // The thread listing fails as a whole rather than skip the row.
     assert!(store.thread_messages("thr-k2").await.is_err());
     store.close().await;
+}
+
+pub(crate) async fn every_message_is_read_page_by_page_in_recording_order(fx: Fixture) {
+    let store = &fx.store;
+    store_outgoing(store, "sha256:p1", "thr-p", 1).await;
+    store
+        .accept_incoming(&incoming("sha256:p2", "thr-q", None, 2, "receipt-p2"))
+        .await
+        .unwrap();
+    store
+        .record_outgoing(&outgoing("sha256:p3", "thr-p", Some("sha256:p1"), 3))
+        .await
+        .unwrap();
+    let first = store.messages_page(0, 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|m| m.message.id.as_str()).collect();
+    assert_eq!(ids, ["sha256:p1", "sha256:p2"]);
+    assert!(first[0].seq < first[1].seq);
+    assert_eq!(first[0].receipt, None);
+    assert_eq!(first[1].receipt.as_deref(), Some(&b"receipt-p2"[..]));
+    assert_eq!(
+        Some(&first[1].message),
+        store.get_message("sha256:p2").await.unwrap().as_ref()
+    );
+    let rest = store.messages_page(first[1].seq, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].message.id, "sha256:p3");
+    assert!(
+        store
+            .messages_page(rest[0].seq, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
