@@ -67,6 +67,12 @@ impl From<NodeError> for ApiError {
             NodeError::NoEncryptionKey(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
             }
+            NodeError::CustodyUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "custody-unavailable")
+            }
+            NodeError::Store(custos_store::StoreError::StorageFull(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage")
+            }
             NodeError::Io { .. }
             | NodeError::Internal(_)
             | NodeError::Keys { .. }

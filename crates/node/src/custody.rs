@@ -192,6 +192,7 @@ impl Node {
             return Ok(0);
         }
         let size = self.store.ledger_size().await?;
+        self.check_not_behind(size)?;
         let mut known = HashMap::new();
         let mut new_hashes: Vec<(u64, [u8; 32])> = Vec::new();
         for (offset, p) in pending.iter().enumerate() {
@@ -232,10 +233,11 @@ impl Node {
         self.store
             .put_checkpoint(&StoredCheckpoint {
                 size: new_size,
-                note,
+                note: note.clone(),
                 created_at: now,
             })
             .await?;
+        self.record_checkpoint_mark(new_size, &note);
         Ok(entries.len())
     }
 

@@ -53,6 +53,11 @@ pub enum NodeError {
     /// A broken invariant inside the node (a bug), with what was seen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The custody ledger cannot be extended (the database is behind the
+    /// latest checkpoint this node signed, or its ledger is damaged): the
+    /// node accepts nothing until it is repaired.
+    #[error("custody ledger unavailable: {0}")]
+    CustodyUnavailable(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

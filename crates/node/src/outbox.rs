@@ -120,10 +120,17 @@ impl Node {
             if *shutdown.borrow() {
                 return;
             }
-            let worked = match self.sequence_ledger().await {
-                Ok(n) => n > 0,
+            let pass = match self.check_custody().await {
+                Ok(()) => self.sequence_ledger().await,
+                Err(e) => Err(e),
+            };
+            let worked = match pass {
+                Ok(n) => {
+                    self.note_custody(None);
+                    n > 0
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "ledger: sequencing failed");
+                    self.note_custody(Some(e.to_string()));
                     false
                 }
             };

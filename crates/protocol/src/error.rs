@@ -60,11 +60,12 @@ pub enum ErrorCode {
     UnknownPackage,
     NoSuchSegment,
     InsufficientStorage,
+    CustodyUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -101,6 +102,7 @@ impl ErrorCode {
         ErrorCode::UnknownPackage,
         ErrorCode::NoSuchSegment,
         ErrorCode::InsufficientStorage,
+        ErrorCode::CustodyUnavailable,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -142,6 +144,7 @@ impl ErrorCode {
             ErrorCode::UnknownPackage => "unknown-package",
             ErrorCode::NoSuchSegment => "no-such-segment",
             ErrorCode::InsufficientStorage => "insufficient-storage",
+            ErrorCode::CustodyUnavailable => "custody-unavailable",
         }
     }
 
@@ -178,7 +181,9 @@ impl ErrorCode {
             }
             ErrorCode::Internal => 500,
             ErrorCode::InvalidReceipt => 502,
-            ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
+            ErrorCode::DirectoryExpired
+            | ErrorCode::NoDirectory
+            | ErrorCode::CustodyUnavailable => 503,
             ErrorCode::InsufficientStorage => 507,
         }
     }
@@ -276,7 +281,10 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
             ErrorCode::InsufficientStorage => {
-                "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
+                "The receiving node lacks the disk space (above its configured reserve) for the message, package or segment."
+            }
+            ErrorCode::CustodyUnavailable => {
+                "The receiving node cannot extend its custody ledger (its database is behind its signed checkpoint, or damaged) and accepts nothing until that is repaired; retry later."
             }
         }
     }

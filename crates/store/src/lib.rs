@@ -99,6 +99,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The directory the node trusts, or `None` before the first import.
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError>;
 
+    /// Just the version of the directory the node trusts (`None` before the
+    /// first import): one point read, cheap enough to ask before every
+    /// message, so that an import by another process is in force at once.
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError>;
+
     // -- Messages of request threads.
 
     /// Records a message this node sends, all in one transaction or not at

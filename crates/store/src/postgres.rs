@@ -614,6 +614,17 @@ impl Store for PgStore {
         .transpose()
     }
 
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read the directory's version"))?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
+    }
+
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
         let out = encode::outgoing(message)?;
         let mut tx = self

@@ -549,6 +549,20 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self.read(|conn| {
+            value(
+                conn,
+                "SELECT version FROM directory WHERE singleton = 1",
+                [],
+                "read the directory's version",
+            )
+        })?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
+    }
+
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
         let message = message.clone();
         self.writer

@@ -41,6 +41,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry,
         evidence: config.evidence.limits(),
+        message_reserve_bytes: config.storage.reserve_bytes,
     };
     let http = http_client(&config)?;
     let node = Node::new(settings, keys, store, Arc::new(SystemClock), http).await?;

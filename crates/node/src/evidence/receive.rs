@@ -137,6 +137,7 @@ impl ReceiveError {
             ReceiveError::Io { source, .. } if is_disk_full(source) => {
                 ErrorCode::InsufficientStorage
             }
+            ReceiveError::Node(NodeError::CustodyUnavailable(_)) => ErrorCode::CustodyUnavailable,
             ReceiveError::Io { .. } | ReceiveError::Node(_) => ErrorCode::Internal,
         }
     }
@@ -209,6 +210,8 @@ impl Node {
         &self,
         manifest_bytes: &[u8],
     ) -> Result<UploadStatus, ReceiveError> {
+        self.custody_open()?;
+        self.ensure_directory_current().await?;
         let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
         directory.check_current(self.clock.now())?;
         let verified = verify_manifest(manifest_bytes, &directory)?;
@@ -338,6 +341,7 @@ impl Node {
     /// `received/` and proves the `evidence-received` entry. Asked again, it
     /// answers the same receipt.
     pub async fn evidence_complete(&self, id: &str) -> Result<UploadStatus, ReceiveError> {
+        self.custody_open()?;
         let hex = package_hex(id)
             .ok_or_else(|| ReceiveError::UnknownPackage(id.to_owned()))?
             .to_owned();

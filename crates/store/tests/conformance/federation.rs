@@ -9,6 +9,7 @@ use super::*;
 pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
     let store = &fx.store;
     assert_eq!(store.directory().await.unwrap(), None);
+    assert_eq!(store.directory_version().await.unwrap(), None);
     let dir = |version: u64, seconds: i64| StoredDirectory {
         version,
         signed: format!(r#"{{"version":{version}}}"#).into_bytes(),
@@ -17,6 +18,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(3, 0)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(3, 0)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(3));
 
     for offered in [3, 2, 0] {
         let err = store.put_directory(&dir(offered, 9)).await.unwrap_err();
@@ -29,6 +31,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(4, 60)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(4, 60)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(4));
 
     // Versions beyond what PostgreSQL's BIGINT holds are refused alike.
     for version in [i64::MAX as u64 + 1, u64::MAX] {
