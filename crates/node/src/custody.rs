@@ -48,6 +48,10 @@ pub enum EntryKind {
     /// Something left the node's custody in the clear: a package's files
     /// exported, or the node's decryption identity exported for standard tools.
     Exported,
+    /// A queued message was signed again with the node's current key (the
+    /// key that signed it was rotated before it was delivered); the entry
+    /// holds the new envelope's hash, the message id is unchanged.
+    MessageResigned,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).
@@ -191,8 +195,9 @@ impl Node {
         if pending.is_empty() {
             return Ok(0);
         }
+        let mark = self.checkpoint_mark();
         let size = self.store.ledger_size().await?;
-        self.check_not_behind(size)?;
+        self.check_not_behind(size, mark)?;
         let mut known = HashMap::new();
         let mut new_hashes: Vec<(u64, [u8; 32])> = Vec::new();
         for (offset, p) in pending.iter().enumerate() {

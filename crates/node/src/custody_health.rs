@@ -61,9 +61,9 @@ impl Node {
         self.custody_mark.load(Ordering::SeqCst)
     }
 
-    /// Fails when the stored ledger holds fewer entries than a checkpoint this node signed.
-    pub(crate) fn check_not_behind(&self, size: u64) -> Result<(), NodeError> {
-        let mark = self.checkpoint_mark();
+    /// Fails when the stored ledger (`size` entries, read after `mark` was
+    /// taken) holds fewer entries than a checkpoint this node signed.
+    pub(crate) fn check_not_behind(&self, size: u64, mark: u64) -> Result<(), NodeError> {
         if size < mark {
             return Err(NodeError::CustodyUnavailable(format!(
                 "the database's ledger holds {size} entries, but this node already signed a \
@@ -77,8 +77,11 @@ impl Node {
 
     /// Checks that the ledger can be extended: the stored ledger is not behind the mark.
     pub async fn check_custody(&self) -> Result<(), NodeError> {
+        // The mark first: it only grows after an append has committed, so a
+        // size read after it is at least the mark unless the ledger shrank.
+        let mark = self.checkpoint_mark();
         let size = self.store.ledger_size().await?;
-        self.check_not_behind(size)
+        self.check_not_behind(size, mark)
     }
 
     /// Notes the outcome of a check or sequencing pass: `Some(why)` raises

@@ -179,6 +179,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ledger: &[Vec<u8>],
     ) -> Result<(), StoreError>;
 
+    /// Replaces the ciphertext of a pending outbox item (its message signed
+    /// again, with the node's current key, and sealed again) and queues the
+    /// `ledger` entries recording that, in one transaction, as of `at`. An
+    /// item already delivered or given up keeps its ciphertext and nothing
+    /// is queued. An id never queued is [`StoreError::UnknownMessage`].
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+
     /// Records a failed attempt on a pending item: its attempt count, when
     /// to try next and why it failed; its claim is released. An item no
     /// longer pending (delivered or given up meanwhile, for instance by a

@@ -679,6 +679,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let (message_id, ciphertext, ledger) =
+            (message_id.to_owned(), ciphertext.to_vec(), ledger.to_vec());
+        self.writer
+            .write(move |conn| write::resign_outbox(conn, &message_id, &ciphertext, at, &ledger))
+            .await
+    }
+
     async fn mark_retry(
         &self,
         message_id: &str,

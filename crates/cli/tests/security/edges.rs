@@ -265,9 +265,15 @@ fn a_node_behind_its_signed_checkpoint_refuses_with_503_until_repaired() {
     assert_eq!(
         (answer.status, answer.code()),
         (503, Some(ErrorCode::CustodyUnavailable.as_str())),
-        "a rolled-back node refuses: {answer:?}"
+        "a rolled-back node refuses: {} {}",
+        answer.status,
+        answer.json
     );
-    assert!(answer.json["receipt"].is_null(), "no receipt: {answer:?}");
+    assert!(
+        answer.json["receipt"].is_null(),
+        "no receipt: {}",
+        answer.json
+    );
     assert_eq!(gauge(&net, "DE", "custos_custody_unavailable"), "1");
     assert!(
         net.log("DE").contains("custody ledger unavailable"),
@@ -293,8 +299,12 @@ fn a_node_behind_its_signed_checkpoint_refuses_with_503_until_repaired() {
     copy_database(&current, &de_dir);
     net.start_node("DE");
     let answer = net.post_message("DE", body);
-    assert_eq!(answer.status, 200, "the repaired node accepts: {answer:?}");
-    assert!(answer.json["receipt"].is_object(), "{answer:?}");
+    assert_eq!(
+        answer.status, 200,
+        "the repaired node accepts: {}",
+        answer.json
+    );
+    assert!(answer.json["receipt"].is_object(), "{}", answer.json);
     assert_eq!(gauge(&net, "DE", "custos_custody_unavailable"), "0");
 }
 
@@ -453,9 +463,14 @@ fn a_disk_below_the_reserve_refuses_messages_with_507_and_records_it() {
     assert_eq!(
         (answer.status, answer.code()),
         (507, Some(ErrorCode::InsufficientStorage.as_str())),
-        "{answer:?}"
+        "{}",
+        answer.json
     );
-    assert!(answer.json["receipt"].is_null(), "no receipt: {answer:?}");
+    assert!(
+        answer.json["receipt"].is_null(),
+        "no receipt: {}",
+        answer.json
+    );
     assert!(
         net.refusals("DE").contains("insufficient-storage"),
         "the refusal is recorded:\n{}",
@@ -469,4 +484,61 @@ fn a_disk_below_the_reserve_refuses_messages_with_507_and_records_it() {
         "nothing of the refused message is stored"
     );
     net.block_on(store.close());
+}
+
+#[test]
+fn a_message_queued_before_its_key_was_revoked_is_delivered_signed_again() {
+    let mut net = Network::start(&["FR", "DE"]);
+    let fr_dir = net.dir("FR").display().to_string();
+    let old_id = net.signing_key("FR").key_id();
+    // Queued while DE is down, signed with FR's first key.
+    net.stop("DE");
+    let sent = net.send(
+        "FR",
+        &draft(RequestKind::Preservation, "FR", "DE"),
+        &["--queue-only"],
+    );
+    // FR rotates, revokes the key that signed the queued message, and
+    // publishes that; then DE comes back.
+    net.run_ok(&["keys", "rotate", "--data", &fr_dir]);
+    let new_id = net.signing_key("FR").key_id();
+    net.run_ok(&["keys", "revoke", &old_id, "--data", &fr_dir]);
+    net.publish_directory(2);
+    net.start_node("DE");
+
+    wait_until(
+        Duration::from_secs(90),
+        "the queued message is delivered",
+        || delivered(&net, &sent),
+    );
+    // DE holds the same message (same id), signed with FR's current key.
+    let de_store = net.store("DE");
+    let held = net
+        .block_on(de_store.get_message(&sent.message_id))
+        .expect("DE's store reads")
+        .expect("DE holds the message under its id");
+    let envelope = Envelope::from_json(&held.envelope).expect("the stored envelope parses");
+    assert_eq!(envelope.signatures[0].keyid, new_id);
+    net.block_on(de_store.close());
+    assert!(
+        net.outbox("FR")
+            .iter()
+            .any(|r| r.message_id == sent.message_id && r.state == "delivered"),
+        "FR's outbox shows it delivered"
+    );
+    // FR's custody ledger records the re-signing, with the new key's id.
+    let fr_store = net.store("FR");
+    let entries = net
+        .block_on(fr_store.ledger_entries(0, 1000))
+        .expect("FR's ledger reads");
+    net.block_on(fr_store.close());
+    let resigned: Vec<Value> = entries
+        .iter()
+        .filter_map(|e| serde_json::from_slice::<Value>(&e.entry).ok())
+        .filter(|e| e["kind"] == "message-resigned")
+        .collect();
+    assert_eq!(resigned.len(), 1, "one re-signing recorded: {resigned:?}");
+    assert_eq!(resigned[0]["subject"], sent.message_id.as_str());
+    assert_eq!(resigned[0]["detail"]["signed_by"], new_id.as_str());
+    assert_eq!(resigned[0]["detail"]["replaces_key"], old_id.as_str());
 }

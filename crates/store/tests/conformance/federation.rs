@@ -874,3 +874,48 @@ pub(crate) async fn federation_data_survives_reopening_and_corruption_is_reporte
     assert!(store.thread_messages("thr-k2").await.is_err());
     store.close().await;
 }
+
+pub(crate) async fn a_pending_item_is_resealed_with_its_ledger_entry(fx: Fixture) {
+    let store = &fx.store;
+    store_outgoing(store, "sha256:r1", "thr-r", 0).await;
+    store_outgoing(store, "sha256:r2", "thr-s", 1).await;
+    let queued = store.pending_ledger(100).await.unwrap().len();
+
+    store
+        .resign_outbox(
+            "sha256:r1",
+            b"sealed again",
+            at(40),
+            &[b"resigned r1".to_vec()],
+        )
+        .await
+        .unwrap();
+    let item = store.outbox_item("sha256:r1").await.unwrap().unwrap();
+    assert_eq!(item.ciphertext, b"sealed again");
+    assert_eq!(item.state, OutboxState::Pending);
+    let pending = store.pending_ledger(100).await.unwrap();
+    assert_eq!(pending.len(), queued + 1);
+    assert_eq!(
+        pending.last().map(|p| p.entry.as_slice()),
+        Some(&b"resigned r1"[..])
+    );
+
+    // A delivered item keeps what was delivered, and nothing is queued.
+    store
+        .mark_delivered("sha256:r2", b"receipt r2", at(41), &[])
+        .await
+        .unwrap();
+    let before = store.outbox_item("sha256:r2").await.unwrap().unwrap();
+    store
+        .resign_outbox("sha256:r2", b"too late", at(42), &[b"resigned r2".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_item("sha256:r2").await.unwrap(), Some(before));
+    assert_eq!(store.pending_ledger(100).await.unwrap().len(), queued + 1);
+
+    let err = store
+        .resign_outbox("sha256:never", b"x", at(43), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownMessage(_)), "{err}");
+}
