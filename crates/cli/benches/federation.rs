@@ -372,6 +372,7 @@ fn loopback_listener() -> anyhow::Result<TcpListener> {
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .user_agent("custos-bench")
         .build()
         .context("cannot build the HTTP client")

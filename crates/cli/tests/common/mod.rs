@@ -148,6 +148,8 @@ impl Network {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
+            // Nodes close connections idle for their header timeout (10 s).
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("an HTTP client");
         let registry_key_file = tmp.path().join("registry.key");

@@ -542,3 +542,47 @@ fn a_message_queued_before_its_key_was_revoked_is_delivered_signed_again() {
     assert_eq!(resigned[0]["detail"]["signed_by"], new_id.as_str());
     assert_eq!(resigned[0]["detail"]["replaces_key"], old_id.as_str());
 }
+
+#[test]
+fn a_message_body_sent_one_byte_every_two_seconds_is_cut_off_at_its_deadline() {
+    let net = Network::start(&["DE"]);
+    let mut s = TcpStream::connect(addr(&net, "DE")).expect("a connection");
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("a read timeout");
+    s.write_all(
+        b"POST /federation/v1/messages HTTP/1.1\r\nHost: de\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n",
+    )
+    .expect("the head is sent");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // 4096 bytes at one every 2 s would take over two hours.
+    while started.elapsed() < Duration::from_secs(90) {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "the body was still being read after {elapsed:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        !text.starts_with("HTTP/1.1 200"),
+        "a cut-off body is not accepted: {text}"
+    );
+}
