@@ -59,7 +59,7 @@ fn refusal(e: ReceiveError) -> Response {
         (status = 400, description = "malformed manifest, or not-a-recipient"),
         (status = 403, description = "The manifest's signing key is unknown, revoked or not valid at its time, or the signature is invalid"),
         (status = 413, description = "segment-too-large, or a manifest over 64 MiB (too-large)"),
-        (status = 503, description = "no-directory or directory-expired"),
+        (status = 503, description = "no-directory, directory-expired, or custody-unavailable (the custody ledger cannot be extended)"),
         (status = 507, description = "insufficient-storage: the package does not fit above the node's disk reserve"),
     )
 )]
