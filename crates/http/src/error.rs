@@ -75,6 +75,12 @@ impl From<NodeError> for ApiError {
                     e.to_string(),
                 );
             }
+            NodeError::CustodyUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "custody-unavailable")
+            }
+            NodeError::Store(custos_store::StoreError::StorageFull(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage")
+            }
             NodeError::Io { .. }
             | NodeError::Internal(_)
             | NodeError::Keys { .. }

@@ -68,6 +68,11 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError
         refused.to_string(),
     );
     gauge(
+        "custos_custody_unavailable",
+        "1 while the custody ledger cannot be extended and messages and evidence are refused (the log says why).",
+        u8::from(node.custody_fault().is_some()).to_string(),
+    );
+    gauge(
         "custos_directory_version",
         "Version of the directory in force (0: none).",
         directory.to_string(),

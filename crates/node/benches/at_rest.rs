@@ -185,6 +185,7 @@ fn main() {
             data_dir: dir.clone(),
             registry_key: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
             retry: RetryPolicy::default(),
             evidence: Default::default(),
         };

@@ -60,6 +60,11 @@ pub enum NodeError {
     /// record was removed, inserted or moved. Our own store's fault.
     #[error("record {record} was tampered with: {problem}")]
     RecordTampered { record: String, problem: String },
+    /// The custody ledger cannot be extended (the database is behind the
+    /// latest checkpoint this node signed, or its ledger is damaged): the
+    /// node accepts nothing until it is repaired.
+    #[error("custody ledger unavailable: {0}")]
+    CustodyUnavailable(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

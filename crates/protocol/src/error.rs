@@ -64,11 +64,12 @@ pub enum ErrorCode {
     NotDecryptable,
     UploadUnauthorized,
     RecordTampered,
+    CustodyUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 40] = [
+    pub const ALL: [ErrorCode; 41] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -109,6 +110,7 @@ impl ErrorCode {
         ErrorCode::NotDecryptable,
         ErrorCode::UploadUnauthorized,
         ErrorCode::RecordTampered,
+        ErrorCode::CustodyUnavailable,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -154,6 +156,7 @@ impl ErrorCode {
             ErrorCode::NotDecryptable => "not-decryptable",
             ErrorCode::UploadUnauthorized => "upload-unauthorized",
             ErrorCode::RecordTampered => "record-tampered",
+            ErrorCode::CustodyUnavailable => "custody-unavailable",
         }
     }
 
@@ -190,7 +193,9 @@ impl ErrorCode {
             }
             ErrorCode::Internal | ErrorCode::RecordTampered => 500,
             ErrorCode::InvalidReceipt => 502,
-            ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
+            ErrorCode::DirectoryExpired
+            | ErrorCode::NoDirectory
+            | ErrorCode::CustodyUnavailable => 503,
             ErrorCode::InsufficientStorage => 507,
             ErrorCode::UnknownRequest | ErrorCode::NotDecryptable => 422,
             ErrorCode::UploadUnauthorized => 403,
@@ -290,7 +295,10 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
             ErrorCode::InsufficientStorage => {
-                "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
+                "The receiving node lacks the disk space (above its configured reserve) for the message, package or segment."
+            }
+            ErrorCode::CustodyUnavailable => {
+                "The receiving node cannot extend its custody ledger (its database is behind its signed checkpoint, or damaged) and accepts nothing until that is repaired; retry later."
             }
             ErrorCode::UnknownRequest => {
                 "An evidence manifest's `request` is not a request the receiving node sent to the manifest's sender."

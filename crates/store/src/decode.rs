@@ -204,7 +204,7 @@ pub(crate) fn appended(
 
 /// Reads a column kept as a signed integer into the unsigned count it
 /// stands for.
-fn unsigned<T: TryFrom<i64>>(
+pub(crate) fn unsigned<T: TryFrom<i64>>(
     table: &'static str,
     column: &'static str,
     row: &str,
@@ -637,6 +637,9 @@ pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("cannot {operation}: {e}")),
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("53100") => {
+            StoreError::StorageFull(format!("cannot {operation}: {d}"))
+        }
         other => StoreError::Database {
             operation,
             detail: other.to_string(),

@@ -99,6 +99,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The directory the node trusts, or `None` before the first import.
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError>;
 
+    /// Just the version of the directory the node trusts (`None` before the
+    /// first import): one point read, cheap enough to ask before every
+    /// message, so that an import by another process is in force at once.
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError>;
+
     // -- Messages of request threads.
 
     /// Records a message this node sends, all in one transaction or not at
@@ -189,6 +194,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         message_id: &str,
         receipt: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the ciphertext of a pending outbox item (its message signed
+    /// again, with the node's current key, and sealed again) and queues the
+    /// `ledger` entries recording that, in one transaction, as of `at`. An
+    /// item already delivered or given up keeps its ciphertext and nothing
+    /// is queued. An id never queued is [`StoreError::UnknownMessage`].
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
         at: OffsetDateTime,
         ledger: &[Vec<u8>],
     ) -> Result<(), StoreError>;

@@ -614,6 +614,17 @@ impl Store for PgStore {
         .transpose()
     }
 
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read the directory's version"))?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
+    }
+
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
         let out = encode::outgoing(message)?;
         let mut tx = self
@@ -920,6 +931,43 @@ impl Store for PgStore {
         let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
         queue_entries(&mut tx, &entries, at).await?;
         tx.commit().await.map_err(failed("commit a delivery"))
+    }
+
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        if !encode::storable(message_id) {
+            return Err(StoreError::UnknownMessage(message_id.to_owned()));
+        }
+        let at = encode::timestamp("ledger_queue.at", at)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin replacing an outbox ciphertext"))?;
+        let done = sqlx::query(
+            "UPDATE outbox SET ciphertext = $2 WHERE message_id = $1 AND state = 'pending'",
+        )
+        .bind(message_id)
+        .bind(ciphertext)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("replace an outbox ciphertext"))?;
+        if done.rows_affected() == 0 {
+            tx.rollback()
+                .await
+                .map_err(failed("end replacing an outbox ciphertext"))?;
+            return settled_or_unknown(&self.pool, message_id).await;
+        }
+        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
+        queue_entries(&mut tx, &entries, at).await?;
+        tx.commit()
+            .await
+            .map_err(failed("commit a replaced outbox ciphertext"))
     }
 
     async fn mark_retry(

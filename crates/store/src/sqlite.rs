@@ -551,6 +551,20 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self.read(|conn| {
+            value(
+                conn,
+                "SELECT version FROM directory WHERE singleton = 1",
+                [],
+                "read the directory's version",
+            )
+        })?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
+    }
+
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
         let message = message.clone();
         self.writer
@@ -742,6 +756,20 @@ impl Store for SqliteStore {
             (message_id.to_owned(), receipt.to_vec(), ledger.to_vec());
         self.writer
             .write(move |conn| write::mark_delivered(conn, &message_id, &receipt, at, &ledger))
+            .await
+    }
+
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let (message_id, ciphertext, ledger) =
+            (message_id.to_owned(), ciphertext.to_vec(), ledger.to_vec());
+        self.writer
+            .write(move |conn| write::resign_outbox(conn, &message_id, &ciphertext, at, &ledger))
             .await
     }
 

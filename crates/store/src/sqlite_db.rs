@@ -103,12 +103,14 @@ pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError>
 /// `operation` completes "the database failed to …".
 pub(crate) fn failed(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| match &e {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::StorageFull(format!("cannot {operation}: {e}"))
+        }
         rusqlite::Error::SqliteFailure(code, _)
             if matches!(
                 code.code,
                 rusqlite::ErrorCode::CannotOpen
                     | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DiskFull
                     | rusqlite::ErrorCode::NotADatabase
             ) =>
         {

@@ -372,6 +372,30 @@ pub(crate) fn mark_delivered(
     queue_entries(conn, &entries, at)
 }
 
+pub(crate) fn resign_outbox(
+    conn: &Connection,
+    message_id: &str,
+    ciphertext: &[u8],
+    at: OffsetDateTime,
+    ledger: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    if !encode::storable(message_id) {
+        return Err(StoreError::UnknownMessage(message_id.to_owned()));
+    }
+    let at = encode::timestamp("ledger_queue.at", at)?;
+    let replaced = execute(
+        conn,
+        "UPDATE outbox SET ciphertext = ?2 WHERE message_id = ?1 AND state = 'pending'",
+        params![message_id, ciphertext],
+        "replace an outbox ciphertext",
+    )?;
+    if replaced == 0 {
+        return settled_or_unknown(conn, message_id);
+    }
+    let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
+    queue_entries(conn, &entries, at)
+}
+
 pub(crate) fn mark_retry(
     conn: &Connection,
     message_id: &str,

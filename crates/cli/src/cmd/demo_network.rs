@@ -180,6 +180,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()?;
     rt.block_on(async {
         for n in &nodes {

@@ -9,6 +9,7 @@ use super::*;
 pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
     let store = &fx.store;
     assert_eq!(store.directory().await.unwrap(), None);
+    assert_eq!(store.directory_version().await.unwrap(), None);
     let dir = |version: u64, seconds: i64| StoredDirectory {
         version,
         signed: format!(r#"{{"version":{version}}}"#).into_bytes(),
@@ -17,6 +18,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(3, 0)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(3, 0)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(3));
 
     for offered in [3, 2, 0] {
         let err = store.put_directory(&dir(offered, 9)).await.unwrap_err();
@@ -29,6 +31,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(4, 60)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(4, 60)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(4));
 
     // Versions beyond what PostgreSQL's BIGINT holds are refused alike.
     for version in [i64::MAX as u64 + 1, u64::MAX] {
@@ -903,4 +906,49 @@ pub(crate) async fn every_message_is_read_page_by_page_in_recording_order(fx: Fi
             .unwrap()
             .is_empty()
     );
+}
+
+pub(crate) async fn a_pending_item_is_resealed_with_its_ledger_entry(fx: Fixture) {
+    let store = &fx.store;
+    store_outgoing(store, "sha256:r1", "thr-r", 0).await;
+    store_outgoing(store, "sha256:r2", "thr-s", 1).await;
+    let queued = store.pending_ledger(100).await.unwrap().len();
+
+    store
+        .resign_outbox(
+            "sha256:r1",
+            b"sealed again",
+            at(40),
+            &[b"resigned r1".to_vec()],
+        )
+        .await
+        .unwrap();
+    let item = store.outbox_item("sha256:r1").await.unwrap().unwrap();
+    assert_eq!(item.ciphertext, b"sealed again");
+    assert_eq!(item.state, OutboxState::Pending);
+    let pending = store.pending_ledger(100).await.unwrap();
+    assert_eq!(pending.len(), queued + 1);
+    assert_eq!(
+        pending.last().map(|p| p.entry.as_slice()),
+        Some(&b"resigned r1"[..])
+    );
+
+    // A delivered item keeps what was delivered, and nothing is queued.
+    store
+        .mark_delivered("sha256:r2", b"receipt r2", at(41), &[])
+        .await
+        .unwrap();
+    let before = store.outbox_item("sha256:r2").await.unwrap().unwrap();
+    store
+        .resign_outbox("sha256:r2", b"too late", at(42), &[b"resigned r2".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_item("sha256:r2").await.unwrap(), Some(before));
+    assert_eq!(store.pending_ledger(100).await.unwrap().len(), queued + 1);
+
+    let err = store
+        .resign_outbox("sha256:never", b"x", at(43), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownMessage(_)), "{err}");
 }

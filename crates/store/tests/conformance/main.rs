@@ -992,6 +992,7 @@ conformance!(
     timestamps_keep_microseconds_in_utc,
     text_is_accepted_alike_on_every_backend,
     directory_versions_only_increase,
+    a_pending_item_is_resealed_with_its_ledger_entry,
     an_outgoing_message_is_recorded_with_its_request_event_and_outbox_item,
     recording_an_outgoing_message_is_all_or_nothing,
     a_duplicate_incoming_message_gets_its_original_receipt,
