@@ -24,11 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let (mode, rest) = custos_fuzz::split(data);
     match mode % 3 {
         0 => {
-            if let Ok(status) = serde_json::from_slice::<UploadStatus>(rest) {
-                if let Some(missing) = status.missing(LISTED) {
-                    assert!(missing.windows(2).all(|p| p[0] < p[1]));
-                    assert!(missing.iter().all(|&i| (i as usize) < LISTED));
-                }
+            if let Ok(status) = serde_json::from_slice::<UploadStatus>(rest)
+                && let Some(missing) = status.missing(LISTED)
+            {
+                assert!(missing.windows(2).all(|p| p[0] < p[1]));
+                assert!(missing.iter().all(|&i| (i as usize) < LISTED));
             }
             let _ = serde_json::from_slice::<IncompleteAnswer>(rest);
             let _ = serde_json::from_slice::<ErrorResponse>(rest);
