@@ -9,18 +9,20 @@ use std::path::Path;
 
 use custos_fuzz::{LOG_NAME, NOW, WITNESS_NAME, world};
 use custos_ledger::{
-    AddCheckpoint, Checkpoint, ForkEvidence, ForkKind, MemoryLog, ProofBundle, cosign,
-    sign_checkpoint,
+    AddCheckpoint, Checkpoint, ForkEvidence, ForkKind, MemoryLog, ProofBundle, WitnessDecision,
+    cosign, sign_checkpoint,
 };
 use custos_model::RequestKind;
 use custos_protocol::evidence::{
-    Content, FileEntry, MIN_SEGMENT_SIZE, Manifest, Segment, SegmentHash, Totals, sign_manifest,
+    Content, FileEntry, MANIFEST_PAYLOAD_TYPE, MIN_SEGMENT_SIZE, Manifest, Segment, SegmentHash,
+    Totals, sign_manifest, verify_manifest,
 };
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, IncompleteAnswer, UploadStatus, sign_evidence_receipt,
 };
 use custos_protocol::{
-    ErrorDetail, Message, MessageKind, Receipt, new_thread_id, seal_message, sign_receipt,
+    ErrorDetail, Message, MessageKind, RECEIPT_PAYLOAD_TYPE, Receipt, new_thread_id, seal_message,
+    sign_receipt, verify_message_envelope, verify_receipt,
 };
 use custos_seal::{Envelope, SigningKey};
 use time::Duration;
@@ -69,6 +71,14 @@ fn main() {
             .expect("a listed kind");
         u8::try_from(12 + i).expect("a small mode")
     };
+    // Signed again the way the target signs its input, the payload passes
+    // every check: the target's signed mode reaches the end.
+    let again = Envelope::sign(
+        MessageKind::Submit.payload_type(),
+        &payload(&sealed.envelope_json),
+        &w.fr.signing,
+    );
+    verify_message_envelope(again.to_json(), &w.directory, de, NOW).expect("the seed opens");
     write(
         "message",
         "submit.payload.json",
@@ -106,6 +116,8 @@ fn main() {
     };
     let signed = sign_receipt(&receipt, &w.de.signing).expect("sign a receipt");
     write("receipt", "receipt.dsse.json", Some(0), &signed);
+    let again = Envelope::sign(RECEIPT_PAYLOAD_TYPE, &payload(&signed), &w.de.signing);
+    verify_receipt(&again.to_json(), &w.directory, &sealed.id, de, NOW).expect("verifies");
     write(
         "receipt",
         "receipt.payload.json",
@@ -186,6 +198,8 @@ fn main() {
     };
     let signed = sign_manifest(&manifest, &w.de.signing).expect("sign the manifest");
     write("manifest", "v2.dsse.json", Some(0), &signed);
+    let again = Envelope::sign(MANIFEST_PAYLOAD_TYPE, &payload(&signed), &w.de.signing);
+    verify_manifest(&again.to_json(), &w.directory).expect("the manifest seed verifies");
     write("manifest", "v2.payload.json", Some(1), &payload(&signed));
     manifest.v = 1;
     manifest.segments = vec![Segment::new(
@@ -269,6 +283,18 @@ fn main() {
         proof: log.prove_consistency(3, 5).expect("a proof"),
         note: note5.clone(),
     };
+    let held = MemoryLog::from_entries(&entries[..3]).expect("a log");
+    let held = custos_ledger::WitnessedCheckpoint {
+        origin: LOG_NAME.into(),
+        size: 3,
+        root: held.root(),
+        note: note3.clone(),
+    };
+    let decision = w
+        .witness
+        .add_checkpoint(&w.log_verifier, Some(&held), &request, 1_764_000_000)
+        .expect("a decision");
+    assert!(matches!(decision, WitnessDecision::Cosign { .. }));
     let json = serde_json::to_vec(&request).expect("request JSON");
     write("cosignature", "add-checkpoint.json", Some(2), &json);
     write(
@@ -292,6 +318,9 @@ fn main() {
 
     let bundle =
         ProofBundle::build(entries[1].clone(), 1, cosigned.clone(), &log).expect("a bundle");
+    bundle
+        .verify_with(&w.log_verifier, &[w.witness.verifier_key().clone()], 1)
+        .expect("the bundle seed verifies with its cosignature");
     write(
         "bundle",
         "bundle.json",

@@ -17,12 +17,14 @@ use custos_ledger::{
 };
 use libfuzzer_sys::fuzz_target;
 
-/// A checkpoint of size 3 the witness holds for the fixed log.
+/// A checkpoint of size 3 the witness holds for the fixed log: the first
+/// three entries of the log the seeds prove from (`examples/seeds.rs`).
 fn held() -> &'static WitnessedCheckpoint {
     static HELD: OnceLock<WitnessedCheckpoint> = OnceLock::new();
     HELD.get_or_init(|| {
         let w = custos_fuzz::world();
-        let log = MemoryLog::from_entries([b"a".as_slice(), b"b", b"c"]).expect("a small log");
+        let entries = (0..3).map(|i| format!("{{\"entry\":{i}}}"));
+        let log = MemoryLog::from_entries(entries).expect("a small log");
         let checkpoint =
             Checkpoint::new(custos_fuzz::LOG_NAME, log.size(), log.root()).expect("a checkpoint");
         let note = sign_checkpoint(&checkpoint, custos_fuzz::LOG_NAME, &w.log_key)
