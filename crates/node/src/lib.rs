@@ -9,8 +9,8 @@
 pub mod at_rest;
 mod at_rest_upgrade;
 pub mod custody;
-pub mod deep_check;
 pub mod custody_health;
+pub mod deep_check;
 pub mod directory;
 mod error;
 pub mod evidence;
