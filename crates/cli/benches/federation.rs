@@ -372,6 +372,7 @@ fn loopback_listener() -> anyhow::Result<TcpListener> {
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .user_agent("custos-bench")
         .build()
         .context("cannot build the HTTP client")
@@ -402,6 +403,7 @@ async fn node(
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy::default(),
         evidence: Default::default(),
+        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
     };
     let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
     Ok(Node::new(settings, keys, store, clock, http_client()?).await?)
@@ -843,7 +845,19 @@ impl CustosPair {
             };
             let n = Arc::clone(&node);
             tasks.push(tokio::spawn(async move {
-                if let Err(e) = custos_http::serve(n, listener, None, stopped).await {
+                if let Err(e) = custos_http::serve(
+                    n,
+                    listener,
+                    None,
+                    // Every sender of the bench is on 127.0.0.1.
+                    custos_http::ServerLimits {
+                        max_connections_per_address: 4096,
+                        ..Default::default()
+                    },
+                    stopped,
+                )
+                .await
+                {
                     eprintln!("federation bench: a node stopped serving: {e}");
                 }
             }));
@@ -1106,7 +1120,7 @@ impl FloorSender {
             kind,
             direction: Direction::Outgoing,
             counterpart: to,
-            body: draft.clone(),
+            draft: None,
             created_at: now,
         };
         let message = Message::submit(self.state, to, thread.clone(), None, now, draft);
@@ -1379,7 +1393,7 @@ impl FloorReceiver {
                     kind,
                     direction: Direction::Incoming,
                     counterpart: msg.from,
-                    body: draft.clone(),
+                    draft: None,
                     created_at: now,
                 })
             }

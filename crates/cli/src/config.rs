@@ -30,6 +30,36 @@ pub struct Config {
     pub directory: DirectorySection,
     #[serde(default, skip_serializing_if = "EvidenceSection::is_default")]
     pub evidence: EvidenceSection,
+    #[serde(default, skip_serializing_if = "StorageSection::is_default")]
+    pub storage: StorageSection,
+}
+
+/// The disk space the node keeps for itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Free space (bytes) on the data directory's file system below which
+    /// messages are refused as insufficient-storage, so refusals still fit.
+    #[serde(default = "default_message_reserve_bytes")]
+    pub reserve_bytes: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            reserve_bytes: default_message_reserve_bytes(),
+        }
+    }
+}
+
+impl StorageSection {
+    fn is_default(&self) -> bool {
+        *self == StorageSection::default()
+    }
+}
+
+fn default_message_reserve_bytes() -> u64 {
+    custos_node::DEFAULT_MESSAGE_RESERVE_BYTES
 }
 
 /// Limits on evidence packages this node receives from peers.
@@ -149,6 +179,26 @@ pub struct HttpSection {
     /// PEM certificate and key this node presents to peers that require mutual TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_identity: Option<PathBuf>,
+    /// Connections one peer address may hold open at once (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_address: Option<u32>,
+    /// Seconds a client may take to send a request's headers (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout_secs: Option<u64>,
+}
+
+impl HttpSection {
+    /// The server's connection and time limits, defaults filled in.
+    pub fn limits(&self) -> custos_http::ServerLimits {
+        let mut limits = custos_http::ServerLimits::default();
+        if let Some(n) = self.max_connections_per_address {
+            limits.max_connections_per_address = n;
+        }
+        if let Some(secs) = self.header_timeout_secs {
+            limits.header_timeout = std::time::Duration::from_secs(secs);
+        }
+        limits
+    }
 }
 
 fn default_http() -> HttpSection {
@@ -185,6 +235,7 @@ impl Config {
             http: default_http(),
             directory: DirectorySection::default(),
             evidence: EvidenceSection::default(),
+            storage: StorageSection::default(),
         }
     }
 
@@ -265,6 +316,12 @@ impl Config {
                 "evidence.max_segment_bytes: {} is below 1048576 (1 MiB), the smallest segment a package may have",
                 self.evidence.max_segment_bytes
             );
+        }
+        if self.http.max_connections_per_address == Some(0) {
+            bail!("http.max_connections_per_address: must be at least 1");
+        }
+        if self.http.header_timeout_secs == Some(0) {
+            bail!("http.header_timeout_secs: must be at least 1");
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
@@ -351,6 +408,12 @@ listen = "127.0.0.1:7700"
 # tls_client_ca = "/etc/custos/tls/peers-ca.pem"   # require peers' client certificates (mutual TLS)
 # peer_ca = "/etc/custos/tls/peers-ca.pem"         # trust peers' server certificates signed by this CA
 # client_identity = "/etc/custos/tls/client.pem"   # certificate + key this node shows peers (mutual TLS)
+# Connections one peer address may hold open at once; more are closed as they come (default 128).
+max_connections_per_address = 128
+# Seconds a client may take to send a request's headers before the connection is closed (default 10).
+# Request bodies have their own limits: 30 s in all for messages and API calls, and for evidence
+# segments, which may stream for hours, 60 s without a byte.
+header_timeout_secs = 10
 
 [directory]
 # The registry's public key that must countersign the network directory.
@@ -370,6 +433,12 @@ reserve_bytes = 1073741824
 # A package not completed this many seconds after its offer is removed, and
 # the removal logged in the custody ledger (evidence-expired); default 7 days.
 partial_expiry_secs = 604800
+
+[storage]
+# Free space, in bytes, the data directory's file system must keep for a message to be
+# accepted (default 64 MiB): below it messages are refused as insufficient-storage (507),
+# while the refusal records still fit.
+reserve_bytes = 67108864
 "#;
 
 #[cfg(test)]

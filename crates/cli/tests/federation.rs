@@ -586,8 +586,9 @@ fn rotated_and_revoked_keys_reach_peers_through_the_directory() {
             .expect("DE's store reads")
             .unwrap_or_else(|| panic!("DE holds message {id}"))
     };
-    let second_envelope = Envelope::from_json(&stored(&second.message_id).envelope)
-        .expect("the stored envelope parses");
+    let second_envelope =
+        Envelope::from_json(&net.stored_envelope("DE", &stored(&second.message_id)))
+            .expect("the stored envelope parses");
     assert_eq!(second_envelope.signatures[0].keyid, new_key.key_id());
     let new_listed = directory
         .sender_key(state("FR"), &new_key.key_id())
@@ -595,7 +596,7 @@ fn rotated_and_revoked_keys_reach_peers_through_the_directory() {
     assert!(new_listed.valid_until.is_none() && new_listed.revoked_at.is_none());
 
     // The first message's stored envelope still verifies with the old key the new directory lists.
-    let first_envelope_json = stored(&first.message_id).envelope;
+    let first_envelope_json = net.stored_envelope("DE", &stored(&first.message_id));
     let first_envelope = Envelope::from_json(&first_envelope_json).expect("parses");
     assert_eq!(first_envelope.signatures[0].keyid, old_id);
     let old_listed = directory

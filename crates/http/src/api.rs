@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
+use custos_node::reads::RequestView;
 use custos_store::{RequestFilter, RequestRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -156,7 +157,8 @@ pub struct MessageView {
 pub struct RequestDetail {
     #[serde(flatten)]
     pub summary: RequestSummary,
-    /// The validated draft.
+    /// The validated draft, as signed in the submission (checked against its
+    /// signature and ledger entry on every read).
     #[schema(value_type = Object)]
     pub draft: serde_json::Value,
     pub messages: Vec<MessageView>,
@@ -169,7 +171,8 @@ pub struct RequestDetail {
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
     params(("id" = String, Path, description = "The request id")),
     security(("bearer" = [])),
-    responses((status = 200, body = RequestDetail), (status = 401, description = "unauthorized"), (status = 404, description = "not-found")))]
+    responses((status = 200, body = RequestDetail), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
+        (status = 500, description = "record-tampered: a stored record of the request does not match what was signed and logged")))]
 pub async fn get_request(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -181,52 +184,45 @@ pub async fn get_request(
     Ok(Json(detail))
 }
 
-/// Builds the detailed view of a request (shared with the CLI).
+/// Builds the detailed view of a request: the node's checked read, presented.
 pub async fn request_detail(node: &Node, id: &str) -> Result<RequestDetail, ApiError> {
-    let store = &node.store;
-    let err = |e: custos_store::StoreError| ApiError::from(custos_node::NodeError::from(e));
-    let Some(record) = store.get_request(id).await.map_err(err)? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no request {id:?}"),
-        ));
-    };
-    let mut messages = Vec::new();
-    for m in store.thread_messages(id).await.map_err(err)? {
-        let delivery = match m.direction {
-            custos_store::Direction::Outgoing => store
-                .outbox_item(&m.id)
-                .await
-                .map_err(err)?
-                .map(|o| o.state.as_str().to_owned()),
-            custos_store::Direction::Incoming => None,
-        };
-        let receipt = store.receipt_for(&m.id).await.map_err(err)?.is_some();
-        messages.push(MessageView {
-            id: m.id,
-            kind: m.kind,
-            direction: m.direction.as_str().to_owned(),
-            created_at: m.created_at.format(&Rfc3339).unwrap_or_default(),
-            delivery,
-            receipt,
-        });
+    let view = node.request_detail(id).await?;
+    Ok(RequestDetail::from(&view))
+}
+
+impl From<&RequestView> for RequestDetail {
+    fn from(v: &RequestView) -> Self {
+        let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        RequestDetail {
+            summary: RequestSummary {
+                id: v.id.clone(),
+                direction: v.direction.as_str().to_owned(),
+                kind: v.kind.as_str().to_owned(),
+                counterpart: v.counterpart.to_string(),
+                created_at: time(v.created_at),
+            },
+            draft: v.draft.clone(),
+            messages: v
+                .messages
+                .iter()
+                .map(|m| MessageView {
+                    id: m.id.clone(),
+                    kind: m.kind.clone(),
+                    direction: m.direction.as_str().to_owned(),
+                    created_at: time(m.created_at),
+                    delivery: m.delivery.map(|d| d.as_str().to_owned()),
+                    receipt: m.receipt,
+                })
+                .collect(),
+            history: v
+                .history
+                .iter()
+                .map(|e| {
+                    serde_json::json!({ "seq": e.seq, "at": time(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail })
+                })
+                .collect(),
+        }
     }
-    let history = store
-        .events(id)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|e| {
-            serde_json::json!({ "seq": e.seq, "at": e.at.format(&Rfc3339).unwrap_or_default(), "actor": e.actor, "kind": e.kind, "detail": e.detail })
-        })
-        .collect();
-    Ok(RequestDetail {
-        summary: RequestSummary::from(&record),
-        draft: record.body,
-        messages,
-        history,
-    })
 }
 
 /// A draft to send.

@@ -67,6 +67,20 @@ impl From<NodeError> for ApiError {
             NodeError::NoEncryptionKey(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
             }
+            NodeError::RecordTampered { .. } => {
+                // Our store's fault; the message names the record, never its content.
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::RecordTampered.as_str(),
+                    e.to_string(),
+                );
+            }
+            NodeError::CustodyUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "custody-unavailable")
+            }
+            NodeError::Store(custos_store::StoreError::StorageFull(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage")
+            }
             NodeError::Io { .. }
             | NodeError::Internal(_)
             | NodeError::Keys { .. }

@@ -68,7 +68,7 @@ fn auth(headers: &HeaderMap) -> Option<&[u8]> {
         (status = 403, description = "The manifest's signing key is unknown, revoked or not valid at its time, or the signature is invalid (checked before the manifest is parsed in full); or upload-unauthorized: no valid custos-upload-auth header signed by the sender"),
         (status = 413, description = "segment-too-large, or a manifest over 64 MiB (too-large)"),
         (status = 422, description = "unknown-request: the manifest answers no request this node sent to its sender"),
-        (status = 503, description = "no-directory or directory-expired"),
+        (status = 503, description = "no-directory, directory-expired, or custody-unavailable (the custody ledger cannot be extended)"),
         (status = 507, description = "insufficient-storage: the package does not fit above the node's disk reserve"),
     )
 )]

@@ -27,7 +27,8 @@ use crate::error::ApiError;
         (status = 403, description = "The signing key is unknown, revoked, not valid at the message's time, or the signature is invalid"),
         (status = 413, description = "too-large"),
         (status = 422, description = "invalid-body: the request inside does not validate"),
-        (status = 503, description = "no-directory or directory-expired"),
+        (status = 503, description = "no-directory, directory-expired, or custody-unavailable (the node's custody ledger cannot be extended; nothing was receipted)"),
+        (status = 507, description = "insufficient-storage: the node's free disk space is below its reserve"),
     )
 )]
 pub async fn post_message(

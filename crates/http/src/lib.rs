@@ -8,6 +8,7 @@ pub mod api;
 mod error;
 pub mod evidence;
 pub mod federation;
+pub mod limit;
 pub mod metrics;
 pub mod tls;
 
@@ -18,9 +19,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use custos_node::Node;
+use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+pub use limit::ServerLimits;
 pub use tls::TlsSettings;
 
 /// The API description, committed as `docs/openapi.json`.
@@ -58,7 +61,8 @@ pub fn router(node: Arc<Node>) -> Router {
     let federation = Router::new()
         .route("/federation/v1/messages", post(federation::post_message))
         .route("/federation/v1/witness", post(federation::post_witness))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     // Segments are streamed to disk and never held whole: no body limit
     // beyond the size the signed manifest declares, which the node enforces.
     let evidence = Router::new()
@@ -74,14 +78,16 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .layer(DefaultBodyLimit::max(
             custos_node::evidence::receive::MAX_MANIFEST_BYTES,
-        ));
+        ))
+        .layer(RequestBodyTimeoutLayer::new(limit::SEGMENT_IDLE_TIMEOUT));
     let api = Router::new()
         .route(
             "/api/v1/requests",
             get(api::list_requests).post(api::send_request),
         )
         .route("/api/v1/requests/{id}", get(api::get_request))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::metrics))
@@ -107,11 +113,14 @@ pub enum ServeError {
     },
 }
 
-/// Serves the node until `shutdown` resolves.
+/// Serves the node until `shutdown` resolves, within `limits`: a client
+/// that holds more connections than its address may, or sends its headers
+/// too slowly, is disconnected.
 pub async fn serve(
     node: Arc<Node>,
     listener: std::net::TcpListener,
     tls: Option<TlsSettings>,
+    limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
@@ -133,18 +142,35 @@ pub async fn serve(
             if !addr.ip().is_loopback() {
                 return Err(ServeError::PlainOffLoopback(addr));
             }
-            axum_server::from_tcp(listener)
+            let mut server = axum_server::from_tcp(listener)
                 .map_err(|source| ServeError::Bind { addr, source })?
-                .handle(handle)
+                .acceptor(limit::PerAddress::new(limits.max_connections_per_address))
+                .first_request_timeout(limits.header_timeout)
+                .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(limits.header_timeout);
+            server
                 .serve(app)
                 .await
                 .map_err(|source| ServeError::Bind { addr, source })
         }
         Some(settings) => {
             let config = tls::server_config(&settings)?;
-            axum_server::from_tcp_rustls(listener, config)
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                .handshake_timeout(limits.header_timeout)
+                .acceptor(limit::PerAddress::new(limits.max_connections_per_address));
+            let mut server = axum_server::from_tcp(listener)
                 .map_err(|source| ServeError::Bind { addr, source })?
-                .handle(handle)
+                .acceptor(acceptor)
+                .first_request_timeout(limits.header_timeout)
+                .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(limits.header_timeout);
+            server
                 .serve(app)
                 .await
                 .map_err(|source| ServeError::Bind { addr, source })

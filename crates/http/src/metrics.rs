@@ -68,9 +68,20 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError
         refused.to_string(),
     );
     gauge(
+        "custos_custody_unavailable",
+        "1 while the custody ledger cannot be extended and messages and evidence are refused (the log says why).",
+        u8::from(node.custody_fault().is_some()).to_string(),
+    );
+    gauge(
         "custos_directory_version",
         "Version of the directory in force (0: none).",
         directory.to_string(),
+    );
+    let _ = write!(
+        out,
+        "# HELP custos_records_tampered_total Stored records that failed their check on a read by this process (content, column or ledger entry changed, or a record removed, moved or inserted).\n\
+         # TYPE custos_records_tampered_total counter\ncustos_records_tampered_total {}\n",
+        node.records_tampered()
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -438,6 +438,7 @@ async fn open_node(dir: &Path, fresh: bool) -> Result<Arc<Node>, BenchError> {
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy::default(),
         evidence: Default::default(),
+        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
     };
     Ok(Node::new(settings, keys, store, clock, reqwest::Client::new()).await?)
 }

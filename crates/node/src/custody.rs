@@ -50,6 +50,10 @@ pub enum EntryKind {
     Exported,
     /// A peer's partial upload was not completed in time and was removed.
     EvidenceExpired,
+    /// A queued message was signed again with the node's current key (the
+    /// key that signed it was rotated before it was delivered); the entry
+    /// holds the new envelope's hash, the message id is unchanged.
+    MessageResigned,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).
@@ -195,7 +199,9 @@ impl Node {
         if pending.is_empty() {
             return Ok(0);
         }
+        let mark = self.checkpoint_mark();
         let size = self.store.ledger_size().await?;
+        self.check_not_behind(size, mark)?;
         let mut known = HashMap::new();
         let mut new_hashes: Vec<(u64, [u8; 32])> = Vec::new();
         for (offset, p) in pending.iter().enumerate() {
@@ -236,10 +242,11 @@ impl Node {
         self.store
             .put_checkpoint(&StoredCheckpoint {
                 size: new_size,
-                note,
+                note: note.clone(),
                 created_at: now,
             })
             .await?;
+        self.record_checkpoint_mark(new_size, &note);
         Ok(entries.len())
     }
 

@@ -55,6 +55,16 @@ pub enum NodeError {
     /// A broken invariant inside the node (a bug), with what was seen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A stored record does not match what was signed and logged: its
+    /// content, a summary column or its ledger entry was changed, or a
+    /// record was removed, inserted or moved. Our own store's fault.
+    #[error("record {record} was tampered with: {problem}")]
+    RecordTampered { record: String, problem: String },
+    /// The custody ledger cannot be extended (the database is behind the
+    /// latest checkpoint this node signed, or its ledger is damaged): the
+    /// node accepts nothing until it is repaired.
+    #[error("custody ledger unavailable: {0}")]
+    CustodyUnavailable(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

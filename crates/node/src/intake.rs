@@ -15,8 +15,9 @@ use custos_store::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::Node;
+use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
+use crate::{Node, NodeError};
 
 /// The answer to a posted message.
 #[derive(Debug)]
@@ -99,6 +100,9 @@ impl Node {
         body: &[u8],
     ) -> Result<ReceiveOutcome, (ErrorCode, String, Option<String>)> {
         let fail = |e: ProtocolError| (e.code(), e.to_string(), None);
+        self.intake_open()
+            .await
+            .map_err(|(code, message)| (code, message, None))?;
         let Some(directory) = self.directory() else {
             return Err((
                 ErrorCode::NoDirectory,
@@ -139,7 +143,7 @@ impl Node {
                     kind,
                     direction: Direction::Incoming,
                     counterpart: msg.from,
-                    body: draft,
+                    draft: None,
                     created_at: now,
                 })
             }
@@ -178,6 +182,17 @@ impl Node {
             .ledger_size()
             .await
             .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
+        let envelope = self
+            .with_keys(|k| {
+                k.storage.seal(
+                    RecordKind::Message,
+                    &opened.id.to_string(),
+                    ledger_base,
+                    &received_entry,
+                    &opened.envelope_json,
+                )
+            })
+            .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
         let incoming = IncomingMessage {
             message: MessageRecord {
                 id: opened.id.to_string(),
@@ -188,7 +203,7 @@ impl Node {
                 prev: msg.prev.as_ref().map(|p| p.to_string()),
                 created_at: msg.created_at,
                 recorded_at: now,
-                envelope: opened.envelope_json.clone(),
+                envelope,
             },
             new_request,
             event: NewEvent {
@@ -206,6 +221,13 @@ impl Node {
             Ok(AcceptOutcome::Accepted) => {
                 let custody = match self.custody_proof(&received_entry, ledger_base).await {
                     Ok(bundle) => bundle,
+                    Err(e @ NodeError::CustodyUnavailable(_)) => {
+                        // Stored, but the ledger cannot take it: no receipt
+                        // goes out; the sender's retry after the repair gets
+                        // the stored receipt as a duplicate.
+                        self.note_custody(Some(e.to_string()));
+                        return Err((ErrorCode::CustodyUnavailable, e.to_string(), sender));
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "no custody proof for an accepted message");
                         None
@@ -229,6 +251,14 @@ impl Node {
                 format!("thread {t} already exists with other content"),
                 sender,
             )),
+            Err(StoreError::StorageFull(detail)) => {
+                tracing::error!(%detail, "the database is full: refusing messages");
+                Err((
+                    ErrorCode::InsufficientStorage,
+                    "this node is out of disk space; retry later".into(),
+                    sender,
+                ))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "storing an incoming message failed");
                 Err((
@@ -238,6 +268,51 @@ impl Node {
                 ))
             }
         }
+    }
+}
+
+impl Node {
+    /// What every intake checks before it opens anything: the custody ledger
+    /// can take the entry, the directory in force is the one stored (an
+    /// import by another process counts at once), and the data directory's
+    /// file system keeps its reserve.
+    pub(crate) async fn intake_open(&self) -> Result<(), (ErrorCode, String)> {
+        if let Err(e) = self.custody_open() {
+            return Err((ErrorCode::CustodyUnavailable, e.to_string()));
+        }
+        if let Err(e) = self.ensure_directory_current().await {
+            tracing::error!(error = %e, "cannot load the stored directory");
+            return Err((
+                ErrorCode::Internal,
+                "the directory could not be loaded; retry later".into(),
+            ));
+        }
+        let reserve = self.settings.message_reserve_bytes;
+        if reserve > 0 {
+            let dir = &self.settings.data_dir;
+            match rustix::fs::statvfs(dir) {
+                Ok(stat) => {
+                    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+                    if free < reserve {
+                        tracing::error!(
+                            free,
+                            reserve,
+                            "disk space below the reserve: refusing messages"
+                        );
+                        return Err((
+                            ErrorCode::InsufficientStorage,
+                            format!(
+                                "this node has {free} bytes free, below its reserve of {reserve}; retry later"
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot read the free disk space")
+                }
+            }
+        }
+        Ok(())
     }
 }
 

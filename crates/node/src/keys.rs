@@ -7,7 +7,10 @@
 //!   messages encrypted to them (in flight during a rotation, or our own sent
 //!   copies) still open;
 //! - `history.json` — every public key the node has had, with its validity
-//!   period; this is what goes into the node's directory entry.
+//!   period; this is what goes into the node's directory entry;
+//! - `storage.key` — the symmetric key that seals case content in the
+//!   database (`at_rest.rs`); created on first load if missing, never
+//!   rotated with the others (it is not part of the node's identity).
 //!
 //! Retired signing secrets are deleted: verifying old messages needs only the
 //! public key, which stays in the history. Every file is written to a
@@ -22,6 +25,7 @@ use custos_seal::{EncryptionIdentity, EncryptionRecipient, SigningKey, Verifying
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::at_rest::StorageKey;
 use crate::error::NodeError;
 
 const SIGNING: &str = "signing.key";
@@ -45,6 +49,8 @@ pub struct Keystore {
     /// Earlier encryption identities, newest first.
     pub retired: Vec<EncryptionIdentity>,
     pub history: KeyHistory,
+    /// Seals case content at rest.
+    pub storage: StorageKey,
 }
 
 fn err(path: &Path, problem: impl std::fmt::Display) -> NodeError {
@@ -76,6 +82,7 @@ impl Keystore {
             encryption,
             retired: Vec::new(),
             history,
+            storage: StorageKey::load_or_create(dir)?,
         };
         ks.write_all()?;
         Ok(ks)
@@ -114,6 +121,7 @@ impl Keystore {
             encryption,
             retired,
             history,
+            storage: StorageKey::load_or_create(dir)?,
         };
         ks.check_consistent()?;
         Ok(ks)
@@ -244,7 +252,7 @@ fn create_private_dir(dir: &Path) -> Result<(), NodeError> {
     Ok(())
 }
 
-fn read_secret(path: &Path) -> Result<String, NodeError> {
+pub(crate) fn read_secret(path: &Path) -> Result<String, NodeError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -262,7 +270,7 @@ fn read_secret(path: &Path) -> Result<String, NodeError> {
     fs::read_to_string(path).map_err(|e| err(path, e))
 }
 
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     write_file(path, bytes, 0o600)
 }
 

@@ -6,17 +6,23 @@
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
 
+pub mod at_rest;
+mod at_rest_upgrade;
 pub mod custody;
+pub mod custody_health;
+pub mod deep_check;
 pub mod directory;
 mod error;
 pub mod evidence;
 pub mod intake;
 pub mod keys;
 pub mod outbox;
+pub mod reads;
 pub mod send;
 pub mod witnessing;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use custos_model::StateCode;
@@ -34,6 +40,9 @@ pub use send::Sent;
 /// The largest message a node accepts on the federation API, in bytes.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// The default of [`NodeSettings::message_reserve_bytes`]: 64 MiB.
+pub const DEFAULT_MESSAGE_RESERVE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// What a node is, as the binary configures it.
 #[derive(Clone, Debug)]
 pub struct NodeSettings {
@@ -46,6 +55,10 @@ pub struct NodeSettings {
     pub retry: RetryPolicy,
     /// Limits on evidence packages received from peers.
     pub evidence: evidence::receive::EvidenceLimits,
+    /// Free space (bytes) the data directory's file system must keep for a
+    /// message to be accepted: below it messages are refused as
+    /// `insufficient-storage`, and the refusal records still fit.
+    pub message_reserve_bytes: u64,
 }
 
 /// A running node's shared state.
@@ -67,6 +80,13 @@ pub struct Node {
     /// Evidence packages being uploaded to this node: verified manifests
     /// and disk reservations.
     pub(crate) staging: Arc<evidence::staged::Staging>,
+    /// Tampered records met by checked reads (`reads.rs`), for `/metrics`.
+    records_tampered: std::sync::atomic::AtomicU64,
+    /// The size of the latest checkpoint this node signed, as far as it knows
+    /// (see [`custody_health`]).
+    custody_mark: AtomicU64,
+    /// Why the custody ledger cannot be extended, while it cannot.
+    custody_fault: RwLock<Option<String>>,
 }
 
 impl Node {
@@ -88,8 +108,16 @@ impl Node {
             http,
             sequencing: tokio::sync::Mutex::new(()),
             staging: Arc::default(),
+            records_tampered: std::sync::atomic::AtomicU64::new(0),
+            custody_mark: AtomicU64::new(0),
+            custody_fault: RwLock::new(None),
         });
         node.reload_directory().await?;
+        node.load_checkpoint_mark();
+        if let Err(e) = node.check_custody().await {
+            node.note_custody(Some(e.to_string()));
+        }
+        node.seal_legacy_records().await?;
         Ok(node)
     }
 
@@ -137,6 +165,21 @@ impl Node {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Puts a directory imported by another process in force before it is
+    /// relied on: one point read of the stored version, and a reload (with
+    /// its signature check) only when it differs from the one in force.
+    /// Intake calls this for every message, so a revocation is in force as
+    /// soon as `custos directory import` has committed it.
+    pub async fn ensure_directory_current(&self) -> Result<(), NodeError> {
+        let stored = self.store.directory_version().await?;
+        let current = self.directory().map(|d| d.version());
+        if stored.is_some() && stored != current {
+            self.reload_directory().await?;
+            tracing::info!(version = ?stored, "loaded a newly imported directory");
+        }
+        Ok(())
     }
 
     /// Picks up keys rotated by another process (`custos keys rotate` while serving).

@@ -13,6 +13,7 @@ use std::time::Duration as StdDuration;
 
 use custos_ledger::ProofBundle;
 use custos_protocol::{ErrorCode, verify_receipt};
+use custos_seal::Envelope;
 use custos_store::OutboxItem;
 use time::{Duration, OffsetDateTime};
 
@@ -120,10 +121,17 @@ impl Node {
             if *shutdown.borrow() {
                 return;
             }
-            let worked = match self.sequence_ledger().await {
-                Ok(n) => n > 0,
+            let pass = match self.check_custody().await {
+                Ok(()) => self.sequence_ledger().await,
+                Err(e) => Err(e),
+            };
+            let worked = match pass {
+                Ok(n) => {
+                    self.note_custody(None);
+                    n > 0
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "ledger: sequencing failed");
+                    self.note_custody(Some(e.to_string()));
                     false
                 }
             };
@@ -160,7 +168,14 @@ impl Node {
 
     /// One delivery attempt of a claimed message, with its outcome stored.
     pub async fn attempt(&self, item: OutboxItem) -> Attempt {
-        let outcome = self.post(&item).await;
+        let (item, sent_envelope) = match self.reseal_if_rotated(item.clone()).await {
+            Ok(resealed) => resealed,
+            Err(e) => {
+                tracing::error!(message = %item.message_id, error = %e, "outbox: cannot sign a queued message again with the current key");
+                (item, None)
+            }
+        };
+        let outcome = self.post(&item, sent_envelope.as_deref()).await;
         let now = self.clock.now();
         let attempts = item.attempts + 1;
         let result = match outcome {
@@ -228,7 +243,88 @@ impl Node {
         })
     }
 
-    async fn post(&self, item: &OutboxItem) -> Result<Delivered, Failure> {
+    /// Signs a queued message again when the key that signed it is no longer
+    /// the node's current signing key (rotated, and perhaps revoked, while it
+    /// waited): the outbox holds the ciphertext, which the node can open
+    /// since its own key is a recipient of everything it sends; the same
+    /// payload (so the same message id) is signed with the current key,
+    /// sealed again to the recipient's current keys and ours, and the new
+    /// ciphertext stored with a `message-resigned` ledger entry. Returns the
+    /// item to send and, when it was opened, the envelope it carries.
+    ///
+    /// Messages queued since the current key became valid were signed with
+    /// it and are not opened at all.
+    async fn reseal_if_rotated(
+        &self,
+        mut item: OutboxItem,
+    ) -> Result<(OutboxItem, Option<Vec<u8>>), crate::NodeError> {
+        let (current_since, current_id, identities) = self.with_keys(|k| {
+            (
+                k.history.signing.last().map(|v| v.valid_from),
+                k.signing.key_id(),
+                k.identities(),
+            )
+        });
+        if current_since.is_none_or(|since| item.created_at >= since) {
+            return Ok((item, None));
+        }
+        let limit = u64::try_from(self.settings.max_message_bytes).unwrap_or(u64::MAX);
+        let envelope_json = custos_seal::decrypt_any(&item.ciphertext, &identities, limit)
+            .map_err(|e| {
+                crate::NodeError::Internal(format!("opening our own queued message: {e}"))
+            })?;
+        let envelope = Envelope::from_json(&envelope_json).map_err(|e| {
+            crate::NodeError::Internal(format!("our own queued envelope does not parse: {e}"))
+        })?;
+        let signed_by = envelope.signatures.first().map(|s| s.keyid.clone());
+        if signed_by.as_deref() == Some(current_id.as_str()) {
+            return Ok((item, Some(envelope_json)));
+        }
+        let directory = self.directory().ok_or(crate::NodeError::NoDirectory)?;
+        let now = self.clock.now();
+        let mut recipients = directory.current_recipients(item.recipient, now);
+        if recipients.is_empty() {
+            return Err(crate::NodeError::NoEncryptionKey(item.recipient));
+        }
+        let (resigned, ciphertext) = self
+            .with_keys(|k| {
+                recipients.push(k.encryption.recipient());
+                let json =
+                    Envelope::sign(&envelope.payload_type, &envelope.payload, &k.signing).to_json();
+                custos_seal::encrypt(&json, &recipients).map(|ct| (json, ct))
+            })
+            .map_err(|e| crate::NodeError::Internal(format!("sealing a re-signed message: {e}")))?;
+        let thread = self
+            .store
+            .get_message(&item.message_id)
+            .await?
+            .map(|m| m.thread);
+        let mut entry = Entry::new(
+            EntryKind::MessageResigned,
+            now,
+            format!("node:{}", self.state()),
+        )
+        .subject(item.message_id.clone())
+        .envelope(&resigned)
+        .detail(serde_json::json!({ "to": item.recipient, "replaces_key": signed_by, "signed_by": current_id }));
+        if let Some(thread) = thread {
+            entry = entry.request(thread);
+        }
+        self.store
+            .resign_outbox(&item.message_id, &ciphertext, now, &[entry.encode()?])
+            .await?;
+        tracing::info!(message = %item.message_id, to = %item.recipient, replaces_key = ?signed_by, signed_by = %current_id, "outbox: signed a queued message again with the current key");
+        item.ciphertext = ciphertext;
+        Ok((item, Some(resigned)))
+    }
+
+    /// Posts one message; `sent_envelope` is the envelope inside the
+    /// ciphertext when it differs from the stored one (signed again).
+    async fn post(
+        &self,
+        item: &OutboxItem,
+        sent_envelope: Option<&[u8]>,
+    ) -> Result<Delivered, Failure> {
         let url = format!("{}/federation/v1/messages", item.url.trim_end_matches('/'));
         let response = self
             .http
@@ -303,12 +399,17 @@ impl Node {
                     Err(e) => Err(e.to_string()),
                     Ok(bundle) => match stored {
                         Ok(Some(m)) => self
-                            .check_custody_proof(
-                                &bundle,
-                                item.recipient,
-                                &item.message_id,
-                                &m.envelope,
-                            )
+                            .message_envelope(&m)
+                            .and_then(|stored| {
+                                // A message signed again after a key rotation
+                                // went out as its new envelope.
+                                self.check_custody_proof(
+                                    &bundle,
+                                    item.recipient,
+                                    &item.message_id,
+                                    sent_envelope.unwrap_or(&stored),
+                                )
+                            })
                             .map_err(|e| e.to_string()),
                         Ok(None) => Err("the message is not stored here".into()),
                         Err(e) => Err(e.to_string()),

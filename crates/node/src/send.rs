@@ -12,6 +12,7 @@ use custos_store::{
 };
 use serde_json::{Value, json};
 
+use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
@@ -58,11 +59,72 @@ impl Node {
             kind,
             direction: Direction::Outgoing,
             counterpart: to,
-            body: draft.clone(),
+            draft: None,
             created_at: now,
         };
         let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
         self.queue(message, Some(request), actor).await
+    }
+
+    /// Validates a draft and records it as an outgoing request without
+    /// sending it. The draft is kept sealed under the storage key, and its
+    /// `drafted` ledger entry logs its hash, so it is checked on every read
+    /// like a signed message. Returns the request's id.
+    pub async fn save_draft(&self, draft: Value, actor: &str) -> Result<String, NodeError> {
+        let report = validate::validate(&draft);
+        if !report.is_valid() {
+            let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
+            return Err(NodeError::InvalidDraft(lines.join("\n")));
+        }
+        let text = |k: &str| draft.get(k).and_then(Value::as_str).unwrap_or_default();
+        let from = text("requesting_state");
+        if from != self.state().as_str() {
+            return Err(NodeError::NotOurs(format!(
+                "the draft is from {from}, but this node speaks for {}",
+                self.state()
+            )));
+        }
+        let to: custos_model::StateCode = text("requested_state")
+            .parse()
+            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+        let kind: RequestKind = text("kind")
+            .parse()
+            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let content = custos_seal::canonical_json(&draft)
+            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+        let entry = Entry::new(EntryKind::Decision, now, actor)
+            .request(id.clone())
+            .envelope(&content)
+            .detail(json!({ "decision": "drafted", "kind": kind, "to": to }))
+            .encode()?;
+        let ledger_from = self.store.ledger_size().await?;
+        let sealed = self.with_keys(|k| {
+            k.storage
+                .seal(RecordKind::Draft, &id, ledger_from, &entry, &content)
+        })?;
+        self.store
+            .insert_request(&RequestRecord {
+                id: id.clone(),
+                kind,
+                direction: Direction::Outgoing,
+                counterpart: to,
+                draft: Some(sealed),
+                created_at: now,
+            })
+            .await?;
+        self.store
+            .append_event(&NewEvent {
+                request_id: id.clone(),
+                at: now,
+                actor: actor.to_owned(),
+                kind: "drafted".into(),
+                detail: json!({ "validated": true }),
+                ledger: Some(entry),
+            })
+            .await?;
+        Ok(id)
     }
 
     /// Queues a message of `kind` in an existing thread, after the last message held.
@@ -126,6 +188,18 @@ impl Node {
                 .detail(json!({ "kind": message.kind.as_str(), "to": to }))
                 .encode()?,
         ];
+        // At rest the envelope is sealed under the storage key, with the
+        // entry that logs it and the ledger size before it (reads.rs).
+        let ledger_from = self.store.ledger_size().await?;
+        let envelope = self.with_keys(|k| {
+            k.storage.seal(
+                RecordKind::Message,
+                &id,
+                ledger_from,
+                &ledger[0],
+                &sealed.envelope_json,
+            )
+        })?;
         let out = OutgoingMessage {
             message: MessageRecord {
                 id: id.clone(),
@@ -136,7 +210,7 @@ impl Node {
                 prev: message.prev.as_ref().map(|p| p.to_string()),
                 created_at: now,
                 recorded_at: now,
-                envelope: sealed.envelope_json,
+                envelope,
             },
             new_request: request,
             event: NewEvent {

@@ -90,6 +90,8 @@ impl Node {
         &self,
         request: &AddCheckpoint,
     ) -> Result<WitnessAnswer, NodeError> {
+        // A revoked key must not get a checkpoint cosigned either.
+        self.ensure_directory_current().await?;
         let claimed = peek_checkpoint(&request.note).map_err(ledger_err)?;
         let origin = claimed.origin.clone();
         let Some(log_state) = Self::origin_state(&origin) else {

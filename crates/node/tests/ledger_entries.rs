@@ -45,6 +45,7 @@ async fn entries_written_with_a_null_detail_still_verify_and_prove() {
         data_dir: tmp.path().to_owned(),
         registry_key: None,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
         retry: RetryPolicy::default(),
         evidence: Default::default(),
     };

@@ -46,6 +46,7 @@ async fn node_on(dir: &Path, url: &str, fresh: bool) -> Arc<Node> {
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy::default(),
         evidence: Default::default(),
+        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
     };
     let clock = Arc::new(FixedClock::new(AT));
     Node::new(settings, keys, store, clock, reqwest::Client::new())

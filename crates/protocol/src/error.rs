@@ -63,11 +63,13 @@ pub enum ErrorCode {
     UnknownRequest,
     NotDecryptable,
     UploadUnauthorized,
+    RecordTampered,
+    CustodyUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 41] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -107,6 +109,8 @@ impl ErrorCode {
         ErrorCode::UnknownRequest,
         ErrorCode::NotDecryptable,
         ErrorCode::UploadUnauthorized,
+        ErrorCode::RecordTampered,
+        ErrorCode::CustodyUnavailable,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -151,6 +155,8 @@ impl ErrorCode {
             ErrorCode::UnknownRequest => "unknown-request",
             ErrorCode::NotDecryptable => "not-decryptable",
             ErrorCode::UploadUnauthorized => "upload-unauthorized",
+            ErrorCode::RecordTampered => "record-tampered",
+            ErrorCode::CustodyUnavailable => "custody-unavailable",
         }
     }
 
@@ -185,9 +191,11 @@ impl ErrorCode {
             ErrorCode::InvalidBody | ErrorCode::InvalidDirectory | ErrorCode::SegmentMismatch => {
                 422
             }
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::RecordTampered => 500,
             ErrorCode::InvalidReceipt => 502,
-            ErrorCode::DirectoryExpired | ErrorCode::NoDirectory => 503,
+            ErrorCode::DirectoryExpired
+            | ErrorCode::NoDirectory
+            | ErrorCode::CustodyUnavailable => 503,
             ErrorCode::InsufficientStorage => 507,
             ErrorCode::UnknownRequest | ErrorCode::NotDecryptable => 422,
             ErrorCode::UploadUnauthorized => 403,
@@ -287,7 +295,10 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchSegment => "The package's manifest has no segment of that index.",
             ErrorCode::InsufficientStorage => {
-                "The receiving node lacks the disk space (above its configured reserve) for the package or segment."
+                "The receiving node lacks the disk space (above its configured reserve) for the message, package or segment."
+            }
+            ErrorCode::CustodyUnavailable => {
+                "The receiving node cannot extend its custody ledger (its database is behind its signed checkpoint, or damaged) and accepts nothing until that is repaired; retry later."
             }
             ErrorCode::UnknownRequest => {
                 "An evidence manifest's `request` is not a request the receiving node sent to the manifest's sender."
@@ -297,6 +308,9 @@ impl ErrorCode {
             }
             ErrorCode::UploadUnauthorized => {
                 "An evidence upload call lacks a valid `custos-upload-auth` header signed by the package's sender for this package and receiver."
+            }
+            ErrorCode::RecordTampered => {
+                "A record in the node's own store does not match what was signed and logged (edited, removed, moved or inserted); it is not shown (client API only)."
             }
         }
     }

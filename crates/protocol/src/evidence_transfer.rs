@@ -45,8 +45,14 @@ pub struct UploadStatus {
 }
 
 impl UploadStatus {
-    /// The indexes the receiver does not hold yet, ascending.
-    pub fn missing(&self) -> Vec<u32> {
+    /// The indexes the receiver does not hold yet, ascending, for a package
+    /// whose manifest lists `listed` segments. `None` when the status counts
+    /// another number of segments: the answer is not about this package, and
+    /// its count (up to 2^32 - 1, from the peer) is never walked.
+    pub fn missing(&self, listed: usize) -> Option<Vec<u32>> {
+        if usize::try_from(self.segments).ok() != Some(listed) {
+            return None;
+        }
         let mut held = self.verified.iter().copied().peekable();
         let mut out = Vec::new();
         for i in 0..self.segments {
@@ -59,7 +65,7 @@ impl UploadStatus {
                 out.push(i);
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -191,11 +197,23 @@ mod tests {
 
     #[test]
     fn missing_is_the_complement_of_verified() {
-        assert_eq!(status(4, &[]).missing(), vec![0, 1, 2, 3]);
-        assert_eq!(status(4, &[0, 2]).missing(), vec![1, 3]);
-        assert_eq!(status(3, &[0, 1, 2]).missing(), Vec::<u32>::new());
+        assert_eq!(status(4, &[]).missing(4), Some(vec![0, 1, 2, 3]));
+        assert_eq!(status(4, &[0, 2]).missing(4), Some(vec![1, 3]));
+        assert_eq!(status(3, &[0, 1, 2]).missing(3), Some(Vec::<u32>::new()));
         // Out-of-range indexes in a peer's answer do not disturb the result.
-        assert_eq!(status(2, &[1, 7]).missing(), vec![0]);
+        assert_eq!(status(2, &[1, 7]).missing(2), Some(vec![0]));
+    }
+
+    /// Found by the `segment_upload` fuzz target: a receiver answering
+    /// `"segments": 4294967295` made the sender build a list of four
+    /// billion indexes (16 GiB) before looking at its own manifest.
+    #[test]
+    fn a_status_counting_other_segments_than_the_manifest_is_refused() {
+        let huge = status(u32::MAX, &[]);
+        assert_eq!(huge.missing(3), None);
+        assert_eq!(status(2, &[]).missing(3), None);
+        assert_eq!(status(4, &[]).missing(3), None);
+        assert_eq!(status(0, &[]).missing(0), Some(Vec::new()));
     }
 
     #[test]

@@ -172,7 +172,17 @@ pub fn verify_message_envelope(
 
     // Sender's key in a current directory, then the signature.
     directory.check_current(now)?;
-    let keyid = directory.check_signature(message.from, &envelope, message.created_at)?;
+    let keyid = match directory.check_signature(message.from, &envelope, message.created_at) {
+        // Signed again after its sender rotated keys (the message waited in
+        // the sender's outbox): the key did not exist at `created_at`, but it
+        // must speak for the sender now, unrevoked.
+        Err(ProtocolError::KeyNotValidAtTime { valid_from, .. })
+            if valid_from > message.created_at =>
+        {
+            directory.check_signature(message.from, &envelope, now)?
+        }
+        checked => checked?,
+    };
 
     // Time window around the receiver's clock.
     if message.created_at > now + MAX_CLOCK_AHEAD {

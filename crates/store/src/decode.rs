@@ -108,7 +108,7 @@ pub(crate) struct RawRequest {
     pub kind: String,
     pub direction: String,
     pub counterpart: String,
-    pub body: String,
+    pub draft: Option<Vec<u8>>,
     pub created_at: OffsetDateTime,
 }
 
@@ -119,7 +119,7 @@ impl RawRequest {
             kind: parse("requests", "kind", &row, &self.kind)?,
             direction: parse("requests", "direction", &row, &self.direction)?,
             counterpart: parse("requests", "counterpart", &row, &self.counterpart)?,
-            body: json("requests", "body", &row, &self.body)?,
+            draft: self.draft,
             created_at: self.created_at,
             id: self.id,
         })
@@ -204,7 +204,7 @@ pub(crate) fn appended(
 
 /// Reads a column kept as a signed integer into the unsigned count it
 /// stands for.
-fn unsigned<T: TryFrom<i64>>(
+pub(crate) fn unsigned<T: TryFrom<i64>>(
     table: &'static str,
     column: &'static str,
     row: &str,
@@ -358,6 +358,15 @@ pub(crate) fn duplicate(
             }),
         },
     }
+}
+
+/// A rowid-like sequence number read back, which is never negative.
+pub(crate) fn seq(table: &'static str, raw: i64) -> Result<u64, StoreError> {
+    u64::try_from(raw).map_err(|_| StoreError::Corrupt {
+        table,
+        column: "seq",
+        detail: format!("a negative sequence number {raw}"),
+    })
 }
 
 /// The ledger's size as read from its one `ledger_head` row.
@@ -628,6 +637,9 @@ pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("cannot {operation}: {e}")),
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("53100") => {
+            StoreError::StorageFull(format!("cannot {operation}: {d}"))
+        }
         other => StoreError::Database {
             operation,
             detail: other.to_string(),

@@ -102,7 +102,7 @@ pub(crate) struct RequestRow<'a> {
     pub kind: &'static str,
     pub direction: &'static str,
     pub counterpart: &'a str,
-    pub body: String,
+    pub draft: Option<&'a [u8]>,
     pub created_at: OffsetDateTime,
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn request(r: &RequestRecord) -> Result<RequestRow<'_>, StoreError> {
         kind: r.kind.as_str(),
         direction: r.direction.as_str(),
         counterpart: r.counterpart.as_str(),
-        body: json("requests.body", &r.body)?,
+        draft: r.draft.as_deref(),
         created_at: timestamp("requests.created_at", r.created_at)?,
     })
 }

@@ -108,6 +108,11 @@ pub enum StoreError {
         operation: &'static str,
         detail: String,
     },
+
+    /// The database has no room left for the write (SQLite's disk-full
+    /// error, PostgreSQL's `53100 disk_full`); nothing was changed.
+    #[error("the database is out of disk space: {0}")]
+    StorageFull(String),
 }
 
 /// The text of [`StoreError::LedgerConflict`], which says which of its two

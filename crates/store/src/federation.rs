@@ -88,6 +88,18 @@ impl fmt::Debug for MessageRecord {
     }
 }
 
+/// A message as a whole-store pass reads it: its place in the recording
+/// order, the row and its receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The recording order (`messages.seq`), rising, never reused.
+    pub seq: u64,
+    pub message: MessageRecord,
+    /// The signed receipt held for it, if any (see
+    /// [`crate::Store::receipt_for`]).
+    pub receipt: Option<Vec<u8>>,
+}
+
 /// Where an outgoing message stands in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, TokenRecord, UnknownOutboxState,
+    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord, UnknownOutboxState,
 };
 pub use ledger::{
     EntryDigest, HashRun, LedgerEntry, LedgerScan, PendingEntry, RunDigest, RunStream, SCAN_RUN,
@@ -99,6 +99,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The directory the node trusts, or `None` before the first import.
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError>;
 
+    /// Just the version of the directory the node trusts (`None` before the
+    /// first import): one point read, cheap enough to ask before every
+    /// message, so that an import by another process is in force at once.
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError>;
+
     // -- Messages of request threads.
 
     /// Records a message this node sends, all in one transaction or not at
@@ -137,6 +142,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// thread with none, or unknown).
     async fn thread_messages(&self, thread: &str) -> Result<Vec<MessageRecord>, StoreError>;
 
+    /// Up to `limit` messages of every thread, in recording order (`seq`),
+    /// from the first recorded after `after` (0: from the start), each with
+    /// its receipt: a page of the whole-store pass of deep verification.
+    async fn messages_page(&self, after: u64, limit: u32)
+    -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Replaces a message's stored envelope bytes with `new` if they are
+    /// still `old` (an upgrade sealing what an earlier version kept in
+    /// clear); `false` if they were not, and nothing changed.
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
+
+    /// The requests whose `draft` is a JSON text (starts with `{`): drafts
+    /// an earlier version kept in clear, to be sealed. `(id, draft)` pairs.
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Replaces a request's draft bytes with `new` if they are still `old`;
+    /// `false` if they were not, and nothing changed.
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
+
     /// The message recorded last in a thread, if any.
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError>;
 
@@ -170,6 +194,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         message_id: &str,
         receipt: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the ciphertext of a pending outbox item (its message signed
+    /// again, with the node's current key, and sealed again) and queues the
+    /// `ledger` entries recording that, in one transaction, as of `at`. An
+    /// item already delivered or given up keeps its ciphertext and nothing
+    /// is queued. An id never queued is [`StoreError::UnknownMessage`].
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
         at: OffsetDateTime,
         ledger: &[Vec<u8>],
     ) -> Result<(), StoreError>;

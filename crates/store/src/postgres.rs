@@ -25,7 +25,7 @@ use crate::decode::{
 use crate::encode::{self, EventRow, MessageRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
@@ -109,7 +109,7 @@ fn request_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
         kind: column(row, T, "kind")?,
         direction: column(row, T, "direction")?,
         counterpart: column(row, T, "counterpart")?,
-        body: column(row, T, "body")?,
+        draft: column(row, T, "draft")?,
         created_at: column(row, T, "created_at")?,
     }
     .parse()
@@ -223,14 +223,14 @@ async fn insert_request_row(
     r: &RequestRow<'_>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
     )
     .bind(r.id)
     .bind(r.kind)
     .bind(r.direction)
     .bind(r.counterpart)
-    .bind(&r.body)
+    .bind(r.draft)
     .bind(r.created_at)
     .execute(conn)
     .await
@@ -483,7 +483,7 @@ impl Store for PgStore {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT id, kind, direction, counterpart, body::text AS body, created_at \
+            "SELECT id, kind, direction, counterpart, draft, created_at \
              FROM requests WHERE id = $1",
         )
         .bind(id)
@@ -499,8 +499,8 @@ impl Store for PgStore {
     ) -> Result<Vec<RequestRecord>, StoreError> {
         // LIMIT NULL means no limit in PostgreSQL.
         let rows = sqlx::query(
-            "SELECT id, kind, direction, counterpart, body::text AS body, created_at FROM requests \
-             WHERE ($1::text IS NULL OR direction = $1) \
+            "SELECT id, kind, direction, counterpart, NULL::bytea AS draft, created_at \
+             FROM requests WHERE ($1::text IS NULL OR direction = $1) \
                AND ($2::text IS NULL OR kind = $2) \
                AND ($3::text IS NULL OR counterpart = $3) \
              ORDER BY created_at DESC, id DESC \
@@ -612,6 +612,17 @@ impl Store for PgStore {
             .parse()
         })
         .transpose()
+    }
+
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed("read the directory's version"))?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
     }
 
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
@@ -750,6 +761,73 @@ impl Store for PgStore {
         rows.iter().map(message_row).collect()
     }
 
+    async fn messages_page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT seq, receipt, ",
+            message_columns!(),
+            " FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read a page of messages"))?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = column(row, "messages", "seq")?;
+                Ok(StoredMessage {
+                    seq: decode::seq("messages", seq)?,
+                    receipt: column(row, "messages", "receipt")?,
+                    message: message_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE messages SET envelope = $3 WHERE id = $1 AND envelope = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("seal a stored envelope"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, draft FROM requests \
+             WHERE draft IS NOT NULL AND length(draft) > 0 AND get_byte(draft, 0) = 123 ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read drafts kept in clear"))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    column(row, "requests", "id")?,
+                    column(row, "requests", "draft")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE requests SET draft = $3 WHERE id = $1 AND draft = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("seal a stored draft"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {
         if !encode::storable(thread) {
             return Ok(None);
@@ -853,6 +931,43 @@ impl Store for PgStore {
         let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
         queue_entries(&mut tx, &entries, at).await?;
         tx.commit().await.map_err(failed("commit a delivery"))
+    }
+
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        if !encode::storable(message_id) {
+            return Err(StoreError::UnknownMessage(message_id.to_owned()));
+        }
+        let at = encode::timestamp("ledger_queue.at", at)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin replacing an outbox ciphertext"))?;
+        let done = sqlx::query(
+            "UPDATE outbox SET ciphertext = $2 WHERE message_id = $1 AND state = 'pending'",
+        )
+        .bind(message_id)
+        .bind(ciphertext)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("replace an outbox ciphertext"))?;
+        if done.rows_affected() == 0 {
+            tx.rollback()
+                .await
+                .map_err(failed("end replacing an outbox ciphertext"))?;
+            return settled_or_unknown(&self.pool, message_id).await;
+        }
+        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
+        queue_entries(&mut tx, &entries, at).await?;
+        tx.commit()
+            .await
+            .map_err(failed("commit a replaced outbox ciphertext"))
     }
 
     async fn mark_retry(

@@ -76,9 +76,12 @@ pub struct RequestRecord {
     /// The other party: the requested State for an outgoing request, the
     /// requesting State for an incoming one.
     pub counterpart: StateCode,
-    /// The validated draft, kept as the exact JSON document (key order
-    /// included).
-    pub body: serde_json::Value,
+    /// The draft of a request recorded without a message (saved, not
+    /// sent), as the node sealed it: opaque bytes. `None` for a request
+    /// opened by a message, whose draft is that message's envelope, and in
+    /// every record [`crate::Store::list_requests`] returns (listing reads
+    /// metadata only).
+    pub draft: Option<Vec<u8>>,
     /// When the request was recorded (kept to the microsecond, in UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -30,13 +30,15 @@ use crate::decode::{
 use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::group_commit::Writer;
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
-use crate::sqlite_db::{self as db, Readers, Role, all, column, first, optional_time, time, value};
+use crate::sqlite_db::{
+    self as db, Readers, Role, all, column, execute, first, optional_time, time, value,
+};
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -194,7 +196,7 @@ fn request_row(row: &Row<'_>) -> Result<RequestRecord, StoreError> {
         kind: column(row, T, "kind")?,
         direction: column(row, T, "direction")?,
         counterpart: column(row, T, "counterpart")?,
-        body: column(row, T, "body")?,
+        draft: column(row, T, "draft")?,
         created_at: time(row, T, "created_at")?,
     }
     .parse()
@@ -448,7 +450,7 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT id, kind, direction, counterpart, body, created_at FROM requests \
+                "SELECT id, kind, direction, counterpart, draft, created_at FROM requests \
                  WHERE id = ?1",
                 [id],
                 "read a request",
@@ -469,8 +471,8 @@ impl Store for SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT id, kind, direction, counterpart, body, created_at FROM requests \
-                 WHERE (?1 IS NULL OR direction = ?1) \
+                "SELECT id, kind, direction, counterpart, NULL AS draft, created_at \
+                 FROM requests WHERE (?1 IS NULL OR direction = ?1) \
                    AND (?2 IS NULL OR kind = ?2) \
                    AND (?3 IS NULL OR counterpart = ?3) \
                  ORDER BY created_at DESC, id DESC \
@@ -549,6 +551,20 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self.read(|conn| {
+            value(
+                conn,
+                "SELECT version FROM directory WHERE singleton = 1",
+                [],
+                "read the directory's version",
+            )
+        })?;
+        version
+            .map(|v| crate::decode::unsigned("directory", "version", "the directory", v))
+            .transpose()
+    }
+
     async fn record_outgoing(&self, message: &OutgoingMessage) -> Result<(), StoreError> {
         let message = message.clone();
         self.writer
@@ -604,6 +620,84 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn messages_page(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.read_long(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT seq, receipt, ",
+                    message_columns!(),
+                    " FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ),
+                params![after, i64::from(limit)],
+                "read a page of messages",
+                |row| {
+                    let seq: i64 = column(row, "messages", "seq")?;
+                    Ok(StoredMessage {
+                        seq: decode::seq("messages", seq)?,
+                        receipt: column(row, "messages", "receipt")?,
+                        message: message_row(row)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
+        self.writer
+            .write(move |conn| {
+                execute(
+                    conn,
+                    "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
+                    params![id, old, new],
+                    "seal a stored envelope",
+                )
+                .map(|n| n == 1)
+            })
+            .await
+    }
+
+    async fn unsealed_drafts(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read_long(|conn| {
+            all(
+                conn,
+                "SELECT id, draft FROM requests \
+                 WHERE draft IS NOT NULL AND substr(draft, 1, 1) = X'7B' ORDER BY id",
+                [],
+                "read drafts kept in clear",
+                |row| {
+                    Ok((
+                        column(row, "requests", "id")?,
+                        column(row, "requests", "draft")?,
+                    ))
+                },
+            )
+        })
+        .await
+    }
+
+    async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
+        self.writer
+            .write(move |conn| {
+                execute(
+                    conn,
+                    "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
+                    params![id, old, new],
+                    "seal a stored draft",
+                )
+                .map(|n| n == 1)
+            })
+            .await
     }
 
     async fn last_in_thread(&self, thread: &str) -> Result<Option<MessageRecord>, StoreError> {
@@ -662,6 +756,20 @@ impl Store for SqliteStore {
             (message_id.to_owned(), receipt.to_vec(), ledger.to_vec());
         self.writer
             .write(move |conn| write::mark_delivered(conn, &message_id, &receipt, at, &ledger))
+            .await
+    }
+
+    async fn resign_outbox(
+        &self,
+        message_id: &str,
+        ciphertext: &[u8],
+        at: OffsetDateTime,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let (message_id, ciphertext, ledger) =
+            (message_id.to_owned(), ciphertext.to_vec(), ledger.to_vec());
+        self.writer
+            .write(move |conn| write::resign_outbox(conn, &message_id, &ciphertext, at, &ledger))
             .await
     }
 

@@ -90,6 +90,11 @@ pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError>
         // or SQLite spills pages into the log in the middle of it.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(&setup)?;
+        // Content removed or rewritten is overwritten with zeros, so an
+        // earlier version of a row (such as an envelope an upgrade sealed)
+        // does not linger in free space for a copy of the file to reveal.
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(&setup)?;
     }
     Ok(conn)
 }
@@ -98,12 +103,14 @@ pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError>
 /// `operation` completes "the database failed to …".
 pub(crate) fn failed(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| match &e {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::StorageFull(format!("cannot {operation}: {e}"))
+        }
         rusqlite::Error::SqliteFailure(code, _)
             if matches!(
                 code.code,
                 rusqlite::ErrorCode::CannotOpen
                     | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DiskFull
                     | rusqlite::ErrorCode::NotADatabase
             ) =>
         {

@@ -32,14 +32,14 @@ use crate::witness::{CosignatureRecord, WitnessedState};
 fn insert_request_row(conn: &Connection, r: &RequestRow<'_>) -> Result<bool, StoreError> {
     let inserted = execute(
         conn,
-        "INSERT INTO requests (id, kind, direction, counterpart, body, created_at) \
+        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
         params![
             r.id,
             r.kind,
             r.direction,
             r.counterpart,
-            r.body,
+            r.draft,
             encode::unix_micros(r.created_at)
         ],
         "insert a request",
@@ -368,6 +368,30 @@ pub(crate) fn mark_delivered(
         params![message_id, receipt],
         "store a receipt",
     )?;
+    let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
+    queue_entries(conn, &entries, at)
+}
+
+pub(crate) fn resign_outbox(
+    conn: &Connection,
+    message_id: &str,
+    ciphertext: &[u8],
+    at: OffsetDateTime,
+    ledger: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    if !encode::storable(message_id) {
+        return Err(StoreError::UnknownMessage(message_id.to_owned()));
+    }
+    let at = encode::timestamp("ledger_queue.at", at)?;
+    let replaced = execute(
+        conn,
+        "UPDATE outbox SET ciphertext = ?2 WHERE message_id = ?1 AND state = 'pending'",
+        params![message_id, ciphertext],
+        "replace an outbox ciphertext",
+    )?;
+    if replaced == 0 {
+        return settled_or_unknown(conn, message_id);
+    }
     let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
     queue_entries(conn, &entries, at)
 }

@@ -23,6 +23,10 @@ pub enum LedgerCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also check every stored message, receipt and request against its
+        /// signature and its ledger entry, naming every mismatch (exit 1).
+        #[arg(long)]
+        deep: bool,
     },
     /// Print the latest signed checkpoint (a C2SP signed note), with the witnesses' cosignatures.
     Checkpoint {
@@ -125,12 +129,19 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
     }
     super::runtime()?.block_on(async {
         match cmd {
-            LedgerCommand::Verify { data, json } => {
+            LedgerCommand::Verify { data, json, deep } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let started = std::time::Instant::now();
                 let outcome = node.verify_ledger(&mut |_, _| {}).await;
+                let deep = match (&outcome, deep) {
+                    (Ok(_), true) => Some(deep_check(&node).await),
+                    _ => None,
+                };
                 node.store.close().await;
+                if let Some(deep) = deep {
+                    return report_deep(deep?, json);
+                }
                 match outcome {
                     Ok(report) => {
                         if json {
@@ -363,4 +374,55 @@ fn verify_bundle(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Runs the deep check, timed.
+async fn deep_check(
+    node: &custos_node::Node,
+) -> anyhow::Result<(custos_node::deep_check::DeepReport, f64)> {
+    let started = std::time::Instant::now();
+    let report = node.verify_deep().await?;
+    Ok((report, started.elapsed().as_secs_f64()))
+}
+
+/// Prints the deep check's outcome: every mismatch and exit 1, or the count.
+fn report_deep(
+    (report, seconds): (custos_node::deep_check::DeepReport, f64),
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let ok = report.problems.is_empty();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": ok,
+                "ledger_entries": report.ledger_entries,
+                "messages": report.messages,
+                "receipts": report.receipts,
+                "requests": report.requests,
+                "records": report.records(),
+                "seconds": seconds,
+                "problems": report.problems,
+            }))?
+        );
+    } else {
+        for p in &report.problems {
+            println!("BAD: {p}");
+        }
+        println!(
+            "{}: {} records checked against their signatures and ledger entries ({} messages, {} receipts, {} requests; {} ledger entries read) in {:.2} s",
+            if ok { "records OK" } else { "records BAD" },
+            report.records(),
+            report.messages,
+            report.receipts,
+            report.requests,
+            report.ledger_entries,
+            seconds
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

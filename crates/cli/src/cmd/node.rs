@@ -41,6 +41,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         retry,
         evidence: config.evidence.limits(),
+        message_reserve_bytes: config.storage.reserve_bytes,
     };
     let http = http_client(&config)?;
     let node = Node::new(settings, keys, store, Arc::new(SystemClock), http).await?;
@@ -53,6 +54,10 @@ pub fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
         // As many idle connections as the outbox posts at once (`run_outbox`
         // claims 64), so a batch does not close and reopen half of them.
         .pool_max_idle_per_host(64)
+        // Peers close a connection that sends no request for their header
+        // timeout (10 s by default); dropping idle ones sooner keeps the
+        // outbox from picking one the peer is closing at that moment.
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .user_agent(concat!("custos/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = &config.http.peer_ca {
         let pem = std::fs::read(ca)

@@ -5,13 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use custos_model::clock::Clock;
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{RequestKind, StateCode, contents, template};
-use custos_store::{Direction, NewEvent, RequestFilter, RequestRecord};
+use custos_store::{RequestFilter, RequestRecord};
 use serde_json::json;
 
-use crate::clock::SystemClock;
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
@@ -132,7 +130,7 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        RequestCommand::Save(args) => save(args, &SystemClock),
+        RequestCommand::Save(args) => save(args),
         RequestCommand::Send(args) => send(args),
         RequestCommand::List(args) => list(args),
         RequestCommand::Show(args) => show(args),
@@ -227,9 +225,9 @@ fn read_valid_draft(file: &Path, consequence: &str) -> anyhow::Result<serde_json
     validate::parse(&text).map_err(anyhow::Error::msg)
 }
 
-fn save(args: SaveArgs, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
     let body = read_valid_draft(&args.file, "nothing was recorded")?;
-    let id = super::runtime()?.block_on(record_outgoing(&args.data, body, clock))?;
+    let id = super::runtime()?.block_on(record_outgoing(&args.data, body))?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -288,60 +286,13 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Records a valid draft as an outgoing request; returns its id.
-pub async fn record_outgoing(
-    data: &Path,
-    body: serde_json::Value,
-    clock: &dyn Clock,
-) -> anyhow::Result<String> {
-    let (config, store) = open_store(data).await?;
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let kind: RequestKind = text("kind").parse()?;
-    let from: StateCode = text("requesting_state").parse()?;
-    if from != config.node.state {
-        bail!(
-            "the draft is from {from}, but this node speaks for {}",
-            config.node.state
-        );
-    }
-    let counterpart: StateCode = text("requested_state").parse()?;
-    let now = clock.now();
-    let id = uuid::Uuid::new_v4().to_string();
-    let record = RequestRecord {
-        id: id.clone(),
-        kind,
-        direction: Direction::Outgoing,
-        counterpart,
-        body,
-        created_at: now,
-    };
-    store.insert_request(&record).await?;
-    let who = actor();
-    let entry = custos_node::custody::Entry::new(
-        custos_node::custody::EntryKind::Decision,
-        now,
-        who.clone(),
-    )
-    .request(id.clone())
-    .detail(json!({ "decision": "drafted", "kind": kind, "to": counterpart }))
-    .encode()?;
-    store
-        .append_event(&NewEvent {
-            request_id: id.clone(),
-            at: now,
-            actor: who,
-            kind: "drafted".into(),
-            detail: json!({ "validated": true }),
-            ledger: Some(entry),
-        })
-        .await?;
-    store.close().await;
-    Ok(id)
+/// Records a valid draft as an outgoing request (sealed, and logged with
+/// its hash); returns its id.
+pub async fn record_outgoing(data: &Path, body: serde_json::Value) -> anyhow::Result<String> {
+    let (_, node) = super::node::open(data).await?;
+    let id = node.save_draft(body, &actor()).await;
+    node.store.close().await;
+    Ok(id?)
 }
 
 /// Who is acting, for the request's history: the operating-system user.
@@ -402,9 +353,11 @@ fn summary_json(r: &RequestRecord) -> serde_json::Value {
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let detail = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let d = custos_http::api::request_detail(&node, &args.id)
+        let d = node
+            .request_detail(&args.id)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message));
+            .map(|v| custos_http::api::RequestDetail::from(&v))
+            .map_err(anyhow::Error::from);
         if d.is_ok() {
             node.record_read(&args.id, &actor()).await?;
         }

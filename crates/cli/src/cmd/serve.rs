@@ -92,7 +92,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         node.state(),
         listener.local_addr()?
     );
-    custos_http::serve(Arc::clone(&node), listener, tls, shutdown_signal()).await?;
+    custos_http::serve(
+        Arc::clone(&node),
+        listener,
+        tls,
+        config.http.limits(),
+        shutdown_signal(),
+    )
+    .await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = sequencer.await;

@@ -148,6 +148,8 @@ impl Network {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
+            // Nodes close connections idle for their header timeout (10 s).
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("an HTTP client");
         let registry_key_file = tmp.path().join("registry.key");
@@ -1039,6 +1041,10 @@ impl Network {
                     .client
                     .request(method, format!("{}{path}", self.url(to)))
                     .header("content-type", "application/octet-stream")
+                    // Offers of manifests near the size limit are checked
+                    // by a debug build, which takes its time on a busy
+                    // machine: longer than the client's usual deadline.
+                    .timeout(Duration::from_secs(300))
                     .body(body);
                 for (name, value) in headers {
                     request = request.header(name, value);
@@ -1122,5 +1128,66 @@ impl Network {
                 .map(|p| serde_json::from_slice::<Value>(&p.entry).expect("an entry is JSON")),
         );
         rows
+    }
+}
+
+impl Network {
+    /// The signed envelope of a message as the node of `cc` stores it,
+    /// unsealed with that node's storage key (the database holds it sealed).
+    pub fn stored_envelope(&self, cc: &str, message: &custos_store::MessageRecord) -> Vec<u8> {
+        let key = custos_node::at_rest::StorageKey::load_or_create(&self.dir(cc).join("keys"))
+            .expect("the node's storage key loads");
+        key.open(
+            custos_node::at_rest::RecordKind::Message,
+            &message.id,
+            &message.envelope,
+        )
+        .expect("the stored envelope unseals")
+        .content
+    }
+}
+
+impl Network {
+    /// Collects every node's signed entry afresh and has the registry sign
+    /// them as `version`, like [`Network::publish_directory`], but imports
+    /// nothing: the test imports the returned file where and when it needs.
+    pub fn sign_directory(&mut self, version: u64) -> PathBuf {
+        let base = self.tmp.path().to_owned();
+        let mut entries = Vec::new();
+        for node in &self.nodes {
+            let out = base.join(format!("entry-{}-v{version}.json", node.state));
+            self.run_ok(&[
+                OsStr::new("directory"),
+                OsStr::new("entry"),
+                OsStr::new("--data"),
+                node.dir.as_os_str(),
+                OsStr::new("--url"),
+                OsStr::new(&node.url),
+                OsStr::new("--contact"),
+                OsStr::new(&format!("24/7 desk of {} (test)", node.state)),
+                OsStr::new("--language"),
+                OsStr::new("en"),
+                OsStr::new("--out"),
+                out.as_os_str(),
+            ]);
+            entries.push(out);
+        }
+        let signed = base.join(format!("directory-v{version}.json"));
+        let version_text = version.to_string();
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("directory"),
+            OsStr::new("sign"),
+            OsStr::new("--registry-key"),
+            self.registry_key_file.as_os_str(),
+            OsStr::new("--directory-version"),
+            OsStr::new(&version_text),
+            OsStr::new("--out"),
+            signed.as_os_str(),
+        ];
+        args.extend(entries.iter().map(|e| e.as_os_str()));
+        self.run_ok(&args);
+        self.directory_file = signed.clone();
+        self.directory_version = version;
+        signed
     }
 }

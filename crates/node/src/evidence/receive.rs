@@ -164,6 +164,7 @@ impl ReceiveError {
             ReceiveError::Io { source, .. } if is_disk_full(source) => {
                 ErrorCode::InsufficientStorage
             }
+            ReceiveError::Node(NodeError::CustodyUnavailable(_)) => ErrorCode::CustodyUnavailable,
             ReceiveError::Io { .. } | ReceiveError::Node(_) => ErrorCode::Internal,
         }
     }
@@ -244,6 +245,8 @@ impl Node {
         manifest_bytes: &[u8],
         auth: Option<&[u8]>,
     ) -> Result<UploadStatus, ReceiveError> {
+        self.custody_open()?;
+        self.ensure_directory_current().await?;
         let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
         let now = self.clock.now();
         directory.check_current(now)?;
@@ -489,6 +492,7 @@ impl Node {
         auth: Option<&[u8]>,
     ) -> Result<UploadStatus, ReceiveError> {
         let (hex, held) = self.authorised(id, auth).await?;
+        self.custody_open()?;
         let folders = Folders::of(self);
         let package = format!("sha256:{hex}");
         if let Held::Accepted(origin) = held {

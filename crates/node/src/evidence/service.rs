@@ -65,11 +65,8 @@ impl Node {
         to: &[StateCode],
         segment_size: u64,
     ) -> Result<SealOptions, NodeError> {
-        let record = self
-            .store
-            .get_request(request)
-            .await?
-            .ok_or_else(|| NodeError::NotFound(request.to_owned()))?;
+        // The request's draft, checked against what was signed and logged.
+        let record = self.request_detail(request).await?;
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let now = self.clock.now();
         if to.is_empty() {
@@ -100,7 +97,7 @@ impl Node {
         }
         let (signing_key, own) = self.with_keys(|k| (k.signing.clone(), k.encryption.recipient()));
         keys.push(own);
-        let field = |name: &str| record.body.get(name).cloned().unwrap_or(Value::Null);
+        let field = |name: &str| record.draft.get(name).cloned().unwrap_or(Value::Null);
         Ok(SealOptions {
             request: record.id.clone(),
             sender: self.state(),

@@ -342,8 +342,19 @@ impl Node {
             }));
         }
         if !status.accepted {
-            let missing = status.missing();
             let segments = &package.verified.manifest.segments;
+            let Some(missing) = status.missing(segments.len()) else {
+                return Err(Stop::Final(TransferError::Refused {
+                    to,
+                    status: 200,
+                    code: "unexpected-answer".into(),
+                    message: format!(
+                        "the answer counts {} segments; the manifest lists {}",
+                        status.segments,
+                        segments.len()
+                    ),
+                }));
+            };
             let total: u64 = missing
                 .iter()
                 .filter_map(|&i| segments.get(i as usize))

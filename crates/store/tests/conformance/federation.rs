@@ -9,6 +9,7 @@ use super::*;
 pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
     let store = &fx.store;
     assert_eq!(store.directory().await.unwrap(), None);
+    assert_eq!(store.directory_version().await.unwrap(), None);
     let dir = |version: u64, seconds: i64| StoredDirectory {
         version,
         signed: format!(r#"{{"version":{version}}}"#).into_bytes(),
@@ -17,6 +18,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(3, 0)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(3, 0)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(3));
 
     for offered in [3, 2, 0] {
         let err = store.put_directory(&dir(offered, 9)).await.unwrap_err();
@@ -29,6 +31,7 @@ pub(crate) async fn directory_versions_only_increase(fx: Fixture) {
 
     store.put_directory(&dir(4, 60)).await.unwrap();
     assert_eq!(store.directory().await.unwrap(), Some(dir(4, 60)));
+    assert_eq!(store.directory_version().await.unwrap(), Some(4));
 
     // Versions beyond what PostgreSQL's BIGINT holds are refused alike.
     for version in [i64::MAX as u64 + 1, u64::MAX] {
@@ -366,7 +369,7 @@ pub(crate) async fn a_second_submit_for_an_existing_thread_is_a_conflict(fx: Fix
 
     // Another message claiming to open the same thread.
     let mut other = incoming("sha256:s2", "thr-s", None, 5, "rs2");
-    other.new_request.as_mut().unwrap().body = json!({ "different": true });
+    other.new_request.as_mut().unwrap().kind = RequestKind::Mla;
     let err = store.accept_incoming(&other).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::DuplicateRequest(id) if id == "thr-s"),
@@ -870,4 +873,82 @@ pub(crate) async fn federation_data_survives_reopening_and_corruption_is_reporte
     // The thread listing fails as a whole rather than skip the row.
     assert!(store.thread_messages("thr-k2").await.is_err());
     store.close().await;
+}
+
+pub(crate) async fn every_message_is_read_page_by_page_in_recording_order(fx: Fixture) {
+    let store = &fx.store;
+    store_outgoing(store, "sha256:p1", "thr-p", 1).await;
+    store
+        .accept_incoming(&incoming("sha256:p2", "thr-q", None, 2, "receipt-p2"))
+        .await
+        .unwrap();
+    store
+        .record_outgoing(&outgoing("sha256:p3", "thr-p", Some("sha256:p1"), 3))
+        .await
+        .unwrap();
+    let first = store.messages_page(0, 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|m| m.message.id.as_str()).collect();
+    assert_eq!(ids, ["sha256:p1", "sha256:p2"]);
+    assert!(first[0].seq < first[1].seq);
+    assert_eq!(first[0].receipt, None);
+    assert_eq!(first[1].receipt.as_deref(), Some(&b"receipt-p2"[..]));
+    assert_eq!(
+        Some(&first[1].message),
+        store.get_message("sha256:p2").await.unwrap().as_ref()
+    );
+    let rest = store.messages_page(first[1].seq, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].message.id, "sha256:p3");
+    assert!(
+        store
+            .messages_page(rest[0].seq, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) async fn a_pending_item_is_resealed_with_its_ledger_entry(fx: Fixture) {
+    let store = &fx.store;
+    store_outgoing(store, "sha256:r1", "thr-r", 0).await;
+    store_outgoing(store, "sha256:r2", "thr-s", 1).await;
+    let queued = store.pending_ledger(100).await.unwrap().len();
+
+    store
+        .resign_outbox(
+            "sha256:r1",
+            b"sealed again",
+            at(40),
+            &[b"resigned r1".to_vec()],
+        )
+        .await
+        .unwrap();
+    let item = store.outbox_item("sha256:r1").await.unwrap().unwrap();
+    assert_eq!(item.ciphertext, b"sealed again");
+    assert_eq!(item.state, OutboxState::Pending);
+    let pending = store.pending_ledger(100).await.unwrap();
+    assert_eq!(pending.len(), queued + 1);
+    assert_eq!(
+        pending.last().map(|p| p.entry.as_slice()),
+        Some(&b"resigned r1"[..])
+    );
+
+    // A delivered item keeps what was delivered, and nothing is queued.
+    store
+        .mark_delivered("sha256:r2", b"receipt r2", at(41), &[])
+        .await
+        .unwrap();
+    let before = store.outbox_item("sha256:r2").await.unwrap().unwrap();
+    store
+        .resign_outbox("sha256:r2", b"too late", at(42), &[b"resigned r2".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_item("sha256:r2").await.unwrap(), Some(before));
+    assert_eq!(store.pending_ledger(100).await.unwrap().len(), queued + 1);
+
+    let err = store
+        .resign_outbox("sha256:never", b"x", at(43), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownMessage(_)), "{err}");
 }

@@ -94,7 +94,7 @@ fn request(id: &str, direction: Direction, kind: RequestKind, counterpart: &str)
         kind,
         direction,
         counterpart: state(counterpart),
-        body: json!({ "kind": kind.as_str(), "summary": format!("request {id}") }),
+        draft: None,
         created_at: datetime!(2026-04-01 09:00:00.000_001 UTC),
     }
 }
@@ -269,22 +269,33 @@ async fn node_info_round_trips_and_is_overwritten(fx: Fixture) {
 
 async fn a_request_reads_back_exactly(fx: Fixture) {
     let store = &fx.store;
-    // Keys deliberately out of alphabetical order: the draft is kept as
-    // written.
-    let body_text = r#"{"zeta":1,"alpha":{"nested":[1,2.5,"three",null,true]},"mid":"x"}"#;
+    // A sealed draft is opaque bytes, kept exactly (NUL and high bytes too).
+    let sealed: Vec<u8> = (0..=255u8).rev().chain([0, 0, 1]).collect();
     let record = RequestRecord {
         id: "FR-2026-0001".to_owned(),
         kind: RequestKind::Preservation,
         direction: Direction::Outgoing,
         counterpart: state("DE"),
-        body: serde_json::from_str(body_text).unwrap(),
+        draft: Some(sealed.clone()),
         created_at: datetime!(2026-04-01 09:00:00.123_456 UTC),
     };
     store.insert_request(&record).await.unwrap();
 
     let back = store.get_request("FR-2026-0001").await.unwrap().unwrap();
     assert_eq!(back, record);
-    assert_eq!(serde_json::to_string(&back.body).unwrap(), body_text);
+    assert_eq!(back.draft.as_deref(), Some(&sealed[..]));
+    // Listing reads metadata only: the draft is left out.
+    let listed = store
+        .list_requests(&RequestFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        [RequestRecord {
+            draft: None,
+            ..record
+        }]
+    );
     assert_eq!(store.get_request("FR-2026-0002").await.unwrap(), None);
     // A fresh request has an empty history.
     assert!(store.events("FR-2026-0001").await.unwrap().is_empty());
@@ -854,10 +865,11 @@ async fn text_is_accepted_alike_on_every_backend(fx: Fixture) {
         "{err}"
     );
 
-    // Inside JSON a NUL is an escape sequence, which both keep; so are
-    // quotes, backslashes, non-Latin scripts and astral characters.
+    // Quotes in ids; inside JSON a NUL is an escape sequence, which both
+    // keep; so are quotes, backslashes, non-Latin scripts and astral
+    // characters.
     let odd = RequestRecord {
-        body: json!({ "text": "a\u{0}b \"q\" \\ 中文 ✓ 𝄞", "quote'd": "it's" }),
+        draft: Some(b"a\0b".to_vec()),
         ..request("o'brien", Direction::Outgoing, RequestKind::Mla, "AR")
     };
     store.insert_request(&odd).await.unwrap();
@@ -980,12 +992,14 @@ conformance!(
     timestamps_keep_microseconds_in_utc,
     text_is_accepted_alike_on_every_backend,
     directory_versions_only_increase,
+    a_pending_item_is_resealed_with_its_ledger_entry,
     an_outgoing_message_is_recorded_with_its_request_event_and_outbox_item,
     recording_an_outgoing_message_is_all_or_nothing,
     a_duplicate_incoming_message_gets_its_original_receipt,
     concurrent_copies_of_a_message_are_accepted_once,
     a_message_out_of_order_is_refused_and_nothing_stored,
     a_second_submit_for_an_existing_thread_is_a_conflict,
+    every_message_is_read_page_by_page_in_recording_order,
     concurrent_claimers_never_get_the_same_item,
     a_claim_lasts_until_its_lease_expires,
     claims_keep_each_thread_in_order,

@@ -140,7 +140,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     say.step(5, "The valid draft is recorded in the node's database");
     let body = validate::parse(&std::fs::read_to_string(&good)?).map_err(anyhow::Error::msg)?;
     let rt = super::runtime()?;
-    let id = rt.block_on(request::record_outgoing(&node_dir, body, clock))?;
+    let id = rt.block_on(request::record_outgoing(&node_dir, body))?;
     let listed = rt.block_on(async {
         let (_, store) = request::open_store(&node_dir).await?;
         let n = store.list_requests(&Default::default()).await?.len();

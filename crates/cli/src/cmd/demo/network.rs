@@ -180,6 +180,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()?;
     rt.block_on(async {
         for n in &nodes {
@@ -453,7 +454,7 @@ async fn verify_all(
         for request in node.store.list_requests(&Default::default()).await? {
             for m in node.store.thread_messages(&request.id).await? {
                 sigs += 1;
-                let env = Envelope::from_json(&m.envelope)?;
+                let env = Envelope::from_json(&node.message_envelope(&m)?)?;
                 let ok_sig = env
                     .verify(|keyid| {
                         directory
