@@ -342,44 +342,11 @@ impl Network {
     /// result into every node with `custos directory import`. Returns the
     /// signed directory file.
     ///
-    /// Running nodes are not restarted: a serving node notices the import by
-    /// itself within seconds, and a test that needs the new version in force
-    /// waits for it.
+    /// Running nodes are not restarted: a serving node reads the stored
+    /// directory's version at every intake, so the import is in force there
+    /// when this returns.
     pub fn publish_directory(&mut self, version: u64) -> PathBuf {
-        let base = self.tmp.path().to_owned();
-        let mut entries = Vec::new();
-        for node in &self.nodes {
-            let out = base.join(format!("entry-{}-v{version}.json", node.state));
-            self.run_ok(&[
-                OsStr::new("directory"),
-                OsStr::new("entry"),
-                OsStr::new("--data"),
-                node.dir.as_os_str(),
-                OsStr::new("--url"),
-                OsStr::new(&node.url),
-                OsStr::new("--contact"),
-                OsStr::new(&format!("24/7 desk of {} (test)", node.state)),
-                OsStr::new("--language"),
-                OsStr::new("en"),
-                OsStr::new("--out"),
-                out.as_os_str(),
-            ]);
-            entries.push(out);
-        }
-        let signed = base.join(format!("directory-v{version}.json"));
-        let version_text = version.to_string();
-        let mut args: Vec<&OsStr> = vec![
-            OsStr::new("directory"),
-            OsStr::new("sign"),
-            OsStr::new("--registry-key"),
-            self.registry_key_file.as_os_str(),
-            OsStr::new("--directory-version"),
-            OsStr::new(&version_text),
-            OsStr::new("--out"),
-            signed.as_os_str(),
-        ];
-        args.extend(entries.iter().map(|e| e.as_os_str()));
-        self.run_ok(&args);
+        let signed = self.sign_directory(version);
         for node in &self.nodes {
             let out = self.run_ok(&[
                 OsStr::new("directory"),
@@ -394,8 +361,6 @@ impl Network {
                 node.state
             );
         }
-        self.directory_file = signed.clone();
-        self.directory_version = version;
         signed
     }
 
