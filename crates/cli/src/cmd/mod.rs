@@ -2,11 +2,8 @@
 
 pub mod config;
 pub mod demo;
-mod demo_evidence;
-mod demo_network;
 pub mod directory;
 pub mod evidence;
-pub mod evidence_send;
 pub mod init;
 pub mod keys;
 pub mod ledger;

@@ -17,6 +17,7 @@ use custos_protocol::evidence_transfer::package_hex;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::layout::SEGMENTS_DIR;
 use super::receive::{FileLock, Folders, ReceiveError, blocking, find_origin, sync_dir};
 use super::staged::Origin;
 use crate::custody::{Entry, EntryKind};
@@ -145,7 +146,7 @@ fn remove(folders: &Folders, hex: &str, origin: &Origin) -> Result<Option<Expire
     if !staging.is_dir() || folders.accepted(hex).is_dir() {
         return Ok(None);
     }
-    let bytes = fs::read_dir(staging.join("segments"))
+    let bytes = fs::read_dir(staging.join(SEGMENTS_DIR))
         .map(|entries| {
             entries
                 .flatten()

@@ -45,6 +45,7 @@ use crate::{Node, NodeError};
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 1 << 30;
 /// The disk space incoming packages must leave free unless configured otherwise (1 GiB).
 pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 30;
+use super::layout::{MANIFEST_FILE, SEGMENTS_DIR};
 pub use super::staged::DEFAULT_PARTIAL_EXPIRY;
 use super::staged::{NoRoom, ORIGIN_FILE, Origin};
 pub use super::upload::SegmentUpload;
@@ -52,7 +53,6 @@ pub use super::upload::SegmentUpload;
 /// sealing applies too.
 pub use custos_protocol::evidence::MAX_MANIFEST_BYTES;
 
-const MANIFEST_FILE: &str = "manifest.dsse.json";
 const RECEIPT_FILE: &str = "receipt.dsse.json";
 const CUSTODY_FILE: &str = "custody.json";
 const LEDGER_BASE_FILE: &str = "ledger-base";
@@ -457,7 +457,7 @@ impl Node {
                     index: index.clone(),
                     segments: manifest.segments.len(),
                 })?;
-            let dir = folders.staging(&hex).join("segments");
+            let dir = folders.staging(&hex).join(SEGMENTS_DIR);
             let name = segment_file_name(segment.index);
             let final_path = dir.join(&name);
             let lock_path = dir.join(format!("{}.lock", &name[..name.len() - 4]));
@@ -689,7 +689,7 @@ fn read_manifest_file(dir: &Path) -> Result<(Manifest, Vec<u8>), ReceiveError> {
 
 /// The indexes of the staged segments that are verified (present under their final name, of the right size).
 fn verified_segments(staging: &Path, manifest: &Manifest) -> Vec<u32> {
-    let dir = staging.join("segments");
+    let dir = staging.join(SEGMENTS_DIR);
     manifest
         .segments
         .iter()
@@ -773,7 +773,7 @@ fn create_staging(
         .incoming
         .join(format!(".tmp-{hex}-{}", uuid::Uuid::new_v4().simple()));
     let made = (|| {
-        fs::create_dir_all(tmp.join("segments"))?;
+        fs::create_dir_all(tmp.join(SEGMENTS_DIR))?;
         let mut f = File::create(tmp.join(MANIFEST_FILE))?;
         f.write_all(manifest)?;
         f.sync_all()?;
@@ -859,7 +859,7 @@ fn prepare_acceptance(
 /// and moves the staging folder to `received/` in one rename.
 fn move_to_received(folders: &Folders, hex: &str) -> Result<(), ReceiveError> {
     let staging = folders.staging(hex);
-    let segments = staging.join("segments");
+    let segments = staging.join(SEGMENTS_DIR);
     if let Ok(entries) = fs::read_dir(&segments) {
         for entry in entries.flatten() {
             let name = entry.file_name();

@@ -15,7 +15,10 @@ use custos_protocol::{Directory, timestamp};
 use custos_seal::EncryptionIdentity;
 use serde_json::{Value, json};
 
-use super::package::{self, Progress, Report, SealOptions, Sealed};
+use super::layout::io_err;
+use super::open::{self, Report};
+use super::pipeline::Progress;
+use super::seal::{self, SealOptions, Sealed};
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
@@ -120,7 +123,7 @@ impl Node {
     ) -> Result<Sealed, NodeError> {
         let sealed = joined(
             tokio::task::spawn_blocking(move || {
-                package::seal(&paths, &options, &out, progress.as_ref())
+                seal::seal(&paths, &options, &out, progress.as_ref())
             })
             .await,
         )?;
@@ -142,7 +145,7 @@ impl Node {
         Ok(sealed)
     }
 
-    /// Verifies the package at `pkg` (see [`package::verify`]) and logs an
+    /// Verifies the package at `pkg` (see [`open::verify`]) and logs an
     /// `evidence-verified` custody entry with the outcome.
     pub async fn verify_evidence(
         &self,
@@ -152,7 +155,7 @@ impl Node {
     ) -> Result<Report, NodeError> {
         let report = self
             .check_package(move |directory, identities| {
-                package::verify(&pkg, directory, identities, progress.as_ref())
+                open::verify(&pkg, directory, identities, progress.as_ref())
             })
             .await?;
         let now = self.clock.now();
@@ -163,7 +166,7 @@ impl Node {
         Ok(report)
     }
 
-    /// Opens the package at `pkg` into `out` (see [`package::open`]) and logs
+    /// Opens the package at `pkg` into `out` (see [`open::open`]) and logs
     /// an `evidence-opened` entry and, for the files written in clear, an
     /// `exported` entry.
     pub async fn open_evidence(
@@ -176,7 +179,7 @@ impl Node {
         let out_text = out.display().to_string();
         let report = self
             .check_package(move |directory, identities| {
-                package::open(&pkg, &out, directory, identities, progress.as_ref())
+                open::open(&pkg, &out, directory, identities, progress.as_ref())
             })
             .await?;
         let now = self.clock.now();
@@ -242,7 +245,7 @@ impl Node {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let mut file = options.open(out).map_err(|e| package::io_err(out, e))?;
+        let mut file = options.open(out).map_err(|e| io_err(out, e))?;
         // The secret is written straight from its zeroizing string, never
         // copied into another buffer.
         let header = format!(
@@ -256,7 +259,7 @@ impl Node {
             .and_then(|()| file.sync_all());
         if let Err(e) = written {
             let _ = std::fs::remove_file(out);
-            return Err(package::io_err(out, e));
+            return Err(io_err(out, e));
         }
         let now = self.clock.now();
         let entry = Entry::new(EntryKind::Exported, now, actor)

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use custos_ledger::ProofBundle;
 use custos_ledger::VerifierKey;
 use custos_model::StateCode;
-use custos_protocol::evidence::{VerifiedManifest, segment_file_name, verify_manifest};
+use custos_protocol::evidence::{VerifiedManifest, verify_manifest};
 use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, verify_evidence_receipt,
 };
@@ -32,6 +32,7 @@ use custos_protocol::evidence_upload::{UPLOAD_AUTH_HEADER, sign_upload_auth};
 use custos_protocol::{ErrorCode, ErrorResponse};
 use serde_json::{Value, json};
 
+use super::layout::{RECEIPTS_DIR, manifest_path, segment_path};
 use crate::custody::{ENTRY_FORMAT, Entry, EntryKind};
 use crate::{Node, NodeError};
 
@@ -132,7 +133,7 @@ pub struct LocalPackage {
 
 impl LocalPackage {
     fn segment_path(&self, index: u64) -> PathBuf {
-        self.dir.join("segments").join(segment_file_name(index))
+        segment_path(&self.dir, index)
     }
 }
 
@@ -170,7 +171,7 @@ impl Node {
     /// file exists with the size the manifest declares.
     pub fn check_package_for_send(&self, dir: &Path) -> Result<LocalPackage, TransferError> {
         let problem = |path: PathBuf, problem: String| TransferError::Package { path, problem };
-        let manifest_path = dir.join("manifest.dsse.json");
+        let manifest_path = manifest_path(dir);
         let bytes = std::fs::read(&manifest_path).map_err(|e| {
             problem(
                 manifest_path.clone(),
@@ -239,7 +240,7 @@ impl Node {
         let manifest = &package.verified.manifest;
         if !manifest.recipients.contains(&to) {
             return Err(TransferError::Package {
-                path: package.dir.join("manifest.dsse.json"),
+                path: manifest_path(&package.dir),
                 problem: format!(
                     "{to} is not a recipient of this package (it is sealed for {})",
                     manifest
@@ -542,7 +543,7 @@ impl Node {
             "receipt": receipt_json,
             "custody": status.custody.clone().unwrap_or(Value::Null),
         });
-        let receipts = package.dir.join("receipts");
+        let receipts = package.dir.join(RECEIPTS_DIR);
         let file = receipts.join(format!("{to}.json"));
         let previous = std::fs::read(&file)
             .ok()

@@ -13,9 +13,8 @@ use std::sync::Arc;
 use custos_protocol::evidence::{Segment, SegmentHash};
 use custos_seal::EncryptionIdentity;
 
-use super::package::{
-    DIRECT_BUFFER, DirectBuffer, SegmentHasher, enable_direct, hash_mismatch, settle, write_block,
-};
+use super::direct_io::{DIRECT_BUFFER, DirectBuffer, enable_direct, settle, write_block};
+use super::layout::{SegmentHasher, hash_mismatch};
 use super::receive::{FileLock, ReceiveError, blocking, io_err, sync_dir};
 use super::staged::Staging;
 
@@ -323,8 +322,8 @@ impl Drop for SegmentUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::package::disable_direct;
-    use crate::evidence::package::tests::{EDGE_SIZES, sample};
+    use crate::evidence::direct_io::disable_direct;
+    use crate::evidence::direct_io::tests::{EDGE_SIZES, sample};
 
     /// Segment 0 of `len` bytes whose hash is `digest` (BLAKE3, or SHA-256
     /// as in a version 1 package), started in `dir` as an upload starts one;

@@ -4,6 +4,11 @@
 //! (unless `--keep DIR` names one to keep). The walk grows as the node does:
 //! today it creates a node, drafts and checks requests, records one, checks a
 //! refusal and reads a sample treaty registry.
+//! Its network part, three nodes serving on loopback, is in `network.rs`,
+//! and the evidence package Germany sends France in it, in `evidence.rs`.
+
+mod evidence;
+mod network;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +20,7 @@ use custos_model::refusal::{Ground, Refusal};
 use custos_model::{RequestKind, template, validate};
 use serde_json::{Value, json};
 
-use super::{demo_network, init, request, treaty};
+use super::{init, request, treaty};
 use crate::clock::SystemClock;
 
 #[derive(Args, Debug)]
@@ -183,7 +188,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
         "Three States' nodes exchange requests, signed and encrypted, with signed receipts",
     );
     let quiet = say.quiet;
-    let network = demo_network::walk(
+    let network = network::walk(
         dir,
         &mut |line: &str| {
             if !quiet {

@@ -25,7 +25,7 @@ use custos_store::Direction;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use super::init;
+use crate::cmd::init;
 
 /// The sample States of the demo network.
 const STATES: [(&str, &str); 3] = [
@@ -84,7 +84,7 @@ struct DemoNode {
 /// Runs the network scenario; `say` prints narration unless the demo is in JSON mode.
 pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow::Result<Value> {
     let started = Instant::now();
-    let rt = super::runtime()?;
+    let rt = crate::cmd::runtime()?;
 
     // 1. The registry and the three nodes.
     let registry = SigningKey::generate();
@@ -126,7 +126,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
             treaty_status: Some(format!("docs/samples/registry.sample.toml#{}", n.state)),
         };
         let entry: Envelope = rt.block_on(async {
-            let (_, node) = super::node::open(&n.dir).await?;
+            let (_, node) = crate::cmd::node::open(&n.dir).await?;
             let e = node.signed_entry(&details)?;
             node.store.close().await;
             anyhow::Ok(e)
@@ -146,7 +146,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     let directory = Directory::verify(&signed, &registry.verifying_key(), now)?;
     for n in &mut nodes {
         n.token = rt.block_on(async {
-            let (_, node) = super::node::open(&n.dir).await?;
+            let (_, node) = crate::cmd::node::open(&n.dir).await?;
             node.import_directory(&signed).await?;
             let token = custos_http::api::create_token(
                 node.store.as_ref(),
@@ -256,14 +256,14 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         .unwrap_or_default()
         .to_owned();
     let evidence =
-        super::demo_evidence::deliver(&exe, &nodes[1].dir, &nodes[0].dir, &mla, dir, &mut *say)?;
+        super::evidence::deliver(&exe, &nodes[1].dir, &nodes[0].dir, &mla, dir, &mut *say)?;
     timeline.push(json!({ "step": "DE delivers the preserved data to FR as a sealed evidence package", "kind": "evidence", "from": "DE", "to": "FR", "request": mla, "package": evidence["package_id"] }));
 
     // 6. Witnessing: every node asks the others to cosign its latest ledger checkpoint.
     let mut cosigned = Vec::new();
     for n in &nodes {
         let results = rt.block_on(async {
-            let (_, node) = super::node::open(&n.dir).await?;
+            let (_, node) = crate::cmd::node::open(&n.dir).await?;
             // The serving process sequences within milliseconds; make sure nothing is left queued.
             let deadline = Instant::now() + Duration::from_secs(5);
             while !node.store.pending_ledger(1).await?.is_empty() && Instant::now() < deadline {
@@ -323,7 +323,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     let mut ledgers = Vec::new();
     for n in &nodes {
         let report = rt.block_on(async {
-            let (_, node) = super::node::open(&n.dir).await?;
+            let (_, node) = crate::cmd::node::open(&n.dir).await?;
             let r = node.verify_ledger(&mut |_, _| {}).await;
             node.store.close().await;
             anyhow::Ok(r?)
@@ -336,7 +336,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     }
     let de = &nodes[1];
     let (bundle, key, note) = rt.block_on(async {
-        let (_, node) = super::node::open(&de.dir).await?;
+        let (_, node) = crate::cmd::node::open(&de.dir).await?;
         let bundle = node.prove_entry(0).await?;
         let key = node.ledger_verifier_key()?;
         let note = node.cosigned_checkpoint().await?.unwrap_or_default();
@@ -450,7 +450,7 @@ async fn verify_all(
 ) -> anyhow::Result<Value> {
     let (mut sigs, mut receipts, mut problems, mut rows) = (0, 0, Vec::<String>::new(), Vec::new());
     for n in nodes {
-        let (_, node) = super::node::open(&n.dir).await?;
+        let (_, node) = crate::cmd::node::open(&n.dir).await?;
         for request in node.store.list_requests(&Default::default()).await? {
             for m in node.store.thread_messages(&request.id).await? {
                 sigs += 1;

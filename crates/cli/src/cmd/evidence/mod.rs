@@ -1,6 +1,8 @@
 //! `custos evidence`: seal, verify, open, print and list evidence packages
-//! (and send them, in `evidence_send`), with a progress bar on a terminal
+//! (and send them, in `send.rs`), with a progress bar on a terminal
 //! and plain progress lines otherwise.
+
+pub mod send;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -12,9 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Subcommand;
 use custos_model::StateCode;
-use custos_node::evidence::package::{
-    self, DEFAULT_SEGMENT_SIZE, Progress, Report, read_manifest_bytes,
-};
+use custos_node::evidence::layout::{self, DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
+use custos_node::evidence::open::Report;
+use custos_node::evidence::pipeline::Progress;
 use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
 use custos_protocol::text::escape;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -38,7 +40,7 @@ pub enum EvidenceCommand {
     /// List the packages this node has received.
     List(ListArgs),
     /// Upload a package to a peer node in verified chunks, resuming where it stopped.
-    Send(super::evidence_send::SendArgs),
+    Send(send::SendArgs),
 }
 
 /// Arguments of `custos evidence seal`.
@@ -136,7 +138,7 @@ pub fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
         EvidenceCommand::Open(args) => open(args),
         EvidenceCommand::Manifest(args) => manifest(args),
         EvidenceCommand::List(args) => list(args),
-        EvidenceCommand::Send(args) => super::evidence_send::run(args),
+        EvidenceCommand::Send(args) => send::run(args),
     }
 }
 
@@ -386,7 +388,7 @@ fn list_row(dir: &Path) -> serde_json::Value {
             let complete = m
                 .segments
                 .iter()
-                .all(|s| package::segment_path(dir, s.index).is_file());
+                .all(|s| layout::segment_path(dir, s.index).is_file());
             json!({
                 "package_id": u.package_id,
                 "folder": folder,

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use custos_model::StateCode;
-use custos_node::evidence::package::Progress;
+use custos_node::evidence::pipeline::Progress;
 use custos_node::evidence::transfer::{SendObserver, SendOptions};
 use custos_protocol::timestamp;
 
-use super::evidence::CliProgress;
+use super::CliProgress;
 
 /// Arguments of `custos evidence send`.
 #[derive(clap::Args, Debug)]
@@ -44,12 +44,12 @@ pub struct SendArgs {
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    super::runtime()?.block_on(send(args))?;
+    crate::cmd::runtime()?.block_on(send(args))?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let (_, node) = super::node::open(&args.data).await?;
+    let (_, node) = crate::cmd::node::open(&args.data).await?;
     let package = node
         .check_package_for_send(&args.package)
         .context("the package cannot be sent; nothing was uploaded")?;
@@ -66,7 +66,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
             package.verified.package_id,
             custos_protocol::text::escape(&manifest.request),
             manifest.segments.len(),
-            super::evidence::human_bytes(bytes)
+            super::human_bytes(bytes)
         );
     }
     let options = SendOptions {
