@@ -517,8 +517,8 @@ fn a_message_queued_before_its_key_was_revoked_is_delivered_signed_again() {
         .block_on(de_store.get_message(&sent.message_id))
         .expect("DE's store reads")
         .expect("DE holds the message under its id");
-    let envelope = Envelope::from_json(&net.stored_envelope("DE", &held))
-        .expect("the stored envelope parses");
+    let envelope =
+        Envelope::from_json(&net.stored_envelope("DE", &held)).expect("the stored envelope parses");
     assert_eq!(envelope.signatures[0].keyid, new_id);
     net.block_on(de_store.close());
     assert!(
