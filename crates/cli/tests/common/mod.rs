@@ -539,17 +539,7 @@ impl Network {
             .header("content-type", "application/octet-stream")
             .header("custos-from", "FR")
             .body(body);
-        self.block_on(async {
-            let response = request.send().await.expect("the node answers");
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.expect("the answer is read").to_vec();
-            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            Answer {
-                status,
-                json,
-                bytes,
-            }
-        })
+        self.block_on(send(request))
     }
 
     /// Opens the node's database (SQLite, shared safely with the running node).
@@ -774,17 +764,7 @@ impl Network {
             .request(method, &url)
             .header("content-type", "application/json")
             .body(body);
-        self.block_on(async {
-            let response = request.send().await.expect("the node answers");
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.expect("the answer is read").to_vec();
-            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            Answer {
-                status,
-                json,
-                bytes,
-            }
-        })
+        self.block_on(send(request))
     }
 }
 
@@ -1014,17 +994,7 @@ impl Network {
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
-                async move {
-                    let response = request.send().await.expect("the node answers");
-                    let status = response.status().as_u16();
-                    let bytes = response.bytes().await.expect("the answer is read").to_vec();
-                    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    Answer {
-                        status,
-                        json,
-                        bytes,
-                    }
-                }
+                send(request)
             })
             .collect();
         self.block_on(futures_util::future::join_all(requests))
@@ -1154,5 +1124,18 @@ impl Network {
         self.directory_file = signed.clone();
         self.directory_version = version;
         signed
+    }
+}
+
+/// Sends one request and reads the node's answer (its JSON, when it is JSON).
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("the node answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("the answer is read").to_vec();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        json,
+        bytes,
     }
 }
