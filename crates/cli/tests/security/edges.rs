@@ -280,19 +280,7 @@ fn a_node_behind_its_signed_checkpoint_refuses_with_503_until_repaired() {
         "the log says why:\n{}",
         net.log("DE")
     );
-    assert!(
-        net.refusals("DE").contains("custody-unavailable"),
-        "the refusal is recorded:\n{}",
-        net.refusals("DE")
-    );
-    let store = net.store("DE");
-    assert!(
-        net.block_on(store.get_request(&message.thread))
-            .expect("DE's store reads")
-            .is_none(),
-        "nothing of the refused message is stored"
-    );
-    net.block_on(store.close());
+    assert_refused_unstored(&net, "DE", "custody-unavailable", &message.thread);
 
     // Repaired (the current copy restored), DE accepts the same message.
     net.stop("DE");
@@ -471,19 +459,7 @@ fn a_disk_below_the_reserve_refuses_messages_with_507_and_records_it() {
         "no receipt: {}",
         answer.json
     );
-    assert!(
-        net.refusals("DE").contains("insufficient-storage"),
-        "the refusal is recorded:\n{}",
-        net.refusals("DE")
-    );
-    let store = net.store("DE");
-    assert!(
-        net.block_on(store.get_request(&message.thread))
-            .expect("DE's store reads")
-            .is_none(),
-        "nothing of the refused message is stored"
-    );
-    net.block_on(store.close());
+    assert_refused_unstored(&net, "DE", "insufficient-storage", &message.thread);
 }
 
 #[test]
@@ -586,4 +562,22 @@ fn a_message_body_sent_one_byte_every_two_seconds_is_cut_off_at_its_deadline() {
         !text.starts_with("HTTP/1.1 200"),
         "a cut-off body is not accepted: {text}"
     );
+}
+
+/// `cc` recorded a refusal with `code`, and stored nothing of the refused
+/// message's thread.
+fn assert_refused_unstored(net: &Network, cc: &str, code: &str, thread: &str) {
+    let refusals = net.refusals(cc);
+    assert!(
+        refusals.contains(code),
+        "the refusal is recorded:\n{refusals}"
+    );
+    let store = net.store(cc);
+    assert!(
+        net.block_on(store.get_request(thread))
+            .expect("the store reads")
+            .is_none(),
+        "nothing of the refused message is stored"
+    );
+    net.block_on(store.close());
 }
