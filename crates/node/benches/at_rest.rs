@@ -27,6 +27,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails to set up has nothing to measure
 
+/// `custos ledger verify --deep` and `custos request show` run in the
+/// `custos` binary, so the node here gets the allocator that binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,8 @@
 //! the database), with a fresh random nonce and the record's kind and id as
 //! associated data, so a sealed record moved to another row does not open.
 //! Inside, beside the content, the record carries the exact bytes of the
-//! ledger entry that recorded it and the ledger size before that entry was
-//! queued: a read finds the entry with one short indexed scan and checks
+//! ledger entry that recorded it and a ledger size reached before that
+//! entry was queued (the latest checkpoint the node knows it signed): a read finds the entry with one short indexed scan and checks
 //! the content's hash against it (see `reads.rs`).
 //!
 //! Layout: `0x01`, 24-byte nonce, then the ciphertext (with its 16-byte

@@ -49,6 +49,7 @@ impl Node {
             })
             .await?;
         self.reload_directory().await?;
+        self.mark_directory_version(dir.version(), true);
         Ok(dir)
     }
 

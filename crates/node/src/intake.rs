@@ -177,11 +177,7 @@ impl Node {
                 .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?,
         ];
         let received_entry = ledger[0].clone();
-        let ledger_base = self
-            .store
-            .ledger_size()
-            .await
-            .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?;
+        let ledger_base = self.checkpoint_mark();
         let envelope = self
             .with_keys(|k| {
                 k.storage.seal(

@@ -40,6 +40,10 @@ pub use send::Sent;
 /// The largest message a node accepts on the federation API, in bytes.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// The file in the data folder naming the directory version last imported
+/// (see [`Node::ensure_directory_current`]).
+pub const DIRECTORY_MARK: &str = "directory-version";
+
 /// The default of [`NodeSettings::message_reserve_bytes`]: 64 MiB.
 pub const DEFAULT_MESSAGE_RESERVE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -113,6 +117,9 @@ impl Node {
             custody_fault: RwLock::new(None),
         });
         node.reload_directory().await?;
+        if let Some(version) = node.directory().map(|d| d.version()) {
+            node.mark_directory_version(version, false);
+        }
         node.load_checkpoint_mark();
         if let Err(e) = node.check_custody().await {
             node.note_custody(Some(e.to_string()));
@@ -168,18 +175,57 @@ impl Node {
     }
 
     /// Puts a directory imported by another process in force before it is
-    /// relied on: one point read of the stored version, and a reload (with
-    /// its signature check) only when it differs from the one in force.
-    /// Intake calls this for every message, so a revocation is in force as
-    /// soon as `custos directory import` has committed it.
+    /// relied on. Intake calls this for every message, so a revocation is
+    /// in force as soon as `custos directory import` has returned: the
+    /// import writes the version it committed to [`DIRECTORY_MARK`] before
+    /// it returns, and when that file names the version in force nothing
+    /// more is read. Otherwise (another version, or no file yet) the stored
+    /// version is read, and the directory reloaded, with its signature
+    /// check, when it differs from the one in force.
     pub async fn ensure_directory_current(&self) -> Result<(), NodeError> {
-        let stored = self.store.directory_version().await?;
         let current = self.directory().map(|d| d.version());
+        if current.is_some() && self.marked_directory_version() == current {
+            return Ok(());
+        }
+        let stored = self.store.directory_version().await?;
         if stored.is_some() && stored != current {
             self.reload_directory().await?;
             tracing::info!(version = ?stored, "loaded a newly imported directory");
         }
         Ok(())
+    }
+
+    /// The directory version named by [`DIRECTORY_MARK`], if the file is
+    /// there and readable.
+    fn marked_directory_version(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.settings.data_dir.join(DIRECTORY_MARK)).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Writes [`DIRECTORY_MARK`] after an import has committed `version`
+    /// (`replace`), or creates it for a node that has none yet (`!replace`:
+    /// never over a file an import wrote meanwhile).
+    pub(crate) fn mark_directory_version(&self, version: u64, replace: bool) {
+        let path = self.settings.data_dir.join(DIRECTORY_MARK);
+        let text = format!("{version}\n");
+        let written = if replace {
+            custody_health::write_private(&path, text.as_bytes())
+        } else {
+            use std::io::Write as _;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            match opts.open(&path) {
+                Ok(mut f) => f.write_all(text.as_bytes()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        // Without the file every intake reads the stored version instead:
+        // slower, never wrong.
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the directory version mark");
+        }
     }
 
     /// Picks up keys rotated by another process (`custos keys rotate` while serving).

@@ -258,16 +258,11 @@ impl Node {
         &self,
         mut item: OutboxItem,
     ) -> Result<(OutboxItem, Option<Vec<u8>>), crate::NodeError> {
-        let (current_since, current_id, identities) = self.with_keys(|k| {
-            (
-                k.history.signing.last().map(|v| v.valid_from),
-                k.signing.key_id(),
-                k.identities(),
-            )
-        });
+        let current_since = self.with_keys(|k| k.history.signing.last().map(|v| v.valid_from));
         if current_since.is_none_or(|since| item.created_at >= since) {
             return Ok((item, None));
         }
+        let (current_id, identities) = self.with_keys(|k| (k.signing.key_id(), k.identities()));
         let limit = u64::try_from(self.settings.max_message_bytes).unwrap_or(u64::MAX);
         let envelope_json = custos_seal::decrypt_any(&item.ciphertext, &identities, limit)
             .map_err(|e| {

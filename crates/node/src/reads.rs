@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 
 use custos_model::{RequestKind, StateCode};
 use custos_protocol::{KeyValidity, Message, MessageId, RECEIPT_PAYLOAD_TYPE, Receipt};
-use custos_seal::{Envelope, VerifyingKey};
+use custos_seal::{Envelope, SignatureCheck, VerifyingKey};
 use custos_store::{Direction, MessageRecord, OutboxState, RequestEvent, RequestRecord};
 use serde::Deserialize;
 use serde_json::Value;
@@ -112,6 +112,35 @@ impl Checker {
     /// Opens and checks one message row (everything but where its ledger
     /// entry sits, which the caller finds).
     pub(crate) fn message(&self, m: &MessageRecord) -> Result<CheckedMessage, Problem> {
+        let (checked, envelope) = self.message_unsigned(m)?;
+        let (signer, at) = (checked.message.from, checked.message.created_at);
+        envelope
+            .verify(|keyid| self.key(signer, keyid, at))
+            .map_err(|e| format!("the signature does not verify: {e}"))?;
+        Ok(checked)
+    }
+
+    /// The signature [`Checker::message`] checks, ready for a batch
+    /// ([`custos_seal::verify_batch`]): the key is the one that was valid
+    /// for the signer when the message was made.
+    pub(crate) fn message_signature(
+        &self,
+        checked: &CheckedMessage,
+        envelope: &Envelope,
+    ) -> Result<SignatureCheck, Problem> {
+        let (signer, at) = (checked.message.from, checked.message.created_at);
+        envelope
+            .signature_check(|keyid| self.key(signer, keyid, at))
+            .map_err(|e| format!("the signature does not verify: {e}"))
+    }
+
+    /// Opens one message row and checks everything but its signature: the
+    /// signed message's id, kind, parties, thread, place and time against
+    /// the row, and the ledger entry sealed with it against the envelope.
+    pub(crate) fn message_unsigned(
+        &self,
+        m: &MessageRecord,
+    ) -> Result<(CheckedMessage, Envelope), Problem> {
         let opened = self
             .storage
             .open(RecordKind::Message, &m.id, &m.envelope)
@@ -126,12 +155,11 @@ impl Checker {
         if message.kind.payload_type() != envelope.payload_type {
             return Err("the envelope's payload type is not the message's kind".into());
         }
-        let signer = message.from;
         let expected_from = match m.direction {
             Direction::Outgoing => self.me,
             Direction::Incoming => m.counterpart,
         };
-        if signer != expected_from {
+        if message.from != expected_from {
             return Err(format!(
                 "the message is from {}, the row says {expected_from}",
                 message.from
@@ -147,10 +175,6 @@ impl Checker {
                 message.to
             ));
         }
-        let at = message.created_at;
-        envelope
-            .verify(|keyid| self.key(signer, keyid, at))
-            .map_err(|e| format!("the signature does not verify: {e}"))?;
         if message.thread != m.thread {
             return Err("the row's thread is not the signed message's".into());
         }
@@ -184,17 +208,48 @@ impl Checker {
         {
             return Err("the envelope's hash is not the one its ledger entry logged".into());
         }
-        Ok(CheckedMessage {
-            message,
-            opened,
-            entry,
-        })
+        Ok((
+            CheckedMessage {
+                message,
+                opened,
+                entry,
+            },
+            envelope,
+        ))
     }
 
     /// Checks a signed receipt held for message `m`: signed by the
     /// receiver (us for an incoming message, the counterpart for an
     /// outgoing one) and naming that message.
     pub(crate) fn receipt(&self, m: &MessageRecord, receipt: &[u8]) -> Result<(), Problem> {
+        let (envelope, receiver, at) = self.receipt_unsigned(m, receipt)?;
+        envelope
+            .verify(|keyid| self.key(receiver, keyid, at))
+            .map_err(|e| format!("its receipt's signature does not verify: {e}"))?;
+        Ok(())
+    }
+
+    /// The signature [`Checker::receipt`] checks, ready for a batch, after
+    /// every other check of the receipt.
+    pub(crate) fn receipt_signature(
+        &self,
+        m: &MessageRecord,
+        receipt: &[u8],
+    ) -> Result<SignatureCheck, Problem> {
+        let (envelope, receiver, at) = self.receipt_unsigned(m, receipt)?;
+        envelope
+            .signature_check(|keyid| self.key(receiver, keyid, at))
+            .map_err(|e| format!("its receipt's signature does not verify: {e}"))
+    }
+
+    /// Parses a receipt and checks that it names message `m` and its
+    /// receiver; gives the envelope, the State that must have signed it
+    /// and when.
+    fn receipt_unsigned(
+        &self,
+        m: &MessageRecord,
+        receipt: &[u8],
+    ) -> Result<(Envelope, StateCode, OffsetDateTime), Problem> {
         let envelope =
             Envelope::from_json(receipt).map_err(|e| format!("its receipt does not parse: {e}"))?;
         if envelope.payload_type != RECEIPT_PAYLOAD_TYPE {
@@ -209,10 +264,7 @@ impl Checker {
         if r.message_id.as_str() != m.id || r.receiver != receiver || r.thread != m.thread {
             return Err("its receipt is for another message".into());
         }
-        envelope
-            .verify(|keyid| self.key(receiver, keyid, r.received_at))
-            .map_err(|e| format!("its receipt's signature does not verify: {e}"))?;
-        Ok(())
+        Ok((envelope, receiver, r.received_at))
     }
 
     /// Opens and checks a draft saved without a message.
@@ -252,16 +304,20 @@ impl Checker {
     }
 }
 
+/// The request kind a draft names, if any.
+pub(crate) fn draft_kind(draft: &Value) -> Option<&str> {
+    draft.get("kind").and_then(Value::as_str)
+}
+
 /// Checks the request row's columns against its draft and the entry that
 /// logged its first record.
 pub(crate) fn check_request_columns(
     r: &RequestRecord,
-    draft: &Value,
+    kind: Option<&str>,
     direction: Direction,
     counterpart: StateCode,
     logged_at: OffsetDateTime,
 ) -> Result<(), Problem> {
-    let kind = draft.get("kind").and_then(Value::as_str);
     if kind != Some(r.kind.as_str()) {
         return Err(format!(
             "the row's kind {} is not the signed draft's",
@@ -380,8 +436,14 @@ impl Node {
                         "its thread does not open with its signed submission".into(),
                     ));
                 };
-                check_request_columns(&record, d, m.direction, m.counterpart, checked.entry.at)
-                    .map_err(|p| self.tampered(&req_name, p))?;
+                check_request_columns(
+                    &record,
+                    draft_kind(d),
+                    m.direction,
+                    m.counterpart,
+                    checked.entry.at,
+                )
+                .map_err(|p| self.tampered(&req_name, p))?;
                 draft = Some(d.clone());
             }
             let receipt = match self.store.receipt_for(&m.id).await? {
@@ -435,7 +497,7 @@ impl Node {
                     .ok_or_else(|| {
                         self.tampered(&req_name, "its draft names no requested State".into())
                     })?;
-                check_request_columns(&record, &d, Direction::Outgoing, to, logged_at)
+                check_request_columns(&record, draft_kind(&d), Direction::Outgoing, to, logged_at)
                     .map_err(|p| self.tampered(&req_name, p))?;
                 d
             }

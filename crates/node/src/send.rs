@@ -99,7 +99,7 @@ impl Node {
             .envelope(&content)
             .detail(json!({ "decision": "drafted", "kind": kind, "to": to }))
             .encode()?;
-        let ledger_from = self.store.ledger_size().await?;
+        let ledger_from = self.checkpoint_mark();
         let sealed = self.with_keys(|k| {
             k.storage
                 .seal(RecordKind::Draft, &id, ledger_from, &entry, &content)
@@ -190,7 +190,7 @@ impl Node {
         ];
         // At rest the envelope is sealed under the storage key, with the
         // entry that logs it and the ledger size before it (reads.rs).
-        let ledger_from = self.store.ledger_size().await?;
+        let ledger_from = self.checkpoint_mark();
         let envelope = self.with_keys(|k| {
             k.storage.seal(
                 RecordKind::Message,

@@ -60,6 +60,11 @@ fn decode_32(what: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, SealError> {
 pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
 
 impl VerifyingKey {
+    /// The key as ed25519-dalek holds it.
+    pub(crate) fn dalek(&self) -> &ed25519_dalek::VerifyingKey {
+        &self.0
+    }
+
     /// Builds a key from its 32 compressed Edwards-point bytes. Rejects bytes
     /// that are not a point and small-order ("weak") points, which no honest
     /// key generator produces.

@@ -9,6 +9,7 @@
 //! described in `docs/formats/envelope.md` so that other tools can check
 //! everything this crate produces.
 
+mod batch;
 mod canonical;
 mod crypt;
 mod envelope;
@@ -16,6 +17,7 @@ mod error;
 mod hex;
 mod keys;
 
+pub use batch::{SignatureCheck, verify_batch};
 pub use canonical::{
     MAX_SAFE_INTEGER, canonical_json, content_id, content_id_of, ensure_canonical,
 };
