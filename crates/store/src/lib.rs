@@ -24,6 +24,7 @@ mod hash_blocks;
 mod ledger;
 mod postgres;
 mod records;
+mod rows;
 mod sqlite;
 mod sqlite_db;
 mod sqlite_scan;

@@ -13,15 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::decode::{
-    self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
-    RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
-    column, failed,
-};
+use crate::decode::{self, column, failed};
 use crate::encode::{self, EventRow, MessageRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
@@ -30,6 +26,7 @@ use crate::federation::{
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
+use crate::rows::{self, columns};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
 
@@ -91,121 +88,6 @@ impl PgStore {
             .map_err(|e| decode::migration_failed(&format!("PostgreSQL at {target}"), e))?;
         Ok(PgStore { pool })
     }
-}
-
-fn node_info_row(row: &PgRow) -> Result<RawNodeInfo, StoreError> {
-    const T: &str = "node_info";
-    Ok(RawNodeInfo {
-        state: column(row, T, "state")?,
-        name: column(row, T, "name")?,
-        created_at: column(row, T, "created_at")?,
-    })
-}
-
-fn request_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
-    const T: &str = "requests";
-    RawRequest {
-        id: column(row, T, "id")?,
-        kind: column(row, T, "kind")?,
-        direction: column(row, T, "direction")?,
-        counterpart: column(row, T, "counterpart")?,
-        draft: column(row, T, "draft")?,
-        created_at: column(row, T, "created_at")?,
-    }
-    .parse()
-}
-
-fn event_row(row: &PgRow) -> Result<RawEvent, StoreError> {
-    const T: &str = "request_events";
-    Ok(RawEvent {
-        request_id: column(row, T, "request_id")?,
-        seq: column(row, T, "seq")?,
-        at: column(row, T, "at")?,
-        actor: column(row, T, "actor")?,
-        kind: column(row, T, "kind")?,
-        detail: column(row, T, "detail")?,
-    })
-}
-
-/// The columns of a message, in the order [`message_row`] reads them.
-macro_rules! message_columns {
-    () => {
-        "id, thread, direction, counterpart, kind, prev, created_at, recorded_at, envelope"
-    };
-}
-
-/// The columns of an outbox item, in the order [`outbox_row`] reads them.
-macro_rules! outbox_columns {
-    () => {
-        "seq, message_id, recipient, url, ciphertext, created_at, next_attempt_at, attempts, \
-         state, last_error, delivered_at"
-    };
-}
-
-/// The columns of a token, in the order [`token_row`] reads them.
-macro_rules! token_columns {
-    () => {
-        "id, name, secret_hash, created_at, revoked_at"
-    };
-}
-
-fn message_row(row: &PgRow) -> Result<MessageRecord, StoreError> {
-    const T: &str = "messages";
-    RawMessage {
-        id: column(row, T, "id")?,
-        thread: column(row, T, "thread")?,
-        direction: column(row, T, "direction")?,
-        counterpart: column(row, T, "counterpart")?,
-        kind: column(row, T, "kind")?,
-        prev: column(row, T, "prev")?,
-        created_at: column(row, T, "created_at")?,
-        recorded_at: column(row, T, "recorded_at")?,
-        envelope: column(row, T, "envelope")?,
-    }
-    .parse()
-}
-
-fn outbox_row(row: &PgRow) -> Result<RawOutboxItem, StoreError> {
-    const T: &str = "outbox";
-    Ok(RawOutboxItem {
-        seq: column(row, T, "seq")?,
-        message_id: column(row, T, "message_id")?,
-        recipient: column(row, T, "recipient")?,
-        url: column(row, T, "url")?,
-        ciphertext: column(row, T, "ciphertext")?,
-        created_at: column(row, T, "created_at")?,
-        next_attempt_at: column(row, T, "next_attempt_at")?,
-        attempts: column(row, T, "attempts")?,
-        state: column(row, T, "state")?,
-        last_error: column(row, T, "last_error")?,
-        delivered_at: column(row, T, "delivered_at")?,
-    })
-}
-
-fn refusal_row(row: &PgRow) -> Result<RefusalRecord, StoreError> {
-    const T: &str = "refusals";
-    RawRefusal {
-        seq: column(row, T, "seq")?,
-        at: column(row, T, "at")?,
-        peer: column(row, T, "peer")?,
-        claimed_sender: column(row, T, "claimed_sender")?,
-        code: column(row, T, "code")?,
-        detail: column(row, T, "detail")?,
-        body_sha256: column(row, T, "body_sha256")?,
-        body_len: column(row, T, "body_len")?,
-    }
-    .parse()
-}
-
-fn token_row(row: &PgRow) -> Result<TokenRecord, StoreError> {
-    const T: &str = "tokens";
-    Ok(TokenRecord {
-        id: column(row, T, "id")?,
-        name: column(row, T, "name")?,
-        secret_hash: column(row, T, "secret_hash")?,
-        created_at: column(row, T, "created_at")?,
-        revoked_at: column(row, T, "revoked_at")?,
-    })
 }
 
 /// Rolls back `tx` and returns `error`, the reason for abandoning it.
@@ -362,25 +244,6 @@ async fn read_ledger_size(conn: &mut PgConnection) -> Result<Option<i64>, StoreE
         .map_err(failed("read the ledger's size"))
 }
 
-fn ledger_entry_row(row: &PgRow) -> Result<RawLedgerEntry, StoreError> {
-    const T: &str = "ledger_entries";
-    Ok(RawLedgerEntry {
-        idx: column(row, T, "idx")?,
-        entry: column(row, T, "entry")?,
-        recorded_at: column(row, T, "recorded_at")?,
-    })
-}
-
-fn checkpoint_row(row: &PgRow) -> Result<StoredCheckpoint, StoreError> {
-    const T: &str = "ledger_checkpoints";
-    RawCheckpoint {
-        size: column(row, T, "size")?,
-        note: column(row, T, "note")?,
-        created_at: column(row, T, "created_at")?,
-    }
-    .parse()
-}
-
 impl PgStore {
     /// What `accept_incoming` answers when its transaction met a conflict
     /// (`error`): if the conflict was a copy of the same message committed
@@ -400,39 +263,6 @@ impl PgStore {
             None => Err(error),
         }
     }
-}
-
-fn witnessed_row(row: &PgRow) -> Result<WitnessedState, StoreError> {
-    const T: &str = "witnessed";
-    RawWitnessed {
-        origin: column(row, T, "origin")?,
-        size: column(row, T, "size")?,
-        note: column(row, T, "note")?,
-        updated_at: column(row, T, "updated_at")?,
-    }
-    .parse()
-}
-
-fn fork_row(row: &PgRow) -> Result<ForkRecord, StoreError> {
-    const T: &str = "witness_forks";
-    RawFork {
-        id: column(row, T, "id")?,
-        origin: column(row, T, "origin")?,
-        detected_at: column(row, T, "detected_at")?,
-        evidence: column(row, T, "evidence")?,
-    }
-    .parse()
-}
-
-fn cosignature_row(row: &PgRow) -> Result<CosignatureRecord, StoreError> {
-    const T: &str = "cosignatures";
-    RawCosignature {
-        size: column(row, T, "size")?,
-        witness: column(row, T, "witness")?,
-        line: column(row, T, "line")?,
-        at: column(row, T, "at")?,
-    }
-    .parse()
 }
 
 #[async_trait]
@@ -458,11 +288,15 @@ impl Store for PgStore {
     }
 
     async fn node_info(&self) -> Result<Option<NodeInfo>, StoreError> {
-        let row = sqlx::query("SELECT state, name, created_at FROM node_info WHERE singleton = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(failed("read the node's identity"))?;
-        row.map(|row| node_info_row(&row)?.parse()).transpose()
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(node_info),
+            " FROM node_info WHERE singleton = 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read the node's identity"))?;
+        row.map(|row| rows::node_info(&row)?.parse()).transpose()
     }
 
     async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
@@ -482,15 +316,16 @@ impl Store for PgStore {
         if !encode::storable(id) {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT id, kind, direction, counterpart, draft, created_at \
-             FROM requests WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(requests),
+            " FROM requests WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("read a request"))?;
-        row.as_ref().map(request_row).transpose()
+        row.as_ref().map(rows::request).transpose()
     }
 
     async fn list_requests(
@@ -513,7 +348,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list requests"))?;
-        rows.iter().map(request_row).collect()
+        rows.iter().map(rows::request).collect()
     }
 
     async fn append_event(&self, event: &NewEvent) -> Result<RequestEvent, StoreError> {
@@ -545,10 +380,12 @@ impl Store for PgStore {
         if !encode::storable(request_id) {
             return Err(StoreError::UnknownRequest(request_id.to_owned()));
         }
-        let rows = sqlx::query(
-            "SELECT request_id, seq, at, actor, kind, detail::text AS detail FROM request_events \
-             WHERE request_id = $1 ORDER BY seq",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(request_events),
+            " FROM request_events \
+             WHERE request_id = $1 ORDER BY seq"
+        ))
         .bind(request_id)
         .fetch_all(&self.pool)
         .await
@@ -563,7 +400,7 @@ impl Store for PgStore {
                 return Err(StoreError::UnknownRequest(request_id.to_owned()));
             }
         }
-        decode::history(rows.iter().map(event_row).collect::<Result<_, _>>()?)
+        decode::history(rows.iter().map(rows::event).collect::<Result<_, _>>()?)
     }
 
     async fn put_directory(&self, directory: &StoredDirectory) -> Result<(), StoreError> {
@@ -597,21 +434,15 @@ impl Store for PgStore {
     }
 
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError> {
-        const T: &str = "directory";
-        let row =
-            sqlx::query("SELECT version, signed, imported_at FROM directory WHERE singleton = 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed("read the directory"))?;
-        row.map(|row| {
-            RawDirectory {
-                version: column(&row, T, "version")?,
-                signed: column(&row, T, "signed")?,
-                imported_at: column(&row, T, "imported_at")?,
-            }
-            .parse()
-        })
-        .transpose()
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(directory),
+            " FROM directory WHERE singleton = 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read the directory"))?;
+        row.map(|row| rows::directory(&row)?.parse()).transpose()
     }
 
     async fn directory_version(&self) -> Result<Option<u64>, StoreError> {
@@ -735,14 +566,14 @@ impl Store for PgStore {
         }
         let row = sqlx::query(concat!(
             "SELECT ",
-            message_columns!(),
+            columns!(messages),
             " FROM messages WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("read a message"))?;
-        row.as_ref().map(message_row).transpose()
+        row.as_ref().map(rows::message).transpose()
     }
 
     async fn thread_messages(&self, thread: &str) -> Result<Vec<MessageRecord>, StoreError> {
@@ -751,14 +582,14 @@ impl Store for PgStore {
         }
         let rows = sqlx::query(concat!(
             "SELECT ",
-            message_columns!(),
+            columns!(messages),
             " FROM messages WHERE thread = $1 ORDER BY seq"
         ))
         .bind(thread)
         .fetch_all(&self.pool)
         .await
         .map_err(failed("read a thread's messages"))?;
-        rows.iter().map(message_row).collect()
+        rows.iter().map(rows::message).collect()
     }
 
     async fn messages_page(
@@ -768,7 +599,7 @@ impl Store for PgStore {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT seq, receipt, ",
-            message_columns!(),
+            columns!(messages),
             " FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2"
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
@@ -776,16 +607,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("read a page of messages"))?;
-        rows.iter()
-            .map(|row| {
-                let seq: i64 = column(row, "messages", "seq")?;
-                Ok(StoredMessage {
-                    seq: decode::seq("messages", seq)?,
-                    receipt: column(row, "messages", "receipt")?,
-                    message: message_row(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::stored_message).collect()
     }
 
     async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
@@ -807,14 +629,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("read drafts kept in clear"))?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    column(row, "requests", "id")?,
-                    column(row, "requests", "draft")?,
-                ))
-            })
-            .collect()
+        rows.iter().map(rows::draft).collect()
     }
 
     async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
@@ -834,14 +649,14 @@ impl Store for PgStore {
         }
         let row = sqlx::query(concat!(
             "SELECT ",
-            message_columns!(),
+            columns!(messages),
             " FROM messages WHERE thread = $1 ORDER BY seq DESC LIMIT 1"
         ))
         .bind(thread)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("read a thread's last message"))?;
-        row.as_ref().map(message_row).transpose()
+        row.as_ref().map(rows::message).transpose()
     }
 
     async fn receipt_for(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -880,7 +695,7 @@ impl Store for PgStore {
                FOR UPDATE SKIP LOCKED) \
              UPDATE outbox SET lease_until = $2 FROM due WHERE outbox.seq = due.due_seq \
              RETURNING ",
-            outbox_columns!()
+            columns!(outbox)
         ))
         .bind(now)
         .bind(until)
@@ -888,7 +703,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("claim outbox items"))?;
-        decode::claimed(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+        decode::claimed(rows.iter().map(rows::outbox).collect::<Result<_, _>>()?)
     }
 
     async fn mark_delivered(
@@ -1032,14 +847,14 @@ impl Store for PgStore {
         }
         let row = sqlx::query(concat!(
             "SELECT ",
-            outbox_columns!(),
+            columns!(outbox),
             " FROM outbox WHERE message_id = $1"
         ))
         .bind(message_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("read an outbox item"))?;
-        row.map(|row| outbox_row(&row)?.parse()).transpose()
+        row.map(|row| rows::outbox(&row)?.parse()).transpose()
     }
 
     async fn list_outbox(
@@ -1049,7 +864,7 @@ impl Store for PgStore {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
-            outbox_columns!(),
+            columns!(outbox),
             " FROM outbox WHERE ($1::text IS NULL OR state = $1) \
              ORDER BY created_at DESC, seq DESC LIMIT $2"
         ))
@@ -1058,7 +873,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list the outbox"))?;
-        rows.iter().map(|row| outbox_row(row)?.parse()).collect()
+        rows.iter().map(|row| rows::outbox(row)?.parse()).collect()
     }
 
     async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), StoreError> {
@@ -1081,15 +896,16 @@ impl Store for PgStore {
     }
 
     async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, peer, claimed_sender, code, detail, body_sha256, body_len \
-             FROM refusals ORDER BY at DESC, seq DESC LIMIT $1",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(refusals),
+            " FROM refusals ORDER BY at DESC, seq DESC LIMIT $1"
+        ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list refusals"))?;
-        rows.iter().map(refusal_row).collect()
+        rows.iter().map(rows::refusal).collect()
     }
 
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
@@ -1118,26 +934,26 @@ impl Store for PgStore {
         }
         let row = sqlx::query(concat!(
             "SELECT ",
-            token_columns!(),
+            columns!(tokens),
             " FROM tokens WHERE secret_hash = $1"
         ))
         .bind(secret_hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("look up a token"))?;
-        row.as_ref().map(token_row).transpose()
+        row.as_ref().map(rows::token).transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
-            token_columns!(),
+            columns!(tokens),
             " FROM tokens ORDER BY created_at, id"
         ))
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list tokens"))?;
-        rows.iter().map(token_row).collect()
+        rows.iter().map(rows::token).collect()
     }
 
     async fn revoke_token(
@@ -1151,14 +967,14 @@ impl Store for PgStore {
         let at = encode::timestamp("tokens.revoked_at", at)?;
         let row = sqlx::query(concat!(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING ",
-            token_columns!()
+            columns!(tokens)
         ))
         .bind(id)
         .bind(at)
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("revoke a token"))?;
-        row.as_ref().map(token_row).transpose()
+        row.as_ref().map(rows::token).transpose()
     }
 
     async fn queue_ledger(
@@ -1183,23 +999,16 @@ impl Store for PgStore {
     }
 
     async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError> {
-        const T: &str = "ledger_pending";
-        let rows =
-            sqlx::query("SELECT id, entry, queued_at FROM ledger_pending ORDER BY id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(failed("read queued ledger entries"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(RawPending {
-                    id: column(row, T, "id")?,
-                    entry: column(row, T, "entry")?,
-                    queued_at: column(row, T, "queued_at")?,
-                }
-                .parse())
-            })
-            .collect()
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(ledger_pending),
+            " FROM ledger_pending ORDER BY id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read queued ledger entries"))?;
+        rows.iter().map(rows::pending).collect()
     }
 
     async fn append_ledger(
@@ -1357,10 +1166,12 @@ impl Store for PgStore {
         let Ok(start) = i64::try_from(from) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(
-            "SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx >= $1 \
-             ORDER BY idx LIMIT $2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(ledger_entries),
+            " FROM ledger_entries WHERE idx >= $1 \
+             ORDER BY idx LIMIT $2"
+        ))
         .bind(start)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -1368,7 +1179,7 @@ impl Store for PgStore {
         .map_err(failed("read ledger entries"))?;
         let rows = rows
             .iter()
-            .map(ledger_entry_row)
+            .map(rows::ledger_entry)
             .collect::<Result<_, _>>()?;
         decode::ledger_run(from, limit, size, rows)
     }
@@ -1394,13 +1205,17 @@ impl Store for PgStore {
         let Some(idx) = i64::try_from(index).ok().filter(|_| index < size) else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx = $1")
-            .bind(idx)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(failed("read a ledger entry"))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(ledger_entries),
+            " FROM ledger_entries WHERE idx = $1"
+        ))
+        .bind(idx)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read a ledger entry"))?;
         match row {
-            Some(row) => ledger_entry_row(&row)?.parse().map(Some),
+            Some(row) => rows::ledger_entry(&row)?.parse().map(Some),
             None => Err(decode::missing_entry(index)),
         }
     }
@@ -1437,39 +1252,47 @@ impl Store for PgStore {
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(ledger_checkpoints),
+            " FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+        ))
         .fetch_optional(&self.pool)
         .await
         .map_err(failed("read the latest checkpoint"))?;
-        row.as_ref().map(checkpoint_row).transpose()
+        row.as_ref().map(rows::checkpoint).transpose()
     }
 
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
         let Ok(size) = i64::try_from(size) else {
             return Ok(None);
         };
-        let row =
-            sqlx::query("SELECT size, note, created_at FROM ledger_checkpoints WHERE size = $1")
-                .bind(size)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed("read a checkpoint"))?;
-        row.as_ref().map(checkpoint_row).transpose()
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(ledger_checkpoints),
+            " FROM ledger_checkpoints WHERE size = $1"
+        ))
+        .bind(size)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read a checkpoint"))?;
+        row.as_ref().map(rows::checkpoint).transpose()
     }
 
     async fn witnessed(&self, origin: &str) -> Result<Option<WitnessedState>, StoreError> {
         if !encode::storable(origin) {
             return Ok(None);
         }
-        let row =
-            sqlx::query("SELECT origin, size, note, updated_at FROM witnessed WHERE origin = $1")
-                .bind(origin)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed("read a witnessed checkpoint"))?;
-        row.as_ref().map(witnessed_row).transpose()
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(witnessed),
+            " FROM witnessed WHERE origin = $1"
+        ))
+        .bind(origin)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("read a witnessed checkpoint"))?;
+        row.as_ref().map(rows::witnessed).transpose()
     }
 
     async fn put_witnessed(
@@ -1531,12 +1354,15 @@ impl Store for PgStore {
     }
 
     async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError> {
-        let rows =
-            sqlx::query("SELECT origin, size, note, updated_at FROM witnessed ORDER BY origin")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(failed("list witnessed checkpoints"))?;
-        rows.iter().map(witnessed_row).collect()
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(witnessed),
+            " FROM witnessed ORDER BY origin"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("list witnessed checkpoints"))?;
+        rows.iter().map(rows::witnessed).collect()
     }
 
     async fn record_fork(
@@ -1559,15 +1385,17 @@ impl Store for PgStore {
     }
 
     async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, origin, detected_at, evidence::text AS evidence FROM witness_forks \
-             ORDER BY detected_at DESC, id DESC LIMIT $1",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(witness_forks),
+            " FROM witness_forks \
+             ORDER BY detected_at DESC, id DESC LIMIT $1"
+        ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list forks"))?;
-        rows.iter().map(fork_row).collect()
+        rows.iter().map(rows::fork).collect()
     }
 
     async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError> {
@@ -1592,14 +1420,16 @@ impl Store for PgStore {
         let Ok(size) = i64::try_from(size) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(
-            "SELECT size, witness, line, at FROM cosignatures WHERE size = $1 ORDER BY witness",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(cosignatures),
+            " FROM cosignatures WHERE size = $1 ORDER BY witness"
+        ))
         .bind(size)
         .fetch_all(&self.pool)
         .await
         .map_err(failed("read cosignatures"))?;
-        rows.iter().map(cosignature_row).collect()
+        rows.iter().map(rows::cosignature).collect()
     }
 
     async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {

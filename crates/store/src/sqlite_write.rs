@@ -24,7 +24,8 @@ use crate::federation::{
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::StoredCheckpoint;
 use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
-use crate::sqlite::{block_row, outbox_row, read_blocks, read_ledger_size, token_row};
+use crate::rows::{self, columns};
+use crate::sqlite::{block_row, read_blocks, read_ledger_size};
 use crate::sqlite_db::{all, execute, first, value};
 use crate::witness::{CosignatureRecord, WitnessedState};
 
@@ -328,7 +329,7 @@ pub(crate) fn claim_due(
                      AND p.recipient = o.recipient AND p.seq < o.seq) \
                ORDER BY o.created_at, o.seq LIMIT ?3) \
              RETURNING ",
-            crate::sqlite::outbox_columns!()
+            columns!(outbox)
         ),
         params![
             encode::unix_micros(now),
@@ -336,7 +337,7 @@ pub(crate) fn claim_due(
             i64::from(limit)
         ],
         "claim outbox items",
-        outbox_row,
+        |row| rows::outbox(row),
     )?;
     decode::claimed(rows)
 }
@@ -504,11 +505,11 @@ pub(crate) fn revoke_token(
         conn,
         concat!(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING ",
-            crate::sqlite::token_columns!()
+            columns!(tokens)
         ),
         params![id, encode::unix_micros(at)],
         "revoke a token",
-        token_row,
+        |row| rows::token(row),
     )
 }
 
