@@ -14,19 +14,20 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::decode::{self, column, failed};
-use crate::encode::{self, EventRow, MessageRow, RequestRow};
+use crate::decode::{self, failed};
+use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::postgres_write::{PgTx, abandon, earlier_copy, finish, read_ledger_size};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
+use crate::txn::{self, Tx};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
 
@@ -88,160 +89,6 @@ impl PgStore {
             .map_err(|e| decode::migration_failed(&format!("PostgreSQL at {target}"), e))?;
         Ok(PgStore { pool })
     }
-}
-
-/// Rolls back `tx` and returns `error`, the reason for abandoning it.
-async fn abandon(tx: Transaction<'_, Postgres>, error: StoreError) -> StoreError {
-    match tx.rollback().await {
-        Ok(()) => error,
-        Err(e) => failed("roll back a transaction")(e),
-    }
-}
-
-/// Inserts a request; `false` if its id is taken (waiting, if another
-/// transaction is inserting the same id, for that one to end).
-async fn insert_request_row(
-    conn: &mut PgConnection,
-    r: &RequestRow<'_>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(r.id)
-    .bind(r.kind)
-    .bind(r.direction)
-    .bind(r.counterpart)
-    .bind(r.draft)
-    .bind(r.created_at)
-    .execute(conn)
-    .await
-    .map_err(failed("insert a request"))?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Takes the next event number of a request; `None` if it is not stored.
-/// The request's row stays locked until the transaction ends, so
-/// everything recorded in one thread is recorded one after the other.
-async fn next_event_seq(
-    conn: &mut PgConnection,
-    request_id: &str,
-) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar(
-        "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
-         RETURNING last_event_seq",
-    )
-    .bind(request_id)
-    .fetch_optional(conn)
-    .await
-    .map_err(failed("number an event"))
-}
-
-async fn insert_event_row(
-    conn: &mut PgConnection,
-    e: &EventRow<'_>,
-    seq: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6::json)",
-    )
-    .bind(e.request_id)
-    .bind(seq)
-    .bind(e.at)
-    .bind(e.actor)
-    .bind(e.kind)
-    .bind(&e.detail)
-    .execute(conn)
-    .await
-    .map_err(failed("append an event"))?;
-    Ok(())
-}
-
-/// Inserts a message; `false` if its id is taken.
-async fn insert_message_row(
-    conn: &mut PgConnection,
-    m: &MessageRow<'_>,
-    receipt: Option<&[u8]>,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO messages (id, thread, direction, counterpart, kind, prev, created_at, \
-         recorded_at, envelope, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(m.id)
-    .bind(m.thread)
-    .bind(m.direction)
-    .bind(m.counterpart)
-    .bind(m.kind)
-    .bind(m.prev)
-    .bind(m.created_at)
-    .bind(m.recorded_at)
-    .bind(m.envelope)
-    .bind(receipt)
-    .execute(conn)
-    .await
-    .map_err(failed("insert a message"))?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// The direction and receipt of a stored message, if one has this id.
-async fn earlier_copy(
-    conn: &mut PgConnection,
-    id: &str,
-) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
-    sqlx::query_as("SELECT direction, receipt FROM messages WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(failed("look up a message"))
-}
-
-/// After an update of a pending outbox item changed nothing: fine if the
-/// item exists (it was settled meanwhile), [`StoreError::UnknownMessage`]
-/// if it was never queued.
-async fn settled_or_unknown(pool: &PgPool, message_id: &str) -> Result<(), StoreError> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM outbox WHERE message_id = $1")
-        .bind(message_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(failed("look up an outbox item"))?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::UnknownMessage(message_id.to_owned())),
-    }
-}
-
-/// Queues ledger entries, in order, as of `at` (already at storage
-/// precision). One statement per entry, so ids follow the order given.
-async fn queue_entries(
-    conn: &mut PgConnection,
-    entries: &[&[u8]],
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    // One statement for the lot; ids are drawn as the rows come, in the
-    // order given.
-    sqlx::query(
-        "INSERT INTO ledger_pending (entry, queued_at) \
-         SELECT entry, $2 FROM UNNEST($1::bytea[]) WITH ORDINALITY AS q (entry, n) ORDER BY n",
-    )
-    .bind(entries)
-    .bind(at)
-    .execute(&mut *conn)
-    .await
-    .map_err(failed("queue ledger entries"))?;
-    Ok(())
-}
-
-/// The ledger's size as the connection sees it.
-async fn read_ledger_size(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT size FROM ledger_head WHERE singleton = 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(failed("read the ledger's size"))
 }
 
 impl PgStore {
@@ -306,7 +153,7 @@ impl Store for PgStore {
             .acquire()
             .await
             .map_err(failed("insert a request"))?;
-        if !insert_request_row(&mut conn, &row).await? {
+        if !PgTx(&mut conn).insert_request(&row).await? {
             return Err(StoreError::DuplicateRequest(request.id.clone()));
         }
         Ok(())
@@ -356,23 +203,14 @@ impl Store for PgStore {
             return Err(StoreError::UnknownRequest(event.request_id.clone()));
         }
         let row = encode::event(event)?;
-
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(failed("begin appending an event"))?;
-        // The UPDATE locks the request's row until commit, so concurrent
-        // appenders to one request take numbers one after another; under
-        // READ COMMITTED a waiting UPDATE sees the committed counter.
-        let Some(seq) = next_event_seq(&mut tx, row.request_id).await? else {
-            let unknown = StoreError::UnknownRequest(event.request_id.clone());
-            return Err(abandon(tx, unknown).await);
-        };
-        insert_event_row(&mut tx, &row, seq).await?;
-        queue_entries(&mut tx, row.ledger.as_slice(), row.at).await?;
-        tx.commit().await.map_err(failed("commit an event"))?;
-
+        let unknown = || StoreError::UnknownRequest(event.request_id.clone());
+        let seq = txn::append_event(&mut PgTx(&mut tx), &row, unknown).await;
+        let seq = finish(tx, seq, "commit an event").await?;
         decode::appended(event, seq, row.at)
     }
 
@@ -463,41 +301,8 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(failed("begin recording a message"))?;
-        if let Some(request) = &out.request
-            && !insert_request_row(&mut tx, request).await?
-        {
-            let taken = StoreError::DuplicateRequest(request.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        let Some(seq) = next_event_seq(&mut tx, out.message.thread).await? else {
-            let unknown = StoreError::UnknownRequest(out.message.thread.to_owned());
-            return Err(abandon(tx, unknown).await);
-        };
-        if !insert_message_row(&mut tx, &out.message, None).await? {
-            let taken = StoreError::DuplicateMessage(out.message.id.to_owned());
-            return Err(abandon(tx, taken).await);
-        }
-        insert_event_row(&mut tx, &out.event, seq).await?;
-        let o = &out.outbox;
-        sqlx::query(
-            "INSERT INTO outbox (message_id, thread, recipient, url, ciphertext, created_at, \
-             next_attempt_at, attempts, state, last_error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)",
-        )
-        .bind(o.message_id)
-        .bind(o.thread)
-        .bind(o.recipient)
-        .bind(o.url)
-        .bind(o.ciphertext)
-        .bind(o.created_at)
-        .bind(o.next_attempt_at)
-        .bind(o.attempts)
-        .bind(o.last_error)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("queue a message"))?;
-        queue_entries(&mut tx, &out.ledger, out.message.recorded_at).await?;
-        tx.commit().await.map_err(failed("commit a message"))
+        let done = txn::record_outgoing(&mut PgTx(&mut tx), &out).await;
+        finish(tx, done, "commit a message").await
     }
 
     async fn accept_incoming(
@@ -505,59 +310,21 @@ impl Store for PgStore {
         message: &IncomingMessage,
     ) -> Result<AcceptOutcome, StoreError> {
         let inc = encode::incoming(message)?;
-        let m = &inc.message;
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(failed("begin accepting a message"))?;
-        if let Some((direction, receipt)) = earlier_copy(&mut tx, m.id).await? {
-            tx.rollback()
-                .await
-                .map_err(failed("end a read of a duplicate"))?;
-            return decode::duplicate(m.id, &direction, receipt);
-        }
-        // Another replica may be accepting a copy of the same message right
-        // now: its uncommitted request or message makes our insert wait,
-        // then find the id taken; `after_conflict` then answers as for any
-        // duplicate.
-        if let Some(request) = &inc.request
-            && !insert_request_row(&mut tx, request).await?
-        {
-            let taken = StoreError::DuplicateRequest(request.id.to_owned());
-            let taken = abandon(tx, taken).await;
-            return self.after_conflict(m.id, taken).await;
-        }
-        let Some(seq) = next_event_seq(&mut tx, m.thread).await? else {
-            let unknown = StoreError::UnknownRequest(m.thread.to_owned());
-            return Err(abandon(tx, unknown).await);
-        };
-        if let Some(prev) = m.prev {
-            let found: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM messages WHERE id = $1 AND thread = $2")
-                    .bind(prev)
-                    .bind(m.thread)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(failed("look up the previous message"))?;
-            if found.is_none() {
-                let gap = StoreError::OutOfOrder {
-                    prev: prev.to_owned(),
-                };
-                return Err(abandon(tx, gap).await);
+        let outcome = txn::accept_incoming(&mut PgTx(&mut tx), &inc).await;
+        match finish(tx, outcome, "commit an accepted message").await {
+            // Another replica may have been accepting a copy of the same
+            // message: its uncommitted request or message made our insert
+            // wait, then find the id taken; answer as for any duplicate.
+            Err(taken @ (StoreError::DuplicateRequest(_) | StoreError::DuplicateMessage(_))) => {
+                self.after_conflict(inc.message.id, taken).await
             }
+            other => other,
         }
-        if !insert_message_row(&mut tx, m, Some(inc.receipt)).await? {
-            let taken = StoreError::DuplicateMessage(m.id.to_owned());
-            let taken = abandon(tx, taken).await;
-            return self.after_conflict(m.id, taken).await;
-        }
-        insert_event_row(&mut tx, &inc.event, seq).await?;
-        queue_entries(&mut tx, &inc.ledger, m.recorded_at).await?;
-        tx.commit()
-            .await
-            .map_err(failed("commit an accepted message"))?;
-        Ok(AcceptOutcome::Accepted)
     }
 
     async fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
@@ -722,30 +489,8 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(failed("begin marking a delivery"))?;
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'delivered', delivered_at = $2, lease_until = NULL \
-             WHERE message_id = $1 AND state <> 'delivered'",
-        )
-        .bind(message_id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("mark a delivery"))?;
-        if done.rows_affected() == 0 {
-            tx.rollback()
-                .await
-                .map_err(failed("end marking a delivery"))?;
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        sqlx::query("UPDATE messages SET receipt = $2 WHERE id = $1")
-            .bind(message_id)
-            .bind(receipt)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("store a receipt"))?;
-        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
-        queue_entries(&mut tx, &entries, at).await?;
-        tx.commit().await.map_err(failed("commit a delivery"))
+        let done = txn::mark_delivered(&mut PgTx(&mut tx), message_id, receipt, at, ledger).await;
+        finish(tx, done, "commit a delivery").await
     }
 
     async fn resign_outbox(
@@ -764,25 +509,8 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(failed("begin replacing an outbox ciphertext"))?;
-        let done = sqlx::query(
-            "UPDATE outbox SET ciphertext = $2 WHERE message_id = $1 AND state = 'pending'",
-        )
-        .bind(message_id)
-        .bind(ciphertext)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("replace an outbox ciphertext"))?;
-        if done.rows_affected() == 0 {
-            tx.rollback()
-                .await
-                .map_err(failed("end replacing an outbox ciphertext"))?;
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
-        queue_entries(&mut tx, &entries, at).await?;
-        tx.commit()
-            .await
-            .map_err(failed("commit a replaced outbox ciphertext"))
+        let done = txn::resign_outbox(&mut PgTx(&mut tx), message_id, ciphertext, at, ledger).await;
+        finish(tx, done, "commit a replaced outbox ciphertext").await
     }
 
     async fn mark_retry(
@@ -797,21 +525,13 @@ impl Store for PgStore {
         }
         let next = encode::timestamp("outbox.next_attempt_at", next_attempt_at)?;
         let error = encode::text("outbox.last_error", error)?;
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4, \
-             lease_until = NULL WHERE message_id = $1 AND state = 'pending'",
-        )
-        .bind(message_id)
-        .bind(i64::from(attempts))
-        .bind(next)
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("schedule a retry"))?;
-        if done.rows_affected() == 0 {
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        Ok(())
+        // One row changes: no transaction.
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("schedule a retry"))?;
+        txn::mark_retry(&mut PgTx(&mut conn), message_id, attempts, next, error).await
     }
 
     async fn mark_failed(
@@ -825,20 +545,13 @@ impl Store for PgStore {
         }
         let at = encode::timestamp("outbox.failed_at", at)?;
         let error = encode::text("outbox.last_error", error)?;
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'failed', last_error = $2, failed_at = $3, \
-             lease_until = NULL WHERE message_id = $1 AND state = 'pending'",
-        )
-        .bind(message_id)
-        .bind(error)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("give up a delivery"))?;
-        if done.rows_affected() == 0 {
-            return settled_or_unknown(&self.pool, message_id).await;
-        }
-        Ok(())
+        // One row changes: no transaction.
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(failed("give up a delivery"))?;
+        txn::mark_failed(&mut PgTx(&mut conn), message_id, error, at).await
     }
 
     async fn outbox_item(&self, message_id: &str) -> Result<Option<OutboxItem>, StoreError> {
@@ -992,10 +705,8 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(failed("begin queueing ledger entries"))?;
-        queue_entries(&mut tx, &entries, at).await?;
-        tx.commit()
-            .await
-            .map_err(failed("commit queued ledger entries"))
+        let done = PgTx(&mut tx).queue_entries(&entries, at).await;
+        finish(tx, done, "commit queued ledger entries").await
     }
 
     async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError> {
@@ -1025,100 +736,8 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(failed("begin appending to the ledger"))?;
-        // The update locks the size's row until commit. A second sequencer
-        // waits on it, and once the first commits (READ COMMITTED) finds
-        // the size changed and updates nothing.
-        let moved =
-            sqlx::query("UPDATE ledger_head SET size = $2 WHERE singleton = 1 AND size = $1")
-                .bind(batch.expected)
-                .bind(batch.end)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("advance the ledger's size"))?;
-        if moved.rows_affected() == 0 {
-            let actual = read_ledger_size(&mut tx).await?;
-            let conflict = decode::ledger_conflict(expected_size, actual);
-            return Err(abandon(tx, conflict).await);
-        }
-
-        let removed = sqlx::query("DELETE FROM ledger_pending WHERE id = ANY($1)")
-            .bind(&batch.consumed)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("remove consumed ledger entries"))?;
-        if removed.rows_affected() != batch.consumed.len() as u64 {
-            let taken = StoreError::LedgerConflict {
-                expected: expected_size,
-                actual: expected_size,
-            };
-            return Err(abandon(tx, taken).await);
-        }
-
-        let (indexes, rows): (Vec<i64>, Vec<&[u8]>) = batch.indexed().unzip();
-        let inserted = sqlx::query(
-            "INSERT INTO ledger_entries (idx, entry, recorded_at) \
-             SELECT idx, entry, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (idx, entry) \
-             ON CONFLICT (idx) DO NOTHING RETURNING idx",
-        )
-        .bind(&indexes)
-        .bind(&rows)
-        .bind(batch.at)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(failed("append ledger entries"))?;
-        if inserted.len() != indexes.len() {
-            let taken: std::collections::HashSet<i64> = inserted
-                .iter()
-                .map(|row| column::<_, i64>(row, "ledger_entries", "idx"))
-                .collect::<Result<_, _>>()?;
-            let idx = indexes
-                .iter()
-                .copied()
-                .find(|i| !taken.contains(i))
-                .unwrap_or(batch.expected);
-            return Err(abandon(tx, decode::entry_past_size(idx)).await);
-        }
-
-        // The stored hashes end in the last block; the batch must extend
-        // them from there, and repeat any it offers below that unchanged.
-        let last: Option<BlockRow> = sqlx::query_as(
-            "SELECT block, hashes FROM ledger_hash_blocks ORDER BY block DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(failed("read the last block of ledger hashes"))?;
-        let held = match hash_blocks::stored_count(last.as_ref()) {
-            Ok(held) => held,
-            Err(e) => return Err(abandon(tx, e).await),
-        };
-        let wanted = hash_blocks::blocks_to_read(&batch.hashes, held);
-        let mut read: Vec<BlockRow> = Vec::new();
-        if !wanted.is_empty() {
-            read = sqlx::query_as(
-                "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ANY($1)",
-            )
-            .bind(&wanted)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(failed("read stored ledger hashes"))?;
-        }
-        read.extend(last);
-        let rows = match hash_blocks::plan_append(&batch.hashes, held, &read) {
-            Ok(rows) => rows,
-            Err(e) => return Err(abandon(tx, e).await),
-        };
-        let (blocks, values): (Vec<i64>, Vec<Vec<u8>>) = rows.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO ledger_hash_blocks (block, hashes) \
-             SELECT block, hashes FROM UNNEST($1::bigint[], $2::bytea[]) AS batch (block, hashes) \
-             ON CONFLICT (block) DO UPDATE SET hashes = excluded.hashes",
-        )
-        .bind(&blocks)
-        .bind(&values)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("store ledger hashes"))?;
-        tx.commit().await.map_err(failed("commit a ledger append"))
+        let done = txn::append_ledger(&mut PgTx(&mut tx), expected_size, &batch).await;
+        finish(tx, done, "commit a ledger append").await
     }
 
     async fn ledger_size(&self) -> Result<u64, StoreError> {
