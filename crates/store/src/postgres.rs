@@ -24,7 +24,7 @@ use crate::federation::{
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
-use crate::postgres_write::{PgTx, abandon, earlier_copy, finish, read_ledger_size};
+use crate::postgres_write::{self as write, PgTx, earlier_copy, finish};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
 use crate::txn::{self, Tx};
@@ -119,19 +119,7 @@ impl Store for PgStore {
     }
 
     async fn put_node_info(&self, info: &NodeInfo) -> Result<(), StoreError> {
-        let created_at = encode::timestamp("node_info.created_at", info.created_at)?;
-        sqlx::query(
-            "INSERT INTO node_info (singleton, state, name, created_at) VALUES (1, $1, $2, $3) \
-             ON CONFLICT (singleton) DO UPDATE SET \
-             state = excluded.state, name = excluded.name, created_at = excluded.created_at",
-        )
-        .bind(info.state.as_str())
-        .bind(encode::text("node_info.name", &info.name)?)
-        .bind(created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store the node's identity"))?;
-        Ok(())
+        write::put_node_info(&self.pool, info).await
     }
 
     async fn node_info(&self) -> Result<Option<NodeInfo>, StoreError> {
@@ -242,33 +230,7 @@ impl Store for PgStore {
     }
 
     async fn put_directory(&self, directory: &StoredDirectory) -> Result<(), StoreError> {
-        let version = encode::count("directory.version", directory.version)?;
-        let imported_at = encode::timestamp("directory.imported_at", directory.imported_at)?;
-        let done = sqlx::query(
-            "INSERT INTO directory (singleton, version, signed, imported_at) \
-             VALUES (1, $1, $2, $3) \
-             ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, \
-             signed = excluded.signed, imported_at = excluded.imported_at \
-             WHERE excluded.version > directory.version",
-        )
-        .bind(version)
-        .bind(directory.signed.as_slice())
-        .bind(imported_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store the directory"))?;
-        if done.rows_affected() == 0 {
-            let current: i64 =
-                sqlx::query_scalar("SELECT version FROM directory WHERE singleton = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(failed("read the directory's version"))?;
-            return Err(StoreError::StaleDirectory {
-                current: u64::try_from(current).unwrap_or(0),
-                offered: directory.version,
-            });
-        }
-        Ok(())
+        write::put_directory(&self.pool, directory).await
     }
 
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError> {
@@ -590,22 +552,7 @@ impl Store for PgStore {
     }
 
     async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), StoreError> {
-        let r = encode::refusal(refusal)?;
-        sqlx::query(
-            "INSERT INTO refusals (at, peer, claimed_sender, code, detail, body_sha256, body_len) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(r.at)
-        .bind(r.peer)
-        .bind(r.claimed_sender)
-        .bind(r.code)
-        .bind(r.detail)
-        .bind(r.body_sha256)
-        .bind(r.body_len)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("record a refusal"))?;
-        Ok(())
+        write::record_refusal(&self.pool, refusal).await
     }
 
     async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError> {
@@ -622,23 +569,7 @@ impl Store for PgStore {
     }
 
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let t = encode::token(token)?;
-        let done = sqlx::query(
-            "INSERT INTO tokens (id, name, secret_hash, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(t.id)
-        .bind(t.name)
-        .bind(t.secret_hash)
-        .bind(t.created_at)
-        .bind(t.revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a token"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::DuplicateToken(token.id.clone()));
-        }
-        Ok(())
+        write::put_token(&self.pool, token).await
     }
 
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -674,20 +605,7 @@ impl Store for PgStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        if !encode::storable(id) {
-            return Ok(None);
-        }
-        let at = encode::timestamp("tokens.revoked_at", at)?;
-        let row = sqlx::query(concat!(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING ",
-            columns!(tokens)
-        ))
-        .bind(id)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(failed("revoke a token"))?;
-        row.as_ref().map(rows::token).transpose()
+        write::revoke_token(&self.pool, id, at).await
     }
 
     async fn queue_ledger(
@@ -741,12 +659,7 @@ impl Store for PgStore {
     }
 
     async fn ledger_size(&self) -> Result<u64, StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(failed("read the ledger's size"))?;
-        decode::ledger_size(read_ledger_size(&mut conn).await?)
+        write::ledger_size(&self.pool).await
     }
 
     async fn ledger_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
@@ -840,34 +753,7 @@ impl Store for PgStore {
     }
 
     async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
-        let cp = encode::checkpoint(checkpoint)?;
-        // The size only grows, so a checkpoint within it stays within it.
-        let size = self.ledger_size().await?;
-        if checkpoint.size > size {
-            return Err(decode::checkpoint_too_large(checkpoint.size, size));
-        }
-        // A concurrent insert of the same size makes this one wait for it,
-        // then do nothing; the note stored is then compared.
-        let inserted = sqlx::query(
-            "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (size) DO NOTHING",
-        )
-        .bind(cp.size)
-        .bind(cp.note)
-        .bind(cp.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a checkpoint"))?;
-        if inserted.rows_affected() == 0 {
-            let stored: String =
-                sqlx::query_scalar("SELECT note FROM ledger_checkpoints WHERE size = $1")
-                    .bind(cp.size)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(failed("read a stored checkpoint"))?;
-            return decode::same_checkpoint(checkpoint, &stored);
-        }
-        Ok(())
+        write::put_checkpoint(&self.pool, checkpoint).await
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
@@ -919,57 +805,7 @@ impl Store for PgStore {
         state: &WitnessedState,
         expected_size: Option<u64>,
     ) -> Result<(), StoreError> {
-        let w = encode::witnessed(state, expected_size)?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(failed("begin updating a witnessed checkpoint"))?;
-        // The row, if any, stays locked until the end, so the size compared
-        // is the size replaced; a racing writer waits, then sees the new
-        // size and fails the comparison.
-        let held: Option<i64> =
-            sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = $1 FOR UPDATE")
-                .bind(w.origin)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(failed("read a witnessed checkpoint"))?;
-        if held != w.expected {
-            let conflict = decode::witness_conflict(&state.origin, expected_size, held);
-            return Err(abandon(tx, conflict).await);
-        }
-        let written = if held.is_some() {
-            sqlx::query(
-                "UPDATE witnessed SET size = $2, note = $3, updated_at = $4 WHERE origin = $1",
-            )
-        } else {
-            // No row to lock: of writers inserting at once, one inserts and
-            // the others, after waiting for it, insert nothing.
-            sqlx::query(
-                "INSERT INTO witnessed (origin, size, note, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (origin) DO NOTHING",
-            )
-        }
-        .bind(w.origin)
-        .bind(w.size)
-        .bind(w.note)
-        .bind(w.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("store a witnessed checkpoint"))?;
-        if written.rows_affected() == 0 {
-            let now_held: Option<i64> =
-                sqlx::query_scalar("SELECT size FROM witnessed WHERE origin = $1")
-                    .bind(w.origin)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(failed("read a witnessed checkpoint"))?;
-            let conflict = decode::witness_conflict(&state.origin, expected_size, now_held);
-            return Err(abandon(tx, conflict).await);
-        }
-        tx.commit()
-            .await
-            .map_err(failed("commit a witnessed checkpoint"))
+        write::put_witnessed(&self.pool, state, expected_size).await
     }
 
     async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError> {
@@ -990,17 +826,7 @@ impl Store for PgStore {
         evidence: &serde_json::Value,
         at: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let f = encode::fork(origin, evidence, at)?;
-        sqlx::query_scalar(
-            "INSERT INTO witness_forks (origin, detected_at, evidence) \
-             VALUES ($1, $2, $3::json) RETURNING id",
-        )
-        .bind(f.origin)
-        .bind(f.detected_at)
-        .bind(f.evidence)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(failed("record a fork"))
+        write::record_fork(&self.pool, origin, evidence, at).await
     }
 
     async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError> {
@@ -1018,21 +844,7 @@ impl Store for PgStore {
     }
 
     async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError> {
-        let c = encode::cosignature(cosignature)?;
-        // The same line again updates nothing, keeping its first time.
-        sqlx::query(
-            "INSERT INTO cosignatures (size, witness, line, at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, at = excluded.at \
-             WHERE cosignatures.line <> excluded.line",
-        )
-        .bind(c.size)
-        .bind(c.witness)
-        .bind(c.line)
-        .bind(c.at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed("store a cosignature"))?;
-        Ok(())
+        write::put_cosignature(&self.pool, cosignature).await
     }
 
     async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {

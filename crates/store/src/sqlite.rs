@@ -12,13 +12,12 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
@@ -30,11 +29,13 @@ use crate::federation::{
     RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::group_commit::Writer;
-use crate::hash_blocks::{self, BlockRow};
+use crate::hash_blocks;
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
-use crate::sqlite_db::{self as db, Readers, Role, all, column, execute, first, value};
+use crate::sqlite_db::{
+    self as db, Readers, Role, all, first, read_blocks, read_ledger_size, value,
+};
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -68,25 +69,7 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or
     /// `sqlite:PATH`) and brings its schema up to date.
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
-        let location = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let (path, params) = location.split_once('?').unwrap_or((location, ""));
-        if path.is_empty() {
-            return Err(StoreError::UnsupportedUrl(
-                "the sqlite URL names no file".to_owned(),
-            ));
-        }
-        if path == ":memory:" || params.split('&').any(|p| p == "mode=memory") {
-            // Every connection of the adapter opens the file by its path; an
-            // in-memory database would be a different one for each.
-            return Err(StoreError::UnsupportedUrl(
-                "in-memory SQLite is not supported; name a file (a temporary directory in tests)"
-                    .to_owned(),
-            ));
-        }
-
+        db::check_url(url)?;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("malformed sqlite URL: {e}")))?
             .create_if_missing(true)
@@ -115,14 +98,7 @@ impl SqliteStore {
         let writer = Writer::start(db::connect(&file, Role::Writer)?)?;
         migrations.close().await;
 
-        let (stop, stopped) = mpsc::channel();
-        let checkpointer = db::connect(&file, Role::Checkpointer)?;
-        let thread = std::thread::Builder::new()
-            .name("custos-sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_wal(&checkpointer, &stopped))
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-            })?;
+        let (stop, thread) = db::start_checkpointer(&file)?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 readers: Readers::new(file.clone()),
@@ -155,82 +131,6 @@ impl SqliteStore {
                 detail: e.to_string(),
             })?
     }
-}
-
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Copies committed WAL frames back into the database file every
-/// [`CHECKPOINT_EVERY`], on a connection of its own, beside the writer (a
-/// passive checkpoint never blocks it), until the store closes. Closing
-/// the last connection checkpoints whatever is left.
-fn checkpoint_wal(conn: &Connection, stopped: &mpsc::Receiver<()>) {
-    loop {
-        match stopped.recv_timeout(CHECKPOINT_EVERY) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "copying the write-ahead log into the database failed; retrying");
-        }
-    }
-}
-
-/// A row of stored hashes: its number and its bytes (`None` if NULL).
-pub(crate) fn block_row(row: &Row<'_>) -> Result<BlockRow, StoreError> {
-    let block = column(row, hash_blocks::TABLE, "block")?;
-    let hashes = match row.get_ref(1) {
-        Ok(ValueRef::Blob(raw)) => Some(raw.to_vec()),
-        Ok(ValueRef::Null) => None,
-        Ok(other) => {
-            return Err(StoreError::Corrupt {
-                table: hash_blocks::TABLE,
-                column: hash_blocks::COLUMN,
-                detail: format!(
-                    "block {block} is a {:?} value, not bytes",
-                    other.data_type()
-                ),
-            });
-        }
-        Err(e) => {
-            return Err(StoreError::Corrupt {
-                table: hash_blocks::TABLE,
-                column: hash_blocks::COLUMN,
-                detail: e.to_string(),
-            });
-        }
-    };
-    Ok((block, hashes))
-}
-
-/// The stored rows among `blocks` (a missing one is left out, for
-/// [`hash_blocks`] to name), one indexed read each.
-pub(crate) fn read_blocks(
-    conn: &Connection,
-    blocks: impl IntoIterator<Item = i64>,
-    operation: &'static str,
-) -> Result<Vec<BlockRow>, StoreError> {
-    let mut rows = Vec::new();
-    for block in blocks {
-        rows.extend(first(
-            conn,
-            "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
-            [block],
-            operation,
-            block_row,
-        )?);
-    }
-    Ok(rows)
-}
-
-/// The ledger's size as the connection sees it.
-pub(crate) fn read_ledger_size(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    value(
-        conn,
-        "SELECT size FROM ledger_head WHERE singleton = 1",
-        [],
-        "read the ledger's size",
-    )
 }
 
 /// A count the caller gives, as SQL's integer.
@@ -482,15 +382,7 @@ impl Store for SqliteStore {
     async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
         let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
         self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
-                    params![id, old, new],
-                    "seal a stored envelope",
-                )
-                .map(|n| n == 1)
-            })
+            .write(move |conn| write::reseal_message(conn, &id, &old, &new))
             .await
     }
 
@@ -511,15 +403,7 @@ impl Store for SqliteStore {
     async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
         let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
         self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
-                    params![id, old, new],
-                    "seal a stored draft",
-                )
-                .map(|n| n == 1)
-            })
+            .write(move |conn| write::reseal_draft(conn, &id, &old, &new))
             .await
     }
 

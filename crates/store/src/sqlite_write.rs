@@ -25,8 +25,9 @@ use crate::hash_blocks::BlockRow;
 use crate::ledger::StoredCheckpoint;
 use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
 use crate::rows::{self, columns};
-use crate::sqlite::{block_row, read_blocks, read_ledger_size};
-use crate::sqlite_db::{all, column, execute, first, value};
+use crate::sqlite_db::{
+    all, block_row, column, execute, first, read_blocks, read_ledger_size, value,
+};
 use crate::txn::{self, Tx, run_now};
 use crate::witness::{CosignatureRecord, WitnessedState};
 
@@ -715,4 +716,36 @@ pub(crate) fn put_cosignature(
         "store a cosignature",
     )?;
     Ok(())
+}
+
+/// Replaces a message's envelope if it is still `old`; whether it was.
+pub(crate) fn reseal_message(
+    conn: &Connection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    execute(
+        conn,
+        "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
+        params![id, old, new],
+        "seal a stored envelope",
+    )
+    .map(|n| n == 1)
+}
+
+/// Replaces a request's draft if it is still `old`; whether it was.
+pub(crate) fn reseal_draft(
+    conn: &Connection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    execute(
+        conn,
+        "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
+        params![id, old, new],
+        "seal a stored draft",
+    )
+    .map(|n| n == 1)
 }
