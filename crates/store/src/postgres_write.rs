@@ -1,5 +1,7 @@
-//! The PostgreSQL adapter's statements for the shared multi-step writes
-//! ([`crate::txn`]), and how a transaction running one ends.
+//! The PostgreSQL adapter's writes: the statements of the shared
+//! multi-step writes ([`crate::txn`]), how a transaction running one ends,
+//! and the writes of one statement (or of a check and a statement), as
+//! `sqlite_write.rs` holds SQLite's.
 //!
 //! [`PgTx`] runs each step on one connection: inside a transaction for the
 //! writes of several rows, on its own (each statement committing by

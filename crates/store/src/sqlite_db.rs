@@ -1,5 +1,7 @@
 //! The SQLite adapter's connections: how they are opened, how their errors
-//! and columns become [`StoreError`]s, and the pool of reading connections.
+//! and columns become [`StoreError`]s, the pool of reading connections, the
+//! thread that checkpoints the write-ahead log, and the reads of the
+//! ledger's size and stored hashes that reads and writes share.
 //!
 //! Every statement runs on a rusqlite connection of the thread that needs
 //! its result: the writer's own thread for writes

@@ -336,3 +336,27 @@ pub(crate) fn run_now<T>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_that_finishes_at_once_gives_its_result() {
+        assert_eq!(run_now(async { Ok::<_, StoreError>(7) }).ok(), Some(7));
+        let refused = run_now(async { Err::<(), _>(StoreError::UnknownMessage("m".to_owned())) });
+        assert!(matches!(refused, Err(StoreError::UnknownMessage(id)) if id == "m"));
+    }
+
+    #[test]
+    fn a_script_that_would_wait_is_an_error_not_a_hang() {
+        let waits = std::future::pending::<Result<(), StoreError>>();
+        assert!(matches!(
+            run_now(waits),
+            Err(StoreError::Database {
+                operation: "run a write",
+                ..
+            })
+        ));
+    }
+}
