@@ -23,11 +23,14 @@ mod group_commit;
 mod hash_blocks;
 mod ledger;
 mod postgres;
+mod postgres_write;
 mod records;
+mod rows;
 mod sqlite;
 mod sqlite_db;
 mod sqlite_scan;
 mod sqlite_write;
+mod txn;
 mod witness;
 
 use std::sync::Arc;

@@ -12,32 +12,29 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
-use crate::decode::{
-    self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
-    RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
-};
+use crate::decode;
 use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
 };
 use crate::group_commit::Writer;
-use crate::hash_blocks::{self, BlockRow};
+use crate::hash_blocks;
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
+use crate::rows::{self, columns};
 use crate::sqlite_db::{
-    self as db, Readers, Role, all, column, execute, first, optional_time, time, value,
+    self as db, Readers, Role, all, first, read_blocks, read_ledger_size, value,
 };
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
@@ -72,25 +69,7 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or
     /// `sqlite:PATH`) and brings its schema up to date.
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
-        let location = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let (path, params) = location.split_once('?').unwrap_or((location, ""));
-        if path.is_empty() {
-            return Err(StoreError::UnsupportedUrl(
-                "the sqlite URL names no file".to_owned(),
-            ));
-        }
-        if path == ":memory:" || params.split('&').any(|p| p == "mode=memory") {
-            // Every connection of the adapter opens the file by its path; an
-            // in-memory database would be a different one for each.
-            return Err(StoreError::UnsupportedUrl(
-                "in-memory SQLite is not supported; name a file (a temporary directory in tests)"
-                    .to_owned(),
-            ));
-        }
-
+        db::check_url(url)?;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("malformed sqlite URL: {e}")))?
             .create_if_missing(true)
@@ -119,14 +98,7 @@ impl SqliteStore {
         let writer = Writer::start(db::connect(&file, Role::Writer)?)?;
         migrations.close().await;
 
-        let (stop, stopped) = mpsc::channel();
-        let checkpointer = db::connect(&file, Role::Checkpointer)?;
-        let thread = std::thread::Builder::new()
-            .name("custos-sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_wal(&checkpointer, &stopped))
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-            })?;
+        let (stop, thread) = db::start_checkpointer(&file)?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 readers: Readers::new(file.clone()),
@@ -161,251 +133,6 @@ impl SqliteStore {
     }
 }
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Copies committed WAL frames back into the database file every
-/// [`CHECKPOINT_EVERY`], on a connection of its own, beside the writer (a
-/// passive checkpoint never blocks it), until the store closes. Closing
-/// the last connection checkpoints whatever is left.
-fn checkpoint_wal(conn: &Connection, stopped: &mpsc::Receiver<()>) {
-    loop {
-        match stopped.recv_timeout(CHECKPOINT_EVERY) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "copying the write-ahead log into the database failed; retrying");
-        }
-    }
-}
-
-fn node_info_row(row: &Row<'_>) -> Result<RawNodeInfo, StoreError> {
-    const T: &str = "node_info";
-    Ok(RawNodeInfo {
-        state: column(row, T, "state")?,
-        name: column(row, T, "name")?,
-        created_at: time(row, T, "created_at")?,
-    })
-}
-
-fn request_row(row: &Row<'_>) -> Result<RequestRecord, StoreError> {
-    const T: &str = "requests";
-    RawRequest {
-        id: column(row, T, "id")?,
-        kind: column(row, T, "kind")?,
-        direction: column(row, T, "direction")?,
-        counterpart: column(row, T, "counterpart")?,
-        draft: column(row, T, "draft")?,
-        created_at: time(row, T, "created_at")?,
-    }
-    .parse()
-}
-
-fn event_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
-    const T: &str = "request_events";
-    Ok(RawEvent {
-        request_id: column(row, T, "request_id")?,
-        seq: column(row, T, "seq")?,
-        at: time(row, T, "at")?,
-        actor: column(row, T, "actor")?,
-        kind: column(row, T, "kind")?,
-        detail: column(row, T, "detail")?,
-    })
-}
-
-/// The columns of a message, in the order [`message_row`] reads them.
-macro_rules! message_columns {
-    () => {
-        "id, thread, direction, counterpart, kind, prev, created_at, recorded_at, envelope"
-    };
-}
-
-/// The columns of an outbox item, in the order [`outbox_row`] reads them.
-macro_rules! outbox_columns {
-    () => {
-        "seq, message_id, recipient, url, ciphertext, created_at, next_attempt_at, attempts, \
-         state, last_error, delivered_at"
-    };
-}
-pub(crate) use outbox_columns;
-
-/// The columns of a token, in the order [`token_row`] reads them.
-macro_rules! token_columns {
-    () => {
-        "id, name, secret_hash, created_at, revoked_at"
-    };
-}
-pub(crate) use token_columns;
-
-fn message_row(row: &Row<'_>) -> Result<MessageRecord, StoreError> {
-    const T: &str = "messages";
-    RawMessage {
-        id: column(row, T, "id")?,
-        thread: column(row, T, "thread")?,
-        direction: column(row, T, "direction")?,
-        counterpart: column(row, T, "counterpart")?,
-        kind: column(row, T, "kind")?,
-        prev: column(row, T, "prev")?,
-        created_at: time(row, T, "created_at")?,
-        recorded_at: time(row, T, "recorded_at")?,
-        envelope: column(row, T, "envelope")?,
-    }
-    .parse()
-}
-
-pub(crate) fn outbox_row(row: &Row<'_>) -> Result<RawOutboxItem, StoreError> {
-    const T: &str = "outbox";
-    Ok(RawOutboxItem {
-        seq: column(row, T, "seq")?,
-        message_id: column(row, T, "message_id")?,
-        recipient: column(row, T, "recipient")?,
-        url: column(row, T, "url")?,
-        ciphertext: column(row, T, "ciphertext")?,
-        created_at: time(row, T, "created_at")?,
-        next_attempt_at: time(row, T, "next_attempt_at")?,
-        attempts: column(row, T, "attempts")?,
-        state: column(row, T, "state")?,
-        last_error: column(row, T, "last_error")?,
-        delivered_at: optional_time(row, T, "delivered_at")?,
-    })
-}
-
-fn refusal_row(row: &Row<'_>) -> Result<RefusalRecord, StoreError> {
-    const T: &str = "refusals";
-    RawRefusal {
-        seq: column(row, T, "seq")?,
-        at: time(row, T, "at")?,
-        peer: column(row, T, "peer")?,
-        claimed_sender: column(row, T, "claimed_sender")?,
-        code: column(row, T, "code")?,
-        detail: column(row, T, "detail")?,
-        body_sha256: column(row, T, "body_sha256")?,
-        body_len: column(row, T, "body_len")?,
-    }
-    .parse()
-}
-
-pub(crate) fn token_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
-    const T: &str = "tokens";
-    Ok(TokenRecord {
-        id: column(row, T, "id")?,
-        name: column(row, T, "name")?,
-        secret_hash: column(row, T, "secret_hash")?,
-        created_at: time(row, T, "created_at")?,
-        revoked_at: optional_time(row, T, "revoked_at")?,
-    })
-}
-
-/// A row of stored hashes: its number and its bytes (`None` if NULL).
-pub(crate) fn block_row(row: &Row<'_>) -> Result<BlockRow, StoreError> {
-    let block = column(row, hash_blocks::TABLE, "block")?;
-    let hashes = match row.get_ref(1) {
-        Ok(ValueRef::Blob(raw)) => Some(raw.to_vec()),
-        Ok(ValueRef::Null) => None,
-        Ok(other) => {
-            return Err(StoreError::Corrupt {
-                table: hash_blocks::TABLE,
-                column: hash_blocks::COLUMN,
-                detail: format!(
-                    "block {block} is a {:?} value, not bytes",
-                    other.data_type()
-                ),
-            });
-        }
-        Err(e) => {
-            return Err(StoreError::Corrupt {
-                table: hash_blocks::TABLE,
-                column: hash_blocks::COLUMN,
-                detail: e.to_string(),
-            });
-        }
-    };
-    Ok((block, hashes))
-}
-
-/// The stored rows among `blocks` (a missing one is left out, for
-/// [`hash_blocks`] to name), one indexed read each.
-pub(crate) fn read_blocks(
-    conn: &Connection,
-    blocks: impl IntoIterator<Item = i64>,
-    operation: &'static str,
-) -> Result<Vec<BlockRow>, StoreError> {
-    let mut rows = Vec::new();
-    for block in blocks {
-        rows.extend(first(
-            conn,
-            "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
-            [block],
-            operation,
-            block_row,
-        )?);
-    }
-    Ok(rows)
-}
-
-/// The ledger's size as the connection sees it.
-pub(crate) fn read_ledger_size(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    value(
-        conn,
-        "SELECT size FROM ledger_head WHERE singleton = 1",
-        [],
-        "read the ledger's size",
-    )
-}
-
-fn ledger_entry_row(row: &Row<'_>) -> Result<RawLedgerEntry, StoreError> {
-    const T: &str = "ledger_entries";
-    Ok(RawLedgerEntry {
-        idx: column(row, T, "idx")?,
-        entry: column(row, T, "entry")?,
-        recorded_at: time(row, T, "recorded_at")?,
-    })
-}
-
-fn checkpoint_row(row: &Row<'_>) -> Result<StoredCheckpoint, StoreError> {
-    const T: &str = "ledger_checkpoints";
-    RawCheckpoint {
-        size: column(row, T, "size")?,
-        note: column(row, T, "note")?,
-        created_at: time(row, T, "created_at")?,
-    }
-    .parse()
-}
-
-fn witnessed_row(row: &Row<'_>) -> Result<WitnessedState, StoreError> {
-    const T: &str = "witnessed";
-    RawWitnessed {
-        origin: column(row, T, "origin")?,
-        size: column(row, T, "size")?,
-        note: column(row, T, "note")?,
-        updated_at: time(row, T, "updated_at")?,
-    }
-    .parse()
-}
-
-fn fork_row(row: &Row<'_>) -> Result<ForkRecord, StoreError> {
-    const T: &str = "witness_forks";
-    RawFork {
-        id: column(row, T, "id")?,
-        origin: column(row, T, "origin")?,
-        detected_at: time(row, T, "detected_at")?,
-        evidence: column(row, T, "evidence")?,
-    }
-    .parse()
-}
-
-fn cosignature_row(row: &Row<'_>) -> Result<CosignatureRecord, StoreError> {
-    const T: &str = "cosignatures";
-    RawCosignature {
-        size: column(row, T, "size")?,
-        witness: column(row, T, "witness")?,
-        line: column(row, T, "line")?,
-        at: time(row, T, "at")?,
-    }
-    .parse()
-}
-
 /// A count the caller gives, as SQL's integer.
 fn sql_count(n: u32) -> i64 {
     i64::from(n)
@@ -428,10 +155,14 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT state, name, created_at FROM node_info WHERE singleton = 1",
+                concat!(
+                    "SELECT ",
+                    columns!(node_info),
+                    " FROM node_info WHERE singleton = 1"
+                ),
                 [],
                 "read the node's identity",
-                |row| node_info_row(row)?.parse(),
+                |row| rows::node_info(row)?.parse(),
             )
         })
     }
@@ -450,11 +181,15 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT id, kind, direction, counterpart, draft, created_at FROM requests \
-                 WHERE id = ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(requests),
+                    " FROM requests \
+                 WHERE id = ?1"
+                ),
                 [id],
                 "read a request",
-                request_row,
+                |row| rows::request(row),
             )
         })
     }
@@ -479,7 +214,7 @@ impl Store for SqliteStore {
                  LIMIT ?4",
                 params![direction, kind, counterpart, limit],
                 "list requests",
-                request_row,
+                |row| rows::request(row),
             )
         })
         .await
@@ -501,11 +236,15 @@ impl Store for SqliteStore {
             .read_long(move |conn| {
                 let rows = all(
                     conn,
-                    "SELECT request_id, seq, at, actor, kind, detail FROM request_events \
-                     WHERE request_id = ?1 ORDER BY seq",
+                    concat!(
+                        "SELECT ",
+                        columns!(request_events),
+                        " FROM request_events \
+                     WHERE request_id = ?1 ORDER BY seq"
+                    ),
                     [&id],
                     "read a request's history",
-                    event_row,
+                    |row| rows::event(row),
                 )?;
                 if rows.is_empty() {
                     let known: Option<i64> = value(
@@ -532,21 +271,17 @@ impl Store for SqliteStore {
     }
 
     async fn directory(&self) -> Result<Option<StoredDirectory>, StoreError> {
-        const T: &str = "directory";
         self.read(|conn| {
             first(
                 conn,
-                "SELECT version, signed, imported_at FROM directory WHERE singleton = 1",
+                concat!(
+                    "SELECT ",
+                    columns!(directory),
+                    " FROM directory WHERE singleton = 1"
+                ),
                 [],
                 "read the directory",
-                |row| {
-                    RawDirectory {
-                        version: column(row, T, "version")?,
-                        signed: column(row, T, "signed")?,
-                        imported_at: time(row, T, "imported_at")?,
-                    }
-                    .parse()
-                },
+                |row| rows::directory(row)?.parse(),
             )
         })
     }
@@ -591,12 +326,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    message_columns!(),
+                    columns!(messages),
                     " FROM messages WHERE id = ?1"
                 ),
                 [id],
                 "read a message",
-                message_row,
+                |row| rows::message(row),
             )
         })
     }
@@ -611,12 +346,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    message_columns!(),
+                    columns!(messages),
                     " FROM messages WHERE thread = ?1 ORDER BY seq"
                 ),
                 [&thread],
                 "read a thread's messages",
-                message_row,
+                |row| rows::message(row),
             )
         })
         .await
@@ -633,19 +368,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT seq, receipt, ",
-                    message_columns!(),
+                    columns!(messages),
                     " FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2"
                 ),
                 params![after, i64::from(limit)],
                 "read a page of messages",
-                |row| {
-                    let seq: i64 = column(row, "messages", "seq")?;
-                    Ok(StoredMessage {
-                        seq: decode::seq("messages", seq)?,
-                        receipt: column(row, "messages", "receipt")?,
-                        message: message_row(row)?,
-                    })
-                },
+                |row| rows::stored_message(row),
             )
         })
         .await
@@ -654,15 +382,7 @@ impl Store for SqliteStore {
     async fn reseal_message(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
         let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
         self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
-                    params![id, old, new],
-                    "seal a stored envelope",
-                )
-                .map(|n| n == 1)
-            })
+            .write(move |conn| write::reseal_message(conn, &id, &old, &new))
             .await
     }
 
@@ -674,12 +394,7 @@ impl Store for SqliteStore {
                  WHERE draft IS NOT NULL AND substr(draft, 1, 1) = X'7B' ORDER BY id",
                 [],
                 "read drafts kept in clear",
-                |row| {
-                    Ok((
-                        column(row, "requests", "id")?,
-                        column(row, "requests", "draft")?,
-                    ))
-                },
+                |row| rows::draft(row),
             )
         })
         .await
@@ -688,15 +403,7 @@ impl Store for SqliteStore {
     async fn reseal_draft(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
         let (id, old, new) = (id.to_owned(), old.to_vec(), new.to_vec());
         self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
-                    params![id, old, new],
-                    "seal a stored draft",
-                )
-                .map(|n| n == 1)
-            })
+            .write(move |conn| write::reseal_draft(conn, &id, &old, &new))
             .await
     }
 
@@ -709,12 +416,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    message_columns!(),
+                    columns!(messages),
                     " FROM messages WHERE thread = ?1 ORDER BY seq DESC LIMIT 1"
                 ),
                 [thread],
                 "read a thread's last message",
-                message_row,
+                |row| rows::message(row),
             )
         })
     }
@@ -809,12 +516,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    outbox_columns!(),
+                    columns!(outbox),
                     " FROM outbox WHERE message_id = ?1"
                 ),
                 [message_id],
                 "read an outbox item",
-                |row| outbox_row(row)?.parse(),
+                |row| rows::outbox(row)?.parse(),
             )
         })
     }
@@ -829,13 +536,13 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    outbox_columns!(),
+                    columns!(outbox),
                     " FROM outbox WHERE (?1 IS NULL OR state = ?1) \
                      ORDER BY created_at DESC, seq DESC LIMIT ?2"
                 ),
                 params![state.map(OutboxState::as_str), sql_count(limit)],
                 "list the outbox",
-                |row| outbox_row(row)?.parse(),
+                |row| rows::outbox(row)?.parse(),
             )
         })
         .await
@@ -852,11 +559,14 @@ impl Store for SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT seq, at, peer, claimed_sender, code, detail, body_sha256, body_len \
-                 FROM refusals ORDER BY at DESC, seq DESC LIMIT ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(refusals),
+                    " FROM refusals ORDER BY at DESC, seq DESC LIMIT ?1"
+                ),
                 [sql_count(limit)],
                 "list refusals",
-                refusal_row,
+                |row| rows::refusal(row),
             )
         })
         .await
@@ -878,12 +588,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    token_columns!(),
+                    columns!(tokens),
                     " FROM tokens WHERE secret_hash = ?1"
                 ),
                 [secret_hash],
                 "look up a token",
-                token_row,
+                |row| rows::token(row),
             )
         })
     }
@@ -894,12 +604,12 @@ impl Store for SqliteStore {
                 conn,
                 concat!(
                     "SELECT ",
-                    token_columns!(),
+                    columns!(tokens),
                     " FROM tokens ORDER BY created_at, id"
                 ),
                 [],
                 "list tokens",
-                token_row,
+                |row| rows::token(row),
             )
         })
         .await
@@ -931,21 +641,17 @@ impl Store for SqliteStore {
     }
 
     async fn pending_ledger(&self, limit: u32) -> Result<Vec<PendingEntry>, StoreError> {
-        const T: &str = "ledger_pending";
         self.read(|conn| {
             all(
                 conn,
-                "SELECT id, entry, queued_at FROM ledger_pending ORDER BY id LIMIT ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(ledger_pending),
+                    " FROM ledger_pending ORDER BY id LIMIT ?1"
+                ),
                 [sql_count(limit)],
                 "read queued ledger entries",
-                |row| {
-                    Ok(RawPending {
-                        id: column(row, T, "id")?,
-                        entry: column(row, T, "entry")?,
-                        queued_at: time(row, T, "queued_at")?,
-                    }
-                    .parse())
-                },
+                |row| rows::pending(row),
             )
         })
     }
@@ -1015,11 +721,15 @@ impl Store for SqliteStore {
                 let size = decode::ledger_size(read_ledger_size(conn)?)?;
                 let rows = all(
                     conn,
-                    "SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx >= ?1 \
-                     ORDER BY idx LIMIT ?2",
+                    concat!(
+                        "SELECT ",
+                        columns!(ledger_entries),
+                        " FROM ledger_entries WHERE idx >= ?1 \
+                     ORDER BY idx LIMIT ?2"
+                    ),
                     [start, sql_count(limit)],
                     "read ledger entries",
-                    ledger_entry_row,
+                    |row| rows::ledger_entry(row),
                 )?;
                 Ok((size, rows))
             })
@@ -1052,10 +762,14 @@ impl Store for SqliteStore {
             };
             let row = first(
                 conn,
-                "SELECT idx, entry, recorded_at FROM ledger_entries WHERE idx = ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(ledger_entries),
+                    " FROM ledger_entries WHERE idx = ?1"
+                ),
                 [idx],
                 "read a ledger entry",
-                ledger_entry_row,
+                |row| rows::ledger_entry(row),
             )?;
             match row {
                 Some(row) => row.parse().map(Some),
@@ -1075,11 +789,15 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT size, note, created_at FROM ledger_checkpoints \
-                 ORDER BY size DESC LIMIT 1",
+                concat!(
+                    "SELECT ",
+                    columns!(ledger_checkpoints),
+                    " FROM ledger_checkpoints \
+                 ORDER BY size DESC LIMIT 1"
+                ),
                 [],
                 "read the latest checkpoint",
-                checkpoint_row,
+                |row| rows::checkpoint(row),
             )
         })
     }
@@ -1091,10 +809,14 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT size, note, created_at FROM ledger_checkpoints WHERE size = ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(ledger_checkpoints),
+                    " FROM ledger_checkpoints WHERE size = ?1"
+                ),
                 [size],
                 "read a checkpoint",
-                checkpoint_row,
+                |row| rows::checkpoint(row),
             )
         })
     }
@@ -1106,10 +828,14 @@ impl Store for SqliteStore {
         self.read(|conn| {
             first(
                 conn,
-                "SELECT origin, size, note, updated_at FROM witnessed WHERE origin = ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(witnessed),
+                    " FROM witnessed WHERE origin = ?1"
+                ),
                 [origin],
                 "read a witnessed checkpoint",
-                witnessed_row,
+                |row| rows::witnessed(row),
             )
         })
     }
@@ -1129,10 +855,14 @@ impl Store for SqliteStore {
         self.read_long(|conn| {
             all(
                 conn,
-                "SELECT origin, size, note, updated_at FROM witnessed ORDER BY origin",
+                concat!(
+                    "SELECT ",
+                    columns!(witnessed),
+                    " FROM witnessed ORDER BY origin"
+                ),
                 [],
                 "list witnessed checkpoints",
-                witnessed_row,
+                |row| rows::witnessed(row),
             )
         })
         .await
@@ -1154,11 +884,15 @@ impl Store for SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT id, origin, detected_at, evidence FROM witness_forks \
-                 ORDER BY detected_at DESC, id DESC LIMIT ?1",
+                concat!(
+                    "SELECT ",
+                    columns!(witness_forks),
+                    " FROM witness_forks \
+                 ORDER BY detected_at DESC, id DESC LIMIT ?1"
+                ),
                 [sql_count(limit)],
                 "list forks",
-                fork_row,
+                |row| rows::fork(row),
             )
         })
         .await
@@ -1178,11 +912,15 @@ impl Store for SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT size, witness, line, at FROM cosignatures WHERE size = ?1 \
-                 ORDER BY witness",
+                concat!(
+                    "SELECT ",
+                    columns!(cosignatures),
+                    " FROM cosignatures WHERE size = ?1 \
+                 ORDER BY witness"
+                ),
                 [size],
                 "read cosignatures",
-                cosignature_row,
+                |row| rows::cosignature(row),
             )
         })
         .await

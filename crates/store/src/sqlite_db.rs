@@ -1,5 +1,7 @@
 //! The SQLite adapter's connections: how they are opened, how their errors
-//! and columns become [`StoreError`]s, and the pool of reading connections.
+//! and columns become [`StoreError`]s, the pool of reading connections, the
+//! thread that checkpoints the write-ahead log, and the reads of the
+//! ledger's size and stored hashes that reads and writes share.
 //!
 //! Every statement runs on a rusqlite connection of the thread that needs
 //! its result: the writer's own thread for writes
@@ -13,14 +15,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use rusqlite::types::FromSql;
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, OpenFlags, Params, Row};
 use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::decode;
+use crate::hash_blocks::{self, BlockRow};
 
 /// How long a statement waits for another connection's lock before it
 /// fails. Writes are short, so reaching this means something is stuck.
@@ -74,7 +78,7 @@ pub(crate) fn connect(path: &Path, role: Role) -> Result<Connection, StoreError>
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(&setup)?;
         // The WAL is copied back by the checkpointer (see
-        // `crate::sqlite::checkpoint_wal`), not by whichever commit happens
+        // `checkpoint_wal`), not by whichever commit happens
         // to cross the threshold: that commit, and every write grouped with
         // it, would wait for the copy and its fsync.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
@@ -274,4 +278,117 @@ impl Readers {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames back into the database file every
+/// [`CHECKPOINT_EVERY`], on a connection of its own, beside the writer (a
+/// passive checkpoint never blocks it), until the store closes. Closing
+/// the last connection checkpoints whatever is left.
+fn checkpoint_wal(conn: &Connection, stopped: &mpsc::Receiver<()>) {
+    loop {
+        match stopped.recv_timeout(CHECKPOINT_EVERY) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "copying the write-ahead log into the database failed; retrying");
+        }
+    }
+}
+
+/// A row of stored hashes: its number and its bytes (`None` if NULL).
+pub(crate) fn block_row(row: &Row<'_>) -> Result<BlockRow, StoreError> {
+    let block = column(row, hash_blocks::TABLE, "block")?;
+    let hashes = match row.get_ref(1) {
+        Ok(ValueRef::Blob(raw)) => Some(raw.to_vec()),
+        Ok(ValueRef::Null) => None,
+        Ok(other) => {
+            return Err(StoreError::Corrupt {
+                table: hash_blocks::TABLE,
+                column: hash_blocks::COLUMN,
+                detail: format!(
+                    "block {block} is a {:?} value, not bytes",
+                    other.data_type()
+                ),
+            });
+        }
+        Err(e) => {
+            return Err(StoreError::Corrupt {
+                table: hash_blocks::TABLE,
+                column: hash_blocks::COLUMN,
+                detail: e.to_string(),
+            });
+        }
+    };
+    Ok((block, hashes))
+}
+
+/// The stored rows among `blocks` (a missing one is left out, for
+/// [`hash_blocks`] to name), one indexed read each.
+pub(crate) fn read_blocks(
+    conn: &Connection,
+    blocks: impl IntoIterator<Item = i64>,
+    operation: &'static str,
+) -> Result<Vec<BlockRow>, StoreError> {
+    let mut rows = Vec::new();
+    for block in blocks {
+        rows.extend(first(
+            conn,
+            "SELECT block, hashes FROM ledger_hash_blocks WHERE block = ?1",
+            [block],
+            operation,
+            block_row,
+        )?);
+    }
+    Ok(rows)
+}
+
+/// The ledger's size as the connection sees it.
+pub(crate) fn read_ledger_size(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    value(
+        conn,
+        "SELECT size FROM ledger_head WHERE singleton = 1",
+        [],
+        "read the ledger's size",
+    )
+}
+
+/// Starts the thread of [`checkpoint_wal`] on a connection of its own to
+/// the file at `path`; it stops once the sender returned is dropped.
+pub(crate) fn start_checkpointer(
+    path: &Path,
+) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+    let (stop, stopped) = mpsc::channel();
+    let checkpointer = connect(path, Role::Checkpointer)?;
+    let thread = std::thread::Builder::new()
+        .name("custos-sqlite-checkpoint".to_owned())
+        .spawn(move || checkpoint_wal(&checkpointer, &stopped))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok((stop, thread))
+}
+
+/// Checks that a SQLite URL (`sqlite://PATH` or `sqlite:PATH`) names a
+/// file: every connection of the adapter opens the file by its path, and
+/// an in-memory database would be a different one for each.
+pub(crate) fn check_url(url: &str) -> Result<(), StoreError> {
+    let location = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, params) = location.split_once('?').unwrap_or((location, ""));
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(
+            "the sqlite URL names no file".to_owned(),
+        ));
+    }
+    if path == ":memory:" || params.split('&').any(|p| p == "mode=memory") {
+        return Err(StoreError::UnsupportedUrl(
+            "in-memory SQLite is not supported; name a file (a temporary directory in tests)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }

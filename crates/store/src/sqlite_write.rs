@@ -16,127 +16,337 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::decode;
-use crate::encode::{self, EventRow, MessageRow, RequestRow};
+use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, OutboxItem, OutgoingMessage, RefusalRecord, StoredDirectory,
     TokenRecord,
 };
-use crate::hash_blocks::{self, BlockRow};
+use crate::hash_blocks::BlockRow;
 use crate::ledger::StoredCheckpoint;
 use crate::records::{NewEvent, NodeInfo, RequestEvent, RequestRecord};
-use crate::sqlite::{block_row, outbox_row, read_blocks, read_ledger_size, token_row};
-use crate::sqlite_db::{all, execute, first, value};
+use crate::rows::{self, columns};
+use crate::sqlite_db::{
+    all, block_row, column, execute, first, read_blocks, read_ledger_size, value,
+};
+use crate::txn::{self, Tx, run_now};
 use crate::witness::{CosignatureRecord, WitnessedState};
 
-/// Inserts a request; `false` if its id is taken.
-fn insert_request_row(conn: &Connection, r: &RequestRow<'_>) -> Result<bool, StoreError> {
-    let inserted = execute(
-        conn,
-        "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
-        params![
-            r.id,
-            r.kind,
-            r.direction,
-            r.counterpart,
-            r.draft,
-            encode::unix_micros(r.created_at)
-        ],
-        "insert a request",
-    )?;
-    Ok(inserted == 1)
-}
+/// The writer's connection inside a job's transaction, as the steps of the
+/// shared scripts ([`crate::txn`]).
+#[derive(Debug)]
+pub(crate) struct SqliteTx<'c>(pub(crate) &'c Connection);
 
-/// Takes the next event number of a request; `None` if it is not stored.
-fn next_event_seq(conn: &Connection, request_id: &str) -> Result<Option<i64>, StoreError> {
-    value(
-        conn,
-        "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = ?1 \
-         RETURNING last_event_seq",
-        [request_id],
-        "number an event",
-    )
-}
-
-fn insert_event_row(conn: &Connection, e: &EventRow<'_>, seq: i64) -> Result<(), StoreError> {
-    execute(
-        conn,
-        "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            e.request_id,
-            seq,
-            encode::unix_micros(e.at),
-            e.actor,
-            e.kind,
-            e.detail
-        ],
-        "append an event",
-    )?;
-    Ok(())
-}
-
-/// Inserts a message; `false` if its id is taken.
-fn insert_message_row(
-    conn: &Connection,
-    m: &MessageRow<'_>,
-    receipt: Option<&[u8]>,
-) -> Result<bool, StoreError> {
-    let inserted = execute(
-        conn,
-        "INSERT INTO messages (id, thread, direction, counterpart, kind, prev, created_at, \
-         recorded_at, envelope, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-         ON CONFLICT (id) DO NOTHING",
-        params![
-            m.id,
-            m.thread,
-            m.direction,
-            m.counterpart,
-            m.kind,
-            m.prev,
-            encode::unix_micros(m.created_at),
-            encode::unix_micros(m.recorded_at),
-            m.envelope,
-            receipt
-        ],
-        "insert a message",
-    )?;
-    Ok(inserted == 1)
-}
-
-/// After an update of a pending outbox item changed nothing: fine if the
-/// item exists (it was settled meanwhile), [`StoreError::UnknownMessage`]
-/// if it was never queued.
-fn settled_or_unknown(conn: &Connection, message_id: &str) -> Result<(), StoreError> {
-    let found: Option<i64> = value(
-        conn,
-        "SELECT 1 FROM outbox WHERE message_id = ?1",
-        [message_id],
-        "look up an outbox item",
-    )?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::UnknownMessage(message_id.to_owned())),
-    }
-}
-
-/// Queues ledger entries, in order, as of `at` (already at storage
-/// precision); ids rise in insert order.
-fn queue_entries(
-    conn: &Connection,
-    entries: &[&[u8]],
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let at = encode::unix_micros(at);
-    for entry in entries {
-        execute(
-            conn,
-            "INSERT INTO ledger_pending (entry, queued_at) VALUES (?1, ?2)",
-            params![entry, at],
-            "queue ledger entries",
+impl Tx for SqliteTx<'_> {
+    async fn insert_request(&mut self, r: &RequestRow<'_>) -> Result<bool, StoreError> {
+        let inserted = execute(
+            self.0,
+            "INSERT INTO requests (id, kind, direction, counterpart, draft, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            params![
+                r.id,
+                r.kind,
+                r.direction,
+                r.counterpart,
+                r.draft,
+                encode::unix_micros(r.created_at)
+            ],
+            "insert a request",
         )?;
+        Ok(inserted == 1)
     }
-    Ok(())
+
+    async fn next_event_seq(&mut self, request_id: &str) -> Result<Option<i64>, StoreError> {
+        value(
+            self.0,
+            "UPDATE requests SET last_event_seq = last_event_seq + 1 WHERE id = ?1 \
+             RETURNING last_event_seq",
+            [request_id],
+            "number an event",
+        )
+    }
+
+    async fn insert_event(&mut self, e: &EventRow<'_>, seq: i64) -> Result<(), StoreError> {
+        execute(
+            self.0,
+            "INSERT INTO request_events (request_id, seq, at, actor, kind, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                e.request_id,
+                seq,
+                encode::unix_micros(e.at),
+                e.actor,
+                e.kind,
+                e.detail
+            ],
+            "append an event",
+        )?;
+        Ok(())
+    }
+
+    async fn insert_message(
+        &mut self,
+        m: &MessageRow<'_>,
+        receipt: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let inserted = execute(
+            self.0,
+            "INSERT INTO messages (id, thread, direction, counterpart, kind, prev, created_at, \
+             recorded_at, envelope, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (id) DO NOTHING",
+            params![
+                m.id,
+                m.thread,
+                m.direction,
+                m.counterpart,
+                m.kind,
+                m.prev,
+                encode::unix_micros(m.created_at),
+                encode::unix_micros(m.recorded_at),
+                m.envelope,
+                receipt
+            ],
+            "insert a message",
+        )?;
+        Ok(inserted == 1)
+    }
+
+    async fn earlier_copy(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
+        first(
+            self.0,
+            "SELECT direction, receipt FROM messages WHERE id = ?1",
+            [id],
+            "look up a message",
+            |row| {
+                Ok((
+                    column(row, "messages", "direction")?,
+                    column(row, "messages", "receipt")?,
+                ))
+            },
+        )
+    }
+
+    async fn in_thread(&mut self, id: &str, thread: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = value(
+            self.0,
+            "SELECT 1 FROM messages WHERE id = ?1 AND thread = ?2",
+            [id, thread],
+            "look up the previous message",
+        )?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_outbox(&mut self, o: &OutboxRow<'_>) -> Result<(), StoreError> {
+        execute(
+            self.0,
+            "INSERT INTO outbox (message_id, thread, recipient, url, ciphertext, created_at, \
+             next_attempt_at, attempts, state, last_error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+            params![
+                o.message_id,
+                o.thread,
+                o.recipient,
+                o.url,
+                o.ciphertext,
+                encode::unix_micros(o.created_at),
+                encode::unix_micros(o.next_attempt_at),
+                o.attempts,
+                o.last_error
+            ],
+            "queue a message",
+        )?;
+        Ok(())
+    }
+
+    async fn queue_entries(
+        &mut self,
+        entries: &[&[u8]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let at = encode::unix_micros(at);
+        for entry in entries {
+            execute(
+                self.0,
+                "INSERT INTO ledger_pending (entry, queued_at) VALUES (?1, ?2)",
+                params![entry, at],
+                "queue ledger entries",
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_exists(&mut self, message_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = value(
+            self.0,
+            "SELECT 1 FROM outbox WHERE message_id = ?1",
+            [message_id],
+            "look up an outbox item",
+        )?;
+        Ok(found.is_some())
+    }
+
+    async fn set_delivered(
+        &mut self,
+        message_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let marked = execute(
+            self.0,
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, lease_until = NULL \
+             WHERE message_id = ?1 AND state <> 'delivered'",
+            params![message_id, encode::unix_micros(at)],
+            "mark a delivery",
+        )?;
+        Ok(marked != 0)
+    }
+
+    async fn store_receipt(&mut self, message_id: &str, receipt: &[u8]) -> Result<(), StoreError> {
+        execute(
+            self.0,
+            "UPDATE messages SET receipt = ?2 WHERE id = ?1",
+            params![message_id, receipt],
+            "store a receipt",
+        )?;
+        Ok(())
+    }
+
+    async fn replace_ciphertext(
+        &mut self,
+        message_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<bool, StoreError> {
+        let replaced = execute(
+            self.0,
+            "UPDATE outbox SET ciphertext = ?2 WHERE message_id = ?1 AND state = 'pending'",
+            params![message_id, ciphertext],
+            "replace an outbox ciphertext",
+        )?;
+        Ok(replaced != 0)
+    }
+
+    async fn set_retry(
+        &mut self,
+        message_id: &str,
+        attempts: i64,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let marked = execute(
+            self.0,
+            "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4, \
+             lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
+            params![
+                message_id,
+                attempts,
+                encode::unix_micros(next_attempt_at),
+                error
+            ],
+            "schedule a retry",
+        )?;
+        Ok(marked != 0)
+    }
+
+    async fn set_failed(
+        &mut self,
+        message_id: &str,
+        error: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let marked = execute(
+            self.0,
+            "UPDATE outbox SET state = 'failed', last_error = ?2, failed_at = ?3, \
+             lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
+            params![message_id, error, encode::unix_micros(at)],
+            "give up a delivery",
+        )?;
+        Ok(marked != 0)
+    }
+
+    async fn advance_size(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+        // The write lock is held for the whole transaction: the size
+        // checked is the size the batch lands on.
+        let moved = execute(
+            self.0,
+            "UPDATE ledger_head SET size = ?2 WHERE singleton = 1 AND size = ?1",
+            [from, to],
+            "advance the ledger's size",
+        )?;
+        Ok(moved != 0)
+    }
+
+    async fn ledger_size(&mut self) -> Result<Option<i64>, StoreError> {
+        read_ledger_size(self.0)
+    }
+
+    async fn remove_pending(&mut self, ids: &[i64]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for id in ids {
+            let n = execute(
+                self.0,
+                "DELETE FROM ledger_pending WHERE id = ?1",
+                [id],
+                "remove consumed ledger entries",
+            )?;
+            if n != 1 {
+                break;
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    async fn insert_entries(&mut self, batch: &Append<'_>) -> Result<(), StoreError> {
+        // An entry already stored at or past the old size would be one the
+        // size does not count: refuse the batch rather than overwrite it.
+        let taken: Option<Option<i64>> = value(
+            self.0,
+            "SELECT MIN(idx) FROM ledger_entries WHERE idx >= ?1 AND idx < ?2",
+            [batch.expected, batch.end],
+            "look for ledger entries past the size",
+        )?;
+        if let Some(idx) = taken.flatten() {
+            return Err(decode::entry_past_size(idx));
+        }
+        let recorded_at = encode::unix_micros(batch.at);
+        for (idx, entry) in batch.indexed() {
+            execute(
+                self.0,
+                "INSERT INTO ledger_entries (idx, entry, recorded_at) VALUES (?1, ?2, ?3)",
+                params![idx, entry, recorded_at],
+                "append ledger entries",
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn last_block(&mut self) -> Result<Option<BlockRow>, StoreError> {
+        first(
+            self.0,
+            "SELECT block, hashes FROM ledger_hash_blocks ORDER BY block DESC LIMIT 1",
+            [],
+            "read the last block of ledger hashes",
+            block_row,
+        )
+    }
+
+    async fn read_blocks(&mut self, blocks: &[i64]) -> Result<Vec<BlockRow>, StoreError> {
+        read_blocks(self.0, blocks.iter().copied(), "read stored ledger hashes")
+    }
+
+    async fn write_blocks(&mut self, rows: Vec<(i64, Vec<u8>)>) -> Result<(), StoreError> {
+        for (block, hashes) in rows {
+            execute(
+                self.0,
+                "INSERT INTO ledger_hash_blocks (block, hashes) VALUES (?1, ?2) \
+                 ON CONFLICT (block) DO UPDATE SET hashes = excluded.hashes",
+                params![block, hashes],
+                "store ledger hashes",
+            )?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn put_node_info(conn: &Connection, info: &NodeInfo) -> Result<(), StoreError> {
@@ -158,7 +368,7 @@ pub(crate) fn put_node_info(conn: &Connection, info: &NodeInfo) -> Result<(), St
 
 pub(crate) fn insert_request(conn: &Connection, request: &RequestRecord) -> Result<(), StoreError> {
     let row = encode::request(request)?;
-    if !insert_request_row(conn, &row)? {
+    if !run_now(SqliteTx(conn).insert_request(&row))? {
         return Err(StoreError::DuplicateRequest(request.id.clone()));
     }
     Ok(())
@@ -172,11 +382,8 @@ pub(crate) fn append_event(
         return Err(StoreError::UnknownRequest(event.request_id.clone()));
     }
     let row = encode::event(event)?;
-    let Some(seq) = next_event_seq(conn, row.request_id)? else {
-        return Err(StoreError::UnknownRequest(event.request_id.clone()));
-    };
-    insert_event_row(conn, &row, seq)?;
-    queue_entries(conn, row.ledger.as_slice(), row.at)?;
+    let unknown = || StoreError::UnknownRequest(event.request_id.clone());
+    let seq = run_now(txn::append_event(&mut SqliteTx(conn), &row, unknown))?;
     decode::appended(event, seq, row.at)
 }
 
@@ -220,38 +427,7 @@ pub(crate) fn record_outgoing(
     message: &OutgoingMessage,
 ) -> Result<(), StoreError> {
     let out = encode::outgoing(message)?;
-    if let Some(request) = &out.request
-        && !insert_request_row(conn, request)?
-    {
-        return Err(StoreError::DuplicateRequest(request.id.to_owned()));
-    }
-    let Some(seq) = next_event_seq(conn, out.message.thread)? else {
-        return Err(StoreError::UnknownRequest(out.message.thread.to_owned()));
-    };
-    if !insert_message_row(conn, &out.message, None)? {
-        return Err(StoreError::DuplicateMessage(out.message.id.to_owned()));
-    }
-    insert_event_row(conn, &out.event, seq)?;
-    let o = &out.outbox;
-    execute(
-        conn,
-        "INSERT INTO outbox (message_id, thread, recipient, url, ciphertext, created_at, \
-         next_attempt_at, attempts, state, last_error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-        params![
-            o.message_id,
-            o.thread,
-            o.recipient,
-            o.url,
-            o.ciphertext,
-            encode::unix_micros(o.created_at),
-            encode::unix_micros(o.next_attempt_at),
-            o.attempts,
-            o.last_error
-        ],
-        "queue a message",
-    )?;
-    queue_entries(conn, &out.ledger, out.message.recorded_at)
+    run_now(txn::record_outgoing(&mut SqliteTx(conn), &out))
 }
 
 pub(crate) fn accept_incoming(
@@ -259,52 +435,10 @@ pub(crate) fn accept_incoming(
     message: &IncomingMessage,
 ) -> Result<AcceptOutcome, StoreError> {
     let inc = encode::incoming(message)?;
-    let m = &inc.message;
-    let earlier: Option<(String, Option<Vec<u8>>)> = first(
-        conn,
-        "SELECT direction, receipt FROM messages WHERE id = ?1",
-        [m.id],
-        "look up a message",
-        |row| {
-            Ok((
-                crate::sqlite_db::column(row, "messages", "direction")?,
-                crate::sqlite_db::column(row, "messages", "receipt")?,
-            ))
-        },
-    )?;
-    if let Some((direction, receipt)) = earlier {
-        // Nothing was written; the job ends with nothing to undo.
-        return decode::duplicate(m.id, &direction, receipt);
-    }
-    if let Some(request) = &inc.request
-        && !insert_request_row(conn, request)?
-    {
-        return Err(StoreError::DuplicateRequest(request.id.to_owned()));
-    }
-    let Some(seq) = next_event_seq(conn, m.thread)? else {
-        return Err(StoreError::UnknownRequest(m.thread.to_owned()));
-    };
-    if let Some(prev) = m.prev {
-        let found: Option<i64> = value(
-            conn,
-            "SELECT 1 FROM messages WHERE id = ?1 AND thread = ?2",
-            [prev, m.thread],
-            "look up the previous message",
-        )?;
-        if found.is_none() {
-            return Err(StoreError::OutOfOrder {
-                prev: prev.to_owned(),
-            });
-        }
-    }
-    if !insert_message_row(conn, m, Some(inc.receipt))? {
-        // Unreachable while the write lock is held since the check
-        // above; kept so that a surprise is an error, not a panic.
-        return Err(StoreError::DuplicateMessage(m.id.to_owned()));
-    }
-    insert_event_row(conn, &inc.event, seq)?;
-    queue_entries(conn, &inc.ledger, m.recorded_at)?;
-    Ok(AcceptOutcome::Accepted)
+    // The write lock is held from the first read to the last write, so a
+    // copy found absent stays absent; a job that ends with a duplicate has
+    // written nothing to undo.
+    run_now(txn::accept_incoming(&mut SqliteTx(conn), &inc))
 }
 
 pub(crate) fn claim_due(
@@ -328,7 +462,7 @@ pub(crate) fn claim_due(
                      AND p.recipient = o.recipient AND p.seq < o.seq) \
                ORDER BY o.created_at, o.seq LIMIT ?3) \
              RETURNING ",
-            crate::sqlite::outbox_columns!()
+            columns!(outbox)
         ),
         params![
             encode::unix_micros(now),
@@ -336,7 +470,7 @@ pub(crate) fn claim_due(
             i64::from(limit)
         ],
         "claim outbox items",
-        outbox_row,
+        |row| rows::outbox(row),
     )?;
     decode::claimed(rows)
 }
@@ -352,24 +486,10 @@ pub(crate) fn mark_delivered(
         return Err(StoreError::UnknownMessage(message_id.to_owned()));
     }
     let at = encode::timestamp("outbox.delivered_at", at)?;
-    let marked = execute(
-        conn,
-        "UPDATE outbox SET state = 'delivered', delivered_at = ?2, lease_until = NULL \
-         WHERE message_id = ?1 AND state <> 'delivered'",
-        params![message_id, encode::unix_micros(at)],
-        "mark a delivery",
-    )?;
-    if marked == 0 {
-        return settled_or_unknown(conn, message_id);
-    }
-    execute(
-        conn,
-        "UPDATE messages SET receipt = ?2 WHERE id = ?1",
-        params![message_id, receipt],
-        "store a receipt",
-    )?;
-    let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
-    queue_entries(conn, &entries, at)
+    let mut tx = SqliteTx(conn);
+    run_now(txn::mark_delivered(
+        &mut tx, message_id, receipt, at, ledger,
+    ))
 }
 
 pub(crate) fn resign_outbox(
@@ -383,17 +503,10 @@ pub(crate) fn resign_outbox(
         return Err(StoreError::UnknownMessage(message_id.to_owned()));
     }
     let at = encode::timestamp("ledger_queue.at", at)?;
-    let replaced = execute(
-        conn,
-        "UPDATE outbox SET ciphertext = ?2 WHERE message_id = ?1 AND state = 'pending'",
-        params![message_id, ciphertext],
-        "replace an outbox ciphertext",
-    )?;
-    if replaced == 0 {
-        return settled_or_unknown(conn, message_id);
-    }
-    let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
-    queue_entries(conn, &entries, at)
+    let mut tx = SqliteTx(conn);
+    run_now(txn::resign_outbox(
+        &mut tx, message_id, ciphertext, at, ledger,
+    ))
 }
 
 pub(crate) fn mark_retry(
@@ -408,22 +521,8 @@ pub(crate) fn mark_retry(
     }
     let next = encode::timestamp("outbox.next_attempt_at", next_attempt_at)?;
     let error = encode::text("outbox.last_error", error)?;
-    let marked = execute(
-        conn,
-        "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4, \
-         lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
-        params![
-            message_id,
-            i64::from(attempts),
-            encode::unix_micros(next),
-            error
-        ],
-        "schedule a retry",
-    )?;
-    if marked == 0 {
-        return settled_or_unknown(conn, message_id);
-    }
-    Ok(())
+    let mut tx = SqliteTx(conn);
+    run_now(txn::mark_retry(&mut tx, message_id, attempts, next, error))
 }
 
 pub(crate) fn mark_failed(
@@ -437,17 +536,7 @@ pub(crate) fn mark_failed(
     }
     let at = encode::timestamp("outbox.failed_at", at)?;
     let error = encode::text("outbox.last_error", error)?;
-    let marked = execute(
-        conn,
-        "UPDATE outbox SET state = 'failed', last_error = ?2, failed_at = ?3, \
-         lease_until = NULL WHERE message_id = ?1 AND state = 'pending'",
-        params![message_id, error, encode::unix_micros(at)],
-        "give up a delivery",
-    )?;
-    if marked == 0 {
-        return settled_or_unknown(conn, message_id);
-    }
-    Ok(())
+    run_now(txn::mark_failed(&mut SqliteTx(conn), message_id, error, at))
 }
 
 pub(crate) fn record_refusal(conn: &Connection, refusal: &RefusalRecord) -> Result<(), StoreError> {
@@ -504,11 +593,11 @@ pub(crate) fn revoke_token(
         conn,
         concat!(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING ",
-            crate::sqlite::token_columns!()
+            columns!(tokens)
         ),
         params![id, encode::unix_micros(at)],
         "revoke a token",
-        token_row,
+        |row| rows::token(row),
     )
 }
 
@@ -519,7 +608,7 @@ pub(crate) fn queue_ledger(
 ) -> Result<(), StoreError> {
     let at = encode::timestamp("ledger_pending.queued_at", at)?;
     let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-    queue_entries(conn, &entries, at)
+    run_now(SqliteTx(conn).queue_entries(&entries, at))
 }
 
 pub(crate) fn append_ledger(
@@ -531,81 +620,11 @@ pub(crate) fn append_ledger(
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let batch = encode::append(expected_size, consumed, entries, hashes, at)?;
-    // The write lock is held for the whole transaction: the size checked
-    // is the size the batch lands on.
-    let moved = execute(
-        conn,
-        "UPDATE ledger_head SET size = ?2 WHERE singleton = 1 AND size = ?1",
-        [batch.expected, batch.end],
-        "advance the ledger's size",
-    )?;
-    if moved == 0 {
-        let actual = read_ledger_size(conn)?;
-        return Err(decode::ledger_conflict(expected_size, actual));
-    }
-
-    for id in &batch.consumed {
-        let removed = execute(
-            conn,
-            "DELETE FROM ledger_pending WHERE id = ?1",
-            [id],
-            "remove consumed ledger entries",
-        )?;
-        if removed != 1 {
-            return Err(StoreError::LedgerConflict {
-                expected: expected_size,
-                actual: expected_size,
-            });
-        }
-    }
-
-    // An entry already stored at or past the old size would be one the
-    // size does not count: refuse the batch rather than overwrite it.
-    let taken: Option<Option<i64>> = value(
-        conn,
-        "SELECT MIN(idx) FROM ledger_entries WHERE idx >= ?1 AND idx < ?2",
-        [batch.expected, batch.end],
-        "look for ledger entries past the size",
-    )?;
-    if let Some(idx) = taken.flatten() {
-        return Err(decode::entry_past_size(idx));
-    }
-    let recorded_at = encode::unix_micros(batch.at);
-    for (idx, entry) in batch.indexed() {
-        execute(
-            conn,
-            "INSERT INTO ledger_entries (idx, entry, recorded_at) VALUES (?1, ?2, ?3)",
-            params![idx, entry, recorded_at],
-            "append ledger entries",
-        )?;
-    }
-
-    // The stored hashes end in the last block; the batch must extend them
-    // from there, and repeat any it offers below that unchanged.
-    let last: Option<BlockRow> = first(
-        conn,
-        "SELECT block, hashes FROM ledger_hash_blocks ORDER BY block DESC LIMIT 1",
-        [],
-        "read the last block of ledger hashes",
-        block_row,
-    )?;
-    let held = hash_blocks::stored_count(last.as_ref())?;
-    let mut read = read_blocks(
-        conn,
-        hash_blocks::blocks_to_read(&batch.hashes, held),
-        "read stored ledger hashes",
-    )?;
-    read.extend(last);
-    for (block, hashes) in hash_blocks::plan_append(&batch.hashes, held, &read)? {
-        execute(
-            conn,
-            "INSERT INTO ledger_hash_blocks (block, hashes) VALUES (?1, ?2) \
-             ON CONFLICT (block) DO UPDATE SET hashes = excluded.hashes",
-            params![block, hashes],
-            "store ledger hashes",
-        )?;
-    }
-    Ok(())
+    run_now(txn::append_ledger(
+        &mut SqliteTx(conn),
+        expected_size,
+        &batch,
+    ))
 }
 
 pub(crate) fn put_checkpoint(
@@ -697,4 +716,36 @@ pub(crate) fn put_cosignature(
         "store a cosignature",
     )?;
     Ok(())
+}
+
+/// Replaces a message's envelope if it is still `old`; whether it was.
+pub(crate) fn reseal_message(
+    conn: &Connection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    execute(
+        conn,
+        "UPDATE messages SET envelope = ?3 WHERE id = ?1 AND envelope = ?2",
+        params![id, old, new],
+        "seal a stored envelope",
+    )
+    .map(|n| n == 1)
+}
+
+/// Replaces a request's draft if it is still `old`; whether it was.
+pub(crate) fn reseal_draft(
+    conn: &Connection,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    execute(
+        conn,
+        "UPDATE requests SET draft = ?3 WHERE id = ?1 AND draft = ?2",
+        params![id, old, new],
+        "seal a stored draft",
+    )
+    .map(|n| n == 1)
 }
