@@ -1,15 +1,23 @@
 //! The one place where failures become HTTP statuses and stable error codes.
 //!
 //! Every error answer has the body `{"error": {"code": "...", "message": "..."}}`.
-//! Federation codes come from the protocol crate; the client API adds a few of
-//! its own. The table is in `docs/openapi.json` and `docs/formats/messages.md`.
+//! Every code is an [`ErrorCode`] of the protocol crate, answered with the
+//! status it names; the table is in `docs/formats/messages.md`.
+//!
+//! [`node_code`] gives each [`NodeError`] its code according to whose fault
+//! it is ([`NodeError::fault`]): a fault of this node's own is a 5xx (and
+//! its detail goes to the log, not to whoever called); a peer's or a
+//! caller's is a 4xx naming what was wrong. A peer's bad answer to a call
+//! this node made (a receipt or proof that does not verify) is reported to
+//! this node's caller as `502`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use custos_node::NodeError;
-use custos_protocol::ErrorCode;
-use serde_json::json;
+use custos_node::evidence::receive::ReceiveError;
+use custos_node::{Fault, NodeError};
+use custos_protocol::{ErrorCode, ErrorDetail, ErrorResponse};
+use custos_protocol::text::escape;
 
 /// An error answer.
 #[derive(Debug)]
@@ -30,78 +38,119 @@ impl ApiError {
 
     /// An answer for a federation refusal.
     pub fn protocol(code: ErrorCode, message: impl Into<String>) -> Self {
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         ApiError {
-            status,
+            status: status_of(code),
             code: code.as_str(),
             message: message.into(),
         }
     }
 
     pub fn unauthorized() -> Self {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        ApiError::protocol(
+            ErrorCode::Unauthorized,
             "a valid bearer token is required (custos token create)",
         )
     }
 }
 
+/// The stable code a node failure is answered with; the status is the
+/// code's [`ErrorCode::http_status`].
+pub fn node_code(e: &NodeError) -> ErrorCode {
+    match e {
+        NodeError::Keys { .. }
+        | NodeError::NoRegistryKey
+        | NodeError::StoredDirectory(_)
+        | NodeError::Ledger(_)
+        | NodeError::LedgerTampered { .. }
+        | NodeError::Io { .. }
+        | NodeError::Internal(_)
+        | NodeError::Corrupt { .. }
+        | NodeError::Store(_) => ErrorCode::Internal,
+        NodeError::NoDirectory => ErrorCode::NoDirectory,
+        NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
+        NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
+        NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
+        NodeError::DirectoryInvalid(_) => ErrorCode::InvalidDirectory,
+        NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
+        NodeError::InvalidDraft(_) => ErrorCode::InvalidDraft,
+        NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
+        NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
+        NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
+        NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
+        NodeError::EvidenceInput { .. } => ErrorCode::InvalidEvidenceInput,
+        NodeError::EvidencePackage { .. } => ErrorCode::InvalidEvidencePackage,
+        NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
+        NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
+        NodeError::Protocol(p) => p.code(),
+    }
+}
+
+/// The stable code an evidence upload step's refusal is answered with.
+pub fn receive_code(e: &ReceiveError) -> ErrorCode {
+    match e {
+        ReceiveError::Manifest(p) | ReceiveError::Unauthorized(p) => p.code(),
+        ReceiveError::NotARecipient { .. } => ErrorCode::NotARecipient,
+        ReceiveError::SegmentTooLarge { .. } => ErrorCode::SegmentTooLarge,
+        ReceiveError::InsufficientStorage { .. } => ErrorCode::InsufficientStorage,
+        ReceiveError::UnknownPackage(_) => ErrorCode::UnknownPackage,
+        ReceiveError::NoSuchSegment { .. } => ErrorCode::NoSuchSegment,
+        ReceiveError::SegmentMismatch { .. } => ErrorCode::SegmentMismatch,
+        ReceiveError::UploadInProgress(_) => ErrorCode::UploadInProgress,
+        ReceiveError::Incomplete { .. } => ErrorCode::PackageIncomplete,
+        ReceiveError::UnknownRequest { .. } => ErrorCode::UnknownRequest,
+        ReceiveError::NotDecryptable { .. } => ErrorCode::NotDecryptable,
+        ReceiveError::Io { .. } if e.is_disk_full() => ErrorCode::InsufficientStorage,
+        ReceiveError::Io { .. } => ErrorCode::Internal,
+        ReceiveError::Node(n) => node_code(n),
+    }
+}
+
+/// The status a code is answered with.
+fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let (status, code) = match &e {
-            NodeError::InvalidDraft(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-draft"),
-            NodeError::NotOurs(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-this-nodes-state"),
-            NodeError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-            NodeError::NotInDirectory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not-in-directory"),
-            NodeError::NoDirectory => (StatusCode::SERVICE_UNAVAILABLE, "no-directory"),
-            NodeError::Directory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "directory-invalid"),
-            NodeError::Protocol(p) => (StatusCode::UNPROCESSABLE_ENTITY, p.code().as_str()),
-            NodeError::EvidenceInput { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-evidence-input")
-            }
-            NodeError::EvidencePackage { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-evidence-package")
-            }
-            NodeError::CannotDecrypt(..) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-decrypt"),
-            NodeError::NoEncryptionKey(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "no-encryption-key")
-            }
-            NodeError::RecordTampered { .. } => {
-                // Our store's fault; the message names the record, never its content.
-                return ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::RecordTampered.as_str(),
-                    e.to_string(),
-                );
-            }
-            NodeError::CustodyUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "custody-unavailable")
-            }
-            NodeError::Store(custos_store::StoreError::StorageFull(_)) => {
-                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage")
-            }
-            NodeError::Io { .. }
-            | NodeError::Internal(_)
-            | NodeError::Keys { .. }
-            | NodeError::Store(_)
-            | NodeError::Ledger(_)
-            | NodeError::LedgerTampered { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %e, "internal error");
-            return ApiError::new(status, code, "internal error; see the node's log");
+        let mut code = node_code(&e);
+        // Whatever the code, our own fault is never answered as the caller's.
+        if e.fault() == Fault::Ours && code.http_status() < 500 {
+            code = ErrorCode::Internal;
         }
-        ApiError::new(status, code, e.to_string())
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %e, "internal error");
+            return ApiError::protocol(code, "internal error; see the node's log");
+        }
+        // A tampered record is named, never shown.
+        ApiError::new(status_of(code), code.as_str(), e.to_string())
+    }
+}
+
+impl From<ReceiveError> for ApiError {
+    fn from(e: ReceiveError) -> Self {
+        if let ReceiveError::Node(n) = e {
+            return ApiError::from(n);
+        }
+        let code = receive_code(&e);
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %escape(&e.to_string()), "evidence upload failed");
+            return ApiError::protocol(code, "internal error; see the node's log");
+        }
+        // The message may quote what the peer sent (a package id from the URL).
+        tracing::warn!(code = code.as_str(), error = %escape(&e.to_string()), "refused an evidence upload step");
+        ApiError::protocol(code, e.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response()
+        let body = ErrorResponse {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+            receipt: None,
+        };
+        (self.status, Json(body)).into_response()
     }
 }

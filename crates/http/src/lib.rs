@@ -19,6 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use custos_node::Node;
+use custos_protocol::routes;
 use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 use utoipa::OpenApi;
 
@@ -59,21 +60,21 @@ pub fn openapi_json() -> String {
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.settings.max_message_bytes;
     let federation = Router::new()
-        .route("/federation/v1/messages", post(federation::post_message))
-        .route("/federation/v1/witness", post(federation::post_witness))
+        .route(routes::MESSAGES, post(federation::post_message))
+        .route(routes::WITNESS, post(federation::post_witness))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     // Segments are streamed to disk and never held whole: no body limit
     // beyond the size the signed manifest declares, which the node enforces.
     let evidence = Router::new()
-        .route("/federation/v1/evidence", post(evidence::post_manifest))
-        .route("/federation/v1/evidence/{id}", get(evidence::get_status))
+        .route(routes::EVIDENCE, post(evidence::post_manifest))
+        .route(routes::EVIDENCE_PACKAGE, get(evidence::get_status))
         .route(
-            "/federation/v1/evidence/{id}/segments/{n}",
+            routes::EVIDENCE_SEGMENT,
             put(evidence::put_segment),
         )
         .route(
-            "/federation/v1/evidence/{id}/complete",
+            routes::EVIDENCE_COMPLETE,
             post(evidence::post_complete),
         )
         .layer(DefaultBodyLimit::max(
@@ -82,15 +83,15 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(RequestBodyTimeoutLayer::new(limit::SEGMENT_IDLE_TIMEOUT));
     let api = Router::new()
         .route(
-            "/api/v1/requests",
+            routes::REQUESTS,
             get(api::list_requests).post(api::send_request),
         )
-        .route("/api/v1/requests/{id}", get(api::get_request))
+        .route(routes::REQUEST, get(api::get_request))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics::metrics))
+        .route(routes::HEALTH, get(|| async { "ok" }))
+        .route(routes::METRICS, get(metrics::metrics))
         .merge(federation)
         .merge(evidence)
         .merge(api)
