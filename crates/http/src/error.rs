@@ -16,8 +16,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use custos_node::evidence::receive::ReceiveError;
 use custos_node::{Fault, NodeError};
-use custos_protocol::{ErrorCode, ErrorDetail, ErrorResponse};
 use custos_protocol::text::escape;
+use custos_protocol::{ErrorCode, ErrorDetail, ErrorResponse};
 
 /// An error answer.
 #[derive(Debug)]
@@ -152,5 +152,332 @@ impl IntoResponse for ApiError {
             receipt: None,
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use custos_ledger::LedgerError;
+    use custos_node::{CheckpointRefusal, LedgerFailure};
+    use custos_protocol::ProtocolError;
+    use custos_store::StoreError;
+
+    use super::*;
+
+    /// The variant's name; a match without a wildcard, so that a new
+    /// variant does not compile until it is added to the table below.
+    fn variant(e: &NodeError) -> &'static str {
+        match e {
+            NodeError::Keys { .. } => "Keys",
+            NodeError::NoDirectory => "NoDirectory",
+            NodeError::NoRegistryKey => "NoRegistryKey",
+            NodeError::DirectoryInvalid(_) => "DirectoryInvalid",
+            NodeError::StoredDirectory(_) => "StoredDirectory",
+            NodeError::NotInDirectory(_) => "NotInDirectory",
+            NodeError::InvalidDraft(_) => "InvalidDraft",
+            NodeError::NotOurs(_) => "NotOurs",
+            NodeError::NotFound(_) => "NotFound",
+            NodeError::NoSuchEntry { .. } => "NoSuchEntry",
+            NodeError::Ledger(_) => "Ledger",
+            NodeError::CheckpointRefused(_) => "CheckpointRefused",
+            NodeError::CustodyProofInvalid { .. } => "CustodyProofInvalid",
+            NodeError::LedgerTampered { .. } => "LedgerTampered",
+            NodeError::EvidenceInput { .. } => "EvidenceInput",
+            NodeError::EvidencePackage { .. } => "EvidencePackage",
+            NodeError::Io { .. } => "Io",
+            NodeError::CannotDecrypt(..) => "CannotDecrypt",
+            NodeError::NoEncryptionKey(_) => "NoEncryptionKey",
+            NodeError::Internal(_) => "Internal",
+            NodeError::Corrupt { .. } => "Corrupt",
+            NodeError::RecordTampered { .. } => "RecordTampered",
+            NodeError::CustodyUnavailable(_) => "CustodyUnavailable",
+            NodeError::StorageFull(_) => "StorageFull",
+            NodeError::Protocol(_) => "Protocol",
+            NodeError::Store(_) => "Store",
+        }
+    }
+
+    const VARIANTS: usize = 26;
+
+    fn text(s: &str) -> String {
+        s.to_owned()
+    }
+
+    fn fr() -> custos_model::StateCode {
+        "FR".parse()
+            .unwrap_or_else(|_| unreachable!("FR is a State code"))
+    }
+
+    fn ledger_error() -> LedgerError {
+        LedgerError::OutOfRange { what: text("x") }
+    }
+
+    fn invalid_directory() -> ProtocolError {
+        ProtocolError::InvalidDirectory { detail: text("x") }
+    }
+
+    /// Every failure with the status, code and fault it is answered with.
+    fn table() -> Vec<(NodeError, u16, &'static str, Fault)> {
+        use Fault::{Caller, Ours, Peer};
+        vec![
+            (
+                NodeError::Keys {
+                    path: text("k"),
+                    problem: text("x"),
+                },
+                500,
+                "internal",
+                Ours,
+            ),
+            (NodeError::NoDirectory, 503, "no-directory", Ours),
+            (NodeError::NoRegistryKey, 500, "internal", Ours),
+            (
+                NodeError::DirectoryInvalid(invalid_directory()),
+                422,
+                "invalid-directory",
+                Caller,
+            ),
+            // Our stored directory not verifying is ours, not the caller's.
+            (
+                NodeError::StoredDirectory(invalid_directory()),
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                NodeError::NotInDirectory(fr()),
+                422,
+                "not-in-directory",
+                Caller,
+            ),
+            (
+                NodeError::InvalidDraft(text("x")),
+                422,
+                "invalid-draft",
+                Caller,
+            ),
+            (
+                NodeError::NotOurs(text("x")),
+                422,
+                "not-this-nodes-state",
+                Caller,
+            ),
+            (NodeError::NotFound(text("x")), 404, "not-found", Caller),
+            (
+                NodeError::NoSuchEntry {
+                    index: 9,
+                    size: Some(3),
+                },
+                404,
+                "not-found",
+                Caller,
+            ),
+            (
+                NodeError::NoSuchEntry {
+                    index: 9,
+                    size: None,
+                },
+                404,
+                "not-found",
+                Caller,
+            ),
+            // A stored note of ours that does not parse, or our own key, is
+            // never answered as a refused checkpoint.
+            (
+                LedgerFailure::StoredNote(ledger_error()).into(),
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                LedgerFailure::OwnKey(ledger_error()).into(),
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                LedgerFailure::Tree(ledger_error()).into(),
+                500,
+                "internal",
+                Ours,
+            ),
+            (LedgerFailure::EntryMissing(4).into(), 500, "internal", Ours),
+            (
+                CheckpointRefusal::Unreadable(ledger_error()).into(),
+                403,
+                "checkpoint-refused",
+                Peer,
+            ),
+            (
+                CheckpointRefusal::OwnLedger.into(),
+                403,
+                "checkpoint-refused",
+                Peer,
+            ),
+            (
+                CheckpointRefusal::NotSigned {
+                    state: fr(),
+                    cause: None,
+                }
+                .into(),
+                403,
+                "checkpoint-refused",
+                Peer,
+            ),
+            (
+                NodeError::CustodyProofInvalid {
+                    from: fr(),
+                    problem: text("x"),
+                },
+                502,
+                "invalid-receipt",
+                Peer,
+            ),
+            (
+                NodeError::LedgerTampered {
+                    index: 1,
+                    problem: text("x"),
+                },
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                NodeError::EvidenceInput {
+                    path: text("p"),
+                    problem: text("x"),
+                },
+                422,
+                "invalid-evidence-input",
+                Caller,
+            ),
+            (
+                NodeError::EvidencePackage {
+                    path: text("p"),
+                    problem: text("x"),
+                },
+                422,
+                "invalid-evidence-package",
+                Caller,
+            ),
+            (
+                NodeError::Io {
+                    path: text("p"),
+                    problem: text("x"),
+                },
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                NodeError::CannotDecrypt(text("p"), true),
+                422,
+                "cannot-decrypt",
+                Caller,
+            ),
+            (
+                NodeError::NoEncryptionKey(fr()),
+                422,
+                "no-encryption-key",
+                Caller,
+            ),
+            (NodeError::Internal(text("x")), 500, "internal", Ours),
+            // A stored id that does not parse is our store's damage.
+            (
+                NodeError::Corrupt {
+                    what: text("id"),
+                    problem: text("x"),
+                },
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                NodeError::RecordTampered {
+                    record: text("r"),
+                    problem: text("x"),
+                },
+                500,
+                "record-tampered",
+                Ours,
+            ),
+            (
+                NodeError::CustodyUnavailable(text("x")),
+                503,
+                "custody-unavailable",
+                Ours,
+            ),
+            (
+                StoreError::StorageFull(text("x")).into(),
+                507,
+                "insufficient-storage",
+                Ours,
+            ),
+            (
+                StoreError::Unavailable(text("x")).into(),
+                500,
+                "internal",
+                Ours,
+            ),
+            (
+                ProtocolError::SignatureInvalid { keyid: text("k") }.into(),
+                403,
+                "signature-invalid",
+                Peer,
+            ),
+            (
+                ProtocolError::OutOfOrder { detail: text("x") }.into(),
+                409,
+                "out-of-order",
+                Peer,
+            ),
+            (
+                ProtocolError::Encoding {
+                    what: text("w"),
+                    detail: text("x"),
+                }
+                .into(),
+                500,
+                "internal",
+                Ours,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_node_error_has_its_status_code_and_fault() {
+        let mut seen = BTreeSet::new();
+        for (error, status, code, fault) in table() {
+            let name = variant(&error);
+            seen.insert(name);
+            assert_eq!(error.fault(), fault, "{name}: {error}");
+            let answer = ApiError::from(error);
+            assert_eq!(
+                (answer.status.as_u16(), answer.code),
+                (status, code),
+                "{name}: {}",
+                answer.message
+            );
+            match fault {
+                Fault::Ours => assert!(status >= 500, "{name}: our fault answered {status}"),
+                Fault::Caller => assert!((400..500).contains(&status), "{name}: {status}"),
+                // A peer's input is refused with a 4xx; a peer's bad answer
+                // to a call of ours reaches our caller as a bad gateway.
+                Fault::Peer => assert!(
+                    (400..500).contains(&status) || status == 502,
+                    "{name}: {status}"
+                ),
+            }
+            if code == "internal" {
+                assert_eq!(answer.message, "internal error; see the node's log");
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            VARIANTS,
+            "the table leaves out a variant: {seen:?}"
+        );
     }
 }

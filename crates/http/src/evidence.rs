@@ -14,8 +14,8 @@ use custos_node::Node;
 use custos_node::evidence::receive::{MAX_MANIFEST_BYTES, ReceiveError, SegmentStart};
 use custos_protocol::ErrorCode;
 use custos_protocol::evidence_transfer::IncompleteAnswer;
-use custos_protocol::federation::SegmentVerified;
 use custos_protocol::evidence_upload::UPLOAD_AUTH_HEADER;
+use custos_protocol::federation::SegmentVerified;
 use custos_protocol::text::escape;
 use futures_util::StreamExt;
 

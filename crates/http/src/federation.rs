@@ -110,8 +110,7 @@ pub async fn post_witness(
     };
     match node.witness_checkpoint(&request).await {
         Ok(answer) => {
-            let status =
-                StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::CONFLICT);
+            let status = StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::CONFLICT);
             (status, axum::Json(answer)).into_response()
         }
         Err(e) => ApiError::from(e).into_response(),

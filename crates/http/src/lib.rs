@@ -69,14 +69,8 @@ pub fn router(node: Arc<Node>) -> Router {
     let evidence = Router::new()
         .route(routes::EVIDENCE, post(evidence::post_manifest))
         .route(routes::EVIDENCE_PACKAGE, get(evidence::get_status))
-        .route(
-            routes::EVIDENCE_SEGMENT,
-            put(evidence::put_segment),
-        )
-        .route(
-            routes::EVIDENCE_COMPLETE,
-            post(evidence::post_complete),
-        )
+        .route(routes::EVIDENCE_SEGMENT, put(evidence::put_segment))
+        .route(routes::EVIDENCE_COMPLETE, post(evidence::post_complete))
         .layer(DefaultBodyLimit::max(
             custos_node::evidence::receive::MAX_MANIFEST_BYTES,
         ))

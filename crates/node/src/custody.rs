@@ -115,8 +115,7 @@ impl Entry {
 
     /// The canonical bytes that are logged.
     pub fn encode(&self) -> Result<Vec<u8>, NodeError> {
-        custos_seal::canonical_json(self)
-            .map_err(|e| LedgerFailure::Encode(e).into())
+        custos_seal::canonical_json(self).map_err(|e| LedgerFailure::Encode(e).into())
     }
 }
 
@@ -363,8 +362,8 @@ impl Node {
                     .unwrap_or_else(|| "no usable key".into()),
             });
         };
-        let logged: Value = serde_json::from_slice(&bundle.entry)
-            .map_err(|e| NodeError::CustodyProofInvalid {
+        let logged: Value =
+            serde_json::from_slice(&bundle.entry).map_err(|e| NodeError::CustodyProofInvalid {
                 from: receiver,
                 problem: format!("the proved entry is not JSON: {e}"),
             })?;

@@ -35,10 +35,7 @@ impl Node {
         if dir.entry(self.state()).is_none() {
             return Err(NodeError::DirectoryInvalid(
                 ProtocolError::InvalidDirectory {
-                    detail: format!(
-                        "it has no entry for this node's State {}",
-                        self.state()
-                    ),
+                    detail: format!("it has no entry for this node's State {}", self.state()),
                 },
             ));
         }

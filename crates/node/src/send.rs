@@ -138,14 +138,13 @@ impl Node {
         let Some(request) = self.store.get_request(thread).await? else {
             return Err(NodeError::NotFound(thread.to_owned()));
         };
-        let prev =
-            match self.store.last_in_thread(thread).await? {
-                Some(m) => Some(m.id.parse().map_err(|e| NodeError::Corrupt {
-                    what: format!("message id {:?}", m.id),
-                    problem: format!("{e}"),
-                })?),
-                None => None,
-            };
+        let prev = match self.store.last_in_thread(thread).await? {
+            Some(m) => Some(m.id.parse().map_err(|e| NodeError::Corrupt {
+                what: format!("message id {:?}", m.id),
+                problem: format!("{e}"),
+            })?),
+            None => None,
+        };
         let message = Message {
             v: 1,
             kind,

@@ -18,8 +18,8 @@ use custos_ledger::{
     peek_checkpoint, prove_consistency, verify_cosignature,
 };
 use custos_model::StateCode;
-use custos_store::{CosignatureRecord, StoreError, WitnessedState};
 use custos_protocol::{ErrorResponse, routes};
+use custos_store::{CosignatureRecord, StoreError, WitnessedState};
 use serde::Serialize;
 
 use crate::{CheckpointRefusal, LedgerFailure, Node, NodeError};
@@ -68,8 +68,7 @@ impl Node {
     /// signing keys.
     pub fn witness_verifier_key(&self) -> Result<String, NodeError> {
         let current = self.with_keys(|k| k.signing.verifying_key());
-        let key =
-            VerifierKey::cosignature_v1(&self.witness_name(), &current).map_err(own_key)?;
+        let key = VerifierKey::cosignature_v1(&self.witness_name(), &current).map_err(own_key)?;
         Ok(key.to_text())
     }
 
@@ -309,10 +308,16 @@ impl Node {
             }
             Err(_) => Ok(CosignOutcome::Refused {
                 reason: match serde_json::from_slice::<ErrorResponse>(&answer) {
-                    Ok(r) => format!("{url} answered {status} {}: {}", r.error.code, r.error.message),
+                    Ok(r) => format!(
+                        "{url} answered {status} {}: {}",
+                        r.error.code, r.error.message
+                    ),
                     Err(_) => format!(
                         "{url} answered {status}: {}",
-                        String::from_utf8_lossy(&answer).chars().take(300).collect::<String>()
+                        String::from_utf8_lossy(&answer)
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
                     ),
                 },
             }),

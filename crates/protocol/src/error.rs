@@ -360,7 +360,7 @@ impl ErrorCode {
                 "A draft names another requesting State than the one this node speaks for (client API only)."
             }
             ErrorCode::NotInDirectory => {
-                "The State named as recipient has no entry in the directory (client API only)."
+                "The State named as a recipient, or as the origin of a checkpoint offered for witnessing, has no entry in the directory."
             }
             ErrorCode::NoEncryptionKey => {
                 "The recipient State lists no current encryption key in the directory (client API only)."

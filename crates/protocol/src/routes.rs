@@ -69,6 +69,9 @@ mod tests {
             url("http://h", EVIDENCE_SEGMENT, &["abc", "12"]),
             "http://h/federation/v1/evidence/abc/segments/12"
         );
-        assert_eq!(url("http://h", REQUEST, &["thr-1"]), "http://h/api/v1/requests/thr-1");
+        assert_eq!(
+            url("http://h", REQUEST, &["thr-1"]),
+            "http://h/api/v1/requests/thr-1"
+        );
     }
 }

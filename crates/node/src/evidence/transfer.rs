@@ -177,7 +177,9 @@ impl Node {
                 format!("cannot read the manifest: {e}"),
             )
         })?;
-        let directory = self.directory().ok_or(TransferError::Node(NodeError::NoDirectory))?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let verified = verify_manifest(&bytes, &directory).map_err(|e| {
             problem(
                 manifest_path.clone(),
@@ -294,7 +296,9 @@ impl Node {
     }
 
     fn peer_url(&self, to: StateCode) -> Result<String, TransferError> {
-        let directory = self.directory().ok_or(TransferError::Node(NodeError::NoDirectory))?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let url = directory
             .node_url(to)
             .ok_or(TransferError::NotInDirectory(to))?;
@@ -372,11 +376,8 @@ impl Node {
                     let Some(segment) = segments.get(i as usize) else {
                         continue;
                     };
-                    let url = routes::url(
-                        &node_url,
-                        routes::EVIDENCE_SEGMENT,
-                        &[&hex, &i.to_string()],
-                    );
+                    let url =
+                        routes::url(&node_url, routes::EVIDENCE_SEGMENT, &[&hex, &i.to_string()]);
                     self.put_segment(
                         package,
                         segment.index,
@@ -509,7 +510,9 @@ impl Node {
         sent: Tally,
     ) -> Result<SendOutcome, TransferError> {
         let bad = |problem: String| TransferError::BadReceipt { to, problem };
-        let directory = self.directory().ok_or(TransferError::Node(NodeError::NoDirectory))?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let manifest = &package.verified.manifest;
         let package_id = &package.verified.package_id;
         let receipt =
