@@ -31,7 +31,12 @@ fn registry() -> SigningKey {
 
 /// The node of `state` over a SQLite file in `dir`, trusting the test registry.
 async fn node(dir: &Path, state: &str) -> Arc<Node> {
-    let keys = Keystore::create(&dir.join("keys"), AT).unwrap();
+    node_at(dir, state, AT).await
+}
+
+/// The same, with keys made (and a clock standing) at `at`.
+async fn node_at(dir: &Path, state: &str, at: OffsetDateTime) -> Arc<Node> {
+    let keys = Keystore::create(&dir.join("keys"), at).unwrap();
     let url = format!("sqlite://{}", dir.join("custos.db").display());
     let store = custos_store::open(&url).await.unwrap();
     let settings = NodeSettings {
@@ -44,16 +49,14 @@ async fn node(dir: &Path, state: &str) -> Arc<Node> {
         evidence: Default::default(),
         message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
     };
-    let clock = Arc::new(FixedClock::new(AT));
+    let clock = Arc::new(FixedClock::new(at));
     Node::new(settings, keys, store, clock, reqwest::Client::new())
         .await
         .unwrap()
 }
 
-/// Germany's and France's nodes, each holding a directory of both.
-async fn pair(de_dir: &Path, fr_dir: &Path) -> (Arc<Node>, Arc<Node>) {
-    let de = node(de_dir, "DE").await;
-    let fr = node(fr_dir, "FR").await;
+/// A directory of `nodes`, signed by the test registry.
+fn directory(nodes: &[&Node]) -> Vec<u8> {
     let details = EntryDetails {
         node_url: "http://127.0.0.1:9".into(),
         ..Default::default()
@@ -64,12 +67,19 @@ async fn pair(de_dir: &Path, fr_dir: &Path) -> (Arc<Node>, Arc<Node>) {
         registry: "test registry".into(),
         issued_at: AT,
         expires_at: AT + time::Duration::days(30),
-        entries: vec![
-            de.signed_entry(&details).unwrap(),
-            fr.signed_entry(&details).unwrap(),
-        ],
+        entries: nodes
+            .iter()
+            .map(|n| n.signed_entry(&details).unwrap())
+            .collect(),
     };
-    let signed = list.sign(&registry()).unwrap();
+    list.sign(&registry()).unwrap()
+}
+
+/// Germany's and France's nodes, each holding a directory of both.
+async fn pair(de_dir: &Path, fr_dir: &Path) -> (Arc<Node>, Arc<Node>) {
+    let de = node(de_dir, "DE").await;
+    let fr = node(fr_dir, "FR").await;
+    let signed = directory(&[&de, &fr]);
     de.import_directory(&signed).await.unwrap();
     fr.import_directory(&signed).await.unwrap();
     (de, fr)
@@ -133,8 +143,7 @@ async fn a_damaged_note_of_our_own_is_our_fault_and_a_bad_checkpoint_the_peers()
 
 /// A valid draft of `kind` from Germany to France.
 fn draft(kind: RequestKind) -> Value {
-    let mut draft =
-        custos_model::validate::parse(&custos_model::template::render(kind)).unwrap();
+    let mut draft = custos_model::validate::parse(&custos_model::template::render(kind)).unwrap();
     draft["requesting_state"] = json!("DE");
     draft["requested_state"] = json!("FR");
     draft
@@ -162,9 +171,23 @@ async fn a_stored_message_id_that_does_not_parse_is_our_fault() {
         .reply(&sent.thread, MessageKind::Withdraw, json!({}), "test")
         .await
         .unwrap_err();
+    assert!(matches!(e, NodeError::Corrupt { .. }), "{e:?}");
+    assert_eq!(e.fault(), Fault::Ours, "{e}");
+}
+
+#[tokio::test]
+async fn a_recipient_without_a_current_encryption_key_is_named_as_such() {
+    let (de_dir, fr_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let de = node(de_dir.path(), "DE").await;
+    // France's keys take effect an hour after Germany's clock.
+    let fr = node_at(fr_dir.path(), "FR", AT + time::Duration::hours(1)).await;
+    de.import_directory(&directory(&[&de, &fr])).await.unwrap();
+    let e = de
+        .submit(draft(RequestKind::TechnicalAdvice), "test")
+        .await
+        .unwrap_err();
     assert!(
-        matches!(e, NodeError::Corrupt { .. }),
+        matches!(e, NodeError::NoEncryptionKey(s) if s.as_str() == "FR"),
         "{e:?}"
     );
-    assert_eq!(e.fault(), Fault::Ours, "{e}");
 }
