@@ -172,3 +172,32 @@ pub async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The OpenAPI document describes exactly the routes the router mounts
+    /// from `custos_protocol::routes` (the attributes must repeat each path
+    /// as a literal).
+    #[test]
+    fn the_api_document_names_the_routes_defined_once() {
+        let documented: BTreeSet<String> = ApiDoc::openapi().paths.paths.into_keys().collect();
+        let mounted: BTreeSet<String> = [
+            routes::MESSAGES,
+            routes::WITNESS,
+            routes::EVIDENCE,
+            routes::EVIDENCE_PACKAGE,
+            routes::EVIDENCE_SEGMENT,
+            routes::EVIDENCE_COMPLETE,
+            routes::REQUESTS,
+            routes::REQUEST,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(documented, mounted);
+    }
+}
