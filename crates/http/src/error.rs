@@ -121,7 +121,8 @@ impl From<NodeError> for ApiError {
             tracing::error!(error = %e, "internal error");
             return ApiError::protocol(code, "internal error; see the node's log");
         }
-        // A tampered record is named, never shown.
+        // The message names what was wrong (a tampered record by its id,
+        // never its content).
         ApiError::new(status_of(code), code.as_str(), e.to_string())
     }
 }

@@ -2,7 +2,8 @@
 //! (Germany and France, SQLite files, a directory signed by a test registry)
 //! and the damage or the bad input that makes each failure. Our own stored
 //! data that does not read back is ours; a peer's checkpoint that does not
-//! verify is the peer's.
+//! verify is the peer's; a recipient with no current encryption key is
+//! named as such.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
