@@ -15,11 +15,11 @@ use custos_node::evidence::receive::{MAX_MANIFEST_BYTES, ReceiveError, SegmentSt
 use custos_protocol::ErrorCode;
 use custos_protocol::evidence_transfer::IncompleteAnswer;
 use custos_protocol::evidence_upload::UPLOAD_AUTH_HEADER;
+use custos_protocol::federation::SegmentVerified;
 use custos_protocol::text::escape;
 use futures_util::StreamExt;
-use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, receive_code};
 
 /// The upload status as JSON, or the refusal.
 fn answer<T: serde::Serialize>(result: Result<T, ReceiveError>) -> Response {
@@ -30,14 +30,9 @@ fn answer<T: serde::Serialize>(result: Result<T, ReceiveError>) -> Response {
 }
 
 fn refusal(e: ReceiveError) -> Response {
-    let code = e.code();
-    if code == ErrorCode::Internal {
-        tracing::error!(error = %escape(&e.to_string()), "evidence upload failed");
-        return ApiError::protocol(code, "internal error; see the node's log").into_response();
-    }
-    // The message may quote what the peer sent (a package id from the URL).
-    tracing::warn!(code = code.as_str(), error = %escape(&e.to_string()), "refused an evidence upload step");
     if let ReceiveError::Incomplete { missing } = &e {
+        let code = receive_code(&e);
+        tracing::warn!(code = code.as_str(), error = %e, "refused an evidence upload step");
         let body = IncompleteAnswer {
             error: custos_protocol::ErrorDetail {
                 code: code.as_str().to_owned(),
@@ -48,7 +43,7 @@ fn refusal(e: ReceiveError) -> Response {
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::CONFLICT);
         return (status, axum::Json(body)).into_response();
     }
-    ApiError::protocol(code, e.to_string()).into_response()
+    ApiError::from(e).into_response()
 }
 
 /// The sender's authorisation of an upload call, if the call carries one.
@@ -140,11 +135,12 @@ pub async fn put_segment(
 ) -> Response {
     let drain_limit = node.settings.evidence.max_segment_bytes;
     let ok = || {
-        (
-            StatusCode::OK,
-            axum::Json(json!({ "package": id, "segment": n, "verified": true })),
-        )
-            .into_response()
+        let body = SegmentVerified {
+            package: id.clone(),
+            segment: n.clone(),
+            verified: true,
+        };
+        (StatusCode::OK, axum::Json(body)).into_response()
     };
     let mut upload = match node.evidence_begin_segment(&id, &n, auth(&headers)).await {
         Ok(SegmentStart::Upload(u)) => u,

@@ -9,8 +9,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custos_node::{Node, ReceiveOutcome};
-use custos_protocol::ErrorCode;
-use serde_json::json;
+use custos_protocol::federation::MessageAccepted;
+use custos_protocol::{ErrorCode, ErrorResponse};
 
 use crate::error::ApiError;
 
@@ -59,18 +59,16 @@ pub async fn post_message(
             let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap_or_default();
             let custody =
                 custody.and_then(|b| serde_json::from_str::<serde_json::Value>(&b.to_json()).ok());
-            (
-                StatusCode::OK,
-                axum::Json(json!({ "receipt": receipt, "custody": custody })),
-            )
-                .into_response()
+            let body = MessageAccepted { receipt, custody };
+            (StatusCode::OK, axum::Json(body)).into_response()
         }
         ReceiveOutcome::Duplicate { receipt } => {
             let receipt: serde_json::Value = serde_json::from_slice(&receipt).unwrap_or_default();
-            let body = json!({
-                "error": { "code": ErrorCode::DuplicateMessage.as_str(), "message": "this message was received before; here is its receipt" },
-                "receipt": receipt,
-            });
+            let mut body = ErrorResponse::new(
+                ErrorCode::DuplicateMessage,
+                "this message was received before; here is its receipt",
+            );
+            body.receipt = Some(receipt);
             (StatusCode::CONFLICT, axum::Json(body)).into_response()
         }
         ReceiveOutcome::Refused { code, message } => {
@@ -106,24 +104,14 @@ pub async fn post_witness(
     let request = match body {
         Ok(axum::Json(r)) => r,
         Err(e) => {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-witness-request",
-                e.body_text(),
-            )
-            .into_response();
+            return ApiError::protocol(ErrorCode::MalformedWitnessRequest, e.body_text())
+                .into_response();
         }
     };
     match node.witness_checkpoint(&request).await {
         Ok(answer) => {
-            let status = match answer {
-                custos_node::witnessing::WitnessAnswer::Cosigned { .. } => StatusCode::OK,
-                _ => StatusCode::CONFLICT,
-            };
+            let status = StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::CONFLICT);
             (status, axum::Json(answer)).into_response()
-        }
-        Err(custos_node::NodeError::Ledger(message)) => {
-            ApiError::new(StatusCode::FORBIDDEN, "checkpoint-refused", message).into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
     }

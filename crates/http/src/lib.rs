@@ -19,6 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use custos_node::Node;
+use custos_protocol::routes;
 use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 use utoipa::OpenApi;
 
@@ -59,38 +60,32 @@ pub fn openapi_json() -> String {
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.settings.max_message_bytes;
     let federation = Router::new()
-        .route("/federation/v1/messages", post(federation::post_message))
-        .route("/federation/v1/witness", post(federation::post_witness))
+        .route(routes::MESSAGES, post(federation::post_message))
+        .route(routes::WITNESS, post(federation::post_witness))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     // Segments are streamed to disk and never held whole: no body limit
     // beyond the size the signed manifest declares, which the node enforces.
     let evidence = Router::new()
-        .route("/federation/v1/evidence", post(evidence::post_manifest))
-        .route("/federation/v1/evidence/{id}", get(evidence::get_status))
-        .route(
-            "/federation/v1/evidence/{id}/segments/{n}",
-            put(evidence::put_segment),
-        )
-        .route(
-            "/federation/v1/evidence/{id}/complete",
-            post(evidence::post_complete),
-        )
+        .route(routes::EVIDENCE, post(evidence::post_manifest))
+        .route(routes::EVIDENCE_PACKAGE, get(evidence::get_status))
+        .route(routes::EVIDENCE_SEGMENT, put(evidence::put_segment))
+        .route(routes::EVIDENCE_COMPLETE, post(evidence::post_complete))
         .layer(DefaultBodyLimit::max(
             custos_node::evidence::receive::MAX_MANIFEST_BYTES,
         ))
         .layer(RequestBodyTimeoutLayer::new(limit::SEGMENT_IDLE_TIMEOUT));
     let api = Router::new()
         .route(
-            "/api/v1/requests",
+            routes::REQUESTS,
             get(api::list_requests).post(api::send_request),
         )
-        .route("/api/v1/requests/{id}", get(api::get_request))
+        .route(routes::REQUEST, get(api::get_request))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics::metrics))
+        .route(routes::HEALTH, get(|| async { "ok" }))
+        .route(routes::METRICS, get(metrics::metrics))
         .merge(federation)
         .merge(evidence)
         .merge(api)
@@ -175,5 +170,34 @@ pub async fn serve(
                 .await
                 .map_err(|source| ServeError::Bind { addr, source })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The OpenAPI document describes exactly the routes the router mounts
+    /// from `custos_protocol::routes` (the attributes must repeat each path
+    /// as a literal).
+    #[test]
+    fn the_api_document_names_the_routes_defined_once() {
+        let documented: BTreeSet<String> = ApiDoc::openapi().paths.paths.into_keys().collect();
+        let mounted: BTreeSet<String> = [
+            routes::MESSAGES,
+            routes::WITNESS,
+            routes::EVIDENCE,
+            routes::EVIDENCE_PACKAGE,
+            routes::EVIDENCE_SEGMENT,
+            routes::EVIDENCE_COMPLETE,
+            routes::REQUESTS,
+            routes::REQUEST,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(documented, mounted);
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::{Node, NodeError};
+use crate::{LedgerFailure, Node, NodeError};
 
 /// The version tag of every ledger entry.
 pub const ENTRY_FORMAT: &str = "custos-ledger-entry/1";
@@ -115,8 +115,7 @@ impl Entry {
 
     /// The canonical bytes that are logged.
     pub fn encode(&self) -> Result<Vec<u8>, NodeError> {
-        custos_seal::canonical_json(self)
-            .map_err(|e| NodeError::Ledger(format!("cannot encode a ledger entry: {e}")))
+        custos_seal::canonical_json(self).map_err(|e| LedgerFailure::Encode(e).into())
     }
 }
 
@@ -157,7 +156,8 @@ impl Node {
     /// The verifier key (C2SP note form) that checks this node's checkpoints.
     pub fn ledger_verifier_key(&self) -> Result<String, NodeError> {
         let vk = self.with_keys(|k| k.signing.verifying_key());
-        let key = VerifierKey::ed25519(&self.ledger_origin(), &vk).map_err(ledger_err)?;
+        let key = VerifierKey::ed25519(&self.ledger_origin(), &vk)
+            .map_err(|e| NodeError::Ledger(LedgerFailure::OwnKey(e)))?;
         Ok(key.to_text())
     }
 
@@ -184,9 +184,7 @@ impl Node {
                 known.insert(i, Hash(h));
             }
         }
-        Err(NodeError::Ledger(
-            "a ledger computation kept asking for more hashes".into(),
-        ))
+        Err(LedgerFailure::EndlessHashes.into())
     }
 
     /// Moves queued entries into the ledger and signs a checkpoint; returns how many were appended.
@@ -212,7 +210,7 @@ impl Node {
                 .await?;
             for (level, h) in hashes.into_iter().enumerate() {
                 let level =
-                    u8::try_from(level).map_err(|_| NodeError::Ledger("tree too deep".into()))?;
+                    u8::try_from(level).map_err(|_| NodeError::Ledger(LedgerFailure::TooDeep))?;
                 let index = stored_hash_index(level, n >> level);
                 known.insert(index, h);
                 new_hashes.push((index, h.0));
@@ -238,7 +236,7 @@ impl Node {
             Checkpoint::new(&self.ledger_origin(), new_size, root).map_err(ledger_err)?;
         let note = self
             .with_keys(|k| sign_checkpoint(&checkpoint, &self.ledger_origin(), &k.signing))
-            .map_err(ledger_err)?;
+            .map_err(|e| NodeError::Ledger(LedgerFailure::OwnKey(e)))?;
         self.store
             .put_checkpoint(&StoredCheckpoint {
                 size: new_size,
@@ -342,7 +340,12 @@ impl Node {
             .iter()
             .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
         {
-            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(ledger_err)?;
+            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(|e| {
+                NodeError::CustodyProofInvalid {
+                    from: receiver,
+                    problem: format!("its key in the directory is not usable: {e}"),
+                }
+            })?;
             match bundle.verify(&vk.to_text()) {
                 Ok(cp) => {
                     checkpoint = Some(cp);
@@ -352,23 +355,30 @@ impl Node {
             }
         }
         let Some(checkpoint) = checkpoint else {
-            return Err(NodeError::Ledger(format!(
-                "the custody proof from {receiver} does not verify: {}",
-                last.map(|e| e.to_string())
-                    .unwrap_or_else(|| "no usable key".into())
-            )));
+            return Err(NodeError::CustodyProofInvalid {
+                from: receiver,
+                problem: last
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no usable key".into()),
+            });
         };
-        let logged: Value = serde_json::from_slice(&bundle.entry)
-            .map_err(|e| NodeError::Ledger(format!("the proved entry is not JSON: {e}")))?;
+        let logged: Value =
+            serde_json::from_slice(&bundle.entry).map_err(|e| NodeError::CustodyProofInvalid {
+                from: receiver,
+                problem: format!("the proved entry is not JSON: {e}"),
+            })?;
         let expected_envelope = custos_seal::content_id(envelope);
         if logged["format"] != ENTRY_FORMAT
             || logged["kind"] != "message-received"
             || logged["subject"] != message_id
             || logged["envelope_sha256"] != expected_envelope.as_str()
         {
-            return Err(NodeError::Ledger(format!(
-                "the proved entry does not record receiving message {message_id}: {logged}"
-            )));
+            return Err(NodeError::CustodyProofInvalid {
+                from: receiver,
+                problem: format!(
+                    "the proved entry does not record receiving message {message_id}: {logged}"
+                ),
+            });
         }
         Ok(checkpoint.size)
     }
@@ -392,13 +402,13 @@ impl Node {
         let mut known = HashMap::new();
         let path = async {
             let Some(cp) = self.checkpoint_for_proof(index).await? else {
-                return Err(NodeError::Ledger("the ledger has no checkpoint yet".into()));
+                return Err(NodeError::NoSuchEntry { index, size: None });
             };
             if index >= cp.size {
-                return Err(NodeError::Ledger(format!(
-                    "entry {index} is not in the ledger (its size is {})",
-                    cp.size
-                )));
+                return Err(NodeError::NoSuchEntry {
+                    index,
+                    size: Some(cp.size),
+                });
             }
             self.with_hashes(&mut known, |r| {
                 custos_ledger::prove_inclusion(index, cp.size, r)
@@ -409,9 +419,7 @@ impl Node {
         let (cp, entry) = tokio::join!(path, self.store.ledger_entry(index));
         let cp = cp?;
         let Some(entry) = entry? else {
-            return Err(NodeError::Ledger(format!(
-                "entry {index} is missing from the store"
-            )));
+            return Err(LedgerFailure::EntryMissing(index).into());
         };
         // Every hash the bundle needs is known by now: no further read.
         let note = cp.note.clone();
@@ -571,9 +579,7 @@ async fn recompute(
             Some(Ok(run)) => return Err(out_of_order("entries", run.first, tree.size()).into()),
             Some(Err(e)) => return Err(tampered_entry(e, tree.size())),
             None => {
-                return Err(NodeError::Ledger(
-                    "the ledger reader stopped before the end".into(),
-                ));
+                return Err(LedgerFailure::ReaderStopped.into());
             }
         };
         let end = run.first + run.hashes.len() as u64;
@@ -799,5 +805,5 @@ pub struct LedgerReport {
 }
 
 fn ledger_err(e: LedgerError) -> NodeError {
-    NodeError::Ledger(e.to_string())
+    NodeError::Ledger(LedgerFailure::Tree(e))
 }

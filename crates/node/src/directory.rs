@@ -1,6 +1,6 @@
 //! The node's side of the directory: importing a signed list, and writing the node's own entry.
 
-use custos_protocol::{Directory, DirectoryEntry};
+use custos_protocol::{Directory, DirectoryEntry, ProtocolError};
 use custos_seal::Envelope;
 use custos_store::StoredDirectory;
 
@@ -24,22 +24,20 @@ impl Node {
     /// registry must not be able to swap a State's keys silently).
     pub async fn import_directory(&self, signed: &[u8]) -> Result<Directory, NodeError> {
         let Some(registry) = self.settings.registry_key else {
-            return Err(NodeError::Directory(
-                "no registry key is configured (directory.registry_key in custos.toml)".into(),
-            ));
+            return Err(NodeError::NoRegistryKey);
         };
         let now = self.clock.now();
-        let dir = Directory::verify(signed, &registry, now)
-            .map_err(|e| NodeError::Directory(e.to_string()))?;
+        let dir = Directory::verify(signed, &registry, now).map_err(NodeError::DirectoryInvalid)?;
         if let Some(previous) = self.directory() {
             dir.check_succession(&previous)
-                .map_err(|e| NodeError::Directory(e.to_string()))?;
+                .map_err(NodeError::DirectoryInvalid)?;
         }
         if dir.entry(self.state()).is_none() {
-            return Err(NodeError::Directory(format!(
-                "the directory has no entry for this node's State {}",
-                self.state()
-            )));
+            return Err(NodeError::DirectoryInvalid(
+                ProtocolError::InvalidDirectory {
+                    detail: format!("it has no entry for this node's State {}", self.state()),
+                },
+            ));
         }
         self.store
             .put_directory(&StoredDirectory {

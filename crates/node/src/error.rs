@@ -1,8 +1,31 @@
 //! What can go wrong in a node's services, named in the node's own terms.
+//!
+//! Every failure says whose fault it is ([`NodeError::fault`]): this node's
+//! own (its store, ledger, keys or configuration), a peer node's (what it
+//! sent does not verify), or the caller's (an operator or client asked for
+//! something invalid). The faces turn that into an answer: the HTTP layer
+//! maps each variant to one stable code and status in `custos-http`'s
+//! `error.rs`, and never answers a fault of our own with a 4xx.
 
+use custos_ledger::LedgerError;
 use custos_model::StateCode;
 use custos_protocol::ProtocolError;
+use custos_seal::SealError;
 use custos_store::StoreError;
+
+/// Whose fault a failure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// This node's own: its store, ledger, keys, configuration or a bug.
+    /// Never blamed on whoever made the call.
+    Ours,
+    /// A peer node's: what it sent (a message, a checkpoint, a proof) does
+    /// not verify or does not fit.
+    Peer,
+    /// The caller's: an operator or client asked for something that is not
+    /// valid or does not exist.
+    Caller,
+}
 
 /// A failure of a node service.
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +36,17 @@ pub enum NodeError {
     /// The node has no verified directory yet (`custos directory import`).
     #[error("this node has no verified directory; import one with `custos directory import`")]
     NoDirectory,
-    /// The stored or offered directory does not verify.
-    #[error("directory: {0}")]
-    Directory(String),
+    /// The node's configuration names no registry key, so it can verify no directory.
+    #[error("no registry key is configured (directory.registry_key in custos.toml)")]
+    NoRegistryKey,
+    /// A directory offered for import does not verify, is not newer than
+    /// the one in force, drops a key, or has no entry for this node.
+    #[error("the directory is refused: {0}")]
+    DirectoryInvalid(ProtocolError),
+    /// The directory this node stored earlier no longer verifies against
+    /// its registry key: our store or configuration is at fault.
+    #[error("the stored directory does not verify: {0}")]
+    StoredDirectory(ProtocolError),
     /// The peer State is not in the directory.
     #[error("{0} has no entry in the directory")]
     NotInDirectory(StateCode),
@@ -28,9 +59,18 @@ pub enum NodeError {
     /// A request or message that does not exist.
     #[error("no request or message {0:?}")]
     NotFound(String),
-    /// The custody ledger could not be read, extended or proved.
+    /// A ledger entry asked for is not (yet) covered by a checkpoint.
+    #[error("{}", no_such_entry(*.index, *.size))]
+    NoSuchEntry { index: u64, size: Option<u64> },
+    /// This node's own custody ledger could not be read, extended or proved.
     #[error("ledger: {0}")]
-    Ledger(String),
+    Ledger(#[from] LedgerFailure),
+    /// A peer's checkpoint was refused for witnessing.
+    #[error("checkpoint refused: {0}")]
+    CheckpointRefused(#[from] CheckpointRefusal),
+    /// A custody proof a peer returned with its receipt does not verify.
+    #[error("the custody proof from {from} does not verify: {problem}")]
+    CustodyProofInvalid { from: StateCode, problem: String },
     /// Verification found a ledger entry that was changed, removed or reordered.
     #[error("ledger entry {index} is bad: {problem}")]
     LedgerTampered { index: u64, problem: String },
@@ -55,6 +95,10 @@ pub enum NodeError {
     /// A broken invariant inside the node (a bug), with what was seen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A stored value of our own cannot be read back (such as a message id
+    /// that does not parse).
+    #[error("stored {what} is damaged: {problem}")]
+    Corrupt { what: String, problem: String },
     /// A stored record does not match what was signed and logged: its
     /// content, a summary column or its ledger entry was changed, or a
     /// record was removed, inserted or moved. Our own store's fault.
@@ -65,10 +109,136 @@ pub enum NodeError {
     /// node accepts nothing until it is repaired.
     #[error("custody ledger unavailable: {0}")]
     CustodyUnavailable(String),
+    /// The node's free disk space is below its reserve.
+    #[error("storage is full: {0}")]
+    StorageFull(String),
+    /// Input from a peer does not verify or does not fit (or, for the
+    /// codes that say so, this node could not encode or encrypt).
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// The node's store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::StorageFull(detail) => NodeError::StorageFull(detail),
+            other => NodeError::Store(other),
+        }
+    }
+}
+
+impl NodeError {
+    /// Whose fault the failure is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            NodeError::Keys { .. }
+            | NodeError::NoDirectory
+            | NodeError::NoRegistryKey
+            | NodeError::StoredDirectory(_)
+            | NodeError::Ledger(_)
+            | NodeError::LedgerTampered { .. }
+            | NodeError::Io { .. }
+            | NodeError::Internal(_)
+            | NodeError::Corrupt { .. }
+            | NodeError::RecordTampered { .. }
+            | NodeError::CustodyUnavailable(_)
+            | NodeError::StorageFull(_)
+            | NodeError::Store(_) => Fault::Ours,
+            NodeError::CheckpointRefused(_) | NodeError::CustodyProofInvalid { .. } => Fault::Peer,
+            NodeError::Protocol(p) => match p {
+                ProtocolError::Encoding { .. } | ProtocolError::Encryption { .. } => Fault::Ours,
+                _ => Fault::Peer,
+            },
+            NodeError::DirectoryInvalid(_)
+            | NodeError::NotInDirectory(_)
+            | NodeError::InvalidDraft(_)
+            | NodeError::NotOurs(_)
+            | NodeError::NotFound(_)
+            | NodeError::NoSuchEntry { .. }
+            | NodeError::EvidenceInput { .. }
+            | NodeError::EvidencePackage { .. }
+            | NodeError::CannotDecrypt(..)
+            | NodeError::NoEncryptionKey(_) => Fault::Caller,
+        }
+    }
+}
+
+/// A failure of this node's own custody ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerFailure {
+    /// A computation over the stored tree failed.
+    #[error(transparent)]
+    Tree(LedgerError),
+    /// An entry could not be put in canonical form.
+    #[error("cannot encode a ledger entry: {0}")]
+    Encode(SealError),
+    /// The tree has more levels than a leaf index can address.
+    #[error("the tree is too deep")]
+    TooDeep,
+    /// A computation asked for hashes again and again.
+    #[error("a ledger computation kept asking for more hashes")]
+    EndlessHashes,
+    /// The reader of the stored entries stopped early.
+    #[error("the ledger reader stopped before the end")]
+    ReaderStopped,
+    /// An entry below the checkpoint is not in the store.
+    #[error("entry {0} is missing from the store")]
+    EntryMissing(u64),
+    /// This node's own signing key cannot make a verifier key or sign.
+    #[error("this node's key cannot sign or verify checkpoints: {0}")]
+    OwnKey(LedgerError),
+    /// A checkpoint note this node stored does not parse.
+    #[error("a stored checkpoint does not parse: {0}")]
+    StoredNote(LedgerError),
+    /// A fork's evidence cannot be encoded for keeping.
+    #[error("cannot encode a fork's evidence: {0}")]
+    ForkEvidence(String),
+}
+
+impl From<LedgerError> for LedgerFailure {
+    fn from(e: LedgerError) -> Self {
+        LedgerFailure::Tree(e)
+    }
+}
+
+/// Why a peer's checkpoint is not cosigned.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointRefusal {
+    /// The note does not parse as a checkpoint.
+    #[error("the checkpoint does not parse: {0}")]
+    Unreadable(LedgerError),
+    /// The origin line names no Custos ledger.
+    #[error("{0:?} is not the origin of a Custos node's ledger")]
+    NotACustosLog(String),
+    /// The log's origin cannot carry a verifier key.
+    #[error("the origin {origin:?} cannot name a key: {cause}")]
+    BadOrigin { origin: String, cause: LedgerError },
+    /// A node asked to witness its own ledger.
+    #[error("a node does not witness its own ledger")]
+    OwnLedger,
+    /// No current key of the log's State signed it.
+    #[error("the checkpoint is not signed by a current key of {state}{}", cause_text(.cause))]
+    NotSigned {
+        state: StateCode,
+        cause: Option<LedgerError>,
+    },
+}
+
+fn cause_text(cause: &Option<LedgerError>) -> String {
+    match cause {
+        Some(e) => format!(": {e}"),
+        None => " (it lists no usable key)".to_owned(),
+    }
+}
+
+fn no_such_entry(index: u64, size: Option<u64>) -> String {
+    match size {
+        Some(size) => format!("entry {index} is not in the ledger (its size is {size})"),
+        None => "the ledger has no checkpoint yet".to_owned(),
+    }
 }
 
 fn why_not_decrypted(listed: bool) -> &'static str {

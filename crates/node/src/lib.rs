@@ -31,7 +31,7 @@ use custos_protocol::Directory;
 use custos_seal::VerifyingKey;
 use custos_store::Store;
 
-pub use error::NodeError;
+pub use error::{CheckpointRefusal, Fault, LedgerFailure, NodeError};
 pub use intake::ReceiveOutcome;
 pub use keys::Keystore;
 pub use outbox::RetryPolicy;
@@ -151,12 +151,10 @@ impl Node {
             return Ok(());
         };
         let Some(registry) = self.settings.registry_key else {
-            return Err(NodeError::Directory(
-                "no registry key is configured (directory.registry_key)".into(),
-            ));
+            return Err(NodeError::NoRegistryKey);
         };
         let dir = Directory::verify_allow_expired(&stored.signed, &registry)
-            .map_err(|e| NodeError::Directory(e.to_string()))?;
+            .map_err(NodeError::StoredDirectory)?;
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(dir));
         Ok(())
     }

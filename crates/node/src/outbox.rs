@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use custos_ledger::ProofBundle;
-use custos_protocol::{ErrorCode, verify_receipt};
+use custos_protocol::federation::MessageAccepted;
+use custos_protocol::{ErrorCode, ErrorResponse, routes, verify_receipt};
 use custos_seal::Envelope;
 use custos_store::OutboxItem;
 use time::{Duration, OffsetDateTime};
@@ -320,7 +321,7 @@ impl Node {
         item: &OutboxItem,
         sent_envelope: Option<&[u8]>,
     ) -> Result<Delivered, Failure> {
-        let url = format!("{}/federation/v1/messages", item.url.trim_end_matches('/'));
+        let url = routes::url(&item.url, routes::MESSAGES, &[]);
         let response = self
             .http
             .post(&url)
@@ -336,24 +337,32 @@ impl Node {
             .bytes()
             .await
             .map_err(|e| Failure::Transient(format!("reading the answer of {url}: {e}")))?;
-        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let (receipt, custody) = match status {
-            200 => (
-                answer["receipt"].clone(),
-                answer.get("custody").cloned().filter(|c| !c.is_null()),
-            ),
+            200 => {
+                let accepted: MessageAccepted = serde_json::from_slice(&body).map_err(|e| {
+                    Failure::Transient(format!("{url} answered 200 with an unreadable body: {e}"))
+                })?;
+                (accepted.receipt, accepted.custody.filter(|c| !c.is_null()))
+            }
             _ => {
-                let code = answer["error"]["code"].as_str().unwrap_or("").to_owned();
-                let message = answer["error"]["message"].as_str().unwrap_or("").to_owned();
-                if code == ErrorCode::DuplicateMessage.as_str() && !answer["receipt"].is_null() {
-                    (answer["receipt"].clone(), None)
-                } else {
-                    let error = format!("{url} answered {status} {code}: {message}");
-                    return Err(if permanent(status, &code) {
-                        Failure::Permanent(error)
-                    } else {
-                        Failure::Transient(error)
-                    });
+                let (code, message, original) = match serde_json::from_slice::<ErrorResponse>(&body)
+                {
+                    Ok(r) => (r.error.code, r.error.message, r.receipt),
+                    Err(_) => (String::new(), String::new(), None),
+                };
+                match original.filter(|r| !r.is_null()) {
+                    // Received before: the original receipt stands.
+                    Some(original) if code == ErrorCode::DuplicateMessage.as_str() => {
+                        (original, None)
+                    }
+                    _ => {
+                        let error = format!("{url} answered {status} {code}: {message}");
+                        return Err(if permanent(status, &code) {
+                            Failure::Permanent(error)
+                        } else {
+                            Failure::Transient(error)
+                        });
+                    }
                 }
             }
         };

@@ -138,13 +138,13 @@ impl Node {
         let Some(request) = self.store.get_request(thread).await? else {
             return Err(NodeError::NotFound(thread.to_owned()));
         };
-        let prev =
-            match self.store.last_in_thread(thread).await? {
-                Some(m) => Some(m.id.parse().map_err(|e| {
-                    NodeError::Directory(format!("stored message id {}: {e}", m.id))
-                })?),
-                None => None,
-            };
+        let prev = match self.store.last_in_thread(thread).await? {
+            Some(m) => Some(m.id.parse().map_err(|e| NodeError::Corrupt {
+                what: format!("message id {:?}", m.id),
+                problem: format!("{e}"),
+            })?),
+            None => None,
+        };
         let message = Message {
             v: 1,
             kind,
@@ -171,9 +171,7 @@ impl Node {
         let now = message.created_at;
         let mut recipients = directory.current_recipients(to, now);
         if recipients.is_empty() {
-            return Err(NodeError::Directory(format!(
-                "{to} has no valid encryption key in the directory"
-            )));
+            return Err(NodeError::NoEncryptionKey(to));
         }
         let sealed = self.with_keys(|k| {
             recipients.push(k.encryption.recipient());

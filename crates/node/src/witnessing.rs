@@ -18,22 +18,13 @@ use custos_ledger::{
     peek_checkpoint, prove_consistency, verify_cosignature,
 };
 use custos_model::StateCode;
+use custos_protocol::{ErrorResponse, routes};
 use custos_store::{CosignatureRecord, StoreError, WitnessedState};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::{Node, NodeError};
+use crate::{CheckpointRefusal, LedgerFailure, Node, NodeError};
 
-/// The witness's answer, as sent back over HTTP.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum WitnessAnswer {
-    /// Consistent: the cosignature line to append to the checkpoint.
-    Cosigned { cosignature: String },
-    /// The proof must start from this size (or the checkpoint is older than it).
-    Conflict { witness_size: u64 },
-    /// The log contradicted an earlier checkpoint; the evidence is kept.
-    Fork { evidence: serde_json::Value },
-}
+pub use custos_protocol::federation::WitnessAnswer;
 
 /// What asking one peer to cosign came to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,8 +51,9 @@ pub enum CosignOutcome {
     },
 }
 
-fn ledger_err(e: LedgerError) -> NodeError {
-    NodeError::Ledger(e.to_string())
+/// A failure of this node's own key to make or check a cosignature.
+fn own_key(e: LedgerError) -> NodeError {
+    NodeError::Ledger(LedgerFailure::OwnKey(e))
 }
 
 impl Node {
@@ -76,8 +68,7 @@ impl Node {
     /// signing keys.
     pub fn witness_verifier_key(&self) -> Result<String, NodeError> {
         let current = self.with_keys(|k| k.signing.verifying_key());
-        let key =
-            VerifierKey::cosignature_v1(&self.witness_name(), &current).map_err(ledger_err)?;
+        let key = VerifierKey::cosignature_v1(&self.witness_name(), &current).map_err(own_key)?;
         Ok(key.to_text())
     }
 
@@ -92,17 +83,13 @@ impl Node {
     ) -> Result<WitnessAnswer, NodeError> {
         // A revoked key must not get a checkpoint cosigned either.
         self.ensure_directory_current().await?;
-        let claimed = peek_checkpoint(&request.note).map_err(ledger_err)?;
+        let claimed = peek_checkpoint(&request.note).map_err(CheckpointRefusal::Unreadable)?;
         let origin = claimed.origin.clone();
         let Some(log_state) = Self::origin_state(&origin) else {
-            return Err(NodeError::Ledger(format!(
-                "{origin:?} is not the origin of a Custos node's ledger"
-            )));
+            return Err(CheckpointRefusal::NotACustosLog(origin).into());
         };
         if log_state == self.state() {
-            return Err(NodeError::Ledger(
-                "a node does not witness its own ledger".into(),
-            ));
+            return Err(CheckpointRefusal::OwnLedger.into());
         }
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let entry = directory
@@ -112,7 +99,8 @@ impl Node {
         let held = self.store.witnessed(&origin).await?;
         let held_cp = match &held {
             Some(h) => {
-                let cp = peek_checkpoint(&h.note).map_err(ledger_err)?;
+                let cp = peek_checkpoint(&h.note)
+                    .map_err(|e| NodeError::Ledger(LedgerFailure::StoredNote(e)))?;
                 Some(WitnessedCheckpoint {
                     origin: origin.clone(),
                     size: h.size,
@@ -124,7 +112,7 @@ impl Node {
         };
         let witness = self
             .with_keys(|k| Witness::new(&self.witness_name(), k.signing.clone()))
-            .map_err(ledger_err)?;
+            .map_err(own_key)?;
         let timestamp = u64::try_from(now.unix_timestamp()).unwrap_or(0);
         // The log may have rotated its key: try each key the directory lists as usable now.
         let mut last_error = None;
@@ -134,7 +122,12 @@ impl Node {
             .iter()
             .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
         {
-            let log_key = VerifierKey::ed25519(&origin, &k.key).map_err(ledger_err)?;
+            let log_key = VerifierKey::ed25519(&origin, &k.key).map_err(|cause| {
+                CheckpointRefusal::BadOrigin {
+                    origin: origin.clone(),
+                    cause,
+                }
+            })?;
             match witness.add_checkpoint(&log_key, held_cp.as_ref(), request, timestamp) {
                 Ok(d) => {
                     decision = Some(d);
@@ -144,10 +137,11 @@ impl Node {
             }
         }
         let Some(decision) = decision else {
-            return Err(NodeError::Ledger(format!(
-                "the checkpoint is not signed by a current key of {log_state}: {}",
-                last_error.map(|e| e.to_string()).unwrap_or_default()
-            )));
+            return Err(CheckpointRefusal::NotSigned {
+                state: log_state,
+                cause: last_error,
+            }
+            .into());
         };
         match decision {
             WitnessDecision::Cosign { cosignature, state } => {
@@ -173,7 +167,7 @@ impl Node {
             }
             WitnessDecision::Fork(evidence) => {
                 let evidence = serde_json::to_value(&evidence)
-                    .map_err(|e| NodeError::Ledger(e.to_string()))?;
+                    .map_err(|e| LedgerFailure::ForkEvidence(e.to_string()))?;
                 self.store.record_fork(&origin, &evidence, now).await?;
                 tracing::error!(
                     origin = %origin,
@@ -263,10 +257,7 @@ impl Node {
             proof,
             note: note.to_owned(),
         };
-        let url = format!(
-            "{}/federation/v1/witness",
-            peer.node_url.trim_end_matches('/')
-        );
+        let url = routes::url(&peer.node_url, routes::WITNESS, &[]);
         let response = self
             .http
             .post(&url)
@@ -274,20 +265,19 @@ impl Node {
             .json(&body)
             .send()
             .await
-            .map_err(|e| NodeError::Ledger(format!("cannot reach {url}: {e}")));
+            .map_err(|e| format!("cannot reach {url}: {e}"));
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                return Ok(CosignOutcome::Unreachable {
-                    reason: e.to_string(),
-                });
+                return Ok(CosignOutcome::Unreachable { reason: e });
             }
         };
         let status = response.status().as_u16();
-        let answer: serde_json::Value = response.json().await.unwrap_or_default();
-        match serde_json::from_value::<WitnessAnswer>(answer.clone()) {
+        let answer = response.bytes().await.unwrap_or_default();
+        match serde_json::from_slice::<WitnessAnswer>(&answer) {
             Ok(WitnessAnswer::Cosigned { cosignature }) => {
-                let cp = peek_checkpoint(note).map_err(ledger_err)?;
+                let cp = peek_checkpoint(note)
+                    .map_err(|e| NodeError::Ledger(LedgerFailure::StoredNote(e)))?;
                 let verified = peer
                     .signing_keys
                     .iter()
@@ -317,7 +307,19 @@ impl Node {
                 Ok(CosignOutcome::Fork { evidence })
             }
             Err(_) => Ok(CosignOutcome::Refused {
-                reason: format!("{url} answered {status}: {answer}"),
+                reason: match serde_json::from_slice::<ErrorResponse>(&answer) {
+                    Ok(r) => format!(
+                        "{url} answered {status} {}: {}",
+                        r.error.code, r.error.message
+                    ),
+                    Err(_) => format!(
+                        "{url} answered {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
+                    ),
+                },
             }),
         }
     }

@@ -65,11 +65,20 @@ pub enum ErrorCode {
     UploadUnauthorized,
     RecordTampered,
     CustodyUnavailable,
+    CheckpointRefused,
+    MalformedWitnessRequest,
+    InvalidDraft,
+    NotThisNodesState,
+    NotInDirectory,
+    NoEncryptionKey,
+    InvalidEvidenceInput,
+    InvalidEvidencePackage,
+    CannotDecrypt,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 41] = [
+    pub const ALL: [ErrorCode; 50] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -111,6 +120,15 @@ impl ErrorCode {
         ErrorCode::UploadUnauthorized,
         ErrorCode::RecordTampered,
         ErrorCode::CustodyUnavailable,
+        ErrorCode::CheckpointRefused,
+        ErrorCode::MalformedWitnessRequest,
+        ErrorCode::InvalidDraft,
+        ErrorCode::NotThisNodesState,
+        ErrorCode::NotInDirectory,
+        ErrorCode::NoEncryptionKey,
+        ErrorCode::InvalidEvidenceInput,
+        ErrorCode::InvalidEvidencePackage,
+        ErrorCode::CannotDecrypt,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -157,6 +175,15 @@ impl ErrorCode {
             ErrorCode::UploadUnauthorized => "upload-unauthorized",
             ErrorCode::RecordTampered => "record-tampered",
             ErrorCode::CustodyUnavailable => "custody-unavailable",
+            ErrorCode::CheckpointRefused => "checkpoint-refused",
+            ErrorCode::MalformedWitnessRequest => "malformed-witness-request",
+            ErrorCode::InvalidDraft => "invalid-draft",
+            ErrorCode::NotThisNodesState => "not-this-nodes-state",
+            ErrorCode::NotInDirectory => "not-in-directory",
+            ErrorCode::NoEncryptionKey => "no-encryption-key",
+            ErrorCode::InvalidEvidenceInput => "invalid-evidence-input",
+            ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
+            ErrorCode::CannotDecrypt => "cannot-decrypt",
         }
     }
 
@@ -198,7 +225,15 @@ impl ErrorCode {
             | ErrorCode::CustodyUnavailable => 503,
             ErrorCode::InsufficientStorage => 507,
             ErrorCode::UnknownRequest | ErrorCode::NotDecryptable => 422,
-            ErrorCode::UploadUnauthorized => 403,
+            ErrorCode::UploadUnauthorized | ErrorCode::CheckpointRefused => 403,
+            ErrorCode::MalformedWitnessRequest => 400,
+            ErrorCode::InvalidDraft
+            | ErrorCode::NotThisNodesState
+            | ErrorCode::NotInDirectory
+            | ErrorCode::NoEncryptionKey
+            | ErrorCode::InvalidEvidenceInput
+            | ErrorCode::InvalidEvidencePackage
+            | ErrorCode::CannotDecrypt => 422,
         }
     }
 
@@ -311,6 +346,33 @@ impl ErrorCode {
             }
             ErrorCode::RecordTampered => {
                 "A record in the node's own store does not match what was signed and logged (edited, removed, moved or inserted); it is not shown (client API only)."
+            }
+            ErrorCode::CheckpointRefused => {
+                "A checkpoint offered for witnessing does not parse, names no Custos ledger (or the witness's own), or is not signed by a current key of its State."
+            }
+            ErrorCode::MalformedWitnessRequest => {
+                "A witnessing request is not the JSON object `{old_size, proof, note}`."
+            }
+            ErrorCode::InvalidDraft => {
+                "A request draft does not validate; the message lists every problem (client API only)."
+            }
+            ErrorCode::NotThisNodesState => {
+                "A draft names another requesting State than the one this node speaks for (client API only)."
+            }
+            ErrorCode::NotInDirectory => {
+                "The State named as a recipient, or as the origin of a checkpoint offered for witnessing, has no entry in the directory."
+            }
+            ErrorCode::NoEncryptionKey => {
+                "The recipient State lists no current encryption key in the directory (client API only)."
+            }
+            ErrorCode::InvalidEvidenceInput => {
+                "A file or folder given for sealing cannot go into an evidence package (client API only)."
+            }
+            ErrorCode::InvalidEvidencePackage => {
+                "An evidence package folder is missing, incomplete or malformed, or an output folder cannot be used (client API only)."
+            }
+            ErrorCode::CannotDecrypt => {
+                "No key of this node decrypts the evidence package asked for (client API only)."
             }
         }
     }

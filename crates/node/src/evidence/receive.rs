@@ -34,7 +34,7 @@ use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, sign_evidence_receipt,
 };
 use custos_protocol::evidence_upload::verify_upload_auth;
-use custos_protocol::{ErrorCode, MAX_CLOCK_AHEAD, ProtocolError, timestamp};
+use custos_protocol::{MAX_CLOCK_AHEAD, ProtocolError, timestamp};
 use custos_store::Direction;
 use serde_json::json;
 
@@ -84,8 +84,6 @@ pub enum ReceiveError {
     /// The manifest does not verify (form, signature, directory).
     #[error("the manifest is refused: {0}")]
     Manifest(#[from] ProtocolError),
-    #[error("this node has no verified directory yet")]
-    NoDirectory,
     #[error("the manifest is addressed to {recipients}, not to {me}")]
     NotARecipient { me: String, recipients: String },
     #[error("segment {index} is {size} bytes; this node accepts segments of at most {limit} bytes")]
@@ -145,28 +143,9 @@ fn list(items: &[u32]) -> String {
 }
 
 impl ReceiveError {
-    /// The stable code this refusal is answered with.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            ReceiveError::Manifest(e) => e.code(),
-            ReceiveError::NoDirectory => ErrorCode::NoDirectory,
-            ReceiveError::NotARecipient { .. } => ErrorCode::NotARecipient,
-            ReceiveError::SegmentTooLarge { .. } => ErrorCode::SegmentTooLarge,
-            ReceiveError::InsufficientStorage { .. } => ErrorCode::InsufficientStorage,
-            ReceiveError::UnknownPackage(_) => ErrorCode::UnknownPackage,
-            ReceiveError::NoSuchSegment { .. } => ErrorCode::NoSuchSegment,
-            ReceiveError::SegmentMismatch { .. } => ErrorCode::SegmentMismatch,
-            ReceiveError::UploadInProgress(_) => ErrorCode::UploadInProgress,
-            ReceiveError::Incomplete { .. } => ErrorCode::PackageIncomplete,
-            ReceiveError::UnknownRequest { .. } => ErrorCode::UnknownRequest,
-            ReceiveError::NotDecryptable { .. } => ErrorCode::NotDecryptable,
-            ReceiveError::Unauthorized(e) => e.code(),
-            ReceiveError::Io { source, .. } if is_disk_full(source) => {
-                ErrorCode::InsufficientStorage
-            }
-            ReceiveError::Node(NodeError::CustodyUnavailable(_)) => ErrorCode::CustodyUnavailable,
-            ReceiveError::Io { .. } | ReceiveError::Node(_) => ErrorCode::Internal,
-        }
+    /// Whether the failure is the disk running out of space.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, ReceiveError::Io { source, .. } if is_disk_full(source))
     }
 }
 
@@ -247,7 +226,7 @@ impl Node {
     ) -> Result<UploadStatus, ReceiveError> {
         self.custody_open()?;
         self.ensure_directory_current().await?;
-        let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let now = self.clock.now();
         directory.check_current(now)?;
         let verified = verify_manifest(manifest_bytes, &directory)?;
@@ -388,7 +367,7 @@ impl Node {
         let folders = Folders::of(self);
         let h = hex.clone();
         let (origin, accepted) = blocking(move || find_origin(&folders, &h)).await?;
-        let directory = self.directory().ok_or(ReceiveError::NoDirectory)?;
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         verify_upload_auth(
             auth,
             &directory,

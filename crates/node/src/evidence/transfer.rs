@@ -29,7 +29,8 @@ use custos_protocol::evidence_transfer::{
     EvidenceReceipt, UploadStatus, package_hex, verify_evidence_receipt,
 };
 use custos_protocol::evidence_upload::{UPLOAD_AUTH_HEADER, sign_upload_auth};
-use custos_protocol::{ErrorCode, ErrorResponse};
+use custos_protocol::federation::SegmentVerified;
+use custos_protocol::{ErrorCode, ErrorResponse, routes};
 use serde_json::{Value, json};
 
 use super::layout::{RECEIPTS_DIR, manifest_path, segment_path};
@@ -88,8 +89,6 @@ pub enum TransferError {
     /// The local package is not fit to send: nothing was uploaded.
     #[error("{path}: {problem}")]
     Package { path: PathBuf, problem: String },
-    #[error("this node has no verified directory; import one with `custos directory import`")]
-    NoDirectory,
     #[error("{0} has no node URL in the directory")]
     NotInDirectory(StateCode),
     /// The receiving node refused with a typed error.
@@ -178,7 +177,9 @@ impl Node {
                 format!("cannot read the manifest: {e}"),
             )
         })?;
-        let directory = self.directory().ok_or(TransferError::NoDirectory)?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let verified = verify_manifest(&bytes, &directory).map_err(|e| {
             problem(
                 manifest_path.clone(),
@@ -295,7 +296,9 @@ impl Node {
     }
 
     fn peer_url(&self, to: StateCode) -> Result<String, TransferError> {
-        let directory = self.directory().ok_or(TransferError::NoDirectory)?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let url = directory
             .node_url(to)
             .ok_or(TransferError::NotInDirectory(to))?;
@@ -311,7 +314,8 @@ impl Node {
         observer: &dyn SendObserver,
         sent: &mut Tally,
     ) -> Result<(UploadStatus, Vec<u8>), Stop> {
-        let base = format!("{}/federation/v1/evidence", self.peer_url(to)?);
+        let node_url = self.peer_url(to)?;
+        let base = routes::url(&node_url, routes::EVIDENCE, &[]);
         let hex = package_hex(&package.verified.package_id)
             .unwrap_or_default()
             .to_owned();
@@ -372,7 +376,8 @@ impl Node {
                     let Some(segment) = segments.get(i as usize) else {
                         continue;
                     };
-                    let url = format!("{base}/{hex}/segments/{i}");
+                    let url =
+                        routes::url(&node_url, routes::EVIDENCE_SEGMENT, &[&hex, &i.to_string()]);
                     self.put_segment(
                         package,
                         segment.index,
@@ -392,7 +397,7 @@ impl Node {
             observer.finish();
             result?;
         }
-        let url = format!("{base}/{hex}/complete");
+        let url = routes::url(&node_url, routes::EVIDENCE_COMPLETE, &[&hex]);
         let response = self
             .http
             .post(&url)
@@ -491,7 +496,7 @@ impl Node {
         }
         let response =
             response.map_err(|e| Stop::Transient(format!("segment {index} to {url}: {e}")))?;
-        let _: Value = read_answer(to, url, response).await?;
+        let _: SegmentVerified = read_answer(to, url, response).await?;
         Ok(())
     }
 
@@ -505,7 +510,9 @@ impl Node {
         sent: Tally,
     ) -> Result<SendOutcome, TransferError> {
         let bad = |problem: String| TransferError::BadReceipt { to, problem };
-        let directory = self.directory().ok_or(TransferError::NoDirectory)?;
+        let directory = self
+            .directory()
+            .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let manifest = &package.verified.manifest;
         let package_id = &package.verified.package_id;
         let receipt =

@@ -1,0 +1,77 @@
+//! The path of every HTTP route a node serves, written once: the router of
+//! `custos-http` mounts these, and the node's clients (outbox, witnessing,
+//! evidence transfer) build their URLs from them. Segments in braces are
+//! path parameters, in the router's syntax.
+
+/// `POST`: deliver one sealed message (federation).
+pub const MESSAGES: &str = "/federation/v1/messages";
+/// `POST`: ask the node to witness (cosign) a checkpoint (federation).
+pub const WITNESS: &str = "/federation/v1/witness";
+/// `POST`: offer an evidence package's signed manifest (federation).
+pub const EVIDENCE: &str = "/federation/v1/evidence";
+/// `GET`: the upload status of a package (federation).
+pub const EVIDENCE_PACKAGE: &str = "/federation/v1/evidence/{id}";
+/// `PUT`: upload one segment of a package (federation).
+pub const EVIDENCE_SEGMENT: &str = "/federation/v1/evidence/{id}/segments/{n}";
+/// `POST`: ask the node to accept a fully uploaded package (federation).
+pub const EVIDENCE_COMPLETE: &str = "/federation/v1/evidence/{id}/complete";
+/// `GET` lists, `POST` sends requests (client API).
+pub const REQUESTS: &str = "/api/v1/requests";
+/// `GET`: one request (client API).
+pub const REQUEST: &str = "/api/v1/requests/{id}";
+/// `GET`: liveness.
+pub const HEALTH: &str = "/healthz";
+/// `GET`: Prometheus metrics.
+pub const METRICS: &str = "/metrics";
+
+/// The URL of `route` on the node at `base` (its directory `node_url`),
+/// with the path parameters filled in from `params` in order.
+///
+/// ```
+/// use custos_protocol::routes::{EVIDENCE_SEGMENT, url};
+/// assert_eq!(
+///     url("https://fr.example/", EVIDENCE_SEGMENT, &["sha256:ab", "3"]),
+///     "https://fr.example/federation/v1/evidence/sha256:ab/segments/3"
+/// );
+/// ```
+pub fn url(base: &str, route: &str, params: &[&str]) -> String {
+    let mut out = String::with_capacity(base.len() + route.len() + 80);
+    out.push_str(base.trim_end_matches('/'));
+    let mut params = params.iter();
+    let mut rest = route;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(params.next().copied().unwrap_or_default());
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_fill_in_the_parameters_in_order() {
+        assert_eq!(
+            url("http://127.0.0.1:7000", MESSAGES, &[]),
+            "http://127.0.0.1:7000/federation/v1/messages"
+        );
+        assert_eq!(
+            url("http://h/", EVIDENCE_COMPLETE, &["abc"]),
+            "http://h/federation/v1/evidence/abc/complete"
+        );
+        assert_eq!(
+            url("http://h", EVIDENCE_SEGMENT, &["abc", "12"]),
+            "http://h/federation/v1/evidence/abc/segments/12"
+        );
+        assert_eq!(
+            url("http://h", REQUEST, &["thr-1"]),
+            "http://h/api/v1/requests/thr-1"
+        );
+    }
+}
