@@ -30,7 +30,7 @@ pub use clock::TestClock;
 pub use custos_node::Keystore;
 pub use network::{Network, NetworkBuilder};
 pub use node::{NodeBuilder, TestNode};
-pub use postgres::TempDatabase;
+pub use postgres::{POSTGRES_URL_VAR, TempDatabase};
 pub use router::Reply;
 
 use time::OffsetDateTime;

@@ -181,7 +181,7 @@ impl NodeBuilder {
             store,
             clock,
             dir,
-            _database: database,
+            database,
             _temp: temp,
         })
     }
@@ -207,7 +207,7 @@ pub struct TestNode {
     pub clock: Arc<TestClock>,
     dir: PathBuf,
     // Dropped after the node's fields above, in this order.
-    _database: Option<TempDatabase>,
+    database: Option<TempDatabase>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -233,7 +233,7 @@ impl TestNode {
 
     /// The URL of the node's store.
     pub fn store_url(&self) -> String {
-        match &self._database {
+        match &self.database {
             Some(db) => db.url(),
             None => sqlite_url(&self.dir),
         }
