@@ -20,7 +20,7 @@
 //! `CUSTOS_BENCH_EVIDENCE_GIB=8` for the 8 GiB memory measurement (one run).
 //! Prints figures and PASS/MISS against the targets; asserts nothing.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code, unused_imports, clippy::all)]
 mod common;
 

@@ -15,7 +15,7 @@
 //!
 //! Run: `cargo bench -p custos-cli --bench evidence_transfer`.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
 mod common;
 

@@ -62,17 +62,16 @@ use axum::routing::post;
 use custos_model::clock::Clock;
 use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::custody::{Entry, EntryKind};
-use custos_node::directory::EntryDetails;
-use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
+use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, RetryPolicy};
 use custos_protocol::{
-    DirectoryList, ErrorCode, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, Message, MessageId, Receipt,
-    new_thread_id, open_message, seal_message, sign_receipt, validate_message, verify_receipt,
+    ErrorCode, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, Message, MessageId, Receipt, new_thread_id,
+    open_message, seal_message, sign_receipt, validate_message, verify_receipt,
 };
-use custos_seal::SigningKey;
 use custos_store::{
     AcceptOutcome, Direction, IncomingMessage, MessageRecord, NewEvent, OutboxItem, OutboxState,
     OutgoingMessage, RequestRecord, Store,
 };
+use custos_testkit::{Network, NetworkBuilder, NodeBuilder, TestClock, TestNode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -144,7 +143,9 @@ async fn run() -> anyhow::Result<()> {
             .with_context(|| format!("cannot create a directory in {}", dir.display()))?,
         None => tempfile::tempdir().context("cannot create a temporary directory")?,
     };
-    let clock = Arc::new(BenchClock::new());
+    // Starts at a fixed instant and then follows the monotonic clock, so
+    // both nodes share one timeline without reading the wall clock.
+    let clock = Arc::new(TestClock::running(datetime!(2026-11-28 10:00 UTC)));
     let draft = preservation_draft()?;
 
     println!("Federation benchmark: FR -> DE on 127.0.0.1, one SQLite file per node");
@@ -163,9 +164,27 @@ async fn run() -> anyhow::Result<()> {
         sync.percentile_ms(99.0)
     );
 
-    let custos = CustosPair::start(&root.path().join("custos"), Arc::clone(&clock)).await?;
+    // Two real nodes (France and Germany) with a directory signed by a test
+    // registry, served and sequencing as `custos serve` runs them.
+    let custos = NetworkBuilder::new(&["FR", "DE"])
+        .served()
+        .in_dir(root.path().join("custos"))
+        .clock(Arc::clone(&clock))
+        .http_client(http_client()?)
+        // Every sender of the bench is on 127.0.0.1.
+        .limits(custos_http::ServerLimits {
+            max_connections_per_address: 4096,
+            ..Default::default()
+        })
+        .build()
+        .await?;
     let floor = FloorPair::start(&root.path().join("floor"), Arc::clone(&clock)).await?;
-    let custos_sender = Sender::Custos(Arc::clone(&custos.fr));
+    let fr = custos.node("FR");
+    let custos_sender = Sender::Custos(
+        Arc::clone(&fr.node),
+        Arc::clone(&fr.store),
+        Arc::clone(&clock),
+    );
     let floor_sender = Sender::Floor(Arc::clone(&floor.sender));
 
     println!("\nstage costs (one thread, mean of {STAGE_ITERATIONS} runs):");
@@ -233,29 +252,6 @@ async fn run() -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------
 // Clock, machine, drafts
-
-/// A clock that starts at a fixed instant and then follows the monotonic
-/// clock, so both nodes share one timeline without reading the wall clock.
-#[derive(Debug)]
-struct BenchClock {
-    base: OffsetDateTime,
-    start: Instant,
-}
-
-impl BenchClock {
-    fn new() -> Self {
-        BenchClock {
-            base: datetime!(2026-11-28 10:00 UTC),
-            start: Instant::now(),
-        }
-    }
-}
-
-impl Clock for BenchClock {
-    fn now(&self) -> OffsetDateTime {
-        self.base + self.start.elapsed()
-    }
-}
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -378,35 +374,15 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let url = format!("sqlite://{}", dir.join("custos.db").display());
-    custos_store::open(&url)
-        .await
-        .with_context(|| format!("cannot open {url}"))
-}
-
-/// A node of `state` over `store`, with fresh keys in `dir/keys`.
-async fn node(
-    dir: &Path,
-    state: &str,
-    store: Arc<dyn Store>,
-    clock: &Arc<BenchClock>,
-    registry_key: Option<custos_seal::VerifyingKey>,
-) -> anyhow::Result<Arc<Node>> {
-    let keys = Keystore::create(&dir.join("keys"), clock.now())?;
-    let settings = NodeSettings {
-        state: state.parse()?,
-        name: format!("{state} (benchmark)"),
-        data_dir: dir.to_owned(),
-        registry_key,
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy::default(),
-        evidence: Default::default(),
-        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
-    };
-    let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
-    Ok(Node::new(settings, keys, store, clock, http_client()?).await?)
+/// A node of `state` kept in `dir`, with fresh keys, reading `clock`.
+async fn node(dir: &Path, state: &str, clock: &Arc<TestClock>) -> anyhow::Result<TestNode> {
+    Ok(NodeBuilder::new(state)
+        .name(format!("{state} (benchmark)"))
+        .in_dir(dir)
+        .clock(Arc::clone(clock))
+        .http_client(http_client()?)
+        .build()
+        .await?)
 }
 
 // ---------------------------------------------------------------------------
@@ -415,21 +391,22 @@ async fn node(
 /// The sending side of either pipeline.
 #[derive(Debug, Clone)]
 enum Sender {
-    Custos(Arc<Node>),
+    /// A kit node (its node, store and clock).
+    Custos(Arc<Node>, Arc<dyn Store>, Arc<TestClock>),
     Floor(Arc<FloorSender>),
 }
 
 impl Sender {
     fn store(&self) -> &dyn Store {
         match self {
-            Sender::Custos(n) => n.store.as_ref(),
+            Sender::Custos(_, store, _) => store.as_ref(),
             Sender::Floor(f) => f.store.as_ref(),
         }
     }
 
     fn now(&self) -> OffsetDateTime {
         match self {
-            Sender::Custos(n) => n.clock.now(),
+            Sender::Custos(_, _, clock) => clock.now(),
             Sender::Floor(f) => f.clock.now(),
         }
     }
@@ -437,7 +414,7 @@ impl Sender {
     /// Queues a draft; returns the message id.
     async fn submit(&self, draft: Value) -> anyhow::Result<String> {
         match self {
-            Sender::Custos(n) => Ok(n.submit(draft, "bench").await?.message_id),
+            Sender::Custos(n, ..) => Ok(n.submit(draft, "bench").await?.message_id),
             Sender::Floor(f) => f.submit(draft).await,
         }
     }
@@ -445,14 +422,14 @@ impl Sender {
     /// One pass of the outbox worker: claims what is due and tries it.
     async fn deliver_due(&self) -> anyhow::Result<usize> {
         match self {
-            Sender::Custos(n) => Ok(n.deliver_due(CLAIM_LIMIT).await?),
+            Sender::Custos(n, ..) => Ok(n.deliver_due(CLAIM_LIMIT).await?),
             Sender::Floor(f) => f.deliver_due(CLAIM_LIMIT).await,
         }
     }
 
     fn spawn_worker(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
         match self {
-            Sender::Custos(n) => tokio::spawn(Arc::clone(n).run_outbox(stop)),
+            Sender::Custos(n, ..) => tokio::spawn(Arc::clone(n).run_outbox(stop)),
             Sender::Floor(f) => tokio::spawn(Arc::clone(f).run_outbox(stop)),
         }
     }
@@ -794,124 +771,24 @@ fn print_table(rows: &[Row]) {
 // ---------------------------------------------------------------------------
 // The real nodes
 
-/// Two real nodes, France and Germany, with a directory signed by a test registry.
-#[derive(Debug)]
-struct CustosPair {
-    fr: Arc<Node>,
-    de: Arc<Node>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl CustosPair {
-    /// Builds both nodes as `custos init` would, and runs them as `custos serve` does.
-    async fn start(root: &Path, clock: Arc<BenchClock>) -> anyhow::Result<Self> {
-        let registry = SigningKey::generate();
-        let (shutdown, _) = watch::channel(false);
-        let mut nodes = Vec::new();
-        for state in ["FR", "DE"] {
-            let dir = root.join(state.to_lowercase());
-            let store = open_store(&dir).await?;
-            let node = node(&dir, state, store, &clock, Some(registry.verifying_key())).await?;
-            nodes.push((node, loopback_listener()?));
-        }
-
-        let mut entries = Vec::new();
-        for (node, listener) in &nodes {
-            let details = EntryDetails {
-                node_url: format!("http://{}", listener.local_addr()?),
-                languages: vec!["en".to_owned()],
-                ..EntryDetails::default()
-            };
-            entries.push(node.signed_entry(&details)?);
-        }
-        let now = clock.now();
-        let list = DirectoryList::new(
-            1,
-            "Benchmark registry",
-            now,
-            now + time::Duration::days(30),
-            entries,
-        );
-        let signed = list.sign(&registry)?;
-
-        let mut tasks = Vec::new();
-        let mut served = Vec::new();
-        for (node, listener) in nodes {
-            node.import_directory(&signed).await?;
-            let mut stop = shutdown.subscribe();
-            let stopped = async move {
-                let _ = stop.changed().await;
-            };
-            let n = Arc::clone(&node);
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = custos_http::serve(
-                    n,
-                    listener,
-                    None,
-                    // Every sender of the bench is on 127.0.0.1.
-                    custos_http::ServerLimits {
-                        max_connections_per_address: 4096,
-                        ..Default::default()
-                    },
-                    stopped,
-                )
-                .await
-                {
-                    eprintln!("federation bench: a node stopped serving: {e}");
-                }
-            }));
-            tasks.push(tokio::spawn(
-                Arc::clone(&node).run_sequencer(shutdown.subscribe()),
-            ));
-            served.push(node);
-        }
-        let de = served.pop().ok_or_else(|| anyhow!("no DE node"))?;
-        let fr = served.pop().ok_or_else(|| anyhow!("no FR node"))?;
-        Ok(CustosPair {
-            fr,
-            de,
-            shutdown,
-            tasks,
-        })
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-        self.fr.store.close().await;
-        self.de.store.close().await;
-    }
-}
-
 /// Mean single-threaded cost of each protocol stage, printed in microseconds.
-fn stage_costs(pair: &CustosPair, draft: &Value, now: OffsetDateTime) -> anyhow::Result<()> {
-    let directory = pair
-        .fr
+fn stage_costs(pair: &Network, draft: &Value, now: OffsetDateTime) -> anyhow::Result<()> {
+    let (fr, de) = (pair.node("FR"), pair.node("DE"));
+    let directory = fr
         .directory()
         .ok_or_else(|| anyhow!("FR has no directory"))?;
-    let de_state = pair.de.state();
-    let (signing, mut recipients) = {
-        let keys = pair
-            .fr
-            .keys
-            .read()
-            .map_err(|_| anyhow!("FR keys poisoned"))?;
-        (keys.signing.clone(), vec![keys.encryption.recipient()])
-    };
+    let de_state = de.state();
+    // Each node's keys as its key folder holds them.
+    let fr_keys = Keystore::load(&fr.dir().join("keys"))?;
+    let (signing, mut recipients) = (
+        fr_keys.signing.clone(),
+        vec![fr_keys.encryption.recipient()],
+    );
     recipients.extend(directory.current_recipients(de_state, now));
-    let (de_signing, de_identities) = {
-        let keys = pair
-            .de
-            .keys
-            .read()
-            .map_err(|_| anyhow!("DE keys poisoned"))?;
-        (keys.signing.clone(), keys.identities())
-    };
+    let de_keys = Keystore::load(&de.dir().join("keys"))?;
+    let (de_signing, de_identities) = (de_keys.signing.clone(), de_keys.identities());
     let message = Message::submit(
-        pair.fr.state(),
+        fr.state(),
         de_state,
         new_thread_id(uuid::Uuid::new_v4()),
         None,
@@ -996,7 +873,7 @@ struct FloorSender {
     peer: StateCode,
     url: String,
     store: Arc<dyn Store>,
-    clock: Arc<BenchClock>,
+    clock: Arc<TestClock>,
     http: reqwest::Client,
     retry: RetryPolicy,
     wake: Notify,
@@ -1007,7 +884,7 @@ struct FloorSender {
 struct FloorReceiver {
     state: StateCode,
     store: Arc<dyn Store>,
-    clock: Arc<BenchClock>,
+    clock: Arc<TestClock>,
     max_bytes: usize,
     /// A node over the same store, for its ledger: sequencing and custody proofs.
     ledger: Arc<Node>,
@@ -1024,25 +901,19 @@ struct FloorPair {
 }
 
 impl FloorPair {
-    async fn start(root: &Path, clock: Arc<BenchClock>) -> anyhow::Result<Self> {
+    async fn start(root: &Path, clock: Arc<TestClock>) -> anyhow::Result<Self> {
         let listener = loopback_listener()?;
         let addr = listener.local_addr()?;
         // The custody ledger of each side is kept as on a node, by a node
         // over the floor's store: its sequencer runs as `custos serve` runs
         // it, and the receiver asks it for the proof that goes with a receipt.
-        let mut ledgers = Vec::new();
-        for state in ["FR", "DE"] {
-            let dir = root.join(state.to_lowercase());
-            let store = open_store(&dir).await?;
-            ledgers.push(node(&dir, state, store, &clock, None).await?);
-        }
-        let de = ledgers.pop().ok_or_else(|| anyhow!("no DE ledger"))?;
-        let fr = ledgers.pop().ok_or_else(|| anyhow!("no FR ledger"))?;
+        let fr = node(&root.join("fr"), "FR", &clock).await?;
+        let de = node(&root.join("de"), "DE", &clock).await?;
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for ledger in [&fr, &de] {
             tasks.push(tokio::spawn(
-                Arc::clone(ledger).run_sequencer(shutdown.subscribe()),
+                Arc::clone(&ledger.node).run_sequencer(shutdown.subscribe()),
             ));
         }
         let receiver = Arc::new(FloorReceiver {
@@ -1050,7 +921,7 @@ impl FloorPair {
             store: Arc::clone(&de.store),
             clock: Arc::clone(&clock),
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            ledger: de,
+            ledger: Arc::clone(&de.node),
         });
         let sender = Arc::new(FloorSender {
             state: fr.state(),

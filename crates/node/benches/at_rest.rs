@@ -35,20 +35,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custos_model::clock::FixedClock;
 use custos_model::{RequestKind, StateCode, template, validate};
+use custos_node::Keystore;
 use custos_node::at_rest::RecordKind;
 use custos_node::custody::{Entry, EntryKind};
-use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
 use custos_protocol::{Message, new_thread_id, seal_message};
 use custos_store::{
     Direction, MessageRecord, NewEvent, OutboxItem, OutboxState, OutgoingMessage, RequestRecord,
+    Store,
 };
+use custos_testkit::{AT, NodeBuilder};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::macros::datetime;
-
-const AT: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -66,15 +63,15 @@ fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
-/// One signed, sealed outgoing submission, ready for the store.
-fn outgoing(node: &Node, draft: &serde_json::Value, n: usize, base: u64) -> OutgoingMessage {
+/// One signed, sealed outgoing submission of the node whose `keys` these
+/// are, ready for the store.
+fn outgoing(keys: &Keystore, draft: &serde_json::Value, n: usize, base: u64) -> OutgoingMessage {
     let me: StateCode = "FR".parse().unwrap();
     let to: StateCode = "DE".parse().unwrap();
     let thread = new_thread_id(uuid::Uuid::new_v4());
     let mut draft = draft.clone();
     draft["reference"] = json!(format!("BENCH-{n:08}"));
     let message = Message::submit(me, to, thread.clone(), None, AT, draft);
-    let keys = node.keys.read().unwrap();
     let sealed = seal_message(&message, &keys.signing, &[keys.encryption.recipient()]).unwrap();
     let id = sealed.id.to_string();
     let entry = Entry::new(EntryKind::MessageSent, AT, "bench")
@@ -141,8 +138,7 @@ fn outgoing(node: &Node, draft: &serde_json::Value, n: usize, base: u64) -> Outg
 }
 
 /// The unchecked read that `GET /api/v1/requests/{id}` made before reads were checked.
-async fn unchecked(node: &Node, id: &str) -> usize {
-    let store = &node.store;
+async fn unchecked(store: &dyn Store, id: &str) -> usize {
     let record = store.get_request(id).await.unwrap().unwrap();
     let mut n = record.id.len();
     for m in store.thread_messages(id).await.unwrap() {
@@ -181,28 +177,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let keys = Keystore::create(&dir.join("keys"), AT).unwrap();
-        let url = format!("sqlite://{}", dir.join("custos.db").display());
-        let store = custos_store::open(&url).await.unwrap();
-        let settings = NodeSettings {
-            state: "FR".parse().unwrap(),
-            name: "bench".into(),
-            data_dir: dir.clone(),
-            registry_key: None,
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
-            retry: RetryPolicy::default(),
-            evidence: Default::default(),
-        };
-        let node = Node::new(
-            settings,
-            keys,
-            store,
-            Arc::new(FixedClock::new(AT)),
-            reqwest::Client::new(),
-        )
-        .await
-        .unwrap();
+        let node = NodeBuilder::new("FR").name("bench").in_dir(&dir).build().await.unwrap();
+        // The node's keys as its folder holds them, shared by the sealing threads.
+        let keys = Arc::new(Keystore::load(&node.dir().join("keys")).unwrap());
         let draft = validate::parse(&template::render(RequestKind::Preservation)).unwrap();
 
         println!("at-rest benchmark: {messages} signed, sealed messages on SQLite in {}", dir.display());
@@ -217,7 +194,7 @@ fn main() {
             let made: Vec<OutgoingMessage> = {
                 let half = count / 2;
                 let (a, b) = (n, n + half);
-                let (na, nb) = (node.clone(), node.clone());
+                let (na, nb) = (Arc::clone(&keys), Arc::clone(&keys));
                 let (da, db) = (draft.clone(), draft.clone());
                 let ja = tokio::task::spawn_blocking(move || {
                     (a..a + half).map(|i| outgoing(&na, &da, i, base)).collect::<Vec<_>>()
@@ -232,10 +209,10 @@ fn main() {
             let mut tasks = tokio::task::JoinSet::new();
             for chunk in made.chunks(count.div_ceil(64)) {
                 let chunk = chunk.to_vec();
-                let node = node.clone();
+                let store = Arc::clone(&node.store);
                 tasks.spawn(async move {
                     for out in &chunk {
-                        node.store.record_outgoing(out).await.unwrap();
+                        store.record_outgoing(out).await.unwrap();
                     }
                     chunk.into_iter().map(|o| o.message.thread).collect::<Vec<_>>()
                 });
@@ -257,7 +234,7 @@ fn main() {
         for i in 0..reads {
             let id = &ids[(i * 7919) % ids.len()];
             let t = Instant::now();
-            std::hint::black_box(unchecked(&node, id).await);
+            std::hint::black_box(unchecked(node.store.as_ref(), id).await);
             let a = t.elapsed();
             let t = Instant::now();
             std::hint::black_box(node.request_detail(id).await.unwrap());

@@ -44,12 +44,10 @@ use custos_ledger::{
     Hash, HashReader, LedgerError, MemoryLog, RootBuilder, leaf_hash, peek_checkpoint,
     prove_inclusion, stored_hash_count,
 };
-use custos_model::clock::{Clock, FixedClock};
 use custos_node::custody::{Entry, EntryKind};
-use custos_node::{
-    DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeError, NodeSettings, RetryPolicy,
-};
+use custos_node::{Keystore, NodeError};
 use custos_store::{Store, StoreError, StoredCheckpoint};
+use custos_testkit::{KitError, NodeBuilder, TestClock, TestNode};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -96,6 +94,8 @@ const BASE: OffsetDateTime = datetime!(2026-11-28 10:00 UTC);
 enum BenchError {
     #[error(transparent)]
     Node(#[from] NodeError),
+    #[error(transparent)]
+    Kit(#[from] KitError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -412,40 +412,20 @@ fn entry(i: u64) -> Result<Vec<u8>, NodeError> {
     e.encode()
 }
 
-async fn open_store(dir: &Path) -> Result<Arc<dyn Store>, BenchError> {
-    let url = format!("sqlite://{}", dir.join("custos.db").display());
-    Ok(custos_store::open(&url).await?)
-}
-
 /// A node of Germany over the SQLite file in `dir`, with the keys in
 /// `dir/keys` (created when `fresh`).
-async fn open_node(dir: &Path, fresh: bool) -> Result<Arc<Node>, BenchError> {
-    let clock = Arc::new(FixedClock::new(BASE));
-    let keys = if fresh {
-        Keystore::create(&dir.join("keys"), clock.now())?
-    } else {
-        Keystore::load(&dir.join("keys"))?
-    };
-    let store = open_store(dir).await?;
-    let settings = NodeSettings {
-        state: "DE".parse().map_err(|e| BenchError::Setting {
-            name: "state",
-            problem: format!("{e}"),
-        })?,
-        name: "Germany (ledger benchmark)".into(),
-        data_dir: dir.to_owned(),
-        registry_key: None,
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy::default(),
-        evidence: Default::default(),
-        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
-    };
-    Ok(Node::new(settings, keys, store, clock, reqwest::Client::new()).await?)
+async fn open_node(dir: &Path, fresh: bool) -> Result<TestNode, BenchError> {
+    let builder = NodeBuilder::new("DE")
+        .name("Germany (ledger benchmark)")
+        .in_dir(dir)
+        .clock(Arc::new(TestClock::fixed(BASE)));
+    let builder = if fresh { builder } else { builder.reopen() };
+    Ok(builder.build().await?)
 }
 
 /// A ledger of exactly `size` entries with a signed checkpoint at `size`,
 /// reused from `root` when an earlier run completed it.
-fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<Arc<Node>, BenchError> {
+fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<TestNode, BenchError> {
     let dir = root.join(format!("ledger-{size}"));
     let done = dir.join("complete");
     if done.exists() {
@@ -684,7 +664,7 @@ fn appends(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), BenchE
 /// store.
 fn append_parts(
     rt: &Runtime,
-    node: &Node,
+    node: &TestNode,
     appended: &[Vec<u8>],
 ) -> Result<AppendParts, BenchError> {
     let mut log = MemoryLog::from_entries(appended)?;
@@ -720,7 +700,7 @@ fn append_parts(
 /// Queues the next batch of entries after those in `log`; returns them.
 fn queue_next_batch(
     rt: &Runtime,
-    node: &Node,
+    node: &TestNode,
     log: &MemoryLog,
 ) -> Result<Vec<Vec<u8>>, BenchError> {
     let from = log.size();
@@ -732,7 +712,11 @@ fn queue_next_batch(
 }
 
 /// One batch through the sequencer itself; returns its time.
-fn sequencer_batch(rt: &Runtime, node: &Node, log: &mut MemoryLog) -> Result<Duration, BenchError> {
+fn sequencer_batch(
+    rt: &Runtime,
+    node: &TestNode,
+    log: &mut MemoryLog,
+) -> Result<Duration, BenchError> {
     let fresh = queue_next_batch(rt, node, log)?;
     let t = Instant::now();
     let sequenced = rt.block_on(node.sequence_ledger())?;
@@ -753,7 +737,7 @@ fn sequencer_batch(rt: &Runtime, node: &Node, log: &mut MemoryLog) -> Result<Dur
 /// added to `steps`; returns how many hashes it stored.
 fn stepwise_batch(
     rt: &Runtime,
-    node: &Node,
+    node: &TestNode,
     log: &mut MemoryLog,
     steps: &mut [Duration; 4],
 ) -> Result<usize, BenchError> {
@@ -789,13 +773,12 @@ fn stepwise_batch(
     )?;
     steps[2] += t.elapsed();
 
+    // The node's signing key, read from its key folder outside the timing.
+    let keys = Keystore::load(&node.dir().join("keys"))?;
     let t = Instant::now();
     let origin = node.ledger_origin();
     let checkpoint = custos_ledger::Checkpoint::new(&origin, log.size(), root)?;
-    let note = {
-        let keys = node.keys.read().unwrap_or_else(|p| p.into_inner());
-        custos_ledger::sign_checkpoint(&checkpoint, &origin, &keys.signing)?
-    };
+    let note = custos_ledger::sign_checkpoint(&checkpoint, &origin, &keys.signing)?;
     rt.block_on(node.store.put_checkpoint(&StoredCheckpoint {
         size: log.size(),
         note,
@@ -836,7 +819,7 @@ impl HashReader for StoreReader<'_> {
 /// Times `Node::prove_entry` at each index; the first `PROOF_WARMUP` are not counted.
 fn time_bundles(
     rt: &Runtime,
-    node: &Node,
+    node: &TestNode,
     size: u64,
     indexes: &[u64],
 ) -> Result<Latency, BenchError> {
@@ -862,7 +845,7 @@ fn time_bundles(
 /// `PROOF_WARMUP` are not counted.
 fn time_paths(
     rt: &Runtime,
-    node: &Node,
+    node: &TestNode,
     size: u64,
     indexes: &[u64],
 ) -> Result<Latency, BenchError> {

@@ -7,51 +7,21 @@
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
 use std::path::Path;
-use std::sync::Arc;
 
 use custos_ledger::{MemoryLog, stored_hash_index};
-use custos_model::clock::FixedClock;
+use custos_node::NodeError;
 use custos_node::custody::LedgerReport;
-use custos_node::{
-    DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeError, NodeSettings, RetryPolicy,
-};
 use custos_store::SCAN_RUN;
-use time::OffsetDateTime;
-use time::macros::datetime;
-
-const AT: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
+use custos_testkit::{AT, NodeBuilder, TempDatabase, TestNode};
 /// Two whole runs and a partial one.
 const SIZE: u64 = 2 * SCAN_RUN as u64 + 3_000;
 
 /// Germany's node over the SQLite file in `dir`, with keys made there
 /// when `fresh`.
-async fn node(dir: &Path, fresh: bool) -> Arc<Node> {
-    let url = format!("sqlite://{}", dir.join("custos.db").display());
-    node_on(dir, &url, fresh).await
-}
-
-/// Germany's node over the store at `url`, with keys in `dir`.
-async fn node_on(dir: &Path, url: &str, fresh: bool) -> Arc<Node> {
-    let keys = if fresh {
-        Keystore::create(&dir.join("keys"), AT).unwrap()
-    } else {
-        Keystore::load(&dir.join("keys")).unwrap()
-    };
-    let store = custos_store::open(url).await.unwrap();
-    let settings = NodeSettings {
-        state: "DE".parse().unwrap(),
-        name: "Germany".into(),
-        data_dir: dir.to_owned(),
-        registry_key: None,
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy::default(),
-        evidence: Default::default(),
-        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
-    };
-    let clock = Arc::new(FixedClock::new(AT));
-    Node::new(settings, keys, store, clock, reqwest::Client::new())
-        .await
-        .unwrap()
+async fn node(dir: &Path, fresh: bool) -> TestNode {
+    let builder = NodeBuilder::new("DE").name("Germany").in_dir(dir);
+    let builder = if fresh { builder } else { builder.reopen() };
+    builder.build().await.unwrap()
 }
 
 fn entry(i: u64) -> Vec<u8> {
@@ -62,17 +32,17 @@ fn entry(i: u64) -> Vec<u8> {
 /// A ledger of `SIZE` entries whose latest signed checkpoint covers the
 /// first `checkpoint` of them: those go through the sequencer, the rest
 /// are appended behind it with their tree hashes.
-async fn ledger(dir: &Path, checkpoint: u64) -> Arc<Node> {
+async fn ledger(dir: &Path, checkpoint: u64) -> TestNode {
     fill(node(dir, true).await, checkpoint).await
 }
 
 /// Gives `node`'s empty ledger its `SIZE` entries, signed up to `checkpoint`.
-async fn fill(node: Arc<Node>, checkpoint: u64) -> Arc<Node> {
+async fn fill(node: TestNode, checkpoint: u64) -> TestNode {
     let entries: Vec<Vec<u8>> = (0..SIZE).map(entry).collect();
     for chunk in entries[..checkpoint as usize].chunks(5_000) {
         node.store.queue_ledger(chunk, AT).await.unwrap();
     }
-    node.sequence_all().await.unwrap();
+    node.node.sequence_all().await.unwrap();
     let log = MemoryLog::from_entries(&entries).unwrap();
     let first_hash = custos_ledger::stored_hash_count(checkpoint) as usize;
     let hashes: Vec<(u64, [u8; 32])> = log.stored_hashes()[first_hash..]
@@ -91,8 +61,8 @@ async fn fill(node: Arc<Node>, checkpoint: u64) -> Arc<Node> {
     node
 }
 
-async fn verify(node: &Node) -> Result<LedgerReport, NodeError> {
-    node.verify_ledger(&mut |_, _| {}).await
+async fn verify(node: &TestNode) -> Result<LedgerReport, NodeError> {
+    node.node.verify_ledger(&mut |_, _| {}).await
 }
 
 /// The entry and problem a verification that must fail names.
@@ -141,7 +111,7 @@ async fn a_good_ledger_verifies_whatever_its_checkpoint() {
         assert_eq!(report.size, SIZE);
         assert_eq!(report.root, want.to_base64(), "checkpoint at {checkpoint}");
         assert_eq!(report.checkpoint_size, Some(checkpoint));
-        node.store.close().await;
+        node.close().await;
     }
 }
 
@@ -167,14 +137,14 @@ fn copy_of(from: &Path) -> tempfile::TempDir {
 async fn caught(dir: &Path) -> (u64, String) {
     let node = node(dir, false).await;
     let found = tampered(verify(&node).await);
-    node.store.close().await;
+    node.close().await;
     found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
     let pristine = tempfile::tempdir().unwrap();
-    ledger(pristine.path(), SIZE).await.store.close().await;
+    ledger(pristine.path(), SIZE).await.close().await;
 
     // A changed entry in the second whole run.
     let index = SCAN_RUN as u64 + 777;
@@ -210,33 +180,16 @@ async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
     let dir = copy_of(pristine.path());
     let node = node(dir.path(), false).await;
     assert_eq!(verify(&node).await.unwrap().size, SIZE);
-    node.store.close().await;
-}
-
-/// Runs `sql` on the PostgreSQL database at `url`, behind the node's back.
-async fn postgres(url: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_ledger_verifies_and_names_a_changed_entry() {
-    let Ok(admin) = std::env::var("CUSTOS_TEST_POSTGRES_URL") else {
-        println!("skipped: CUSTOS_TEST_POSTGRES_URL is not set");
+    let Some(db) = TempDatabase::from_env() else {
         return;
     };
-    let name = format!("custos_verify_{}", uuid::Uuid::new_v4().simple());
-    postgres(&admin, &format!("CREATE DATABASE {name}")).await;
-    let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
-    let url = format!("{server}/{name}");
-
-    let dir = tempfile::tempdir().unwrap();
-    let node = fill(node_on(dir.path(), &url, true).await, SIZE).await;
+    let built = NodeBuilder::new("DE").store_url(db.url()).build().await;
+    let node = fill(built.unwrap(), SIZE).await;
     let want = MemoryLog::from_entries((0..SIZE).map(entry))
         .unwrap()
         .root();
@@ -244,9 +197,8 @@ async fn a_postgresql_ledger_verifies_and_names_a_changed_entry() {
 
     let index = SCAN_RUN as u64 + 4_321;
     let forge = format!("UPDATE ledger_entries SET entry = '\\x00' WHERE idx = {index}");
-    postgres(&url, &forge).await;
+    db.execute(&forge).unwrap();
     let (at, problem) = tampered(verify(&node).await);
     assert_eq!(at, index, "{problem}");
-    node.store.close().await;
-    postgres(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    node.close().await;
 }

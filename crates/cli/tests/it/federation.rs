@@ -12,12 +12,10 @@
 //! Forged messages are built in this process with the protocol and seal
 //! crates and posted to the federation endpoint as a peer would.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Answer, Network, Sent, TempDatabase, draft, state, wait_until};
+use crate::common::{Answer, Network, Sent, TempDatabase, draft, state, wait_until};
 use custos_model::RequestKind;
 use custos_protocol::{
     DEFAULT_MAX_MESSAGE_BYTES, Directory, DirectoryList, ErrorCode, KeyValidity, Message,
@@ -795,7 +793,7 @@ fn a_directory_that_does_not_follow_the_one_held_is_not_imported() {
 
 #[test]
 fn a_node_on_postgresql_exchanges_with_a_node_on_sqlite() {
-    let Some(db) = TempDatabase::create() else {
+    let Some(db) = TempDatabase::from_env() else {
         return;
     };
     let url = db.url();

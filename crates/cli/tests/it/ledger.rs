@@ -1,10 +1,8 @@
 //! The custody ledger through the binary: real node processes, real SQLite files edited behind the node's back.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Network, draft};
+use crate::common::{Network, draft};
 use custos_model::RequestKind;
 
 fn verify(net: &Network, cc: &str) -> (Option<i32>, String) {
@@ -197,7 +195,7 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
 
 #[test]
 fn tampering_with_the_postgresql_tables_is_caught() {
-    let Some(db) = common::TempDatabase::create() else {
+    let Some(db) = crate::common::TempDatabase::from_env() else {
         return;
     };
     let url = db.url();

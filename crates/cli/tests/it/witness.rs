@@ -6,11 +6,9 @@
 //! that the node's own `ledger verify` passes, then carry on. The witness, which
 //! cosigned the earlier checkpoint, must refuse and keep the evidence.
 
-mod common;
-
 use std::fmt::Write as _;
 
-use common::{Network, draft};
+use crate::common::{Network, draft};
 use custos_ledger::MemoryLog;
 use custos_model::RequestKind;
 

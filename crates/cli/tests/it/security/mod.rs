@@ -8,9 +8,6 @@
 //! (`proofs`). Every finding of the integrity review has a test here that
 //! fails without its fix.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod at_rest;
 mod edges;
 mod hostile_peer;

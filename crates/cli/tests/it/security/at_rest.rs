@@ -93,7 +93,7 @@ fn sqlite_files(net: &Network, cc: &str) -> Vec<u8> {
 
 #[test]
 fn a_copy_of_the_database_reveals_no_case_content() {
-    let pg = TempDatabase::create();
+    let pg = TempDatabase::from_env();
     let urls: Vec<(&str, String)> = pg.iter().map(|db| ("DE", db.url())).collect();
     let dbs: Vec<(&str, &str)> = urls.iter().map(|(cc, u)| (*cc, u.as_str())).collect();
     let net = Network::start_with(&["FR", "DE"], &dbs);
@@ -390,7 +390,7 @@ fn tampered_sqlite_rows_are_refused_and_named() {
 
 #[test]
 fn tampered_postgresql_rows_are_refused_and_named() {
-    let Some(pg) = TempDatabase::create() else {
+    let Some(pg) = TempDatabase::from_env() else {
         return;
     };
     let url = pg.url();

@@ -7,14 +7,12 @@
 // Setup helpers outside `#[test]` functions fail the test loudly too.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Network, draft};
+use crate::common::{Network, draft};
 use custos_model::RequestKind;
 use serde_json::Value;
 
@@ -644,6 +642,6 @@ fn the_documented_recipe_is_the_tested_one() {
     .unwrap();
     assert!(
         doc.contains(RECIPE.trim()),
-        "docs/formats/evidence.md must contain the RECIPE of crates/cli/tests/evidence.rs verbatim"
+        "docs/formats/evidence.md must contain the RECIPE of crates/cli/tests/it/evidence.rs verbatim"
     );
 }

@@ -1,6 +1,6 @@
 //! Generated documents under `docs/` are committed; these tests fail when one is stale.
 //!
-//! Run `UPDATE_DOCS=1 cargo test -p custos-cli --test docs` to write them afresh.
+//! Run `UPDATE_DOCS=1 cargo test -p custos-cli --test it docs::` to write them afresh.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,7 +20,7 @@ fn check_fresh(name: &str, generated: &str) {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/{name} is stale; run `UPDATE_DOCS=1 cargo test -p custos-cli --test docs` and commit the result"
+        "docs/{name} is stale; run `UPDATE_DOCS=1 cargo test -p custos-cli --test it docs::` and commit the result"
     );
 }
 

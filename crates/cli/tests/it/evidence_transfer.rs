@@ -3,14 +3,12 @@
 //! cleanly when damaged, doubled, misaddressed or too big for the disk, and
 //! accepted exactly once with a signed receipt.
 
-mod common;
-
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
-use common::{Network, draft, state, wait_until};
+use crate::common::{Network, draft, state, wait_until};
 use custos_model::RequestKind;
 use serde_json::Value;
 

@@ -3,7 +3,8 @@
 //! The pure crates (model, protocol, seal, ledger) must not depend, even
 //! indirectly, on anything that does I/O: async runtimes, HTTP stacks, database
 //! drivers. The dependency graph comes from `cargo metadata`, so a forbidden
-//! edge fails here the moment someone adds it.
+//! edge fails here the moment someone adds it. The test kit
+//! (`custos-testkit`) is a dev-dependency only: no crate builds it in.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
@@ -123,4 +124,32 @@ fn the_check_itself_sees_io_dependencies() {
     let deps =
         normal_closure(&metadata(), "custos-cli").expect("the cli crate is in the workspace");
     assert!(deps.contains("tokio") && deps.contains("sqlx"), "{deps:?}");
+}
+
+#[test]
+fn the_test_kit_is_never_built_into_a_crate() {
+    // Tests and benches may use it; nothing that ships may.
+    let meta = metadata();
+    let members: Vec<String> = meta["packages"]
+        .as_array()
+        .expect("cargo metadata lists packages")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .filter(|n| n.starts_with("custos-") && *n != "custos-testkit")
+        .map(str::to_owned)
+        .collect();
+    assert!(members.len() >= 8, "{members:?}");
+    for krate in &members {
+        let deps = normal_closure(&meta, krate).expect("a workspace crate");
+        assert!(
+            !deps.contains("custos-testkit"),
+            "{krate} depends on custos-testkit outside its tests and benches"
+        );
+    }
+    // The check sees the kit where it is: behind the node's own tests.
+    let kit = normal_closure(&meta, "custos-testkit").expect("the test kit is in the workspace");
+    assert!(
+        kit.contains("custos-node") && kit.contains("custos-http"),
+        "{kit:?}"
+    );
 }

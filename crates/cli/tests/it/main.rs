@@ -1,0 +1,31 @@
+//! The `custos` binary's integration tests, in one test binary.
+//!
+//! One binary links the harness and the crates once, where a binary per
+//! file compiled them again for each. Each module is one story; run one
+//! with a name filter, for example `cargo test -p custos-cli --test it
+//! security::` or `UPDATE_DOCS=1 cargo test -p custos-cli --test it docs::`.
+//!
+//! - `common`: the harness, a small network of real `custos` processes on
+//!   loopback.
+//! - `architecture`: the dependency rules between crates.
+//! - `cli`: commands of one node, without a network.
+//! - `docs`: generated documents under `docs/` are fresh.
+//! - `evidence`, `evidence_transfer`: evidence packages sealed, verified,
+//!   opened and sent between nodes.
+//! - `federation`: requests between nodes, refusals, keys and directories.
+//! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
+//! - `tls`: serving over TLS, with and without client certificates.
+//! - `security`: Custos tried as an attacker would, one module per attacker.
+
+mod common;
+
+mod architecture;
+mod cli;
+mod docs;
+mod evidence;
+mod evidence_transfer;
+mod federation;
+mod ledger;
+mod security;
+mod tls;
+mod witness;

@@ -1,0 +1,37 @@
+//! The HTTP faces driven through the router without a socket: nodes built
+//! by the test kit (real keys, SQLite files, a signed directory, a clock
+//! standing still), requests in, status codes, error codes and bodies out.
+//!
+//! - `client_api`: listing and showing requests with a bearer token, and the
+//!   answers to a missing or wrong token, a bad query, an unknown request
+//!   and an invalid draft.
+//! - `intake`: a message from a peer node is accepted with a signed receipt;
+//!   a repeated, forged, foreign, oversized or garbled one gets its typed
+//!   code and status, and nothing is stored for it.
+//! - `operator`: `/healthz` and `/metrics`.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+mod client_api;
+mod intake;
+mod operator;
+
+use custos_model::{RequestKind, template, validate};
+use serde_json::Value;
+
+/// The preservation template (France asks Germany), which validates as it is.
+pub fn preservation_draft() -> Value {
+    let draft = validate::parse(&template::render(RequestKind::Preservation)).unwrap();
+    assert!(validate::validate(&draft).is_valid());
+    draft
+}
+
+/// `value` as pretty JSON with each `(text, name)` replaced by `<name>`:
+/// ids that change on every run, kept out of snapshots.
+pub fn redacted(value: &Value, names: &[(&str, &str)]) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap();
+    for (from, name) in names {
+        text = text.replace(from, &format!("<{name}>"));
+    }
+    text
+}
