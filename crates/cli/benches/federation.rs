@@ -63,7 +63,7 @@ use custos_model::clock::Clock;
 use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::custody::{Entry, EntryKind};
 use custos_node::directory::EntryDetails;
-use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
+use custos_node::{Actor, DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
 use custos_protocol::{
     DirectoryList, ErrorCode, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, Message, MessageId, Receipt,
     new_thread_id, open_message, seal_message, sign_receipt, validate_message, verify_receipt,
@@ -422,14 +422,14 @@ enum Sender {
 impl Sender {
     fn store(&self) -> &dyn Store {
         match self {
-            Sender::Custos(n) => n.store.as_ref(),
+            Sender::Custos(n) => n.store().as_ref(),
             Sender::Floor(f) => f.store.as_ref(),
         }
     }
 
     fn now(&self) -> OffsetDateTime {
         match self {
-            Sender::Custos(n) => n.clock.now(),
+            Sender::Custos(n) => n.clock().now(),
             Sender::Floor(f) => f.clock.now(),
         }
     }
@@ -437,7 +437,15 @@ impl Sender {
     /// Queues a draft; returns the message id.
     async fn submit(&self, draft: Value) -> anyhow::Result<String> {
         match self {
-            Sender::Custos(n) => Ok(n.submit(draft, "bench").await?.message_id),
+            Sender::Custos(n) => Ok(n
+                .submit(
+                    draft,
+                    &Actor::Cli {
+                        user: "bench".into(),
+                    },
+                )
+                .await?
+                .message_id),
             Sender::Floor(f) => f.submit(draft).await,
         }
     }
@@ -881,8 +889,8 @@ impl CustosPair {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.fr.store.close().await;
-        self.de.store.close().await;
+        self.fr.close().await;
+        self.de.close().await;
     }
 }
 
@@ -894,20 +902,12 @@ fn stage_costs(pair: &CustosPair, draft: &Value, now: OffsetDateTime) -> anyhow:
         .ok_or_else(|| anyhow!("FR has no directory"))?;
     let de_state = pair.de.state();
     let (signing, mut recipients) = {
-        let keys = pair
-            .fr
-            .keys
-            .read()
-            .map_err(|_| anyhow!("FR keys poisoned"))?;
+        let keys = pair.fr.keys();
         (keys.signing.clone(), vec![keys.encryption.recipient()])
     };
     recipients.extend(directory.current_recipients(de_state, now));
     let (de_signing, de_identities) = {
-        let keys = pair
-            .de
-            .keys
-            .read()
-            .map_err(|_| anyhow!("DE keys poisoned"))?;
+        let keys = pair.de.keys();
         (keys.signing.clone(), keys.identities())
     };
     let message = Message::submit(
@@ -1047,7 +1047,7 @@ impl FloorPair {
         }
         let receiver = Arc::new(FloorReceiver {
             state: de.state(),
-            store: Arc::clone(&de.store),
+            store: Arc::clone(de.store()),
             clock: Arc::clone(&clock),
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             ledger: de,
@@ -1056,7 +1056,7 @@ impl FloorPair {
             state: fr.state(),
             peer: receiver.state,
             url: format!("http://{addr}"),
-            store: Arc::clone(&fr.store),
+            store: Arc::clone(fr.store()),
             clock: Arc::clone(&clock),
             http: http_client()?,
             retry: RetryPolicy::default(),

@@ -78,7 +78,7 @@ impl From<NodeError> for ApiError {
             NodeError::CustodyUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "custody-unavailable")
             }
-            NodeError::Store(custos_store::StoreError::StorageFull(_)) => {
+            NodeError::Store(custos_node::app::StoreError::StorageFull(_)) => {
                 (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage")
             }
             NodeError::Io { .. }

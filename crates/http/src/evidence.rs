@@ -138,7 +138,7 @@ pub async fn put_segment(
     Path((id, n)): Path<(String, String)>,
     body: Body,
 ) -> Response {
-    let drain_limit = node.settings.evidence.max_segment_bytes;
+    let drain_limit = node.settings().evidence.max_segment_bytes;
     let ok = || {
         (
             StatusCode::OK,

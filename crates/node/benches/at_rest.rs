@@ -69,7 +69,7 @@ fn outgoing(node: &Node, draft: &serde_json::Value, n: usize, base: u64) -> Outg
     let mut draft = draft.clone();
     draft["reference"] = json!(format!("BENCH-{n:08}"));
     let message = Message::submit(me, to, thread.clone(), None, AT, draft);
-    let keys = node.keys.read().unwrap();
+    let keys = node.keys();
     let sealed = seal_message(&message, &keys.signing, &[keys.encryption.recipient()]).unwrap();
     let id = sealed.id.to_string();
     let entry = Entry::new(EntryKind::MessageSent, AT, "bench")
@@ -137,7 +137,7 @@ fn outgoing(node: &Node, draft: &serde_json::Value, n: usize, base: u64) -> Outg
 
 /// The unchecked read that `GET /api/v1/requests/{id}` made before reads were checked.
 async fn unchecked(node: &Node, id: &str) -> usize {
-    let store = &node.store;
+    let store = node.store();
     let record = store.get_request(id).await.unwrap().unwrap();
     let mut n = record.id.len();
     for m in store.thread_messages(id).await.unwrap() {
@@ -207,7 +207,7 @@ fn main() {
         let mut n = 0;
         while n < messages {
             let count = batch.min(messages - n);
-            let base = node.store.ledger_size().await.unwrap();
+            let base = node.store().ledger_size().await.unwrap();
             // Sealing on the blocking pool, two at a time (the two cores).
             let made: Vec<OutgoingMessage> = {
                 let half = count / 2;
@@ -230,7 +230,7 @@ fn main() {
                 let node = node.clone();
                 tasks.spawn(async move {
                     for out in &chunk {
-                        node.store.record_outgoing(out).await.unwrap();
+                        node.store().record_outgoing(out).await.unwrap();
                     }
                     chunk.into_iter().map(|o| o.message.thread).collect::<Vec<_>>()
                 });
@@ -244,7 +244,7 @@ fn main() {
         println!(
             "  built in {:.1} s ({} ledger entries)",
             started.elapsed().as_secs_f64(),
-            node.store.ledger_size().await.unwrap()
+            node.store().ledger_size().await.unwrap()
         );
 
         // 1. Reads.
@@ -303,7 +303,7 @@ fn main() {
             "   {rate:.0} records/s; target at least 50,000 records/s: {}",
             if rate >= 50_000.0 { "PASS" } else { "MISS" }
         );
-        node.store.close().await;
+        node.store().close().await;
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

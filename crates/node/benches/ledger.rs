@@ -452,8 +452,8 @@ fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<Arc<Node>, BenchErr
         let node = rt.block_on(open_node(&dir, false))?;
         let (stored, cp) = rt.block_on(async {
             Ok::<_, BenchError>((
-                node.store.ledger_size().await?,
-                node.store.latest_checkpoint().await?,
+                node.store().ledger_size().await?,
+                node.store().latest_checkpoint().await?,
             ))
         })?;
         if stored == size && cp.is_some_and(|c| c.size == size) {
@@ -464,7 +464,7 @@ fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<Arc<Node>, BenchErr
             "the kept ledger in {} holds {stored} entries, not {size}; rebuilding",
             dir.display()
         );
-        rt.block_on(node.store.close());
+        rt.block_on(node.store().close());
     }
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io(format!("remove {}", dir.display())))?;
@@ -489,7 +489,7 @@ fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<Arc<Node>, BenchErr
             .map(|(h, i)| (i, h.0))
             .collect();
         rt.block_on(
-            node.store
+            node.store()
                 .append_ledger(appended, &[], &entries, &hashes, BASE),
         )?;
         appended += n;
@@ -505,7 +505,7 @@ fn ledger_of(rt: &Runtime, root: &Path, size: u64) -> Result<Arc<Node>, BenchErr
     let last = entry(size - 1)?;
     log.append(&last)?;
     let sequenced = rt.block_on(async {
-        node.store.queue_ledger(&[last], BASE).await?;
+        node.store().queue_ledger(&[last], BASE).await?;
         Ok::<_, BenchError>(node.sequence_all().await?)
     })?;
     check(sequenced == 1, || {
@@ -583,7 +583,7 @@ fn appends(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), BenchE
     let (queued, queue) = timed(|| {
         rt.block_on(async {
             for batch in entries.chunks(QUEUE_BATCH) {
-                node.store.queue_ledger(batch, BASE).await?;
+                node.store().queue_ledger(batch, BASE).await?;
             }
             Ok::<_, StoreError>(())
         })
@@ -600,8 +600,8 @@ fn appends(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), BenchE
     })?;
     let (size, cp) = rt.block_on(async {
         Ok::<_, BenchError>((
-            node.store.ledger_size().await?,
-            node.store.latest_checkpoint().await?,
+            node.store().ledger_size().await?,
+            node.store().latest_checkpoint().await?,
         ))
     })?;
     check(
@@ -614,7 +614,7 @@ fn appends(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), BenchE
         },
     )?;
     let parts = append_parts(rt, &node, &entries)?;
-    rt.block_on(node.store.close());
+    rt.block_on(node.store().close());
 
     let n = s.appends as f64;
     let per_sec = |t: Duration| n / t.as_secs_f64();
@@ -727,7 +727,7 @@ fn queue_next_batch(
     let fresh = (from..from + u64::from(custos_node::custody::BATCH))
         .map(entry)
         .collect::<Result<Vec<_>, _>>()?;
-    rt.block_on(node.store.queue_ledger(&fresh, BASE))?;
+    rt.block_on(node.store().queue_ledger(&fresh, BASE))?;
     Ok(fresh)
 }
 
@@ -761,7 +761,7 @@ fn stepwise_batch(
     let from = log.size();
 
     let t = Instant::now();
-    let pending = rt.block_on(node.store.pending_ledger(custos_node::custody::BATCH))?;
+    let pending = rt.block_on(node.store().pending_ledger(custos_node::custody::BATCH))?;
     steps[0] += t.elapsed();
     check(pending.len() == fresh.len(), || {
         format!("{} entries pending, not {}", pending.len(), fresh.len())
@@ -784,7 +784,7 @@ fn stepwise_batch(
     let consumed: Vec<i64> = pending.iter().map(|p| p.id).collect();
     let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
     rt.block_on(
-        node.store
+        node.store()
             .append_ledger(from, &consumed, &entries, &hashes, BASE),
     )?;
     steps[2] += t.elapsed();
@@ -793,10 +793,10 @@ fn stepwise_batch(
     let origin = node.ledger_origin();
     let checkpoint = custos_ledger::Checkpoint::new(&origin, log.size(), root)?;
     let note = {
-        let keys = node.keys.read().unwrap_or_else(|p| p.into_inner());
+        let keys = node.keys();
         custos_ledger::sign_checkpoint(&checkpoint, &origin, &keys.signing)?
     };
-    rt.block_on(node.store.put_checkpoint(&StoredCheckpoint {
+    rt.block_on(node.store().put_checkpoint(&StoredCheckpoint {
         size: log.size(),
         note,
         created_at: BASE,
@@ -868,7 +868,7 @@ fn time_paths(
 ) -> Result<Latency, BenchError> {
     let reader = StoreReader {
         rt,
-        store: node.store.as_ref(),
+        store: node.store().as_ref(),
     };
     let depth = 64 - (size - 1).leading_zeros() as usize;
     let mut times = Vec::with_capacity(indexes.len());
@@ -930,7 +930,7 @@ fn proofs(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), BenchEr
         let paths = time_paths(rt, &node, size, &for_paths)?;
         let bundles_again = time_bundles(rt, &node, size, &for_bundles)?;
         let paths_again = time_paths(rt, &node, size, &for_paths)?;
-        rt.block_on(node.store.close());
+        rt.block_on(node.store().close());
 
         println!("{size} entries:");
         if let Some(found) = found {
@@ -1081,7 +1081,7 @@ fn verification(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), B
     let size = s.verify_size;
     println!("\n== 3. Full verification (Node::verify_ledger) vs openssl dgst -sha256");
     let node = ledger_of(rt, &s.dir, size)?;
-    let store = node.store.as_ref();
+    let store = node.store().as_ref();
 
     // The same bytes in a file, for openssl; read once before anything is timed.
     let entries = rt.block_on(read_entries(store, size))?;
@@ -1226,7 +1226,7 @@ fn verification(rt: &Runtime, s: &Settings, report: &mut Report) -> Result<(), B
         bare.line(),
         mib_per_sec(bytes, bare.wall)
     );
-    rt.block_on(node.store.close());
+    rt.block_on(node.store().close());
 
     report.add(
         format!("verify_ledger time per 1M entries (at {})", human(size)),

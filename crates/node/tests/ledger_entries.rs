@@ -64,7 +64,7 @@ async fn entries_written_with_a_null_detail_still_verify_and_prove() {
         .request("thr-1")
         .encode()
         .unwrap();
-    node.store
+    node.store()
         .queue_ledger(&[old.clone(), new.clone()], AT)
         .await
         .unwrap();
@@ -75,5 +75,5 @@ async fn entries_written_with_a_null_detail_still_verify_and_prove() {
     assert_eq!(bundle.entry, old);
     bundle.verify(&node.ledger_verifier_key().unwrap()).unwrap();
     assert_eq!(node.prove_entry(1).await.unwrap().entry, new);
-    node.store.close().await;
+    node.store().close().await;
 }

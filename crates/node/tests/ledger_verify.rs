@@ -70,7 +70,7 @@ async fn ledger(dir: &Path, checkpoint: u64) -> Arc<Node> {
 async fn fill(node: Arc<Node>, checkpoint: u64) -> Arc<Node> {
     let entries: Vec<Vec<u8>> = (0..SIZE).map(entry).collect();
     for chunk in entries[..checkpoint as usize].chunks(5_000) {
-        node.store.queue_ledger(chunk, AT).await.unwrap();
+        node.store().queue_ledger(chunk, AT).await.unwrap();
     }
     node.sequence_all().await.unwrap();
     let log = MemoryLog::from_entries(&entries).unwrap();
@@ -82,12 +82,12 @@ async fn fill(node: Arc<Node>, checkpoint: u64) -> Arc<Node> {
         .collect();
     if checkpoint < SIZE {
         let rest = &entries[checkpoint as usize..];
-        node.store
+        node.store()
             .append_ledger(checkpoint, &[], rest, &hashes, AT)
             .await
             .unwrap();
     }
-    assert_eq!(node.store.ledger_size().await.unwrap(), SIZE);
+    assert_eq!(node.store().ledger_size().await.unwrap(), SIZE);
     node
 }
 
@@ -141,7 +141,7 @@ async fn a_good_ledger_verifies_whatever_its_checkpoint() {
         assert_eq!(report.size, SIZE);
         assert_eq!(report.root, want.to_base64(), "checkpoint at {checkpoint}");
         assert_eq!(report.checkpoint_size, Some(checkpoint));
-        node.store.close().await;
+        node.store().close().await;
     }
 }
 
@@ -167,14 +167,14 @@ fn copy_of(from: &Path) -> tempfile::TempDir {
 async fn caught(dir: &Path) -> (u64, String) {
     let node = node(dir, false).await;
     let found = tampered(verify(&node).await);
-    node.store.close().await;
+    node.store().close().await;
     found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
     let pristine = tempfile::tempdir().unwrap();
-    ledger(pristine.path(), SIZE).await.store.close().await;
+    ledger(pristine.path(), SIZE).await.store().close().await;
 
     // A changed entry in the second whole run.
     let index = SCAN_RUN as u64 + 777;
@@ -210,7 +210,7 @@ async fn a_change_inside_a_whole_run_is_named_by_its_entry() {
     let dir = copy_of(pristine.path());
     let node = node(dir.path(), false).await;
     assert_eq!(verify(&node).await.unwrap().size, SIZE);
-    node.store.close().await;
+    node.store().close().await;
 }
 
 /// Runs `sql` on the PostgreSQL database at `url`, behind the node's back.
@@ -247,6 +247,6 @@ async fn a_postgresql_ledger_verifies_and_names_a_changed_entry() {
     postgres(&url, &forge).await;
     let (at, problem) = tampered(verify(&node).await);
     assert_eq!(at, index, "{problem}");
-    node.store.close().await;
+    node.store().close().await;
     postgres(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
 }

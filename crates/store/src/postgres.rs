@@ -541,6 +541,38 @@ impl Store for PgStore {
         decode::appended(event, seq, row.at)
     }
 
+    async fn record_request(
+        &self,
+        request: &RequestRecord,
+        event: &NewEvent,
+    ) -> Result<RequestEvent, StoreError> {
+        if event.request_id != request.id {
+            return Err(StoreError::InvalidValue {
+                field: "event.request_id",
+                problem: format!("the event belongs to another request than {:?}", request.id),
+            });
+        }
+        let request_row = encode::request(request)?;
+        let row = encode::event(event)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin recording a request"))?;
+        if !insert_request_row(&mut tx, &request_row).await? {
+            let duplicate = StoreError::DuplicateRequest(request.id.clone());
+            return Err(abandon(tx, duplicate).await);
+        }
+        let Some(seq) = next_event_seq(&mut tx, row.request_id).await? else {
+            let unknown = StoreError::UnknownRequest(event.request_id.clone());
+            return Err(abandon(tx, unknown).await);
+        };
+        insert_event_row(&mut tx, &row, seq).await?;
+        queue_entries(&mut tx, row.ledger.as_slice(), row.at).await?;
+        tx.commit().await.map_err(failed("commit a request"))?;
+        decode::appended(event, seq, row.at)
+    }
+
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError> {
         if !encode::storable(request_id) {
             return Err(StoreError::UnknownRequest(request_id.to_owned()));
