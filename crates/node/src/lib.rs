@@ -5,6 +5,10 @@
 //! creates and queues outgoing ones ([`Node::submit`], [`Node::reply`]) and
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
+//!
+//! The faces (the CLI, the client API) reach a node only through its
+//! operations: the application layer ([`app`]) and the service modules it
+//! names. `Node`'s fields are private.
 
 pub mod app;
 pub mod at_rest;
