@@ -414,7 +414,15 @@ impl Sender {
     /// Queues a draft; returns the message id.
     async fn submit(&self, draft: Value) -> anyhow::Result<String> {
         match self {
-            Sender::Custos(n, ..) => Ok(n.submit(draft, "bench").await?.message_id),
+            Sender::Custos(n, ..) => Ok(n
+                .submit(
+                    draft,
+                    &custos_node::Actor::Cli {
+                        user: "bench".into(),
+                    },
+                )
+                .await?
+                .message_id),
             Sender::Floor(f) => f.submit(draft).await,
         }
     }

@@ -7,64 +7,25 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
+use custos_node::app::{Actor, RequestFilter};
 use custos_node::reads::RequestView;
-use custos_store::{RequestFilter, RequestRecord};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 
-/// The bearer token's prefix, so that leaked tokens are easy to recognise.
-pub const TOKEN_PREFIX: &str = "custos_";
-
-/// The hash under which a token's secret is stored.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Creates a client-API token named `name`; returns the secret, which is stored only as a hash.
-pub async fn create_token(
-    store: &dyn custos_store::Store,
-    name: &str,
-    now: time::OffsetDateTime,
-) -> Result<String, custos_store::StoreError> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let secret = format!(
-        "{TOKEN_PREFIX}{}{}",
-        &id[..8],
-        uuid::Uuid::new_v4().simple()
-    );
-    let record = custos_store::TokenRecord {
-        id,
-        name: name.to_owned(),
-        secret_hash: token_hash(&secret),
-        created_at: now,
-        revoked_at: None,
-    };
-    store.put_token(&record).await?;
-    Ok(secret)
-}
-
-/// Checks the `Authorization: Bearer ...` header; returns the token's name.
-async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<String, ApiError> {
+/// Checks the `Authorization: Bearer ...` header; returns who is acting.
+async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| t.starts_with(TOKEN_PREFIX))
         .ok_or_else(ApiError::unauthorized)?;
-    match node
-        .store
-        .token_by_hash(&token_hash(token))
-        .await
-        .map_err(custos_node::NodeError::from)?
-    {
-        Some(t) if t.revoked_at.is_none() => Ok(t.name),
-        _ => Err(ApiError::unauthorized()),
-    }
+    node.authenticate(token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
 }
 
 /// A request as listed.
@@ -81,8 +42,8 @@ pub struct RequestSummary {
     pub created_at: String,
 }
 
-impl From<&RequestRecord> for RequestSummary {
-    fn from(r: &RequestRecord) -> Self {
+impl From<&custos_node::app::RequestSummary> for RequestSummary {
+    fn from(r: &custos_node::app::RequestSummary) -> Self {
         RequestSummary {
             id: r.id.clone(),
             direction: r.direction.as_str().to_owned(),
@@ -131,11 +92,7 @@ pub async fn list_requests(
             .map_err(|e| bad("with", e.to_string()))?,
         limit: Some(q.limit.unwrap_or(100).min(1000)),
     };
-    let records = node
-        .store
-        .list_requests(&filter)
-        .await
-        .map_err(custos_node::NodeError::from)?;
+    let records = node.requests(&filter).await?;
     Ok(Json(records.iter().map(RequestSummary::from).collect()))
 }
 
@@ -179,15 +136,8 @@ pub async fn get_request(
     Path(id): Path<String>,
 ) -> Result<Json<RequestDetail>, ApiError> {
     let who = authenticate(&node, &headers).await?;
-    let detail = request_detail(&node, &id).await?;
-    node.record_read(&id, &format!("api:{who}")).await?;
-    Ok(Json(detail))
-}
-
-/// Builds the detailed view of a request: the node's checked read, presented.
-pub async fn request_detail(node: &Node, id: &str) -> Result<RequestDetail, ApiError> {
-    let view = node.request_detail(id).await?;
-    Ok(RequestDetail::from(&view))
+    let view = node.read_request(&id, &who).await?;
+    Ok(Json(RequestDetail::from(&view)))
 }
 
 impl From<&RequestView> for RequestDetail {
@@ -253,7 +203,7 @@ pub async fn send_request(
     Json(body): Json<SendBody>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let who = authenticate(&node, &headers).await?;
-    let sent = node.submit(body.draft, &format!("api:{who}")).await?;
+    let sent = node.submit(body.draft, &who).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Queued {

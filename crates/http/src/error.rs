@@ -161,9 +161,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use custos_ledger::LedgerError;
+    use custos_node::app::StoreError;
     use custos_node::{CheckpointRefusal, LedgerFailure};
     use custos_protocol::ProtocolError;
-    use custos_store::StoreError;
 
     use super::*;
 

@@ -133,7 +133,7 @@ pub async fn put_segment(
     Path((id, n)): Path<(String, String)>,
     body: Body,
 ) -> Response {
-    let drain_limit = node.settings.evidence.max_segment_bytes;
+    let drain_limit = node.settings().evidence.max_segment_bytes;
     let ok = || {
         let body = SegmentVerified {
             package: id.clone(),

@@ -45,7 +45,7 @@ pub async fn post_message(
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let limit = node.settings.max_message_bytes;
+            let limit = node.settings().max_message_bytes;
             node.refuse_oversized(&peer, limit).await;
             return too_large(limit).into_response();
         }

@@ -58,7 +58,7 @@ pub fn openapi_json() -> String {
 
 /// Every route of the node.
 pub fn router(node: Arc<Node>) -> Router {
-    let limit = node.settings.max_message_bytes;
+    let limit = node.settings().max_message_bytes;
     let federation = Router::new()
         .route(routes::MESSAGES, post(federation::post_message))
         .route(routes::WITNESS, post(federation::post_witness))
@@ -95,10 +95,8 @@ pub fn router(node: Arc<Node>) -> Router {
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error(
-        "plain HTTP is allowed only on a loopback address (127.0.0.1, ::1); give --tls-cert and --tls-key to listen on {0}"
-    )]
-    PlainOffLoopback(SocketAddr),
+    #[error(transparent)]
+    PlainOffLoopback(#[from] custos_node::app::PlainOffLoopback),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -134,9 +132,7 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     match tls {
         None => {
-            if !addr.ip().is_loopback() {
-                return Err(ServeError::PlainOffLoopback(addr));
-            }
+            custos_node::app::check_listen(addr, false)?;
             let mut server = axum_server::from_tcp(listener)
                 .map_err(|source| ServeError::Bind { addr, source })?
                 .acceptor(limit::PerAddress::new(limits.max_connections_per_address))

@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use custos_node::Node;
-use custos_store::OutboxState;
 
 use crate::error::ApiError;
 
@@ -19,21 +18,14 @@ use crate::error::ApiError;
 const COUNT_CAP: u32 = 100_000;
 
 pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
-    let store = &node.store;
-    let err = |e: custos_store::StoreError| ApiError::from(custos_node::NodeError::from(e));
-    let ledger = store.ledger_size().await.map_err(err)?;
-    let forks = store.forks(COUNT_CAP).await.map_err(err)?.len();
-    let pending = store
-        .list_outbox(Some(OutboxState::Pending), COUNT_CAP)
-        .await
-        .map_err(err)?
-        .len();
-    let failed = store
-        .list_outbox(Some(OutboxState::Failed), COUNT_CAP)
-        .await
-        .map_err(err)?
-        .len();
-    let refused = store.refusals(COUNT_CAP).await.map_err(err)?.len();
+    let counts = node.counts(COUNT_CAP).await?;
+    let (ledger, forks, pending, failed, refused) = (
+        counts.ledger_entries,
+        counts.forks,
+        counts.outbox_pending,
+        counts.outbox_failed,
+        counts.refusals,
+    );
     let directory = node.directory().map(|d| d.version()).unwrap_or(0);
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: String| {

@@ -84,11 +84,15 @@ impl Node {
             let content = custos_seal::canonical_json(&value)
                 .map_err(|e| NodeError::Internal(format!("a stored draft: {e}")))?;
             let now = self.clock.now();
-            let entry = Entry::new(EntryKind::Decision, now, format!("node:{}", self.state()))
-                .request(id.clone())
-                .envelope(&content)
-                .detail(json!({ "decision": "sealed-at-rest" }))
-                .encode()?;
+            let entry = Entry::new(
+                EntryKind::Decision,
+                now,
+                crate::Actor::Peer(self.state()).label(),
+            )
+            .request(id.clone())
+            .envelope(&content)
+            .detail(json!({ "decision": "sealed-at-rest" }))
+            .encode()?;
             let from = self.store.ledger_size().await?;
             let new = storage.seal(RecordKind::Draft, &id, from, &entry, &content)?;
             // The entry first: a crash between the two leaves a logged hash

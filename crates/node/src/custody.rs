@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use crate::app::Actor;
 use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
     sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
@@ -261,9 +262,9 @@ impl Node {
     }
 
     /// Logs that `actor` read request `id` (every read of a request is a custody event).
-    pub async fn record_read(&self, id: &str, actor: &str) -> Result<(), NodeError> {
+    pub async fn record_read(&self, id: &str, actor: &Actor) -> Result<(), NodeError> {
         let now = self.clock.now();
-        let entry = Entry::new(EntryKind::RequestRead, now, actor)
+        let entry = Entry::new(EntryKind::RequestRead, now, actor.label())
             .request(id)
             .encode()?;
         self.store.queue_ledger(&[entry], now).await?;

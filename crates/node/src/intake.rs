@@ -160,7 +160,7 @@ impl Node {
         let receipt = self
             .with_keys(|k| sign_receipt(&receipt, &k.signing))
             .map_err(fail)?;
-        let actor = format!("node:{}", msg.from);
+        let actor = crate::Actor::Peer(msg.from).label();
         let ledger = vec![
             Entry::new(EntryKind::MessageReceived, now, actor.clone())
                 .request(msg.thread.clone())
@@ -169,7 +169,7 @@ impl Node {
                 .detail(json!({ "kind": msg.kind.as_str(), "from": msg.from, "signed_by": opened.keyid }))
                 .encode()
                 .map_err(|e| (ErrorCode::Internal, e.to_string(), sender.clone()))?,
-            Entry::new(EntryKind::ReceiptIssued, now, format!("node:{}", self.state()))
+            Entry::new(EntryKind::ReceiptIssued, now, crate::Actor::Peer(self.state()).label())
                 .request(msg.thread.clone())
                 .subject(opened.id.to_string())
                 .envelope(&receipt)

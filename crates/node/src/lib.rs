@@ -5,7 +5,12 @@
 //! creates and queues outgoing ones ([`Node::submit`], [`Node::reply`]) and
 //! runs the outbox worker that delivers them with back-off for days
 //! ([`outbox`]). Nothing here knows about HTTP servers or routes.
+//!
+//! The faces (the CLI, the client API) reach a node only through its
+//! operations: the application layer ([`app`]) and the service modules it
+//! names. `Node`'s fields are private.
 
+pub mod app;
 pub mod at_rest;
 mod at_rest_upgrade;
 pub mod custody;
@@ -31,6 +36,7 @@ use custos_protocol::Directory;
 use custos_seal::VerifyingKey;
 use custos_store::Store;
 
+pub use app::Actor;
 pub use error::{CheckpointRefusal, Fault, LedgerFailure, NodeError};
 pub use intake::ReceiveOutcome;
 pub use keys::Keystore;
@@ -68,14 +74,14 @@ pub struct NodeSettings {
 /// A running node's shared state.
 #[derive(Debug)]
 pub struct Node {
-    pub settings: NodeSettings,
-    pub keys: RwLock<Keystore>,
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    settings: NodeSettings,
+    keys: RwLock<Keystore>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     directory: RwLock<Option<Arc<Directory>>>,
     /// Wakes the outbox worker when a message is queued in this process.
-    pub outbox_wake: tokio::sync::Notify,
-    pub http: reqwest::Client,
+    outbox_wake: tokio::sync::Notify,
+    http: reqwest::Client,
     /// One sequencing pass at a time in this process: concurrent callers
     /// (every intake asks for one) wait and usually find their entries
     /// appended by the pass before, instead of racing it and losing the
@@ -126,6 +132,35 @@ impl Node {
         }
         node.seal_legacy_records().await?;
         Ok(node)
+    }
+
+    /// What the node is, as it was configured.
+    pub fn settings(&self) -> &NodeSettings {
+        &self.settings
+    }
+
+    /// The node's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Where the packages this node received and accepted are kept, one
+    /// folder each.
+    pub fn received_evidence_dir(&self) -> PathBuf {
+        evidence::receive::received_root(&self.settings.data_dir)
+    }
+
+    /// The store, for benchmarks and tests that prepare or inspect it
+    /// directly. Faces never use it: they call the node's operations.
+    #[doc(hidden)]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The key store, for benchmarks and tests.
+    #[doc(hidden)]
+    pub fn keys(&self) -> std::sync::RwLockReadGuard<'_, Keystore> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// This node's State.

@@ -188,7 +188,7 @@ impl Node {
                 let mut entry = Entry::new(
                     EntryKind::ReceiptReceived,
                     now,
-                    format!("node:{}", item.recipient),
+                    crate::Actor::Peer(item.recipient).label(),
                 );
                 if let Some(thread) = thread {
                     entry = entry.request(thread);
@@ -298,7 +298,7 @@ impl Node {
         let mut entry = Entry::new(
             EntryKind::MessageResigned,
             now,
-            format!("node:{}", self.state()),
+            crate::Actor::Peer(self.state()).label(),
         )
         .subject(item.message_id.clone())
         .envelope(&resigned)

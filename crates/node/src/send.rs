@@ -4,14 +4,15 @@
 //! history and the outbox entry are written in one transaction; the outbox
 //! worker then delivers it. Nothing is sent that did not validate first.
 
-use custos_model::RequestKind;
 use custos_model::validate;
+use custos_model::{RequestKind, StateCode};
 use custos_protocol::{Message, MessageKind, seal_message};
 use custos_store::{
     Direction, MessageRecord, NewEvent, OutboxItem, OutboxState, OutgoingMessage, RequestRecord,
 };
 use serde_json::{Value, json};
 
+use crate::app::Actor;
 use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
@@ -26,32 +27,8 @@ pub struct Sent {
 
 impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
-    pub async fn submit(&self, draft: Value, actor: &str) -> Result<Sent, NodeError> {
-        let report = validate::validate(&draft);
-        if !report.is_valid() {
-            let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
-            return Err(NodeError::InvalidDraft(lines.join("\n")));
-        }
-        let text = |k: &str| {
-            draft
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let from = text("requesting_state");
-        if from != self.state().as_str() {
-            return Err(NodeError::NotOurs(format!(
-                "the draft is from {from}, but this node speaks for {}",
-                self.state()
-            )));
-        }
-        let to = text("requested_state")
-            .parse()
-            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
-        let kind: RequestKind = text("kind")
-            .parse()
-            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
+    pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
+        let (to, kind) = self.check_draft(&draft)?;
         let thread = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
         let request = RequestRecord {
@@ -63,15 +40,13 @@ impl Node {
             created_at: now,
         };
         let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
-        self.queue(message, Some(request), actor).await
+        self.queue(message, Some(request), &actor.label()).await
     }
 
-    /// Validates a draft and records it as an outgoing request without
-    /// sending it. The draft is kept sealed under the storage key, and its
-    /// `drafted` ledger entry logs its hash, so it is checked on every read
-    /// like a signed message. Returns the request's id.
-    pub async fn save_draft(&self, draft: Value, actor: &str) -> Result<String, NodeError> {
-        let report = validate::validate(&draft);
+    /// Checks that a draft validates and is this node's to send; returns the
+    /// State it is addressed to and its kind.
+    pub(crate) fn check_draft(&self, draft: &Value) -> Result<(StateCode, RequestKind), NodeError> {
+        let report = validate::validate(draft);
         if !report.is_valid() {
             let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
             return Err(NodeError::InvalidDraft(lines.join("\n")));
@@ -84,47 +59,13 @@ impl Node {
                 self.state()
             )));
         }
-        let to: custos_model::StateCode = text("requested_state")
+        let to = text("requested_state")
             .parse()
             .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
-        let kind: RequestKind = text("kind")
+        let kind = text("kind")
             .parse()
             .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = self.clock.now();
-        let content = custos_seal::canonical_json(&draft)
-            .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
-        let entry = Entry::new(EntryKind::Decision, now, actor)
-            .request(id.clone())
-            .envelope(&content)
-            .detail(json!({ "decision": "drafted", "kind": kind, "to": to }))
-            .encode()?;
-        let ledger_from = self.checkpoint_mark();
-        let sealed = self.with_keys(|k| {
-            k.storage
-                .seal(RecordKind::Draft, &id, ledger_from, &entry, &content)
-        })?;
-        self.store
-            .insert_request(&RequestRecord {
-                id: id.clone(),
-                kind,
-                direction: Direction::Outgoing,
-                counterpart: to,
-                draft: Some(sealed),
-                created_at: now,
-            })
-            .await?;
-        self.store
-            .append_event(&NewEvent {
-                request_id: id.clone(),
-                at: now,
-                actor: actor.to_owned(),
-                kind: "drafted".into(),
-                detail: json!({ "validated": true }),
-                ledger: Some(entry),
-            })
-            .await?;
-        Ok(id)
+        Ok((to, kind))
     }
 
     /// Queues a message of `kind` in an existing thread, after the last message held.
@@ -133,7 +74,7 @@ impl Node {
         thread: &str,
         kind: MessageKind,
         body: Value,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Sent, NodeError> {
         let Some(request) = self.store.get_request(thread).await? else {
             return Err(NodeError::NotFound(thread.to_owned()));
@@ -156,7 +97,7 @@ impl Node {
             body,
         };
         custos_protocol::validate_body(&message)?;
-        self.queue(message, None, actor).await
+        self.queue(message, None, &actor.label()).await
     }
 
     async fn queue(

@@ -89,7 +89,7 @@ async fn pair(de_dir: &Path, fr_dir: &Path) -> (Arc<Node>, Arc<Node>) {
 /// Germany's latest checkpoint (after it queued one request to France),
 /// offered to a witness for the first time.
 async fn checkpoint_of(de: &Node) -> AddCheckpoint {
-    de.submit(draft(RequestKind::TechnicalAdvice), "test")
+    de.submit(draft(RequestKind::TechnicalAdvice), &tester())
         .await
         .unwrap();
     de.sequence_all().await.unwrap();
@@ -155,7 +155,7 @@ async fn a_stored_message_id_that_does_not_parse_is_our_fault() {
     let (de_dir, fr_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (de, _fr) = pair(de_dir.path(), fr_dir.path()).await;
     let sent = de
-        .submit(draft(RequestKind::TechnicalAdvice), "test")
+        .submit(draft(RequestKind::TechnicalAdvice), &tester())
         .await
         .unwrap();
     let db = rusqlite::Connection::open(de_dir.path().join("custos.db")).unwrap();
@@ -169,7 +169,7 @@ async fn a_stored_message_id_that_does_not_parse_is_our_fault() {
         .unwrap();
     assert_eq!(changed, 1);
     let e = de
-        .reply(&sent.thread, MessageKind::Withdraw, json!({}), "test")
+        .reply(&sent.thread, MessageKind::Withdraw, json!({}), &tester())
         .await
         .unwrap_err();
     assert!(matches!(e, NodeError::Corrupt { .. }), "{e:?}");
@@ -184,11 +184,18 @@ async fn a_recipient_without_a_current_encryption_key_is_named_as_such() {
     let fr = node_at(fr_dir.path(), "FR", AT + time::Duration::hours(1)).await;
     de.import_directory(&directory(&[&de, &fr])).await.unwrap();
     let e = de
-        .submit(draft(RequestKind::TechnicalAdvice), "test")
+        .submit(draft(RequestKind::TechnicalAdvice), &tester())
         .await
         .unwrap_err();
     assert!(
         matches!(e, NodeError::NoEncryptionKey(s) if s.as_str() == "FR"),
         "{e:?}"
     );
+}
+
+/// Who acts in these tests.
+fn tester() -> custos_node::Actor {
+    custos_node::Actor::Cli {
+        user: "test".into(),
+    }
 }

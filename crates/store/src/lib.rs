@@ -88,6 +88,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// if any, is queued in the same transaction.
     async fn append_event(&self, event: &NewEvent) -> Result<RequestEvent, StoreError>;
 
+    /// Records a new request and the first event of its history (with the
+    /// event's ledger entry queued), all in one transaction or not at all:
+    /// what [`Store::insert_request`] then [`Store::append_event`] do, as one
+    /// action. An id already stored is [`StoreError::DuplicateRequest`] and
+    /// nothing changes; an event of another request is
+    /// [`StoreError::InvalidValue`].
+    async fn record_request(
+        &self,
+        request: &RequestRecord,
+        event: &NewEvent,
+    ) -> Result<RequestEvent, StoreError>;
+
     /// A request's history in sequence order (empty if nothing has happened
     /// yet). A request not stored is [`StoreError::UnknownRequest`].
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError>;

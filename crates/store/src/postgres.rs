@@ -202,6 +202,29 @@ impl Store for PgStore {
         decode::appended(event, seq, row.at)
     }
 
+    async fn record_request(
+        &self,
+        request: &RequestRecord,
+        event: &NewEvent,
+    ) -> Result<RequestEvent, StoreError> {
+        if event.request_id != request.id {
+            return Err(StoreError::InvalidValue {
+                field: "event.request_id",
+                problem: format!("the event belongs to another request than {:?}", request.id),
+            });
+        }
+        let request_row = encode::request(request)?;
+        let row = encode::event(event)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin recording a request"))?;
+        let seq = txn::record_request(&mut PgTx(&mut tx), &request_row, &row).await;
+        let seq = finish(tx, seq, "commit a request").await?;
+        decode::appended(event, seq, row.at)
+    }
+
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError> {
         if !encode::storable(request_id) {
             return Err(StoreError::UnknownRequest(request_id.to_owned()));

@@ -227,6 +227,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_request(
+        &self,
+        request: &RequestRecord,
+        event: &NewEvent,
+    ) -> Result<RequestEvent, StoreError> {
+        if event.request_id != request.id {
+            return Err(StoreError::InvalidValue {
+                field: "event.request_id",
+                problem: format!("the event belongs to another request than {:?}", request.id),
+            });
+        }
+        let (request, event) = (request.clone(), event.clone());
+        self.writer
+            .write(move |conn| write::record_request(conn, &request, &event))
+            .await
+    }
+
     async fn events(&self, request_id: &str) -> Result<Vec<RequestEvent>, StoreError> {
         if !encode::storable(request_id) {
             return Err(StoreError::UnknownRequest(request_id.to_owned()));

@@ -387,6 +387,17 @@ pub(crate) fn append_event(
     decode::appended(event, seq, row.at)
 }
 
+pub(crate) fn record_request(
+    conn: &Connection,
+    request: &RequestRecord,
+    event: &NewEvent,
+) -> Result<RequestEvent, StoreError> {
+    let request_row = encode::request(request)?;
+    let row = encode::event(event)?;
+    let seq = run_now(txn::record_request(&mut SqliteTx(conn), &request_row, &row))?;
+    decode::appended(event, seq, row.at)
+}
+
 pub(crate) fn put_directory(
     conn: &Connection,
     directory: &StoredDirectory,

@@ -149,6 +149,22 @@ pub(crate) async fn append_event(
     Ok(seq)
 }
 
+/// Records a request saved without a message, with the event that opens
+/// its history (and that event's ledger entries); the event's number.
+pub(crate) async fn record_request(
+    tx: &mut impl Tx,
+    request: &RequestRow<'_>,
+    event: &EventRow<'_>,
+) -> Result<i64, StoreError> {
+    if !tx.insert_request(request).await? {
+        return Err(StoreError::DuplicateRequest(request.id.to_owned()));
+    }
+    append_event(tx, event, || {
+        StoreError::UnknownRequest(request.id.to_owned())
+    })
+    .await
+}
+
 /// Records a message this node sends: the request it opens, if any, the
 /// message, its thread's event, its outbox item and its ledger entries.
 pub(crate) async fn record_outgoing(

@@ -251,7 +251,7 @@ impl TestNode {
 
     /// Creates a client-API token named `name`; returns its secret.
     pub async fn token(&self, name: &str) -> Result<String, KitError> {
-        Ok(custos_http::api::create_token(self.store.as_ref(), name, self.now()).await?)
+        Ok(self.node.create_token(name).await?.secret)
     }
 
     /// Closes the store (its pool and writer), keeping the folder.

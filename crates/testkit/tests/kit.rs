@@ -26,7 +26,15 @@ async fn served_nodes_deliver_a_request_and_its_receipt_over_loopback() {
         net.url("DE")
     );
     let (fr, de) = (net.node("FR"), net.node("DE"));
-    let sent = fr.submit(draft(), "cli:alice").await.unwrap();
+    let sent = fr
+        .submit(
+            draft(),
+            &custos_node::Actor::Cli {
+                user: "alice".into(),
+            },
+        )
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let item = loop {
         let item = fr

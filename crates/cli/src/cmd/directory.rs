@@ -272,7 +272,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
             let signed = rt.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
                 let signed = node.directory_file().await;
-                node.store.close().await;
+                node.close().await;
                 anyhow::Ok(signed?)
             })?;
             let Some(signed) = signed else {

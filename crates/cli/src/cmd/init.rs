@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use custos_model::StateCode;
 use custos_model::clock::Clock;
-use custos_store::NodeInfo;
+use custos_node::app::{StoreCreated, create_store};
 
 use crate::clock::SystemClock;
 use crate::config::{self, Config};
@@ -74,28 +74,20 @@ pub fn init(args: &InitArgs, clock: &dyn Clock) -> anyhow::Result<String> {
 
     let url = config.database_url(dir);
     let rt = super::runtime()?;
-    rt.block_on(async {
-        let store = custos_store::open(&url)
-            .await
-            .with_context(|| format!("cannot open the database at {}", config::mask_url(&url)))?;
-        if let Some(existing) = store.node_info().await? {
-            bail!(
-                "the database at {} already belongs to node {} ({}); give a fresh database",
-                config::mask_url(&url),
-                existing.state,
-                existing.name
-            );
-        }
-        store
-            .put_node_info(&NodeInfo {
-                state: config.node.state,
-                name: config.node.name.clone(),
-                created_at: clock.now(),
-            })
-            .await?;
-        store.close().await;
-        anyhow::Ok(())
-    })?;
+    let created = rt
+        .block_on(create_store(
+            &url,
+            config.node.state,
+            &config.node.name,
+            clock.now(),
+        ))
+        .map_err(|e| super::node::open_error(e, &url))?;
+    if let StoreCreated::Taken { state, name } = created {
+        bail!(
+            "the database at {} already belongs to node {state} ({name}); give a fresh database",
+            config::mask_url(&url),
+        );
+    }
 
     // Written last: a directory with a configuration is a finished node.
     config.save(dir)?;

@@ -138,7 +138,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                     (Ok(_), true) => Some(deep_check(&node).await),
                     _ => None,
                 };
-                node.store.close().await;
+                node.close().await;
                 if let Some(deep) = deep {
                     return report_deep(deep?, json);
                 }
@@ -175,7 +175,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let cp = node.cosigned_checkpoint().await?;
-                node.store.close().await;
+                node.close().await;
                 match cp {
                     Some(note) => print!("{note}"),
                     None => anyhow::bail!("the ledger is empty: no checkpoint yet"),
@@ -188,7 +188,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 let checkpoint = node.latest_checkpoint().await;
                 let has_directory = node.directory().is_some();
                 let outcomes = node.request_cosignatures().await;
-                node.store.close().await;
+                node.close().await;
                 if checkpoint?.is_none() {
                     println!("The ledger is empty: there is no checkpoint, so nothing to witness yet.");
                     return Ok(ExitCode::SUCCESS);
@@ -199,9 +199,10 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 Ok(report_witnessing(&outcomes?))
             }
             LedgerCommand::Forks { data, json } => {
-                let (_, store) = super::request::open_store(&data).await?;
-                let forks = store.forks(100).await?;
-                store.close().await;
+                let (_, node) = super::node::open(&data).await?;
+                let forks = node.forks(100).await;
+                node.close().await;
+                let forks = forks?;
                 if json {
                     let rows: Vec<_> = forks.iter().map(|f| serde_json::json!({ "origin": f.origin, "detected_at": f.detected_at.to_string(), "evidence": f.evidence })).collect();
                     println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -217,20 +218,20 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::WitnessKey { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 println!("{}", node.witness_verifier_key()?);
-                node.store.close().await;
+                node.close().await;
                 Ok(ExitCode::SUCCESS)
             }
             LedgerCommand::Key { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 println!("{}", node.ledger_verifier_key()?);
-                node.store.close().await;
+                node.close().await;
                 Ok(ExitCode::SUCCESS)
             }
             LedgerCommand::Prove { data, entry, out } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let bundle = node.prove_entry(entry).await?;
-                node.store.close().await;
+                node.close().await;
                 std::fs::write(&out, bundle.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
                 let cosignatures = custos_ledger::Note::parse(&bundle.checkpoint).map(|n| n.signatures().len().saturating_sub(1)).unwrap_or(0);
                 println!("proof bundle for entry {entry} (tree size {}, {cosignatures} witness cosignature(s)) written to {}", bundle.tree_size, out.display());

@@ -1,10 +1,12 @@
-//! Opening a node from its data directory: configuration, keys, store, directory, HTTP client.
+//! Opening a node from its data directory: the configuration read here, the rest
+//! ([`Node::open`]: keys, database, directory) in the node.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeSettings, RetryPolicy};
+use custos_node::app::OpenError;
+use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Node, NodeSettings, RetryPolicy};
 use custos_seal::VerifyingKey;
 
 use crate::clock::SystemClock;
@@ -18,14 +20,7 @@ pub async fn open(data: &Path) -> anyhow::Result<(Config, Arc<Node>)> {
 /// Opens the node in `data`.
 pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Config, Arc<Node>)> {
     let config = Config::load(data)?;
-    let keys = Keystore::load(&data.join("keys")).context("cannot load the node's keys")?;
     let url = config.database_url(data);
-    let store = custos_store::open(&url).await.with_context(|| {
-        format!(
-            "cannot open the node's database at {}",
-            config::mask_url(&url)
-        )
-    })?;
     let registry_key = config
         .directory
         .registry_key
@@ -44,8 +39,21 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         message_reserve_bytes: config.storage.reserve_bytes,
     };
     let http = http_client(&config)?;
-    let node = Node::new(settings, keys, store, Arc::new(SystemClock), http).await?;
+    let node = Node::open(settings, &url, Arc::new(SystemClock), http)
+        .await
+        .map_err(|e| open_error(e, &url))?;
     Ok((config, node))
+}
+
+/// An error opening a node or its database, naming the database by its masked URL.
+pub fn open_error(e: OpenError, url: &str) -> anyhow::Error {
+    match e {
+        OpenError::Database(e) => anyhow::Error::new(e).context(format!(
+            "cannot open the node's database at {}",
+            config::mask_url(url)
+        )),
+        other => other.into(),
+    }
 }
 
 /// The client the node uses to reach peers: rustls, with the configured extra CA and client identity.

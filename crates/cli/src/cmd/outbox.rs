@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use custos_node::app::OutboxState;
 use custos_protocol::text::escape;
-use custos_store::OutboxState;
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Subcommand, Debug)]
@@ -34,9 +34,11 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         match cmd {
             OutboxCommand::List { data, state, limit } => {
-                let (_, store) = super::request::open_store(&data).await?;
+                let (_, node) = super::node::open(&data).await?;
+                let items = node.outbox(state, limit).await;
+                node.close().await;
                 let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
-                for i in store.list_outbox(state, limit).await? {
+                for i in items? {
                     println!(
                         "{}  {:<9}  to {}  attempts {:<3}  next {}  {}",
                         i.message_id,
@@ -48,13 +50,12 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                         escape(&i.last_error.unwrap_or_default())
                     );
                 }
-                store.close().await;
             }
             OutboxCommand::Deliver { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 let n = node.deliver_due(256).await?;
                 println!("{n} message(s) tried");
-                node.store.close().await;
+                node.close().await;
             }
         }
         anyhow::Ok(ExitCode::SUCCESS)
@@ -64,8 +65,10 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
 /// Prints the messages the node refused, newest first.
 pub fn refusals(data: PathBuf, limit: u32) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
-        let (_, store) = super::request::open_store(&data).await?;
-        for r in store.refusals(limit).await? {
+        let (_, node) = super::node::open(&data).await?;
+        let refusals = node.refusals(limit).await;
+        node.close().await;
+        for r in refusals? {
             println!(
                 "{}  {:<22}  from {}  {} bytes  {}",
                 r.at.format(&Rfc3339).unwrap_or_default(),
@@ -76,7 +79,6 @@ pub fn refusals(data: PathBuf, limit: u32) -> anyhow::Result<ExitCode> {
                 escape(&r.detail)
             );
         }
-        store.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

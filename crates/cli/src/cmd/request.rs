@@ -7,10 +7,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{RequestKind, StateCode, contents, template};
-use custos_store::{RequestFilter, RequestRecord};
+use custos_node::Actor;
+use custos_node::app::{RequestFilter, RequestSummary};
+use custos_node::reads::RequestView;
 use serde_json::json;
-
-use crate::config::Config;
+use time::format_description::well_known::Rfc3339;
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCommand {
@@ -198,21 +199,6 @@ pub fn report_json(file: &Path, report: &Report) -> serde_json::Value {
     })
 }
 
-/// Opens the store of the node in `data`.
-pub async fn open_store(
-    data: &Path,
-) -> anyhow::Result<(Config, std::sync::Arc<dyn custos_store::Store>)> {
-    let config = Config::load(data)?;
-    let url = config.database_url(data);
-    let store = custos_store::open(&url).await.with_context(|| {
-        format!(
-            "cannot open the node's database at {}",
-            crate::config::mask_url(&url)
-        )
-    })?;
-    Ok((config, store))
-}
-
 /// Reads a draft that must be valid: prints the problems and fails when it is not.
 fn read_valid_draft(file: &Path, consequence: &str) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(file)
@@ -227,7 +213,7 @@ fn read_valid_draft(file: &Path, consequence: &str) -> anyhow::Result<serde_json
 
 fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
     let body = read_valid_draft(&args.file, "nothing was recorded")?;
-    let id = super::runtime()?.block_on(record_outgoing(&args.data, body))?;
+    let id = super::runtime()?.block_on(save_draft(&args.data, body))?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -245,12 +231,12 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     }
     let outcome = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let sent = node.submit(draft, &actor()).await?;
+        let sent = node.submit(draft, &Actor::cli_operator()).await?;
         if !args.queue_only {
             node.deliver_due(16).await?;
         }
-        let item = node.store.outbox_item(&sent.message_id).await?;
-        node.store.close().await;
+        let item = node.outbox_entry(&sent.message_id).await?;
+        node.close().await;
         anyhow::Ok((sent, item))
     })?;
     let (sent, item) = outcome;
@@ -286,35 +272,27 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Records a valid draft as an outgoing request (sealed, and logged with
-/// its hash); returns its id.
-pub async fn record_outgoing(data: &Path, body: serde_json::Value) -> anyhow::Result<String> {
+/// Records a valid draft as an outgoing request, without sending it (see
+/// [`custos_node::Node::save_draft`]); returns its id.
+pub async fn save_draft(data: &Path, body: serde_json::Value) -> anyhow::Result<String> {
     let (_, node) = super::node::open(data).await?;
-    let id = node.save_draft(body, &actor()).await;
-    node.store.close().await;
+    let id = node.save_draft(body, &Actor::cli_operator()).await;
+    node.close().await;
     Ok(id?)
-}
-
-/// Who is acting, for the request's history: the operating-system user.
-fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let records = super::runtime()?.block_on(async {
-        let (_, store) = open_store(&args.data).await?;
+        let (_, node) = super::node::open(&args.data).await?;
         let filter = RequestFilter {
             direction: None,
             kind: args.kind,
             counterpart: args.with,
             limit: Some(args.limit),
         };
-        let r = store.list_requests(&filter).await?;
-        store.close().await;
-        anyhow::Ok(r)
+        let r = node.requests(&filter).await;
+        node.close().await;
+        anyhow::Ok(r?)
     })?;
     if args.json {
         let rows: Vec<_> = records.iter().map(summary_json).collect();
@@ -340,73 +318,93 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary_json(r: &RequestRecord) -> serde_json::Value {
+fn summary_json(r: &RequestSummary) -> serde_json::Value {
     json!({
         "id": r.id,
         "direction": r.direction.as_str(),
         "kind": r.kind,
         "counterpart": r.counterpart,
-        "created_at": r.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "created_at": r.created_at.format(&Rfc3339).unwrap_or_default(),
     })
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let detail = super::runtime()?.block_on(async {
+    let view = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let d = node
-            .request_detail(&args.id)
-            .await
-            .map(|v| custos_http::api::RequestDetail::from(&v))
-            .map_err(anyhow::Error::from);
-        if d.is_ok() {
-            node.record_read(&args.id, &actor()).await?;
-        }
-        node.store.close().await;
-        d
+        let view = node.read_request(&args.id, &Actor::cli_operator()).await;
+        node.close().await;
+        anyhow::Ok(view?)
     })?;
+    let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::to_value(&detail)?)?
-        );
+        println!("{}", serde_json::to_string_pretty(&detail_json(&view))?);
         return Ok(ExitCode::SUCCESS);
     }
-    let s = &detail.summary;
-    let kind: Option<RequestKind> = s.kind.parse().ok();
-    println!("Request {}", s.id);
+    println!("Request {}", view.id);
     println!(
         "  kind        {} ({})",
-        s.kind,
-        kind.map(contents::title).unwrap_or("")
+        view.kind.as_str(),
+        contents::title(view.kind)
     );
-    println!("  direction   {} {}", s.direction, s.counterpart);
-    println!("  created     {}", s.created_at);
-    if !detail.messages.is_empty() {
+    println!(
+        "  direction   {} {}",
+        view.direction.as_str(),
+        view.counterpart
+    );
+    println!("  created     {}", time(view.created_at));
+    if !view.messages.is_empty() {
         println!("Messages:");
-        for m in &detail.messages {
+        for m in &view.messages {
             let delivery = m
                 .delivery
-                .as_deref()
-                .map(|d| format!(" [{d}]"))
+                .map(|d| format!(" [{}]", d.as_str()))
                 .unwrap_or_default();
             let receipt = if m.receipt { " receipt verified" } else { "" };
             println!(
                 "  {}  {:<9} {:<13} {}{delivery}{receipt}",
-                m.created_at, m.direction, m.kind, m.id
+                time(m.created_at),
+                m.direction.as_str(),
+                m.kind,
+                m.id
             );
         }
     }
     println!("History:");
-    for e in &detail.history {
+    for e in &view.history {
         println!(
             "  {:>3}  {}  {:<20}  {}",
-            e["seq"],
-            e["at"].as_str().unwrap_or(""),
-            e["kind"].as_str().unwrap_or(""),
-            e["actor"].as_str().unwrap_or("")
+            e.seq,
+            time(e.at),
+            e.kind,
+            e.actor
         );
     }
     println!("Draft:");
-    println!("{}", serde_json::to_string_pretty(&detail.draft)?);
+    println!("{}", serde_json::to_string_pretty(&view.draft)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A request's checked view as JSON: the same shape as the client API's
+/// `GET /api/v1/requests/{id}`.
+fn detail_json(v: &RequestView) -> serde_json::Value {
+    let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    json!({
+        "id": v.id,
+        "direction": v.direction.as_str(),
+        "kind": v.kind.as_str(),
+        "counterpart": v.counterpart.to_string(),
+        "created_at": time(v.created_at),
+        "draft": v.draft,
+        "messages": v.messages.iter().map(|m| json!({
+            "id": m.id,
+            "kind": m.kind,
+            "direction": m.direction.as_str(),
+            "created_at": time(m.created_at),
+            "delivery": m.delivery.map(|d| d.as_str()),
+            "receipt": m.receipt,
+        })).collect::<Vec<_>>(),
+        "history": v.history.iter().map(|e| json!({
+            "seq": e.seq, "at": time(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -65,21 +65,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    if tls.is_none() && !listen.ip().is_loopback() {
-        anyhow::bail!(
-            "plain HTTP is allowed only on loopback; give --tls-cert and --tls-key to listen on {listen}"
-        );
-    }
+    custos_node::app::check_listen(listen, tls.is_some())?;
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(Arc::clone(&node).run_outbox(stop_rx.clone()));
-    let sequencer = tokio::spawn(Arc::clone(&node).run_sequencer(stop_rx.clone()));
-    let expiry = tokio::spawn(Arc::clone(&node).run_evidence_expiry(stop_rx.clone()));
-    let witnessing = tokio::spawn(Arc::clone(&node).run_witnessing(
-        std::time::Duration::from_secs(args.witness_every.max(1)),
-        stop_rx,
-    ));
+    let workers = node.start_workers(std::time::Duration::from_secs(args.witness_every.max(1)));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(state = %node.state(), "serving on {scheme}://{}", listener.local_addr()?);
     if node.directory().is_none() {
@@ -100,12 +89,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
-    let _ = stop_tx.send(true);
-    let _ = worker.await;
-    let _ = sequencer.await;
-    let _ = expiry.await;
-    let _ = witnessing.await;
-    node.store.close().await;
+    workers.shutdown().await;
+    node.close().await;
     tracing::info!("stopped");
     Ok(())
 }

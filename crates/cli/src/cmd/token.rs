@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use custos_model::clock::Clock;
 use time::format_description::well_known::Rfc3339;
-
-use crate::clock::SystemClock;
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -32,19 +29,19 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         match cmd {
             TokenCommand::Create { data, name } => {
-                let (_, store) = super::request::open_store(&data).await?;
-                let secret =
-                    custos_http::api::create_token(store.as_ref(), &name, SystemClock.now())
-                        .await?;
-                store.close().await;
-                println!("{secret}");
+                let (_, node) = super::node::open(&data).await?;
+                let token = node.create_token(&name).await;
+                node.close().await;
+                println!("{}", token?.secret);
                 eprintln!(
                     "Token for {name:?} created. It is shown only now: keep it in a secret store."
                 );
             }
             TokenCommand::List { data } => {
-                let (_, store) = super::request::open_store(&data).await?;
-                for t in store.list_tokens().await? {
+                let (_, node) = super::node::open(&data).await?;
+                let tokens = node.tokens().await;
+                node.close().await;
+                for t in tokens? {
                     let state = if t.revoked_at.is_some() {
                         "revoked"
                     } else {
@@ -58,7 +55,6 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                         t.name
                     );
                 }
-                store.close().await;
             }
         }
         anyhow::Ok(ExitCode::SUCCESS)

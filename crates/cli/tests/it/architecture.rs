@@ -2,11 +2,15 @@
 //!
 //! The pure crates (model, protocol, seal, ledger) must not depend, even
 //! indirectly, on anything that does I/O: async runtimes, HTTP stacks, database
-//! drivers. The dependency graph comes from `cargo metadata`, so a forbidden
+//! drivers. The custos crates depend on one another exactly as the table
+//! "Allowed dependencies between crates" in ARCHITECTURE.md says, and the
+//! faces (cli, http) reach the store only through the node's application
+//! layer. The dependency graph comes from `cargo metadata`, so a forbidden
 //! edge fails here the moment someone adds it. The test kit
 //! (`custos-testkit`) is a dev-dependency only: no crate builds it in.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -124,6 +128,157 @@ fn the_check_itself_sees_io_dependencies() {
     let deps =
         normal_closure(&metadata(), "custos-cli").expect("the cli crate is in the workspace");
     assert!(deps.contains("tokio") && deps.contains("sqlx"), "{deps:?}");
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The table "Allowed dependencies between crates" of ARCHITECTURE.md: each
+/// custos crate (full package name) and the custos crates it may depend on.
+fn allowed_table() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md reads");
+    let section = doc
+        .split("## Allowed dependencies between crates")
+        .nth(1)
+        .expect("ARCHITECTURE.md has the section \"Allowed dependencies between crates\"");
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("the section holds its table in a code block");
+    let mut table = BTreeMap::new();
+    for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (from, to) = line
+            .split_once("->")
+            .unwrap_or_else(|| panic!("a table line without `->`: {line:?}"));
+        let to = to.trim();
+        let deps = if to.starts_with('(') {
+            BTreeSet::new()
+        } else {
+            to.split(',')
+                .map(|d| format!("custos-{}", d.trim()))
+                .collect()
+        };
+        let previous = table.insert(format!("custos-{}", from.trim()), deps);
+        assert!(previous.is_none(), "{line:?} repeats a crate of the table");
+    }
+    table
+}
+
+/// Each custos package of the workspace and the custos packages it depends
+/// on directly as normal (or build) dependencies, dev-dependencies excluded.
+fn custos_edges(meta: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let members: BTreeSet<&str> = meta["workspace_members"]
+        .as_array()
+        .expect("workspace members")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut edges = BTreeMap::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let name = p["name"].as_str().unwrap_or_default();
+        if !members.contains(p["id"].as_str().unwrap_or_default()) || !name.starts_with("custos-") {
+            continue;
+        }
+        let deps = p["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["kind"].is_null() || d["kind"] == "build")
+            .filter_map(|d| d["name"].as_str())
+            .filter(|d| d.starts_with("custos-"))
+            .map(str::to_owned)
+            .collect();
+        edges.insert(name.to_owned(), deps);
+    }
+    edges
+}
+
+#[test]
+fn crates_depend_on_each_other_exactly_as_the_architecture_table_says() {
+    let table = allowed_table();
+    let edges = custos_edges(&metadata());
+    assert!(
+        edges.len() >= 8,
+        "expected the eight custos crates, found {:?}",
+        edges.keys()
+    );
+    for (krate, deps) in &edges {
+        let allowed = table.get(krate).unwrap_or_else(|| {
+            panic!("{krate} is missing from the table of allowed dependencies in ARCHITECTURE.md")
+        });
+        let added: Vec<_> = deps.difference(allowed).collect();
+        assert!(
+            added.is_empty(),
+            "{krate} depends on {added:?}, which ARCHITECTURE.md does not allow"
+        );
+        let stale: Vec<_> = allowed.difference(deps).collect();
+        assert!(
+            stale.is_empty(),
+            "ARCHITECTURE.md lets {krate} depend on {stale:?}, but it does not: keep the table true"
+        );
+    }
+    let unknown: Vec<_> = table.keys().filter(|k| !edges.contains_key(*k)).collect();
+    assert!(
+        unknown.is_empty(),
+        "the table names crates that do not exist: {unknown:?}"
+    );
+}
+
+#[test]
+fn the_table_check_sees_an_added_edge() {
+    // The node depends on the store; a table that forbade it must be caught.
+    let edges = custos_edges(&metadata());
+    let node = edges
+        .get("custos-node")
+        .expect("the node crate is in the workspace");
+    assert!(node.contains("custos-store"), "{node:?}");
+    let http = edges
+        .get("custos-http")
+        .expect("the http crate is in the workspace");
+    assert!(http.contains("custos-node"), "{http:?}");
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir)
+        .expect("a source folder reads")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn faces_reach_the_store_only_through_the_node() {
+    let mut files = Vec::new();
+    for face in ["crates/cli/src", "crates/http/src"] {
+        rust_files(&workspace_root().join(face), &mut files);
+    }
+    assert!(
+        files.len() > 10,
+        "expected the faces' sources, found {files:?}"
+    );
+    let mut bad = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a source file reads");
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("custos_store") || line.contains(".store()") {
+                bad.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "faces call the node's operations, never the store:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]

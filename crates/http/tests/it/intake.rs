@@ -14,7 +14,12 @@ use crate::preservation_draft;
 async fn queued_by_france(net: &Network) -> String {
     let sent = net
         .node("FR")
-        .submit(preservation_draft(), "cli:alice")
+        .submit(
+            preservation_draft(),
+            &custos_node::Actor::Cli {
+                user: "alice".into(),
+            },
+        )
         .await
         .unwrap();
     sent.message_id

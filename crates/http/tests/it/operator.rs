@@ -49,7 +49,15 @@ async fn metrics_follow_the_nodes_state() {
     // France queues a message, Germany receives it and refuses some junk.
     let net = Network::in_process(&["FR", "DE"]).await.unwrap();
     let (fr, de) = (net.node("FR"), net.node("DE"));
-    let sent = fr.submit(preservation_draft(), "cli:alice").await.unwrap();
+    let sent = fr
+        .submit(
+            preservation_draft(),
+            &custos_node::Actor::Cli {
+                user: "alice".into(),
+            },
+        )
+        .await
+        .unwrap();
     net.carry("FR", &sent.message_id, "DE").await.unwrap();
     de.post_bytes(custos_testkit::MESSAGES_PATH, b"junk".to_vec())
         .await

@@ -59,7 +59,7 @@ impl Node {
             let entry = Entry::new(
                 EntryKind::EvidenceExpired,
                 now,
-                format!("node:{}", self.state()),
+                crate::Actor::Peer(self.state()).label(),
             )
             .request(gone.request.clone())
             .subject(gone.package.clone())

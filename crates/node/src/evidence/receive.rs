@@ -179,10 +179,9 @@ pub(super) struct Folders {
 
 impl Folders {
     pub(super) fn of(node: &Node) -> Self {
-        let base = node.settings.data_dir.join("evidence");
         Folders {
-            incoming: base.join("incoming"),
-            received: base.join("received"),
+            incoming: node.settings.data_dir.join("evidence").join("incoming"),
+            received: received_root(&node.settings.data_dir),
         }
     }
 
@@ -195,9 +194,15 @@ impl Folders {
     }
 }
 
+/// The folder holding, one folder each, the packages received and accepted
+/// by the node in `data_dir`.
+pub fn received_root(data_dir: &Path) -> PathBuf {
+    data_dir.join("evidence").join("received")
+}
+
 /// The folder of a package received and accepted by the node in `data_dir`.
 pub fn received_folder(data_dir: &Path, package: &str) -> Option<PathBuf> {
-    package_hex(package).map(|hex| data_dir.join("evidence").join("received").join(hex))
+    package_hex(package).map(|hex| received_root(data_dir).join(hex))
 }
 
 /// What starting a segment upload came to.
@@ -596,7 +601,7 @@ fn custody_entries(
     let received = Entry::new(
         EntryKind::EvidenceReceived,
         receipt.received_at,
-        format!("node:{}", receipt.sender),
+        crate::Actor::Peer(receipt.sender).label(),
     )
     .request(receipt.request.clone())
     .subject(receipt.package.clone())
@@ -611,7 +616,7 @@ fn custody_entries(
     let issued = Entry::new(
         EntryKind::ReceiptIssued,
         receipt.received_at,
-        format!("node:{}", receipt.receiver),
+        crate::Actor::Peer(receipt.receiver).label(),
     )
     .request(receipt.request.clone())
     .subject(receipt.package.clone())

@@ -19,6 +19,7 @@ use super::layout::io_err;
 use super::open::{self, Report};
 use super::pipeline::Progress;
 use super::seal::{self, SealOptions, Sealed};
+use crate::app::Actor;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
@@ -119,7 +120,7 @@ impl Node {
         options: SealOptions,
         out: PathBuf,
         progress: Arc<dyn Progress>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Sealed, NodeError> {
         let sealed = joined(
             tokio::task::spawn_blocking(move || {
@@ -129,7 +130,7 @@ impl Node {
         )?;
         let m = &sealed.manifest;
         let now = self.clock.now();
-        let entry = Entry::new(EntryKind::EvidenceSealed, now, actor)
+        let entry = Entry::new(EntryKind::EvidenceSealed, now, actor.label())
             .request(m.request.clone())
             .subject(sealed.package_id.clone())
             .envelope(&sealed.manifest_bytes)
@@ -151,7 +152,7 @@ impl Node {
         &self,
         pkg: PathBuf,
         progress: Arc<dyn Progress>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Report, NodeError> {
         let report = self
             .check_package(move |directory, identities| {
@@ -161,7 +162,13 @@ impl Node {
         let now = self.clock.now();
         let mut detail = report_detail(&report);
         detail["decrypted"] = json!(report.decrypted);
-        let entry = report_entry(EntryKind::EvidenceVerified, &report, now, actor, detail)?;
+        let entry = report_entry(
+            EntryKind::EvidenceVerified,
+            &report,
+            now,
+            &actor.label(),
+            detail,
+        )?;
         self.store.queue_ledger(&[entry], now).await?;
         Ok(report)
     }
@@ -174,7 +181,7 @@ impl Node {
         pkg: PathBuf,
         out: PathBuf,
         progress: Arc<dyn Progress>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Report, NodeError> {
         let out_text = out.display().to_string();
         let report = self
@@ -187,14 +194,14 @@ impl Node {
             EntryKind::EvidenceOpened,
             &report,
             now,
-            actor,
+            &actor.label(),
             report_detail(&report),
         )?;
         let exported = report_entry(
             EntryKind::Exported,
             &report,
             now,
-            actor,
+            &actor.label(),
             json!({
                 "what": "evidence-files",
                 "to": out_text,
@@ -225,7 +232,7 @@ impl Node {
         &self,
         out: &Path,
         reason: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<String, NodeError> {
         if reason.trim().is_empty() {
             return Err(NodeError::NotOurs(
@@ -262,7 +269,7 @@ impl Node {
             return Err(io_err(out, e));
         }
         let now = self.clock.now();
-        let entry = Entry::new(EntryKind::Exported, now, actor)
+        let entry = Entry::new(EntryKind::Exported, now, actor.label())
             .detail(json!({
                 "what": "decryption-identity",
                 "recipient": recipient,

@@ -566,7 +566,7 @@ impl Node {
             let sent_entry = Entry::new(
                 EntryKind::EvidenceSent,
                 now,
-                format!("node:{}", self.state()),
+                crate::Actor::Peer(self.state()).label(),
             )
             .request(manifest.request.clone())
             .subject(package_id.clone())
@@ -578,12 +578,16 @@ impl Node {
                 "sent_by_this_run": { "segments": sent.segments, "bytes": sent.bytes },
             }))
             .encode()?;
-            let receipt_entry = Entry::new(EntryKind::ReceiptReceived, now, format!("node:{to}"))
-                .request(manifest.request.clone())
-                .subject(package_id.clone())
-                .envelope(&receipt_bytes)
-                .detail(json!({ "from": to, "for": "evidence", "custody": custody }))
-                .encode()?;
+            let receipt_entry = Entry::new(
+                EntryKind::ReceiptReceived,
+                now,
+                crate::Actor::Peer(to).label(),
+            )
+            .request(manifest.request.clone())
+            .subject(package_id.clone())
+            .envelope(&receipt_bytes)
+            .detail(json!({ "from": to, "for": "evidence", "custody": custody }))
+            .encode()?;
             self.store
                 .queue_ledger(&[sent_entry, receipt_entry], now)
                 .await

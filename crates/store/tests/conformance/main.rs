@@ -451,6 +451,65 @@ async fn a_duplicate_request_id_is_refused(fx: Fixture) {
     );
 }
 
+async fn a_request_and_its_first_event_are_recorded_together_or_not_at_all(fx: Fixture) {
+    let store = &fx.store;
+    let mut noted = event("draft-1", 1);
+    noted.ledger = Some(b"drafted draft-1".to_vec());
+    let original = request(
+        "draft-1",
+        Direction::Outgoing,
+        RequestKind::Preservation,
+        "DE",
+    );
+    let stored = store.record_request(&original, &noted).await.unwrap();
+    assert_eq!(stored.seq, 1);
+    assert_eq!(
+        store.get_request("draft-1").await.unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(store.events("draft-1").await.unwrap(), [stored]);
+    let pending = store.pending_ledger(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+
+    // A second request under that id changes nothing: no event, no entry.
+    let mut again = event("draft-1", 2);
+    again.ledger = Some(b"drafted again".to_vec());
+    let err = store.record_request(&original, &again).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateRequest(id) if id == "draft-1"),
+        "{err}"
+    );
+    assert_eq!(store.events("draft-1").await.unwrap().len(), 1);
+    assert_eq!(store.pending_ledger(10).await.unwrap().len(), 1);
+
+    // An event of another request is refused before anything is written.
+    let other = request(
+        "draft-2",
+        Direction::Outgoing,
+        RequestKind::Preservation,
+        "DE",
+    );
+    let err = store
+        .record_request(&other, &event("draft-3", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidValue { .. }), "{err}");
+    assert_eq!(store.get_request("draft-2").await.unwrap(), None);
+
+    // An event the store cannot keep undoes the request as well.
+    let mut bad = event("draft-4", 1);
+    bad.actor = "nul\0actor".into();
+    let fourth = request(
+        "draft-4",
+        Direction::Outgoing,
+        RequestKind::Preservation,
+        "DE",
+    );
+    assert!(store.record_request(&fourth, &bad).await.is_err());
+    assert_eq!(store.get_request("draft-4").await.unwrap(), None);
+    assert_eq!(store.pending_ledger(10).await.unwrap().len(), 1);
+}
+
 async fn events_of_an_unknown_request_are_refused(fx: Fixture) {
     let store = &fx.store;
     let err = store.append_event(&event("ghost", 1)).await.unwrap_err();
@@ -982,6 +1041,7 @@ conformance!(
     requests_are_listed_by_filter_newest_first,
     a_duplicate_request_id_is_refused,
     events_of_an_unknown_request_are_refused,
+    a_request_and_its_first_event_are_recorded_together_or_not_at_all,
     events_are_numbered_from_one_per_request,
     concurrent_appends_get_distinct_gapless_numbers,
     data_survives_closing_and_reopening,

@@ -140,13 +140,17 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     say.step(5, "The valid draft is recorded in the node's database");
     let body = validate::parse(&std::fs::read_to_string(&good)?).map_err(anyhow::Error::msg)?;
     let rt = super::runtime()?;
-    let id = rt.block_on(request::record_outgoing(&node_dir, body))?;
+    let id = rt.block_on(request::save_draft(&node_dir, body))?;
     let listed = rt.block_on(async {
-        let (_, store) = request::open_store(&node_dir).await?;
-        let n = store.list_requests(&Default::default()).await?.len();
-        let events = store.events(&id).await?.len();
-        store.close().await;
-        anyhow::Ok((n, events))
+        let (_, node) = crate::cmd::node::open(&node_dir).await?;
+        let counted = async {
+            let n = node.requests(&Default::default()).await?.len();
+            let events = node.request_detail(&id).await?.history.len();
+            anyhow::Ok((n, events))
+        }
+        .await;
+        node.close().await;
+        counted
     })?;
     say.line(format!(
         "recorded request {id}: {} request(s) in the node, {} event(s) in its history",

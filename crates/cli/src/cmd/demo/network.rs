@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use custos_model::clock::Clock;
 use custos_model::{RequestKind, StateCode};
+use custos_node::app::Direction;
 use custos_node::directory::EntryDetails;
 use custos_protocol::{Directory, DirectoryList, verify_receipt};
 use custos_seal::{Envelope, SigningKey};
-use custos_store::Direction;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -128,7 +128,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         let entry: Envelope = rt.block_on(async {
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
             let e = node.signed_entry(&details)?;
-            node.store.close().await;
+            node.close().await;
             anyhow::Ok(e)
         })?;
         entries.push(entry);
@@ -148,14 +148,9 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         n.token = rt.block_on(async {
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
             node.import_directory(&signed).await?;
-            let token = custos_http::api::create_token(
-                node.store.as_ref(),
-                "demo desk officer",
-                clock.now(),
-            )
-            .await?;
-            node.store.close().await;
-            anyhow::Ok(token)
+            let token = node.create_token("demo desk officer").await;
+            node.close().await;
+            anyhow::Ok(token?.secret)
         })?;
     }
     say("directory version 1 signed by the registry and imported by FR, DE and NL");
@@ -266,11 +261,11 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
             // The serving process sequences within milliseconds; make sure nothing is left queued.
             let deadline = Instant::now() + Duration::from_secs(5);
-            while !node.store.pending_ledger(1).await?.is_empty() && Instant::now() < deadline {
+            while node.ledger_pending().await? && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let r = node.request_cosignatures().await?;
-            node.store.close().await;
+            node.close().await;
             anyhow::Ok(r)
         })?;
         for (peer, outcome) in results {
@@ -325,7 +320,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         let report = rt.block_on(async {
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
             let r = node.verify_ledger(&mut |_, _| {}).await;
-            node.store.close().await;
+            node.close().await;
             anyhow::Ok(r?)
         })?;
         say(&format!(
@@ -340,7 +335,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         let bundle = node.prove_entry(0).await?;
         let key = node.ledger_verifier_key()?;
         let note = node.cosigned_checkpoint().await?.unwrap_or_default();
-        node.store.close().await;
+        node.close().await;
         anyhow::Ok((bundle, key, note))
     })?;
     let checked = bundle
@@ -451,52 +446,50 @@ async fn verify_all(
     let (mut sigs, mut receipts, mut problems, mut rows) = (0, 0, Vec::<String>::new(), Vec::new());
     for n in nodes {
         let (_, node) = crate::cmd::node::open(&n.dir).await?;
-        for request in node.store.list_requests(&Default::default()).await? {
-            for m in node.store.thread_messages(&request.id).await? {
-                sigs += 1;
-                let env = Envelope::from_json(&node.message_envelope(&m)?)?;
-                let ok_sig = env
-                    .verify(|keyid| {
-                        directory
-                            .entries()
-                            .flat_map(|e| e.signing_keys.iter())
-                            .find(|k| k.key.key_id() == keyid)
-                            .map(|k| k.key)
-                    })
-                    .is_ok();
-                if !ok_sig {
-                    problems.push(format!(
-                        "{}: signature of message {} does not verify",
-                        n.state, m.id
-                    ));
-                }
-                let receipt = node.store.receipt_for(&m.id).await?;
-                let receiver = match m.direction {
-                    Direction::Outgoing => m.counterpart,
-                    Direction::Incoming => n.state,
-                };
-                let ok_receipt = match receipt {
-                    Some(r) => {
-                        receipts += 1;
-                        let id = m.id.parse()?;
-                        verify_receipt(&r, directory, &id, receiver, clock.now()).is_ok()
-                    }
-                    None => false,
-                };
-                if !ok_receipt {
-                    problems.push(format!(
-                        "{}: no valid receipt for message {}",
-                        n.state, m.id
-                    ));
-                }
-                rows.push(json!({
-                    "node": n.state, "request": request.id, "message": m.id, "direction": m.direction.as_str(),
-                    "kind": m.kind, "created_at": m.created_at.format(&Rfc3339).unwrap_or_default(),
-                    "signature_ok": ok_sig, "receipt_ok": ok_receipt,
-                }));
+        let held = node.held_messages().await;
+        node.close().await;
+        for m in held? {
+            sigs += 1;
+            let env = Envelope::from_json(&m.envelope)?;
+            let ok_sig = env
+                .verify(|keyid| {
+                    directory
+                        .entries()
+                        .flat_map(|e| e.signing_keys.iter())
+                        .find(|k| k.key.key_id() == keyid)
+                        .map(|k| k.key)
+                })
+                .is_ok();
+            if !ok_sig {
+                problems.push(format!(
+                    "{}: signature of message {} does not verify",
+                    n.state, m.id
+                ));
             }
+            let receiver = match m.direction {
+                Direction::Outgoing => m.counterpart,
+                Direction::Incoming => n.state,
+            };
+            let ok_receipt = match &m.receipt {
+                Some(r) => {
+                    receipts += 1;
+                    let id = m.id.parse()?;
+                    verify_receipt(r, directory, &id, receiver, clock.now()).is_ok()
+                }
+                None => false,
+            };
+            if !ok_receipt {
+                problems.push(format!(
+                    "{}: no valid receipt for message {}",
+                    n.state, m.id
+                ));
+            }
+            rows.push(json!({
+                "node": n.state, "request": m.request, "message": m.id, "direction": m.direction.as_str(),
+                "kind": m.kind, "created_at": m.created_at.format(&Rfc3339).unwrap_or_default(),
+                "signature_ok": ok_sig, "receipt_ok": ok_receipt,
+            }));
         }
-        node.store.close().await;
     }
     Ok(
         json!({ "signatures_checked": sigs, "receipts_checked": receipts, "problems": problems, "messages": rows }),

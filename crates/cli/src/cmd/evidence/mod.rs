@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Subcommand;
 use custos_model::StateCode;
+use custos_node::Actor;
 use custos_node::evidence::layout::{self, DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
 use custos_node::evidence::open::Report;
 use custos_node::evidence::pipeline::Progress;
@@ -142,14 +143,6 @@ pub fn run(command: EvidenceCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Who is acting, for the custody ledger: the operating-system user.
-pub fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
-
 fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
     let sealed = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
@@ -163,7 +156,7 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
                 options,
                 args.out.clone(),
                 progress,
-                &actor(),
+                &Actor::cli_operator(),
             )
             .await?;
         anyhow::Ok(sealed)
@@ -248,7 +241,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let (_, node) = super::node::open(&args.data).await?;
         let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
         anyhow::Ok(
-            node.verify_evidence(args.package.clone(), progress, &actor())
+            node.verify_evidence(args.package.clone(), progress, &Actor::cli_operator())
                 .await?,
         )
     })?;
@@ -260,8 +253,13 @@ fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
         let (_, node) = super::node::open(&args.data).await?;
         let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
         anyhow::Ok(
-            node.open_evidence(args.package.clone(), args.out.clone(), progress, &actor())
-                .await?,
+            node.open_evidence(
+                args.package.clone(),
+                args.out.clone(),
+                progress,
+                &Actor::cli_operator(),
+            )
+            .await?,
         )
     })?;
     print_report(&report, args.json, "Open")
@@ -344,7 +342,7 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let root = args.data.join("evidence").join("received");
+    let root = custos_node::evidence::receive::received_root(&args.data);
     let mut rows = Vec::new();
     if root.is_dir() {
         let mut dirs: Vec<_> = std::fs::read_dir(&root)

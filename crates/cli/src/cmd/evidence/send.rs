@@ -132,7 +132,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     if let Err(e) = node.sequence_all().await {
         tracing::warn!(error = %e, "cannot sequence the ledger now; the serving node will");
     }
-    node.store.close().await;
+    node.close().await;
     if !failed.is_empty() {
         let list: Vec<String> = failed.iter().map(|s| s.to_string()).collect();
         bail!("the package was not accepted by {}", list.join(", "));

@@ -1,0 +1,154 @@
+//! The application layer: every operation a person or a program performs on
+//! a node, as one API that every face (the command line, the client API, the
+//! web desk to come) calls.
+//!
+//! The rule: faces parse, call and present. They never touch the store or
+//! build a ledger entry; an operation that records something takes the
+//! [`Actor`] performing it and writes its ledger entry in the same
+//! transaction as the action. Operations return plain-data views
+//! ([`views`]) and name their filters with the few plain types re-exported
+//! here, so that no face depends on `custos-store`.
+//!
+//! The operations themselves are methods of [`Node`]: opening and creating a
+//! node ([`Node::open`], [`create_store`]), requests ([`requests`]), client
+//! tokens ([`tokens`]), the outbox, refusals and forks ([`views`]), and the
+//! background workers ([`workers`]). Sending, intake, evidence and the
+//! custody ledger keep their own modules (`send`, `intake`, `evidence`,
+//! `custody`).
+
+pub mod actor;
+pub mod requests;
+pub mod tokens;
+pub mod views;
+pub mod workers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use custos_model::StateCode;
+use custos_model::clock::Clock;
+use time::OffsetDateTime;
+
+pub use actor::Actor;
+pub use custos_store::{
+    Direction, ForkRecord, OutboxState, RefusalRecord, RequestFilter, StoreError,
+};
+pub use views::{OutboxView, RequestSummary, TokenView};
+pub use workers::Workers;
+
+use crate::{Keystore, Node, NodeError, NodeSettings};
+
+/// Why a node or its database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The key files could not be loaded.
+    #[error("cannot load the node's keys: {0}")]
+    Keys(NodeError),
+    /// The database could not be opened (its URL is left to the caller to
+    /// show, masked).
+    #[error("cannot open the node's database: {0}")]
+    Database(NodeError),
+    /// The node's stored state could not be loaded.
+    #[error(transparent)]
+    Node(NodeError),
+}
+
+impl Node {
+    /// Opens the node whose data directory is `settings.data_dir`: its keys
+    /// (`keys/`), its database at `database_url`, and the directory stored
+    /// there.
+    pub async fn open(
+        settings: NodeSettings,
+        database_url: &str,
+        clock: Arc<dyn Clock>,
+        http: reqwest::Client,
+    ) -> Result<Arc<Node>, OpenError> {
+        let keys = Keystore::load(&settings.data_dir.join("keys")).map_err(OpenError::Keys)?;
+        let store = custos_store::open(database_url)
+            .await
+            .map_err(|e| OpenError::Database(e.into()))?;
+        Node::new(settings, keys, store, clock, http)
+            .await
+            .map_err(OpenError::Node)
+    }
+
+    /// Closes the node's database connections; call once its work is done.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// What [`create_store`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreCreated {
+    /// The database now records this node.
+    Created,
+    /// The database already belongs to a node; nothing was changed.
+    Taken { state: StateCode, name: String },
+}
+
+/// Prepares the database at `url` for a new node of `state` named `name`:
+/// the schema, and the node's identity. A database that already belongs to
+/// a node is left as it is.
+pub async fn create_store(
+    url: &str,
+    state: StateCode,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<StoreCreated, OpenError> {
+    let store = custos_store::open(url)
+        .await
+        .map_err(|e| OpenError::Database(e.into()))?;
+    let outcome = async {
+        if let Some(existing) = store.node_info().await? {
+            return Ok(StoreCreated::Taken {
+                state: existing.state,
+                name: existing.name,
+            });
+        }
+        store
+            .put_node_info(&custos_store::NodeInfo {
+                state,
+                name: name.to_owned(),
+                created_at: now,
+            })
+            .await?;
+        Ok::<_, NodeError>(StoreCreated::Created)
+    }
+    .await;
+    store.close().await;
+    outcome.map_err(OpenError::Node)
+}
+
+/// Plain (unencrypted) HTTP is served only on a loopback address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "plain HTTP is allowed only on a loopback address (127.0.0.1, ::1); give --tls-cert and --tls-key to listen on {0}"
+)]
+pub struct PlainOffLoopback(pub SocketAddr);
+
+/// Checks that a node may listen on `addr`: with TLS anywhere, without it
+/// only on loopback.
+pub fn check_listen(addr: SocketAddr, tls: bool) -> Result<(), PlainOffLoopback> {
+    if tls || addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(PlainOffLoopback(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_only() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().expect("an address");
+        let local6: SocketAddr = "[::1]:8080".parse().expect("an address");
+        let public: SocketAddr = "0.0.0.0:8080".parse().expect("an address");
+        assert_eq!(check_listen(local, false), Ok(()));
+        assert_eq!(check_listen(local6, false), Ok(()));
+        assert_eq!(check_listen(public, false), Err(PlainOffLoopback(public)));
+        assert_eq!(check_listen(public, true), Ok(()));
+    }
+}

@@ -1,0 +1,226 @@
+//! The application layer, driven as the faces drive it: a node created and
+//! opened from a data directory, drafts saved, requests read, tokens minted
+//! and recognised, each recorded action attributed to its [`Actor`].
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+use std::sync::Arc;
+
+use custos_model::clock::FixedClock;
+use custos_model::{RequestKind, StateCode, template, validate};
+use custos_node::app::{Actor, StoreCreated, TokenView, create_store};
+use custos_node::{
+    DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, NodeError, NodeSettings, RetryPolicy,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const AT: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
+
+/// A valid draft of `kind`, from the template, and the State it comes from.
+fn draft(kind: RequestKind) -> (Value, StateCode) {
+    let draft = validate::parse(&template::render(kind)).unwrap();
+    let from = draft["requesting_state"].as_str().unwrap().parse().unwrap();
+    (draft, from)
+}
+
+/// Creates a node of `state` in `dir` (as `custos init` does) and opens it.
+async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
+    Keystore::create(&dir.join("keys"), AT).unwrap();
+    let url = format!("sqlite://{}", dir.join("custos.db").display());
+    assert_eq!(
+        create_store(&url, state, "Test node", AT).await.unwrap(),
+        StoreCreated::Created
+    );
+    let settings = NodeSettings {
+        state,
+        name: "Test node".into(),
+        data_dir: dir.to_owned(),
+        registry_key: None,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
+        retry: RetryPolicy::default(),
+        evidence: Default::default(),
+    };
+    Node::open(
+        settings,
+        &url,
+        Arc::new(FixedClock::new(AT)),
+        reqwest::Client::new(),
+    )
+    .await
+    .unwrap()
+}
+
+fn operator() -> Actor {
+    Actor::Cli { user: "ana".into() }
+}
+
+/// The ledger entries of the node, decoded, oldest first.
+async fn ledger(node: &Node) -> Vec<Value> {
+    node.sequence_all().await.unwrap();
+    let size = node.verify_ledger(&mut |_, _| {}).await.unwrap().size;
+    let mut out = Vec::new();
+    for i in 0..size {
+        let bundle = node.prove_entry(i).await.unwrap();
+        out.push(serde_json::from_slice(&bundle.entry).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (body, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+
+    let id = node.save_draft(body.clone(), &operator()).await.unwrap();
+    assert!(
+        id.starts_with("thr-"),
+        "a saved draft's id is a thread id: {id}"
+    );
+
+    let listed = node.requests(&Default::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].kind),
+        (id.as_str(), RequestKind::Preservation)
+    );
+
+    let view = node.read_request(&id, &operator()).await.unwrap();
+    assert_eq!(view.draft, body);
+    assert!(!view.signed, "a saved draft is not signed");
+    let kinds: Vec<_> = view
+        .history
+        .iter()
+        .map(|e| (e.kind.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(kinds, [("drafted", "cli:ana")]);
+
+    // The drafted entry (written with the request) and the read, both by the operator.
+    let entries = ledger(&node).await;
+    let about: Vec<_> = entries
+        .iter()
+        .filter(|e| e["request"] == id.as_str())
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        about,
+        [("decision", "cli:ana"), ("request-read", "cli:ana")]
+    );
+    let drafted = entries.iter().find(|e| e["kind"] == "decision").unwrap();
+    assert_eq!(drafted["detail"]["decision"], "drafted");
+    node.close().await;
+}
+
+#[tokio::test]
+async fn an_invalid_or_foreign_draft_records_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (body, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+
+    let mut incomplete = body.clone();
+    incomplete.as_object_mut().unwrap().remove("kind");
+    let err = node.save_draft(incomplete, &operator()).await.unwrap_err();
+    assert!(matches!(err, NodeError::InvalidDraft(_)), "{err}");
+
+    let mut foreign = body;
+    let other = if from.as_str() == "ZZ" { "YY" } else { "ZZ" };
+    foreign["requesting_state"] = Value::from(other);
+    let err = node.save_draft(foreign, &operator()).await.unwrap_err();
+    assert!(
+        matches!(err, NodeError::NotOurs(_) | NodeError::InvalidDraft(_)),
+        "{err}"
+    );
+
+    assert!(node.requests(&Default::default()).await.unwrap().is_empty());
+    assert!(!node.ledger_pending().await.unwrap());
+    node.close().await;
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_shown_is_not_logged_as_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+    let err = node
+        .read_request("thr-none", &operator())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NodeError::NotFound(_)), "{err}");
+    assert!(!node.ledger_pending().await.unwrap());
+    node.close().await;
+}
+
+#[tokio::test]
+async fn a_token_is_shown_once_and_its_bearer_acts_under_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+
+    let token = node.create_token("desk officer").await.unwrap();
+    assert!(
+        token
+            .secret
+            .starts_with(custos_node::app::tokens::TOKEN_PREFIX)
+    );
+    assert!(
+        !format!("{token:?}").contains(&token.secret),
+        "Debug never shows the secret"
+    );
+    assert_eq!(
+        node.tokens().await.unwrap(),
+        [TokenView {
+            id: token.id.clone(),
+            name: "desk officer".into(),
+            created_at: AT,
+            revoked_at: None,
+        }]
+    );
+    let actor = node.authenticate(&token.secret).await.unwrap();
+    assert_eq!(
+        actor,
+        Some(Actor::Api {
+            token: "desk officer".into()
+        })
+    );
+    assert_eq!(actor.unwrap().label(), "api:desk officer");
+    // A guess with the right prefix, and a secret without it, are nobody.
+    assert_eq!(node.authenticate("custos_0000").await.unwrap(), None);
+    let unprefixed = token.secret.trim_start_matches("custos_");
+    assert_eq!(node.authenticate(unprefixed).await.unwrap(), None);
+    node.close().await;
+}
+
+#[tokio::test]
+async fn a_database_that_belongs_to_a_node_is_not_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", tmp.path().join("custos.db").display());
+    let fr: StateCode = "FR".parse().unwrap();
+    let de: StateCode = "DE".parse().unwrap();
+    assert_eq!(
+        create_store(&url, fr, "France", AT).await.unwrap(),
+        StoreCreated::Created
+    );
+    assert_eq!(
+        create_store(&url, de, "Germany", AT).await.unwrap(),
+        StoreCreated::Taken {
+            state: fr,
+            name: "France".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_node_says_where_received_evidence_lives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+    assert_eq!(
+        node.received_evidence_dir(),
+        custos_node::evidence::receive::received_root(tmp.path())
+    );
+    assert!(node.received_evidence_dir().starts_with(tmp.path()));
+    node.close().await;
+}
