@@ -12,14 +12,11 @@ use std::sync::Arc;
 
 use custos_ledger::AddCheckpoint;
 use custos_model::RequestKind;
-use custos_model::clock::FixedClock;
 use custos_node::directory::EntryDetails;
-use custos_node::{
-    CheckpointRefusal, DEFAULT_MAX_MESSAGE_BYTES, Fault, Keystore, LedgerFailure, Node, NodeError,
-    NodeSettings, RetryPolicy,
-};
+use custos_node::{CheckpointRefusal, Fault, LedgerFailure, Node, NodeError};
 use custos_protocol::{DirectoryList, MessageKind};
 use custos_seal::SigningKey;
+use custos_testkit::{NodeBuilder, TestClock};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -37,23 +34,15 @@ async fn node(dir: &Path, state: &str) -> Arc<Node> {
 
 /// The same, with keys made (and a clock standing) at `at`.
 async fn node_at(dir: &Path, state: &str, at: OffsetDateTime) -> Arc<Node> {
-    let keys = Keystore::create(&dir.join("keys"), at).unwrap();
-    let url = format!("sqlite://{}", dir.join("custos.db").display());
-    let store = custos_store::open(&url).await.unwrap();
-    let settings = NodeSettings {
-        state: state.parse().unwrap(),
-        name: format!("Node of {state}"),
-        data_dir: dir.to_owned(),
-        registry_key: Some(registry().verifying_key()),
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy::default(),
-        evidence: Default::default(),
-        message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
-    };
-    let clock = Arc::new(FixedClock::new(at));
-    Node::new(settings, keys, store, clock, reqwest::Client::new())
+    NodeBuilder::new(state)
+        .name(format!("Node of {state}"))
+        .in_dir(dir)
+        .clock(Arc::new(TestClock::fixed(at)))
+        .registry_key(registry().verifying_key())
+        .build()
         .await
         .unwrap()
+        .node
 }
 
 /// A directory of `nodes`, signed by the test registry.
