@@ -106,6 +106,18 @@ pub(crate) struct RequestRow<'a> {
     pub created_at: OffsetDateTime,
 }
 
+/// Refuses an event meant to open a request's history that names another
+/// request (`Store::record_request`).
+pub(crate) fn same_request(request: &RequestRecord, event: &NewEvent) -> Result<(), StoreError> {
+    if event.request_id != request.id {
+        return Err(StoreError::InvalidValue {
+            field: "event.request_id",
+            problem: format!("the event belongs to another request than {:?}", request.id),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn request(r: &RequestRecord) -> Result<RequestRow<'_>, StoreError> {
     Ok(RequestRow {
         id: text("requests.id", &r.id)?,

@@ -207,12 +207,7 @@ impl Store for PgStore {
         request: &RequestRecord,
         event: &NewEvent,
     ) -> Result<RequestEvent, StoreError> {
-        if event.request_id != request.id {
-            return Err(StoreError::InvalidValue {
-                field: "event.request_id",
-                problem: format!("the event belongs to another request than {:?}", request.id),
-            });
-        }
+        encode::same_request(request, event)?;
         let request_row = encode::request(request)?;
         let row = encode::event(event)?;
         let mut tx = self

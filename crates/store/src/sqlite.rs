@@ -232,12 +232,7 @@ impl Store for SqliteStore {
         request: &RequestRecord,
         event: &NewEvent,
     ) -> Result<RequestEvent, StoreError> {
-        if event.request_id != request.id {
-            return Err(StoreError::InvalidValue {
-                field: "event.request_id",
-                problem: format!("the event belongs to another request than {:?}", request.id),
-            });
-        }
+        encode::same_request(request, event)?;
         let (request, event) = (request.clone(), event.clone());
         self.writer
             .write(move |conn| write::record_request(conn, &request, &event))
