@@ -228,7 +228,14 @@ impl Node {
         // Entries still queued are logged once sequenced: sequence first.
         self.sequence_all().await?;
 
-        // Pass 1: the ledger.
+        // The requests are read meanwhile, for pass 3 (a request made
+        // after this read is not checked; one read later could lack the
+        // messages pass 2 saw).
+        let store = self.store.clone();
+        let requests =
+            tokio::spawn(async move { store.list_requests(&RequestFilter::default()).await });
+
+        // Pass 1: the ledger, each page parsed on two threads.
         let size = self.store.ledger_size().await?;
         let mut logged: HashMap<String, Logged> = HashMap::new();
         let mut drafted: HashMap<String, Vec<String>> = HashMap::new();
@@ -238,8 +245,23 @@ impl Node {
             if page.is_empty() {
                 break;
             }
-            for e in &page {
-                let Ok(entry) = serde_json::from_slice::<LoggedEntry>(&e.entry) else {
+            let parsed = std::thread::scope(|scope| {
+                let (a, b) = page.split_at(page.len() / 2);
+                let parse = |part: &[custos_store::LedgerEntry]| -> Vec<Option<LoggedEntry>> {
+                    part.iter()
+                        .map(|e| serde_json::from_slice::<LoggedEntry>(&e.entry).ok())
+                        .collect()
+                };
+                let other = scope.spawn(move || parse(b));
+                let mut mine = parse(a);
+                other.join().map(|rest| {
+                    mine.extend(rest);
+                    mine
+                })
+            })
+            .map_err(|_| NodeError::Internal("a deep-check thread stopped".into()))?;
+            for (e, entry) in page.iter().zip(parsed) {
+                let Some(entry) = entry else {
                     report.problems.push(format!(
                         "ledger entry {}: does not parse (`ledger verify` checks the log itself)",
                         e.index
@@ -364,7 +386,9 @@ impl Node {
         }
 
         // Pass 3: the requests.
-        let requests = self.store.list_requests(&RequestFilter::default()).await?;
+        let requests = requests.await.map_err(|e| {
+            NodeError::Internal(format!("the deep-check request reader stopped: {e}"))
+        })??;
         for r in requests {
             report.requests += 1;
             let name = format!("request {}", r.id);
