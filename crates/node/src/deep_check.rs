@@ -85,6 +85,24 @@ struct Outcome {
     index: Option<u64>,
 }
 
+/// `work` over `items`, the first half on this thread and the second on
+/// another, the results in the items' order.
+fn on_two_threads<I: Sync, T: Send>(
+    items: &[I],
+    work: impl Fn(&[I]) -> Vec<T> + Sync,
+) -> Result<Vec<T>, NodeError> {
+    let (a, b) = items.split_at(items.len().div_ceil(2));
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| work(b));
+        let mut mine = work(a);
+        other.join().map(|rest| {
+            mine.extend(rest);
+            mine
+        })
+    })
+    .map_err(|_| NodeError::Internal("a deep-check thread stopped".into()))
+}
+
 /// A signature held back for a batch: the outcome it belongs to, and
 /// whether it is the message's own or its receipt's.
 struct Held {
@@ -245,21 +263,11 @@ impl Node {
             if page.is_empty() {
                 break;
             }
-            let parsed = std::thread::scope(|scope| {
-                let (a, b) = page.split_at(page.len() / 2);
-                let parse = |part: &[custos_store::LedgerEntry]| -> Vec<Option<LoggedEntry>> {
-                    part.iter()
-                        .map(|e| serde_json::from_slice::<LoggedEntry>(&e.entry).ok())
-                        .collect()
-                };
-                let other = scope.spawn(move || parse(b));
-                let mut mine = parse(a);
-                other.join().map(|rest| {
-                    mine.extend(rest);
-                    mine
-                })
-            })
-            .map_err(|_| NodeError::Internal("a deep-check thread stopped".into()))?;
+            let parsed = on_two_threads(&page, |part| {
+                part.iter()
+                    .map(|e| serde_json::from_slice::<LoggedEntry>(&e.entry).ok())
+                    .collect()
+            })?;
             for (e, entry) in page.iter().zip(parsed) {
                 let Some(entry) = entry else {
                     report.problems.push(format!(
@@ -320,22 +328,12 @@ impl Node {
             let work = shared.clone();
             let (page, outcomes) = tokio::task::spawn_blocking(move || {
                 let (checker, logged) = &*work;
-                let half = page.len().div_ceil(2);
-                let outcomes = std::thread::scope(|scope| {
-                    let (a, b) = page.split_at(half);
-                    let other = scope.spawn(move || check_run(checker, logged, b));
-                    let mut mine = check_run(checker, logged, a);
-                    other.join().map(|rest| {
-                        mine.extend(rest);
-                        mine
-                    })
-                });
+                let outcomes = on_two_threads(&page, |part| check_run(checker, logged, part));
                 (page, outcomes)
             })
             .await
             .map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
-            let outcomes =
-                outcomes.map_err(|_| NodeError::Internal("a deep-check thread stopped".into()))?;
+            let outcomes = outcomes?;
             for (s, outcome) in page.iter().zip(outcomes) {
                 let m = &s.message;
                 report.messages += 1;

@@ -195,9 +195,11 @@ impl Node {
     }
 
     /// Picks up a directory imported by another process (`custos directory import`
-    /// while the node is serving): reloads when the stored version differs.
+    /// while the node is serving): one point read of the stored version,
+    /// and a reload (with its signature check) when it differs from the one
+    /// in force.
     pub async fn refresh_directory(&self) -> Result<bool, NodeError> {
-        let stored = self.store.directory().await?.map(|d| d.version);
+        let stored = self.store.directory_version().await?;
         let current = self.directory().map(|d| d.version());
         if stored.is_some() && stored != current {
             self.reload_directory().await?;
@@ -220,12 +222,7 @@ impl Node {
         if current.is_some() && self.marked_directory_version() == current {
             return Ok(());
         }
-        let stored = self.store.directory_version().await?;
-        if stored.is_some() && stored != current {
-            self.reload_directory().await?;
-            tracing::info!(version = ?stored, "loaded a newly imported directory");
-        }
-        Ok(())
+        self.refresh_directory().await.map(|_| ())
     }
 
     /// The directory version named by [`DIRECTORY_MARK`], if the file is
