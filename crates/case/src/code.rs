@@ -1,0 +1,143 @@
+//! Stable codes for an event the case does not accept.
+//!
+//! A node refuses an action before sending it, and records a peer's message
+//! that the case does not accept, with one of these codes. Like the
+//! protocol's error codes, a code's meaning never changes; codes may be added.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an event is not accepted into the case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalCode {
+    /// The action belongs to the other side.
+    WrongSide,
+    /// The thread holds no request yet; only a `submit` opens it.
+    NoRequest,
+    /// The case is withdrawn or closed.
+    CaseOver,
+    /// The case already has its request.
+    AlreadySubmitted,
+    /// The case's state does not allow the action.
+    NotAllowedInState,
+    /// A refusal or postponement without a prior consultation.
+    ConsultationRequired,
+    /// A preservation confirmed for a request that is not a preservation.
+    NotAPreservation,
+    /// The preservation is not (or no longer) in force.
+    PreservationNotInForce,
+    /// A refusal that names no ground.
+    RefusalWithoutGrounds,
+    /// A refusal resting only on fiscal matters or bank secrecy.
+    RefusalOnExcludedGrounds,
+    /// A refusal without reasons.
+    RefusalWithoutReasons,
+    /// A postponement without reasons.
+    ReasonsMissing,
+    /// A consultation that proposes no condition.
+    ConditionsMissing,
+    /// An extension that does not move the preservation's end later.
+    ExtensionNotLater,
+    /// A follow-up announcement that names no request.
+    FollowUpMissing,
+    /// Two different events carry the same id; neither is accepted.
+    ConflictingDuplicate,
+}
+
+impl RefusalCode {
+    pub const ALL: [RefusalCode; 16] = [
+        RefusalCode::WrongSide,
+        RefusalCode::NoRequest,
+        RefusalCode::CaseOver,
+        RefusalCode::AlreadySubmitted,
+        RefusalCode::NotAllowedInState,
+        RefusalCode::ConsultationRequired,
+        RefusalCode::NotAPreservation,
+        RefusalCode::PreservationNotInForce,
+        RefusalCode::RefusalWithoutGrounds,
+        RefusalCode::RefusalOnExcludedGrounds,
+        RefusalCode::RefusalWithoutReasons,
+        RefusalCode::ReasonsMissing,
+        RefusalCode::ConditionsMissing,
+        RefusalCode::ExtensionNotLater,
+        RefusalCode::FollowUpMissing,
+        RefusalCode::ConflictingDuplicate,
+    ];
+
+    /// The stable code, such as `consultation-required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::WrongSide => "wrong-side",
+            RefusalCode::NoRequest => "no-request",
+            RefusalCode::CaseOver => "case-over",
+            RefusalCode::AlreadySubmitted => "already-submitted",
+            RefusalCode::NotAllowedInState => "not-allowed-in-state",
+            RefusalCode::ConsultationRequired => "consultation-required",
+            RefusalCode::NotAPreservation => "not-a-preservation",
+            RefusalCode::PreservationNotInForce => "preservation-not-in-force",
+            RefusalCode::RefusalWithoutGrounds => "refusal-without-grounds",
+            RefusalCode::RefusalOnExcludedGrounds => "refusal-on-excluded-grounds",
+            RefusalCode::RefusalWithoutReasons => "refusal-without-reasons",
+            RefusalCode::ReasonsMissing => "reasons-missing",
+            RefusalCode::ConditionsMissing => "conditions-missing",
+            RefusalCode::ExtensionNotLater => "extension-not-later",
+            RefusalCode::FollowUpMissing => "follow-up-missing",
+            RefusalCode::ConflictingDuplicate => "conflicting-duplicate",
+        }
+    }
+
+    /// The code in a sentence.
+    pub fn description(self) -> &'static str {
+        match self {
+            RefusalCode::WrongSide => "the action belongs to the other State",
+            RefusalCode::NoRequest => "the case has no request yet; only a submit opens it",
+            RefusalCode::CaseOver => "the case is withdrawn or closed",
+            RefusalCode::AlreadySubmitted => "the case already has its request",
+            RefusalCode::NotAllowedInState => "the case's state does not allow the action",
+            RefusalCode::ConsultationRequired => {
+                "consult the requesting State before refusing or postponing"
+            }
+            RefusalCode::NotAPreservation => "the request is not a preservation request",
+            RefusalCode::PreservationNotInForce => "the preservation is not in force",
+            RefusalCode::RefusalWithoutGrounds => "a refusal must name at least one ground",
+            RefusalCode::RefusalOnExcludedGrounds => {
+                "assistance may not be refused solely on fiscal matters or bank secrecy"
+            }
+            RefusalCode::RefusalWithoutReasons => "reasons must be given for any refusal",
+            RefusalCode::ReasonsMissing => "a postponement must give its reasons",
+            RefusalCode::ConditionsMissing => "a consultation must propose conditions",
+            RefusalCode::ExtensionNotLater => {
+                "an extension must end the preservation later than it now ends"
+            }
+            RefusalCode::FollowUpMissing => "the follow-up request is not named",
+            RefusalCode::ConflictingDuplicate => "two different events carry the same id",
+        }
+    }
+}
+
+impl fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in RefusalCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c:?} repeats a code");
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-')
+            );
+            assert!(!c.description().is_empty());
+        }
+    }
+}
