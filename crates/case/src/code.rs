@@ -106,7 +106,9 @@ impl RefusalCode {
                 "assistance may not be refused solely on fiscal matters or bank secrecy"
             }
             RefusalCode::RefusalWithoutReasons => "reasons must be given for any refusal",
-            RefusalCode::ReasonsMissing => "a postponement must give its reasons",
+            RefusalCode::ReasonsMissing => {
+                "a postponement or a refusal to extend must give its reasons"
+            }
             RefusalCode::ConditionsMissing => "a consultation must propose conditions",
             RefusalCode::ExtensionNotLater => {
                 "an extension must end the preservation later than it now ends"
@@ -114,6 +116,26 @@ impl RefusalCode {
             RefusalCode::FollowUpMissing => "the follow-up request is not named",
             RefusalCode::ConflictingDuplicate => "two different events carry the same id",
         }
+    }
+}
+
+impl RefusalCode {
+    /// The table of refusal codes in `docs/formats/messages.md` §11 (a test
+    /// keeps the document current).
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| Code | Meaning |\n|---|---|\n");
+        for code in Self::ALL {
+            let description = code.description();
+            let mut chars = description.chars();
+            let first = chars.next().map(|c| c.to_uppercase().to_string());
+            out.push_str(&format!(
+                "| `{}` | {}{}. |\n",
+                code.as_str(),
+                first.unwrap_or_default(),
+                chars.as_str()
+            ));
+        }
+        out
     }
 }
 

@@ -271,9 +271,15 @@ pub fn check(view: &CaseView, action: Action, side: Side) -> Result<(), NotAllow
 /// event's time, and the event's contents (a refusal's grounds and reasons,
 /// a postponement's reasons, ...), exactly as [`derive`] will judge it.
 pub fn check_event(view: &CaseView, event: &CaseEvent) -> Result<(), NotAllowed> {
-    admit(view.state, &view.facts, event.action(), event.side, event.at)
-        .and_then(|_| view.facts.check_contents(&event.act))
-        .map_err(|code| not_allowed(view, event.action(), event.side, code))
+    admit(
+        view.state,
+        &view.facts,
+        event.action(),
+        event.side,
+        event.at,
+    )
+    .and_then(|_| view.facts.check_contents(&event.act))
+    .map_err(|code| not_allowed(view, event.action(), event.side, code))
 }
 
 fn not_allowed(view: &CaseView, action: Action, side: Side, code: RefusalCode) -> NotAllowed {

@@ -97,12 +97,14 @@ impl Facts {
     pub fn holds(&self, guard: Guard, at: OffsetDateTime) -> bool {
         match guard {
             Guard::Consulted => self.consulted,
-            Guard::PreservationRequest => self.request.as_ref().is_some_and(|r| {
-                r.submission.kind == custos_model::RequestKind::Preservation
-            }),
-            Guard::PreservationInForce => {
-                self.preservation.as_ref().is_some_and(|p| p.in_force_at(at))
-            }
+            Guard::PreservationRequest => self
+                .request
+                .as_ref()
+                .is_some_and(|r| r.submission.kind == custos_model::RequestKind::Preservation),
+            Guard::PreservationInForce => self
+                .preservation
+                .as_ref()
+                .is_some_and(|p| p.in_force_at(at)),
         }
     }
 
@@ -122,15 +124,13 @@ impl Facts {
     pub fn check_contents(&self, act: &Act) -> Result<(), RefusalCode> {
         let blank = |s: &str| s.trim().is_empty();
         match act {
-            Act::Consult { conditions } => {
-                if conditions.is_empty() || conditions.iter().any(|c| blank(c)) {
-                    return Err(RefusalCode::ConditionsMissing);
-                }
+            Act::Consult { conditions }
+                if conditions.is_empty() || conditions.iter().any(|c| blank(c)) =>
+            {
+                Err(RefusalCode::ConditionsMissing)
             }
-            Act::Postpone { reasons, .. } | Act::DeclineExtension { reasons } => {
-                if blank(reasons) {
-                    return Err(RefusalCode::ReasonsMissing);
-                }
+            Act::Postpone { reasons, .. } | Act::DeclineExtension { reasons } if blank(reasons) => {
+                Err(RefusalCode::ReasonsMissing)
             }
             Act::Refuse { grounds, reasons } => {
                 let refusal = Refusal {
@@ -138,23 +138,21 @@ impl Facts {
                     reasons: reasons.clone(),
                     consulted: self.consulted,
                 };
-                if let Some(issue) = refusal.check().first() {
-                    return Err(refusal_code(issue, grounds));
+                match refusal.check().first() {
+                    Some(issue) => Err(refusal_code(issue, grounds)),
+                    None => Ok(()),
                 }
             }
-            Act::ExtendPreservation { until } => {
-                if self.preservation.as_ref().is_some_and(|p| *until <= p.ends) {
-                    return Err(RefusalCode::ExtensionNotLater);
-                }
+            Act::ExtendPreservation { until }
+                if self.preservation.as_ref().is_some_and(|p| *until <= p.ends) =>
+            {
+                Err(RefusalCode::ExtensionNotLater)
             }
-            Act::AnnounceFollowUp { request } => {
-                if blank(request) {
-                    return Err(RefusalCode::FollowUpMissing);
-                }
+            Act::AnnounceFollowUp { request } if blank(request) => {
+                Err(RefusalCode::FollowUpMissing)
             }
-            _ => {}
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Records what an accepted event establishes, and the pause for more
@@ -291,7 +289,10 @@ mod tests {
             Err(RefusalCode::RefusalWithoutGrounds)
         );
         assert_eq!(
-            f.check_contents(&refuse(vec![Ground::FiscalMatters, Ground::BankSecrecy], "why")),
+            f.check_contents(&refuse(
+                vec![Ground::FiscalMatters, Ground::BankSecrecy],
+                "why"
+            )),
             Err(RefusalCode::RefusalOnExcludedGrounds)
         );
         assert_eq!(

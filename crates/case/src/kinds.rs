@@ -7,7 +7,7 @@
 //! members the case reads); the others are proposed here and documented in
 //! `docs/formats/messages.md` §11, for the protocol to take up.
 
-use crate::action::Action;
+use crate::action::{ActedBy, Action};
 
 /// The message kind of one action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct MessageKindSpec {
     pub in_protocol: bool,
     /// The body members, in the documentation's words.
     pub body: &'static str,
+    /// What the case derivation reads of the body.
+    pub reads: &'static str,
 }
 
 const fn spec(
@@ -29,6 +31,7 @@ const fn spec(
     payload_type: &'static str,
     in_protocol: bool,
     body: &'static str,
+    reads: &'static str,
 ) -> MessageKindSpec {
     MessageKindSpec {
         action,
@@ -36,6 +39,7 @@ const fn spec(
         payload_type,
         in_protocol,
         body,
+        reads,
     }
 }
 
@@ -46,7 +50,8 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "submit",
         "application/vnd.custos.message.submit.v1+json",
         true,
-        r#"{"draft": <request draft>}"#,
+        r#"`{"draft": …}` (§3)"#,
+        "the draft's `kind`, `urgency` and `deadline` (`date`, `reasons`)",
     ),
     spec(
         Action::Acknowledge,
@@ -54,6 +59,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.acknowledge.v1+json",
         true,
         "note",
+        "nothing",
     ),
     spec(
         Action::RequestInfo,
@@ -61,6 +67,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.request-info.v1+json",
         true,
         "note (the questions)",
+        "nothing",
     ),
     spec(
         Action::ProvideInfo,
@@ -68,13 +75,15 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.provide-info.v1+json",
         true,
         "note (the answer)",
+        "nothing",
     ),
     spec(
         Action::Consult,
         "consult",
         "application/vnd.custos.message.consult.v1+json",
         true,
-        r#"{"conditions": [text, …], "note"?: text}"#,
+        r#"`{"conditions": [text, …], "note"?: text}`"#,
+        "`conditions`: at least one, none blank",
     ),
     spec(
         Action::AcceptConditions,
@@ -82,6 +91,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.conditions-accepted.v1+json",
         false,
         "note",
+        "nothing",
     ),
     spec(
         Action::DeclineConditions,
@@ -89,62 +99,71 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.conditions-declined.v1+json",
         false,
         "note",
+        "nothing",
     ),
     spec(
         Action::Postpone,
         "postpone",
         "application/vnd.custos.message.postpone.v1+json",
         true,
-        r#"{"reasons": text, "until"?: date, "note"?: text}"#,
+        r#"`{"reasons": text, "until"?: date, "note"?: text}`"#,
+        "`reasons` (not blank), `until`",
     ),
     spec(
         Action::Refuse,
         "refuse",
         "application/vnd.custos.message.refuse.v1+json",
         true,
-        r#"{"refusal": {"grounds": [code, …], "reasons": text, "consulted": bool}, "note"?: text}"#,
+        r#"`{"refusal": {…}, "note"?: text}` (§3)"#,
+        "`grounds` and `reasons`; whether a consultation came first is read from the thread, not from `consulted`",
     ),
     spec(
         Action::ConfirmPreservation,
         "confirm-preservation",
         "application/vnd.custos.message.confirm-preservation.v1+json",
         false,
-        r#"{"took_effect": date, "days": number, "note"?: text}"#,
+        r#"`{"took_effect": date, "days": number, "note"?: text}`"#,
+        "`took_effect` and `days`",
     ),
     spec(
         Action::ExtendPreservation,
         "extend",
         "application/vnd.custos.message.extend.v1+json",
         true,
-        r#"{"until": date, "note"?: text}"#,
+        r#"`{"until": date, "note"?: text}`"#,
+        "`until`, after the current end",
     ),
     spec(
         Action::DeclineExtension,
         "decline-extension",
         "application/vnd.custos.message.decline-extension.v1+json",
         false,
-        r#"{"reasons": text, "note"?: text}"#,
+        r#"`{"reasons": text, "note"?: text}`"#,
+        "`reasons` (not blank)",
     ),
     spec(
         Action::ExecutePartly,
         "execute-partly",
         "application/vnd.custos.message.execute-partly.v1+json",
         false,
-        r#"{"evidence": [package id, …], "note"?: text}"#,
+        r#"`{"evidence": [package id, …], "note"?: text}`"#,
+        "`evidence`",
     ),
     spec(
         Action::ExecuteWholly,
         "execute",
         "application/vnd.custos.message.execute.v1+json",
         true,
-        r#"{"evidence": [package id, …], "note"?: text}"#,
+        r#"`{"evidence": [package id, …], "note"?: text}`"#,
+        "`evidence`",
     ),
     spec(
         Action::AnnounceFollowUp,
         "follow-up",
         "application/vnd.custos.message.follow-up.v1+json",
         false,
-        r#"{"request": thread id, "note"?: text}"#,
+        r#"`{"request": thread id, "note"?: text}`"#,
+        "`request` (not blank)",
     ),
     spec(
         Action::Withdraw,
@@ -152,6 +171,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.withdraw.v1+json",
         true,
         "note",
+        "nothing",
     ),
     spec(
         Action::AskStatus,
@@ -159,13 +179,15 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.status-query.v1+json",
         false,
         "note",
+        "nothing",
     ),
     spec(
         Action::AnswerStatus,
         "status",
         "application/vnd.custos.message.status.v1+json",
         false,
-        r#"{"state": state, "note"?: text}"#,
+        r#"`{"state": state, "note"?: text}`"#,
+        "nothing (the answer comes from the derived state)",
     ),
     spec(
         Action::Close,
@@ -173,13 +195,15 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "application/vnd.custos.message.close.v1+json",
         true,
         "note",
+        "nothing",
     ),
     spec(
         Action::Correspond,
         "correspondence",
         "application/vnd.custos.message.correspondence.v1+json",
         false,
-        r#"{"text": text}"#,
+        r#"`{"text": text}`"#,
+        "nothing",
     ),
 ];
 
@@ -188,6 +212,30 @@ pub fn message_kind(action: Action) -> &'static MessageKindSpec {
     // The table lists one kind per action in the order in which the actions
     // are declared (a test checks it), so the discriminant is the index.
     &MESSAGE_KINDS[action as usize]
+}
+
+/// The table of §11 of `docs/formats/messages.md` (a test keeps the
+/// document current).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| Action | Side | Kind | Payload type | Body | The case reads |\n|---|---|---|---|---|---|\n",
+    );
+    for spec in &MESSAGE_KINDS {
+        let side = match spec.action.acted_by() {
+            ActedBy::Only(side) => side.as_str(),
+            ActedBy::Either => "either",
+        };
+        let proposed = if spec.in_protocol {
+            ""
+        } else {
+            " (*proposed*)"
+        };
+        out.push_str(&format!(
+            "| {} | {side} | `{}`{proposed} | `{}` | {} | {} |\n",
+            spec.action, spec.kind, spec.payload_type, spec.body, spec.reads
+        ));
+    }
+    out
 }
 
 /// The kinds this crate proposes beyond protocol version 1.
@@ -223,7 +271,11 @@ mod tests {
         let mut kinds: Vec<_> = MESSAGE_KINDS.iter().map(|s| s.kind).collect();
         kinds.sort_unstable();
         kinds.dedup();
-        assert_eq!(kinds.len(), MESSAGE_KINDS.len(), "a kind carries two actions");
+        assert_eq!(
+            kinds.len(),
+            MESSAGE_KINDS.len(),
+            "a kind carries two actions"
+        );
     }
 
     #[test]

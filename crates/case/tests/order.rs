@@ -112,9 +112,17 @@ fn noise() -> impl Strategy<Value = Vec<CaseEvent>> {
 
 /// A thread, and the same thread delivered in another order with repeats.
 fn delivery() -> impl Strategy<Value = (Vec<CaseEvent>, Vec<CaseEvent>)> {
-    (any::<bool>(), noise(), prop::collection::vec(any::<Index>(), 0..20)).prop_flat_map(
-        |(with_scenario, noise, repeats)| {
-            let mut thread = if with_scenario { scenario() } else { Vec::new() };
+    (
+        any::<bool>(),
+        noise(),
+        prop::collection::vec(any::<Index>(), 0..20),
+    )
+        .prop_flat_map(|(with_scenario, noise, repeats)| {
+            let mut thread = if with_scenario {
+                scenario()
+            } else {
+                Vec::new()
+            };
             thread.extend(noise);
             let mut delivered = thread.clone();
             if !thread.is_empty() {
@@ -123,8 +131,7 @@ fn delivery() -> impl Strategy<Value = (Vec<CaseEvent>, Vec<CaseEvent>)> {
                 }
             }
             (Just(thread), Just(delivered).prop_shuffle())
-        },
-    )
+        })
 }
 
 proptest! {

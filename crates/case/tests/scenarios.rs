@@ -33,8 +33,8 @@ fn act(thread: &mut Thread, side: Side, act: Act) -> custos_case::CaseView {
         now: thread.now,
     }
     .add(side, act.clone());
-    check(&before, act.action(), side).unwrap();
-    check_event(&before, &next).unwrap();
+    check(&before, act.action(), side).unwrap_or_else(|e| panic!("{e}"));
+    check_event(&before, &next).unwrap_or_else(|e| panic!("{e}"));
     thread.add(side, act);
     let view = thread.view();
     assert!(view.refused.is_empty(), "{:?}", view.refused);
@@ -53,7 +53,11 @@ fn mla_through_acknowledgement_information_consultation_partial_execution_and_cl
     assert_eq!(v.state, State::Submitted);
     assert_eq!(
         v.allowed.requested,
-        [Action::Acknowledge, Action::AnswerStatus, Action::Correspond]
+        [
+            Action::Acknowledge,
+            Action::AnswerStatus,
+            Action::Correspond
+        ]
     );
     assert_eq!(
         v.allowed.requesting,
@@ -181,7 +185,9 @@ fn a_refusal_without_consultation_is_refused_before_sending_and_on_receipt() {
     );
     // Postponing needs the consultation too.
     assert_eq!(
-        check(&before, Action::Postpone, Requested).unwrap_err().code,
+        check(&before, Action::Postpone, Requested)
+            .unwrap_err()
+            .code,
         RefusalCode::ConsultationRequired
     );
 
@@ -218,7 +224,11 @@ fn a_refusal_only_on_fiscal_matters_or_bank_secrecy_is_refused() {
         check(&view, Action::Refuse, Requested).unwrap();
         let event = t.event(Requested, refuse(grounds));
         let err = check_event(&view, &event).unwrap_err();
-        assert_eq!(err.code, RefusalCode::RefusalOnExcludedGrounds, "{grounds:?}");
+        assert_eq!(
+            err.code,
+            RefusalCode::RefusalOnExcludedGrounds,
+            "{grounds:?}"
+        );
     }
     let no_reasons = t.event(
         Requested,
@@ -275,14 +285,29 @@ fn a_preservation_ends_on_day_61_unless_extended() {
             (ClockStatus::Running, Some(DAY_61)),
             "{days}"
         );
-        assert!(on_day_60.allowed.requested.contains(&Action::ExtendPreservation));
+        assert!(
+            on_day_60
+                .allowed
+                .requested
+                .contains(&Action::ExtendPreservation)
+        );
         let on_day_61 = t.view_at(DAY_61);
         assert_eq!(
             clock(&on_day_61, ClockKind::Preservation).status,
             ClockStatus::Ended
         );
-        assert!(!on_day_61.allowed.requested.contains(&Action::ExtendPreservation));
-        assert!(!on_day_61.allowed.requesting.contains(&Action::AnnounceFollowUp));
+        assert!(
+            !on_day_61
+                .allowed
+                .requested
+                .contains(&Action::ExtendPreservation)
+        );
+        assert!(
+            !on_day_61
+                .allowed
+                .requesting
+                .contains(&Action::AnnounceFollowUp)
+        );
         assert_eq!(
             check(&on_day_61, Action::ExtendPreservation, Requested)
                 .unwrap_err()

@@ -43,7 +43,10 @@ impl Thread {
 
     /// An event at the thread's time that is not (yet) in the thread.
     pub fn event(&self, side: Side, act: Act) -> CaseEvent {
-        let id = format!("sha256:{:064x}", 0x9e37_79b9u64.wrapping_mul(self.events.len() as u64 + 1));
+        let id = format!(
+            "sha256:{:064x}",
+            0x9e37_79b9u64.wrapping_mul(self.events.len() as u64 + 1)
+        );
         CaseEvent::new(id, side, self.time(), act)
     }
 

@@ -1,6 +1,6 @@
 //! Architecture invariants checked as ordinary tests.
 //!
-//! The pure crates (model, protocol, seal, ledger) must not depend, even
+//! The pure crates (model, case, protocol, seal, ledger) must not depend, even
 //! indirectly, on anything that does I/O: async runtimes, HTTP stacks, database
 //! drivers. The custos crates depend on one another exactly as the table
 //! "Allowed dependencies between crates" in ARCHITECTURE.md says, and the
@@ -17,6 +17,7 @@ use serde_json::Value;
 
 const PURE: &[&str] = &[
     "custos-model",
+    "custos-case",
     "custos-protocol",
     "custos-seal",
     "custos-ledger",
