@@ -71,10 +71,15 @@ fn thread() -> Vec<CaseEvent> {
     acts.into_iter()
         .enumerate()
         .map(|(i, (side, act))| {
-            // Ids look like message ids and do not follow the time order.
+            // Ids look like message ids (64 spread hex digits) and do not
+            // follow the time order.
+            let h = |k: u64| (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15 ^ k);
             let id = format!(
-                "sha256:{:064x}",
-                (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                "sha256:{:016x}{:016x}{:016x}{:016x}",
+                h(1),
+                h(2),
+                h(3),
+                h(4)
             );
             CaseEvent::new(id, side, T0 + Duration::minutes(i as i64 * 7), act)
         })

@@ -269,7 +269,9 @@ pub fn check(view: &CaseView, action: Action, side: Side) -> Result<(), NotAllow
 
 /// Whether the case accepts `event` next: the table, its guard at the
 /// event's time, and the event's contents (a refusal's grounds and reasons,
-/// a postponement's reasons, ...), exactly as [`derive`] will judge it.
+/// a postponement's reasons, ...), exactly as [`derive`] will judge it when
+/// the event comes after the thread's others (as one a node stamps with its
+/// clock's present instant and sends does).
 pub fn check_event(view: &CaseView, event: &CaseEvent) -> Result<(), NotAllowed> {
     admit(
         view.state,
