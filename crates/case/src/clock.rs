@@ -188,3 +188,88 @@ pub(crate) fn clocks(facts: &Facts, now: OffsetDateTime, ack_target: Duration) -
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::{Act, ProposedDeadline, Submission, Urgency};
+    use crate::state::State;
+    use custos_model::RequestKind;
+    use time::macros::{date, datetime};
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
+
+    fn submitted(kind: RequestKind, urgency: Urgency) -> Facts {
+        let mut f = Facts::default();
+        let submission = Submission {
+            kind,
+            urgency,
+            deadline: Some(ProposedDeadline {
+                date: date!(2026 - 01 - 10),
+                reasons: "Trial date.".into(),
+            }),
+        };
+        f.record(&Act::Submit(submission), T0, State::New, State::Submitted);
+        f
+    }
+
+    fn status(
+        f: &Facts,
+        kind: ClockKind,
+        now: OffsetDateTime,
+    ) -> (ClockStatus, Option<OffsetDateTime>) {
+        let c = clocks(f, now, Duration::hours(1));
+        let c = c.iter().find(|c| c.kind == kind).unwrap();
+        (c.status, c.due)
+    }
+
+    #[test]
+    fn a_withdrawal_while_information_is_awaited_stops_the_deadline_and_its_pause() {
+        let mut f = submitted(RequestKind::Mla, Urgency::Urgent);
+        let (a, w) = (State::Acknowledged, State::AwaitingInformation);
+        f.record(&Act::RequestInfo, T0 + Duration::days(1), a, w);
+        f.record(&Act::Withdraw, T0 + Duration::days(3), w, State::Withdrawn);
+        let base = datetime!(2026-01-11 0:00 UTC);
+        assert_eq!(
+            status(&f, ClockKind::Deadline, T0 + Duration::days(30)),
+            (ClockStatus::Stopped, Some(base + Duration::days(2)))
+        );
+    }
+
+    #[test]
+    fn an_execution_after_the_moved_deadline_is_late() {
+        let mut f = submitted(RequestKind::Mla, Urgency::Urgent);
+        let base = datetime!(2026-01-11 0:00 UTC);
+        f.record(
+            &Act::ExecuteWholly { evidence: vec![] },
+            base + Duration::minutes(1),
+            State::Acknowledged,
+            State::Executed,
+        );
+        assert_eq!(
+            status(&f, ClockKind::Deadline, base + Duration::days(1)),
+            (ClockStatus::MetLate, Some(base))
+        );
+    }
+
+    #[test]
+    fn a_preservation_closed_after_its_end_had_ended() {
+        let mut f = submitted(RequestKind::Preservation, Urgency::Routine);
+        let confirm = Act::ConfirmPreservation {
+            took_effect: date!(2026 - 01 - 01),
+            days: 60,
+        };
+        f.record(&confirm, T0, State::Acknowledged, State::Preserved);
+        let end = datetime!(2026-03-02 0:00 UTC);
+        f.record(
+            &Act::Close,
+            end + Duration::days(1),
+            State::Preserved,
+            State::Closed,
+        );
+        assert_eq!(
+            status(&f, ClockKind::Preservation, end + Duration::days(9)),
+            (ClockStatus::Ended, Some(end))
+        );
+    }
+}
