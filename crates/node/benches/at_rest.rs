@@ -22,7 +22,10 @@
 //! `CUSTOS_BENCH_DEEP_MESSAGES` (messages held, default 100,000; the
 //! target is stated for 1,000,000), `CUSTOS_BENCH_READS` (sampled reads,
 //! default 2,000), `CUSTOS_BENCH_DIR` (where the database goes; default a
-//! temporary directory). Started without `--bench` (by `cargo test
+//! temporary directory), `CUSTOS_BENCH_STORE` (a folder to keep the built
+//! node in: built there and kept when absent, reused as it is when present,
+//! so that a later run measures without building the messages again).
+//! Started without `--bench` (by `cargo test
 //! --benches`), it makes a quick smoke run of 500 messages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails to set up has nothing to measure
@@ -166,10 +169,14 @@ fn main() {
         env_usize("CUSTOS_BENCH_READS", 2_000)
     };
     let tmp = tempfile::tempdir().unwrap();
-    let dir = std::env::var("CUSTOS_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| tmp.path().to_owned())
-        .join(format!("at-rest-{}", uuid::Uuid::new_v4().simple()));
+    let kept = std::env::var("CUSTOS_BENCH_STORE").ok().map(std::path::PathBuf::from);
+    let reuse = kept.as_ref().is_some_and(|d| d.join("keys").is_dir());
+    let dir = kept.clone().unwrap_or_else(|| {
+        std::env::var("CUSTOS_BENCH_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| tmp.path().to_owned())
+            .join(format!("at-rest-{}", uuid::Uuid::new_v4().simple()))
+    });
     std::fs::create_dir_all(&dir).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,16 +184,28 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let node = NodeBuilder::new("FR").name("bench").in_dir(&dir).build().await.unwrap();
+        let builder = NodeBuilder::new("FR").name("bench").in_dir(&dir);
+        let builder = if reuse { builder.reopen() } else { builder };
+        let node = builder.build().await.unwrap();
         // The node's keys as its folder holds them, shared by the sealing threads.
         let keys = Arc::new(Keystore::load(&node.dir().join("keys")).unwrap());
         let draft = validate::parse(&template::render(RequestKind::Preservation)).unwrap();
 
-        println!("at-rest benchmark: {messages} signed, sealed messages on SQLite in {}", dir.display());
         let started = Instant::now();
         let mut ids = Vec::with_capacity(messages);
+        if reuse {
+            let held = node.store.list_requests(&Default::default()).await.unwrap();
+            ids.extend(held.into_iter().map(|r| r.id));
+            println!(
+                "at-rest benchmark: {} signed, sealed messages on SQLite, kept in {}",
+                ids.len(),
+                dir.display()
+            );
+        } else {
+            println!("at-rest benchmark: {messages} signed, sealed messages on SQLite in {}", dir.display());
+        }
         let batch = 2_000;
-        let mut n = 0;
+        let mut n = if reuse { messages } else { 0 };
         while n < messages {
             let count = batch.min(messages - n);
             let base = node.store.ledger_size().await.unwrap();
@@ -287,7 +306,9 @@ fn main() {
         );
         node.store.close().await;
     });
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// The process's user and system CPU time, in seconds (Linux `/proc`).

@@ -236,6 +236,72 @@ fn check_unsigned(
     (out, signatures)
 }
 
+/// What the message pass keeps between pages.
+#[derive(Default)]
+struct MessagePass {
+    /// Every message id seen.
+    held: HashSet<String>,
+    /// Per thread, the ledger index of the last message seen and its id.
+    last_index: HashMap<String, (u64, String)>,
+    /// Per thread, its first message as signed.
+    openings: HashMap<String, Opening>,
+    /// Every thread seen.
+    first_of_thread: HashSet<String>,
+}
+
+/// A page of messages and their outcomes, as a checking task ends.
+type Checked = Result<(Vec<StoredMessage>, Result<Vec<Outcome>, NodeError>), tokio::task::JoinError>;
+
+impl MessagePass {
+    /// Adds a checked page's outcomes to the report, in recording order.
+    fn merge(&mut self, checked: Checked, report: &mut DeepReport) -> Result<(), NodeError> {
+        let (page, outcomes) =
+            checked.map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
+        for (s, outcome) in page.iter().zip(outcomes?) {
+            let m = &s.message;
+            report.messages += 1;
+            report.receipts += u64::from(outcome.receipt_checked);
+            report.problems.extend(outcome.problems);
+            if !self.held.insert(m.id.clone()) {
+                report
+                    .problems
+                    .push(format!("message {}: held twice", m.id));
+            }
+            if let Some(index) = outcome.index {
+                match self.last_index.get_mut(&m.thread) {
+                    Some((prev, prev_id)) => {
+                        if *prev > index {
+                            report.problems.push(format!(
+                                "message {}: recorded after message {prev_id} of its thread, which the ledger logged later (rows reordered)",
+                                m.id
+                            ));
+                        }
+                        *prev = index;
+                        prev_id.clone_from(&m.id);
+                    }
+                    None => {
+                        self.last_index
+                            .insert(m.thread.clone(), (index, m.id.clone()));
+                    }
+                }
+            }
+            if !self.first_of_thread.contains(&m.thread) {
+                self.first_of_thread.insert(m.thread.clone());
+                match outcome.opening {
+                    Some(o) => {
+                        self.openings.insert(m.thread.clone(), o);
+                    }
+                    None => report.problems.push(format!(
+                        "request {}: its thread does not open with its signed submission (message {})",
+                        m.thread, m.id
+                    )),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Node {
     /// Checks every stored message, receipt and request against its
     /// signature and its ledger entry; see the module documentation.
@@ -300,11 +366,9 @@ impl Node {
 
         // Pass 2: the messages, in recording order.
         let checker = self.checker();
-        let mut held: HashSet<String> = HashSet::new();
-        let mut last_index: HashMap<String, (u64, String)> = HashMap::new();
-        let mut openings: HashMap<String, Opening> = HashMap::new();
-        let mut first_of_thread: HashSet<String> = HashSet::new();
-        // A reader fetches the next page while two threads check this one.
+        let mut pass = MessagePass::default();
+        // A reader fetches the next page while two threads check this one,
+        // and the outcomes of the page before are merged meanwhile.
         let (pages, mut next_page) = tokio::sync::mpsc::channel(2);
         let store = self.store.clone();
         let reader = tokio::spawn(async move {
@@ -320,56 +384,34 @@ impl Node {
             }
         });
         let shared = std::sync::Arc::new((checker, logged));
+        let mut in_flight = None;
         while let Some(page) = next_page.recv().await {
             let page = page?;
             if page.is_empty() {
                 break;
             }
             let work = shared.clone();
-            let (page, outcomes) = tokio::task::spawn_blocking(move || {
+            let checking = tokio::task::spawn_blocking(move || {
                 let (checker, logged) = &*work;
                 let outcomes = on_two_threads(&page, |part| check_run(checker, logged, part));
                 (page, outcomes)
-            })
-            .await
-            .map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
-            let outcomes = outcomes?;
-            for (s, outcome) in page.iter().zip(outcomes) {
-                let m = &s.message;
-                report.messages += 1;
-                report.receipts += u64::from(outcome.receipt_checked);
-                report.problems.extend(outcome.problems);
-                if !held.insert(m.id.clone()) {
-                    report
-                        .problems
-                        .push(format!("message {}: held twice", m.id));
-                }
-                if let Some(index) = outcome.index
-                    && let Some((prev, prev_id)) =
-                        last_index.insert(m.thread.clone(), (index, m.id.clone()))
-                    && prev > index
-                {
-                    report.problems.push(format!(
-                        "message {}: recorded after message {prev_id} of its thread, which the ledger logged later (rows reordered)",
-                        m.id
-                    ));
-                }
-                if first_of_thread.insert(m.thread.clone()) {
-                    match outcome.opening {
-                        Some(o) => {
-                            openings.insert(m.thread.clone(), o);
-                        }
-                        None => report.problems.push(format!(
-                            "request {}: its thread does not open with its signed submission (message {})",
-                            m.thread, m.id
-                        )),
-                    }
-                }
+            });
+            if let Some(previous) = in_flight.replace(checking) {
+                pass.merge(previous.await, &mut report)?;
             }
+        }
+        if let Some(last) = in_flight {
+            pass.merge(last.await, &mut report)?;
         }
         reader
             .await
             .map_err(|e| NodeError::Internal(format!("the deep-check reader stopped: {e}")))?;
+        let MessagePass {
+            held,
+            openings,
+            first_of_thread,
+            ..
+        } = pass;
         let (checker, logged) = &*shared;
         let mut missing: Vec<(u64, &String)> = logged
             .iter()
