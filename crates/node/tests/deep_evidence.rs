@@ -284,7 +284,22 @@ async fn folder_removed(f: &Fixture) {
         "{:#?}",
         report.problems
     );
-    std::fs::rename(&away, &f.folder).unwrap();
+    // Back in the staging folder, as an acceptance stopped between its
+    // ledger entries and its move leaves it, it is checked there.
+    let staged = f.de().dir().join("evidence").join("incoming").join(&f.hex);
+    std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+    std::fs::rename(&away, &staged).unwrap();
+    assert_eq!(clean(f.de(), "the move not made yet").await.evidence, 1);
+    std::fs::write(staged.join("segments").join("000002.age"), b"cut").unwrap();
+    let wanted = format!("{}segments/000002.age: is 3 bytes", f.package());
+    named(f.de(), "a staged segment edited", &[&wanted]).await;
+    std::fs::rename(&staged, &f.folder).unwrap();
+    let segment = f.folder.join("segments").join("000002.age");
+    std::fs::write(
+        &segment,
+        std::fs::read(f.scratch.path().join("first-pkg/segments/000002.age")).unwrap(),
+    )
+    .unwrap();
 }
 
 /// The folder copied under another package's name, and under a name that

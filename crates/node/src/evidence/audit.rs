@@ -26,6 +26,10 @@
 //! uploads, which were never accepted). Every mismatch is a line naming the
 //! package; text that came from a package is escaped.
 //!
+//! Like the message pass, it goes by the ledger as read at the start: a
+//! package accepted while the check runs may be named as inserted, and is
+//! not once the check runs again.
+//!
 //! A node that never received evidence pays one failed `read_dir`.
 
 use std::collections::{HashMap, HashSet};
@@ -88,7 +92,7 @@ impl EvidenceLog {
         }
         let Some(hex) = entry.subject.as_deref().and_then(package_hex) else {
             self.problems.push(format!(
-                "ledger entry {index}: a {kind} entry that names no evidence package"
+                "ledger entry {index} ({kind}) names no evidence package"
             ));
             return;
         };
@@ -150,14 +154,14 @@ impl Node {
     /// module documentation); [`EvidenceAudit::finish`] gives the outcome.
     pub(crate) fn audit_evidence(&self, log: EvidenceLog) -> EvidenceAudit {
         let checker = self.checker();
-        let folders = Folders::of(self);
+        let incoming = Folders::of(self).incoming;
         let received = received_root(&self.settings.data_dir);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let task = tokio::task::spawn_blocking(move || {
             let audit = Audit {
                 checker: &checker,
-                folders: &folders,
+                incoming: &incoming,
                 stop: &stopped,
             };
             audit.run(&received, log)
@@ -171,7 +175,8 @@ impl Node {
 
 struct Audit<'a> {
     checker: &'a Checker,
-    folders: &'a Folders,
+    /// `DATA/evidence/incoming/`, where packages are staged.
+    incoming: &'a Path,
     stop: &'a AtomicBool,
 }
 
@@ -252,7 +257,7 @@ impl Audit<'_> {
             // An acceptance stopped between logging and the move leaves the
             // signed receipt in the staging folder; the sender's next
             // completion call moves it.
-            let staging = self.folders.staging(hex);
+            let staging = self.incoming.join(hex);
             if staging.join(RECEIPT_FILE).is_file() {
                 let receipt = log.receipts.get(hex.as_str());
                 self.package(&staging, true, hex, accepted, receipt, &mut found.problems);
@@ -550,4 +555,101 @@ fn read_small(path: &Path) -> io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::at_rest::StorageKey;
+
+    const AT: OffsetDateTime = time::macros::datetime!(2026-11-01 12:00 UTC);
+
+    fn checker() -> Checker {
+        Checker {
+            me: "DE".parse().unwrap(),
+            storage: StorageKey::from_bytes(&[7; 32]),
+            own_keys: Vec::new(),
+            directory: None,
+        }
+    }
+
+    fn entry(kind: &str, subject: &str, detail: Value) -> LoggedEntry {
+        LoggedEntry {
+            kind: kind.into(),
+            at: AT,
+            request: Some("req".into()),
+            subject: Some(subject.into()),
+            envelope_sha256: Some(format!("sha256:{}", "0".repeat(64))),
+            detail,
+        }
+    }
+
+    /// Runs the check over the folders of a node in `data` with `log`.
+    fn run(data: &Path, log: EvidenceLog) -> EvidenceFound {
+        let checker = checker();
+        let stop = AtomicBool::new(false);
+        let incoming = data.join("evidence").join("incoming");
+        let audit = Audit {
+            checker: &checker,
+            incoming: &incoming,
+            stop: &stop,
+        };
+        audit.run(&received_root(data), log)
+    }
+
+    #[test]
+    fn a_node_without_evidence_checks_nothing() {
+        let data = tempfile::tempdir().unwrap();
+        let found = run(data.path(), EvidenceLog::default());
+        assert_eq!(found.checked, 0);
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+    }
+
+    #[test]
+    fn only_entries_of_received_evidence_are_kept_and_one_naming_no_package_is_named() {
+        let package = format!("sha256:{}", "a".repeat(64));
+        let mut log = EvidenceLog::default();
+        // A message's receipt, a sealing and a verification are not kept.
+        log.see(0, &entry("receipt-issued", &package, Value::Null));
+        log.see(1, &entry("evidence-sealed", &package, Value::Null));
+        log.see(2, &entry("evidence-verified", &package, Value::Null));
+        assert!(log.accepted.is_empty() && log.receipts.is_empty() && log.expired.is_empty());
+        let evidence = serde_json::json!({ "for": "evidence" });
+        log.see(3, &entry("evidence-received", &package, Value::Null));
+        log.see(4, &entry("receipt-issued", &package, evidence));
+        log.see(5, &entry("evidence-received", "not a package", Value::Null));
+        assert_eq!(log.accepted["a".repeat(64).as_str()].index, 3);
+        assert_eq!(log.receipts["a".repeat(64).as_str()].0, 4);
+        assert_eq!(
+            log.problems,
+            ["ledger entry 5 (evidence-received) names no evidence package"]
+        );
+    }
+
+    #[test]
+    fn a_package_gone_is_named_unless_a_later_entry_logs_its_removal() {
+        let data = tempfile::tempdir().unwrap();
+        let package = format!("sha256:{}", "b".repeat(64));
+        let log = |expired: Option<u64>| {
+            let mut log = EvidenceLog::default();
+            log.see(5, &entry("evidence-received", &package, Value::Null));
+            if let Some(i) = expired {
+                log.see(i, &entry("evidence-expired", &package, Value::Null));
+            }
+            log
+        };
+        let found = run(data.path(), log(None));
+        assert_eq!(found.checked, 1);
+        assert_eq!(
+            found.problems,
+            [format!(
+                "evidence package {}: ledger entry 5 logs its acceptance, but its folder is not held (removed)",
+                "b".repeat(64)
+            )]
+        );
+        // An expiry logged before the acceptance explains nothing.
+        assert_eq!(run(data.path(), log(Some(3))).problems.len(), 1);
+        let found = run(data.path(), log(Some(9)));
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+    }
 }
