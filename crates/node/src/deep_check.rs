@@ -18,6 +18,9 @@
 //! the records that fail are named. Batch verification is not strict
 //! verification, which is sound here because every envelope must also have
 //! the hash its ledger entry logged when it was first verified strictly.
+//! Meanwhile the evidence packages the node accepted are checked against
+//! their signed manifests and the entries of their acceptance, which the
+//! ledger pass gathers (`evidence/audit.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +30,7 @@ use custos_store::{Direction, RequestFilter, StoredMessage};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::evidence::audit::EvidenceLog;
 use crate::reads::{Checker, LoggedEntry, check_request_columns, draft_kind};
 use crate::{Node, NodeError};
 
@@ -46,14 +50,17 @@ pub struct DeepReport {
     pub receipts: u64,
     /// Requests checked.
     pub requests: u64,
+    /// Evidence packages received and accepted that were checked (folders
+    /// held and acceptances logged).
+    pub evidence: u64,
     /// One line per mismatch, naming the record.
     pub problems: Vec<String>,
 }
 
 impl DeepReport {
-    /// Records checked (messages, receipts, requests).
+    /// Records checked (messages, receipts, requests, evidence packages).
     pub fn records(&self) -> u64 {
-        self.messages + self.receipts + self.requests
+        self.messages + self.receipts + self.requests + self.evidence
     }
 }
 
@@ -323,6 +330,7 @@ impl Node {
         let size = self.store.ledger_size().await?;
         let mut logged: HashMap<String, Logged> = HashMap::new();
         let mut drafted: HashMap<String, Vec<String>> = HashMap::new();
+        let mut evidence = EvidenceLog::default();
         let mut from = 0;
         while from < size {
             let page = self.store.ledger_entries(from, LEDGER_PAGE).await?;
@@ -342,6 +350,7 @@ impl Node {
                     ));
                     continue;
                 };
+                evidence.see(e.index, &entry);
                 match (entry.kind.as_str(), entry.subject) {
                     ("message-sent" | "message-received", Some(subject)) => {
                         logged.entry(subject).or_default().message =
@@ -363,6 +372,9 @@ impl Node {
             report.ledger_entries += page.len() as u64;
             from += page.len() as u64;
         }
+
+        // The evidence packages, on the blocking pool meanwhile.
+        let evidence = self.audit_evidence(evidence);
 
         // Pass 2: the messages, in recording order.
         let checker = self.checker();
@@ -478,6 +490,10 @@ impl Node {
                 report.problems.push(format!("{name}: {p}"));
             }
         }
+        let evidence = evidence.finish().await?;
+        report.evidence = evidence.checked;
+        report.problems.extend(evidence.problems);
+
         if !report.problems.is_empty() {
             self.records_tampered_add(report.problems.len() as u64);
             for p in &report.problems {

@@ -27,6 +27,7 @@ pub struct NetworkBuilder {
     outbox: bool,
     limits: ServerLimits,
     http: Option<reqwest::Client>,
+    postgres: Option<String>,
 }
 
 impl NetworkBuilder {
@@ -40,6 +41,7 @@ impl NetworkBuilder {
             outbox: false,
             limits: ServerLimits::default(),
             http: None,
+            postgres: None,
         }
     }
 
@@ -75,6 +77,13 @@ impl NetworkBuilder {
         self
     }
 
+    /// Keeps each node's records in a fresh database of its own on the
+    /// PostgreSQL server of `admin_url` (see [`NodeBuilder::postgres`]).
+    pub fn postgres(mut self, admin_url: impl Into<String>) -> Self {
+        self.postgres = Some(admin_url.into());
+        self
+    }
+
     /// The client the nodes reach each other with.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -98,6 +107,9 @@ impl NetworkBuilder {
             }
             if let Some(client) = &self.http {
                 builder = builder.http_client(client.clone());
+            }
+            if let Some(url) = &self.postgres {
+                builder = builder.postgres(url);
             }
             nodes.push(builder.build().await?);
             if self.served {

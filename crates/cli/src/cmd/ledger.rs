@@ -23,8 +23,9 @@ pub enum LedgerCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Also check every stored message, receipt and request against its
-        /// signature and its ledger entry, naming every mismatch (exit 1).
+        /// Also check every stored message, receipt and request, and every
+        /// evidence package received, against its signature and its ledger
+        /// entry, naming every mismatch (exit 1).
         #[arg(long)]
         deep: bool,
     },
@@ -401,6 +402,7 @@ fn report_deep(
                 "messages": report.messages,
                 "receipts": report.receipts,
                 "requests": report.requests,
+                "evidence": report.evidence,
                 "records": report.records(),
                 "seconds": seconds,
                 "problems": report.problems,
@@ -411,12 +413,13 @@ fn report_deep(
             println!("BAD: {p}");
         }
         println!(
-            "{}: {} records checked against their signatures and ledger entries ({} messages, {} receipts, {} requests; {} ledger entries read) in {:.2} s",
+            "{}: {} records checked against their signatures and ledger entries ({} messages, {} receipts, {} requests, {} evidence packages; {} ledger entries read) in {:.2} s",
             if ok { "records OK" } else { "records BAD" },
             report.records(),
             report.messages,
             report.receipts,
             report.requests,
+            report.evidence,
             report.ledger_entries,
             seconds
         );

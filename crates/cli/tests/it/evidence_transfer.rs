@@ -253,7 +253,9 @@ fn open_on_receiver(net: &Network, pkg: &Package, cc: &str) {
     }
 }
 
-fn ledger_verifies(net: &Network, cc: &str) {
+/// `ledger verify`, and its deep check, pass on the node of `cc`; gives
+/// how many evidence packages the deep check found held or logged.
+fn ledger_verifies(net: &Network, cc: &str) -> u64 {
     let dir = net.dir(cc);
     net.run_ok(&[
         "ledger".as_ref(),
@@ -261,6 +263,24 @@ fn ledger_verifies(net: &Network, cc: &str) {
         "--data".as_ref(),
         dir.as_os_str(),
     ]);
+    let out = net.run(&[
+        "ledger".as_ref(),
+        "verify".as_ref(),
+        "--deep".as_ref(),
+        "--json".as_ref(),
+        "--data".as_ref(),
+        dir.as_os_str(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("the deep check prints JSON ({e}): {}", text(&out));
+    });
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "the deep check of {cc} passes: {report}"
+    );
+    report["evidence"]
+        .as_u64()
+        .expect("the deep check counts evidence packages")
 }
 
 #[test]
@@ -308,8 +328,9 @@ fn a_package_crosses_resumes_after_either_side_is_killed_and_is_accepted_once() 
     wait_until(DEADLINE, "DE logs the send", || {
         count(&ledger_kinds(&net, "DE"), "evidence-sent") == 1
     });
-    ledger_verifies(&net, "FR");
-    ledger_verifies(&net, "DE");
+    assert_eq!(ledger_verifies(&net, "FR"), 1);
+    // A package sent stays in its user's folder: not a record of the node.
+    assert_eq!(ledger_verifies(&net, "DE"), 0);
 
     // Sending again changes nothing: the same receipt, no second acceptance.
     let kept = std::fs::read(pkg.dir.join("receipts/FR.json")).expect("a test fixture step");
@@ -363,7 +384,7 @@ fn a_package_crosses_resumes_after_either_side_is_killed_and_is_accepted_once() 
     assert!(files_named(&received(&net, "IT", &pkg.hex).join("segments"), ".lock").is_empty());
     open_on_receiver(&net, &pkg, "IT");
     assert_eq!(count(&ledger_kinds(&net, "IT"), "evidence-received"), 1);
-    ledger_verifies(&net, "IT");
+    assert_eq!(ledger_verifies(&net, "IT"), 1);
 }
 
 #[test]

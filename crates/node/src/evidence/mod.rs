@@ -16,8 +16,10 @@
 //! buffers and `O_DIRECT` writes) and `guard` (an output folder cleaned up on
 //! failure). [`seal`] and [`open`] are built on those; [`service`] runs them
 //! for the node; [`transfer`], [`receive`], [`upload`], [`staged`] and
-//! [`expiry`] move packages between nodes.
+//! [`expiry`] move packages between nodes; `audit` checks the packages the
+//! node accepted for the deep check.
 
+pub(crate) mod audit;
 mod direct_io;
 pub mod expiry;
 mod guard;

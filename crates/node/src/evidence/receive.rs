@@ -53,7 +53,7 @@ pub use super::upload::SegmentUpload;
 /// sealing applies too.
 pub use custos_protocol::evidence::MAX_MANIFEST_BYTES;
 
-const RECEIPT_FILE: &str = "receipt.dsse.json";
+pub(super) const RECEIPT_FILE: &str = "receipt.dsse.json";
 const CUSTODY_FILE: &str = "custody.json";
 const LEDGER_BASE_FILE: &str = "ledger-base";
 
