@@ -204,13 +204,12 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 node.close().await;
                 let forks = forks?;
                 if json {
-                    let rows: Vec<_> = forks.iter().map(|f| serde_json::json!({ "origin": f.origin, "detected_at": f.detected_at.to_string(), "evidence": f.evidence })).collect();
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                    println!("{}", serde_json::to_string_pretty(&forks)?);
                 } else if forks.is_empty() {
                     println!("No fork detected.");
                 } else {
                     for f in &forks {
-                        println!("FORK  {}  detected {}  ({})", f.origin, f.detected_at, f.evidence["kind"].as_str().unwrap_or("?"));
+                        println!("FORK  {}  detected {}  ({})", f.origin, f.detected_at, f.evidence_kind().unwrap_or("?"));
                     }
                 }
                 Ok(if forks.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -17,6 +17,9 @@
 //! `custody`).
 
 pub mod actor;
+pub mod directory;
+pub mod evidence;
+pub mod keys;
 pub mod requests;
 pub mod tokens;
 pub mod views;
@@ -30,11 +33,17 @@ use custos_model::clock::Clock;
 use time::OffsetDateTime;
 
 pub use actor::Actor;
-pub use custos_store::{
-    Direction, ForkRecord, OutboxState, RefusalRecord, RequestFilter, StoreError,
+pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
+pub use directory::DirectoryView;
+pub use keys::KeysView;
+pub use requests::SendReport;
+pub use views::{
+    ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
+    RequestView, TokenView,
 };
-pub use views::{OutboxView, RequestSummary, TokenView};
 pub use workers::Workers;
+
+pub use crate::send::Sent;
 
 use crate::{Keystore, Node, NodeError, NodeSettings};
 

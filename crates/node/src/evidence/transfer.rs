@@ -86,11 +86,6 @@ pub trait SendObserver {
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
-    /// The local package is not fit to send: nothing was uploaded.
-    #[error("{path}: {problem}")]
-    Package { path: PathBuf, problem: String },
-    #[error("{0} has no node URL in the directory")]
-    NotInDirectory(StateCode),
     /// The receiving node refused with a typed error.
     #[error("{to} refused ({status} {code}): {message}")]
     Refused {
@@ -109,8 +104,21 @@ pub enum TransferError {
     /// The receipt or its custody proof does not verify.
     #[error("the receipt from {to} does not verify: {problem}")]
     BadReceipt { to: StateCode, problem: String },
+    /// A failure of this node's own, or of the request itself, with its
+    /// one typed cause: among them the local package not fit to send
+    /// ([`NodeError::EvidencePackage`]: nothing was uploaded), a recipient
+    /// without an entry in the directory ([`NodeError::NotInDirectory`]),
+    /// no directory at all, and a receipt that cannot be kept.
     #[error(transparent)]
     Node(#[from] NodeError),
+}
+
+/// The local package at `path` is not fit to send.
+fn package_problem(path: &Path, problem: String) -> TransferError {
+    TransferError::Node(NodeError::EvidencePackage {
+        path: path.display().to_string(),
+        problem,
+    })
 }
 
 impl TransferError {
@@ -169,7 +177,7 @@ impl Node {
     /// against the directory and is signed by this node, and every segment
     /// file exists with the size the manifest declares.
     pub fn check_package_for_send(&self, dir: &Path) -> Result<LocalPackage, TransferError> {
-        let problem = |path: PathBuf, problem: String| TransferError::Package { path, problem };
+        let problem = |path: PathBuf, problem: String| package_problem(&path, problem);
         let manifest_path = manifest_path(dir);
         let bytes = std::fs::read(&manifest_path).map_err(|e| {
             problem(
@@ -240,9 +248,9 @@ impl Node {
     ) -> Result<SendOutcome, TransferError> {
         let manifest = &package.verified.manifest;
         if !manifest.recipients.contains(&to) {
-            return Err(TransferError::Package {
-                path: manifest_path(&package.dir),
-                problem: format!(
+            return Err(package_problem(
+                &manifest_path(&package.dir),
+                format!(
                     "{to} is not a recipient of this package (it is sealed for {})",
                     manifest
                         .recipients
@@ -251,7 +259,7 @@ impl Node {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            });
+            ));
         }
         let started = Instant::now();
         let mut delay = FIRST_BACKOFF;
@@ -301,7 +309,7 @@ impl Node {
             .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let url = directory
             .node_url(to)
-            .ok_or(TransferError::NotInDirectory(to))?;
+            .ok_or(NodeError::NotInDirectory(to))?;
         Ok(url.trim_end_matches('/').to_owned())
     }
 
@@ -445,10 +453,10 @@ impl Node {
     ) -> Result<(), Stop> {
         let path = package.segment_path(index);
         let file = tokio::fs::File::open(&path).await.map_err(|e| {
-            Stop::Final(TransferError::Package {
-                path: path.clone(),
-                problem: format!("cannot read segment {index}: {e}"),
-            })
+            Stop::Final(package_problem(
+                &path,
+                format!("cannot read segment {index}: {e}"),
+            ))
         })?;
         let counter = Arc::new(AtomicU64::new(0));
         let body = reqwest::Body::wrap_stream(file_stream(
@@ -557,8 +565,8 @@ impl Node {
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
         let already_logged = previous.is_some_and(|p| p["receipt"] == record["receipt"]);
         let text = serde_json::to_vec_pretty(&record).map_err(|e| bad(e.to_string()))?;
-        write_file_atomically(&receipts, &file, &text).map_err(|e| TransferError::Package {
-            path: file.clone(),
+        write_file_atomically(&receipts, &file, &text).map_err(|e| NodeError::Io {
+            path: file.display().to_string(),
             problem: format!("cannot keep the receipt: {e}"),
         })?;
         if !already_logged {
