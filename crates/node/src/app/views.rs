@@ -54,8 +54,8 @@ impl From<&RequestRecord> for RequestSummary {
     }
 }
 
-/// A request as shown: its metadata checked against what was signed, its
-/// draft, its thread and its history (see [`Node::request_detail`]).
+/// A request as shown: its draft, its thread and its history, every part
+/// checked against what was signed and logged when it is read.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = RequestDetail))]
@@ -133,7 +133,7 @@ pub struct HistoryEvent {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub at: OffsetDateTime,
-    /// Who acted, as labelled by [`crate::app::Actor::label`].
+    /// Who acted: `cli:{user}`, `api:{token}`, `desk:{user}` or `node:{State}`.
     pub actor: String,
     /// What happened, such as `drafted`, `sent:submit` or `receipt`.
     pub kind: String,

@@ -5,7 +5,7 @@
 pub mod send;
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use clap::Subcommand;
 use custos_model::StateCode;
 use custos_node::Actor;
 use custos_node::app::evidence::{PackageStatus, SealedView};
-use custos_node::evidence::layout::{self, DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
+use custos_node::evidence::layout::{DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
 use custos_node::evidence::open::Report;
 use custos_node::evidence::pipeline::Progress;
 use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
