@@ -9,7 +9,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
+use custos_protocol::ErrorCode;
 use custos_node::Node;
+use custos_node::app::views::DEFAULT_REQUEST_LIMIT;
 use custos_node::app::{Actor, RequestFilter, RequestSummary, RequestView, Sent};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -29,6 +31,10 @@ async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiErro
         .ok_or_else(ApiError::unauthorized)
 }
 
+/// The most requests one answer lists, whatever the query asks: an
+/// answer's size stays bounded.
+const MAX_REQUESTS_PER_ANSWER: u32 = 1000;
+
 /// Filters for listing requests.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
@@ -36,7 +42,7 @@ pub struct ListQuery {
     pub kind: Option<String>,
     /// Only requests exchanged with this State.
     pub with: Option<String>,
-    /// At most this many (default 100).
+    /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }
 
@@ -51,7 +57,7 @@ pub async fn list_requests(
 ) -> Result<Json<Vec<RequestSummary>>, ApiError> {
     authenticate(&node, &headers).await?;
     let bad = |what: &str, e: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad-query", format!("{what}: {e}"))
+        ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"))
     };
     let filter = RequestFilter {
         direction: None,
@@ -65,7 +71,11 @@ pub async fn list_requests(
             .map(|s| s.parse::<StateCode>())
             .transpose()
             .map_err(|e| bad("with", e.to_string()))?,
-        limit: Some(q.limit.unwrap_or(100).min(1000)),
+        limit: Some(
+            q.limit
+                .unwrap_or(DEFAULT_REQUEST_LIMIT)
+                .min(MAX_REQUESTS_PER_ANSWER),
+        ),
     };
     Ok(Json(node.requests(&filter).await?))
 }

@@ -85,7 +85,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "CC")]
     pub with: Option<StateCode>,
     /// At most this many requests.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = custos_node::app::views::DEFAULT_REQUEST_LIMIT)]
     pub limit: u32,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -21,6 +21,10 @@ use time::OffsetDateTime;
 
 use crate::{Node, NodeError};
 
+/// How many requests a listing shows when the caller names no limit (the
+/// CLI's `request list` and the client API's `GET /api/v1/requests`).
+pub const DEFAULT_REQUEST_LIMIT: u32 = 100;
+
 /// A request as listed: what it is, not what it says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

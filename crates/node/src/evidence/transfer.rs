@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use custos_ledger::ProofBundle;
-use custos_ledger::VerifierKey;
 use custos_model::StateCode;
 use custos_protocol::evidence::{VerifiedManifest, verify_manifest};
 use custos_protocol::evidence_transfer::{
@@ -34,7 +33,7 @@ use custos_protocol::{ErrorCode, ErrorResponse, routes};
 use serde_json::{Value, json};
 
 use super::layout::{RECEIPTS_DIR, manifest_path, segment_path};
-use crate::custody::{ENTRY_FORMAT, Entry, EntryKind};
+use crate::custody::{Entry, EntryKind, ProvedReceipt};
 use crate::{Node, NodeError};
 
 /// The first wait after a failed attempt; it doubles up to [`MAX_BACKOFF`].
@@ -545,7 +544,8 @@ impl Node {
                 &package.verified.envelope_bytes,
             ) {
                 Ok(size) => json!({ "provided": true, "valid": true, "checkpoint_size": size }),
-                Err(problem) => {
+                Err(e) => {
+                    let problem = e.to_string();
                     tracing::error!(to = %to, problem = %custos_protocol::text::escape(&problem), "a receiver's custody proof for evidence does not verify");
                     json!({ "provided": true, "valid": false, "error": problem })
                 }
@@ -615,50 +615,32 @@ impl Node {
     /// Checks the custody proof a receiver returned with its evidence
     /// receipt: signed by the receiver's ledger key as the directory lists
     /// it, and proving an `evidence-received` entry for this package and
-    /// exactly this manifest. Returns the checkpoint size.
+    /// exactly this manifest (the check of a message's proof,
+    /// [`Node::check_custody_proof`], with the package's names). Returns the
+    /// checkpoint size.
     pub fn check_evidence_custody(
         &self,
         bundle: &Value,
         receiver: StateCode,
         package_id: &str,
         manifest_bytes: &[u8],
-    ) -> Result<u64, String> {
-        let bundle = ProofBundle::from_json(&bundle.to_string()).map_err(|e| e.to_string())?;
-        let directory = self.directory().ok_or("no directory")?;
-        let entry = directory
-            .entry(receiver)
-            .ok_or_else(|| format!("{receiver} is not in the directory"))?;
-        let origin = format!("custos.ledger/{receiver}");
-        let now = self.clock.now();
-        let mut last = String::from("no usable key");
-        let mut checkpoint = None;
-        for k in entry
-            .signing_keys
-            .iter()
-            .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
-        {
-            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(|e| e.to_string())?;
-            match bundle.verify(&vk.to_text()) {
-                Ok(cp) => {
-                    checkpoint = Some(cp);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
+    ) -> Result<u64, NodeError> {
+        let bundle = ProofBundle::from_json(&bundle.to_string()).map_err(|e| {
+            NodeError::CustodyProofInvalid {
+                from: receiver,
+                problem: e.to_string(),
             }
-        }
-        let checkpoint = checkpoint.ok_or(last)?;
-        let logged: Value = serde_json::from_slice(&bundle.entry)
-            .map_err(|e| format!("the proved entry is not JSON: {e}"))?;
-        if logged["format"] != ENTRY_FORMAT
-            || logged["kind"] != "evidence-received"
-            || logged["subject"] != package_id
-            || logged["envelope_sha256"] != custos_seal::content_id(manifest_bytes).as_str()
-        {
-            return Err(format!(
-                "the proved entry does not record receiving package {package_id}: {logged}"
-            ));
-        }
-        Ok(checkpoint.size)
+        })?;
+        self.check_receivers_entry(
+            &bundle,
+            receiver,
+            ProvedReceipt {
+                kind: "evidence-received",
+                subject: package_id,
+                content: manifest_bytes,
+                what: "package",
+            },
+        )
     }
 }
 
