@@ -9,10 +9,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
-use custos_protocol::ErrorCode;
 use custos_node::Node;
 use custos_node::app::views::DEFAULT_REQUEST_LIMIT;
 use custos_node::app::{Actor, RequestFilter, RequestSummary, RequestView, Sent};
+use custos_protocol::ErrorCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -56,9 +56,8 @@ pub async fn list_requests(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<RequestSummary>>, ApiError> {
     authenticate(&node, &headers).await?;
-    let bad = |what: &str, e: String| {
-        ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"))
-    };
+    let bad =
+        |what: &str, e: String| ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"));
     let filter = RequestFilter {
         direction: None,
         kind: q

@@ -376,7 +376,10 @@ fn the_nodes_fields_are_private() {
         .iter()
         .filter(|f| f.starts_with("pub ") || f.starts_with("pub(super)"))
         .collect();
-    assert!(public.is_empty(), "Node's fields must be private: {public:?}");
+    assert!(
+        public.is_empty(),
+        "Node's fields must be private: {public:?}"
+    );
     // The check reads fields as they are written.
     let sample = "pub struct Node {\n    pub store: X,\n    keys: Y,\n}\n";
     assert_eq!(struct_fields(sample, "Node"), ["pub store: X,", "keys: Y,"]);
@@ -408,7 +411,10 @@ fn pure_crates_open_no_file_socket_or_clock() {
         "crates/ledger/src",
     ];
     let (files, bad) = lines_with(&pure, &needles);
-    assert!(files > 20, "expected the pure crates' sources, found {files}");
+    assert!(
+        files > 20,
+        "expected the pure crates' sources, found {files}"
+    );
     assert!(
         bad.is_empty(),
         "pure crates do no I/O and read no clock (ARCHITECTURE.md):\n{}",
@@ -418,7 +424,11 @@ fn pure_crates_open_no_file_socket_or_clock() {
     // from its inputs alone.
     let random = ["getrandom", "rand::", "OsRng", "new_v4"];
     let (_, bad) = lines_with(&["crates/model/src"], &random);
-    assert!(bad.is_empty(), "the model is deterministic:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "the model is deterministic:\n{}",
+        bad.join("\n")
+    );
     // The check sees I/O where it is.
     let (_, cli) = lines_with(&["crates/cli/src"], &needles);
     assert!(!cli.is_empty(), "the CLI reads files");
@@ -470,7 +480,13 @@ fn the_store_adapters_read_rows_only_through_the_mappers() {
     // Each table's columns are read in `rows.rs` (through `RowAccess`);
     // the adapters add SQL and connections, not column reads.
     let root = workspace_root().join("crates/store/src");
-    let needles = ["try_get(", "get_ref(", "row.get(", "|r| r.get(", "get_unwrap("];
+    let needles = [
+        "try_get(",
+        "get_ref(",
+        "row.get(",
+        "|r| r.get(",
+        "get_unwrap(",
+    ];
     let mut bad = Vec::new();
     for adapter in [
         "sqlite.rs",

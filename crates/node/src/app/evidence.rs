@@ -1,5 +1,5 @@
-//! Evidence as shown: the packages a node received, a package just
-//! sealed, and how sending one to a recipient ended.
+//! Evidence as shown: the packages a node received, a package's manifest,
+//! a package just sealed, and how sending one to a recipient ended.
 //!
 //! Accepted packages live under `DATA/evidence/received/`
 //! ([`crate::evidence::receive::received_root`]); each folder is described
@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use custos_model::StateCode;
-use custos_protocol::evidence::read_manifest_unverified;
+use custos_protocol::evidence::{Manifest, read_manifest_unverified, verify_manifest};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -227,5 +227,49 @@ impl TransferView {
                 error: e.to_string(),
             }),
         }
+    }
+}
+
+/// A package's manifest as shown, and whether its signature was checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ManifestView {
+    pub package_id: String,
+    /// Whether the signature was checked against a node's directory
+    /// (`false`: the manifest was only read).
+    pub signature_checked: bool,
+    pub manifest: Manifest,
+}
+
+/// The manifest of the package folder `package`, read without checking its
+/// signature (nothing about it is trusted; [`Node::package_manifest`]
+/// checks it).
+pub fn unverified_manifest(package: &Path) -> Result<ManifestView, NodeError> {
+    let bytes = read_manifest_bytes(package)?;
+    let u = read_manifest_unverified(&bytes).map_err(|e| NodeError::EvidencePackage {
+        path: package.display().to_string(),
+        problem: format!("unreadable manifest: {e}"),
+    })?;
+    Ok(ManifestView {
+        package_id: u.package_id,
+        signature_checked: false,
+        manifest: u.manifest,
+    })
+}
+
+impl Node {
+    /// The manifest of the package folder `package`, its signature checked
+    /// against the directory in force.
+    pub fn package_manifest(&self, package: &Path) -> Result<ManifestView, NodeError> {
+        let directory = self.directory().ok_or(NodeError::NoDirectory)?;
+        let bytes = read_manifest_bytes(package)?;
+        let v = verify_manifest(&bytes, &directory).map_err(|e| NodeError::EvidencePackage {
+            path: package.display().to_string(),
+            problem: format!("the manifest's signature does not verify: {e}"),
+        })?;
+        Ok(ManifestView {
+            package_id: v.package_id,
+            signature_checked: true,
+            manifest: v.manifest,
+        })
     }
 }

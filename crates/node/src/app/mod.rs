@@ -20,6 +20,7 @@ pub mod actor;
 pub mod directory;
 pub mod evidence;
 pub mod keys;
+pub mod ledger;
 pub mod requests;
 pub mod tokens;
 pub mod views;

@@ -11,18 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Subcommand;
 use custos_model::StateCode;
 use custos_node::Actor;
 use custos_node::app::evidence::{PackageStatus, SealedView};
-use custos_node::evidence::layout::{DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
+use custos_node::evidence::layout::DEFAULT_SEGMENT_SIZE;
 use custos_node::evidence::open::Report;
 use custos_node::evidence::pipeline::Progress;
-use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
 use custos_protocol::text::escape;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 
 /// Evidence package commands.
 #[derive(Subcommand, Debug)]
@@ -259,37 +256,23 @@ fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
-    let bytes = read_manifest_bytes(&args.package)?;
-    let (manifest, package_id, checked) = match &args.data {
-        Some(data) => {
-            let directory = super::runtime()?.block_on(async {
-                let (_, node) = super::node::open(data).await?;
-                node.directory().ok_or_else(|| {
-                    anyhow::anyhow!("the node in {} has no directory", data.display())
-                })
-            })?;
-            let v = verify_manifest(&bytes, &directory)
-                .context("the manifest's signature does not verify")?;
-            (v.manifest, v.package_id, true)
-        }
-        None => {
-            let u = read_manifest_unverified(&bytes)?;
-            (u.manifest, u.package_id, false)
-        }
+    let view = match &args.data {
+        Some(data) => super::runtime()?.block_on(async {
+            let (_, node) = super::node::open(data).await?;
+            let view = node.package_manifest(&args.package);
+            node.close().await;
+            anyhow::Ok(view?)
+        })?,
+        None => custos_node::app::evidence::unverified_manifest(&args.package)?,
     };
+    let (manifest, package_id, checked) =
+        (&view.manifest, &view.package_id, view.signature_checked);
     if args.sha256sum {
         print!("{}", manifest.sha256sum_lines());
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "package_id": package_id,
-                "signature_checked": checked,
-                "manifest": manifest,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("Package {package_id}");
