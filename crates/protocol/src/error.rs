@@ -74,11 +74,12 @@ pub enum ErrorCode {
     InvalidEvidenceInput,
     InvalidEvidencePackage,
     CannotDecrypt,
+    BadQuery,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 50] = [
+    pub const ALL: [ErrorCode; 51] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -129,6 +130,7 @@ impl ErrorCode {
         ErrorCode::InvalidEvidenceInput,
         ErrorCode::InvalidEvidencePackage,
         ErrorCode::CannotDecrypt,
+        ErrorCode::BadQuery,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -184,6 +186,7 @@ impl ErrorCode {
             ErrorCode::InvalidEvidenceInput => "invalid-evidence-input",
             ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
             ErrorCode::CannotDecrypt => "cannot-decrypt",
+            ErrorCode::BadQuery => "bad-query",
         }
     }
 
@@ -234,6 +237,7 @@ impl ErrorCode {
             | ErrorCode::InvalidEvidenceInput
             | ErrorCode::InvalidEvidencePackage
             | ErrorCode::CannotDecrypt => 422,
+            ErrorCode::BadQuery => 400,
         }
     }
 
@@ -373,6 +377,9 @@ impl ErrorCode {
             }
             ErrorCode::CannotDecrypt => {
                 "No key of this node decrypts the evidence package asked for (client API only)."
+            }
+            ErrorCode::BadQuery => {
+                "A query parameter does not parse (an unknown request kind, a malformed State code); the message names it (client API only)."
             }
         }
     }
