@@ -68,12 +68,30 @@ impl Node {
         Ok((to, kind))
     }
 
-    /// Queues a message of `kind` in an existing thread, after the last message held.
+    /// Queues a message of `kind` in an existing thread, after the last
+    /// message held, once the case allows it (`app/cases.rs`; a case action
+    /// is better taken with [`Node::act`], which fills in what the case
+    /// knows).
     pub async fn reply(
         &self,
         thread: &str,
         kind: MessageKind,
         body: Value,
+        actor: &Actor,
+    ) -> Result<Sent, NodeError> {
+        let now = custos_protocol::timestamp::truncate(self.clock.now());
+        self.check_reply(thread, kind, &body, now).await?;
+        self.queue_reply(thread, kind, body, now, actor).await
+    }
+
+    /// Queues a message of `kind` made at `created_at` in an existing
+    /// thread, after the last message held; the case was asked first.
+    pub(crate) async fn queue_reply(
+        &self,
+        thread: &str,
+        kind: MessageKind,
+        body: Value,
+        created_at: time::OffsetDateTime,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
         let Some(request) = self.store.get_request(thread).await? else {
@@ -91,7 +109,7 @@ impl Node {
             kind,
             from: self.state(),
             to: request.counterpart,
-            created_at: self.clock.now(),
+            created_at,
             thread: thread.to_owned(),
             prev,
             body,

@@ -74,11 +74,12 @@ pub enum ErrorCode {
     InvalidEvidenceInput,
     InvalidEvidencePackage,
     CannotDecrypt,
+    ActionNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 50] = [
+    pub const ALL: [ErrorCode; 51] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -129,6 +130,7 @@ impl ErrorCode {
         ErrorCode::InvalidEvidenceInput,
         ErrorCode::InvalidEvidencePackage,
         ErrorCode::CannotDecrypt,
+        ErrorCode::ActionNotAllowed,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -184,6 +186,7 @@ impl ErrorCode {
             ErrorCode::InvalidEvidenceInput => "invalid-evidence-input",
             ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
             ErrorCode::CannotDecrypt => "cannot-decrypt",
+            ErrorCode::ActionNotAllowed => "action-not-allowed",
         }
     }
 
@@ -234,6 +237,7 @@ impl ErrorCode {
             | ErrorCode::InvalidEvidenceInput
             | ErrorCode::InvalidEvidencePackage
             | ErrorCode::CannotDecrypt => 422,
+            ErrorCode::ActionNotAllowed => 409,
         }
     }
 
@@ -373,6 +377,9 @@ impl ErrorCode {
             }
             ErrorCode::CannotDecrypt => {
                 "No key of this node decrypts the evidence package asked for (client API only)."
+            }
+            ErrorCode::ActionNotAllowed => {
+                "The case does not allow this action now (its state, the side acting, a missing consultation or the action's contents); the message gives the case's refusal code, the state and the actions allowed instead."
             }
         }
     }

@@ -10,13 +10,15 @@
 //! here, so that no face depends on `custos-store`.
 //!
 //! The operations themselves are methods of [`Node`]: opening and creating a
-//! node ([`Node::open`], [`create_store`]), requests ([`requests`]), client
+//! node ([`Node::open`], [`create_store`]), requests ([`requests`]), cases
+//! derived from their threads and the actions taken on them ([`cases`]), client
 //! tokens ([`tokens`]), the outbox, refusals and forks ([`views`]), and the
 //! background workers ([`workers`]). Sending, intake, evidence and the
 //! custody ledger keep their own modules (`send`, `intake`, `evidence`,
 //! `custody`).
 
 pub mod actor;
+pub mod cases;
 pub mod requests;
 pub mod tokens;
 pub mod views;
@@ -30,6 +32,10 @@ use custos_model::clock::Clock;
 use time::OffsetDateTime;
 
 pub use actor::Actor;
+pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
+pub use custos_case::{
+    Action as CaseAction, ClockKind, ClockStatus, RefusalCode, Side, State as CaseState,
+};
 pub use custos_store::{
     Direction, ForkRecord, OutboxState, RefusalRecord, RequestFilter, StoreError,
 };
