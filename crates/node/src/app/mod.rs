@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 pub use actor::Actor;
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use custos_case::{
-    Action as CaseAction, ClockKind, ClockStatus, RefusalCode, Side, State as CaseState,
+    Action as CaseAction, ClockKind, ClockStatus, NotAllowed, RefusalCode, Side, State as CaseState,
 };
 pub use custos_store::{
     Direction, ForkRecord, OutboxState, RefusalRecord, RequestFilter, StoreError,
