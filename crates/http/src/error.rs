@@ -202,7 +202,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 26;
+    const VARIANTS: usize = 27;
 
     fn text(s: &str) -> String {
         s.to_owned()
