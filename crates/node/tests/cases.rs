@@ -154,7 +154,7 @@ async fn an_mla_case_from_acknowledgement_to_closure_reads_the_same_on_both_node
     .await;
     let (fr, de) = both(&net, &thread).await;
     assert_eq!(fr.state, S::PartlyExecuted);
-    assert_eq!(fr.evidence, [package.clone()]);
+    assert_eq!(fr.evidence, std::slice::from_ref(&package));
     assert_eq!(de.evidence, [package]);
 
     step(
