@@ -303,6 +303,13 @@ async fn a_refusal_without_consultation_is_refused_before_sending_and_at_intake(
         );
     }
 
+    // A case is opened by sending a request, not by a case action.
+    let err = fr
+        .act(&thread, A::Submit, json!({}), &officer("FR"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NodeError::InvalidDraft(_)), "{err}");
+
     // A hostile Germany builds and seals the same refusal itself, claiming
     // a consultation in the body; France derives the case and refuses it.
     net.clock.advance(Duration::minutes(1));

@@ -269,6 +269,15 @@ impl Derived {
     }
 }
 
+/// A case is opened only by sending its request ([`Node::submit`]), never
+/// by an action on a thread held (such as a saved draft's).
+fn opened_by_sending() -> NodeError {
+    NodeError::InvalidDraft(
+        "a case is opened by sending its request (`custos request send`), not by a case action"
+            .to_owned(),
+    )
+}
+
 /// The message kind that carries `action`.
 pub fn kind_of(action: Action) -> Result<MessageKind, NodeError> {
     let spec = custos_case::message_kind(action);
@@ -469,6 +478,9 @@ impl Node {
         body: Value,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
+        if action == Action::Submit {
+            return Err(opened_by_sending());
+        }
         let now = timestamp::truncate(self.clock.now());
         let derived = self.derived(id, now).await?;
         custos_case::check(&derived.view, action, derived.side)?;
@@ -487,8 +499,10 @@ impl Node {
         body: &Value,
         at: OffsetDateTime,
     ) -> Result<(), NodeError> {
-        if kind == MessageKind::Deliver {
-            return Ok(());
+        match kind {
+            MessageKind::Deliver => return Ok(()),
+            MessageKind::Submit => return Err(opened_by_sending()),
+            _ => {}
         }
         self.derived(id, at).await?.check_ours(kind, body, at)
     }
