@@ -21,7 +21,7 @@ use time::format_description::well_known::Rfc3339;
 pub enum CaseCommand {
     /// Show a case: its state, its clocks, what each side may do next, and its timeline.
     Show(ShowArgs),
-    /// Take an action on a case and send it to the other State.
+    /// Take an action on a case and send it to the other State
     ///
     /// The node first checks that the case allows the action for this node's side
     /// (a refusal needs a prior consultation, a closed case takes nothing more, ...);
