@@ -437,3 +437,70 @@ async fn a_status_query_is_answered_at_once_from_the_derived_state() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn crossing_messages_end_alike_on_both_nodes_and_the_case_goes_on() {
+    let net = Network::in_process(&["FR", "DE"]).await.unwrap();
+    let thread = mla_request(&net).await;
+    step(&net, &thread, "DE", A::Acknowledge, json!({})).await;
+    step(
+        &net,
+        &thread,
+        "DE",
+        A::Consult,
+        json!({"conditions": ["Only for the offence named."]}),
+    )
+    .await;
+
+    // France accepts the conditions and, before that reaches it, Germany
+    // refuses (a consultation came first, so Germany's node allows it).
+    net.clock.advance(Duration::minutes(1));
+    let accept = net
+        .node("FR")
+        .act(&thread, A::AcceptConditions, json!({}), &officer("FR"))
+        .await
+        .unwrap();
+    net.clock.advance(Duration::minutes(1));
+    let refusal = json!({"refusal": {"grounds": ["R2"], "reasons": "Essential interests."}});
+    let refuse = net
+        .node("DE")
+        .act(&thread, A::Refuse, refusal, &officer("DE"))
+        .await
+        .unwrap();
+
+    // The acceptance came first: Germany takes it in; France refuses the
+    // refusal, which accepted conditions exclude.
+    let reply = net.carry("FR", &accept.message_id, "DE").await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = net.carry("DE", &refuse.message_id, "FR").await.unwrap();
+    assert_eq!(reply.refusal(), (409, Some("action-not-allowed".into())));
+    let said = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(said.starts_with("not-allowed-in-state: "), "{said}");
+
+    let fr = net.node("FR").case(&thread, &officer("FR")).await.unwrap();
+    let de = net.node("DE").case(&thread, &officer("DE")).await.unwrap();
+    assert_eq!(fr.state, S::ConditionsAccepted);
+    assert_eq!(de.state, S::ConditionsAccepted);
+    // Germany keeps its refusal on record as not accepted.
+    assert_eq!(de.refused.len(), 1);
+    assert_eq!(de.refused[0].message_id, refuse.message_id);
+    assert_eq!(de.refused[0].code, RefusalCode::NotAllowedInState);
+
+    // Germany's next message follows a message France holds (never the
+    // refusal France did not store), so France takes it in.
+    step(
+        &net,
+        &thread,
+        "DE",
+        A::ExecuteWholly,
+        json!({"evidence": [package_id("all records")]}),
+    )
+    .await;
+    let fr = net.node("FR").case(&thread, &officer("FR")).await.unwrap();
+    let de = net.node("DE").case(&thread, &officer("DE")).await.unwrap();
+    assert_eq!(fr.state, S::Executed);
+    assert_eq!(de.state, S::Executed);
+}

@@ -144,6 +144,8 @@ struct Derived {
     /// This node's State and side.
     us: StateCode,
     side: Side,
+    /// The ids of the thread's messages, in the thread's order.
+    held: Vec<MessageId>,
     events: Vec<CaseEvent>,
     view: custos_case::CaseView,
 }
@@ -156,6 +158,19 @@ impl Derived {
         } else {
             self.request.counterpart
         }
+    }
+
+    /// The message a new one of ours follows: the last held that the case
+    /// accepted. A message of ours that the case refused (the other node
+    /// refused it at intake, having taken in first a message it did not
+    /// know of when it was sent) is not held by the other node, so nothing
+    /// may follow it.
+    fn prev(&self) -> Option<MessageId> {
+        self.held
+            .iter()
+            .rev()
+            .find(|id| !self.view.refused.iter().any(|r| r.id == id.as_str()))
+            .cloned()
     }
 
     /// Who on this node sent or received message `id`, from the history.
@@ -429,8 +444,10 @@ impl Node {
             Direction::Incoming => (request.counterpart, Side::Requested),
         };
         let mut events = Vec::with_capacity(messages.len());
+        let mut held = Vec::with_capacity(messages.len());
         for m in &messages {
             let mid = m.id()?;
+            held.push(mid.clone());
             match event_of(m, mid.as_str(), requesting) {
                 Ok(Some(e)) => events.push(e),
                 Ok(None) => {}
@@ -448,6 +465,7 @@ impl Node {
             requesting,
             us: self.state(),
             side,
+            held,
             events,
             view,
         })
@@ -487,24 +505,28 @@ impl Node {
         let kind = kind_of(action)?;
         let body = complete_body(action, body, &derived.view);
         derived.check_ours(kind, &body, now)?;
-        self.queue_reply(id, kind, body, now, actor).await
+        self.queue_reply(id, kind, body, now, derived.prev(), actor)
+            .await
     }
 
     /// Checks a message of `kind` our node is about to send in thread `id`
-    /// at `at` against the case ([`Node::reply`] calls it).
+    /// at `at` against the case ([`Node::reply`] calls it); gives the
+    /// message it is to follow.
     pub(crate) async fn check_reply(
         &self,
         id: &str,
         kind: MessageKind,
         body: &Value,
         at: OffsetDateTime,
-    ) -> Result<(), NodeError> {
+    ) -> Result<Option<MessageId>, NodeError> {
         match kind {
-            MessageKind::Deliver => return Ok(()),
+            MessageKind::Deliver => return self.last_held(id).await,
             MessageKind::Submit => return Err(opened_by_sending()),
             _ => {}
         }
-        self.derived(id, at).await?.check_ours(kind, body, at)
+        let derived = self.derived(id, at).await?;
+        derived.check_ours(kind, body, at)?;
+        Ok(derived.prev())
     }
 
     /// The cases matching `filter`, the newest requests first.
