@@ -9,14 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
-use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary};
+use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Sent};
 use custos_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Queued, authenticate};
+use crate::api::authenticate;
 use crate::error::ApiError;
 
 fn time(t: OffsetDateTime) -> String {
@@ -214,9 +214,8 @@ pub async fn list_cases(
     Query(q): Query<CaseQuery>,
 ) -> Result<Json<Vec<CaseListed>>, ApiError> {
     authenticate(&node, &headers).await?;
-    let bad = |what: &str, e: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad-query", format!("{what}: {e}"))
-    };
+    let bad =
+        |what: &str, e: String| ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"));
     let state = q
         .state
         .map(|s| {
@@ -278,7 +277,7 @@ pub struct ActionRequest {
 #[utoipa::path(post, path = "/api/v1/cases/{id}/actions", tag = "cases", request_body = ActionRequest,
     params(("id" = String, Path, description = "The case (request) id")),
     security(("bearer" = [])),
-    responses((status = 202, body = Queued), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
+    responses((status = 202, body = Sent), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
         (status = 409, description = "action-not-allowed: the case does not allow the action now; the message names the case's refusal code, the state and the actions allowed"),
         (status = 422, description = "invalid-draft: the action is unknown or its body is not right")))]
 pub async fn post_action(
@@ -286,7 +285,7 @@ pub async fn post_action(
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(req): Json<ActionRequest>,
-) -> Result<(StatusCode, Json<Queued>), ApiError> {
+) -> Result<(StatusCode, Json<Sent>), ApiError> {
     let who = authenticate(&node, &headers).await?;
     let action: CaseAction = req
         .action
@@ -296,11 +295,5 @@ pub async fn post_action(
         .body
         .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
     let sent = node.act(&id, action, body, &who).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Queued {
-            id: sent.thread,
-            message_id: sent.message_id,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(sent)))
 }

@@ -19,16 +19,18 @@ use custos_node::{Fault, NodeError};
 use custos_protocol::text::escape;
 use custos_protocol::{ErrorCode, ErrorDetail, ErrorResponse};
 
-/// An error answer.
+/// An error answer. It is made from an [`ErrorCode`] only
+/// ([`ApiError::protocol`], or from a node's error), so that every answer
+/// carries a code of the protocol crate with the status that code names.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,

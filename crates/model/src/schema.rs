@@ -191,6 +191,52 @@ mod tests {
         );
     }
 
+    /// The paths a kind's rule requires, in the catalogue's notation
+    /// (`a.b`, `a[].b`).
+    fn required_paths(schema: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            let path = format!("{prefix}{name}");
+            let sub = &schema["properties"][name];
+            if sub["items"].is_object() {
+                required_paths(&sub["items"], &format!("{path}[]."), out);
+            } else if sub["required"].is_array() {
+                required_paths(sub, &format!("{path}."), out);
+            }
+            out.insert(path);
+        }
+    }
+
+    #[test]
+    fn every_kinds_rule_requires_exactly_the_catalogues_required_items() {
+        // The schema lists no required item of its own: for each kind it
+        // states the catalogue's required items (and the objects holding
+        // them), nothing more and nothing less.
+        let schema = draft_schema();
+        let rules = schema["allOf"].as_array().unwrap();
+        assert_eq!(rules.len(), RequestKind::ALL.len());
+        for kind in RequestKind::ALL {
+            let rule = rules
+                .iter()
+                .find(|r| r["if"]["properties"]["kind"]["const"] == kind.as_str())
+                .unwrap_or_else(|| panic!("no rule for {kind:?}"));
+            let mut stated = std::collections::BTreeSet::new();
+            required_paths(&rule["then"], "", &mut stated);
+            let mut catalogue = std::collections::BTreeSet::new();
+            for item in contents::items(kind).filter(|i| i.need == Need::Required) {
+                // The item, and every object on the way to it.
+                let mut at = 0;
+                while let Some(dot) = item.path[at..].find('.') {
+                    let parent = &item.path[..at + dot];
+                    catalogue.insert(parent.strip_suffix("[]").unwrap_or(parent).to_owned());
+                    at += dot + 1;
+                }
+                catalogue.insert(item.path.to_owned());
+            }
+            assert_eq!(stated, catalogue, "{kind:?}");
+        }
+    }
+
     #[test]
     fn nested_objects_forbid_unknown_fields() {
         let schema = draft_schema();

@@ -328,6 +328,34 @@ impl Node {
         message_id: &str,
         envelope: &[u8],
     ) -> Result<u64, NodeError> {
+        self.check_receivers_entry(
+            bundle,
+            receiver,
+            ProvedReceipt {
+                kind: "message-received",
+                subject: message_id,
+                content: envelope,
+                what: "message",
+            },
+        )
+    }
+
+    /// Checks that `bundle` is signed by `receiver`'s ledger key as the
+    /// directory lists it now, and proves the entry by which the receiver
+    /// logged receiving what `proved` names: of its kind, about its
+    /// subject, with the hash of exactly its content. Returns the size of
+    /// the checkpoint the proof leads to. One check for messages and
+    /// evidence packages alike.
+    pub(crate) fn check_receivers_entry(
+        &self,
+        bundle: &ProofBundle,
+        receiver: custos_model::StateCode,
+        proved: ProvedReceipt<'_>,
+    ) -> Result<u64, NodeError> {
+        let invalid = |problem: String| NodeError::CustodyProofInvalid {
+            from: receiver,
+            problem,
+        };
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let entry = directory
             .entry(receiver)
@@ -341,12 +369,8 @@ impl Node {
             .iter()
             .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
         {
-            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(|e| {
-                NodeError::CustodyProofInvalid {
-                    from: receiver,
-                    problem: format!("its key in the directory is not usable: {e}"),
-                }
-            })?;
+            let vk = VerifierKey::ed25519(&origin, &k.key)
+                .map_err(|e| invalid(format!("its key in the directory is not usable: {e}")))?;
             match bundle.verify(&vk.to_text()) {
                 Ok(cp) => {
                     checkpoint = Some(cp);
@@ -356,30 +380,25 @@ impl Node {
             }
         }
         let Some(checkpoint) = checkpoint else {
-            return Err(NodeError::CustodyProofInvalid {
-                from: receiver,
-                problem: last
-                    .map(|e| e.to_string())
+            return Err(invalid(
+                last.map(|e| e.to_string())
                     .unwrap_or_else(|| "no usable key".into()),
-            });
+            ));
         };
-        let logged: Value =
-            serde_json::from_slice(&bundle.entry).map_err(|e| NodeError::CustodyProofInvalid {
-                from: receiver,
-                problem: format!("the proved entry is not JSON: {e}"),
-            })?;
-        let expected_envelope = custos_seal::content_id(envelope);
-        if logged["format"] != ENTRY_FORMAT
-            || logged["kind"] != "message-received"
-            || logged["subject"] != message_id
-            || logged["envelope_sha256"] != expected_envelope.as_str()
+        let logged: LoggedReceipt = serde_json::from_slice(&bundle.entry)
+            .map_err(|e| invalid(format!("the proved entry is not a ledger entry: {e}")))?;
+        let expected = custos_seal::content_id(proved.content);
+        if logged.format != ENTRY_FORMAT
+            || logged.kind != proved.kind
+            || logged.subject.as_deref() != Some(proved.subject)
+            || logged.envelope_sha256.as_deref() != Some(expected.as_str())
         {
-            return Err(NodeError::CustodyProofInvalid {
-                from: receiver,
-                problem: format!(
-                    "the proved entry does not record receiving message {message_id}: {logged}"
-                ),
-            });
+            return Err(invalid(format!(
+                "the proved entry does not record receiving {} {}: {}",
+                proved.what,
+                proved.subject,
+                String::from_utf8_lossy(&bundle.entry)
+            )));
         }
         Ok(checkpoint.size)
     }
@@ -803,6 +822,31 @@ pub struct LedgerReport {
     pub root: String,
     /// The size of the latest signed checkpoint, which matched.
     pub checkpoint_size: Option<u64>,
+}
+
+/// What a receiver's proved ledger entry must record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ProvedReceipt<'a> {
+    /// The entry's kind (`message-received`, `evidence-received`).
+    pub kind: &'a str,
+    /// The message or package id it is about.
+    pub subject: &'a str,
+    /// The exact bytes received (the envelope, the manifest), whose hash the
+    /// entry logs.
+    pub content: &'a [u8],
+    /// What the subject is, for messages: `message`, `package`.
+    pub what: &'a str,
+}
+
+/// The fields of a receiver's ledger entry that bind it to what it received.
+#[derive(Debug, serde::Deserialize)]
+struct LoggedReceipt {
+    format: String,
+    kind: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    envelope_sha256: Option<String>,
 }
 
 fn ledger_err(e: LedgerError) -> NodeError {

@@ -176,7 +176,8 @@ fn check_unsigned(
     s: &StoredMessage,
 ) -> (Outcome, Vec<(bool, SignatureCheck)>) {
     let m = &s.message;
-    let name = format!("message {}", m.id);
+    // Named only when something is wrong: most messages have nothing to say.
+    let name = MessageName(&m.id);
     let mut out = Outcome {
         problems: Vec::new(),
         receipt_checked: false,
@@ -193,13 +194,15 @@ fn check_unsigned(
     match checked {
         Err(p) => out.problems.push(format!("{name}: {p}")),
         Ok(checked) => {
-            let hash = custos_seal::content_id(&checked.opened.content);
+            // The hash the entry sealed with the envelope logs, which
+            // `message_unsigned` checked against the envelope itself.
+            let hash = checked.entry.envelope_sha256.as_deref();
             match on_ledger.and_then(|l| l.message.as_ref()) {
                 None => out.problems.push(format!(
                     "{name}: no ledger entry logs it (a row inserted, or its entry removed)"
                 )),
                 Some((index, logged_hash)) => {
-                    if logged_hash.as_deref() != Some(hash.as_str()) {
+                    if logged_hash.as_deref() != hash {
                         out.problems.push(format!(
                             "{name}: ledger entry {index} logs another envelope hash"
                         ));
@@ -243,8 +246,16 @@ fn check_unsigned(
     (out, signatures)
 }
 
+/// "message ID", written only when a problem is named.
+struct MessageName<'a>(&'a str);
+
+impl std::fmt::Display for MessageName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "message {}", self.0)
+    }
+}
+
 /// What the message pass keeps between pages.
-#[derive(Default)]
 struct MessagePass {
     /// Every message id seen.
     held: HashSet<String>,
@@ -257,13 +268,24 @@ struct MessagePass {
 }
 
 /// A page of messages and their outcomes, as a checking task ends.
-type Checked = Result<(Vec<StoredMessage>, Result<Vec<Outcome>, NodeError>), tokio::task::JoinError>;
+type Checked =
+    Result<(Vec<StoredMessage>, Result<Vec<Outcome>, NodeError>), tokio::task::JoinError>;
 
 impl MessagePass {
+    /// Room for `messages` messages, so that the maps do not rehash.
+    fn with_capacity(messages: usize) -> Self {
+        MessagePass {
+            held: HashSet::with_capacity(messages),
+            last_index: HashMap::with_capacity(messages),
+            openings: HashMap::with_capacity(messages),
+            first_of_thread: HashSet::with_capacity(messages),
+        }
+    }
+
     /// Adds a checked page's outcomes to the report, in recording order.
     fn merge(&mut self, checked: Checked, report: &mut DeepReport) -> Result<(), NodeError> {
-        let (page, outcomes) =
-            checked.map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
+        let (page, outcomes) = checked
+            .map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
         for (s, outcome) in page.iter().zip(outcomes?) {
             let m = &s.message;
             report.messages += 1;
@@ -328,7 +350,10 @@ impl Node {
 
         // Pass 1: the ledger, each page parsed on two threads.
         let size = self.store.ledger_size().await?;
-        let mut logged: HashMap<String, Logged> = HashMap::new();
+        // Sized for the ledger at once: growing maps of a million keys
+        // rehash them again and again.
+        let expected = usize::try_from(size).unwrap_or(0);
+        let mut logged: HashMap<String, Logged> = HashMap::with_capacity(expected);
         let mut drafted: HashMap<String, Vec<String>> = HashMap::new();
         let mut evidence = EvidenceLog::default();
         let mut from = 0;
@@ -378,7 +403,7 @@ impl Node {
 
         // Pass 2: the messages, in recording order.
         let checker = self.checker();
-        let mut pass = MessagePass::default();
+        let mut pass = MessagePass::with_capacity(logged.len());
         // A reader fetches the next page while two threads check this one,
         // and the outcomes of the page before are merged meanwhile.
         let (pages, mut next_page) = tokio::sync::mpsc::channel(2);

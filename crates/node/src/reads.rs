@@ -16,45 +16,17 @@
 
 use std::sync::atomic::Ordering;
 
-use custos_model::{RequestKind, StateCode};
+use custos_model::StateCode;
 use custos_protocol::{KeyValidity, Message, MessageId, RECEIPT_PAYLOAD_TYPE, Receipt};
 use custos_seal::{Envelope, SignatureCheck, VerifyingKey};
-use custos_store::{Direction, MessageRecord, OutboxState, RequestEvent, RequestRecord};
+use custos_store::{Direction, MessageRecord, RequestRecord};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use crate::app::views::{HistoryEvent, MessageView, RequestView};
 use crate::at_rest::{OpenedRecord, RecordKind, StorageKey};
 use crate::{Node, NodeError};
-
-/// A request as shown: metadata checked against what was signed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RequestView {
-    pub id: String,
-    pub kind: RequestKind,
-    pub direction: Direction,
-    pub counterpart: StateCode,
-    pub created_at: OffsetDateTime,
-    /// The draft, from the signed submission (or the sealed saved draft).
-    pub draft: Value,
-    /// Whether the draft was signed and sent (`false`: saved only).
-    pub signed: bool,
-    pub messages: Vec<MessageView>,
-    pub history: Vec<RequestEvent>,
-}
-
-/// One message of a request's thread, checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MessageView {
-    pub id: String,
-    pub kind: String,
-    pub direction: Direction,
-    pub created_at: OffsetDateTime,
-    /// For outgoing messages, where delivery stands.
-    pub delivery: Option<OutboxState>,
-    /// Whether a signed receipt that verifies is held for it.
-    pub receipt: bool,
-}
 
 /// The fields of a ledger entry that bind a record (the rest is ignored).
 #[derive(Clone, Debug, Deserialize)]
@@ -528,7 +500,7 @@ impl Node {
             draft,
             signed,
             messages,
-            history,
+            history: history.into_iter().map(HistoryEvent::from).collect(),
         };
         Ok((view, signed_messages))
     }

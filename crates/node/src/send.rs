@@ -18,10 +18,14 @@ use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
 /// A message queued for delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Queued))]
 pub struct Sent {
-    /// The request thread (also the request's id on both nodes).
+    /// The request's id: its thread on both nodes.
+    #[serde(rename = "id")]
     pub thread: String,
+    /// The id of the message (for a new request, its submission).
     pub message_id: String,
 }
 

@@ -224,3 +224,51 @@ async fn the_node_says_where_received_evidence_lives() {
     assert!(node.received_evidence_dir().starts_with(tmp.path()));
     node.close().await;
 }
+
+#[tokio::test]
+async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
+    // An action and its custody entry are one transaction: when the entry
+    // cannot be queued (here the database refuses it), nothing of the
+    // action is kept either.
+    let net = custos_testkit::Network::in_process(&["FR", "DE"])
+        .await
+        .unwrap();
+    let fr = net.node("FR");
+    let db = rusqlite::Connection::open(fr.dir().join("custos.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER no_ledger BEFORE INSERT ON ledger_pending \
+         BEGIN SELECT RAISE(ABORT, 'the ledger takes no entry'); END;",
+    )
+    .unwrap();
+    let (body, _) = draft(RequestKind::Preservation);
+    let refused = [
+        fr.save_draft(body.clone(), &operator()).await.unwrap_err(),
+        fr.submit(body.clone(), &operator()).await.unwrap_err(),
+    ];
+    for e in refused {
+        assert!(
+            e.to_string().contains("the ledger takes no entry"),
+            "refused by the ledger, not for another reason: {e}"
+        );
+    }
+    assert!(fr.requests(&Default::default()).await.unwrap().is_empty());
+    assert!(fr.outbox(None, 10).await.unwrap().is_empty());
+    assert!(fr.held_messages().await.unwrap().is_empty());
+    assert!(!fr.ledger_pending().await.unwrap());
+
+    // Once entries can be queued again, both actions are kept with theirs.
+    db.execute_batch("DROP TRIGGER no_ledger;").unwrap();
+    let saved = fr.save_draft(body.clone(), &operator()).await.unwrap();
+    let sent = fr.submit(body, &operator()).await.unwrap();
+    let listed: Vec<_> = fr
+        .requests(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&saved) && listed.contains(&sent.thread));
+    assert!(fr.ledger_pending().await.unwrap());
+    net.stop().await;
+}

@@ -74,12 +74,13 @@ pub enum ErrorCode {
     InvalidEvidenceInput,
     InvalidEvidencePackage,
     CannotDecrypt,
+    BadQuery,
     ActionNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 51] = [
+    pub const ALL: [ErrorCode; 52] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -130,6 +131,7 @@ impl ErrorCode {
         ErrorCode::InvalidEvidenceInput,
         ErrorCode::InvalidEvidencePackage,
         ErrorCode::CannotDecrypt,
+        ErrorCode::BadQuery,
         ErrorCode::ActionNotAllowed,
     ];
 
@@ -186,6 +188,7 @@ impl ErrorCode {
             ErrorCode::InvalidEvidenceInput => "invalid-evidence-input",
             ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
             ErrorCode::CannotDecrypt => "cannot-decrypt",
+            ErrorCode::BadQuery => "bad-query",
             ErrorCode::ActionNotAllowed => "action-not-allowed",
         }
     }
@@ -237,6 +240,7 @@ impl ErrorCode {
             | ErrorCode::InvalidEvidenceInput
             | ErrorCode::InvalidEvidencePackage
             | ErrorCode::CannotDecrypt => 422,
+            ErrorCode::BadQuery => 400,
             ErrorCode::ActionNotAllowed => 409,
         }
     }
@@ -377,6 +381,9 @@ impl ErrorCode {
             }
             ErrorCode::CannotDecrypt => {
                 "No key of this node decrypts the evidence package asked for (client API only)."
+            }
+            ErrorCode::BadQuery => {
+                "A query parameter does not parse (an unknown request kind, a malformed State code); the message names it (client API only)."
             }
             ErrorCode::ActionNotAllowed => {
                 "The case does not allow this action now (its state, the side acting, a missing consultation or the action's contents); the message gives the case's refusal code, the state and the actions allowed instead."

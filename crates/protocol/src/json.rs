@@ -69,12 +69,37 @@ pub(crate) fn list_field<T: DeserializeOwned>(
     }
 }
 
+/// The version member of a document, every other member skipped unread.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    v: Option<u64>,
+}
+
 /// Parses `bytes` as a JSON object whose `v` is [`PROTOCOL_VERSION`], then
 /// reads it into `T`; `diagnose` names the field when a value is wrong.
 pub(crate) fn read_versioned<T: DeserializeOwned>(
     bytes: &[u8],
     diagnose: Diagnose,
 ) -> Result<T, ReadError> {
+    // The usual case, a well-formed document of this version, is read
+    // straight into `T`, without building the whole tree first (and
+    // copying every nested value out of it again). Anything else takes the
+    // path below, which gives the same result with the precise error.
+    // (Only an object: serde would also read a struct from an array.)
+    if bytes.trim_ascii_start().first() == Some(&b'{')
+        && let Ok(Head { v: Some(v) }) = serde_json::from_slice::<Head>(bytes)
+        && v == u64::from(PROTOCOL_VERSION)
+        && let Ok(read) = serde_json::from_slice::<T>(bytes)
+    {
+        return Ok(read);
+    }
+    read_tree(bytes, diagnose)
+}
+
+/// [`read_versioned`] by way of the whole tree: what the fast path must
+/// agree with.
+fn read_tree<T: DeserializeOwned>(bytes: &[u8], diagnose: Diagnose) -> Result<T, ReadError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ReadError::Shape(format!("not valid JSON: {e}")))?;
     let Some(object) = value.as_object() else {
@@ -105,4 +130,50 @@ pub(crate) fn canonical<T: Serialize + ?Sized>(
         what: what.to_owned(),
         detail: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+
+    fn both(bytes: &[u8]) -> (Result<Message, String>, Result<Message, String>) {
+        let text = |e: ReadError| format!("{e:?}");
+        let diagnose: Diagnose = |_| None;
+        (
+            read_versioned::<Message>(bytes, diagnose).map_err(text),
+            read_tree::<Message>(bytes, diagnose).map_err(text),
+        )
+    }
+
+    #[test]
+    fn reading_straight_into_the_type_agrees_with_reading_the_tree() {
+        let good = r#"{"v":1,"kind":"acknowledge","from":"FR","to":"DE","created_at":"2026-11-01T12:00:00.000000Z","thread":"thr-0193b3c4-d5e6-7f80-91a2-b3c4d5e6f708","prev":null,"body":{"note":"x","n":[1,2.5,{"a":null}]}}"#;
+        let cases: Vec<String> = vec![
+            good.to_owned(),
+            format!("  \n{good}"),
+            // An array: serde would read a struct from it; the tree refuses it.
+            r#"[1,"acknowledge","FR","DE","2026-11-01T12:00:00.000000Z","thr-0193b3c4-d5e6-7f80-91a2-b3c4d5e6f708",null,{}]"#.to_owned(),
+            // A repeated member: the tree keeps the last.
+            good.replacen(r#""kind":"acknowledge""#, r#""kind":"close","kind":"acknowledge""#, 1),
+            good.replacen(r#""v":1"#, r#""v":1,"v":1"#, 1),
+            good.replacen(r#""v":1"#, r#""v":1.0"#, 1),
+            good.replacen(r#""v":1"#, r#""v":2"#, 1),
+            good.replacen(r#""v":1,"#, "", 1),
+            good.replacen(r#""from":"FR""#, r#""from":"fr""#, 1),
+            good.replacen(r#","body""#, r#","extra":1,"body""#, 1),
+            format!("{good} x"),
+            "{}".to_owned(),
+            "null".to_owned(),
+        ];
+        let mut read = 0;
+        for case in &cases {
+            let (fast, tree) = both(case.as_bytes());
+            assert_eq!(fast, tree, "{case}");
+            read += usize::from(fast.is_ok());
+        }
+        // The well-formed document, with and without leading space, and the
+        // two with a repeated member, which the tree reads (the last wins).
+        assert_eq!(read, 4);
+    }
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use custos_model::clock::Clock;
+use custos_node::app::DirectoryView;
 use custos_node::directory::EntryDetails;
 use custos_protocol::{Directory, DirectoryList};
 use custos_seal::{Envelope, SigningKey};
@@ -238,7 +239,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let dir = Directory::verify(&bytes, &key, SystemClock.now())
                 .with_context(|| format!("{} does not verify", file.display()))?;
-            print_directory(&dir);
+            print_directory(&DirectoryView::from(&dir));
         }
         DirectoryCommand::Import {
             file,
@@ -266,7 +267,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(node.import_directory(&bytes).await?)
             })?;
             println!("Imported directory version {}.", dir.version());
-            print_directory(&dir);
+            print_directory(&DirectoryView::from(&dir));
         }
         DirectoryCommand::Export { data, out } => {
             let signed = rt.block_on(async {
@@ -288,7 +289,9 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
         DirectoryCommand::Show { data } => {
             let dir = rt.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                anyhow::Ok(node.directory())
+                let view = node.directory_view();
+                node.close().await;
+                anyhow::Ok(view)
             })?;
             match dir {
                 Some(d) => print_directory(&d),
@@ -301,14 +304,14 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_directory(dir: &Directory) {
+fn print_directory(dir: &DirectoryView) {
     let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
     println!(
         "Directory version {} (expires {})",
-        dir.version(),
-        t(dir.expires_at())
+        dir.version,
+        t(dir.expires_at)
     );
-    for e in dir.entries() {
+    for e in &dir.entries {
         println!("  {}  {}  {}", e.state, e.node_url, e.name);
         for k in &e.signing_keys {
             let status = if k.revoked_at.is_some() {
@@ -318,7 +321,7 @@ fn print_directory(dir: &Directory) {
                     .map(|u| format!("until {}", t(u)))
                     .unwrap_or_else(|| "current".into())
             };
-            println!("      signing key {} ({status})", k.key.key_id());
+            println!("      signing key {} ({status})", k.key_id);
         }
     }
 }

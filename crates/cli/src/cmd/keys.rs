@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use custos_model::clock::Clock;
 use custos_node::Keystore;
-use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use crate::clock::SystemClock;
@@ -104,53 +103,36 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn print_keys(ks: &Keystore, as_json: bool) -> anyhow::Result<()> {
-    let t = |d: Option<time::OffsetDateTime>| d.and_then(|d| d.format(&Rfc3339).ok());
-    let signing: Vec<_> = ks
-        .history
-        .signing
-        .iter()
-        .map(|k| json!({ "key": k.key.to_text(), "key_id": k.key.key_id(), "valid_from": t(Some(k.valid_from)), "valid_until": t(k.valid_until), "revoked_at": t(k.revoked_at) }))
-        .collect();
-    let encryption: Vec<_> = ks
-        .history
-        .encryption
-        .iter()
-        .map(|k| json!({ "key": k.key.to_text(), "valid_from": t(Some(k.valid_from)), "valid_until": t(k.valid_until), "revoked_at": t(k.revoked_at) }))
-        .collect();
+    let view = ks.view();
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "signing": signing, "encryption": encryption }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
     }
+    let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
+    let until = |d: Option<time::OffsetDateTime>| match d {
+        Some(u) => format!(" until {}", t(u)),
+        None => " (current)".into(),
+    };
     println!("Signing keys (Ed25519):");
-    for k in &signing {
+    for k in &view.signing {
         println!(
             "  {}  id {}  from {}{}{}",
-            k["key"].as_str().unwrap_or(""),
-            k["key_id"].as_str().unwrap_or(""),
-            k["valid_from"].as_str().unwrap_or(""),
-            k["valid_until"]
-                .as_str()
-                .map(|u| format!(" until {u}"))
-                .unwrap_or_else(|| " (current)".into()),
-            k["revoked_at"]
-                .as_str()
-                .map(|u| format!(" REVOKED {u}"))
+            k.key,
+            k.key_id,
+            t(k.valid_from),
+            until(k.valid_until),
+            k.revoked_at
+                .map(|r| format!(" REVOKED {}", t(r)))
                 .unwrap_or_default()
         );
     }
     println!("Encryption keys (age X25519):");
-    for k in &encryption {
+    for k in &view.encryption {
         println!(
             "  {}  from {}{}",
-            k["key"].as_str().unwrap_or(""),
-            k["valid_from"].as_str().unwrap_or(""),
-            k["valid_until"]
-                .as_str()
-                .map(|u| format!(" until {u}"))
-                .unwrap_or_else(|| " (current)".into())
+            k.key,
+            t(k.valid_from),
+            until(k.valid_until)
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use custos_ledger::{KeyType, ProofBundle, VerifierKey};
-use custos_node::NodeError;
+use custos_node::app::ledger::{DeepCheckView, LedgerVerdict};
 use custos_node::witnessing::CosignOutcome;
 use custos_protocol::Directory;
 use time::format_description::well_known::Rfc3339;
@@ -134,20 +134,22 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let started = std::time::Instant::now();
-                let outcome = node.verify_ledger(&mut |_, _| {}).await;
+                let outcome = node.check_ledger(&mut |_, _| {}).await;
                 let deep = match (&outcome, deep) {
-                    (Ok(_), true) => Some(deep_check(&node).await),
+                    (Ok(LedgerVerdict::Good(_)), true) => Some(deep_check(&node).await),
                     _ => None,
                 };
                 node.close().await;
                 if let Some(deep) = deep {
                     return report_deep(deep?, json);
                 }
-                match outcome {
-                    Ok(report) => {
-                        if json {
-                            println!("{}", serde_json::to_string_pretty(&report)?);
-                        } else {
+                let verdict = outcome?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&verdict)?);
+                }
+                match verdict {
+                    LedgerVerdict::Good(report) => {
+                        if !json {
                             let checkpoint = match report.checkpoint_size {
                                 Some(size) => format!("latest signed checkpoint (size {size}) matches"),
                                 None => "no checkpoint yet (nothing has been signed)".to_owned(),
@@ -161,15 +163,12 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                         }
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(NodeError::LedgerTampered { index, problem }) => {
-                        if json {
-                            println!("{}", serde_json::json!({ "ok": false, "first_bad_entry": index, "problem": problem }));
-                        } else {
-                            println!("ledger BAD: entry {index}: {problem}");
+                    LedgerVerdict::Bad(bad) => {
+                        if !json {
+                            println!("ledger BAD: entry {}: {}", bad.first_bad_entry, bad.problem);
                         }
                         Ok(ExitCode::from(1))
                     }
-                    Err(e) => Err(e.into()),
                 }
             }
             LedgerCommand::Checkpoint { data } => {
@@ -205,13 +204,12 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 node.close().await;
                 let forks = forks?;
                 if json {
-                    let rows: Vec<_> = forks.iter().map(|f| serde_json::json!({ "origin": f.origin, "detected_at": f.detected_at.to_string(), "evidence": f.evidence })).collect();
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                    println!("{}", serde_json::to_string_pretty(&forks)?);
                 } else if forks.is_empty() {
                     println!("No fork detected.");
                 } else {
                     for f in &forks {
-                        println!("FORK  {}  detected {}  ({})", f.origin, f.detected_at, f.evidence["kind"].as_str().unwrap_or("?"));
+                        println!("FORK  {}  detected {}  ({})", f.origin, f.detected_at, f.evidence_kind().unwrap_or("?"));
                     }
                 }
                 Ok(if forks.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -387,6 +385,14 @@ async fn deep_check(
     Ok((report, started.elapsed().as_secs_f64()))
 }
 
+/// The deep check's findings with the time they took, as `--json` prints them.
+#[derive(serde::Serialize)]
+struct TimedDeepCheck {
+    #[serde(flatten)]
+    view: DeepCheckView,
+    seconds: f64,
+}
+
 /// Prints the deep check's outcome: every mismatch and exit 1, or the count.
 fn report_deep(
     (report, seconds): (custos_node::deep_check::DeepReport, f64),
@@ -394,20 +400,11 @@ fn report_deep(
 ) -> anyhow::Result<ExitCode> {
     let ok = report.problems.is_empty();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "ok": ok,
-                "ledger_entries": report.ledger_entries,
-                "messages": report.messages,
-                "receipts": report.receipts,
-                "requests": report.requests,
-                "evidence": report.evidence,
-                "records": report.records(),
-                "seconds": seconds,
-                "problems": report.problems,
-            }))?
-        );
+        let timed = TimedDeepCheck {
+            view: DeepCheckView::from(&report),
+            seconds,
+        };
+        println!("{}", serde_json::to_string_pretty(&timed)?);
     } else {
         for p in &report.problems {
             println!("BAD: {p}");

@@ -8,8 +8,7 @@ use clap::{Args, Subcommand};
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{RequestKind, StateCode, contents, template};
 use custos_node::Actor;
-use custos_node::app::{RequestFilter, RequestSummary};
-use custos_node::reads::RequestView;
+use custos_node::app::{OutboxState, RequestFilter};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
@@ -86,7 +85,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "CC")]
     pub with: Option<StateCode>,
     /// At most this many requests.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = custos_node::app::views::DEFAULT_REQUEST_LIMIT)]
     pub limit: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -229,34 +228,27 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
             bail!("--to {to} does not match the draft's requested_state {named:?}");
         }
     }
-    let outcome = super::runtime()?.block_on(async {
+    let report = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let sent = node.submit(draft, &Actor::cli_operator()).await?;
-        if !args.queue_only {
-            node.deliver_due(16).await?;
-        }
-        let item = node.outbox_entry(&sent.message_id).await?;
+        let report = node
+            .send_request(draft, &Actor::cli_operator(), !args.queue_only)
+            .await;
         node.close().await;
-        anyhow::Ok((sent, item))
+        anyhow::Ok(report?)
     })?;
-    let (sent, item) = outcome;
-    let state = item.as_ref().map(|i| i.state.as_str()).unwrap_or("unknown");
-    let error = item.as_ref().and_then(|i| i.last_error.clone());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "id": sent.thread, "message_id": sent.message_id, "delivery": state, "last_error": error })
-            )?
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("request    {}", sent.thread);
-        println!("message    {}", sent.message_id);
-        match state {
-            "delivered" => println!(
+        let error = report.last_error;
+        println!("request    {}", report.sent.thread);
+        println!("message    {}", report.sent.message_id);
+        match report.delivery {
+            Some(OutboxState::Delivered) => println!(
                 "delivery   delivered; the receiver's signed receipt verified and is stored"
             ),
-            "failed" => println!("delivery   FAILED: {}", error.unwrap_or_default()),
+            Some(OutboxState::Failed) => {
+                println!("delivery   FAILED: {}", error.unwrap_or_default())
+            }
             _ => println!(
                 "delivery   queued; `custos serve` keeps retrying{}",
                 error
@@ -265,7 +257,7 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    Ok(if state == "failed" {
+    Ok(if report.delivery == Some(OutboxState::Failed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -295,8 +287,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(r?)
     })?;
     if args.json {
-        let rows: Vec<_> = records.iter().map(summary_json).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&records)?);
     } else if records.is_empty() {
         println!("No requests.");
     } else {
@@ -318,16 +309,6 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary_json(r: &RequestSummary) -> serde_json::Value {
-    json!({
-        "id": r.id,
-        "direction": r.direction.as_str(),
-        "kind": r.kind,
-        "counterpart": r.counterpart,
-        "created_at": r.created_at.format(&Rfc3339).unwrap_or_default(),
-    })
-}
-
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let view = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
@@ -337,7 +318,9 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     })?;
     let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&detail_json(&view))?);
+        // The same view, in the same shape, as the client API's
+        // `GET /api/v1/requests/{id}`.
+        println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("Request {}", view.id);
@@ -382,29 +365,4 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!("Draft:");
     println!("{}", serde_json::to_string_pretty(&view.draft)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// A request's checked view as JSON: the same shape as the client API's
-/// `GET /api/v1/requests/{id}`.
-fn detail_json(v: &RequestView) -> serde_json::Value {
-    let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    json!({
-        "id": v.id,
-        "direction": v.direction.as_str(),
-        "kind": v.kind.as_str(),
-        "counterpart": v.counterpart.to_string(),
-        "created_at": time(v.created_at),
-        "draft": v.draft,
-        "messages": v.messages.iter().map(|m| json!({
-            "id": m.id,
-            "kind": m.kind,
-            "direction": m.direction.as_str(),
-            "created_at": time(m.created_at),
-            "delivery": m.delivery.map(|d| d.as_str()),
-            "receipt": m.receipt,
-        })).collect::<Vec<_>>(),
-        "history": v.history.iter().map(|e| json!({
-            "seq": e.seq, "at": time(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail,
-        })).collect::<Vec<_>>(),
-    })
 }

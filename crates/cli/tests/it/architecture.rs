@@ -309,3 +309,207 @@ fn the_test_kit_is_never_built_into_a_crate() {
         "{kit:?}"
     );
 }
+
+/// Lines of the `.rs` files under the workspace folders `dirs` that contain
+/// any of `needles`, as `path:line: text`; comment lines are skipped.
+fn lines_with(dirs: &[&str], needles: &[&str]) -> (usize, Vec<String>) {
+    let mut files = Vec::new();
+    for dir in dirs {
+        rust_files(&workspace_root().join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a source file reads");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if needles.iter().any(|needle| code.contains(needle)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, code));
+            }
+        }
+    }
+    (files.len(), found)
+}
+
+#[test]
+fn faces_never_build_a_ledger_entry() {
+    // A custody entry is made by the node's operation that records the
+    // action, in the action's own transaction; a face only asks for it.
+    let needles = ["custody::Entry", "Entry::new(", "EntryKind", "ENTRY_FORMAT"];
+    let (files, bad) = lines_with(&["crates/cli/src", "crates/http/src"], &needles);
+    assert!(files > 10, "expected the faces' sources, found {files}");
+    assert!(
+        bad.is_empty(),
+        "faces call the node's operations, which log their own entries:\n{}",
+        bad.join("\n")
+    );
+    // The check sees entries where they are built.
+    let (_, node) = lines_with(&["crates/node/src/app"], &needles);
+    assert!(!node.is_empty(), "the application layer builds entries");
+}
+
+/// The field lines of `pub struct NAME {` in `source`.
+fn struct_fields<'a>(source: &'a str, name: &str) -> Vec<&'a str> {
+    let head = format!("pub struct {name} {{");
+    let Some(start) = source.find(&head) else {
+        return Vec::new();
+    };
+    source[start + head.len()..]
+        .lines()
+        .take_while(|l| !l.starts_with('}'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#["))
+        .collect()
+}
+
+#[test]
+fn the_nodes_fields_are_private() {
+    // Faces reach a node only through its methods: a public field would
+    // let one reach the store or the keys around the application layer.
+    let lib = std::fs::read_to_string(workspace_root().join("crates/node/src/lib.rs"))
+        .expect("the node crate's lib.rs reads");
+    let fields = struct_fields(&lib, "Node");
+    assert!(fields.len() > 5, "expected Node's fields, found {fields:?}");
+    let public: Vec<_> = fields
+        .iter()
+        .filter(|f| f.starts_with("pub ") || f.starts_with("pub(super)"))
+        .collect();
+    assert!(
+        public.is_empty(),
+        "Node's fields must be private: {public:?}"
+    );
+    // The check reads fields as they are written.
+    let sample = "pub struct Node {\n    pub store: X,\n    keys: Y,\n}\n";
+    assert_eq!(struct_fields(sample, "Node"), ["pub store: X,", "keys: Y,"]);
+}
+
+#[test]
+fn pure_crates_open_no_file_socket_or_clock() {
+    // Beyond their dependencies (`pure_crates_depend_on_no_io_crate`): no
+    // file system, network, environment or process in their own code, and
+    // no reading of the time of day (callers pass the time they mean).
+    let needles = [
+        "std::fs",
+        "File::",
+        "OpenOptions",
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "std::env",
+        "std::process",
+        "SystemTime::now",
+        "Instant::now",
+        "now_utc",
+        "now_local",
+    ];
+    let pure = [
+        "crates/model/src",
+        "crates/case/src",
+        "crates/protocol/src",
+        "crates/seal/src",
+        "crates/ledger/src",
+    ];
+    let (files, bad) = lines_with(&pure, &needles);
+    assert!(
+        files > 20,
+        "expected the pure crates' sources, found {files}"
+    );
+    assert!(
+        bad.is_empty(),
+        "pure crates do no I/O and read no clock (ARCHITECTURE.md):\n{}",
+        bad.join("\n")
+    );
+    // The model and the case also make no random numbers: what they decide
+    // follows from their inputs alone.
+    let random = ["getrandom", "rand::", "OsRng", "new_v4"];
+    let (_, bad) = lines_with(&["crates/model/src", "crates/case/src"], &random);
+    assert!(
+        bad.is_empty(),
+        "the model and the case are deterministic:\n{}",
+        bad.join("\n")
+    );
+    // The check sees I/O where it is.
+    let (_, cli) = lines_with(&["crates/cli/src"], &needles);
+    assert!(!cli.is_empty(), "the CLI reads files");
+}
+
+#[test]
+fn the_stores_public_types_name_no_database_driver() {
+    // The store's public API is what `lib.rs` re-exports from these
+    // modules (every module is private), and `StoreError`.
+    let root = workspace_root().join("crates/store/src");
+    let lib = std::fs::read_to_string(root.join("lib.rs")).expect("the store's lib.rs reads");
+    assert!(
+        !lib.lines().any(|l| l.trim_start().starts_with("pub mod")),
+        "the store's modules are private; its API is what lib.rs re-exports"
+    );
+    let mut bad = Vec::new();
+    for module in [
+        "lib.rs",
+        "error.rs",
+        "federation.rs",
+        "ledger.rs",
+        "records.rs",
+        "witness.rs",
+    ] {
+        let text = std::fs::read_to_string(root.join(module)).expect("a store module reads");
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("sqlx::") || line.contains("rusqlite::") {
+                bad.push(format!("{module}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "no sqlx or rusqlite type in the store's public types:\n{}",
+        bad.join("\n")
+    );
+    // Every re-export comes from one of the modules checked above.
+    for line in lib.lines().filter(|l| l.starts_with("pub use ")) {
+        let module = line["pub use ".len()..].split("::").next().unwrap_or("");
+        assert!(
+            ["error", "federation", "ledger", "records", "witness"].contains(&module),
+            "lib.rs re-exports from {module}, which this test does not check: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_store_adapters_read_rows_only_through_the_mappers() {
+    // Each table's columns are read in `rows.rs` (through `RowAccess`);
+    // the adapters add SQL and connections, not column reads.
+    let root = workspace_root().join("crates/store/src");
+    let needles = [
+        "try_get(",
+        "get_ref(",
+        "row.get(",
+        "|r| r.get(",
+        "get_unwrap(",
+    ];
+    let mut bad = Vec::new();
+    for adapter in [
+        "sqlite.rs",
+        "sqlite_write.rs",
+        "postgres.rs",
+        "postgres_write.rs",
+    ] {
+        let text = std::fs::read_to_string(root.join(adapter)).expect("an adapter reads");
+        for (n, line) in text.lines().enumerate() {
+            if needles.iter().any(|needle| line.contains(needle)) {
+                bad.push(format!("{adapter}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "columns are read by the mappers in rows.rs:\n{}",
+        bad.join("\n")
+    );
+    let rows = std::fs::read_to_string(root.join("rows.rs")).expect("rows.rs reads");
+    assert!(
+        needles.iter().any(|n| rows.contains(n)) || rows.contains(".get("),
+        "the check looks for the calls the mappers make"
+    );
+}

@@ -18,7 +18,7 @@ use custos_case::{
 };
 use custos_model::{RequestKind, StateCode};
 use custos_protocol::{Body, ErrorCode, Message, MessageId, MessageKind, timestamp};
-use custos_store::{Direction, RequestEvent, RequestFilter};
+use custos_store::{Direction, RequestFilter};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -178,9 +178,7 @@ impl Derived {
         self.request
             .history
             .iter()
-            .find(|e: &&RequestEvent| {
-                e.detail.get("message_id").and_then(Value::as_str) == Some(id)
-            })
+            .find(|e| e.detail.get("message_id").and_then(Value::as_str) == Some(id))
             .map(|e| e.actor.clone())
     }
 

@@ -5,20 +5,28 @@
 //! The rule: faces parse, call and present. They never touch the store or
 //! build a ledger entry; an operation that records something takes the
 //! [`Actor`] performing it and writes its ledger entry in the same
-//! transaction as the action. Operations return plain-data views
-//! ([`views`]) and name their filters with the few plain types re-exported
-//! here, so that no face depends on `custos-store`.
+//! transaction as the action. Operations return plain-data views, each
+//! `Serialize` so that a face prints or answers with the view as it is
+//! (the CLI's `--json`, the client API's bodies), and name their filters
+//! with the few plain types re-exported here, so that no face depends on
+//! `custos-store`.
 //!
 //! The operations themselves are methods of [`Node`]: opening and creating a
 //! node ([`Node::open`], [`create_store`]), requests ([`requests`]), cases
 //! derived from their threads and the actions taken on them ([`cases`]), client
-//! tokens ([`tokens`]), the outbox, refusals and forks ([`views`]), and the
-//! background workers ([`workers`]). Sending, intake, evidence and the
-//! custody ledger keep their own modules (`send`, `intake`, `evidence`,
-//! `custody`).
+//! tokens ([`tokens`]), listing requests, the outbox, refusals and forks
+//! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
+//! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
+//! the background workers ([`workers`]). Sending, intake, evidence work and
+//! the custody ledger keep their own modules (`send`, `intake`,
+//! `crate::evidence`, `custody`).
 
 pub mod actor;
 pub mod cases;
+pub mod directory;
+pub mod evidence;
+pub mod keys;
+pub mod ledger;
 pub mod requests;
 pub mod tokens;
 pub mod views;
@@ -36,11 +44,17 @@ pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, Tim
 pub use custos_case::{
     Action as CaseAction, ClockKind, ClockStatus, NotAllowed, RefusalCode, Side, State as CaseState,
 };
-pub use custos_store::{
-    Direction, ForkRecord, OutboxState, RefusalRecord, RequestFilter, StoreError,
+pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
+pub use directory::DirectoryView;
+pub use keys::KeysView;
+pub use requests::SendReport;
+pub use views::{
+    ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
+    RequestView, TokenView,
 };
-pub use views::{OutboxView, RequestSummary, TokenView};
 pub use workers::Workers;
+
+pub use crate::send::Sent;
 
 use crate::{Keystore, Node, NodeError, NodeSettings};
 

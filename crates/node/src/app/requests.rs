@@ -1,17 +1,38 @@
 //! Requests at the application layer: saving a draft without sending it,
-//! and reading a request, which is itself a recorded custody event.
+//! sending one with a first delivery attempt, and reading a request, which
+//! is itself a recorded custody event.
 //!
-//! Sending is [`Node::submit`] (`send.rs`); listing is [`Node::requests`]
+//! Queuing is [`Node::submit`] (`send.rs`); listing is [`Node::requests`]
 //! (`views.rs`).
 
-use custos_store::{Direction, NewEvent, RequestRecord};
+use std::sync::Arc;
+
+use custos_store::{Direction, NewEvent, OutboxState, RequestRecord};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Actor;
+use super::views::RequestView;
 use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
-use crate::reads::RequestView;
+use crate::send::Sent;
 use crate::{Node, NodeError};
+
+/// How many due messages a send's first delivery attempt tries at once
+/// (the new one among them).
+const FIRST_ATTEMPT_BATCH: u32 = 16;
+
+/// A request sent, and where its delivery stands after the first attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SendReport {
+    #[serde(flatten)]
+    pub sent: Sent,
+    /// `pending`, `delivered` or `failed` (`None` only if the outbox lost
+    /// track of it, which it does not).
+    pub delivery: Option<OutboxState>,
+    /// Why the latest attempt failed, if one did (it may quote the peer).
+    pub last_error: Option<String>,
+}
 
 impl Node {
     /// Validates a draft and records it as an outgoing request without
@@ -57,6 +78,27 @@ impl Node {
         };
         self.store.record_request(&request, &event).await?;
         Ok(id)
+    }
+
+    /// Queues a draft as a new request ([`Node::submit`]) and, when
+    /// `attempt_now`, makes one delivery attempt at once (with whatever
+    /// else is due), as `custos request send` does; `custos serve` retries.
+    pub async fn send_request(
+        self: &Arc<Self>,
+        draft: Value,
+        actor: &Actor,
+        attempt_now: bool,
+    ) -> Result<SendReport, NodeError> {
+        let sent = self.submit(draft, actor).await?;
+        if attempt_now {
+            self.deliver_due(FIRST_ATTEMPT_BATCH).await?;
+        }
+        let item = self.outbox_entry(&sent.message_id).await?;
+        Ok(SendReport {
+            sent,
+            delivery: item.as_ref().map(|i| i.state),
+            last_error: item.and_then(|i| i.last_error),
+        })
     }
 
     /// Reads request `id` for `actor`: the checked view

@@ -124,7 +124,7 @@ impl Node {
     ) -> Result<Sealed, NodeError> {
         let sealed = joined(
             tokio::task::spawn_blocking(move || {
-                seal::seal(&paths, &options, &out, progress.as_ref())
+                seal::seal_package(&paths, &options, &out, progress.as_ref())
             })
             .await,
         )?;

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use custos_ledger::ProofBundle;
-use custos_ledger::VerifierKey;
 use custos_model::StateCode;
 use custos_protocol::evidence::{VerifiedManifest, verify_manifest};
 use custos_protocol::evidence_transfer::{
@@ -34,7 +33,7 @@ use custos_protocol::{ErrorCode, ErrorResponse, routes};
 use serde_json::{Value, json};
 
 use super::layout::{RECEIPTS_DIR, manifest_path, segment_path};
-use crate::custody::{ENTRY_FORMAT, Entry, EntryKind};
+use crate::custody::{Entry, EntryKind, ProvedReceipt};
 use crate::{Node, NodeError};
 
 /// The first wait after a failed attempt; it doubles up to [`MAX_BACKOFF`].
@@ -86,11 +85,6 @@ pub trait SendObserver {
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
-    /// The local package is not fit to send: nothing was uploaded.
-    #[error("{path}: {problem}")]
-    Package { path: PathBuf, problem: String },
-    #[error("{0} has no node URL in the directory")]
-    NotInDirectory(StateCode),
     /// The receiving node refused with a typed error.
     #[error("{to} refused ({status} {code}): {message}")]
     Refused {
@@ -109,8 +103,21 @@ pub enum TransferError {
     /// The receipt or its custody proof does not verify.
     #[error("the receipt from {to} does not verify: {problem}")]
     BadReceipt { to: StateCode, problem: String },
+    /// A failure of this node's own, or of the request itself, with its
+    /// one typed cause: among them the local package not fit to send
+    /// ([`NodeError::EvidencePackage`]: nothing was uploaded), a recipient
+    /// without an entry in the directory ([`NodeError::NotInDirectory`]),
+    /// no directory at all, and a receipt that cannot be kept.
     #[error(transparent)]
     Node(#[from] NodeError),
+}
+
+/// The local package at `path` is not fit to send.
+fn package_problem(path: &Path, problem: String) -> TransferError {
+    TransferError::Node(NodeError::EvidencePackage {
+        path: path.display().to_string(),
+        problem,
+    })
 }
 
 impl TransferError {
@@ -169,7 +176,7 @@ impl Node {
     /// against the directory and is signed by this node, and every segment
     /// file exists with the size the manifest declares.
     pub fn check_package_for_send(&self, dir: &Path) -> Result<LocalPackage, TransferError> {
-        let problem = |path: PathBuf, problem: String| TransferError::Package { path, problem };
+        let problem = |path: PathBuf, problem: String| package_problem(&path, problem);
         let manifest_path = manifest_path(dir);
         let bytes = std::fs::read(&manifest_path).map_err(|e| {
             problem(
@@ -240,9 +247,9 @@ impl Node {
     ) -> Result<SendOutcome, TransferError> {
         let manifest = &package.verified.manifest;
         if !manifest.recipients.contains(&to) {
-            return Err(TransferError::Package {
-                path: manifest_path(&package.dir),
-                problem: format!(
+            return Err(package_problem(
+                &manifest_path(&package.dir),
+                format!(
                     "{to} is not a recipient of this package (it is sealed for {})",
                     manifest
                         .recipients
@@ -251,7 +258,7 @@ impl Node {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            });
+            ));
         }
         let started = Instant::now();
         let mut delay = FIRST_BACKOFF;
@@ -301,7 +308,7 @@ impl Node {
             .ok_or(TransferError::Node(NodeError::NoDirectory))?;
         let url = directory
             .node_url(to)
-            .ok_or(TransferError::NotInDirectory(to))?;
+            .ok_or(NodeError::NotInDirectory(to))?;
         Ok(url.trim_end_matches('/').to_owned())
     }
 
@@ -445,10 +452,10 @@ impl Node {
     ) -> Result<(), Stop> {
         let path = package.segment_path(index);
         let file = tokio::fs::File::open(&path).await.map_err(|e| {
-            Stop::Final(TransferError::Package {
-                path: path.clone(),
-                problem: format!("cannot read segment {index}: {e}"),
-            })
+            Stop::Final(package_problem(
+                &path,
+                format!("cannot read segment {index}: {e}"),
+            ))
         })?;
         let counter = Arc::new(AtomicU64::new(0));
         let body = reqwest::Body::wrap_stream(file_stream(
@@ -537,7 +544,8 @@ impl Node {
                 &package.verified.envelope_bytes,
             ) {
                 Ok(size) => json!({ "provided": true, "valid": true, "checkpoint_size": size }),
-                Err(problem) => {
+                Err(e) => {
+                    let problem = e.to_string();
                     tracing::error!(to = %to, problem = %custos_protocol::text::escape(&problem), "a receiver's custody proof for evidence does not verify");
                     json!({ "provided": true, "valid": false, "error": problem })
                 }
@@ -557,8 +565,8 @@ impl Node {
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
         let already_logged = previous.is_some_and(|p| p["receipt"] == record["receipt"]);
         let text = serde_json::to_vec_pretty(&record).map_err(|e| bad(e.to_string()))?;
-        write_file_atomically(&receipts, &file, &text).map_err(|e| TransferError::Package {
-            path: file.clone(),
+        write_file_atomically(&receipts, &file, &text).map_err(|e| NodeError::Io {
+            path: file.display().to_string(),
             problem: format!("cannot keep the receipt: {e}"),
         })?;
         if !already_logged {
@@ -607,50 +615,32 @@ impl Node {
     /// Checks the custody proof a receiver returned with its evidence
     /// receipt: signed by the receiver's ledger key as the directory lists
     /// it, and proving an `evidence-received` entry for this package and
-    /// exactly this manifest. Returns the checkpoint size.
+    /// exactly this manifest (the check of a message's proof,
+    /// [`Node::check_custody_proof`], with the package's names). Returns the
+    /// checkpoint size.
     pub fn check_evidence_custody(
         &self,
         bundle: &Value,
         receiver: StateCode,
         package_id: &str,
         manifest_bytes: &[u8],
-    ) -> Result<u64, String> {
-        let bundle = ProofBundle::from_json(&bundle.to_string()).map_err(|e| e.to_string())?;
-        let directory = self.directory().ok_or("no directory")?;
-        let entry = directory
-            .entry(receiver)
-            .ok_or_else(|| format!("{receiver} is not in the directory"))?;
-        let origin = format!("custos.ledger/{receiver}");
-        let now = self.clock.now();
-        let mut last = String::from("no usable key");
-        let mut checkpoint = None;
-        for k in entry
-            .signing_keys
-            .iter()
-            .filter(|k| k.revoked_at.is_none() && k.valid_until.is_none_or(|u| u > now))
-        {
-            let vk = VerifierKey::ed25519(&origin, &k.key).map_err(|e| e.to_string())?;
-            match bundle.verify(&vk.to_text()) {
-                Ok(cp) => {
-                    checkpoint = Some(cp);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
+    ) -> Result<u64, NodeError> {
+        let bundle = ProofBundle::from_json(&bundle.to_string()).map_err(|e| {
+            NodeError::CustodyProofInvalid {
+                from: receiver,
+                problem: e.to_string(),
             }
-        }
-        let checkpoint = checkpoint.ok_or(last)?;
-        let logged: Value = serde_json::from_slice(&bundle.entry)
-            .map_err(|e| format!("the proved entry is not JSON: {e}"))?;
-        if logged["format"] != ENTRY_FORMAT
-            || logged["kind"] != "evidence-received"
-            || logged["subject"] != package_id
-            || logged["envelope_sha256"] != custos_seal::content_id(manifest_bytes).as_str()
-        {
-            return Err(format!(
-                "the proved entry does not record receiving package {package_id}: {logged}"
-            ));
-        }
-        Ok(checkpoint.size)
+        })?;
+        self.check_receivers_entry(
+            &bundle,
+            receiver,
+            ProvedReceipt {
+                kind: "evidence-received",
+                subject: package_id,
+                content: manifest_bytes,
+                what: "package",
+            },
+        )
     }
 }
 

@@ -5,23 +5,21 @@
 pub mod send;
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Subcommand;
 use custos_model::StateCode;
 use custos_node::Actor;
-use custos_node::evidence::layout::{self, DEFAULT_SEGMENT_SIZE, read_manifest_bytes};
+use custos_node::app::evidence::{PackageStatus, SealedView};
+use custos_node::evidence::layout::DEFAULT_SEGMENT_SIZE;
 use custos_node::evidence::open::Report;
 use custos_node::evidence::pipeline::Progress;
-use custos_protocol::evidence::{read_manifest_unverified, verify_manifest};
 use custos_protocol::text::escape;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 
 /// Evidence package commands.
 #[derive(Subcommand, Debug)]
@@ -165,15 +163,7 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "package_id": sealed.package_id,
-                "package": sealed.dir,
-                "request": m.request,
-                "recipients": m.recipients,
-                "files": m.totals.files,
-                "bytes": m.totals.bytes,
-                "segments": m.segments.len(),
-            }))?
+            serde_json::to_string_pretty(&SealedView::from(&sealed))?
         );
     } else {
         println!(
@@ -266,37 +256,23 @@ fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
-    let bytes = read_manifest_bytes(&args.package)?;
-    let (manifest, package_id, checked) = match &args.data {
-        Some(data) => {
-            let directory = super::runtime()?.block_on(async {
-                let (_, node) = super::node::open(data).await?;
-                node.directory().ok_or_else(|| {
-                    anyhow::anyhow!("the node in {} has no directory", data.display())
-                })
-            })?;
-            let v = verify_manifest(&bytes, &directory)
-                .context("the manifest's signature does not verify")?;
-            (v.manifest, v.package_id, true)
-        }
-        None => {
-            let u = read_manifest_unverified(&bytes)?;
-            (u.manifest, u.package_id, false)
-        }
+    let view = match &args.data {
+        Some(data) => super::runtime()?.block_on(async {
+            let (_, node) = super::node::open(data).await?;
+            let view = node.package_manifest(&args.package);
+            node.close().await;
+            anyhow::Ok(view?)
+        })?,
+        None => custos_node::app::evidence::unverified_manifest(&args.package)?,
     };
+    let (manifest, package_id, checked) =
+        (&view.manifest, &view.package_id, view.signature_checked);
     if args.sha256sum {
         print!("{}", manifest.sha256sum_lines());
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "package_id": package_id,
-                "signature_checked": checked,
-                "manifest": manifest,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("Package {package_id}");
@@ -342,65 +318,42 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let root = custos_node::evidence::receive::received_root(&args.data);
-    let mut rows = Vec::new();
-    if root.is_dir() {
-        let mut dirs: Vec<_> = std::fs::read_dir(&root)
-            .with_context(|| format!("cannot read {}", root.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            rows.push(list_row(&dir));
-        }
-    }
+    let packages = custos_node::app::evidence::received_packages(&args.data)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&packages)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if rows.is_empty() {
-        println!("No packages received (looked in {}).", root.display());
-    }
-    for r in &rows {
-        let text = |k: &str| escape(r[k].as_str().unwrap_or("?")).into_owned();
+    if packages.is_empty() {
         println!(
-            "{}  {}  from {}  request {}  {} files  {}",
-            text("package_id"),
-            text("folder"),
-            text("sender"),
-            text("request"),
-            r["files"],
-            text("status"),
+            "No packages received (looked in {}).",
+            custos_node::evidence::receive::received_root(&args.data).display()
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn list_row(dir: &Path) -> serde_json::Value {
-    let folder = dir.display().to_string();
-    match read_manifest_bytes(dir).map(|b| read_manifest_unverified(&b)) {
-        Ok(Ok(u)) => {
-            let m = &u.manifest;
-            let complete = m
-                .segments
-                .iter()
-                .all(|s| layout::segment_path(dir, s.index).is_file());
-            json!({
-                "package_id": u.package_id,
-                "folder": folder,
-                "sender": m.sender,
-                "request": m.request,
-                "files": m.totals.files,
-                "bytes": m.totals.bytes,
-                "created_at": custos_protocol::timestamp::format(m.created_at),
-                "status": if complete { "complete" } else { "incomplete" },
-            })
+    for p in &packages {
+        let folder = p.folder.display().to_string();
+        match (&p.manifest, &p.problem) {
+            // What a peer wrote in its manifest is shown escaped.
+            (Some(m), _) => println!(
+                "{}  {}  from {}  request {}  {} files  {}",
+                m.package_id,
+                escape(&folder),
+                m.sender,
+                escape(&m.request),
+                m.files,
+                if p.status == PackageStatus::Complete {
+                    "complete"
+                } else {
+                    "incomplete"
+                },
+            ),
+            (None, problem) => println!(
+                "?  {}  {}",
+                escape(&folder),
+                escape(problem.as_deref().unwrap_or("unreadable"))
+            ),
         }
-        Ok(Err(e)) => json!({ "folder": folder, "status": format!("unreadable manifest: {e}") }),
-        Err(e) => json!({ "folder": folder, "status": format!("{e}") }),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `1.2 GiB`, `850 MiB`, `12 KiB`, `7 B`.

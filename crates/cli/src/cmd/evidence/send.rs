@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use custos_model::StateCode;
+use custos_node::app::evidence::TransferView;
 use custos_node::evidence::pipeline::Progress;
 use custos_node::evidence::transfer::{SendObserver, SendOptions};
 use custos_protocol::timestamp;
@@ -80,21 +81,14 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let mut failed = Vec::new();
     for to in recipients {
-        match node.send_evidence(&package, to, &options, &observer).await {
+        let outcome = node.send_evidence(&package, to, &options, &observer).await;
+        if args.json {
+            let view = TransferView::of(to, &package.verified.package_id, &outcome);
+            println!("{}", serde_json::to_string(&view)?);
+        }
+        match outcome {
             Ok(outcome) => {
-                if args.json {
-                    let line = serde_json::json!({
-                        "to": outcome.to,
-                        "package": outcome.package,
-                        "accepted": true,
-                        "received_at": timestamp::format(outcome.receipt.received_at),
-                        "segments_sent": outcome.segments_sent,
-                        "bytes_sent": outcome.bytes_sent,
-                        "receipt_file": outcome.receipt_file,
-                        "custody_checkpoint": outcome.custody_checkpoint,
-                    });
-                    println!("{line}");
-                } else {
+                if !args.json {
                     println!(
                         "{to} accepted the package at {} ({} segments sent by this run); signed receipt kept in {}{}",
                         timestamp::format(outcome.receipt.received_at),
@@ -108,16 +102,6 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                if args.json {
-                    let line = serde_json::json!({
-                        "to": to,
-                        "package": package.verified.package_id,
-                        "accepted": false,
-                        "code": e.code(),
-                        "error": e.to_string(),
-                    });
-                    println!("{line}");
-                }
                 // The error may quote the receiver's message.
                 eprintln!(
                     "error: sending to {to}: {}",

@@ -328,7 +328,7 @@ mod tests {
     use crate::evidence::direct_io::tests::sample;
     use crate::evidence::layout::{hex, manifest_path, read_manifest_bytes, write_atomic};
     use crate::evidence::pipeline::NoProgress;
-    use crate::evidence::seal::{SealOptions, seal};
+    use crate::evidence::seal::{SealOptions, seal_package};
 
     /// Seals two files into 1 MiB segments (four of them) with fresh keys;
     /// returns the source folder, the package, the identity and the key.
@@ -352,7 +352,7 @@ mod tests {
             segment_size: MIN_SEGMENT_SIZE,
         };
         let pkg = dir.path().join("pkg");
-        seal(&[src], &opts, &pkg, &NoProgress).expect("the seal");
+        seal_package(&[src], &opts, &pkg, &NoProgress).expect("the seal");
         (dir, pkg, identity, signing_key)
     }
 

@@ -1,5 +1,5 @@
 //! Sealing files and folders into a new evidence package folder
-//! ([`seal`]).
+//! ([`seal_package`]).
 //!
 //! Sealing streams: one thread walks the files in a fixed order (`input.rs`),
 //! reads them, hashes each file and cuts the tar stream into 1 MiB buffers;
@@ -42,7 +42,7 @@ use super::layout::{
 use super::pipeline::{BUFFER, Progress, WORKERS, seal_queue_depth};
 use crate::NodeError;
 
-/// Everything [`seal`] needs besides the files: who signs, whom to encrypt
+/// Everything [`seal_package`] needs besides the files: who signs, whom to encrypt
 /// to, and what the manifest says about the request.
 #[derive(Clone, Debug)]
 pub struct SealOptions {
@@ -401,7 +401,7 @@ fn encrypt_worker(
 
 /// Seals `paths` (files and folders) into a new package folder `out`, which
 /// must not exist or be empty. On failure nothing of the package is left.
-pub fn seal(
+pub fn seal_package(
     paths: &[PathBuf],
     opts: &SealOptions,
     out: &Path,
