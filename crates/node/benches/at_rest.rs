@@ -169,7 +169,9 @@ fn main() {
         env_usize("CUSTOS_BENCH_READS", 2_000)
     };
     let tmp = tempfile::tempdir().unwrap();
-    let kept = std::env::var("CUSTOS_BENCH_STORE").ok().map(std::path::PathBuf::from);
+    let kept = std::env::var("CUSTOS_BENCH_STORE")
+        .ok()
+        .map(std::path::PathBuf::from);
     let reuse = kept.as_ref().is_some_and(|d| d.join("keys").is_dir());
     let dir = kept.clone().unwrap_or_else(|| {
         std::env::var("CUSTOS_BENCH_DIR")

@@ -75,11 +75,12 @@ pub enum ErrorCode {
     InvalidEvidencePackage,
     CannotDecrypt,
     BadQuery,
+    ActionNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 51] = [
+    pub const ALL: [ErrorCode; 52] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -131,6 +132,7 @@ impl ErrorCode {
         ErrorCode::InvalidEvidencePackage,
         ErrorCode::CannotDecrypt,
         ErrorCode::BadQuery,
+        ErrorCode::ActionNotAllowed,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -187,6 +189,7 @@ impl ErrorCode {
             ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
             ErrorCode::CannotDecrypt => "cannot-decrypt",
             ErrorCode::BadQuery => "bad-query",
+            ErrorCode::ActionNotAllowed => "action-not-allowed",
         }
     }
 
@@ -238,6 +241,7 @@ impl ErrorCode {
             | ErrorCode::InvalidEvidencePackage
             | ErrorCode::CannotDecrypt => 422,
             ErrorCode::BadQuery => 400,
+            ErrorCode::ActionNotAllowed => 409,
         }
     }
 
@@ -380,6 +384,9 @@ impl ErrorCode {
             }
             ErrorCode::BadQuery => {
                 "A query parameter does not parse (an unknown request kind, a malformed State code); the message names it (client API only)."
+            }
+            ErrorCode::ActionNotAllowed => {
+                "The case does not allow this action now (its state, the side acting, a missing consultation or the action's contents); the message gives the case's refusal code, the state and the actions allowed instead."
             }
         }
     }
