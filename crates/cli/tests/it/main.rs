@@ -10,6 +10,8 @@
 //! - `architecture`: the dependency rules between crates.
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
+//! - `drafts`: drafts read from files (size limit, unreadable files) and
+//!   checked against the treaty registry; treaty status.
 //! - `evidence`, `evidence_transfer`: evidence packages sealed, verified,
 //!   opened and sent between nodes.
 //! - `federation`: requests between nodes, refusals, keys and directories.
@@ -22,6 +24,7 @@ mod common;
 mod architecture;
 mod cli;
 mod docs;
+mod drafts;
 mod evidence;
 mod evidence_transfer;
 mod federation;
