@@ -3,9 +3,10 @@
 //! The schema is published under `docs/` so that other tools can check drafts
 //! without Custos. It says what each field looks like and, per kind, which
 //! items are required (and which of them a yes/no field waives: a request
-//! for the service of documents needs no summary of facts). Rules that tie fields together (a deadline needs
-//! reasons, preservation lasts at least 60 days, periods run forward) are
-//! beyond what the schema states; `custos request validate` checks them too.
+//! for the service of documents needs no summary of facts). Rules that tie
+//! fields together (a deadline needs reasons, periods run forward, a
+//! preservation shorter than 60 days is warned) are beyond what the schema
+//! states; `custos request validate` checks them too.
 
 use serde_json::{Map, Value, json};
 

@@ -4,7 +4,8 @@
 //! allowed), then checked in one pass that collects every problem: fields the
 //! format does not know, values of the wrong shape, items the request kind
 //! requires that are missing, and the rules that tie fields together (a
-//! deadline needs its reasons, preservation lasts at least the minimum, ...).
+//! deadline needs its reasons, a preservation shorter than the minimum is
+//! warned, ...). A draft larger than [`MAX_DRAFT_BYTES`] is refused unread.
 //! Nothing stops at the first problem: a caseworker fixes a draft in one go.
 
 use std::fmt;

@@ -3,8 +3,8 @@
 //! standing still), requests in, status codes, error codes and bodies out.
 //!
 //! - `client_api`: listing and showing requests with a bearer token, and the
-//!   answers to a missing or wrong token, a bad query, an unknown request
-//!   and an invalid draft.
+//!   answers to a missing or wrong token, a bad query, an unknown request,
+//!   an invalid draft and one citing a Convention not in force.
 //! - `intake`: a message from a peer node is accepted with a signed receipt;
 //!   a repeated, forged, foreign, oversized or garbled one gets its typed
 //!   code and status, and nothing is stored for it.
