@@ -69,7 +69,8 @@ fn main() {
             .iter()
             .position(|k| *k == kind)
             .expect("a listed kind");
-        u8::try_from(12 + i).expect("a small mode")
+        // The target signs as `ALL[mode % ALL.len()]` for modes 2 and up.
+        u8::try_from(MessageKind::ALL.len() + i).expect("a small mode")
     };
     // Signed again the way the target signs its input, the payload passes
     // every check: the target's signed mode reaches the end.

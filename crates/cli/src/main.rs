@@ -45,6 +45,9 @@ enum Command {
     /// Draft, check and record requests.
     #[command(subcommand)]
     Request(cmd::request::RequestCommand),
+    /// Cases: a request's state, clocks, allowed actions and timeline; act on it.
+    #[command(subcommand)]
+    Case(cmd::case::CaseCommand),
     /// Treaty status: signatures, deposits, entry into force, legal-basis checks.
     #[command(subcommand)]
     Treaty(cmd::treaty::TreatyCommand),
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Init(args) => cmd::init::run(args),
         Command::Request(c) => cmd::request::run(c),
+        Command::Case(c) => cmd::case::run(c),
         Command::Treaty(c) => cmd::treaty::run(c),
         Command::Config(c) => cmd::config::run(c),
         Command::Keys(c) => cmd::keys::run(c),

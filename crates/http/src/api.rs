@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::ApiError;
 
 /// Checks the `Authorization: Bearer ...` header; returns who is acting.
-async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiError> {
+pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -85,6 +85,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
         NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
         NodeError::Protocol(p) => p.code(),
+        NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
     }
 }
 
@@ -201,10 +202,11 @@ mod tests {
             NodeError::StorageFull(_) => "StorageFull",
             NodeError::Protocol(_) => "Protocol",
             NodeError::Store(_) => "Store",
+            NodeError::ActionNotAllowed(_) => "ActionNotAllowed",
         }
     }
 
-    const VARIANTS: usize = 27;
+    const VARIANTS: usize = 28;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -396,6 +398,18 @@ mod tests {
                 NodeError::NoEncryptionKey(fr()),
                 422,
                 "no-encryption-key",
+                Caller,
+            ),
+            (
+                NodeError::ActionNotAllowed(custos_node::app::NotAllowed {
+                    state: custos_node::app::CaseState::Acknowledged,
+                    action: custos_node::app::CaseAction::Refuse,
+                    side: custos_node::app::Side::Requested,
+                    code: custos_node::app::RefusalCode::ConsultationRequired,
+                    allowed: vec![custos_node::app::CaseAction::Consult],
+                }),
+                409,
+                "action-not-allowed",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -5,6 +5,7 @@
 //! client certificates) or, on loopback only, plain HTTP.
 
 pub mod api;
+pub mod cases;
 mod error;
 pub mod evidence;
 pub mod federation;
@@ -31,10 +32,10 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent)),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action),
+    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, cases::CaseView, cases::CaseListed, cases::CaseClock, cases::CaseStep, cases::CaseRefusedStep, cases::ActionRequest)),
     modifiers(&BearerAuth),
-    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"))
+    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"))
 )]
 pub struct ApiDoc;
 
@@ -81,6 +82,9 @@ pub fn router(node: Arc<Node>) -> Router {
             get(api::list_requests).post(api::send_request),
         )
         .route(routes::REQUEST, get(api::get_request))
+        .route(routes::CASES, get(cases::list_cases))
+        .route(routes::CASE, get(cases::get_case))
+        .route(routes::CASE_ACTIONS, post(cases::post_action))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()
@@ -190,6 +194,9 @@ mod tests {
             routes::EVIDENCE_COMPLETE,
             routes::REQUESTS,
             routes::REQUEST,
+            routes::CASES,
+            routes::CASE,
+            routes::CASE_ACTIONS,
         ]
         .into_iter()
         .map(str::to_owned)

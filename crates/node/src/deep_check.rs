@@ -268,7 +268,8 @@ struct MessagePass {
 }
 
 /// A page of messages and their outcomes, as a checking task ends.
-type Checked = Result<(Vec<StoredMessage>, Result<Vec<Outcome>, NodeError>), tokio::task::JoinError>;
+type Checked =
+    Result<(Vec<StoredMessage>, Result<Vec<Outcome>, NodeError>), tokio::task::JoinError>;
 
 impl MessagePass {
     /// Room for `messages` messages, so that the maps do not rehash.
@@ -283,8 +284,8 @@ impl MessagePass {
 
     /// Adds a checked page's outcomes to the report, in recording order.
     fn merge(&mut self, checked: Checked, report: &mut DeepReport) -> Result<(), NodeError> {
-        let (page, outcomes) =
-            checked.map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
+        let (page, outcomes) = checked
+            .map_err(|e| NodeError::Internal(format!("a deep-check thread stopped: {e}")))?;
         for (s, outcome) in page.iter().zip(outcomes?) {
             let m = &s.message;
             report.messages += 1;

@@ -124,6 +124,10 @@ pub enum NodeError {
     /// The node's store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The case does not allow the action now: the error names the state,
+    /// the case's refusal code and the actions the side may take instead.
+    #[error(transparent)]
+    ActionNotAllowed(#[from] custos_case::NotAllowed),
 }
 
 impl From<StoreError> for NodeError {
@@ -167,7 +171,8 @@ impl NodeError {
             | NodeError::EvidenceInput { .. }
             | NodeError::EvidencePackage { .. }
             | NodeError::CannotDecrypt(..)
-            | NodeError::NoEncryptionKey(_) => Fault::Caller,
+            | NodeError::NoEncryptionKey(_)
+            | NodeError::ActionNotAllowed(_) => Fault::Caller,
         }
     }
 }

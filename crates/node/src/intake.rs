@@ -123,6 +123,13 @@ impl Node {
         .map_err(fail)?;
         let msg = &opened.message;
         let sender = Some(msg.from.to_string());
+        // A peer's case action that the case does not allow is refused
+        // before anything is stored (`app/cases.rs`).
+        if msg.kind != MessageKind::Submit {
+            self.check_incoming(msg, &opened.id, now)
+                .await
+                .map_err(|(code, message)| (code, message, sender.clone()))?;
+        }
 
         let new_request = match msg.kind {
             MessageKind::Submit => {
@@ -229,6 +236,9 @@ impl Node {
                         None
                     }
                 };
+                if msg.kind == MessageKind::StatusQuery {
+                    self.answer_status(&msg.thread).await;
+                }
                 Ok(ReceiveOutcome::Accepted { receipt, custody })
             }
             Ok(AcceptOutcome::Duplicate { receipt }) => Ok(ReceiveOutcome::Duplicate { receipt }),

@@ -465,6 +465,7 @@ fn permanent(status: u16, code: &str) -> bool {
         ErrorCode::InvalidBody,
         ErrorCode::ThreadConflict,
         ErrorCode::MessageExpired,
+        ErrorCode::ActionNotAllowed,
     ]
     .iter()
     .any(|c| c.as_str() == code);

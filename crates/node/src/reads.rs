@@ -378,6 +378,15 @@ impl Node {
     /// [`NodeError::NotFound`]; one that fails a check is
     /// [`NodeError::RecordTampered`].
     pub async fn request_detail(&self, id: &str) -> Result<RequestView, NodeError> {
+        Ok(self.checked_thread(id).await?.0)
+    }
+
+    /// [`Node::request_detail`], with the thread's signed messages as they
+    /// were checked, in the thread's order (the case reads them).
+    pub(crate) async fn checked_thread(
+        &self,
+        id: &str,
+    ) -> Result<(RequestView, Vec<Message>), NodeError> {
         let Some(record) = self.store.get_request(id).await? else {
             return Err(NodeError::NotFound(id.to_owned()));
         };
@@ -386,6 +395,7 @@ impl Node {
         let history = self.store.events(id).await?;
         let req_name = format!("request {id}");
         let mut messages = Vec::with_capacity(rows.len());
+        let mut signed_messages = Vec::with_capacity(rows.len());
         let mut draft = None;
         for (i, m) in rows.iter().enumerate() {
             let name = format!("message {}", m.id);
@@ -439,6 +449,7 @@ impl Node {
                 delivery,
                 receipt,
             });
+            signed_messages.push(checked.message);
         }
         // Every message the history says was sent or received is held.
         for e in &history {
@@ -480,7 +491,7 @@ impl Node {
                 ));
             }
         };
-        Ok(RequestView {
+        let view = RequestView {
             id: record.id,
             kind: record.kind,
             direction: record.direction,
@@ -490,6 +501,7 @@ impl Node {
             signed,
             messages,
             history: history.into_iter().map(HistoryEvent::from).collect(),
-        })
+        };
+        Ok((view, signed_messages))
     }
 }

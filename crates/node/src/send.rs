@@ -6,7 +6,7 @@
 
 use custos_model::validate;
 use custos_model::{RequestKind, StateCode};
-use custos_protocol::{Message, MessageKind, seal_message};
+use custos_protocol::{Message, MessageId, MessageKind, seal_message};
 use custos_store::{
     Direction, MessageRecord, NewEvent, OutboxItem, OutboxState, OutgoingMessage, RequestRecord,
 };
@@ -75,7 +75,10 @@ impl Node {
         Ok((to, kind))
     }
 
-    /// Queues a message of `kind` in an existing thread, after the last message held.
+    /// Queues a message of `kind` in an existing thread, after the last
+    /// message held, once the case allows it (`app/cases.rs`; a case action
+    /// is better taken with [`Node::act`], which fills in what the case
+    /// knows).
     pub async fn reply(
         &self,
         thread: &str,
@@ -83,22 +86,42 @@ impl Node {
         body: Value,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
-        let Some(request) = self.store.get_request(thread).await? else {
-            return Err(NodeError::NotFound(thread.to_owned()));
-        };
-        let prev = match self.store.last_in_thread(thread).await? {
-            Some(m) => Some(m.id.parse().map_err(|e| NodeError::Corrupt {
+        let now = custos_protocol::timestamp::truncate(self.clock.now());
+        let prev = self.check_reply(thread, kind, &body, now).await?;
+        self.queue_reply(thread, kind, body, now, prev, actor).await
+    }
+
+    /// The last message held in `thread`, if any.
+    pub(crate) async fn last_held(&self, thread: &str) -> Result<Option<MessageId>, NodeError> {
+        match self.store.last_in_thread(thread).await? {
+            Some(m) => Ok(Some(m.id.parse().map_err(|e| NodeError::Corrupt {
                 what: format!("message id {:?}", m.id),
                 problem: format!("{e}"),
-            })?),
-            None => None,
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Queues a message of `kind` made at `created_at` in an existing
+    /// thread, after `prev`; the case was asked first (and chose `prev`).
+    pub(crate) async fn queue_reply(
+        &self,
+        thread: &str,
+        kind: MessageKind,
+        body: Value,
+        created_at: time::OffsetDateTime,
+        prev: Option<MessageId>,
+        actor: &Actor,
+    ) -> Result<Sent, NodeError> {
+        let Some(request) = self.store.get_request(thread).await? else {
+            return Err(NodeError::NotFound(thread.to_owned()));
         };
         let message = Message {
             v: 1,
             kind,
             from: self.state(),
             to: request.counterpart,
-            created_at: self.clock.now(),
+            created_at,
             thread: thread.to_owned(),
             prev,
             body,

@@ -76,11 +76,12 @@ pub enum ErrorCode {
     InvalidEvidencePackage,
     CannotDecrypt,
     BadQuery,
+    ActionNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 52] = [
+    pub const ALL: [ErrorCode; 53] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -133,6 +134,7 @@ impl ErrorCode {
         ErrorCode::InvalidEvidencePackage,
         ErrorCode::CannotDecrypt,
         ErrorCode::BadQuery,
+        ErrorCode::ActionNotAllowed,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -190,6 +192,7 @@ impl ErrorCode {
             ErrorCode::InvalidEvidencePackage => "invalid-evidence-package",
             ErrorCode::CannotDecrypt => "cannot-decrypt",
             ErrorCode::BadQuery => "bad-query",
+            ErrorCode::ActionNotAllowed => "action-not-allowed",
         }
     }
 
@@ -242,6 +245,7 @@ impl ErrorCode {
             | ErrorCode::InvalidEvidencePackage
             | ErrorCode::CannotDecrypt => 422,
             ErrorCode::BadQuery => 400,
+            ErrorCode::ActionNotAllowed => 409,
         }
     }
 
@@ -387,6 +391,9 @@ impl ErrorCode {
             }
             ErrorCode::BadQuery => {
                 "A query parameter does not parse (an unknown request kind, a malformed State code); the message names it (client API only)."
+            }
+            ErrorCode::ActionNotAllowed => {
+                "The case does not allow this action now (its state, the side acting, a missing consultation or the action's contents); the message gives the case's refusal code, the state and the actions allowed instead."
             }
         }
     }

@@ -9,6 +9,7 @@
 //! byte formats and the order of the checks are written down in
 //! `docs/formats/messages.md` and `docs/formats/directory.md`.
 
+pub mod case_bodies;
 mod directory;
 mod error;
 pub mod evidence;

@@ -20,6 +20,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::case_bodies::{
+    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
+    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, text_not_null,
+};
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
 use crate::json::{self, PROTOCOL_VERSION, ReadError};
@@ -44,11 +48,20 @@ pub enum MessageKind {
     Extend,
     Withdraw,
     Close,
+    ConditionsAccepted,
+    ConditionsDeclined,
+    ConfirmPreservation,
+    DeclineExtension,
+    ExecutePartly,
+    FollowUp,
+    StatusQuery,
+    Status,
+    Correspondence,
 }
 
 impl MessageKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [MessageKind; 12] = [
+    pub const ALL: [MessageKind; 21] = [
         MessageKind::Submit,
         MessageKind::Acknowledge,
         MessageKind::RequestInfo,
@@ -61,6 +74,15 @@ impl MessageKind {
         MessageKind::Extend,
         MessageKind::Withdraw,
         MessageKind::Close,
+        MessageKind::ConditionsAccepted,
+        MessageKind::ConditionsDeclined,
+        MessageKind::ConfirmPreservation,
+        MessageKind::DeclineExtension,
+        MessageKind::ExecutePartly,
+        MessageKind::FollowUp,
+        MessageKind::StatusQuery,
+        MessageKind::Status,
+        MessageKind::Correspondence,
     ];
 
     /// The stable wire name, such as `request-info`.
@@ -78,6 +100,15 @@ impl MessageKind {
             MessageKind::Extend => "extend",
             MessageKind::Withdraw => "withdraw",
             MessageKind::Close => "close",
+            MessageKind::ConditionsAccepted => "conditions-accepted",
+            MessageKind::ConditionsDeclined => "conditions-declined",
+            MessageKind::ConfirmPreservation => "confirm-preservation",
+            MessageKind::DeclineExtension => "decline-extension",
+            MessageKind::ExecutePartly => "execute-partly",
+            MessageKind::FollowUp => "follow-up",
+            MessageKind::StatusQuery => "status-query",
+            MessageKind::Status => "status",
+            MessageKind::Correspondence => "correspondence",
         }
     }
 
@@ -97,6 +128,23 @@ impl MessageKind {
             MessageKind::Extend => "application/vnd.custos.message.extend.v1+json",
             MessageKind::Withdraw => "application/vnd.custos.message.withdraw.v1+json",
             MessageKind::Close => "application/vnd.custos.message.close.v1+json",
+            MessageKind::ConditionsAccepted => {
+                "application/vnd.custos.message.conditions-accepted.v1+json"
+            }
+            MessageKind::ConditionsDeclined => {
+                "application/vnd.custos.message.conditions-declined.v1+json"
+            }
+            MessageKind::ConfirmPreservation => {
+                "application/vnd.custos.message.confirm-preservation.v1+json"
+            }
+            MessageKind::DeclineExtension => {
+                "application/vnd.custos.message.decline-extension.v1+json"
+            }
+            MessageKind::ExecutePartly => "application/vnd.custos.message.execute-partly.v1+json",
+            MessageKind::FollowUp => "application/vnd.custos.message.follow-up.v1+json",
+            MessageKind::StatusQuery => "application/vnd.custos.message.status-query.v1+json",
+            MessageKind::Status => "application/vnd.custos.message.status.v1+json",
+            MessageKind::Correspondence => "application/vnd.custos.message.correspondence.v1+json",
         }
     }
 
@@ -130,10 +178,21 @@ impl MessageKind {
         }
     }
 
-    /// Whether the body of this kind is a free-text note (all kinds except
-    /// `submit` and `refuse`, until later versions give them their own).
+    /// Whether the body of this kind is a free-text note only (`{}` or
+    /// `{"note": …}`); the other kinds have bodies of their own ([`Body`]).
     pub fn carries_note(self) -> bool {
-        !matches!(self, MessageKind::Submit | MessageKind::Refuse)
+        matches!(
+            self,
+            MessageKind::Acknowledge
+                | MessageKind::RequestInfo
+                | MessageKind::ProvideInfo
+                | MessageKind::Deliver
+                | MessageKind::Withdraw
+                | MessageKind::Close
+                | MessageKind::ConditionsAccepted
+                | MessageKind::ConditionsDeclined
+                | MessageKind::StatusQuery
+        )
     }
 }
 
@@ -209,11 +268,6 @@ struct WireRefusal {
     consulted: bool,
 }
 
-/// An optional text member that, when present, must be text (not `null`).
-fn text_not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(deserializer).map(Some)
-}
-
 impl From<WireRefuseBody> for RefuseBody {
     fn from(w: WireRefuseBody) -> Self {
         Self {
@@ -245,7 +299,19 @@ impl From<RefuseBody> for WireRefuseBody {
 pub enum Body {
     Submit(SubmitBody),
     Refuse(RefuseBody),
-    /// The body of every other kind.
+    Consult(ConsultBody),
+    Postpone(PostponeBody),
+    ConfirmPreservation(ConfirmPreservationBody),
+    Extend(ExtendBody),
+    /// A `decline-extension`.
+    DeclineExtension(ReasonsBody),
+    /// An `execute` or an `execute-partly`.
+    Execute(ExecuteBody),
+    FollowUp(FollowUpBody),
+    Status(StatusBody),
+    Correspondence(CorrespondenceBody),
+    /// The body of every kind that carries a note only
+    /// ([`MessageKind::carries_note`]).
     Note(NoteBody),
 }
 
@@ -253,31 +319,57 @@ impl Body {
     /// Reads the body of a message of `kind`. Unknown members and values of
     /// the wrong type are refused.
     pub fn parse(kind: MessageKind, value: &Value) -> Result<Self, ProtocolError> {
-        let invalid = |e: serde_json::Error| ProtocolError::InvalidBody {
+        fn read<'a, T: Deserialize<'a>>(
+            value: &'a Value,
+            wrap: fn(T) -> Body,
+        ) -> Result<Body, serde_json::Error> {
+            T::deserialize(value).map(wrap)
+        }
+        let read = match kind {
+            MessageKind::Submit => read(value, Body::Submit),
+            MessageKind::Refuse => read(value, Body::Refuse),
+            MessageKind::Consult => read(value, Body::Consult),
+            MessageKind::Postpone => read(value, Body::Postpone),
+            MessageKind::ConfirmPreservation => read(value, Body::ConfirmPreservation),
+            MessageKind::Extend => read(value, Body::Extend),
+            MessageKind::DeclineExtension => read(value, Body::DeclineExtension),
+            MessageKind::Execute | MessageKind::ExecutePartly => read(value, Body::Execute),
+            MessageKind::FollowUp => read(value, Body::FollowUp),
+            MessageKind::Status => read(value, Body::Status),
+            MessageKind::Correspondence => read(value, Body::Correspondence),
+            MessageKind::Acknowledge
+            | MessageKind::RequestInfo
+            | MessageKind::ProvideInfo
+            | MessageKind::Deliver
+            | MessageKind::Withdraw
+            | MessageKind::Close
+            | MessageKind::ConditionsAccepted
+            | MessageKind::ConditionsDeclined
+            | MessageKind::StatusQuery => read(value, Body::Note),
+        };
+        read.map_err(|e| ProtocolError::InvalidBody {
             kind,
             problems: e.to_string(),
-        };
-        match kind {
-            MessageKind::Submit => SubmitBody::deserialize(value)
-                .map(Body::Submit)
-                .map_err(invalid),
-            MessageKind::Refuse => RefuseBody::deserialize(value)
-                .map(Body::Refuse)
-                .map_err(invalid),
-            _ => NoteBody::deserialize(value)
-                .map(Body::Note)
-                .map_err(invalid),
-        }
+        })
     }
 
     /// The JSON value of the body.
     pub fn to_value(&self) -> Value {
-        // These bodies hold only JSON values, text, booleans and the refusal
-        // grounds' codes, all of which serde_json represents; the fallback
-        // (an empty body) is unreachable.
+        // These bodies hold only JSON values, text, numbers, booleans, dates
+        // as text and the refusal grounds' codes, all of which serde_json
+        // represents; the fallback (an empty body) is unreachable.
         match self {
             Body::Submit(b) => serde_json::to_value(b),
             Body::Refuse(b) => serde_json::to_value(b),
+            Body::Consult(b) => serde_json::to_value(b),
+            Body::Postpone(b) => serde_json::to_value(b),
+            Body::ConfirmPreservation(b) => serde_json::to_value(b),
+            Body::Extend(b) => serde_json::to_value(b),
+            Body::DeclineExtension(b) => serde_json::to_value(b),
+            Body::Execute(b) => serde_json::to_value(b),
+            Body::FollowUp(b) => serde_json::to_value(b),
+            Body::Status(b) => serde_json::to_value(b),
+            Body::Correspondence(b) => serde_json::to_value(b),
             Body::Note(b) => serde_json::to_value(b),
         }
         .unwrap_or_else(|_| Value::Object(serde_json::Map::new()))
@@ -385,8 +477,8 @@ impl Message {
         )
     }
 
-    /// A message of one of the note-carrying kinds (every kind except
-    /// `submit` and `refuse`).
+    /// A message of one of the note-carrying kinds
+    /// ([`MessageKind::carries_note`]).
     pub fn with_note(
         kind: MessageKind,
         from: StateCode,
@@ -467,7 +559,9 @@ fn diagnose(object: &serde_json::Map<String, Value>) -> Option<String> {
 /// Checks that the body's contents are acceptable for its kind: no unknown
 /// members; a `submit` draft validates with the model (warnings allowed) and
 /// names the sender and receiver as requesting and requested States; a
-/// refusal passes `Refusal::check`. Notes are free text.
+/// refusal passes `Refusal::check`; the case bodies pass the checks of
+/// `case_bodies` (conditions, reasons and text not blank, package and
+/// thread ids of their form, a known state). Notes are free text.
 pub fn validate_body(message: &Message) -> Result<(), ProtocolError> {
     let problems = match message.body()? {
         Body::Submit(body) => draft_problems(&body.draft, message.from, message.to),
@@ -477,7 +571,15 @@ pub fn validate_body(message: &Message) -> Result<(), ProtocolError> {
             .iter()
             .map(ToString::to_string)
             .collect(),
-        Body::Note(_) => Vec::new(),
+        Body::Consult(b) => case_bodies::consult_problems(&b),
+        Body::Postpone(b) => case_bodies::text_problems("reasons", &b.reasons),
+        Body::DeclineExtension(b) => case_bodies::text_problems("reasons", &b.reasons),
+        Body::ConfirmPreservation(b) => case_bodies::confirm_problems(&b),
+        Body::Execute(b) => case_bodies::execute_problems(&b),
+        Body::FollowUp(b) => case_bodies::follow_up_problems(&b),
+        Body::Status(b) => case_bodies::status_problems(&b),
+        Body::Correspondence(b) => case_bodies::text_problems("text", &b.text),
+        Body::Extend(_) | Body::Note(_) => Vec::new(),
     };
     if problems.is_empty() {
         Ok(())

@@ -19,6 +19,12 @@ pub const EVIDENCE_COMPLETE: &str = "/federation/v1/evidence/{id}/complete";
 pub const REQUESTS: &str = "/api/v1/requests";
 /// `GET`: one request (client API).
 pub const REQUEST: &str = "/api/v1/requests/{id}";
+/// `GET`: the cases, with their state (client API).
+pub const CASES: &str = "/api/v1/cases";
+/// `GET`: one case: state, clocks, allowed actions, timeline (client API).
+pub const CASE: &str = "/api/v1/cases/{id}";
+/// `POST`: take an action on a case (client API).
+pub const CASE_ACTIONS: &str = "/api/v1/cases/{id}/actions";
 /// `GET`: liveness.
 pub const HEALTH: &str = "/healthz";
 /// `GET`: Prometheus metrics.

@@ -10,6 +10,10 @@ use std::sync::OnceLock;
 
 use common::*;
 use custos_model::refusal::{Ground, Refusal};
+use custos_protocol::case_bodies::{
+    ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
+    FollowUpBody, PostponeBody, ReasonsBody, StatusBody,
+};
 use custos_protocol::{
     Body, ErrorCode, Message, MessageId, MessageKind, NoteBody, RefuseBody, SubmitBody,
     new_thread_id, open_message, seal_message, timestamp,
@@ -131,6 +135,69 @@ fn arb_body() -> impl Strategy<Value = (MessageKind, Body)> {
         ),
         (prop::sample::select(note_kinds), arb_note())
             .prop_map(|(kind, note)| (kind, Body::Note(NoteBody { note }))),
+        arb_case_body(),
+    ]
+}
+
+fn arb_date() -> impl Strategy<Value = time::Date> {
+    (1i32..=9999, 1u16..=366).prop_map(|(year, day)| {
+        time::Date::from_ordinal_date(year, day)
+            .unwrap_or_else(|_| time::Date::from_ordinal_date(year, 1).unwrap())
+    })
+}
+
+/// A body of one of the case kinds that carry more than a note.
+fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
+    let texts = prop::collection::vec(".*", 0..3);
+    prop_oneof![
+        (texts.clone(), arb_note()).prop_map(|(conditions, note)| (
+            MessageKind::Consult,
+            Body::Consult(ConsultBody { conditions, note })
+        )),
+        (".*", prop::option::of(arb_date()), arb_note()).prop_map(|(reasons, until, note)| (
+            MessageKind::Postpone,
+            Body::Postpone(PostponeBody {
+                reasons,
+                until,
+                note
+            })
+        )),
+        (arb_date(), any::<u32>(), arb_note()).prop_map(|(took_effect, days, note)| (
+            MessageKind::ConfirmPreservation,
+            Body::ConfirmPreservation(ConfirmPreservationBody {
+                took_effect,
+                days,
+                note
+            })
+        )),
+        (arb_date(), arb_note()).prop_map(|(until, note)| (
+            MessageKind::Extend,
+            Body::Extend(ExtendBody { until, note })
+        )),
+        (".*", arb_note()).prop_map(|(reasons, note)| (
+            MessageKind::DeclineExtension,
+            Body::DeclineExtension(ReasonsBody { reasons, note })
+        )),
+        (any::<bool>(), texts.clone(), arb_note()).prop_map(|(partly, evidence, note)| (
+            if partly {
+                MessageKind::ExecutePartly
+            } else {
+                MessageKind::Execute
+            },
+            Body::Execute(ExecuteBody { evidence, note })
+        )),
+        (".*", arb_note()).prop_map(|(request, note)| (
+            MessageKind::FollowUp,
+            Body::FollowUp(FollowUpBody { request, note })
+        )),
+        (".*", arb_note()).prop_map(|(state, note)| (
+            MessageKind::Status,
+            Body::Status(StatusBody { state, note })
+        )),
+        ".*".prop_map(|text| (
+            MessageKind::Correspondence,
+            Body::Correspondence(CorrespondenceBody { text })
+        )),
     ]
 }
 

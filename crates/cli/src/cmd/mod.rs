@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod case;
 pub mod config;
 pub mod demo;
 pub mod directory;

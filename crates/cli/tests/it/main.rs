@@ -8,6 +8,7 @@
 //! - `common`: the harness, a small network of real `custos` processes on
 //!   loopback.
 //! - `architecture`: the dependency rules between crates.
+//! - `case`: cases between two nodes, shown, acted on and listed.
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
 //! - `drafts`: drafts read from files (size limit, unreadable files) and
@@ -22,6 +23,7 @@
 mod common;
 
 mod architecture;
+mod case;
 mod cli;
 mod docs;
 mod drafts;

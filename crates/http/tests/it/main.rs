@@ -2,6 +2,8 @@
 //! by the test kit (real keys, SQLite files, a signed directory, a clock
 //! standing still), requests in, status codes, error codes and bodies out.
 //!
+//! - `cases`: a case acted on, shown and listed through the client API, and
+//!   an action the case does not allow answered `409 action-not-allowed`.
 //! - `client_api`: listing and showing requests with a bearer token, and the
 //!   answers to a missing or wrong token, a bad query, an unknown request,
 //!   an invalid draft and one citing a Convention not in force.
@@ -12,6 +14,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod cases;
 mod client_api;
 mod intake;
 mod operator;

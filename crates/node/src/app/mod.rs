@@ -12,7 +12,8 @@
 //! `custos-store`.
 //!
 //! The operations themselves are methods of [`Node`]: opening and creating a
-//! node ([`Node::open`], [`create_store`]), requests ([`requests`]), client
+//! node ([`Node::open`], [`create_store`]), requests ([`requests`]), cases
+//! derived from their threads and the actions taken on them ([`cases`]), client
 //! tokens ([`tokens`]), listing requests, the outbox, refusals and forks
 //! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
@@ -21,6 +22,7 @@
 //! `crate::evidence`, `custody`).
 
 pub mod actor;
+pub mod cases;
 pub mod directory;
 pub mod evidence;
 pub mod keys;
@@ -38,6 +40,10 @@ use custos_model::clock::Clock;
 use time::OffsetDateTime;
 
 pub use actor::Actor;
+pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
+pub use custos_case::{
+    Action as CaseAction, ClockKind, ClockStatus, NotAllowed, RefusalCode, Side, State as CaseState,
+};
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
 pub use keys::KeysView;

@@ -207,23 +207,23 @@ fn deep(net: &Network, cc: &str) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), report)
 }
 
-/// FR posts a signed `acknowledge` into DE's copy of the thread of `sent`,
-/// so that the thread holds two messages; returns its id.
+/// FR posts a signed `correspondence` into DE's copy of the thread of
+/// `sent` (an action the case allows France), so that the thread holds two
+/// messages; returns its id.
 fn second_message(net: &Network, sent: &Sent) -> String {
     // A real peer signs at the wall-clock time the real node checks against.
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let prev: MessageId = sent.message_id.parse().expect("a message id");
-    let message = Message::with_note(
-        MessageKind::Acknowledge,
+    let message = Message::new(
+        MessageKind::Correspondence,
         state("FR"),
         state("DE"),
         sent.id.clone(),
-        prev,
+        Some(prev),
         now,
-        Some("second".into()),
-    )
-    .expect("a note message");
+        serde_json::json!({"text": "second"}),
+    );
     let payload = message.to_canonical_json().expect("canonical");
     let id = MessageId::of_payload(&payload).to_string();
     let envelope = Envelope::sign(

@@ -1,0 +1,318 @@
+//! `custos case`: a request as a case — its state, clocks, allowed actions
+//! and timeline, the actions taken on it, and the list of cases.
+//!
+//! The node derives the case and decides what is allowed
+//! (`custos_node::app::cases`); this command only parses, calls and prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use custos_model::{RequestKind, StateCode};
+use custos_node::Actor;
+use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary};
+use custos_protocol::text::escape;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Subcommand, Debug)]
+pub enum CaseCommand {
+    /// Show a case: its state, its clocks, what each side may do next, and its timeline.
+    Show(ShowArgs),
+    /// Take an action on a case and send it to the other State
+    ///
+    /// The node first checks that the case allows the action for this node's side
+    /// (a refusal needs a prior consultation, a closed case takes nothing more, ...);
+    /// if not, nothing is sent and the error names the state and the actions allowed.
+    ///
+    /// Actions: acknowledge, request-info, provide-info, consult, accept-conditions,
+    /// decline-conditions, postpone, refuse, confirm-preservation, extend-preservation,
+    /// decline-extension, execute-partly, execute-wholly, announce-follow-up, withdraw,
+    /// ask-status, close, correspond.
+    ///
+    /// The body (--file) is the JSON body of the action's message (comments allowed):
+    ///   consult               {"conditions": ["..."], "note": "..."}
+    ///   postpone              {"reasons": "...", "until": "YYYY-MM-DD"}
+    ///   refuse                {"refusal": {"grounds": ["R2"], "reasons": "..."}}
+    ///   confirm-preservation  {"took_effect": "YYYY-MM-DD", "days": 90}
+    ///   extend-preservation   {"until": "YYYY-MM-DD"}
+    ///   decline-extension     {"reasons": "..."}
+    ///   execute-partly/-wholly {"evidence": ["sha256:..."]}
+    ///   announce-follow-up    {"request": "thr-..."}
+    ///   correspond            {"text": "..."}
+    ///   the others            {} or {"note": "..."}
+    /// Without --file the body is {}.
+    #[command(verbatim_doc_comment)]
+    Act(ActArgs),
+    /// List cases, newest requests first, with their state.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The case's id (the request's id, as `custos case list` prints it).
+    pub id: String,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ActArgs {
+    /// The case's id.
+    pub id: String,
+    /// The action, such as acknowledge, consult or close.
+    #[arg(value_parser = parse_action)]
+    pub action: CaseAction,
+    /// The action's body (JSON; comments allowed). Default: {}.
+    #[arg(long, value_name = "BODY.json")]
+    pub file: Option<PathBuf>,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Only queue the message; do not try to deliver it now.
+    #[arg(long)]
+    pub queue_only: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Only cases in this state (such as acknowledged, consulting, closed).
+    #[arg(long, value_parser = parse_state)]
+    pub state: Option<CaseState>,
+    /// Only cases of this request kind.
+    #[arg(long)]
+    pub kind: Option<RequestKind>,
+    /// Only cases with this State.
+    #[arg(long, value_name = "CC")]
+    pub counterpart: Option<StateCode>,
+    /// At most this many cases.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_action(s: &str) -> Result<CaseAction, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_state(s: &str) -> Result<CaseState, String> {
+    CaseState::ALL
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+            format!("{s:?} is not a case state; one of: {}", names.join(", "))
+        })
+}
+
+pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CaseCommand::Show(args) => show(args),
+        CaseCommand::Act(args) => act(args),
+        CaseCommand::List(args) => list(args),
+    }
+}
+
+fn time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn names(actions: &[CaseAction]) -> String {
+    if actions.is_empty() {
+        return "nothing".to_owned();
+    }
+    actions
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let view = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let view = node.case(&args.id, &Actor::cli_operator()).await;
+        node.close().await;
+        anyhow::Ok(view?)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print_case(&view);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_case(v: &CaseDetail) {
+    println!("case       {}", v.id);
+    println!(
+        "kind       {} ({}, with {}; this node is the {} State)",
+        v.kind.as_str(),
+        v.direction.as_str(),
+        v.counterpart,
+        v.side
+    );
+    let overdue = if v.overdue { "  OVERDUE" } else { "" };
+    println!("state      {}{overdue}", v.state);
+    if v.clocks.is_empty() {
+        println!("clocks     none");
+    }
+    for c in &v.clocks {
+        let due = c
+            .due
+            .map(|d| format!(", due {}", time(d)))
+            .unwrap_or_default();
+        println!(
+            "clock      {} {} (from {}{due})",
+            c.kind,
+            c.status,
+            time(c.started)
+        );
+    }
+    println!("we may     {}", names(&v.allowed));
+    println!("they may   {}", names(&v.counterpart_allowed));
+    for c in &v.conditions {
+        // Conditions are the requested State's words, as signed.
+        println!("condition  {}", escape(c));
+    }
+    for e in &v.evidence {
+        println!("evidence   {}", escape(e));
+    }
+    println!("timeline");
+    for t in &v.timeline {
+        println!(
+            "  {}  {} {:<10}  {:<20} -> {:<20} {}  {}",
+            time(t.at),
+            t.state_code,
+            t.side.as_str(),
+            t.action.as_str(),
+            t.state.as_str(),
+            escape(t.actor.as_deref().unwrap_or("")),
+            t.message_id
+        );
+    }
+    if !v.refused.is_empty() {
+        println!("not accepted");
+        for r in &v.refused {
+            println!(
+                "  {}  {} {:<10}  {:<20} in {:<20} {}  {}",
+                time(r.at),
+                r.state_code,
+                r.side.as_str(),
+                r.action.as_str(),
+                r.state.as_str(),
+                r.code,
+                r.message_id
+            );
+        }
+    }
+}
+
+/// Reads an action's body: JSON with comments allowed, `{}` when no file
+/// is given.
+fn read_body(file: Option<&Path>) -> anyhow::Result<Value> {
+    let Some(file) = file else {
+        return Ok(json!({}));
+    };
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    custos_model::validate::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", file.display()))
+}
+
+fn act(args: ActArgs) -> anyhow::Result<ExitCode> {
+    let body = read_body(args.file.as_deref())?;
+    let (sent, item) = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let outcome = async {
+            let sent = node
+                .act(&args.id, args.action, body, &Actor::cli_operator())
+                .await?;
+            if !args.queue_only {
+                node.deliver_due(16).await?;
+            }
+            let item = node.outbox_entry(&sent.message_id).await?;
+            anyhow::Ok((sent, item))
+        }
+        .await;
+        node.close().await;
+        outcome
+    })?;
+    let state = item.as_ref().map(|i| i.state.as_str()).unwrap_or("unknown");
+    let error = item.as_ref().and_then(|i| i.last_error.clone());
+    if args.json {
+        let out = json!({
+            "id": sent.thread,
+            "action": args.action,
+            "message_id": sent.message_id,
+            "delivery": state,
+            "last_error": error,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("case       {}", sent.thread);
+        println!("action     {}", args.action);
+        println!("message    {}", sent.message_id);
+        match state {
+            "delivered" => println!("delivery   delivered; the receiver's signed receipt verified"),
+            "failed" => println!("delivery   FAILED: {}", escape(&error.unwrap_or_default())),
+            _ => println!(
+                "delivery   queued; `custos serve` keeps retrying{}",
+                error
+                    .map(|e| format!(" (last attempt: {})", escape(&e)))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+    Ok(if state == "failed" {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let filter = CaseFilter {
+        state: args.state,
+        kind: args.kind,
+        counterpart: args.counterpart,
+        limit: Some(args.limit),
+    };
+    let cases: Vec<CaseSummary> = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let cases = node.cases(&filter).await;
+        node.close().await;
+        anyhow::Ok(cases?)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cases)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &cases {
+        println!(
+            "{}  {:<20}  {:<20}  {:<8}  {}  {}{}",
+            c.id,
+            c.state.as_str(),
+            c.kind.as_str(),
+            c.direction.as_str(),
+            c.counterpart,
+            c.last_step_at.map(time).unwrap_or_default(),
+            if c.overdue { "  OVERDUE" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

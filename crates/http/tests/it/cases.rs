@@ -1,0 +1,145 @@
+//! The client API's cases: a preservation acknowledged and confirmed
+//! through `POST /api/v1/cases/{id}/actions`, shown and listed alike on both
+//! nodes; actions the case does not allow answered `409 action-not-allowed`.
+
+use custos_testkit::Network;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::preservation_draft;
+
+/// Takes `action` on `id` through `state`'s client API, a minute after the
+/// previous step, and carries the message to the other node.
+async fn act(net: &Network, state: &str, token: &str, id: &str, action: &str, body: Value) {
+    net.clock.advance(Duration::minutes(1));
+    let node = net.node(state);
+    let path = format!("/api/v1/cases/{id}/actions");
+    let reply = node
+        .post_json(&path, Some(token), &json!({"action": action, "body": body}))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 202, "{action}: {}", reply.text());
+    let message = reply.json()["message_id"].as_str().unwrap().to_owned();
+    let to = if state == "FR" { "DE" } else { "FR" };
+    let carried = net.carry(state, &message, to).await.unwrap();
+    assert_eq!(carried.status, 200, "{action}: {}", carried.text());
+}
+
+async fn case(net: &Network, state: &str, token: &str, id: &str) -> Value {
+    let reply = net
+        .node(state)
+        .get(&format!("/api/v1/cases/{id}"), Some(token))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+#[tokio::test]
+async fn a_preservation_case_through_the_client_api() {
+    let net = Network::in_process(&["FR", "DE"]).await.unwrap();
+    let fr_token = net.node("FR").token("alice").await.unwrap();
+    let de_token = net.node("DE").token("bruno").await.unwrap();
+    let sent = net
+        .node("FR")
+        .post_json(
+            "/api/v1/requests",
+            Some(&fr_token),
+            &json!({"draft": preservation_draft()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let queued = sent.json();
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let submit = queued["message_id"].as_str().unwrap();
+    assert_eq!(net.carry("FR", submit, "DE").await.unwrap().status, 200);
+
+    act(&net, "DE", &de_token, &id, "acknowledge", json!({})).await;
+    // A refusal before any consultation: refused, naming the state and
+    // what Germany may do instead; nothing is queued.
+    let refusal = json!({"action": "refuse", "body": {"refusal": {"grounds": ["R2"], "reasons": "Essential interests."}}});
+    let path = format!("/api/v1/cases/{id}/actions");
+    let reply = net
+        .node("DE")
+        .post_json(&path, Some(&de_token), &refusal)
+        .await
+        .unwrap();
+    assert_eq!(reply.refusal(), (409, Some("action-not-allowed".into())));
+    let said = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        said.contains("consultation-required") && said.contains("acknowledged"),
+        "{said}"
+    );
+    for (body, status, code) in [
+        (json!({"action": "shrug"}), 422, "invalid-draft"),
+        (
+            json!({"action": "confirm-preservation", "body": {"took_effect": "1 Nov"}}),
+            422,
+            "invalid-draft",
+        ),
+    ] {
+        let reply = net
+            .node("DE")
+            .post_json(&path, Some(&de_token), &body)
+            .await
+            .unwrap();
+        assert_eq!(reply.refusal(), (status, Some(code.into())), "{body}");
+    }
+    let reply = net
+        .node("DE")
+        .post_json(&path, None, &json!({"action": "close"}))
+        .await
+        .unwrap();
+    assert_eq!(reply.refusal(), (401, Some("unauthorized".into())));
+
+    // Confirmed for 30 days, the preservation still runs the Convention's
+    // 60: it ends at the start of day 61.
+    act(
+        &net,
+        "DE",
+        &de_token,
+        &id,
+        "confirm-preservation",
+        json!({"took_effect": "2026-11-01", "days": 30}),
+    )
+    .await;
+    let fr = case(&net, "FR", &fr_token, &id).await;
+    let de = case(&net, "DE", &de_token, &id).await;
+    assert_eq!(fr["state"], "preserved", "{fr}");
+    assert_eq!(de["state"], "preserved", "{de}");
+    assert_eq!(fr["clocks"], de["clocks"]);
+    let clock = fr["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "preservation")
+        .unwrap();
+    assert_eq!(clock["status"], "running");
+    assert_eq!(clock["due"], "2026-12-31T00:00:00Z");
+    assert_eq!(fr["allowed"], de["counterpart_allowed"]);
+    assert_eq!(fr["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(fr["timeline"][2]["actor"], "node:DE");
+    assert_eq!(de["timeline"][2]["actor"], "api:bruno");
+
+    let listed = net
+        .node("FR")
+        .get(
+            "/api/v1/cases?state=preserved&kind=preservation&counterpart=DE",
+            Some(&fr_token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+    assert_eq!(listed.json()[0]["id"], id.as_str());
+    let bad = net
+        .node("FR")
+        .get("/api/v1/cases?state=asleep", Some(&fr_token))
+        .await
+        .unwrap();
+    assert_eq!(bad.refusal(), (400, Some("bad-query".into())));
+}

@@ -1,0 +1,319 @@
+//! The bodies of the case-action kinds that carry more than a note:
+//! consultation conditions, a postponement's reasons, a preservation's dates,
+//! the evidence an execution links, a follow-up request, a status answer and
+//! correspondence (`docs/formats/messages.md` §3 and §11).
+//!
+//! Every body is read strictly: unknown members, `null` where a value is
+//! expected and values of the wrong form are refused. [`problems`] checks
+//! the contents a well-formed body must still have (text that is not blank,
+//! package ids of the right form, a known state name); what depends on the
+//! case itself (a prior consultation, an extension later than the current
+//! end) is for the case derivation, not this crate.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::Date;
+use time::macros::format_description;
+
+use crate::ids::{MessageId, check_thread_id};
+
+/// Body of a `consult`: the conditions under which assistance could be
+/// given, and an optional note.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultBody {
+    pub conditions: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `postpone`: the reasons, until when if known, and a note.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostponeBody {
+    pub reasons: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "date_opt_out",
+        deserialize_with = "date_not_null"
+    )]
+    pub until: Option<Date>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `confirm-preservation`: the date the preservation took effect
+/// and the days it is kept for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPreservationBody {
+    #[serde(with = "date_text")]
+    pub took_effect: Date,
+    pub days: u32,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of an `extend`: the preservation now ends at the start of `until`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    #[serde(with = "date_text")]
+    pub until: Date,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `decline-extension`: the reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonsBody {
+    pub reasons: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of an `execute` or `execute-partly`: the ids of the evidence
+/// packages sent with this execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteBody {
+    pub evidence: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `follow-up`: the thread id of the follow-up request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpBody {
+    pub request: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `status`: the state the answering node derived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    pub state: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `correspondence`: its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrespondenceBody {
+    pub text: String,
+}
+
+/// The state names a `status` may give (those of `custos-case`'s `State`,
+/// repeated here so that this crate stays free of it; a test in the node
+/// keeps the two lists equal).
+pub const STATE_NAMES: [&str; 14] = [
+    "new",
+    "submitted",
+    "acknowledged",
+    "awaiting-information",
+    "consulting",
+    "conditions-accepted",
+    "conditions-declined",
+    "postponed",
+    "preserved",
+    "partly-executed",
+    "executed",
+    "refused",
+    "withdrawn",
+    "closed",
+];
+
+/// An optional text member that, when present, must be text (not `null`).
+pub(crate) fn text_not_null<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
+}
+
+fn date_not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Date>, D::Error> {
+    date_text::deserialize(deserializer).map(Some)
+}
+
+fn date_opt_out<S: Serializer>(date: &Option<Date>, serializer: S) -> Result<S::Ok, S::Error> {
+    match date {
+        Some(d) => date_text::serialize(d, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A date as `YYYY-MM-DD` text.
+mod date_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = date
+            .format(format_description!("[year]-[month]-[day]"))
+            .map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Date::parse(&text, format_description!("[year]-[month]-[day]")).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not a date (YYYY-MM-DD): {e}"))
+        })
+    }
+}
+
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
+}
+
+/// The problems of a consultation's conditions.
+pub(crate) fn consult_problems(b: &ConsultBody) -> Vec<String> {
+    let mut out = Vec::new();
+    if b.conditions.is_empty() {
+        out.push("conditions: a consultation proposes at least one condition".to_owned());
+    }
+    if b.conditions.iter().any(|c| blank(c)) {
+        out.push("conditions: a condition is blank".to_owned());
+    }
+    out
+}
+
+/// The problems of a text member that must say something.
+pub(crate) fn text_problems(field: &str, text: &str) -> Vec<String> {
+    if blank(text) {
+        vec![format!("{field}: must not be blank")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The problems of a preservation's confirmation.
+pub(crate) fn confirm_problems(b: &ConfirmPreservationBody) -> Vec<String> {
+    if b.days == 0 {
+        vec!["days: a preservation lasts at least one day".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The problems of an execution's package ids: each `sha256:<hex>`, none
+/// twice.
+pub(crate) fn execute_problems(b: &ExecuteBody) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, id) in b.evidence.iter().enumerate() {
+        if MessageId::parse(id).is_err() {
+            out.push(format!(
+                "evidence[{i}]: {id:?} is not a package id (sha256:<64 hex>)"
+            ));
+        } else if b.evidence[..i].contains(id) {
+            out.push(format!("evidence[{i}]: {id} is listed twice"));
+        }
+    }
+    out
+}
+
+/// The problems of a follow-up announcement: it names a thread id.
+pub(crate) fn follow_up_problems(b: &FollowUpBody) -> Vec<String> {
+    match check_thread_id(&b.request) {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![format!("request: {e}")],
+    }
+}
+
+/// The problems of a status answer: it names a known state.
+pub(crate) fn status_problems(b: &StatusBody) -> Vec<String> {
+    if STATE_NAMES.contains(&b.state.as_str()) {
+        Vec::new()
+    } else {
+        vec![format!("state: {:?} is not a case state", b.state)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::date;
+
+    #[test]
+    fn dates_are_text_and_read_strictly() {
+        let b = PostponeBody {
+            reasons: "trial".into(),
+            until: Some(date!(2027 - 01 - 31)),
+            note: None,
+        };
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v, json!({"reasons": "trial", "until": "2027-01-31"}));
+        assert_eq!(serde_json::from_value::<PostponeBody>(v).unwrap(), b);
+        for bad in [
+            json!({"reasons": "x", "until": null}),
+            json!({"reasons": "x", "until": "31/01/2027"}),
+            json!({"reasons": "x", "extra": 1}),
+            json!({"until": "2027-01-31"}),
+        ] {
+            assert!(
+                serde_json::from_value::<PostponeBody>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn contents_problems_are_named() {
+        let consult = ConsultBody {
+            conditions: vec![" ".into()],
+            note: None,
+        };
+        assert_eq!(consult_problems(&consult).len(), 1);
+        let execute = ExecuteBody {
+            evidence: vec!["pkg-1".into()],
+            note: None,
+        };
+        assert_eq!(execute_problems(&execute).len(), 1);
+        let status = StatusBody {
+            state: "sleeping".into(),
+            note: None,
+        };
+        assert_eq!(status_problems(&status).len(), 1);
+        let follow = FollowUpBody {
+            request: "nope".into(),
+            note: None,
+        };
+        assert_eq!(follow_up_problems(&follow).len(), 1);
+    }
+}
