@@ -32,6 +32,25 @@ pub struct Config {
     pub evidence: EvidenceSection,
     #[serde(default, skip_serializing_if = "StorageSection::is_default")]
     pub storage: StorageSection,
+    #[serde(default, skip_serializing_if = "TreatySection::is_default")]
+    pub treaty: TreatySection,
+}
+
+/// The treaty registry the node checks a draft's legal basis against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreatySection {
+    /// A treaty registry file (`custos treaty template`), relative to the
+    /// data directory or absolute. Without one, a draft citing the
+    /// Convention is sent without checking that it is in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<PathBuf>,
+}
+
+impl TreatySection {
+    fn is_default(&self) -> bool {
+        *self == TreatySection::default()
+    }
 }
 
 /// The disk space the node keeps for itself.
@@ -236,7 +255,33 @@ impl Config {
             directory: DirectorySection::default(),
             evidence: EvidenceSection::default(),
             storage: StorageSection::default(),
+            treaty: TreatySection::default(),
         }
+    }
+
+    /// The treaty registry configured for the node (`treaty.registry`),
+    /// read and checked; `None` when none is configured. A registry that
+    /// cannot be read or has errors is an error naming the setting and the
+    /// file; its warnings are printed on standard error.
+    pub fn treaty_registry(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<Option<custos_model::treaty::Registry>> {
+        let Some(file) = &self.treaty.registry else {
+            return Ok(None);
+        };
+        let path = if file.is_absolute() {
+            file.clone()
+        } else {
+            data_dir.join(file)
+        };
+        let loaded = crate::cmd::treaty::load(&path).with_context(|| {
+            format!("treaty.registry in {}", data_dir.join(FILE_NAME).display())
+        })?;
+        for w in &loaded.warnings {
+            eprintln!("{}: {w}", path.display());
+        }
+        Ok(Some(loaded.registry))
     }
 
     /// Reads `DIR/custos.toml`, applies `CUSTOS_*` overrides and checks the result.
@@ -439,6 +484,15 @@ partial_expiry_secs = 604800
 # accepted (default 64 MiB): below it messages are refused as insufficient-storage (507),
 # while the refusal records still fit.
 reserve_bytes = 67108864
+
+[treaty]
+# The treaty registry (`custos treaty template`; docs/treaty-registry.md), relative to the
+# data directory or absolute. With one, a draft citing the Convention as legal basis is
+# sent only when the Convention is in force for both States on the sending date (entry
+# into force, denunciation); otherwise it must cite another basis (bilateral or
+# multilateral with the treaty named, or reciprocity). `custos request validate --data DIR`
+# makes the same check. Read at start-up: restart the node after changing the file.
+# registry = "treaty-registry.toml"
 "#;
 
 #[cfg(test)]
@@ -488,6 +542,31 @@ mod tests {
         assert_eq!(c.database.url, "postgres://u:pw@h/db");
         let debug = format!("{c:?}");
         assert!(!debug.contains("pw"), "{debug}");
+    }
+
+    #[test]
+    fn the_treaty_registry_is_read_relative_to_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::parse(EXAMPLE).unwrap();
+        assert_eq!(c.treaty, TreatySection::default());
+        assert!(c.treaty_registry(dir.path()).unwrap().is_none());
+
+        c.treaty.registry = Some("registry.toml".into());
+        let e = c.treaty_registry(dir.path()).unwrap_err();
+        let chain = format!("{e:#}");
+        assert!(
+            chain.starts_with("treaty.registry in ") && chain.contains("registry.toml"),
+            "{chain}"
+        );
+        std::fs::write(
+            dir.path().join("registry.toml"),
+            crate::cmd::treaty::SAMPLE_REGISTRY,
+        )
+        .unwrap();
+        let r = c.treaty_registry(dir.path()).unwrap().unwrap();
+        assert!(r.sample);
+        let back = Config::parse(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(back.treaty.registry, Some("registry.toml".into()));
     }
 
     #[test]

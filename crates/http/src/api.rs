@@ -106,7 +106,7 @@ pub struct SendBody {
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = SendBody,
     security(("bearer" = [])),
     responses((status = 202, body = Sent), (status = 401, description = "unauthorized"),
-        (status = 422, description = "invalid-draft, not-this-nodes-state or not-in-directory"), (status = 503, description = "no-directory")))]
+        (status = 422, description = "invalid-draft, not-this-nodes-state, legal-basis-not-applicable or not-in-directory"), (status = 503, description = "no-directory")))]
 pub async fn send_request(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

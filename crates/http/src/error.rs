@@ -76,6 +76,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
         NodeError::InvalidDraft(_) => ErrorCode::InvalidDraft,
         NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
+        NodeError::LegalBasis(_) => ErrorCode::LegalBasisNotApplicable,
         NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
         NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
         NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
@@ -182,6 +183,7 @@ mod tests {
             NodeError::NotInDirectory(_) => "NotInDirectory",
             NodeError::InvalidDraft(_) => "InvalidDraft",
             NodeError::NotOurs(_) => "NotOurs",
+            NodeError::LegalBasis(_) => "LegalBasis",
             NodeError::NotFound(_) => "NotFound",
             NodeError::NoSuchEntry { .. } => "NoSuchEntry",
             NodeError::Ledger(_) => "Ledger",
@@ -204,7 +206,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 27;
+    const VARIANTS: usize = 28;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -267,6 +269,16 @@ mod tests {
                 NodeError::NotOurs(text("x")),
                 422,
                 "not-this-nodes-state",
+                Caller,
+            ),
+            (
+                NodeError::LegalBasis(custos_model::basis::ConventionDoesNotApply {
+                    between: [fr(), fr()],
+                    on: time::macros::date!(2027 - 01 - 01),
+                    reasons: vec![custos_model::treaty::NotApplicable::SameParty { party: fr() }],
+                }),
+                422,
+                "legal-basis-not-applicable",
                 Caller,
             ),
             (NodeError::NotFound(text("x")), 404, "not-found", Caller),

@@ -73,7 +73,13 @@ pub const OFFENCE_CATEGORIES: &[&str] = &[
 ];
 
 /// Legal bases a request may rest on.
-pub const LEGAL_BASES: &[&str] = &["un-convention", "budapest", "bilateral", "reciprocity"];
+pub const LEGAL_BASES: &[&str] = &[
+    "un-convention",
+    "budapest",
+    "bilateral",
+    "multilateral",
+    "reciprocity",
+];
 
 /// Roles of the authorities that send and answer requests.
 pub const AUTHORITY_ROLES: &[&str] = &[
@@ -127,12 +133,12 @@ pub const FIELDS: &[Field] = &[
     Field {
         path: "legal_basis.basis",
         shape: Shape::OneOf(LEGAL_BASES),
-        about: "un-convention, budapest, bilateral or reciprocity.",
+        about: "un-convention, budapest, bilateral (a treaty between the two States), multilateral (another multilateral instrument) or reciprocity.",
     },
     Field {
         path: "legal_basis.treaty",
         shape: Shape::Text,
-        about: "Name of the bilateral treaty, when the basis is bilateral.",
+        about: "Name of the treaty or instrument, when the basis is bilateral or multilateral.",
     },
     Field {
         path: "requesting_authority",
@@ -225,6 +231,11 @@ pub const FIELDS: &[Field] = &[
         about: "Any particular procedure the requesting State wishes followed.",
     },
     Field {
+        path: "assistance.service_of_documents",
+        shape: Shape::Bool,
+        about: "Whether the request is for the service of documents; such a request needs no summary of facts.",
+    },
+    Field {
         path: "persons",
         shape: Shape::ListOfObjects,
         about: "Persons concerned.",
@@ -307,7 +318,7 @@ pub const FIELDS: &[Field] = &[
     Field {
         path: "preservation_days",
         shape: Shape::Integer { min: 1 },
-        about: "How many days the data is to be kept preserved.",
+        about: "How many days the data is to be kept preserved (the Convention's minimum is 60; a shorter period draws a warning).",
     },
     Field {
         path: "collection_period",
@@ -454,6 +465,9 @@ pub struct Item {
     pub article: ArticleRef,
     /// What the article asks for, in a sentence addressed to the drafter.
     pub sentence: &'static str,
+    /// A yes/no field of the draft whose `true` waives the item (a request
+    /// for the service of documents needs no summary of facts).
+    pub unless: Option<&'static str>,
 }
 
 const fn req(path: &'static str, article: ArticleRef, sentence: &'static str) -> Item {
@@ -462,6 +476,7 @@ const fn req(path: &'static str, article: ArticleRef, sentence: &'static str) ->
         need: Need::Required,
         article,
         sentence,
+        unless: None,
     }
 }
 
@@ -471,8 +486,28 @@ const fn rec(path: &'static str, article: ArticleRef, sentence: &'static str) ->
         need: Need::Recommended,
         article,
         sentence,
+        unless: None,
     }
 }
+
+/// A required item that the yes/no field `unless`, when `true`, waives.
+const fn req_unless(
+    path: &'static str,
+    unless: &'static str,
+    article: ArticleRef,
+    sentence: &'static str,
+) -> Item {
+    Item {
+        path,
+        need: Need::Required,
+        article,
+        sentence,
+        unless: Some(unless),
+    }
+}
+
+/// The field that says a general MLA request is for the service of documents.
+pub const SERVICE_OF_DOCUMENTS: &str = "assistance.service_of_documents";
 
 /// Items every kind needs: who asks, whom, and on what basis.
 const COMMON: &[Item] = &[
@@ -524,11 +559,6 @@ const MLA_ITEMS: &[Item] = &[
         "Give the functions of the authority conducting the proceedings.",
     ),
     req(
-        "facts",
-        article::MLA,
-        "Give a summary of the relevant facts.",
-    ),
-    req(
         "offences",
         article::ArticleRef::un("35"),
         "Name the offence: cooperation covers the Convention's offences and evidence of serious crime.",
@@ -565,66 +595,71 @@ const MLA_ITEMS: &[Item] = &[
     ),
 ];
 
-/// Items shared by the real-time collection and interception kinds (Arts 45–46).
-const COLLECTION_ITEMS: &[Item] = &[
-    req(
-        "proceedings.nature",
-        article::MLA,
-        "State the nature of the proceedings.",
-    ),
-    req(
-        "proceedings.subject",
-        article::MLA,
-        "State the subject matter of the proceedings.",
-    ),
-    req("facts", article::MLA, "Give the main facts."),
-    req(
-        "offences",
-        article::ArticleRef::un("35"),
-        "Name the offence.",
-    ),
-    req(
-        "offences[].category",
-        article::ArticleRef::un("35"),
-        "Give the category of each offence.",
-    ),
-    req(
-        "offences[].domestic_provision",
-        article::ArticleRef::un("35"),
-        "Cite the domestic provision for each offence.",
-    ),
-    req(
-        "data.link_to_offence",
-        article::MLA,
-        "Explain how the targeted data relates to the offence.",
-    ),
-    req(
-        "data.custodian",
-        article::MLA,
-        "Give the data identifying the owner, user or location of the system.",
-    ),
-    req(
-        "necessity",
-        article::MLA,
-        "Justify the need for the measure.",
-    ),
-    req(
-        "collection_period.from",
-        article::MLA,
-        "Give the first day of the collection period.",
-    ),
-    req(
-        "collection_period.to",
-        article::MLA,
-        "Give the last day of the collection period.",
-    ),
-    req(
-        "collection_period.justification",
-        article::MLA,
-        "Justify the length of the collection period.",
-    ),
-    req("purpose", article::MLA, "State the purpose of the measure."),
-];
+/// Items shared by the real-time collection and interception kinds, each
+/// citing the article of its kind (Art. 45 or 46); the offence and the
+/// purpose keep the articles that require them of every request.
+const fn collection_items(art: ArticleRef) -> [Item; 13] {
+    [
+        req(
+            "proceedings.nature",
+            art,
+            "State the nature of the proceedings.",
+        ),
+        req(
+            "proceedings.subject",
+            art,
+            "State the subject matter of the proceedings.",
+        ),
+        req("facts", art, "Give the main facts."),
+        req(
+            "offences",
+            article::ArticleRef::un("35"),
+            "Name the offence.",
+        ),
+        req(
+            "offences[].category",
+            article::ArticleRef::un("35"),
+            "Give the category of each offence.",
+        ),
+        req(
+            "offences[].domestic_provision",
+            article::ArticleRef::un("35"),
+            "Cite the domestic provision for each offence.",
+        ),
+        req(
+            "data.link_to_offence",
+            art,
+            "Explain how the targeted data relates to the offence.",
+        ),
+        req(
+            "data.custodian",
+            art,
+            "Give the data identifying the owner, user or location of the system.",
+        ),
+        req("necessity", art, "Justify the need for the measure."),
+        req(
+            "collection_period.from",
+            art,
+            "Give the first day of the collection period.",
+        ),
+        req(
+            "collection_period.to",
+            art,
+            "Give the last day of the collection period.",
+        ),
+        req(
+            "collection_period.justification",
+            art,
+            "Justify the length of the collection period.",
+        ),
+        req("purpose", article::MLA, "State the purpose of the measure."),
+    ]
+}
+
+/// The Art. 45 items of a request for real-time collection of traffic data.
+const REAL_TIME_ITEMS: &[Item] = &collection_items(article::REAL_TIME_TRAFFIC);
+/// The Art. 46 items of a request for interception of content data.
+const INTERCEPTION_ITEMS: &[Item] = &collection_items(article::INTERCEPTION);
 
 /// The required contents of a kind, in the order the treaty lists them.
 ///
@@ -841,6 +876,11 @@ pub fn requirements(kind: RequestKind) -> Vec<&'static [Item]> {
         K::StoredData => {
             const L: &[Item] = &[
                 req(
+                    "facts",
+                    article::MLA,
+                    "Give a summary of the relevant facts.",
+                ),
+                req(
                     "data.description",
                     article::STORED_DATA,
                     "Describe the stored data to be searched, seized or disclosed.",
@@ -863,20 +903,43 @@ pub fn requirements(kind: RequestKind) -> Vec<&'static [Item]> {
             ];
             L
         }
-        K::RealTimeTraffic | K::Interception => {
+        K::RealTimeTraffic => {
             const L: &[Item] = &[req(
                 "data.description",
-                article::MLA,
-                "Describe the targeted traffic data or communications.",
+                article::REAL_TIME_TRAFFIC,
+                "Describe the traffic data to be collected in real time.",
             )];
             L
         }
+        K::Interception => {
+            const L: &[Item] = &[
+                req(
+                    "data.description",
+                    article::INTERCEPTION,
+                    "Describe the communications whose content is to be intercepted.",
+                ),
+                rec(
+                    "offences[].max_penalty_years",
+                    article::INTERCEPTION,
+                    "Give the maximum penalty: interception is meant for serious crime.",
+                ),
+            ];
+            L
+        }
         K::Mla => {
-            const L: &[Item] = &[rec(
-                "data.period",
-                article::MLA,
-                "Where applicable, give the time period of the data sought.",
-            )];
+            const L: &[Item] = &[
+                req_unless(
+                    "facts",
+                    SERVICE_OF_DOCUMENTS,
+                    article::MLA,
+                    "Give a summary of the relevant facts (not needed for the service of documents).",
+                ),
+                rec(
+                    "data.period",
+                    article::MLA,
+                    "Where applicable, give the time period of the data sought.",
+                ),
+            ];
             L
         }
         K::SpontaneousInformation => {
@@ -989,11 +1052,23 @@ pub fn requirements(kind: RequestKind) -> Vec<&'static [Item]> {
     let mut lists = vec![COMMON];
     match kind {
         K::StoredData | K::Mla => lists.push(MLA_ITEMS),
-        K::RealTimeTraffic | K::Interception => lists.push(COLLECTION_ITEMS),
+        K::RealTimeTraffic => lists.push(REAL_TIME_ITEMS),
+        K::Interception => lists.push(INTERCEPTION_ITEMS),
         _ => {}
     }
     lists.push(own);
     lists
+}
+
+/// Optional fields a kind's template shows although no article requires
+/// them: the period a preservation is asked for, and whether a general MLA
+/// request is for the service of documents.
+pub fn offered(kind: RequestKind) -> &'static [&'static str] {
+    match kind {
+        RequestKind::Preservation => &["preservation_days"],
+        RequestKind::Mla => &[SERVICE_OF_DOCUMENTS],
+        _ => &[],
+    }
 }
 
 /// The items of a kind, flattened, in order.
@@ -1067,6 +1142,43 @@ mod tests {
                     "parent of {} is not an object",
                     f.path
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_waiver_is_a_yes_no_field() {
+        for kind in RequestKind::ALL {
+            for item in items(kind) {
+                if let Some(waiver) = item.unless {
+                    let f = field(waiver).unwrap_or_else(|| panic!("{waiver} is not a field"));
+                    assert_eq!(f.shape, Shape::Bool, "{kind}: {waiver}");
+                    assert!(!waiver.contains("[]"), "{waiver} must not be in a list");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_collection_kinds_cite_articles_45_and_46_not_40() {
+        for (kind, art) in [
+            (RequestKind::RealTimeTraffic, article::REAL_TIME_TRAFFIC),
+            (RequestKind::Interception, article::INTERCEPTION),
+        ] {
+            for path in [
+                "proceedings.nature",
+                "proceedings.subject",
+                "facts",
+                "data.description",
+                "data.link_to_offence",
+                "data.custodian",
+                "necessity",
+                "collection_period.from",
+                "collection_period.to",
+                "collection_period.justification",
+            ] {
+                let item = items(kind).find(|i| i.path == path).unwrap();
+                assert_eq!(item.article, art, "{kind}: {path}");
             }
         }
     }

@@ -5,6 +5,7 @@
 //! correction to the reading of the treaty is a one-line change.
 
 pub mod article;
+pub mod basis;
 pub mod clock;
 pub mod contents;
 pub mod kind;

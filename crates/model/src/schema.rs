@@ -2,9 +2,11 @@
 //!
 //! The schema is published under `docs/` so that other tools can check drafts
 //! without Custos. It says what each field looks like and, per kind, which
-//! items are required. Rules that tie fields together (a deadline needs
-//! reasons, preservation lasts at least 60 days, periods run forward) are
-//! beyond what the schema states; `custos request validate` checks them too.
+//! items are required (and which of them a yes/no field waives: a request
+//! for the service of documents needs no summary of facts). Rules that tie
+//! fields together (a deadline needs reasons, periods run forward, a
+//! preservation shorter than 60 days is warned) are beyond what the schema
+//! states; `custos request validate` checks them too.
 
 use serde_json::{Map, Value, json};
 
@@ -36,18 +38,50 @@ pub fn draft_schema() -> Value {
             .into_iter()
             .map(|kind| {
                 let mut required = Tree::default();
+                // Items a yes/no field waives, grouped by that field.
+                let mut waived: Vec<(&str, Tree)> = Vec::new();
                 for item in contents::items(kind).filter(|i| i.need == Need::Required) {
-                    required.add(item.path);
+                    match item.unless {
+                        None => required.add(item.path),
+                        Some(waiver) => {
+                            let at = match waived.iter().position(|(w, _)| *w == waiver) {
+                                Some(at) => at,
+                                None => {
+                                    waived.push((waiver, Tree::default()));
+                                    waived.len() - 1
+                                }
+                            };
+                            waived[at].1.add(item.path);
+                        }
+                    }
+                }
+                let mut then = required.to_schema();
+                if !waived.is_empty() {
+                    let rules: Vec<Value> = waived
+                        .iter()
+                        .map(|(waiver, tree)| {
+                            json!({ "if": is_true(waiver), "else": tree.to_schema() })
+                        })
+                        .collect();
+                    then["allOf"] = Value::Array(rules);
                 }
                 json!({
                     "if": { "properties": { "kind": { "const": kind.as_str() } }, "required": ["kind"] },
-                    "then": required.to_schema(),
+                    "then": then,
                 })
             })
             .collect();
         obj.insert("allOf".into(), Value::Array(rules));
     }
     root
+}
+
+/// A schema that holds when the yes/no field at a dotted `path` is `true`.
+fn is_true(path: &str) -> Value {
+    path.rsplit('.').fold(
+        json!({ "const": true }),
+        |inner, name| json!({ "properties": { name: inner }, "required": [name] }),
+    )
 }
 
 fn object_schema(prefix: &str) -> Value {
@@ -223,7 +257,9 @@ mod tests {
             let mut stated = std::collections::BTreeSet::new();
             required_paths(&rule["then"], "", &mut stated);
             let mut catalogue = std::collections::BTreeSet::new();
-            for item in contents::items(kind).filter(|i| i.need == Need::Required) {
+            for item in
+                contents::items(kind).filter(|i| i.need == Need::Required && i.unless.is_none())
+            {
                 // The item, and every object on the way to it.
                 let mut at = 0;
                 while let Some(dot) = item.path[at..].find('.') {
@@ -235,6 +271,43 @@ mod tests {
             }
             assert_eq!(stated, catalogue, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn the_mla_rule_waives_the_facts_for_the_service_of_documents() {
+        let schema = draft_schema();
+        let rule = schema["allOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["if"]["properties"]["kind"]["const"] == "mla")
+            .unwrap();
+        let required = rule["then"]["required"].as_array().unwrap();
+        assert!(!required.contains(&json!("facts")), "{required:?}");
+        assert_eq!(
+            rule["then"]["allOf"],
+            json!([{
+                "if": { "properties": { "assistance": {
+                    "properties": { "service_of_documents": { "const": true } },
+                    "required": ["service_of_documents"]
+                } }, "required": ["assistance"] },
+                "else": { "required": ["facts"] }
+            }])
+        );
+        // Other MLA kinds still require the facts outright.
+        let stored = schema["allOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["if"]["properties"]["kind"]["const"] == "stored-data")
+            .unwrap();
+        assert!(
+            stored["then"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("facts"))
+        );
+        assert!(stored["then"]["allOf"].is_null());
     }
 
     #[test]

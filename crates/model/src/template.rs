@@ -33,7 +33,9 @@ pub fn render(kind: RequestKind) -> String {
     let mut wanted: BTreeSet<&str> = ALWAYS_OFFERED.iter().copied().collect();
     for item in contents::items(kind) {
         wanted.insert(item.path);
+        wanted.extend(item.unless);
     }
+    wanted.extend(contents::offered(kind));
     // Objects and lists named as a whole bring all their fields.
     for f in FIELDS {
         if let Some((parent, _)) = f.path.rsplit_once('.') {
@@ -122,7 +124,13 @@ fn comment(kind: RequestKind, path: &str, about: &str) -> String {
                 Need::Required => "required",
                 Need::Recommended => "where possible",
             };
-            format!("{} ({need}, {})", item.sentence, item.article)
+            match item.unless {
+                Some(waiver) => format!(
+                    "{} ({need} unless {waiver} is true, {})",
+                    item.sentence, item.article
+                ),
+                None => format!("{} ({need}, {})", item.sentence, item.article),
+            }
         }
         None => format!("{about} (optional)"),
     }
@@ -185,6 +193,7 @@ fn sample(kind: RequestKind, path: &str) -> Value {
         "assistance.description" => json!(
             "Disclose the subscriber information and stored logs of the hosting account that ran the staging server."
         ),
+        "assistance.service_of_documents" => json!(false),
         "assistance.procedure" => {
             json!("Please provide a certificate of authenticity for the records produced.")
         }
@@ -212,9 +221,14 @@ fn sample(kind: RequestKind, path: &str) -> Value {
         "data.location" => json!("Data centre in the requested State"),
         "data.period.from" => json!("2026-10-01"),
         "data.period.to" => json!("2026-11-10"),
-        "necessity" => json!(
-            "The provider keeps connection logs for 30 days only; without preservation the evidence will be lost."
-        ),
+        "necessity" => json!(match kind {
+            RequestKind::RealTimeTraffic =>
+                "The attackers reach the staging server through changing relays; only traffic data collected as the connections happen can show where they come from.",
+            RequestKind::Interception =>
+                "The attackers plan their next attack through the account's messages; only their content, intercepted as they are sent, can show its target and time.",
+            _ =>
+                "The provider keeps connection logs for 30 days only; without preservation the evidence will be lost.",
+        }),
         "follow_up_mla" => json!(true),
         "preservation_days" => json!(90),
         "collection_period.from" => json!("2026-12-01"),
@@ -309,6 +323,44 @@ mod tests {
                         item.path
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_real_time_and_interception_templates_justify_their_own_measure() {
+        let preservation = validate::parse(&render(RequestKind::Preservation)).unwrap();
+        for kind in [RequestKind::RealTimeTraffic, RequestKind::Interception] {
+            let draft = validate::parse(&render(kind)).unwrap();
+            let necessity = draft["necessity"].as_str().unwrap();
+            assert_ne!(draft["necessity"], preservation["necessity"], "{kind}");
+            assert!(!necessity.contains("preserv"), "{kind}: {necessity}");
+        }
+        let real_time = validate::parse(&render(RequestKind::RealTimeTraffic)).unwrap();
+        assert!(
+            real_time["necessity"]
+                .as_str()
+                .unwrap()
+                .contains("collected as the connections happen")
+        );
+    }
+
+    #[test]
+    fn templates_offer_the_preservation_period_and_the_service_of_documents() {
+        let text = render(RequestKind::Preservation);
+        let draft = validate::parse(&text).unwrap();
+        assert_eq!(draft["preservation_days"], 90);
+        assert!(text.contains("the Convention's minimum is 60"), "{text}");
+        let text = render(RequestKind::Mla);
+        let draft = validate::parse(&text).unwrap();
+        assert_eq!(draft["assistance"]["service_of_documents"], false);
+        assert!(
+            text.contains("required unless assistance.service_of_documents is true, Art. 40"),
+            "{text}"
+        );
+        for kind in RequestKind::ALL {
+            for path in contents::offered(kind) {
+                assert!(contents::field(path).is_some(), "{kind}: {path}");
             }
         }
     }

@@ -4,7 +4,8 @@
 //! allowed), then checked in one pass that collects every problem: fields the
 //! format does not know, values of the wrong shape, items the request kind
 //! requires that are missing, and the rules that tie fields together (a
-//! deadline needs its reasons, preservation lasts at least the minimum, ...).
+//! deadline needs its reasons, a preservation shorter than the minimum is
+//! warned, ...). A draft larger than [`MAX_DRAFT_BYTES`] is refused unread.
 //! Nothing stops at the first problem: a caseworker fixes a draft in one go.
 
 use std::fmt;
@@ -50,11 +51,15 @@ pub enum Code {
     PeriodReversed,
     FollowUpRequired,
     NotSeriousCrime,
+    InterceptionNotSeriousCrime,
+    TooLarge,
+    CannotRead,
+    ConventionNotApplicable,
 }
 
 impl Code {
     /// Every code, for the documentation table.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 22] = [
         Code::Unreadable,
         Code::FormatUnsupported,
         Code::KindUnknown,
@@ -73,6 +78,10 @@ impl Code {
         Code::PeriodReversed,
         Code::FollowUpRequired,
         Code::NotSeriousCrime,
+        Code::InterceptionNotSeriousCrime,
+        Code::TooLarge,
+        Code::CannotRead,
+        Code::ConventionNotApplicable,
     ];
 
     /// The stable wire name, such as `missing-required`.
@@ -96,6 +105,10 @@ impl Code {
             Code::PeriodReversed => "period-reversed",
             Code::FollowUpRequired => "follow-up-required",
             Code::NotSeriousCrime => "not-serious-crime",
+            Code::InterceptionNotSeriousCrime => "interception-not-serious-crime",
+            Code::TooLarge => "too-large",
+            Code::CannotRead => "cannot-read",
+            Code::ConventionNotApplicable => "convention-not-applicable",
         }
     }
 
@@ -129,7 +142,7 @@ impl Code {
             Code::SameState => "The requesting and requested States are the same.",
             Code::DeadlineWithoutReasons => "A proposed deadline carries no reasons.",
             Code::PreservationTooShort => {
-                "A preservation period is shorter than the Convention's minimum."
+                "Warning: the preservation period asked is shorter than the Convention's minimum, which binds the preservation the requested State carries out."
             }
             Code::PeriodReversed => "A period ends before it begins.",
             Code::FollowUpRequired => {
@@ -137,6 +150,14 @@ impl Code {
             }
             Code::NotSeriousCrime => {
                 "An offence given as serious crime lacks a maximum penalty of at least the threshold."
+            }
+            Code::InterceptionNotSeriousCrime => {
+                "Warning: interception of content data is asked for an offence whose maximum penalty is below the serious-crime threshold."
+            }
+            Code::TooLarge => "The draft is larger than the largest draft accepted (1 MiB).",
+            Code::CannotRead => "The draft file cannot be opened or read, or is not UTF-8 text.",
+            Code::ConventionNotApplicable => {
+                "The draft cites the Convention as legal basis, but the treaty registry says it is not in force between the two States on the sending date; the message gives every reason."
             }
         }
     }
@@ -238,6 +259,41 @@ impl Report {
     }
 }
 
+/// The largest draft accepted, in bytes (1 MiB): larger files are refused
+/// before they are parsed, wherever a draft is read.
+pub const MAX_DRAFT_BYTES: usize = 1 << 20;
+
+impl Report {
+    /// The report on a draft that could not be read at all (a missing or
+    /// unreadable file, text that is not UTF-8): one `cannot-read` error.
+    pub fn cannot_read(problem: impl Into<String>) -> Report {
+        let mut r = Report::default();
+        r.error(Code::CannotRead, "", None, problem);
+        r
+    }
+
+    /// The report on a draft larger than [`MAX_DRAFT_BYTES`]: one
+    /// `too-large` error. `size` is what was seen (at least the limit plus one).
+    pub fn too_large(size: u64) -> Report {
+        let mut r = Report::default();
+        r.error(
+            Code::TooLarge,
+            "",
+            None,
+            format!(
+                "the draft is {size} bytes; a draft may be at most {MAX_DRAFT_BYTES} bytes ({} MiB)",
+                MAX_DRAFT_BYTES >> 20
+            ),
+        );
+        r
+    }
+
+    /// True when the draft could not be read (as opposed to read and found wanting).
+    pub fn is_unreadable_file(&self) -> bool {
+        self.issues.iter().any(|i| i.code == Code::CannotRead)
+    }
+}
+
 /// Reads a draft's text: JSON, with `//` and `/* */` comments allowed.
 ///
 /// Comments are blanked out (line breaks kept, so positions in errors stay
@@ -315,6 +371,9 @@ fn strip_comments(text: &str) -> String {
 
 /// Parses and validates a draft's text.
 pub fn validate_text(text: &str) -> Report {
+    if text.len() > MAX_DRAFT_BYTES {
+        return Report::too_large(text.len() as u64);
+    }
     match parse(text) {
         Ok(v) => validate(&v),
         Err(e) => {
@@ -530,6 +589,12 @@ fn check_state(s: &str, path: &str, r: &mut Report) {
 /// Reports every required item that is missing, and every recommended one as a warning.
 fn check_items(kind: RequestKind, draft: &Value, r: &mut Report) {
     for item in contents::items(kind) {
+        if item
+            .unless
+            .is_some_and(|waiver| lookup(draft, waiver) == Some(&Value::Bool(true)))
+        {
+            continue;
+        }
         for (path, value) in resolve(draft, item.path) {
             if value.is_some_and(|v| !is_absent(v)) {
                 continue;
@@ -562,12 +627,14 @@ fn check_rules(kind: RequestKind, draft: &Value, r: &mut Report) {
         );
     }
 
-    if text("legal_basis.basis") == Some("bilateral") && text("legal_basis.treaty").is_none() {
+    if let Some(basis @ ("bilateral" | "multilateral")) = text("legal_basis.basis")
+        && text("legal_basis.treaty").is_none()
+    {
         r.error(
             Code::MissingRequired,
             "legal_basis.treaty",
             Some(article::MLA),
-            "Name the bilateral treaty the request rests on.",
+            format!("Name the {basis} treaty or instrument the request rests on."),
         );
     }
 
@@ -604,12 +671,16 @@ fn check_rules(kind: RequestKind, draft: &Value, r: &mut Report) {
     if let Some(days) = lookup(draft, "preservation_days").and_then(Value::as_i64) {
         let min = clock::PRESERVATION_MINIMUM;
         if days < i64::from(min.days) {
-            r.error(
+            // The minimum binds the preservation the requested State
+            // carries out (the case's clock enforces it); asking for less
+            // is worth a warning, not a refusal.
+            r.push(
+                Severity::Warning,
                 Code::PreservationTooShort,
                 "preservation_days",
                 Some(min.article),
                 format!(
-                    "preservation lasts at least {} days; {days} were asked",
+                    "{days} days were asked; the requested State preserves the data for at least {} days",
                     min.days
                 ),
             );
@@ -664,6 +735,35 @@ fn check_rules(kind: RequestKind, draft: &Value, r: &mut Report) {
                 ),
                 _ => {}
             }
+        }
+        if kind == RequestKind::Interception {
+            check_interception_offences(offences, r);
+        }
+    }
+}
+
+/// Interception of content data is for serious crime: an offence whose
+/// maximum penalty is given and falls below the threshold gets a warning
+/// (domestic law sets the range of offences, so it is not an error). An
+/// offence given as serious crime is already checked above.
+fn check_interception_offences(offences: &[Value], r: &mut Report) {
+    let threshold = clock::SERIOUS_CRIME_MIN_PENALTY_YEARS;
+    for (i, o) in offences.iter().enumerate() {
+        if o.get("category").and_then(Value::as_str) == Some("serious-crime") {
+            continue;
+        }
+        if let Some(y) = o.get("max_penalty_years").and_then(Value::as_f64)
+            && y < f64::from(threshold)
+        {
+            r.push(
+                Severity::Warning,
+                Code::InterceptionNotSeriousCrime,
+                format!("offences[{i}].max_penalty_years"),
+                Some(article::INTERCEPTION),
+                format!(
+                    "interception is asked for an offence punishable by at most {y} years; serious crime means at least {threshold} years' deprivation of liberty"
+                ),
+            );
         }
     }
 }
@@ -813,6 +913,146 @@ mod tests {
             .collect();
         assert_eq!(got, vec![("data.period.from".to_owned(), false)]);
         assert!(resolve(&v, "persons[].name").is_empty());
+    }
+
+    /// A kind's template, read as a value (it validates as printed).
+    fn template(kind: RequestKind) -> Value {
+        parse(&crate::template::render(kind)).unwrap()
+    }
+
+    fn issues_at<'r>(r: &'r Report, path: &str) -> Vec<&'r Issue> {
+        r.issues.iter().filter(|i| i.path == path).collect()
+    }
+
+    #[test]
+    fn a_request_for_the_service_of_documents_needs_no_summary_of_facts() {
+        let mut d = template(RequestKind::Mla);
+        d.as_object_mut().unwrap().remove("facts");
+        let r = validate(&d);
+        let facts = issues_at(&r, "facts");
+        assert_eq!(facts.len(), 1, "{:#?}", r.issues);
+        assert_eq!(facts[0].code, Code::MissingRequired);
+        assert_eq!(facts[0].article, Some(article::MLA));
+
+        d["assistance"]["service_of_documents"] = Value::Bool(true);
+        let r = validate(&d);
+        assert!(r.issues.is_empty(), "{:#?}", r.issues);
+
+        // Only a general MLA request is waived: stored data still needs the facts.
+        let mut d = template(RequestKind::StoredData);
+        d.as_object_mut().unwrap().remove("facts");
+        d["assistance"]["service_of_documents"] = Value::Bool(true);
+        let r = validate(&d);
+        assert_eq!(issues_at(&r, "facts")[0].code, Code::MissingRequired);
+    }
+
+    #[test]
+    fn real_time_collection_and_interception_cite_their_own_articles() {
+        for (kind, art) in [
+            (RequestKind::RealTimeTraffic, article::REAL_TIME_TRAFFIC),
+            (RequestKind::Interception, article::INTERCEPTION),
+        ] {
+            let mut d = template(kind);
+            let obj = d.as_object_mut().unwrap();
+            for key in ["facts", "necessity", "collection_period"] {
+                obj.remove(key);
+            }
+            obj["data"].as_object_mut().unwrap().remove("custodian");
+            let r = validate(&d);
+            for path in [
+                "facts",
+                "necessity",
+                "collection_period.from",
+                "collection_period.to",
+                "collection_period.justification",
+                "data.custodian",
+            ] {
+                let found = issues_at(&r, path);
+                assert_eq!(found.len(), 1, "{kind} {path}: {:#?}", r.issues);
+                assert_eq!(found[0].article, Some(art), "{kind} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn interception_for_an_offence_that_is_not_serious_crime_is_a_warning() {
+        let mut d = template(RequestKind::Interception);
+        d["offences"][0]["max_penalty_years"] = 2.into();
+        let r = validate(&d);
+        assert!(r.is_valid(), "{:#?}", r.issues);
+        let w = issues_at(&r, "offences[0].max_penalty_years");
+        assert_eq!(w.len(), 1, "{:#?}", r.issues);
+        assert_eq!(w[0].code, Code::InterceptionNotSeriousCrime);
+        assert_eq!(w[0].severity, Severity::Warning);
+        assert_eq!(w[0].article, Some(article::INTERCEPTION));
+
+        // Without a penalty, the warning asks for one.
+        d["offences"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("max_penalty_years");
+        let r = validate(&d);
+        let w = issues_at(&r, "offences[0].max_penalty_years");
+        assert_eq!(w[0].code, Code::RecommendedMissing, "{:#?}", r.issues);
+
+        // Four years or more is serious crime; other kinds are not concerned.
+        d["offences"][0]["max_penalty_years"] = 4.into();
+        assert!(validate(&d).issues.is_empty());
+        let mut d = template(RequestKind::StoredData);
+        d["offences"][0]["max_penalty_years"] = 2.into();
+        assert!(validate(&d).issues.is_empty());
+    }
+
+    #[test]
+    fn a_preservation_shorter_than_sixty_days_is_a_warning() {
+        let mut d = template(RequestKind::Preservation);
+        assert_eq!(d["preservation_days"], 90);
+        d["preservation_days"] = 30.into();
+        let r = validate(&d);
+        assert!(r.is_valid(), "{:#?}", r.issues);
+        assert_eq!(r.issues.len(), 1, "{:#?}", r.issues);
+        assert_eq!(r.issues[0].code, Code::PreservationTooShort);
+        assert_eq!(r.issues[0].severity, Severity::Warning);
+        assert_eq!(r.issues[0].article, Some(article::PRESERVATION));
+        d["preservation_days"] = 60.into();
+        assert!(validate(&d).issues.is_empty());
+    }
+
+    #[test]
+    fn a_draft_over_the_limit_is_refused_before_it_is_read() {
+        let filler = "x".repeat(MAX_DRAFT_BYTES);
+        let text = format!("{{\"format\": \"{filler}\"}}");
+        let r = validate_text(&text);
+        assert_eq!(r.issues.len(), 1);
+        assert_eq!(r.issues[0].code, Code::TooLarge);
+        assert!(
+            r.issues[0].message.contains("1 MiB"),
+            "{}",
+            r.issues[0].message
+        );
+        assert!(Code::TooLarge.meaning().contains("1 MiB"));
+        assert_eq!(MAX_DRAFT_BYTES, 1 << 20);
+        // Right at the limit the draft is read (and here found wanting).
+        let at_limit = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_DRAFT_BYTES - 8));
+        assert_eq!(at_limit.len(), MAX_DRAFT_BYTES);
+        assert_ne!(validate_text(&at_limit).issues[0].code, Code::TooLarge);
+    }
+
+    #[test]
+    fn a_bilateral_or_multilateral_basis_names_its_instrument() {
+        for basis in ["bilateral", "multilateral"] {
+            let mut d = template(RequestKind::Mla);
+            d["legal_basis"]["basis"] = basis.into();
+            let r = validate(&d);
+            let found = issues_at(&r, "legal_basis.treaty");
+            assert_eq!(found.len(), 1, "{basis}: {:#?}", r.issues);
+            assert_eq!(found[0].code, Code::MissingRequired);
+            d["legal_basis"]["treaty"] = "Convention on mutual assistance (1959)".into();
+            assert!(validate(&d).issues.is_empty(), "{basis}");
+        }
+        let mut d = template(RequestKind::Mla);
+        d["legal_basis"]["basis"] = "reciprocity".into();
+        assert!(validate(&d).issues.is_empty());
     }
 
     #[test]

@@ -191,7 +191,16 @@ proptest! {
         let with = build(&d, Some(reio));
         prop_assert_eq!(without.entry_into_force(), with.entry_into_force());
         let (s1, s2) = (without.status_at(on), with.status_at(on));
-        prop_assert_eq!(&s1.convention, &s2.convention);
+        // The REIO's instrument adds to the instruments deposited by the
+        // day asked, and to nothing else.
+        let reio_deposited = usize::from(day(reio) <= on);
+        prop_assert_eq!(s2.convention.deposited, s1.convention.deposited + reio_deposited);
+        let mut c2 = s2.convention.clone();
+        c2.deposited = s1.convention.deposited;
+        prop_assert_eq!(&s1.convention, &c2);
+        let eu_status = s2.party(eu()).expect("the REIO is listed");
+        prop_assert_eq!(eu_status.deposited, reio_deposited == 1);
+        prop_assert!(!eu_status.counted);
         for p in &s1.parties {
             prop_assert_eq!(Some(p), s2.party(p.code));
         }

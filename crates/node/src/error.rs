@@ -56,6 +56,11 @@ pub enum NodeError {
     /// The draft is not this node's to send.
     #[error("{0}")]
     NotOurs(String),
+    /// The draft cites the Convention as legal basis, and the treaty
+    /// registry says it is not in force between the two States on the
+    /// sending date: nothing is sent.
+    #[error(transparent)]
+    LegalBasis(#[from] custos_model::basis::ConventionDoesNotApply),
     /// A request or message that does not exist.
     #[error("no request or message {0:?}")]
     NotFound(String),
@@ -160,6 +165,7 @@ impl NodeError {
             | NodeError::NotInDirectory(_)
             | NodeError::InvalidDraft(_)
             | NodeError::NotOurs(_)
+            | NodeError::LegalBasis(_)
             | NodeError::NotFound(_)
             | NodeError::NoSuchEntry { .. }
             | NodeError::EvidenceInput { .. }

@@ -21,6 +21,7 @@ mod error;
 pub mod evidence;
 pub mod intake;
 pub mod keys;
+mod legal_basis;
 pub mod outbox;
 pub mod reads;
 pub mod send;
@@ -69,6 +70,9 @@ pub struct NodeSettings {
     /// message to be accepted: below it messages are refused as
     /// `insufficient-storage`, and the refusal records still fit.
     pub message_reserve_bytes: u64,
+    /// The treaty registry a draft citing the Convention is checked
+    /// against before it is sent (`legal_basis.rs`); `None`: not checked.
+    pub treaty_registry: Option<Arc<custos_model::treaty::Registry>>,
 }
 
 /// A running node's shared state.

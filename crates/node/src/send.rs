@@ -33,6 +33,7 @@ impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
     pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
         let (to, kind) = self.check_draft(&draft)?;
+        let basis = self.check_legal_basis(&draft)?;
         let thread = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
         let request = RequestRecord {
@@ -44,7 +45,9 @@ impl Node {
             created_at: now,
         };
         let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
-        self.queue(message, Some(request), &actor.label()).await
+        let note = basis.map(|b| json!({ "legal_basis": b }));
+        self.queue_noting(message, Some(request), &actor.label(), note)
+            .await
     }
 
     /// Checks that a draft validates and is this node's to send; returns the
@@ -133,6 +136,24 @@ impl Node {
         request: Option<RequestRecord>,
         actor: &str,
     ) -> Result<Sent, NodeError> {
+        self.queue_noting(message, request, actor, None).await
+    }
+
+    /// [`Node::queue`], with `note` (a JSON object) added to the detail of
+    /// the message's history event and ledger entry.
+    async fn queue_noting(
+        &self,
+        message: Message,
+        request: Option<RequestRecord>,
+        actor: &str,
+        note: Option<Value>,
+    ) -> Result<Sent, NodeError> {
+        let noted = |mut detail: Value| {
+            if let (Some(Value::Object(extra)), Some(obj)) = (&note, detail.as_object_mut()) {
+                obj.extend(extra.clone());
+            }
+            detail
+        };
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let to = message.to;
         let entry = directory.entry(to).ok_or(NodeError::NotInDirectory(to))?;
@@ -151,7 +172,7 @@ impl Node {
                 .request(message.thread.clone())
                 .subject(id.clone())
                 .envelope(&sealed.envelope_json)
-                .detail(json!({ "kind": message.kind.as_str(), "to": to }))
+                .detail(noted(json!({ "kind": message.kind.as_str(), "to": to })))
                 .encode()?,
         ];
         // At rest the envelope is sealed under the storage key, with the
@@ -184,7 +205,7 @@ impl Node {
                 at: now,
                 actor: actor.to_owned(),
                 kind: format!("sent:{}", message.kind.as_str()),
-                detail: json!({ "message_id": id, "to": to }),
+                detail: noted(json!({ "message_id": id, "to": to })),
                 ledger: None,
             },
             outbox: OutboxItem {

@@ -42,6 +42,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         message_reserve_bytes: custos_node::DEFAULT_MESSAGE_RESERVE_BYTES,
         retry: RetryPolicy::default(),
         evidence: Default::default(),
+        treaty_registry: None,
     };
     Node::open(
         settings,

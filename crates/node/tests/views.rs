@@ -280,7 +280,10 @@ fn rows() -> Vec<Row> {
                       "kind": "sent:submit",
                       "detail": {
                         "message_id": "<message>",
-                        "to": "DE"
+                        "to": "DE",
+                        "legal_basis": {
+                          "basis": "un-convention"
+                        }
                       }
                     }
                   ]

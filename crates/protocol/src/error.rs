@@ -69,6 +69,7 @@ pub enum ErrorCode {
     MalformedWitnessRequest,
     InvalidDraft,
     NotThisNodesState,
+    LegalBasisNotApplicable,
     NotInDirectory,
     NoEncryptionKey,
     InvalidEvidenceInput,
@@ -80,7 +81,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 52] = [
+    pub const ALL: [ErrorCode; 53] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -126,6 +127,7 @@ impl ErrorCode {
         ErrorCode::MalformedWitnessRequest,
         ErrorCode::InvalidDraft,
         ErrorCode::NotThisNodesState,
+        ErrorCode::LegalBasisNotApplicable,
         ErrorCode::NotInDirectory,
         ErrorCode::NoEncryptionKey,
         ErrorCode::InvalidEvidenceInput,
@@ -183,6 +185,7 @@ impl ErrorCode {
             ErrorCode::MalformedWitnessRequest => "malformed-witness-request",
             ErrorCode::InvalidDraft => "invalid-draft",
             ErrorCode::NotThisNodesState => "not-this-nodes-state",
+            ErrorCode::LegalBasisNotApplicable => "legal-basis-not-applicable",
             ErrorCode::NotInDirectory => "not-in-directory",
             ErrorCode::NoEncryptionKey => "no-encryption-key",
             ErrorCode::InvalidEvidenceInput => "invalid-evidence-input",
@@ -235,6 +238,7 @@ impl ErrorCode {
             ErrorCode::MalformedWitnessRequest => 400,
             ErrorCode::InvalidDraft
             | ErrorCode::NotThisNodesState
+            | ErrorCode::LegalBasisNotApplicable
             | ErrorCode::NotInDirectory
             | ErrorCode::NoEncryptionKey
             | ErrorCode::InvalidEvidenceInput
@@ -366,6 +370,9 @@ impl ErrorCode {
             }
             ErrorCode::NotThisNodesState => {
                 "A draft names another requesting State than the one this node speaks for (client API only)."
+            }
+            ErrorCode::LegalBasisNotApplicable => {
+                "A draft cites the Convention as legal basis, but the node's treaty registry says it is not in force between the two States on the sending date; the message gives every reason. Cite another basis instead (client API only)."
             }
             ErrorCode::NotInDirectory => {
                 "The State named as a recipient, or as the origin of a checkpoint offered for witnessing, has no entry in the directory."

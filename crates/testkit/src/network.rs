@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use custos_http::ServerLimits;
 use custos_model::clock::Clock;
+use custos_model::treaty::Registry;
 use custos_node::directory::EntryDetails;
 use custos_protocol::DirectoryList;
 use custos_seal::SigningKey;
@@ -28,6 +29,7 @@ pub struct NetworkBuilder {
     limits: ServerLimits,
     http: Option<reqwest::Client>,
     postgres: Option<String>,
+    treaty_registry: Option<Arc<Registry>>,
 }
 
 impl NetworkBuilder {
@@ -42,6 +44,7 @@ impl NetworkBuilder {
             limits: ServerLimits::default(),
             http: None,
             postgres: None,
+            treaty_registry: None,
         }
     }
 
@@ -84,6 +87,12 @@ impl NetworkBuilder {
         self
     }
 
+    /// The treaty registry every node checks a draft's legal basis against.
+    pub fn treaty_registry(mut self, registry: Registry) -> Self {
+        self.treaty_registry = Some(Arc::new(registry));
+        self
+    }
+
     /// The client the nodes reach each other with.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -110,6 +119,9 @@ impl NetworkBuilder {
             }
             if let Some(url) = &self.postgres {
                 builder = builder.postgres(url);
+            }
+            if let Some(registry) = &self.treaty_registry {
+                builder = builder.treaty_registry(Arc::clone(registry));
             }
             nodes.push(builder.build().await?);
             if self.served {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use custos_model::StateCode;
 use custos_model::clock::Clock;
+use custos_model::treaty::Registry;
 use custos_node::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MESSAGE_RESERVE_BYTES, Keystore, Node, NodeSettings,
     RetryPolicy,
@@ -45,6 +46,7 @@ pub struct NodeBuilder {
     max_message_bytes: usize,
     message_reserve_bytes: u64,
     retry: RetryPolicy,
+    treaty_registry: Option<Arc<Registry>>,
 }
 
 impl NodeBuilder {
@@ -62,6 +64,7 @@ impl NodeBuilder {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             message_reserve_bytes: DEFAULT_MESSAGE_RESERVE_BYTES,
             retry: RetryPolicy::default(),
+            treaty_registry: None,
         }
     }
 
@@ -128,6 +131,13 @@ impl NodeBuilder {
         self
     }
 
+    /// The treaty registry the node checks a draft's legal basis against
+    /// (default: none, nothing checked).
+    pub fn treaty_registry(mut self, registry: Arc<Registry>) -> Self {
+        self.treaty_registry = Some(registry);
+        self
+    }
+
     /// How the node's outbox retries deliveries.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
@@ -172,6 +182,7 @@ impl NodeBuilder {
             retry: self.retry,
             evidence: Default::default(),
             message_reserve_bytes: self.message_reserve_bytes,
+            treaty_registry: self.treaty_registry,
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();

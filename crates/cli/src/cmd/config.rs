@@ -24,11 +24,19 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         ConfigCommand::Example => print!("{}", config::EXAMPLE),
         ConfigCommand::Check { data } => {
             let c = Config::load(&data)?;
+            let registry = c.treaty_registry(&data)?;
             println!("{} is valid", data.join(config::FILE_NAME).display());
             println!("  node.state    = {}", c.node.state);
             println!("  node.name     = {}", c.node.name);
             println!("  database.url  = {}", config::mask_url(&c.database.url));
             println!("  http.listen   = {}", c.http.listen);
+            if let (Some(file), Some(r)) = (&c.treaty.registry, registry) {
+                println!(
+                    "  treaty.registry = {} (complete to {})",
+                    file.display(),
+                    custos_model::treaty::date_text::format(r.as_of)
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

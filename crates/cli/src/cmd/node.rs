@@ -28,6 +28,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         .map(VerifyingKey::from_text)
         .transpose()
         .context("directory.registry_key in custos.toml")?;
+    let treaty_registry = config.treaty_registry(data)?.map(Arc::new);
     let settings = NodeSettings {
         state: config.node.state,
         name: config.node.name.clone(),
@@ -37,6 +38,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         retry,
         evidence: config.evidence.limits(),
         message_reserve_bytes: config.storage.reserve_bytes,
+        treaty_registry,
     };
     let http = http_client(&config)?;
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)

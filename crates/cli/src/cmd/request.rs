@@ -3,14 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
+use custos_model::basis;
+use custos_model::clock::Clock as _;
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{RequestKind, StateCode, contents, template};
 use custos_node::Actor;
 use custos_node::app::{OutboxState, RequestFilter};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
+
+use crate::clock::SystemClock;
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCommand {
@@ -22,16 +26,33 @@ pub enum RequestCommand {
         /// The kind to print (omit to list the kinds).
         kind: Option<RequestKind>,
     },
-    /// Check a draft: exit 0 when it may be sent, 1 when it may not.
+    /// Check a draft: exit 0 when it may be sent, 1 when it may not, 2 when
+    /// it cannot be read.
     ///
     /// Prints one line per problem: severity, code, field, article and a sentence.
     /// Warnings (items to give where possible) do not make a draft invalid.
+    /// Drafts larger than 1 MiB are refused. With a treaty registry (--registry,
+    /// or the one configured for the node in --data), a draft citing the
+    /// Convention is also checked to be in force for both States on the
+    /// sending date (--at, default today), as `custos request send` does.
     Validate {
         /// The draft file (JSON; comments allowed).
         file: PathBuf,
-        /// Print a machine-readable report instead of lines.
+        /// Print a machine-readable report instead of lines (also for a draft
+        /// that cannot be read).
         #[arg(long)]
         json: bool,
+        /// A treaty registry file (TOML, `custos treaty template`) to check
+        /// the legal basis against.
+        #[arg(long, value_name = "FILE", conflicts_with = "data")]
+        registry: Option<PathBuf>,
+        /// A node's data directory: check the legal basis against the treaty
+        /// registry configured there (`treaty.registry` in custos.toml).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// The sending date to check the legal basis on, YYYY-MM-DD (default: today).
+        #[arg(long, value_name = "DATE", value_parser = parse_day)]
+        at: Option<time::Date>,
     },
     /// Validate a draft and record it in the node as an outgoing request, without sending it.
     Save(SaveArgs),
@@ -114,8 +135,46 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
             print!("{}", template::render(kind));
             Ok(ExitCode::SUCCESS)
         }
-        RequestCommand::Validate { file, json } => {
-            let report = validate_file(&file)?;
+        RequestCommand::Validate {
+            file,
+            json,
+            registry,
+            data,
+            at,
+        } => {
+            let registry = match (registry, data) {
+                (Some(path), _) => Some(super::treaty::load(&path)?.registry),
+                (None, Some(data)) => crate::config::Config::load(&data)?.treaty_registry(&data)?,
+                (None, None) => None,
+            };
+            let report = match read_draft(&file) {
+                Ok(text) => {
+                    let mut report = validate::validate_text(&text);
+                    if let (Some(registry), Ok(draft)) = (&registry, validate::parse(&text)) {
+                        let on = at.unwrap_or_else(|| SystemClock.today());
+                        if let Err(refused) = basis::check(&draft, Some(registry), on) {
+                            report.issues.push(refused.issue());
+                        }
+                    }
+                    report
+                }
+                Err(report) => report,
+            };
+            if report.is_unreadable_file() {
+                // Nothing was validated: exit 2 as for any input that cannot
+                // be used, with the report still in JSON when asked for.
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report_json(&file, &report))?
+                    );
+                } else {
+                    for issue in &report.issues {
+                        eprintln!("error: {}", issue.message);
+                    }
+                }
+                return Ok(ExitCode::from(2));
+            }
             if json {
                 println!(
                     "{}",
@@ -137,6 +196,10 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn parse_day(text: &str) -> Result<time::Date, String> {
+    custos_model::treaty::date_text::parse(text).map_err(|e| e.to_string())
+}
+
 /// A kind's template as a JSON value.
 pub fn parse_template(kind: RequestKind) -> anyhow::Result<serde_json::Value> {
     validate::parse(&template::render(kind)).map_err(anyhow::Error::msg)
@@ -156,11 +219,41 @@ pub fn list_kinds() -> String {
     out
 }
 
-/// Reads and validates a draft file. Only a file that cannot be read is an error.
-pub fn validate_file(file: &Path) -> anyhow::Result<Report> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the draft {}", file.display()))?;
-    Ok(validate::validate_text(&text))
+/// Reads and validates a draft file. A file that cannot be read, or is
+/// larger than [`validate::MAX_DRAFT_BYTES`], gives a report of that one
+/// problem ([`Report::is_unreadable_file`] tells the first apart).
+pub fn validate_file(file: &Path) -> Report {
+    match read_draft(file) {
+        Ok(text) => validate::validate_text(&text),
+        Err(report) => report,
+    }
+}
+
+/// Reads a draft file's text, never more than [`validate::MAX_DRAFT_BYTES`]
+/// plus one byte of it: a larger file is refused as too large without being
+/// read whole. Every command that reads a draft file reads it here.
+pub fn read_draft(file: &Path) -> Result<String, Report> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| {
+        Report::cannot_read(format!("cannot read the draft {}: {e}", file.display()))
+    };
+    let handle = std::fs::File::open(file).map_err(cannot)?;
+    let on_disk = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    let limit = validate::MAX_DRAFT_BYTES as u64;
+    let mut bytes = Vec::new();
+    handle
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(Report::too_large(on_disk.max(bytes.len() as u64)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Report::cannot_read(format!(
+            "cannot read the draft {}: it is not UTF-8 text ({e})",
+            file.display()
+        ))
+    })
 }
 
 /// The report as lines: one per problem, then a summary.
@@ -200,8 +293,16 @@ pub fn report_json(file: &Path, report: &Report) -> serde_json::Value {
 
 /// Reads a draft that must be valid: prints the problems and fails when it is not.
 fn read_valid_draft(file: &Path, consequence: &str) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the draft {}", file.display()))?;
+    let text = match read_draft(file) {
+        Ok(text) => text,
+        Err(report) => {
+            let problem = report.issues.first().map(|i| i.message.as_str());
+            bail!(
+                "{}; {consequence}",
+                problem.unwrap_or("the draft cannot be read")
+            );
+        }
+    };
     let report = validate::validate_text(&text);
     if !report.is_valid() {
         eprint!("{}", report_lines(file, &report));

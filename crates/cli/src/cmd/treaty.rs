@@ -285,7 +285,24 @@ fn render_convention(out: &mut String, status: &TreatyStatus) {
         ),
         None => "not yet known: too few instruments".to_owned(),
     };
+    let not_counted: Vec<String> = status
+        .parties
+        .iter()
+        .filter(|p| p.deposited && !p.counted)
+        .map(|p| p.code.to_string())
+        .collect();
+    let deposited = if not_counted.is_empty() {
+        format!("{} by {at}, all counted", c.deposited)
+    } else {
+        format!(
+            "{} by {at}, of which {} counted: not counted {} (a REIO's instrument)",
+            c.deposited,
+            c.counted,
+            not_counted.join(", ")
+        )
+    };
     let rows = vec![
+        vec!["Instruments deposited:".to_owned(), deposited],
         vec!["Instruments counted:".to_owned(), counted],
         vec![format!("{}th instrument deposited:", c.required), last],
         vec!["Entry into force:".to_owned(), eif],
@@ -313,8 +330,9 @@ fn render_parties(out: &mut String, status: &TreatyStatus) {
         "NAME",
         "KIND",
         "SIGNED",
-        "DEPOSITED",
+        "DEPOSIT",
         "INSTRUMENT",
+        "COUNTED",
         "IN FORCE FROM",
         "IN FORCE",
         "DENUNCIATION EFFECTIVE",
@@ -325,10 +343,12 @@ fn render_parties(out: &mut String, status: &TreatyStatus) {
         .parties
         .iter()
         .any(|p| p.kind == Some(PartyKind::Reio) && p.deposit.is_some());
-    out.push_str("  Dates are those in the record; IN FORCE answers for the day reported on.\n");
+    out.push_str(
+        "  Dates are those in the record; COUNTED and IN FORCE answer for the day reported on.\n",
+    );
     if any_reio {
         out.push_str(
-            "  A REIO's instrument is not counted toward entry into force; its member States count.\n",
+            "  A REIO's instrument is deposited but not counted toward entry into force; its member States' are.\n",
         );
     }
     out.push('\n');
@@ -348,10 +368,22 @@ fn party_row(p: &PartyStatus) -> Vec<String> {
         p.signature.map_or_else(dash, day),
         p.deposit.map_or_else(dash, |d| day(d.date)),
         p.deposit.map_or_else(dash, |d| d.instrument.to_string()),
+        counted(p).to_owned(),
         p.in_force_from.map_or_else(dash, day),
         yes_no(p.in_force).to_owned(),
         p.denunciation_effective.map_or_else(dash, day),
     ]
+}
+
+/// Whether a party's instrument counts on the day reported on: not
+/// deposited yet, deposited and counted, or deposited and not counted.
+fn counted(p: &PartyStatus) -> &'static str {
+    match (p.deposit, p.deposited, p.counted) {
+        (None, ..) => "-",
+        (Some(_), false, _) => "not yet",
+        (Some(_), true, true) => "yes",
+        (Some(_), true, false) => "no: REIO",
+    }
 }
 
 fn render_legal_basis(out: &mut String, registry: &Registry, a: StateCode, b: StateCode, at: Date) {
@@ -712,8 +744,9 @@ mod tests {
                 "NAME",
                 "KIND",
                 "SIGNED",
-                "DEPOSITED",
+                "DEPOSIT",
                 "INSTRUMENT",
+                "COUNTED",
                 "IN FORCE FROM",
                 "IN FORCE",
                 "DENUNCIATION EFFECTIVE"
@@ -728,6 +761,7 @@ mod tests {
                 "2026-02-10",
                 "2028-02-01",
                 "ratification",
+                "yes",
                 "2028-03-02",
                 "yes",
                 "-"
@@ -742,17 +776,34 @@ mod tests {
                 "-",
                 "2028-05-20",
                 "accession",
+                "yes",
                 "2028-06-19",
                 "yes",
                 "-"
             ]
         );
         assert_eq!(row(&text, "EU")[2], "REIO");
-        assert_eq!(row(&text, "BG")[4..], ["-", "-", "-", "no", "-"]);
+        // The REIO's instrument is deposited, and said not to be counted.
+        assert_eq!(
+            row(&text, "EU")[4..7],
+            ["2027-06-01", "approval", "no: REIO"]
+        );
+        assert_eq!(
+            row(&text, "Instruments deposited:"),
+            [
+                "Instruments deposited:",
+                "44 by 2028-06-30, of which 43 counted: not counted EU (a REIO's instrument)"
+            ]
+        );
+        assert_eq!(row(&text, "BG")[4..], ["-", "-", "-", "-", "no", "-"]);
         assert!(
             text.contains("Parties and signatories (50 listed; in force for 44 on 2028-06-30)")
         );
-        assert!(text.contains("A REIO's instrument is not counted toward entry into force"));
+        assert!(
+            text.contains(
+                "A REIO's instrument is deposited but not counted toward entry into force"
+            )
+        );
         assert!(text.contains("Legal basis between FR (France) and DE (Germany) on 2028-06-30"));
         assert!(text.contains("The Convention APPLIES: in force between them since 2027-12-14."));
         let rules: Vec<&str> = text
@@ -787,7 +838,20 @@ mod tests {
         // Spain's deposit lies after the day asked: its dates show, it is not in force.
         assert_eq!(
             row(&text, "ES")[4..],
-            ["2027-10-05", "ratification", "2027-12-14", "no", "-"]
+            [
+                "2027-10-05",
+                "ratification",
+                "not yet",
+                "2027-12-14",
+                "no",
+                "-"
+            ]
+        );
+        // Neither the REIO nor Spain had deposited by then.
+        assert_eq!(row(&text, "EU")[6], "not yet");
+        assert_eq!(
+            row(&text, "Instruments deposited:")[1],
+            "30 by 2027-05-01, all counted"
         );
         assert!(text.contains("The Convention DOES NOT APPLY:"));
         assert!(
@@ -807,13 +871,13 @@ mod tests {
     fn denunciation_shows_in_the_table_and_the_check() {
         let r = sample().registry;
         let text = render_text(&r, date!(2029 - 03 - 15), Some((code("NZ"), code("FR"))));
-        assert_eq!(row(&text, "NZ")[7..], ["no", "2029-03-15"]);
+        assert_eq!(row(&text, "NZ")[8..], ["no", "2029-03-15"]);
         assert!(
             text.contains("  - NZ's denunciation took effect on 2029-03-15 (Art. 67)"),
             "{text}"
         );
         let day_before = render_text(&r, date!(2029 - 03 - 14), Some((code("NZ"), code("FR"))));
-        assert_eq!(row(&day_before, "NZ")[7..], ["yes", "2029-03-15"]);
+        assert_eq!(row(&day_before, "NZ")[8..], ["yes", "2029-03-15"]);
         assert!(
             day_before.contains("The Convention APPLIES"),
             "{day_before}"

@@ -11,6 +11,8 @@
 //! - `case`: cases between two nodes, shown, acted on and listed.
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
+//! - `drafts`: drafts read from files (size limit, unreadable files) and
+//!   checked against the treaty registry; treaty status.
 //! - `evidence`, `evidence_transfer`: evidence packages sealed, verified,
 //!   opened and sent between nodes.
 //! - `federation`: requests between nodes, refusals, keys and directories.
@@ -24,6 +26,7 @@ mod architecture;
 mod case;
 mod cli;
 mod docs;
+mod drafts;
 mod evidence;
 mod evidence_transfer;
 mod federation;

@@ -84,7 +84,10 @@ async fn a_request_sent_through_the_api_is_listed_and_shown() {
               "kind": "sent:submit",
               "detail": {
                 "message_id": "<message>",
-                "to": "DE"
+                "to": "DE",
+                "legal_basis": {
+                  "basis": "un-convention"
+                }
               }
             }
           ]
@@ -212,4 +215,70 @@ async fn bad_queries_unknown_requests_and_bad_drafts_get_their_codes() {
     }
     let list = fr.get("/api/v1/requests", Some(&token)).await.unwrap();
     assert_eq!(list.json(), json!([]), "nothing was queued");
+}
+
+/// A registry in which only France and Germany have deposited: the
+/// Convention is in force on no day.
+fn two_of_forty() -> custos_model::treaty::Registry {
+    use custos_model::treaty::{Deposit, InstrumentKind, PartyEntry, Registry};
+    let party = |code: &str, day| PartyEntry {
+        code: code.parse().unwrap(),
+        signature: Some(time::macros::date!(2025 - 10 - 25)),
+        deposit: Some(Deposit {
+            date: day,
+            instrument: InstrumentKind::Ratification,
+        }),
+        members: vec![],
+        denunciation_notice: None,
+        designations: Default::default(),
+    };
+    Registry {
+        sample: false,
+        note: None,
+        as_of: time::macros::date!(2026 - 10 - 31),
+        parties: vec![
+            party("FR", time::macros::date!(2026 - 01 - 05)),
+            party("DE", time::macros::date!(2026 - 01 - 06)),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn a_draft_on_a_convention_not_in_force_is_refused_with_its_code() {
+    let net = custos_testkit::NetworkBuilder::new(&["FR", "DE"])
+        .treaty_registry(two_of_forty())
+        .build()
+        .await
+        .unwrap();
+    let fr = net.node("FR");
+    let token = fr.token("alice").await.unwrap();
+    let reply = fr
+        .post_json(
+            "/api/v1/requests",
+            Some(&token),
+            &json!({ "draft": preservation_draft() }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.refusal(),
+        (422, Some("legal-basis-not-applicable".into())),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply
+            .text()
+            .contains("the Convention is not in force yet: 2 of 40 instruments deposited"),
+        "{}",
+        reply.text()
+    );
+    // On reciprocity instead, it is queued.
+    let mut draft = preservation_draft();
+    draft["legal_basis"] = json!({ "basis": "reciprocity" });
+    let reply = fr
+        .post_json("/api/v1/requests", Some(&token), &json!({ "draft": draft }))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.text());
 }

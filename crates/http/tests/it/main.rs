@@ -5,8 +5,8 @@
 //! - `cases`: a case acted on, shown and listed through the client API, and
 //!   an action the case does not allow answered `409 action-not-allowed`.
 //! - `client_api`: listing and showing requests with a bearer token, and the
-//!   answers to a missing or wrong token, a bad query, an unknown request
-//!   and an invalid draft.
+//!   answers to a missing or wrong token, a bad query, an unknown request,
+//!   an invalid draft and one citing a Convention not in force.
 //! - `intake`: a message from a peer node is accepted with a signed receipt;
 //!   a repeated, forged, foreign, oversized or garbled one gets its typed
 //!   code and status, and nothing is stored for it.

@@ -118,6 +118,15 @@ impl Registry {
         self.last_needed_deposit().map(convention_entry_into_force)
     }
 
+    /// How many instruments, counted or not (a REIO's), were deposited on
+    /// or before `date`.
+    pub fn instruments_deposited_by(&self, date: Date) -> usize {
+        self.parties_by_code()
+            .values()
+            .filter(|e| e.deposit.is_some_and(|d| d.date <= date))
+            .count()
+    }
+
     /// How many counted instruments were deposited on or before `date`.
     pub fn counted_instruments_by(&self, date: Date) -> usize {
         self.counted_deposits()
@@ -148,6 +157,7 @@ impl Registry {
         let required = INSTRUMENTS_FOR_ENTRY_INTO_FORCE.value;
         let convention = ConventionStatus {
             required,
+            deposited: self.instruments_deposited_by(at),
             counted,
             still_needed: required.saturating_sub(counted),
             last_needed_deposit: self.last_needed_deposit(),
@@ -157,19 +167,22 @@ impl Registry {
         let parties = self
             .parties_by_code()
             .into_iter()
-            .map(|(code, e)| PartyStatus {
-                code,
-                name: code.name(),
-                kind: code.party_kind(),
-                signature: e.signature,
-                signed: e.signature.is_some_and(|d| d <= at),
-                deposit: e.deposit,
-                deposited: e.deposit.is_some_and(|d| d.date <= at),
-                counted: e.deposit.is_some() && counts_toward_entry_into_force(code),
-                in_force_from: entry_in_force_from(e, entry_into_force),
-                in_force: entry_in_force_on(e, entry_into_force, at),
-                denunciation_notice: e.denunciation_notice,
-                denunciation_effective: e.denunciation_notice.map(denunciation_effective),
+            .map(|(code, e)| {
+                let deposited = e.deposit.is_some_and(|d| d.date <= at);
+                PartyStatus {
+                    code,
+                    name: code.name(),
+                    kind: code.party_kind(),
+                    signature: e.signature,
+                    signed: e.signature.is_some_and(|d| d <= at),
+                    deposit: e.deposit,
+                    deposited,
+                    counted: deposited && counts_toward_entry_into_force(code),
+                    in_force_from: entry_in_force_from(e, entry_into_force),
+                    in_force: entry_in_force_on(e, entry_into_force, at),
+                    denunciation_notice: e.denunciation_notice,
+                    denunciation_effective: e.denunciation_notice.map(denunciation_effective),
+                }
             })
             .collect();
         TreatyStatus {
@@ -222,7 +235,10 @@ impl TreatyStatus {
 pub struct ConventionStatus {
     /// Instruments needed (forty).
     pub required: usize,
-    /// Counted instruments deposited on or before the day asked.
+    /// Instruments deposited on or before the day asked, a REIO's included.
+    pub deposited: usize,
+    /// Counted instruments deposited on or before the day asked (a REIO's
+    /// instrument is deposited but not counted).
     pub counted: usize,
     /// How many more were needed on the day asked (zero once enough).
     pub still_needed: usize,
@@ -251,7 +267,8 @@ pub struct PartyStatus {
     pub deposit: Option<Deposit>,
     /// Deposited on or before the day asked.
     pub deposited: bool,
-    /// Whether its instrument counts toward the forty.
+    /// Whether, on the day asked, its instrument is deposited and counts
+    /// toward the forty (a REIO's never does).
     pub counted: bool,
     /// Entry into force for this party, from the whole record.
     #[serde(with = "date_text::option")]
@@ -388,7 +405,13 @@ mod tests {
         assert_eq!(r.entry_into_force(), None);
         let s = r.status_at(date!(2029 - 01 - 01));
         assert_eq!(s.convention.counted, 39);
-        assert!(!s.party(eu).unwrap().counted);
+        assert_eq!(s.convention.deposited, 40);
+        let eu_status = s.party(eu).unwrap();
+        assert!(eu_status.deposited && !eu_status.counted);
+        // Before its deposit the REIO is neither deposited nor counted.
+        let s = r.status_at(FIRST - Duration::days(1));
+        assert_eq!((s.convention.deposited, s.convention.counted), (0, 0));
+        assert!(!s.party(eu).unwrap().deposited);
 
         // With forty States, the REIO's earlier deposit changes nothing, and
         // it enters into force for the REIO on the Convention's day.
@@ -471,6 +494,21 @@ mod tests {
             a.status_at(date!(2027 - 01 - 01)),
             b.status_at(date!(2027 - 01 - 01))
         );
+    }
+
+    #[test]
+    fn a_deposit_after_the_day_asked_is_neither_deposited_nor_counted_yet() {
+        let parties = daily_deposits(40, FIRST);
+        let last = parties[39].code;
+        let r = registry(parties);
+        let day_before = FIRST + Duration::days(38);
+        let s = r.status_at(day_before);
+        let p = s.party(last).unwrap();
+        assert!(!p.deposited && !p.counted, "{p:?}");
+        assert_eq!((s.convention.deposited, s.convention.counted), (39, 39));
+        let p = r.status_at(day_before + Duration::days(1));
+        let p = p.party(last).unwrap();
+        assert!(p.deposited && p.counted);
     }
 
     #[test]

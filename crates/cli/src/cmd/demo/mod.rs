@@ -103,7 +103,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     let good = dir.join("preservation.json");
     std::fs::write(&good, template::render(RequestKind::Preservation))
         .context("cannot write the sample draft")?;
-    let report = request::validate_file(&good)?;
+    let report = request::validate_file(&good);
     say.line(format!("$ custos request validate {}", good.display()));
     say.line(request::report_lines(&good, &report).trim_end());
     anyhow::ensure!(
@@ -129,7 +129,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     let bad = dir.join("preservation-incomplete.json");
     std::fs::write(&bad, serde_json::to_string_pretty(&broken)?)
         .context("cannot write the sample draft")?;
-    let bad_report = request::validate_file(&bad)?;
+    let bad_report = request::validate_file(&bad);
     say.line(format!("$ custos request validate {}", bad.display()));
     say.line(request::report_lines(&bad, &bad_report).trim_end());
     anyhow::ensure!(
@@ -138,7 +138,16 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     );
 
     say.step(5, "The valid draft is recorded in the node's database");
-    let body = validate::parse(&std::fs::read_to_string(&good)?).map_err(anyhow::Error::msg)?;
+    let text = request::read_draft(&good).map_err(|r| {
+        anyhow::anyhow!(
+            "{}",
+            r.issues
+                .first()
+                .map(|i| i.message.as_str())
+                .unwrap_or_default()
+        )
+    })?;
+    let body = validate::parse(&text).map_err(anyhow::Error::msg)?;
     let rt = super::runtime()?;
     let id = rt.block_on(request::save_draft(&node_dir, body))?;
     let listed = rt.block_on(async {
