@@ -33,7 +33,7 @@ pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Act
 
 /// The most requests one answer lists, whatever the query asks: an
 /// answer's size stays bounded.
-const MAX_REQUESTS_PER_ANSWER: u32 = 1000;
+pub(crate) const MAX_REQUESTS_PER_ANSWER: u32 = 1000;
 
 /// Filters for listing requests.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
+use custos_node::app::views::DEFAULT_REQUEST_LIMIT;
 use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Sent};
 use custos_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::authenticate;
+use crate::api::{MAX_REQUESTS_PER_ANSWER, authenticate};
 use crate::error::ApiError;
 
 fn time(t: OffsetDateTime) -> String {
@@ -237,7 +238,11 @@ pub async fn list_cases(
             .map(|s| s.parse::<StateCode>())
             .transpose()
             .map_err(|e| bad("counterpart", e.to_string()))?,
-        limit: Some(q.limit.unwrap_or(100).min(1000)),
+        limit: Some(
+            q.limit
+                .unwrap_or(DEFAULT_REQUEST_LIMIT)
+                .min(MAX_REQUESTS_PER_ANSWER),
+        ),
     };
     let cases = node.cases(&filter).await?;
     Ok(Json(cases.iter().map(CaseListed::from).collect()))
