@@ -33,7 +33,34 @@ pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Act
 
 /// The most requests one answer lists, whatever the query asks: an
 /// answer's size stays bounded.
-pub(crate) const MAX_REQUESTS_PER_ANSWER: u32 = 1000;
+const MAX_REQUESTS_PER_ANSWER: u32 = 1000;
+
+/// A `bad-query` answer naming the query parameter `what`.
+pub(crate) fn bad_query(what: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {problem}"))
+}
+
+/// Query parameter `what`, read as a `T` when given.
+pub(crate) fn query_param<T>(what: &str, value: Option<String>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .map(|v| v.parse::<T>())
+        .transpose()
+        .map_err(|e| bad_query(what, e))
+}
+
+/// How many items one listing answers with: the default when none is
+/// asked, never more than the most one answer carries.
+pub(crate) fn page_limit(asked: Option<u32>) -> Option<u32> {
+    Some(
+        asked
+            .unwrap_or(DEFAULT_REQUEST_LIMIT)
+            .min(MAX_REQUESTS_PER_ANSWER),
+    )
+}
 
 /// Filters for listing requests.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -56,25 +83,11 @@ pub async fn list_requests(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<RequestSummary>>, ApiError> {
     authenticate(&node, &headers).await?;
-    let bad =
-        |what: &str, e: String| ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"));
     let filter = RequestFilter {
         direction: None,
-        kind: q
-            .kind
-            .map(|k| k.parse::<RequestKind>())
-            .transpose()
-            .map_err(|e| bad("kind", e.to_string()))?,
-        counterpart: q
-            .with
-            .map(|s| s.parse::<StateCode>())
-            .transpose()
-            .map_err(|e| bad("with", e.to_string()))?,
-        limit: Some(
-            q.limit
-                .unwrap_or(DEFAULT_REQUEST_LIMIT)
-                .min(MAX_REQUESTS_PER_ANSWER),
-        ),
+        kind: query_param::<RequestKind>("kind", q.kind)?,
+        counterpart: query_param::<StateCode>("with", q.with)?,
+        limit: page_limit(q.limit),
     };
     Ok(Json(node.requests(&filter).await?))
 }

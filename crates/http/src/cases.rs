@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
-use custos_node::app::views::DEFAULT_REQUEST_LIMIT;
 use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Sent};
 use custos_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{MAX_REQUESTS_PER_ANSWER, authenticate};
+use crate::api::{authenticate, bad_query, page_limit, query_param};
 use crate::error::ApiError;
 
 fn time(t: OffsetDateTime) -> String {
@@ -215,34 +214,20 @@ pub async fn list_cases(
     Query(q): Query<CaseQuery>,
 ) -> Result<Json<Vec<CaseListed>>, ApiError> {
     authenticate(&node, &headers).await?;
-    let bad =
-        |what: &str, e: String| ApiError::protocol(ErrorCode::BadQuery, format!("{what}: {e}"));
     let state = q
         .state
         .map(|s| {
             CaseState::ALL
                 .into_iter()
                 .find(|state| state.as_str() == s)
-                .ok_or_else(|| bad("state", format!("{s:?} is not a case state")))
+                .ok_or_else(|| bad_query("state", format!("{s:?} is not a case state")))
         })
         .transpose()?;
     let filter = CaseFilter {
         state,
-        kind: q
-            .kind
-            .map(|k| k.parse::<RequestKind>())
-            .transpose()
-            .map_err(|e| bad("kind", e.to_string()))?,
-        counterpart: q
-            .counterpart
-            .map(|s| s.parse::<StateCode>())
-            .transpose()
-            .map_err(|e| bad("counterpart", e.to_string()))?,
-        limit: Some(
-            q.limit
-                .unwrap_or(DEFAULT_REQUEST_LIMIT)
-                .min(MAX_REQUESTS_PER_ANSWER),
-        ),
+        kind: query_param::<RequestKind>("kind", q.kind)?,
+        counterpart: query_param::<StateCode>("counterpart", q.counterpart)?,
+        limit: page_limit(q.limit),
     };
     let cases = node.cases(&filter).await?;
     Ok(Json(cases.iter().map(CaseListed::from).collect()))
