@@ -73,6 +73,9 @@ enum Command {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Evidence packages: seal, verify, open, send.
     #[command(subcommand)]
@@ -106,7 +109,7 @@ fn main() -> ExitCode {
         Command::Registry(c) => cmd::directory::run_registry(c),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Outbox(c) => cmd::outbox::run(c),
-        Command::Refusals { data, limit } => cmd::outbox::refusals(data, limit),
+        Command::Refusals { data, limit, json } => cmd::outbox::refusals(data, limit, json),
         Command::Token(c) => cmd::token::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),

@@ -33,7 +33,7 @@ pub use tls::TlsSettings;
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
     paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, cases::CaseView, cases::CaseListed, cases::CaseClock, cases::CaseStep, cases::CaseRefusedStep, cases::ActionRequest)),
+    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest)),
     modifiers(&BearerAuth),
     tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"))
 )]

@@ -55,6 +55,11 @@ pub enum EntryKind {
     /// key that signed it was rotated before it was delivered); the entry
     /// holds the new envelope's hash, the message id is unchanged.
     MessageResigned,
+    /// The node's signing and encryption keys were replaced; the old public
+    /// keys stay in the history, valid until the change.
+    KeysRotated,
+    /// A past signing key of the node was marked compromised.
+    KeyRevoked,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -273,3 +273,58 @@ async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
     assert!(fr.ledger_pending().await.unwrap());
     net.stop().await;
 }
+
+#[tokio::test]
+async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+    let first = node.keys_view();
+    assert_eq!(first.signing.len(), 1);
+    let old_id = first.signing[0].key_id.clone();
+
+    let rotated = node.rotate_keys(&operator()).await.unwrap();
+    assert_eq!(rotated.previous_signing_key_id, old_id);
+    assert_ne!(rotated.signing_key_id, old_id);
+    // The node signs with the new key at once, and the files agree.
+    assert_eq!(node.keys_view(), rotated.keys);
+    let on_disk = Keystore::load(&tmp.path().join("keys")).unwrap();
+    assert_eq!(on_disk.signing.key_id(), rotated.signing_key_id);
+    assert_eq!(
+        rotated.keys.signing[0].valid_until,
+        Some(AT),
+        "the old key is valid until the rotation"
+    );
+
+    // The current key cannot be revoked; the old one can, once.
+    let err = node
+        .revoke_key(&rotated.signing_key_id, &operator())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("rotate first"), "{err}");
+    let revoked = node.revoke_key(&old_id, &operator()).await.unwrap();
+    assert_eq!(revoked.keys.signing[0].revoked_at, Some(AT));
+    assert_eq!(node.keys_view(), revoked.keys);
+
+    let entries = ledger(&node).await;
+    let kinds: Vec<_> = entries
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("keys-rotated", "cli:ana"), ("key-revoked", "cli:ana")],
+        "one entry per change, none for the refused revocation"
+    );
+    assert_eq!(entries[0]["detail"]["signing"]["from"], old_id.as_str());
+    assert_eq!(
+        entries[0]["detail"]["signing"]["to"],
+        rotated.signing_key_id.as_str()
+    );
+    assert_eq!(
+        entries[0]["detail"]["encryption"]["to"],
+        rotated.encryption_key.as_str()
+    );
+    assert_eq!(entries[1]["detail"]["key_id"], old_id.as_str());
+    node.close().await;
+}

@@ -4,11 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use custos_model::clock::Clock;
 use custos_node::Keystore;
+use custos_node::app::KeysView;
 use time::format_description::well_known::Rfc3339;
-
-use crate::clock::SystemClock;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
@@ -23,10 +21,14 @@ pub enum KeysCommand {
     },
     /// Replace the signing and encryption keys. Old public keys stay valid for verifying
     /// old messages; publish a new directory entry (`custos directory entry`) so peers learn the new keys.
+    /// Recorded in the custody ledger as `keys-rotated`, naming the operator.
     Rotate {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the node's current age decryption identity (AGE-SECRET-KEY-1...) to a new file
     /// (mode 0600), so that a receiver can decrypt evidence packages with any age tool.
@@ -44,31 +46,50 @@ pub enum KeysCommand {
         reason: String,
     },
     /// Mark a past signing key as compromised: once peers import a directory saying so, it verifies nothing.
+    /// Recorded in the custody ledger as `key-revoked`, naming the operator.
     Revoke {
         /// The key id (as `custos keys show` prints it).
         keyid: String,
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
-    let now = SystemClock.now();
     match cmd {
         KeysCommand::Show { data, json } => {
-            let ks = Keystore::load(&data.join("keys"))?;
-            print_keys(&ks, json)?;
+            let view = Keystore::load(&data.join("keys"))?.view();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print_keys(&view);
+            }
         }
-        KeysCommand::Rotate { data } => {
-            let mut ks = Keystore::load(&data.join("keys"))?;
-            ks.rotate(now)?;
-            println!("Rotated. New signing key id {}.", ks.signing.key_id());
+        KeysCommand::Rotate { data, json } => {
+            let rotated = super::runtime()?.block_on(async {
+                let (_, node) = super::node::open(&data).await?;
+                anyhow::Ok(
+                    node.rotate_keys(&custos_node::Actor::cli_operator())
+                        .await?,
+                )
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rotated)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "Rotated. New signing key id {} (was {}).",
+                rotated.signing_key_id, rotated.previous_signing_key_id
+            );
             println!(
                 "Publish a new directory entry so peers learn it: custos directory entry --data {} --url URL --out entry.json",
                 data.display()
             );
-            print_keys(&ks, false)?;
+            print_keys(&rotated.keys);
         }
         KeysCommand::ExportIdentity { data, out, reason } => {
             let recipient = super::runtime()?.block_on(async {
@@ -90,24 +111,29 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             );
             println!("{}", out.display());
         }
-        KeysCommand::Revoke { keyid, data } => {
+        KeysCommand::Revoke { keyid, data, json } => {
             let keyid = crate::key_forms::key_id("KEYID", &keyid)?;
-            let mut ks = Keystore::load(&data.join("keys"))?;
-            ks.revoke_signing(&keyid, now)?;
+            let revoked = super::runtime()?.block_on(async {
+                let (_, node) = super::node::open(&data).await?;
+                anyhow::Ok(
+                    node.revoke_key(&keyid, &custos_node::Actor::cli_operator())
+                        .await?,
+                )
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&revoked)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
-                "Signing key {keyid} is marked revoked. Publish a new directory entry so peers stop accepting it."
+                "Signing key {} is marked revoked. Publish a new directory entry so peers stop accepting it.",
+                revoked.key_id
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_keys(ks: &Keystore, as_json: bool) -> anyhow::Result<()> {
-    let view = ks.view();
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
-        return Ok(());
-    }
+fn print_keys(view: &KeysView) {
     let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
     let until = |d: Option<time::OffsetDateTime>| match d {
         Some(u) => format!(" until {}", t(u)),
@@ -135,5 +161,4 @@ fn print_keys(ks: &Keystore, as_json: bool) -> anyhow::Result<()> {
             until(k.valid_until)
         );
     }
-    Ok(())
 }

@@ -21,6 +21,9 @@ pub enum OutboxCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Make one delivery attempt for every message that is due (what `custos serve` does continuously).
     Deliver {
@@ -33,12 +36,22 @@ pub enum OutboxCommand {
 pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         match cmd {
-            OutboxCommand::List { data, state, limit } => {
+            OutboxCommand::List {
+                data,
+                state,
+                limit,
+                json,
+            } => {
                 let (_, node) = super::node::open(&data).await?;
                 let items = node.outbox(state, limit).await;
                 node.close().await;
+                let items = items?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                    return anyhow::Ok(ExitCode::SUCCESS);
+                }
                 let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
-                for i in items? {
+                for i in items {
                     println!(
                         "{}  {:<9}  to {}  attempts {:<3}  next {}  {}",
                         i.message_id,
@@ -63,12 +76,19 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints the messages the node refused, newest first.
-pub fn refusals(data: PathBuf, limit: u32) -> anyhow::Result<ExitCode> {
+/// With `json`, prints the node's views as JSON (what a peer sent stays
+/// escaped by the JSON encoding).
+pub fn refusals(data: PathBuf, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&data).await?;
         let refusals = node.refusals(limit).await;
         node.close().await;
-        for r in refusals? {
+        let refusals = refusals?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&refusals)?);
+            return anyhow::Ok(ExitCode::SUCCESS);
+        }
+        for r in refusals {
             println!(
                 "{}  {:<22}  from {}  {} bytes  {}",
                 r.at.format(&Rfc3339).unwrap_or_default(),

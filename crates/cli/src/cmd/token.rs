@@ -22,6 +22,9 @@ pub enum TokenCommand {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -37,11 +40,16 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                     "Token for {name:?} created. It is shown only now: keep it in a secret store."
                 );
             }
-            TokenCommand::List { data } => {
+            TokenCommand::List { data, json } => {
                 let (_, node) = super::node::open(&data).await?;
                 let tokens = node.tokens().await;
                 node.close().await;
-                for t in tokens? {
+                let tokens = tokens?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&tokens)?);
+                    return anyhow::Ok(ExitCode::SUCCESS);
+                }
+                for t in tokens {
                     let state = if t.revoked_at.is_some() {
                         "revoked"
                     } else {

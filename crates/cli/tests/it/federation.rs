@@ -809,3 +809,102 @@ fn a_node_on_postgresql_exchanges_with_a_node_on_sqlite() {
     );
     drop(net);
 }
+
+/// The outbox, the refusal log, the token list and the key changes print
+/// the node's views as JSON with `--json`, agreeing with the text listings,
+/// and a key change is in the custody ledger under the operator's name.
+#[test]
+fn lists_and_key_changes_print_json() {
+    let net = Network::start(&["FR", "DE"]);
+    let fr_dir = net.dir("FR").display().to_string();
+    let de_dir = net.dir("DE").display().to_string();
+    let sent = net.send("FR", &draft(RequestKind::Preservation, "FR", "DE"), &[]);
+    wait_until(DEADLINE, "the request is delivered", || {
+        delivered(&net, "FR", &sent)
+    });
+
+    let outbox: Value =
+        serde_json::from_str(&net.run_ok(&["outbox", "list", "--data", &fr_dir, "--json"]))
+            .expect("`outbox list --json` prints JSON");
+    let rows = outbox.as_array().expect("a JSON list");
+    assert_eq!(rows.len(), net.outbox("FR").len());
+    let row = rows
+        .iter()
+        .find(|r| r["message_id"] == sent.message_id.as_str())
+        .expect("the sent message is listed");
+    assert_eq!(
+        (row["state"].as_str(), row["recipient"].as_str()),
+        (Some("delivered"), Some("DE"))
+    );
+    assert!(row["delivered_at"].is_string(), "{row}");
+
+    // A body that is no message, with a newline and an escape sequence in it.
+    let junk = b"not an envelope\n\x1b[2K".to_vec();
+    let junk_len = junk.len();
+    let answer = net.post_message("DE", junk);
+    assert!(answer.code().is_some(), "the junk is refused");
+    let refusals: Value =
+        serde_json::from_str(&net.run_ok(&["refusals", "--data", &de_dir, "--json"]))
+            .expect("`refusals --json` prints JSON");
+    let codes: Vec<_> = refusals
+        .as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|r| r["code"].as_str().expect("a code").to_owned())
+        .collect();
+    assert_eq!(codes, refusal_codes(&net, "DE"));
+    assert_eq!(codes.first().map(String::as_str), answer.code());
+    assert_eq!(refusals[0]["body_len"], junk_len);
+
+    let secret = net.run_ok(&["token", "create", "--data", &de_dir, "--name", "case desk"]);
+    let tokens: Value =
+        serde_json::from_str(&net.run_ok(&["token", "list", "--data", &de_dir, "--json"]))
+            .expect("`token list --json` prints JSON");
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1));
+    assert_eq!(tokens[0]["name"], "case desk");
+    assert!(tokens[0]["revoked_at"].is_null());
+    assert!(
+        !tokens.to_string().contains(secret.trim()),
+        "a token's secret is never listed"
+    );
+
+    let old_id = net.signing_key("FR").key_id();
+    let rotated: Value =
+        serde_json::from_str(&net.run_ok(&["keys", "rotate", "--data", &fr_dir, "--json"]))
+            .expect("`keys rotate --json` prints JSON");
+    assert_eq!(rotated["previous_signing_key_id"], old_id.as_str());
+    assert_eq!(
+        rotated["signing_key_id"],
+        net.signing_key("FR").key_id().as_str()
+    );
+    let revoked: Value = serde_json::from_str(
+        &net.run_ok(&["keys", "revoke", &old_id, "--data", &fr_dir, "--json"]),
+    )
+    .expect("`keys revoke --json` prints JSON");
+    assert_eq!(revoked["key_id"], old_id.as_str());
+    assert!(revoked["keys"]["signing"][0]["revoked_at"].is_string());
+
+    // Both changes reach FR's ledger (its running sequencer appends them).
+    let store = net.store("FR");
+    let mut changes = Vec::new();
+    wait_until(DEADLINE, "the key changes are in the ledger", || {
+        let entries = net
+            .block_on(store.ledger_entries(0, 10_000))
+            .expect("the ledger is readable");
+        changes = entries
+            .iter()
+            .filter_map(|e| serde_json::from_slice::<Value>(&e.entry).ok())
+            .filter(|e| e["kind"] == "keys-rotated" || e["kind"] == "key-revoked")
+            .collect();
+        changes.len() == 2
+    });
+    assert_eq!(changes[0]["kind"], "keys-rotated");
+    assert_eq!(changes[0]["detail"]["signing"]["from"], old_id.as_str());
+    assert_eq!(changes[1]["detail"]["key_id"], old_id.as_str());
+    for c in &changes {
+        assert!(
+            c["actor"].as_str().is_some_and(|a| a.starts_with("cli:")),
+            "{c}"
+        );
+    }
+}

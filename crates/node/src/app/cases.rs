@@ -31,33 +31,50 @@ use crate::{Node, NodeError};
 
 /// One of the case's clocks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CaseClock))]
 pub struct ClockView {
+    /// `acknowledgement`, `deadline` or `preservation`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: ClockKind,
+    /// `running`, `paused`, `held`, `overdue`, `met`, `met-late`, `ended` or
+    /// `stopped`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: ClockStatus,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub started: OffsetDateTime,
     /// When it falls due; absent while a preservation is held.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub due: Option<OffsetDateTime>,
 }
 
 /// An accepted step of the case: who took which action when, and where it
 /// led.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CaseStep))]
 pub struct TimelineItem {
     /// The id of the signed message that carries it.
     pub message_id: String,
     /// When the message was made (as signed).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub at: OffsetDateTime,
+    /// `requesting` or `requested`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub side: Side,
     /// The State that acted.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state_code: StateCode,
     /// Who on this node sent it or received it (`cli:…`, `api:…`, `node:…`),
     /// from the request's history.
     pub actor: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub action: Action,
     /// The state the step led to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
 }
 
@@ -65,40 +82,60 @@ pub struct TimelineItem {
 /// before a message that came earlier reached its sender), with the case's
 /// refusal code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CaseRefusedStep))]
 pub struct RefusedItem {
     pub message_id: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub at: OffsetDateTime,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub side: Side,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state_code: StateCode,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub action: Action,
     /// The state the message met.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
+    /// The case's refusal code, such as `consultation-required`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub code: RefusalCode,
 }
 
 /// A case as shown: its state, clocks, what each side may do next, and its
 /// timeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CaseView))]
 pub struct CaseDetail {
     /// The request's id, which is also its thread id on both nodes.
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: RequestKind,
+    /// `outgoing` or `incoming`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub direction: Direction,
     /// The other State.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub counterpart: StateCode,
-    /// This node's side in the case.
+    /// This node's side in the case: `requesting` or `requested`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub side: Side,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
     /// Whether a clock is overdue.
     pub overdue: bool,
     /// The instant the case was derived for.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub as_of: OffsetDateTime,
     pub clocks: Vec<ClockView>,
     /// What this node's side may do next.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allowed: Vec<Action>,
     /// What the other side may do next.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub counterpart_allowed: Vec<Action>,
     /// The conditions last proposed in a consultation.
     pub conditions: Vec<String>,
@@ -110,20 +147,30 @@ pub struct CaseDetail {
 
 /// A case as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CaseListed))]
 pub struct CaseSummary {
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: RequestKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub direction: Direction,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub counterpart: StateCode,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub side: Side,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
     pub overdue: bool,
     /// When the last accepted step was taken, if any.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub last_step_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: OffsetDateTime,
     /// What this node's side may do next.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allowed: Vec<Action>,
 }
 

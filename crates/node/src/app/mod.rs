@@ -46,7 +46,7 @@ pub use custos_case::{
 };
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
-pub use keys::KeysView;
+pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use views::{
     ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
