@@ -119,6 +119,39 @@ impl ProofBundle {
         Ok(self.verify_with(&log_key, &[], 0)?.checkpoint)
     }
 
+    /// As [`ProofBundle::verify`], for a verifier that already holds a
+    /// checkpoint it verified with the same key: when the bundle carries
+    /// exactly that note (`known.0`, the note's text, byte for byte), its
+    /// signatures are not checked again and `known.1`, the checkpoint read
+    /// from it then, is used; every other check runs (version, size, the
+    /// audit path to the root). Any other note is verified in full. A node
+    /// checks many receipts' proofs against the same checkpoint of a peer
+    /// (one checkpoint covers every message of a sequencing pass).
+    pub fn verify_known(
+        &self,
+        verifier_key_text: &str,
+        known: Option<(&str, &Checkpoint)>,
+    ) -> Result<Checkpoint, LedgerError> {
+        let Some((_, checkpoint)) = known.filter(|(note, _)| *note == self.checkpoint) else {
+            return self.verify(verifier_key_text);
+        };
+        self.check_version()?;
+        if checkpoint.size != self.tree_size {
+            return Err(LedgerError::BundleMismatch(format!(
+                "tree_size is {} but the checkpoint is for size {}",
+                self.tree_size, checkpoint.size
+            )));
+        }
+        verify_inclusion(
+            &leaf_hash(&self.entry),
+            self.index,
+            self.tree_size,
+            &self.audit_path,
+            &checkpoint.root,
+        )?;
+        Ok(checkpoint.clone())
+    }
+
     /// As [`ProofBundle::verify`], and also requires at least
     /// `min_cosignatures` valid `cosignature/v1` cosignatures from distinct
     /// keys among `witnesses` (each a type `0x04` verifier key). Cosignature

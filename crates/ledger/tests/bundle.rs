@@ -270,3 +270,48 @@ fn committed_example_bundle_is_current() {
     let parsed = ProofBundle::from_json(&committed["bundle"].to_string()).unwrap();
     parsed.verify(s(&committed, "verifier_key")).unwrap();
 }
+
+/// A checkpoint verified once is taken as known only for exactly its note:
+/// the audit path, the size and the entry are still checked against it,
+/// and any other note is verified in full.
+#[test]
+fn a_known_checkpoint_spares_only_its_signature() {
+    let (events, log) = ledger();
+    let (note, vkey) = signed(&log);
+    let vkey_text = vkey.to_text();
+    let first = ProofBundle::build(events[1].clone(), 1, note.clone(), &log).unwrap();
+    let cp = first.verify(&vkey_text).unwrap();
+    let known = Some((note.as_str(), &cp));
+
+    let next = ProofBundle::build(events[7].clone(), 7, note.clone(), &log).unwrap();
+    assert_eq!(next.verify_known(&vkey_text, known).unwrap(), cp);
+    let other_entry = ProofBundle {
+        entry: events[8].clone(),
+        ..next.clone()
+    };
+    assert!(matches!(
+        other_entry.verify_known(&vkey_text, known),
+        Err(LedgerError::InclusionProofInvalid { .. })
+    ));
+    let wrong_size = ProofBundle {
+        tree_size: 12,
+        ..next.clone()
+    };
+    assert!(matches!(
+        wrong_size.verify_known(&vkey_text, known),
+        Err(LedgerError::BundleMismatch(_))
+    ));
+    // A note that is not the known one, byte for byte, is verified in full:
+    // a stranger's signature over the same checkpoint does not pass.
+    let forged = sign_checkpoint(&cp, ORIGIN, &key(12)).unwrap();
+    let forged_bundle = ProofBundle {
+        checkpoint: forged,
+        ..next.clone()
+    };
+    assert!(matches!(
+        forged_bundle.verify_known(&vkey_text, known),
+        Err(LedgerError::NoTrustedSignature { .. })
+    ));
+    // Nothing known: a plain verification.
+    assert_eq!(next.verify_known(&vkey_text, None).unwrap(), cp);
+}

@@ -441,16 +441,24 @@ pub fn validate(draft: &Value) -> Report {
 
 /// Checks every field present against the format: known, and of the right shape.
 fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &str, r: &mut Report) {
+    // Two buffers for the whole object, not two strings per field: a draft
+    // is validated when it is sent and again when it is received.
+    let mut pattern = String::with_capacity(pattern_prefix.len() + 32);
+    let mut path = String::with_capacity(path_prefix.len() + 32);
     for (key, value) in obj {
-        let pattern = format!("{pattern_prefix}{key}");
-        let path = format!("{path_prefix}{key}");
+        pattern.clear();
+        pattern.push_str(pattern_prefix);
+        pattern.push_str(key);
+        path.clear();
+        path.push_str(path_prefix);
+        path.push_str(key);
         let Some(field) = contents::field(&pattern) else {
             let hint = nearest_field(pattern_prefix, key)
                 .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_default();
             r.error(
                 Code::UnknownField,
-                path,
+                path.as_str(),
                 None,
                 format!("the draft format has no field {key:?}{hint}"),
             );

@@ -4,7 +4,7 @@
 //! The database alone cannot tell that it was rolled back: an older copy is
 //! consistent with its own older checkpoints. So the sequencer also writes
 //! the latest checkpoint it signed to `DATA/latest-checkpoint`, outside the
-//! database, and every pass compares the stored ledger's size with it. A
+//! database (written in place, [`overwrite_private`]), and every pass compares the stored ledger's size with it. A
 //! ledger smaller than a checkpoint this node already signed (a restored
 //! backup, a rolled-back PostgreSQL) or an append the store refuses as
 //! damaged raises the fault; the next pass that finds the ledger whole and
@@ -30,7 +30,7 @@ impl Node {
     /// Reads the checkpoint mark file (its size line); 0 when there is none.
     pub(crate) fn load_checkpoint_mark(&self) {
         let path = self.checkpoint_mark_path();
-        let size = match std::fs::read_to_string(&path) {
+        let size = match read_settled(&path) {
             Ok(text) => match mark_size(&text) {
                 Some(size) => size,
                 None => {
@@ -51,7 +51,7 @@ impl Node {
             return;
         }
         let path = self.checkpoint_mark_path();
-        if let Err(e) = write_private(&path, note.as_bytes()) {
+        if let Err(e) = overwrite_private(&path, note.as_bytes()) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the checkpoint mark");
         }
     }
@@ -126,6 +126,45 @@ fn mark_size(note: &str) -> Option<u64> {
     note.lines().nth(1)?.trim().parse().ok()
 }
 
+/// Writes `bytes` over the start of the file at `path` (created, readable
+/// by the owner only, if it is not there) and cuts the file to their length.
+///
+/// The sequencer writes the mark after every checkpoint, so this is on the
+/// path of every receipt: one `open`, one `pwrite` and one `ftruncate`,
+/// where a new file renamed over the old one cost an inode allocated, a
+/// directory entry replaced and an inode freed each time. A checkpoint
+/// note of a node never gets shorter (the size only grows, the other lines
+/// keep their length), so the truncation changes nothing but in the rare
+/// case of two processes writing at once, where it may cut the other's
+/// last bytes; the size line, the second, stays whole. A reader that runs
+/// during the write may see a mix of the two notes: [`read_settled`] reads
+/// until two reads agree.
+pub(crate) fn overwrite_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all_at(bytes, 0)?;
+    file.set_len(bytes.len() as u64)
+}
+
+/// Reads a small file that [`overwrite_private`] may be writing at the
+/// same time: again until two reads in a row agree (at most a few times).
+fn read_settled(path: &std::path::Path) -> std::io::Result<String> {
+    let mut last = std::fs::read_to_string(path)?;
+    for _ in 0..8 {
+        let again = std::fs::read_to_string(path)?;
+        if again == last {
+            break;
+        }
+        last = again;
+    }
+    Ok(last)
+}
+
 /// Writes a small file atomically (temporary name, then rename), readable by the owner only.
 pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -158,5 +197,29 @@ mod tests {
         assert_eq!(mark_size("node FR\n42\nq83vk=\n\n— FR abc\n"), Some(42));
         assert_eq!(mark_size("node FR\n"), None);
         assert_eq!(mark_size("node FR\nforty\n"), None);
+    }
+}
+
+#[cfg(test)]
+mod mark_file_tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_is_overwritten_in_place_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_MARK_FILE);
+        overwrite_private(&path, b"node FR\n9\nabc\n").unwrap();
+        overwrite_private(&path, b"node FR\n10\nabc\n").unwrap();
+        assert_eq!(read_settled(&path).unwrap(), "node FR\n10\nabc\n");
+        // A shorter text leaves nothing of the longer one behind.
+        overwrite_private(&path, b"node FR\n7\n").unwrap();
+        assert_eq!(read_settled(&path).unwrap(), "node FR\n7\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Removed while the node runs: the next checkpoint writes it again.
+        std::fs::remove_file(&path).unwrap();
+        overwrite_private(&path, b"node FR\n11\n").unwrap();
+        assert_eq!(mark_size(&read_settled(&path).unwrap()), Some(11));
     }
 }

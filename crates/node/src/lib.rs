@@ -101,6 +101,10 @@ pub struct Node {
     custody_mark: AtomicU64,
     /// Why the custody ledger cannot be extended, while it cannot.
     custody_fault: RwLock<Option<String>>,
+    /// The peer checkpoint this node last verified in a custody proof: the
+    /// verifier key's text, the note's text and the checkpoint it holds
+    /// (`custody.rs`, `check_receivers_entry`).
+    verified_checkpoint: std::sync::Mutex<Option<(String, String, custos_ledger::Checkpoint)>>,
 }
 
 impl Node {
@@ -125,6 +129,7 @@ impl Node {
             records_tampered: std::sync::atomic::AtomicU64::new(0),
             custody_mark: AtomicU64::new(0),
             custody_fault: RwLock::new(None),
+            verified_checkpoint: std::sync::Mutex::new(None),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {

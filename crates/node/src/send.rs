@@ -6,7 +6,7 @@
 
 use custos_model::validate;
 use custos_model::{RequestKind, StateCode};
-use custos_protocol::{Message, MessageId, MessageKind, seal_message};
+use custos_protocol::{Message, MessageId, MessageKind, seal_message, seal_submission};
 use custos_store::{
     Direction, MessageRecord, NewEvent, OutboxItem, OutboxState, OutgoingMessage, RequestRecord,
 };
@@ -32,7 +32,7 @@ pub struct Sent {
 impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
     pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
-        let (to, kind) = self.check_draft(&draft)?;
+        let (to, kind, report) = self.checked_draft(&draft)?;
         let basis = self.check_legal_basis(&draft)?;
         let thread = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
@@ -46,13 +46,23 @@ impl Node {
         };
         let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
         let note = basis.map(|b| json!({ "legal_basis": b }));
-        self.queue_noting(message, Some(request), &actor.label(), note)
+        self.queue_noting(message, Some(request), &actor.label(), note, Some(&report))
             .await
     }
 
     /// Checks that a draft validates and is this node's to send; returns the
     /// State it is addressed to and its kind.
     pub(crate) fn check_draft(&self, draft: &Value) -> Result<(StateCode, RequestKind), NodeError> {
+        self.checked_draft(draft).map(|(to, kind, _)| (to, kind))
+    }
+
+    /// [`Node::check_draft`], with the draft's validation report (no
+    /// errors), which sealing the submission reads instead of validating
+    /// the draft again.
+    fn checked_draft(
+        &self,
+        draft: &Value,
+    ) -> Result<(StateCode, RequestKind, validate::Report), NodeError> {
         let report = validate::validate(draft);
         if !report.is_valid() {
             let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
@@ -72,7 +82,7 @@ impl Node {
         let kind = text("kind")
             .parse()
             .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
-        Ok((to, kind))
+        Ok((to, kind, report))
     }
 
     /// Queues a message of `kind` in an existing thread, after the last
@@ -136,17 +146,20 @@ impl Node {
         request: Option<RequestRecord>,
         actor: &str,
     ) -> Result<Sent, NodeError> {
-        self.queue_noting(message, request, actor, None).await
+        self.queue_noting(message, request, actor, None, None).await
     }
 
     /// [`Node::queue`], with `note` (a JSON object) added to the detail of
-    /// the message's history event and ledger entry.
+    /// the message's history event and ledger entry. `draft_report` is the
+    /// validation report of a submission's draft, already checked: the
+    /// draft is then not validated again when the message is sealed.
     async fn queue_noting(
         &self,
         message: Message,
         request: Option<RequestRecord>,
         actor: &str,
         note: Option<Value>,
+        draft_report: Option<&validate::Report>,
     ) -> Result<Sent, NodeError> {
         let noted = |mut detail: Value| {
             if let (Some(Value::Object(extra)), Some(obj)) = (&note, detail.as_object_mut()) {
@@ -164,7 +177,10 @@ impl Node {
         }
         let sealed = self.with_keys(|k| {
             recipients.push(k.encryption.recipient());
-            seal_message(&message, &k.signing, &recipients)
+            match draft_report {
+                Some(report) => seal_submission(&message, report, &k.signing, &recipients),
+                None => seal_message(&message, &k.signing, &recipients),
+            }
         })?;
         let id = sealed.id.to_string();
         let ledger = vec![

@@ -36,10 +36,10 @@ pub use ids::{MessageId, check_thread_id, new_thread_id};
 pub use json::PROTOCOL_VERSION;
 pub use message::{
     Body, Message, MessageKind, NoteBody, RefuseBody, SubmitBody, UnknownKind, check_thread_link,
-    validate_body, validate_message,
+    validate_body, validate_message, validate_submission,
 };
 pub use receipt::{RECEIPT_PAYLOAD_TYPE, Receipt, sign_receipt, verify_receipt};
 pub use sealed::{
     DEFAULT_MAX_MESSAGE_BYTES, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, OpenedMessage, SealedMessage,
-    open_message, seal_message, verify_message_envelope,
+    open_message, seal_message, seal_submission, verify_message_envelope,
 };

@@ -16,7 +16,9 @@ use time::{Duration, OffsetDateTime};
 use crate::directory::{Directory, single_signature};
 use crate::error::ProtocolError;
 use crate::ids::MessageId;
-use crate::message::{Message, MessageKind, check_thread_link, validate_body, validate_message};
+use crate::message::{
+    Message, MessageKind, check_thread_link, validate_body, validate_message, validate_submission,
+};
 
 /// How far ahead of the receiver's clock `created_at` may be.
 pub const MAX_CLOCK_AHEAD: Duration = Duration::minutes(5);
@@ -58,6 +60,28 @@ pub fn seal_message(
     recipients: &[EncryptionRecipient],
 ) -> Result<SealedMessage, ProtocolError> {
     validate_message(message)?;
+    seal_checked(message, signer, recipients)
+}
+
+/// [`seal_message`] for a `submit` made from a draft the caller has just
+/// validated with the model (`report`, that draft's report): checked by
+/// [`validate_submission`], which does not validate the draft again.
+pub fn seal_submission(
+    message: &Message,
+    report: &custos_model::validate::Report,
+    signer: &SigningKey,
+    recipients: &[EncryptionRecipient],
+) -> Result<SealedMessage, ProtocolError> {
+    validate_submission(message, report)?;
+    seal_checked(message, signer, recipients)
+}
+
+/// Signs and encrypts a message that passed its checks.
+fn seal_checked(
+    message: &Message,
+    signer: &SigningKey,
+    recipients: &[EncryptionRecipient],
+) -> Result<SealedMessage, ProtocolError> {
     let payload = message.to_canonical_json()?;
     let id = MessageId::of_payload(&payload);
     let envelope = Envelope::sign(message.kind.payload_type(), &payload, signer);

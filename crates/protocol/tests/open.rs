@@ -772,3 +772,46 @@ fn error_answers_carry_code_and_sentence() {
     let back: custos_protocol::ErrorResponse = serde_json::from_value(body).unwrap();
     assert_eq!(back.code(), Some(ErrorCode::NotForThisNode));
 }
+
+/// A submission sealed with its draft's report (validated once, by the
+/// sender) is the same message as one sealed with every check run again,
+/// and is refused where `seal_message` refuses it: a report with errors, a
+/// draft whose States are not the message's, a body with another member.
+#[test]
+fn a_submission_sealed_with_its_report_is_checked_like_any_other() {
+    use custos_model::validate;
+    use custos_protocol::seal_submission;
+    let w = world();
+    let message = submit_fr_de();
+    let draft = message.draft().unwrap().clone();
+    let report = validate::validate(&draft);
+    assert!(report.is_valid());
+    let sealed = seal_submission(&message, &report, &w.fr.signing, &recipients_fr_de(&w)).unwrap();
+    assert_eq!(sealed.id, message.id().unwrap());
+    let opened = open_at_de(&w, &sealed.ciphertext).unwrap();
+    assert_eq!(opened.message, message);
+
+    let mut broken = draft.clone();
+    broken.as_object_mut().unwrap().remove("kind");
+    let failing = validate::validate(&broken);
+    let err =
+        seal_submission(&message, &failing, &w.fr.signing, &recipients_fr_de(&w)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidBody, "{err}");
+
+    let mut elsewhere = message.clone();
+    elsewhere.body["draft"]["requested_state"] = json!("NL");
+    let err =
+        seal_submission(&elsewhere, &report, &w.fr.signing, &recipients_fr_de(&w)).unwrap_err();
+    assert!(err.to_string().contains("requested_state"), "{err}");
+
+    let mut extra = message.clone();
+    extra.body["note"] = json!("hello");
+    let err = seal_submission(&extra, &report, &w.fr.signing, &recipients_fr_de(&w)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidBody, "{err}");
+    assert_eq!(
+        seal_message(&extra, &w.fr.signing, &recipients_fr_de(&w))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidBody
+    );
+}

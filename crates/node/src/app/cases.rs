@@ -37,10 +37,10 @@ pub struct ClockView {
     /// `acknowledgement`, `deadline` or `preservation`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: ClockKind,
-    /// `running`, `paused`, `held`, `overdue`, `met`, `met-late`, `ended` or
-    /// `stopped`.
+    /// `running`, `paused`, `held`, `overdue`, `met`, `met-late`, `ended` or `stopped`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: ClockStatus,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub started: OffsetDateTime,
@@ -166,6 +166,7 @@ pub struct CaseSummary {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub last_step_at: Option<OffsetDateTime>,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: OffsetDateTime,
