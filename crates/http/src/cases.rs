@@ -56,6 +56,12 @@ pub struct CaseStep {
     pub action: String,
     /// The state the step led to.
     pub state: String,
+    /// The body of the step's signed message (`docs/formats/messages.md`
+    /// §3): the question, the answer, the conditions, the refusal's grounds
+    /// and reasons, the packages linked. Null for the request itself, whose
+    /// draft `/api/v1/requests/{id}` shows.
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<serde_json::Value>,
 }
 
 /// A message of the thread the case does not accept.
@@ -136,6 +142,7 @@ impl From<&CaseDetail> for CaseView {
                     actor: t.actor.clone(),
                     action: t.action.as_str().to_owned(),
                     state: t.state.as_str().to_owned(),
+                    body: t.body.clone(),
                 })
                 .collect(),
             refused: v

@@ -204,6 +204,10 @@ fn print_case(v: &CaseDetail) {
             escape(t.actor.as_deref().unwrap_or("")),
             t.message_id
         );
+        // The body is the acting State's words, as signed: shown escaped.
+        if let Some(body) = t.body.as_ref().filter(|b| !is_empty_object(b)) {
+            println!("      {}", escape(&body.to_string()));
+        }
     }
     if !v.refused.is_empty() {
         println!("not accepted");
@@ -220,6 +224,10 @@ fn print_case(v: &CaseDetail) {
             );
         }
     }
+}
+
+fn is_empty_object(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| o.is_empty())
 }
 
 /// Reads an action's body: JSON with comments allowed, `{}` when no file

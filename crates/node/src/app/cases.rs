@@ -12,6 +12,8 @@
 //! whether the case accepts a peer's message before storing it, and answers
 //! a status query at once ([`Node::answer_status`]).
 
+use std::collections::HashMap;
+
 use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
     Settings, Side, State, Submission, Urgency,
@@ -59,6 +61,11 @@ pub struct TimelineItem {
     pub action: Action,
     /// The state the step led to.
     pub state: State,
+    /// The body of the message, as signed: the question, the answer, the
+    /// conditions, the refusal's grounds and reasons, the packages linked.
+    /// `None` for the request itself (`submit`), whose draft the request
+    /// shows.
+    pub body: Option<Value>,
 }
 
 /// A message of the thread that the case does not accept (it was sent
@@ -146,6 +153,8 @@ struct Derived {
     side: Side,
     /// The ids of the thread's messages, in the thread's order.
     held: Vec<MessageId>,
+    /// The signed body of each case action but the request, by message id.
+    bodies: HashMap<String, Value>,
     events: Vec<CaseEvent>,
     view: custos_case::CaseView,
 }
@@ -218,6 +227,7 @@ impl Derived {
                     actor: self.actor_of(&t.id),
                     action: t.action,
                     state: t.state,
+                    body: self.bodies.get(&t.id).cloned(),
                 })
                 .collect(),
             refused: v
@@ -443,11 +453,17 @@ impl Node {
         };
         let mut events = Vec::with_capacity(messages.len());
         let mut held = Vec::with_capacity(messages.len());
+        let mut bodies = HashMap::with_capacity(messages.len());
         for m in &messages {
             let mid = m.id()?;
             held.push(mid.clone());
             match event_of(m, mid.as_str(), requesting) {
-                Ok(Some(e)) => events.push(e),
+                Ok(Some(e)) => {
+                    if m.kind != MessageKind::Submit {
+                        bodies.insert(e.id.clone(), m.body.clone());
+                    }
+                    events.push(e);
+                }
                 Ok(None) => {}
                 Err(problem) => {
                     return Err(NodeError::Corrupt {
@@ -464,6 +480,7 @@ impl Node {
             us: self.state(),
             side,
             held,
+            bodies,
             events,
             view,
         })
