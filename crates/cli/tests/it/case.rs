@@ -13,7 +13,7 @@ use crate::common::{Network, draft, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn args<'a>(words: &'a [&'a str], dir: &'a Path) -> Vec<&'a OsStr> {
+pub(crate) fn args<'a>(words: &'a [&'a str], dir: &'a Path) -> Vec<&'a OsStr> {
     let mut out: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
     out.push(OsStr::new("--data"));
     out.push(dir.as_os_str());
@@ -21,14 +21,14 @@ fn args<'a>(words: &'a [&'a str], dir: &'a Path) -> Vec<&'a OsStr> {
 }
 
 /// `custos case show ID --json` on the node of `cc`.
-fn show(net: &Network, cc: &str, id: &str) -> Value {
+pub(crate) fn show(net: &Network, cc: &str, id: &str) -> Value {
     let dir = net.dir(cc);
     let out = net.run_ok(&args(&["case", "show", id, "--json"], &dir));
     serde_json::from_str(&out).expect("`case show --json` prints JSON")
 }
 
 /// `custos case act ID ACTION [--file BODY]` on the node of `cc`.
-fn act(net: &Network, cc: &str, id: &str, action: &str, body: Option<&Value>) -> Output {
+pub(crate) fn act(net: &Network, cc: &str, id: &str, action: &str, body: Option<&Value>) -> Output {
     let dir = net.dir(cc);
     let file = net.scratch(&format!("{cc}-{action}.json"));
     let mut words = vec!["case", "act", id, action, "--json"];
