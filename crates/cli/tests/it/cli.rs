@@ -385,7 +385,7 @@ fn the_demo_runs_and_cleans_up() {
     );
 
     let network = &summary["network"];
-    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(4));
+    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(5));
     let evidence = &network["evidence"];
     assert_eq!(evidence["from"], "DE");
     assert_eq!(evidence["to"], "FR");
@@ -397,8 +397,11 @@ fn the_demo_runs_and_cleans_up() {
         evidence["request"], network["timeline"][2]["request"],
         "the package answers the MLA request"
     );
-    assert_eq!(network["verification"]["signatures_checked"], 6);
-    assert_eq!(network["verification"]["receipts_checked"], 6);
+    the_demo_cases_reach_their_states_alike_on_both_nodes(network);
+    // Three requests, seven steps of the first case, the second request
+    // and four steps of its case: fifteen messages, each held by both nodes.
+    assert_eq!(network["verification"]["signatures_checked"], 30);
+    assert_eq!(network["verification"]["receipts_checked"], 30);
     assert_eq!(network["verification"]["problems"], serde_json::json!([]));
     let witnessing = network["witnessing"].as_array().unwrap();
     assert_eq!(
@@ -422,6 +425,84 @@ fn the_demo_runs_and_cleans_up() {
     assert!(
         text.contains("missing-required") && text.contains("SAMPLE"),
         "{text}"
+    );
+    for step in [
+        "DE (api:demo desk officer) request-info",
+        "FR (api:demo desk officer) provide-info",
+        "-> FR: partly-executed, DE: partly-executed",
+        "-> FR: closed, DE: closed",
+        "NL tries to refuse: refused before sending",
+        "-> FR: refused, NL: refused",
+    ] {
+        assert!(
+            text.contains(step),
+            "the narrated demo lacks {step:?}:\n{text}"
+        );
+    }
+}
+
+/// The demo's two cases: each step taken by the State named, and both
+/// nodes showing the state the step leads to.
+fn the_demo_cases_reach_their_states_alike_on_both_nodes(network: &Value) {
+    let cases = network["cases"].as_array().expect("the demo's cases");
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    let expected: [&[(&str, &str, &str)]; 2] = [
+        &[
+            ("DE", "acknowledge", "acknowledged"),
+            ("DE", "request-info", "awaiting-information"),
+            ("FR", "provide-info", "acknowledged"),
+            ("DE", "consult", "consulting"),
+            ("FR", "accept-conditions", "conditions-accepted"),
+            ("DE", "execute-partly", "partly-executed"),
+            ("FR", "close", "closed"),
+        ],
+        &[
+            ("NL", "acknowledge", "acknowledged"),
+            ("NL", "consult", "consulting"),
+            ("FR", "decline-conditions", "conditions-declined"),
+            ("NL", "refuse", "refused"),
+        ],
+    ];
+    for (case, steps) in cases.iter().zip(expected) {
+        let requested = case["requested"].as_str().expect("the requested State");
+        let taken = case["steps"].as_array().expect("the case's steps");
+        assert_eq!(taken.len(), steps.len(), "{case}");
+        for (step, (by, action, state)) in taken.iter().zip(steps) {
+            assert_eq!(step["by"], *by, "{step}");
+            assert_eq!(step["action"], *action, "{step}");
+            assert_eq!(step["states"]["FR"], *state, "{step}");
+            assert_eq!(step["states"][requested], *state, "{step}");
+            assert_eq!(step["actor"], "api:demo desk officer", "{step}");
+        }
+        let (last_state, timeline) = (steps[steps.len() - 1].2, steps.len() + 1);
+        for cc in ["FR", requested] {
+            assert_eq!(case["final"][cc]["state"], last_state, "{case}");
+            assert_eq!(case["final"][cc]["timeline"], timeline, "{case}");
+        }
+    }
+    let executed = &cases[0];
+    assert_eq!(executed["kind"], "stored-data");
+    assert_eq!(executed["id"], network["timeline"][2]["request"]);
+    let package = &network["evidence"]["package_id"];
+    assert!(package.is_string(), "{network}");
+    for cc in ["FR", "DE"] {
+        assert_eq!(
+            executed["final"][cc]["evidence"],
+            serde_json::json!([package])
+        );
+    }
+    let refused = &cases[1];
+    assert_eq!(refused["kind"], "mla");
+    assert_eq!(refused["requested"], "NL");
+    let early = &refused["refused_before_sending"][0];
+    assert_eq!(early["action"], "refuse");
+    assert_eq!(early["status"], 409, "{early}");
+    assert_eq!(early["error"]["code"], "action-not-allowed", "{early}");
+    assert!(
+        early["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("consultation-required") && m.contains("acknowledged")),
+        "{early}"
     );
 }
 
