@@ -96,7 +96,7 @@ impl<'a> Case<'a> {
             bail!("{by} could not {action} case {}: {status} {sent}", self.id);
         }
         let message = sent["message_id"].as_str().unwrap_or_default().to_owned();
-        let (requesting, requested) = self.both_hold(&message).await?;
+        let (requesting, requested) = self.both_hold(by, &message).await?;
         let state = requesting["state"].as_str().unwrap_or_default().to_owned();
         if requested["state"] != requesting["state"] {
             bail!(
@@ -175,29 +175,47 @@ impl<'a> Case<'a> {
         Ok(json!({ "by": by, "action": action, "status": status.as_u16(), "error": error }))
     }
 
-    /// Both nodes' views once each holds `message` (the sender's outbox has
-    /// the receiver's signed receipt).
-    async fn both_hold(&self, message: &str) -> anyhow::Result<(Value, Value)> {
+    /// Both nodes' views once the other node holds `message` (the acting
+    /// node holds it from the start). Every read of a case is a custody
+    /// event, so the other node is asked at a modest pace and the acting
+    /// node once.
+    async fn both_hold(&self, by: &str, message: &str) -> anyhow::Result<(Value, Value)> {
+        let receiver = if by == self.requesting.state.as_str() {
+            self.requested.state.as_str()
+        } else {
+            self.requesting.state.as_str()
+        };
+        let holds = |v: &Value| {
+            v["timeline"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|s| s["message_id"] == message))
+        };
         let deadline = Instant::now() + STEP_DEADLINE;
-        loop {
-            let requesting = self.show(self.requesting.state.as_str()).await?;
-            let requested = self.show(self.requested.state.as_str()).await?;
-            let holds = |v: &Value| {
-                v["timeline"]
-                    .as_array()
-                    .is_some_and(|t| t.iter().any(|s| s["message_id"] == message))
-            };
-            if holds(&requesting) && holds(&requested) {
-                return Ok((requesting, requested));
+        let theirs = loop {
+            let view = self.show(receiver).await?;
+            if holds(&view) {
+                break view;
             }
             if Instant::now() > deadline {
                 bail!(
-                    "message {message} of case {} did not reach the other node in {STEP_DEADLINE:?}",
+                    "message {message} of case {} did not reach {receiver} in {STEP_DEADLINE:?}",
                     self.id
                 );
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mine = self.show(by).await?;
+        if !holds(&mine) {
+            bail!(
+                "{by} does not show its own message {message} on case {}",
+                self.id
+            );
         }
+        Ok(if by == self.requesting.state.as_str() {
+            (mine, theirs)
+        } else {
+            (theirs, mine)
+        })
     }
 
     /// The case's summary for the demo's JSON: its steps and what both
