@@ -645,7 +645,7 @@ fn an_mla_case_runs_from_acknowledgement_to_closure_alike_on_both_nodes() {
             "close"
         ]
     );
-    assert_eq!(listed(&net, "FR", "closed"), [id.clone()]);
+    assert_eq!(listed(&net, "FR", "closed"), std::slice::from_ref(&id));
     assert_eq!(listed(&net, "DE", "closed"), [id]);
 }
 

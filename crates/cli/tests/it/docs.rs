@@ -93,7 +93,8 @@ fn openapi_document_is_fresh() {
 /// each (continuation lines joined, comments removed; a command inside
 /// `$(...)` is a command of its own).
 fn readme_commands() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(docs_dir().join("../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(docs_dir().join("../README.md")).expect("the README reads");
     let mut commands = Vec::new();
     let mut in_block = false;
     let mut line = String::new();
