@@ -7,6 +7,12 @@
 //! deadline needs its reasons, a preservation shorter than the minimum is
 //! warned, ...). A draft larger than [`MAX_DRAFT_BYTES`] is refused unread.
 //! Nothing stops at the first problem: a caseworker fixes a draft in one go.
+//!
+//! A draft with a `decision` field is a decision draft (a refusal, a
+//! consultation, an execution, ...): it is checked the same way against the
+//! decision catalogue ([`crate::decision`]), and [`check_decision`] checks
+//! what a case action is given, draft or bare message body, with the same
+//! rules.
 
 use std::fmt;
 
@@ -15,8 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::article::{self, ArticleRef};
 use crate::clock;
-use crate::contents::{self, DRAFT_FORMAT, Need, Shape};
+use crate::contents::{self, DRAFT_FORMAT, Field, Need, Shape};
+use crate::decision::{self, Decision};
 use crate::kind::RequestKind;
+use crate::refusal::{Ground, Refusal};
 use crate::state::StateCode;
 
 /// How serious a problem is.
@@ -55,11 +63,17 @@ pub enum Code {
     TooLarge,
     CannotRead,
     ConventionNotApplicable,
+    DecisionUnknown,
+    DecisionMismatch,
+    ExcludedGroundsOnly,
+    InvalidPackageId,
+    InvalidThreadId,
+    ListedTwice,
 }
 
 impl Code {
     /// Every code, for the documentation table.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 28] = [
         Code::Unreadable,
         Code::FormatUnsupported,
         Code::KindUnknown,
@@ -82,6 +96,12 @@ impl Code {
         Code::TooLarge,
         Code::CannotRead,
         Code::ConventionNotApplicable,
+        Code::DecisionUnknown,
+        Code::DecisionMismatch,
+        Code::ExcludedGroundsOnly,
+        Code::InvalidPackageId,
+        Code::InvalidThreadId,
+        Code::ListedTwice,
     ];
 
     /// The stable wire name, such as `missing-required`.
@@ -109,6 +129,12 @@ impl Code {
             Code::TooLarge => "too-large",
             Code::CannotRead => "cannot-read",
             Code::ConventionNotApplicable => "convention-not-applicable",
+            Code::DecisionUnknown => "decision-unknown",
+            Code::DecisionMismatch => "decision-mismatch",
+            Code::ExcludedGroundsOnly => "excluded-grounds-only",
+            Code::InvalidPackageId => "invalid-package-id",
+            Code::InvalidThreadId => "invalid-thread-id",
+            Code::ListedTwice => "listed-twice",
         }
     }
 
@@ -135,14 +161,16 @@ impl Code {
             }
             Code::NotOneOf => "A value is not one of the words the field allows.",
             Code::BelowMinimum => "A number is below the smallest value the field allows.",
-            Code::MissingRequired => "An item the request kind requires is missing or empty.",
+            Code::MissingRequired => {
+                "An item the request kind or the decision requires is missing or empty."
+            }
             Code::RecommendedMissing => {
                 "Warning: an item to give where possible or applicable is missing."
             }
             Code::SameState => "The requesting and requested States are the same.",
             Code::DeadlineWithoutReasons => "A proposed deadline carries no reasons.",
             Code::PreservationTooShort => {
-                "Warning: the preservation period asked is shorter than the Convention's minimum, which binds the preservation the requested State carries out."
+                "Warning: the preservation period asked or confirmed is shorter than the Convention's minimum, which binds the preservation the requested State carries out (the case counts the minimum)."
             }
             Code::PeriodReversed => "A period ends before it begins.",
             Code::FollowUpRequired => {
@@ -159,6 +187,22 @@ impl Code {
             Code::ConventionNotApplicable => {
                 "The draft cites the Convention as legal basis, but the treaty registry says it is not in force between the two States on the sending date; the message gives every reason."
             }
+            Code::DecisionUnknown => {
+                "The `decision` field of a decision draft names no decision (the case actions that take a draft)."
+            }
+            Code::DecisionMismatch => {
+                "A decision draft names another decision than the case action it is given to."
+            }
+            Code::ExcludedGroundsOnly => {
+                "A refusal rests only on fiscal matters or bank secrecy, which never suffice alone."
+            }
+            Code::InvalidPackageId => {
+                "An evidence package id is not `sha256:` and 64 lower-case hex digits."
+            }
+            Code::InvalidThreadId => {
+                "A request id is not `thr-` and a UUID in lower-case hyphenated form."
+            }
+            Code::ListedTwice => "A list names the same ground or package twice.",
         }
     }
 }
@@ -214,6 +258,9 @@ impl fmt::Display for Issue {
 pub struct Report {
     /// The request kind, when the draft names a known one.
     pub kind: Option<RequestKind>,
+    /// The decision, when the draft is a decision draft naming a known one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
     pub issues: Vec<Issue>,
 }
 
@@ -396,23 +443,11 @@ pub fn validate(draft: &Value) -> Report {
         r.error(Code::WrongType, "", None, "a draft must be a JSON object");
         return r;
     };
-    check_fields(root, "", "", &mut r);
-
-    match root.get("format") {
-        Some(Value::String(s)) if s == DRAFT_FORMAT => {}
-        Some(Value::String(s)) => r.error(
-            Code::FormatUnsupported,
-            "format",
-            None,
-            format!("format {s:?} is not supported; this node reads {DRAFT_FORMAT:?}"),
-        ),
-        _ => r.error(
-            Code::FormatUnsupported,
-            "format",
-            None,
-            format!("the draft must say \"format\": {DRAFT_FORMAT:?}"),
-        ),
+    if root.contains_key("decision") {
+        return validate_decision_draft(draft, root);
     }
+    check_fields(contents::FIELDS, root, "", "", &mut r);
+    check_format(root, &mut r);
     let kind = match root.get("kind") {
         Some(Value::String(s)) => match s.parse::<RequestKind>() {
             Ok(k) => Some(k),
@@ -433,19 +468,188 @@ pub fn validate(draft: &Value) -> Report {
     };
     r.kind = kind;
     if let Some(kind) = kind {
-        check_items(kind, draft, &mut r);
+        check_items(contents::FIELDS, contents::items(kind), draft, &mut r);
         check_rules(kind, draft, &mut r);
     }
     r
 }
 
-/// Checks every field present against the format: known, and of the right shape.
-fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &str, r: &mut Report) {
+fn check_format(root: &Map<String, Value>, r: &mut Report) {
+    match root.get("format") {
+        Some(Value::String(s)) if s == DRAFT_FORMAT => {}
+        Some(Value::String(s)) => r.error(
+            Code::FormatUnsupported,
+            "format",
+            None,
+            format!("format {s:?} is not supported; this node reads {DRAFT_FORMAT:?}"),
+        ),
+        _ => r.error(
+            Code::FormatUnsupported,
+            "format",
+            None,
+            format!("the draft must say \"format\": {DRAFT_FORMAT:?}"),
+        ),
+    }
+}
+
+/// Validates a decision draft (one with a `decision` field): the header,
+/// then the body as [`check_decision`] checks it.
+fn validate_decision_draft(draft: &Value, root: &Map<String, Value>) -> Report {
+    let mut r = Report::default();
+    let named = match root.get("decision") {
+        Some(Value::String(s)) => s.parse::<Decision>().map_err(|e| e.to_string()),
+        _ => Err("the decision draft must name its decision as text; `custos request template` lists them".to_owned()),
+    };
+    match named {
+        Ok(d) => {
+            r.decision = Some(d);
+            check_fields(&decision::fields_of(d), root, "", "", &mut r);
+            check_format(root, &mut r);
+            check_decision_body(d, draft, &mut r);
+        }
+        Err(message) => {
+            check_fields(decision::FIELDS, root, "", "", &mut r);
+            check_format(root, &mut r);
+            r.error(Code::DecisionUnknown, "decision", None, message);
+        }
+    }
+    r
+}
+
+/// Checks what a case action is given for `decision`, as `custos case act`
+/// and the client API take it: a decision draft naming that decision, or
+/// the bare body of the action's message (as before drafts existed).
+/// Returns every problem and the body to sign: the value without the
+/// draft's header.
+pub fn check_decision(decision: Decision, given: &Value) -> (Report, Value) {
+    let mut r = Report {
+        decision: Some(decision),
+        ..Report::default()
+    };
+    let Some(root) = given.as_object() else {
+        r.error(
+            Code::WrongType,
+            "",
+            None,
+            format!(
+                "a decision draft or body must be a JSON object, found {}",
+                describe(given)
+            ),
+        );
+        return (r, given.clone());
+    };
+    let is_draft = decision::HEADER.iter().any(|h| root.contains_key(*h));
+    check_fields(&decision::fields_of(decision), root, "", "", &mut r);
+    if is_draft {
+        check_format(root, &mut r);
+        match root.get("decision").and_then(Value::as_str) {
+            Some(named) if named == decision.as_str() => {}
+            Some(named) => r.error(
+                Code::DecisionMismatch,
+                "decision",
+                None,
+                format!("the draft is a {named:?} decision, but the action taken is {decision}"),
+            ),
+            None => r.error(
+                Code::DecisionMismatch,
+                "decision",
+                None,
+                format!("the draft must say \"decision\": \"{decision}\""),
+            ),
+        }
+    }
+    check_decision_body(decision, given, &mut r);
+    let mut body = root.clone();
+    for h in decision::HEADER {
+        body.remove(h);
+    }
+    (r, Value::Object(body))
+}
+
+/// The items of a decision's body and the rules that tie its fields
+/// together: a refusal through the model's [`Refusal::check`], a
+/// preservation confirmed for fewer days than the minimum warned.
+fn check_decision_body(decision: Decision, draft: &Value, r: &mut Report) {
+    check_items(
+        &decision::fields_of(decision),
+        decision::items(decision),
+        draft,
+        r,
+    );
+    match decision {
+        Decision::Refuse => check_refusal(draft, r),
+        Decision::ConfirmPreservation => {
+            let min = clock::PRESERVATION_MINIMUM;
+            if let Some(days) = lookup(draft, "days").and_then(Value::as_i64)
+                && (1..i64::from(min.days)).contains(&days)
+            {
+                r.push(
+                    Severity::Warning,
+                    Code::PreservationTooShort,
+                    "days",
+                    Some(min.article),
+                    format!(
+                        "{days} days were confirmed; a preservation lasts at least {} days, and the case counts that many",
+                        min.days
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs the model's check of a refusal on the draft's `refusal`: the grounds
+/// it names (those that are codes of the catalogue), its reasons, and the
+/// consultation it states (the node fills that in from the case; a draft
+/// that leaves it out is taken as consulted here, since the case checks the
+/// consultation itself). A problem already reported at the same place is
+/// not reported twice.
+fn check_refusal(draft: &Value, r: &mut Report) {
+    let Some(refusal) = lookup(draft, "refusal").and_then(Value::as_object) else {
+        return;
+    };
+    let grounds: Vec<Ground> = refusal
+        .get("grounds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| serde_json::from_value(g.clone()).ok())
+        .collect();
+    let check = Refusal {
+        grounds,
+        reasons: refusal
+            .get("reasons")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        consulted: refusal
+            .get("consulted")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+    };
+    for mut issue in check.check() {
+        issue.path = format!("refusal.{}", issue.path);
+        if !r.issues.iter().any(|i| i.path == issue.path) {
+            r.issues.push(issue);
+        }
+    }
+}
+
+/// Checks every field present against the format's `fields`: known, and of
+/// the right shape.
+fn check_fields(
+    fields: &[Field],
+    obj: &Map<String, Value>,
+    pattern_prefix: &str,
+    path_prefix: &str,
+    r: &mut Report,
+) {
     for (key, value) in obj {
         let pattern = format!("{pattern_prefix}{key}");
         let path = format!("{path_prefix}{key}");
-        let Some(field) = contents::field(&pattern) else {
-            let hint = nearest_field(pattern_prefix, key)
+        let Some(field) = fields.iter().find(|f| f.path == pattern) else {
+            let hint = nearest_field(fields, pattern_prefix, key)
                 .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_default();
             r.error(
@@ -460,11 +664,18 @@ fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &st
             // Empty values count as missing; the required-contents check reports them.
             continue;
         }
-        check_shape(field.shape, value, &pattern, &path, r);
+        check_shape(fields, field.shape, value, &pattern, &path, r);
     }
 }
 
-fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut Report) {
+fn check_shape(
+    fields: &[Field],
+    shape: Shape,
+    value: &Value,
+    pattern: &str,
+    path: &str,
+    r: &mut Report,
+) {
     let wrong = |r: &mut Report, want: &str| {
         r.error(
             Code::WrongType,
@@ -475,7 +686,7 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
     };
     match shape {
         // Checked separately, with a more helpful message.
-        Shape::Format | Shape::Kind => {}
+        Shape::Format | Shape::Kind | Shape::Decision => {}
         Shape::Text => {
             if !value.is_string() {
                 wrong(r, "text");
@@ -532,16 +743,20 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
         },
         Shape::Object => match value.as_object() {
             None => wrong(r, "an object"),
-            Some(obj) => check_fields(obj, &format!("{pattern}."), &format!("{path}."), r),
+            Some(obj) => check_fields(fields, obj, &format!("{pattern}."), &format!("{path}."), r),
         },
         Shape::ListOfObjects => match value.as_array() {
             None => wrong(r, "a list"),
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
                     match item.as_object() {
-                        Some(obj) => {
-                            check_fields(obj, &format!("{pattern}[]."), &format!("{path}[{i}]."), r)
-                        }
+                        Some(obj) => check_fields(
+                            fields,
+                            obj,
+                            &format!("{pattern}[]."),
+                            &format!("{path}[{i}]."),
+                            r,
+                        ),
                         None => r.error(
                             Code::WrongType,
                             format!("{path}[{i}]"),
@@ -570,7 +785,86 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
                 }
             }
         },
+        Shape::ListOfGrounds | Shape::ListOfPackageIds => match value.as_array() {
+            None => wrong(r, "a list"),
+            Some(items) => check_codes(shape, items, path, r),
+        },
+        Shape::ThreadId => match value.as_str() {
+            None => wrong(r, "a request id as text, thr-…"),
+            Some(s) if is_thread_id(s) => {}
+            Some(s) => r.error(
+                Code::InvalidThreadId,
+                path,
+                None,
+                format!("{s:?} is not a request id (thr- and a lower-case UUID)"),
+            ),
+        },
     }
+}
+
+/// The items of a list of grounds or package ids: each of its form, none twice.
+fn check_codes(shape: Shape, items: &[Value], path: &str, r: &mut Report) {
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let Some(s) = item.as_str() else {
+            r.error(
+                Code::WrongType,
+                item_path,
+                None,
+                format!("expected text, found {}", describe(item)),
+            );
+            continue;
+        };
+        if shape == Shape::ListOfGrounds {
+            if !Ground::ALL.iter().any(|g| g.code() == s) {
+                let codes: Vec<&str> = Ground::ALL.iter().map(|g| g.code()).collect();
+                r.error(
+                    Code::NotOneOf,
+                    item_path,
+                    None,
+                    format!(
+                        "{s:?} is not a ground of refusal; one of: {}",
+                        codes.join(", ")
+                    ),
+                );
+                continue;
+            }
+        } else if !is_package_id(s) {
+            r.error(
+                Code::InvalidPackageId,
+                item_path,
+                None,
+                format!("{s:?} is not a package id (sha256: and 64 lower-case hex digits)"),
+            );
+            continue;
+        }
+        if items[..i].iter().any(|earlier| earlier.as_str() == Some(s)) {
+            r.error(
+                Code::ListedTwice,
+                item_path,
+                None,
+                format!("{s} is listed twice"),
+            );
+        }
+    }
+}
+
+/// `sha256:` and 64 lower-case hex digits: an evidence package's id.
+pub fn is_package_id(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// `thr-` and a UUID in lower-case hyphenated form: a request's id.
+pub fn is_thread_id(s: &str) -> bool {
+    s.strip_prefix("thr-").is_some_and(|uuid| {
+        let groups: Vec<&str> = uuid.split('-').collect();
+        groups.len() == 5
+            && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, len)| {
+                g.len() == len && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+    })
 }
 
 fn check_state(s: &str, path: &str, r: &mut Report) {
@@ -587,21 +881,31 @@ fn check_state(s: &str, path: &str, r: &mut Report) {
 }
 
 /// Reports every required item that is missing, and every recommended one as a warning.
-fn check_items(kind: RequestKind, draft: &Value, r: &mut Report) {
-    for item in contents::items(kind) {
+fn check_items<'i>(
+    fields: &[Field],
+    items: impl IntoIterator<Item = &'i contents::Item>,
+    draft: &Value,
+    r: &mut Report,
+) {
+    for item in items {
         if item
             .unless
             .is_some_and(|waiver| lookup(draft, waiver) == Some(&Value::Bool(true)))
         {
             continue;
         }
+        // A list of package ids may be empty: it says that none was sent.
+        let may_be_empty = fields
+            .iter()
+            .any(|f| f.path == item.path && f.shape == Shape::ListOfPackageIds);
         for (path, value) in resolve(draft, item.path) {
-            if value.is_some_and(|v| !is_absent(v)) {
+            if value.is_some_and(|v| !is_absent(v) || (may_be_empty && v.is_array())) {
                 continue;
             }
             let (severity, code) = match item.need {
                 Need::Required => (Severity::Error, Code::MissingRequired),
                 Need::Recommended => (Severity::Warning, Code::RecommendedMissing),
+                Need::Optional => continue,
             };
             r.push(severity, code, path, Some(item.article), item.sentence);
         }
@@ -836,8 +1140,8 @@ pub fn parse_date(s: &str) -> Option<time::Date> {
 }
 
 /// The known field at the same level whose name is closest to a misspelt one.
-fn nearest_field(prefix: &str, key: &str) -> Option<&'static str> {
-    contents::FIELDS
+fn nearest_field<'f>(fields: &'f [Field], prefix: &str, key: &str) -> Option<&'f str> {
+    fields
         .iter()
         .filter_map(|f| f.path.strip_prefix(prefix))
         .filter(|rest| !rest.contains('.'))
@@ -889,8 +1193,11 @@ mod tests {
         assert_eq!(edit_distance("facts", "facts"), 0);
         assert_eq!(edit_distance("facts", "fact"), 1);
         assert_eq!(edit_distance("facts", "fcats"), 2);
-        assert_eq!(nearest_field("", "fcts"), Some("facts"));
-        assert_eq!(nearest_field("data.", "custodain"), Some("custodian"));
+        assert_eq!(nearest_field(contents::FIELDS, "", "fcts"), Some("facts"));
+        assert_eq!(
+            nearest_field(contents::FIELDS, "data.", "custodain"),
+            Some("custodian")
+        );
     }
 
     #[test]
@@ -1067,5 +1374,123 @@ mod tests {
             "{}",
             r.issues[0].message
         );
+    }
+
+    fn decision_template(d: Decision) -> Value {
+        parse(&crate::template::render_decision(d)).unwrap()
+    }
+
+    #[test]
+    fn a_fiscal_only_or_groundless_refusal_draft_is_an_error_with_its_article() {
+        let mut d = decision_template(Decision::Refuse);
+        d["refusal"]["grounds"] = serde_json::json!(["fiscal", "bank-secrecy"]);
+        let r = validate(&d);
+        assert_eq!(r.decision, Some(Decision::Refuse));
+        assert_eq!(r.issues.len(), 1, "{:#?}", r.issues);
+        assert_eq!(r.issues[0].code, Code::ExcludedGroundsOnly);
+        assert_eq!(r.issues[0].path, "refusal.grounds");
+        assert_eq!(r.issues[0].article, Some(article::MLA));
+        // With a valid ground beside them, fiscal matters may be cited.
+        d["refusal"]["grounds"] = serde_json::json!(["fiscal", "R6"]);
+        assert!(validate(&d).issues.is_empty());
+
+        // No ground and no reasons: both, once each.
+        d["refusal"]["grounds"] = serde_json::json!([]);
+        d["refusal"]["reasons"] = " ".into();
+        let r = validate(&d);
+        let found: Vec<_> = r.issues.iter().map(|i| (i.code, i.path.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Code::MissingRequired, "refusal.grounds"),
+                (Code::MissingRequired, "refusal.reasons")
+            ]
+        );
+
+        // Grounds are the catalogue's codes, each once; a draft that says it
+        // was not consulted is told to consult.
+        d["refusal"]["grounds"] = serde_json::json!(["R2", "R9", "R2"]);
+        d["refusal"]["reasons"] = "Essential interests.".into();
+        d["refusal"]["consulted"] = false.into();
+        let r = validate(&d);
+        let found: Vec<_> = r.issues.iter().map(|i| (i.code, i.path.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Code::NotOneOf, "refusal.grounds[1]"),
+                (Code::ListedTwice, "refusal.grounds[2]"),
+                (Code::MissingRequired, "refusal.consulted")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_decision_takes_only_its_own_fields_of_their_own_form() {
+        let mut d = decision_template(Decision::ExecutePartly);
+        d["conditions"] = serde_json::json!(["x"]);
+        d["evidence"] = serde_json::json!(["pkg-1", "sha256:AB"]);
+        let r = validate(&d);
+        let found: Vec<_> = r.issues.iter().map(|i| (i.code, i.path.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Code::InvalidPackageId, "evidence[0]"),
+                (Code::InvalidPackageId, "evidence[1]"),
+                (Code::UnknownField, "conditions")
+            ]
+        );
+        // An empty list says no package was sent; a missing one is an error.
+        d.as_object_mut().unwrap().remove("conditions");
+        d["evidence"] = serde_json::json!([]);
+        assert!(validate(&d).issues.is_empty());
+        d.as_object_mut().unwrap().remove("evidence");
+        assert_eq!(validate(&d).issues[0].code, Code::MissingRequired);
+
+        let mut d = decision_template(Decision::AnnounceFollowUp);
+        d["request"] = "thr-6F1C2A4E-8B3D-4C55-9A7E-2D1F0B9C8E71".into();
+        assert_eq!(validate(&d).issues[0].code, Code::InvalidThreadId);
+
+        let mut d = decision_template(Decision::Refuse);
+        d["decision"] = "refusal".into();
+        let r = validate(&d);
+        assert_eq!(r.decision, None);
+        assert_eq!(r.issues.len(), 1, "{:#?}", r.issues);
+        assert_eq!(r.issues[0].code, Code::DecisionUnknown);
+    }
+
+    #[test]
+    fn a_preservation_confirmed_for_fewer_than_sixty_days_is_a_warning() {
+        let mut d = decision_template(Decision::ConfirmPreservation);
+        d["days"] = 30.into();
+        let r = validate(&d);
+        assert!(r.is_valid());
+        assert_eq!(r.issues.len(), 1);
+        assert_eq!(r.issues[0].code, Code::PreservationTooShort);
+        assert_eq!(r.issues[0].article, Some(article::PRESERVATION));
+    }
+
+    #[test]
+    fn a_case_action_takes_its_draft_or_its_bare_body_and_signs_the_body() {
+        let draft = decision_template(Decision::Consult);
+        let (r, body) = check_decision(Decision::Consult, &draft);
+        assert!(r.issues.is_empty(), "{:#?}", r.issues);
+        assert_eq!(body.as_object().unwrap().len(), 2);
+        assert_eq!(body["conditions"], draft["conditions"]);
+
+        // A draft for another decision is not taken for this one.
+        let (r, _) = check_decision(Decision::Postpone, &draft);
+        let codes: Vec<_> = r.issues.iter().map(|i| i.code).collect();
+        assert!(codes.contains(&Code::DecisionMismatch), "{codes:?}");
+        assert!(codes.contains(&Code::UnknownField), "{codes:?}");
+        assert!(codes.contains(&Code::MissingRequired), "{codes:?}");
+
+        // A bare body needs no header; `{}` for a note-only action.
+        let (r, _) = check_decision(Decision::Close, &serde_json::json!({}));
+        assert!(r.issues.is_empty());
+        let (r, _) = check_decision(Decision::Consult, &serde_json::json!({"conditions": []}));
+        assert_eq!(r.issues[0].code, Code::MissingRequired);
+        assert_eq!(r.issues[0].path, "conditions");
+        let (r, _) = check_decision(Decision::Close, &serde_json::json!([]));
+        assert_eq!(r.issues[0].code, Code::WrongType);
     }
 }
