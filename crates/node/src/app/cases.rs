@@ -654,6 +654,9 @@ mod tests {
         for action in Action::ALL {
             let kind = kind_of(action).unwrap();
             assert_eq!(kind.as_str(), custos_case::message_kind(action).kind);
+            // The body our node checks before sending is the one the
+            // receiver checks on intake: the same decision of the catalogue.
+            assert_eq!(kind.decision(), action.decision(), "{action}");
         }
         let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, custos_protocol::case_bodies::STATE_NAMES);
