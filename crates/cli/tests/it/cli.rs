@@ -99,6 +99,73 @@ fn template_lists_every_kind_and_each_template_validates() {
 }
 
 #[test]
+fn template_lists_every_decision_and_each_validates_as_printed() {
+    let listing = stdout(&custos(&["request", "template"]));
+    assert!(listing.contains("Decisions"), "{listing}");
+    let dir = tempfile::tempdir().unwrap();
+    for decision in custos_model::Decision::ALL {
+        assert!(listing.contains(decision.as_str()), "{decision} not listed");
+        let o = custos(&["request", "template", decision.as_str()]);
+        assert!(o.status.success(), "{decision}: {}", stderr(&o));
+        let file = write(dir.path(), &format!("{decision}.jsonc"), &stdout(&o));
+        let v = custos(&["request", "validate", &file, "--json"]);
+        assert!(v.status.success(), "{decision}: {}", stdout(&v));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&v)).unwrap();
+        assert_eq!(report["valid"], true);
+        assert_eq!(report["decision"], decision.as_str());
+        assert_eq!(report["issues"], serde_json::json!([]), "{decision}");
+    }
+}
+
+#[test]
+fn a_fiscal_only_or_groundless_refusal_draft_does_not_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = stdout(&custos(&["request", "template", "refuse"]));
+    let mut draft = custos_model::validate::parse(&template).unwrap();
+    draft["refusal"]["grounds"] = serde_json::json!(["fiscal"]);
+    let file = write(dir.path(), "fiscal.json", &draft.to_string());
+    let o = custos(&["request", "validate", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("error excluded-grounds-only refusal.grounds [Art. 40]"),
+        "{out}"
+    );
+    assert!(out.contains("NOT valid: 1 error(s)"), "{out}");
+
+    draft["refusal"].as_object_mut().unwrap().remove("grounds");
+    draft["refusal"]["reasons"] = "".into();
+    draft["note"] = 7.into();
+    let file = write(dir.path(), "groundless.json", &draft.to_string());
+    let o = custos(&["request", "validate", &file, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let found: Vec<(String, String, String)> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["code"].as_str().unwrap().to_owned(),
+                i["path"].as_str().unwrap().to_owned(),
+                i["article"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let want = |c: &str, p: &str, a: &str| (c.to_owned(), p.to_owned(), a.to_owned());
+    assert_eq!(
+        found,
+        [
+            want("wrong-type", "note", "-"),
+            want("missing-required", "refusal.grounds", "Art. 40"),
+            want("missing-required", "refusal.reasons", "Art. 40"),
+        ],
+        "{report}"
+    );
+    assert_eq!(report["decision"], "refuse");
+}
+
+#[test]
 fn a_draft_missing_items_fails_with_one_line_per_item() {
     let dir = tempfile::tempdir().unwrap();
     let template = stdout(&custos(&["request", "template", "preservation"]));

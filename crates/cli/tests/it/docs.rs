@@ -34,10 +34,20 @@ fn draft_schema_is_fresh() {
 }
 
 #[test]
+fn decision_schema_is_fresh() {
+    let schema = custos_model::schema::decision_schema();
+    check_fresh(
+        "decision.schema.json",
+        &(serde_json::to_string_pretty(&schema).unwrap() + "\n"),
+    );
+}
+
+#[test]
 fn validation_code_table_is_fresh() {
     let mut out = String::from(
         "# Validation codes\n\n\
-         `custos request validate` prints one line per problem: severity, code, field, article, sentence.\n\
+         `custos request validate` prints one line per problem: severity, code, field, article, sentence;\n\
+         `custos case act` and the client API report a decision that does not validate with the same codes.\n\
          The codes below are stable: a code keeps its meaning across versions.\n\
          This file is generated from `crates/model/src/validate.rs`.\n\n\
          | code | meaning |\n|---|---|\n",
@@ -67,6 +77,12 @@ fn every_template_is_fresh_in_the_docs() {
         check_fresh(
             &format!("templates/{}.jsonc", kind.as_str()),
             &custos_model::template::render(kind),
+        );
+    }
+    for decision in custos_model::Decision::ALL {
+        check_fresh(
+            &format!("templates/decisions/{}.jsonc", decision.as_str()),
+            &custos_model::template::render_decision(decision),
         );
     }
 }

@@ -18,7 +18,7 @@ use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
     Settings, Side, State, Submission, Urgency,
 };
-use custos_model::{RequestKind, StateCode};
+use custos_model::{RequestKind, StateCode, validate};
 use custos_protocol::{Body, ErrorCode, Message, MessageId, MessageKind, timestamp};
 use custos_store::{Direction, RequestFilter};
 use serde::Serialize;
@@ -495,15 +495,19 @@ impl Node {
         Ok(derived.detail())
     }
 
-    /// Takes `action` on case `id` for `actor`: `body` is the body of the
-    /// action's message kind (`{}` for the note kinds; a refusal's
+    /// Takes `action` on case `id` for `actor`: `body` is a decision draft
+    /// for the action (`custos request template ACTION`) or the bare body
+    /// of the action's message kind (`{}` for the note kinds); a refusal's
     /// `consulted` and a status answer's `state` are filled in from the
-    /// case). The case is asked first: an action it does not allow is
+    /// case. The case is asked first: an action it does not allow is
     /// refused with [`NodeError::ActionNotAllowed`] naming the state and
-    /// the actions allowed, a body that is not right with
-    /// [`NodeError::InvalidDraft`]; nothing is sent then. Otherwise the
-    /// message is queued with its history event and ledger entry in one
-    /// transaction.
+    /// the actions allowed. Then the body is checked against the decision
+    /// catalogue by the model's [`validate::check_decision`], the check
+    /// `custos request validate` runs: a bad one is refused with
+    /// [`NodeError::InvalidDecision`] carrying every problem (code, field,
+    /// article). Nothing is sent then. Otherwise the draft's header is
+    /// dropped and the body queued as the action's message, with its
+    /// history event and ledger entry in one transaction.
     pub async fn act(
         &self,
         id: &str,
@@ -517,6 +521,16 @@ impl Node {
         let now = timestamp::truncate(self.clock.now());
         let derived = self.derived(id, now).await?;
         custos_case::check(&derived.view, action, derived.side)?;
+        let body = match action.decision() {
+            Some(decision) => {
+                let (report, body) = validate::check_decision(decision, &body);
+                if !report.is_valid() {
+                    return Err(NodeError::InvalidDecision(report));
+                }
+                body
+            }
+            None => body,
+        };
         let kind = kind_of(action)?;
         let body = complete_body(action, body, &derived.view);
         derived.check_ours(kind, &body, now)?;
@@ -657,6 +671,9 @@ mod tests {
         for action in Action::ALL {
             let kind = kind_of(action).unwrap();
             assert_eq!(kind.as_str(), custos_case::message_kind(action).kind);
+            // The body our node checks before sending is the one the
+            // receiver checks on intake: the same decision of the catalogue.
+            assert_eq!(kind.decision(), action.decision(), "{action}");
         }
         let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, custos_protocol::case_bodies::STATE_NAMES);
