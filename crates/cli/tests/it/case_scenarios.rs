@@ -15,10 +15,12 @@
 //!   an evidence package sealed and sent, and closure;
 //! - an MLA request through consultation (conditions declined) to a refusal
 //!   with grounds and reasons;
-//! - refusals the Convention forbids (without a prior consultation, on fiscal
-//!   matters or bank secrecy alone, without grounds or reasons), stopped by
-//!   the acting node before anything is sent, and the same decisions forged
-//!   by a hostile peer refused at intake;
+//! - refusals the Convention forbids, stopped by the acting node before
+//!   anything is sent (one without a prior consultation as an action the
+//!   case does not allow yet; one on fiscal matters or bank secrecy alone,
+//!   without grounds or without reasons as a decision that does not
+//!   validate), and the same refusals forged by a hostile peer refused at
+//!   intake;
 //! - illegal transitions refused on both sides.
 //!
 //! "Every illegal transition" is, at this level, a representative set per
@@ -349,6 +351,49 @@ fn refused_before_sending(
     let err = act_refused(net, view_of(&b.views, cc), cc, action, body, code);
     nothing_moved(net, id, &b, &[]);
     err
+}
+
+/// `cc`'s `custos case act` of `action` with `body`, a decision that does
+/// not validate, is refused before sending: exit status 1 and a report
+/// whose issues include `problem` (`code path`) with the article; nothing
+/// is queued and neither case moves.
+fn invalid_before_sending(
+    net: &Network,
+    id: &str,
+    cc: &str,
+    action: &str,
+    body: &Value,
+    problem: &str,
+) {
+    let b = before(net, id);
+    let out = act(net, cc, id, action, Some(body));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{cc} {action}: {}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["decision"], action, "{report}");
+    let issues: Vec<String> = report["issues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "{} {} [{}]",
+                i["code"].as_str().unwrap_or_default(),
+                i["path"].as_str().unwrap_or_default(),
+                i["article"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        issues.contains(&format!("{problem} [Art. 40]")),
+        "{cc} {action}: expected {problem}: {issues:?}"
+    );
+    nothing_moved(net, id, &b, &[]);
 }
 
 /// A case message of `action` with `body` in thread `id`, made now by a
@@ -735,33 +780,39 @@ fn refusals_the_convention_forbids_are_stopped_before_sending_and_at_intake() {
         "consulting",
     );
 
-    // After the consultation: grounds never valid alone, no ground, no reasons.
-    for (grounds, reasons, code) in [
+    // After the consultation: grounds never valid alone, no ground, no
+    // reasons. The decision itself does not validate: exit status 1, every
+    // problem with its code, field and article, and nothing sent.
+    for (grounds, reasons, problem) in [
         (
             &["fiscal"][..],
             "The offence concerns tax.",
-            "refusal-on-excluded-grounds",
+            "excluded-grounds-only refusal.grounds",
         ),
         (
             &["bank-secrecy"][..],
             "The data is covered by bank secrecy.",
-            "refusal-on-excluded-grounds",
+            "excluded-grounds-only refusal.grounds",
         ),
         (
             &["fiscal", "bank-secrecy"][..],
             "Tax and bank secrecy.",
-            "refusal-on-excluded-grounds",
+            "excluded-grounds-only refusal.grounds",
         ),
-        (&[][..], "No ground named.", "refusal-without-grounds"),
-        (&["R2"][..], " ", "refusal-without-reasons"),
+        (
+            &[][..],
+            "No ground named.",
+            "missing-required refusal.grounds",
+        ),
+        (&["R2"][..], " ", "missing-required refusal.reasons"),
     ] {
-        refused_before_sending(
+        invalid_before_sending(
             &net,
             &id,
             "DE",
             "refuse",
-            Some(&refusal(grounds, reasons)),
-            code,
+            &refusal(grounds, reasons),
+            problem,
         );
     }
     // Forged, the protocol's own check of a refusal stops them first.
@@ -960,17 +1011,19 @@ fn the_readmes_case_walk_runs_as_written() {
         .unwrap_or_else(|| panic!("the walk names its cases: {stdout}"));
     let (id, id2) = ids.split_once(' ').expect("two case ids");
 
-    // The two actions the README shows refused are the only failures.
+    // The two refusals the README shows refused are the only failures: one
+    // the case does not allow yet, one that does not validate.
     let refusals: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("is not allowed in state"))
         .collect();
-    assert_eq!(refusals.len(), 2, "{stderr}");
+    assert_eq!(refusals.len(), 1, "{stderr}");
     assert!(refusals[0].contains("(consultation-required: "), "{stderr}");
     assert!(
-        refusals[1].contains("(refusal-on-excluded-grounds: "),
+        stderr.contains("fiscal.json: error excluded-grounds-only refusal.grounds [Art. 40]"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("nothing was sent").count(), 1, "{stderr}");
     assert!(
         stdout.contains("state      awaiting-information"),
         "{stdout}"
