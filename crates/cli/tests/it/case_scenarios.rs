@@ -14,7 +14,8 @@
 //!   given, consultation with conditions accepted, partial execution linking
 //!   an evidence package sealed and sent, and closure;
 //! - an MLA request through consultation (conditions declined) to a refusal
-//!   with grounds and reasons;
+//!   with grounds and reasons, with Germany's node on PostgreSQL when
+//!   `CUSTOS_TEST_POSTGRES_URL` names a server;
 //! - refusals the Convention forbids, stopped by the acting node before
 //!   anything is sent (one without a prior consultation as an action the
 //!   case does not allow yet; one on fiscal matters or bank secrecy alone,
@@ -53,7 +54,7 @@ use custos_seal::Envelope;
 use serde_json::{Value, json};
 
 use crate::case::{act, args, show};
-use crate::common::{Network, draft, state, wait_until};
+use crate::common::{Network, TempDatabase, draft, state, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -696,7 +697,13 @@ fn an_mla_case_runs_from_acknowledgement_to_closure_alike_on_both_nodes() {
 
 #[test]
 fn an_mla_case_is_refused_with_grounds_after_consultation_alike_on_both_nodes() {
-    let net = Network::start(&["FR", "DE"]);
+    // Germany keeps its data in PostgreSQL when a server is given, so the
+    // two nodes derive the case from two kinds of store.
+    let db = TempDatabase::from_env();
+    let url = db.as_ref().map(|d| d.url());
+    let databases: Vec<(&str, &str)> = url.iter().map(|u| ("DE", u.as_str())).collect();
+    let net = Network::start_with(&["FR", "DE"], &databases);
+    assert_eq!(net.dir("DE").join("custos.db").exists(), db.is_none());
     let id = mla_request(&net);
     step(&net, &id, "DE", "acknowledge", None, "acknowledged");
     let conditions = json!({"conditions": ["The evidence is not used in proceedings that may lead to the death penalty."]});
