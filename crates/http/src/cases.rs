@@ -82,8 +82,9 @@ pub async fn get_case(
 pub struct ActionRequest {
     /// The action, such as `acknowledge`, `consult`, `refuse` or `close`.
     pub action: String,
-    /// The body of the action's message (`docs/formats/messages.md` §3);
-    /// `{}` when absent.
+    /// A decision draft for the action (`custos request template ACTION`,
+    /// `docs/decision.schema.json`) or the bare body of the action's message
+    /// (`docs/formats/messages.md` §3); `{}` when absent.
     #[schema(value_type = Object)]
     #[serde(default)]
     pub body: Option<serde_json::Value>,
@@ -96,7 +97,7 @@ pub struct ActionRequest {
     security(("bearer" = [])),
     responses((status = 202, body = Sent), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
         (status = 409, description = "action-not-allowed: the case does not allow the action now; the message names the case's refusal code, the state and the actions allowed"),
-        (status = 422, description = "invalid-draft: the action is unknown or its body is not right")))]
+        (status = 422, description = "invalid-draft: the action is unknown, or its decision draft or body does not validate; the message gives every problem, one line each (severity, code from docs/validation-codes.md, field, article, sentence)")))]
 pub async fn post_action(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

@@ -9,6 +9,10 @@
 //!   loopback.
 //! - `architecture`: the dependency rules between crates.
 //! - `case`: cases between two nodes, shown, acted on and listed.
+//! - `case_scenarios`: whole cases between two nodes (executed and closed,
+//!   refused after consultation), the refusals the Convention forbids and
+//!   illegal transitions refused before sending and at intake, both nodes
+//!   showing the same case after every step.
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
 //! - `drafts`: drafts read from files (size limit, unreadable files) and
@@ -24,6 +28,7 @@ mod common;
 
 mod architecture;
 mod case;
+mod case_scenarios;
 mod cli;
 mod docs;
 mod drafts;
