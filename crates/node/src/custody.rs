@@ -55,6 +55,10 @@ pub enum EntryKind {
     /// key that signed it was rotated before it was delivered); the entry
     /// holds the new envelope's hash, the message id is unchanged.
     MessageResigned,
+    /// A case's clock event fired by the scheduler: a warning before a
+    /// clock falls due, a clock overdue, a preservation's end
+    /// (`detail.clock`, `detail.event`, `detail.due`).
+    ClockFired,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

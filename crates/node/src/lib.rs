@@ -73,6 +73,9 @@ pub struct NodeSettings {
     /// The treaty registry a draft citing the Convention is checked
     /// against before it is sent (`legal_basis.rs`); `None`: not checked.
     pub treaty_registry: Option<Arc<custos_model::treaty::Registry>>,
+    /// The cases' clocks: the emergency acknowledgement target, the
+    /// warnings' lead times and the scheduler's tick (`app/clocks.rs`).
+    pub clocks: app::ClockSettings,
 }
 
 /// A running node's shared state.
@@ -101,6 +104,8 @@ pub struct Node {
     custody_mark: AtomicU64,
     /// Why the custody ledger cannot be extended, while it cannot.
     custody_fault: RwLock<Option<String>>,
+    /// Clock events fired and escalations received, for `/metrics`.
+    clock_counters: app::clocks::ClockCounters,
 }
 
 impl Node {
@@ -125,6 +130,7 @@ impl Node {
             records_tampered: std::sync::atomic::AtomicU64::new(0),
             custody_mark: AtomicU64::new(0),
             custody_fault: RwLock::new(None),
+            clock_counters: Default::default(),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {
@@ -135,6 +141,7 @@ impl Node {
             node.note_custody(Some(e.to_string()));
         }
         node.seal_legacy_records().await?;
+        node.ensure_case_index().await?;
         Ok(node)
     }
 

@@ -148,6 +148,30 @@ impl Node {
         actor: &str,
         note: Option<Value>,
     ) -> Result<Sent, NodeError> {
+        let out = self.outgoing(&message, request, actor, note)?;
+        self.store.record_outgoing(&out).await?;
+        self.outbox_wake.notify_one();
+        Ok(Sent {
+            thread: message.thread,
+            message_id: out.message.id,
+        })
+    }
+
+    /// Wakes the outbox worker after a message was recorded.
+    pub(crate) fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// The records of `message` sent: sealed and signed, its envelope
+    /// sealed at rest, with its history event, outbox item and ledger
+    /// entry, ready for [`custos_store::Store::record_outgoing`].
+    pub(crate) fn outgoing(
+        &self,
+        message: &Message,
+        request: Option<RequestRecord>,
+        actor: &str,
+        note: Option<Value>,
+    ) -> Result<OutgoingMessage, NodeError> {
         let noted = |mut detail: Value| {
             if let (Some(Value::Object(extra)), Some(obj)) = (&note, detail.as_object_mut()) {
                 obj.extend(extra.clone());
@@ -164,7 +188,7 @@ impl Node {
         }
         let sealed = self.with_keys(|k| {
             recipients.push(k.encryption.recipient());
-            seal_message(&message, &k.signing, &recipients)
+            seal_message(message, &k.signing, &recipients)
         })?;
         let id = sealed.id.to_string();
         let ledger = vec![
@@ -222,11 +246,6 @@ impl Node {
             },
             ledger,
         };
-        self.store.record_outgoing(&out).await?;
-        self.outbox_wake.notify_one();
-        Ok(Sent {
-            thread: message.thread,
-            message_id: id,
-        })
+        Ok(out)
     }
 }

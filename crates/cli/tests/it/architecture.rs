@@ -492,8 +492,10 @@ fn the_store_adapters_read_rows_only_through_the_mappers() {
     for adapter in [
         "sqlite.rs",
         "sqlite_write.rs",
+        "sqlite_cases.rs",
         "postgres.rs",
         "postgres_write.rs",
+        "postgres_cases.rs",
     ] {
         let text = std::fs::read_to_string(root.join(adapter)).expect("an adapter reads");
         for (n, line) in text.lines().enumerate() {
