@@ -9,6 +9,8 @@
 //!   loopback.
 //! - `architecture`: the dependency rules between crates.
 //! - `case`: cases between two nodes, shown, acted on and listed.
+//! - `clocks`: the cases' clocks run by two serving nodes whose time the
+//!   test moves (preservation ends, escalation, a restarted scheduler).
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
 //! - `drafts`: drafts read from files (size limit, unreadable files) and
@@ -25,6 +27,7 @@ mod common;
 mod architecture;
 mod case;
 mod cli;
+mod clocks;
 mod docs;
 mod drafts;
 mod evidence;
