@@ -15,62 +15,31 @@ use crate::rows::{self, columns};
 use crate::sqlite_cases::same_case;
 use crate::txn;
 
-/// Writes a derived row: over the row of that revision (`Some`), or
-/// inserted or replaced whatever it held (`None`, seeding).
-async fn put_row(
+/// Writes a derived row over the row of that revision.
+async fn update_row(
     conn: &mut PgConnection,
     c: &CaseWrite<'_>,
-    revision: Option<i64>,
+    revision: i64,
 ) -> Result<bool, StoreError> {
-    let done = match revision {
-        Some(revision) => sqlx::query(
-            "UPDATE case_index SET side = $2, state = $3, urgency = $4, open = $5, overdue = $6, \
-             next_due = $7, due_rank = $8, last_step_at = $9, allowed = $10, stale = FALSE \
-             WHERE id = $1 AND revision = $11",
-        )
-        .bind(c.id)
-        .bind(c.side)
-        .bind(c.state)
-        .bind(c.urgency)
-        .bind(c.open)
-        .bind(c.overdue)
-        .bind(c.next_due)
-        .bind(c.due_rank)
-        .bind(c.last_step_at)
-        .bind(&c.allowed)
-        .bind(revision)
-        .execute(conn)
-        .await
-        .map_err(failed("write a case's index row"))?,
-        None => sqlx::query(
-            "INSERT INTO case_index (id, side, state, urgency, open, overdue, next_due, due_rank, \
-             last_step_at, allowed, stale, kind, direction, counterpart, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11, $12, $13, $14) \
-             ON CONFLICT (id) DO UPDATE SET side = excluded.side, state = excluded.state, \
-             urgency = excluded.urgency, open = excluded.open, overdue = excluded.overdue, \
-             next_due = excluded.next_due, due_rank = excluded.due_rank, \
-             last_step_at = excluded.last_step_at, allowed = excluded.allowed, stale = FALSE, \
-             kind = excluded.kind, direction = excluded.direction, \
-             counterpart = excluded.counterpart, created_at = excluded.created_at",
-        )
-        .bind(c.id)
-        .bind(c.side)
-        .bind(c.state)
-        .bind(c.urgency)
-        .bind(c.open)
-        .bind(c.overdue)
-        .bind(c.next_due)
-        .bind(c.due_rank)
-        .bind(c.last_step_at)
-        .bind(&c.allowed)
-        .bind(c.kind)
-        .bind(c.direction)
-        .bind(c.counterpart)
-        .bind(c.created_at)
-        .execute(conn)
-        .await
-        .map_err(failed("seed the case index"))?,
-    };
+    let done = sqlx::query(
+        "UPDATE case_index SET side = $2, state = $3, urgency = $4, open = $5, overdue = $6, \
+         next_due = $7, due_rank = $8, last_step_at = $9, allowed = $10, stale = FALSE \
+         WHERE id = $1 AND revision = $11",
+    )
+    .bind(c.id)
+    .bind(c.side)
+    .bind(c.state)
+    .bind(c.urgency)
+    .bind(c.open)
+    .bind(c.overdue)
+    .bind(c.next_due)
+    .bind(c.due_rank)
+    .bind(c.last_step_at)
+    .bind(&c.allowed)
+    .bind(revision)
+    .execute(conn)
+    .await
+    .map_err(failed("write a case's index row"))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -158,7 +127,7 @@ impl PgStore {
             .acquire()
             .await
             .map_err(failed("write a case's index row"))?;
-        put_row(&mut conn, &c, Some(revision)).await
+        update_row(&mut conn, &c, revision).await
     }
 
     pub(crate) async fn pg_due_cases(
@@ -225,19 +194,60 @@ impl PgStore {
             .iter()
             .map(case_index::case_write)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(failed("begin seeding the case index"))?;
-        let done: Result<(), StoreError> = async {
-            for c in &writes {
-                put_row(&mut tx, c, None).await?;
-            }
-            Ok(())
-        }
-        .await;
-        finish(tx, done, "commit the case index's seed").await
+        // One statement for the lot: each column as an array.
+        let text = |f: &dyn Fn(&CaseWrite<'_>) -> String| -> Vec<String> {
+            writes.iter().map(f).collect()
+        };
+        let ids = text(&|c| c.id.to_owned());
+        let sides = text(&|c| c.side.to_owned());
+        let states = text(&|c| c.state.to_owned());
+        let allowed = text(&|c| c.allowed.clone());
+        let kinds = text(&|c| c.kind.to_owned());
+        let directions = text(&|c| c.direction.to_owned());
+        let counterparts = text(&|c| c.counterpart.to_owned());
+        let urgency: Vec<i64> = writes.iter().map(|c| c.urgency).collect();
+        let open: Vec<bool> = writes.iter().map(|c| c.open).collect();
+        let overdue: Vec<bool> = writes.iter().map(|c| c.overdue).collect();
+        let next_due: Vec<Option<OffsetDateTime>> = writes.iter().map(|c| c.next_due).collect();
+        let due_rank: Vec<i64> = writes.iter().map(|c| c.due_rank).collect();
+        let last_step: Vec<Option<OffsetDateTime>> =
+            writes.iter().map(|c| c.last_step_at).collect();
+        let created: Vec<OffsetDateTime> = writes.iter().map(|c| c.created_at).collect();
+        sqlx::query(
+            "INSERT INTO case_index (id, side, state, urgency, open, overdue, next_due, due_rank, \
+             last_step_at, allowed, stale, kind, direction, counterpart, created_at) \
+             SELECT id, side, state, urgency, open, overdue, next_due, due_rank, last_step_at, \
+             allowed, FALSE, kind, direction, counterpart, created_at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], \
+             $6::boolean[], $7::timestamptz[], $8::bigint[], $9::timestamptz[], $10::text[], \
+             $11::text[], $12::text[], $13::text[], $14::timestamptz[]) \
+             AS t (id, side, state, urgency, open, overdue, next_due, due_rank, last_step_at, \
+             allowed, kind, direction, counterpart, created_at) \
+             ON CONFLICT (id) DO UPDATE SET side = excluded.side, state = excluded.state, \
+             urgency = excluded.urgency, open = excluded.open, overdue = excluded.overdue, \
+             next_due = excluded.next_due, due_rank = excluded.due_rank, \
+             last_step_at = excluded.last_step_at, allowed = excluded.allowed, stale = FALSE, \
+             kind = excluded.kind, direction = excluded.direction, \
+             counterpart = excluded.counterpart, created_at = excluded.created_at",
+        )
+        .bind(&ids)
+        .bind(&sides)
+        .bind(&states)
+        .bind(&urgency)
+        .bind(&open)
+        .bind(&overdue)
+        .bind(&next_due)
+        .bind(&due_rank)
+        .bind(&last_step)
+        .bind(&allowed)
+        .bind(&kinds)
+        .bind(&directions)
+        .bind(&counterparts)
+        .bind(&created)
+        .execute(&self.pool)
+        .await
+        .map_err(failed("seed the case index"))?;
+        Ok(())
     }
 
     pub(crate) async fn pg_fired_events(
