@@ -8,7 +8,8 @@
 //! index rows seeded with `Store::bulk_put_cases` (a bulk store method for
 //! benchmarks: rows without threads behind them), spread as a busy node's
 //! would be: 1 % emergency and 10 % urgent requests, 70 % open, open cases
-//! with a next due instant spread over the next 90 days (none due now) or
+//! with a next due instant spread over 90 days from three hours on (none
+//! due during the run) or
 //! none, creation times over the past year. The few others are real
 //! emergency requests sent through the node (`CUSTOS_BENCH_DUE`, default
 //! 5), whose acknowledgement target has passed when the clock is moved, so
@@ -107,7 +108,7 @@ fn seeded_row(i: usize, rng: &mut Rng, now: OffsetDateTime) -> CaseRow {
     };
     let open = rng.below(10) < 7;
     let next_due = (open && rng.below(10) < 6)
-        .then(|| now + time::Duration::seconds(60 + rng.below(90 * 86_400) as i64));
+        .then(|| now + time::Duration::seconds(3 * 3_600 + rng.below(90 * 86_400) as i64));
     let created_at = now - time::Duration::seconds(rng.below(365 * 86_400) as i64);
     let direction = if rng.below(2) == 0 {
         Direction::Outgoing

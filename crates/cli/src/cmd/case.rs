@@ -344,14 +344,23 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for c in &cases {
+        let urgency = match c.urgency {
+            Urgency::Emergency => "EMERGENCY",
+            Urgency::Urgent => "urgent",
+            Urgency::Routine => "routine",
+        };
         println!(
-            "{}  {:<20}  {:<20}  {:<8}  {}  {}{}",
+            "{}  {:<20}  {:<20}  {:<8}  {}  {:<9}  {}{}{}",
             c.id,
             c.state.as_str(),
             c.kind.as_str(),
             c.direction.as_str(),
             c.counterpart,
+            urgency,
             c.last_step_at.map(time).unwrap_or_default(),
+            c.next_due
+                .map(|t| format!("  next due {}", time(t)))
+                .unwrap_or_default(),
             if c.overdue { "  OVERDUE" } else { "" }
         );
     }

@@ -1,16 +1,17 @@
-//! Cases at the application layer: a request's thread read as a case, the
-//! actions each side takes on it, and the list of cases.
+//! Cases at the application layer: a request's thread read as a case, and
+//! the actions each side takes on it.
 //!
-//! The case is never stored: it is derived by `custos-case` from the
-//! thread's messages as they were signed, read through the checked reads of
-//! `reads.rs` (so what is shown is what was signed and logged), every time it
-//! is asked for. [`Node::case`] shows one, [`Node::act`] takes an action on
-//! it after asking the case whether our side may (refused with
-//! [`NodeError::ActionNotAllowed`], naming the state and the actions allowed
-//! instead) and queues the message through the reply path (`send.rs`), and
-//! [`Node::cases`] lists them. Intake (`intake.rs`) asks [`Node::check_incoming`]
-//! whether the case accepts a peer's message before storing it, and answers
-//! a status query at once ([`Node::answer_status`]).
+//! The case is derived by `custos-case` from the thread's messages as they
+//! were signed, read through the checked reads of `reads.rs` (so what is
+//! shown is what was signed and logged), every time it is asked for; the
+//! only thing stored about it is the case index that listing reads
+//! (`clocks.rs`, derived data). [`Node::case`] shows one, [`Node::act`]
+//! takes an action on it after asking the case whether our side may
+//! (refused with [`NodeError::ActionNotAllowed`], naming the state and the
+//! actions allowed instead) and queues the message through the reply path
+//! (`send.rs`). Intake (`intake.rs`) asks [`Node::check_incoming`] whether
+//! the case accepts a peer's message before storing it, and answers a
+//! status query at once ([`Node::answer_status`]).
 
 use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,

@@ -27,7 +27,6 @@
 //! process sharing the database fires nothing twice. Every event is logged
 //! without case content and counted for `/metrics`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,9 +35,10 @@ use custos_case::{
 };
 use custos_protocol::{Message, timestamp};
 use custos_store::{
-    CaseRow, CaseRowFilter, ClockFired, NewEvent, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+    CaseRow, CaseRowFilter, ClockFired, NewEvent, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
 };
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -58,6 +58,10 @@ const REFRESH_PAGE: u32 = 500;
 
 /// How many due cases one tick handles (the rest wait for the next).
 const TICK_CASES: u32 = 200;
+
+/// How many cases a refresh or a tick works on at once: their writes share
+/// commits (SQLite's group commit, PostgreSQL's pool).
+const AT_ONCE: usize = 16;
 
 /// The node's clock settings (`[cases]` in `custos.toml`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,11 +299,13 @@ impl Node {
             let page = self.store.stale_cases(&after, REFRESH_PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
-            for stale in &page {
-                match self
-                    .refresh_case(&stale.id, Some(stale.revision), now)
-                    .await
-                {
+            let results: Vec<_> = stream::iter(page)
+                .map(|stale| self.refresh_stale(stale, now))
+                .buffer_unordered(AT_ONCE)
+                .collect()
+                .await;
+            for (stale, done) in results {
+                match done {
                     Ok(_) => written += 1,
                     Err(e) => {
                         tracing::warn!(case = %stale.id, error = %e, "cannot derive a case for the index")
@@ -370,24 +376,55 @@ impl Node {
             ..TickReport::default()
         };
         let now = timestamp::truncate(self.clock.now());
-        let due = self.store.due_cases(now, TICK_CASES).await?;
+        let mut due = self.store.due_cases(now, TICK_CASES).await?;
         report.due = due.len();
-        let mut seen = HashSet::new();
-        for id in due {
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            match self.fire_due(&id, now).await {
+        due.sort();
+        due.dedup();
+        let results: Vec<_> = stream::iter(due)
+            .map(|id| self.fire_case(id, now))
+            .buffer_unordered(AT_ONCE)
+            .collect()
+            .await;
+        for (id, done) in results {
+            match done {
                 Ok(fired) => report.fired.extend(fired),
                 Err(e) => tracing::warn!(case = %id, error = %e, "a clock event could not fire"),
             }
         }
+        report.fired.sort();
         Ok(report)
     }
 
-    /// Fires the events of case `id` due at `now`, then refreshes its row.
+    /// [`Node::refresh_case`] of a stale row, with the row.
+    async fn refresh_stale(
+        &self,
+        stale: StaleCase,
+        now: OffsetDateTime,
+    ) -> (StaleCase, Result<(Derived, Vec<ClockEvent>), NodeError>) {
+        let done = self
+            .refresh_case(&stale.id, Some(stale.revision), now)
+            .await;
+        (stale, done)
+    }
+
+    /// [`Node::fire_due`], with the case's id.
+    async fn fire_case(
+        &self,
+        id: String,
+        now: OffsetDateTime,
+    ) -> (String, Result<Vec<String>, NodeError>) {
+        let done = self.fire_due(&id, now).await;
+        (id, done)
+    }
+
+    /// Fires the events of case `id` due at `now`, then writes its row
+    /// (derived again when something fired, since firing moves what is
+    /// due next).
     async fn fire_due(&self, id: &str, now: OffsetDateTime) -> Result<Vec<String>, NodeError> {
-        let (derived, pending) = self.refresh_case(id, None, now).await?;
+        let revision = self.store.case_revision(id).await?;
+        let derived = self.derived(id, now).await?;
+        let before = self.store.fired_events(id).await?;
+        let pending = pending(&derived, &before, &self.settings.clocks.leads());
         let mut fired = Vec::new();
         for event in pending.iter().filter(|e| e.fires <= now) {
             if self.fire(&derived, event, now).await? {
@@ -396,6 +433,10 @@ impl Node {
         }
         if !fired.is_empty() {
             self.refresh_case(id, None, now).await?;
+        } else if let Some(revision) = revision {
+            self.store
+                .put_case(&index_row(&derived, &pending), revision)
+                .await?;
         }
         Ok(fired)
     }
