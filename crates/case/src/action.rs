@@ -11,8 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use custos_model::RequestKind;
 use custos_model::refusal::Ground;
+use custos_model::{Decision, RequestKind};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
@@ -161,6 +161,34 @@ impl Action {
             Action::Close => "close",
             Action::Correspond => "correspond",
         }
+    }
+
+    /// The decision whose contents the action's body carries, checked
+    /// against the model's decision catalogue: every action but `submit`
+    /// (a request draft) and `answer-status` (written by the node from the
+    /// case).
+    pub fn decision(self) -> Option<Decision> {
+        Some(match self {
+            Action::Submit | Action::AnswerStatus => return None,
+            Action::Acknowledge => Decision::Acknowledge,
+            Action::RequestInfo => Decision::RequestInfo,
+            Action::ProvideInfo => Decision::ProvideInfo,
+            Action::Consult => Decision::Consult,
+            Action::AcceptConditions => Decision::AcceptConditions,
+            Action::DeclineConditions => Decision::DeclineConditions,
+            Action::Postpone => Decision::Postpone,
+            Action::Refuse => Decision::Refuse,
+            Action::ConfirmPreservation => Decision::ConfirmPreservation,
+            Action::ExtendPreservation => Decision::ExtendPreservation,
+            Action::DeclineExtension => Decision::DeclineExtension,
+            Action::ExecutePartly => Decision::ExecutePartly,
+            Action::ExecuteWholly => Decision::ExecuteWholly,
+            Action::AnnounceFollowUp => Decision::AnnounceFollowUp,
+            Action::Withdraw => Decision::Withdraw,
+            Action::AskStatus => Decision::AskStatus,
+            Action::Close => Decision::Close,
+            Action::Correspond => Decision::Correspond,
+        })
     }
 
     /// Which side may take the action at all.
@@ -364,6 +392,25 @@ mod tests {
             assert_eq!(a.as_str().parse(), Ok(a));
         }
         assert!("refuse-softly".parse::<Action>().is_err());
+    }
+
+    #[test]
+    fn every_decision_is_the_action_of_its_name_taken_by_its_side() {
+        use custos_model::decision::Taker;
+        let mut decisions = Vec::new();
+        for a in Action::ALL {
+            if let Some(d) = a.decision() {
+                assert_eq!(d.as_str(), a.as_str());
+                let by = match d.taker() {
+                    Taker::Requesting => ActedBy::Only(Side::Requesting),
+                    Taker::Requested => ActedBy::Only(Side::Requested),
+                    Taker::Either => ActedBy::Either,
+                };
+                assert_eq!(by, a.acted_by(), "{a}");
+                decisions.push(d);
+            }
+        }
+        assert_eq!(decisions, Decision::ALL);
     }
 
     #[test]

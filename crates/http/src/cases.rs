@@ -56,6 +56,12 @@ pub struct CaseStep {
     pub action: String,
     /// The state the step led to.
     pub state: String,
+    /// The body of the step's signed message (`docs/formats/messages.md`
+    /// §3): the question, the answer, the conditions, the refusal's grounds
+    /// and reasons, the packages linked. Null for the request itself, whose
+    /// draft `/api/v1/requests/{id}` shows.
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<serde_json::Value>,
 }
 
 /// A message of the thread the case does not accept.
@@ -136,6 +142,7 @@ impl From<&CaseDetail> for CaseView {
                     actor: t.actor.clone(),
                     action: t.action.as_str().to_owned(),
                     state: t.state.as_str().to_owned(),
+                    body: t.body.clone(),
                 })
                 .collect(),
             refused: v
@@ -295,8 +302,9 @@ pub async fn get_case(
 pub struct ActionRequest {
     /// The action, such as `acknowledge`, `consult`, `refuse` or `close`.
     pub action: String,
-    /// The body of the action's message (`docs/formats/messages.md` §3);
-    /// `{}` when absent.
+    /// A decision draft for the action (`custos request template ACTION`,
+    /// `docs/decision.schema.json`) or the bare body of the action's message
+    /// (`docs/formats/messages.md` §3); `{}` when absent.
     #[schema(value_type = Object)]
     #[serde(default)]
     pub body: Option<serde_json::Value>,
@@ -309,7 +317,7 @@ pub struct ActionRequest {
     security(("bearer" = [])),
     responses((status = 202, body = Sent), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
         (status = 409, description = "action-not-allowed: the case does not allow the action now; the message names the case's refusal code, the state and the actions allowed"),
-        (status = 422, description = "invalid-draft: the action is unknown or its body is not right")))]
+        (status = 422, description = "invalid-draft: the action is unknown, or its decision draft or body does not validate; the message gives every problem, one line each (severity, code from docs/validation-codes.md, field, article, sentence)")))]
 pub async fn post_action(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

@@ -74,7 +74,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
         NodeError::DirectoryInvalid(_) => ErrorCode::InvalidDirectory,
         NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
-        NodeError::InvalidDraft(_) => ErrorCode::InvalidDraft,
+        NodeError::InvalidDraft(_) | NodeError::InvalidDecision(_) => ErrorCode::InvalidDraft,
         NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
         NodeError::LegalBasis(_) => ErrorCode::LegalBasisNotApplicable,
         NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
@@ -182,6 +182,7 @@ mod tests {
             NodeError::StoredDirectory(_) => "StoredDirectory",
             NodeError::NotInDirectory(_) => "NotInDirectory",
             NodeError::InvalidDraft(_) => "InvalidDraft",
+            NodeError::InvalidDecision(_) => "InvalidDecision",
             NodeError::NotOurs(_) => "NotOurs",
             NodeError::LegalBasis(_) => "LegalBasis",
             NodeError::NotFound(_) => "NotFound",
@@ -206,7 +207,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 28;
+    const VARIANTS: usize = 29;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -261,6 +262,12 @@ mod tests {
             ),
             (
                 NodeError::InvalidDraft(text("x")),
+                422,
+                "invalid-draft",
+                Caller,
+            ),
+            (
+                NodeError::InvalidDecision(custos_model::validate::Report::default()),
                 422,
                 "invalid-draft",
                 Caller,

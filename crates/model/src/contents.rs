@@ -42,6 +42,16 @@ pub enum Shape {
     ListOfText,
     /// A list of State codes.
     ListOfStates,
+    /// A decision's wire name (the case action it is drafted for).
+    Decision,
+    /// A list of refusal grounds, by their codes (`R1` … `R7`, `fiscal`,
+    /// `bank-secrecy`), none twice.
+    ListOfGrounds,
+    /// A list of evidence package ids (`sha256:` and 64 lower-case hex
+    /// digits), none twice; an empty list says that no package was sent.
+    ListOfPackageIds,
+    /// A request's id: `thr-` and a UUID in lower-case hyphenated form.
+    ThreadId,
 }
 
 /// One field of the draft format.
@@ -454,6 +464,8 @@ pub enum Need {
     Required,
     /// Give it where possible or applicable; missing is a warning.
     Recommended,
+    /// Allowed, never needed (a decision's note).
+    Optional,
 }
 
 /// One item of a kind's required contents.
@@ -470,7 +482,7 @@ pub struct Item {
     pub unless: Option<&'static str>,
 }
 
-const fn req(path: &'static str, article: ArticleRef, sentence: &'static str) -> Item {
+pub(crate) const fn req(path: &'static str, article: ArticleRef, sentence: &'static str) -> Item {
     Item {
         path,
         need: Need::Required,
@@ -480,7 +492,7 @@ const fn req(path: &'static str, article: ArticleRef, sentence: &'static str) ->
     }
 }
 
-const fn rec(path: &'static str, article: ArticleRef, sentence: &'static str) -> Item {
+pub(crate) const fn rec(path: &'static str, article: ArticleRef, sentence: &'static str) -> Item {
     Item {
         path,
         need: Need::Recommended,

@@ -8,6 +8,7 @@ pub mod article;
 pub mod basis;
 pub mod clock;
 pub mod contents;
+pub mod decision;
 pub mod kind;
 pub mod refusal;
 pub mod schema;
@@ -16,6 +17,7 @@ pub mod template;
 pub mod treaty;
 pub mod validate;
 
+pub use decision::Decision;
 pub use kind::RequestKind;
 pub use state::{PartyKind, StateCode};
 pub use treaty::Registry;

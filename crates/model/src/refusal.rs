@@ -155,7 +155,7 @@ impl Refusal {
         } else if !self.grounds.iter().any(|g| g.valid_alone()) {
             let cited: Vec<_> = self.grounds.iter().map(|g| g.code()).collect();
             err(
-                Code::MissingRequired,
+                Code::ExcludedGroundsOnly,
                 "grounds",
                 format!(
                     "Assistance may not be refused solely on {}; cite a valid ground.",
@@ -212,6 +212,7 @@ mod tests {
         ] {
             let issues = refusal(grounds).check();
             assert_eq!(issues.len(), 1);
+            assert_eq!(issues[0].code, Code::ExcludedGroundsOnly);
             assert!(
                 issues[0].message.contains("solely"),
                 "{}",

@@ -7,15 +7,24 @@
 //! fields together (a deadline needs reasons, periods run forward, a
 //! preservation shorter than 60 days is warned) are beyond what the schema
 //! states; `custos request validate` checks them too.
+//!
+//! Decision drafts have a schema of their own ([`decision_schema`],
+//! `docs/decision.schema.json`), derived from the decision catalogue: one
+//! rule per decision, stating the fields it takes and those it requires.
+//! Two files rather than one `oneOf` keep each schema's error messages
+//! about one kind of draft, and the request schema unchanged for the tools
+//! that already read it.
 
 use serde_json::{Map, Value, json};
 
-use crate::contents::{self, DRAFT_FORMAT, FIELDS, Need, Shape};
+use crate::contents::{self, DRAFT_FORMAT, FIELDS, Field, Need, Shape};
+use crate::decision::{self, Decision};
 use crate::kind::RequestKind;
+use crate::refusal::Ground;
 
 /// The JSON Schema of the draft format.
 pub fn draft_schema() -> Value {
-    let mut root = object_schema("");
+    let mut root = object_schema(FIELDS, "");
     if let Some(obj) = root.as_object_mut() {
         obj.insert(
             "$schema".into(),
@@ -84,15 +93,68 @@ fn is_true(path: &str) -> Value {
     )
 }
 
-fn object_schema(prefix: &str) -> Value {
+/// The JSON Schema of decision drafts: every decision's fields, and for each
+/// decision (by its `decision` field) the fields it takes and requires.
+pub fn decision_schema() -> Value {
+    let mut root = object_schema(decision::FIELDS, "");
+    let rules: Vec<Value> = Decision::ALL
+        .into_iter()
+        .map(|d| {
+            let fields = decision::fields_of(d);
+            let mut then = object_schema(&fields, "");
+            let required = |prefix: &str| -> Vec<&str> {
+                decision::all_items(d)
+                    .filter(|i| i.need == Need::Required)
+                    .filter_map(|i| i.path.strip_prefix(prefix))
+                    .filter(|rest| !rest.contains('.'))
+                    .collect()
+            };
+            then["required"] = json!(required(""));
+            if let Some(props) = then["properties"].as_object_mut() {
+                for (name, sub) in props.iter_mut() {
+                    if sub["type"] == "object" {
+                        sub["required"] = json!(required(&format!("{name}.")));
+                    }
+                }
+            }
+            json!({
+                "if": { "properties": { "decision": { "const": d.as_str() } }, "required": ["decision"] },
+                "then": then,
+            })
+        })
+        .collect();
+    if let Some(obj) = root.as_object_mut() {
+        obj.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        obj.insert(
+            "$id".into(),
+            json!("https://custos.invalid/schema/custos-decision-1.json"),
+        );
+        obj.insert(
+            "title".into(),
+            json!("Custos decision draft, format custos-draft/1"),
+        );
+        obj.insert(
+            "description".into(),
+            json!("A decision draft: the body of a case action's message with `format` and `decision`. Comments (// and /* */) are allowed in files; strip them before checking with a plain JSON Schema validator. Checks that depend on the case (a consultation before a refusal) are the node's."),
+        );
+        obj.insert("required".into(), json!(["format", "decision"]));
+        obj.insert("allOf".into(), Value::Array(rules));
+    }
+    root
+}
+
+fn object_schema(fields: &[Field], prefix: &str) -> Value {
     let mut props = Map::new();
-    for f in FIELDS.iter().filter(|f| {
+    for f in fields.iter().filter(|f| {
         f.path
             .strip_prefix(prefix)
             .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
     }) {
         let name = &f.path[prefix.len()..];
-        let mut s = field_schema(f.path, f.shape);
+        let mut s = field_schema(fields, f.path, f.shape);
         if let Some(obj) = s.as_object_mut() {
             obj.insert("description".into(), json!(f.about));
         }
@@ -101,7 +163,7 @@ fn object_schema(prefix: &str) -> Value {
     json!({ "type": "object", "additionalProperties": false, "properties": props })
 }
 
-fn field_schema(path: &str, shape: Shape) -> Value {
+fn field_schema(fields: &[Field], path: &str, shape: Shape) -> Value {
     let state = json!({ "type": "string", "pattern": "^[A-Z]{2}$" });
     match shape {
         Shape::Format => json!({ "const": DRAFT_FORMAT }),
@@ -117,14 +179,31 @@ fn field_schema(path: &str, shape: Shape) -> Value {
         Shape::Integer { min } => json!({ "type": "integer", "minimum": min }),
         Shape::Number => json!({ "type": "number", "minimum": 0 }),
         Shape::OneOf(words) => json!({ "enum": words }),
-        Shape::Object => object_schema(&format!("{path}.")),
+        Shape::Object => object_schema(fields, &format!("{path}.")),
         Shape::ListOfObjects => {
-            json!({ "type": "array", "items": object_schema(&format!("{path}[].")) })
+            json!({ "type": "array", "items": object_schema(fields, &format!("{path}[].")) })
         }
         Shape::ListOfText => {
             json!({ "type": "array", "items": { "type": "string", "minLength": 1 } })
         }
         Shape::ListOfStates => json!({ "type": "array", "items": state }),
+        Shape::Decision => {
+            json!({ "enum": Decision::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>() })
+        }
+        Shape::ListOfGrounds => json!({
+            "type": "array",
+            "uniqueItems": true,
+            "items": { "enum": Ground::ALL.iter().map(|g| g.code()).collect::<Vec<_>>() }
+        }),
+        Shape::ListOfPackageIds => json!({
+            "type": "array",
+            "uniqueItems": true,
+            "items": { "type": "string", "pattern": "^sha256:[0-9a-f]{64}$" }
+        }),
+        Shape::ThreadId => json!({
+            "type": "string",
+            "pattern": "^thr-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+        }),
     }
 }
 
@@ -308,6 +387,46 @@ mod tests {
                 .contains(&json!("facts"))
         );
         assert!(stored["then"]["allOf"].is_null());
+    }
+
+    #[test]
+    fn every_decisions_rule_requires_exactly_the_catalogues_required_items() {
+        let schema = decision_schema();
+        let rules = schema["allOf"].as_array().unwrap();
+        assert_eq!(rules.len(), Decision::ALL.len());
+        for d in Decision::ALL {
+            let rule = rules
+                .iter()
+                .find(|r| r["if"]["properties"]["decision"]["const"] == d.as_str())
+                .unwrap_or_else(|| panic!("no rule for {d}"));
+            let mut stated = std::collections::BTreeSet::new();
+            required_paths(&rule["then"], "", &mut stated);
+            let catalogue: std::collections::BTreeSet<String> = decision::all_items(d)
+                .filter(|i| i.need == Need::Required)
+                .map(|i| i.path.to_owned())
+                .collect();
+            assert_eq!(stated, catalogue, "{d}");
+            // A decision takes its own fields and no other.
+            let taken: std::collections::BTreeSet<&str> = rule["then"]["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let own: std::collections::BTreeSet<&str> = decision::all_items(d)
+                .map(|i| i.path.split('.').next().unwrap())
+                .collect();
+            assert_eq!(taken, own, "{d}");
+            assert_eq!(rule["then"]["additionalProperties"], false);
+        }
+        let refuse = rules
+            .iter()
+            .find(|r| r["if"]["properties"]["decision"]["const"] == "refuse")
+            .unwrap();
+        assert_eq!(
+            refuse["then"]["properties"]["refusal"]["required"],
+            json!(["grounds", "reasons"])
+        );
     }
 
     #[test]

@@ -3,14 +3,17 @@
 //! A template is a complete draft that validates: every item the kind requires
 //! or recommends, filled with example values from one fictitious ransomware
 //! case, each preceded by a comment saying what it is and which article asks
-//! for it. Drafters replace the values and keep the structure.
+//! for it. Drafters replace the values and keep the structure. Decisions
+//! have templates too ([`render_decision`]), derived the same way from the
+//! decision catalogue.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::contents::{self, DRAFT_FORMAT, FIELDS, Need, Shape};
+use crate::contents::{self, DRAFT_FORMAT, FIELDS, Field, Item, Need, Shape};
+use crate::decision::{self, Decision};
 use crate::kind::RequestKind;
 
 /// Fields offered in every template even where no article requires them.
@@ -65,20 +68,69 @@ pub fn render(kind: RequestKind) -> String {
         out,
         "// Check the draft with `custos request validate FILE` before sending it."
     );
-    render_object(kind, "", &wanted, 0, &mut out);
+    let source = Source {
+        fields: FIELDS,
+        comment: &|f: &Field| comment(contents::items(kind), f.path, f.about),
+        sample: &|path: &str| sample(kind, path),
+    };
+    render_object(&source, "", &wanted, 0, &mut out);
     out.push('\n');
     out
 }
 
+/// The commented template of a decision, as text: its header, every item
+/// it requires or recommends and its note, with example values from the
+/// same invented case.
+pub fn render_decision(decision: Decision) -> String {
+    let wanted: BTreeSet<&str> = decision::all_items(decision)
+        .filter(|i| i.need != Need::Optional || i.path == "note")
+        .map(|i| i.path)
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "// Draft decision: {} — {} ({}).",
+        decision.as_str(),
+        decision.title(),
+        decision.article()
+    );
+    let _ = writeln!(
+        out,
+        "// The values below are an invented example: replace them with the case's own."
+    );
+    let _ = writeln!(
+        out,
+        "// Check it with `custos request validate FILE`; take it with `custos case act ID {} --file FILE`.",
+        decision.as_str()
+    );
+    let fields = decision::fields_of(decision);
+    let source = Source {
+        fields: &fields,
+        comment: &|f: &Field| comment(decision::all_items(decision), f.path, f.about),
+        sample: &|path: &str| decision_sample(decision, path),
+    };
+    render_object(&source, "", &wanted, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+/// Where a template's fields, comments and example values come from.
+struct Source<'a> {
+    fields: &'a [Field],
+    comment: &'a dyn Fn(&Field) -> String,
+    sample: &'a dyn Fn(&str) -> Value,
+}
+
 fn render_object(
-    kind: RequestKind,
+    source: &Source<'_>,
     prefix: &str,
     wanted: &BTreeSet<&str>,
     depth: usize,
     out: &mut String,
 ) {
     let pad = "  ".repeat(depth + 1);
-    let children: Vec<_> = FIELDS
+    let children: Vec<_> = source
+        .fields
         .iter()
         .filter(|f| {
             f.path
@@ -96,17 +148,17 @@ fn render_object(
     out.push_str("{\n");
     for (n, f) in children.iter().enumerate() {
         let name = &f.path[prefix.len()..];
-        let _ = writeln!(out, "{pad}// {}", comment(kind, f.path, f.about));
+        let _ = writeln!(out, "{pad}// {}", (source.comment)(f));
         let _ = write!(out, "{pad}{}: ", json!(name));
         match f.shape {
-            Shape::Object => render_object(kind, &format!("{}.", f.path), wanted, depth + 1, out),
+            Shape::Object => render_object(source, &format!("{}.", f.path), wanted, depth + 1, out),
             Shape::ListOfObjects => {
                 out.push_str("[\n");
                 let _ = write!(out, "{pad}  ");
-                render_object(kind, &format!("{}[].", f.path), wanted, depth + 2, out);
+                render_object(source, &format!("{}[].", f.path), wanted, depth + 2, out);
                 let _ = write!(out, "\n{pad}]");
             }
-            _ => out.push_str(&sample(kind, f.path).to_string()),
+            _ => out.push_str(&(source.sample)(f.path).to_string()),
         }
         if n + 1 < children.len() {
             out.push(',');
@@ -117,12 +169,13 @@ fn render_object(
 }
 
 /// The comment above a field: the article's sentence where one applies, else what the field is.
-fn comment(kind: RequestKind, path: &str, about: &str) -> String {
-    match contents::items(kind).find(|i| i.path == path) {
+fn comment<'i>(items: impl IntoIterator<Item = &'i Item>, path: &str, about: &str) -> String {
+    match items.into_iter().find(|i| i.path == path) {
         Some(item) => {
             let need = match item.need {
                 Need::Required => "required",
                 Need::Recommended => "where possible",
+                Need::Optional => "optional",
             };
             match item.unless {
                 Some(waiver) => format!(
@@ -275,6 +328,60 @@ fn sample(kind: RequestKind, path: &str) -> Value {
     }
 }
 
+/// Example values of decisions on the same invented case.
+fn decision_sample(decision: Decision, path: &str) -> Value {
+    use Decision as D;
+    match path {
+        "format" => json!(DRAFT_FORMAT),
+        "decision" => json!(decision.as_str()),
+        "conditions" => json!([
+            "The data is used only for the investigation and prosecution of the offences named in the request.",
+            "The data is not passed on to a third State without our prior consent."
+        ]),
+        "reasons" => json!(match decision {
+            D::Postpone => {
+                "Executing the request now would interfere with our own ongoing investigation of the same hosting provider."
+            }
+            _ =>
+                "The provider has been ordered to delete the data under a court decision in other proceedings.",
+        }),
+        "until" => json!(match decision {
+            D::Postpone => "2027-03-01",
+            _ => "2027-04-30",
+        }),
+        "refusal.grounds" => json!(["R2"]),
+        "refusal.reasons" => json!(
+            "Disclosing the hosting account's records would reveal the identity of a protected witness in proceedings of our own."
+        ),
+        "took_effect" => json!("2026-11-05"),
+        "days" => json!(90),
+        "evidence" => {
+            json!(["sha256:5d41402abc4b2a76b9719d911017c592ae2f6f8c3e4b1a9d0c7e6f5a4b3c2d1e"])
+        }
+        "request" => json!("thr-6f1c2a4e-8b3d-4c55-9a7e-2d1f0b9c8e71"),
+        "escalation" => json!(false),
+        "text" => json!(
+            "Our liaison officer will be in your capital next week and can meet the officer handling the request."
+        ),
+        "note" => json!(match decision {
+            D::Acknowledge =>
+                "Received; handled by the Office of International Cooperation, file 4471/26.",
+            D::RequestInfo =>
+                "Please give the period of the logs sought and the account's exact identifier.",
+            D::ProvideInfo =>
+                "The logs sought run from 1 October to 10 November 2026; the account is 'srv-4471'.",
+            D::ExecutePartly =>
+                "The subscriber information is sent; the stored content follows once the court order is issued.",
+            D::Withdraw =>
+                "The suspects were identified through other means; the assistance is no longer needed.",
+            D::AskStatus =>
+                "The suspects' detention review is near; can you say when the records will be sent?",
+            _ => "Please quote file 4471/26 in any answer.",
+        }),
+        other => json!(format!("(example value for {other})")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +468,79 @@ mod tests {
         for kind in RequestKind::ALL {
             for path in contents::offered(kind) {
                 assert!(contents::field(path).is_some(), "{kind}: {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_decision_template_validates_as_printed_without_warnings() {
+        for decision in Decision::ALL {
+            let text = render_decision(decision);
+            let report = validate::validate_text(&text);
+            assert!(
+                report.issues.is_empty(),
+                "{decision}:\n{text}\n{:#?}",
+                report.issues
+            );
+            assert_eq!(report.decision, Some(decision));
+            assert_eq!(report.kind, None);
+            // What a case action takes: the same draft, or its bare body.
+            let draft = validate::parse(&text).unwrap();
+            let (report, body) = validate::check_decision(decision, &draft);
+            assert!(report.issues.is_empty(), "{decision}: {:#?}", report.issues);
+            assert!(body.get("decision").is_none() && body.get("format").is_none());
+            let (report, _) = validate::check_decision(decision, &body);
+            assert!(report.issues.is_empty(), "{decision}: {:#?}", report.issues);
+        }
+    }
+
+    #[test]
+    fn removing_any_required_item_of_a_decision_is_reported_with_its_article() {
+        for decision in Decision::ALL {
+            let draft = validate::parse(&render_decision(decision)).unwrap();
+            for item in decision::items(decision) {
+                let mut d = draft.clone();
+                remove(&mut d, item.path);
+                let report = validate::validate(&d);
+                let at: Vec<_> = report
+                    .issues
+                    .iter()
+                    .filter(|i| i.path == item.path)
+                    .collect();
+                match item.need {
+                    Need::Required => {
+                        assert_eq!(
+                            at.len(),
+                            1,
+                            "{decision} {}: {:#?}",
+                            item.path,
+                            report.issues
+                        );
+                        assert_eq!(at[0].code, validate::Code::MissingRequired);
+                        assert_eq!(at[0].severity, Severity::Error);
+                        assert_eq!(
+                            at[0].article,
+                            Some(item.article),
+                            "{decision} {}",
+                            item.path
+                        );
+                    }
+                    Need::Recommended => {
+                        assert!(report.is_valid(), "{decision} {}", item.path);
+                        assert_eq!(
+                            at.len(),
+                            1,
+                            "{decision} {}: {:#?}",
+                            item.path,
+                            report.issues
+                        );
+                        assert_eq!(at[0].code, validate::Code::RecommendedMissing);
+                        assert_eq!(at[0].article, Some(item.article));
+                    }
+                    Need::Optional => {
+                        assert!(report.issues.is_empty(), "{decision} {}", item.path)
+                    }
+                }
             }
         }
     }

@@ -7,6 +7,12 @@
 //! deadline needs its reasons, a preservation shorter than the minimum is
 //! warned, ...). A draft larger than [`MAX_DRAFT_BYTES`] is refused unread.
 //! Nothing stops at the first problem: a caseworker fixes a draft in one go.
+//!
+//! A draft with a `decision` field is a decision draft (a refusal, a
+//! consultation, an execution, ...): it is checked the same way against the
+//! decision catalogue ([`crate::decision`]), and [`check_decision`] checks
+//! what a case action is given, draft or bare message body, with the same
+//! rules (the decisions' own rules are in `validate/decisions.rs`).
 
 use std::fmt;
 
@@ -15,9 +21,15 @@ use serde_json::{Map, Value};
 
 use crate::article::{self, ArticleRef};
 use crate::clock;
-use crate::contents::{self, DRAFT_FORMAT, Need, Shape};
+use crate::contents::{self, DRAFT_FORMAT, Field, Need, Shape};
+use crate::decision::Decision;
 use crate::kind::RequestKind;
 use crate::state::StateCode;
+
+mod decisions;
+
+use decisions::{check_codes, validate_decision_draft};
+pub use decisions::{check_decision, is_package_id, is_thread_id};
 
 /// How serious a problem is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -55,11 +67,17 @@ pub enum Code {
     TooLarge,
     CannotRead,
     ConventionNotApplicable,
+    DecisionUnknown,
+    DecisionMismatch,
+    ExcludedGroundsOnly,
+    InvalidPackageId,
+    InvalidThreadId,
+    ListedTwice,
 }
 
 impl Code {
     /// Every code, for the documentation table.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 28] = [
         Code::Unreadable,
         Code::FormatUnsupported,
         Code::KindUnknown,
@@ -82,6 +100,12 @@ impl Code {
         Code::TooLarge,
         Code::CannotRead,
         Code::ConventionNotApplicable,
+        Code::DecisionUnknown,
+        Code::DecisionMismatch,
+        Code::ExcludedGroundsOnly,
+        Code::InvalidPackageId,
+        Code::InvalidThreadId,
+        Code::ListedTwice,
     ];
 
     /// The stable wire name, such as `missing-required`.
@@ -109,6 +133,12 @@ impl Code {
             Code::TooLarge => "too-large",
             Code::CannotRead => "cannot-read",
             Code::ConventionNotApplicable => "convention-not-applicable",
+            Code::DecisionUnknown => "decision-unknown",
+            Code::DecisionMismatch => "decision-mismatch",
+            Code::ExcludedGroundsOnly => "excluded-grounds-only",
+            Code::InvalidPackageId => "invalid-package-id",
+            Code::InvalidThreadId => "invalid-thread-id",
+            Code::ListedTwice => "listed-twice",
         }
     }
 
@@ -135,14 +165,16 @@ impl Code {
             }
             Code::NotOneOf => "A value is not one of the words the field allows.",
             Code::BelowMinimum => "A number is below the smallest value the field allows.",
-            Code::MissingRequired => "An item the request kind requires is missing or empty.",
+            Code::MissingRequired => {
+                "An item the request kind or the decision requires is missing or empty."
+            }
             Code::RecommendedMissing => {
                 "Warning: an item to give where possible or applicable is missing."
             }
             Code::SameState => "The requesting and requested States are the same.",
             Code::DeadlineWithoutReasons => "A proposed deadline carries no reasons.",
             Code::PreservationTooShort => {
-                "Warning: the preservation period asked is shorter than the Convention's minimum, which binds the preservation the requested State carries out."
+                "Warning: the preservation period asked or confirmed is shorter than the Convention's minimum, which binds the preservation the requested State carries out (the case counts the minimum)."
             }
             Code::PeriodReversed => "A period ends before it begins.",
             Code::FollowUpRequired => {
@@ -159,6 +191,22 @@ impl Code {
             Code::ConventionNotApplicable => {
                 "The draft cites the Convention as legal basis, but the treaty registry says it is not in force between the two States on the sending date; the message gives every reason."
             }
+            Code::DecisionUnknown => {
+                "The `decision` field of a decision draft names no decision (the case actions that take a draft)."
+            }
+            Code::DecisionMismatch => {
+                "A decision draft names another decision than the case action it is given to."
+            }
+            Code::ExcludedGroundsOnly => {
+                "A refusal rests only on fiscal matters or bank secrecy, which never suffice alone."
+            }
+            Code::InvalidPackageId => {
+                "An evidence package id is not `sha256:` and 64 lower-case hex digits."
+            }
+            Code::InvalidThreadId => {
+                "A request id is not `thr-` and a UUID in lower-case hyphenated form."
+            }
+            Code::ListedTwice => "A list names the same ground or package twice.",
         }
     }
 }
@@ -214,6 +262,9 @@ impl fmt::Display for Issue {
 pub struct Report {
     /// The request kind, when the draft names a known one.
     pub kind: Option<RequestKind>,
+    /// The decision, when the draft is a decision draft naming a known one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
     pub issues: Vec<Issue>,
 }
 
@@ -396,23 +447,11 @@ pub fn validate(draft: &Value) -> Report {
         r.error(Code::WrongType, "", None, "a draft must be a JSON object");
         return r;
     };
-    check_fields(root, "", "", &mut r);
-
-    match root.get("format") {
-        Some(Value::String(s)) if s == DRAFT_FORMAT => {}
-        Some(Value::String(s)) => r.error(
-            Code::FormatUnsupported,
-            "format",
-            None,
-            format!("format {s:?} is not supported; this node reads {DRAFT_FORMAT:?}"),
-        ),
-        _ => r.error(
-            Code::FormatUnsupported,
-            "format",
-            None,
-            format!("the draft must say \"format\": {DRAFT_FORMAT:?}"),
-        ),
+    if root.contains_key("decision") {
+        return validate_decision_draft(draft, root);
     }
+    check_fields(contents::FIELDS, root, "", "", &mut r);
+    check_format(root, &mut r);
     let kind = match root.get("kind") {
         Some(Value::String(s)) => match s.parse::<RequestKind>() {
             Ok(k) => Some(k),
@@ -433,19 +472,44 @@ pub fn validate(draft: &Value) -> Report {
     };
     r.kind = kind;
     if let Some(kind) = kind {
-        check_items(kind, draft, &mut r);
+        check_items(contents::FIELDS, contents::items(kind), draft, &mut r);
         check_rules(kind, draft, &mut r);
     }
     r
 }
 
-/// Checks every field present against the format: known, and of the right shape.
-fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &str, r: &mut Report) {
+fn check_format(root: &Map<String, Value>, r: &mut Report) {
+    match root.get("format") {
+        Some(Value::String(s)) if s == DRAFT_FORMAT => {}
+        Some(Value::String(s)) => r.error(
+            Code::FormatUnsupported,
+            "format",
+            None,
+            format!("format {s:?} is not supported; this node reads {DRAFT_FORMAT:?}"),
+        ),
+        _ => r.error(
+            Code::FormatUnsupported,
+            "format",
+            None,
+            format!("the draft must say \"format\": {DRAFT_FORMAT:?}"),
+        ),
+    }
+}
+
+/// Checks every field present against the format's `fields`: known, and of
+/// the right shape.
+fn check_fields(
+    fields: &[Field],
+    obj: &Map<String, Value>,
+    pattern_prefix: &str,
+    path_prefix: &str,
+    r: &mut Report,
+) {
     for (key, value) in obj {
         let pattern = format!("{pattern_prefix}{key}");
         let path = format!("{path_prefix}{key}");
-        let Some(field) = contents::field(&pattern) else {
-            let hint = nearest_field(pattern_prefix, key)
+        let Some(field) = fields.iter().find(|f| f.path == pattern) else {
+            let hint = nearest_field(fields, pattern_prefix, key)
                 .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_default();
             r.error(
@@ -460,11 +524,18 @@ fn check_fields(obj: &Map<String, Value>, pattern_prefix: &str, path_prefix: &st
             // Empty values count as missing; the required-contents check reports them.
             continue;
         }
-        check_shape(field.shape, value, &pattern, &path, r);
+        check_shape(fields, field.shape, value, &pattern, &path, r);
     }
 }
 
-fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut Report) {
+fn check_shape(
+    fields: &[Field],
+    shape: Shape,
+    value: &Value,
+    pattern: &str,
+    path: &str,
+    r: &mut Report,
+) {
     let wrong = |r: &mut Report, want: &str| {
         r.error(
             Code::WrongType,
@@ -475,7 +546,7 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
     };
     match shape {
         // Checked separately, with a more helpful message.
-        Shape::Format | Shape::Kind => {}
+        Shape::Format | Shape::Kind | Shape::Decision => {}
         Shape::Text => {
             if !value.is_string() {
                 wrong(r, "text");
@@ -532,16 +603,20 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
         },
         Shape::Object => match value.as_object() {
             None => wrong(r, "an object"),
-            Some(obj) => check_fields(obj, &format!("{pattern}."), &format!("{path}."), r),
+            Some(obj) => check_fields(fields, obj, &format!("{pattern}."), &format!("{path}."), r),
         },
         Shape::ListOfObjects => match value.as_array() {
             None => wrong(r, "a list"),
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
                     match item.as_object() {
-                        Some(obj) => {
-                            check_fields(obj, &format!("{pattern}[]."), &format!("{path}[{i}]."), r)
-                        }
+                        Some(obj) => check_fields(
+                            fields,
+                            obj,
+                            &format!("{pattern}[]."),
+                            &format!("{path}[{i}]."),
+                            r,
+                        ),
                         None => r.error(
                             Code::WrongType,
                             format!("{path}[{i}]"),
@@ -570,6 +645,20 @@ fn check_shape(shape: Shape, value: &Value, pattern: &str, path: &str, r: &mut R
                 }
             }
         },
+        Shape::ListOfGrounds | Shape::ListOfPackageIds => match value.as_array() {
+            None => wrong(r, "a list"),
+            Some(items) => check_codes(shape, items, path, r),
+        },
+        Shape::ThreadId => match value.as_str() {
+            None => wrong(r, "a request id as text, thr-…"),
+            Some(s) if is_thread_id(s) => {}
+            Some(s) => r.error(
+                Code::InvalidThreadId,
+                path,
+                None,
+                format!("{s:?} is not a request id (thr- and a lower-case UUID)"),
+            ),
+        },
     }
 }
 
@@ -587,21 +676,31 @@ fn check_state(s: &str, path: &str, r: &mut Report) {
 }
 
 /// Reports every required item that is missing, and every recommended one as a warning.
-fn check_items(kind: RequestKind, draft: &Value, r: &mut Report) {
-    for item in contents::items(kind) {
+fn check_items<'i>(
+    fields: &[Field],
+    items: impl IntoIterator<Item = &'i contents::Item>,
+    draft: &Value,
+    r: &mut Report,
+) {
+    for item in items {
         if item
             .unless
             .is_some_and(|waiver| lookup(draft, waiver) == Some(&Value::Bool(true)))
         {
             continue;
         }
+        // A list of package ids may be empty: it says that none was sent.
+        let may_be_empty = fields
+            .iter()
+            .any(|f| f.path == item.path && f.shape == Shape::ListOfPackageIds);
         for (path, value) in resolve(draft, item.path) {
-            if value.is_some_and(|v| !is_absent(v)) {
+            if value.is_some_and(|v| !is_absent(v) || (may_be_empty && v.is_array())) {
                 continue;
             }
             let (severity, code) = match item.need {
                 Need::Required => (Severity::Error, Code::MissingRequired),
                 Need::Recommended => (Severity::Warning, Code::RecommendedMissing),
+                Need::Optional => continue,
             };
             r.push(severity, code, path, Some(item.article), item.sentence);
         }
@@ -836,8 +935,8 @@ pub fn parse_date(s: &str) -> Option<time::Date> {
 }
 
 /// The known field at the same level whose name is closest to a misspelt one.
-fn nearest_field(prefix: &str, key: &str) -> Option<&'static str> {
-    contents::FIELDS
+fn nearest_field<'f>(fields: &'f [Field], prefix: &str, key: &str) -> Option<&'f str> {
+    fields
         .iter()
         .filter_map(|f| f.path.strip_prefix(prefix))
         .filter(|rest| !rest.contains('.'))
@@ -889,8 +988,11 @@ mod tests {
         assert_eq!(edit_distance("facts", "facts"), 0);
         assert_eq!(edit_distance("facts", "fact"), 1);
         assert_eq!(edit_distance("facts", "fcats"), 2);
-        assert_eq!(nearest_field("", "fcts"), Some("facts"));
-        assert_eq!(nearest_field("data.", "custodain"), Some("custodian"));
+        assert_eq!(nearest_field(contents::FIELDS, "", "fcts"), Some("facts"));
+        assert_eq!(
+            nearest_field(contents::FIELDS, "data.", "custodain"),
+            Some("custodian")
+        );
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub enum NodeError {
     /// A draft does not validate; the text lists every problem.
     #[error("the draft is not valid:\n{0}")]
     InvalidDraft(String),
+    /// A decision (what a case action is given: a decision draft or its
+    /// message's body) does not validate against the decision catalogue;
+    /// the report holds every problem with its code, field and article.
+    /// Answered like an invalid request draft (`invalid-draft`, one line
+    /// per problem).
+    #[error("the draft is not valid:\n{}", issue_lines(.0))]
+    InvalidDecision(custos_model::validate::Report),
     /// The draft is not this node's to send.
     #[error("{0}")]
     NotOurs(String),
@@ -164,6 +171,7 @@ impl NodeError {
             NodeError::DirectoryInvalid(_)
             | NodeError::NotInDirectory(_)
             | NodeError::InvalidDraft(_)
+            | NodeError::InvalidDecision(_)
             | NodeError::NotOurs(_)
             | NodeError::LegalBasis(_)
             | NodeError::NotFound(_)
@@ -175,6 +183,12 @@ impl NodeError {
             | NodeError::ActionNotAllowed(_) => Fault::Caller,
         }
     }
+}
+
+/// A report's problems, one line each.
+fn issue_lines(report: &custos_model::validate::Report) -> String {
+    let lines: Vec<String> = report.issues.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 /// A failure of this node's own custody ledger.

@@ -392,8 +392,13 @@ impl Node {
             return Err(NodeError::NotFound(id.to_owned()));
         };
         let checker = self.checker();
-        let rows = self.store.thread_messages(id).await?;
+        // The history first: a message and its history entry are written in
+        // one transaction, so every message the history names is among the
+        // rows read after it, even while more messages arrive in between
+        // (rows read first would miss a message whose entry the history,
+        // read a moment later, already holds).
         let history = self.store.events(id).await?;
+        let rows = self.store.thread_messages(id).await?;
         let req_name = format!("request {id}");
         let mut messages = Vec::with_capacity(rows.len());
         let mut signed_messages = Vec::with_capacity(rows.len());

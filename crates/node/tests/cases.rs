@@ -232,19 +232,71 @@ async fn a_refusal_after_consultation_is_sent_and_a_fiscal_only_one_is_not() {
     .await;
     assert_eq!(state(&net, &thread).await, S::ConditionsDeclined);
 
+    // A refusal resting only on fiscal matters, and one naming no ground
+    // and giving no reasons, do not validate: every problem, with its code,
+    // field and article, and nothing queued.
+    let queued = net.node("DE").outbox(None, 100).await.unwrap().len();
     let fiscal = json!({"refusal": {"grounds": ["fiscal"], "reasons": "A tax matter."}});
     let err = net
         .node("DE")
         .act(&thread, A::Refuse, fiscal, &officer("DE"))
         .await
         .unwrap_err();
+    let NodeError::InvalidDecision(report) = &err else {
+        panic!("{err}");
+    };
+    let found: Vec<_> = report
+        .issues
+        .iter()
+        .map(|i| (i.code, i.path.as_str(), i.article))
+        .collect();
+    let art40 = Some(custos_model::article::MLA);
+    assert_eq!(
+        found,
+        [(
+            validate::Code::ExcludedGroundsOnly,
+            "refusal.grounds",
+            art40
+        )]
+    );
+    let groundless = json!({
+        "format": "custos-draft/1",
+        "decision": "refuse",
+        "refusal": {"grounds": [], "reasons": ""}
+    });
+    let err = net
+        .node("DE")
+        .act(&thread, A::Refuse, groundless, &officer("DE"))
+        .await
+        .unwrap_err();
+    let NodeError::InvalidDecision(report) = &err else {
+        panic!("{err}");
+    };
+    let found: Vec<_> = report
+        .issues
+        .iter()
+        .map(|i| (i.code, i.path.as_str(), i.article))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (validate::Code::MissingRequired, "refusal.grounds", art40),
+            (validate::Code::MissingRequired, "refusal.reasons", art40)
+        ]
+    );
     assert!(
-        matches!(&err, NodeError::ActionNotAllowed(na) if na.code == RefusalCode::RefusalOnExcludedGrounds),
+        err.to_string()
+            .contains("missing-required refusal.grounds [Art. 40]"),
         "{err}"
     );
+    assert_eq!(
+        net.node("DE").outbox(None, 100).await.unwrap().len(),
+        queued
+    );
 
+    // The refusal template, as printed, is taken as the refusal's draft.
     let refusal =
-        json!({"refusal": {"grounds": ["R2"], "reasons": "Essential interests are at stake."}});
+        validate::parse(&template::render_decision(custos_model::Decision::Refuse)).unwrap();
     step(&net, &thread, "DE", A::Refuse, refusal).await;
     assert_eq!(state(&net, &thread).await, S::Refused);
     step(&net, &thread, "FR", A::Close, json!({})).await;

@@ -4,17 +4,18 @@
 //! correspondence (`docs/formats/messages.md` §3 and §11).
 //!
 //! Every body is read strictly: unknown members, `null` where a value is
-//! expected and values of the wrong form are refused. [`problems`] checks
-//! the contents a well-formed body must still have (text that is not blank,
-//! package ids of the right form, a known state name); what depends on the
-//! case itself (a prior consultation, an extension later than the current
-//! end) is for the case derivation, not this crate.
+//! expected and values of the wrong form are refused. The contents a
+//! well-formed body must still have (text that is not blank, package and
+//! thread ids of the right form) are checked by the model's decision
+//! catalogue (`custos_model::validate::check_decision`, called from
+//! `validate_body`), the rule a node applies to its own actions; a status
+//! answer's state name is checked here. What depends on the case itself (a
+//! prior consultation, an extension later than the current end) is for the
+//! case derivation, not this crate.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::Date;
 use time::macros::format_description;
-
-use crate::ids::{MessageId, check_thread_id};
 
 /// Body of a `consult`: the conditions under which assistance could be
 /// given, and an optional note.
@@ -218,64 +219,6 @@ mod date_text {
     }
 }
 
-fn blank(s: &str) -> bool {
-    s.trim().is_empty()
-}
-
-/// The problems of a consultation's conditions.
-pub(crate) fn consult_problems(b: &ConsultBody) -> Vec<String> {
-    let mut out = Vec::new();
-    if b.conditions.is_empty() {
-        out.push("conditions: a consultation proposes at least one condition".to_owned());
-    }
-    if b.conditions.iter().any(|c| blank(c)) {
-        out.push("conditions: a condition is blank".to_owned());
-    }
-    out
-}
-
-/// The problems of a text member that must say something.
-pub(crate) fn text_problems(field: &str, text: &str) -> Vec<String> {
-    if blank(text) {
-        vec![format!("{field}: must not be blank")]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The problems of a preservation's confirmation.
-pub(crate) fn confirm_problems(b: &ConfirmPreservationBody) -> Vec<String> {
-    if b.days == 0 {
-        vec!["days: a preservation lasts at least one day".to_owned()]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The problems of an execution's package ids: each `sha256:<hex>`, none
-/// twice.
-pub(crate) fn execute_problems(b: &ExecuteBody) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, id) in b.evidence.iter().enumerate() {
-        if MessageId::parse(id).is_err() {
-            out.push(format!(
-                "evidence[{i}]: {id:?} is not a package id (sha256:<64 hex>)"
-            ));
-        } else if b.evidence[..i].contains(id) {
-            out.push(format!("evidence[{i}]: {id} is listed twice"));
-        }
-    }
-    out
-}
-
-/// The problems of a follow-up announcement: it names a thread id.
-pub(crate) fn follow_up_problems(b: &FollowUpBody) -> Vec<String> {
-    match check_thread_id(&b.request) {
-        Ok(()) => Vec::new(),
-        Err(e) => vec![format!("request: {e}")],
-    }
-}
-
 /// The problems of a status answer: it names a known state.
 pub(crate) fn status_problems(b: &StatusBody) -> Vec<String> {
     if STATE_NAMES.contains(&b.state.as_str()) {
@@ -315,26 +258,16 @@ mod tests {
     }
 
     #[test]
-    fn contents_problems_are_named() {
-        let consult = ConsultBody {
-            conditions: vec![" ".into()],
-            note: None,
-        };
-        assert_eq!(consult_problems(&consult).len(), 1);
-        let execute = ExecuteBody {
-            evidence: vec!["pkg-1".into()],
-            note: None,
-        };
-        assert_eq!(execute_problems(&execute).len(), 1);
+    fn a_status_answer_names_a_known_state() {
         let status = StatusBody {
             state: "sleeping".into(),
             note: None,
         };
         assert_eq!(status_problems(&status).len(), 1);
-        let follow = FollowUpBody {
-            request: "nope".into(),
+        let status = StatusBody {
+            state: "consulting".into(),
             note: None,
         };
-        assert_eq!(follow_up_problems(&follow).len(), 1);
+        assert!(status_problems(&status).is_empty());
     }
 }

@@ -13,9 +13,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use custos_model::StateCode;
 use custos_model::refusal::{Ground, Refusal};
 use custos_model::validate::Severity;
+use custos_model::{Decision, StateCode};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -176,6 +176,34 @@ impl MessageKind {
                 payload_type: payload_type.to_owned(),
             }),
         }
+    }
+
+    /// The decision this kind carries, whose contents the model's decision
+    /// catalogue checks (`custos_model::validate::check_decision`): every
+    /// kind but `submit` (a request draft), `deliver` (evidence) and
+    /// `status` (the answering node's derived state).
+    pub fn decision(self) -> Option<Decision> {
+        Some(match self {
+            MessageKind::Submit | MessageKind::Deliver | MessageKind::Status => return None,
+            MessageKind::Acknowledge => Decision::Acknowledge,
+            MessageKind::RequestInfo => Decision::RequestInfo,
+            MessageKind::ProvideInfo => Decision::ProvideInfo,
+            MessageKind::Consult => Decision::Consult,
+            MessageKind::Postpone => Decision::Postpone,
+            MessageKind::Refuse => Decision::Refuse,
+            MessageKind::Execute => Decision::ExecuteWholly,
+            MessageKind::ExecutePartly => Decision::ExecutePartly,
+            MessageKind::Extend => Decision::ExtendPreservation,
+            MessageKind::Withdraw => Decision::Withdraw,
+            MessageKind::Close => Decision::Close,
+            MessageKind::ConditionsAccepted => Decision::AcceptConditions,
+            MessageKind::ConditionsDeclined => Decision::DeclineConditions,
+            MessageKind::ConfirmPreservation => Decision::ConfirmPreservation,
+            MessageKind::DeclineExtension => Decision::DeclineExtension,
+            MessageKind::FollowUp => Decision::AnnounceFollowUp,
+            MessageKind::StatusQuery => Decision::AskStatus,
+            MessageKind::Correspondence => Decision::Correspond,
+        })
     }
 
     /// Whether the body of this kind is a free-text note only (`{}` or
@@ -562,28 +590,27 @@ fn diagnose(object: &serde_json::Map<String, Value>) -> Option<String> {
 /// Checks that the body's contents are acceptable for its kind: no unknown
 /// members; a `submit` draft validates with the model (warnings allowed) and
 /// names the sender and receiver as requesting and requested States; a
-/// refusal passes `Refusal::check`; the case bodies pass the checks of
-/// `case_bodies` (conditions, reasons and text not blank, package and
-/// thread ids of their form, a known state). Notes are free text.
+/// refusal passes `Refusal::check` within the model's check of its
+/// decision, and so does every other case action's body (`custos_model::validate::check_decision`,
+/// the one a node runs on its own actions: required contents given, texts
+/// not blank, package and thread ids of their form, grounds and packages
+/// each once; warnings allowed); a status answer names a known state.
 pub fn validate_body(message: &Message) -> Result<(), ProtocolError> {
-    let problems = match message.body()? {
+    let body = message.body()?;
+    let mut problems = match &body {
         Body::Submit(body) => draft_problems(&body.draft, message.from, message.to),
-        Body::Refuse(body) => body
-            .refusal
-            .check()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        Body::Consult(b) => case_bodies::consult_problems(&b),
-        Body::Postpone(b) => case_bodies::text_problems("reasons", &b.reasons),
-        Body::DeclineExtension(b) => case_bodies::text_problems("reasons", &b.reasons),
-        Body::ConfirmPreservation(b) => case_bodies::confirm_problems(&b),
-        Body::Execute(b) => case_bodies::execute_problems(&b),
-        Body::FollowUp(b) => case_bodies::follow_up_problems(&b),
-        Body::Status(b) => case_bodies::status_problems(&b),
-        Body::Correspondence(b) => case_bodies::text_problems("text", &b.text),
-        Body::Extend(_) | Body::Note(_) | Body::StatusQuery(_) => Vec::new(),
+        Body::Status(b) => case_bodies::status_problems(b),
+        _ => Vec::new(),
     };
+    if let Some(decision) = message.kind.decision() {
+        let (report, _) = custos_model::validate::check_decision(decision, &message.body);
+        for issue in report.issues {
+            let line = issue.to_string();
+            if issue.severity == Severity::Error && !problems.contains(&line) {
+                problems.push(line);
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -739,5 +766,76 @@ mod tests {
             let err = Body::parse(MessageKind::Close, &bad).unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::InvalidBody, "{bad}");
         }
+    }
+
+    /// A message of `kind` with `body`, France to Germany.
+    fn case_message(kind: MessageKind, body: Value) -> Message {
+        Message::new(
+            kind,
+            "FR".parse().unwrap(),
+            "DE".parse().unwrap(),
+            crate::new_thread_id(uuid::Uuid::nil()),
+            None,
+            OffsetDateTime::UNIX_EPOCH,
+            body,
+        )
+    }
+
+    #[test]
+    fn case_bodies_are_checked_by_the_models_decision_catalogue() {
+        let package = format!("sha256:{}", "ab".repeat(32));
+        for (kind, body, codes) in [
+            (
+                MessageKind::Consult,
+                serde_json::json!({"conditions": [" "]}),
+                vec!["wrong-type conditions[0]"],
+            ),
+            (
+                MessageKind::Consult,
+                serde_json::json!({"conditions": []}),
+                vec!["missing-required conditions [Art. 40]"],
+            ),
+            (
+                MessageKind::Execute,
+                serde_json::json!({"evidence": [package, package, "pkg-1"]}),
+                vec!["listed-twice evidence[1]", "invalid-package-id evidence[2]"],
+            ),
+            (
+                MessageKind::FollowUp,
+                serde_json::json!({"request": "thr-1"}),
+                vec!["invalid-thread-id request"],
+            ),
+            (
+                MessageKind::Refuse,
+                serde_json::json!({"refusal": {"grounds": ["fiscal"], "reasons": "Tax.", "consulted": true}}),
+                vec!["excluded-grounds-only refusal.grounds [Art. 40]"],
+            ),
+            (
+                MessageKind::DeclineExtension,
+                serde_json::json!({"reasons": ""}),
+                vec!["missing-required reasons [Art. 42]"],
+            ),
+        ] {
+            let err = validate_body(&case_message(kind, body)).unwrap_err();
+            let ProtocolError::InvalidBody { problems, .. } = &err else {
+                panic!("{kind}: {err}");
+            };
+            for code in &codes {
+                assert!(problems.contains(code), "{kind}: {code} not in {problems}");
+            }
+            assert_eq!(
+                problems.matches("error ").count(),
+                codes.len(),
+                "{problems}"
+            );
+        }
+        // Recommended items missing are warnings: the message is accepted.
+        validate_body(&case_message(
+            MessageKind::RequestInfo,
+            serde_json::json!({}),
+        ))
+        .unwrap();
+        let empty = serde_json::json!({"evidence": []});
+        validate_body(&case_message(MessageKind::ExecutePartly, empty)).unwrap();
     }
 }

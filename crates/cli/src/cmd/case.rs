@@ -7,11 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use custos_model::{RequestKind, StateCode};
-use custos_node::Actor;
 use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Urgency};
+use custos_node::{Actor, NodeError};
 use custos_protocol::text::escape;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -32,7 +31,9 @@ pub enum CaseCommand {
     /// decline-extension, execute-partly, execute-wholly, announce-follow-up, withdraw,
     /// ask-status, close, correspond.
     ///
-    /// The body (--file) is the JSON body of the action's message (comments allowed):
+    /// The body (--file) is a decision draft for the action, as
+    /// `custos request template ACTION` prints it and `custos request validate`
+    /// checks it, or the bare JSON body of the action's message (comments allowed):
     ///   consult               {"conditions": ["..."], "note": "..."}
     ///   postpone              {"reasons": "...", "until": "YYYY-MM-DD"}
     ///   refuse                {"refusal": {"grounds": ["R2"], "reasons": "..."}}
@@ -43,7 +44,8 @@ pub enum CaseCommand {
     ///   announce-follow-up    {"request": "thr-..."}
     ///   correspond            {"text": "..."}
     ///   the others            {} or {"note": "..."}
-    /// Without --file the body is {}.
+    /// Without --file the body is {}. A draft or body that does not validate is
+    /// refused with one line per problem (code, field, article) and exit code 1.
     #[command(verbatim_doc_comment)]
     Act(ActArgs),
     /// List cases: open ones first, emergencies first, then the nearest clock, then the newest.
@@ -82,8 +84,8 @@ pub struct ActArgs {
     /// The action, such as acknowledge, consult or close.
     #[arg(value_parser = parse_action)]
     pub action: CaseAction,
-    /// The action's body (JSON; comments allowed). Default: {}.
-    #[arg(long, value_name = "BODY.json")]
+    /// The action's decision draft or body (JSON; comments allowed). Default: {}.
+    #[arg(long, value_name = "DRAFT.json")]
     pub file: Option<PathBuf>,
     /// The node's data directory.
     #[arg(long, value_name = "DIR")]
@@ -241,6 +243,10 @@ fn print_case(v: &CaseDetail) {
             escape(t.actor.as_deref().unwrap_or("")),
             t.message_id
         );
+        // The body is the acting State's words, as signed: shown escaped.
+        if let Some(body) = t.body.as_ref().filter(|b| !is_empty_object(b)) {
+            println!("      {}", escape(&body.to_string()));
+        }
     }
     if !v.refused.is_empty() {
         println!("not accepted");
@@ -259,21 +265,27 @@ fn print_case(v: &CaseDetail) {
     }
 }
 
-/// Reads an action's body: JSON with comments allowed, `{}` when no file
-/// is given.
+fn is_empty_object(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| o.is_empty())
+}
+
+/// Reads an action's decision draft or body: JSON with comments allowed,
+/// no larger than a draft may be, `{}` when no file is given.
 fn read_body(file: Option<&Path>) -> anyhow::Result<Value> {
     let Some(file) = file else {
         return Ok(json!({}));
     };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = super::request::read_draft(file).map_err(|report| {
+        let problem = report.issues.first().map(|i| i.message.clone());
+        anyhow::anyhow!(problem.unwrap_or_else(|| format!("cannot read {}", file.display())))
+    })?;
     custos_model::validate::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", file.display()))
 }
 
 fn act(args: ActArgs) -> anyhow::Result<ExitCode> {
     let body = read_body(args.file.as_deref())?;
-    let (sent, item) = super::runtime()?.block_on(async {
+    let outcome = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let outcome = async {
             let sent = node
@@ -288,7 +300,29 @@ fn act(args: ActArgs) -> anyhow::Result<ExitCode> {
         .await;
         node.close().await;
         outcome
-    })?;
+    });
+    let (sent, item) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            // A decision that does not validate is reported as `custos
+            // request validate` reports it, and exits 1 like it.
+            if let Some(NodeError::InvalidDecision(report)) = e.downcast_ref::<NodeError>() {
+                let file = args
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("(no --file)"));
+                if args.json {
+                    let out = super::request::report_json(&file, report);
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                } else {
+                    eprint!("{}", super::request::report_lines(&file, report));
+                    eprintln!("error: the {} was not taken; nothing was sent", args.action);
+                }
+                return Ok(ExitCode::from(1));
+            }
+            return Err(e);
+        }
+    };
     let state = item.as_ref().map(|i| i.state.as_str()).unwrap_or("unknown");
     let error = item.as_ref().and_then(|i| i.last_error.clone());
     if args.json {

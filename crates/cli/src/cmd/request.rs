@@ -7,8 +7,9 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use custos_model::basis;
 use custos_model::clock::Clock as _;
+use custos_model::decision::Taker;
 use custos_model::validate::{self, Report, Severity};
-use custos_model::{RequestKind, StateCode, contents, template};
+use custos_model::{Decision, RequestKind, StateCode, contents, template};
 use custos_node::Actor;
 use custos_node::app::{OutboxState, RequestFilter};
 use serde_json::json;
@@ -18,19 +19,26 @@ use crate::clock::SystemClock;
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCommand {
-    /// List the request kinds, or print a complete, commented draft of one kind.
+    /// List the request kinds and the decisions, or print a complete,
+    /// commented draft of one.
     ///
     /// The draft is JSON with // comments and validates as printed; replace the
-    /// invented example values with the case's own.
+    /// invented example values with the case's own. A decision draft (a refusal,
+    /// a consultation, an execution, ...) is named after the case action that
+    /// takes it: `custos case act ID ACTION --file DRAFT`.
     Template {
-        /// The kind to print (omit to list the kinds).
-        kind: Option<RequestKind>,
+        /// The request kind or decision to print (omit to list them).
+        #[arg(value_name = "KIND|DECISION", value_parser = parse_template_name)]
+        name: Option<TemplateName>,
     },
     /// Check a draft: exit 0 when it may be sent, 1 when it may not, 2 when
     /// it cannot be read.
     ///
     /// Prints one line per problem: severity, code, field, article and a sentence.
     /// Warnings (items to give where possible) do not make a draft invalid.
+    /// A draft with a `decision` field is checked as that decision (the
+    /// checks a case action runs; those that depend on the case, such as a
+    /// consultation before a refusal, are left to `custos case act`).
     /// Drafts larger than 1 MiB are refused. With a treaty registry (--registry,
     /// or the one configured for the node in --data), a draft citing the
     /// Convention is also checked to be in force for both States on the
@@ -127,12 +135,20 @@ pub struct ShowArgs {
 
 pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        RequestCommand::Template { kind: None } => {
-            print!("{}", list_kinds());
+        RequestCommand::Template { name: None } => {
+            print!("{}\n{}", list_kinds(), list_decisions());
             Ok(ExitCode::SUCCESS)
         }
-        RequestCommand::Template { kind: Some(kind) } => {
+        RequestCommand::Template {
+            name: Some(TemplateName::Kind(kind)),
+        } => {
             print!("{}", template::render(kind));
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestCommand::Template {
+            name: Some(TemplateName::Decision(decision)),
+        } => {
+            print!("{}", template::render_decision(decision));
             Ok(ExitCode::SUCCESS)
         }
         RequestCommand::Validate {
@@ -196,6 +212,27 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What `custos request template` prints: a request kind's draft or a
+/// decision's.
+#[derive(Clone, Copy, Debug)]
+pub enum TemplateName {
+    Kind(RequestKind),
+    Decision(Decision),
+}
+
+fn parse_template_name(text: &str) -> Result<TemplateName, String> {
+    if let Ok(kind) = text.parse::<RequestKind>() {
+        return Ok(TemplateName::Kind(kind));
+    }
+    text.parse::<Decision>()
+        .map(TemplateName::Decision)
+        .map_err(|_| {
+            format!(
+                "{text:?} is neither a request kind nor a decision; `custos request template` lists them"
+            )
+        })
+}
+
 fn parse_day(text: &str) -> Result<time::Date, String> {
     custos_model::treaty::date_text::parse(text).map_err(|e| e.to_string())
 }
@@ -214,6 +251,30 @@ pub fn list_kinds() -> String {
             k.as_str(),
             contents::governing_article(k).to_string(),
             contents::title(k)
+        ));
+    }
+    out
+}
+
+/// The decisions, one line each, with the State that takes them and the
+/// article that governs them.
+pub fn list_decisions() -> String {
+    let mut out = String::from(
+        "Decisions (print one with `custos request template DECISION`; take it with\n\
+         `custos case act ID DECISION --file DRAFT`):\n",
+    );
+    for d in Decision::ALL {
+        let taker = match d.taker() {
+            Taker::Requesting => "requesting",
+            Taker::Requested => "requested",
+            Taker::Either => "either",
+        };
+        out.push_str(&format!(
+            "  {:<28} {:<9} {:<11} {}\n",
+            d.as_str(),
+            d.article().to_string(),
+            taker,
+            d.title()
         ));
     }
     out
@@ -263,7 +324,11 @@ pub fn report_lines(file: &Path, report: &Report) -> String {
         out.push_str(&format!("{}: {issue}\n", file.display()));
     }
     let warnings = report.issues.len() - report.errors();
-    let kind = report.kind.map(|k| format!(" {k}")).unwrap_or_default();
+    let kind = match (report.kind, report.decision) {
+        (Some(k), _) => format!(" {k}"),
+        (None, Some(d)) => format!(" {d} decision"),
+        (None, None) => String::new(),
+    };
     if report.is_valid() {
         out.push_str(&format!(
             "{}: valid{kind} draft, {warnings} warning(s)\n",
@@ -285,6 +350,7 @@ pub fn report_json(file: &Path, report: &Report) -> serde_json::Value {
         "file": file.display().to_string(),
         "valid": report.is_valid(),
         "kind": report.kind,
+        "decision": report.decision,
         "errors": report.errors(),
         "warnings": report.issues.iter().filter(|i| i.severity == Severity::Warning).count(),
         "issues": report.issues,

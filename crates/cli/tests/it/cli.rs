@@ -99,6 +99,73 @@ fn template_lists_every_kind_and_each_template_validates() {
 }
 
 #[test]
+fn template_lists_every_decision_and_each_validates_as_printed() {
+    let listing = stdout(&custos(&["request", "template"]));
+    assert!(listing.contains("Decisions"), "{listing}");
+    let dir = tempfile::tempdir().unwrap();
+    for decision in custos_model::Decision::ALL {
+        assert!(listing.contains(decision.as_str()), "{decision} not listed");
+        let o = custos(&["request", "template", decision.as_str()]);
+        assert!(o.status.success(), "{decision}: {}", stderr(&o));
+        let file = write(dir.path(), &format!("{decision}.jsonc"), &stdout(&o));
+        let v = custos(&["request", "validate", &file, "--json"]);
+        assert!(v.status.success(), "{decision}: {}", stdout(&v));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&v)).unwrap();
+        assert_eq!(report["valid"], true);
+        assert_eq!(report["decision"], decision.as_str());
+        assert_eq!(report["issues"], serde_json::json!([]), "{decision}");
+    }
+}
+
+#[test]
+fn a_fiscal_only_or_groundless_refusal_draft_does_not_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = stdout(&custos(&["request", "template", "refuse"]));
+    let mut draft = custos_model::validate::parse(&template).unwrap();
+    draft["refusal"]["grounds"] = serde_json::json!(["fiscal"]);
+    let file = write(dir.path(), "fiscal.json", &draft.to_string());
+    let o = custos(&["request", "validate", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("error excluded-grounds-only refusal.grounds [Art. 40]"),
+        "{out}"
+    );
+    assert!(out.contains("NOT valid: 1 error(s)"), "{out}");
+
+    draft["refusal"].as_object_mut().unwrap().remove("grounds");
+    draft["refusal"]["reasons"] = "".into();
+    draft["note"] = 7.into();
+    let file = write(dir.path(), "groundless.json", &draft.to_string());
+    let o = custos(&["request", "validate", &file, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let found: Vec<(String, String, String)> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["code"].as_str().unwrap().to_owned(),
+                i["path"].as_str().unwrap().to_owned(),
+                i["article"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let want = |c: &str, p: &str, a: &str| (c.to_owned(), p.to_owned(), a.to_owned());
+    assert_eq!(
+        found,
+        [
+            want("wrong-type", "note", "-"),
+            want("missing-required", "refusal.grounds", "Art. 40"),
+            want("missing-required", "refusal.reasons", "Art. 40"),
+        ],
+        "{report}"
+    );
+    assert_eq!(report["decision"], "refuse");
+}
+
+#[test]
 fn a_draft_missing_items_fails_with_one_line_per_item() {
     let dir = tempfile::tempdir().unwrap();
     let template = stdout(&custos(&["request", "template", "preservation"]));
@@ -385,7 +452,7 @@ fn the_demo_runs_and_cleans_up() {
     );
 
     let network = &summary["network"];
-    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(4));
+    assert_eq!(network["timeline"].as_array().map(Vec::len), Some(5));
     let evidence = &network["evidence"];
     assert_eq!(evidence["from"], "DE");
     assert_eq!(evidence["to"], "FR");
@@ -397,8 +464,11 @@ fn the_demo_runs_and_cleans_up() {
         evidence["request"], network["timeline"][2]["request"],
         "the package answers the MLA request"
     );
-    assert_eq!(network["verification"]["signatures_checked"], 6);
-    assert_eq!(network["verification"]["receipts_checked"], 6);
+    the_demo_cases_reach_their_states_alike_on_both_nodes(network);
+    // Three requests, seven steps of the first case, the second request
+    // and four steps of its case: fifteen messages, each held by both nodes.
+    assert_eq!(network["verification"]["signatures_checked"], 30);
+    assert_eq!(network["verification"]["receipts_checked"], 30);
     assert_eq!(network["verification"]["problems"], serde_json::json!([]));
     let witnessing = network["witnessing"].as_array().unwrap();
     assert_eq!(
@@ -422,6 +492,84 @@ fn the_demo_runs_and_cleans_up() {
     assert!(
         text.contains("missing-required") && text.contains("SAMPLE"),
         "{text}"
+    );
+    for step in [
+        "DE (api:demo desk officer) request-info",
+        "FR (api:demo desk officer) provide-info",
+        "-> FR: partly-executed, DE: partly-executed",
+        "-> FR: closed, DE: closed",
+        "NL tries to refuse: refused before sending",
+        "-> FR: refused, NL: refused",
+    ] {
+        assert!(
+            text.contains(step),
+            "the narrated demo lacks {step:?}:\n{text}"
+        );
+    }
+}
+
+/// The demo's two cases: each step taken by the State named, and both
+/// nodes showing the state the step leads to.
+fn the_demo_cases_reach_their_states_alike_on_both_nodes(network: &Value) {
+    let cases = network["cases"].as_array().expect("the demo's cases");
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    let expected: [&[(&str, &str, &str)]; 2] = [
+        &[
+            ("DE", "acknowledge", "acknowledged"),
+            ("DE", "request-info", "awaiting-information"),
+            ("FR", "provide-info", "acknowledged"),
+            ("DE", "consult", "consulting"),
+            ("FR", "accept-conditions", "conditions-accepted"),
+            ("DE", "execute-partly", "partly-executed"),
+            ("FR", "close", "closed"),
+        ],
+        &[
+            ("NL", "acknowledge", "acknowledged"),
+            ("NL", "consult", "consulting"),
+            ("FR", "decline-conditions", "conditions-declined"),
+            ("NL", "refuse", "refused"),
+        ],
+    ];
+    for (case, steps) in cases.iter().zip(expected) {
+        let requested = case["requested"].as_str().expect("the requested State");
+        let taken = case["steps"].as_array().expect("the case's steps");
+        assert_eq!(taken.len(), steps.len(), "{case}");
+        for (step, (by, action, state)) in taken.iter().zip(steps) {
+            assert_eq!(step["by"], *by, "{step}");
+            assert_eq!(step["action"], *action, "{step}");
+            assert_eq!(step["states"]["FR"], *state, "{step}");
+            assert_eq!(step["states"][requested], *state, "{step}");
+            assert_eq!(step["actor"], "api:demo desk officer", "{step}");
+        }
+        let (last_state, timeline) = (steps[steps.len() - 1].2, steps.len() + 1);
+        for cc in ["FR", requested] {
+            assert_eq!(case["final"][cc]["state"], last_state, "{case}");
+            assert_eq!(case["final"][cc]["timeline"], timeline, "{case}");
+        }
+    }
+    let executed = &cases[0];
+    assert_eq!(executed["kind"], "stored-data");
+    assert_eq!(executed["id"], network["timeline"][2]["request"]);
+    let package = &network["evidence"]["package_id"];
+    assert!(package.is_string(), "{network}");
+    for cc in ["FR", "DE"] {
+        assert_eq!(
+            executed["final"][cc]["evidence"],
+            serde_json::json!([package])
+        );
+    }
+    let refused = &cases[1];
+    assert_eq!(refused["kind"], "mla");
+    assert_eq!(refused["requested"], "NL");
+    let early = &refused["refused_before_sending"][0];
+    assert_eq!(early["action"], "refuse");
+    assert_eq!(early["status"], 409, "{early}");
+    assert_eq!(early["error"]["code"], "action-not-allowed", "{early}");
+    assert!(
+        early["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("consultation-required") && m.contains("acknowledged")),
+        "{early}"
     );
 }
 

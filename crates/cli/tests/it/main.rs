@@ -9,6 +9,10 @@
 //!   loopback.
 //! - `architecture`: the dependency rules between crates.
 //! - `case`: cases between two nodes, shown, acted on and listed.
+//! - `case_scenarios`: whole cases between two nodes (executed and closed,
+//!   refused after consultation), the refusals the Convention forbids and
+//!   illegal transitions refused before sending and at intake, both nodes
+//!   showing the same case after every step.
 //! - `clocks`: the cases' clocks run by two serving nodes whose time the
 //!   test moves (preservation ends, escalation, a restarted scheduler).
 //! - `cli`: commands of one node, without a network.
@@ -26,6 +30,7 @@ mod common;
 
 mod architecture;
 mod case;
+mod case_scenarios;
 mod cli;
 mod clocks;
 mod docs;

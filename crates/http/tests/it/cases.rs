@@ -143,3 +143,116 @@ async fn a_preservation_case_through_the_client_api() {
         .unwrap();
     assert_eq!(bad.refusal(), (400, Some("bad-query".into())));
 }
+
+/// A decision's template as printed, read as the body of an action.
+fn decision_draft(decision: custos_model::Decision) -> Value {
+    custos_model::validate::parse(&custos_model::template::render_decision(decision)).unwrap()
+}
+
+#[tokio::test]
+async fn decisions_that_do_not_validate_are_answered_422_with_every_problem() {
+    use custos_model::Decision as D;
+    let net = Network::in_process(&["FR", "DE"]).await.unwrap();
+    let fr_token = net.node("FR").token("alice").await.unwrap();
+    let de_token = net.node("DE").token("bruno").await.unwrap();
+    let mla = custos_model::validate::parse(&custos_model::template::render(
+        custos_model::RequestKind::Mla,
+    ))
+    .unwrap();
+    let sent = net
+        .node("FR")
+        .post_json("/api/v1/requests", Some(&fr_token), &json!({"draft": mla}))
+        .await
+        .unwrap();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+    let submit = sent.json()["message_id"].as_str().unwrap().to_owned();
+    assert_eq!(net.carry("FR", &submit, "DE").await.unwrap().status, 200);
+
+    // Decision drafts as printed by `custos request template`.
+    act(
+        &net,
+        "DE",
+        &de_token,
+        &id,
+        "acknowledge",
+        decision_draft(D::Acknowledge),
+    )
+    .await;
+    act(
+        &net,
+        "DE",
+        &de_token,
+        &id,
+        "consult",
+        decision_draft(D::Consult),
+    )
+    .await;
+    let conditions = decision_draft(D::DeclineConditions);
+    act(&net, "FR", &fr_token, &id, "decline-conditions", conditions).await;
+
+    let path = format!("/api/v1/cases/{id}/actions");
+    let mut fiscal = decision_draft(D::Refuse);
+    fiscal["refusal"]["grounds"] = json!(["fiscal", "bank-secrecy"]);
+    let groundless = json!({"refusal": {"grounds": [], "reasons": ""}});
+    let mut mismatched = decision_draft(D::Postpone);
+    mismatched["note"] = json!(7);
+    for (body, lines) in [
+        (
+            fiscal,
+            vec!["error excluded-grounds-only refusal.grounds [Art. 40]"],
+        ),
+        (
+            groundless,
+            vec![
+                "error missing-required refusal.grounds [Art. 40]",
+                "error missing-required refusal.reasons [Art. 40]",
+            ],
+        ),
+        (
+            mismatched,
+            vec![
+                "error decision-mismatch decision",
+                "error unknown-field reasons",
+                "error wrong-type note",
+                "error missing-required refusal [Art. 40]",
+            ],
+        ),
+    ] {
+        let reply = net
+            .node("DE")
+            .post_json(
+                &path,
+                Some(&de_token),
+                &json!({"action": "refuse", "body": body}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.refusal(),
+            (422, Some("invalid-draft".into())),
+            "{body}"
+        );
+        let said = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for line in lines {
+            assert!(said.contains(line), "{line} not in {said}");
+        }
+    }
+    let de = case(&net, "DE", &de_token, &id).await;
+    assert_eq!(de["state"], "conditions-declined", "nothing was sent: {de}");
+
+    act(
+        &net,
+        "DE",
+        &de_token,
+        &id,
+        "refuse",
+        decision_draft(D::Refuse),
+    )
+    .await;
+    let fr = case(&net, "FR", &fr_token, &id).await;
+    assert_eq!(fr["state"], "refused", "{fr}");
+}

@@ -13,11 +13,13 @@
 //! the case accepts a peer's message before storing it, and answers a
 //! status query at once ([`Node::answer_status`]).
 
+use std::collections::HashMap;
+
 use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
     Settings, Side, State, Submission, Urgency,
 };
-use custos_model::{RequestKind, StateCode};
+use custos_model::{RequestKind, StateCode, validate};
 use custos_protocol::{Body, ErrorCode, Message, MessageId, MessageKind, timestamp};
 use custos_store::Direction;
 use serde::Serialize;
@@ -60,6 +62,11 @@ pub struct TimelineItem {
     pub action: Action,
     /// The state the step led to.
     pub state: State,
+    /// The body of the message, as signed: the question, the answer, the
+    /// conditions, the refusal's grounds and reasons, the packages linked.
+    /// `None` for the request itself (`submit`), whose draft the request
+    /// shows.
+    pub body: Option<Value>,
 }
 
 /// A message of the thread that the case does not accept (it was sent
@@ -163,6 +170,8 @@ pub(crate) struct Derived {
     pub(crate) side: Side,
     /// The ids of the thread's messages, in the thread's order.
     held: Vec<MessageId>,
+    /// The signed body of each case action but the request, by message id.
+    bodies: HashMap<String, Value>,
     events: Vec<CaseEvent>,
     pub(crate) view: custos_case::CaseView,
 }
@@ -235,6 +244,7 @@ impl Derived {
                     actor: self.actor_of(&t.id),
                     action: t.action,
                     state: t.state,
+                    body: self.bodies.get(&t.id).cloned(),
                 })
                 .collect(),
             refused: v
@@ -451,11 +461,17 @@ impl Node {
         };
         let mut events = Vec::with_capacity(messages.len());
         let mut held = Vec::with_capacity(messages.len());
+        let mut bodies = HashMap::with_capacity(messages.len());
         for m in &messages {
             let mid = m.id()?;
             held.push(mid.clone());
             match event_of(m, mid.as_str(), requesting) {
-                Ok(Some(e)) => events.push(e),
+                Ok(Some(e)) => {
+                    if m.kind != MessageKind::Submit {
+                        bodies.insert(e.id.clone(), m.body.clone());
+                    }
+                    events.push(e);
+                }
                 Ok(None) => {}
                 Err(problem) => {
                     return Err(NodeError::Corrupt {
@@ -472,6 +488,7 @@ impl Node {
             us: self.state(),
             side,
             held,
+            bodies,
             events,
             view,
         })
@@ -486,15 +503,19 @@ impl Node {
         Ok(derived.detail())
     }
 
-    /// Takes `action` on case `id` for `actor`: `body` is the body of the
-    /// action's message kind (`{}` for the note kinds; a refusal's
+    /// Takes `action` on case `id` for `actor`: `body` is a decision draft
+    /// for the action (`custos request template ACTION`) or the bare body
+    /// of the action's message kind (`{}` for the note kinds); a refusal's
     /// `consulted` and a status answer's `state` are filled in from the
-    /// case). The case is asked first: an action it does not allow is
+    /// case. The case is asked first: an action it does not allow is
     /// refused with [`NodeError::ActionNotAllowed`] naming the state and
-    /// the actions allowed, a body that is not right with
-    /// [`NodeError::InvalidDraft`]; nothing is sent then. Otherwise the
-    /// message is queued with its history event and ledger entry in one
-    /// transaction.
+    /// the actions allowed. Then the body is checked against the decision
+    /// catalogue by the model's [`validate::check_decision`], the check
+    /// `custos request validate` runs: a bad one is refused with
+    /// [`NodeError::InvalidDecision`] carrying every problem (code, field,
+    /// article). Nothing is sent then. Otherwise the draft's header is
+    /// dropped and the body queued as the action's message, with its
+    /// history event and ledger entry in one transaction.
     pub async fn act(
         &self,
         id: &str,
@@ -508,6 +529,16 @@ impl Node {
         let now = timestamp::truncate(self.clock.now());
         let derived = self.derived(id, now).await?;
         custos_case::check(&derived.view, action, derived.side)?;
+        let body = match action.decision() {
+            Some(decision) => {
+                let (report, body) = validate::check_decision(decision, &body);
+                if !report.is_valid() {
+                    return Err(NodeError::InvalidDecision(report));
+                }
+                body
+            }
+            None => body,
+        };
         let kind = kind_of(action)?;
         let body = complete_body(action, body, &derived.view);
         derived.check_ours(kind, &body, now)?;
@@ -625,6 +656,9 @@ mod tests {
         for action in Action::ALL {
             let kind = kind_of(action).unwrap();
             assert_eq!(kind.as_str(), custos_case::message_kind(action).kind);
+            // The body our node checks before sending is the one the
+            // receiver checks on intake: the same decision of the catalogue.
+            assert_eq!(kind.decision(), action.decision(), "{action}");
         }
         let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, custos_protocol::case_bodies::STATE_NAMES);

@@ -4,9 +4,13 @@
 //! (unless `--keep DIR` names one to keep). The walk grows as the node does:
 //! today it creates a node, drafts and checks requests, records one, checks a
 //! refusal and reads a sample treaty registry.
-//! Its network part, three nodes serving on loopback, is in `network.rs`,
-//! and the evidence package Germany sends France in it, in `evidence.rs`.
+//! Its network part, three nodes serving on loopback, is in `network.rs`;
+//! the two cases carried through their decisions there (an MLA request
+//! acknowledged, questioned, consulted on, partly executed and closed, and
+//! one refused with grounds after a consultation), in `cases.rs`; and the
+//! evidence package Germany sends France in the first, in `evidence.rs`.
 
+mod cases;
 mod evidence;
 mod network;
 
@@ -198,7 +202,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
 
     say.step(
         8,
-        "Three States' nodes exchange requests, signed and encrypted, with signed receipts",
+        "Three States' nodes exchange requests, signed and encrypted, with signed receipts, and decide them as cases",
     );
     let quiet = say.quiet;
     let network = network::walk(

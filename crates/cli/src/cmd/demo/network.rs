@@ -4,9 +4,14 @@
 //! the Netherlands). Each node runs as its own `custos serve` process. France's
 //! 24/7 desk sends expedited preservation requests in a ransomware case to
 //! Germany and the Netherlands through its client API, then France's central
-//! authority sends the follow-up request for the preserved data to Germany,
-//! and Germany answers it with a sealed evidence package that France verifies
-//! and opens.
+//! authority sends the follow-up request for the preserved data to Germany.
+//! That request becomes a case (`cases.rs`): Germany acknowledges it, asks
+//! for more information, which France gives, and consults France on
+//! conditions, which France accepts; Germany executes part of it with a
+//! sealed evidence package that France verifies and opens, and France closes
+//! it. A second MLA request, to the Netherlands, is refused with grounds
+//! after a consultation whose conditions France declines (the refusal tried
+//! before the consultation is stopped by the Netherlands' own node).
 //! Every message's signature and every receipt is checked again at the end.
 //! The child processes are stopped whatever happens.
 
@@ -74,11 +79,12 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-struct DemoNode {
-    state: StateCode,
-    dir: PathBuf,
-    url: String,
-    token: String,
+/// A node of the demo network, with its client-API token.
+pub(super) struct DemoNode {
+    pub state: StateCode,
+    pub dir: PathBuf,
+    pub url: String,
+    pub token: String,
 }
 
 /// Runs the network scenario; `say` prints narration unless the demo is in JSON mode.
@@ -191,7 +197,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     })?;
     say("FR, DE and NL nodes are up (three `custos serve` processes)");
 
-    // 4. The scenario.
+    // 4. The requests.
     let fr = &nodes[0];
     let mut timeline = Vec::new();
     let mut exchanges = Vec::new();
@@ -244,17 +250,118 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         exchanges.push(json!({ "id": id, "to": to, "message_id": message_id }));
     }
 
-    // 5. DE answers the MLA request with a sealed evidence package; FR verifies and opens it.
+    // 5. The MLA request for the preserved data becomes a case: DE
+    // acknowledges, asks for more information and consults on conditions,
+    // FR answers and accepts them, DE executes part of the request with a
+    // sealed evidence package that FR verifies and opens, and FR closes it.
     let mla = exchanges
         .last()
         .and_then(|e| e["id"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let evidence =
-        super::evidence::deliver(&exe, &nodes[1].dir, &nodes[0].dir, &mla, dir, &mut *say)?;
+    let (fr, de, nl) = (&nodes[0], &nodes[1], &nodes[2]);
+    say(
+        "the MLA request as a case (each step through the acting State's client API; both nodes' states shown):",
+    );
+    let mut case = super::cases::Case::new(&client, &mla, fr, de);
+    rt.block_on(async {
+        case.act("DE", "acknowledge", json!({}), &mut *say).await?;
+        case.act(
+            "DE",
+            "request-info",
+            json!({"note": "Which accounts, and which period of logs? (sample)"}),
+            &mut *say,
+        )
+        .await?;
+        case.act(
+            "FR",
+            "provide-info",
+            json!({"note": "The hosting account and the mailbox, 1 to 27 November 2026. (sample)"}),
+            &mut *say,
+        )
+        .await?;
+        case.act(
+            "DE",
+            "consult",
+            json!({
+                "conditions": [
+                    "Use the data only in the ransomware proceedings named in the request.",
+                    "Pass nothing on to a third State without Germany's consent."
+                ],
+                "note": "Germany can assist on these conditions. (sample)"
+            }),
+            &mut *say,
+        )
+        .await?;
+        case.act("FR", "accept-conditions", json!({}), &mut *say)
+            .await?;
+        anyhow::Ok(())
+    })?;
+    let evidence = super::evidence::deliver(&exe, &de.dir, &fr.dir, &mla, dir, &mut *say)?;
     timeline.push(json!({ "step": "DE delivers the preserved data to FR as a sealed evidence package", "kind": "evidence", "from": "DE", "to": "FR", "request": mla, "package": evidence["package_id"] }));
+    let executed = rt.block_on(async {
+        case.act(
+            "DE",
+            "execute-partly",
+            json!({
+                "evidence": [evidence["package_id"]],
+                "note": "The account's logs and mailbox; the payment records follow. (sample)"
+            }),
+            &mut *say,
+        )
+        .await?;
+        case.act("FR", "close", json!({}), &mut *say).await?;
+        case.summary(Vec::new()).await
+    })?;
 
-    // 6. Witnessing: every node asks the others to cosign its latest ledger checkpoint.
+    // 6. Another MLA request, to NL, refused with grounds after a
+    // consultation; a refusal before it is stopped by NL's own node.
+    let mut draft = crate::cmd::request::parse_template(RequestKind::Mla)?;
+    draft["requested_state"] = json!("NL");
+    let what = "FR central authority asks NL for the suspect's bank records (MLA)";
+    let t0 = Instant::now();
+    let (refused_id, message_id, delivered) = rt.block_on(send_via_api(&client, fr, draft))?;
+    let ms = t0.elapsed().as_millis();
+    if !delivered {
+        bail!(
+            "the demo request to NL was not delivered; see the node logs in {}",
+            dir.display()
+        );
+    }
+    say(&format!(
+        "{what}: request {refused_id} delivered, signed receipt verified in {ms} ms"
+    ));
+    timeline.push(json!({ "step": what, "kind": RequestKind::Mla, "from": "FR", "to": "NL", "request": refused_id, "message": message_id, "ms": ms }));
+    let mut case = super::cases::Case::new(&client, &refused_id, fr, nl);
+    let refused = rt.block_on(async {
+        case.act("NL", "acknowledge", json!({}), &mut *say).await?;
+        let refusal = json!({"refusal": {
+            "grounds": ["R2"],
+            "reasons": "Disclosure would compromise a national investigation. (sample)"
+        }});
+        let early = case
+            .try_refused("NL", "refuse", refusal.clone(), &mut *say)
+            .await?;
+        case.act(
+            "NL",
+            "consult",
+            json!({"conditions": ["Wait until the national investigation ends, about six months. (sample)"]}),
+            &mut *say,
+        )
+        .await?;
+        case.act(
+            "FR",
+            "decline-conditions",
+            json!({"note": "The trial cannot wait six months. (sample)"}),
+            &mut *say,
+        )
+        .await?;
+        case.act("NL", "refuse", refusal, &mut *say).await?;
+        case.summary(vec![early]).await
+    })?;
+    let cases = vec![executed, refused];
+
+    // 7. Witnessing: every node asks the others to cosign its latest ledger checkpoint.
     let mut cosigned = Vec::new();
     for n in &nodes {
         let results = rt.block_on(async {
@@ -278,7 +385,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         }
     }
 
-    // 7. Stop the nodes, then check every signature and receipt again from the stored records.
+    // 8. Stop the nodes, then check every signature and receipt again from the stored records.
     drop(children);
     let summary = rt.block_on(verify_all(&nodes, &directory, clock))?;
     say(&format!(
@@ -314,7 +421,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         bail!("verification found problems: {}", summary["problems"]);
     }
 
-    // 8. Every node's custody ledger recomputed; one entry proved and checked offline.
+    // 9. Every node's custody ledger recomputed; one entry proved and checked offline.
     let mut ledgers = Vec::new();
     for n in &nodes {
         let report = rt.block_on(async {
@@ -358,6 +465,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         "nodes": nodes.iter().map(|n| json!({ "state": n.state, "url": n.url })).collect::<Vec<_>>(),
         "timeline": timeline,
         "evidence": evidence,
+        "cases": cases,
         "verification": summary,
         "witnessing": cosigned,
         "ledgers": ledgers,

@@ -814,3 +814,27 @@ async fn send(request: reqwest::RequestBuilder) -> Answer {
         bytes,
     }
 }
+
+impl Network {
+    /// `bash -c script` in `dir`, in the same clean environment as the
+    /// `custos` commands, with the `custos` binary first on `PATH`: how an
+    /// operator runs the README's shell walks.
+    pub fn shell(&self, script: &str, dir: &std::path::Path) -> Output {
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_custos"))
+            .parent()
+            .expect("the binary is in a folder");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin.to_owned()];
+        paths.extend(std::env::split_paths(&path));
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .env("PATH", std::env::join_paths(paths).expect("a PATH"))
+            .stdin(Stdio::null());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.output().expect("bash runs")
+    }
+}
