@@ -178,8 +178,8 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         "status-query",
         "application/vnd.custos.message.status-query.v1+json",
         false,
-        "note",
-        "nothing",
+        "`{\"note\"?: text, \"escalation\"?: true}`",
+        "nothing (`escalation` is read by intake, not by the case)",
     ),
     spec(
         Action::AnswerStatus,

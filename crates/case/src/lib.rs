@@ -7,7 +7,8 @@
 //! ([`code`]) and the message kind of every action ([`kinds`]). [`derive`]
 //! turns a thread's events into a [`CaseView`] (state, clocks, allowed
 //! actions, timeline, refused events) that is the same for any order and any
-//! repetition of the same events; [`check`] and [`check_event`] refuse an
+//! repetition of the same events; [`schedule`] says which clock events a
+//! view calls for and when; [`check`] and [`check_event`] refuse an
 //! action the case does not allow, naming the state and the allowed actions.
 
 pub mod action;
@@ -16,6 +17,7 @@ pub mod code;
 pub mod derive;
 pub mod facts;
 pub mod kinds;
+pub mod schedule;
 pub mod state;
 pub mod table;
 
@@ -28,4 +30,5 @@ pub use derive::{
 };
 pub use facts::{Facts, Preservation};
 pub use kinds::{MESSAGE_KINDS, MessageKindSpec, message_kind, proposed_kinds};
+pub use schedule::{ClockEvent, ClockEventKind, Leads, clock_events};
 pub use state::State;

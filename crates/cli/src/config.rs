@@ -34,6 +34,105 @@ pub struct Config {
     pub storage: StorageSection,
     #[serde(default, skip_serializing_if = "TreatySection::is_default")]
     pub treaty: TreatySection,
+    #[serde(default, skip_serializing_if = "CasesSection::is_default")]
+    pub cases: CasesSection,
+}
+
+/// The cases' clocks, as the scheduler of `custos serve` runs them.
+/// Durations are written as a number and a unit: `45s`, `30m`, `12h`, `7d`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasesSection {
+    /// How soon an emergency request must be acknowledged.
+    #[serde(default = "default_ack_target")]
+    pub emergency_ack_target: String,
+    /// Warnings before a preservation ends, by lead time.
+    #[serde(default = "default_preservation_warnings")]
+    pub preservation_warnings: Vec<String>,
+    /// Warnings before a requester's proposed deadline, by lead time.
+    #[serde(default = "default_deadline_warnings")]
+    pub deadline_warnings: Vec<String>,
+    /// How often the scheduler looks for clocks due.
+    #[serde(default = "default_tick")]
+    pub tick: String,
+}
+
+impl Default for CasesSection {
+    fn default() -> Self {
+        CasesSection {
+            emergency_ack_target: default_ack_target(),
+            preservation_warnings: default_preservation_warnings(),
+            deadline_warnings: default_deadline_warnings(),
+            tick: default_tick(),
+        }
+    }
+}
+
+fn default_ack_target() -> String {
+    "1h".to_owned()
+}
+
+fn default_preservation_warnings() -> Vec<String> {
+    vec!["7d".to_owned(), "1d".to_owned()]
+}
+
+fn default_deadline_warnings() -> Vec<String> {
+    vec!["2d".to_owned()]
+}
+
+fn default_tick() -> String {
+    "5s".to_owned()
+}
+
+/// A positive duration written as a whole number and a unit (`s`, `m`,
+/// `h`, `d`).
+pub fn duration_text(field: &str, text: &str) -> anyhow::Result<time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last().unwrap_or(' ');
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => bail!("{field}: {text:?} is not a duration such as 45s, 30m, 12h or 7d"),
+    };
+    let n: i64 = text[..text.len() - 1]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 36_500 * 86_400 / seconds)
+        .with_context(|| {
+            format!("{field}: {text:?} is not a positive whole number of {unit} (up to 100 years)")
+        })?;
+    Ok(time::Duration::seconds(n * seconds))
+}
+
+impl CasesSection {
+    fn is_default(&self) -> bool {
+        *self == CasesSection::default()
+    }
+
+    /// The settings as the node applies them; each duration checked.
+    pub fn clocks(&self) -> anyhow::Result<custos_node::app::ClockSettings> {
+        let list = |field: &str, items: &[String]| {
+            items
+                .iter()
+                .map(|t| duration_text(field, t))
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        let tick = duration_text("cases.tick", &self.tick)?;
+        Ok(custos_node::app::ClockSettings {
+            emergency_ack_target: duration_text(
+                "cases.emergency_ack_target",
+                &self.emergency_ack_target,
+            )?,
+            preservation_warnings: list(
+                "cases.preservation_warnings",
+                &self.preservation_warnings,
+            )?,
+            deadline_warnings: list("cases.deadline_warnings", &self.deadline_warnings)?,
+            tick: std::time::Duration::from_secs(tick.whole_seconds().unsigned_abs()),
+        })
+    }
 }
 
 /// The treaty registry the node checks a draft's legal basis against.
@@ -256,6 +355,7 @@ impl Config {
             evidence: EvidenceSection::default(),
             storage: StorageSection::default(),
             treaty: TreatySection::default(),
+            cases: CasesSection::default(),
         }
     }
 
@@ -368,6 +468,7 @@ impl Config {
         if self.http.header_timeout_secs == Some(0) {
             bail!("http.header_timeout_secs: must be at least 1");
         }
+        self.cases.clocks()?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -493,6 +594,19 @@ reserve_bytes = 67108864
 # multilateral with the treaty named, or reciprocity). `custos request validate --data DIR`
 # makes the same check. Read at start-up: restart the node after changing the file.
 # registry = "treaty-registry.toml"
+
+[cases]
+# The cases' clocks, run by `custos serve`. Durations: 45s, 30m, 12h, 7d.
+# How soon an emergency request must be acknowledged (default 1h). Past it, both nodes show
+# the case overdue, and the requesting node escalates once: it sends a status query marked
+# as an escalation, which the requested node logs and counts (custos_escalations_received_total).
+emergency_ack_target = "1h"
+# Warnings (history entry, ledger entry, log line) at these lead times before a preservation
+# ends (default 7d and 1d), and before a deadline the requesting State proposed (default 2d).
+preservation_warnings = ["7d", "1d"]
+deadline_warnings = ["2d"]
+# How often the scheduler looks for clocks due (default 5s).
+tick = "5s"
 "#;
 
 #[cfg(test)]

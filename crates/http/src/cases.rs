@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_model::{RequestKind, StateCode};
 use custos_node::Node;
-use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Sent};
+use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Sent, Urgency};
 use custos_protocol::ErrorCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -27,11 +27,28 @@ pub struct CaseQuery {
     pub kind: Option<String>,
     /// Only cases with this State.
     pub counterpart: Option<String>,
+    /// Only this urgency: `routine`, `urgent` or `emergency`.
+    pub urgency: Option<String>,
+    /// Only open (`true`) or only finished (`false`) cases.
+    pub open: Option<bool>,
+    /// Only overdue (`true`) or only not overdue (`false`) cases.
+    pub overdue: Option<bool>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
+    /// Skip this many first (the next page).
+    pub offset: Option<u64>,
 }
 
-/// Lists the cases, newest requests first, with their state.
+fn urgency_name(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Routine => "routine",
+        Urgency::Urgent => "urgent",
+        Urgency::Emergency => "emergency",
+    }
+}
+
+/// Lists the cases from the case index: open cases first, then
+/// emergencies, then the nearest clock, then the newest.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(CaseQuery),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<CaseSummary>), (status = 400, description = "bad-query"), (status = 401, description = "unauthorized"),
@@ -51,11 +68,24 @@ pub async fn list_cases(
                 .ok_or_else(|| bad_query("state", format!("{s:?} is not a case state")))
         })
         .transpose()?;
+    let urgency = q
+        .urgency
+        .map(|u| {
+            [Urgency::Routine, Urgency::Urgent, Urgency::Emergency]
+                .into_iter()
+                .find(|known| urgency_name(*known) == u)
+                .ok_or_else(|| bad_query("urgency", format!("{u:?} is not an urgency")))
+        })
+        .transpose()?;
     let filter = CaseFilter {
         state,
         kind: query_param::<RequestKind>("kind", q.kind)?,
         counterpart: query_param::<StateCode>("counterpart", q.counterpart)?,
+        urgency,
+        open: q.open,
+        overdue: q.overdue,
         limit: page_limit(q.limit),
+        offset: q.offset,
     };
     let cases = node.cases(&filter).await?;
     Ok(Json(cases))

@@ -75,5 +75,22 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError
          # TYPE custos_records_tampered_total counter\ncustos_records_tampered_total {}\n",
         node.records_tampered()
     );
+    let clocks = node.clock_counts();
+    let _ = write!(
+        out,
+        "# HELP custos_clock_events_total Case clock events this process's scheduler fired (each once per case, clock, event and due instant), by event.\n\
+         # TYPE custos_clock_events_total counter\n\
+         custos_clock_events_total{{event=\"warning\"}} {}\n\
+         custos_clock_events_total{{event=\"overdue\"}} {}\n\
+         custos_clock_events_total{{event=\"ended\"}} {}\n\
+         custos_clock_events_total{{event=\"escalation\"}} {}\n",
+        clocks.warnings, clocks.overdue, clocks.ended, clocks.escalations_sent
+    );
+    let _ = write!(
+        out,
+        "# HELP custos_escalations_received_total Status queries received marked as an escalation (a peer's emergency request not acknowledged in its target).\n\
+         # TYPE custos_escalations_received_total counter\ncustos_escalations_received_total {}\n",
+        clocks.escalations_received
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -262,6 +262,11 @@ pub const FIELDS: &[Field] = &[
         shape: Shape::Text,
         about: "A note to the other State.",
     },
+    Field {
+        path: "escalation",
+        shape: Shape::Bool,
+        about: "Marks a status query as an escalation; the requesting node's scheduler sets it when an emergency request's acknowledgement target passed.",
+    },
 ];
 
 /// Finds a decision field by its path.
@@ -483,11 +488,18 @@ pub fn items(decision: Decision) -> &'static [Item] {
         }
         D::AskStatus => {
             const {
-                &[opt(
-                    "note",
-                    article::MLA,
-                    "What the question is about; the other node answers at once with the case's state.",
-                )]
+                &[
+                    opt(
+                        "note",
+                        article::MLA,
+                        "What the question is about; the other node answers at once with the case's state.",
+                    ),
+                    opt(
+                        "escalation",
+                        article::MLA,
+                        "Left out by hand: the node's scheduler sets it on the query it sends when an emergency request was not acknowledged in time.",
+                    ),
+                ]
             }
         }
         D::Close => const { &[opt("note", article::MLA, "Anything to add on closing.")] },

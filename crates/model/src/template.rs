@@ -359,6 +359,7 @@ fn decision_sample(decision: Decision, path: &str) -> Value {
             json!(["sha256:5d41402abc4b2a76b9719d911017c592ae2f6f8c3e4b1a9d0c7e6f5a4b3c2d1e"])
         }
         "request" => json!("thr-6f1c2a4e-8b3d-4c55-9a7e-2d1f0b9c8e71"),
+        "escalation" => json!(false),
         "text" => json!(
             "Our liaison officer will be in your capital next week and can meet the officer handling the request."
         ),

@@ -60,6 +60,10 @@ pub enum EntryKind {
     KeysRotated,
     /// A past signing key of the node was marked compromised.
     KeyRevoked,
+    /// A case's clock event fired by the scheduler: a warning before a
+    /// clock falls due, a clock overdue, a preservation's end
+    /// (`detail.clock`, `detail.event`, `detail.due`).
+    ClockFired,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

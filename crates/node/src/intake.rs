@@ -12,7 +12,7 @@ use custos_store::{
     AcceptOutcome, Direction, IncomingMessage, MessageRecord, NewEvent, RefusalRecord,
     RequestRecord, StoreError,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::at_rest::RecordKind;
@@ -237,7 +237,8 @@ impl Node {
                     }
                 };
                 if msg.kind == MessageKind::StatusQuery {
-                    self.answer_status(&msg.thread).await;
+                    let escalation = msg.body.get("escalation") == Some(&Value::Bool(true));
+                    self.answer_status(&msg.thread, escalation).await;
                 }
                 Ok(ReceiveOutcome::Accepted { receipt, custody })
             }

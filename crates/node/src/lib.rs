@@ -73,6 +73,9 @@ pub struct NodeSettings {
     /// The treaty registry a draft citing the Convention is checked
     /// against before it is sent (`legal_basis.rs`); `None`: not checked.
     pub treaty_registry: Option<Arc<custos_model::treaty::Registry>>,
+    /// The cases' clocks: the emergency acknowledgement target, the
+    /// warnings' lead times and the scheduler's tick (`app/clocks.rs`).
+    pub clocks: app::ClockSettings,
 }
 
 /// A running node's shared state.
@@ -105,6 +108,8 @@ pub struct Node {
     /// verifier key's text, the note's text and the checkpoint it holds
     /// (`custody.rs`, `check_receivers_entry`).
     verified_checkpoint: std::sync::Mutex<Option<(String, String, custos_ledger::Checkpoint)>>,
+    /// Clock events fired and escalations received, for `/metrics`.
+    clock_counters: app::clocks::ClockCounters,
 }
 
 impl Node {
@@ -130,6 +135,7 @@ impl Node {
             custody_mark: AtomicU64::new(0),
             custody_fault: RwLock::new(None),
             verified_checkpoint: std::sync::Mutex::new(None),
+            clock_counters: Default::default(),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {
@@ -140,6 +146,7 @@ impl Node {
             node.note_custody(Some(e.to_string()));
         }
         node.seal_legacy_records().await?;
+        node.ensure_case_index().await?;
         Ok(node)
     }
 

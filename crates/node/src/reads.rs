@@ -355,7 +355,10 @@ impl Node {
     }
 
     /// Finds `opened`'s ledger entry in the ledger, sequencing once if it is
-    /// still queued. `None`: it is in no ledger position at all.
+    /// still queued. `None`: it is in no ledger position at all. The entry
+    /// is looked for again even when this pass appended nothing: a pass of
+    /// another task may have appended it between the first look and this
+    /// one (concurrent checked reads of records just written).
     async fn logged_index(&self, opened: &OpenedRecord) -> Result<Option<u64>, NodeError> {
         if let Some(i) = self
             .store
@@ -364,9 +367,7 @@ impl Node {
         {
             return Ok(Some(i));
         }
-        if self.sequence_all().await? == 0 {
-            return Ok(None);
-        }
+        self.sequence_all().await?;
         Ok(self
             .store
             .ledger_find(&opened.entry, opened.ledger_from)

@@ -161,6 +161,32 @@ impl Node {
         note: Option<Value>,
         draft_report: Option<&validate::Report>,
     ) -> Result<Sent, NodeError> {
+        let out = self.outgoing(&message, request, actor, note, draft_report)?;
+        self.store.record_outgoing(&out).await?;
+        self.outbox_wake.notify_one();
+        Ok(Sent {
+            thread: message.thread,
+            message_id: out.message.id,
+        })
+    }
+
+    /// Wakes the outbox worker after a message was recorded.
+    pub(crate) fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// The records of `message` sent: sealed and signed, its envelope
+    /// sealed at rest, with its history event, outbox item and ledger
+    /// entry, ready for [`custos_store::Store::record_outgoing`].
+    /// `draft_report`: as for [`Node::queue_noting`].
+    pub(crate) fn outgoing(
+        &self,
+        message: &Message,
+        request: Option<RequestRecord>,
+        actor: &str,
+        note: Option<Value>,
+        draft_report: Option<&validate::Report>,
+    ) -> Result<OutgoingMessage, NodeError> {
         let noted = |mut detail: Value| {
             if let (Some(Value::Object(extra)), Some(obj)) = (&note, detail.as_object_mut()) {
                 obj.extend(extra.clone());
@@ -178,8 +204,8 @@ impl Node {
         let sealed = self.with_keys(|k| {
             recipients.push(k.encryption.recipient());
             match draft_report {
-                Some(report) => seal_submission(&message, report, &k.signing, &recipients),
-                None => seal_message(&message, &k.signing, &recipients),
+                Some(report) => seal_submission(message, report, &k.signing, &recipients),
+                None => seal_message(message, &k.signing, &recipients),
             }
         })?;
         let id = sealed.id.to_string();
@@ -238,11 +264,6 @@ impl Node {
             },
             ledger,
         };
-        self.store.record_outgoing(&out).await?;
-        self.outbox_wake.notify_one();
-        Ok(Sent {
-            thread: message.thread,
-            message_id: id,
-        })
+        Ok(out)
     }
 }

@@ -43,6 +43,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         retry: RetryPolicy::default(),
         evidence: Default::default(),
         treaty_registry: None,
+        clocks: Default::default(),
     };
     Node::open(
         settings,

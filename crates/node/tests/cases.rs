@@ -472,7 +472,7 @@ async fn a_status_query_is_answered_at_once_from_the_derived_state() {
         state: Some(state),
         kind: Some(RequestKind::Mla),
         counterpart: Some("DE".parse().unwrap()),
-        limit: None,
+        ..Default::default()
     };
     let listed = net
         .node("FR")

@@ -227,6 +227,54 @@ fn rows() -> Vec<Row> {
                 ]"#]],
         },
         Row {
+            what: "France's cases from the case index, open first by urgency",
+            run: |s| {
+                Box::pin(async {
+                    let filter = custos_node::app::CaseFilter::default();
+                    s.show(&s.fr().cases(&filter).await.unwrap())
+                })
+            },
+            expect: expect![[r#"
+                [
+                  {
+                    "id": "<sent>",
+                    "kind": "preservation",
+                    "direction": "outgoing",
+                    "counterpart": "DE",
+                    "side": "requesting",
+                    "state": "submitted",
+                    "urgency": "urgent",
+                    "open": true,
+                    "overdue": false,
+                    "next_due": null,
+                    "last_step_at": "2026-11-01T12:01:00Z",
+                    "created_at": "2026-11-01T12:01:00Z",
+                    "allowed": [
+                      "withdraw",
+                      "ask-status",
+                      "correspond"
+                    ]
+                  },
+                  {
+                    "id": "<saved>",
+                    "kind": "preservation",
+                    "direction": "outgoing",
+                    "counterpart": "DE",
+                    "side": "requesting",
+                    "state": "new",
+                    "urgency": "routine",
+                    "open": true,
+                    "overdue": false,
+                    "next_due": null,
+                    "last_step_at": null,
+                    "created_at": "2026-11-01T12:00:00Z",
+                    "allowed": [
+                      "submit"
+                    ]
+                  }
+                ]"#]],
+        },
+        Row {
             what: "the saved draft, read by the operator",
             run: |s| Box::pin(s.read(s.fr(), &s.saved, operator())),
             expect: expect![[r#"

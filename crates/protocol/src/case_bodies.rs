@@ -134,6 +134,27 @@ pub struct StatusBody {
     pub note: Option<String>,
 }
 
+/// Body of a `status-query`: an optional note and, when the query is an
+/// escalation (sent by the requesting node's scheduler because an emergency
+/// request's acknowledgement target passed), `"escalation": true`. The
+/// member is left out when false, so a plain query's body is a note's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQueryBody {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub escalation: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Body of a `correspondence`: its text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::case_bodies::{
     self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, text_not_null,
+    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, text_not_null,
 };
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
@@ -337,6 +337,8 @@ pub enum Body {
     Execute(ExecuteBody),
     FollowUp(FollowUpBody),
     Status(StatusBody),
+    /// A `status-query`: a note, and whether it is an escalation.
+    StatusQuery(StatusQueryBody),
     Correspondence(CorrespondenceBody),
     /// The body of every kind that carries a note only
     /// ([`MessageKind::carries_note`]).
@@ -364,6 +366,7 @@ impl Body {
             MessageKind::Execute | MessageKind::ExecutePartly => read(value, Body::Execute),
             MessageKind::FollowUp => read(value, Body::FollowUp),
             MessageKind::Status => read(value, Body::Status),
+            MessageKind::StatusQuery => read(value, Body::StatusQuery),
             MessageKind::Correspondence => read(value, Body::Correspondence),
             MessageKind::Acknowledge
             | MessageKind::RequestInfo
@@ -372,8 +375,7 @@ impl Body {
             | MessageKind::Withdraw
             | MessageKind::Close
             | MessageKind::ConditionsAccepted
-            | MessageKind::ConditionsDeclined
-            | MessageKind::StatusQuery => read(value, Body::Note),
+            | MessageKind::ConditionsDeclined => read(value, Body::Note),
         };
         read.map_err(|e| ProtocolError::InvalidBody {
             kind,
@@ -397,6 +399,7 @@ impl Body {
             Body::Execute(b) => serde_json::to_value(b),
             Body::FollowUp(b) => serde_json::to_value(b),
             Body::Status(b) => serde_json::to_value(b),
+            Body::StatusQuery(b) => serde_json::to_value(b),
             Body::Correspondence(b) => serde_json::to_value(b),
             Body::Note(b) => serde_json::to_value(b),
         }

@@ -12,7 +12,7 @@ use common::*;
 use custos_model::refusal::{Ground, Refusal};
 use custos_protocol::case_bodies::{
     ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody,
+    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody,
 };
 use custos_protocol::{
     Body, ErrorCode, Message, MessageId, MessageKind, NoteBody, RefuseBody, SubmitBody,
@@ -116,7 +116,7 @@ fn arb_body() -> impl Strategy<Value = (MessageKind, Body)> {
     let grounds = prop::collection::vec(prop::sample::select(Ground::ALL.to_vec()), 0..4);
     let note_kinds: Vec<MessageKind> = MessageKind::ALL
         .into_iter()
-        .filter(|k| k.carries_note())
+        .filter(|k| k.carries_note() && *k != MessageKind::StatusQuery)
         .collect();
     prop_oneof![
         arb_json().prop_map(|draft| (MessageKind::Submit, Body::Submit(SubmitBody { draft }))),
@@ -193,6 +193,10 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
         (".*", arb_note()).prop_map(|(state, note)| (
             MessageKind::Status,
             Body::Status(StatusBody { state, note })
+        )),
+        (arb_note(), any::<bool>()).prop_map(|(note, escalation)| (
+            MessageKind::StatusQuery,
+            Body::StatusQuery(StatusQueryBody { note, escalation })
         )),
         ".*".prop_map(|text| (
             MessageKind::Correspondence,

@@ -15,6 +15,7 @@
 //! behaviour described here holds on either. Failures are [`StoreError`]s
 //! naming the domain problem; no database library type crosses this API.
 
+mod case_index;
 mod decode;
 mod encode;
 mod error;
@@ -23,10 +24,12 @@ mod group_commit;
 mod hash_blocks;
 mod ledger;
 mod postgres;
+mod postgres_cases;
 mod postgres_write;
 mod records;
 mod rows;
 mod sqlite;
+mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_scan;
 mod sqlite_write;
@@ -38,6 +41,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use case_index::{
+    CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+    URGENCY_URGENT,
+};
 pub use error::StoreError;
 pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
@@ -434,6 +441,71 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The largest checkpoint size this witness cosigned, or `None` if it
     /// has cosigned none.
     async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError>;
+
+    // -- The case index and the clock events fired (`case_index.rs`):
+    // derived data the node writes; the database marks a case stale in the
+    // transaction that changes its thread.
+
+    /// Up to `filter.limit` cases matching `filter`, after `filter.offset`,
+    /// open cases first, then by urgency rank, then the nearest `next_due`
+    /// (none last), then the newest (ties by id, descending).
+    async fn list_cases(&self, filter: &CaseRowFilter) -> Result<Vec<CaseRow>, StoreError>;
+
+    /// The case row of this request, if any.
+    async fn get_case(&self, id: &str) -> Result<Option<CaseRow>, StoreError>;
+
+    /// Up to `limit` stale cases with ids after `after` (bytewise), by id.
+    async fn stale_cases(&self, after: &str, limit: u32) -> Result<Vec<StaleCase>, StoreError>;
+
+    /// The revision of a case's row (`None`: no such row).
+    async fn case_revision(&self, id: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Writes a case row derived by the node and marks it fresh, if its
+    /// revision is still `revision`; `false` (nothing written) if the
+    /// thread changed meanwhile or the row is gone. The kind, direction,
+    /// counterpart and creation time are the request's and stay as they
+    /// are.
+    async fn put_case(&self, row: &CaseRow, revision: i64) -> Result<bool, StoreError>;
+
+    /// Up to `limit` ids of cases whose `next_due` is at or before `now`,
+    /// the earliest first: a range read of the index, not a scan.
+    async fn due_cases(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// The derivation format the rows were written with (0: never derived).
+    async fn case_index_format(&self) -> Result<i64, StoreError>;
+
+    /// Marks every case stale, adds the row of any request that has none,
+    /// and records `format` as the rows' format, in one transaction; how
+    /// many rows there are.
+    async fn reset_case_index(&self, format: i64) -> Result<u64, StoreError>;
+
+    /// Writes rows as given, marked fresh, replacing any of the same id,
+    /// in one transaction: for benchmarks that seed an index without
+    /// threads behind it.
+    async fn bulk_put_cases(&self, rows: &[CaseRow]) -> Result<(), StoreError>;
+
+    /// The clock events fired for a case, oldest due first.
+    async fn fired_events(&self, case_id: &str) -> Result<Vec<ClockFired>, StoreError>;
+
+    /// Fires a clock event once: its key and `event` (with its ledger
+    /// entry) in one transaction; `false`, and nothing written, if the key
+    /// was fired before. An event of another request than the key's is
+    /// [`StoreError::InvalidValue`]; a request not stored,
+    /// [`StoreError::UnknownRequest`].
+    async fn record_clock_event(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::record_outgoing`] for a message a clock event sends: the
+    /// key and the message in one transaction; `false`, and nothing
+    /// written, if the key was fired before.
+    async fn record_outgoing_once(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+    ) -> Result<bool, StoreError>;
 
     // -- Diagnostics.
 

@@ -16,6 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
+use crate::case_index::{CaseRow, CaseRowFilter, ClockFired, StaleCase};
 use crate::decode::{self, failed};
 use crate::encode;
 use crate::federation::{
@@ -44,7 +45,7 @@ const MAX_CONNECTIONS: u32 = 10;
 /// A node's data in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub(crate) struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgStore {
@@ -892,6 +893,62 @@ impl Store for PgStore {
                 .await
                 .map_err(failed("read the latest cosignature"))?;
         decode::latest_cosigned(witness, largest)
+    }
+
+    async fn list_cases(&self, filter: &CaseRowFilter) -> Result<Vec<CaseRow>, StoreError> {
+        self.pg_list_cases(filter).await
+    }
+
+    async fn get_case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
+        self.pg_get_case(id).await
+    }
+
+    async fn stale_cases(&self, after: &str, limit: u32) -> Result<Vec<StaleCase>, StoreError> {
+        self.pg_stale_cases(after, limit).await
+    }
+
+    async fn case_revision(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        self.pg_case_revision(id).await
+    }
+
+    async fn put_case(&self, row: &CaseRow, revision: i64) -> Result<bool, StoreError> {
+        self.pg_put_case(row, revision).await
+    }
+
+    async fn due_cases(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.pg_due_cases(now, limit).await
+    }
+
+    async fn case_index_format(&self) -> Result<i64, StoreError> {
+        self.pg_case_index_format().await
+    }
+
+    async fn reset_case_index(&self, format: i64) -> Result<u64, StoreError> {
+        self.pg_reset_case_index(format).await
+    }
+
+    async fn bulk_put_cases(&self, rows: &[CaseRow]) -> Result<(), StoreError> {
+        self.pg_bulk_put_cases(rows).await
+    }
+
+    async fn fired_events(&self, case_id: &str) -> Result<Vec<ClockFired>, StoreError> {
+        self.pg_fired_events(case_id).await
+    }
+
+    async fn record_clock_event(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        self.pg_record_clock_event(fired, event).await
+    }
+
+    async fn record_outgoing_once(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+    ) -> Result<bool, StoreError> {
+        self.pg_record_outgoing_once(fired, message).await
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

@@ -14,6 +14,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::case_index::FiredWrite;
 use crate::decode::{self, column, failed};
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
 use crate::federation::{RefusalRecord, StoredDirectory, TokenRecord};
@@ -385,6 +386,22 @@ impl Tx for PgTx<'_> {
         .await
         .map_err(failed("store ledger hashes"))?;
         Ok(())
+    }
+
+    async fn insert_fired(&mut self, f: &FiredWrite<'_>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO clock_events (case_id, clock, event, due, fired_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(f.case_id)
+        .bind(f.clock)
+        .bind(f.event)
+        .bind(f.due)
+        .bind(f.fired_at)
+        .execute(&mut *self.0)
+        .await
+        .map_err(failed("record a clock event"))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

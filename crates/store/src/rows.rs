@@ -17,6 +17,7 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::case_index::{CaseRow, ClockFired, RawCase, StaleCase};
 use crate::decode::{
     self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
     RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
@@ -71,6 +72,13 @@ macro_rules! columns {
     };
     (cosignatures) => {
         "size, witness, line, at"
+    };
+    (case_index) => {
+        "id, kind, direction, counterpart, side, state, urgency, open, overdue, next_due, \
+         last_step_at, created_at, allowed, stale"
+    };
+    (clock_events) => {
+        "case_id, clock, event, due, fired_at"
     };
 }
 pub(crate) use columns;
@@ -147,6 +155,50 @@ impl RowAccess for PgRow {
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         decode::column(self, table, column)
     }
+}
+
+pub(crate) fn case(row: &impl RowAccess) -> Result<CaseRow, StoreError> {
+    const T: &str = "case_index";
+    RawCase {
+        id: row.get(T, "id")?,
+        kind: row.get(T, "kind")?,
+        direction: row.get(T, "direction")?,
+        counterpart: row.get(T, "counterpart")?,
+        side: row.get(T, "side")?,
+        state: row.get(T, "state")?,
+        urgency: row.get(T, "urgency")?,
+        open: row.get(T, "open")?,
+        overdue: row.get(T, "overdue")?,
+        next_due: row.optional_time(T, "next_due")?,
+        last_step_at: row.optional_time(T, "last_step_at")?,
+        created_at: row.time(T, "created_at")?,
+        allowed: row.get(T, "allowed")?,
+        stale: row.get(T, "stale")?,
+    }
+    .parse()
+}
+
+pub(crate) fn stale_case(row: &impl RowAccess) -> Result<StaleCase, StoreError> {
+    const T: &str = "case_index";
+    Ok(StaleCase {
+        id: row.get(T, "id")?,
+        revision: row.get(T, "revision")?,
+    })
+}
+
+pub(crate) fn case_id(row: &impl RowAccess) -> Result<String, StoreError> {
+    row.get("case_index", "id")
+}
+
+pub(crate) fn clock_fired(row: &impl RowAccess) -> Result<ClockFired, StoreError> {
+    const T: &str = "clock_events";
+    Ok(ClockFired {
+        case_id: row.get(T, "case_id")?,
+        clock: row.get(T, "clock")?,
+        event: row.get(T, "event")?,
+        due: row.time(T, "due")?,
+        fired_at: row.time(T, "fired_at")?,
+    })
 }
 
 pub(crate) fn node_info(row: &impl RowAccess) -> Result<RawNodeInfo, StoreError> {

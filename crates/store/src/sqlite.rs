@@ -22,6 +22,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
+use crate::case_index::{CaseRow, CaseRowFilter, ClockFired, StaleCase};
 use crate::decode;
 use crate::encode;
 use crate::federation::{
@@ -52,7 +53,7 @@ pub(crate) struct SqliteStore {
     /// Reading connections, and what stops when the store closes.
     shared: Arc<Shared>,
     /// Every write, grouped into shared commits (see [`crate::group_commit`]).
-    writer: Writer,
+    pub(crate) writer: Writer,
     /// The database file, for the ledger scan's own connections.
     file: PathBuf,
 }
@@ -110,7 +111,7 @@ impl SqliteStore {
     }
 
     /// Runs a short read on the calling thread.
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -118,7 +119,7 @@ impl SqliteStore {
     }
 
     /// Runs a read whose length depends on the data on a blocking thread.
-    async fn read_long<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn read_long<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -951,6 +952,62 @@ impl Store for SqliteStore {
             )
         })?;
         decode::latest_cosigned(witness, largest.flatten())
+    }
+
+    async fn list_cases(&self, filter: &CaseRowFilter) -> Result<Vec<CaseRow>, StoreError> {
+        self.sqlite_list_cases(filter).await
+    }
+
+    async fn get_case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
+        self.sqlite_get_case(id).await
+    }
+
+    async fn stale_cases(&self, after: &str, limit: u32) -> Result<Vec<StaleCase>, StoreError> {
+        self.sqlite_stale_cases(after, limit).await
+    }
+
+    async fn case_revision(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        self.sqlite_case_revision(id).await
+    }
+
+    async fn put_case(&self, row: &CaseRow, revision: i64) -> Result<bool, StoreError> {
+        self.sqlite_put_case(row, revision).await
+    }
+
+    async fn due_cases(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.sqlite_due_cases(now, limit).await
+    }
+
+    async fn case_index_format(&self) -> Result<i64, StoreError> {
+        self.sqlite_case_index_format().await
+    }
+
+    async fn reset_case_index(&self, format: i64) -> Result<u64, StoreError> {
+        self.sqlite_reset_case_index(format).await
+    }
+
+    async fn bulk_put_cases(&self, rows: &[CaseRow]) -> Result<(), StoreError> {
+        self.sqlite_bulk_put_cases(rows).await
+    }
+
+    async fn fired_events(&self, case_id: &str) -> Result<Vec<ClockFired>, StoreError> {
+        self.sqlite_fired_events(case_id).await
+    }
+
+    async fn record_clock_event(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        self.sqlite_record_clock_event(fired, event).await
+    }
+
+    async fn record_outgoing_once(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+    ) -> Result<bool, StoreError> {
+        self.sqlite_record_outgoing_once(fired, message).await
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

@@ -15,6 +15,7 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::case_index::FiredWrite;
 use crate::decode;
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
 use crate::federation::{
@@ -346,6 +347,23 @@ impl Tx for SqliteTx<'_> {
             )?;
         }
         Ok(())
+    }
+
+    async fn insert_fired(&mut self, f: &FiredWrite<'_>) -> Result<bool, StoreError> {
+        let inserted = execute(
+            self.0,
+            "INSERT INTO clock_events (case_id, clock, event, due, fired_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![
+                f.case_id,
+                f.clock,
+                f.event,
+                encode::unix_micros(f.due),
+                encode::unix_micros(f.fired_at)
+            ],
+            "record a clock event",
+        )?;
+        Ok(inserted == 1)
     }
 }
 

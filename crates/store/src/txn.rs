@@ -21,6 +21,7 @@ use std::task::{Context, Poll, Waker};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::case_index::FiredWrite;
 use crate::decode;
 use crate::encode::{Append, EventRow, Incoming, MessageRow, OutboxRow, Outgoing, RequestRow};
 use crate::federation::AcceptOutcome;
@@ -133,6 +134,40 @@ pub(crate) trait Tx {
 
     /// Writes rows of stored hashes, replacing those of the same number.
     async fn write_blocks(&mut self, rows: Vec<(i64, Vec<u8>)>) -> Result<(), StoreError>;
+
+    /// Inserts a fired clock event's key; `false` if it is held already.
+    async fn insert_fired(&mut self, f: &FiredWrite<'_>) -> Result<bool, StoreError>;
+}
+
+/// Fires a clock event once: the key, then the history event and its
+/// ledger entry; `false` (nothing written) if the key was held.
+pub(crate) async fn record_clock_event(
+    tx: &mut impl Tx,
+    fired: &FiredWrite<'_>,
+    event: &EventRow<'_>,
+) -> Result<bool, StoreError> {
+    if !tx.insert_fired(fired).await? {
+        return Ok(false);
+    }
+    append_event(tx, event, || {
+        StoreError::UnknownRequest(event.request_id.to_owned())
+    })
+    .await?;
+    Ok(true)
+}
+
+/// Records a message a clock event sends, once: the key, then what
+/// [`record_outgoing`] writes; `false` (nothing written) if the key was held.
+pub(crate) async fn record_outgoing_once(
+    tx: &mut impl Tx,
+    fired: &FiredWrite<'_>,
+    out: &Outgoing<'_>,
+) -> Result<bool, StoreError> {
+    if !tx.insert_fired(fired).await? {
+        return Ok(false);
+    }
+    record_outgoing(tx, out).await?;
+    Ok(true)
 }
 
 /// Adds an event to a request's history; its number.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use custos_model::StateCode;
 use custos_model::clock::Clock;
 use custos_model::treaty::Registry;
+use custos_node::app::ClockSettings;
 use custos_node::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MESSAGE_RESERVE_BYTES, Keystore, Node, NodeSettings,
     RetryPolicy,
@@ -47,6 +48,7 @@ pub struct NodeBuilder {
     message_reserve_bytes: u64,
     retry: RetryPolicy,
     treaty_registry: Option<Arc<Registry>>,
+    clocks: ClockSettings,
 }
 
 impl NodeBuilder {
@@ -65,7 +67,14 @@ impl NodeBuilder {
             message_reserve_bytes: DEFAULT_MESSAGE_RESERVE_BYTES,
             retry: RetryPolicy::default(),
             treaty_registry: None,
+            clocks: ClockSettings::default(),
         }
+    }
+
+    /// The node's clock settings (default: [`ClockSettings::default`]).
+    pub fn clocks(mut self, clocks: ClockSettings) -> Self {
+        self.clocks = clocks;
+        self
     }
 
     /// The node's display name (default: the State code).
@@ -183,6 +192,7 @@ impl NodeBuilder {
             evidence: Default::default(),
             message_reserve_bytes: self.message_reserve_bytes,
             treaty_registry: self.treaty_registry,
+            clocks: self.clocks,
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();

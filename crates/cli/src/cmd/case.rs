@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use custos_model::{RequestKind, StateCode};
-use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary};
+use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Urgency};
 use custos_node::{Actor, NodeError};
 use custos_protocol::text::escape;
 use serde_json::{Value, json};
@@ -48,8 +48,21 @@ pub enum CaseCommand {
     /// refused with one line per problem (code, field, article) and exit code 1.
     #[command(verbatim_doc_comment)]
     Act(ActArgs),
-    /// List cases, newest requests first, with their state.
+    /// List cases: open ones first, emergencies first, then the nearest clock, then the newest.
     List(ListArgs),
+    /// Derive the case index again from every request's thread (a repair; the
+    /// index is derived data and is kept up to date on its own).
+    Reindex(ReindexArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReindexArgs {
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -99,9 +112,21 @@ pub struct ListArgs {
     /// Only cases with this State.
     #[arg(long, value_name = "CC")]
     pub counterpart: Option<StateCode>,
+    /// Only cases of this urgency (routine, urgent or emergency).
+    #[arg(long, value_parser = parse_urgency)]
+    pub urgency: Option<Urgency>,
+    /// Only open cases (not refused, withdrawn or closed).
+    #[arg(long)]
+    pub open: bool,
+    /// Only overdue cases.
+    #[arg(long)]
+    pub overdue: bool,
     /// At most this many cases.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Skip this many first (the next page).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +134,17 @@ pub struct ListArgs {
 
 fn parse_action(s: &str) -> Result<CaseAction, String> {
     s.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_urgency(s: &str) -> Result<Urgency, String> {
+    match s {
+        "routine" => Ok(Urgency::Routine),
+        "urgent" => Ok(Urgency::Urgent),
+        "emergency" => Ok(Urgency::Emergency),
+        _ => Err(format!(
+            "{s:?} is not an urgency; one of: routine, urgent, emergency"
+        )),
+    }
 }
 
 fn parse_state(s: &str) -> Result<CaseState, String> {
@@ -126,6 +162,7 @@ pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
         CaseCommand::Show(args) => show(args),
         CaseCommand::Act(args) => act(args),
         CaseCommand::List(args) => list(args),
+        CaseCommand::Reindex(args) => reindex(args),
     }
 }
 
@@ -324,7 +361,11 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         state: args.state,
         kind: args.kind,
         counterpart: args.counterpart,
+        urgency: args.urgency,
+        open: args.open.then_some(true),
+        overdue: args.overdue.then_some(true),
         limit: Some(args.limit),
+        offset: Some(args.offset),
     };
     let cases: Vec<CaseSummary> = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
@@ -337,15 +378,42 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for c in &cases {
+        let urgency = match c.urgency {
+            Urgency::Emergency => "EMERGENCY",
+            Urgency::Urgent => "urgent",
+            Urgency::Routine => "routine",
+        };
         println!(
-            "{}  {:<20}  {:<20}  {:<8}  {}  {}{}",
+            "{}  {:<20}  {:<20}  {:<8}  {}  {:<9}  {}{}{}",
             c.id,
             c.state.as_str(),
             c.kind.as_str(),
             c.direction.as_str(),
             c.counterpart,
+            urgency,
             c.last_step_at.map(time).unwrap_or_default(),
+            c.next_due
+                .map(|t| format!("  next due {}", time(t)))
+                .unwrap_or_default(),
             if c.overdue { "  OVERDUE" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reindex(args: ReindexArgs) -> anyhow::Result<ExitCode> {
+    let rebuilt = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let rebuilt = node.rebuild_case_index().await;
+        node.close().await;
+        anyhow::Ok(rebuilt?)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rebuilt)?);
+    } else {
+        println!(
+            "case index: {} cases, {} derived",
+            rebuilt.cases, rebuilt.derived
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -39,6 +39,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         evidence: config.evidence.limits(),
         message_reserve_bytes: config.storage.reserve_bytes,
         treaty_registry,
+        clocks: config.cases.clocks()?,
     };
     let http = http_client(&config)?;
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)

@@ -13,6 +13,8 @@
 //!   refused after consultation), the refusals the Convention forbids and
 //!   illegal transitions refused before sending and at intake, both nodes
 //!   showing the same case after every step.
+//! - `clocks`: the cases' clocks run by two serving nodes whose time the
+//!   test moves (preservation ends, escalation, a restarted scheduler).
 //! - `cli`: commands of one node, without a network.
 //! - `docs`: generated documents under `docs/` are fresh.
 //! - `drafts`: drafts read from files (size limit, unreadable files) and
@@ -30,6 +32,7 @@ mod architecture;
 mod case;
 mod case_scenarios;
 mod cli;
+mod clocks;
 mod docs;
 mod drafts;
 mod evidence;

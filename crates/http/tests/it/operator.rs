@@ -41,7 +41,9 @@ async fn metrics_follow_the_nodes_state() {
         custos_refused_messages gauge
         custos_custody_unavailable gauge
         custos_directory_version gauge
-        custos_records_tampered_total counter"#]]
+        custos_records_tampered_total counter
+        custos_clock_events_total counter
+        custos_escalations_received_total counter"#]]
     .assert_eq(&names.join("\n"));
     assert_eq!(metric(&text, "custos_directory_version"), Some(0));
     assert_eq!(metric(&text, "custos_outbox_pending"), Some(0));

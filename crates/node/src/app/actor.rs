@@ -19,6 +19,8 @@ pub enum Actor {
     Desk { user: String },
     /// A peer State's node.
     Peer(StateCode),
+    /// This node's scheduler, firing the cases' clock events.
+    Scheduler,
 }
 
 impl Actor {
@@ -32,13 +34,15 @@ impl Actor {
     }
 
     /// How the actor is named in ledger entries and request histories:
-    /// `cli:{user}`, `api:{token}`, `desk:{user}` or `node:{State}`.
+    /// `cli:{user}`, `api:{token}`, `desk:{user}`, `node:{State}` or
+    /// `node:scheduler`.
     pub fn label(&self) -> String {
         match self {
             Actor::Cli { user } => format!("cli:{user}"),
             Actor::Api { token } => format!("api:{token}"),
             Actor::Desk { user } => format!("desk:{user}"),
             Actor::Peer(state) => format!("node:{state}"),
+            Actor::Scheduler => "node:scheduler".to_owned(),
         }
     }
 }
@@ -66,6 +70,7 @@ mod tests {
             ),
             (Actor::Desk { user: "bo".into() }, "desk:bo"),
             (Actor::Peer(fr), "node:FR"),
+            (Actor::Scheduler, "node:scheduler"),
         ];
         for (actor, label) in cases {
             assert_eq!(actor.label(), label);

@@ -1,16 +1,17 @@
-//! Cases at the application layer: a request's thread read as a case, the
-//! actions each side takes on it, and the list of cases.
+//! Cases at the application layer: a request's thread read as a case, and
+//! the actions each side takes on it.
 //!
-//! The case is never stored: it is derived by `custos-case` from the
-//! thread's messages as they were signed, read through the checked reads of
-//! `reads.rs` (so what is shown is what was signed and logged), every time it
-//! is asked for. [`Node::case`] shows one, [`Node::act`] takes an action on
-//! it after asking the case whether our side may (refused with
-//! [`NodeError::ActionNotAllowed`], naming the state and the actions allowed
-//! instead) and queues the message through the reply path (`send.rs`), and
-//! [`Node::cases`] lists them. Intake (`intake.rs`) asks [`Node::check_incoming`]
-//! whether the case accepts a peer's message before storing it, and answers
-//! a status query at once ([`Node::answer_status`]).
+//! The case is derived by `custos-case` from the thread's messages as they
+//! were signed, read through the checked reads of `reads.rs` (so what is
+//! shown is what was signed and logged), every time it is asked for; the
+//! only thing stored about it is the case index that listing reads
+//! (`clocks.rs`, derived data). [`Node::case`] shows one, [`Node::act`]
+//! takes an action on it after asking the case whether our side may
+//! (refused with [`NodeError::ActionNotAllowed`], naming the state and the
+//! actions allowed instead) and queues the message through the reply path
+//! (`send.rs`). Intake (`intake.rs`) asks [`Node::check_incoming`] whether
+//! the case accepts a peer's message before storing it, and answers a
+//! status query at once ([`Node::answer_status`]).
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use custos_case::{
 };
 use custos_model::{RequestKind, StateCode, validate};
 use custos_protocol::{Body, ErrorCode, Message, MessageId, MessageKind, timestamp};
-use custos_store::{Direction, RequestFilter};
+use custos_store::Direction;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -153,7 +154,7 @@ pub struct CaseDetail {
     pub refused: Vec<RefusedItem>,
 }
 
-/// A case as listed.
+/// A case as listed (from the case index, `app/clocks.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = CaseListed))]
@@ -169,7 +170,18 @@ pub struct CaseSummary {
     pub side: Side,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: State,
+    /// How fast the requesting State needs an answer: `routine`, `urgent`
+    /// or `emergency`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub urgency: Urgency,
+    /// Whether the case is still open (not refused, withdrawn or closed).
+    pub open: bool,
     pub overdue: bool,
+    /// The nearest instant at which something falls due: a clock's due
+    /// instant, or a warning's lead time before it (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub next_due: Option<OffsetDateTime>,
     /// When the last accepted step was taken, if any.
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -183,29 +195,37 @@ pub struct CaseSummary {
     pub allowed: Vec<Action>,
 }
 
-/// Which cases to list.
+/// Which cases to list; they come open cases first, then emergencies
+/// first, then by the nearest `next_due`, then the newest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaseFilter {
     pub state: Option<State>,
     pub kind: Option<RequestKind>,
     pub counterpart: Option<StateCode>,
-    /// At most this many (the newest requests first).
+    pub urgency: Option<Urgency>,
+    /// Only open (`true`) or only finished (`false`) cases.
+    pub open: Option<bool>,
+    /// Only overdue (`true`) or only not overdue (`false`) cases.
+    pub overdue: Option<bool>,
+    /// At most this many.
     pub limit: Option<u32>,
+    /// After skipping this many (the next page).
+    pub offset: Option<u64>,
 }
 
 /// A thread read as a case.
-struct Derived {
-    request: RequestView,
+pub(crate) struct Derived {
+    pub(crate) request: RequestView,
     requesting: StateCode,
     /// This node's State and side.
     us: StateCode,
-    side: Side,
+    pub(crate) side: Side,
     /// The ids of the thread's messages, in the thread's order.
     held: Vec<MessageId>,
     /// The signed body of each case action but the request, by message id.
     bodies: HashMap<String, Value>,
     events: Vec<CaseEvent>,
-    view: custos_case::CaseView,
+    pub(crate) view: custos_case::CaseView,
 }
 
 impl Derived {
@@ -223,7 +243,7 @@ impl Derived {
     /// refused it at intake, having taken in first a message it did not
     /// know of when it was sent) is not held by the other node, so nothing
     /// may follow it.
-    fn prev(&self) -> Option<MessageId> {
+    pub(crate) fn prev(&self) -> Option<MessageId> {
         self.held
             .iter()
             .rev()
@@ -295,27 +315,12 @@ impl Derived {
         }
     }
 
-    fn summary(&self) -> CaseSummary {
-        CaseSummary {
-            id: self.request.id.clone(),
-            kind: self.request.kind,
-            direction: self.request.direction,
-            counterpart: self.request.counterpart,
-            side: self.side,
-            state: self.view.state,
-            overdue: self.view.overdue,
-            last_step_at: self.view.timeline.last().map(|t| t.at),
-            created_at: self.request.created_at,
-            allowed: self.view.allowed.of(self.side).to_vec(),
-        }
-    }
-
     /// Whether the case accepts a message of `kind` with `body` from our
     /// side at `at` (the table, its guard and the contents); the body's
     /// form and contents are checked too. A body that is not right is an
     /// [`NodeError::InvalidDraft`], an action the case does not allow an
     /// [`NodeError::ActionNotAllowed`].
-    fn check_ours(
+    pub(crate) fn check_ours(
         &self,
         kind: MessageKind,
         body: &Value,
@@ -414,6 +419,7 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
             request: b.request.clone(),
         },
         Body::Status(_) => Act::AnswerStatus,
+        Body::StatusQuery(_) => Act::AskStatus,
         Body::Correspondence(_) => Act::Correspond,
         Body::Note(_) => match kind {
             MessageKind::Acknowledge => Act::Acknowledge,
@@ -423,7 +429,6 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
             MessageKind::Close => Act::Close,
             MessageKind::ConditionsAccepted => Act::AcceptConditions,
             MessageKind::ConditionsDeclined => Act::DeclineConditions,
-            MessageKind::StatusQuery => Act::AskStatus,
             _ => return Ok(None),
         },
     };
@@ -488,13 +493,19 @@ fn complete_body(action: Action, mut body: Value, view: &custos_case::CaseView) 
 }
 
 impl Node {
-    fn case_settings(&self) -> Settings {
-        Settings::default()
+    pub(crate) fn case_settings(&self) -> Settings {
+        Settings {
+            emergency_ack_target: self.settings.clocks.emergency_ack_target,
+        }
     }
 
     /// Reads thread `id` through the checked reads and derives its case at
     /// `now`.
-    async fn derived(&self, id: &str, now: OffsetDateTime) -> Result<Derived, NodeError> {
+    pub(crate) async fn derived(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Derived, NodeError> {
         let (request, messages) = self.checked_thread(id).await?;
         let (requesting, side) = match request.direction {
             Direction::Outgoing => (self.state(), Side::Requesting),
@@ -607,32 +618,6 @@ impl Node {
         Ok(derived.prev())
     }
 
-    /// The cases matching `filter`, the newest requests first.
-    pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, NodeError> {
-        let now = self.clock.now();
-        let requests = self
-            .store
-            .list_requests(&RequestFilter {
-                direction: None,
-                kind: filter.kind,
-                counterpart: filter.counterpart,
-                limit: None,
-            })
-            .await?;
-        let limit = filter.limit.map_or(usize::MAX, |l| l as usize);
-        let mut out = Vec::new();
-        for r in requests {
-            if out.len() >= limit {
-                break;
-            }
-            let derived = self.derived(&r.id, now).await?;
-            if filter.state.is_none_or(|s| s == derived.view.state) {
-                out.push(derived.summary());
-            }
-        }
-        Ok(out)
-    }
-
     /// Whether the case of a peer's message accepts it: the case is
     /// derived from the thread held with the message added, and a message
     /// the derivation refuses is refused here with `action-not-allowed`,
@@ -702,7 +687,10 @@ impl Node {
     /// message giving the state this node derives; the answer is this
     /// node's own (`node:<State>`). A failure is logged, not returned: the
     /// query itself was accepted.
-    pub(crate) async fn answer_status(&self, id: &str) {
+    pub(crate) async fn answer_status(&self, id: &str, escalation: bool) {
+        if escalation {
+            self.note_escalation_received(id);
+        }
         let me = Actor::Peer(self.state());
         let body = Value::Object(serde_json::Map::new());
         if let Err(e) = self.act(id, Action::AnswerStatus, body, &me).await {

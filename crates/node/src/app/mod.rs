@@ -13,7 +13,8 @@
 //!
 //! The operations themselves are methods of [`Node`]: opening and creating a
 //! node ([`Node::open`], [`create_store`]), requests ([`requests`]), cases
-//! derived from their threads and the actions taken on them ([`cases`]), client
+//! derived from their threads and the actions taken on them ([`cases`]), the
+//! case index and the clocks the scheduler fires ([`clocks`]), client
 //! tokens ([`tokens`]), listing requests, the outbox, refusals and forks
 //! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
@@ -23,6 +24,7 @@
 
 pub mod actor;
 pub mod cases;
+pub mod clocks;
 pub mod directory;
 pub mod evidence;
 pub mod keys;
@@ -41,8 +43,10 @@ use time::OffsetDateTime;
 
 pub use actor::Actor;
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
+pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};
 pub use custos_case::{
-    Action as CaseAction, ClockKind, ClockStatus, NotAllowed, RefusalCode, Side, State as CaseState,
+    Action as CaseAction, ClockKind, ClockStatus, NotAllowed, RefusalCode, Side,
+    State as CaseState, Urgency,
 };
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;

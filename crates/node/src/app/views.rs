@@ -137,7 +137,8 @@ pub struct HistoryEvent {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub at: OffsetDateTime,
-    /// Who acted: `cli:{user}`, `api:{token}`, `desk:{user}` or `node:{State}`.
+    /// Who acted: `cli:{user}`, `api:{token}`, `desk:{user}`, `node:{State}` or
+    /// `node:scheduler`.
     pub actor: String,
     /// What happened, such as `drafted`, `sent:submit` or `receipt`.
     pub kind: String,

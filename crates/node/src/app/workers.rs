@@ -1,6 +1,7 @@
 //! The node's background workers, started and stopped together: the outbox
 //! (delivery with back-off), the ledger sequencer, the expiry of partial
-//! evidence uploads, and the rounds asking peers to cosign checkpoints.
+//! evidence uploads, the rounds asking peers to cosign checkpoints, and the
+//! scheduler that fires the cases' clock events (`clocks.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,8 @@ impl Node {
             tokio::spawn(Arc::clone(self).run_outbox(stopped.clone())),
             tokio::spawn(Arc::clone(self).run_sequencer(stopped.clone())),
             tokio::spawn(Arc::clone(self).run_evidence_expiry(stopped.clone())),
-            tokio::spawn(Arc::clone(self).run_witnessing(witness_every, stopped)),
+            tokio::spawn(Arc::clone(self).run_witnessing(witness_every, stopped.clone())),
+            tokio::spawn(Arc::clone(self).run_scheduler(stopped)),
         ];
         Workers { stop, tasks }
     }

@@ -30,10 +30,12 @@ use sqlx::{AssertSqlSafe, Connection};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+mod cases;
 mod federation;
 mod ledger;
 mod witness;
 
+use cases::*;
 use federation::*;
 use ledger::*;
 use witness::*;
@@ -1036,6 +1038,11 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_case_is_stale_until_derived_and_again_when_its_thread_changes,
+    cases_are_listed_open_first_by_urgency_then_due_then_newest,
+    a_clock_event_fires_once_with_its_history_event,
+    a_message_a_clock_sends_is_recorded_once,
+    a_reset_marks_every_case_stale_under_a_new_format,
     node_info_round_trips_and_is_overwritten,
     a_request_reads_back_exactly,
     requests_are_listed_by_filter_newest_first,

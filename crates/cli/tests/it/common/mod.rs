@@ -122,6 +122,8 @@ pub struct Network {
     directory_version: u64,
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
+    /// Variables set for every `custos` process started from now on.
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Network {
@@ -170,6 +172,7 @@ impl Network {
             runtime,
             client,
             tmp,
+            env: Vec::new(),
         };
         let key_file = net.registry_key_file.clone();
         net.registry_public = net
@@ -276,6 +279,8 @@ impl Network {
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let node = self.node_mut(cc);
         node.child = Some(cmd.spawn().expect("`custos serve` starts"));
     }
 
@@ -411,6 +416,7 @@ impl Network {
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let out = cmd.output().expect("the custos binary runs");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -704,7 +710,15 @@ impl Network {
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
+    }
+
+    /// Sets `key` for every `custos` process started from now on (the
+    /// development clock file of debug builds, for one).
+    pub fn set_env(&mut self, key: &str, value: impl Into<std::ffi::OsString>) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.into()));
     }
 
     /// Sends a raw HTTP request to the node of `to` (`path` starts with `/`).
