@@ -9,6 +9,7 @@ mod clock;
 mod cmd;
 mod config;
 mod key_forms;
+mod operator;
 mod private;
 
 use std::process::ExitCode;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use custos_model::{RequestKind, StateCode};
+use custos_node::NodeError;
 use custos_node::app::{CaseAction, CaseDetail, CaseFilter, CaseState, CaseSummary, Urgency};
-use custos_node::{Actor, NodeError};
 use custos_protocol::text::escape;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -184,7 +184,7 @@ fn names(actions: &[CaseAction]) -> String {
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let view = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let view = node.case(&args.id, &Actor::cli_operator()).await;
+        let view = node.case(&args.id, &crate::operator::operator()?).await;
         node.close().await;
         anyhow::Ok(view?)
     })?;
@@ -289,7 +289,7 @@ fn act(args: ActArgs) -> anyhow::Result<ExitCode> {
         let (_, node) = super::node::open(&args.data).await?;
         let outcome = async {
             let sent = node
-                .act(&args.id, args.action, body, &Actor::cli_operator())
+                .act(&args.id, args.action, body, &crate::operator::operator()?)
                 .await?;
             if !args.queue_only {
                 node.deliver_due(16).await?;

@@ -95,7 +95,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             let recipient = super::runtime()?.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
                 anyhow::Ok(
-                    node.export_identity(&out, &reason, &custos_node::Actor::cli_operator())
+                    node.export_identity(&out, &reason, &crate::operator::operator()?)
                         .await?,
                 )
             })?;

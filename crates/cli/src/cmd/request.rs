@@ -10,7 +10,6 @@ use custos_model::clock::Clock as _;
 use custos_model::decision::Taker;
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{Decision, RequestKind, StateCode, contents, template};
-use custos_node::Actor;
 use custos_node::app::{OutboxState, RequestFilter};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -398,7 +397,7 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let report = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let report = node
-            .send_request(draft, &Actor::cli_operator(), !args.queue_only)
+            .send_request(draft, &crate::operator::operator()?, !args.queue_only)
             .await;
         node.close().await;
         anyhow::Ok(report?)
@@ -435,7 +434,7 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// [`custos_node::Node::save_draft`]); returns its id.
 pub async fn save_draft(data: &Path, body: serde_json::Value) -> anyhow::Result<String> {
     let (_, node) = super::node::open(data).await?;
-    let id = node.save_draft(body, &Actor::cli_operator()).await;
+    let id = node.save_draft(body, &crate::operator::operator()?).await;
     node.close().await;
     Ok(id?)
 }
@@ -479,7 +478,9 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let view = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let view = node.read_request(&args.id, &Actor::cli_operator()).await;
+        let view = node
+            .read_request(&args.id, &crate::operator::operator()?)
+            .await;
         node.close().await;
         anyhow::Ok(view?)
     })?;

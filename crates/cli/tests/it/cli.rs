@@ -434,6 +434,62 @@ fn saved_requests_are_listed_and_shown_with_their_history() {
     assert!(stderr(&o).contains("no-such-id"));
 }
 
+/// Runs `custos` as the operator `name`.
+fn custos_as(name: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .env_remove("CUSTOS_DATABASE_URL")
+        .env("CUSTOS_OPERATOR", name)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn every_action_is_recorded_under_the_operators_name_and_an_unusable_name_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = dir.path().join("node").display().to_string();
+    assert!(
+        custos(&["init", "--data", &n, "--state", "FR", "--name", "France"])
+            .status
+            .success()
+    );
+    let draft = write(
+        dir.path(),
+        "p.json",
+        &stdout(&custos(&["request", "template", "preservation"])),
+    );
+
+    let o = custos_as(
+        "Ana María Pérez",
+        &["request", "save", &draft, "--data", &n],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o).trim().to_owned();
+    let o = custos_as("Bo Lind", &["request", "save", &draft, "--data", &n]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other = stdout(&o).trim().to_owned();
+    for (id, who) in [(&id, "cli:Ana María Pérez"), (&other, "cli:Bo Lind")] {
+        let show: Value = serde_json::from_str(&stdout(&custos(&[
+            "request", "show", id, "--data", &n, "--json",
+        ])))
+        .unwrap();
+        assert_eq!(show["history"][0]["kind"], "drafted", "{show}");
+        assert_eq!(show["history"][0]["actor"], who, "{show}");
+    }
+
+    for bad in ["", " ", "ana\u{1b}[2J"] {
+        let o = custos_as(bad, &["request", "save", &draft, "--data", &n]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("CUSTOS_OPERATOR"), "{}", stderr(&o));
+        assert_no_panic(&o);
+    }
+    let list: Value = serde_json::from_str(&stdout(&custos(&[
+        "request", "list", "--data", &n, "--json",
+    ])))
+    .unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+}
+
 #[test]
 fn the_demo_runs_and_cleans_up() {
     let o = custos(&["demo", "--json"]);

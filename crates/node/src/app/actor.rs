@@ -11,7 +11,8 @@ use custos_model::StateCode;
 /// The party performing an operation on the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    /// An operator at the command line, by operating-system user name.
+    /// An operator at the command line, by the name the CLI gives (its
+    /// `CUSTOS_OPERATOR`, else the operating-system account).
     Cli { user: String },
     /// A program or officer's tool holding a client-API token, by the token's name.
     Api { token: String },
@@ -24,15 +25,6 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The operator running this process: the operating-system user
-    /// (`USER`, else `USERNAME`, else `unknown`).
-    pub fn cli_operator() -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".into());
-        Actor::Cli { user }
-    }
-
     /// How the actor is named in ledger entries and request histories:
     /// `cli:{user}`, `api:{token}`, `desk:{user}`, `node:{State}` or
     /// `node:scheduler`.

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use custos_model::StateCode;
-use custos_node::Actor;
 use custos_node::app::evidence::{PackageStatus, SealedView};
 use custos_node::evidence::layout::DEFAULT_SEGMENT_SIZE;
 use custos_node::evidence::open::Report;
@@ -154,7 +153,7 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
                 options,
                 args.out.clone(),
                 progress,
-                &Actor::cli_operator(),
+                &crate::operator::operator()?,
             )
             .await?;
         anyhow::Ok(sealed)
@@ -231,8 +230,12 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let (_, node) = super::node::open(&args.data).await?;
         let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
         anyhow::Ok(
-            node.verify_evidence(args.package.clone(), progress, &Actor::cli_operator())
-                .await?,
+            node.verify_evidence(
+                args.package.clone(),
+                progress,
+                &crate::operator::operator()?,
+            )
+            .await?,
         )
     })?;
     print_report(&report, args.json, "Verify")
@@ -247,7 +250,7 @@ fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
                 args.package.clone(),
                 args.out.clone(),
                 progress,
-                &Actor::cli_operator(),
+                &crate::operator::operator()?,
             )
             .await?,
         )
