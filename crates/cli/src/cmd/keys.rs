@@ -70,12 +70,10 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Rotate { data, json } => {
+            let actor = crate::operator::operator()?;
             let rotated = super::runtime()?.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                anyhow::Ok(
-                    node.rotate_keys(&custos_node::Actor::cli_operator())
-                        .await?,
-                )
+                anyhow::Ok(node.rotate_keys(&actor).await?)
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rotated)?);
@@ -113,12 +111,10 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Revoke { keyid, data, json } => {
             let keyid = crate::key_forms::key_id("KEYID", &keyid)?;
+            let actor = crate::operator::operator()?;
             let revoked = super::runtime()?.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                anyhow::Ok(
-                    node.revoke_key(&keyid, &custos_node::Actor::cli_operator())
-                        .await?,
-                )
+                anyhow::Ok(node.revoke_key(&keyid, &actor).await?)
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&revoked)?);
