@@ -368,21 +368,27 @@ fn a_broken_config_names_the_file_and_field() {
     assert!(stderr(&o).contains("custos init"), "{}", stderr(&o));
 }
 
-#[test]
-fn saved_requests_are_listed_and_shown_with_their_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = dir.path().join("node").display().to_string();
+/// A French node made by `custos init` in `dir`, and the preservation
+/// template written beside it: the node's folder and the draft's path.
+fn french_node_with_preservation_draft(dir: &Path) -> (String, String) {
+    let n = dir.join("node").display().to_string();
     assert!(
         custos(&["init", "--data", &n, "--state", "FR", "--name", "France"])
             .status
             .success()
     );
-
     let draft = write(
-        dir.path(),
+        dir,
         "p.json",
         &stdout(&custos(&["request", "template", "preservation"])),
     );
+    (n, draft)
+}
+
+#[test]
+fn saved_requests_are_listed_and_shown_with_their_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, draft) = french_node_with_preservation_draft(dir.path());
     let o = custos(&["request", "save", &draft, "--data", &n]);
     assert!(o.status.success(), "{}", stderr(&o));
     let id = stdout(&o).trim().to_owned();
@@ -447,17 +453,7 @@ fn custos_as(name: &str, args: &[&str]) -> Output {
 #[test]
 fn every_action_is_recorded_under_the_operators_name_and_an_unusable_name_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let n = dir.path().join("node").display().to_string();
-    assert!(
-        custos(&["init", "--data", &n, "--state", "FR", "--name", "France"])
-            .status
-            .success()
-    );
-    let draft = write(
-        dir.path(),
-        "p.json",
-        &stdout(&custos(&["request", "template", "preservation"])),
-    );
+    let (n, draft) = french_node_with_preservation_draft(dir.path());
 
     let o = custos_as(
         "Ana María Pérez",
