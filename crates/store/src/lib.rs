@@ -32,6 +32,7 @@ mod sqlite;
 mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_scan;
+mod sqlite_witness;
 mod sqlite_write;
 mod txn;
 mod witness;

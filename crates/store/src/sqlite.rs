@@ -135,7 +135,7 @@ impl SqliteStore {
 }
 
 /// A count the caller gives, as SQL's integer.
-fn sql_count(n: u32) -> i64 {
+pub(crate) fn sql_count(n: u32) -> i64 {
     i64::from(n)
 }
 
@@ -799,58 +799,15 @@ impl Store for SqliteStore {
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.read(|conn| {
-            first(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(ledger_checkpoints),
-                    " FROM ledger_checkpoints \
-                 ORDER BY size DESC LIMIT 1"
-                ),
-                [],
-                "read the latest checkpoint",
-                |row| rows::checkpoint(row),
-            )
-        })
+        self.sqlite_latest_checkpoint().await
     }
 
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let Ok(size) = i64::try_from(size) else {
-            return Ok(None);
-        };
-        self.read(|conn| {
-            first(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(ledger_checkpoints),
-                    " FROM ledger_checkpoints WHERE size = ?1"
-                ),
-                [size],
-                "read a checkpoint",
-                |row| rows::checkpoint(row),
-            )
-        })
+        self.sqlite_checkpoint(size).await
     }
 
     async fn witnessed(&self, origin: &str) -> Result<Option<WitnessedState>, StoreError> {
-        if !encode::storable(origin) {
-            return Ok(None);
-        }
-        self.read(|conn| {
-            first(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(witnessed),
-                    " FROM witnessed WHERE origin = ?1"
-                ),
-                [origin],
-                "read a witnessed checkpoint",
-                |row| rows::witnessed(row),
-            )
-        })
+        self.sqlite_witnessed(origin).await
     }
 
     async fn put_witnessed(
@@ -865,20 +822,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_witnessed(&self) -> Result<Vec<WitnessedState>, StoreError> {
-        self.read_long(|conn| {
-            all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(witnessed),
-                    " FROM witnessed ORDER BY origin"
-                ),
-                [],
-                "list witnessed checkpoints",
-                |row| rows::witnessed(row),
-            )
-        })
-        .await
+        self.sqlite_list_witnessed().await
     }
 
     async fn record_fork(
@@ -894,21 +838,7 @@ impl Store for SqliteStore {
     }
 
     async fn forks(&self, limit: u32) -> Result<Vec<ForkRecord>, StoreError> {
-        self.read_long(move |conn| {
-            all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(witness_forks),
-                    " FROM witness_forks \
-                 ORDER BY detected_at DESC, id DESC LIMIT ?1"
-                ),
-                [sql_count(limit)],
-                "list forks",
-                |row| rows::fork(row),
-            )
-        })
-        .await
+        self.sqlite_forks(limit).await
     }
 
     async fn put_cosignature(&self, cosignature: &CosignatureRecord) -> Result<(), StoreError> {
@@ -919,39 +849,11 @@ impl Store for SqliteStore {
     }
 
     async fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {
-        let Ok(size) = i64::try_from(size) else {
-            return Ok(Vec::new());
-        };
-        self.read_long(move |conn| {
-            all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(cosignatures),
-                    " FROM cosignatures WHERE size = ?1 \
-                 ORDER BY witness"
-                ),
-                [size],
-                "read cosignatures",
-                |row| rows::cosignature(row),
-            )
-        })
-        .await
+        self.sqlite_cosignatures(size).await
     }
 
     async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
-        if !encode::storable(witness) {
-            return Ok(None);
-        }
-        let largest: Option<Option<i64>> = self.read(|conn| {
-            value(
-                conn,
-                "SELECT MAX(size) FROM cosignatures WHERE witness = ?1",
-                [witness],
-                "read the latest cosignature",
-            )
-        })?;
-        decode::latest_cosigned(witness, largest.flatten())
+        self.sqlite_latest_cosigned_size(witness).await
     }
 
     async fn list_cases(&self, filter: &CaseRowFilter) -> Result<Vec<CaseRow>, StoreError> {

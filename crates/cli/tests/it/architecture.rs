@@ -502,6 +502,7 @@ fn the_store_adapters_read_rows_only_through_the_mappers() {
         "sqlite.rs",
         "sqlite_write.rs",
         "sqlite_cases.rs",
+        "sqlite_witness.rs",
         "postgres.rs",
         "postgres_write.rs",
         "postgres_cases.rs",
