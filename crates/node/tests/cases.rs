@@ -6,27 +6,20 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod common;
+
+use common::{officer, step};
 use custos_model::clock::Clock;
 use custos_model::refusal::{Ground, Refusal};
 use custos_model::{RequestKind, template, validate};
 use custos_node::NodeError;
 use custos_node::app::{
-    Actor, CaseAction as A, CaseDetail, CaseState as S, OutboxState, RefusalCode, Side,
+    CaseAction as A, CaseDetail, CaseState as S, OutboxState, RefusalCode, Side,
 };
 use custos_protocol::{Message, MessageId, seal_message};
 use custos_testkit::{Keystore, MESSAGES_PATH, Network};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
-
-fn officer(state: &str) -> Actor {
-    Actor::Cli {
-        user: format!("officer-{}", state.to_lowercase()),
-    }
-}
-
-fn other(state: &str) -> &'static str {
-    if state == "FR" { "DE" } else { "FR" }
-}
 
 /// France's MLA request (the template's, France to Germany), sent and
 /// carried to Germany; returns the thread.
@@ -37,23 +30,6 @@ async fn mla_request(net: &Network) -> String {
     let reply = net.carry("FR", &sent.message_id, "DE").await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     sent.thread
-}
-
-/// `state` takes `action` a minute after the previous step; the message is
-/// carried to the other node, which must accept it. Returns its id.
-async fn step(net: &Network, thread: &str, state: &str, action: A, body: Value) -> String {
-    net.clock.advance(Duration::minutes(1));
-    let sent = net
-        .node(state)
-        .act(thread, action, body, &officer(state))
-        .await
-        .unwrap_or_else(|e| panic!("{state} {action}: {e}"));
-    let reply = net
-        .carry(state, &sent.message_id, other(state))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{state} {action}: {}", reply.text());
-    sent.message_id
 }
 
 /// Both nodes' view of the case; asserts that they agree on the state, the

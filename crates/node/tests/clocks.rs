@@ -10,28 +10,21 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{officer, step};
 use custos_model::clock::Clock;
 use custos_model::{RequestKind, template, validate};
 use custos_node::app::{
-    Actor, CaseAction as A, CaseFilter, CaseState as S, ClockKind, ClockStatus, Urgency,
+    CaseAction as A, CaseFilter, CaseState as S, ClockKind, ClockStatus, Urgency,
 };
 use custos_node::{Keystore, Node};
 use custos_testkit::{AT, Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-
-fn officer(state: &str) -> Actor {
-    Actor::Cli {
-        user: format!("officer-{}", state.to_lowercase()),
-    }
-}
-
-fn other(state: &str) -> &'static str {
-    if state == "FR" { "DE" } else { "FR" }
-}
 
 /// France and Germany, on SQLite or (`postgres`) PostgreSQL; `None` when
 /// PostgreSQL is asked for and not configured.
@@ -56,21 +49,6 @@ async fn request(net: &Network, kind: RequestKind) -> String {
     let reply = net.carry("FR", &sent.message_id, "DE").await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     sent.thread
-}
-
-/// `state` takes `action`; the message is carried to the other node.
-async fn step(net: &Network, thread: &str, state: &str, action: A, body: Value) {
-    net.clock.advance(Duration::minutes(1));
-    let sent = net
-        .node(state)
-        .act(thread, action, body, &officer(state))
-        .await
-        .unwrap_or_else(|e| panic!("{state} {action}: {e}"));
-    let reply = net
-        .carry(state, &sent.message_id, other(state))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{state} {action}: {}", reply.text());
 }
 
 /// A preservation requested by France and confirmed by Germany as taking
