@@ -86,6 +86,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
         NodeError::Protocol(p) => p.code(),
         NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
+        NodeError::Forbidden { .. } => ErrorCode::Forbidden,
     }
 }
 
@@ -204,10 +205,11 @@ mod tests {
             NodeError::Protocol(_) => "Protocol",
             NodeError::Store(_) => "Store",
             NodeError::ActionNotAllowed(_) => "ActionNotAllowed",
+            NodeError::Forbidden { .. } => "Forbidden",
         }
     }
 
-    const VARIANTS: usize = 29;
+    const VARIANTS: usize = 30;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -417,6 +419,16 @@ mod tests {
                 }),
                 409,
                 "action-not-allowed",
+                Caller,
+            ),
+            (
+                NodeError::Forbidden {
+                    actor: text("api:ana/t"),
+                    operation: text("read-case"),
+                    reason: text("x"),
+                },
+                403,
+                "forbidden",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -135,6 +135,13 @@ pub enum NodeError {
     /// the case's refusal code and the actions the side may take instead.
     #[error(transparent)]
     ActionNotAllowed(#[from] custos_case::NotAllowed),
+    /// None of the actor's roles allows the operation (`forbidden`, 403).
+    #[error("{actor} may not {operation}: {reason}")]
+    Forbidden {
+        actor: String,
+        operation: String,
+        reason: String,
+    },
 }
 
 impl From<StoreError> for NodeError {
@@ -180,7 +187,8 @@ impl NodeError {
             | NodeError::EvidencePackage { .. }
             | NodeError::CannotDecrypt(..)
             | NodeError::NoEncryptionKey(_)
-            | NodeError::ActionNotAllowed(_) => Fault::Caller,
+            | NodeError::ActionNotAllowed(_)
+            | NodeError::Forbidden { .. } => Fault::Caller,
         }
     }
 }

@@ -184,10 +184,12 @@ async fn a_token_is_shown_once_and_its_bearer_acts_under_its_name() {
     assert_eq!(
         actor,
         Some(Actor::Api {
-            token: "desk officer".into()
+            user: "desk officer".into(),
+            token: "desk officer".into(),
+            roles: custos_node::app::Roles::all(),
         })
     );
-    assert_eq!(actor.unwrap().label(), "api:desk officer");
+    assert_eq!(actor.unwrap().label(), "api:desk officer/desk officer");
     // A guess with the right prefix, and a secret without it, are nobody.
     assert_eq!(node.authenticate("custos_0000").await.unwrap(), None);
     let unprefixed = token.secret.trim_start_matches("custos_");

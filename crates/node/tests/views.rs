@@ -45,7 +45,9 @@ fn draft() -> Value {
 
 fn officer() -> Actor {
     Actor::Api {
+        user: "desk officer".into(),
         token: "desk officer".into(),
+        roles: custos_node::app::Roles::all(),
     }
 }
 

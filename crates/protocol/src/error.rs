@@ -77,11 +77,12 @@ pub enum ErrorCode {
     CannotDecrypt,
     BadQuery,
     ActionNotAllowed,
+    Forbidden,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 53] = [
+    pub const ALL: [ErrorCode; 54] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -135,6 +136,7 @@ impl ErrorCode {
         ErrorCode::CannotDecrypt,
         ErrorCode::BadQuery,
         ErrorCode::ActionNotAllowed,
+        ErrorCode::Forbidden,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -193,6 +195,7 @@ impl ErrorCode {
             ErrorCode::CannotDecrypt => "cannot-decrypt",
             ErrorCode::BadQuery => "bad-query",
             ErrorCode::ActionNotAllowed => "action-not-allowed",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 
@@ -246,6 +249,7 @@ impl ErrorCode {
             | ErrorCode::CannotDecrypt => 422,
             ErrorCode::BadQuery => 400,
             ErrorCode::ActionNotAllowed => 409,
+            ErrorCode::Forbidden => 403,
         }
     }
 
@@ -394,6 +398,9 @@ impl ErrorCode {
             }
             ErrorCode::ActionNotAllowed => {
                 "The case does not allow this action now (its state, the side acting, a missing consultation or the action's contents); the message gives the case's refusal code, the state and the actions allowed instead."
+            }
+            ErrorCode::Forbidden => {
+                "None of the caller's roles (or its token's scopes) allows this operation; the message names the operation and the roles held, and the refusal is recorded (client API only)."
             }
         }
     }

@@ -8,16 +8,25 @@ use std::fmt;
 
 use custos_model::StateCode;
 
+use super::access::Roles;
+
 /// The party performing an operation on the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     /// An operator at the command line, by the name the CLI gives (its
     /// `CUSTOS_OPERATOR`, else the operating-system account).
     Cli { user: String },
-    /// A program or officer's tool holding a client-API token, by the token's name.
-    Api { token: String },
-    /// A user of the node's web desk, by user name.
-    Desk { user: String },
+    /// A person's program or tool holding one of their client-API tokens:
+    /// the person, the token's name, and the roles the token may use (its
+    /// scope within the person's roles).
+    Api {
+        user: String,
+        token: String,
+        roles: Roles,
+    },
+    /// A person signed in to the node's web desk (or the API) with password
+    /// and second factor, with the roles they hold.
+    Desk { user: String, roles: Roles },
     /// A peer State's node.
     Peer(StateCode),
     /// This node's scheduler, firing the cases' clock events.
@@ -26,15 +35,26 @@ pub enum Actor {
 
 impl Actor {
     /// How the actor is named in ledger entries and request histories:
-    /// `cli:{user}`, `api:{token}`, `desk:{user}`, `node:{State}` or
+    /// `cli:{user}`, `api:{user}/{token}`, `desk:{user}`, `node:{State}` or
     /// `node:scheduler`.
     pub fn label(&self) -> String {
         match self {
             Actor::Cli { user } => format!("cli:{user}"),
-            Actor::Api { token } => format!("api:{token}"),
-            Actor::Desk { user } => format!("desk:{user}"),
+            Actor::Api { user, token, .. } => format!("api:{user}/{token}"),
+            Actor::Desk { user, .. } => format!("desk:{user}"),
             Actor::Peer(state) => format!("node:{state}"),
             Actor::Scheduler => "node:scheduler".to_owned(),
+        }
+    }
+}
+
+impl Actor {
+    /// The person behind the actor, for the record of who saw what: the
+    /// operator or user name; `None` for a peer State or the scheduler.
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Actor::Cli { user } | Actor::Api { user, .. } | Actor::Desk { user, .. } => Some(user),
+            Actor::Peer(_) | Actor::Scheduler => None,
         }
     }
 }
@@ -56,11 +76,19 @@ mod tests {
             (Actor::Cli { user: "ana".into() }, "cli:ana"),
             (
                 Actor::Api {
+                    user: "ana".into(),
                     token: "desk 7".into(),
+                    roles: Roles::NONE,
                 },
-                "api:desk 7",
+                "api:ana/desk 7",
             ),
-            (Actor::Desk { user: "bo".into() }, "desk:bo"),
+            (
+                Actor::Desk {
+                    user: "bo".into(),
+                    roles: Roles::NONE,
+                },
+                "desk:bo",
+            ),
             (Actor::Peer(fr), "node:FR"),
             (Actor::Scheduler, "node:scheduler"),
         ];

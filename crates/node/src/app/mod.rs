@@ -22,6 +22,7 @@
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
+pub mod access;
 pub mod actor;
 pub mod cases;
 pub mod clocks;
@@ -41,6 +42,7 @@ use custos_model::StateCode;
 use custos_model::clock::Clock;
 use time::OffsetDateTime;
 
+pub use access::{Grant, Operation, Role, Roles};
 pub use actor::Actor;
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};

@@ -82,7 +82,11 @@ impl Node {
             return Ok(None);
         }
         Ok(match self.store.token_by_hash(&token_hash(bearer)).await? {
-            Some(t) if t.revoked_at.is_none() => Some(Actor::Api { token: t.name }),
+            Some(t) if t.revoked_at.is_none() => Some(Actor::Api {
+                user: t.name.clone(),
+                token: t.name,
+                roles: super::Roles::all(),
+            }),
             _ => None,
         })
     }
