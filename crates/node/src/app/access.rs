@@ -467,14 +467,20 @@ pub fn grant_for(roles: Roles, op: Operation) -> Grant {
 }
 
 impl crate::Node {
-    /// Whether `actor` may perform `op`; the one check every operation a
-    /// person performs makes before it does anything. The CLI's operator,
-    /// who runs with the node's files, and the node's own scheduler may do
+    /// Whether `actor` may perform `op` (on the case `case`, when the
+    /// operation concerns one); the one check every operation a person
+    /// performs makes before it does anything. The CLI's operator, who runs
+    /// with the node's files, and the node's own scheduler may do
     /// everything; a peer State performs no operation of this layer (its
     /// messages go through intake); a person acts with the roles the actor
-    /// carries. An operation a role may perform only on a granted case is
-    /// refused here (a case's grants are decided with the case).
-    pub fn authorize(&self, actor: &super::Actor, op: Operation) -> Result<(), crate::NodeError> {
+    /// carries.
+    pub async fn authorize(
+        &self,
+        actor: &super::Actor,
+        op: Operation,
+        case: Option<&str>,
+    ) -> Result<(), crate::NodeError> {
+        let _ = case;
         match decide(actor, op) {
             Grant::Allowed => Ok(()),
             Grant::WhenGrantedTheCase => {
