@@ -87,6 +87,8 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::Protocol(p) => p.code(),
         NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
         NodeError::Forbidden { .. } => ErrorCode::Forbidden,
+        NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
+        NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
     }
 }
 
@@ -206,6 +208,9 @@ mod tests {
             NodeError::Store(_) => "Store",
             NodeError::ActionNotAllowed(_) => "ActionNotAllowed",
             NodeError::Forbidden { .. } => "Forbidden",
+            NodeError::SignInRefused => "SignInRefused",
+            NodeError::AccountLocked { .. } => "AccountLocked",
+            NodeError::InvalidUser(_) => "InvalidUser",
         }
     }
 
@@ -431,6 +436,14 @@ mod tests {
                 "forbidden",
                 Caller,
             ),
+            (NodeError::SignInRefused, 401, "unauthorized", Caller),
+            (
+                NodeError::AccountLocked { until: text("t") },
+                401,
+                "unauthorized",
+                Caller,
+            ),
+            (NodeError::InvalidUser(text("x")), 422, "invalid-user", Caller),
             (NodeError::Internal(text("x")), 500, "internal", Ours),
             // A stored id that does not parse is our store's damage.
             (

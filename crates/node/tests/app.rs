@@ -44,6 +44,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         evidence: Default::default(),
         treaty_registry: None,
         clocks: Default::default(),
+        people: Default::default(),
     };
     Node::open(
         settings,

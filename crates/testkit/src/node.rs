@@ -193,6 +193,7 @@ impl NodeBuilder {
             message_reserve_bytes: self.message_reserve_bytes,
             treaty_registry: self.treaty_registry,
             clocks: self.clocks,
+            people: Default::default(),
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();
