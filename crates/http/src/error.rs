@@ -50,7 +50,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         ApiError::protocol(
             ErrorCode::Unauthorized,
-            "a valid bearer token is required (custos token create)",
+            "a valid bearer is required: a token (custos token create) or a session (POST /api/v1/sign-in)",
         )
     }
 }

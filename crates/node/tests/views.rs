@@ -45,7 +45,7 @@ fn draft() -> Value {
 
 fn officer() -> Actor {
     Actor::Api {
-        user: "desk officer".into(),
+        user: "desk".into(),
         token: "desk officer".into(),
         roles: custos_node::app::Roles::all(),
     }
@@ -64,7 +64,18 @@ impl Scene {
         let fr = &net.node("FR").node;
         let saved = fr.save_draft(draft(), &operator()).await.unwrap();
         net.clock.advance(time::Duration::minutes(1));
-        let token = fr.create_token("desk officer").await.unwrap();
+        let new_user = custos_node::app::NewUser {
+            name: "desk".into(),
+            roles: custos_node::app::Roles::all(),
+            ..Default::default()
+        };
+        fr.add_user(&operator(), new_user).await.unwrap();
+        let request = custos_node::app::TokenRequest {
+            user: "desk".into(),
+            name: Some("desk officer".into()),
+            ..Default::default()
+        };
+        let token = fr.create_token(&operator(), request).await.unwrap();
         assert_eq!(
             fr.authenticate(&token.secret).await.unwrap(),
             Some(officer())
@@ -445,7 +456,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's tokens",
-            run: |s| Box::pin(async { s.show(&s.fr().tokens().await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().tokens(&operator(), None).await.unwrap()) }),
             expect: expect![[r#"
                 [
                   {

@@ -258,9 +258,11 @@ impl Node {
                         expires_at: now + settings.session_absolute,
                         revoked_at: None,
                     };
+                    // Lock-outs keep counting: the next one after a
+                    // success still lasts twice as long.
                     let new = SignInState {
                         failed_attempts: 0,
-                        lockouts: 0,
+                        lockouts: u.sign_in.lockouts,
                         locked_until: None,
                         totp_last_step: step.or(u.sign_in.totp_last_step),
                     };
