@@ -214,7 +214,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 30;
+    const VARIANTS: usize = 33;
 
     fn text(s: &str) -> String {
         s.to_owned()

@@ -94,7 +94,7 @@ impl Scene {
             (saved.clone(), "saved"),
             (sent.thread.clone(), "sent"),
             (sent.message_id.clone(), "message"),
-            (token.id.clone(), "token"),
+            (token.token.id.clone(), "token"),
         ];
         // Keys are made afresh on every run.
         let keys = fr.keys().view();
@@ -337,7 +337,7 @@ fn rows() -> Vec<Row> {
                     {
                       "seq": 1,
                       "at": "2026-11-01T12:01:00Z",
-                      "actor": "api:desk officer",
+                      "actor": "api:desk/desk officer",
                       "kind": "sent:submit",
                       "detail": {
                         "message_id": "<message>",
@@ -461,8 +461,18 @@ fn rows() -> Vec<Row> {
                 [
                   {
                     "id": "<token>",
+                    "user": "desk",
                     "name": "desk officer",
+                    "scopes": [
+                      "duty-officer",
+                      "caseworker",
+                      "executing-authority",
+                      "data-protection-officer",
+                      "auditor",
+                      "administrator"
+                    ],
                     "created_at": "2026-11-01T12:01:00Z",
+                    "expires_at": "2027-01-30T12:01:00Z",
                     "revoked_at": null
                   }
                 ]"#]],
@@ -550,9 +560,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 4,
+                  "size": 6,
                   "root": "<root>",
-                  "checkpoint_size": 4
+                  "checkpoint_size": 6
                 }"#]],
         },
         Row {
@@ -566,7 +576,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 4,
+                  "ledger_entries": 6,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,

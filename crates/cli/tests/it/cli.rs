@@ -591,7 +591,7 @@ fn the_demo_cases_reach_their_states_alike_on_both_nodes(network: &Value) {
             assert_eq!(step["action"], *action, "{step}");
             assert_eq!(step["states"]["FR"], *state, "{step}");
             assert_eq!(step["states"][requested], *state, "{step}");
-            assert_eq!(step["actor"], "api:demo desk officer", "{step}");
+            assert_eq!(step["actor"], "api:desk/demo desk officer", "{step}");
         }
         let (last_state, timeline) = (steps[steps.len() - 1].2, steps.len() + 1);
         for cc in ["FR", requested] {
