@@ -70,6 +70,13 @@ fn every_command_has_help() {
         &["refusals"],
         &["token", "create"],
         &["token", "list"],
+        &["token", "revoke"],
+        &["user", "add"],
+        &["user", "list"],
+        &["user", "disable"],
+        &["user", "enable"],
+        &["user", "roles"],
+        &["user", "reset-second-factor"],
     ];
     for c in commands {
         let mut args = c.to_vec();
