@@ -553,8 +553,8 @@ fn the_demo_runs_and_cleans_up() {
         "{text}"
     );
     for step in [
-        "DE (api:demo desk officer) request-info",
-        "FR (api:demo desk officer) provide-info",
+        "DE (api:desk/demo desk officer) request-info",
+        "FR (api:desk/demo desk officer) provide-info",
         "-> FR: partly-executed, DE: partly-executed",
         "-> FR: closed, DE: closed",
         "NL tries to refuse: refused before sending",
