@@ -443,7 +443,12 @@ mod tests {
                 "unauthorized",
                 Caller,
             ),
-            (NodeError::InvalidUser(text("x")), 422, "invalid-user", Caller),
+            (
+                NodeError::InvalidUser(text("x")),
+                422,
+                "invalid-user",
+                Caller,
+            ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),
             // A stored id that does not parse is our store's damage.
             (

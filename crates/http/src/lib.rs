@@ -88,7 +88,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(routes::CASE_ACTIONS, post(cases::post_action))
         .route(routes::SIGN_IN, post(people::sign_in))
         .route(routes::SIGN_OUT, post(people::sign_out))
-        .route(routes::USERS, get(people::list_users).post(people::add_user))
+        .route(
+            routes::USERS,
+            get(people::list_users).post(people::add_user),
+        )
         .route(routes::USER_DISABLE, post(people::disable_user))
         .route(routes::USER_ENABLE, post(people::enable_user))
         .route(routes::USER_ROLES, post(people::change_roles))

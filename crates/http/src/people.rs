@@ -236,7 +236,10 @@ pub async fn create_token(
             .expires_in_days
             .map(|d| time::Duration::days(i64::from(d))),
     };
-    Ok((StatusCode::CREATED, Json(node.create_token(&who, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(node.create_token(&who, req).await?),
+    ))
 }
 
 /// Revokes a token.

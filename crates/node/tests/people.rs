@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use custos_node::app::secrets::{totp_code, totp_step};
-use custos_node::app::{
-    Actor, NewUser, Role, RoleChange, Roles, TokenRequest, UserSecrets,
-};
 use custos_node::NodeError;
+use custos_node::app::secrets::{totp_code, totp_step};
+use custos_node::app::{Actor, NewUser, Role, RoleChange, Roles, TokenRequest, UserSecrets};
 use custos_testkit::TestNode;
 use serde_json::Value;
 
@@ -104,18 +102,47 @@ async fn a_user_signs_in_with_password_and_code_and_the_session_acts_with_their_
         .change_roles(&admin(), "ana", RoleChange::Add(roles(&[Role::Auditor])))
         .await
         .unwrap();
-    let actor = n.node.authenticate(&session.session).await.unwrap().unwrap();
+    let actor = n
+        .node
+        .authenticate(&session.session)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(actor, Actor::Desk { roles, .. } if roles.contains(Role::Auditor)));
-    n.node.set_user_enabled(&admin(), "ana", false).await.unwrap();
+    n.node
+        .set_user_enabled(&admin(), "ana", false)
+        .await
+        .unwrap();
     assert_eq!(n.node.authenticate(&session.session).await.unwrap(), None);
-    n.node.set_user_enabled(&admin(), "ana", true).await.unwrap();
-    assert!(n.node.authenticate(&session.session).await.unwrap().is_some());
+    n.node
+        .set_user_enabled(&admin(), "ana", true)
+        .await
+        .unwrap();
+    assert!(
+        n.node
+            .authenticate(&session.session)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Idle too long, the session ends; the absolute limit ends it however used.
     n.clock.advance(time::Duration::minutes(29));
-    assert!(n.node.authenticate(&session.session).await.unwrap().is_some());
+    assert!(
+        n.node
+            .authenticate(&session.session)
+            .await
+            .unwrap()
+            .is_some()
+    );
     n.clock.advance(time::Duration::minutes(29));
-    assert!(n.node.authenticate(&session.session).await.unwrap().is_some());
+    assert!(
+        n.node
+            .authenticate(&session.session)
+            .await
+            .unwrap()
+            .is_some()
+    );
     n.clock.advance(time::Duration::minutes(31));
     assert_eq!(n.node.authenticate(&session.session).await.unwrap(), None);
 
@@ -126,7 +153,13 @@ async fn a_user_signs_in_with_password_and_code_and_the_session_acts_with_their_
         .unwrap();
     for _ in 0..28 {
         n.clock.advance(time::Duration::minutes(25));
-        assert!(n.node.authenticate(&second.session).await.unwrap().is_some());
+        assert!(
+            n.node
+                .authenticate(&second.session)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     n.clock.advance(time::Duration::minutes(25));
     assert_eq!(n.node.authenticate(&second.session).await.unwrap(), None);
@@ -180,7 +213,11 @@ async fn every_failure_gets_the_same_answer_and_five_in_a_row_lock_the_account()
     ];
     let mut messages = Vec::new();
     for (user, password, c) in attempts {
-        let err = n.node.sign_in(user, password, c, "10.0.0.9").await.unwrap_err();
+        let err = n
+            .node
+            .sign_in(user, password, c, "10.0.0.9")
+            .await
+            .unwrap_err();
         assert!(matches!(err, NodeError::SignInRefused), "{err}");
         messages.push(err.to_string());
     }
@@ -225,14 +262,24 @@ async fn every_failure_gets_the_same_answer_and_five_in_a_row_lock_the_account()
     ));
 
     let log = entries(&n).await;
-    let failures: Vec<&Value> = log.iter().filter(|e| e["kind"] == "sign-in-failed").collect();
+    let failures: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["kind"] == "sign-in-failed")
+        .collect();
     let reasons: Vec<&str> = failures
         .iter()
         .map(|e| e["detail"]["reason"].as_str().unwrap())
         .collect();
     assert_eq!(
         &reasons[..6],
-        ["unknown-user", "password", "code", "recovery-code", "code", "password"]
+        [
+            "unknown-user",
+            "password",
+            "code",
+            "recovery-code",
+            "code",
+            "password"
+        ]
     );
     assert_eq!(failures[0]["detail"]["user"], "nobody");
     assert!(reasons.contains(&"locked"));
@@ -256,7 +303,9 @@ async fn a_code_is_good_once_and_a_recovery_code_once() {
         Err(NodeError::SignInRefused)
     ));
     assert!(matches!(
-        n.node.sign_in("cy", PASSWORD, &code(&n, &cy, -1), "a").await,
+        n.node
+            .sign_in("cy", PASSWORD, &code(&n, &cy, -1), "a")
+            .await,
         Err(NodeError::SignInRefused)
     ));
     // The next step's code (clock drift) is accepted once.
@@ -310,9 +359,14 @@ async fn tokens_are_scoped_within_their_users_roles_expire_and_are_revoked() {
         .create_token(&admin(), request(Some(roles(&[Role::Caseworker])), None))
         .await
         .unwrap_err();
-    assert!(matches!(&wide, NodeError::InvalidUser(m) if m.contains("caseworker")), "{wide}");
+    assert!(
+        matches!(&wide, NodeError::InvalidUser(m) if m.contains("caseworker")),
+        "{wide}"
+    );
     assert!(matches!(
-        n.node.create_token(&admin(), request(None, Some(400))).await,
+        n.node
+            .create_token(&admin(), request(None, Some(400)))
+            .await,
         Err(NodeError::InvalidUser(_))
     ));
 
@@ -361,7 +415,10 @@ async fn tokens_are_scoped_within_their_users_roles_expire_and_are_revoked() {
     let narrowed = n.node.authenticate(&scoped.secret).await.unwrap().unwrap();
     assert!(matches!(narrowed, Actor::Api { roles, .. } if roles.is_empty()));
     // A disabled user's tokens are nobody's.
-    n.node.set_user_enabled(&admin(), "eve", false).await.unwrap();
+    n.node
+        .set_user_enabled(&admin(), "eve", false)
+        .await
+        .unwrap();
     assert_eq!(n.node.authenticate(&eve_token.secret).await.unwrap(), None);
 
     // Revoked: nobody; revoking again keeps the first time.

@@ -25,13 +25,13 @@ use crate::federation::{
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
+use crate::postgres_people;
 use crate::postgres_write::{self as write, PgTx, earlier_copy, finish};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
 use crate::txn::{self, Tx};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
-use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
-use crate::postgres_people;
 use crate::{Store, StoreError};
 
 /// The PostgreSQL schema, embedded at build time.

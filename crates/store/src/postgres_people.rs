@@ -8,6 +8,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
+use crate::StoreError;
 use crate::decode::failed;
 use crate::encode;
 use crate::people::{
@@ -16,7 +17,6 @@ use crate::people::{
 use crate::postgres::PgStore;
 use crate::postgres_write::{PgTx, abandon, finish};
 use crate::txn::Tx;
-use crate::StoreError;
 
 async fn begin<'s>(
     store: &'s PgStore,
@@ -374,14 +374,13 @@ pub(crate) async fn revoke_session(
     let at = encode::timestamp("sessions.revoked_at", at)?;
     let mut tx = begin(store, "begin revoking a session").await?;
     let result = async {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("revoke a session"))?;
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("revoke a session"))?;
         if done.rows_affected() == 1 {
             queue(&mut tx, ledger, at).await?;
         }

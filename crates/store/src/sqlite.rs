@@ -32,15 +32,15 @@ use crate::federation::{
 use crate::group_commit::Writer;
 use crate::hash_blocks;
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
 use crate::sqlite_db::{
     self as db, Readers, Role, all, first, read_blocks, read_ledger_size, value,
 };
+use crate::sqlite_people;
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
-use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
-use crate::sqlite_people;
 use crate::{Store, StoreError};
 
 /// The SQLite schema, embedded at build time.

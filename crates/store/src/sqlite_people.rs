@@ -7,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use crate::StoreError;
 use crate::encode::{self, unix_micros};
 use crate::people::{
     self, SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord, people_columns,
@@ -15,7 +16,6 @@ use crate::sqlite::SqliteStore;
 use crate::sqlite_db::{all, execute, failed, first};
 use crate::sqlite_write::SqliteTx;
 use crate::txn::{Tx, run_now};
-use crate::StoreError;
 
 fn micros(t: Option<OffsetDateTime>) -> Option<i64> {
     t.map(unix_micros)
@@ -136,7 +136,11 @@ pub(crate) fn user(store: &SqliteStore, name: &str) -> Result<Option<UserRecord>
     store.read(|conn| {
         first(
             conn,
-            concat!("SELECT ", people_columns!(users), " FROM users WHERE name = ?1"),
+            concat!(
+                "SELECT ",
+                people_columns!(users),
+                " FROM users WHERE name = ?1"
+            ),
             [name],
             "read a user",
             |row| people::user(row),
@@ -149,7 +153,11 @@ pub(crate) async fn users(store: &SqliteStore) -> Result<Vec<UserRecord>, StoreE
         .read_long(|conn| {
             all(
                 conn,
-                concat!("SELECT ", people_columns!(users), " FROM users ORDER BY name"),
+                concat!(
+                    "SELECT ",
+                    people_columns!(users),
+                    " FROM users ORDER BY name"
+                ),
                 [],
                 "list users",
                 |row| people::user(row),
@@ -404,7 +412,11 @@ pub(crate) async fn revoke_session(
             }
             first(
                 conn,
-                concat!("SELECT ", people_columns!(sessions), " FROM sessions WHERE id = ?1"),
+                concat!(
+                    "SELECT ",
+                    people_columns!(sessions),
+                    " FROM sessions WHERE id = ?1"
+                ),
                 [&id],
                 "read a session",
                 |row| people::session(row),

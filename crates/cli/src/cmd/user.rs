@@ -237,14 +237,19 @@ pub fn run(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                             .change_roles(&actor, &name, RoleChange::Remove(roles(&r)?))
                             .await;
                         let result = match removed {
-                            Ok(_) => node.change_roles(&actor, &name, RoleChange::Add(roles(&a)?)).await,
+                            Ok(_) => {
+                                node.change_roles(&actor, &name, RoleChange::Add(roles(&a)?))
+                                    .await
+                            }
                             Err(e) => Err(e),
                         };
                         node.close().await;
                         print_user(&result?);
                         return anyhow::Ok(ExitCode::SUCCESS);
                     }
-                    (None, None, None) => bail!("say how: --set ROLES, --add ROLES or --remove ROLES"),
+                    (None, None, None) => {
+                        bail!("say how: --set ROLES, --add ROLES or --remove ROLES")
+                    }
                 };
                 let (_, node) = super::node::open(&data).await?;
                 let changed = node.change_roles(&actor, &name, change).await;

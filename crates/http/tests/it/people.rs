@@ -4,8 +4,8 @@
 //! every cause of a failed sign-in), `forbidden` for a role that does not
 //! allow the call, `invalid-user` for a token wider than its user.
 
-use custos_node::app::secrets::{totp_code, totp_step};
 use custos_node::app::Role;
+use custos_node::app::secrets::{totp_code, totp_step};
 use custos_testkit::TestNode;
 use custos_testkit::request;
 use serde_json::{Value, json};
@@ -121,14 +121,16 @@ async fn an_administrator_adds_a_user_who_signs_in_and_acts_with_their_roles() {
         .await
         .unwrap();
     let revoke = fr
-        .call(request(
-            axum::http::Method::DELETE,
-            &format!("/api/v1/tokens/{id}"),
-            Some(&admin),
-            Vec::new(),
-            None,
+        .call(
+            request(
+                axum::http::Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                Some(&admin),
+                Vec::new(),
+                None,
+            )
+            .unwrap(),
         )
-        .unwrap())
         .await
         .unwrap();
     assert_eq!(revoke.status, 200, "{}", revoke.text());

@@ -58,13 +58,13 @@ pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use signin::{Session, SessionView};
+pub use tokens::{NewToken, TokenRequest};
+pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};
 pub use views::{
     ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
     RequestView, TokenView,
 };
-pub use signin::{Session, SessionView};
-pub use tokens::{NewToken, TokenRequest};
-pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};
 pub use workers::Workers;
 
 pub use crate::send::Sent;

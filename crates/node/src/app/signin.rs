@@ -296,7 +296,13 @@ impl Node {
                         }
                         SessionOutcome::CodeNotUsable => {
                             if self
-                                .record_failure(&u, Failure::RecoveryCode.reason(), &from, now, true)
+                                .record_failure(
+                                    &u,
+                                    Failure::RecoveryCode.reason(),
+                                    &from,
+                                    now,
+                                    true,
+                                )
                                 .await?
                             {
                                 return Err(NodeError::SignInRefused);
@@ -396,7 +402,12 @@ impl Node {
     }
 
     /// Records a failure for a name that is no user's, and refuses.
-    async fn refuse<T>(&self, tried: &str, reason: &'static str, from: &str) -> Result<T, NodeError> {
+    async fn refuse<T>(
+        &self,
+        tried: &str,
+        reason: &'static str,
+        from: &str,
+    ) -> Result<T, NodeError> {
         let now = self.clock.now();
         let entry = self.authentication_entry(
             &AuthEvent::SignInFailed {

@@ -81,7 +81,10 @@ fn check_token_name(name: &str) -> Result<(), NodeError> {
 }
 
 /// Checks a lifetime asked for against the settings.
-fn lifetime(settings: &PeopleSettings, asked: Option<time::Duration>) -> Result<time::Duration, NodeError> {
+fn lifetime(
+    settings: &PeopleSettings,
+    asked: Option<time::Duration>,
+) -> Result<time::Duration, NodeError> {
     let life = asked.unwrap_or(settings.token_default_lifetime);
     if life <= time::Duration::ZERO || life > settings.token_max_lifetime {
         return Err(NodeError::InvalidUser(format!(
@@ -106,7 +109,11 @@ impl Node {
     /// Creates a client-API token for a user. Scopes wider than the user's
     /// roles, a lifetime over the node's maximum, or a user unknown or
     /// disabled are refused with [`NodeError::InvalidUser`].
-    pub async fn create_token(&self, actor: &Actor, req: TokenRequest) -> Result<NewToken, NodeError> {
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        req: TokenRequest,
+    ) -> Result<NewToken, NodeError> {
         self.authorize(actor, Self::token_operation(actor, &req.user), None)
             .await?;
         let name = req.name.clone().unwrap_or_else(|| "token".to_owned());
@@ -129,8 +136,18 @@ impl Node {
             return Err(NodeError::InvalidUser(format!(
                 "a token's scopes are within its user's roles: {:?} holds {}, not {}",
                 user.name,
-                if held.is_empty() { "no role".to_owned() } else { held.names() },
-                scopes.intersection(Roles::all()).iter().filter(|r| !held.contains(*r)).map(|r| r.name()).collect::<Vec<_>>().join(",")
+                if held.is_empty() {
+                    "no role".to_owned()
+                } else {
+                    held.names()
+                },
+                scopes
+                    .intersection(Roles::all())
+                    .iter()
+                    .filter(|r| !held.contains(*r))
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
             )));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -165,7 +182,11 @@ impl Node {
     /// Tokens: names, scopes and dates, never secrets. `user` `None` lists
     /// the actor's own (every token for the CLI's operator); another user's
     /// name, or `*` for everyone's, needs the right to manage all tokens.
-    pub async fn tokens(&self, actor: &Actor, user: Option<&str>) -> Result<Vec<TokenView>, NodeError> {
+    pub async fn tokens(
+        &self,
+        actor: &Actor,
+        user: Option<&str>,
+    ) -> Result<Vec<TokenView>, NodeError> {
         let asked = match (user, actor) {
             (Some("*"), _) | (None, Actor::Cli { .. }) => None,
             (Some(u), _) => Some(u),
@@ -195,7 +216,8 @@ impl Node {
             .into_iter()
             .find(|t| t.id == id);
         let Some(token) = found else {
-            self.authorize(actor, Operation::ManageAllTokens, None).await?;
+            self.authorize(actor, Operation::ManageAllTokens, None)
+                .await?;
             return Err(NodeError::NotFound(format!(
                 "no token has id {id:?} (custos token list)"
             )));

@@ -153,9 +153,9 @@ pub enum RoleChange {
 pub fn check_user_name(name: &str) -> Result<(), NodeError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
         && name
             .bytes()
             .next()
@@ -233,7 +233,11 @@ impl Node {
 
     /// Checks a password against a stored hash, bounded like
     /// [`Node::hash_password`].
-    pub(crate) async fn check_password(&self, hash: &str, password: &str) -> Result<bool, NodeError> {
+    pub(crate) async fn check_password(
+        &self,
+        hash: &str,
+        password: &str,
+    ) -> Result<bool, NodeError> {
         let _permit = self.hashing_permit().await?;
         let (hash, password) = (hash.to_owned(), password.to_owned());
         tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &password))
@@ -243,7 +247,10 @@ impl Node {
 
     /// A new second factor for `user`: its sealed secret, the hashes of its
     /// recovery codes, and what the person is shown.
-    fn new_second_factor(&self, user: &str) -> Result<(Vec<u8>, Vec<String>, SecondFactor), NodeError> {
+    fn new_second_factor(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<u8>, Vec<String>, SecondFactor), NodeError> {
         let secret = secrets::totp_secret()?;
         let sealed = self
             .keys()
@@ -358,10 +365,9 @@ impl Node {
     }
 
     async fn stored_user(&self, name: &str) -> Result<UserRecord, NodeError> {
-        self.store
-            .user(name)
-            .await?
-            .ok_or_else(|| NodeError::NotFound(format!("no user is named {name:?} (custos user list)")))
+        self.store.user(name).await?.ok_or_else(|| {
+            NodeError::NotFound(format!("no user is named {name:?} (custos user list)"))
+        })
     }
 
     /// Writes a changed user with its `user-changed` entry.
@@ -382,7 +388,10 @@ impl Node {
             .detail(detail)
             .encode()?;
         if !self.store.change_user(&user, codes, &[entry], now).await? {
-            return Err(NodeError::NotFound(format!("no user is named {:?}", user.name)));
+            return Err(NodeError::NotFound(format!(
+                "no user is named {:?}",
+                user.name
+            )));
         }
         self.user_view(user).await
     }
@@ -472,11 +481,26 @@ mod tests {
             assert!(check_user_name(good).is_ok(), "{good}");
         }
         let long = "a".repeat(65);
-        for bad in ["", "Ana", "-ana", ".ana", "ana garcia", "ana@x", "ané", long.as_str()] {
+        for bad in [
+            "",
+            "Ana",
+            "-ana",
+            ".ana",
+            "ana garcia",
+            "ana@x",
+            "ané",
+            long.as_str(),
+        ] {
             assert!(check_user_name(bad).is_err(), "{bad}");
         }
         assert!(check_email("ana@justice.example").is_ok());
-        for bad in ["ana", "ana@", "@x.example", "a b@x.example", "a@b@c.example"] {
+        for bad in [
+            "ana",
+            "ana@",
+            "@x.example",
+            "a b@x.example",
+            "a@b@c.example",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
         assert!(check_password("short").is_err());

@@ -51,11 +51,20 @@ pub(crate) async fn users_are_added_once_and_changed_with_their_ledger_entries(f
         .add_user(&ana, &[], &[b"not queued".to_vec()], at(2))
         .await
         .unwrap_err();
-    assert!(matches!(&again, StoreError::DuplicateUser(n) if n == "ana"), "{again}");
+    assert!(
+        matches!(&again, StoreError::DuplicateUser(n) if n == "ana"),
+        "{again}"
+    );
     assert_eq!(store.user("ana").await.unwrap(), Some(ana.clone()));
     assert_eq!(store.user("nobody").await.unwrap(), None);
     assert_eq!(store.user("nul\0").await.unwrap(), None);
-    let names: Vec<String> = store.users().await.unwrap().into_iter().map(|u| u.name).collect();
+    let names: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
     assert_eq!(names, ["ana", "bo"]);
     assert_eq!(store.recovery_codes_left("ana").await.unwrap(), 3);
 
@@ -207,7 +216,13 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     // The same code (the same expected state) again opens nothing.
     assert_eq!(
         store
-            .open_session(&start, &after, None, &session("s2", "ana", 11), &[b"no".to_vec()])
+            .open_session(
+                &start,
+                &after,
+                None,
+                &session("s2", "ana", 11),
+                &[b"no".to_vec()]
+            )
             .await
             .unwrap(),
         SessionOutcome::StateChanged
@@ -237,7 +252,10 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     }
     assert_eq!(store.user("ana").await.unwrap().unwrap().sign_in, after);
     assert_eq!(store.recovery_codes_left("ana").await.unwrap(), 2);
-    assert_eq!(store.session_by_hash("hash-s1").await.unwrap(), Some(s1.clone()));
+    assert_eq!(
+        store.session_by_hash("hash-s1").await.unwrap(),
+        Some(s1.clone())
+    );
     assert_eq!(store.session_by_hash("hash-s4").await.unwrap(), None);
 
     store.touch_session("s1", at(20)).await.unwrap();
@@ -279,9 +297,7 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     );
 }
 
-pub(crate) async fn tokens_belong_to_users_and_are_found_by_the_hash_of_their_secret(
-    fx: Fixture,
-) {
+pub(crate) async fn tokens_belong_to_users_and_are_found_by_the_hash_of_their_secret(fx: Fixture) {
     let store = &fx.store;
     store.add_user(&user("ana"), &[], &[], at(0)).await.unwrap();
     store.add_user(&user("bo"), &[], &[], at(0)).await.unwrap();
@@ -347,7 +363,10 @@ pub(crate) async fn tokens_belong_to_users_and_are_found_by_the_hash_of_their_se
         .unwrap();
     assert_eq!(again.revoked_at, Some(at(30)));
     assert_eq!(store.token_by_hash("hash-1").await.unwrap(), Some(again));
-    assert_eq!(store.revoke_token("tok-z", &[], at(40)).await.unwrap(), None);
+    assert_eq!(
+        store.revoke_token("tok-z", &[], at(40)).await.unwrap(),
+        None
+    );
     assert_eq!(
         queued(&fx).await,
         [b"token 1".to_vec(), b"revoked".to_vec()]

@@ -612,9 +612,13 @@ async fn demo_desk_token(node: &custos_node::Node) -> anyhow::Result<String> {
     let demo = custos_node::Actor::Cli {
         user: "demo".to_owned(),
     };
-    let roles = [Role::DutyOfficer, Role::Caseworker, Role::ExecutingAuthority]
-        .into_iter()
-        .collect();
+    let roles = [
+        Role::DutyOfficer,
+        Role::Caseworker,
+        Role::ExecutingAuthority,
+    ]
+    .into_iter()
+    .collect();
     node.add_user(
         &demo,
         NewUser {
