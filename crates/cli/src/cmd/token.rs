@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Subcommand;
 use custos_node::app::{Roles, TokenRequest, TokenView};
 use time::format_description::well_known::Rfc3339;
@@ -28,7 +27,8 @@ pub enum TokenCommand {
         /// given).
         #[arg(long, value_name = "ROLES")]
         scope: Option<String>,
-        /// How long it lasts: days (90d), hours (12h) or minutes (30m); 90 days when not given.
+        /// How long it lasts: days (90d), hours (12h) or minutes (30m); people.token_lifetime
+        /// (90 days) when not given.
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
     },
@@ -52,23 +52,6 @@ pub enum TokenCommand {
         /// The token's id (custos token list).
         id: String,
     },
-}
-
-/// Reads `90d`, `12h` or `30m`.
-pub fn duration(text: &str) -> anyhow::Result<time::Duration> {
-    let t = text.trim();
-    let cut = t.char_indices().last().map_or(0, |(i, _)| i);
-    let (digits, unit) = t.split_at(cut);
-    let n: i64 = match digits.parse() {
-        Ok(n) if n > 0 => n,
-        _ => bail!("{text:?} is not a duration: write a number and d, h or m (90d, 12h, 30m)"),
-    };
-    Ok(match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        _ => bail!("{text:?} is not a duration: write a number and d, h or m (90d, 12h, 30m)"),
-    })
 }
 
 fn print_token(t: &TokenView, now: time::OffsetDateTime) {
@@ -109,7 +92,10 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                     user,
                     name,
                     scopes: scope.as_deref().map(Roles::parse_names).transpose()?,
-                    lifetime: expires_in.as_deref().map(duration).transpose()?,
+                    lifetime: expires_in
+                        .as_deref()
+                        .map(|t| crate::config::duration_text("--expires-in", t))
+                        .transpose()?,
                 };
                 let (_, node) = super::node::open(&data).await?;
                 let token = node.create_token(&actor, req).await;
@@ -148,19 +134,4 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_days_hours_and_minutes() {
-        assert_eq!(duration("90d").unwrap(), time::Duration::days(90));
-        assert_eq!(duration("12h").unwrap(), time::Duration::hours(12));
-        assert_eq!(duration("30m").unwrap(), time::Duration::minutes(30));
-        for bad in ["", "d", "0d", "-1d", "5w", "1.5d", "ééd", "5é"] {
-            assert!(duration(bad).is_err(), "{bad}");
-        }
-    }
 }
