@@ -5,6 +5,8 @@
 //! and acts with the session; `custos token` creates, lists and revokes a
 //! token of theirs.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::ffi::OsStr;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -14,6 +16,7 @@ use sha1::Sha1;
 use crate::common::{Answer, Network};
 
 /// The six-digit TOTP code of a base32 secret, now.
+#[allow(clippy::disallowed_methods)] // the serving node reads the real time, as an authenticator does
 fn totp_now(secret_base32: &str) -> String {
     let key = data_encoding::BASE32_NOPAD
         .decode(secret_base32.as_bytes())

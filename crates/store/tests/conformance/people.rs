@@ -348,7 +348,10 @@ pub(crate) async fn tokens_belong_to_users_and_are_found_by_the_hash_of_their_se
         store.tokens(None).await.unwrap(),
         [first.clone(), second.clone()]
     );
-    assert_eq!(store.tokens(Some("bo")).await.unwrap(), [second.clone()]);
+    assert_eq!(
+        store.tokens(Some("bo")).await.unwrap(),
+        std::slice::from_ref(&second)
+    );
 
     let revoked = store
         .revoke_token("tok-b", &[b"revoked".to_vec()], at(30))
