@@ -36,6 +36,77 @@ pub struct Config {
     pub treaty: TreatySection,
     #[serde(default, skip_serializing_if = "CasesSection::is_default")]
     pub cases: CasesSection,
+    #[serde(default, skip_serializing_if = "PeopleSection::is_default")]
+    pub people: PeopleSection,
+}
+
+/// Sessions and client-API tokens. Durations as in `[cases]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSection {
+    /// A session ends after this long without use.
+    #[serde(default = "default_session_idle")]
+    pub session_idle: String,
+    /// A session ends this long after sign-in, however used.
+    #[serde(default = "default_session_absolute")]
+    pub session_absolute: String,
+    /// A token's lifetime when its creator names none.
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime: String,
+    /// The longest lifetime a token may be given.
+    #[serde(default = "default_token_max_lifetime")]
+    pub token_max_lifetime: String,
+}
+
+impl Default for PeopleSection {
+    fn default() -> Self {
+        PeopleSection {
+            session_idle: default_session_idle(),
+            session_absolute: default_session_absolute(),
+            token_lifetime: default_token_lifetime(),
+            token_max_lifetime: default_token_max_lifetime(),
+        }
+    }
+}
+
+fn default_session_idle() -> String {
+    "30m".to_owned()
+}
+
+fn default_session_absolute() -> String {
+    "12h".to_owned()
+}
+
+fn default_token_lifetime() -> String {
+    "90d".to_owned()
+}
+
+fn default_token_max_lifetime() -> String {
+    "365d".to_owned()
+}
+
+impl PeopleSection {
+    fn is_default(&self) -> bool {
+        *self == PeopleSection::default()
+    }
+
+    /// The settings as the node applies them; each duration checked.
+    pub fn settings(&self) -> anyhow::Result<custos_node::app::PeopleSettings> {
+        let settings = custos_node::app::PeopleSettings {
+            session_idle: duration_text("people.session_idle", &self.session_idle)?,
+            session_absolute: duration_text("people.session_absolute", &self.session_absolute)?,
+            token_default_lifetime: duration_text("people.token_lifetime", &self.token_lifetime)?,
+            token_max_lifetime: duration_text(
+                "people.token_max_lifetime",
+                &self.token_max_lifetime,
+            )?,
+            ..Default::default()
+        };
+        if settings.token_default_lifetime > settings.token_max_lifetime {
+            bail!("people.token_lifetime: longer than people.token_max_lifetime");
+        }
+        Ok(settings)
+    }
 }
 
 /// The cases' clocks, as the scheduler of `custos serve` runs them.
@@ -356,6 +427,7 @@ impl Config {
             storage: StorageSection::default(),
             treaty: TreatySection::default(),
             cases: CasesSection::default(),
+            people: PeopleSection::default(),
         }
     }
 
@@ -469,6 +541,7 @@ impl Config {
             bail!("http.header_timeout_secs: must be at least 1");
         }
         self.cases.clocks()?;
+        self.people.settings()?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -607,6 +680,16 @@ preservation_warnings = ["7d", "1d"]
 deadline_warnings = ["2d"]
 # How often the scheduler looks for clocks due (default 5s).
 tick = "5s"
+
+[people]
+# Sessions opened by signing in (POST /api/v1/sign-in) end after this long without use
+# (default 30m) and this long after sign-in however used (default 12h).
+session_idle = "30m"
+session_absolute = "12h"
+# Client-API tokens last this long unless `custos token create --expires-in` says otherwise
+# (default 90d), and never longer than the maximum (default 365d).
+token_lifetime = "90d"
+token_max_lifetime = "365d"
 "#;
 
 #[cfg(test)]

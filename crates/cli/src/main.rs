@@ -84,9 +84,12 @@ enum Command {
     /// The custody ledger: verify it, print its checkpoint, prove entries, check proofs offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::LedgerCommand),
-    /// Bearer tokens for the client API.
+    /// Bearer tokens for the client API: each belongs to a user, is scoped, expires, can be revoked.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
+    /// The people who may sign in: add, list, disable, enable, roles, reset a second factor.
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
     /// The node's configuration file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Outbox(c) => cmd::outbox::run(c),
         Command::Refusals { data, limit, json } => cmd::outbox::refusals(data, limit, json),
         Command::Token(c) => cmd::token::run(c),
+        Command::User(c) => cmd::user::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),

@@ -18,15 +18,22 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 
-/// Checks the `Authorization: Bearer ...` header; returns who is acting.
-pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiError> {
-    let token = headers
+/// The secret of the `Authorization: Bearer ...` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(ApiError::unauthorized)?;
-    node.authenticate(token)
+        .ok_or_else(ApiError::unauthorized)
+}
+
+/// Checks the bearer (a client-API token or a signed-in session); returns
+/// who is acting, with the roles their user holds now. Every cause of a
+/// refusal (no bearer, unknown, expired, revoked, a disabled user) gets the
+/// same `unauthorized` answer.
+pub(crate) async fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Actor, ApiError> {
+    node.authenticate(bearer(headers)?)
         .await?
         .ok_or_else(ApiError::unauthorized)
 }

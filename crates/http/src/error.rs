@@ -50,7 +50,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         ApiError::protocol(
             ErrorCode::Unauthorized,
-            "a valid bearer token is required (custos token create)",
+            "a valid bearer is required: a token (custos token create) or a session (POST /api/v1/sign-in)",
         )
     }
 }
@@ -87,6 +87,8 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::Protocol(p) => p.code(),
         NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
         NodeError::Forbidden { .. } => ErrorCode::Forbidden,
+        NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
+        NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
     }
 }
 
@@ -206,10 +208,13 @@ mod tests {
             NodeError::Store(_) => "Store",
             NodeError::ActionNotAllowed(_) => "ActionNotAllowed",
             NodeError::Forbidden { .. } => "Forbidden",
+            NodeError::SignInRefused => "SignInRefused",
+            NodeError::AccountLocked { .. } => "AccountLocked",
+            NodeError::InvalidUser(_) => "InvalidUser",
         }
     }
 
-    const VARIANTS: usize = 30;
+    const VARIANTS: usize = 33;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -429,6 +434,19 @@ mod tests {
                 },
                 403,
                 "forbidden",
+                Caller,
+            ),
+            (NodeError::SignInRefused, 401, "unauthorized", Caller),
+            (
+                NodeError::AccountLocked { until: text("t") },
+                401,
+                "unauthorized",
+                Caller,
+            ),
+            (
+                NodeError::InvalidUser(text("x")),
+                422,
+                "invalid-user",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod federation;
 pub mod limit;
 pub mod metrics;
+pub mod people;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use custos_node::Node;
 use custos_protocol::routes;
 use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
@@ -32,10 +33,10 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest)),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token),
+    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::NewToken, custos_node::app::Role)),
     modifiers(&BearerAuth),
-    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"))
+    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"))
 )]
 pub struct ApiDoc;
 
@@ -85,6 +86,24 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(routes::CASES, get(cases::list_cases))
         .route(routes::CASE, get(cases::get_case))
         .route(routes::CASE_ACTIONS, post(cases::post_action))
+        .route(routes::SIGN_IN, post(people::sign_in))
+        .route(routes::SIGN_OUT, post(people::sign_out))
+        .route(
+            routes::USERS,
+            get(people::list_users).post(people::add_user),
+        )
+        .route(routes::USER_DISABLE, post(people::disable_user))
+        .route(routes::USER_ENABLE, post(people::enable_user))
+        .route(routes::USER_ROLES, post(people::change_roles))
+        .route(
+            routes::USER_RESET_SECOND_FACTOR,
+            post(people::reset_second_factor),
+        )
+        .route(
+            routes::TOKENS,
+            get(people::list_tokens).post(people::create_token),
+        )
+        .route(routes::TOKEN, delete(people::revoke_token))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()
@@ -197,6 +216,15 @@ mod tests {
             routes::CASES,
             routes::CASE,
             routes::CASE_ACTIONS,
+            routes::SIGN_IN,
+            routes::SIGN_OUT,
+            routes::USERS,
+            routes::USER_DISABLE,
+            routes::USER_ENABLE,
+            routes::USER_ROLES,
+            routes::USER_RESET_SECOND_FACTOR,
+            routes::TOKENS,
+            routes::TOKEN,
         ]
         .into_iter()
         .map(str::to_owned)

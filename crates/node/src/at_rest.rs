@@ -37,6 +37,8 @@ pub enum RecordKind {
     Message,
     /// A saved draft (canonical JSON); the id is the request id.
     Draft,
+    /// A user's TOTP secret; the id is the user name.
+    TotpSecret,
 }
 
 impl RecordKind {
@@ -44,6 +46,7 @@ impl RecordKind {
         match self {
             RecordKind::Message => b"custos-record/1 message ",
             RecordKind::Draft => b"custos-record/1 draft ",
+            RecordKind::TotpSecret => b"custos-record/1 totp ",
         }
     }
 }

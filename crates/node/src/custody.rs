@@ -64,6 +64,30 @@ pub enum EntryKind {
     /// clock falls due, a clock overdue, a preservation's end
     /// (`detail.clock`, `detail.event`, `detail.due`).
     ClockFired,
+    // -- People (`app/users.rs`, `app/signin.rs`, `app/tokens.rs`). No
+    // secret is ever in an entry.
+    /// A user was added (`detail.user`, `detail.roles`).
+    UserAdded,
+    /// A user was changed (`detail.user`, `detail.change`: `disabled`,
+    /// `enabled`, `roles` with `detail.roles`, `second-factor-reset`).
+    UserChanged,
+    /// A user signed in (`detail.user`, `detail.session`, `detail.from`,
+    /// `detail.factor`: `totp` or `recovery-code`).
+    SignedIn,
+    /// A sign-in failed (`detail.user` as typed, `detail.reason`: the
+    /// class of failure, `detail.from`).
+    SignInFailed,
+    /// An account was locked after failed sign-ins (`detail.user`,
+    /// `detail.until`).
+    AccountLocked,
+    /// A session ended before its time: signed out or revoked
+    /// (`detail.user`, `detail.session`).
+    SessionRevoked,
+    /// A client-API token was created (`detail.user`, `detail.token`,
+    /// `detail.scopes`, `detail.expires_at`).
+    TokenCreated,
+    /// A client-API token was revoked (`detail.user`, `detail.token`).
+    TokenRevoked,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -142,6 +142,17 @@ pub enum NodeError {
         operation: String,
         reason: String,
     },
+    /// A sign-in or bearer that does not authenticate. The same answer for
+    /// every cause (no such user, a wrong password or code, a disabled
+    /// account), so that it tells an attacker nothing.
+    #[error("the user name, password or second-factor code is not right")]
+    SignInRefused,
+    /// Too many failed sign-ins in a row: the account is locked for a time.
+    #[error("the account is locked until {until} after failed sign-ins; try again then")]
+    AccountLocked { until: String },
+    /// A user, role, password or token that cannot be accepted as given.
+    #[error("{0}")]
+    InvalidUser(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -188,7 +199,10 @@ impl NodeError {
             | NodeError::CannotDecrypt(..)
             | NodeError::NoEncryptionKey(_)
             | NodeError::ActionNotAllowed(_)
-            | NodeError::Forbidden { .. } => Fault::Caller,
+            | NodeError::Forbidden { .. }
+            | NodeError::SignInRefused
+            | NodeError::AccountLocked { .. }
+            | NodeError::InvalidUser(_) => Fault::Caller,
         }
     }
 }

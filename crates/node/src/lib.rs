@@ -76,6 +76,8 @@ pub struct NodeSettings {
     /// The cases' clocks: the emergency acknowledgement target, the
     /// warnings' lead times and the scheduler's tick (`app/clocks.rs`).
     pub clocks: app::ClockSettings,
+    /// Lock-outs, sessions and tokens (`app/users.rs`).
+    pub people: app::PeopleSettings,
 }
 
 /// A running node's shared state.
@@ -110,6 +112,8 @@ pub struct Node {
     verified_checkpoint: std::sync::Mutex<Option<(String, String, custos_ledger::Checkpoint)>>,
     /// Clock events fired and escalations received, for `/metrics`.
     clock_counters: app::clocks::ClockCounters,
+    /// Password hashes running at once (`app/secrets.rs`).
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Node {
@@ -136,6 +140,7 @@ impl Node {
             custody_fault: RwLock::new(None),
             verified_checkpoint: std::sync::Mutex::new(None),
             clock_counters: Default::default(),
+            hashing: tokio::sync::Semaphore::new(app::secrets::HASHING_AT_ONCE),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {

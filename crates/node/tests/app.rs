@@ -44,6 +44,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         evidence: Default::default(),
         treaty_registry: None,
         clocks: Default::default(),
+        people: Default::default(),
     };
     Node::open(
         settings,
@@ -156,12 +157,23 @@ async fn a_request_that_cannot_be_shown_is_not_logged_as_read() {
 }
 
 #[tokio::test]
-async fn a_token_is_shown_once_and_its_bearer_acts_under_its_name() {
+async fn a_token_is_shown_once_and_its_bearer_acts_under_its_users_name() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, from) = draft(RequestKind::Preservation);
     let node = node(tmp.path(), from).await;
-
-    let token = node.create_token("desk officer").await.unwrap();
+    let roles = custos_node::app::Roles::all();
+    let new_user = custos_node::app::NewUser {
+        name: "desk".into(),
+        roles,
+        ..Default::default()
+    };
+    node.add_user(&operator(), new_user).await.unwrap();
+    let request = custos_node::app::TokenRequest {
+        user: "desk".into(),
+        name: Some("desk officer".into()),
+        ..Default::default()
+    };
+    let token = node.create_token(&operator(), request).await.unwrap();
     assert!(
         token
             .secret
@@ -172,11 +184,14 @@ async fn a_token_is_shown_once_and_its_bearer_acts_under_its_name() {
         "Debug never shows the secret"
     );
     assert_eq!(
-        node.tokens().await.unwrap(),
+        node.tokens(&operator(), None).await.unwrap(),
         [TokenView {
-            id: token.id.clone(),
+            id: token.token.id.clone(),
+            user: "desk".into(),
             name: "desk officer".into(),
+            scopes: roles,
             created_at: AT,
+            expires_at: AT + time::Duration::days(90),
             revoked_at: None,
         }]
     );
@@ -184,12 +199,12 @@ async fn a_token_is_shown_once_and_its_bearer_acts_under_its_name() {
     assert_eq!(
         actor,
         Some(Actor::Api {
-            user: "desk officer".into(),
+            user: "desk".into(),
             token: "desk officer".into(),
-            roles: custos_node::app::Roles::all(),
+            roles,
         })
     );
-    assert_eq!(actor.unwrap().label(), "api:desk officer/desk officer");
+    assert_eq!(actor.unwrap().label(), "api:desk/desk officer");
     // A guess with the right prefix, and a secret without it, are nobody.
     assert_eq!(node.authenticate("custos_0000").await.unwrap(), None);
     let unprefixed = token.secret.trim_start_matches("custos_");

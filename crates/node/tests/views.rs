@@ -45,7 +45,7 @@ fn draft() -> Value {
 
 fn officer() -> Actor {
     Actor::Api {
-        user: "desk officer".into(),
+        user: "desk".into(),
         token: "desk officer".into(),
         roles: custos_node::app::Roles::all(),
     }
@@ -64,7 +64,18 @@ impl Scene {
         let fr = &net.node("FR").node;
         let saved = fr.save_draft(draft(), &operator()).await.unwrap();
         net.clock.advance(time::Duration::minutes(1));
-        let token = fr.create_token("desk officer").await.unwrap();
+        let new_user = custos_node::app::NewUser {
+            name: "desk".into(),
+            roles: custos_node::app::Roles::all(),
+            ..Default::default()
+        };
+        fr.add_user(&operator(), new_user).await.unwrap();
+        let request = custos_node::app::TokenRequest {
+            user: "desk".into(),
+            name: Some("desk officer".into()),
+            ..Default::default()
+        };
+        let token = fr.create_token(&operator(), request).await.unwrap();
         assert_eq!(
             fr.authenticate(&token.secret).await.unwrap(),
             Some(officer())
@@ -83,7 +94,7 @@ impl Scene {
             (saved.clone(), "saved"),
             (sent.thread.clone(), "sent"),
             (sent.message_id.clone(), "message"),
-            (token.id.clone(), "token"),
+            (token.token.id.clone(), "token"),
         ];
         // Keys are made afresh on every run.
         let keys = fr.keys().view();
@@ -326,7 +337,7 @@ fn rows() -> Vec<Row> {
                     {
                       "seq": 1,
                       "at": "2026-11-01T12:01:00Z",
-                      "actor": "api:desk officer",
+                      "actor": "api:desk/desk officer",
                       "kind": "sent:submit",
                       "detail": {
                         "message_id": "<message>",
@@ -445,13 +456,23 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's tokens",
-            run: |s| Box::pin(async { s.show(&s.fr().tokens().await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().tokens(&operator(), None).await.unwrap()) }),
             expect: expect![[r#"
                 [
                   {
                     "id": "<token>",
+                    "user": "desk",
                     "name": "desk officer",
+                    "scopes": [
+                      "duty-officer",
+                      "caseworker",
+                      "executing-authority",
+                      "data-protection-officer",
+                      "auditor",
+                      "administrator"
+                    ],
                     "created_at": "2026-11-01T12:01:00Z",
+                    "expires_at": "2027-01-30T12:01:00Z",
                     "revoked_at": null
                   }
                 ]"#]],
@@ -539,9 +560,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 4,
+                  "size": 6,
                   "root": "<root>",
-                  "checkpoint_size": 4
+                  "checkpoint_size": 6
                 }"#]],
         },
         Row {
@@ -555,7 +576,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 4,
+                  "ledger_entries": 6,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,

@@ -78,11 +78,12 @@ pub enum ErrorCode {
     BadQuery,
     ActionNotAllowed,
     Forbidden,
+    InvalidUser,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 54] = [
+    pub const ALL: [ErrorCode; 55] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -137,6 +138,7 @@ impl ErrorCode {
         ErrorCode::BadQuery,
         ErrorCode::ActionNotAllowed,
         ErrorCode::Forbidden,
+        ErrorCode::InvalidUser,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -196,6 +198,7 @@ impl ErrorCode {
             ErrorCode::BadQuery => "bad-query",
             ErrorCode::ActionNotAllowed => "action-not-allowed",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidUser => "invalid-user",
         }
     }
 
@@ -250,6 +253,7 @@ impl ErrorCode {
             ErrorCode::BadQuery => 400,
             ErrorCode::ActionNotAllowed => 409,
             ErrorCode::Forbidden => 403,
+            ErrorCode::InvalidUser => 422,
         }
     }
 
@@ -401,6 +405,9 @@ impl ErrorCode {
             }
             ErrorCode::Forbidden => {
                 "None of the caller's roles (or its token's scopes) allows this operation; the message names the operation and the roles held, and the refusal is recorded (client API only)."
+            }
+            ErrorCode::InvalidUser => {
+                "A user, role, password or token cannot be accepted as given (a name taken or malformed, a password too short, an unknown role, a token's scopes wider than its user's roles); the message says which (client API only)."
             }
         }
     }

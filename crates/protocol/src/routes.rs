@@ -25,6 +25,25 @@ pub const CASES: &str = "/api/v1/cases";
 pub const CASE: &str = "/api/v1/cases/{id}";
 /// `POST`: take an action on a case (client API).
 pub const CASE_ACTIONS: &str = "/api/v1/cases/{id}/actions";
+/// `POST`: sign in with user name, password and second factor; answers a
+/// session (client API).
+pub const SIGN_IN: &str = "/api/v1/sign-in";
+/// `POST`: end the session whose bearer is sent (client API).
+pub const SIGN_OUT: &str = "/api/v1/sign-out";
+/// `GET` lists, `POST` adds users (client API).
+pub const USERS: &str = "/api/v1/users";
+/// `POST`: disable a user (client API).
+pub const USER_DISABLE: &str = "/api/v1/users/{name}/disable";
+/// `POST`: enable a user (client API).
+pub const USER_ENABLE: &str = "/api/v1/users/{name}/enable";
+/// `POST`: change a user's roles (client API).
+pub const USER_ROLES: &str = "/api/v1/users/{name}/roles";
+/// `POST`: give a user a new second factor (client API).
+pub const USER_RESET_SECOND_FACTOR: &str = "/api/v1/users/{name}/reset-second-factor";
+/// `GET` lists, `POST` creates client-API tokens (client API).
+pub const TOKENS: &str = "/api/v1/tokens";
+/// `DELETE`: revoke a token (client API).
+pub const TOKEN: &str = "/api/v1/tokens/{id}";
 /// `GET`: liveness.
 pub const HEALTH: &str = "/healthz";
 /// `GET`: Prometheus metrics.

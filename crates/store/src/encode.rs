@@ -7,7 +7,6 @@ use time::{OffsetDateTime, UtcOffset};
 use crate::StoreError;
 use crate::federation::{
     IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage, RefusalRecord,
-    TokenRecord,
 };
 use crate::ledger::StoredCheckpoint;
 use crate::records::{Direction, NewEvent, RequestRecord, storage_precision};
@@ -359,29 +358,6 @@ pub(crate) fn refusal(r: &RefusalRecord) -> Result<RefusalRow<'_>, StoreError> {
         detail: text("refusals.detail", &r.detail)?,
         body_sha256: text("refusals.body_sha256", &r.body_sha256)?,
         body_len: count("refusals.body_len", r.body_len)?,
-    })
-}
-
-/// A token, checked and converted for writing.
-#[derive(Debug)]
-pub(crate) struct TokenRow<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub secret_hash: &'a str,
-    pub created_at: OffsetDateTime,
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-pub(crate) fn token(t: &TokenRecord) -> Result<TokenRow<'_>, StoreError> {
-    Ok(TokenRow {
-        id: text("tokens.id", &t.id)?,
-        name: text("tokens.name", &t.name)?,
-        secret_hash: text("tokens.secret_hash", &t.secret_hash)?,
-        created_at: timestamp("tokens.created_at", t.created_at)?,
-        revoked_at: t
-            .revoked_at
-            .map(|at| timestamp("tokens.revoked_at", at))
-            .transpose()?,
     })
 }
 

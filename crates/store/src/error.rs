@@ -80,6 +80,10 @@ pub enum StoreError {
     #[error("a token with id {0:?} or with the same secret is already stored")]
     DuplicateToken(String),
 
+    /// A user with this name is already stored.
+    #[error("a user named {0:?} already exists")]
+    DuplicateUser(String),
+
     /// A batch could not be appended to the ledger because the ledger is
     /// not as the sequencer saw it: it holds `actual` entries, not
     /// `expected` (another sequencer appended first), or, when the two

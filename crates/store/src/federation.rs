@@ -1,7 +1,6 @@
 //! The records of federation that a node keeps: the directory it trusts,
 //! the signed messages of each request thread, the outbox that delivers
-//! outgoing messages, the incoming messages it refused, and the client API
-//! tokens.
+//! outgoing messages, and the incoming messages it refused.
 //!
 //! The store knows nothing of the protocol: message ids, kinds and threads
 //! are text, and envelopes, receipts and ciphertexts are opaque bytes kept
@@ -280,17 +279,4 @@ pub struct RefusalRecord {
     pub body_sha256: String,
     /// Length of the body received, in bytes (at most `i64::MAX`).
     pub body_len: u64,
-}
-
-/// A client API token. The secret itself is never stored, only its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub id: String,
-    /// What the token is for, chosen by the operator.
-    pub name: String,
-    /// The hash of the secret (its SHA-256 in hex), unique among tokens.
-    pub secret_hash: String,
-    pub created_at: OffsetDateTime,
-    /// When it was revoked; a revoked token grants nothing.
-    pub revoked_at: Option<OffsetDateTime>,
 }

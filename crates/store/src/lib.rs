@@ -3,9 +3,10 @@
 //! [`Store`] says what a node keeps (its identity, the requests it sent and
 //! received, each request's numbered history, and for federation the
 //! directory it trusts, the signed messages of each request thread, the
-//! outbox delivering them, refused messages, client API tokens, the
+//! outbox delivering them, refused messages, the
 //! custody ledger's entries, tree hashes and checkpoints, and what
-//! witnessing other nodes' ledgers, and being witnessed, leaves behind); two
+//! witnessing other nodes' ledgers, and being witnessed, leaves behind, and
+//! the people who use the node: users, sessions and client-API tokens); two
 //! adapters keep it, SQLite (the embedded default, one file) and PostgreSQL
 //! (for a State running several replicas). [`open`] picks the adapter once,
 //! from the URL, and brings the schema up to date; everything else sees only
@@ -23,14 +24,17 @@ mod federation;
 mod group_commit;
 mod hash_blocks;
 mod ledger;
+mod people;
 mod postgres;
 mod postgres_cases;
+mod postgres_people;
 mod postgres_write;
 mod records;
 mod rows;
 mod sqlite;
 mod sqlite_cases;
 mod sqlite_db;
+mod sqlite_people;
 mod sqlite_scan;
 mod sqlite_witness;
 mod sqlite_write;
@@ -49,12 +53,13 @@ pub use case_index::{
 pub use error::StoreError;
 pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord, UnknownOutboxState,
+    RefusalRecord, StoredDirectory, StoredMessage, UnknownOutboxState,
 };
 pub use ledger::{
     EntryDigest, HashRun, LedgerEntry, LedgerScan, PendingEntry, RunDigest, RunStream, SCAN_RUN,
     Spent, StoredCheckpoint,
 };
+pub use people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
@@ -276,27 +281,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// latest first).
     async fn refusals(&self, limit: u32) -> Result<Vec<RefusalRecord>, StoreError>;
 
-    // -- Client API tokens.
-
-    /// Records a new token. An id already stored, or a secret hash already
-    /// stored, is [`StoreError::DuplicateToken`].
-    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
-
-    /// The token whose secret has this hash, revoked or not.
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
-
-    /// Every token, oldest first (ties by id).
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-
-    /// Revokes a token at `at` and returns it as stored, or `None` if no
-    /// token has this id. A token already revoked keeps its first
-    /// revocation time.
-    async fn revoke_token(
-        &self,
-        id: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<TokenRecord>, StoreError>;
-
     // -- The custody ledger. The store keeps bytes and hashes and makes
     // each append atomic and ordered; the node computes and checks every
     // hash. Several node processes may share one ledger.
@@ -516,6 +500,114 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Closes the store's connections, waiting for operations in flight.
     /// Operations after this fail with [`StoreError::Unavailable`].
     async fn close(&self);
+
+    // -- People (`people.rs`): users, their sign-in state, the sessions
+    // they open and their client-API tokens. Each change is written with
+    // its ledger entries (queued as of `at`) in one transaction or not at
+    // all.
+
+    /// Adds a user with the hashes of their recovery codes. A name already
+    /// taken is [`StoreError::DuplicateUser`] and nothing changes.
+    async fn add_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: &[String],
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The user with this name, if any.
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Every user, by name (bytewise).
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Replaces a user's profile (display name, e-mail, roles, enabled,
+    /// password hash, TOTP secret, change time); the sign-in state and the
+    /// creation time stay. With `recovery_codes`, the user's codes are
+    /// replaced by these and the last TOTP step accepted is forgotten (a
+    /// new second factor). `false`, and nothing written, if no such user.
+    async fn change_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: Option<&[String]>,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a user's sign-in state to `new` if it is still `expected`;
+    /// `false`, and nothing written, if it is not (or no such user).
+    async fn set_sign_in_state(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Opens a session for a sign-in whose password and code were good:
+    /// sets the user's sign-in state to `new` if it is still `expected`,
+    /// marks the recovery code with this hash used (when one was given, and
+    /// only if it is one of the user's unused codes) and stores the
+    /// session, all or nothing.
+    async fn open_session(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+    ) -> Result<SessionOutcome, StoreError>;
+
+    /// How many of a user's recovery codes are still unused.
+    async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError>;
+
+    /// The session whose secret has this hash, revoked or not.
+    async fn session_by_hash(&self, secret_hash: &str)
+    -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Notes that a session was used at `at` (its idle limit counts from
+    /// there).
+    async fn touch_session(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// A user's sessions (every user's with `None`), newest first.
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Revokes a session at `at` and returns it as stored, or `None` if no
+    /// session has this id. One already revoked keeps its first time and
+    /// nothing is queued.
+    async fn revoke_session(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Records a new token of a stored user. An id or a secret hash already
+    /// stored is [`StoreError::DuplicateToken`].
+    async fn put_token(
+        &self,
+        token: &TokenRecord,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The token whose secret has this hash, revoked or not.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// A user's tokens (everyone's with `None`), oldest first (ties by id).
+    async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes a token at `at` and returns it as stored, or `None` if no
+    /// token has this id. A token already revoked keeps its first
+    /// revocation time and nothing is queued.
+    async fn revoke_token(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

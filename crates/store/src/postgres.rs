@@ -21,10 +21,12 @@ use crate::decode::{self, failed};
 use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage,
 };
 use crate::hash_blocks::{self, BlockRow};
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
+use crate::postgres_people;
 use crate::postgres_write::{self as write, PgTx, earlier_copy, finish};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
@@ -587,46 +589,6 @@ impl Store for PgStore {
         rows.iter().map(rows::refusal).collect()
     }
 
-    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        write::put_token(&self.pool, token).await
-    }
-
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        if !encode::storable(secret_hash) {
-            return Ok(None);
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(tokens),
-            " FROM tokens WHERE secret_hash = $1"
-        ))
-        .bind(secret_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(failed("look up a token"))?;
-        row.as_ref().map(rows::token).transpose()
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(tokens),
-            " FROM tokens ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed("list tokens"))?;
-        rows.iter().map(rows::token).collect()
-    }
-
-    async fn revoke_token(
-        &self,
-        id: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        write::revoke_token(&self.pool, id, at).await
-    }
-
     async fn queue_ledger(
         &self,
         entries: &[Vec<u8>],
@@ -960,5 +922,111 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    // -- People: the statements are in `postgres_people.rs`.
+
+    async fn add_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: &[String],
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        postgres_people::add_user(self, user, recovery_codes, ledger, at).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        postgres_people::user(self, name).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        postgres_people::users(self).await
+    }
+
+    async fn change_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: Option<&[String]>,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        postgres_people::change_user(self, user, recovery_codes, ledger, at).await
+    }
+
+    async fn set_sign_in_state(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        postgres_people::set_sign_in_state(self, name, expected, new, ledger, at).await
+    }
+
+    async fn open_session(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+    ) -> Result<SessionOutcome, StoreError> {
+        postgres_people::open_session(self, expected, new, recovery_code, session, ledger).await
+    }
+
+    async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError> {
+        postgres_people::recovery_codes_left(self, name).await
+    }
+
+    async fn session_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        postgres_people::session_by_hash(self, secret_hash).await
+    }
+
+    async fn touch_session(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        postgres_people::touch_session(self, id, at).await
+    }
+
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+        postgres_people::sessions(self, user).await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        postgres_people::revoke_session(self, id, ledger, at).await
+    }
+
+    async fn put_token(
+        &self,
+        token: &TokenRecord,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        postgres_people::put_token(self, token, ledger, at).await
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        postgres_people::token_by_hash(self, secret_hash).await
+    }
+
+    async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>, StoreError> {
+        postgres_people::tokens(self, user).await
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        postgres_people::revoke_token(self, id, ledger, at).await
     }
 }

@@ -17,11 +17,10 @@ use crate::StoreError;
 use crate::case_index::FiredWrite;
 use crate::decode::{self, column, failed};
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
-use crate::federation::{RefusalRecord, StoredDirectory, TokenRecord};
+use crate::federation::{RefusalRecord, StoredDirectory};
 use crate::hash_blocks::BlockRow;
 use crate::ledger::StoredCheckpoint;
 use crate::records::NodeInfo;
-use crate::rows::{self, columns};
 use crate::txn::Tx;
 use crate::witness::{CosignatureRecord, WitnessedState};
 
@@ -475,47 +474,6 @@ pub(crate) async fn record_refusal(
     .await
     .map_err(failed("record a refusal"))?;
     Ok(())
-}
-
-pub(crate) async fn put_token(pool: &PgPool, token: &TokenRecord) -> Result<(), StoreError> {
-    let t = encode::token(token)?;
-    let done = sqlx::query(
-        "INSERT INTO tokens (id, name, secret_hash, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-    )
-    .bind(t.id)
-    .bind(t.name)
-    .bind(t.secret_hash)
-    .bind(t.created_at)
-    .bind(t.revoked_at)
-    .execute(pool)
-    .await
-    .map_err(failed("store a token"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::DuplicateToken(token.id.clone()));
-    }
-    Ok(())
-}
-
-pub(crate) async fn revoke_token(
-    pool: &PgPool,
-    id: &str,
-    at: OffsetDateTime,
-) -> Result<Option<TokenRecord>, StoreError> {
-    if !encode::storable(id) {
-        return Ok(None);
-    }
-    let at = encode::timestamp("tokens.revoked_at", at)?;
-    let row = sqlx::query(concat!(
-        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING ",
-        columns!(tokens)
-    ))
-    .bind(id)
-    .bind(at)
-    .fetch_optional(pool)
-    .await
-    .map_err(failed("revoke a token"))?;
-    row.as_ref().map(rows::token).transpose()
 }
 
 pub(crate) async fn put_checkpoint(

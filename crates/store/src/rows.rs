@@ -22,7 +22,7 @@ use crate::decode::{
     self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
     RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
 };
-use crate::federation::{MessageRecord, RefusalRecord, StoredMessage, TokenRecord};
+use crate::federation::{MessageRecord, RefusalRecord, StoredMessage};
 use crate::ledger::{PendingEntry, StoredCheckpoint};
 use crate::records::RequestRecord;
 use crate::sqlite_db;
@@ -51,9 +51,6 @@ macro_rules! columns {
     };
     (refusals) => {
         "seq, at, peer, claimed_sender, code, detail, body_sha256, body_len"
-    };
-    (tokens) => {
-        "id, name, secret_hash, created_at, revoked_at"
     };
     (ledger_entries) => {
         "idx, entry, recorded_at"
@@ -302,17 +299,6 @@ pub(crate) fn refusal(row: &impl RowAccess) -> Result<RefusalRecord, StoreError>
         body_len: row.get(T, "body_len")?,
     }
     .parse()
-}
-
-pub(crate) fn token(row: &impl RowAccess) -> Result<TokenRecord, StoreError> {
-    const T: &str = "tokens";
-    Ok(TokenRecord {
-        id: row.get(T, "id")?,
-        name: row.get(T, "name")?,
-        secret_hash: row.get(T, "secret_hash")?,
-        created_at: row.time(T, "created_at")?,
-        revoked_at: row.optional_time(T, "revoked_at")?,
-    })
 }
 
 /// A draft kept in clear: the request's id and the draft's bytes.

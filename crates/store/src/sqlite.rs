@@ -27,16 +27,18 @@ use crate::decode;
 use crate::encode;
 use crate::federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
-    RefusalRecord, StoredDirectory, StoredMessage, TokenRecord,
+    RefusalRecord, StoredDirectory, StoredMessage,
 };
 use crate::group_commit::Writer;
 use crate::hash_blocks;
 use crate::ledger::{EntryDigest, LedgerEntry, LedgerScan, PendingEntry, StoredCheckpoint};
+use crate::people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
 use crate::records::{Backend, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord};
 use crate::rows::{self, columns};
 use crate::sqlite_db::{
     self as db, Readers, Role, all, first, read_blocks, read_ledger_size, value,
 };
+use crate::sqlite_people;
 use crate::sqlite_write as write;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 use crate::{Store, StoreError};
@@ -585,60 +587,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let token = token.clone();
-        self.writer
-            .write(move |conn| write::put_token(conn, &token))
-            .await
-    }
-
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        if !encode::storable(secret_hash) {
-            return Ok(None);
-        }
-        self.read(|conn| {
-            first(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(tokens),
-                    " FROM tokens WHERE secret_hash = ?1"
-                ),
-                [secret_hash],
-                "look up a token",
-                |row| rows::token(row),
-            )
-        })
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.read_long(|conn| {
-            all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    columns!(tokens),
-                    " FROM tokens ORDER BY created_at, id"
-                ),
-                [],
-                "list tokens",
-                |row| rows::token(row),
-            )
-        })
-        .await
-    }
-
-    async fn revoke_token(
-        &self,
-        id: &str,
-        at: OffsetDateTime,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        let id = id.to_owned();
-        self.writer
-            .write(move |conn| write::revoke_token(conn, &id, at))
-            .await
-    }
-
     async fn queue_ledger(
         &self,
         entries: &[Vec<u8>],
@@ -941,5 +889,111 @@ impl Store for SqliteStore {
             drop(stop);
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+    }
+
+    // -- People: the statements are in `sqlite_people.rs`.
+
+    async fn add_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: &[String],
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlite_people::add_user(self, user, recovery_codes, ledger, at).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        sqlite_people::user(self, name)
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        sqlite_people::users(self).await
+    }
+
+    async fn change_user(
+        &self,
+        user: &UserRecord,
+        recovery_codes: Option<&[String]>,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        sqlite_people::change_user(self, user, recovery_codes, ledger, at).await
+    }
+
+    async fn set_sign_in_state(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, at).await
+    }
+
+    async fn open_session(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+    ) -> Result<SessionOutcome, StoreError> {
+        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger).await
+    }
+
+    async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError> {
+        sqlite_people::recovery_codes_left(self, name)
+    }
+
+    async fn session_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        sqlite_people::session_by_hash(self, secret_hash)
+    }
+
+    async fn touch_session(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlite_people::touch_session(self, id, at).await
+    }
+
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+        sqlite_people::sessions(self, user).await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        sqlite_people::revoke_session(self, id, ledger, at).await
+    }
+
+    async fn put_token(
+        &self,
+        token: &TokenRecord,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlite_people::put_token(self, token, ledger, at).await
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sqlite_people::token_by_hash(self, secret_hash)
+    }
+
+    async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>, StoreError> {
+        sqlite_people::tokens(self, user).await
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &str,
+        ledger: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        sqlite_people::revoke_token(self, id, ledger, at).await
     }
 }

@@ -20,7 +20,6 @@ use crate::decode;
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
 use crate::federation::{
     AcceptOutcome, IncomingMessage, OutboxItem, OutgoingMessage, RefusalRecord, StoredDirectory,
-    TokenRecord,
 };
 use crate::hash_blocks::BlockRow;
 use crate::ledger::StoredCheckpoint;
@@ -586,48 +585,6 @@ pub(crate) fn record_refusal(conn: &Connection, refusal: &RefusalRecord) -> Resu
         "record a refusal",
     )?;
     Ok(())
-}
-
-pub(crate) fn put_token(conn: &Connection, token: &TokenRecord) -> Result<(), StoreError> {
-    let t = encode::token(token)?;
-    let inserted = execute(
-        conn,
-        "INSERT INTO tokens (id, name, secret_hash, created_at, revoked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        params![
-            t.id,
-            t.name,
-            t.secret_hash,
-            encode::unix_micros(t.created_at),
-            t.revoked_at.map(encode::unix_micros)
-        ],
-        "store a token",
-    )?;
-    if inserted == 0 {
-        return Err(StoreError::DuplicateToken(token.id.clone()));
-    }
-    Ok(())
-}
-
-pub(crate) fn revoke_token(
-    conn: &Connection,
-    id: &str,
-    at: OffsetDateTime,
-) -> Result<Option<TokenRecord>, StoreError> {
-    if !encode::storable(id) {
-        return Ok(None);
-    }
-    let at = encode::timestamp("tokens.revoked_at", at)?;
-    first(
-        conn,
-        concat!(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING ",
-            columns!(tokens)
-        ),
-        params![id, encode::unix_micros(at)],
-        "revoke a token",
-        |row| rows::token(row),
-    )
 }
 
 pub(crate) fn queue_ledger(

@@ -31,7 +31,7 @@ pub use custos_node::Keystore;
 pub use network::{Network, NetworkBuilder};
 pub use node::{NodeBuilder, TestNode};
 pub use postgres::{POSTGRES_URL_VAR, TempDatabase};
-pub use router::Reply;
+pub use router::{Reply, request};
 
 use time::OffsetDateTime;
 use time::macros::datetime;

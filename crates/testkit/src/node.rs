@@ -193,6 +193,7 @@ impl NodeBuilder {
             message_reserve_bytes: self.message_reserve_bytes,
             treaty_registry: self.treaty_registry,
             clocks: self.clocks,
+            people: Default::default(),
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();
@@ -270,9 +271,54 @@ impl TestNode {
         self.clock.now()
     }
 
-    /// Creates a client-API token named `name`; returns its secret.
+    /// A client-API token of the user `name`, who holds every role (added
+    /// first if the node has no such user); returns its secret. The token
+    /// is named after the user, so it acts as `api:{name}/{name}`.
     pub async fn token(&self, name: &str) -> Result<String, KitError> {
-        Ok(self.node.create_token(name).await?.secret)
+        self.token_with(name, custos_node::app::Roles::all()).await
+    }
+
+    /// A client-API token of the user `name` holding exactly `roles` (the
+    /// user is added first if the node has no such user, else given these
+    /// roles); returns its secret.
+    pub async fn token_with(
+        &self,
+        name: &str,
+        roles: custos_node::app::Roles,
+    ) -> Result<String, KitError> {
+        use custos_node::app::{NewUser, RoleChange, TokenRequest};
+        let operator = custos_node::Actor::Cli {
+            user: "testkit".to_owned(),
+        };
+        let known = self.store.user(name).await?;
+        if known.is_some() {
+            self.node
+                .change_roles(&operator, name, RoleChange::Set(roles))
+                .await?;
+        } else {
+            self.node
+                .add_user(
+                    &operator,
+                    NewUser {
+                        name: name.to_owned(),
+                        roles,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+        let token = self
+            .node
+            .create_token(
+                &operator,
+                TokenRequest {
+                    user: name.to_owned(),
+                    name: Some(name.to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(token.secret)
     }
 
     /// Closes the store (its pool and writer), keeping the folder.

@@ -35,12 +35,58 @@ pub struct InitArgs {
     /// The public key (ed25519:...) of the registry whose directory this node trusts.
     #[arg(long, value_name = "KEY")]
     pub registry_key: Option<String>,
+    /// The user name of the node's first administrator, whose password, TOTP secret and
+    /// recovery codes are printed once (default: the operator's name, CUSTOS_OPERATOR or the
+    /// account's).
+    #[arg(long, value_name = "NAME")]
+    pub admin_user: Option<String>,
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let actor = crate::operator::operator()?;
     let summary = init(&args, &SystemClock)?;
     println!("{summary}");
+    first_administrator(&args, &actor)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Makes the node's first administrator and prints their secrets, once.
+/// Without `--admin-user`, the operator's name is used when it is a usable
+/// user name; otherwise the operator is told how to make one.
+fn first_administrator(args: &InitArgs, actor: &custos_node::Actor) -> anyhow::Result<()> {
+    let operator = actor.person().unwrap_or_default().to_lowercase();
+    let name = match &args.admin_user {
+        Some(name) => name.clone(),
+        None if custos_node::app::users::check_user_name(&operator).is_ok() => operator,
+        None => {
+            println!(
+                "No administrator was made: the operator's name is not a usable user name. \
+                 Make one with: custos user add NAME --admin --data {}",
+                args.data.display()
+            );
+            return Ok(());
+        }
+    };
+    let mut roles = custos_node::app::Roles::NONE;
+    roles.insert(custos_node::app::Role::Administrator);
+    let added = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let added = node
+            .add_user(
+                actor,
+                custos_node::app::NewUser {
+                    name,
+                    roles,
+                    ..Default::default()
+                },
+            )
+            .await;
+        node.close().await;
+        anyhow::Ok(added?)
+    })?;
+    println!("First administrator:");
+    super::user::print_new_user(&added);
+    Ok(())
 }
 
 /// Creates the node; returns a summary for the operator.

@@ -14,6 +14,7 @@ pub mod request;
 pub mod serve;
 pub mod token;
 pub mod treaty;
+pub mod user;
 
 use anyhow::Context;
 

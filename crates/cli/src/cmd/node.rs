@@ -40,6 +40,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         message_reserve_bytes: config.storage.reserve_bytes,
         treaty_registry,
         clocks: config.cases.clocks()?,
+        people: config.people.settings()?,
     };
     let http = http_client(&config)?;
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)

@@ -452,6 +452,7 @@ fn the_stores_public_types_name_no_database_driver() {
         "error.rs",
         "federation.rs",
         "ledger.rs",
+        "people.rs",
         "records.rs",
         "witness.rs",
     ] {
@@ -476,6 +477,7 @@ fn the_stores_public_types_name_no_database_driver() {
                 "error",
                 "federation",
                 "ledger",
+                "people",
                 "records",
                 "witness"
             ]

@@ -70,6 +70,13 @@ fn every_command_has_help() {
         &["refusals"],
         &["token", "create"],
         &["token", "list"],
+        &["token", "revoke"],
+        &["user", "add"],
+        &["user", "list"],
+        &["user", "disable"],
+        &["user", "enable"],
+        &["user", "roles"],
+        &["user", "reset-second-factor"],
     ];
     for c in commands {
         let mut args = c.to_vec();
@@ -546,8 +553,8 @@ fn the_demo_runs_and_cleans_up() {
         "{text}"
     );
     for step in [
-        "DE (api:demo desk officer) request-info",
-        "FR (api:demo desk officer) provide-info",
+        "DE (api:desk/demo desk officer) request-info",
+        "FR (api:desk/demo desk officer) provide-info",
         "-> FR: partly-executed, DE: partly-executed",
         "-> FR: closed, DE: closed",
         "NL tries to refuse: refused before sending",
@@ -591,7 +598,7 @@ fn the_demo_cases_reach_their_states_alike_on_both_nodes(network: &Value) {
             assert_eq!(step["action"], *action, "{step}");
             assert_eq!(step["states"]["FR"], *state, "{step}");
             assert_eq!(step["states"][requested], *state, "{step}");
-            assert_eq!(step["actor"], "api:demo desk officer", "{step}");
+            assert_eq!(step["actor"], "api:desk/demo desk officer", "{step}");
         }
         let (last_state, timeline) = (steps[steps.len() - 1].2, steps.len() + 1);
         for cc in ["FR", requested] {

@@ -856,7 +856,25 @@ fn lists_and_key_changes_print_json() {
     assert_eq!(codes.first().map(String::as_str), answer.code());
     assert_eq!(refusals[0]["body_len"], junk_len);
 
-    let secret = net.run_ok(&["token", "create", "--data", &de_dir, "--name", "case desk"]);
+    net.run_ok(&[
+        "user",
+        "add",
+        "desk",
+        "--roles",
+        "caseworker",
+        "--data",
+        &de_dir,
+    ]);
+    let secret = net.run_ok(&[
+        "token",
+        "create",
+        "--data",
+        &de_dir,
+        "--user",
+        "desk",
+        "--name",
+        "case desk",
+    ]);
     let tokens: Value =
         serde_json::from_str(&net.run_ok(&["token", "list", "--data", &de_dir, "--json"]))
             .expect("`token list --json` prints JSON");

@@ -23,6 +23,8 @@
 //!   opened and sent between nodes.
 //! - `federation`: requests between nodes, refusals, keys and directories.
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
+//! - `people`: users added at the command line signing in through the API
+//!   of a serving node; their tokens created, listed and revoked.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -39,6 +41,7 @@ mod evidence;
 mod evidence_transfer;
 mod federation;
 mod ledger;
+mod people;
 mod security;
 mod tls;
 mod witness;

@@ -11,6 +11,8 @@
 //!   a repeated, forged, foreign, oversized or garbled one gets its typed
 //!   code and status, and nothing is stored for it.
 //! - `operator`: `/healthz` and `/metrics`.
+//! - `people`: users added, signed in and disabled, tokens created and
+//!   revoked through the client API.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
@@ -18,6 +20,7 @@ mod cases;
 mod client_api;
 mod intake;
 mod operator;
+mod people;
 
 use custos_model::{RequestKind, template, validate};
 use serde_json::Value;

@@ -14,8 +14,9 @@
 //! The operations themselves are methods of [`Node`]: opening and creating a
 //! node ([`Node::open`], [`create_store`]), requests ([`requests`]), cases
 //! derived from their threads and the actions taken on them ([`cases`]), the
-//! case index and the clocks the scheduler fires ([`clocks`]), client
-//! tokens ([`tokens`]), listing requests, the outbox, refusals and forks
+//! case index and the clocks the scheduler fires ([`clocks`]), people
+//! ([`users`], signing in and sessions in [`signin`], client tokens in
+//! [`tokens`], the secrets they rest on in [`secrets`]), listing requests, the outbox, refusals and forks
 //! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
 //! the background workers ([`workers`]). Sending, intake, evidence work and
@@ -31,7 +32,10 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod secrets;
+pub mod signin;
 pub mod tokens;
+pub mod users;
 pub mod views;
 pub mod workers;
 
@@ -54,6 +58,9 @@ pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use signin::{Session, SessionView};
+pub use tokens::{NewToken, TokenRequest};
+pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};
 pub use views::{
     ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
     RequestView, TokenView,

@@ -258,14 +258,26 @@ impl From<ForkRecord> for ForkView {
 
 /// A client-API token as listed: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: String,
-    /// Who or what the token is for.
+    /// The user it belongs to.
+    pub user: String,
+    /// What the token is for.
     pub name: String,
+    /// The roles it may use (within its user's roles at each call).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<super::Role>))]
+    pub scopes: super::Roles,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: OffsetDateTime,
+    /// When it stops granting anything.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: OffsetDateTime,
     /// When it was revoked; a revoked token grants nothing.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub revoked_at: Option<OffsetDateTime>,
 }
 

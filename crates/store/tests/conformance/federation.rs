@@ -1,5 +1,5 @@
 //! Conformance cases for federation: the directory, the messages of
-//! request threads, the outbox, refusals and client API tokens.
+//! request threads, the outbox and refusals.
 
 use super::*;
 
@@ -699,7 +699,7 @@ pub(crate) async fn outbox_items_move_between_states(fx: Fixture) {
 }
 
 // ---------------------------------------------------------------------------
-// Federation: refusals and tokens.
+// Federation: refusals.
 
 pub(crate) async fn refusals_are_listed_newest_first(fx: Fixture) {
     let store = &fx.store;
@@ -765,52 +765,6 @@ pub(crate) async fn refusals_are_listed_newest_first(fx: Fixture) {
         "{err}"
     );
     assert_eq!(store.refusals(10).await.unwrap().len(), 4);
-}
-
-pub(crate) async fn tokens_are_found_by_the_hash_of_their_secret(fx: Fixture) {
-    let store = &fx.store;
-    let token = |id: &str, hash: &str, seconds: i64| TokenRecord {
-        id: id.to_owned(),
-        name: format!("case system {id}"),
-        secret_hash: hash.to_owned(),
-        created_at: at(seconds),
-        revoked_at: None,
-    };
-    let first = token("tok-b", "hash-1", 0);
-    let second = token("tok-a", "hash-2", 10);
-    store.put_token(&first).await.unwrap();
-    store.put_token(&second).await.unwrap();
-
-    assert_eq!(
-        store.token_by_hash("hash-1").await.unwrap(),
-        Some(first.clone())
-    );
-    assert_eq!(
-        store.token_by_hash("hash-2").await.unwrap(),
-        Some(second.clone())
-    );
-    assert_eq!(store.token_by_hash("hash-3").await.unwrap(), None);
-    assert_eq!(store.token_by_hash("nul\0").await.unwrap(), None);
-
-    for clash in [token("tok-b", "hash-9", 20), token("tok-c", "hash-1", 20)] {
-        let err = store.put_token(&clash).await.unwrap_err();
-        assert!(
-            matches!(&err, StoreError::DuplicateToken(id) if *id == clash.id),
-            "{err}"
-        );
-    }
-    assert_eq!(
-        store.list_tokens().await.unwrap(),
-        [first.clone(), second.clone()]
-    );
-
-    let revoked = store.revoke_token("tok-b", at(30)).await.unwrap().unwrap();
-    assert_eq!(revoked.revoked_at, Some(at(30)));
-    // Revoking again keeps the first time.
-    let again = store.revoke_token("tok-b", at(40)).await.unwrap().unwrap();
-    assert_eq!(again.revoked_at, Some(at(30)));
-    assert_eq!(store.token_by_hash("hash-1").await.unwrap(), Some(again));
-    assert_eq!(store.revoke_token("tok-z", at(40)).await.unwrap(), None);
 }
 
 pub(crate) async fn federation_data_survives_reopening_and_corruption_is_reported(fx: Fixture) {

@@ -4,7 +4,8 @@
 //! store plus the URL it came from, for reopening and for raw SQL): the
 //! cases on a node's own records are below, those on federation in
 //! `federation.rs`, those on the custody ledger in `ledger.rs` and those
-//! on witnessing in `witness.rs`.
+//! on witnessing in `witness.rs`, those on users, sessions and tokens in
+//! `people.rs`.
 //! `conformance!` runs every case against a new SQLite file in a temporary
 //! directory, and against PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names
 //! a server: there each case gets its own database with a random name,
@@ -23,7 +24,7 @@ use custos_model::{RequestKind, StateCode};
 use custos_store::{
     AcceptOutcome, Backend, Direction, IncomingMessage, MessageRecord, NewEvent, NodeInfo,
     OutboxItem, OutboxState, OutgoingMessage, RefusalRecord, RequestFilter, RequestRecord, Store,
-    StoreError, StoredDirectory, TokenRecord, storage_precision,
+    StoreError, StoredDirectory, storage_precision,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -33,11 +34,13 @@ use time::{Duration, OffsetDateTime};
 mod cases;
 mod federation;
 mod ledger;
+mod people;
 mod witness;
 
 use cases::*;
 use federation::*;
 use ledger::*;
+use people::*;
 use witness::*;
 
 const POSTGRES_URL_VAR: &str = "CUSTOS_TEST_POSTGRES_URL";
@@ -1072,7 +1075,10 @@ conformance!(
     claims_keep_each_thread_in_order,
     outbox_items_move_between_states,
     refusals_are_listed_newest_first,
-    tokens_are_found_by_the_hash_of_their_secret,
+    users_are_added_once_and_changed_with_their_ledger_entries,
+    sign_in_state_changes_only_from_the_state_expected,
+    a_session_opens_once_per_state_and_a_recovery_code_once,
+    tokens_belong_to_users_and_are_found_by_the_hash_of_their_secret,
     federation_data_survives_reopening_and_corruption_is_reported,
     queued_entries_wait_oldest_first,
     a_batch_is_appended_with_its_hashes,

@@ -92,6 +92,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
             name: "France (sample) - cybercrime 24/7 point of contact".into(),
             database: None,
             registry_key: None,
+            admin_user: None,
         },
         clock,
     )?;

@@ -106,6 +106,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
                 name: name.into(),
                 database: None,
                 registry_key: Some(registry_pub.clone()),
+                admin_user: None,
             },
             clock,
         )?;
@@ -154,9 +155,9 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         n.token = rt.block_on(async {
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
             node.import_directory(&signed).await?;
-            let token = node.create_token("demo desk officer").await;
+            let token = demo_desk_token(&node).await;
             node.close().await;
-            anyhow::Ok(token?.secret)
+            token
         })?;
     }
     say("directory version 1 signed by the registry and imported by FR, DE and NL");
@@ -602,4 +603,41 @@ async fn verify_all(
     Ok(
         json!({ "signatures_checked": sigs, "receipts_checked": receipts, "problems": problems, "messages": rows }),
     )
+}
+
+/// A desk officer on a demo node, with the case roles, and a client-API
+/// token of theirs.
+async fn demo_desk_token(node: &custos_node::Node) -> anyhow::Result<String> {
+    use custos_node::app::{NewUser, Role, TokenRequest};
+    let demo = custos_node::Actor::Cli {
+        user: "demo".to_owned(),
+    };
+    let roles = [
+        Role::DutyOfficer,
+        Role::Caseworker,
+        Role::ExecutingAuthority,
+    ]
+    .into_iter()
+    .collect();
+    node.add_user(
+        &demo,
+        NewUser {
+            name: "desk".to_owned(),
+            display_name: Some("Demo desk officer".to_owned()),
+            roles,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let token = node
+        .create_token(
+            &demo,
+            TokenRequest {
+                user: "desk".to_owned(),
+                name: Some("demo desk officer".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(token.secret)
 }

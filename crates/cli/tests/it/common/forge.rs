@@ -210,10 +210,14 @@ impl Network {
             .into_iter()
             .map(|(method, to, path, headers, body)| {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+                let typed = headers.iter().any(|(name, _)| *name == "content-type");
                 let mut request = self
                     .client
-                    .request(method, format!("{}{path}", self.url(to)))
-                    .header("content-type", "application/octet-stream")
+                    .request(method, format!("{}{path}", self.url(to)));
+                if !typed {
+                    request = request.header("content-type", "application/octet-stream");
+                }
+                let mut request = request
                     // Offers of manifests near the size limit are checked
                     // by a debug build, which takes its time on a busy
                     // machine: longer than the client's usual deadline.

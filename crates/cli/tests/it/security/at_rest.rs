@@ -158,14 +158,26 @@ impl Db {
     }
 }
 
-/// A client API token for the node of `cc`.
+/// A client API token for the node of `cc`, of a user holding the case
+/// roles.
 fn token(net: &Network, cc: &str) -> String {
     let dir = net.dir(cc);
+    net.run_ok(&[
+        OsStr::new("user"),
+        OsStr::new("add"),
+        OsStr::new("desk"),
+        OsStr::new("--roles"),
+        OsStr::new("duty-officer,caseworker,executing-authority"),
+        OsStr::new("--data"),
+        dir.as_os_str(),
+    ]);
     net.run_ok(&[
         OsStr::new("token"),
         OsStr::new("create"),
         OsStr::new("--data"),
         dir.as_os_str(),
+        OsStr::new("--user"),
+        OsStr::new("desk"),
         OsStr::new("--name"),
         OsStr::new("auditor"),
     ])
