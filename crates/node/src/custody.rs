@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::app::Actor;
 use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
     sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
@@ -64,6 +63,17 @@ pub enum EntryKind {
     /// clock falls due, a clock overdue, a preservation's end
     /// (`detail.clock`, `detail.event`, `detail.due`).
     ClockFired,
+    /// A decision of the access check about a person (or a failed
+    /// authentication): `detail.operation`, `detail.outcome` (`allowed`
+    /// or `refused`), `detail.reason` when refused; `request` is the case
+    /// concerned. Reads are recorded this way (a request read before this
+    /// scheme was a `request-read` entry).
+    Access,
+    /// A case's content granted to a person (`detail.person`,
+    /// `detail.until`, `detail.reason`).
+    CaseAccessGranted,
+    /// A person's grants of a case revoked (`detail.person`).
+    CaseAccessRevoked,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).
@@ -268,16 +278,6 @@ impl Node {
             }
             total += n;
         }
-    }
-
-    /// Logs that `actor` read request `id` (every read of a request is a custody event).
-    pub async fn record_read(&self, id: &str, actor: &Actor) -> Result<(), NodeError> {
-        let now = self.clock.now();
-        let entry = Entry::new(EntryKind::RequestRead, now, actor.label())
-            .request(id)
-            .encode()?;
-        self.store.queue_ledger(&[entry], now).await?;
-        Ok(())
     }
 
     /// Sequences `entry` (queued at a ledger size of at least `base`) and proves

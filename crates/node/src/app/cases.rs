@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Actor;
+use super::access::Operation;
 use crate::reads::RequestView;
 use crate::send::Sent;
 use crate::{Node, NodeError};
@@ -548,10 +549,10 @@ impl Node {
 
     /// Case `id` as `actor` reads it: state, clocks, the actions each side
     /// may take and the timeline, derived from the checked thread. The read
-    /// is logged in the custody ledger, like a request's.
+    /// is checked and recorded first (operation `read-case`).
     pub async fn case(&self, id: &str, actor: &Actor) -> Result<CaseDetail, NodeError> {
+        self.authorize(actor, Operation::ReadCase, Some(id)).await?;
         let derived = self.derived(id, self.clock.now()).await?;
-        self.record_read(id, actor).await?;
         Ok(derived.detail())
     }
 
@@ -575,6 +576,8 @@ impl Node {
         body: Value,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
+        self.authorize(actor, Operation::Act(action), Some(id))
+            .await?;
         if action == Action::Submit {
             return Err(opened_by_sending());
         }

@@ -7,6 +7,8 @@
 //! trusting: `custos evidence verify` checks a package), and by whether
 //! every segment the manifest names is present.
 
+use super::Actor;
+use super::access::Operation;
 use std::path::{Path, PathBuf};
 
 use custos_model::StateCode;
@@ -62,7 +64,11 @@ pub struct PackageSummary {
 
 impl Node {
     /// The evidence packages this node received, by folder name.
-    pub fn received_packages(&self) -> Result<Vec<ReceivedPackage>, NodeError> {
+    pub async fn received_packages(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<ReceivedPackage>, NodeError> {
+        self.authorize(actor, Operation::ListEvidence, None).await?;
         received_packages(&self.settings.data_dir)
     }
 }
@@ -259,7 +265,21 @@ pub fn unverified_manifest(package: &Path) -> Result<ManifestView, NodeError> {
 impl Node {
     /// The manifest of the package folder `package`, its signature checked
     /// against the directory in force.
-    pub fn package_manifest(&self, package: &Path) -> Result<ManifestView, NodeError> {
+    pub async fn package_manifest(
+        &self,
+        actor: &Actor,
+        package: &Path,
+    ) -> Result<ManifestView, NodeError> {
+        self.authorize(actor, Operation::ListEvidence, None).await?;
+        self.package_manifest_checked(package)
+    }
+
+    /// [`Node::package_manifest`] without the access check, for
+    /// operations that checked it themselves.
+    pub(crate) fn package_manifest_checked(
+        &self,
+        package: &Path,
+    ) -> Result<ManifestView, NodeError> {
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let bytes = read_manifest_bytes(package)?;
         let v = verify_manifest(&bytes, &directory).map_err(|e| NodeError::EvidencePackage {
