@@ -541,7 +541,7 @@ impl Node {
     /// order, so the first bad entry is the one reported.
     pub async fn verify_ledger(
         &self,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<LedgerReport, NodeError> {
         // The checkpoint first: one stored later could cover entries
         // appended after the size below was read.
@@ -620,7 +620,7 @@ async fn recompute(
     mut digests: custos_store::RunStream,
     mut stored: StoredHashes,
     spent: &custos_store::Spent,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<(custos_ledger::RootBuilder, Option<Hash>), NodeError> {
     let mut tree = custos_ledger::RootBuilder::new();
     let mut checkpoint_root = None;

@@ -73,6 +73,33 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Verifies the received package `package` (a folder name of
+    /// [`Node::received_packages`]) and records it, as
+    /// [`Node::verify_evidence`] does (operation `verify-evidence`).
+    pub async fn verify_received_package(
+        &self,
+        actor: &Actor,
+        package: &str,
+    ) -> Result<crate::evidence::open::Report, NodeError> {
+        let Some(dir) = crate::evidence::receive::received_folder(&self.settings.data_dir, package)
+        else {
+            // Still a decision about this person: recorded like any other.
+            self.authorize(actor, Operation::VerifyEvidence, None)
+                .await?;
+            return Err(NodeError::NotFound(format!(
+                "no received evidence package {package:?} (list them: custos evidence list)"
+            )));
+        };
+        self.verify_evidence(
+            dir,
+            std::sync::Arc::new(crate::evidence::pipeline::NoProgress),
+            actor,
+        )
+        .await
+    }
+}
+
 /// The evidence packages the node whose data folder is `data_dir` received,
 /// by folder name; none when nothing was ever received. Works without
 /// opening the node (no keys or database are read).

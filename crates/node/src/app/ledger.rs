@@ -68,7 +68,7 @@ impl Node {
     pub async fn check_ledger(
         &self,
         actor: &Actor,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<LedgerVerdict, NodeError> {
         self.authorize(actor, Operation::VerifyLedger, None).await?;
         match self.verify_ledger(progress).await {

@@ -364,6 +364,13 @@ impl Node {
         self.counts(cap).await
     }
 
+    /// [`Node::counts`] for the `/metrics` answer (operation
+    /// `read-metrics`, the monitoring scope).
+    pub async fn metrics_counts(&self, actor: &Actor, cap: u32) -> Result<NodeCounts, NodeError> {
+        self.authorize(actor, Operation::ReadMetrics, None).await?;
+        self.counts(cap).await
+    }
+
     /// Counts for monitoring, each row count capped at `cap` (the
     /// `/metrics` answer, which checks `read-metrics` itself; a person asks
     /// [`Node::statistics`]).
