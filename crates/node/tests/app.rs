@@ -83,7 +83,10 @@ async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
         "a saved draft's id is a thread id: {id}"
     );
 
-    let listed = node.requests(&Default::default()).await.unwrap();
+    let listed = node
+        .requests(&operator(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].id.as_str(), listed[0].kind),
@@ -136,7 +139,12 @@ async fn an_invalid_or_foreign_draft_records_nothing() {
         "{err}"
     );
 
-    assert!(node.requests(&Default::default()).await.unwrap().is_empty());
+    assert!(
+        node.requests(&operator(), &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!node.ledger_pending().await.unwrap());
     node.close().await;
 }
@@ -255,9 +263,14 @@ async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
             "refused by the ledger, not for another reason: {e}"
         );
     }
-    assert!(fr.requests(&Default::default()).await.unwrap().is_empty());
-    assert!(fr.outbox(None, 10).await.unwrap().is_empty());
-    assert!(fr.held_messages().await.unwrap().is_empty());
+    assert!(
+        fr.requests(&operator(), &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(fr.outbox(&operator(), None, 10).await.unwrap().is_empty());
+    assert!(fr.held_messages(&operator()).await.unwrap().is_empty());
     assert!(!fr.ledger_pending().await.unwrap());
 
     // Once entries can be queued again, both actions are kept with theirs.
@@ -265,7 +278,7 @@ async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
     let saved = fr.save_draft(body.clone(), &operator()).await.unwrap();
     let sent = fr.submit(body, &operator()).await.unwrap();
     let listed: Vec<_> = fr
-        .requests(&Default::default())
+        .requests(&operator(), &Default::default())
         .await
         .unwrap()
         .into_iter()
@@ -282,7 +295,7 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, from) = draft(RequestKind::Preservation);
     let node = node(tmp.path(), from).await;
-    let first = node.keys_view();
+    let first = node.keys_view(&operator()).await.unwrap();
     assert_eq!(first.signing.len(), 1);
     let old_id = first.signing[0].key_id.clone();
 
@@ -290,7 +303,7 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     assert_eq!(rotated.previous_signing_key_id, old_id);
     assert_ne!(rotated.signing_key_id, old_id);
     // The node signs with the new key at once, and the files agree.
-    assert_eq!(node.keys_view(), rotated.keys);
+    assert_eq!(node.keys_view(&operator()).await.unwrap(), rotated.keys);
     let on_disk = Keystore::load(&tmp.path().join("keys")).unwrap();
     assert_eq!(on_disk.signing.key_id(), rotated.signing_key_id);
     assert_eq!(
@@ -307,7 +320,7 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     assert!(err.to_string().contains("rotate first"), "{err}");
     let revoked = node.revoke_key(&old_id, &operator()).await.unwrap();
     assert_eq!(revoked.keys.signing[0].revoked_at, Some(AT));
-    assert_eq!(node.keys_view(), revoked.keys);
+    assert_eq!(node.keys_view(&operator()).await.unwrap(), revoked.keys);
 
     let entries = ledger(&node).await;
     let kinds: Vec<_> = entries

@@ -57,7 +57,7 @@ async fn seal(fr: &TestNode, request: &str, scratch: &Path, name: &str, mib: usi
     std::fs::write(files.join("image.dd"), &data).unwrap();
     std::fs::write(files.join("notes.txt"), format!("{name}: seized on site\n")).unwrap();
     let options = fr
-        .evidence_seal_options(request, &[st("DE")], MIN_SEGMENT_SIZE)
+        .evidence_seal_options(request, &[st("DE")], MIN_SEGMENT_SIZE, &actor())
         .await
         .unwrap();
     let pkg = scratch.join(format!("{name}-pkg"));
@@ -97,7 +97,7 @@ async fn received_package(net: &Network, scratch: &Path) -> (PathBuf, String) {
         ..SendOptions::default()
     };
     let outcome = fr
-        .send_evidence(&local, st("DE"), &options, &Quiet)
+        .send_evidence(&local, st("DE"), &options, &Quiet, &actor())
         .await
         .unwrap();
     let hex = outcome.package.strip_prefix("sha256:").unwrap().to_owned();

@@ -149,7 +149,12 @@ fn rows() -> Vec<Row> {
             what: "France's requests, newest first",
             run: |s| {
                 Box::pin(async {
-                    s.show(&s.fr().requests(&RequestFilter::default()).await.unwrap())
+                    s.show(
+                        &s.fr()
+                            .requests(&operator(), &RequestFilter::default())
+                            .await
+                            .unwrap(),
+                    )
                 })
             },
             expect: expect![[r#"
@@ -179,7 +184,7 @@ fn rows() -> Vec<Row> {
                         limit: Some(1),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.fr().requests(&filter).await.unwrap())
+                    s.show(&s.fr().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -201,7 +206,7 @@ fn rows() -> Vec<Row> {
                         kind: Some(RequestKind::LegalInformation),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.fr().requests(&filter).await.unwrap())
+                    s.show(&s.fr().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect!["[]"],
@@ -214,7 +219,7 @@ fn rows() -> Vec<Row> {
                         direction: Some(Direction::Incoming),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.de().requests(&filter).await.unwrap())
+                    s.show(&s.de().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -233,7 +238,7 @@ fn rows() -> Vec<Row> {
             run: |s| {
                 Box::pin(async {
                     let filter = custos_node::app::CaseFilter::default();
-                    s.show(&s.fr().cases(&filter).await.unwrap())
+                    s.show(&s.fr().cases(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -376,7 +381,9 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's outbox",
-            run: |s| Box::pin(async { s.show(&s.fr().outbox(None, 10).await.unwrap()) }),
+            run: |s| {
+                Box::pin(async { s.show(&s.fr().outbox(&operator(), None, 10).await.unwrap()) })
+            },
             expect: expect![[r#"
                 [
                   {
@@ -397,7 +404,7 @@ fn rows() -> Vec<Row> {
                 Box::pin(async {
                     s.show(
                         &s.fr()
-                            .outbox(Some(OutboxState::Delivered), 10)
+                            .outbox(&operator(), Some(OutboxState::Delivered), 10)
                             .await
                             .unwrap(),
                     )
@@ -408,7 +415,14 @@ fn rows() -> Vec<Row> {
         Row {
             what: "one outbox entry",
             run: |s| {
-                Box::pin(async { s.show(&s.fr().outbox_entry(&s.sent.message_id).await.unwrap()) })
+                Box::pin(async {
+                    s.show(
+                        &s.fr()
+                            .outbox_entry(&operator(), &s.sent.message_id)
+                            .await
+                            .unwrap(),
+                    )
+                })
             },
             expect: expect![[r#"
                 {
@@ -424,7 +438,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "Germany's refusals",
-            run: |s| Box::pin(async { s.show(&s.de().refusals(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.de().refusals(&operator(), 10).await.unwrap()) }),
             expect: expect![[r#"
                 [
                   {
@@ -440,7 +454,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's refusals: none",
-            run: |s| Box::pin(async { s.show(&s.fr().refusals(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().refusals(&operator(), 10).await.unwrap()) }),
             expect: expect!["[]"],
         },
         Row {
@@ -458,7 +472,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "forks found as a witness: none",
-            run: |s| Box::pin(async { s.show(&s.fr().forks(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().forks(&operator(), 10).await.unwrap()) }),
             expect: expect!["[]"],
         },
         Row {
@@ -477,7 +491,8 @@ fn rows() -> Vec<Row> {
             what: "the directory in force on France's node",
             run: |s| {
                 Box::pin(async {
-                    let view: DirectoryView = s.fr().directory_view().unwrap();
+                    let view: DirectoryView =
+                        s.fr().directory_view(&operator()).await.unwrap().unwrap();
                     // Key ids and node addresses differ on every run.
                     let mut json = serde_json::to_value(&view).unwrap();
                     for e in json["entries"].as_array_mut().unwrap() {
@@ -529,7 +544,11 @@ fn rows() -> Vec<Row> {
             run: |s| {
                 Box::pin(async {
                     s.fr().sequence_all().await.unwrap();
-                    let verdict = s.fr().check_ledger(&mut |_, _| {}).await.unwrap();
+                    let verdict = s
+                        .fr()
+                        .check_ledger(&operator(), &mut |_, _| {})
+                        .await
+                        .unwrap();
                     // The root hashes entries that hold the run's random ids.
                     let mut json = serde_json::to_value(&verdict).unwrap();
                     assert!(json["root"].is_string());
@@ -566,7 +585,9 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "evidence France received: none",
-            run: |s| Box::pin(async { s.show(&s.fr().received_packages().unwrap()) }),
+            run: |s| {
+                Box::pin(async { s.show(&s.fr().received_packages(&operator()).await.unwrap()) })
+            },
             expect: expect!["[]"],
         },
         Row {

@@ -58,13 +58,13 @@ impl PgStore {
             .map(|t| encode::timestamp("until", t))
             .transpose()?;
         let offset = encode::count("offset", filter.offset)?;
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query(
             "SELECT id, at, person, actor, operation, case_id, outcome, reason, entry_sha256 \
              FROM access_record \
              WHERE ($1::text IS NULL OR person = $1) AND ($2::text IS NULL OR case_id = $2) \
                AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4) \
-             ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6"
-        ))
+             ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6",
+        )
         .bind(&filter.person)
         .bind(&filter.case_id)
         .bind(since)
@@ -151,10 +151,10 @@ impl PgStore {
         if !encode::storable(case_id) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query(
             "SELECT id, case_id, person, reason, granted_by, granted_at, until, revoked_by, \
-             revoked_at FROM case_grants WHERE case_id = $1 ORDER BY id"
-        ))
+             revoked_at FROM case_grants WHERE case_id = $1 ORDER BY id",
+        )
         .bind(case_id)
         .fetch_all(&self.pool)
         .await

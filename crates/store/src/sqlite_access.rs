@@ -68,13 +68,11 @@ impl SqliteStore {
         self.read_long(move |conn| {
             all(
                 conn,
-                concat!(
-                    "SELECT id, at, person, actor, operation, case_id, outcome, reason, entry_sha256 \
+                "SELECT id, at, person, actor, operation, case_id, outcome, reason, entry_sha256 \
              FROM access_record \
                      WHERE (?1 IS NULL OR person = ?1) AND (?2 IS NULL OR case_id = ?2) \
                        AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
-                     ORDER BY at DESC, id DESC LIMIT ?5 OFFSET ?6"
-                ),
+                     ORDER BY at DESC, id DESC LIMIT ?5 OFFSET ?6",
                 params![person, case, since, until, limit, offset],
                 "list the access record",
                 |row| access::access_row(row),
@@ -150,10 +148,8 @@ impl SqliteStore {
         self.read(|conn| {
             all(
                 conn,
-                concat!(
-                    "SELECT id, case_id, person, reason, granted_by, granted_at, until, revoked_by, \
-             revoked_at FROM case_grants WHERE case_id = ?1 ORDER BY id"
-                ),
+                "SELECT id, case_id, person, reason, granted_by, granted_at, until, revoked_by, \
+             revoked_at FROM case_grants WHERE case_id = ?1 ORDER BY id",
                 [case_id],
                 "list a case's grants",
                 |row| access::grant_row(row),
