@@ -331,7 +331,7 @@ fn rows() -> Vec<Row> {
                     {
                       "seq": 1,
                       "at": "2026-11-01T12:01:00Z",
-                      "actor": "api:desk officer",
+                      "actor": "api:desk officer/desk officer",
                       "kind": "sent:submit",
                       "detail": {
                         "message_id": "<message>",
@@ -480,7 +480,7 @@ fn rows() -> Vec<Row> {
             run: |s| Box::pin(async { s.show(&s.de().counts(100).await.unwrap()) }),
             expect: expect![[r#"
                 {
-                  "ledger_entries": 2,
+                  "ledger_entries": 3,
                   "forks": 0,
                   "outbox_pending": 0,
                   "outbox_failed": 0,
@@ -558,9 +558,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 4,
+                  "size": 17,
                   "root": "<root>",
-                  "checkpoint_size": 4
+                  "checkpoint_size": 17
                 }"#]],
         },
         Row {
@@ -574,7 +574,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 4,
+                  "ledger_entries": 18,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,

@@ -10,7 +10,11 @@
 //! - `intake`: a message from a peer node is accepted with a signed receipt;
 //!   a repeated, forged, foreign, oversized or garbled one gets its typed
 //!   code and status, and nothing is stored for it.
-//! - `operator`: `/healthz` and `/metrics`.
+//! - `operator`: `/healthz`, and `/metrics` for a bearer allowed `read-metrics`.
+//! - `oversight`: failed authentications recorded without their secret,
+//!   the record of who saw what and a case's grants through the API, and
+//!   the node's reads (statistics, keys, directory, ledger, outbox,
+//!   refusals, evidence), each answering a bearer and recorded.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
@@ -18,6 +22,7 @@ mod cases;
 mod client_api;
 mod intake;
 mod operator;
+mod oversight;
 
 use custos_model::{RequestKind, template, validate};
 use serde_json::Value;

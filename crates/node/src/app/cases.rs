@@ -578,6 +578,18 @@ impl Node {
     ) -> Result<Sent, NodeError> {
         self.authorize(actor, Operation::Act(action), Some(id))
             .await?;
+        self.take_action(id, action, body, actor).await
+    }
+
+    /// [`Node::act`] once the actor is allowed, or for the node's own
+    /// answers (a status query answered at once), which are no person's.
+    async fn take_action(
+        &self,
+        id: &str,
+        action: Action,
+        body: Value,
+        actor: &Actor,
+    ) -> Result<Sent, NodeError> {
         if action == Action::Submit {
             return Err(opened_by_sending());
         }
@@ -696,7 +708,7 @@ impl Node {
         }
         let me = Actor::Peer(self.state());
         let body = Value::Object(serde_json::Map::new());
-        if let Err(e) = self.act(id, Action::AnswerStatus, body, &me).await {
+        if let Err(e) = self.take_action(id, Action::AnswerStatus, body, &me).await {
             tracing::warn!(thread = id, error = %e, "could not answer a status query");
         }
     }
