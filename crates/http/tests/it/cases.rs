@@ -123,7 +123,7 @@ async fn a_preservation_case_through_the_client_api() {
     assert_eq!(fr["allowed"], de["counterpart_allowed"]);
     assert_eq!(fr["timeline"].as_array().unwrap().len(), 3);
     assert_eq!(fr["timeline"][2]["actor"], "node:DE");
-    assert_eq!(de["timeline"][2]["actor"], "api:bruno");
+    assert_eq!(de["timeline"][2]["actor"], "api:bruno/bruno");
 
     let listed = net
         .node("FR")

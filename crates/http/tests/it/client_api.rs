@@ -80,7 +80,7 @@ async fn a_request_sent_through_the_api_is_listed_and_shown() {
             {
               "seq": 1,
               "at": "2026-11-01T12:00:00Z",
-              "actor": "api:alice",
+              "actor": "api:alice/alice",
               "kind": "sent:submit",
               "detail": {
                 "message_id": "<message>",
