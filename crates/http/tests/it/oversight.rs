@@ -103,7 +103,11 @@ async fn the_oversight_reads_answer_a_bearer_and_are_recorded() {
     assert_eq!(verify.status, 200, "{}", verify.text());
     // A good ledger's verdict is its report (a tampered one has `ok: false`).
     assert!(verify.json()["ok"].is_null(), "{}", verify.text());
-    assert!(verify.json()["size"].as_u64().unwrap() > 0, "{}", verify.text());
+    assert!(
+        verify.json()["size"].as_u64().unwrap() > 0,
+        "{}",
+        verify.text()
+    );
     let bad = fr
         .get("/api/v1/outbox?state=lost", Some(&token))
         .await
