@@ -93,6 +93,8 @@ enum Command {
     /// The node's configuration file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// The record of who saw what: every read, decision and refusal, by person, case and period.
+    Audit(cmd::audit::AuditArgs),
     /// Walk through what a node does, with invented sample data, in a temporary directory.
     Demo(cmd::demo::DemoArgs),
 }
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match outcome {
         Ok(code) => code,

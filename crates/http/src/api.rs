@@ -89,14 +89,14 @@ pub async fn list_requests(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<RequestSummary>>, ApiError> {
-    authenticate(&node, &headers).await?;
+    let who = authenticate(&node, &headers).await?;
     let filter = RequestFilter {
         direction: None,
         kind: query_param::<RequestKind>("kind", q.kind)?,
         counterpart: query_param::<StateCode>("with", q.with)?,
         limit: page_limit(q.limit),
     };
-    Ok(Json(node.requests(&filter).await?))
+    Ok(Json(node.requests(&who, &filter).await?))
 }
 
 /// Shows one request, its messages, their delivery and receipts, and its history.

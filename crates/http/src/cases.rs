@@ -58,7 +58,7 @@ pub async fn list_cases(
     headers: HeaderMap,
     Query(q): Query<CaseQuery>,
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
-    authenticate(&node, &headers).await?;
+    let who = authenticate(&node, &headers).await?;
     let state = q
         .state
         .map(|s| {
@@ -87,7 +87,7 @@ pub async fn list_cases(
         limit: page_limit(q.limit),
         offset: q.offset,
     };
-    let cases = node.cases(&filter).await?;
+    let cases = node.cases(&who, &filter).await?;
     Ok(Json(cases))
 }
 

@@ -12,6 +12,7 @@ pub mod federation;
 pub mod limit;
 pub mod metrics;
 pub mod people;
+pub mod oversight;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -33,10 +34,10 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::NewToken, custos_node::app::Role)),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics),
+    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest)),
     modifiers(&BearerAuth),
-    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"))
+    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"), (name = "oversight", description = "Client API: the record of who saw what, case grants, evidence, ledger, directory, keys, outbox, statistics"))
 )]
 pub struct ApiDoc;
 
@@ -104,11 +105,34 @@ pub fn router(node: Arc<Node>) -> Router {
             get(people::list_tokens).post(people::create_token),
         )
         .route(routes::TOKEN, delete(people::revoke_token))
+        .route(
+            routes::CASE_GRANTS,
+            get(oversight::get_grants).post(oversight::post_grant),
+        )
+        .route(routes::CASE_GRANT, delete(oversight::delete_grant))
+        .route(routes::AUDIT, get(oversight::get_audit))
+        .route(routes::EVIDENCE_PACKAGES, get(oversight::get_evidence))
+        .route(
+            routes::EVIDENCE_VERIFY,
+            post(oversight::post_evidence_verify),
+        )
+        .route(routes::LEDGER_CHECKPOINT, get(oversight::get_checkpoint))
+        .route(routes::LEDGER_VERIFY, post(oversight::post_ledger_verify))
+        .route(routes::LEDGER_PROOF, get(oversight::get_proof))
+        .route(routes::DIRECTORY, get(oversight::get_directory))
+        .route(routes::KEYS, get(oversight::get_keys))
+        .route(routes::OUTBOX, get(oversight::get_outbox))
+        .route(routes::REFUSALS, get(oversight::get_refusals))
+        .route(routes::STATISTICS, get(oversight::get_statistics))
+        .route(routes::METRICS, get(metrics::metrics))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
+        .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&node),
+            oversight::record_unauthenticated,
+        ));
     Router::new()
         .route(routes::HEALTH, get(|| async { "ok" }))
-        .route(routes::METRICS, get(metrics::metrics))
         .merge(federation)
         .merge(evidence)
         .merge(api)
@@ -225,6 +249,19 @@ mod tests {
             routes::USER_RESET_SECOND_FACTOR,
             routes::TOKENS,
             routes::TOKEN,
+            routes::CASE_GRANTS,
+            routes::CASE_GRANT,
+            routes::AUDIT,
+            routes::EVIDENCE_PACKAGES,
+            routes::EVIDENCE_VERIFY,
+            routes::LEDGER_CHECKPOINT,
+            routes::LEDGER_VERIFY,
+            routes::LEDGER_PROOF,
+            routes::DIRECTORY,
+            routes::KEYS,
+            routes::OUTBOX,
+            routes::REFUSALS,
+            routes::STATISTICS,
         ]
         .into_iter()
         .map(str::to_owned)

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use custos_node::Node;
 
@@ -17,8 +17,14 @@ use crate::error::ApiError;
 /// The most rows counted per family; a count at this value means "at least".
 const COUNT_CAP: u32 = 100_000;
 
-pub async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
-    let counts = node.counts(COUNT_CAP).await?;
+/// The counters, for a bearer allowed `read-metrics` (the monitoring
+/// scope): a scrape is a read of the node like any other, recorded.
+pub async fn metrics(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = crate::api::authenticate(&node, &headers).await?;
+    let counts = node.metrics_counts(&who, COUNT_CAP).await?;
     let (ledger, forks, pending, failed, refused) = (
         counts.ledger_entries,
         counts.forks,

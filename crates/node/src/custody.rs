@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::app::Actor;
 use custos_ledger::{
     Checkpoint, Hash, HashReader, LedgerError, ProofBundle, VerifierKey, leaf_hash,
     sign_checkpoint, stored_hash_count, stored_hash_index, stored_hashes_for_leaf_hash, tree_hash,
@@ -88,6 +87,17 @@ pub enum EntryKind {
     TokenCreated,
     /// A client-API token was revoked (`detail.user`, `detail.token`).
     TokenRevoked,
+    /// A decision of the access check about a person (or a failed
+    /// authentication): `detail.operation`, `detail.outcome` (`allowed`
+    /// or `refused`), `detail.reason` when refused; `request` is the case
+    /// concerned. Reads are recorded this way (a request read before this
+    /// scheme was a `request-read` entry).
+    Access,
+    /// A case's content granted to a person (`detail.person`,
+    /// `detail.until`, `detail.reason`).
+    CaseAccessGranted,
+    /// A person's grants of a case revoked (`detail.person`).
+    CaseAccessRevoked,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).
@@ -292,16 +302,6 @@ impl Node {
             }
             total += n;
         }
-    }
-
-    /// Logs that `actor` read request `id` (every read of a request is a custody event).
-    pub async fn record_read(&self, id: &str, actor: &Actor) -> Result<(), NodeError> {
-        let now = self.clock.now();
-        let entry = Entry::new(EntryKind::RequestRead, now, actor.label())
-            .request(id)
-            .encode()?;
-        self.store.queue_ledger(&[entry], now).await?;
-        Ok(())
     }
 
     /// Sequences `entry` (queued at a ledger size of at least `base`) and proves
@@ -565,7 +565,7 @@ impl Node {
     /// order, so the first bad entry is the one reported.
     pub async fn verify_ledger(
         &self,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<LedgerReport, NodeError> {
         // The checkpoint first: one stored later could cover entries
         // appended after the size below was read.
@@ -644,7 +644,7 @@ async fn recompute(
     mut digests: custos_store::RunStream,
     mut stored: StoredHashes,
     spent: &custos_store::Spent,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<(custos_ledger::RootBuilder, Option<Hash>), NodeError> {
     let mut tree = custos_ledger::RootBuilder::new();
     let mut checkpoint_root = None;

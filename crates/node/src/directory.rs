@@ -22,7 +22,13 @@ impl Node {
     /// Refused when it does not verify, has expired, is not newer than the one in
     /// force, or drops a signing key that a State's previous entry listed (a
     /// registry must not be able to swap a State's keys silently).
-    pub async fn import_directory(&self, signed: &[u8]) -> Result<Directory, NodeError> {
+    pub async fn import_directory(
+        &self,
+        actor: &crate::app::Actor,
+        signed: &[u8],
+    ) -> Result<Directory, NodeError> {
+        self.authorize(actor, crate::app::Operation::ImportDirectory, None)
+            .await?;
         let Some(registry) = self.settings.registry_key else {
             return Err(NodeError::NoRegistryKey);
         };
@@ -53,7 +59,12 @@ impl Node {
 
     /// The signed directory file this node holds, byte for byte as it was
     /// imported; `None` before the first import.
-    pub async fn directory_file(&self) -> Result<Option<Vec<u8>>, NodeError> {
+    pub async fn directory_file(
+        &self,
+        actor: &crate::app::Actor,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        self.authorize(actor, crate::app::Operation::ReadDirectory, None)
+            .await?;
         Ok(self.store.directory().await?.map(|d| d.signed))
     }
 

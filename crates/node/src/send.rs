@@ -32,6 +32,8 @@ pub struct Sent {
 impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
     pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
+        self.authorize(actor, crate::app::Operation::SendRequest, None)
+            .await?;
         let (to, kind, report) = self.checked_draft(&draft)?;
         let basis = self.check_legal_basis(&draft)?;
         let thread = custos_protocol::new_thread_id(uuid::Uuid::new_v4());

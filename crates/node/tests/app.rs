@@ -84,7 +84,10 @@ async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
         "a saved draft's id is a thread id: {id}"
     );
 
-    let listed = node.requests(&Default::default()).await.unwrap();
+    let listed = node
+        .requests(&operator(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].id.as_str(), listed[0].kind),
@@ -101,24 +104,28 @@ async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
         .collect();
     assert_eq!(kinds, [("drafted", "cli:ana")]);
 
-    // The drafted entry (written with the request) and the read, both by the operator.
+    // The drafted entry (written with the request) and the read (an
+    // `access` entry of the access check), both by the operator.
     let entries = ledger(&node).await;
     let about: Vec<_> = entries
         .iter()
         .filter(|e| e["request"] == id.as_str())
         .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        about,
-        [("decision", "cli:ana"), ("request-read", "cli:ana")]
-    );
+    assert_eq!(about, [("decision", "cli:ana"), ("access", "cli:ana")]);
+    let read = entries
+        .iter()
+        .find(|e| e["kind"] == "access" && e["request"] == id.as_str())
+        .unwrap();
+    assert_eq!(read["detail"]["operation"], "read-case");
+    assert_eq!(read["detail"]["outcome"], "allowed");
     let drafted = entries.iter().find(|e| e["kind"] == "decision").unwrap();
     assert_eq!(drafted["detail"]["decision"], "drafted");
     node.close().await;
 }
 
 #[tokio::test]
-async fn an_invalid_or_foreign_draft_records_nothing() {
+async fn an_invalid_or_foreign_draft_records_nothing_but_the_access_check() {
     let tmp = tempfile::tempdir().unwrap();
     let (body, from) = draft(RequestKind::Preservation);
     let node = node(tmp.path(), from).await;
@@ -137,13 +144,33 @@ async fn an_invalid_or_foreign_draft_records_nothing() {
         "{err}"
     );
 
-    assert!(node.requests(&Default::default()).await.unwrap().is_empty());
-    assert!(!node.ledger_pending().await.unwrap());
+    assert!(
+        node.requests(&operator(), &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only the access check's decisions (two drafts, one listing) were
+    // recorded; no draft, no decision entry.
+    assert_eq!(pending_kinds(&node).await, ["access", "access", "access"]);
     node.close().await;
 }
 
+/// The kinds of the ledger entries queued and not yet sequenced.
+async fn pending_kinds(node: &Node) -> Vec<String> {
+    node.sequence_all().await.unwrap();
+    let size = node.verify_ledger(&mut |_, _| {}).await.unwrap().size;
+    let mut out = Vec::new();
+    for i in 0..size {
+        let bundle = node.prove_entry(i).await.unwrap();
+        let entry: Value = serde_json::from_slice(&bundle.entry).unwrap();
+        out.push(entry["kind"].as_str().unwrap().to_owned());
+    }
+    out
+}
+
 #[tokio::test]
-async fn a_request_that_cannot_be_shown_is_not_logged_as_read() {
+async fn a_request_that_cannot_be_shown_is_logged_only_as_the_attempt_to_read_it() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, from) = draft(RequestKind::Preservation);
     let node = node(tmp.path(), from).await;
@@ -152,7 +179,8 @@ async fn a_request_that_cannot_be_shown_is_not_logged_as_read() {
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::NotFound(_)), "{err}");
-    assert!(!node.ledger_pending().await.unwrap());
+    // The access check's decision, and nothing else.
+    assert_eq!(pending_kinds(&node).await, ["access"]);
     node.close().await;
 }
 
@@ -253,6 +281,9 @@ async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
         .await
         .unwrap();
     let fr = net.node("FR");
+    // What setting the network up recorded (the directory's import) is
+    // sequenced first.
+    fr.sequence_all().await.unwrap();
     let db = rusqlite::Connection::open(fr.dir().join("custos.db")).unwrap();
     db.execute_batch(
         "CREATE TRIGGER no_ledger BEFORE INSERT ON ledger_pending \
@@ -270,17 +301,31 @@ async fn an_action_whose_ledger_entry_cannot_be_queued_is_not_recorded() {
             "refused by the ledger, not for another reason: {e}"
         );
     }
-    assert!(fr.requests(&Default::default()).await.unwrap().is_empty());
-    assert!(fr.outbox(None, 10).await.unwrap().is_empty());
-    assert!(fr.held_messages().await.unwrap().is_empty());
+    assert!(
+        fr.store
+            .list_requests(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(fr.store.list_outbox(None, 10).await.unwrap().is_empty());
     assert!(!fr.ledger_pending().await.unwrap());
+    // A read whose record cannot be written is not served either.
+    let err = fr
+        .requests(&operator(), &Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the ledger takes no entry"),
+        "{err}"
+    );
 
     // Once entries can be queued again, both actions are kept with theirs.
     db.execute_batch("DROP TRIGGER no_ledger;").unwrap();
     let saved = fr.save_draft(body.clone(), &operator()).await.unwrap();
     let sent = fr.submit(body, &operator()).await.unwrap();
     let listed: Vec<_> = fr
-        .requests(&Default::default())
+        .requests(&operator(), &Default::default())
         .await
         .unwrap()
         .into_iter()
@@ -297,7 +342,7 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, from) = draft(RequestKind::Preservation);
     let node = node(tmp.path(), from).await;
-    let first = node.keys_view();
+    let first = node.keys_view(&operator()).await.unwrap();
     assert_eq!(first.signing.len(), 1);
     let old_id = first.signing[0].key_id.clone();
 
@@ -305,7 +350,7 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     assert_eq!(rotated.previous_signing_key_id, old_id);
     assert_ne!(rotated.signing_key_id, old_id);
     // The node signs with the new key at once, and the files agree.
-    assert_eq!(node.keys_view(), rotated.keys);
+    assert_eq!(node.keys_view(&operator()).await.unwrap(), rotated.keys);
     let on_disk = Keystore::load(&tmp.path().join("keys")).unwrap();
     assert_eq!(on_disk.signing.key_id(), rotated.signing_key_id);
     assert_eq!(
@@ -322,9 +367,13 @@ async fn key_rotation_and_revocation_are_recorded_by_who_made_them() {
     assert!(err.to_string().contains("rotate first"), "{err}");
     let revoked = node.revoke_key(&old_id, &operator()).await.unwrap();
     assert_eq!(revoked.keys.signing[0].revoked_at, Some(AT));
-    assert_eq!(node.keys_view(), revoked.keys);
+    assert_eq!(node.keys_view(&operator()).await.unwrap(), revoked.keys);
 
-    let entries = ledger(&node).await;
+    let entries: Vec<Value> = ledger(&node)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] != "access")
+        .collect();
     let kinds: Vec<_> = entries
         .iter()
         .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))

@@ -246,7 +246,12 @@ async fn a_refusal_after_consultation_is_sent_and_a_fiscal_only_one_is_not() {
     // A refusal resting only on fiscal matters, and one naming no ground
     // and giving no reasons, do not validate: every problem, with its code,
     // field and article, and nothing queued.
-    let queued = net.node("DE").outbox(None, 100).await.unwrap().len();
+    let queued = net
+        .node("DE")
+        .outbox(&operator(), None, 100)
+        .await
+        .unwrap()
+        .len();
     let fiscal = json!({"refusal": {"grounds": ["fiscal"], "reasons": "A tax matter."}});
     let err = net
         .node("DE")
@@ -301,7 +306,11 @@ async fn a_refusal_after_consultation_is_sent_and_a_fiscal_only_one_is_not() {
         "{err}"
     );
     assert_eq!(
-        net.node("DE").outbox(None, 100).await.unwrap().len(),
+        net.node("DE")
+            .outbox(&operator(), None, 100)
+            .await
+            .unwrap()
+            .len(),
         queued
     );
 
@@ -321,7 +330,7 @@ async fn a_refusal_without_consultation_is_refused_before_sending_and_at_intake(
     step(&net, &thread, "DE", A::Acknowledge, json!({})).await;
     let de = net.node("DE");
     let fr = net.node("FR");
-    let queued = de.outbox(None, 100).await.unwrap().len();
+    let queued = de.outbox(&operator(), None, 100).await.unwrap().len();
 
     // Before sending: a typed error naming the state and what is allowed.
     let body = json!({"refusal": {"grounds": ["R2"], "reasons": "Essential interests."}});
@@ -342,7 +351,7 @@ async fn a_refusal_without_consultation_is_refused_before_sending_and_at_intake(
         "{text}"
     );
     assert_eq!(
-        de.outbox(None, 100).await.unwrap().len(),
+        de.outbox(&operator(), None, 100).await.unwrap().len(),
         queued,
         "nothing was queued"
     );
@@ -419,7 +428,7 @@ async fn a_refusal_without_consultation_is_refused_before_sending_and_at_intake(
     assert!(said.starts_with("consultation-required: "), "{said}");
 
     // Recorded in France's refusal log, not stored in the thread.
-    let refusals = fr.refusals(10).await.unwrap();
+    let refusals = fr.refusals(&operator(), 10).await.unwrap();
     assert_eq!(refusals[0].code, "action-not-allowed");
     assert_eq!(refusals[0].claimed_sender.as_deref(), Some("DE"));
     assert!(
@@ -448,7 +457,10 @@ async fn a_status_query_is_answered_at_once_from_the_derived_state() {
 
     // Germany queued its answer while it took the query in.
     let de = net.node("DE");
-    let pending = de.outbox(Some(OutboxState::Pending), 10).await.unwrap();
+    let pending = de
+        .outbox(&operator(), Some(OutboxState::Pending), 10)
+        .await
+        .unwrap();
     let answer = &pending[0];
     let record = de
         .store
@@ -487,14 +499,14 @@ async fn a_status_query_is_answered_at_once_from_the_derived_state() {
     };
     let listed = net
         .node("FR")
-        .cases(&filter(S::Acknowledged))
+        .cases(&operator(), &filter(S::Acknowledged))
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, thread);
     assert!(
         net.node("FR")
-            .cases(&filter(S::Closed))
+            .cases(&operator(), &filter(S::Closed))
             .await
             .unwrap()
             .is_empty()
@@ -566,4 +578,12 @@ async fn crossing_messages_end_alike_on_both_nodes_and_the_case_goes_on() {
     let de = net.node("DE").case(&thread, &officer("DE")).await.unwrap();
     assert_eq!(fr.state, S::Executed);
     assert_eq!(de.state, S::Executed);
+}
+
+/// The operator at the node's files, who may do everything (every
+/// call is checked and recorded like any person's).
+fn operator() -> custos_node::Actor {
+    custos_node::Actor::Cli {
+        user: "operator".to_owned(),
+    }
 }

@@ -123,7 +123,7 @@ async fn a_preservation_ends_on_day_61_and_not_before_unless_extended(postgres: 
     let listed = net
         .node("DE")
         .node
-        .cases(&CaseFilter::default())
+        .cases(&operator(), &CaseFilter::default())
         .await
         .unwrap();
     let row = listed.iter().find(|c| c.id == ends).unwrap();
@@ -232,7 +232,10 @@ async fn a_pending_follow_up_request_holds_a_preservation_past_its_end(postgres:
             .find(|c| c.kind == ClockKind::Preservation)
             .unwrap();
         assert_eq!((clock.status, clock.due), (ClockStatus::Held, None));
-        let listed = node.cases(&CaseFilter::default()).await.unwrap();
+        let listed = node
+            .cases(&operator(), &CaseFilter::default())
+            .await
+            .unwrap();
         let row = listed.iter().find(|c| c.id == thread).unwrap();
         assert_eq!((row.next_due, row.overdue), (None, false));
     }
@@ -265,7 +268,7 @@ async fn an_emergency_request_not_acknowledged_in_time_escalates_once(postgres: 
     let listed = net
         .node("FR")
         .node
-        .cases(&CaseFilter::default())
+        .cases(&operator(), &CaseFilter::default())
         .await
         .unwrap();
     assert_eq!(listed[0].id, thread);
@@ -312,10 +315,13 @@ async fn an_emergency_request_not_acknowledged_in_time_escalates_once(postgres: 
         let overdue = net
             .node(state)
             .node
-            .cases(&CaseFilter {
-                overdue: Some(true),
-                ..CaseFilter::default()
-            })
+            .cases(
+                &operator(),
+                &CaseFilter {
+                    overdue: Some(true),
+                    ..CaseFilter::default()
+                },
+            )
             .await
             .unwrap();
         let ids: Vec<&str> = overdue.iter().map(|c| c.id.as_str()).collect();
@@ -336,7 +342,7 @@ async fn an_emergency_request_not_acknowledged_in_time_escalates_once(postgres: 
     let listed = net
         .node("FR")
         .node
-        .cases(&CaseFilter::default())
+        .cases(&operator(), &CaseFilter::default())
         .await
         .unwrap();
     let row = listed.iter().find(|c| c.id == thread).unwrap();
@@ -398,7 +404,10 @@ async fn the_index_agrees_with_derivation_and_after_a_rebuild(postgres: bool) {
 
     for state in ["FR", "DE"] {
         let node = &net.node(state).node;
-        let listed = node.cases(&CaseFilter::default()).await.unwrap();
+        let listed = node
+            .cases(&operator(), &CaseFilter::default())
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 4);
         for row in &listed {
             let case = node.case(&row.id, &officer(state)).await.unwrap();
@@ -424,12 +433,15 @@ async fn the_index_agrees_with_derivation_and_after_a_rebuild(postgres: bool) {
             "{state}"
         );
         let page = node
-            .cases(&CaseFilter {
-                open: Some(true),
-                limit: Some(2),
-                offset: Some(2),
-                ..CaseFilter::default()
-            })
+            .cases(
+                &operator(),
+                &CaseFilter {
+                    open: Some(true),
+                    limit: Some(2),
+                    offset: Some(2),
+                    ..CaseFilter::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -438,7 +450,12 @@ async fn the_index_agrees_with_derivation_and_after_a_rebuild(postgres: bool) {
         );
         let rebuilt = node.rebuild_case_index().await.unwrap();
         assert_eq!((rebuilt.cases, rebuilt.derived), (4, 4));
-        assert_eq!(node.cases(&CaseFilter::default()).await.unwrap(), listed);
+        assert_eq!(
+            node.cases(&operator(), &CaseFilter::default())
+                .await
+                .unwrap(),
+            listed
+        );
     }
 }
 
@@ -470,3 +487,11 @@ on_both_backends!(
     a_second_process_and_racing_ticks_fire_nothing_twice,
     the_index_agrees_with_derivation_and_after_a_rebuild,
 );
+
+/// The operator at the node's files, who may do everything (every
+/// call is checked and recorded like any person's).
+fn operator() -> custos_node::Actor {
+    custos_node::Actor::Cli {
+        user: "operator".to_owned(),
+    }
+}

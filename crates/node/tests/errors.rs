@@ -70,8 +70,8 @@ async fn pair(de_dir: &Path, fr_dir: &Path) -> (Arc<Node>, Arc<Node>) {
     let de = node(de_dir, "DE").await;
     let fr = node(fr_dir, "FR").await;
     let signed = directory(&[&de, &fr]);
-    de.import_directory(&signed).await.unwrap();
-    fr.import_directory(&signed).await.unwrap();
+    de.import_directory(&operator(), &signed).await.unwrap();
+    fr.import_directory(&operator(), &signed).await.unwrap();
     (de, fr)
 }
 
@@ -176,7 +176,9 @@ async fn a_recipient_without_a_current_encryption_key_is_named_as_such() {
     let de = node(de_dir.path(), "DE").await;
     // France's keys take effect an hour after Germany's clock.
     let fr = node_at(fr_dir.path(), "FR", AT + time::Duration::hours(1)).await;
-    de.import_directory(&directory(&[&de, &fr])).await.unwrap();
+    de.import_directory(&operator(), &directory(&[&de, &fr]))
+        .await
+        .unwrap();
     let e = de
         .submit(draft(RequestKind::TechnicalAdvice), &tester())
         .await
@@ -191,5 +193,13 @@ async fn a_recipient_without_a_current_encryption_key_is_named_as_such() {
 fn tester() -> custos_node::Actor {
     custos_node::Actor::Cli {
         user: "test".into(),
+    }
+}
+
+/// The operator at the node's files, who may do everything (every
+/// call is checked and recorded like any person's).
+fn operator() -> custos_node::Actor {
+    custos_node::Actor::Cli {
+        user: "operator".to_owned(),
     }
 }

@@ -133,7 +133,11 @@ async fn the_convention_is_checked_for_both_states_on_the_sending_date() {
     );
 
     // The Netherlands has only signed: refused with the reason, nothing queued.
-    let before = fr.requests(&Default::default()).await.unwrap().len();
+    let before = fr
+        .requests(&operator(), &Default::default())
+        .await
+        .unwrap()
+        .len();
     let err = fr.submit(draft("NL"), &operator()).await.unwrap_err();
     let NodeError::LegalBasis(ConventionDoesNotApply {
         between,
@@ -160,7 +164,10 @@ async fn the_convention_is_checked_for_both_states_on_the_sending_date() {
         "{text}"
     );
     assert_eq!(
-        fr.requests(&Default::default()).await.unwrap().len(),
+        fr.requests(&operator(), &Default::default())
+            .await
+            .unwrap()
+            .len(),
         before
     );
 

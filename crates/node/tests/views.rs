@@ -160,7 +160,12 @@ fn rows() -> Vec<Row> {
             what: "France's requests, newest first",
             run: |s| {
                 Box::pin(async {
-                    s.show(&s.fr().requests(&RequestFilter::default()).await.unwrap())
+                    s.show(
+                        &s.fr()
+                            .requests(&operator(), &RequestFilter::default())
+                            .await
+                            .unwrap(),
+                    )
                 })
             },
             expect: expect![[r#"
@@ -190,7 +195,7 @@ fn rows() -> Vec<Row> {
                         limit: Some(1),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.fr().requests(&filter).await.unwrap())
+                    s.show(&s.fr().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -212,7 +217,7 @@ fn rows() -> Vec<Row> {
                         kind: Some(RequestKind::LegalInformation),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.fr().requests(&filter).await.unwrap())
+                    s.show(&s.fr().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect!["[]"],
@@ -225,7 +230,7 @@ fn rows() -> Vec<Row> {
                         direction: Some(Direction::Incoming),
                         ..RequestFilter::default()
                     };
-                    s.show(&s.de().requests(&filter).await.unwrap())
+                    s.show(&s.de().requests(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -244,7 +249,7 @@ fn rows() -> Vec<Row> {
             run: |s| {
                 Box::pin(async {
                     let filter = custos_node::app::CaseFilter::default();
-                    s.show(&s.fr().cases(&filter).await.unwrap())
+                    s.show(&s.fr().cases(&operator(), &filter).await.unwrap())
                 })
             },
             expect: expect![[r#"
@@ -387,7 +392,9 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's outbox",
-            run: |s| Box::pin(async { s.show(&s.fr().outbox(None, 10).await.unwrap()) }),
+            run: |s| {
+                Box::pin(async { s.show(&s.fr().outbox(&operator(), None, 10).await.unwrap()) })
+            },
             expect: expect![[r#"
                 [
                   {
@@ -408,7 +415,7 @@ fn rows() -> Vec<Row> {
                 Box::pin(async {
                     s.show(
                         &s.fr()
-                            .outbox(Some(OutboxState::Delivered), 10)
+                            .outbox(&operator(), Some(OutboxState::Delivered), 10)
                             .await
                             .unwrap(),
                     )
@@ -419,7 +426,14 @@ fn rows() -> Vec<Row> {
         Row {
             what: "one outbox entry",
             run: |s| {
-                Box::pin(async { s.show(&s.fr().outbox_entry(&s.sent.message_id).await.unwrap()) })
+                Box::pin(async {
+                    s.show(
+                        &s.fr()
+                            .outbox_entry(&operator(), &s.sent.message_id)
+                            .await
+                            .unwrap(),
+                    )
+                })
             },
             expect: expect![[r#"
                 {
@@ -435,7 +449,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "Germany's refusals",
-            run: |s| Box::pin(async { s.show(&s.de().refusals(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.de().refusals(&operator(), 10).await.unwrap()) }),
             expect: expect![[r#"
                 [
                   {
@@ -451,7 +465,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "France's refusals: none",
-            run: |s| Box::pin(async { s.show(&s.fr().refusals(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().refusals(&operator(), 10).await.unwrap()) }),
             expect: expect!["[]"],
         },
         Row {
@@ -479,7 +493,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "forks found as a witness: none",
-            run: |s| Box::pin(async { s.show(&s.fr().forks(10).await.unwrap()) }),
+            run: |s| Box::pin(async { s.show(&s.fr().forks(&operator(), 10).await.unwrap()) }),
             expect: expect!["[]"],
         },
         Row {
@@ -487,7 +501,7 @@ fn rows() -> Vec<Row> {
             run: |s| Box::pin(async { s.show(&s.de().counts(100).await.unwrap()) }),
             expect: expect![[r#"
                 {
-                  "ledger_entries": 2,
+                  "ledger_entries": 3,
                   "forks": 0,
                   "outbox_pending": 0,
                   "outbox_failed": 0,
@@ -498,7 +512,8 @@ fn rows() -> Vec<Row> {
             what: "the directory in force on France's node",
             run: |s| {
                 Box::pin(async {
-                    let view: DirectoryView = s.fr().directory_view().unwrap();
+                    let view: DirectoryView =
+                        s.fr().directory_view(&operator()).await.unwrap().unwrap();
                     // Key ids and node addresses differ on every run.
                     let mut json = serde_json::to_value(&view).unwrap();
                     for e in json["entries"].as_array_mut().unwrap() {
@@ -550,7 +565,11 @@ fn rows() -> Vec<Row> {
             run: |s| {
                 Box::pin(async {
                     s.fr().sequence_all().await.unwrap();
-                    let verdict = s.fr().check_ledger(&mut |_, _| {}).await.unwrap();
+                    let verdict = s
+                        .fr()
+                        .check_ledger(&operator(), &mut |_, _| {})
+                        .await
+                        .unwrap();
                     // The root hashes entries that hold the run's random ids.
                     let mut json = serde_json::to_value(&verdict).unwrap();
                     assert!(json["root"].is_string());
@@ -560,9 +579,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 6,
+                  "size": 17,
                   "root": "<root>",
-                  "checkpoint_size": 6
+                  "checkpoint_size": 17
                 }"#]],
         },
         Row {
@@ -576,7 +595,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 6,
+                  "ledger_entries": 18,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,
@@ -587,7 +606,9 @@ fn rows() -> Vec<Row> {
         },
         Row {
             what: "evidence France received: none",
-            run: |s| Box::pin(async { s.show(&s.fr().received_packages().unwrap()) }),
+            run: |s| {
+                Box::pin(async { s.show(&s.fr().received_packages(&operator()).await.unwrap()) })
+            },
             expect: expect!["[]"],
         },
         Row {

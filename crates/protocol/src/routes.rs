@@ -44,9 +44,35 @@ pub const USER_RESET_SECOND_FACTOR: &str = "/api/v1/users/{name}/reset-second-fa
 pub const TOKENS: &str = "/api/v1/tokens";
 /// `DELETE`: revoke a token (client API).
 pub const TOKEN: &str = "/api/v1/tokens/{id}";
+/// `GET`: a case's grants; `POST` grants it to a person (client API).
+pub const CASE_GRANTS: &str = "/api/v1/cases/{id}/grants";
+/// `DELETE`: revokes a person's grants of a case (client API).
+pub const CASE_GRANT: &str = "/api/v1/cases/{id}/grants/{person}";
+/// `GET`: the record of who saw what (client API).
+pub const AUDIT: &str = "/api/v1/audit";
+/// `GET`: the evidence packages received (client API).
+pub const EVIDENCE_PACKAGES: &str = "/api/v1/evidence";
+/// `POST`: verify a received evidence package (client API).
+pub const EVIDENCE_VERIFY: &str = "/api/v1/evidence/{id}/verify";
+/// `GET`: the ledger's latest checkpoint, plain and cosigned (client API).
+pub const LEDGER_CHECKPOINT: &str = "/api/v1/ledger/checkpoint";
+/// `POST`: verify the whole ledger (client API).
+pub const LEDGER_VERIFY: &str = "/api/v1/ledger/verify";
+/// `GET`: the proof bundle of one ledger entry (client API).
+pub const LEDGER_PROOF: &str = "/api/v1/ledger/entries/{index}/proof";
+/// `GET`: the directory in force (client API).
+pub const DIRECTORY: &str = "/api/v1/directory";
+/// `GET`: the node's public keys (client API).
+pub const KEYS: &str = "/api/v1/keys";
+/// `GET`: the outbox (client API).
+pub const OUTBOX: &str = "/api/v1/outbox";
+/// `GET`: messages from peers the node refused (client API).
+pub const REFUSALS: &str = "/api/v1/refusals";
+/// `GET`: the node's statistics, without case content (client API).
+pub const STATISTICS: &str = "/api/v1/statistics";
 /// `GET`: liveness.
 pub const HEALTH: &str = "/healthz";
-/// `GET`: Prometheus metrics.
+/// `GET`: Prometheus metrics (a bearer allowed `read-metrics`).
 pub const METRICS: &str = "/metrics";
 
 /// The URL of `route` on the node at `base` (its directory `node_url`),

@@ -16,6 +16,7 @@
 //! behaviour described here holds on either. Failures are [`StoreError`]s
 //! naming the domain problem; no database library type crosses this API.
 
+mod access;
 mod case_index;
 mod decode;
 mod encode;
@@ -26,12 +27,14 @@ mod hash_blocks;
 mod ledger;
 mod people;
 mod postgres;
+mod postgres_access;
 mod postgres_cases;
 mod postgres_people;
 mod postgres_write;
 mod records;
 mod rows;
 mod sqlite;
+mod sqlite_access;
 mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_people;
@@ -46,6 +49,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use case_index::{
     CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
@@ -608,6 +612,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         ledger: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError>;
+    // -- Access: the record of who saw what, and the cases granted to a
+    // person (`access.rs`). Each write queues its ledger entry in the same
+    // transaction.
+
+    /// Records one access decision with its ledger `entry` (queued as of
+    /// the record's time), all or nothing; the row's number.
+    async fn record_access(&self, record: &AccessRecord, entry: &[u8]) -> Result<i64, StoreError>;
+
+    /// The access records matching `filter`, newest first (ties by number,
+    /// descending).
+    async fn access_records(&self, filter: &AccessFilter) -> Result<Vec<AccessRecord>, StoreError>;
+
+    /// Grants a person a case with its ledger `entry` (queued as of the
+    /// grant's time), all or nothing; the grant's number.
+    async fn grant_case(&self, grant: &CaseGrant, entry: &[u8]) -> Result<i64, StoreError>;
+
+    /// Revokes every grant of `case_id` to `person` not yet revoked, by
+    /// `by` at `at`, with its ledger `entry`; how many were revoked (0:
+    /// nothing written, not even the entry).
+    async fn revoke_case_grants(
+        &self,
+        case_id: &str,
+        person: &str,
+        by: &str,
+        at: OffsetDateTime,
+        entry: &[u8],
+    ) -> Result<u64, StoreError>;
+
+    /// Every grant of a case, revoked or not, oldest first.
+    async fn case_grants(&self, case_id: &str) -> Result<Vec<CaseGrant>, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

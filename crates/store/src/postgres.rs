@@ -920,6 +920,43 @@ impl Store for PgStore {
             .map_err(failed("read the schema version"))
     }
 
+    // -- Access (`postgres_access.rs`).
+
+    async fn record_access(
+        &self,
+        record: &crate::AccessRecord,
+        entry: &[u8],
+    ) -> Result<i64, StoreError> {
+        self.pg_record_access(record, entry).await
+    }
+
+    async fn access_records(
+        &self,
+        filter: &crate::AccessFilter,
+    ) -> Result<Vec<crate::AccessRecord>, StoreError> {
+        self.pg_access_records(filter).await
+    }
+
+    async fn grant_case(&self, grant: &crate::CaseGrant, entry: &[u8]) -> Result<i64, StoreError> {
+        self.pg_grant_case(grant, entry).await
+    }
+
+    async fn revoke_case_grants(
+        &self,
+        case_id: &str,
+        person: &str,
+        by: &str,
+        at: OffsetDateTime,
+        entry: &[u8],
+    ) -> Result<u64, StoreError> {
+        self.pg_revoke_case_grants(case_id, person, by, at, entry)
+            .await
+    }
+
+    async fn case_grants(&self, case_id: &str) -> Result<Vec<crate::CaseGrant>, StoreError> {
+        self.pg_case_grants(case_id).await
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

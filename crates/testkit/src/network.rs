@@ -148,7 +148,10 @@ impl NetworkBuilder {
         };
         let signed = network.sign_directory(1)?;
         for node in &network.nodes {
-            node.node.import_directory(&signed).await?;
+            let operator = custos_node::app::Actor::Cli {
+                user: "testkit".to_owned(),
+            };
+            node.node.import_directory(&operator, &signed).await?;
         }
         for (node, listener) in network.nodes.iter().zip(listeners) {
             let mut stop = network.shutdown.subscribe();

@@ -53,6 +53,12 @@ pub enum CaseCommand {
     /// Derive the case index again from every request's thread (a repair; the
     /// index is derived data and is kept up to date on its own).
     Reindex(ReindexArgs),
+    /// Grant a person (an auditor) this case's content until a time; recorded in the ledger.
+    Grant(super::audit::GrantArgs),
+    /// Revoke a person's grants of a case; recorded in the ledger.
+    Revoke(super::audit::RevokeArgs),
+    /// List a case's grants, revoked or not.
+    Grants(super::audit::GrantsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +169,9 @@ pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
         CaseCommand::Act(args) => act(args),
         CaseCommand::List(args) => list(args),
         CaseCommand::Reindex(args) => reindex(args),
+        CaseCommand::Grant(args) => super::audit::grant(args),
+        CaseCommand::Revoke(args) => super::audit::revoke(args),
+        CaseCommand::Grants(args) => super::audit::grants(args),
     }
 }
 
@@ -288,13 +297,12 @@ fn act(args: ActArgs) -> anyhow::Result<ExitCode> {
     let outcome = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let outcome = async {
-            let sent = node
-                .act(&args.id, args.action, body, &crate::operator::operator()?)
-                .await?;
+            let who = crate::operator::operator()?;
+            let sent = node.act(&args.id, args.action, body, &who).await?;
             if !args.queue_only {
                 node.deliver_due(16).await?;
             }
-            let item = node.outbox_entry(&sent.message_id).await?;
+            let item = node.outbox_entry(&who, &sent.message_id).await?;
             anyhow::Ok((sent, item))
         }
         .await;
@@ -369,7 +377,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     };
     let cases: Vec<CaseSummary> = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
-        let cases = node.cases(&filter).await;
+        let cases = node.cases(&crate::operator::operator()?, &filter).await;
         node.close().await;
         anyhow::Ok(cases?)
     })?;

@@ -264,7 +264,10 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let dir = rt.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                anyhow::Ok(node.import_directory(&bytes).await?)
+                anyhow::Ok(
+                    node.import_directory(&crate::operator::operator()?, &bytes)
+                        .await?,
+                )
             })?;
             println!("Imported directory version {}.", dir.version());
             print_directory(&DirectoryView::from(&dir));
@@ -272,7 +275,7 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
         DirectoryCommand::Export { data, out } => {
             let signed = rt.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                let signed = node.directory_file().await;
+                let signed = node.directory_file(&crate::operator::operator()?).await;
                 node.close().await;
                 anyhow::Ok(signed?)
             })?;
@@ -289,9 +292,9 @@ pub fn run(cmd: DirectoryCommand) -> anyhow::Result<ExitCode> {
         DirectoryCommand::Show { data } => {
             let dir = rt.block_on(async {
                 let (_, node) = super::node::open(&data).await?;
-                let view = node.directory_view();
+                let view = node.directory_view(&crate::operator::operator()?).await;
                 node.close().await;
-                anyhow::Ok(view)
+                anyhow::Ok(view?)
             })?;
             match dir {
                 Some(d) => print_directory(&d),

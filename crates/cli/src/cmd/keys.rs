@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use custos_node::Keystore;
 use custos_node::app::KeysView;
 use time::format_description::well_known::Rfc3339;
 
@@ -62,7 +61,12 @@ pub enum KeysCommand {
 pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         KeysCommand::Show { data, json } => {
-            let view = Keystore::load(&data.join("keys"))?.view();
+            let view = super::runtime()?.block_on(async {
+                let (_, node) = super::node::open(&data).await?;
+                let view = node.keys_view(&crate::operator::operator()?).await;
+                node.close().await;
+                anyhow::Ok(view?)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {

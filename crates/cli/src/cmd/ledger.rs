@@ -134,7 +134,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let started = std::time::Instant::now();
-                let outcome = node.check_ledger(&mut |_, _| {}).await;
+                let outcome = node.check_ledger(&crate::operator::operator()?, &mut |_, _| {}).await;
                 let deep = match (&outcome, deep) {
                     (Ok(LedgerVerdict::Good(_)), true) => Some(deep_check(&node).await),
                     _ => None,
@@ -174,7 +174,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::Checkpoint { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
-                let cp = node.cosigned_checkpoint().await?;
+                let cp = node.ledger_checkpoint(&crate::operator::operator()?).await?.cosigned;
                 node.close().await;
                 match cp {
                     Some(note) => print!("{note}"),
@@ -185,9 +185,10 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::Witness { data } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
-                let checkpoint = node.latest_checkpoint().await;
+                let who = crate::operator::operator()?;
+                let checkpoint = node.ledger_checkpoint(&who).await.map(|c| c.checkpoint);
                 let has_directory = node.directory().is_some();
-                let outcomes = node.request_cosignatures().await;
+                let outcomes = node.witness_now(&who).await;
                 node.close().await;
                 if checkpoint?.is_none() {
                     println!("The ledger is empty: there is no checkpoint, so nothing to witness yet.");
@@ -200,7 +201,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             }
             LedgerCommand::Forks { data, json } => {
                 let (_, node) = super::node::open(&data).await?;
-                let forks = node.forks(100).await;
+                let forks = node.forks(&crate::operator::operator()?, 100).await;
                 node.close().await;
                 let forks = forks?;
                 if json {
@@ -229,7 +230,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::Prove { data, entry, out } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
-                let bundle = node.prove_entry(entry).await?;
+                let bundle = node.ledger_proof(&crate::operator::operator()?, entry).await?;
                 node.close().await;
                 std::fs::write(&out, bundle.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
                 let cosignatures = custos_ledger::Note::parse(&bundle.checkpoint).map(|n| n.signatures().len().saturating_sub(1)).unwrap_or(0);
@@ -381,7 +382,7 @@ async fn deep_check(
     node: &custos_node::Node,
 ) -> anyhow::Result<(custos_node::deep_check::DeepReport, f64)> {
     let started = std::time::Instant::now();
-    let report = node.verify_deep().await?;
+    let report = node.deep_check(&crate::operator::operator()?).await?;
     Ok((report, started.elapsed().as_secs_f64()))
 }
 

@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod audit;
 pub mod case;
 pub mod config;
 pub mod demo;

@@ -43,7 +43,9 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                 json,
             } => {
                 let (_, node) = super::node::open(&data).await?;
-                let items = node.outbox(state, limit).await;
+                let items = node
+                    .outbox(&crate::operator::operator()?, state, limit)
+                    .await;
                 node.close().await;
                 let items = items?;
                 if json {
@@ -81,7 +83,7 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
 pub fn refusals(data: PathBuf, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&data).await?;
-        let refusals = node.refusals(limit).await;
+        let refusals = node.refusals(&crate::operator::operator()?, limit).await;
         node.close().await;
         let refusals = refusals?;
         if json {

@@ -448,7 +448,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             counterpart: args.with,
             limit: Some(args.limit),
         };
-        let r = node.requests(&filter).await;
+        let r = node.requests(&crate::operator::operator()?, &filter).await;
         node.close().await;
         anyhow::Ok(r?)
     })?;

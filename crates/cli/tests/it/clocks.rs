@@ -270,8 +270,7 @@ fn an_emergency_request_not_acknowledged_in_time_is_escalated_once() {
         "{}",
         net.log("DE")
     );
-    let metrics = net.http("GET", "DE", "/metrics", Vec::new());
-    let text = String::from_utf8_lossy(&metrics.bytes).into_owned();
+    let text = net.metrics("DE");
     assert!(
         text.contains("custos_escalations_received_total 1"),
         "{text}"

@@ -13,6 +13,11 @@
 //! - `operator`: `/healthz` and `/metrics`.
 //! - `people`: users added, signed in and disabled, tokens created and
 //!   revoked through the client API.
+//! - `operator`: `/healthz`, and `/metrics` for a bearer allowed `read-metrics`.
+//! - `oversight`: failed authentications recorded without their secret,
+//!   the record of who saw what and a case's grants through the API, and
+//!   the node's reads (statistics, keys, directory, ledger, outbox,
+//!   refusals, evidence), each answering a bearer and recorded.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
@@ -21,6 +26,7 @@ mod client_api;
 mod intake;
 mod operator;
 mod people;
+mod oversight;
 
 use custos_model::{RequestKind, template, validate};
 use serde_json::Value;

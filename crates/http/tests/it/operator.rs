@@ -21,7 +21,12 @@ async fn healthz_answers_ok_without_a_token() {
 #[tokio::test]
 async fn metrics_follow_the_nodes_state() {
     let lone = TestNode::new("DE").await.unwrap();
-    let reply = lone.get("/metrics", None).await.unwrap();
+    // The counters are for a bearer allowed `read-metrics` (the monitoring
+    // scope); without one, 401.
+    let refused = lone.get("/metrics", None).await.unwrap();
+    assert_eq!(refused.refusal(), (401, Some("unauthorized".into())));
+    let scraper = lone.token("monitoring").await.unwrap();
+    let reply = lone.get("/metrics", Some(&scraper)).await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
         reply.headers["content-type"].to_str().unwrap(),
@@ -67,14 +72,18 @@ async fn metrics_follow_the_nodes_state() {
     fr.sequence_all().await.unwrap();
     de.sequence_all().await.unwrap();
 
-    let fr_text = fr.get("/metrics", None).await.unwrap().text();
+    let (fr_scraper, de_scraper) = (
+        fr.token("monitoring").await.unwrap(),
+        de.token("monitoring").await.unwrap(),
+    );
+    let fr_text = fr.get("/metrics", Some(&fr_scraper)).await.unwrap().text();
     assert_eq!(metric(&fr_text, "custos_outbox_pending"), Some(1));
     assert_eq!(metric(&fr_text, "custos_directory_version"), Some(1));
     assert!(
         metric(&fr_text, "custos_ledger_entries").unwrap() >= 1,
         "{fr_text}"
     );
-    let de_text = de.get("/metrics", None).await.unwrap().text();
+    let de_text = de.get("/metrics", Some(&de_scraper)).await.unwrap().text();
     assert_eq!(metric(&de_text, "custos_refused_messages"), Some(1));
     assert_eq!(metric(&de_text, "custos_custody_unavailable"), Some(0));
     assert!(

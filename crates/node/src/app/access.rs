@@ -480,14 +480,32 @@ impl crate::Node {
         op: Operation,
         case: Option<&str>,
     ) -> Result<(), crate::NodeError> {
-        let _ = case;
-        match decide(actor, op) {
-            Grant::Allowed => Ok(()),
+        let refusal = match decide(actor, op) {
+            Grant::Allowed => None,
             Grant::WhenGrantedTheCase => {
-                Err(forbidden(actor, op, "only on a case granted to them"))
+                let granted = match (actor.person(), case) {
+                    (Some(person), Some(case)) => self.holds_grant(person, case).await?,
+                    _ => false,
+                };
+                (!granted).then_some("only on a case granted to them")
             }
-            Grant::Refused => Err(forbidden(actor, op, "none of the roles held allows it")),
+            Grant::Refused => Some("none of the roles held allows it"),
+        };
+        let verdict = match refusal {
+            None => Ok(()),
+            Some(reason) => Err(forbidden(actor, op, reason)),
+        };
+        // The scheduler performs no person's operation; every other
+        // decision is recorded, refusals with their reason.
+        if !matches!(actor, super::Actor::Scheduler) {
+            let reason = match &verdict {
+                Err(crate::NodeError::Forbidden { reason, .. }) => Some(reason.as_str()),
+                _ => None,
+            };
+            self.record_decision(actor, &op.name(), case, reason)
+                .await?;
         }
+        verdict
     }
 }
 

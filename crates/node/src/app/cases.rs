@@ -31,6 +31,7 @@ use time::macros::format_description;
 
 use super::Actor;
 use crate::evidence::transfer::EVIDENCE_SENT_EVENT;
+use super::access::Operation;
 use crate::reads::RequestView;
 use crate::send::Sent;
 use crate::{Node, NodeError};
@@ -551,10 +552,10 @@ impl Node {
 
     /// Case `id` as `actor` reads it: state, clocks, the actions each side
     /// may take and the timeline, derived from the checked thread. The read
-    /// is logged in the custody ledger, like a request's.
+    /// is checked and recorded first (operation `read-case`).
     pub async fn case(&self, id: &str, actor: &Actor) -> Result<CaseDetail, NodeError> {
+        self.authorize(actor, Operation::ReadCase, Some(id)).await?;
         let derived = self.derived(id, self.clock.now()).await?;
-        self.record_read(id, actor).await?;
         Ok(derived.detail())
     }
 
@@ -572,6 +573,20 @@ impl Node {
     /// dropped and the body queued as the action's message, with its
     /// history event and ledger entry in one transaction.
     pub async fn act(
+        &self,
+        id: &str,
+        action: Action,
+        body: Value,
+        actor: &Actor,
+    ) -> Result<Sent, NodeError> {
+        self.authorize(actor, Operation::Act(action), Some(id))
+            .await?;
+        self.take_action(id, action, body, actor).await
+    }
+
+    /// [`Node::act`] once the actor is allowed, or for the node's own
+    /// answers (a status query answered at once), which are no person's.
+    async fn take_action(
         &self,
         id: &str,
         action: Action,
@@ -753,7 +768,7 @@ impl Node {
         }
         let me = Actor::Peer(self.state());
         let body = Value::Object(serde_json::Map::new());
-        if let Err(e) = self.act(id, Action::AnswerStatus, body, &me).await {
+        if let Err(e) = self.take_action(id, Action::AnswerStatus, body, &me).await {
             tracing::warn!(thread = id, error = %e, "could not answer a status query");
         }
     }

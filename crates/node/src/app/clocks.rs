@@ -344,7 +344,13 @@ impl Node {
     /// The cases matching `filter`, from the case index: open cases first,
     /// then emergencies, then the nearest clock, then the newest. Rows the
     /// threads changed since, and rows due now, are derived first.
-    pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, NodeError> {
+    pub async fn cases(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseSummary>, NodeError> {
+        self.authorize(actor, super::Operation::ListCases, None)
+            .await?;
         self.refresh_cases().await?;
         let now = self.clock.now();
         for id in self.store.due_cases(now, TICK_CASES).await? {

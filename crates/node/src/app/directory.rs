@@ -76,7 +76,12 @@ impl From<&Directory> for DirectoryView {
 
 impl Node {
     /// The directory in force, if the node has one.
-    pub fn directory_view(&self) -> Option<DirectoryView> {
-        self.directory().map(|d| DirectoryView::from(d.as_ref()))
+    pub async fn directory_view(
+        &self,
+        actor: &super::Actor,
+    ) -> Result<Option<DirectoryView>, crate::NodeError> {
+        self.authorize(actor, super::Operation::ReadDirectory, None)
+            .await?;
+        Ok(self.directory().map(|d| DirectoryView::from(d.as_ref())))
     }
 }

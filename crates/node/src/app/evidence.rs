@@ -7,6 +7,8 @@
 //! trusting: `custos evidence verify` checks a package), and by whether
 //! every segment the manifest names is present.
 
+use super::Actor;
+use super::access::Operation;
 use std::path::{Path, PathBuf};
 
 use custos_model::StateCode;
@@ -62,8 +64,39 @@ pub struct PackageSummary {
 
 impl Node {
     /// The evidence packages this node received, by folder name.
-    pub fn received_packages(&self) -> Result<Vec<ReceivedPackage>, NodeError> {
+    pub async fn received_packages(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<ReceivedPackage>, NodeError> {
+        self.authorize(actor, Operation::ListEvidence, None).await?;
         received_packages(&self.settings.data_dir)
+    }
+}
+
+impl Node {
+    /// Verifies the received package `package` (a folder name of
+    /// [`Node::received_packages`]) and records it, as
+    /// [`Node::verify_evidence`] does (operation `verify-evidence`).
+    pub async fn verify_received_package(
+        &self,
+        actor: &Actor,
+        package: &str,
+    ) -> Result<crate::evidence::open::Report, NodeError> {
+        let Some(dir) = crate::evidence::receive::received_folder(&self.settings.data_dir, package)
+        else {
+            // Still a decision about this person: recorded like any other.
+            self.authorize(actor, Operation::VerifyEvidence, None)
+                .await?;
+            return Err(NodeError::NotFound(format!(
+                "no received evidence package {package:?} (list them: custos evidence list)"
+            )));
+        };
+        self.verify_evidence(
+            dir,
+            std::sync::Arc::new(crate::evidence::pipeline::NoProgress),
+            actor,
+        )
+        .await
     }
 }
 
@@ -259,7 +292,21 @@ pub fn unverified_manifest(package: &Path) -> Result<ManifestView, NodeError> {
 impl Node {
     /// The manifest of the package folder `package`, its signature checked
     /// against the directory in force.
-    pub fn package_manifest(&self, package: &Path) -> Result<ManifestView, NodeError> {
+    pub async fn package_manifest(
+        &self,
+        actor: &Actor,
+        package: &Path,
+    ) -> Result<ManifestView, NodeError> {
+        self.authorize(actor, Operation::ListEvidence, None).await?;
+        self.package_manifest_checked(package)
+    }
+
+    /// [`Node::package_manifest`] without the access check, for
+    /// operations that checked it themselves.
+    pub(crate) fn package_manifest_checked(
+        &self,
+        package: &Path,
+    ) -> Result<ManifestView, NodeError> {
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
         let bytes = read_manifest_bytes(package)?;
         let v = verify_manifest(&bytes, &directory).map_err(|e| NodeError::EvidencePackage {

@@ -8,6 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Actor;
+use super::access::Operation;
 use crate::custody::{Entry, EntryKind};
 use crate::{Keystore, Node, NodeError};
 
@@ -106,8 +107,9 @@ impl Keystore {
 
 impl Node {
     /// The node's public keys (current and past) with their validity.
-    pub fn keys_view(&self) -> KeysView {
-        self.with_keys(Keystore::view)
+    pub async fn keys_view(&self, actor: &Actor) -> Result<KeysView, NodeError> {
+        self.authorize(actor, Operation::ReadKeys, None).await?;
+        Ok(self.with_keys(Keystore::view))
     }
 
     /// Replaces the node's signing and encryption keys and records the
@@ -119,6 +121,7 @@ impl Node {
     /// after, so the keys are never used unrecorded by this node (a serving
     /// node in another process takes them up on its next refresh).
     pub async fn rotate_keys(&self, actor: &Actor) -> Result<KeysRotated, NodeError> {
+        self.authorize(actor, Operation::RotateKeys, None).await?;
         let now = self.clock.now();
         let mut keys = Keystore::load(&self.with_keys(|k| k.dir().to_owned()))?;
         let previous = keys.signing.key_id();
@@ -146,6 +149,7 @@ impl Node {
     /// the custody ledger as `key-revoked`, naming `actor`. The current key
     /// cannot be revoked: rotate first.
     pub async fn revoke_key(&self, key_id: &str, actor: &Actor) -> Result<KeyRevoked, NodeError> {
+        self.authorize(actor, Operation::RevokeKey, None).await?;
         let now = self.clock.now();
         let mut keys = Keystore::load(&self.with_keys(|k| k.dir().to_owned()))?;
         keys.revoke_signing(key_id, now)?;

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::Actor;
+use super::access::Operation;
 use crate::custody::LedgerReport;
 use crate::deep_check::DeepReport;
 use crate::{Node, NodeError};
@@ -65,8 +67,10 @@ impl Node {
     /// to read it.
     pub async fn check_ledger(
         &self,
-        progress: &mut dyn FnMut(u64, u64),
+        actor: &Actor,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<LedgerVerdict, NodeError> {
+        self.authorize(actor, Operation::VerifyLedger, None).await?;
         match self.verify_ledger(progress).await {
             Ok(report) => Ok(LedgerVerdict::Good(report)),
             Err(NodeError::LedgerTampered { index, problem }) => {
@@ -78,5 +82,53 @@ impl Node {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The ledger's latest checkpoint as a person reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckpointView {
+    /// The latest signed checkpoint (a C2SP signed note), if any.
+    pub checkpoint: Option<String>,
+    /// The same checkpoint with the cosignatures its witnesses returned.
+    pub cosigned: Option<String>,
+}
+
+impl Node {
+    /// The latest checkpoint, plain and cosigned (operation `read-ledger`).
+    pub async fn ledger_checkpoint(&self, actor: &Actor) -> Result<CheckpointView, NodeError> {
+        self.authorize(actor, Operation::ReadLedger, None).await?;
+        Ok(CheckpointView {
+            checkpoint: self.latest_checkpoint().await?,
+            cosigned: self.cosigned_checkpoint().await?,
+        })
+    }
+
+    /// The proof bundle of the entry at `index` (operation `read-ledger`).
+    pub async fn ledger_proof(
+        &self,
+        actor: &Actor,
+        index: u64,
+    ) -> Result<custos_ledger::ProofBundle, NodeError> {
+        self.authorize(actor, Operation::ReadLedger, None).await?;
+        self.prove_entry(index).await
+    }
+
+    /// The deep check of every record against the ledger (operation
+    /// `verify-ledger`).
+    pub async fn deep_check(&self, actor: &Actor) -> Result<DeepReport, NodeError> {
+        self.authorize(actor, Operation::VerifyLedger, None).await?;
+        self.verify_deep().await
+    }
+
+    /// Asks the node's witnesses to cosign its latest checkpoint now
+    /// (operation `verify-ledger`).
+    pub async fn witness_now(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(custos_model::StateCode, crate::witnessing::CosignOutcome)>, NodeError> {
+        self.authorize(actor, Operation::VerifyLedger, None).await?;
+        self.request_cosignatures().await
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod audit;
 pub mod cases;
 pub mod clocks;
 pub mod directory;
@@ -48,6 +49,7 @@ use time::OffsetDateTime;
 
 pub use access::{Grant, Operation, Role, Roles};
 pub use actor::Actor;
+pub use audit::{AccessView, AuditFilter, CaseGrantView};
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};
 pub use custos_case::{

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Actor;
+use super::access::Operation;
 use super::views::RequestView;
 use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
@@ -44,6 +45,7 @@ impl Node {
     /// signed message. The request, its first history event and that entry
     /// are written in one transaction.
     pub async fn save_draft(&self, draft: Value, actor: &Actor) -> Result<String, NodeError> {
+        self.authorize(actor, Operation::SaveDraft, None).await?;
         let (to, kind) = self.check_draft(&draft)?;
         let id = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
@@ -93,7 +95,7 @@ impl Node {
         if attempt_now {
             self.deliver_due(FIRST_ATTEMPT_BATCH).await?;
         }
-        let item = self.outbox_entry(&sent.message_id).await?;
+        let item = self.outbox_view(&sent.message_id).await?;
         Ok(SendReport {
             sent,
             delivery: item.as_ref().map(|i| i.state),
@@ -102,11 +104,10 @@ impl Node {
     }
 
     /// Reads request `id` for `actor`: the checked view
-    /// ([`Node::request_detail`]), and the read logged in the custody ledger.
-    /// A request that cannot be shown is not logged as read.
+    /// ([`Node::request_detail`]), checked and recorded first (operation
+    /// `read-case`).
     pub async fn read_request(&self, id: &str, actor: &Actor) -> Result<RequestView, NodeError> {
-        let view = self.request_detail(id).await?;
-        self.record_read(id, actor).await?;
-        Ok(view)
+        self.authorize(actor, Operation::ReadCase, Some(id)).await?;
+        self.request_detail(id).await
     }
 }

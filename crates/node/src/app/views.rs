@@ -19,6 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::Actor;
+use super::access::Operation;
 use crate::{Node, NodeError};
 
 /// How many requests a listing shows when the caller names no limit (the
@@ -310,7 +312,12 @@ pub struct HeldMessage {
 
 impl Node {
     /// The requests matching `filter`, newest first.
-    pub async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestSummary>, NodeError> {
+    pub async fn requests(
+        &self,
+        actor: &Actor,
+        filter: &RequestFilter,
+    ) -> Result<Vec<RequestSummary>, NodeError> {
+        self.authorize(actor, Operation::ListCases, None).await?;
         let records = self.store.list_requests(filter).await?;
         Ok(records.iter().map(RequestSummary::from).collect())
     }
@@ -318,32 +325,67 @@ impl Node {
     /// The outbox, newest first: only messages in `state` if given, at most `limit`.
     pub async fn outbox(
         &self,
+        actor: &Actor,
         state: Option<OutboxState>,
         limit: u32,
     ) -> Result<Vec<OutboxView>, NodeError> {
+        self.authorize(actor, Operation::ReadOutbox, None).await?;
         let items = self.store.list_outbox(state, limit).await?;
         Ok(items.iter().map(OutboxView::from).collect())
     }
 
     /// One outgoing message's place in the outbox, if it is there.
-    pub async fn outbox_entry(&self, message_id: &str) -> Result<Option<OutboxView>, NodeError> {
+    pub async fn outbox_entry(
+        &self,
+        actor: &Actor,
+        message_id: &str,
+    ) -> Result<Option<OutboxView>, NodeError> {
+        self.authorize(actor, Operation::ReadOutbox, None).await?;
+        self.outbox_view(message_id).await
+    }
+
+    /// [`Node::outbox_entry`] for an operation already checked (a request
+    /// just sent shows where its message stands).
+    pub(crate) async fn outbox_view(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<OutboxView>, NodeError> {
         let item = self.store.outbox_item(message_id).await?;
         Ok(item.as_ref().map(OutboxView::from))
     }
 
     /// Messages from peers that the node refused, newest first.
-    pub async fn refusals(&self, limit: u32) -> Result<Vec<RefusalView>, NodeError> {
+    pub async fn refusals(&self, actor: &Actor, limit: u32) -> Result<Vec<RefusalView>, NodeError> {
+        self.authorize(actor, Operation::ReadOutbox, None).await?;
         let records = self.store.refusals(limit).await?;
         Ok(records.into_iter().map(RefusalView::from).collect())
     }
 
     /// Forks this node, as a witness, found in peers' ledgers.
-    pub async fn forks(&self, limit: u32) -> Result<Vec<ForkView>, NodeError> {
+    pub async fn forks(&self, actor: &Actor, limit: u32) -> Result<Vec<ForkView>, NodeError> {
+        self.authorize(actor, Operation::ReadLedger, None).await?;
         let records = self.store.forks(limit).await?;
         Ok(records.into_iter().map(ForkView::from).collect())
     }
 
-    /// Counts for monitoring, each row count capped at `cap`.
+    /// The node's statistics for a person (operation `read-statistics`):
+    /// [`Node::counts`], without case content.
+    pub async fn statistics(&self, actor: &Actor, cap: u32) -> Result<NodeCounts, NodeError> {
+        self.authorize(actor, Operation::ReadStatistics, None)
+            .await?;
+        self.counts(cap).await
+    }
+
+    /// [`Node::counts`] for the `/metrics` answer (operation
+    /// `read-metrics`, the monitoring scope).
+    pub async fn metrics_counts(&self, actor: &Actor, cap: u32) -> Result<NodeCounts, NodeError> {
+        self.authorize(actor, Operation::ReadMetrics, None).await?;
+        self.counts(cap).await
+    }
+
+    /// Counts for monitoring, each row count capped at `cap` (the
+    /// `/metrics` answer, which checks `read-metrics` itself; a person asks
+    /// [`Node::statistics`]).
     pub async fn counts(&self, cap: u32) -> Result<NodeCounts, NodeError> {
         let store = &self.store;
         Ok(NodeCounts {
@@ -369,7 +411,8 @@ impl Node {
 
     /// Every message of every request held, with its checked envelope and
     /// its receipt, for an audit of signatures and receipts.
-    pub async fn held_messages(&self) -> Result<Vec<HeldMessage>, NodeError> {
+    pub async fn held_messages(&self, actor: &Actor) -> Result<Vec<HeldMessage>, NodeError> {
+        self.authorize(actor, Operation::ReadLedger, None).await?;
         let mut out = Vec::new();
         for request in self.store.list_requests(&RequestFilter::default()).await? {
             for m in self.store.thread_messages(&request.id).await? {

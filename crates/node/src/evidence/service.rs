@@ -5,6 +5,7 @@
 //!
 //! The file work runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]).
 
+use crate::app::Operation;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,10 @@ impl Node {
         request: &str,
         to: &[StateCode],
         segment_size: u64,
+        actor: &Actor,
     ) -> Result<SealOptions, NodeError> {
+        self.authorize(actor, Operation::SealEvidence, Some(request))
+            .await?;
         // The request's draft, checked against what was signed and logged.
         let record = self.request_detail(request).await?;
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
@@ -122,6 +126,8 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &Actor,
     ) -> Result<Sealed, NodeError> {
+        self.authorize(actor, Operation::SealEvidence, Some(&options.request))
+            .await?;
         let sealed = joined(
             tokio::task::spawn_blocking(move || {
                 seal::seal_package(&paths, &options, &out, progress.as_ref())
@@ -154,6 +160,9 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &Actor,
     ) -> Result<Report, NodeError> {
+        let case = self.package_case(&pkg);
+        self.authorize(actor, Operation::VerifyEvidence, case.as_deref())
+            .await?;
         let report = self
             .check_package(move |directory, identities| {
                 open::verify(&pkg, directory, identities, progress.as_ref())
@@ -183,6 +192,9 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &Actor,
     ) -> Result<Report, NodeError> {
+        let case = self.package_case(&pkg);
+        self.authorize(actor, Operation::OpenEvidence, case.as_deref())
+            .await?;
         let out_text = out.display().to_string();
         let report = self
             .check_package(move |directory, identities| {
@@ -212,6 +224,15 @@ impl Node {
         Ok(report)
     }
 
+    /// The case a package answers, from its manifest checked against the
+    /// directory in force (`None` when it cannot be read or checked: then
+    /// only a role allowed on every case may go on).
+    fn package_case(&self, pkg: &Path) -> Option<String> {
+        self.package_manifest_checked(pkg)
+            .ok()
+            .map(|m| m.manifest.request)
+    }
+
     /// Runs `check` (verifying or opening a package) on the blocking pool
     /// with the node's directory and decryption identities.
     async fn check_package<F>(&self, check: F) -> Result<Report, NodeError>
@@ -234,6 +255,10 @@ impl Node {
         reason: &str,
         actor: &Actor,
     ) -> Result<String, NodeError> {
+        // The identity decrypts every package sent to this node: exporting
+        // it concerns no one case.
+        self.authorize(actor, Operation::ExportEvidence, None)
+            .await?;
         if reason.trim().is_empty() {
             return Err(NodeError::NotOurs(
                 "give the reason for exporting the identity (--reason)".into(),

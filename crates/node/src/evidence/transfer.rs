@@ -248,7 +248,14 @@ impl Node {
         to: StateCode,
         options: &SendOptions,
         observer: &dyn SendObserver,
+        actor: &crate::app::Actor,
     ) -> Result<SendOutcome, TransferError> {
+        self.authorize(
+            actor,
+            crate::app::Operation::SendEvidence,
+            Some(&package.verified.manifest.request),
+        )
+        .await?;
         let manifest = &package.verified.manifest;
         if !manifest.recipients.contains(&to) {
             return Err(package_problem(

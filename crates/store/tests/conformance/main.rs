@@ -5,7 +5,7 @@
 //! cases on a node's own records are below, those on federation in
 //! `federation.rs`, those on the custody ledger in `ledger.rs` and those
 //! on witnessing in `witness.rs`, those on users, sessions and tokens in
-//! `people.rs`.
+//! `people.rs`, those on the access record and case grants in `access.rs`.
 //! `conformance!` runs every case against a new SQLite file in a temporary
 //! directory, and against PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names
 //! a server: there each case gets its own database with a random name,
@@ -31,12 +31,14 @@ use sqlx::{AssertSqlSafe, Connection};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+mod access;
 mod cases;
 mod federation;
 mod ledger;
 mod people;
 mod witness;
 
+use access::*;
 use cases::*;
 use federation::*;
 use ledger::*;
@@ -1101,6 +1103,8 @@ conformance!(
     cosignatures_are_kept_one_per_size_and_witness,
     the_latest_cosigned_size_is_per_witness,
     witnessing_survives_reopening,
+    the_access_record_is_written_with_its_entry_and_listed_by_filter,
+    case_grants_are_kept_revoked_and_listed_with_their_entries,
 );
 
 #[test]

@@ -158,7 +158,10 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
     let listed = rt.block_on(async {
         let (_, node) = crate::cmd::node::open(&node_dir).await?;
         let counted = async {
-            let n = node.requests(&Default::default()).await?.len();
+            let n = node
+                .requests(&crate::operator::operator()?, &Default::default())
+                .await?
+                .len();
             let events = node.request_detail(&id).await?.history.len();
             anyhow::Ok((n, events))
         }

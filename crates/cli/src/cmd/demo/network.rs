@@ -154,7 +154,8 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     for n in &mut nodes {
         n.token = rt.block_on(async {
             let (_, node) = crate::cmd::node::open(&n.dir).await?;
-            node.import_directory(&signed).await?;
+            node.import_directory(&crate::operator::operator()?, &signed)
+                .await?;
             let token = demo_desk_token(&node).await;
             node.close().await;
             token
@@ -555,7 +556,7 @@ async fn verify_all(
     let (mut sigs, mut receipts, mut problems, mut rows) = (0, 0, Vec::<String>::new(), Vec::new());
     for n in nodes {
         let (_, node) = crate::cmd::node::open(&n.dir).await?;
-        let held = node.held_messages().await;
+        let held = node.held_messages(&crate::operator::operator()?).await;
         node.close().await;
         for m in held? {
             sigs += 1;

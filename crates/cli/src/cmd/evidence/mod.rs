@@ -144,7 +144,12 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
     let sealed = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let options = node
-            .evidence_seal_options(&args.request, &args.to, args.segment_size)
+            .evidence_seal_options(
+                &args.request,
+                &args.to,
+                args.segment_size,
+                &crate::operator::operator()?,
+            )
             .await?;
         let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
         let sealed = node
@@ -262,7 +267,9 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
     let view = match &args.data {
         Some(data) => super::runtime()?.block_on(async {
             let (_, node) = super::node::open(data).await?;
-            let view = node.package_manifest(&args.package);
+            let view = node
+                .package_manifest(&crate::operator::operator()?, &args.package)
+                .await;
             node.close().await;
             anyhow::Ok(view?)
         })?,
@@ -321,7 +328,12 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let packages = custos_node::app::evidence::received_packages(&args.data)?;
+    let packages = super::runtime()?.block_on(async {
+        let (_, node) = super::node::open(&args.data).await?;
+        let packages = node.received_packages(&crate::operator::operator()?).await;
+        node.close().await;
+        anyhow::Ok(packages?)
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&packages)?);
         return Ok(ExitCode::SUCCESS);

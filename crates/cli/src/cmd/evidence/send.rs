@@ -50,6 +50,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let who = crate::operator::operator()?;
     let (_, node) = crate::cmd::node::open(&args.data).await?;
     let package = node
         .check_package_for_send(&args.package)
@@ -81,7 +82,9 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let mut failed = Vec::new();
     for to in recipients {
-        let outcome = node.send_evidence(&package, to, &options, &observer).await;
+        let outcome = node
+            .send_evidence(&package, to, &options, &observer, &who)
+            .await;
         if args.json {
             let view = TransferView::of(to, &package.verified.package_id, &outcome);
             println!("{}", serde_json::to_string(&view)?);

@@ -732,6 +732,25 @@ impl Network {
             .body(body);
         self.block_on(send(request))
     }
+
+    /// The node's `/metrics` text, read with a client token made for it
+    /// (the counters answer a bearer allowed `read-metrics`).
+    pub fn metrics(&self, cc: &str) -> String {
+        let dir = self.dir(cc);
+        let token = self.run_ok(&[
+            std::ffi::OsStr::new("token"),
+            std::ffi::OsStr::new("create"),
+            std::ffi::OsStr::new("--data"),
+            dir.as_os_str(),
+            std::ffi::OsStr::new("--name"),
+            std::ffi::OsStr::new("monitoring"),
+        ]);
+        let url = format!("{}/metrics", self.url(cc));
+        let request = self.client.get(&url).bearer_auth(token.trim());
+        let answer = self.block_on(send(request));
+        assert_eq!(answer.status, 200, "/metrics answers a monitoring token");
+        String::from_utf8_lossy(&answer.bytes).into_owned()
+    }
 }
 
 impl Network {

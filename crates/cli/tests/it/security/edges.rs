@@ -111,9 +111,7 @@ fn configure(dir: &Path, section: &str, line: &str) {
 
 /// The value of a gauge on the node's `/metrics`.
 fn gauge(net: &Network, cc: &str, name: &str) -> String {
-    let answer = net.http("GET", cc, "/metrics", Vec::new());
-    assert_eq!(answer.status, 200, "/metrics answers");
-    let text = String::from_utf8_lossy(&answer.bytes).into_owned();
+    let text = net.metrics(cc);
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("{name} on /metrics:\n{text}"))

@@ -1,0 +1,171 @@
+//! Conformance cases for the record of who saw what and the case grants:
+//! each write queues its ledger entry with it, all or nothing; the record
+//! lists newest first by person, case and period; revoking touches only
+//! grants in force and writes nothing when there are none.
+
+use custos_store::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
+
+use super::*;
+
+fn access(seconds: i64, person: &str, case: Option<&str>, outcome: &str) -> AccessRecord {
+    AccessRecord {
+        id: 0,
+        at: at(seconds),
+        person: person.to_owned(),
+        actor: format!("desk:{person}"),
+        operation: "read-case".to_owned(),
+        case_id: case.map(str::to_owned),
+        outcome: outcome.to_owned(),
+        reason: (outcome == REFUSED).then(|| "no role allows it".to_owned()),
+        entry_sha256: format!("sha256:{seconds:064}"),
+    }
+}
+
+pub async fn the_access_record_is_written_with_its_entry_and_listed_by_filter(f: Fixture) {
+    let s = &f.store;
+    let rows = [
+        access(1, "ana", Some("thr-1"), ALLOWED),
+        access(2, "bo", Some("thr-1"), REFUSED),
+        access(3, "ana", None, ALLOWED),
+        access(4, "ana", Some("thr-2"), ALLOWED),
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let id = s
+            .record_access(r, format!("entry-{i}").as_bytes())
+            .await
+            .unwrap();
+        assert!(id > 0);
+    }
+    let queued = s.pending_ledger(100).await.unwrap();
+    let entries: Vec<&[u8]> = queued.iter().map(|p| p.entry.as_slice()).collect();
+    assert_eq!(
+        entries,
+        [&b"entry-0"[..], b"entry-1", b"entry-2", b"entry-3"]
+    );
+    let list = |filter: AccessFilter| {
+        let s = Arc::clone(s);
+        async move {
+            s.access_records(&AccessFilter {
+                limit: 100,
+                ..filter
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let all = list(AccessFilter::default()).await;
+    let times: Vec<OffsetDateTime> = all.iter().map(|r| r.at).collect();
+    assert_eq!(times, [at(4), at(3), at(2), at(1)], "newest first");
+    let mut back = all[3].clone();
+    back.id = 0;
+    assert_eq!(back, rows[0], "a row reads back exactly");
+    let ana = list(AccessFilter {
+        person: Some("ana".into()),
+        ..AccessFilter::default()
+    })
+    .await;
+    assert_eq!(ana.len(), 3);
+    let on_case = list(AccessFilter {
+        case_id: Some("thr-1".into()),
+        ..AccessFilter::default()
+    })
+    .await;
+    assert_eq!(on_case.len(), 2);
+    let period = list(AccessFilter {
+        since: Some(at(2)),
+        until: Some(at(4)),
+        ..AccessFilter::default()
+    })
+    .await;
+    assert_eq!(period.len(), 2, "since is inclusive, until exclusive");
+    let page = s
+        .access_records(&AccessFilter {
+            limit: 1,
+            offset: 1,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].at, at(3));
+    // A value no backend holds is refused, and nothing is written.
+    let mut bad = access(5, "ana", None, ALLOWED);
+    bad.outcome = "maybe".into();
+    assert!(matches!(
+        s.record_access(&bad, b"entry-x").await,
+        Err(StoreError::InvalidValue { .. })
+    ));
+    assert_eq!(s.pending_ledger(100).await.unwrap().len(), 4);
+}
+
+pub async fn case_grants_are_kept_revoked_and_listed_with_their_entries(f: Fixture) {
+    let s = &f.store;
+    let grant = CaseGrant {
+        id: 0,
+        case_id: "thr-1".into(),
+        person: "aud".into(),
+        reason: "annual review".into(),
+        granted_by: "desk:dpo".into(),
+        granted_at: at(1),
+        until: at(100),
+        revoked_by: None,
+        revoked_at: None,
+    };
+    let id = s.grant_case(&grant, b"granted").await.unwrap();
+    s.grant_case(
+        &CaseGrant {
+            person: "other".into(),
+            ..grant.clone()
+        },
+        b"granted-2",
+    )
+    .await
+    .unwrap();
+    let listed = s.case_grants("thr-1").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0],
+        CaseGrant {
+            id,
+            ..grant.clone()
+        }
+    );
+    assert!(listed[0].in_force(at(50)));
+    assert!(!listed[0].in_force(at(100)), "a grant ends at its end");
+    assert!(s.case_grants("thr-2").await.unwrap().is_empty());
+
+    assert_eq!(
+        s.revoke_case_grants("thr-1", "aud", "desk:dpo", at(10), b"revoked")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.revoke_case_grants("thr-1", "aud", "desk:dpo", at(11), b"again")
+            .await
+            .unwrap(),
+        0,
+        "nothing left in force"
+    );
+    let listed = s.case_grants("thr-1").await.unwrap();
+    assert_eq!(listed[0].revoked_at, Some(at(10)));
+    assert_eq!(listed[0].revoked_by.as_deref(), Some("desk:dpo"));
+    assert!(!listed[0].in_force(at(50)));
+    assert!(listed[1].in_force(at(50)), "another person's grant stays");
+    let entries: Vec<Vec<u8>> = s
+        .pending_ledger(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.entry)
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            b"granted".to_vec(),
+            b"granted-2".to_vec(),
+            b"revoked".to_vec()
+        ],
+        "a revocation of nothing queues nothing"
+    );
+}
