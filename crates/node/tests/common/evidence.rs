@@ -53,7 +53,7 @@ pub async fn seal(
     std::fs::write(files.join("notes.txt"), format!("{name}: seized on site\n"))
         .expect("a file to seal");
     let options = from
-        .evidence_seal_options(request, &[st(to)], MIN_SEGMENT_SIZE)
+        .evidence_seal_options(request, &[st(to)], MIN_SEGMENT_SIZE, actor)
         .await
         .expect("seal options");
     let pkg = scratch.join(format!("{name}-pkg"));
@@ -90,7 +90,7 @@ pub async fn sent_package(
         retry_for: Duration::from_secs(30),
         ..SendOptions::default()
     };
-    node.send_evidence(&local, st(to), &options, &Quiet)
+    node.send_evidence(&local, st(to), &options, &Quiet, actor)
         .await
         .expect("the package is sent and receipted")
         .package
