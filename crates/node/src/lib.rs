@@ -110,6 +110,8 @@ pub struct Node {
     verified_checkpoint: std::sync::Mutex<Option<(String, String, custos_ledger::Checkpoint)>>,
     /// Clock events fired and escalations received, for `/metrics`.
     clock_counters: app::clocks::ClockCounters,
+    /// The alert settings in force and the delivery worker's wake-up.
+    alerts: app::alerts::AlertState,
 }
 
 impl Node {
@@ -136,6 +138,7 @@ impl Node {
             custody_fault: RwLock::new(None),
             verified_checkpoint: std::sync::Mutex::new(None),
             clock_counters: Default::default(),
+            alerts: Default::default(),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {

@@ -17,13 +17,16 @@
 //! case index and the clocks the scheduler fires ([`clocks`]), client
 //! tokens ([`tokens`]), listing requests, the outbox, refusals and forks
 //! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
-//! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
-//! the background workers ([`workers`]). Sending, intake, evidence work and
+//! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
+//! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
+//! [`alert_channels`]), and the background workers ([`workers`]). Sending, intake, evidence work and
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
 pub mod access;
 pub mod actor;
+pub mod alert_channels;
+pub mod alerts;
 pub mod cases;
 pub mod clocks;
 pub mod directory;
@@ -31,6 +34,7 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod rota;
 pub mod tokens;
 pub mod views;
 pub mod workers;
@@ -44,6 +48,8 @@ use time::OffsetDateTime;
 
 pub use access::{Grant, Operation, Role, Roles};
 pub use actor::Actor;
+pub use alert_channels::{SmtpSecurity, SmtpSettings, WebhookSettings};
+pub use alerts::{AlertSettings, AlertView, DeliveryView};
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};
 pub use custos_case::{
@@ -54,6 +60,7 @@ pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use rota::{ShiftInput, ShiftView};
 pub use views::{
     ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,
     RequestView, TokenView,
