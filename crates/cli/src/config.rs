@@ -12,6 +12,8 @@ use anyhow::{Context, bail};
 use custos_model::StateCode;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config_alerts::AlertsSection;
+
 /// The configuration file's name inside a data directory.
 pub const FILE_NAME: &str = "custos.toml";
 /// The embedded database's file name inside a data directory.
@@ -36,6 +38,8 @@ pub struct Config {
     pub treaty: TreatySection,
     #[serde(default, skip_serializing_if = "CasesSection::is_default")]
     pub cases: CasesSection,
+    #[serde(default, skip_serializing_if = "AlertsSection::is_default")]
+    pub alerts: AlertsSection,
 }
 
 /// The cases' clocks, as the scheduler of `custos serve` runs them.
@@ -356,6 +360,7 @@ impl Config {
             storage: StorageSection::default(),
             treaty: TreatySection::default(),
             cases: CasesSection::default(),
+            alerts: AlertsSection::default(),
         }
     }
 
@@ -608,6 +613,11 @@ deadline_warnings = ["2d"]
 # How often the scheduler looks for clocks due (default 5s).
 tick = "5s"
 "#;
+
+/// The documented example, `[alerts]` included (`custos config example`).
+pub fn example() -> String {
+    format!("{EXAMPLE}{}", crate::config_alerts::EXAMPLE)
+}
 
 #[cfg(test)]
 mod tests {

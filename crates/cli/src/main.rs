@@ -8,6 +8,7 @@
 mod clock;
 mod cmd;
 mod config;
+mod config_alerts;
 mod key_forms;
 mod operator;
 mod private;
@@ -87,6 +88,12 @@ enum Command {
     /// Bearer tokens for the client API.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
+    /// The on-call rota: who holds which role when, in their time zone, with a deputy.
+    #[command(subcommand)]
+    Rota(cmd::rota::RotaCommand),
+    /// Alerts sent to the people on duty: list, acknowledge, test the channels.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::AlertsCommand),
     /// The node's configuration file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -112,6 +119,8 @@ fn main() -> ExitCode {
         Command::Outbox(c) => cmd::outbox::run(c),
         Command::Refusals { data, limit, json } => cmd::outbox::refusals(data, limit, json),
         Command::Token(c) => cmd::token::run(c),
+        Command::Rota(c) => cmd::rota::run(c),
+        Command::Alerts(c) => cmd::alerts::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),

@@ -4,6 +4,7 @@
 //! [`serve`] binds it to an address, with TLS (rustls, optionally requiring
 //! client certificates) or, on loopback only, plain HTTP.
 
+pub mod alerts;
 pub mod api;
 pub mod cases;
 mod error;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use custos_node::Node;
 use custos_protocol::routes;
 use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
@@ -85,6 +86,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(routes::CASES, get(cases::list_cases))
         .route(routes::CASE, get(cases::get_case))
         .route(routes::CASE_ACTIONS, post(cases::post_action))
+        .route(alerts::ROTA, get(alerts::list_rota).post(alerts::add_shift))
+        .route(alerts::SHIFT, delete(alerts::remove_shift))
+        .route(alerts::ALERTS, get(alerts::list_alerts))
+        .route(alerts::ALERT_ACK, post(alerts::ack_alert))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE));
     Router::new()

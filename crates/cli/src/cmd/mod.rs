@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod alerts;
 pub mod case;
 pub mod config;
 pub mod demo;
@@ -11,6 +12,7 @@ pub mod ledger;
 pub mod node;
 pub mod outbox;
 pub mod request;
+pub mod rota;
 pub mod serve;
 pub mod token;
 pub mod treaty;
