@@ -12,8 +12,8 @@ pub enum RotaCommand {
     /// Add a shift: a person holds a role from one local time to another, with a deputy.
     ///
     /// Times are a local date and time followed by the person's IANA time zone, for
-    /// example "2026-12-07T08:00 Europe/Paris"; the end may leave the zone out (the
-    /// start's is used). Shifts may overlap: everyone on duty is alerted.
+    /// example "2026-12-07T08:00 Europe/Paris" (or "2026-12-07T08:00[Europe/Paris]");
+    /// the end may leave the zone out (the start's is used). Shifts may overlap: everyone on duty is alerted.
     Add {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]

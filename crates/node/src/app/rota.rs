@@ -65,6 +65,19 @@ pub fn parse_local(
     text: &str,
     default_zone: Option<&str>,
 ) -> Result<(OffsetDateTime, String), NodeError> {
+    // `2026-12-07T08:00[Europe/Paris]` (RFC 9557) is the same as with a space.
+    let spaced;
+    let text = match text
+        .trim()
+        .strip_suffix(']')
+        .and_then(|t| t.split_once('['))
+    {
+        Some((when, zone)) => {
+            spaced = format!("{when} {zone}");
+            spaced.as_str()
+        }
+        None => text,
+    };
     let mut parts = text.split_whitespace();
     let (Some(when), zone) = (parts.next(), parts.next().or(default_zone)) else {
         return Err(invalid(format!(
@@ -267,6 +280,9 @@ mod tests {
         let (summer, _) =
             parse_local("ends", "2026-07-01T08:00", Some("Europe/Paris")).expect("parses");
         assert_eq!(summer, time::macros::datetime!(2026-07-01 06:00 UTC));
+        let (bracketed, _) =
+            parse_local("starts", "2026-12-07T08:00[Europe/Paris]", None).expect("parses");
+        assert_eq!(bracketed, at);
         for bad in [
             "2026-12-07T08:00",
             "2026-12-07T08:00 Mars/Olympus",

@@ -30,11 +30,13 @@ use sqlx::{AssertSqlSafe, Connection};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+mod alerts;
 mod cases;
 mod federation;
 mod ledger;
 mod witness;
 
+use alerts::*;
 use cases::*;
 use federation::*;
 use ledger::*;
@@ -1095,6 +1097,7 @@ conformance!(
     cosignatures_are_kept_one_per_size_and_witness,
     the_latest_cosigned_size_is_per_witness,
     witnessing_survives_reopening,
+    the_rota_and_alerts_are_kept_with_their_ledger_entries,
 );
 
 #[test]

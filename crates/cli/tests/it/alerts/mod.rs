@@ -1,6 +1,6 @@
 //! Alerts that reach the person on duty, with real parts: two `custos
 //! serve` processes, a real SMTP server on loopback (Python's `aiosmtpd`,
-//! `smtp_sink.py`, writing each mail it accepts to a folder) and a real
+//! `crates/testkit/smtp_sink.py`, writing each mail it accepts to a folder) and a real
 //! webhook receiver (an HTTP server in this test recording each call).
 //!
 //! One story: France sends Germany an emergency request; Germany's duty
@@ -69,7 +69,7 @@ struct Smtp {
 
 impl Smtp {
     fn start(port: u16, folder: &Path) -> Smtp {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/alerts/smtp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
@@ -80,10 +80,11 @@ impl Smtp {
             .spawn()
             .expect("python3 starts");
         let mut line = String::new();
-        let out = child.stdout.take().expect("stdout");
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
-            .expect("the SMTP server says it is ready");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        std::io::BufRead::read_line(&mut out, &mut line).expect("the SMTP server says it is ready");
         assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        // Its later lines name each mail accepted; the folder says the same.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         Smtp {
             folder: folder.to_owned(),
             child: Some(child),

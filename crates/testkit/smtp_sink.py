@@ -1,6 +1,7 @@
-"""A real SMTP server on loopback for the alert tests: every mail accepted
-is written to a folder, one file per mail (the envelope's recipients on
-the first line, then the message as received).
+"""A real SMTP server on loopback for the alert tests and benchmark: every
+mail accepted is written to a folder, one file per mail (the envelope's
+recipients on the first line, then the message as received), and named on
+standard output ("accepted NAME") the moment it is accepted.
 
 Usage: python3 smtp_sink.py PORT FOLDER
 Runs until it is killed; prints "ready" once it accepts connections.
@@ -25,6 +26,7 @@ class Sink:
             f.write(("To: " + ",".join(envelope.rcpt_tos) + "\n").encode())
             f.write(envelope.original_content or envelope.content)
         os.rename(tmp, os.path.join(self.folder, name))
+        print("accepted " + name, flush=True)
         return "250 OK"
 
 
