@@ -12,6 +12,8 @@ use anyhow::{Context, bail};
 use custos_model::StateCode;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config_alerts::AlertsSection;
+
 /// The configuration file's name inside a data directory.
 pub const FILE_NAME: &str = "custos.toml";
 /// The embedded database's file name inside a data directory.
@@ -38,6 +40,8 @@ pub struct Config {
     pub cases: CasesSection,
     #[serde(default, skip_serializing_if = "PeopleSection::is_default")]
     pub people: PeopleSection,
+    #[serde(default, skip_serializing_if = "AlertsSection::is_default")]
+    pub alerts: AlertsSection,
 }
 
 /// Sessions and client-API tokens. Durations as in `[cases]`.
@@ -428,6 +432,7 @@ impl Config {
             treaty: TreatySection::default(),
             cases: CasesSection::default(),
             people: PeopleSection::default(),
+            alerts: AlertsSection::default(),
         }
     }
 
@@ -691,6 +696,11 @@ session_absolute = "12h"
 token_lifetime = "90d"
 token_max_lifetime = "365d"
 "#;
+
+/// The documented example, `[alerts]` included (`custos config example`).
+pub fn example() -> String {
+    format!("{EXAMPLE}{}", crate::config_alerts::EXAMPLE)
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 mod clock;
 mod cmd;
 mod config;
+mod config_alerts;
 mod key_forms;
 mod operator;
 mod private;
@@ -90,6 +91,12 @@ enum Command {
     /// The people who may sign in: add, list, disable, enable, roles, reset a second factor.
     #[command(subcommand)]
     User(cmd::user::UserCommand),
+    /// The on-call rota: who holds which role when, in their time zone, with a deputy.
+    #[command(subcommand)]
+    Rota(cmd::rota::RotaCommand),
+    /// Alerts sent to the people on duty: list, acknowledge, test the channels.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::AlertsCommand),
     /// The node's configuration file.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -118,6 +125,8 @@ fn main() -> ExitCode {
         Command::Refusals { data, limit, json } => cmd::outbox::refusals(data, limit, json),
         Command::Token(c) => cmd::token::run(c),
         Command::User(c) => cmd::user::run(c),
+        Command::Rota(c) => cmd::rota::run(c),
+        Command::Alerts(c) => cmd::alerts::run(c),
         Command::Ledger(c) => cmd::ledger::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),

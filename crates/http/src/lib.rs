@@ -4,6 +4,7 @@
 //! [`serve`] binds it to an address, with TLS (rustls, optionally requiring
 //! client certificates) or, on loopback only, plain HTTP.
 
+pub mod alerts;
 pub mod api;
 pub mod cases;
 mod error;
@@ -11,8 +12,8 @@ pub mod evidence;
 pub mod federation;
 pub mod limit;
 pub mod metrics;
-pub mod people;
 pub mod oversight;
+pub mod people;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -125,6 +126,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(routes::REFUSALS, get(oversight::get_refusals))
         .route(routes::STATISTICS, get(oversight::get_statistics))
         .route(routes::METRICS, get(metrics::metrics))
+        .route(alerts::ROTA, get(alerts::list_rota).post(alerts::add_shift))
+        .route(alerts::SHIFT, delete(alerts::remove_shift))
+        .route(alerts::ALERTS, get(alerts::list_alerts))
+        .route(alerts::ALERT_ACK, post(alerts::ack_alert))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyDeadlineLayer::new(limit::BODY_DEADLINE))
         .layer(axum::middleware::from_fn_with_state(

@@ -98,6 +98,21 @@ pub enum EntryKind {
     CaseAccessGranted,
     /// A person's grants of a case revoked (`detail.person`).
     CaseAccessRevoked,
+    /// A shift was added to the on-call rota (`detail`: its id, role and
+    /// times; no e-mail address).
+    ShiftAdded,
+    /// A shift was removed from the rota.
+    ShiftRemoved,
+    /// An alert was raised (`detail`: its id, kind, counterpart, urgency;
+    /// no case content).
+    AlertRaised,
+    /// An alert was delivered by mail or webhook (`detail`: the alert, the
+    /// channel and the person, never the address or secret).
+    AlertDelivered,
+    /// An alert not acknowledged in time went one level further.
+    AlertEscalated,
+    /// A person acknowledged an alert.
+    AlertAcknowledged,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -222,6 +222,10 @@ impl Node {
         };
         match self.store.accept_incoming(&incoming).await {
             Ok(AcceptOutcome::Accepted) => {
+                if let Some(cause) = arrival_alert(msg, &opened.id.to_string(), now, &self.settings)
+                {
+                    self.raise_alert_logged(cause).await;
+                }
                 let custody = match self.custody_proof(&received_entry, ledger_base).await {
                     Ok(bundle) => bundle,
                     Err(e @ NodeError::CustodyUnavailable(_)) => {
@@ -321,6 +325,46 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The alert an arriving request calls for: an emergency (by urgency or
+/// kind) or an urgent request; nothing for a routine one or a later step.
+/// Only the kind, the sender, the urgency and the acknowledgement target
+/// are read from the draft; the alert carries nothing else of it.
+fn arrival_alert(
+    msg: &custos_protocol::Message,
+    message_id: &str,
+    now: time::OffsetDateTime,
+    settings: &crate::NodeSettings,
+) -> Option<crate::app::alerts::Cause> {
+    if msg.kind != MessageKind::Submit {
+        return None;
+    }
+    let draft = msg.body.get("draft")?;
+    let urgency = draft
+        .get("urgency")
+        .and_then(Value::as_str)
+        .unwrap_or("routine");
+    let emergency = urgency == "emergency"
+        || draft.get("kind").and_then(Value::as_str) == Some("emergency-data");
+    let (kind, deadline) = if emergency {
+        (
+            "emergency-request",
+            Some(now + settings.clocks.emergency_ack_target),
+        )
+    } else if urgency == "urgent" {
+        ("urgent-request", None)
+    } else {
+        return None;
+    };
+    Some(crate::app::alerts::Cause {
+        key: format!("message:{message_id}"),
+        kind,
+        case_id: msg.thread.clone(),
+        counterpart: msg.from.to_string(),
+        urgency: if emergency { "emergency" } else { "urgent" }.to_owned(),
+        deadline,
+    })
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -114,6 +114,8 @@ pub struct Node {
     clock_counters: app::clocks::ClockCounters,
     /// Password hashes running at once (`app/secrets.rs`).
     hashing: tokio::sync::Semaphore,
+    /// The alert settings in force and the delivery worker's wake-up.
+    alerts: app::alerts::AlertState,
 }
 
 impl Node {
@@ -141,6 +143,7 @@ impl Node {
             verified_checkpoint: std::sync::Mutex::new(None),
             clock_counters: Default::default(),
             hashing: tokio::sync::Semaphore::new(app::secrets::HASHING_AT_ONCE),
+            alerts: Default::default(),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {

@@ -21,7 +21,7 @@ pub enum ConfigCommand {
 
 pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ConfigCommand::Example => print!("{}", config::EXAMPLE),
+        ConfigCommand::Example => print!("{}", config::example()),
         ConfigCommand::Check { data } => {
             let c = Config::load(&data)?;
             let registry = c.treaty_registry(&data)?;
@@ -30,6 +30,13 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             println!("  node.name     = {}", c.node.name);
             println!("  database.url  = {}", config::mask_url(&c.database.url));
             println!("  http.listen   = {}", c.http.listen);
+            let alerts = c.alerts.settings(&c.http.listen)?;
+            println!(
+                "  alerts        = mail {}, {} webhook(s), escalate after {}",
+                if alerts.smtp.is_some() { "on" } else { "off" },
+                alerts.webhooks.len(),
+                alerts.escalate_after
+            );
             if let (Some(file), Some(r)) = (&c.treaty.registry, registry) {
                 println!(
                     "  treaty.registry = {} (complete to {})",

@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod alerts;
 pub mod audit;
 pub mod case;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod ledger;
 pub mod node;
 pub mod outbox;
 pub mod request;
+pub mod rota;
 pub mod serve;
 pub mod token;
 pub mod treaty;

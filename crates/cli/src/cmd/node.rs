@@ -46,6 +46,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)
         .await
         .map_err(|e| open_error(e, &url))?;
+    node.configure_alerts(config.alerts.settings(&config.http.listen)?);
     Ok((config, node))
 }
 

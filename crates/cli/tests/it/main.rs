@@ -7,6 +7,8 @@
 //!
 //! - `common`: the harness, a small network of real `custos` processes on
 //!   loopback.
+//! - `alerts`: the on-call rota and alerts reaching the person on duty by
+//!   mail (a real SMTP server) and signed webhooks, escalated, acknowledged.
 //! - `architecture`: the dependency rules between crates.
 //! - `case`: cases between two nodes, shown, acted on and listed.
 //! - `case_scenarios`: whole cases between two nodes (executed and closed,
@@ -30,6 +32,7 @@
 
 mod common;
 
+mod alerts;
 mod architecture;
 mod case;
 mod case_scenarios;

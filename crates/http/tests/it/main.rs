@@ -25,8 +25,8 @@ mod cases;
 mod client_api;
 mod intake;
 mod operator;
-mod people;
 mod oversight;
+mod people;
 
 use custos_model::{RequestKind, template, validate};
 use serde_json::Value;

@@ -30,8 +30,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Actor;
-use crate::evidence::transfer::EVIDENCE_SENT_EVENT;
 use super::access::Operation;
+use crate::evidence::transfer::EVIDENCE_SENT_EVENT;
 use crate::reads::RequestView;
 use crate::send::Sent;
 use crate::{Node, NodeError};

@@ -240,6 +240,55 @@ fn summary(row: CaseRow) -> Result<CaseSummary, NodeError> {
     })
 }
 
+/// The alert a fired clock event calls for: a warning before a clock falls
+/// due, a clock overdue (on the requested side of an emergency: its
+/// acknowledgement target passed); nothing for a preservation's end.
+fn clock_alert(
+    derived: &Derived,
+    event: &ClockEvent,
+    key: &ClockFired,
+) -> Option<super::alerts::Cause> {
+    let kind = match (event.event, event.clock, derived.side) {
+        (ClockEventKind::Ended, _, _) => return None,
+        (ClockEventKind::Overdue, ClockKind::Acknowledgement, Side::Requested) => {
+            "ack-target-passed"
+        }
+        (ClockEventKind::Overdue, _, _) => "clock-overdue",
+        (ClockEventKind::Warning(_), _, _) => "clock-warning",
+    };
+    let urgency = derived
+        .view
+        .facts
+        .request
+        .as_ref()
+        .map_or(Urgency::Routine, |r| {
+            if r.submission.is_emergency() {
+                Urgency::Emergency
+            } else {
+                r.submission.urgency
+            }
+        });
+    let urgency = match urgency {
+        Urgency::Emergency => "emergency",
+        Urgency::Urgent => "urgent",
+        Urgency::Routine => "routine",
+    };
+    Some(super::alerts::Cause {
+        key: format!(
+            "clock:{} {} {} {}",
+            key.case_id,
+            key.clock,
+            key.event,
+            timestamp::format(custos_store::storage_precision(key.due))
+        ),
+        kind,
+        case_id: key.case_id.clone(),
+        counterpart: derived.request.counterpart.to_string(),
+        urgency: urgency.to_owned(),
+        deadline: Some(event.due),
+    })
+}
+
 impl Node {
     /// The clock events fired and escalations received by this process.
     pub fn clock_counts(&self) -> ClockCounts {
@@ -520,6 +569,9 @@ impl Node {
                 (_, ClockEventKind::Ended) => &c.ended,
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(cause) = clock_alert(derived, event, &key) {
+                self.raise_alert_logged(cause).await;
+            }
             tracing::info!(
                 case = id,
                 clock = %event.clock,

@@ -18,13 +18,16 @@
 //! ([`users`], signing in and sessions in [`signin`], client tokens in
 //! [`tokens`], the secrets they rest on in [`secrets`]), listing requests, the outbox, refusals and forks
 //! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
-//! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), and
-//! the background workers ([`workers`]). Sending, intake, evidence work and
+//! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
+//! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
+//! [`alert_channels`]), and the background workers ([`workers`]). Sending, intake, evidence work and
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
 pub mod access;
 pub mod actor;
+pub mod alert_channels;
+pub mod alerts;
 pub mod audit;
 pub mod cases;
 pub mod clocks;
@@ -33,6 +36,7 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod rota;
 pub mod secrets;
 pub mod signin;
 pub mod tokens;
@@ -49,6 +53,8 @@ use time::OffsetDateTime;
 
 pub use access::{Grant, Operation, Role, Roles};
 pub use actor::Actor;
+pub use alert_channels::{SmtpSecurity, SmtpSettings, WebhookSettings};
+pub use alerts::{AlertSettings, AlertView, DeliveryView};
 pub use audit::{AccessView, AuditFilter, CaseGrantView};
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};
@@ -60,6 +66,7 @@ pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
 pub use tokens::{NewToken, TokenRequest};
 pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};

@@ -1,7 +1,8 @@
 //! The node's background workers, started and stopped together: the outbox
 //! (delivery with back-off), the ledger sequencer, the expiry of partial
 //! evidence uploads, the rounds asking peers to cosign checkpoints, and the
-//! scheduler that fires the cases' clock events (`clocks.rs`).
+//! scheduler that fires the cases' clock events (`clocks.rs`), and the
+//! delivery of alerts to the people on duty (`alerts.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,8 @@ impl Node {
             tokio::spawn(Arc::clone(self).run_sequencer(stopped.clone())),
             tokio::spawn(Arc::clone(self).run_evidence_expiry(stopped.clone())),
             tokio::spawn(Arc::clone(self).run_witnessing(witness_every, stopped.clone())),
-            tokio::spawn(Arc::clone(self).run_scheduler(stopped)),
+            tokio::spawn(Arc::clone(self).run_scheduler(stopped.clone())),
+            tokio::spawn(Arc::clone(self).run_alerts(stopped)),
         ];
         Workers { stop, tasks }
     }

@@ -32,6 +32,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 mod access;
+mod alerts;
 mod cases;
 mod federation;
 mod ledger;
@@ -39,6 +40,7 @@ mod people;
 mod witness;
 
 use access::*;
+use alerts::*;
 use cases::*;
 use federation::*;
 use ledger::*;
@@ -1105,6 +1107,7 @@ conformance!(
     witnessing_survives_reopening,
     the_access_record_is_written_with_its_entry_and_listed_by_filter,
     case_grants_are_kept_revoked_and_listed_with_their_entries,
+    the_rota_and_alerts_are_kept_with_their_ledger_entries,
 );
 
 #[test]
