@@ -546,8 +546,8 @@ fn the_demo_runs_and_cleans_up() {
         "{text}"
     );
     for step in [
-        "DE (api:demo desk officer) request-info",
-        "FR (api:demo desk officer) provide-info",
+        "DE (api:demo desk officer/demo desk officer) request-info",
+        "FR (api:demo desk officer/demo desk officer) provide-info",
         "-> FR: partly-executed, DE: partly-executed",
         "-> FR: closed, DE: closed",
         "NL tries to refuse: refused before sending",
@@ -591,7 +591,10 @@ fn the_demo_cases_reach_their_states_alike_on_both_nodes(network: &Value) {
             assert_eq!(step["action"], *action, "{step}");
             assert_eq!(step["states"]["FR"], *state, "{step}");
             assert_eq!(step["states"][requested], *state, "{step}");
-            assert_eq!(step["actor"], "api:demo desk officer", "{step}");
+            assert_eq!(
+                step["actor"], "api:demo desk officer/demo desk officer",
+                "{step}"
+            );
         }
         let (last_state, timeline) = (steps[steps.len() - 1].2, steps.len() + 1);
         for cc in ["FR", requested] {
