@@ -73,11 +73,12 @@ pub enum Code {
     InvalidPackageId,
     InvalidThreadId,
     ListedTwice,
+    PackageNotSent,
 }
 
 impl Code {
     /// Every code, for the documentation table.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 29] = [
         Code::Unreadable,
         Code::FormatUnsupported,
         Code::KindUnknown,
@@ -106,6 +107,7 @@ impl Code {
         Code::InvalidPackageId,
         Code::InvalidThreadId,
         Code::ListedTwice,
+        Code::PackageNotSent,
     ];
 
     /// The stable wire name, such as `missing-required`.
@@ -139,6 +141,7 @@ impl Code {
             Code::InvalidPackageId => "invalid-package-id",
             Code::InvalidThreadId => "invalid-thread-id",
             Code::ListedTwice => "listed-twice",
+            Code::PackageNotSent => "package-not-sent",
         }
     }
 
@@ -207,6 +210,9 @@ impl Code {
                 "A request id is not `thr-` and a UUID in lower-case hyphenated form."
             }
             Code::ListedTwice => "A list names the same ground or package twice.",
+            Code::PackageNotSent => {
+                "An execution cites an evidence package that this node has not sent to the requesting State for this request, with the receipt it answered (checked by the node before it sends the execution, not by `request validate`)."
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
 mod common;
+#[path = "common/evidence.rs"]
+mod evidence;
 
 use common::{officer, step};
 use custos_model::clock::Clock;
@@ -18,6 +20,7 @@ use custos_node::app::{
 };
 use custos_protocol::{Message, MessageId, seal_message};
 use custos_testkit::{Keystore, MESSAGES_PATH, Network};
+use evidence::sent_package;
 use serde_json::json;
 use time::Duration;
 
@@ -73,7 +76,8 @@ fn package_id(seed: &str) -> String {
 
 #[tokio::test]
 async fn an_mla_case_from_acknowledgement_to_closure_reads_the_same_on_both_nodes() {
-    let net = Network::in_process(&["FR", "DE"]).await.unwrap();
+    let net = Network::served(&["FR", "DE"]).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
     let thread = mla_request(&net).await;
     let (fr, de) = both(&net, &thread).await;
     assert_eq!(fr.state, S::Submitted);
@@ -119,7 +123,38 @@ async fn an_mla_case_from_acknowledgement_to_closure_reads_the_same_on_both_node
     assert_eq!(fr.state, S::ConditionsAccepted);
     assert_eq!(fr.conditions.len(), 1);
 
-    let package = package_id("bank records, part one");
+    // An execution may cite only packages Germany sent to France for this
+    // request, receipted: a package it never sent is refused before sending.
+    let never_sent = package_id("bank records, part one");
+    let refused = net
+        .node("DE")
+        .act(
+            &thread,
+            A::ExecutePartly,
+            json!({"evidence": [never_sent]}),
+            &officer("DE"),
+        )
+        .await
+        .unwrap_err();
+    let NodeError::InvalidDecision(report) = &refused else {
+        panic!("{refused}");
+    };
+    assert_eq!(report.issues.len(), 1, "{report:?}");
+    assert_eq!(report.issues[0].code.as_str(), "package-not-sent");
+    assert_eq!(report.issues[0].path, "evidence[0]");
+    assert_eq!(state(&net, &thread).await, S::ConditionsAccepted);
+
+    let package = sent_package(
+        &net,
+        "DE",
+        "FR",
+        &thread,
+        scratch.path(),
+        "bank records",
+        1,
+        &officer("DE"),
+    )
+    .await;
     step(
         &net,
         &thread,
@@ -536,7 +571,7 @@ async fn crossing_messages_end_alike_on_both_nodes_and_the_case_goes_on() {
         &thread,
         "DE",
         A::ExecuteWholly,
-        json!({"evidence": [package_id("all records")]}),
+        json!({"evidence": [], "note": "Nothing further was found."}),
     )
     .await;
     let fr = net.node("FR").case(&thread, &officer("FR")).await.unwrap();

@@ -7,16 +7,16 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "common/evidence.rs"]
+mod evidence;
 
-use custos_model::{RequestKind, StateCode, template, validate};
+use evidence::{seal, sent_package};
+
+use std::path::{Path, PathBuf};
+
+use custos_model::{RequestKind, template, validate};
 use custos_node::Actor;
 use custos_node::deep_check::DeepReport;
-use custos_node::evidence::pipeline::NoProgress;
-use custos_node::evidence::transfer::{SendObserver, SendOptions};
-use custos_protocol::evidence::MIN_SEGMENT_SIZE;
 use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
 use serde_json::json;
 
@@ -26,58 +26,11 @@ fn actor() -> Actor {
     }
 }
 
-fn st(code: &str) -> StateCode {
-    code.parse().unwrap()
-}
-
-/// Says nothing.
-struct Quiet;
-
-impl SendObserver for Quiet {
-    fn say(&self, _line: &str) {}
-    fn start(&self, _total: u64, _label: &str) {}
-    fn advance(&self, _bytes: u64) {}
-    fn finish(&self) {}
-}
-
-/// Seals, on France's node, files made under `scratch/<name>` (`mib` MiB of
-/// pseudo-random bytes and a note) into `scratch/<name>-pkg`, answering
-/// `request`, for Germany.
-async fn seal(fr: &TestNode, request: &str, scratch: &Path, name: &str, mib: usize) -> PathBuf {
-    let files = scratch.join(name);
-    std::fs::create_dir_all(&files).unwrap();
-    let mut data = vec![0u8; mib << 20];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ name.len() as u64;
-    for chunk in data.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    std::fs::write(files.join("image.dd"), &data).unwrap();
-    std::fs::write(files.join("notes.txt"), format!("{name}: seized on site\n")).unwrap();
-    let options = fr
-        .evidence_seal_options(request, &[st("DE")], MIN_SEGMENT_SIZE, &actor())
-        .await
-        .unwrap();
-    let pkg = scratch.join(format!("{name}-pkg"));
-    fr.seal_evidence(
-        vec![files.join("image.dd"), files.join("notes.txt")],
-        options,
-        pkg.clone(),
-        Arc::new(NoProgress),
-        &actor(),
-    )
-    .await
-    .unwrap();
-    pkg
-}
-
 /// Germany asks France for preservation; France answers with a package of
 /// three segments, sent to Germany over loopback and accepted. Gives the
 /// package's folder on Germany's node and the request.
 async fn received_package(net: &Network, scratch: &Path) -> (PathBuf, String) {
-    let (fr, de) = (net.node("FR"), net.node("DE"));
+    let de = net.node("DE");
     let mut draft = validate::parse(&template::render(RequestKind::Preservation)).unwrap();
     draft["requesting_state"] = json!("DE");
     draft["requested_state"] = json!("FR");
@@ -90,17 +43,8 @@ async fn received_package(net: &Network, scratch: &Path) -> (PathBuf, String) {
         reply.text()
     );
 
-    let pkg = seal(fr, &sent.thread, scratch, "first", 2).await;
-    let local = fr.check_package_for_send(&pkg).unwrap();
-    let options = SendOptions {
-        retry_for: Duration::from_secs(30),
-        ..SendOptions::default()
-    };
-    let outcome = fr
-        .send_evidence(&local, st("DE"), &options, &Quiet, &actor())
-        .await
-        .unwrap();
-    let hex = outcome.package.strip_prefix("sha256:").unwrap().to_owned();
+    let package = sent_package(net, "FR", "DE", &sent.thread, scratch, "first", 2, &actor()).await;
+    let hex = package.strip_prefix("sha256:").unwrap().to_owned();
     let folder = de.received_evidence_dir().join(&hex);
     assert!(folder.join("manifest.dsse.json").is_file());
     assert_eq!(
@@ -222,7 +166,16 @@ async fn segments_moved(f: &Fixture) {
 /// The manifest replaced by another one France signed for the same request
 /// (a valid signature, but not the package that was logged).
 async fn manifest_replaced(f: &Fixture) {
-    let other = seal(f.net.node("FR"), &f.request, f.scratch.path(), "second", 1).await;
+    let other = seal(
+        f.net.node("FR"),
+        "DE",
+        &f.request,
+        f.scratch.path(),
+        "second",
+        1,
+        &actor(),
+    )
+    .await;
     let manifest = f.folder.join("manifest.dsse.json");
     let original = std::fs::read(&manifest).unwrap();
     std::fs::copy(other.join("manifest.dsse.json"), &manifest).unwrap();

@@ -13,12 +13,14 @@
 //! the case accepts a peer's message before storing it, and answers a
 //! status query at once ([`Node::answer_status`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
     Settings, Side, State, Submission, Urgency,
 };
+use custos_model::decision::Decision;
+use custos_model::validate::{Code, Issue, Severity};
 use custos_model::{RequestKind, StateCode, validate};
 use custos_protocol::{Body, ErrorCode, Message, MessageId, MessageKind, timestamp};
 use custos_store::Direction;
@@ -29,6 +31,7 @@ use time::macros::format_description;
 
 use super::Actor;
 use super::access::Operation;
+use crate::evidence::transfer::EVIDENCE_SENT_EVENT;
 use crate::reads::RequestView;
 use crate::send::Sent;
 use crate::{Node, NodeError};
@@ -606,11 +609,68 @@ impl Node {
             }
             None => body,
         };
+        if let Some(decision @ (Decision::ExecutePartly | Decision::ExecuteWholly)) =
+            action.decision()
+        {
+            self.check_packages_sent(id, &body, derived.request.counterpart, decision)
+                .await?;
+        }
         let kind = kind_of(action)?;
         let body = complete_body(action, body, &derived.view);
         derived.check_ours(kind, &body, now)?;
         self.queue_reply(id, kind, body, now, derived.prev(), actor)
             .await
+    }
+
+    /// Refuses an execution that cites an evidence package this node has not
+    /// sent, receipted, to `to` for request `id`: each sent package is an
+    /// `evidence-sent` event of the request's history, written with its
+    /// ledger entry when the receipt came back.
+    async fn check_packages_sent(
+        &self,
+        id: &str,
+        body: &Value,
+        to: StateCode,
+        decision: Decision,
+    ) -> Result<(), NodeError> {
+        let cited: Vec<&str> = body
+            .get("evidence")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if cited.is_empty() {
+            return Ok(());
+        }
+        let history = self.store.events(id).await?;
+        let sent: HashSet<&str> = history
+            .iter()
+            .filter(|e| {
+                e.kind == EVIDENCE_SENT_EVENT && e.detail["to"].as_str() == Some(to.as_str())
+            })
+            .filter_map(|e| e.detail["package"].as_str())
+            .collect();
+        let issues: Vec<Issue> = cited
+            .iter()
+            .enumerate()
+            .filter(|(_, package)| !sent.contains(*package))
+            .map(|(i, package)| Issue {
+                severity: Severity::Error,
+                code: Code::PackageNotSent,
+                path: format!("evidence[{i}]"),
+                article: Some(decision.article()),
+                message: format!(
+                    "package {package} has not been sent to {to} for this request, or its receipt has not come back: send it first (`custos evidence send`)"
+                ),
+            })
+            .collect();
+        if issues.is_empty() {
+            return Ok(());
+        }
+        Err(NodeError::InvalidDecision(validate::Report {
+            kind: None,
+            decision: Some(decision),
+            issues,
+        }))
     }
 
     /// Checks a message of `kind` our node is about to send in thread `id`

@@ -42,6 +42,10 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a send keeps retrying by default.
 pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(600);
+/// The history event of a request recording an evidence package sent for
+/// it and receipted by the State it went to (`detail.package`, `detail.to`).
+pub const EVIDENCE_SENT_EVENT: &str = "evidence-sent";
+
 /// How many bytes of a segment file are read and sent at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -603,10 +607,27 @@ impl Node {
             .envelope(&receipt_bytes)
             .detail(json!({ "from": to, "for": "evidence", "custody": custody }))
             .encode()?;
-            self.store
-                .queue_ledger(&[sent_entry, receipt_entry], now)
-                .await
-                .map_err(NodeError::from)?;
+            // The package joins its request's history (what an execution
+            // may cite), in the transaction that queues its ledger entry;
+            // a package for a request this node does not hold is only logged.
+            let event = custos_store::NewEvent {
+                request_id: manifest.request.clone(),
+                at: now,
+                actor: crate::Actor::Peer(self.state()).label(),
+                kind: EVIDENCE_SENT_EVENT.to_owned(),
+                detail: json!({ "package": package_id, "to": to, "bytes": bytes }),
+                ledger: Some(sent_entry.clone()),
+            };
+            match self.store.append_event(&event).await {
+                Ok(_) => self.store.queue_ledger(&[receipt_entry], now).await,
+                Err(custos_store::StoreError::UnknownRequest(_)) => {
+                    self.store
+                        .queue_ledger(&[sent_entry, receipt_entry], now)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(NodeError::from)?;
         }
         Ok(SendOutcome {
             to,
