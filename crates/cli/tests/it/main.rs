@@ -23,12 +23,14 @@
 //!   opened and sent between nodes.
 //! - `federation`: requests between nodes, refusals, keys and directories.
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
+//! - `audit`: the record of who saw what, and a case's grants, through the binary.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
 mod common;
 
 mod architecture;
+mod audit;
 mod case;
 mod case_scenarios;
 mod cli;
