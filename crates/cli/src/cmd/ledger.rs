@@ -29,7 +29,8 @@ pub enum LedgerCommand {
         #[arg(long)]
         deep: bool,
     },
-    /// Print the latest signed checkpoint (a C2SP signed note), with the witnesses' cosignatures.
+    /// Print the signed checkpoint (a C2SP signed note) with the most witness cosignatures, with them:
+    /// the latest, unless reads or actions were recorded since the witnesses last cosigned.
     Checkpoint {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]

@@ -449,6 +449,7 @@ fn the_stores_public_types_name_no_database_driver() {
     for module in [
         "lib.rs",
         "alerts.rs",
+        "access.rs",
         "case_index.rs",
         "error.rs",
         "federation.rs",
@@ -475,6 +476,7 @@ fn the_stores_public_types_name_no_database_driver() {
         assert!(
             [
                 "alerts",
+                "access",
                 "case_index",
                 "error",
                 "federation",
@@ -510,6 +512,8 @@ fn the_store_adapters_read_rows_only_through_the_mappers() {
         "postgres.rs",
         "postgres_write.rs",
         "postgres_cases.rs",
+        "sqlite_access.rs",
+        "postgres_access.rs",
     ] {
         let text = std::fs::read_to_string(root.join(adapter)).expect("an adapter reads");
         for (n, line) in text.lines().enumerate() {

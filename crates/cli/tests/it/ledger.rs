@@ -15,7 +15,11 @@ fn verify(net: &Network, cc: &str) -> (Option<i32>, String) {
     ]);
     (
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -94,14 +98,14 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
     let (code, out) = verify(&net, "FR");
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ledger OK: 6 entries"),
-        "3 sent + 3 receipts received: {out}"
+        out.contains("ledger OK: 10 entries"),
+        "3 sent + 3 receipts received + the access check's decisions to import the directory and send 3 times: {out}"
     );
     let (code, out) = verify(&net, "DE");
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ledger OK: 7 entries"),
-        "3 received + 3 receipts issued + 1 read: {out}"
+        out.contains("ledger OK: 9 entries"),
+        "the directory's import + 3 received + 3 receipts issued + 1 listing + 1 read (the access check's decisions): {out}"
     );
 
     // A proof bundle verifies offline with the verifier key alone, and fails after any change.
@@ -162,17 +166,27 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
     assert_eq!(wrong_key.status.code(), Some(1));
 
     // Tampering with the stored rows is caught and the first bad entry named.
+    // Each verification records the operator's decision in the ledger
+    // (sequenced by the next command), so the node's mark of the last
+    // checkpoint it signed is restored with the database.
     let db = net.dir("DE").join("custos.db");
+    let mark = net.dir("DE").join("latest-checkpoint");
     let pristine = std::fs::read(&db).unwrap();
-    let restore = || std::fs::write(&db, &pristine).unwrap();
+    let pristine_mark = std::fs::read(&mark).unwrap();
+    let restore = || {
+        std::fs::write(&db, &pristine).unwrap();
+        std::fs::write(&mark, &pristine_mark).unwrap();
+    };
 
+    // Entry 3 is DE's record of receiving FR's second message (entry 0 is
+    // the access check's decision to import the directory).
     sql(
         &db,
-        "UPDATE ledger_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'FR', 'IT') AS BLOB) WHERE idx = 2;",
+        "UPDATE ledger_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'FR', 'IT') AS BLOB) WHERE idx = 3;",
     );
     let (code, out) = verify(&net, "DE");
     assert_eq!(code, Some(1), "a changed entry must be caught: {out}");
-    assert!(out.contains("entry 2"), "{out}");
+    assert!(out.contains("entry 3"), "{out}");
     restore();
 
     sql(
@@ -220,13 +234,14 @@ fn tampering_with_the_postgresql_tables_is_caught() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // Entry 0 is DE's record of receiving FR's first message; it names FR.
+    // Entry 1 is DE's record of receiving FR's first message; it names FR
+    // (entry 0 is the access check's decision to import the directory).
     let changed = psql(
         "UPDATE ledger_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'node:FR', 'node:IT'), 'UTF8') \
-         WHERE idx = 0 RETURNING idx",
+         WHERE idx = 1 RETURNING idx",
     );
     assert!(
-        changed.starts_with("0\n"),
+        changed.starts_with("1\n"),
         "the row was changed: {changed:?}"
     );
     let (code, out) = verify(&net, "DE");
@@ -235,6 +250,6 @@ fn tampering_with_the_postgresql_tables_is_caught() {
         Some(1),
         "a changed row in PostgreSQL must be caught: {out}"
     );
-    assert!(out.contains("entry 0"), "{out}");
+    assert!(out.contains("entry 1"), "{out}");
     drop(net);
 }

@@ -27,6 +27,7 @@
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
+//! - `audit`: the record of who saw what, and a case's grants, through the binary.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -34,6 +35,7 @@ mod common;
 
 mod alerts;
 mod architecture;
+mod audit;
 mod case;
 mod case_scenarios;
 mod cli;

@@ -91,17 +91,21 @@ impl Node {
 pub struct CheckpointView {
     /// The latest signed checkpoint (a C2SP signed note), if any.
     pub checkpoint: Option<String>,
-    /// The same checkpoint with the cosignatures its witnesses returned.
+    /// The checkpoint with the most witness cosignatures (the larger on a
+    /// tie), with them appended.
     pub cosigned: Option<String>,
 }
 
 impl Node {
-    /// The latest checkpoint, plain and cosigned (operation `read-ledger`).
+    /// The latest checkpoint, and the checkpoint that carries the most
+    /// witness cosignatures (the latest, or one the witnesses cosigned
+    /// before entries such as recorded reads were added), with them
+    /// (operation `read-ledger`).
     pub async fn ledger_checkpoint(&self, actor: &Actor) -> Result<CheckpointView, NodeError> {
         self.authorize(actor, Operation::ReadLedger, None).await?;
         Ok(CheckpointView {
             checkpoint: self.latest_checkpoint().await?,
-            cosigned: self.cosigned_checkpoint().await?,
+            cosigned: self.checkpoint_for_proof(0).await?.map(|c| c.note),
         })
     }
 

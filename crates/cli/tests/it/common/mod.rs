@@ -394,6 +394,11 @@ impl Network {
         self.tmp.path().join(name)
     }
 
+    /// The registry's public key the nodes were made to trust.
+    pub fn registry_public(&self) -> &str {
+        &self.registry_public
+    }
+
     /// The directory published last, verified against the registry key at `now`.
     pub fn directory(&self, now: time::OffsetDateTime) -> Directory {
         let bytes = std::fs::read(&self.directory_file).expect("the directory file reads");

@@ -312,9 +312,10 @@ fn a_bundle_carries_cosignatures_that_an_outsider_checks_with_witness_keys() {
     }
     let read = logged
         .iter()
-        .find(|(_, v)| v["kind"] == "request-read")
+        .find(|(_, v)| v["kind"] == "access" && v["detail"]["operation"] == "read-case")
         .expect("FR logged the read");
-    assert!(read.1.get("detail").is_none(), "{}", read.1);
+    assert_eq!(read.1["request"], sent.id.as_str(), "{}", read.1);
+    assert_eq!(read.1["detail"]["outcome"], "allowed", "{}", read.1);
 }
 
 /// Copies the SQLite files of a stopped node's database to `to`.
@@ -388,12 +389,38 @@ fn ledger_witness_fails_when_a_witness_reports_a_fork() {
 fn an_empty_ledger_and_a_ledger_without_checkpoint_are_said_to_be_so() {
     // No node serves: DE can be asked but not reached.
     let net = Network::offline(&["FR", "DE"]);
-    let fr = net.dir("FR");
-    let verify = net.run_ok(&[os("ledger"), os("verify"), os("--data"), fr.as_os_str()]);
+    // A node on which no one has done anything yet (every person's
+    // operation, the directory's import included, is a ledger entry).
+    let lone = net.scratch("lone");
+    net.run_ok(&[
+        os("init"),
+        os("--data"),
+        lone.as_os_str(),
+        os("--state"),
+        os("FR"),
+        os("--name"),
+        os("lone node"),
+        os("--registry-key"),
+        os(net.registry_public()),
+    ]);
+    let verify = net.run_ok(&[os("ledger"), os("verify"), os("--data"), lone.as_os_str()]);
     assert!(verify.contains("no checkpoint yet"), "{verify}");
     assert!(!verify.contains("none matches"), "{verify}");
 
-    let empty = witness(&net, "FR");
+    // (Another such node: the verification above is itself recorded.)
+    let lone = net.scratch("lone-2");
+    net.run_ok(&[
+        os("init"),
+        os("--data"),
+        lone.as_os_str(),
+        os("--state"),
+        os("FR"),
+        os("--name"),
+        os("lone node"),
+        os("--registry-key"),
+        os(net.registry_public()),
+    ]);
+    let empty = net.run(&[os("ledger"), os("witness"), os("--data"), lone.as_os_str()]);
     assert!(empty.status.success(), "{}", stderr(&empty));
     assert!(
         stdout(&empty).contains("The ledger is empty")
@@ -418,6 +445,7 @@ fn an_empty_ledger_and_a_ledger_without_checkpoint_are_said_to_be_so() {
         "{}",
         stdout(&unreachable)
     );
+    let fr = net.dir("FR");
     let verify = net.run_ok(&[os("ledger"), os("verify"), os("--data"), fr.as_os_str()]);
     assert!(
         verify.contains("latest signed checkpoint (size"),
