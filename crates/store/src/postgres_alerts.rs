@@ -382,7 +382,7 @@ impl PgStore {
             .await
             .map_err(failed("lease deliveries due"))?;
         let mut out = rows.iter().map(delivery).collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id)));
+        out.sort_by_key(|d| (d.next_attempt_at, d.id));
         Ok(out)
     }
 

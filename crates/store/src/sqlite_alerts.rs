@@ -357,7 +357,7 @@ impl SqliteStore {
             .write(move |conn| {
                 let due = all(
                     conn,
-                    &select,
+                    select,
                     params![now, i64::from(limit)],
                     "find deliveries due",
                     |row| delivery(row),
