@@ -2,6 +2,8 @@
 //! by the test kit (real keys, SQLite files, a signed directory, a clock
 //! standing still), requests in, status codes, error codes and bodies out.
 //!
+//! - `access_matrix`: every cell of the access table, each role's call
+//!   allowed or refused `403 forbidden`, and recorded either way.
 //! - `cases`: a case acted on, shown and listed through the client API, and
 //!   an action the case does not allow answered `409 action-not-allowed`.
 //! - `client_api`: listing and showing requests with a bearer token, and the
@@ -21,6 +23,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod access_matrix;
 mod cases;
 mod client_api;
 mod intake;

@@ -200,7 +200,8 @@ pub enum Operation {
     ValidateDraft,
     /// Send a new request to another State.
     SendRequest,
-    /// Take an action on a case (acknowledge, refuse, execute, ...).
+    /// Take an action on a case (acknowledge, refuse, execute, ...); the
+    /// case's first step, submitting it, is [`Operation::SendRequest`].
     Act(Action),
     /// Grant an auditor a case's content.
     GrantCaseAccess,
@@ -210,8 +211,12 @@ pub enum Operation {
     SealEvidence,
     SendEvidence,
     VerifyEvidence,
+    /// Decrypt a package and write its files out of the node's custody
+    /// (logged as opened and as exported).
     OpenEvidence,
-    ExportEvidence,
+    /// Export the node's decryption identity for standard tools: it opens
+    /// every package ever sent to this node.
+    ExportIdentity,
     // -- The custody ledger.
     /// Read ledger entries, checkpoints and proofs.
     ReadLedger,
@@ -260,7 +265,6 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::SaveDraft, [A, A, R, R, R, R]),
     (Operation::ValidateDraft, [A, A, A, A, A, A]),
     (Operation::SendRequest, [A, A, R, R, R, R]),
-    (Operation::Act(Action::Submit), [A, A, R, R, R, R]),
     (Operation::Act(Action::Acknowledge), [A, A, A, R, R, R]),
     (Operation::Act(Action::RequestInfo), [A, A, A, R, R, R]),
     (Operation::Act(Action::ProvideInfo), [A, A, R, R, R, R]),
@@ -295,7 +299,7 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::SendEvidence, [A, A, A, R, R, R]),
     (Operation::VerifyEvidence, [A, A, A, A, A, R]),
     (Operation::OpenEvidence, [A, A, A, R, G, R]),
-    (Operation::ExportEvidence, [R, A, A, R, G, R]),
+    (Operation::ExportIdentity, [R, R, R, R, R, A]),
     (Operation::ReadLedger, [A, A, A, A, A, A]),
     (Operation::VerifyLedger, [A, A, A, A, A, A]),
     (Operation::ReadDirectory, [A, A, A, A, A, A]),
@@ -326,7 +330,13 @@ pub fn operations() -> Vec<Operation> {
         Operation::ValidateDraft,
         Operation::SendRequest,
     ];
-    all.extend(Action::ALL.map(Operation::Act));
+    // Submitting is sending a request (`SendRequest`), not a case action.
+    all.extend(
+        Action::ALL
+            .into_iter()
+            .filter(|a| *a != Action::Submit)
+            .map(Operation::Act),
+    );
     all.extend([
         Operation::GrantCaseAccess,
         Operation::ListEvidence,
@@ -334,7 +344,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::SendEvidence,
         Operation::VerifyEvidence,
         Operation::OpenEvidence,
-        Operation::ExportEvidence,
+        Operation::ExportIdentity,
         Operation::ReadLedger,
         Operation::VerifyLedger,
         Operation::ReadDirectory,
@@ -375,7 +385,7 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::SendEvidence
         | Operation::VerifyEvidence
         | Operation::OpenEvidence
-        | Operation::ExportEvidence
+        | Operation::ExportIdentity
         | Operation::ReadLedger
         | Operation::VerifyLedger
         | Operation::ReadDirectory
@@ -432,7 +442,7 @@ impl Operation {
                 | Operation::ReadStatistics
                 | Operation::ReadMetrics
                 | Operation::OpenEvidence
-                | Operation::ExportEvidence
+                | Operation::ExportIdentity
         )
     }
 }

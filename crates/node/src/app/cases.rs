@@ -579,8 +579,11 @@ impl Node {
         body: Value,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
-        self.authorize(actor, Operation::Act(action), Some(id))
-            .await?;
+        let op = match action {
+            Action::Submit => Operation::SendRequest,
+            other => Operation::Act(other),
+        };
+        self.authorize(actor, op, Some(id)).await?;
         self.take_action(id, action, body, actor).await
     }
 

@@ -257,7 +257,7 @@ impl Node {
     ) -> Result<String, NodeError> {
         // The identity decrypts every package sent to this node: exporting
         // it concerns no one case.
-        self.authorize(actor, Operation::ExportEvidence, None)
+        self.authorize(actor, Operation::ExportIdentity, None)
             .await?;
         if reason.trim().is_empty() {
             return Err(NodeError::NotOurs(
