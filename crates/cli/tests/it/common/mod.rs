@@ -739,16 +739,37 @@ impl Network {
     }
 
     /// The node's `/metrics` text, read with a client token made for it
-    /// (the counters answer a bearer allowed `read-metrics`).
+    /// (the counters answer a bearer allowed `read-metrics`: a token of
+    /// the `monitor` user, an administrator, added the first time).
     pub fn metrics(&self, cc: &str) -> String {
         let dir = self.dir(cc);
-        let token = self.run_ok(&[
-            std::ffi::OsStr::new("token"),
-            std::ffi::OsStr::new("create"),
-            std::ffi::OsStr::new("--data"),
+        let known = self.run(&[
+            OsStr::new("user"),
+            OsStr::new("list"),
+            OsStr::new("--json"),
+            OsStr::new("--data"),
             dir.as_os_str(),
-            std::ffi::OsStr::new("--name"),
-            std::ffi::OsStr::new("monitoring"),
+        ]);
+        if !String::from_utf8_lossy(&known.stdout).contains("\"monitor\"") {
+            self.run_ok(&[
+                OsStr::new("user"),
+                OsStr::new("add"),
+                OsStr::new("monitor"),
+                OsStr::new("--roles"),
+                OsStr::new("administrator"),
+                OsStr::new("--data"),
+                dir.as_os_str(),
+            ]);
+        }
+        let token = self.run_ok(&[
+            OsStr::new("token"),
+            OsStr::new("create"),
+            OsStr::new("--data"),
+            dir.as_os_str(),
+            OsStr::new("--user"),
+            OsStr::new("monitor"),
+            OsStr::new("--name"),
+            OsStr::new("monitoring"),
         ]);
         let url = format!("{}/metrics", self.url(cc));
         let request = self.client.get(&url).bearer_auth(token.trim());

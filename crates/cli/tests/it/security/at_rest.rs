@@ -358,7 +358,7 @@ fn every_tamper_case_is_named(net: &Network, db: &Db) {
     assert_eq!(status, 200, "an untouched request still shows: {body}");
     assert!(body.contains(NEEDLES[0]));
 
-    let (_, metrics) = api_get(net, "DE", "/metrics", &secret);
+    let metrics = net.metrics("DE");
     let counted: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("custos_records_tampered_total "))
