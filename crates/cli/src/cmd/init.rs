@@ -38,15 +38,21 @@ pub struct InitArgs {
     /// The user name of the node's first administrator, whose password, TOTP secret and
     /// recovery codes are printed once (default: the operator's name, CUSTOS_OPERATOR or the
     /// account's).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "no_admin")]
     pub admin_user: Option<String>,
+    /// Make no administrator now (make one later with `custos user add NAME --admin`); the
+    /// custody ledger then starts empty.
+    #[arg(long)]
+    pub no_admin: bool,
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
     let actor = crate::operator::operator()?;
     let summary = init(&args, &SystemClock)?;
     println!("{summary}");
-    first_administrator(&args, &actor)?;
+    if !args.no_admin {
+        first_administrator(&args, &actor)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,17 +60,40 @@ fn a_user_added_at_the_command_line_signs_in_through_the_api_of_a_serving_node()
     let dir = net.dir("FR");
     let data = dir.as_os_str();
 
-    // `custos init` made the operator the first administrator.
+    // `custos init` makes the first administrator and prints their
+    // secrets once.
+    let other = net.scratch("it-node");
+    let made = net.run_ok(&[
+        OsStr::new("init"),
+        OsStr::new("--data"),
+        other.as_os_str(),
+        OsStr::new("--state"),
+        OsStr::new("IT"),
+        OsStr::new("--name"),
+        OsStr::new("IT test node"),
+        OsStr::new("--admin-user"),
+        OsStr::new("chief"),
+    ]);
+    assert!(made.contains("First administrator"), "{made}");
+    assert!(
+        made.contains("TOTP URI       otpauth://totp/Custos-IT:chief?"),
+        "{made}"
+    );
     let users: Value = serde_json::from_str(&net.run_ok(&[
         OsStr::new("user"),
         OsStr::new("list"),
         OsStr::new("--data"),
-        data,
+        other.as_os_str(),
         OsStr::new("--json"),
     ]))
     .unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+    assert_eq!(users[0]["name"], "chief");
     assert_eq!(users[0]["roles"], json!(["administrator"]));
+    assert!(
+        !users.to_string().contains("otpauth"),
+        "no secret is listed"
+    );
 
     let added: Value = serde_json::from_str(&net.run_ok(&[
         OsStr::new("user"),

@@ -93,6 +93,7 @@ fn walk(dir: &Path, say: &mut Narrator, clock: &dyn Clock) -> anyhow::Result<Val
             database: None,
             registry_key: None,
             admin_user: None,
+            no_admin: true,
         },
         clock,
     )?;

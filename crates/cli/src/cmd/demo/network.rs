@@ -107,6 +107,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
                 database: None,
                 registry_key: Some(registry_pub.clone()),
                 admin_user: None,
+                no_admin: true,
             },
             clock,
         )?;

@@ -203,6 +203,10 @@ impl Network {
                     OsStr::new(&format!("{state} test node")),
                     OsStr::new("--registry-key"),
                     OsStr::new(&net.registry_public),
+                    // The nodes' ledgers start empty: a test adds the
+                    // people it needs (`people` tests the first
+                    // administrator `init` makes).
+                    OsStr::new("--no-admin"),
                 ]
                 .into_iter()
                 .chain(
