@@ -104,8 +104,8 @@ fn every_exchange_is_logged_proved_offline_and_tampering_is_caught() {
     let (code, out) = verify(&net, "DE");
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("ledger OK: 9 entries"),
-        "the directory's import + 3 received + 3 receipts issued + 1 listing + 1 read (the access check's decisions): {out}"
+        out.contains("ledger OK: 12 entries"),
+        "the directory's import + 3 received + 3 receipts issued + 3 alerts raised for the urgent preservations + 1 listing + 1 read (the access check's decisions): {out}"
     );
 
     // A proof bundle verifies offline with the verifier key alone, and fails after any change.
