@@ -60,7 +60,6 @@ impl ApiError {
 pub fn node_code(e: &NodeError) -> ErrorCode {
     match e {
         NodeError::Keys { .. }
-        | NodeError::NoRegistryKey
         | NodeError::StoredDirectory(_)
         | NodeError::Ledger(_)
         | NodeError::LedgerTampered { .. }
@@ -69,6 +68,8 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         | NodeError::Corrupt { .. }
         | NodeError::Store(_) => ErrorCode::Internal,
         NodeError::NoDirectory => ErrorCode::NoDirectory,
+        NodeError::NoRegistryKey => ErrorCode::NoRegistryKey,
+        NodeError::KeyChangeRefused(_) => ErrorCode::KeyChangeRefused,
         NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
         NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
         NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
@@ -211,10 +212,11 @@ mod tests {
             NodeError::SignInRefused => "SignInRefused",
             NodeError::AccountLocked { .. } => "AccountLocked",
             NodeError::InvalidUser(_) => "InvalidUser",
+            NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
         }
     }
 
-    const VARIANTS: usize = 33;
+    const VARIANTS: usize = 34;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -247,7 +249,9 @@ mod tests {
                 Ours,
             ),
             (NodeError::NoDirectory, 503, "no-directory", Ours),
-            (NodeError::NoRegistryKey, 500, "internal", Ours),
+            // The operator's configuration lacks it: a typed 503 with the
+            // setting to add, not an opaque internal error.
+            (NodeError::NoRegistryKey, 503, "no-registry-key", Ours),
             (
                 NodeError::DirectoryInvalid(invalid_directory()),
                 422,
@@ -447,6 +451,12 @@ mod tests {
                 NodeError::InvalidUser(text("x")),
                 422,
                 "invalid-user",
+                Caller,
+            ),
+            (
+                NodeError::KeyChangeRefused(text("x")),
+                409,
+                "key-change-refused",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod federation;
 pub mod limit;
 pub mod metrics;
+pub mod operations;
 pub mod oversight;
 pub mod people;
 pub mod tls;
@@ -35,8 +36,8 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest)),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics, operations::save_draft, operations::validate_draft, operations::rotate_keys, operations::revoke_key, operations::put_directory),
+    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest, operations::DraftBody, operations::SavedDraft)),
     modifiers(&BearerAuth),
     tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"), (name = "oversight", description = "Client API: the record of who saw what, case grants, evidence, ledger, directory, keys, outbox, statistics"))
 )]
@@ -120,8 +121,15 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(routes::LEDGER_CHECKPOINT, get(oversight::get_checkpoint))
         .route(routes::LEDGER_VERIFY, post(oversight::post_ledger_verify))
         .route(routes::LEDGER_PROOF, get(oversight::get_proof))
-        .route(routes::DIRECTORY, get(oversight::get_directory))
+        .route(routes::DRAFTS, post(operations::save_draft))
+        .route(routes::DRAFTS_VALIDATE, post(operations::validate_draft))
+        .route(
+            routes::DIRECTORY,
+            get(oversight::get_directory).put(operations::put_directory),
+        )
         .route(routes::KEYS, get(oversight::get_keys))
+        .route(routes::KEYS_ROTATE, post(operations::rotate_keys))
+        .route(routes::KEY_REVOKE, post(operations::revoke_key))
         .route(routes::OUTBOX, get(oversight::get_outbox))
         .route(routes::REFUSALS, get(oversight::get_refusals))
         .route(routes::STATISTICS, get(oversight::get_statistics))
@@ -245,6 +253,8 @@ mod tests {
             routes::CASES,
             routes::CASE,
             routes::CASE_ACTIONS,
+            routes::DRAFTS,
+            routes::DRAFTS_VALIDATE,
             routes::SIGN_IN,
             routes::SIGN_OUT,
             routes::USERS,
@@ -264,6 +274,8 @@ mod tests {
             routes::LEDGER_PROOF,
             routes::DIRECTORY,
             routes::KEYS,
+            routes::KEYS_ROTATE,
+            routes::KEY_REVOKE,
             routes::OUTBOX,
             routes::REFUSALS,
             routes::STATISTICS,

@@ -153,6 +153,10 @@ pub enum NodeError {
     /// A user, role, password or token that cannot be accepted as given.
     #[error("{0}")]
     InvalidUser(String),
+    /// A change to the node's keys that cannot be made as asked (revoking
+    /// the current signing key, or a key the history does not hold).
+    #[error("the key change is refused: {0}")]
+    KeyChangeRefused(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -202,7 +206,8 @@ impl NodeError {
             | NodeError::Forbidden { .. }
             | NodeError::SignInRefused
             | NodeError::AccountLocked { .. }
-            | NodeError::InvalidUser(_) => Fault::Caller,
+            | NodeError::InvalidUser(_)
+            | NodeError::KeyChangeRefused(_) => Fault::Caller,
         }
     }
 }

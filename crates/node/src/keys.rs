@@ -191,9 +191,9 @@ impl Keystore {
     pub fn revoke_signing(&mut self, keyid: &str, now: OffsetDateTime) -> Result<(), NodeError> {
         let current = self.signing.key_id();
         if keyid == current {
-            return Err(err(
-                &self.dir,
-                "the current signing key cannot be revoked; rotate first, then revoke the old key",
+            return Err(NodeError::KeyChangeRefused(
+                "the current signing key cannot be revoked; rotate first, then revoke the old key"
+                    .to_owned(),
             ));
         }
         let Some(k) = self
@@ -202,11 +202,15 @@ impl Keystore {
             .iter_mut()
             .find(|k| k.key.key_id() == keyid)
         else {
-            return Err(err(
-                &self.dir,
-                format!("no signing key with id {keyid} in the history"),
-            ));
+            return Err(NodeError::KeyChangeRefused(format!(
+                "no signing key with id {keyid} in the history (`custos keys show` lists them)"
+            )));
         };
+        if let Some(at) = k.revoked_at {
+            return Err(NodeError::KeyChangeRefused(format!(
+                "the signing key {keyid} was already revoked at {at}"
+            )));
+        }
         k.revoked_at = Some(now);
         self.write_history()
     }

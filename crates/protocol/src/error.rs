@@ -79,11 +79,13 @@ pub enum ErrorCode {
     ActionNotAllowed,
     Forbidden,
     InvalidUser,
+    NoRegistryKey,
+    KeyChangeRefused,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 55] = [
+    pub const ALL: [ErrorCode; 57] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -139,6 +141,8 @@ impl ErrorCode {
         ErrorCode::ActionNotAllowed,
         ErrorCode::Forbidden,
         ErrorCode::InvalidUser,
+        ErrorCode::NoRegistryKey,
+        ErrorCode::KeyChangeRefused,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -199,6 +203,8 @@ impl ErrorCode {
             ErrorCode::ActionNotAllowed => "action-not-allowed",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::InvalidUser => "invalid-user",
+            ErrorCode::NoRegistryKey => "no-registry-key",
+            ErrorCode::KeyChangeRefused => "key-change-refused",
         }
     }
 
@@ -254,6 +260,8 @@ impl ErrorCode {
             ErrorCode::ActionNotAllowed => 409,
             ErrorCode::Forbidden => 403,
             ErrorCode::InvalidUser => 422,
+            ErrorCode::NoRegistryKey => 503,
+            ErrorCode::KeyChangeRefused => 409,
         }
     }
 
@@ -408,6 +416,12 @@ impl ErrorCode {
             }
             ErrorCode::InvalidUser => {
                 "A user, role, password or token cannot be accepted as given (a name taken or malformed, a password too short, an unknown role, a token's scopes wider than its user's roles); the message says which (client API only)."
+            }
+            ErrorCode::NoRegistryKey => {
+                "The node's configuration names no registry key (`directory.registry_key` in custos.toml), so it can verify no directory; the operator sets one (client API only)."
+            }
+            ErrorCode::KeyChangeRefused => {
+                "The node's keys cannot be changed as asked: the current signing key cannot be revoked (rotate first), or the key named is not in the history or is already revoked (client API only)."
             }
         }
     }

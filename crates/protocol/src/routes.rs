@@ -19,6 +19,10 @@ pub const EVIDENCE_COMPLETE: &str = "/federation/v1/evidence/{id}/complete";
 pub const REQUESTS: &str = "/api/v1/requests";
 /// `GET`: one request (client API).
 pub const REQUEST: &str = "/api/v1/requests/{id}";
+/// `POST`: save a request draft without sending it (client API).
+pub const DRAFTS: &str = "/api/v1/drafts";
+/// `POST`: check a request or decision draft; answers the report (client API).
+pub const DRAFTS_VALIDATE: &str = "/api/v1/drafts/validate";
 /// `GET`: the cases, with their state (client API).
 pub const CASES: &str = "/api/v1/cases";
 /// `GET`: one case: state, clocks, allowed actions, timeline (client API).
@@ -60,10 +64,15 @@ pub const LEDGER_CHECKPOINT: &str = "/api/v1/ledger/checkpoint";
 pub const LEDGER_VERIFY: &str = "/api/v1/ledger/verify";
 /// `GET`: the proof bundle of one ledger entry (client API).
 pub const LEDGER_PROOF: &str = "/api/v1/ledger/entries/{index}/proof";
-/// `GET`: the directory in force (client API).
+/// `GET`: the directory in force; `PUT`: import a signed directory sent as
+/// the body (client API).
 pub const DIRECTORY: &str = "/api/v1/directory";
 /// `GET`: the node's public keys (client API).
 pub const KEYS: &str = "/api/v1/keys";
+/// `POST`: replace the node's signing and encryption keys (client API).
+pub const KEYS_ROTATE: &str = "/api/v1/keys/rotate";
+/// `POST`: mark a past signing key compromised (client API).
+pub const KEY_REVOKE: &str = "/api/v1/keys/{id}/revoke";
 /// `GET`: the outbox (client API).
 pub const OUTBOX: &str = "/api/v1/outbox";
 /// `GET`: messages from peers the node refused (client API).

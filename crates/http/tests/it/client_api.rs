@@ -219,7 +219,7 @@ async fn bad_queries_unknown_requests_and_bad_drafts_get_their_codes() {
 
 /// A registry in which only France and Germany have deposited: the
 /// Convention is in force on no day.
-fn two_of_forty() -> custos_model::treaty::Registry {
+pub(crate) fn two_of_forty() -> custos_model::treaty::Registry {
     use custos_model::treaty::{Deposit, InstrumentKind, PartyEntry, Registry};
     let party = |code: &str, day| PartyEntry {
         code: code.parse().unwrap(),

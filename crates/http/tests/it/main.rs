@@ -12,6 +12,9 @@
 //! - `intake`: a message from a peer node is accepted with a signed receipt;
 //!   a repeated, forged, foreign, oversized or garbled one gets its typed
 //!   code and status, and nothing is stored for it.
+//! - `operations`: drafts saved and checked, keys rotated and revoked, a
+//!   signed directory imported, each by a role allowed and refused to one
+//!   that is not.
 //! - `operator`: `/healthz` and `/metrics`.
 //! - `people`: users added, signed in and disabled, tokens created and
 //!   revoked through the client API.
@@ -27,6 +30,7 @@ mod access_matrix;
 mod cases;
 mod client_api;
 mod intake;
+mod operations;
 mod operator;
 mod oversight;
 mod people;

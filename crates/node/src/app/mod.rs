@@ -17,7 +17,8 @@
 //! case index and the clocks the scheduler fires ([`clocks`]), people
 //! ([`users`], signing in and sessions in [`signin`], client tokens in
 //! [`tokens`], the secrets they rest on in [`secrets`]), listing requests, the outbox, refusals and forks
-//! ([`views`]), the node's keys and directory ([`keys`], [`directory`]),
+//! ([`views`]), checking drafts ([`drafts`]), the node's keys and directory ([`keys`],
+//! [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
 //! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
 //! [`alert_channels`]), and the background workers ([`workers`]). Sending, intake, evidence work and
@@ -32,6 +33,7 @@ pub mod audit;
 pub mod cases;
 pub mod clocks;
 pub mod directory;
+pub mod drafts;
 pub mod evidence;
 pub mod keys;
 pub mod ledger;
@@ -64,6 +66,7 @@ pub use custos_case::{
 };
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use directory::DirectoryView;
+pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use rota::{ShiftInput, ShiftView};
