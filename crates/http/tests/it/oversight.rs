@@ -12,7 +12,7 @@ use crate::preservation_draft;
 async fn a_caller_without_a_good_bearer_is_refused_and_recorded_without_its_secret() {
     let net = Network::in_process(&["FR", "DE"]).await.unwrap();
     let fr = net.node("FR");
-    let token = fr.token("dpo desk").await.unwrap();
+    let token = fr.token("dpo-desk").await.unwrap();
 
     let none = fr.get("/api/v1/audit", None).await.unwrap();
     assert_eq!(none.refusal(), (401, Some("unauthorized".into())));
