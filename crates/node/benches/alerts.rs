@@ -137,9 +137,9 @@ fn main() {
                 &ShiftInput {
                     role: Role::DutyOfficer,
                     person: "ana".into(),
-                    email: "ana@de.example".into(),
+                    email: Some("ana@de.example".into()),
                     deputy: "bo".into(),
-                    deputy_email: "bo@de.example".into(),
+                    deputy_email: Some("bo@de.example".into()),
                     starts: format!("{} UTC", (AT - time::Duration::hours(1)).format(&f).unwrap()),
                     ends: format!("{} UTC", (AT + time::Duration::days(1)).format(&f).unwrap()),
                 },
