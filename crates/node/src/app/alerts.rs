@@ -95,22 +95,38 @@ pub(crate) struct AlertState {
 
 /// An alert as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertView {
     pub id: String,
+    /// What happened: `emergency-request`, `urgent-request`,
+    /// `ack-target-near`, `ack-target-passed`, `clock-warning`,
+    /// `clock-overdue` or `test`.
     pub kind: String,
+    /// The role whose rota it goes to.
     pub role: String,
+    /// The case (request id) it points to.
     pub case_id: String,
+    /// The counterpart State.
     pub counterpart: String,
+    /// `emergency`, `urgent` or `routine`.
     pub urgency: String,
+    /// The deadline the alert is about, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub deadline: Option<OffsetDateTime>,
     /// Where the case is on the node's desk.
     pub link: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub raised_at: OffsetDateTime,
+    /// How far it went: 0 the people on duty, 1 their deputies, 2 and on
+    /// the next people on the rota.
     pub level: u32,
+    /// When it goes one level further unless acknowledged first.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub escalate_at: Option<OffsetDateTime>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub acknowledged_at: Option<OffsetDateTime>,
     pub acknowledged_by: Option<String>,
@@ -119,14 +135,20 @@ pub struct AlertView {
 
 /// One delivery of an alert as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     pub level: u32,
+    /// `email` or `webhook`.
     pub channel: String,
+    /// The address, or the webhook's name.
     pub target: String,
+    /// Who it is meant for.
     pub recipient: String,
+    /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: u32,
     pub last_error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
 }

@@ -21,6 +21,7 @@ use crate::{Node, NodeError};
 /// users of the node; an e-mail address left out is taken from the user's
 /// profile.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftInput {
     pub role: Role,
     pub person: String,
@@ -29,7 +30,7 @@ pub struct ShiftInput {
     pub deputy: String,
     #[serde(default)]
     pub deputy_email: Option<String>,
-    /// `2026-12-07T08:00 Europe/Paris`.
+    /// `2026-12-07T08:00 Europe/Paris` (or `2026-12-07T08:00[Europe/Paris]`).
     pub starts: String,
     /// `2026-12-07T20:00 Europe/Paris`, or a time alone in the start's zone.
     pub ends: String,
@@ -37,6 +38,7 @@ pub struct ShiftInput {
 
 /// A shift as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftView {
     pub id: String,
     pub role: String,
@@ -44,8 +46,10 @@ pub struct ShiftView {
     pub email: String,
     pub deputy: String,
     pub deputy_email: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
     pub zone: String,
