@@ -231,15 +231,29 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     let entry = b"sign-in failed".to_vec();
     let rows = [row(1, "ana", REFUSED, Some("password"), &entry)];
     assert!(
-        s.set_sign_in_state_recorded("ana", &start, &failed, &[entry.clone()], &rows, at(1))
-            .await
-            .unwrap()
+        s.set_sign_in_state_recorded(
+            "ana",
+            &start,
+            &failed,
+            std::slice::from_ref(&entry),
+            &rows,
+            at(1)
+        )
+        .await
+        .unwrap()
     );
     // From a state that moved meanwhile nothing is written, no row either.
     assert!(
-        !s.set_sign_in_state_recorded("ana", &start, &failed, &[entry.clone()], &rows, at(2))
-            .await
-            .unwrap()
+        !s.set_sign_in_state_recorded(
+            "ana",
+            &start,
+            &failed,
+            std::slice::from_ref(&entry),
+            &rows,
+            at(2)
+        )
+        .await
+        .unwrap()
     );
     let listed = |person: &str| AccessFilter {
         person: Some(person.to_owned()),
@@ -265,16 +279,30 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     let ok = b"signed in".to_vec();
     let rows = [row(3, "ana", ALLOWED, None, &ok)];
     assert_eq!(
-        s.open_session_recorded(&start, &start, None, &session, &[ok.clone()], &rows)
-            .await
-            .unwrap(),
+        s.open_session_recorded(
+            &start,
+            &start,
+            None,
+            &session,
+            std::slice::from_ref(&ok),
+            &rows
+        )
+        .await
+        .unwrap(),
         SessionOutcome::StateChanged
     );
     assert_eq!(s.access_records(&listed("ana")).await.unwrap().len(), 1);
     assert_eq!(
-        s.open_session_recorded(&failed, &start, None, &session, &[ok.clone()], &rows)
-            .await
-            .unwrap(),
+        s.open_session_recorded(
+            &failed,
+            &start,
+            None,
+            &session,
+            std::slice::from_ref(&ok),
+            &rows
+        )
+        .await
+        .unwrap(),
         SessionOutcome::Opened
     );
     let got = s.access_records(&listed("ana")).await.unwrap();
