@@ -10,8 +10,10 @@
 //! fired, and keeps the earliest of the rest as the case's next due
 //! instant. Nothing here reads the time.
 //!
-//! - An emergency request's acknowledgement target, running or overdue:
-//!   `overdue` at its due instant.
+//! - An emergency request's acknowledgement target, running: a `warning`
+//!   at each acknowledgement lead before it (the node gives these leads
+//!   only on the requested side, whose duty officer must act), then
+//!   `overdue` at its due instant (and `overdue` still, once past it).
 //! - The requester's deadline, running: a `warning` at each deadline lead
 //!   before it, then `overdue` at its due instant (and `overdue` still, once
 //!   past it). A paused deadline calls for nothing until it runs again.
@@ -38,6 +40,8 @@ pub struct Leads {
     pub preservation: Vec<Duration>,
     /// Before the requester's deadline falls due.
     pub deadline: Vec<Duration>,
+    /// Before an emergency request's acknowledgement target.
+    pub acknowledgement: Vec<Duration>,
 }
 
 /// What happens to a clock.
@@ -80,7 +84,10 @@ pub fn clock_events(view: &CaseView, leads: &Leads) -> Vec<ClockEvent> {
     for clock in &view.clocks {
         let Some(due) = clock.due else { continue };
         let (warn, last) = match (clock.kind, clock.status) {
-            (ClockKind::Acknowledgement, ClockStatus::Running | ClockStatus::Overdue) => {
+            (ClockKind::Acknowledgement, ClockStatus::Running) => {
+                (&leads.acknowledgement[..], ClockEventKind::Overdue)
+            }
+            (ClockKind::Acknowledgement, ClockStatus::Overdue) => {
                 (&[][..], ClockEventKind::Overdue)
             }
             (ClockKind::Deadline, ClockStatus::Running) => {
@@ -157,6 +164,7 @@ mod tests {
         let leads = Leads {
             preservation: vec![Duration::days(7), Duration::days(1)],
             deadline: vec![Duration::days(2)],
+            acknowledgement: vec![Duration::minutes(15)],
         };
         clock_events(&derive(&events, now), &leads)
     }
@@ -192,5 +200,60 @@ mod tests {
             },
         );
         assert!(preservation(vec![follow_up], T0 + Duration::days(70)).is_empty());
+    }
+
+    fn emergency(now: OffsetDateTime, leads: &Leads) -> Vec<ClockEvent> {
+        let events = vec![CaseEvent::new(
+            "1",
+            Side::Requesting,
+            T0,
+            Act::Submit(Submission {
+                kind: RequestKind::EmergencyData,
+                urgency: Urgency::Emergency,
+                deadline: None,
+            }),
+        )];
+        let view = derive(&events, now);
+        clock_events(&view, leads)
+            .into_iter()
+            .filter(|e| e.clock == ClockKind::Acknowledgement)
+            .collect()
+    }
+
+    #[test]
+    fn an_emergency_warns_before_its_acknowledgement_target_then_falls_overdue() {
+        let leads = Leads {
+            acknowledgement: vec![Duration::minutes(15)],
+            ..Leads::default()
+        };
+        let running = emergency(T0 + Duration::minutes(1), &leads);
+        let due = running
+            .last()
+            .map(|e| e.due)
+            .expect("an emergency has an acknowledgement target");
+        let got: Vec<(String, OffsetDateTime)> = running
+            .iter()
+            .map(|e| (e.event.to_string(), e.fires))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("warning:900s".to_owned(), due - Duration::minutes(15)),
+                ("overdue".to_owned(), due),
+            ]
+        );
+        // Past its target only `overdue` is called for: no late warning.
+        let late = emergency(due + Duration::minutes(1), &leads);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].event, ClockEventKind::Overdue);
+        // No lead (zero disables it, or the requesting side): no warning.
+        let none = emergency(T0 + Duration::minutes(1), &Leads::default());
+        assert_eq!(none.len(), 1);
+        // A lead as long as the target would fire before it started: none.
+        let whole = Leads {
+            acknowledgement: vec![due - T0],
+            ..Leads::default()
+        };
+        assert_eq!(emergency(T0 + Duration::minutes(1), &whole).len(), 1);
     }
 }

@@ -24,6 +24,10 @@ pub struct AlertsSection {
     /// The role whose rota alerts go to (default duty-officer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// How long before an emergency's acknowledgement target the duty
+    /// officer of the requested side is warned (default 15m; "0s": never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_warning: Option<String>,
     /// The first retry's delay of a failed delivery (default 1s; doubling up to 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
@@ -106,6 +110,14 @@ impl AlertsSection {
         if let Some(t) = &self.escalate_after {
             s.escalate_after = duration_text("alerts.escalate_after", t)?;
         }
+        if let Some(t) = &self.ack_warning {
+            // Zero (in any unit) turns the warning off.
+            s.ack_warning = if t.trim().trim_end_matches(['s', 'm', 'h', 'd']) == "0" {
+                time::Duration::ZERO
+            } else {
+                duration_text("alerts.ack_warning", t)?
+            };
+        }
         if let Some(t) = &self.retry_after {
             s.retry_base = duration_text("alerts.retry_after", t)?
                 .try_into()
@@ -169,6 +181,9 @@ public_url = "https://custos.example.org"
 escalate_after = "10m"
 # The role whose rota alerts go to (default duty-officer).
 role = "duty-officer"
+# On the requested side, warn this long before an emergency's acknowledgement target
+# (default 15m; "0s" gives no warning).
+ack_warning = "15m"
 
 [alerts.smtp]
 host = "smtp.example.org"
@@ -200,6 +215,7 @@ mod tests {
         let only: Only = toml::from_str(EXAMPLE).expect("the example parses");
         let s = only.alerts.settings("127.0.0.1:7700").expect("valid");
         assert_eq!(s.escalate_after, time::Duration::minutes(10));
+        assert_eq!(s.ack_warning, time::Duration::minutes(15));
         assert_eq!(s.webhooks.len(), 1);
         let shown = format!("{:?}", only.alerts);
         assert!(

@@ -2,7 +2,6 @@
 //! list alerts and acknowledge one. The node decides and records
 //! (`custos_node::app::rota`, `custos_node::app::alerts`); this module
 //! authenticates, calls and answers with the node's views as they are.
-//! (These routes are not yet described in the OpenAPI document.)
 
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use custos_node::Node;
 use custos_node::app::{AlertView, ShiftInput, ShiftView};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::api::authenticate;
 use crate::error::ApiError;
@@ -26,13 +26,17 @@ pub const ALERTS: &str = "/api/v1/alerts";
 pub const ALERT_ACK: &str = "/api/v1/alerts/{id}/ack";
 
 /// Listing the rota.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct RotaQuery {
     /// Past and removed shifts too.
     pub all: Option<bool>,
 }
 
 /// The shifts to come and running (all with `?all=true`).
+#[utoipa::path(get, path = "/api/v1/rota", tag = "on-call", params(RotaQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<ShiftView>), (status = 401, description = "unauthorized"),
+        (status = 403, description = "forbidden")))]
 pub async fn list_rota(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -42,8 +46,15 @@ pub async fn list_rota(
     Ok(Json(node.rota(&who, q.all.unwrap_or(false)).await?))
 }
 
-/// Adds a shift (`{"role", "person", "email", "deputy", "deputy_email",
-/// "starts": "2026-12-07T08:00 Europe/Paris", "ends": ...}`).
+/// Adds a shift (`{"role", "person", "deputy", "starts": "2026-12-07T08:00
+/// Europe/Paris", "ends": ...}`, with `email` and `deputy_email` when not
+/// taken from the users' profiles). The person and the deputy are users of
+/// the node.
+#[utoipa::path(post, path = "/api/v1/rota", tag = "on-call", request_body = ShiftInput,
+    security(("bearer" = [])),
+    responses((status = 201, body = ShiftView), (status = 401, description = "unauthorized"),
+        (status = 403, description = "forbidden"),
+        (status = 422, description = "invalid-user: the person or deputy is not an enabled user, or has no e-mail address; invalid-draft: a time, zone or address that cannot be read")))]
 pub async fn add_shift(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -56,7 +67,12 @@ pub async fn add_shift(
     ))
 }
 
-/// Removes a shift.
+/// Removes a shift (it stays in the record, marked removed).
+#[utoipa::path(delete, path = "/api/v1/rota/{id}", tag = "on-call",
+    params(("id" = String, Path, description = "The shift's id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "removed"), (status = 401, description = "unauthorized"),
+        (status = 403, description = "forbidden"), (status = 404, description = "not-found")))]
 pub async fn remove_shift(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -68,7 +84,7 @@ pub async fn remove_shift(
 }
 
 /// Listing alerts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct AlertsQuery {
     /// Only alerts not acknowledged.
     pub open: Option<bool>,
@@ -77,6 +93,10 @@ pub struct AlertsQuery {
 }
 
 /// Alerts, newest first, with their deliveries.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "on-call", params(AlertsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AlertView>), (status = 401, description = "unauthorized"),
+        (status = 403, description = "forbidden")))]
 pub async fn list_alerts(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -89,7 +109,12 @@ pub async fn list_alerts(
     ))
 }
 
-/// Acknowledges an alert.
+/// Acknowledges an alert: it stops escalating.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "on-call",
+    params(("id" = String, Path, description = "The alert's id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = AlertView), (status = 401, description = "unauthorized"),
+        (status = 403, description = "forbidden"), (status = 404, description = "not-found")))]
 pub async fn ack_alert(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use custos_model::{RequestKind, template, validate};
 use custos_node::Actor;
 use custos_node::app::alert_channels::smtp_transport;
-use custos_node::app::{AlertSettings, Role, ShiftInput, SmtpSecurity, SmtpSettings};
+use custos_node::app::{AlertSettings, NewUser, Role, ShiftInput, SmtpSecurity, SmtpSettings};
 use custos_testkit::{AT, Network};
 use lettre::AsyncTransport;
 
@@ -130,6 +130,21 @@ fn main() {
             ..AlertSettings::default()
         });
         let admin = Actor::Cli { user: "bench".into() };
+        // The rota names users of the node.
+        for name in ["ana", "bo"] {
+            de.node
+                .add_user(
+                    &admin,
+                    NewUser {
+                        name: name.into(),
+                        roles: [Role::DutyOfficer].into_iter().collect(),
+                        email: Some(format!("{name}@de.example")),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
         let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
         de.node
             .add_shift(
@@ -137,9 +152,9 @@ fn main() {
                 &ShiftInput {
                     role: Role::DutyOfficer,
                     person: "ana".into(),
-                    email: "ana@de.example".into(),
+                    email: Some("ana@de.example".into()),
                     deputy: "bo".into(),
-                    deputy_email: "bo@de.example".into(),
+                    deputy_email: Some("bo@de.example".into()),
                     starts: format!("{} UTC", (AT - time::Duration::hours(1)).format(&f).unwrap()),
                     ends: format!("{} UTC", (AT + time::Duration::days(1)).format(&f).unwrap()),
                 },

@@ -220,11 +220,27 @@ impl Node {
             receipt: receipt.clone(),
             ledger,
         };
-        match self.store.accept_incoming(&incoming).await {
+        // The alert an emergency or urgent request calls for is written in
+        // the transaction that accepts it.
+        let alert = match arrival_alert(msg, &opened.id.to_string(), now, &self.settings) {
+            Some(cause) => Some(self.prepare_alert(cause).await.map_err(|e| {
+                tracing::error!(error = %e, "the alert of an arriving request could not be prepared");
+                (
+                    ErrorCode::Internal,
+                    "the message could not be stored; retry later".to_owned(),
+                    sender.clone(),
+                )
+            })?),
+            None => None,
+        };
+        match self
+            .store
+            .accept_incoming_alerting(&incoming, alert.as_ref())
+            .await
+        {
             Ok(AcceptOutcome::Accepted) => {
-                if let Some(cause) = arrival_alert(msg, &opened.id.to_string(), now, &self.settings)
-                {
-                    self.raise_alert_logged(cause).await;
+                if let Some(alert) = &alert {
+                    self.alert_raised(alert);
                 }
                 let custody = match self.custody_proof(&received_entry, ledger_base).await {
                     Ok(bundle) => bundle,

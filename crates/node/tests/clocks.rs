@@ -261,10 +261,37 @@ async fn an_emergency_request_not_acknowledged_in_time_escalates_once(postgres: 
     let target = ack.due.unwrap();
     assert_eq!(target, ack.started + Duration::hours(1));
 
-    // Before the target: nothing; the emergency is listed first, due at
-    // its target.
-    net.clock.set(target - Duration::seconds(1));
+    // Before the warning: nothing. A quarter of an hour before the target
+    // (`[alerts] ack_warning`), the requested side alone is warned, once,
+    // and its duty officer's alert is written with the event.
+    net.clock
+        .set(target - Duration::minutes(15) - Duration::seconds(1));
     assert_eq!(tick(&net).await, (vec![], vec![]));
+    net.clock.set(target - Duration::seconds(1));
+    let warned = format!("{thread} acknowledgement warning:900s");
+    assert_eq!(tick(&net).await, (vec![], vec![warned]));
+    assert_eq!(tick(&net).await, (vec![], vec![]));
+    let alerts = net.node("DE").store.alerts(false, 10).await.unwrap();
+    let near: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == "ack-target-near")
+        .collect();
+    assert_eq!(near.len(), 1);
+    assert_eq!(
+        (near[0].case_id.as_str(), near[0].deadline),
+        (thread.as_str(), Some(target))
+    );
+    assert!(
+        net.node("FR")
+            .store
+            .alerts(false, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.kind != "ack-target-near"),
+        "the requesting side is not warned"
+    );
+    // The emergency is listed first, due at its target.
     let listed = net
         .node("FR")
         .node
@@ -288,7 +315,7 @@ async fn an_emergency_request_not_acknowledged_in_time_escalates_once(postgres: 
     assert_eq!(fr_node.node.clock_counts().escalations_sent, 1);
     assert_eq!(
         clock_history(net.node("DE"), &thread).await,
-        ["clock:overdue"]
+        ["clock:warning:900s", "clock:overdue"]
     );
 
     // The escalation is a status query in the thread, marked as such, sent

@@ -70,6 +70,17 @@ pub struct NewDelivery {
     pub recipient: String,
 }
 
+/// An alert to raise in the transaction of what caused it (an arriving
+/// message, a clock event): the alert, its first deliveries (due at once)
+/// and its ledger entries, written with the cause or not at all. An alert
+/// whose cause was raised before is skipped without undoing the cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAlert {
+    pub alert: AlertRecord,
+    pub deliveries: Vec<NewDelivery>,
+    pub ledger: Vec<Vec<u8>>,
+}
+
 /// One delivery of an alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryRecord {

@@ -31,6 +31,7 @@ mod postgres;
 mod postgres_access;
 mod postgres_alerts;
 mod postgres_cases;
+mod postgres_joined;
 mod postgres_people;
 mod postgres_write;
 mod records;
@@ -40,6 +41,7 @@ mod sqlite_access;
 mod sqlite_alerts;
 mod sqlite_cases;
 mod sqlite_db;
+mod sqlite_joined;
 mod sqlite_people;
 mod sqlite_scan;
 mod sqlite_witness;
@@ -53,7 +55,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
-pub use alerts::{AlertRecord, DeliveryRecord, NewDelivery, ShiftRecord};
+pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 pub use case_index::{
     CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
@@ -749,6 +751,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every grant of a case, revoked or not, oldest first.
     async fn case_grants(&self, case_id: &str) -> Result<Vec<CaseGrant>, StoreError>;
+
+    // -- Writes joined with what they cause (`sqlite_joined.rs`,
+    // `postgres_joined.rs`): the alert an arriving message or a clock
+    // event calls for, and the access-record rows of sign-in events, each
+    // in the transaction of its cause.
+
+    /// [`Store::accept_incoming`] and, when the message is accepted now,
+    /// the `alert` it calls for, in one transaction: a failure of the
+    /// alert's part stores nothing of the message. A duplicate raises
+    /// nothing; an alert whose cause was raised before is skipped.
+    async fn accept_incoming_alerting(
+        &self,
+        message: &IncomingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<AcceptOutcome, StoreError>;
+
+    /// [`Store::record_clock_event`] and, when the event fires now, its
+    /// `alert`, in one transaction.
+    async fn record_clock_event_alerting(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::record_outgoing_once`] and, when the message is recorded
+    /// now, its `alert`, in one transaction.
+    async fn record_outgoing_once_alerting(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::set_sign_in_state`] with `access` rows written in the same
+    /// transaction (each naming its ledger entry among `ledger`).
+    async fn set_sign_in_state_recorded(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::open_session`] with `access` rows written in the same
+    /// transaction when the session opens (nothing when it does not).
+    async fn open_session_recorded(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+    ) -> Result<SessionOutcome, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

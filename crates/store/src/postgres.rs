@@ -16,7 +16,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
-use crate::alerts::{AlertRecord, DeliveryRecord, NewDelivery, ShiftRecord};
+use crate::access::AccessRecord;
+use crate::alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 use crate::case_index::{CaseRow, CaseRowFilter, ClockFired, StaleCase};
 use crate::decode::{self, failed};
 use crate::encode;
@@ -99,7 +100,7 @@ impl PgStore {
     /// What `accept_incoming` answers when its transaction met a conflict
     /// (`error`): if the conflict was a copy of the same message committed
     /// meanwhile by another replica, that copy's outcome; else `error`.
-    async fn after_conflict(
+    pub(crate) async fn after_conflict(
         &self,
         id: &str,
         error: StoreError,
@@ -1000,7 +1001,7 @@ impl Store for PgStore {
         ledger: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        postgres_people::set_sign_in_state(self, name, expected, new, ledger, at).await
+        postgres_people::set_sign_in_state(self, name, expected, new, ledger, &[], at).await
     }
 
     async fn open_session(
@@ -1011,7 +1012,8 @@ impl Store for PgStore {
         session: &SessionRecord,
         ledger: &[Vec<u8>],
     ) -> Result<SessionOutcome, StoreError> {
-        postgres_people::open_session(self, expected, new, recovery_code, session, ledger).await
+        postgres_people::open_session(self, expected, new, recovery_code, session, ledger, &[])
+            .await
     }
 
     async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError> {
@@ -1176,5 +1178,58 @@ impl Store for PgStore {
 
     async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.pg_alert_deliveries(alert_id).await
+    }
+
+    async fn accept_incoming_alerting(
+        &self,
+        message: &IncomingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<AcceptOutcome, StoreError> {
+        self.pg_accept_incoming_alerting(message, alert).await
+    }
+
+    async fn record_clock_event_alerting(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError> {
+        self.pg_record_clock_event_alerting(fired, event, alert)
+            .await
+    }
+
+    async fn record_outgoing_once_alerting(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError> {
+        self.pg_record_outgoing_once_alerting(fired, message, alert)
+            .await
+    }
+
+    async fn set_sign_in_state_recorded(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        postgres_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
+    }
+
+    async fn open_session_recorded(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+    ) -> Result<SessionOutcome, StoreError> {
+        postgres_people::open_session(self, expected, new, recovery_code, session, ledger, access)
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! The PostgreSQL adapter's record of who saw what and its case grants
 //! (`access.rs`): each write with its ledger entry in one transaction.
 
+use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use crate::StoreError;
@@ -10,6 +11,30 @@ use crate::encode;
 use crate::postgres::PgStore;
 use crate::postgres_write::{PgTx, finish};
 use crate::txn::Tx;
+
+/// Inserts an access record (checked, its time `at` from
+/// [`access::check_record`]) in the transaction of `conn`; its number.
+pub(crate) async fn insert_record(
+    conn: &mut PgConnection,
+    record: &AccessRecord,
+    at: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO access_record (at, person, actor, operation, case_id, outcome, \
+         reason, entry_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(at)
+    .bind(&record.person)
+    .bind(&record.actor)
+    .bind(&record.operation)
+    .bind(&record.case_id)
+    .bind(&record.outcome)
+    .bind(&record.reason)
+    .bind(&record.entry_sha256)
+    .fetch_one(conn)
+    .await
+    .map_err(failed("record an access"))
+}
 
 impl PgStore {
     pub(crate) async fn pg_record_access(
@@ -25,21 +50,7 @@ impl PgStore {
             .map_err(failed("begin recording an access"))?;
         let done = async {
             PgTx(&mut tx).queue_entries(&[entry], at).await?;
-            sqlx::query_scalar::<_, i64>(
-                "INSERT INTO access_record (at, person, actor, operation, case_id, outcome, \
-                 reason, entry_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(at)
-            .bind(&record.person)
-            .bind(&record.actor)
-            .bind(&record.operation)
-            .bind(&record.case_id)
-            .bind(&record.outcome)
-            .bind(&record.reason)
-            .bind(&record.entry_sha256)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(failed("record an access"))
+            insert_record(&mut tx, record, at).await
         }
         .await;
         finish(tx, done, "commit an access record").await

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::alerts::{
-    AlertRecord, DeliveryRecord, NewDelivery, ShiftRecord, alert, alert_columns, delivery, shift,
+    AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord, alert, alert_columns,
+    delivery, shift,
 };
 use crate::decode::failed;
 use crate::encode;
@@ -67,6 +68,76 @@ async fn insert_deliveries(
         .map_err(failed("queue an alert's delivery"))?;
     }
     Ok(())
+}
+
+/// An alert checked and converted for its insert.
+pub(crate) struct AlertRow<'a> {
+    new: &'a NewAlert,
+    deadline: Option<OffsetDateTime>,
+    raised: OffsetDateTime,
+    escalate: Option<OffsetDateTime>,
+}
+
+/// Checks an alert before its transaction opens.
+pub(crate) fn alert_row(new: &NewAlert) -> Result<AlertRow<'_>, StoreError> {
+    let a = &new.alert;
+    texts([
+        ("alerts.id", a.id.as_str()),
+        ("alerts.cause", &a.cause),
+        ("alerts.kind", &a.kind),
+        ("alerts.role", &a.role),
+        ("alerts.case_id", &a.case_id),
+        ("alerts.counterpart", &a.counterpart),
+        ("alerts.urgency", &a.urgency),
+    ])?;
+    for d in &new.deliveries {
+        texts([
+            ("alert_deliveries.target", d.target.as_str()),
+            ("alert_deliveries.recipient", &d.recipient),
+        ])?;
+    }
+    Ok(AlertRow {
+        new,
+        deadline: optional_stamp("alerts.deadline", a.deadline)?,
+        raised: stamp("alerts.raised_at", a.raised_at)?,
+        escalate: optional_stamp("alerts.escalate_at", a.escalate_at)?,
+    })
+}
+
+/// Inserts an alert, its deliveries and its ledger entries in `tx`;
+/// `false` (nothing written) if its cause was raised before.
+pub(crate) async fn insert_alert(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &AlertRow<'_>,
+) -> Result<bool, StoreError> {
+    let a = &row.new.alert;
+    let n = sqlx::query(
+        "INSERT INTO alerts (id, cause, kind, role, case_id, counterpart, urgency, \
+         deadline, raised_at, level, escalate_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (cause) DO NOTHING",
+    )
+    .bind(&a.id)
+    .bind(&a.cause)
+    .bind(&a.kind)
+    .bind(&a.role)
+    .bind(&a.case_id)
+    .bind(&a.counterpart)
+    .bind(&a.urgency)
+    .bind(row.deadline)
+    .bind(row.raised)
+    .bind(i64::from(a.level))
+    .bind(row.escalate)
+    .execute(&mut **tx)
+    .await
+    .map_err(failed("raise an alert"))?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_deliveries(tx, &a.id, a.level, &row.new.deliveries, row.raised).await?;
+    queue(tx, &row.new.ledger, row.raised).await?;
+    Ok(true)
 }
 
 impl PgStore {
@@ -174,55 +245,14 @@ impl PgStore {
         deliveries: &[NewDelivery],
         ledger: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
-        texts([
-            ("alerts.id", a.id.as_str()),
-            ("alerts.cause", &a.cause),
-            ("alerts.kind", &a.kind),
-            ("alerts.role", &a.role),
-            ("alerts.case_id", &a.case_id),
-            ("alerts.counterpart", &a.counterpart),
-            ("alerts.urgency", &a.urgency),
-        ])?;
-        for d in deliveries {
-            texts([
-                ("alert_deliveries.target", d.target.as_str()),
-                ("alert_deliveries.recipient", &d.recipient),
-            ])?;
-        }
-        let deadline = optional_stamp("alerts.deadline", a.deadline)?;
-        let raised = stamp("alerts.raised_at", a.raised_at)?;
-        let escalate = optional_stamp("alerts.escalate_at", a.escalate_at)?;
+        let new = NewAlert {
+            alert: a.clone(),
+            deliveries: deliveries.to_vec(),
+            ledger: ledger.to_vec(),
+        };
+        let row = alert_row(&new)?;
         let mut tx = self.begin("begin raising an alert").await?;
-        let done = async {
-            let n = sqlx::query(
-                "INSERT INTO alerts (id, cause, kind, role, case_id, counterpart, urgency, \
-                 deadline, raised_at, level, escalate_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (cause) DO NOTHING",
-            )
-            .bind(&a.id)
-            .bind(&a.cause)
-            .bind(&a.kind)
-            .bind(&a.role)
-            .bind(&a.case_id)
-            .bind(&a.counterpart)
-            .bind(&a.urgency)
-            .bind(deadline)
-            .bind(raised)
-            .bind(i64::from(a.level))
-            .bind(escalate)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("raise an alert"))?
-            .rows_affected();
-            if n == 0 {
-                return Ok(false);
-            }
-            insert_deliveries(&mut tx, &a.id, a.level, deliveries, raised).await?;
-            queue(&mut tx, ledger, raised).await?;
-            Ok(true)
-        }
-        .await;
+        let done = insert_alert(&mut tx, &row).await;
         finish(tx, done, "commit an alert").await
     }
 

@@ -9,12 +9,14 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::access::{self, AccessRecord};
 use crate::decode::failed;
 use crate::encode;
 use crate::people::{
     self, SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord, people_columns,
 };
 use crate::postgres::PgStore;
+use crate::postgres_access;
 use crate::postgres_write::{PgTx, abandon, finish};
 use crate::txn::Tx;
 
@@ -202,12 +204,23 @@ pub(crate) async fn change_user(
     finish(tx, result, "commit a changed user").await
 }
 
+/// Access records checked before a transaction opens, each with its time.
+fn checked_records(
+    records: &[AccessRecord],
+) -> Result<Vec<(&AccessRecord, OffsetDateTime)>, StoreError> {
+    records
+        .iter()
+        .map(|r| access::check_record(r).map(|at| (r, at)))
+        .collect()
+}
+
 pub(crate) async fn set_sign_in_state(
     store: &PgStore,
     name: &str,
     expected: &SignInState,
     new: &SignInState,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
     at: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     if !encode::storable(name) {
@@ -216,12 +229,16 @@ pub(crate) async fn set_sign_in_state(
     let expected = people::check_state(expected)?;
     let new = people::check_state(new)?;
     let at = encode::timestamp("ledger_pending.queued_at", at)?;
+    let access = checked_records(access)?;
     let mut tx = begin(store, "begin a sign-in state").await?;
     let result = async {
         if !swap_state(&mut tx, name, &expected, &new).await? {
             return Ok(false);
         }
         queue(&mut tx, ledger, at).await?;
+        for (r, at) in &access {
+            postgres_access::insert_record(&mut tx, r, *at).await?;
+        }
         Ok(true)
     }
     .await;
@@ -235,8 +252,10 @@ pub(crate) async fn open_session(
     code: Option<&str>,
     session: &SessionRecord,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
 ) -> Result<SessionOutcome, StoreError> {
     let s = people::check_session(session)?;
+    let access = checked_records(access)?;
     let expected = people::check_state(expected)?;
     let new = people::check_state(new)?;
     if code.is_some_and(|c| !encode::storable(c)) {
@@ -278,6 +297,9 @@ pub(crate) async fn open_session(
         .await
         .map_err(failed("open a session"))?;
         queue(&mut tx, ledger, s.created_at).await?;
+        for (r, at) in &access {
+            postgres_access::insert_record(&mut tx, r, *at).await?;
+        }
         Ok(SessionOutcome::Opened)
     }
     .await;

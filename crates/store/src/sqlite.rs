@@ -22,7 +22,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
-use crate::alerts::{AlertRecord, DeliveryRecord, NewDelivery, ShiftRecord};
+use crate::access::AccessRecord;
+use crate::alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 use crate::case_index::{CaseRow, CaseRowFilter, ClockFired, StaleCase};
 use crate::decode;
 use crate::encode;
@@ -967,7 +968,7 @@ impl Store for SqliteStore {
         ledger: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, at).await
+        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, &[], at).await
     }
 
     async fn open_session(
@@ -978,7 +979,7 @@ impl Store for SqliteStore {
         session: &SessionRecord,
         ledger: &[Vec<u8>],
     ) -> Result<SessionOutcome, StoreError> {
-        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger).await
+        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger, &[]).await
     }
 
     async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError> {
@@ -1143,5 +1144,58 @@ impl Store for SqliteStore {
 
     async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.sqlite_alert_deliveries(alert_id).await
+    }
+
+    async fn accept_incoming_alerting(
+        &self,
+        message: &IncomingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<AcceptOutcome, StoreError> {
+        self.sqlite_accept_incoming_alerting(message, alert).await
+    }
+
+    async fn record_clock_event_alerting(
+        &self,
+        fired: &ClockFired,
+        event: &NewEvent,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError> {
+        self.sqlite_record_clock_event_alerting(fired, event, alert)
+            .await
+    }
+
+    async fn record_outgoing_once_alerting(
+        &self,
+        fired: &ClockFired,
+        message: &OutgoingMessage,
+        alert: Option<&NewAlert>,
+    ) -> Result<bool, StoreError> {
+        self.sqlite_record_outgoing_once_alerting(fired, message, alert)
+            .await
+    }
+
+    async fn set_sign_in_state_recorded(
+        &self,
+        name: &str,
+        expected: &SignInState,
+        new: &SignInState,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
+    }
+
+    async fn open_session_recorded(
+        &self,
+        expected: &SignInState,
+        new: &SignInState,
+        recovery_code: Option<&str>,
+        session: &SessionRecord,
+        ledger: &[Vec<u8>],
+        access: &[AccessRecord],
+    ) -> Result<SessionOutcome, StoreError> {
+        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger, access)
+            .await
     }
 }

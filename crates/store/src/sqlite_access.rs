@@ -16,6 +16,32 @@ fn queue(conn: &Connection, entry: &[u8], at: OffsetDateTime) -> Result<(), Stor
     run_now(SqliteTx(conn).queue_entries(&[entry], at))
 }
 
+/// Inserts an access record (checked, its time `at` from
+/// [`access::check_record`]) in the transaction of `conn`; its number.
+pub(crate) fn insert_record(
+    conn: &Connection,
+    r: &AccessRecord,
+    at: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    execute(
+        conn,
+        "INSERT INTO access_record (at, person, actor, operation, case_id, outcome, \
+         reason, entry_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            encode::unix_micros(at),
+            r.person,
+            r.actor,
+            r.operation,
+            r.case_id,
+            r.outcome,
+            r.reason,
+            r.entry_sha256
+        ],
+        "record an access",
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 impl SqliteStore {
     pub(crate) async fn sqlite_record_access(
         &self,
@@ -28,23 +54,7 @@ impl SqliteStore {
         self.writer
             .write(move |conn| {
                 queue(conn, &entry, at)?;
-                execute(
-                    conn,
-                    "INSERT INTO access_record (at, person, actor, operation, case_id, outcome, \
-                     reason, entry_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        encode::unix_micros(at),
-                        r.person,
-                        r.actor,
-                        r.operation,
-                        r.case_id,
-                        r.outcome,
-                        r.reason,
-                        r.entry_sha256
-                    ],
-                    "record an access",
-                )?;
-                Ok(conn.last_insert_rowid())
+                insert_record(conn, &r, at)
             })
             .await
     }

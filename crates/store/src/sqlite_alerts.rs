@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::alerts::{
-    AlertRecord, DeliveryRecord, NewDelivery, ShiftRecord, alert, alert_columns, delivery, shift,
+    AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord, alert, alert_columns,
+    delivery, shift,
 };
 use crate::encode;
 use crate::sqlite::SqliteStore;
@@ -59,6 +60,74 @@ fn check_text<'a>(
         encode::text(field, value)?;
     }
     Ok(())
+}
+
+/// An alert checked and converted for its insert.
+pub(crate) struct AlertRow {
+    new: NewAlert,
+    deadline: Option<i64>,
+    raised: i64,
+    escalate: Option<i64>,
+}
+
+/// Checks an alert before its transaction opens.
+pub(crate) fn alert_row(new: &NewAlert) -> Result<AlertRow, StoreError> {
+    let a = &new.alert;
+    check_text([
+        ("alerts.id", a.id.as_str()),
+        ("alerts.cause", &a.cause),
+        ("alerts.kind", &a.kind),
+        ("alerts.role", &a.role),
+        ("alerts.case_id", &a.case_id),
+        ("alerts.counterpart", &a.counterpart),
+        ("alerts.urgency", &a.urgency),
+    ])?;
+    for d in &new.deliveries {
+        check_text([
+            ("alert_deliveries.target", d.target.as_str()),
+            ("alert_deliveries.recipient", &d.recipient),
+        ])?;
+    }
+    Ok(AlertRow {
+        deadline: optional_micros("alerts.deadline", a.deadline)?,
+        raised: micros("alerts.raised_at", a.raised_at)?,
+        escalate: optional_micros("alerts.escalate_at", a.escalate_at)?,
+        new: new.clone(),
+    })
+}
+
+/// Inserts an alert, its deliveries and its ledger entries in the
+/// transaction of `conn`; `false` (nothing written) if its cause was
+/// raised before.
+pub(crate) fn insert_alert(conn: &Connection, row: &AlertRow) -> Result<bool, StoreError> {
+    let a = &row.new.alert;
+    let n = execute(
+        conn,
+        "INSERT INTO alerts (id, cause, kind, role, case_id, counterpart, urgency, \
+         deadline, raised_at, level, escalate_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (cause) DO NOTHING",
+        params![
+            a.id,
+            a.cause,
+            a.kind,
+            a.role,
+            a.case_id,
+            a.counterpart,
+            a.urgency,
+            row.deadline,
+            row.raised,
+            a.level,
+            row.escalate
+        ],
+        "raise an alert",
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_deliveries(conn, &a.id, a.level, &row.new.deliveries, row.raised)?;
+    queue(conn, &row.new.ledger, a.raised_at)?;
+    Ok(true)
 }
 
 impl SqliteStore {
@@ -160,55 +229,13 @@ impl SqliteStore {
         deliveries: &[NewDelivery],
         ledger: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
-        check_text([
-            ("alerts.id", a.id.as_str()),
-            ("alerts.cause", &a.cause),
-            ("alerts.kind", &a.kind),
-            ("alerts.role", &a.role),
-            ("alerts.case_id", &a.case_id),
-            ("alerts.counterpart", &a.counterpart),
-            ("alerts.urgency", &a.urgency),
-        ])?;
-        for d in deliveries {
-            check_text([
-                ("alert_deliveries.target", d.target.as_str()),
-                ("alert_deliveries.recipient", &d.recipient),
-            ])?;
-        }
-        let deadline = optional_micros("alerts.deadline", a.deadline)?;
-        let raised = micros("alerts.raised_at", a.raised_at)?;
-        let escalate = optional_micros("alerts.escalate_at", a.escalate_at)?;
-        let (a, deliveries, ledger) = (a.clone(), deliveries.to_vec(), ledger.to_vec());
+        let row = alert_row(&NewAlert {
+            alert: a.clone(),
+            deliveries: deliveries.to_vec(),
+            ledger: ledger.to_vec(),
+        })?;
         self.writer
-            .write(move |conn| {
-                let n = execute(
-                    conn,
-                    "INSERT INTO alerts (id, cause, kind, role, case_id, counterpart, urgency, \
-                     deadline, raised_at, level, escalate_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (cause) DO NOTHING",
-                    params![
-                        a.id,
-                        a.cause,
-                        a.kind,
-                        a.role,
-                        a.case_id,
-                        a.counterpart,
-                        a.urgency,
-                        deadline,
-                        raised,
-                        a.level,
-                        escalate
-                    ],
-                    "raise an alert",
-                )?;
-                if n == 0 {
-                    return Ok(false);
-                }
-                insert_deliveries(conn, &a.id, a.level, &deliveries, raised)?;
-                queue(conn, &ledger, a.raised_at)?;
-                Ok(true)
-            })
+            .write(move |conn| insert_alert(conn, &row))
             .await
     }
 

@@ -8,11 +8,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::access::{self, AccessRecord};
 use crate::encode::{self, unix_micros};
 use crate::people::{
     self, SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord, people_columns,
 };
 use crate::sqlite::SqliteStore;
+use crate::sqlite_access;
 use crate::sqlite_db::{all, execute, failed, first};
 use crate::sqlite_write::SqliteTx;
 use crate::txn::{Tx, run_now};
@@ -219,12 +221,23 @@ pub(crate) async fn change_user(
         .await
 }
 
+/// Access records checked before a transaction opens, each with its time.
+fn checked_records(
+    records: &[AccessRecord],
+) -> Result<Vec<(AccessRecord, OffsetDateTime)>, StoreError> {
+    records
+        .iter()
+        .map(|r| access::check_record(r).map(|at| (r.clone(), at)))
+        .collect()
+}
+
 pub(crate) async fn set_sign_in_state(
     store: &SqliteStore,
     name: &str,
     expected: &SignInState,
     new: &SignInState,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
     at: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     if !encode::storable(name) {
@@ -233,6 +246,7 @@ pub(crate) async fn set_sign_in_state(
     let expected = people::check_state(expected)?;
     let new = people::check_state(new)?;
     let at = encode::timestamp("ledger_pending.queued_at", at)?;
+    let access = checked_records(access)?;
     let (name, ledger) = (name.to_owned(), ledger.to_vec());
     store
         .writer
@@ -242,6 +256,9 @@ pub(crate) async fn set_sign_in_state(
             }
             write_state(conn, &name, &new)?;
             queue(conn, &ledger, at)?;
+            for (r, at) in &access {
+                sqlite_access::insert_record(conn, r, *at)?;
+            }
             Ok(true)
         })
         .await
@@ -254,8 +271,10 @@ pub(crate) async fn open_session(
     code: Option<&str>,
     session: &SessionRecord,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
 ) -> Result<SessionOutcome, StoreError> {
     let s = people::check_session(session)?;
+    let access = checked_records(access)?;
     let expected = people::check_state(expected)?;
     let new = people::check_state(new)?;
     if code.is_some_and(|c| !encode::storable(c)) {
@@ -298,6 +317,9 @@ pub(crate) async fn open_session(
                 "open a session",
             )?;
             queue(conn, &ledger, s.created_at)?;
+            for (r, at) in &access {
+                sqlite_access::insert_record(conn, r, *at)?;
+            }
             Ok(SessionOutcome::Opened)
         })
         .await

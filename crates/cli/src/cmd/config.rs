@@ -32,10 +32,11 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             println!("  http.listen   = {}", c.http.listen);
             let alerts = c.alerts.settings(&c.http.listen)?;
             println!(
-                "  alerts        = mail {}, {} webhook(s), escalate after {}",
+                "  alerts        = mail {}, {} webhook(s), escalate after {}, warn {} before an emergency's acknowledgement target",
                 if alerts.smtp.is_some() { "on" } else { "off" },
                 alerts.webhooks.len(),
-                alerts.escalate_after
+                alerts.escalate_after,
+                alerts.ack_warning
             );
             if let (Some(file), Some(r)) = (&c.treaty.registry, registry) {
                 println!(

@@ -22,18 +22,18 @@ pub enum RotaCommand {
         /// data-protection-officer, auditor or administrator.
         #[arg(long, default_value = "duty-officer")]
         role: Role,
-        /// The person on duty (their user name).
+        /// The person on duty: a user of the node (`custos user add`).
         #[arg(long)]
         person: String,
-        /// The person's e-mail address, where alerts go.
-        #[arg(long)]
-        email: String,
-        /// The deputy, alerted when the person does not acknowledge in time.
+        /// Where the person's alerts go (default: the e-mail address of their user profile).
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// The deputy, alerted when the person does not acknowledge in time: a user of the node.
         #[arg(long)]
         deputy: String,
-        /// The deputy's e-mail address.
-        #[arg(long)]
-        deputy_email: String,
+        /// Where the deputy's alerts go (default: the e-mail address of their user profile).
+        #[arg(long, value_name = "ADDRESS")]
+        deputy_email: Option<String>,
         /// Start: "2026-12-07T08:00 Europe/Paris".
         #[arg(long)]
         from: String,

@@ -4,6 +4,11 @@
 //! retried with back-off, escalated when nobody acknowledges them, and
 //! acknowledged by a person.
 //!
+//! **Raised with its cause.** The alert an arriving message or a fired
+//! clock event calls for ([`Node::prepare_alert`]) is written in the same
+//! store transaction as that message or event, so a crash between the two
+//! cannot keep the cause and lose its alert.
+//!
 //! An alert carries no case content: its kind, the counterpart State, the
 //! urgency, the deadline and a link to the case on the node's desk. Each is
 //! unique per cause (the message that arrived, or the clock event), so a
@@ -25,7 +30,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use custos_store::{AlertRecord, DeliveryRecord, NewDelivery};
+use custos_store::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery};
 use serde::Serialize;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -48,6 +53,9 @@ pub struct AlertSettings {
     pub escalate_after: Duration,
     /// The role whose rota alerts go to.
     pub role: Role,
+    /// How long before an emergency's acknowledgement target the requested
+    /// side's duty officer is warned (`ack_warning`; zero: no warning).
+    pub ack_warning: Duration,
     /// Mail, if configured.
     pub smtp: Option<SmtpSettings>,
     /// Webhooks, each called for every alert and escalation.
@@ -67,6 +75,7 @@ impl Default for AlertSettings {
             public_url: String::new(),
             escalate_after: Duration::minutes(10),
             role: Role::DutyOfficer,
+            ack_warning: Duration::minutes(15),
             smtp: None,
             webhooks: Vec::new(),
             poll: std::time::Duration::from_secs(1),
@@ -86,22 +95,38 @@ pub(crate) struct AlertState {
 
 /// An alert as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertView {
     pub id: String,
+    /// What happened: `emergency-request`, `urgent-request`,
+    /// `ack-target-near`, `ack-target-passed`, `clock-warning`,
+    /// `clock-overdue` or `test`.
     pub kind: String,
+    /// The role whose rota it goes to.
     pub role: String,
+    /// The case (request id) it points to.
     pub case_id: String,
+    /// The counterpart State.
     pub counterpart: String,
+    /// `emergency`, `urgent` or `routine`.
     pub urgency: String,
+    /// The deadline the alert is about, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub deadline: Option<OffsetDateTime>,
     /// Where the case is on the node's desk.
     pub link: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub raised_at: OffsetDateTime,
+    /// How far it went: 0 the people on duty, 1 their deputies, 2 and on
+    /// the next people on the rota.
     pub level: u32,
+    /// When it goes one level further unless acknowledged first.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub escalate_at: Option<OffsetDateTime>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub acknowledged_at: Option<OffsetDateTime>,
     pub acknowledged_by: Option<String>,
@@ -110,14 +135,20 @@ pub struct AlertView {
 
 /// One delivery of an alert as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     pub level: u32,
+    /// `email` or `webhook`.
     pub channel: String,
+    /// The address, or the webhook's name.
     pub target: String,
+    /// Who it is meant for.
     pub recipient: String,
+    /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: u32,
     pub last_error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
 }
@@ -216,10 +247,10 @@ impl Node {
         out
     }
 
-    /// Raises the alert of `cause` unless one was raised for it already;
-    /// whether it was raised now. Intake and the scheduler call this; a
-    /// failure is logged by the caller and does not undo what raised it.
-    pub(crate) async fn raise_alert(&self, cause: Cause) -> Result<bool, NodeError> {
+    /// The alert `cause` calls for, with its first deliveries (everyone on
+    /// duty for the alerts' role, every webhook) and its ledger entry,
+    /// ready to be written in the transaction of its cause.
+    pub(crate) async fn prepare_alert(&self, cause: Cause) -> Result<NewAlert, NodeError> {
         let settings = self.alert_settings();
         let now = self.clock.now();
         let role = settings.role.name();
@@ -228,7 +259,7 @@ impl Node {
             .map(|s| (s.person.clone(), s.email.clone()))
             .collect();
         if people.is_empty() {
-            tracing::warn!(role, "an alert was raised with nobody on duty for its role");
+            tracing::warn!(role, "an alert is raised with nobody on duty for its role");
         }
         let deliveries = Self::level_deliveries(&settings, &people, &[]);
         let id = format!("alert-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -249,7 +280,7 @@ impl Node {
         };
         let entry = Entry::new(EntryKind::AlertRaised, now, Actor::Scheduler.label())
             .request(alert.case_id.clone())
-            .subject(id.clone())
+            .subject(id)
             .detail(json!({
                 "kind": alert.kind,
                 "counterpart": alert.counterpart,
@@ -258,23 +289,33 @@ impl Node {
                 "to": people.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             }))
             .encode()?;
-        let raised = self
-            .store
-            .raise_alert(&alert, &deliveries, &[entry])
-            .await?;
-        if raised {
-            tracing::info!(alert = %id, kind = alert.kind, counterpart = %alert.counterpart, "alert raised");
-            self.alerts.wake.notify_one();
-        }
-        Ok(raised)
+        Ok(NewAlert {
+            alert,
+            deliveries,
+            ledger: vec![entry],
+        })
     }
 
-    /// Raises `cause`'s alert, logging (without content) a failure.
-    pub(crate) async fn raise_alert_logged(&self, cause: Cause) {
-        let key = cause.key.clone();
-        if let Err(e) = self.raise_alert(cause).await {
-            tracing::error!(cause = %key, error = %e, "an alert could not be raised");
+    /// After the transaction that wrote `alert` with its cause committed:
+    /// logs it (without content) and wakes the delivery worker.
+    pub(crate) fn alert_raised(&self, alert: &NewAlert) {
+        let a = &alert.alert;
+        tracing::info!(alert = %a.id, kind = a.kind, counterpart = %a.counterpart, "alert raised");
+        self.alerts.wake.notify_one();
+    }
+
+    /// Raises the alert of `cause` on its own (a test alert) unless one
+    /// was raised for it already; whether it was raised now.
+    pub(crate) async fn raise_alert(&self, cause: Cause) -> Result<bool, NodeError> {
+        let new = self.prepare_alert(cause).await?;
+        let raised = self
+            .store
+            .raise_alert(&new.alert, &new.deliveries, &new.ledger)
+            .await?;
+        if raised {
+            self.alert_raised(&new);
         }
+        Ok(raised)
     }
 
     /// Alerts, newest first (only those not acknowledged when `open_only`).

@@ -18,7 +18,8 @@
 //! cases whose next due instant has come (a range read), derives each, and
 //! fires what its clocks call for (`custos_case::schedule`): warnings at the
 //! configured lead times before a preservation ends or a requester's
-//! deadline falls due, a preservation's end, a clock falling overdue, and on
+//! deadline falls due, on the requested side `[alerts] ack_warning` before
+//! an emergency's acknowledgement target, a preservation's end, a clock falling overdue, and on
 //! the requesting side of an emergency request whose acknowledgement target
 //! passed, an escalation: a `status-query` marked `"escalation": true`. Each
 //! event fires once per (case, clock, event, due instant): its key is
@@ -88,10 +89,18 @@ impl Default for ClockSettings {
 }
 
 impl ClockSettings {
-    fn leads(&self) -> Leads {
+    /// The warnings' lead times on `side`: an emergency's acknowledgement
+    /// target warns `ack_warning` before it on the requested side only
+    /// (the side that must acknowledge), and not at all when zero.
+    fn leads(&self, side: Side, ack_warning: Duration) -> Leads {
         Leads {
             preservation: self.preservation_warnings.clone(),
             deadline: self.deadline_warnings.clone(),
+            acknowledgement: if side == Side::Requested && ack_warning.is_positive() {
+                vec![ack_warning]
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -241,7 +250,8 @@ fn summary(row: CaseRow) -> Result<CaseSummary, NodeError> {
 }
 
 /// The alert a fired clock event calls for: a warning before a clock falls
-/// due, a clock overdue (on the requested side of an emergency: its
+/// due (before an emergency's acknowledgement target: that it is near), a
+/// clock overdue (on the requested side of an emergency: its
 /// acknowledgement target passed); nothing for a preservation's end.
 fn clock_alert(
     derived: &Derived,
@@ -254,6 +264,7 @@ fn clock_alert(
             "ack-target-passed"
         }
         (ClockEventKind::Overdue, _, _) => "clock-overdue",
+        (ClockEventKind::Warning(_), ClockKind::Acknowledgement, _) => "ack-target-near",
         (ClockEventKind::Warning(_), _, _) => "clock-warning",
     };
     let urgency = derived
@@ -290,6 +301,13 @@ fn clock_alert(
 }
 
 impl Node {
+    /// The warnings' lead times on `side`, as configured.
+    fn leads(&self, side: Side) -> Leads {
+        self.settings
+            .clocks
+            .leads(side, self.alert_settings().ack_warning)
+    }
+
     /// The clock events fired and escalations received by this process.
     pub fn clock_counts(&self) -> ClockCounts {
         let c = &self.clock_counters;
@@ -328,7 +346,7 @@ impl Node {
         };
         let derived = self.derived(id, now).await?;
         let fired = self.store.fired_events(id).await?;
-        let pending = pending(&derived, &fired, &self.settings.clocks.leads());
+        let pending = pending(&derived, &fired, &self.leads(derived.side));
         if let Some(revision) = revision {
             self.store
                 .put_case(&index_row(&derived, &pending), revision)
@@ -479,7 +497,7 @@ impl Node {
         let revision = self.store.case_revision(id).await?;
         let derived = self.derived(id, now).await?;
         let before = self.store.fired_events(id).await?;
-        let pending = pending(&derived, &before, &self.settings.clocks.leads());
+        let pending = pending(&derived, &before, &self.leads(derived.side));
         let mut fired = Vec::new();
         for event in pending.iter().filter(|e| e.fires <= now) {
             if self.fire(&derived, event, now).await? {
@@ -513,6 +531,11 @@ impl Node {
         };
         let actor = Actor::Scheduler.label();
         let due = custos_store::storage_precision(event.due);
+        // The alert the event calls for is written with it.
+        let alert = match clock_alert(derived, event, &key) {
+            Some(cause) => Some(self.prepare_alert(cause).await?),
+            None => None,
+        };
         let escalate = event.clock == ClockKind::Acknowledgement
             && event.event == ClockEventKind::Overdue
             && derived.side == Side::Requesting
@@ -535,7 +558,10 @@ impl Node {
             let note =
                 json!({ "escalation": true, "clock": key.clock, "due": timestamp::format(due) });
             let out = self.outgoing(&message, None, &actor, Some(note), None)?;
-            let recorded = self.store.record_outgoing_once(&key, &out).await?;
+            let recorded = self
+                .store
+                .record_outgoing_once_alerting(&key, &out, alert.as_ref())
+                .await?;
             if recorded {
                 self.wake_outbox();
             }
@@ -558,7 +584,9 @@ impl Node {
                 detail,
                 ledger: Some(ledger),
             };
-            self.store.record_clock_event(&key, &history).await?
+            self.store
+                .record_clock_event_alerting(&key, &history, alert.as_ref())
+                .await?
         };
         if fired {
             let c = &self.clock_counters;
@@ -569,8 +597,8 @@ impl Node {
                 (_, ClockEventKind::Ended) => &c.ended,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            if let Some(cause) = clock_alert(derived, event, &key) {
-                self.raise_alert_logged(cause).await;
+            if let Some(alert) = &alert {
+                self.alert_raised(alert);
             }
             tracing::info!(
                 case = id,

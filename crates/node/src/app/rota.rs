@@ -17,15 +17,20 @@ use super::{Actor, Operation, Role};
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
 
-/// A shift to add, as a person writes it.
+/// A shift to add, as a person writes it. The person and the deputy are
+/// users of the node; an e-mail address left out is taken from the user's
+/// profile.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftInput {
     pub role: Role,
     pub person: String,
-    pub email: String,
+    #[serde(default)]
+    pub email: Option<String>,
     pub deputy: String,
-    pub deputy_email: String,
-    /// `2026-12-07T08:00 Europe/Paris`.
+    #[serde(default)]
+    pub deputy_email: Option<String>,
+    /// `2026-12-07T08:00 Europe/Paris` (or `2026-12-07T08:00[Europe/Paris]`).
     pub starts: String,
     /// `2026-12-07T20:00 Europe/Paris`, or a time alone in the start's zone.
     pub ends: String,
@@ -33,6 +38,7 @@ pub struct ShiftInput {
 
 /// A shift as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftView {
     pub id: String,
     pub role: String,
@@ -40,8 +46,10 @@ pub struct ShiftView {
     pub email: String,
     pub deputy: String,
     pub deputy_email: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
     pub zone: String,
@@ -170,6 +178,46 @@ pub(crate) fn on_duty_at<'a>(
 }
 
 impl Node {
+    /// The address alerts for `name` (a shift's `field`) go to: `given`,
+    /// or else the one in the user's profile. `name` must be an enabled
+    /// user of the node.
+    async fn rota_email(
+        &self,
+        field: &str,
+        name: &str,
+        given: Option<&str>,
+        flag: &str,
+    ) -> Result<String, NodeError> {
+        let user = if super::users::check_user_name(name).is_ok() {
+            self.store.user(name).await?
+        } else {
+            None
+        };
+        let Some(user) = user else {
+            return Err(NodeError::InvalidUser(format!(
+                "{field}: {name:?} is not a user of this node; add them first \
+                 (`custos user add {name} --email ADDRESS`)"
+            )));
+        };
+        if !user.enabled {
+            return Err(NodeError::InvalidUser(format!(
+                "{field}: the user {name:?} is disabled (`custos user enable {name}`)"
+            )));
+        }
+        let email = match (given.map(str::trim).filter(|e| !e.is_empty()), user.email) {
+            (Some(given), _) => given.to_owned(),
+            (None, Some(profile)) => profile,
+            (None, None) => {
+                return Err(NodeError::InvalidUser(format!(
+                    "{field}: the user {name:?} has no e-mail address in their profile; \
+                     give one with {flag}"
+                )));
+            }
+        };
+        check_email(field, &email)?;
+        Ok(email)
+    }
+
     /// Adds a shift to the rota.
     pub async fn add_shift(
         &self,
@@ -179,8 +227,19 @@ impl Node {
         self.authorize(actor, Operation::ManageRota, None).await?;
         check_name("person", &input.person)?;
         check_name("deputy", &input.deputy)?;
-        check_email("email", &input.email)?;
-        check_email("deputy-email", &input.deputy_email)?;
+        let person = input.person.trim();
+        let deputy = input.deputy.trim();
+        let email = self
+            .rota_email("person", person, input.email.as_deref(), "--email")
+            .await?;
+        let deputy_email = self
+            .rota_email(
+                "deputy",
+                deputy,
+                input.deputy_email.as_deref(),
+                "--deputy-email",
+            )
+            .await?;
         let (starts_at, zone) = parse_local("starts", &input.starts, None)?;
         let (ends_at, _) = parse_local("ends", &input.ends, Some(&zone))?;
         if ends_at <= starts_at {
@@ -193,10 +252,10 @@ impl Node {
         let shift = ShiftRecord {
             id: id.clone(),
             role: input.role.name().to_owned(),
-            person: input.person.trim().to_owned(),
-            email: input.email.clone(),
-            deputy: input.deputy.trim().to_owned(),
-            deputy_email: input.deputy_email.clone(),
+            person: person.to_owned(),
+            email,
+            deputy: deputy.to_owned(),
+            deputy_email,
             starts_at,
             ends_at,
             zone,

@@ -18,9 +18,14 @@
 //!
 //! Every sign-in, failure, lock-out and revocation is a ledger entry, built
 //! in one place ([`Node::authentication_entry`]) and written with the state
-//! change it records.
+//! change it records. Sign-ins, failures and lock-outs are also rows of the
+//! record of who saw what (operation [`SIGN_IN`], allowed or refused, the
+//! failure's class as the reason), written in the same transaction, so
+//! `custos audit --person NAME` lists them.
 
-use custos_store::{SessionOutcome, SessionRecord, SignInState, UserRecord};
+use custos_store::{
+    ALLOWED, AccessRecord, REFUSED, SessionOutcome, SessionRecord, SignInState, UserRecord,
+};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -30,6 +35,12 @@ use super::users::{PeopleSettings, stored_roles};
 use super::{Actor, Operation};
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
+
+/// The operation name of sign-in events in the record of who saw what.
+pub const SIGN_IN: &str = "sign-in";
+
+/// The reason class recorded when failures lock an account.
+pub const LOCKED_OUT: &str = "locked-out";
 
 /// The prefix of a session's bearer secret.
 pub const SESSION_PREFIX: &str = "custos_session_";
@@ -172,7 +183,20 @@ impl Node {
         at: OffsetDateTime,
         actor: &str,
     ) -> Result<Vec<u8>, NodeError> {
-        let (kind, detail) = match event {
+        Ok(self.authentication_record(event, at, actor)?.0)
+    }
+
+    /// [`Node::authentication_entry`] with, for a sign-in, a failure or a
+    /// lock-out, the row of the record of who saw what that goes with it
+    /// (operation [`SIGN_IN`], allowed or refused, the reason's class;
+    /// never a secret), to be written in the same transaction.
+    fn authentication_record(
+        &self,
+        event: &AuthEvent<'_>,
+        at: OffsetDateTime,
+        actor: &str,
+    ) -> Result<(Vec<u8>, Option<AccessRecord>), NodeError> {
+        let (kind, detail, row) = match event {
             AuthEvent::SignedIn {
                 user,
                 session,
@@ -181,21 +205,37 @@ impl Node {
             } => (
                 EntryKind::SignedIn,
                 json!({ "user": user, "session": session, "from": from, "factor": factor }),
+                Some((*user, None)),
             ),
             AuthEvent::SignInFailed { user, reason, from } => (
                 EntryKind::SignInFailed,
                 json!({ "user": user, "reason": reason, "from": from }),
+                Some((*user, Some(*reason))),
             ),
             AuthEvent::Locked { user, until } => (
                 EntryKind::AccountLocked,
                 json!({ "user": user, "until": rfc3339(*until) }),
+                Some((*user, Some(LOCKED_OUT))),
             ),
             AuthEvent::SessionRevoked { user, session } => (
                 EntryKind::SessionRevoked,
                 json!({ "user": user, "session": session }),
+                None,
             ),
         };
-        Entry::new(kind, at, actor).detail(detail).encode()
+        let entry = Entry::new(kind, at, actor).detail(detail).encode()?;
+        let row = row.map(|(person, refusal)| AccessRecord {
+            id: 0,
+            at,
+            person: person.to_owned(),
+            actor: actor.to_owned(),
+            operation: SIGN_IN.to_owned(),
+            case_id: None,
+            outcome: if refusal.is_some() { REFUSED } else { ALLOWED }.to_owned(),
+            reason: refusal.map(str::to_owned),
+            entry_sha256: custos_seal::content_id(&entry),
+        });
+        Ok((entry, row))
     }
 
     /// Signs `user` in with `password` and `code` (a TOTP code, or one of
@@ -271,7 +311,7 @@ impl Node {
                     } else {
                         "totp"
                     };
-                    let entry = self.authentication_entry(
+                    let (entry, row) = self.authentication_record(
                         &AuthEvent::SignedIn {
                             user: &u.name,
                             session: &id,
@@ -283,7 +323,14 @@ impl Node {
                     )?;
                     let outcome = self
                         .store
-                        .open_session(&u.sign_in, &new, recovery.as_deref(), &session, &[entry])
+                        .open_session_recorded(
+                            &u.sign_in,
+                            &new,
+                            recovery.as_deref(),
+                            &session,
+                            &[entry],
+                            &Vec::from_iter(row),
+                        )
                         .await?;
                     match outcome {
                         SessionOutcome::Opened => {
@@ -368,7 +415,7 @@ impl Node {
         count: bool,
     ) -> Result<bool, NodeError> {
         let settings = &self.settings.people;
-        let mut entries = vec![self.authentication_entry(
+        let (entry, row) = self.authentication_record(
             &AuthEvent::SignInFailed {
                 user: &u.name,
                 reason,
@@ -376,7 +423,9 @@ impl Node {
             },
             now,
             "anonymous",
-        )?];
+        )?;
+        let mut entries = vec![entry];
+        let mut rows = Vec::from_iter(row);
         let mut new = u.sign_in.clone();
         if count {
             new.failed_attempts = new.failed_attempts.saturating_add(1);
@@ -385,19 +434,21 @@ impl Node {
                 new.failed_attempts = 0;
                 new.lockouts = new.lockouts.saturating_add(1);
                 new.locked_until = Some(until);
-                entries.push(self.authentication_entry(
+                let (entry, row) = self.authentication_record(
                     &AuthEvent::Locked {
                         user: &u.name,
                         until,
                     },
                     now,
                     "node:sign-in",
-                )?);
+                )?;
+                entries.push(entry);
+                rows.extend(row);
             }
         }
         Ok(self
             .store
-            .set_sign_in_state(&u.name, &u.sign_in, &new, &entries, now)
+            .set_sign_in_state_recorded(&u.name, &u.sign_in, &new, &entries, &rows, now)
             .await?)
     }
 
@@ -409,7 +460,7 @@ impl Node {
         from: &str,
     ) -> Result<T, NodeError> {
         let now = self.clock.now();
-        let entry = self.authentication_entry(
+        let (entry, row) = self.authentication_record(
             &AuthEvent::SignInFailed {
                 user: tried,
                 reason,
@@ -418,7 +469,10 @@ impl Node {
             now,
             "anonymous",
         )?;
-        self.store.queue_ledger(&[entry], now).await?;
+        match row {
+            Some(row) => self.store.record_access(&row, &entry).await.map(drop)?,
+            None => self.store.queue_ledger(&[entry], now).await?,
+        }
         Err(NodeError::SignInRefused)
     }
 

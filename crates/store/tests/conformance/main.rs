@@ -35,6 +35,7 @@ mod access;
 mod alerts;
 mod cases;
 mod federation;
+mod joined;
 mod ledger;
 mod people;
 mod witness;
@@ -43,6 +44,7 @@ use access::*;
 use alerts::*;
 use cases::*;
 use federation::*;
+use joined::*;
 use ledger::*;
 use people::*;
 use witness::*;
@@ -1108,6 +1110,8 @@ conformance!(
     the_access_record_is_written_with_its_entry_and_listed_by_filter,
     case_grants_are_kept_revoked_and_listed_with_their_entries,
     the_rota_and_alerts_are_kept_with_their_ledger_entries,
+    an_alert_is_written_in_the_transaction_of_its_cause,
+    sign_in_events_are_recorded_with_their_state_change,
 );
 
 #[test]

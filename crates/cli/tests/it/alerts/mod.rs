@@ -273,15 +273,38 @@ fn an_emergency_wakes_the_duty_officer_escalates_and_nothing_is_lost_or_sent_twi
     let now = time::OffsetDateTime::now_utc();
     let from = utc(now - time::Duration::hours(1));
     let until = utc(now + time::Duration::days(1));
+    let data = dir.to_str().expect("utf-8");
+    // The rota names users of the node: a stranger is refused with a hint.
+    let stranger = net.run(&[
+        "rota", "add", "--data", data, "--person", "ana", "--deputy", "bo", "--from", &from,
+        "--until", &until,
+    ]);
+    let said = String::from_utf8_lossy(&stranger.stderr);
+    assert!(
+        !stranger.status.success() && said.contains("custos user add ana"),
+        "{said}"
+    );
+    for (name, email) in [("ana", "ana@de.example"), ("bo", "bo@old.example")] {
+        net.run_ok(&[
+            "user",
+            "add",
+            "--data",
+            data,
+            name,
+            "--roles",
+            "duty-officer",
+            "--email",
+            email,
+        ]);
+    }
+    // Ana's address comes from her profile; Bo's is given.
     net.run_ok(&[
         "rota",
         "add",
         "--data",
-        dir.to_str().expect("utf-8"),
+        data,
         "--person",
         "ana",
-        "--email",
-        "ana@de.example",
         "--deputy",
         "bo",
         "--deputy-email",
