@@ -501,7 +501,7 @@ fn rows() -> Vec<Row> {
             run: |s| Box::pin(async { s.show(&s.de().counts(100).await.unwrap()) }),
             expect: expect![[r#"
                 {
-                  "ledger_entries": 3,
+                  "ledger_entries": 4,
                   "forks": 0,
                   "outbox_pending": 0,
                   "outbox_failed": 0,
@@ -579,9 +579,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 17,
+                  "size": 22,
                   "root": "<root>",
-                  "checkpoint_size": 17
+                  "checkpoint_size": 22
                 }"#]],
         },
         Row {
@@ -595,7 +595,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 18,
+                  "ledger_entries": 23,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,

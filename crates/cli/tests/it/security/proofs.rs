@@ -402,6 +402,8 @@ fn an_empty_ledger_and_a_ledger_without_checkpoint_are_said_to_be_so() {
         os("lone node"),
         os("--registry-key"),
         os(net.registry_public()),
+        // No first administrator either: adding one is recorded.
+        os("--no-admin"),
     ]);
     let verify = net.run_ok(&[os("ledger"), os("verify"), os("--data"), lone.as_os_str()]);
     assert!(verify.contains("no checkpoint yet"), "{verify}");
@@ -419,6 +421,8 @@ fn an_empty_ledger_and_a_ledger_without_checkpoint_are_said_to_be_so() {
         os("lone node"),
         os("--registry-key"),
         os(net.registry_public()),
+        // No first administrator either: adding one is recorded.
+        os("--no-admin"),
     ]);
     let empty = net.run(&[os("ledger"), os("witness"), os("--data"), lone.as_os_str()]);
     assert!(empty.status.success(), "{}", stderr(&empty));
