@@ -10,8 +10,8 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use custos_node::Node;
 use custos_node::app::{
-    NewToken, NewUser, Role, RoleChange, Roles, SecondFactor, Session, TokenRequest, TokenView,
-    UserSecrets, UserView,
+    NewToken, NewUser, Role, RoleChange, Roles, SecondFactor, Session, SessionView, TokenRequest,
+    TokenView, UserSecrets, UserView,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -253,4 +253,39 @@ pub async fn revoke_token(
 ) -> Result<Json<TokenView>, ApiError> {
     let who = authenticate(&node, &headers).await?;
     Ok(Json(node.revoke_token(&who, &id).await?))
+}
+
+/// Whose sessions to list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SessionQuery {
+    /// A user name, or `*` for everyone's; the caller's own when absent.
+    pub user: Option<String>,
+}
+
+/// Lists sessions opened by signing in: who, from where, since and until
+/// when; never their secrets. Another user's, or everyone's, needs the
+/// right to manage users.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "people", params(SessionQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<SessionView>), (status = 401, description = "unauthorized"), (status = 403, description = "forbidden")))]
+pub async fn list_sessions(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let who = authenticate(&node, &headers).await?;
+    Ok(Json(node.sessions(&who, q.user.as_deref()).await?))
+}
+
+/// Ends a session before its time: one's own, or anyone's for whoever may
+/// manage users.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "people", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses((status = 200, body = SessionView), (status = 401, description = "unauthorized"), (status = 403, description = "forbidden"), (status = 404, description = "not-found")))]
+pub async fn revoke_session(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let who = authenticate(&node, &headers).await?;
+    Ok(Json(node.revoke_session(&who, &id).await?))
 }

@@ -48,6 +48,10 @@ pub const USER_RESET_SECOND_FACTOR: &str = "/api/v1/users/{name}/reset-second-fa
 pub const TOKENS: &str = "/api/v1/tokens";
 /// `DELETE`: revoke a token (client API).
 pub const TOKEN: &str = "/api/v1/tokens/{id}";
+/// `GET`: sessions opened by signing in (client API).
+pub const SESSIONS: &str = "/api/v1/sessions";
+/// `DELETE`: end a session (client API).
+pub const SESSION: &str = "/api/v1/sessions/{id}";
 /// `GET`: a case's grants; `POST` grants it to a person (client API).
 pub const CASE_GRANTS: &str = "/api/v1/cases/{id}/grants";
 /// `DELETE`: revokes a person's grants of a case (client API).

@@ -91,6 +91,23 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the sessions opened by signing in (who, from where, last use, end); never secrets.
+    Sessions {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Only this user's sessions (all users' when absent).
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session at once (its bearer stops working); the session id comes from `user sessions`.
+    EndSession {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The session's id.
+        id: String,
+    },
 }
 
 fn roles(text: &str) -> anyhow::Result<Roles> {
@@ -269,7 +286,47 @@ pub fn run(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                     eprintln!("The old TOTP secret and recovery codes no longer work.");
                 }
             }
+            UserCommand::Sessions { data, name, json } => {
+                let (_, node) = super::node::open(&data).await?;
+                let who = name.as_deref().unwrap_or("*");
+                let sessions = node.sessions(&actor, Some(who)).await;
+                node.close().await;
+                let sessions = sessions?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&sessions)?);
+                } else if sessions.is_empty() {
+                    println!("No sessions.");
+                } else {
+                    for s in &sessions {
+                        let state = if s.revoked_at.is_some() {
+                            "ended"
+                        } else {
+                            "open"
+                        };
+                        println!(
+                            "{}  {:<6}  {}  from {}  last used {}  until {}",
+                            s.id,
+                            state,
+                            s.user,
+                            s.from,
+                            rfc3339(s.last_seen_at),
+                            rfc3339(s.expires_at)
+                        );
+                    }
+                }
+            }
+            UserCommand::EndSession { data, id } => {
+                let (_, node) = super::node::open(&data).await?;
+                let ended = node.revoke_session(&actor, &id).await;
+                node.close().await;
+                let ended = ended?;
+                println!("Session {} of {} ended.", ended.id, ended.user);
+            }
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
 }

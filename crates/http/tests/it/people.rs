@@ -167,4 +167,42 @@ async fn an_administrator_adds_a_user_who_signs_in_and_acts_with_their_roles() {
         .await
         .unwrap();
     assert_eq!(again.status, 200, "{}", again.text());
+
+    // Ana sees her open session; the administrator lists hers and ends it,
+    // and its bearer stops at once.
+    let second = again.json()["session"].as_str().unwrap().to_owned();
+    let mine = fr.get("/api/v1/sessions", Some(&second)).await.unwrap();
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    assert!(!mine.text().contains(&second), "a secret is never listed");
+    let open: Vec<String> = mine
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["user"] == "ana" && s["revoked_at"].is_null())
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(open.len(), 1, "{}", mine.text());
+    let hers = fr
+        .get("/api/v1/sessions?user=ana", Some(&admin))
+        .await
+        .unwrap();
+    assert!(hers.text().contains(&open[0]), "{}", hers.text());
+    let ended = fr
+        .call(
+            request(
+                axum::http::Method::DELETE,
+                &format!("/api/v1/sessions/{}", open[0]),
+                Some(&admin),
+                Vec::new(),
+                None,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended.status, 200, "{}", ended.text());
+    assert!(ended.json()["revoked_at"].is_string());
+    let reply = fr.get("/api/v1/cases", Some(&second)).await.unwrap();
+    assert_eq!(reply.refusal(), (401, Some("unauthorized".into())));
 }
