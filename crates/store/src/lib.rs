@@ -648,14 +648,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Sets a user's sign-in state to `new` if it is still `expected`;
-    /// `false`, and nothing written, if it is not (or no such user).
+    /// Sets a user's sign-in state to `new` if it is still `expected`,
+    /// with its ledger entries and the `access` rows recording it (each
+    /// naming its entry among `ledger`) in the same transaction; `false`,
+    /// and nothing written, if it is not (or no such user).
     async fn set_sign_in_state(
         &self,
         name: &str,
         expected: &SignInState,
         new: &SignInState,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
@@ -663,7 +666,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// sets the user's sign-in state to `new` if it is still `expected`,
     /// marks the recovery code with this hash used (when one was given, and
     /// only if it is one of the user's unused codes) and stores the
-    /// session, all or nothing.
+    /// session, with its ledger entries and `access` rows, all or nothing
+    /// (nothing at all when the session does not open).
     async fn open_session(
         &self,
         expected: &SignInState,
@@ -671,6 +675,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         recovery_code: Option<&str>,
         session: &SessionRecord,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
     ) -> Result<SessionOutcome, StoreError>;
 
     /// How many of a user's recovery codes are still unused.
@@ -784,30 +789,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         message: &OutgoingMessage,
         alert: Option<&NewAlert>,
     ) -> Result<bool, StoreError>;
-
-    /// [`Store::set_sign_in_state`] with `access` rows written in the same
-    /// transaction (each naming its ledger entry among `ledger`).
-    async fn set_sign_in_state_recorded(
-        &self,
-        name: &str,
-        expected: &SignInState,
-        new: &SignInState,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
-    /// [`Store::open_session`] with `access` rows written in the same
-    /// transaction when the session opens (nothing when it does not).
-    async fn open_session_recorded(
-        &self,
-        expected: &SignInState,
-        new: &SignInState,
-        recovery_code: Option<&str>,
-        session: &SessionRecord,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-    ) -> Result<SessionOutcome, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

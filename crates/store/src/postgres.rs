@@ -999,9 +999,10 @@ impl Store for PgStore {
         expected: &SignInState,
         new: &SignInState,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        postgres_people::set_sign_in_state(self, name, expected, new, ledger, &[], at).await
+        postgres_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
     }
 
     async fn open_session(
@@ -1011,8 +1012,9 @@ impl Store for PgStore {
         recovery_code: Option<&str>,
         session: &SessionRecord,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
     ) -> Result<SessionOutcome, StoreError> {
-        postgres_people::open_session(self, expected, new, recovery_code, session, ledger, &[])
+        postgres_people::open_session(self, expected, new, recovery_code, session, ledger, access)
             .await
     }
 
@@ -1205,31 +1207,6 @@ impl Store for PgStore {
         alert: Option<&NewAlert>,
     ) -> Result<bool, StoreError> {
         self.pg_record_outgoing_once_alerting(fired, message, alert)
-            .await
-    }
-
-    async fn set_sign_in_state_recorded(
-        &self,
-        name: &str,
-        expected: &SignInState,
-        new: &SignInState,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        postgres_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
-    }
-
-    async fn open_session_recorded(
-        &self,
-        expected: &SignInState,
-        new: &SignInState,
-        recovery_code: Option<&str>,
-        session: &SessionRecord,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-    ) -> Result<SessionOutcome, StoreError> {
-        postgres_people::open_session(self, expected, new, recovery_code, session, ledger, access)
             .await
     }
 }

@@ -966,9 +966,10 @@ impl Store for SqliteStore {
         expected: &SignInState,
         new: &SignInState,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, &[], at).await
+        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
     }
 
     async fn open_session(
@@ -978,8 +979,10 @@ impl Store for SqliteStore {
         recovery_code: Option<&str>,
         session: &SessionRecord,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
     ) -> Result<SessionOutcome, StoreError> {
-        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger, &[]).await
+        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger, access)
+            .await
     }
 
     async fn recovery_codes_left(&self, name: &str) -> Result<u32, StoreError> {
@@ -1171,31 +1174,6 @@ impl Store for SqliteStore {
         alert: Option<&NewAlert>,
     ) -> Result<bool, StoreError> {
         self.sqlite_record_outgoing_once_alerting(fired, message, alert)
-            .await
-    }
-
-    async fn set_sign_in_state_recorded(
-        &self,
-        name: &str,
-        expected: &SignInState,
-        new: &SignInState,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        sqlite_people::set_sign_in_state(self, name, expected, new, ledger, access, at).await
-    }
-
-    async fn open_session_recorded(
-        &self,
-        expected: &SignInState,
-        new: &SignInState,
-        recovery_code: Option<&str>,
-        session: &SessionRecord,
-        ledger: &[Vec<u8>],
-        access: &[AccessRecord],
-    ) -> Result<SessionOutcome, StoreError> {
-        sqlite_people::open_session(self, expected, new, recovery_code, session, ledger, access)
             .await
     }
 }

@@ -323,7 +323,7 @@ impl Node {
                     )?;
                     let outcome = self
                         .store
-                        .open_session_recorded(
+                        .open_session(
                             &u.sign_in,
                             &new,
                             recovery.as_deref(),
@@ -448,7 +448,7 @@ impl Node {
         }
         Ok(self
             .store
-            .set_sign_in_state_recorded(&u.name, &u.sign_in, &new, &entries, &rows, now)
+            .set_sign_in_state(&u.name, &u.sign_in, &new, &entries, &rows, now)
             .await?)
     }
 

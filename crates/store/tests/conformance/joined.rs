@@ -231,7 +231,7 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     let entry = b"sign-in failed".to_vec();
     let rows = [row(1, "ana", REFUSED, Some("password"), &entry)];
     assert!(
-        s.set_sign_in_state_recorded(
+        s.set_sign_in_state(
             "ana",
             &start,
             &failed,
@@ -244,7 +244,7 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     );
     // From a state that moved meanwhile nothing is written, no row either.
     assert!(
-        !s.set_sign_in_state_recorded(
+        !s.set_sign_in_state(
             "ana",
             &start,
             &failed,
@@ -279,7 +279,7 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     let ok = b"signed in".to_vec();
     let rows = [row(3, "ana", ALLOWED, None, &ok)];
     assert_eq!(
-        s.open_session_recorded(
+        s.open_session(
             &start,
             &start,
             None,
@@ -293,7 +293,7 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     );
     assert_eq!(s.access_records(&listed("ana")).await.unwrap().len(), 1);
     assert_eq!(
-        s.open_session_recorded(
+        s.open_session(
             &failed,
             &start,
             None,
@@ -310,7 +310,7 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     assert_eq!((got[0].outcome.as_str(), got[0].at), (ALLOWED, at(3)));
     // A row that cannot be stored undoes the state change.
     let bad = [row(4, "ana\0", REFUSED, Some("code"), &entry)];
-    s.set_sign_in_state_recorded("ana", &start, &failed, &[entry], &bad, at(4))
+    s.set_sign_in_state("ana", &start, &failed, &[entry], &bad, at(4))
         .await
         .unwrap_err();
     assert_eq!(s.user("ana").await.unwrap().unwrap().sign_in, start);

@@ -75,7 +75,7 @@ pub(crate) async fn users_are_added_once_and_changed_with_their_ledger_entries(f
     };
     assert!(
         store
-            .set_sign_in_state("ana", &SignInState::default(), &state, &[], at(3))
+            .set_sign_in_state("ana", &SignInState::default(), &state, &[], &[], at(3))
             .await
             .unwrap()
     );
@@ -153,6 +153,7 @@ pub(crate) async fn sign_in_state_changes_only_from_the_state_expected(fx: Fixtu
                 &SignInState::default(),
                 &locked,
                 &[b"locked".to_vec()],
+                &[],
                 at(1)
             )
             .await
@@ -166,6 +167,7 @@ pub(crate) async fn sign_in_state_changes_only_from_the_state_expected(fx: Fixtu
                 &SignInState::default(),
                 &SignInState::default(),
                 &[b"lost".to_vec()],
+                &[],
                 at(2)
             )
             .await
@@ -173,7 +175,7 @@ pub(crate) async fn sign_in_state_changes_only_from_the_state_expected(fx: Fixtu
     );
     assert!(
         !store
-            .set_sign_in_state("nobody", &SignInState::default(), &locked, &[], at(2))
+            .set_sign_in_state("nobody", &SignInState::default(), &locked, &[], &[], at(2))
             .await
             .unwrap()
     );
@@ -208,7 +210,7 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     let s1 = session("s1", "ana", 10);
     assert_eq!(
         store
-            .open_session(&start, &after, None, &s1, &[b"signed in".to_vec()])
+            .open_session(&start, &after, None, &s1, &[b"signed in".to_vec()], &[])
             .await
             .unwrap(),
         SessionOutcome::Opened
@@ -221,7 +223,8 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
                 &after,
                 None,
                 &session("s2", "ana", 11),
-                &[b"no".to_vec()]
+                &[b"no".to_vec()],
+                &[]
             )
             .await
             .unwrap(),
@@ -232,7 +235,14 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     let s3 = session("s3", "ana", 12);
     assert_eq!(
         store
-            .open_session(&after, &after, Some("r-1"), &s3, &[b"recovered".to_vec()])
+            .open_session(
+                &after,
+                &after,
+                Some("r-1"),
+                &s3,
+                &[b"recovered".to_vec()],
+                &[]
+            )
             .await
             .unwrap(),
         SessionOutcome::Opened
@@ -244,7 +254,14 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     for code in ["r-1", "r-9"] {
         assert_eq!(
             store
-                .open_session(&after, &worse, Some(code), &session("s4", "ana", 13), &[])
+                .open_session(
+                    &after,
+                    &worse,
+                    Some(code),
+                    &session("s4", "ana", 13),
+                    &[],
+                    &[]
+                )
                 .await
                 .unwrap(),
             SessionOutcome::CodeNotUsable
