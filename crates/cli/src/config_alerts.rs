@@ -34,7 +34,7 @@ pub struct AlertsSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpSection>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub webhooks: Vec<WebhookSection>,
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 /// `[alerts.smtp]`.
@@ -69,26 +69,6 @@ impl fmt::Debug for SmtpSection {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("from", &self.from)
-            .finish()
-    }
-}
-
-/// `[[alerts.webhooks]]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSection {
-    pub name: String,
-    pub url: String,
-    /// `whsec_<base64>` (Standard Webhooks).
-    pub secret: String,
-}
-
-impl fmt::Debug for WebhookSection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSection")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("secret", &"***")
             .finish()
     }
 }
@@ -153,11 +133,7 @@ impl AlertsSection {
             s.smtp = Some(settings);
         }
         for hook in &self.webhooks {
-            let w = WebhookSettings {
-                name: hook.name.clone(),
-                url: hook.url.clone(),
-                secret: hook.secret.clone(),
-            };
+            let w = hook.clone();
             w.check()?;
             if s.webhooks.iter().any(|o| o.name == w.name) {
                 bail!("alerts.webhooks: two webhooks are named {:?}", w.name);

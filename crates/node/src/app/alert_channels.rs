@@ -61,8 +61,10 @@ impl fmt::Debug for SmtpSettings {
     }
 }
 
-/// A webhook endpoint (`[[alerts.webhooks]]`).
-#[derive(Clone)]
+/// A webhook endpoint (`[[alerts.webhooks]]` in `custos.toml`, read as it
+/// is written there).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     pub name: String,
     pub url: String,
