@@ -33,6 +33,49 @@ pub const MAX_AUDIT_ROWS: u32 = 1000;
 /// The rows listed when no limit is asked.
 pub const DEFAULT_AUDIT_ROWS: u32 = 100;
 
+/// An action a person was allowed to take, whose access record is written
+/// with the action, naming the action's own ledger entry
+/// ([`crate::Node::authorize_action`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedAction {
+    person: String,
+    actor: String,
+    operation: String,
+    case_id: Option<String>,
+}
+
+impl AllowedAction {
+    pub(crate) fn new(actor: &Actor, op: Operation, case: Option<&str>) -> Self {
+        AllowedAction {
+            person: actor.person().map_or_else(|| actor.label(), str::to_owned),
+            actor: actor.label(),
+            operation: op.name(),
+            case_id: case.map(str::to_owned),
+        }
+    }
+
+    /// The record of the action taken at `at`, whose ledger entry is
+    /// `entry` (encoded); `case` names the case when the action opened it.
+    pub(crate) fn record(
+        self,
+        at: OffsetDateTime,
+        entry: &[u8],
+        case: Option<&str>,
+    ) -> AccessRecord {
+        AccessRecord {
+            id: 0,
+            at,
+            person: self.person,
+            actor: self.actor,
+            operation: self.operation,
+            case_id: self.case_id.or_else(|| case.map(str::to_owned)),
+            outcome: ALLOWED.to_owned(),
+            reason: None,
+            entry_sha256: custos_seal::content_id(entry),
+        }
+    }
+}
+
 /// Which rows of the record of who saw what to list; newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
