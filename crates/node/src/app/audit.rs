@@ -8,7 +8,11 @@
 //! its ledger entry by content id. Neither ever holds case content. An
 //! allowed action's row is written before the action runs (an action whose
 //! row cannot be written does not run); the action's own entry (a
-//! `decision`, a `message-sent`, ...) is written with the action. The node's
+//! `decision`, a `message-sent`, ...) is written with the action. Sending a
+//! request is the exception that the federation's rate asks for: its row is
+//! written in the sending's own transaction and names the `message-sent`
+//! entry, so a sending costs one transaction and one entry
+//! ([`AllowedAction`], [`crate::Node::authorize_action`]). The node's
 //! scheduler performs no person's operation and is not recorded here.
 
 use custos_store::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
