@@ -27,6 +27,8 @@
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
+//! - `privacy`: no log line, metric, alert or statistics report of a
+//!   whole scenario carries a case's facts, names or identifiers.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
@@ -47,6 +49,7 @@ mod evidence_transfer;
 mod federation;
 mod ledger;
 mod people;
+mod privacy;
 mod security;
 mod tls;
 mod witness;
