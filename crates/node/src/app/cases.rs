@@ -16,7 +16,8 @@
 use std::collections::{HashMap, HashSet};
 
 use custos_case::{
-    Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
+    Act, Action, CaseEvent, ClockKind, ClockStatus, ConsentUse, NotAllowed, ProposedDeadline,
+    RefusalCode,
     Settings, Side, State, Submission, Urgency,
 };
 use custos_model::decision::Decision;
@@ -425,6 +426,28 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
         Body::Status(_) => Act::AnswerStatus,
         Body::StatusQuery(_) => Act::AskStatus,
         Body::Correspondence(_) => Act::Correspond,
+        // issue 18: use limits and onward-transfer consent
+        Body::AskConsent(b) => Act::AskConsent {
+            evidence: b.evidence.clone(),
+            use_for: match (&b.for_case, &b.onward_to) {
+                (Some(case), None) => ConsentUse::OtherCase(case.clone()),
+                (None, Some(state)) => ConsentUse::OnwardTransfer(state.clone()),
+                _ => {
+                    return Err(
+                        "an ask-consent names one use: for_case or onward_to".to_owned()
+                    );
+                }
+            },
+            reasons: b.reasons.clone(),
+        },
+        Body::GrantConsent(b) => Act::GrantConsent {
+            ask: b.ask.clone(),
+            conditions: b.conditions.clone(),
+        },
+        Body::RefuseConsent(b) => Act::RefuseConsent {
+            ask: b.ask.clone(),
+            reasons: b.reasons.clone(),
+        },
         Body::Note(_) => match kind {
             MessageKind::Acknowledge => Act::Acknowledge,
             MessageKind::RequestInfo => Act::RequestInfo,
