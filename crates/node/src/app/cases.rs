@@ -155,6 +155,10 @@ pub struct CaseDetail {
     pub conditions: Vec<String>,
     /// Evidence package ids linked by executions.
     pub evidence: Vec<String>,
+    /// What is provided in the case may serve (issue 18): the case, the
+    /// request's purpose, the providing State's conditions, and the asks
+    /// for consent to other uses with their answers.
+    pub use_limits: super::uselimits::UseLimitsView,
     pub timeline: Vec<TimelineItem>,
     pub refused: Vec<RefusedItem>,
 }
@@ -290,6 +294,12 @@ impl Derived {
             counterpart_allowed: v.allowed.of(self.side.other()).to_vec(),
             conditions: v.facts.conditions.clone(),
             evidence: v.facts.evidence.clone(),
+            use_limits: super::uselimits::use_limits_view(
+                &self.request.id,
+                &self.request.draft,
+                &self.bodies,
+                v,
+            ),
             timeline: v
                 .timeline
                 .iter()
