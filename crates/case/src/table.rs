@@ -143,15 +143,18 @@ const HANDLING: &[State] = &[
     S::PartlyExecuted,
 ];
 
-/// States in which something may have been provided (an execution was
-/// accepted earlier), including the final ones: consent to use what was
-/// provided is asked and answered even after the case is over.
-const AFTER_PROVIDING: &[State] = &[
+/// Every state with a request, the final ones included: consent to use
+/// what was provided is asked and answered even after the case is over (the
+/// consent rows' guards ask for something provided, or an ask pending).
+const WITH_REQUEST: &[State] = &[
+    S::Submitted,
+    S::Acknowledged,
     S::AwaitingInformation,
     S::Consulting,
     S::ConditionsAccepted,
     S::ConditionsDeclined,
     S::Postponed,
+    S::Preserved,
     S::PartlyExecuted,
     S::Executed,
     S::Refused,
@@ -287,16 +290,16 @@ pub static RULES: &[Rule] = &[
     ),
     // issue 18: use limits and onward-transfer consent. What was provided
     // serves its case; any other use needs the providing State's consent.
-    guarded(AFTER_PROVIDING, A::AskConsent, RQG, Guard::Provided, Stay),
+    guarded(WITH_REQUEST, A::AskConsent, RQG, Guard::Provided, Stay),
     guarded(
-        AFTER_PROVIDING,
+        WITH_REQUEST,
         A::GrantConsent,
         RQD,
         Guard::ConsentAsked,
         Stay,
     ),
     guarded(
-        AFTER_PROVIDING,
+        WITH_REQUEST,
         A::RefuseConsent,
         RQD,
         Guard::ConsentAsked,
