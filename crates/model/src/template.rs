@@ -555,6 +555,10 @@ mod tests {
                         assert_eq!(at[0].code, validate::Code::RecommendedMissing);
                         assert_eq!(at[0].article, Some(item.article));
                     }
+                    // An ask for consent without its use names none.
+                    Need::Optional if offered(decision, item.path) => {
+                        assert!(!report.is_valid(), "{decision} {}", item.path)
+                    }
                     Need::Optional => {
                         assert!(report.issues.is_empty(), "{decision} {}", item.path)
                     }

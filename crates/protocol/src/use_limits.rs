@@ -58,7 +58,11 @@ impl UseLimits {
     /// list of texts as conditions (anything else is kept as its JSON text,
     /// so that nothing said is lost).
     pub fn read(value: &Value, request: &str) -> UseLimits {
-        if let Ok(typed) = serde_json::from_value::<UseLimits>(value.clone()) {
+        // Only an object is the typed form (serde would read a list of
+        // texts as the struct's members in order).
+        if value.is_object()
+            && let Ok(typed) = serde_json::from_value::<UseLimits>(value.clone())
+        {
             return typed;
         }
         let conditions = match value {
