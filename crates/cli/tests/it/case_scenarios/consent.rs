@@ -89,12 +89,56 @@ fn refused_for_consent(out: &Output, package: &str, use_for: &str) {
     }
 }
 
+/// Every regular file under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The ledger entries of `kind` on France's node (queued ones included).
 fn entries(net: &Network, kind: &str) -> Vec<Value> {
     net.ledger_entries("FR")
         .into_iter()
         .filter(|e| e["kind"] == kind)
         .collect()
+}
+
+/// `cc` takes a consent `action`: the message goes out (at once, or from
+/// the serving node's outbox a moment later, when its worker took the
+/// message first), both nodes then show it last on the same timeline, and
+/// the case stays in `state`.
+fn consent_step(
+    net: &Network,
+    id: &str,
+    cc: &str,
+    action: &str,
+    body: Option<&Value>,
+    state: &str,
+) -> (Value, Value) {
+    let out = act(net, cc, id, action, body);
+    assert!(out.status.success(), "{cc} {action}: {}", stderr(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("`case act --json` prints JSON");
+    let sent = answer["message_id"].as_str().expect("a message id").to_owned();
+    wait_until(DEADLINE, "both nodes hold the consent step", || {
+        [show(net, "FR", id), show(net, "DE", id)]
+            .iter()
+            .all(|v| last_step(v) == sent)
+    });
+    let (fr, de) = agree(net, id);
+    assert_eq!(fr["state"], state, "{fr}");
+    assert_eq!(timeline(&fr).last().map(|s| s["action"].clone()), Some(json!(action)));
+    (fr, de)
 }
 
 /// The message id of the last step of the case, as France shows it.
@@ -174,13 +218,13 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
     let opened = net.scratch("opened");
     let out = open(&net, &pkg, &opened, None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(opened.join("subscriber.txt").is_file());
+    assert_eq!(files_under(&opened).len(), 2, "both files opened");
 
     // For another case of France's: refused, nothing written.
     let elsewhere = net.scratch("opened-elsewhere");
     let out = open(&net, &pkg, &elsewhere, Some(&other_case));
     refused_for_consent(&out, &package, &format!("use in case {other_case}"));
-    assert!(!elsewhere.join("subscriber.txt").exists());
+    assert!(files_under(&elsewhere).is_empty());
 
     // Onward to the Netherlands: the files Germany provided, sealed by
     // France for the Netherlands, are refused and no package is left.
@@ -197,11 +241,11 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
         "onward_to": "NL",
         "reasons": "The same server attacked a Dutch hospital; the Dutch prosecutor asks for the logs."
     });
-    let (fr, _) = step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
+    let (fr, _) = consent_step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
     let ask_id = last_step(&fr);
     assert_eq!(fr["use_limits"]["consents"][0]["answer"], "pending", "{fr}");
     let grant = json!({"ask": ask_id, "conditions": ["Only for the Dutch proceedings."]});
-    let (fr, de) = step(
+    let (fr, de) = consent_step(
         &net,
         &id,
         "DE",
@@ -233,12 +277,12 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
         "for_case": other_case,
         "reasons": "The Dutch request and ours concern the same suspects."
     });
-    let (fr, _) = step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
+    let (fr, _) = consent_step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
     let refuse = json!({
         "ask": last_step(&fr),
         "reasons": "The logs name a protected witness."
     });
-    let (fr, _) = step(
+    let (fr, _) = consent_step(
         &net,
         &id,
         "DE",
@@ -249,7 +293,7 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
     assert_eq!(fr["use_limits"]["consents"][1]["answer"], "refused", "{fr}");
     let out = open(&net, &pkg, &elsewhere, Some(&other_case));
     refused_for_consent(&out, &package, "use in case");
-    assert!(!elsewhere.join("subscriber.txt").exists());
+    assert!(files_under(&elsewhere).is_empty());
     assert!(
         entries(&net, "evidence-opened")
             .iter()
