@@ -6,8 +6,8 @@
 mod support;
 
 use custos_case::{
-    Act, Action, ConsentUse, CaseClock, ClockKind, ClockStatus, RefusalCode, Settings, Side, State, check,
-    check_event, derive_with,
+    Act, Action, CaseClock, ClockKind, ClockStatus, ConsentUse, RefusalCode, Settings, Side, State,
+    check, check_event, derive_with,
 };
 use custos_model::RequestKind;
 use custos_model::refusal::Ground;
@@ -577,7 +577,11 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
 
     let ask = t.add(Requesting, onward("NL"));
     let v = t.view();
-    assert_eq!(v.state, State::PartlyExecuted, "consent never moves the case");
+    assert_eq!(
+        v.state,
+        State::PartlyExecuted,
+        "consent never moves the case"
+    );
     assert!(v.allowed.requested.contains(&Action::GrantConsent));
     let nl = ConsentUse::OnwardTransfer("NL".into());
     assert!(v.facts.consent_for(Some("sha256:aa"), &nl).is_none());
@@ -586,10 +590,17 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
     assert_eq!(e.code, RefusalCode::WrongSide);
     // The grant cites the ask; a second answer to it is refused.
     let g = act(&mut t, Requested, grant(&ask.id));
-    let c = g.facts.consent_for(Some("sha256:aa"), &nl).expect("granted");
+    let c = g
+        .facts
+        .consent_for(Some("sha256:aa"), &nl)
+        .expect("granted");
     assert_eq!(c.ask, ask.id);
     assert!(c.granted().is_some());
-    assert!(g.facts.consent_for(Some("sha256:aa"), &ConsentUse::OnwardTransfer("BE".into())).is_none());
+    assert!(
+        g.facts
+            .consent_for(Some("sha256:aa"), &ConsentUse::OnwardTransfer("BE".into()))
+            .is_none()
+    );
     assert!(!g.allowed.requested.contains(&Action::GrantConsent));
     let again = t.add(
         Requested,
@@ -599,7 +610,11 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
         },
     );
     let v = t.view();
-    assert!(v.refused.iter().any(|r| r.id == again.id && r.code == RefusalCode::ConsentNotAsked));
+    assert!(
+        v.refused
+            .iter()
+            .any(|r| r.id == again.id && r.code == RefusalCode::ConsentNotAsked)
+    );
     assert!(v.facts.consent_for(Some("sha256:aa"), &nl).is_some());
     t.events.pop();
 

@@ -597,7 +597,11 @@ pub fn items(decision: Decision) -> &'static [Item] {
             const {
                 &[
                     req("ask", article::MLA, "Name the ask-consent answered."),
-                    req("reasons", article::MLA, "Give the reasons for refusing consent."),
+                    req(
+                        "reasons",
+                        article::MLA,
+                        "Give the reasons for refusing consent.",
+                    ),
                     opt("note", article::MLA, "Anything to add."),
                 ]
             }

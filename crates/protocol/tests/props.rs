@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use common::*;
 use custos_model::refusal::{Ground, Refusal};
 use custos_protocol::case_bodies::{
-    AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, GrantConsentBody, RefuseConsentBody,
+    AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody,
+    ExtendBody, FollowUpBody, GrantConsentBody, PostponeBody, ReasonsBody, RefuseConsentBody,
+    StatusBody, StatusQueryBody,
 };
 use custos_protocol::{
     Body, ErrorCode, Message, MessageId, MessageKind, NoteBody, RefuseBody, SubmitBody,

@@ -59,7 +59,6 @@ use time::OffsetDateTime;
 
 pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
-pub use received::{ReceivedFile, ReceivedOrigin};
 pub use case_index::{
     CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
@@ -74,6 +73,7 @@ pub use ledger::{
     Spent, StoredCheckpoint,
 };
 pub use people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
+pub use received::{ReceivedFile, ReceivedOrigin};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,

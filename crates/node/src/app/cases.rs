@@ -17,8 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use custos_case::{
     Act, Action, CaseEvent, ClockKind, ClockStatus, ConsentUse, NotAllowed, ProposedDeadline,
-    RefusalCode,
-    Settings, Side, State, Submission, Urgency,
+    RefusalCode, Settings, Side, State, Submission, Urgency,
 };
 use custos_model::decision::Decision;
 use custos_model::validate::{Code, Issue, Severity};
@@ -443,9 +442,7 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
                 (Some(case), None) => ConsentUse::OtherCase(case.clone()),
                 (None, Some(state)) => ConsentUse::OnwardTransfer(state.clone()),
                 _ => {
-                    return Err(
-                        "an ask-consent names one use: for_case or onward_to".to_owned()
-                    );
+                    return Err("an ask-consent names one use: for_case or onward_to".to_owned());
                 }
             },
             reasons: b.reasons.clone(),

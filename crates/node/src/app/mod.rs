@@ -42,8 +42,8 @@ pub mod rota;
 pub mod secrets;
 pub mod signin;
 pub mod tokens;
-pub mod users;
 pub mod uselimits;
+pub mod users;
 pub mod views;
 pub mod workers;
 

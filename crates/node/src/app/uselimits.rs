@@ -122,7 +122,9 @@ pub(crate) fn use_limits_view(
                 Some(ConsentAnswer::Granted { id, conditions }) => {
                     ("granted", Some(id.clone()), conditions.clone())
                 }
-                Some(ConsentAnswer::Refused { id, .. }) => ("refused", Some(id.clone()), Vec::new()),
+                Some(ConsentAnswer::Refused { id, .. }) => {
+                    ("refused", Some(id.clone()), Vec::new())
+                }
             };
             ConsentView {
                 ask: c.ask.clone(),

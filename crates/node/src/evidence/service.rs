@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::StateCode;
+use custos_protocol::use_limits::UseLimits;
 use custos_protocol::{Directory, timestamp};
 use custos_seal::EncryptionIdentity;
-use custos_protocol::use_limits::UseLimits;
 use serde_json::{Value, json};
 
 use super::layout::io_err;

@@ -35,7 +35,10 @@ pub(crate) async fn received_files_are_indexed_once_and_found_by_hash(fx: Fixtur
 
     let found = s.received_files(&[hash(1)]).await.unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].sha256.as_str(), &found[0].origin), (hash(1).as_str(), &a));
+    assert_eq!(
+        (found[0].sha256.as_str(), &found[0].origin),
+        (hash(1).as_str(), &a)
+    );
     let mut both: Vec<_> = s
         .received_files(&[hash(2), hash(3)])
         .await

@@ -129,7 +129,10 @@ fn consent_step(
     let out = act(net, cc, id, action, body);
     assert!(out.status.success(), "{cc} {action}: {}", stderr(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).expect("`case act --json` prints JSON");
-    let sent = answer["message_id"].as_str().expect("a message id").to_owned();
+    let sent = answer["message_id"]
+        .as_str()
+        .expect("a message id")
+        .to_owned();
     wait_until(DEADLINE, "both nodes hold the consent step", || {
         [show(net, "FR", id), show(net, "DE", id)]
             .iter()
@@ -137,7 +140,10 @@ fn consent_step(
     });
     let (fr, de) = agree(net, id);
     assert_eq!(fr["state"], state, "{fr}");
-    assert_eq!(timeline(&fr).last().map(|s| s["action"].clone()), Some(json!(action)));
+    assert_eq!(
+        timeline(&fr).last().map(|s| s["action"].clone()),
+        Some(json!(action))
+    );
     (fr, de)
 }
 
@@ -164,7 +170,11 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
     let early = json!({"evidence": [], "onward_to": "NL", "reasons": "Victims there."});
     let out = act(&net, "FR", &id, "ask-consent", Some(&early));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("nothing-provided"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing-provided"),
+        "{}",
+        stderr(&out)
+    );
 
     let package = evidence_for(&net, &id);
     let execution = json!({
@@ -180,8 +190,7 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
         "partly-executed",
     );
     assert_eq!(
-        fr["use_limits"]["conditions"],
-        execution["use_conditions"],
+        fr["use_limits"]["conditions"], execution["use_conditions"],
         "{fr}"
     );
     assert_eq!(fr["use_limits"]["case"], id.as_str());
@@ -241,7 +250,14 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
         "onward_to": "NL",
         "reasons": "The same server attacked a Dutch hospital; the Dutch prosecutor asks for the logs."
     });
-    let (fr, _) = consent_step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
+    let (fr, _) = consent_step(
+        &net,
+        &id,
+        "FR",
+        "ask-consent",
+        Some(&ask),
+        "partly-executed",
+    );
     let ask_id = last_step(&fr);
     assert_eq!(fr["use_limits"]["consents"][0]["answer"], "pending", "{fr}");
     let grant = json!({"ask": ask_id, "conditions": ["Only for the Dutch proceedings."]});
@@ -277,7 +293,14 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
         "for_case": other_case,
         "reasons": "The Dutch request and ours concern the same suspects."
     });
-    let (fr, _) = consent_step(&net, &id, "FR", "ask-consent", Some(&ask), "partly-executed");
+    let (fr, _) = consent_step(
+        &net,
+        &id,
+        "FR",
+        "ask-consent",
+        Some(&ask),
+        "partly-executed",
+    );
     let refuse = json!({
         "ask": last_step(&fr),
         "reasons": "The logs name a protected witness."
