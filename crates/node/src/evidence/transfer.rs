@@ -587,7 +587,7 @@ impl Node {
         if !already_logged {
             // The consent a forwarded package relies on, cited (issue 18).
             let consent = self
-                .check_forward_use(manifest, &package_id, to)
+                .check_forward_use(manifest, package_id, to)
                 .await
                 .ok()
                 .flatten()
