@@ -110,11 +110,19 @@ pub enum Action {
     Close,
     /// Either: correspondence attached to the case.
     Correspond,
+    // issue 18: use limits and onward-transfer consent
+    /// Requesting: ask the providing State's consent to use what it
+    /// provided in another case or to send it on to a third State.
+    AskConsent,
+    /// Requested: grant the consent asked for, with conditions.
+    GrantConsent,
+    /// Requested: refuse the consent asked for, with reasons.
+    RefuseConsent,
 }
 
 impl Action {
     /// Every action, in the order of the documentation.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 23] = [
         Action::Submit,
         Action::Acknowledge,
         Action::RequestInfo,
@@ -135,6 +143,10 @@ impl Action {
         Action::AnswerStatus,
         Action::Close,
         Action::Correspond,
+        // issue 18: use limits and onward-transfer consent
+        Action::AskConsent,
+        Action::GrantConsent,
+        Action::RefuseConsent,
     ];
 
     /// The action's stable name, such as `request-info`.
@@ -160,6 +172,10 @@ impl Action {
             Action::AnswerStatus => "answer-status",
             Action::Close => "close",
             Action::Correspond => "correspond",
+            // issue 18: use limits and onward-transfer consent
+            Action::AskConsent => "ask-consent",
+            Action::GrantConsent => "grant-consent",
+            Action::RefuseConsent => "refuse-consent",
         }
     }
 
@@ -188,6 +204,10 @@ impl Action {
             Action::AskStatus => Decision::AskStatus,
             Action::Close => Decision::Close,
             Action::Correspond => Decision::Correspond,
+            // issue 18: use limits and onward-transfer consent
+            Action::AskConsent => Decision::AskConsent,
+            Action::GrantConsent => Decision::GrantConsent,
+            Action::RefuseConsent => Decision::RefuseConsent,
         })
     }
 
@@ -201,7 +221,8 @@ impl Action {
             | Action::AnnounceFollowUp
             | Action::Withdraw
             | Action::AskStatus
-            | Action::Close => ActedBy::Only(Side::Requesting),
+            | Action::Close
+            | Action::AskConsent => ActedBy::Only(Side::Requesting),
             Action::Acknowledge
             | Action::RequestInfo
             | Action::Consult
@@ -212,7 +233,9 @@ impl Action {
             | Action::DeclineExtension
             | Action::ExecutePartly
             | Action::ExecuteWholly
-            | Action::AnswerStatus => ActedBy::Only(Side::Requested),
+            | Action::AnswerStatus
+            | Action::GrantConsent
+            | Action::RefuseConsent => ActedBy::Only(Side::Requested),
             Action::Correspond => ActedBy::Either,
         }
     }
@@ -326,6 +349,44 @@ pub enum Act {
     AnswerStatus,
     Close,
     Correspond,
+    // issue 18: use limits and onward-transfer consent
+    /// The packages (an empty list: the answers given) to be used, the
+    /// intended use and its reasons.
+    AskConsent {
+        evidence: Vec<String>,
+        use_for: ConsentUse,
+        reasons: String,
+    },
+    /// The ask answered (its message id) and the conditions of the consent.
+    GrantConsent {
+        ask: String,
+        conditions: Vec<String>,
+    },
+    /// The ask answered and the reasons for refusing.
+    RefuseConsent {
+        ask: String,
+        reasons: String,
+    },
+}
+
+/// What the receiving State asks to do with what it was provided, beyond
+/// the case it was provided for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "use", content = "target")]
+pub enum ConsentUse {
+    /// Use in another case of the receiving State (that case's thread id).
+    OtherCase(String),
+    /// Send it on to a third State (its code).
+    OnwardTransfer(String),
+}
+
+impl fmt::Display for ConsentUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConsentUse::OtherCase(case) => write!(f, "use in case {case}"),
+            ConsentUse::OnwardTransfer(state) => write!(f, "onward transfer to {state}"),
+        }
+    }
 }
 
 impl Act {
@@ -352,6 +413,9 @@ impl Act {
             Act::AnswerStatus => Action::AnswerStatus,
             Act::Close => Action::Close,
             Act::Correspond => Action::Correspond,
+            Act::AskConsent { .. } => Action::AskConsent,
+            Act::GrantConsent { .. } => Action::GrantConsent,
+            Act::RefuseConsent { .. } => Action::RefuseConsent,
         }
     }
 }

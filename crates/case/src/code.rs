@@ -44,10 +44,19 @@ pub enum RefusalCode {
     FollowUpMissing,
     /// Two different events carry the same id; neither is accepted.
     ConflictingDuplicate,
+    // issue 18: use limits and onward-transfer consent
+    /// A consent asked for what the requested State has not provided in
+    /// the case (no execution yet, or a package it did not link).
+    NothingProvided,
+    /// A consent granted or refused that answers no pending ask.
+    ConsentNotAsked,
+    /// An ask for consent that names no use (or a blank one) or gives no
+    /// reasons, or a refusal of consent without reasons.
+    ConsentIncomplete,
 }
 
 impl RefusalCode {
-    pub const ALL: [RefusalCode; 16] = [
+    pub const ALL: [RefusalCode; 19] = [
         RefusalCode::WrongSide,
         RefusalCode::NoRequest,
         RefusalCode::CaseOver,
@@ -64,6 +73,10 @@ impl RefusalCode {
         RefusalCode::ExtensionNotLater,
         RefusalCode::FollowUpMissing,
         RefusalCode::ConflictingDuplicate,
+        // issue 18: use limits and onward-transfer consent
+        RefusalCode::NothingProvided,
+        RefusalCode::ConsentNotAsked,
+        RefusalCode::ConsentIncomplete,
     ];
 
     /// The stable code, such as `consultation-required`.
@@ -85,6 +98,9 @@ impl RefusalCode {
             RefusalCode::ExtensionNotLater => "extension-not-later",
             RefusalCode::FollowUpMissing => "follow-up-missing",
             RefusalCode::ConflictingDuplicate => "conflicting-duplicate",
+            RefusalCode::NothingProvided => "nothing-provided",
+            RefusalCode::ConsentNotAsked => "consent-not-asked",
+            RefusalCode::ConsentIncomplete => "consent-incomplete",
         }
     }
 
@@ -115,6 +131,15 @@ impl RefusalCode {
             }
             RefusalCode::FollowUpMissing => "the follow-up request is not named",
             RefusalCode::ConflictingDuplicate => "two different events carry the same id",
+            RefusalCode::NothingProvided => {
+                "consent can only be asked for what the requested State provided in the case"
+            }
+            RefusalCode::ConsentNotAsked => {
+                "a consent granted or refused must answer a pending ask-consent of the case"
+            }
+            RefusalCode::ConsentIncomplete => {
+                "an ask for consent must name the use and give reasons; a refusal of consent must give reasons"
+            }
         }
     }
 }

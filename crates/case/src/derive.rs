@@ -200,6 +200,7 @@ pub fn derive_with(events: &[CaseEvent], now: OffsetDateTime, settings: &Setting
                     Next::Resume => facts.resume_to.unwrap_or(State::Acknowledged),
                 };
                 facts.record(&e.act, e.at, state, next);
+                facts.record_consent(&e.id, &e.act);
                 state = next;
                 timeline.push(TimelineEntry {
                     id: e.id.clone(),

@@ -9,7 +9,7 @@ use custos_model::refusal::{Ground, Refusal};
 use custos_model::validate::Issue;
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use crate::action::{Act, Submission};
+use crate::action::{Act, ConsentUse, Submission};
 use crate::code::RefusalCode;
 use crate::state::State;
 use crate::table::Guard;
@@ -62,6 +62,48 @@ pub struct Postponement {
     pub until: Option<Date>,
 }
 
+/// How the providing State answered an ask for consent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    /// Granted by the message `id`, with these conditions.
+    Granted { id: String, conditions: Vec<String> },
+    /// Refused by the message `id`, with these reasons.
+    Refused { id: String, reasons: String },
+}
+
+/// An ask for consent to use what was provided beyond its case, and its
+/// answer once given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    /// The message id of the `ask-consent`.
+    pub ask: String,
+    /// The packages it names; empty: the answers given (the executions).
+    pub evidence: Vec<String>,
+    pub use_for: ConsentUse,
+    pub reasons: String,
+    pub answer: Option<ConsentAnswer>,
+}
+
+impl Consent {
+    /// The grant's message id and conditions, when the consent was granted.
+    pub fn granted(&self) -> Option<(&str, &[String])> {
+        match &self.answer {
+            Some(ConsentAnswer::Granted { id, conditions }) => Some((id, conditions)),
+            _ => None,
+        }
+    }
+
+    /// Whether the consent, once granted, covers `package` (or, with
+    /// `None`, the answers given) for `use_for`.
+    pub fn covers(&self, package: Option<&str>, use_for: &ConsentUse) -> bool {
+        self.use_for == *use_for
+            && match package {
+                Some(p) => self.evidence.iter().any(|e| e == p),
+                None => self.evidence.is_empty(),
+            }
+    }
+}
+
 /// The case's facts after the accepted events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
@@ -90,6 +132,11 @@ pub struct Facts {
     pub paused: Duration,
     /// The state to return to once the information comes.
     pub resume_to: Option<State>,
+    // issue 18: use limits and onward-transfer consent
+    /// Whether the requested State executed the request, in part or whole.
+    pub provided: bool,
+    /// Every ask for consent, in the order asked, with its answer.
+    pub consents: Vec<Consent>,
 }
 
 impl Facts {
@@ -105,7 +152,28 @@ impl Facts {
                 .preservation
                 .as_ref()
                 .is_some_and(|p| p.in_force_at(at)),
+            Guard::Provided => self.provided,
+            Guard::ConsentAsked => self.consents.iter().any(|c| c.answer.is_none()),
         }
+    }
+
+    /// The consent granted for `package` (`None`: the answers given) and
+    /// `use_for`, if any: the first granted, whose grant message a use cites.
+    pub fn consent_for(&self, package: Option<&str>, use_for: &ConsentUse) -> Option<&Consent> {
+        self.consents
+            .iter()
+            .find(|c| c.granted().is_some() && c.covers(package, use_for))
+    }
+
+    /// The consents granted, in the order asked.
+    pub fn consents_granted(&self) -> impl Iterator<Item = &Consent> {
+        self.consents.iter().filter(|c| c.granted().is_some())
+    }
+
+    fn pending_ask(&self, ask: &str) -> bool {
+        self.consents
+            .iter()
+            .any(|c| c.ask == ask && c.answer.is_none())
     }
 
     /// The time spent awaiting information up to `at`, counting a pause
@@ -150,6 +218,31 @@ impl Facts {
             }
             Act::AnnounceFollowUp { request } if blank(request) => {
                 Err(RefusalCode::FollowUpMissing)
+            }
+            Act::AskConsent {
+                evidence,
+                use_for,
+                reasons,
+            } => {
+                let target = match use_for {
+                    ConsentUse::OtherCase(t) | ConsentUse::OnwardTransfer(t) => t,
+                };
+                if blank(reasons) || blank(target) {
+                    Err(RefusalCode::ConsentIncomplete)
+                } else if evidence.iter().any(|e| !self.evidence.contains(e)) {
+                    Err(RefusalCode::NothingProvided)
+                } else {
+                    Ok(())
+                }
+            }
+            Act::GrantConsent { ask, .. } if !self.pending_ask(ask) => {
+                Err(RefusalCode::ConsentNotAsked)
+            }
+            Act::RefuseConsent { ask, .. } if !self.pending_ask(ask) => {
+                Err(RefusalCode::ConsentNotAsked)
+            }
+            Act::RefuseConsent { reasons, .. } if blank(reasons) => {
+                Err(RefusalCode::ConsentIncomplete)
             }
             _ => Ok(()),
         }
@@ -211,9 +304,13 @@ impl Facts {
                     p.extension_declined = true;
                 }
             }
-            Act::ExecutePartly { evidence } => self.link(evidence),
+            Act::ExecutePartly { evidence } => {
+                self.link(evidence);
+                self.provided = true;
+            }
             Act::ExecuteWholly { evidence } => {
                 self.link(evidence);
+                self.provided = true;
                 self.executed_at.get_or_insert(at);
             }
             Act::AnnounceFollowUp { request } => {
@@ -229,6 +326,9 @@ impl Facts {
             | Act::AskStatus
             | Act::AnswerStatus
             | Act::Correspond => {}
+            // Consents are recorded with their message ids
+            // ([`Facts::record_consent`]).
+            Act::AskConsent { .. } | Act::GrantConsent { .. } | Act::RefuseConsent { .. } => {}
         }
         let awaiting = State::AwaitingInformation;
         if to == awaiting && from != awaiting {
@@ -239,6 +339,52 @@ impl Facts {
                 self.paused += (at - since).max(Duration::ZERO);
             }
             self.resume_to = None;
+        }
+    }
+
+    /// Records an accepted consent action under its message id `id`.
+    pub fn record_consent(&mut self, id: &str, act: &Act) {
+        match act {
+            Act::AskConsent {
+                evidence,
+                use_for,
+                reasons,
+            } => self.consents.push(Consent {
+                ask: id.to_owned(),
+                evidence: evidence.clone(),
+                use_for: use_for.clone(),
+                reasons: reasons.clone(),
+                answer: None,
+            }),
+            Act::GrantConsent { ask, conditions } => {
+                self.answer(
+                    ask,
+                    ConsentAnswer::Granted {
+                        id: id.to_owned(),
+                        conditions: conditions.clone(),
+                    },
+                );
+            }
+            Act::RefuseConsent { ask, reasons } => {
+                self.answer(
+                    ask,
+                    ConsentAnswer::Refused {
+                        id: id.to_owned(),
+                        reasons: reasons.clone(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn answer(&mut self, ask: &str, answer: ConsentAnswer) {
+        if let Some(c) = self
+            .consents
+            .iter_mut()
+            .find(|c| c.ask == ask && c.answer.is_none())
+        {
+            c.answer = Some(answer);
         }
     }
 

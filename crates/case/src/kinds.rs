@@ -44,7 +44,7 @@ const fn spec(
 }
 
 /// Every action's message kind, in the order of [`Action::ALL`].
-pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
+pub const MESSAGE_KINDS: [MessageKindSpec; 23] = [
     spec(
         Action::Submit,
         "submit",
@@ -205,6 +205,31 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         r#"`{"text": text}`"#,
         "nothing",
     ),
+    // issue 18: use limits and onward-transfer consent
+    spec(
+        Action::AskConsent,
+        "ask-consent",
+        "application/vnd.custos.message.ask-consent.v1+json",
+        false,
+        r#"`{"evidence": [package id, …], "for_case"?: thread id, "onward_to"?: State, "reasons": text, "note"?: text}` (exactly one of `for_case`, `onward_to`; an empty `evidence` asks for the answers given)"#,
+        "`evidence` (packages linked by the case's executions), the use (`for_case` or `onward_to`), `reasons` (not blank)",
+    ),
+    spec(
+        Action::GrantConsent,
+        "grant-consent",
+        "application/vnd.custos.message.grant-consent.v1+json",
+        false,
+        r#"`{"ask": message id, "conditions"?: [text, …], "note"?: text}`"#,
+        "`ask` (a pending ask-consent of the case), `conditions`",
+    ),
+    spec(
+        Action::RefuseConsent,
+        "refuse-consent",
+        "application/vnd.custos.message.refuse-consent.v1+json",
+        false,
+        r#"`{"ask": message id, "reasons": text, "note"?: text}`"#,
+        "`ask` (a pending ask-consent of the case), `reasons` (not blank)",
+    ),
 ];
 
 /// The message kind that carries `action`.
@@ -292,7 +317,10 @@ mod tests {
                 "follow-up",
                 "status-query",
                 "status",
-                "correspondence"
+                "correspondence",
+                "ask-consent",
+                "grant-consent",
+                "refuse-consent"
             ]
         );
         assert_eq!(action_of_kind("deliver"), None);

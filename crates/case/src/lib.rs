@@ -21,14 +21,16 @@ pub mod schedule;
 pub mod state;
 pub mod table;
 
-pub use action::{Act, ActedBy, Action, CaseEvent, ProposedDeadline, Side, Submission, Urgency};
+pub use action::{
+    Act, ActedBy, Action, CaseEvent, ConsentUse, ProposedDeadline, Side, Submission, Urgency,
+};
 pub use clock::{CaseClock, ClockKind, ClockStatus};
 pub use code::RefusalCode;
 pub use derive::{
     Allowed, CaseView, NotAllowed, RefusedEvent, Settings, TimelineEntry, check, check_event,
     derive, derive_with,
 };
-pub use facts::{Facts, Preservation};
+pub use facts::{Consent, ConsentAnswer, Facts, Preservation};
 pub use kinds::{MESSAGE_KINDS, MessageKindSpec, message_kind, proposed_kinds};
 pub use schedule::{ClockEvent, ClockEventKind, Leads, clock_events};
 pub use state::State;

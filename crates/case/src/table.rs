@@ -23,6 +23,12 @@ pub enum Guard {
     /// A confirmed preservation is in force at the event's time (before its
     /// end, or held by a pending follow-up request).
     PreservationInForce,
+    // issue 18: use limits and onward-transfer consent
+    /// The requested State has provided something: an execution, in part
+    /// or in whole, was accepted.
+    Provided,
+    /// An ask for consent is pending (asked and not yet answered).
+    ConsentAsked,
 }
 
 impl Guard {
@@ -32,6 +38,8 @@ impl Guard {
             Guard::Consulted => RefusalCode::ConsultationRequired,
             Guard::PreservationRequest => RefusalCode::NotAPreservation,
             Guard::PreservationInForce => RefusalCode::PreservationNotInForce,
+            Guard::Provided => RefusalCode::NothingProvided,
+            Guard::ConsentAsked => RefusalCode::ConsentNotAsked,
         }
     }
 
@@ -40,6 +48,8 @@ impl Guard {
             Guard::Consulted => "consulted",
             Guard::PreservationRequest => "preservation-request",
             Guard::PreservationInForce => "preservation-in-force",
+            Guard::Provided => "provided",
+            Guard::ConsentAsked => "consent-asked",
         }
     }
 }
@@ -131,6 +141,25 @@ const HANDLING: &[State] = &[
     S::ConditionsDeclined,
     S::Postponed,
     S::PartlyExecuted,
+];
+
+/// Every state with a request, the final ones included: consent to use
+/// what was provided is asked and answered even after the case is over (the
+/// consent rows' guards ask for something provided, or an ask pending).
+const WITH_REQUEST: &[State] = &[
+    S::Submitted,
+    S::Acknowledged,
+    S::AwaitingInformation,
+    S::Consulting,
+    S::ConditionsAccepted,
+    S::ConditionsDeclined,
+    S::Postponed,
+    S::Preserved,
+    S::PartlyExecuted,
+    S::Executed,
+    S::Refused,
+    S::Withdrawn,
+    S::Closed,
 ];
 
 /// The catalogue.
@@ -259,6 +288,23 @@ pub static RULES: &[Rule] = &[
         RQG,
         To(S::Closed),
     ),
+    // issue 18: use limits and onward-transfer consent. What was provided
+    // serves its case; any other use needs the providing State's consent.
+    guarded(WITH_REQUEST, A::AskConsent, RQG, Guard::Provided, Stay),
+    guarded(
+        WITH_REQUEST,
+        A::GrantConsent,
+        RQD,
+        Guard::ConsentAsked,
+        Stay,
+    ),
+    guarded(
+        WITH_REQUEST,
+        A::RefuseConsent,
+        RQD,
+        Guard::ConsentAsked,
+        Stay,
+    ),
 ];
 
 /// The row for a (state, action, side), if any.
@@ -266,6 +312,15 @@ pub fn rule(state: State, action: Action, side: Side) -> Option<&'static Rule> {
     RULES
         .iter()
         .find(|r| r.action == action && r.side == side && r.from.contains(&state))
+}
+
+/// Whether an action is about consent to use what was provided: the only
+/// actions a case that is over still accepts.
+pub fn is_consent(action: Action) -> bool {
+    matches!(
+        action,
+        Action::AskConsent | Action::GrantConsent | Action::RefuseConsent
+    )
 }
 
 /// The row for a (state, action, side), or the refusal when there is none.

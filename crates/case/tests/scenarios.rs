@@ -6,8 +6,8 @@
 mod support;
 
 use custos_case::{
-    Act, Action, CaseClock, ClockKind, ClockStatus, RefusalCode, Settings, Side, State, check,
-    check_event, derive_with,
+    Act, Action, CaseClock, ClockKind, ClockStatus, ConsentUse, RefusalCode, Settings, Side, State,
+    check, check_event, derive_with,
 };
 use custos_model::RequestKind;
 use custos_model::refusal::Ground;
@@ -108,7 +108,10 @@ fn mla_through_acknowledgement_information_consultation_partial_execution_and_cl
     let v = act(&mut t, Requested, Act::AnswerStatus);
     let v2 = act(&mut t, Requesting, Act::Close);
     assert_eq!(v2.state, State::Closed);
-    assert!(v2.allowed.requesting.is_empty() && v2.allowed.requested.is_empty());
+    // Over, the case still takes an ask for consent to use what was
+    // provided (issue 18), and nothing else.
+    assert_eq!(v2.allowed.requesting, [Action::AskConsent]);
+    assert!(v2.allowed.requested.is_empty());
     assert_eq!(clock(&v2, ClockKind::Deadline).status, ClockStatus::Stopped);
     assert_eq!(v.timeline.len() + 1, v2.timeline.len());
     let steps: Vec<_> = v2.timeline.iter().map(|e| e.state).collect();
@@ -526,4 +529,108 @@ fn two_different_events_with_one_id_are_both_refused() {
     assert_eq!(v.refused.len(), 1);
     assert_eq!(v.refused[0].code, RefusalCode::ConflictingDuplicate);
     assert_eq!(v.refused[0].action, Action::Acknowledge);
+}
+
+// issue 18: use limits and onward-transfer consent.
+#[test]
+fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
+    let onward = |to: &str| Act::AskConsent {
+        evidence: vec!["sha256:aa".into()],
+        use_for: ConsentUse::OnwardTransfer(to.into()),
+        reasons: "The same server attacked victims there.".into(),
+    };
+    let mut t = Thread::new();
+    act(&mut t, Requesting, submit(RequestKind::Mla));
+    act(&mut t, Requested, Act::Acknowledge);
+    // Nothing provided yet: no consent can be asked.
+    let early = t.add(Requesting, onward("NL"));
+    let v = t.view();
+    assert_eq!(v.refused[0].id, early.id);
+    assert_eq!(v.refused[0].code, RefusalCode::NothingProvided);
+    t.events.pop();
+
+    act(&mut t, Requested, execute_partly("sha256:aa"));
+    // A package the case never linked is not the requested State's to consent to.
+    let before = t.view();
+    let stranger = Act::AskConsent {
+        evidence: vec!["sha256:bb".into()],
+        use_for: ConsentUse::OnwardTransfer("NL".into()),
+        reasons: "r".into(),
+    };
+    let e = check_event(&before, &t.event(Requesting, stranger)).unwrap_err();
+    assert_eq!(e.code, RefusalCode::NothingProvided);
+    // A grant out of turn (nothing asked) is refused with its code.
+    let grant = |ask: &str| Act::GrantConsent {
+        ask: ask.into(),
+        conditions: vec!["Only for the prosecution of the attack".into()],
+    };
+    let e = check_event(&before, &t.event(Requested, grant("sha256:00"))).unwrap_err();
+    assert_eq!(e.code, RefusalCode::ConsentNotAsked);
+    // A blank reason is incomplete.
+    let blank = Act::AskConsent {
+        evidence: vec![],
+        use_for: ConsentUse::OtherCase("thr-x".into()),
+        reasons: " ".into(),
+    };
+    let e = check_event(&before, &t.event(Requesting, blank)).unwrap_err();
+    assert_eq!(e.code, RefusalCode::ConsentIncomplete);
+
+    let ask = t.add(Requesting, onward("NL"));
+    let v = t.view();
+    assert_eq!(
+        v.state,
+        State::PartlyExecuted,
+        "consent never moves the case"
+    );
+    assert!(v.allowed.requested.contains(&Action::GrantConsent));
+    let nl = ConsentUse::OnwardTransfer("NL".into());
+    assert!(v.facts.consent_for(Some("sha256:aa"), &nl).is_none());
+    // Only the requested State answers.
+    let e = check(&v, Action::GrantConsent, Requesting).unwrap_err();
+    assert_eq!(e.code, RefusalCode::WrongSide);
+    // The grant cites the ask; a second answer to it is refused.
+    let g = act(&mut t, Requested, grant(&ask.id));
+    let c = g
+        .facts
+        .consent_for(Some("sha256:aa"), &nl)
+        .expect("granted");
+    assert_eq!(c.ask, ask.id);
+    assert!(c.granted().is_some());
+    assert!(
+        g.facts
+            .consent_for(Some("sha256:aa"), &ConsentUse::OnwardTransfer("BE".into()))
+            .is_none()
+    );
+    assert!(!g.allowed.requested.contains(&Action::GrantConsent));
+    let again = t.add(
+        Requested,
+        Act::RefuseConsent {
+            ask: ask.id.clone(),
+            reasons: "changed our mind".into(),
+        },
+    );
+    let v = t.view();
+    assert!(
+        v.refused
+            .iter()
+            .any(|r| r.id == again.id && r.code == RefusalCode::ConsentNotAsked)
+    );
+    assert!(v.facts.consent_for(Some("sha256:aa"), &nl).is_some());
+    t.events.pop();
+
+    // After close: asked and refused; a refusal grants nothing.
+    act(&mut t, Requesting, Act::Close);
+    let ask2 = t.add(Requesting, onward("BE"));
+    let v = act(
+        &mut t,
+        Requested,
+        Act::RefuseConsent {
+            ask: ask2.id.clone(),
+            reasons: "The material identifies a protected witness.".into(),
+        },
+    );
+    assert_eq!(v.state, State::Closed);
+    let be = ConsentUse::OnwardTransfer("BE".into());
+    assert!(v.facts.consent_for(Some("sha256:aa"), &be).is_none());
+    assert_eq!(v.facts.consents_granted().count(), 1);
 }

@@ -33,7 +33,11 @@ fn action_is_listed(action: Action) -> bool {
         | Action::AskStatus
         | Action::AnswerStatus
         | Action::Close
-        | Action::Correspond => Action::ALL.contains(&action),
+        | Action::Correspond
+        // issue 18: use limits and onward-transfer consent
+        | Action::AskConsent
+        | Action::GrantConsent
+        | Action::RefuseConsent => Action::ALL.contains(&action),
     }
 }
 
@@ -118,12 +122,21 @@ fn every_action_has_a_rule_for_each_side_that_may_take_it() {
 #[test]
 fn every_state_is_reached_and_only_final_states_are_dead_ends() {
     for state in State::ALL {
-        let leaves = RULES.iter().any(|r| r.from.contains(&state));
+        // Consent to use what was provided is asked and answered even after
+        // the case is over; nothing else moves a case that is over.
+        let leaves = RULES
+            .iter()
+            .any(|r| r.from.contains(&state) && !table::is_consent(r.action));
         assert_eq!(
             leaves,
             !state.is_final(),
             "{state}: a state has rules unless the case is over there"
         );
+        if state.is_final() {
+            for r in RULES.iter().filter(|r| r.from.contains(&state)) {
+                assert_eq!(r.next, Next::Stay, "{r:?} moves a case that is over");
+            }
+        }
         if state != State::New {
             let reached = RULES.iter().any(|r| r.next == Next::To(state));
             assert!(reached, "no rule leads to {state}");
@@ -155,5 +168,17 @@ fn rows_name_each_state_once_and_guards_have_refusals() {
         .filter(|r| matches!(r.action, Action::Refuse | Action::Postpone))
     {
         assert_eq!(r.guard, Some(Guard::Consulted), "{r:?}");
+    }
+    // Consent is asked only once something was provided, and answered only
+    // when asked; it never changes the case's state.
+    for r in RULES.iter().filter(|r| table::is_consent(r.action)) {
+        let guard = match r.action {
+            Action::AskConsent => Guard::Provided,
+            _ => Guard::ConsentAsked,
+        };
+        assert_eq!(r.guard, Some(guard), "{r:?}");
+        assert_eq!(r.next, Next::Stay, "{r:?}");
+        assert!(r.from.contains(&State::Closed), "{r:?}");
+        assert!(!r.from.contains(&State::New), "{r:?}");
     }
 }

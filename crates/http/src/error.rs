@@ -90,6 +90,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::Forbidden { .. } => ErrorCode::Forbidden,
         NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
         NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
+        NodeError::ConsentRequired { .. } => ErrorCode::ConsentRequired,
     }
 }
 
@@ -213,10 +214,11 @@ mod tests {
             NodeError::AccountLocked { .. } => "AccountLocked",
             NodeError::InvalidUser(_) => "InvalidUser",
             NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
+            NodeError::ConsentRequired { .. } => "ConsentRequired",
         }
     }
 
-    const VARIANTS: usize = 34;
+    const VARIANTS: usize = 35;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -457,6 +459,17 @@ mod tests {
                 NodeError::KeyChangeRefused(text("x")),
                 409,
                 "key-change-refused",
+                Caller,
+            ),
+            (
+                NodeError::ConsentRequired {
+                    what: text("x"),
+                    provider: text("DE"),
+                    case: text("thr-x"),
+                    use_for: text("y"),
+                },
+                409,
+                "consent-required",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

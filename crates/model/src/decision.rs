@@ -47,6 +47,10 @@ pub enum Decision {
     AskStatus,
     Close,
     Correspond,
+    // issue 18: use limits and onward-transfer consent
+    AskConsent,
+    GrantConsent,
+    RefuseConsent,
 }
 
 /// Which State takes a decision.
@@ -62,7 +66,7 @@ pub enum Taker {
 
 impl Decision {
     /// Every decision, in the order they are listed to users.
-    pub const ALL: [Decision; 18] = [
+    pub const ALL: [Decision; 21] = [
         Decision::Acknowledge,
         Decision::RequestInfo,
         Decision::ProvideInfo,
@@ -81,6 +85,10 @@ impl Decision {
         Decision::AskStatus,
         Decision::Close,
         Decision::Correspond,
+        // issue 18: use limits and onward-transfer consent
+        Decision::AskConsent,
+        Decision::GrantConsent,
+        Decision::RefuseConsent,
     ];
 
     /// The stable wire name, the case action's own (`refuse`, `request-info`).
@@ -104,6 +112,9 @@ impl Decision {
             Decision::AskStatus => "ask-status",
             Decision::Close => "close",
             Decision::Correspond => "correspond",
+            Decision::AskConsent => "ask-consent",
+            Decision::GrantConsent => "grant-consent",
+            Decision::RefuseConsent => "refuse-consent",
         }
     }
 
@@ -128,6 +139,11 @@ impl Decision {
             Decision::AskStatus => "question on the progress of the request",
             Decision::Close => "closing the case",
             Decision::Correspond => "correspondence attached to the case",
+            Decision::AskConsent => {
+                "asking the providing State's consent to use what it provided in another case or to send it on"
+            }
+            Decision::GrantConsent => "consent to such a use, with conditions",
+            Decision::RefuseConsent => "refusal of consent to such a use, with reasons",
         }
     }
 
@@ -151,7 +167,8 @@ impl Decision {
             | Decision::AnnounceFollowUp
             | Decision::Withdraw
             | Decision::AskStatus
-            | Decision::Close => Taker::Requesting,
+            | Decision::Close
+            | Decision::AskConsent => Taker::Requesting,
             Decision::Correspond => Taker::Either,
             _ => Taker::Requested,
         }
@@ -256,6 +273,27 @@ pub const FIELDS: &[Field] = &[
         path: "text",
         shape: Shape::Text,
         about: "The text of the correspondence.",
+    },
+    // issue 18: use limits and onward-transfer consent
+    Field {
+        path: "use_conditions",
+        shape: Shape::ListOfText,
+        about: "Conditions on the use of what is provided, besides the case it answers and the purpose stated in the request; they go into the use limits of the evidence packages sent.",
+    },
+    Field {
+        path: "for_case",
+        shape: Shape::ThreadId,
+        about: "The other case of the requesting State (its thread id, thr-…) in which what was provided is to be used.",
+    },
+    Field {
+        path: "onward_to",
+        shape: Shape::State,
+        about: "The third State to which what was provided is to be sent on.",
+    },
+    Field {
+        path: "ask",
+        shape: Shape::Text,
+        about: "The message id of the ask-consent answered (as `custos case show` lists it).",
     },
     Field {
         path: "note",
@@ -450,6 +488,11 @@ pub fn items(decision: Decision) -> &'static [Item] {
                         article::MLA,
                         "Say what was executed and what remains.",
                     ),
+                    opt(
+                        "use_conditions",
+                        article::MLA,
+                        "Any conditions on the use of what is provided, besides its case and the request's purpose.",
+                    ),
                 ]
             }
         }
@@ -462,6 +505,11 @@ pub fn items(decision: Decision) -> &'static [Item] {
                         "List the evidence packages sent with the execution (an empty list when none was sent).",
                     ),
                     opt("note", article::MLA, "Anything to add."),
+                    opt(
+                        "use_conditions",
+                        article::MLA,
+                        "Any conditions on the use of what is provided, besides its case and the request's purpose.",
+                    ),
                 ]
             }
         }
@@ -504,6 +552,60 @@ pub fn items(decision: Decision) -> &'static [Item] {
         }
         D::Close => const { &[opt("note", article::MLA, "Anything to add on closing.")] },
         D::Correspond => const { &[req("text", article::MLA, "Write the correspondence.")] },
+        // issue 18: use limits and onward-transfer consent
+        D::AskConsent => {
+            const {
+                &[
+                    req(
+                        "evidence",
+                        article::MLA,
+                        "List the evidence packages to be used (an empty list asks for the answers given).",
+                    ),
+                    opt(
+                        "for_case",
+                        article::MLA,
+                        "To use them in another case of ours, name it (give this or onward_to, not both).",
+                    ),
+                    opt(
+                        "onward_to",
+                        article::MLA,
+                        "To send them on to a third State, name it (give this or for_case, not both).",
+                    ),
+                    req(
+                        "reasons",
+                        article::MLA,
+                        "Say why the use is needed: what was provided may serve only its case and purpose without prior consent.",
+                    ),
+                    opt("note", article::MLA, "Anything to add."),
+                ]
+            }
+        }
+        D::GrantConsent => {
+            const {
+                &[
+                    req("ask", article::MLA, "Name the ask-consent answered."),
+                    opt(
+                        "conditions",
+                        article::MLA,
+                        "Any conditions the consent is given under.",
+                    ),
+                    opt("note", article::MLA, "Anything to add."),
+                ]
+            }
+        }
+        D::RefuseConsent => {
+            const {
+                &[
+                    req("ask", article::MLA, "Name the ask-consent answered."),
+                    req(
+                        "reasons",
+                        article::MLA,
+                        "Give the reasons for refusing consent.",
+                    ),
+                    opt("note", article::MLA, "Anything to add."),
+                ]
+            }
+        }
     }
 }
 

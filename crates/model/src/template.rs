@@ -78,12 +78,18 @@ pub fn render(kind: RequestKind) -> String {
     out
 }
 
+/// Optional items a decision's template shows all the same: an ask for
+/// consent needs one of its two uses, and shows the onward transfer.
+fn offered(decision: Decision, path: &str) -> bool {
+    decision == Decision::AskConsent && path == "onward_to"
+}
+
 /// The commented template of a decision, as text: its header, every item
 /// it requires or recommends and its note, with example values from the
 /// same invented case.
 pub fn render_decision(decision: Decision) -> String {
     let wanted: BTreeSet<&str> = decision::all_items(decision)
-        .filter(|i| i.need != Need::Optional || i.path == "note")
+        .filter(|i| i.need != Need::Optional || i.path == "note" || offered(decision, i.path))
         .map(|i| i.path)
         .collect();
     let mut out = String::new();
@@ -342,6 +348,12 @@ fn decision_sample(decision: Decision, path: &str) -> Value {
             D::Postpone => {
                 "Executing the request now would interfere with our own ongoing investigation of the same hosting provider."
             }
+            D::AskConsent => {
+                "The same hosting account was used against victims in the Netherlands, whose prosecutors asked us for the records."
+            }
+            D::RefuseConsent => {
+                "The records identify a protected witness; we cannot consent to their transfer to another State."
+            }
             _ =>
                 "The provider has been ordered to delete the data under a court decision in other proceedings.",
         }),
@@ -360,6 +372,12 @@ fn decision_sample(decision: Decision, path: &str) -> Value {
         }
         "request" => json!("thr-6f1c2a4e-8b3d-4c55-9a7e-2d1f0b9c8e71"),
         "escalation" => json!(false),
+        "use_conditions" => json!([
+            "The records are used only for the investigation and prosecution of the offences named in the request."
+        ]),
+        "for_case" => json!("thr-0b7e3c1d-2a4f-4e6b-8c9d-1f2e3a4b5c6d"),
+        "onward_to" => json!("NL"),
+        "ask" => json!("sha256:7f9c2ba4e88f827d616045507605853ed73b8093f6efbc88eb1a6eacfa66ef26"),
         "text" => json!(
             "Our liaison officer will be in your capital next week and can meet the officer handling the request."
         ),
@@ -536,6 +554,10 @@ mod tests {
                         );
                         assert_eq!(at[0].code, validate::Code::RecommendedMissing);
                         assert_eq!(at[0].article, Some(item.article));
+                    }
+                    // An ask for consent without its use names none.
+                    Need::Optional if offered(decision, item.path) => {
+                        assert!(!report.is_valid(), "{decision} {}", item.path)
                     }
                     Need::Optional => {
                         assert!(report.issues.is_empty(), "{decision} {}", item.path)

@@ -157,6 +157,21 @@ pub enum NodeError {
     /// the current signing key, or a key the history does not hold).
     #[error("the key change is refused: {0}")]
     KeyChangeRefused(String),
+    // issue 18: use limits and onward-transfer consent
+    /// What another State provided is to be used beyond the purposes it
+    /// was provided for, and no consent of that State is recorded in the
+    /// case it was provided in (`consent-required`).
+    #[error(
+        "{what} was provided by {provider} in case {case}; {use_for} needs its consent: ask it in that case (`custos case act {case} ask-consent`) and wait for grant-consent"
+    )]
+    ConsentRequired {
+        /// The package id, or "the answer".
+        what: String,
+        provider: String,
+        case: String,
+        /// The use, such as "onward transfer to NL".
+        use_for: String,
+    },
 }
 
 impl From<StoreError> for NodeError {
@@ -207,7 +222,8 @@ impl NodeError {
             | NodeError::SignInRefused
             | NodeError::AccountLocked { .. }
             | NodeError::InvalidUser(_)
-            | NodeError::KeyChangeRefused(_) => Fault::Caller,
+            | NodeError::KeyChangeRefused(_)
+            | NodeError::ConsentRequired { .. } => Fault::Caller,
         }
     }
 }

@@ -178,7 +178,10 @@ async fn an_mla_case_from_acknowledgement_to_closure_reads_the_same_on_both_node
     .await;
     let (fr, de) = both(&net, &thread).await;
     assert_eq!(fr.state, S::Closed);
-    assert!(fr.allowed.is_empty() && de.allowed.is_empty());
+    // Closed after an execution: only consent to a further use of what
+    // was provided may still be asked (issue 18).
+    assert_eq!(fr.allowed, [A::AskConsent]);
+    assert!(de.allowed.is_empty());
     let actions: Vec<A> = fr.timeline.iter().map(|t| t.action).collect();
     assert_eq!(
         actions,

@@ -106,6 +106,71 @@ pub struct ExecuteBody {
         deserialize_with = "text_not_null"
     )]
     pub note: Option<String>,
+    /// Conditions on the use of what is provided, besides the case it
+    /// answers and the purpose stated in the request (issue 18; absent in
+    /// older messages, left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub use_conditions: Vec<String>,
+}
+
+/// Body of an `ask-consent`: the packages to be used (an empty list: the
+/// answers given), the intended use (exactly one of `for_case` and
+/// `onward_to`, which the decision catalogue checks) and the reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskConsentBody {
+    pub evidence: Vec<String>,
+    /// Another case of the asking State (its thread id).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub for_case: Option<String>,
+    /// A third State to send it on to (its code).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub onward_to: Option<String>,
+    pub reasons: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `grant-consent`: the ask answered (its message id) and the
+/// conditions of the consent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantConsentBody {
+    pub ask: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
+}
+
+/// Body of a `refuse-consent`: the ask answered and the reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseConsentBody {
+    pub ask: String,
+    pub reasons: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub note: Option<String>,
 }
 
 /// Body of a `follow-up`: the thread id of the follow-up request.

@@ -67,7 +67,11 @@ pub struct Manifest {
     pub recipients: Vec<StateCode>,
     #[serde(with = "timestamp::micros")]
     pub created_at: OffsetDateTime,
-    /// The use conditions copied from the request, or `null`.
+    /// The purposes the package may serve: the typed form
+    /// [`crate::use_limits::UseLimits`] (the case, the request's purpose,
+    /// the conditions set on its use); older manifests hold the request's
+    /// use conditions as they were, or `null` ([`Manifest::limits`] reads
+    /// either).
     pub use_limits: Value,
     /// The confidentiality conditions copied from the request, or `null`.
     pub confidentiality: Value,
@@ -326,6 +330,12 @@ pub fn check_request_id(id: &str) -> Result<(), ProtocolError> {
 }
 
 impl Manifest {
+    /// The purposes the package may serve, read from `use_limits` in
+    /// either its typed or its older form.
+    pub fn limits(&self) -> crate::use_limits::UseLimits {
+        crate::use_limits::UseLimits::read(&self.use_limits, &self.request)
+    }
+
     /// Checks everything about the manifest that does not need the directory
     /// or the package's bytes: version, request id, recipients, paths (valid,
     /// distinct, no file standing where another file's folder is), hashes,

@@ -24,6 +24,7 @@ pub mod routes;
 mod sealed;
 pub mod text;
 pub mod timestamp;
+pub mod use_limits;
 
 pub use directory::{
     DIRECTORY_ENTRY_PAYLOAD_TYPE, DIRECTORY_PAYLOAD_TYPE, Directory, DirectoryEntry, DirectoryList,

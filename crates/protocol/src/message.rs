@@ -21,8 +21,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::case_bodies::{
-    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, text_not_null,
+    self, AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody,
+    ExtendBody, FollowUpBody, GrantConsentBody, PostponeBody, ReasonsBody, RefuseConsentBody,
+    StatusBody, StatusQueryBody, text_not_null,
 };
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
@@ -57,11 +58,15 @@ pub enum MessageKind {
     StatusQuery,
     Status,
     Correspondence,
+    // issue 18: use limits and onward-transfer consent
+    AskConsent,
+    GrantConsent,
+    RefuseConsent,
 }
 
 impl MessageKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [MessageKind; 21] = [
+    pub const ALL: [MessageKind; 24] = [
         MessageKind::Submit,
         MessageKind::Acknowledge,
         MessageKind::RequestInfo,
@@ -83,6 +88,10 @@ impl MessageKind {
         MessageKind::StatusQuery,
         MessageKind::Status,
         MessageKind::Correspondence,
+        // issue 18: use limits and onward-transfer consent
+        MessageKind::AskConsent,
+        MessageKind::GrantConsent,
+        MessageKind::RefuseConsent,
     ];
 
     /// The stable wire name, such as `request-info`.
@@ -109,6 +118,9 @@ impl MessageKind {
             MessageKind::StatusQuery => "status-query",
             MessageKind::Status => "status",
             MessageKind::Correspondence => "correspondence",
+            MessageKind::AskConsent => "ask-consent",
+            MessageKind::GrantConsent => "grant-consent",
+            MessageKind::RefuseConsent => "refuse-consent",
         }
     }
 
@@ -145,6 +157,9 @@ impl MessageKind {
             MessageKind::StatusQuery => "application/vnd.custos.message.status-query.v1+json",
             MessageKind::Status => "application/vnd.custos.message.status.v1+json",
             MessageKind::Correspondence => "application/vnd.custos.message.correspondence.v1+json",
+            MessageKind::AskConsent => "application/vnd.custos.message.ask-consent.v1+json",
+            MessageKind::GrantConsent => "application/vnd.custos.message.grant-consent.v1+json",
+            MessageKind::RefuseConsent => "application/vnd.custos.message.refuse-consent.v1+json",
         }
     }
 
@@ -203,6 +218,9 @@ impl MessageKind {
             MessageKind::FollowUp => Decision::AnnounceFollowUp,
             MessageKind::StatusQuery => Decision::AskStatus,
             MessageKind::Correspondence => Decision::Correspond,
+            MessageKind::AskConsent => Decision::AskConsent,
+            MessageKind::GrantConsent => Decision::GrantConsent,
+            MessageKind::RefuseConsent => Decision::RefuseConsent,
         })
     }
 
@@ -340,6 +358,10 @@ pub enum Body {
     /// A `status-query`: a note, and whether it is an escalation.
     StatusQuery(StatusQueryBody),
     Correspondence(CorrespondenceBody),
+    // issue 18: use limits and onward-transfer consent
+    AskConsent(AskConsentBody),
+    GrantConsent(GrantConsentBody),
+    RefuseConsent(RefuseConsentBody),
     /// The body of every kind that carries a note only
     /// ([`MessageKind::carries_note`]).
     Note(NoteBody),
@@ -368,6 +390,9 @@ impl Body {
             MessageKind::Status => read(value, Body::Status),
             MessageKind::StatusQuery => read(value, Body::StatusQuery),
             MessageKind::Correspondence => read(value, Body::Correspondence),
+            MessageKind::AskConsent => read(value, Body::AskConsent),
+            MessageKind::GrantConsent => read(value, Body::GrantConsent),
+            MessageKind::RefuseConsent => read(value, Body::RefuseConsent),
             MessageKind::Acknowledge
             | MessageKind::RequestInfo
             | MessageKind::ProvideInfo
@@ -401,6 +426,9 @@ impl Body {
             Body::Status(b) => serde_json::to_value(b),
             Body::StatusQuery(b) => serde_json::to_value(b),
             Body::Correspondence(b) => serde_json::to_value(b),
+            Body::AskConsent(b) => serde_json::to_value(b),
+            Body::GrantConsent(b) => serde_json::to_value(b),
+            Body::RefuseConsent(b) => serde_json::to_value(b),
             Body::Note(b) => serde_json::to_value(b),
         }
         .unwrap_or_else(|_| Value::Object(serde_json::Map::new()))

@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use common::*;
 use custos_model::refusal::{Ground, Refusal};
 use custos_protocol::case_bodies::{
-    ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody,
+    AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody,
+    ExtendBody, FollowUpBody, GrantConsentBody, PostponeBody, ReasonsBody, RefuseConsentBody,
+    StatusBody, StatusQueryBody,
 };
 use custos_protocol::{
     Body, ErrorCode, Message, MessageId, MessageKind, NoteBody, RefuseBody, SubmitBody,
@@ -178,14 +179,20 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
             MessageKind::DeclineExtension,
             Body::DeclineExtension(ReasonsBody { reasons, note })
         )),
-        (any::<bool>(), texts.clone(), arb_note()).prop_map(|(partly, evidence, note)| (
-            if partly {
-                MessageKind::ExecutePartly
-            } else {
-                MessageKind::Execute
-            },
-            Body::Execute(ExecuteBody { evidence, note })
-        )),
+        (any::<bool>(), texts.clone(), arb_note(), texts.clone()).prop_map(
+            |(partly, evidence, note, use_conditions)| (
+                if partly {
+                    MessageKind::ExecutePartly
+                } else {
+                    MessageKind::Execute
+                },
+                Body::Execute(ExecuteBody {
+                    evidence,
+                    note,
+                    use_conditions
+                })
+            )
+        ),
         (".*", arb_note()).prop_map(|(request, note)| (
             MessageKind::FollowUp,
             Body::FollowUp(FollowUpBody { request, note })
@@ -201,6 +208,36 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
         ".*".prop_map(|text| (
             MessageKind::Correspondence,
             Body::Correspondence(CorrespondenceBody { text })
+        )),
+        // issue 18: use limits and onward-transfer consent
+        (
+            texts.clone(),
+            prop::option::of(".*"),
+            prop::option::of(".*"),
+            ".*",
+            arb_note()
+        )
+            .prop_map(|(evidence, for_case, onward_to, reasons, note)| (
+                MessageKind::AskConsent,
+                Body::AskConsent(AskConsentBody {
+                    evidence,
+                    for_case,
+                    onward_to,
+                    reasons,
+                    note
+                })
+            )),
+        (".*", texts.clone(), arb_note()).prop_map(|(ask, conditions, note)| (
+            MessageKind::GrantConsent,
+            Body::GrantConsent(GrantConsentBody {
+                ask,
+                conditions,
+                note
+            })
+        )),
+        (".*", ".*", arb_note()).prop_map(|(ask, reasons, note)| (
+            MessageKind::RefuseConsent,
+            Body::RefuseConsent(RefuseConsentBody { ask, reasons, note })
         )),
     ]
 }

@@ -33,7 +33,9 @@ mod postgres_alerts;
 mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
+mod postgres_received;
 mod postgres_write;
+mod received;
 mod records;
 mod rows;
 mod sqlite;
@@ -43,6 +45,7 @@ mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_joined;
 mod sqlite_people;
+mod sqlite_received;
 mod sqlite_scan;
 mod sqlite_witness;
 mod sqlite_write;
@@ -70,6 +73,7 @@ pub use ledger::{
     Spent, StoredCheckpoint,
 };
 pub use people::{SessionOutcome, SessionRecord, SignInState, TokenRecord, UserRecord};
+pub use received::{ReceivedFile, ReceivedOrigin};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
@@ -789,6 +793,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         message: &OutgoingMessage,
         alert: Option<&NewAlert>,
     ) -> Result<bool, StoreError>;
+
+    // -- issue 18: use limits. The index of what other States provided
+    // (`received.rs`; `sqlite_received.rs`, `postgres_received.rs`).
+
+    /// Indexes a received package: its origin and the SHA-256 of each of
+    /// its files. Indexing it again changes nothing.
+    async fn index_received(
+        &self,
+        origin: &ReceivedOrigin,
+        hashes: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Every received package indexed, by package id.
+    async fn received_origins(&self) -> Result<Vec<ReceivedOrigin>, StoreError>;
+
+    /// The files of received packages whose SHA-256 is one of `hashes`.
+    async fn received_files(&self, hashes: &[String]) -> Result<Vec<ReceivedFile>, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

@@ -1209,4 +1209,25 @@ impl Store for PgStore {
         self.pg_record_outgoing_once_alerting(fired, message, alert)
             .await
     }
+
+    // -- issue 18: use limits (`postgres_received.rs`).
+
+    async fn index_received(
+        &self,
+        origin: &crate::ReceivedOrigin,
+        hashes: &[String],
+    ) -> Result<(), StoreError> {
+        self.pg_index_received(origin, hashes).await
+    }
+
+    async fn received_origins(&self) -> Result<Vec<crate::ReceivedOrigin>, StoreError> {
+        self.pg_received_origins().await
+    }
+
+    async fn received_files(
+        &self,
+        hashes: &[String],
+    ) -> Result<Vec<crate::ReceivedFile>, StoreError> {
+        self.pg_received_files(hashes).await
+    }
 }

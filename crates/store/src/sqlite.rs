@@ -1176,4 +1176,25 @@ impl Store for SqliteStore {
         self.sqlite_record_outgoing_once_alerting(fired, message, alert)
             .await
     }
+
+    // -- issue 18: use limits (`sqlite_received.rs`).
+
+    async fn index_received(
+        &self,
+        origin: &crate::ReceivedOrigin,
+        hashes: &[String],
+    ) -> Result<(), StoreError> {
+        self.sqlite_index_received(origin, hashes).await
+    }
+
+    async fn received_origins(&self) -> Result<Vec<crate::ReceivedOrigin>, StoreError> {
+        self.sqlite_received_origins().await
+    }
+
+    async fn received_files(
+        &self,
+        hashes: &[String],
+    ) -> Result<Vec<crate::ReceivedFile>, StoreError> {
+        self.sqlite_received_files(hashes).await
+    }
 }

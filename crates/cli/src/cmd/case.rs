@@ -29,7 +29,7 @@ pub enum CaseCommand {
     /// Actions: acknowledge, request-info, provide-info, consult, accept-conditions,
     /// decline-conditions, postpone, refuse, confirm-preservation, extend-preservation,
     /// decline-extension, execute-partly, execute-wholly, announce-follow-up, withdraw,
-    /// ask-status, close, correspond.
+    /// ask-status, close, correspond, ask-consent, grant-consent, refuse-consent.
     ///
     /// The body (--file) is a decision draft for the action, as
     /// `custos request template ACTION` prints it and `custos request validate`
@@ -40,9 +40,13 @@ pub enum CaseCommand {
     ///   confirm-preservation  {"took_effect": "YYYY-MM-DD", "days": 90}
     ///   extend-preservation   {"until": "YYYY-MM-DD"}
     ///   decline-extension     {"reasons": "..."}
-    ///   execute-partly/-wholly {"evidence": ["sha256:..."]}
+    ///   execute-partly/-wholly {"evidence": ["sha256:..."], "use_conditions": ["..."]}
     ///   announce-follow-up    {"request": "thr-..."}
     ///   correspond            {"text": "..."}
+    ///   ask-consent           {"evidence": ["sha256:..."], "onward_to": "NL", "reasons": "..."}
+    ///                         (or "for_case": "thr-..." to use it in another case of ours)
+    ///   grant-consent         {"ask": "sha256:<the ask's message id>", "conditions": ["..."]}
+    ///   refuse-consent        {"ask": "sha256:...", "reasons": "..."}
     ///   the others            {} or {"note": "..."}
     /// Without --file the body is {}. A draft or body that does not validate is
     /// refused with one line per problem (code, field, article) and exit code 1.
@@ -239,6 +243,31 @@ fn print_case(v: &CaseDetail) {
     }
     for e in &v.evidence {
         println!("evidence   {}", escape(e));
+    }
+    // What is provided serves this case only (issue 18).
+    let limits = &v.use_limits;
+    if let Some(p) = &limits.purpose {
+        println!("purpose    {}", escape(p));
+    }
+    for c in &limits.conditions {
+        println!("use limit  {}", escape(c));
+    }
+    for c in &limits.consents {
+        println!(
+            "consent    {} {} for {}: {}{}",
+            c.use_for,
+            escape(&c.target),
+            if c.evidence.is_empty() {
+                "the answers".to_owned()
+            } else {
+                c.evidence.join(", ")
+            },
+            c.answer,
+            c.answered_by
+                .as_deref()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default()
+        );
     }
     println!("timeline");
     for t in &v.timeline {

@@ -251,6 +251,8 @@ fn requested_side(a: CaseAction) -> bool {
             | CaseAction::Withdraw
             | CaseAction::AskStatus
             | CaseAction::Close
+            // issue 18: use limits and onward-transfer consent
+            | CaseAction::AskConsent
     )
 }
 
@@ -438,7 +440,12 @@ fn action_body(action: CaseAction) -> Value {
     match action.decision() {
         Some(decision) => {
             let mut body = validate::parse(&template::render_decision(decision)).unwrap();
-            if matches!(decision, Decision::ExecutePartly | Decision::ExecuteWholly) {
+            // issue 18: an ask for consent names the answers given (no
+            // package was linked on the way).
+            if matches!(
+                decision,
+                Decision::ExecutePartly | Decision::ExecuteWholly | Decision::AskConsent
+            ) {
                 body["evidence"] = json!([]);
             }
             body
@@ -467,6 +474,12 @@ fn path_to(action: CaseAction) -> (RequestKind, Vec<(&'static str, CaseAction)>)
         }
         A::AnswerStatus => (mla, vec![("FR", A::AskStatus)]),
         A::Close => (mla, vec![ack, ("DE", A::ExecuteWholly)]),
+        // issue 18: use limits and onward-transfer consent
+        A::AskConsent => (mla, vec![ack, ("DE", A::ExecuteWholly)]),
+        A::GrantConsent | A::RefuseConsent => (
+            mla,
+            vec![ack, ("DE", A::ExecuteWholly), ("FR", A::AskConsent)],
+        ),
         A::Submit => unreachable!("sending a request is not a case action"),
     }
 }
@@ -508,7 +521,19 @@ async fn act(w: &World, action: CaseAction, role: Role, allowed: bool) -> Outcom
         w.mla.clone()
     };
     w.net.clock.advance(time::Duration::minutes(1));
-    let body = json!({ "action": action.as_str(), "body": action_body(action) });
+    let mut action_body = action_body(action);
+    // issue 18: an answer to an ask for consent cites the ask.
+    if allowed && matches!(action, CaseAction::GrantConsent | CaseAction::RefuseConsent) {
+        let case = w.node(state).case(&id, &operator()).await.unwrap();
+        let ask = case
+            .timeline
+            .iter()
+            .rev()
+            .find(|t| t.action == CaseAction::AskConsent)
+            .expect("the path asked for consent");
+        action_body["ask"] = json!(ask.message_id);
+    }
+    let body = json!({ "action": action.as_str(), "body": action_body });
     call(
         w.node(state),
         Method::POST,

@@ -115,6 +115,26 @@ fn check_decision_body(decision: Decision, draft: &Value, r: &mut Report) {
                 );
             }
         }
+        // issue 18: use limits and onward-transfer consent
+        Decision::AskConsent => {
+            let case = lookup(draft, "for_case").is_some();
+            let onward = lookup(draft, "onward_to").is_some();
+            if !case && !onward {
+                r.error(
+                    Code::MissingRequired,
+                    "for_case",
+                    None,
+                    "name the intended use: another case of yours (for_case) or a third State (onward_to)".to_owned(),
+                );
+            } else if case && onward {
+                r.error(
+                    Code::NotOneOf,
+                    "onward_to",
+                    None,
+                    "ask for one use at a time: for_case or onward_to, not both".to_owned(),
+                );
+            }
+        }
         _ => {}
     }
 }

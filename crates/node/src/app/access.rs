@@ -319,6 +319,11 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::AcknowledgeAlert, [A, A, A, R, R, A]),
     (Operation::ReadStatistics, [A, A, A, A, A, A]),
     (Operation::ReadMetrics, [R, R, R, R, R, A]),
+    // issue 18: use limits and onward-transfer consent. Consent is the
+    // central authority's decision, like a refusal.
+    (Operation::Act(Action::AskConsent), [R, A, R, R, R, R]),
+    (Operation::Act(Action::GrantConsent), [R, A, R, R, R, R]),
+    (Operation::Act(Action::RefuseConsent), [R, A, R, R, R, R]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).

@@ -16,8 +16,8 @@
 use std::collections::{HashMap, HashSet};
 
 use custos_case::{
-    Act, Action, CaseEvent, ClockKind, ClockStatus, NotAllowed, ProposedDeadline, RefusalCode,
-    Settings, Side, State, Submission, Urgency,
+    Act, Action, CaseEvent, ClockKind, ClockStatus, ConsentUse, NotAllowed, ProposedDeadline,
+    RefusalCode, Settings, Side, State, Submission, Urgency,
 };
 use custos_model::decision::Decision;
 use custos_model::validate::{Code, Issue, Severity};
@@ -154,6 +154,10 @@ pub struct CaseDetail {
     pub conditions: Vec<String>,
     /// Evidence package ids linked by executions.
     pub evidence: Vec<String>,
+    /// What is provided in the case may serve (issue 18): the case, the
+    /// request's purpose, the providing State's conditions, and the asks
+    /// for consent to other uses with their answers.
+    pub use_limits: super::uselimits::UseLimitsView,
     pub timeline: Vec<TimelineItem>,
     pub refused: Vec<RefusedItem>,
 }
@@ -289,6 +293,12 @@ impl Derived {
             counterpart_allowed: v.allowed.of(self.side.other()).to_vec(),
             conditions: v.facts.conditions.clone(),
             evidence: v.facts.evidence.clone(),
+            use_limits: super::uselimits::use_limits_view(
+                &self.request.id,
+                &self.request.draft,
+                &self.bodies,
+                v,
+            ),
             timeline: v
                 .timeline
                 .iter()
@@ -425,6 +435,26 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
         Body::Status(_) => Act::AnswerStatus,
         Body::StatusQuery(_) => Act::AskStatus,
         Body::Correspondence(_) => Act::Correspond,
+        // issue 18: use limits and onward-transfer consent
+        Body::AskConsent(b) => Act::AskConsent {
+            evidence: b.evidence.clone(),
+            use_for: match (&b.for_case, &b.onward_to) {
+                (Some(case), None) => ConsentUse::OtherCase(case.clone()),
+                (None, Some(state)) => ConsentUse::OnwardTransfer(state.clone()),
+                _ => {
+                    return Err("an ask-consent names one use: for_case or onward_to".to_owned());
+                }
+            },
+            reasons: b.reasons.clone(),
+        },
+        Body::GrantConsent(b) => Act::GrantConsent {
+            ask: b.ask.clone(),
+            conditions: b.conditions.clone(),
+        },
+        Body::RefuseConsent(b) => Act::RefuseConsent {
+            ask: b.ask.clone(),
+            reasons: b.reasons.clone(),
+        },
         Body::Note(_) => match kind {
             MessageKind::Acknowledge => Act::Acknowledge,
             MessageKind::RequestInfo => Act::RequestInfo,

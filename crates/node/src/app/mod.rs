@@ -42,6 +42,7 @@ pub mod rota;
 pub mod secrets;
 pub mod signin;
 pub mod tokens;
+pub mod uselimits;
 pub mod users;
 pub mod views;
 pub mod workers;
@@ -72,6 +73,7 @@ pub use requests::SendReport;
 pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
 pub use tokens::{NewToken, TokenRequest};
+pub use uselimits::{ConsentCited, ConsentView, UseLimitsView};
 pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};
 pub use views::{
     ForkView, HistoryEvent, MessageView, NodeCounts, OutboxView, RefusalView, RequestSummary,

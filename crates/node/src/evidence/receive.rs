@@ -550,6 +550,11 @@ impl Node {
         blocking(move || move_to_received(&f, &h)).await?;
         drop(lock);
         self.staging.release(&hex);
+        // The index of what other States provided (issue 18); a failure
+        // here is made good lazily, before any use is checked.
+        if let Err(e) = self.index_manifest(&package, &manifest).await {
+            tracing::warn!(package = %package, error = %e, "could not index a received package's files");
+        }
         tracing::info!(package = %package, from = %manifest.sender, segments = manifest.segments.len(), "accepted an evidence package");
 
         // The proof is kept beside the receipt and returned with it; a node

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::StateCode;
+use custos_protocol::use_limits::UseLimits;
 use custos_protocol::{Directory, timestamp};
 use custos_seal::EncryptionIdentity;
 use serde_json::{Value, json};
@@ -110,7 +111,16 @@ impl Node {
             keys,
             signing_key,
             created_at: timestamp::truncate(now),
-            use_limits: field("use_conditions"),
+            use_limits: UseLimits {
+                case: record.id.clone(),
+                purpose: record
+                    .draft
+                    .get("purpose")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                conditions: UseLimits::conditions_of(record.draft.get("use_conditions")),
+            }
+            .to_value(),
             confidentiality: field("confidentiality"),
             segment_size,
         })
@@ -134,6 +144,16 @@ impl Node {
             })
             .await,
         )?;
+        // Files another State provided are sealed for a third State only
+        // with that State's consent (issue 18): the package is removed
+        // otherwise, never logged or sent.
+        let consents = match self.check_seal_use(&sealed.manifest).await {
+            Ok(consents) => consents,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&sealed.dir);
+                return Err(e);
+            }
+        };
         let m = &sealed.manifest;
         let now = self.clock.now();
         let entry = Entry::new(EntryKind::EvidenceSealed, now, actor.label())
@@ -146,6 +166,7 @@ impl Node {
                 "segments": m.segments.len(),
                 "segment_size": m.content.segment_size,
                 "recipients": m.recipients,
+                "consents": consents,
             }))
             .encode()?;
         self.store.queue_ledger(&[entry], now).await?;
@@ -192,9 +213,39 @@ impl Node {
         progress: Arc<dyn Progress>,
         actor: &Actor,
     ) -> Result<Report, NodeError> {
-        let case = self.package_case(&pkg);
+        self.open_evidence_for(pkg, out, None, progress, actor)
+            .await
+    }
+
+    /// [`Node::open_evidence`] for use in case `for_case` (issue 18): a
+    /// package another State provided for another case is opened there
+    /// only with that State's consent, which the entries cite.
+    pub async fn open_evidence_for(
+        &self,
+        pkg: PathBuf,
+        out: PathBuf,
+        for_case: Option<&str>,
+        progress: Arc<dyn Progress>,
+        actor: &Actor,
+    ) -> Result<Report, NodeError> {
+        let checked = self.package_manifest_checked(&pkg).ok();
+        let case = checked.as_ref().map(|m| m.manifest.request.clone());
         self.authorize(actor, Operation::OpenEvidence, case.as_deref())
             .await?;
+        let consent = match (&checked, for_case) {
+            (Some(view), Some(for_case)) => {
+                self.check_other_case_use(&view.manifest, &view.package_id, for_case)
+                    .await?
+            }
+            (None, Some(_)) => {
+                return Err(NodeError::EvidencePackage {
+                    path: pkg.display().to_string(),
+                    problem: "the manifest does not verify, so its use limits cannot be checked"
+                        .into(),
+                });
+            }
+            _ => None,
+        };
         let out_text = out.display().to_string();
         let report = self
             .check_package(move |directory, identities| {
@@ -202,23 +253,31 @@ impl Node {
             })
             .await?;
         let now = self.clock.now();
+        let mut opened_detail = report_detail(&report);
+        let mut exported_detail = json!({
+            "what": "evidence-files",
+            "to": out_text,
+            "files": report.files_written,
+        });
+        if let Some(for_case) = for_case {
+            for detail in [&mut opened_detail, &mut exported_detail] {
+                detail["for_case"] = json!(for_case);
+                detail["consent"] = json!(consent);
+            }
+        }
         let opened = report_entry(
             EntryKind::EvidenceOpened,
             &report,
             now,
             &actor.label(),
-            report_detail(&report),
+            opened_detail,
         )?;
         let exported = report_entry(
             EntryKind::Exported,
             &report,
             now,
             &actor.label(),
-            json!({
-                "what": "evidence-files",
-                "to": out_text,
-                "files": report.files_written,
-            }),
+            exported_detail,
         )?;
         self.store.queue_ledger(&[opened, exported], now).await?;
         Ok(report)

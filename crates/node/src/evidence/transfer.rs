@@ -271,6 +271,10 @@ impl Node {
                 ),
             ));
         }
+        // A package another State sealed goes on to a third State only
+        // with that State's consent (issue 18).
+        self.check_forward_use(manifest, &package.verified.package_id, to)
+            .await?;
         let started = Instant::now();
         let mut delay = FIRST_BACKOFF;
         let mut sent = Tally::default();
@@ -581,6 +585,13 @@ impl Node {
             problem: format!("cannot keep the receipt: {e}"),
         })?;
         if !already_logged {
+            // The consent a forwarded package relies on, cited (issue 18).
+            let consent = self
+                .check_forward_use(manifest, package_id, to)
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.grant);
             let now = self.clock.now();
             let sent_entry = Entry::new(
                 EntryKind::EvidenceSent,
@@ -595,6 +606,7 @@ impl Node {
                 "segments": manifest.segments.len(),
                 "bytes": bytes,
                 "sent_by_this_run": { "segments": sent.segments, "bytes": sent.bytes },
+                "consent": consent,
             }))
             .encode()?;
             let receipt_entry = Entry::new(

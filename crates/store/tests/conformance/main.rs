@@ -38,6 +38,7 @@ mod federation;
 mod joined;
 mod ledger;
 mod people;
+mod received;
 mod witness;
 
 use access::*;
@@ -47,6 +48,7 @@ use federation::*;
 use joined::*;
 use ledger::*;
 use people::*;
+use received::*;
 use witness::*;
 
 const POSTGRES_URL_VAR: &str = "CUSTOS_TEST_POSTGRES_URL";
@@ -1048,6 +1050,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    // issue 18: use limits
+    received_files_are_indexed_once_and_found_by_hash,
     a_case_is_stale_until_derived_and_again_when_its_thread_changes,
     cases_are_listed_open_first_by_urgency_then_due_then_newest,
     a_clock_event_fires_once_with_its_history_event,

@@ -93,6 +93,12 @@ pub struct OpenArgs {
     /// The folder to write the files to (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The case the files are opened for, when it is not the one the
+    /// package answers: a package another State provided is used in
+    /// another case only with its consent (`ask-consent` in the case it was
+    /// provided in), which the custody entries then cite.
+    #[arg(long, value_name = "ID")]
+    pub for_case: Option<String>,
     /// The node's data directory.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
@@ -251,9 +257,10 @@ fn open(args: OpenArgs) -> anyhow::Result<ExitCode> {
         let (_, node) = super::node::open(&args.data).await?;
         let progress: Arc<dyn Progress> = Arc::new(CliProgress::new());
         anyhow::Ok(
-            node.open_evidence(
+            node.open_evidence_for(
                 args.package.clone(),
                 args.out.clone(),
+                args.for_case.as_deref(),
                 progress,
                 &crate::operator::operator()?,
             )
@@ -309,7 +316,15 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
         "  created {}",
         custos_protocol::timestamp::format(manifest.created_at)
     );
-    println!("  use limits: {}", escape(&manifest.use_limits.to_string()));
+    let limits = manifest.limits();
+    println!("  use limits: case {}", escape(&limits.case));
+    if let Some(purpose) = &limits.purpose {
+        println!("    purpose: {}", escape(purpose));
+    }
+    for c in &limits.conditions {
+        println!("    condition: {}", escape(c));
+    }
+    println!("    any other use needs the consent of {}", manifest.sender);
     println!(
         "  confidentiality: {}",
         escape(&manifest.confidentiality.to_string())

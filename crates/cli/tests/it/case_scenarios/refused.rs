@@ -175,7 +175,13 @@ fn invalid_before_sending(
 /// hostile `from` with its real signing key and sealed to the other node
 /// (and to itself), as the node would seal it but with none of its checks;
 /// it follows the last step of `theirs`, the other node's view.
-fn forge(net: &Network, theirs: &Value, from: &str, action: CaseAction, body: Value) -> Vec<u8> {
+pub(super) fn forge(
+    net: &Network,
+    theirs: &Value,
+    from: &str,
+    action: CaseAction,
+    body: Value,
+) -> Vec<u8> {
     let to = other(from);
     let id = theirs["id"].as_str().expect("a case id");
     let prev: MessageId = timeline(theirs)
