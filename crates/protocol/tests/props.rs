@@ -184,7 +184,12 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
             } else {
                 MessageKind::Execute
             },
-            Body::Execute(ExecuteBody { evidence, note })
+            Body::Execute(ExecuteBody {
+                evidence,
+                note,
+                confidential: None,
+                personal_data: None,
+            })
         )),
         (".*", arb_note()).prop_map(|(request, note)| (
             MessageKind::FollowUp,

@@ -112,6 +112,7 @@ impl Node {
             created_at: timestamp::truncate(now),
             use_limits: field("use_conditions"),
             confidentiality: field("confidentiality"),
+            personal_data: None,
             segment_size,
         })
     }
