@@ -296,6 +296,11 @@ mod tests {
             alerts::SHIFT,
             alerts::ALERTS,
             alerts::ALERT_ACK,
+            // issue 18: confidentiality and personal-data conditions
+            routes::CASE_ASSIGNEES,
+            routes::CASE_ASSIGNEE,
+            routes::CASE_EXPORT,
+            routes::CASE_PERSONAL_DATA,
         ]
         .into_iter()
         .map(str::to_owned)
