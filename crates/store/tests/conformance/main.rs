@@ -32,6 +32,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 mod access;
+mod assignments;
 mod alerts;
 mod cases;
 mod federation;
@@ -41,6 +42,7 @@ mod people;
 mod witness;
 
 use access::*;
+use assignments::*;
 use alerts::*;
 use cases::*;
 use federation::*;
@@ -1112,6 +1114,8 @@ conformance!(
     the_rota_and_alerts_are_kept_with_their_ledger_entries,
     an_alert_is_written_in_the_transaction_of_its_cause,
     sign_in_events_are_recorded_with_their_state_change,
+    // issue 18: confidentiality
+    assignments_and_marks_are_kept_with_their_entries_and_hide_cases_from_listings,
 );
 
 #[test]
