@@ -13,7 +13,13 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-use custos_model::{RequestKind, template, validate};
+use std::sync::Arc;
+
+use custos_model::{RequestKind, StateCode, template, validate};
+use custos_node::evidence::pipeline::NoProgress;
+use custos_node::evidence::transfer::{SendObserver, SendOptions};
+use custos_protocol::case_bodies::PersonalData;
+use custos_protocol::evidence::MIN_SEGMENT_SIZE;
 use custos_node::app::assignments::CONFIDENTIAL_NOT_ASSIGNED;
 use custos_node::app::{Actor, CaseAction, CaseFilter, RequestFilter, Role, Roles};
 use custos_node::{Node, NodeError};
@@ -23,7 +29,8 @@ use serde_json::{Value, json};
 use time::Duration;
 
 async fn network(postgres: bool) -> Option<Network> {
-    let mut builder = NetworkBuilder::new(&["FR", "DE"]);
+    // Served on 127.0.0.1: messages and evidence go over real HTTP.
+    let mut builder = NetworkBuilder::new(&["FR", "DE"]).served();
     if postgres {
         let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
             println!("skipped: {POSTGRES_URL_VAR} is not set");
@@ -103,15 +110,44 @@ async fn refused_rows(node: &TestNode, person: &str) -> Vec<custos_store::Access
         .collect()
 }
 
-/// The queued ledger entries of `kind`, as JSON.
-async fn entries(node: &TestNode, kind: &str) -> Vec<Value> {
-    node.store
+/// The ledger entries of `kind`, queued or appended (the sequencer runs),
+/// as JSON with their content ids.
+async fn logged(node: &TestNode, kind: &str) -> Vec<(String, Value)> {
+    // Queued first: an entry appended in between is then read appended.
+    let mut raw: Vec<Vec<u8>> = node
+        .store
         .pending_ledger(100_000)
         .await
         .unwrap()
         .into_iter()
-        .map(|p| serde_json::from_slice::<Value>(&p.entry).unwrap())
-        .filter(|e| e["kind"] == kind)
+        .map(|p| p.entry)
+        .collect();
+    for e in node.store.ledger_entries(0, 100_000).await.unwrap() {
+        if !raw.contains(&e.entry) {
+            raw.push(e.entry);
+        }
+    }
+    raw.into_iter()
+        .map(|bytes| {
+            (
+                custos_seal::content_id(&bytes),
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        })
+        .filter(|(_, e)| e["kind"] == kind)
+        .collect()
+}
+
+/// The ledger entries of `kind`, as JSON.
+async fn entries(node: &TestNode, kind: &str) -> Vec<Value> {
+    logged(node, kind).await.into_iter().map(|(_, e)| e).collect()
+}
+
+async fn exported_ids(node: &TestNode) -> Vec<String> {
+    logged(node, "case-exported")
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
         .collect()
 }
 
@@ -198,10 +234,9 @@ async fn a_confidential_request_is_shown_only_to_the_people_assigned(postgres: b
         "for the prosecutor's file 12/2026"
     );
     assert_eq!(logged[0]["detail"]["confidential"], true);
-    assert_eq!(
-        custos_seal::content_id(&serde_json::to_vec(&logged[0]).unwrap()).len(),
-        export.ledger_entry.len()
-    );
+    // The export names the entry that records it.
+    let ids: Vec<String> = exported_ids(de).await;
+    assert!(ids.contains(&export.ledger_entry), "{ids:?}");
 
     // Unassigned, hidden again.
     de.unassign_case(&duty, &thread, "carla").await.unwrap();
@@ -298,6 +333,110 @@ async fn a_confidential_answer_hides_the_case_and_its_personal_data_conditions_a
     // Germany, which sent it, holds the same conditions.
     let sent = de.personal_data(&officer("DE"), &thread).await.unwrap();
     assert_eq!(sent.items, held.items);
+}
+
+struct Quiet;
+
+impl SendObserver for Quiet {
+    fn say(&self, _line: &str) {}
+    fn start(&self, _total: u64, _label: &str) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+async fn a_package_marked_confidential_hides_its_case_and_carries_its_personal_data(
+    postgres: bool,
+) {
+    let Some(net) = network(postgres).await else {
+        return;
+    };
+    let thread = send(&net, template_of(RequestKind::Mla)).await;
+    let (fr, de) = (net.node("FR"), net.node("DE"));
+    let fabien = person("fabien", &[Role::Caseworker]);
+    let dpo = person("dora", &[Role::DataProtectionOfficer]);
+    assert_eq!(listed(fr, &fabien, &thread).await, (true, true));
+
+    // Germany seals a package it marks confidential, with the conditions
+    // of the personal data in it, and sends it to France.
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("log.txt");
+    std::fs::write(&log, b"2026-11-20 10:00 203.0.113.7 subscriber 4711\n").unwrap();
+    let fr_code: StateCode = "FR".parse().unwrap();
+    let mut options = de
+        .evidence_seal_options(&thread, &[fr_code], MIN_SEGMENT_SIZE, &officer("DE"))
+        .await
+        .unwrap();
+    options.confidentiality = json!({"required": true, "reasons": "An informant is named."});
+    options.personal_data = Some(PersonalData {
+        categories: vec!["traffic data".into()],
+        conditions: vec!["Not to be passed on without our consent.".into()],
+        delete_by: Some(
+            time::Date::from_calendar_date(2027, time::Month::March, 31).unwrap(),
+        ),
+    });
+    let out = scratch.path().join("pkg");
+    de.seal_evidence(
+        vec![log],
+        options,
+        out.clone(),
+        Arc::new(NoProgress),
+        &officer("DE"),
+    )
+    .await
+    .unwrap();
+    let local = de.check_package_for_send(&out).unwrap();
+    let send_options = SendOptions {
+        retry_for: std::time::Duration::from_secs(30),
+        ..SendOptions::default()
+    };
+    let sent = de
+        .send_evidence(&local, fr_code, &send_options, &Quiet, &officer("DE"))
+        .await
+        .unwrap();
+
+    // On France's node the case and the package are for those assigned.
+    assert_eq!(listed(fr, &fabien, &thread).await, (false, false));
+    let packages = |actor: Actor| async move {
+        fr.received_packages(&actor)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.manifest.map(|m| m.package_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(packages(officer("FR")).await, [sent.package.clone()]);
+    assert!(packages(fabien.clone()).await.is_empty());
+    let why = fr.case_assignees(&officer("FR"), &thread).await.unwrap();
+    assert_eq!(why.confidential_because, [format!("package:{}", sent.package)]);
+
+    // The DPO lists the package's personal data, conditions and date.
+    let held = fr.personal_data(&dpo, &thread).await.unwrap();
+    assert_eq!(held.items.len(), 1, "{held:?}");
+    let item = &held.items[0];
+    assert_eq!((item.source.as_str(), item.id.as_str()), ("package", sent.package.as_str()));
+    assert_eq!(item.categories, ["traffic data"]);
+    assert_eq!(item.conditions, ["Not to be passed on without our consent."]);
+    assert!(item.confidential);
+    assert_eq!(held.deletion_date.as_deref(), Some("2027-03-31"));
+
+    // Assigned, the caseworker sees both again.
+    add_user(fr, "fabien", Role::Caseworker).await;
+    fr.assign_case(&officer("FR"), &thread, "fabien")
+        .await
+        .unwrap();
+    assert_eq!(listed(fr, &fabien, &thread).await, (true, true));
+    assert_eq!(packages(fabien.clone()).await, [sent.package.clone()]);
+}
+
+#[tokio::test]
+async fn a_package_marked_confidential_hides_its_case_and_carries_its_personal_data_on_sqlite() {
+    a_package_marked_confidential_hides_its_case_and_carries_its_personal_data(false).await;
+}
+
+#[tokio::test]
+async fn a_package_marked_confidential_hides_its_case_and_carries_its_personal_data_on_postgres()
+{
+    a_package_marked_confidential_hides_its_case_and_carries_its_personal_data(true).await;
 }
 
 #[tokio::test]
