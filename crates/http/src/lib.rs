@@ -122,7 +122,10 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route(routes::CASE_ASSIGNEE, delete(confidential::delete_assignee))
         .route(routes::CASE_EXPORT, post(confidential::post_export))
-        .route(routes::CASE_PERSONAL_DATA, get(confidential::get_personal_data))
+        .route(
+            routes::CASE_PERSONAL_DATA,
+            get(confidential::get_personal_data),
+        )
         .route(routes::AUDIT, get(oversight::get_audit))
         .route(routes::EVIDENCE_PACKAGES, get(oversight::get_evidence))
         .route(

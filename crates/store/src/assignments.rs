@@ -81,9 +81,13 @@ pub(crate) fn mark_row(row: &impl RowAccess) -> Result<ConfidentialMark, StoreEr
 macro_rules! hidden_clause {
     ($p:literal) => {
         concat!(
-            "(", $p, " IS NULL OR id NOT IN (SELECT c.case_id FROM confidential_cases c ",
+            "(",
+            $p,
+            " IS NULL OR id NOT IN (SELECT c.case_id FROM confidential_cases c ",
             "WHERE NOT EXISTS (SELECT 1 FROM case_assignments a WHERE a.case_id = c.case_id ",
-            "AND a.person = ", $p, " AND a.unassigned_at IS NULL)))"
+            "AND a.person = ",
+            $p,
+            " AND a.unassigned_at IS NULL)))"
         )
     };
 }

@@ -17,8 +17,8 @@
 //! naming the domain problem; no database library type crosses this API.
 
 mod access;
-mod assignments;
 mod alerts;
+mod assignments;
 mod case_index;
 mod decode;
 mod encode;
@@ -30,8 +30,8 @@ mod ledger;
 mod people;
 mod postgres;
 mod postgres_access;
-mod postgres_assignments;
 mod postgres_alerts;
+mod postgres_assignments;
 mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
@@ -40,8 +40,8 @@ mod records;
 mod rows;
 mod sqlite;
 mod sqlite_access;
-mod sqlite_assignments;
 mod sqlite_alerts;
+mod sqlite_assignments;
 mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_joined;
@@ -58,8 +58,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
-pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
+pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use case_index::{
     CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
@@ -795,8 +795,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_confidential(&self, mark: &ConfidentialMark) -> Result<(), StoreError>;
 
     /// Why a case is confidential; empty when it is not.
-    async fn confidential_marks(&self, case_id: &str)
-    -> Result<Vec<ConfidentialMark>, StoreError>;
+    async fn confidential_marks(&self, case_id: &str) -> Result<Vec<ConfidentialMark>, StoreError>;
 
     // -- Writes joined with what they cause (`sqlite_joined.rs`,
     // `postgres_joined.rs`): the alert an arriving message or a clock

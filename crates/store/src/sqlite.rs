@@ -932,7 +932,8 @@ impl Store for SqliteStore {
         at: OffsetDateTime,
         entry: &[u8],
     ) -> Result<u64, StoreError> {
-        self.sqlite_unassign_case(case_id, person, by, at, entry).await
+        self.sqlite_unassign_case(case_id, person, by, at, entry)
+            .await
     }
 
     async fn case_assignments(&self, id: &str) -> Result<Vec<crate::CaseAssignment>, StoreError> {

@@ -155,12 +155,7 @@ pub(crate) fn marked_confidential(v: Option<&Value>) -> bool {
 }
 
 fn ymd(d: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        d.year(),
-        u8::from(d.month()),
-        d.day()
-    )
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// The operations a confidential case does not hold back from a person

@@ -32,8 +32,8 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 mod access;
-mod assignments;
 mod alerts;
+mod assignments;
 mod cases;
 mod federation;
 mod joined;
@@ -42,8 +42,8 @@ mod people;
 mod witness;
 
 use access::*;
-use assignments::*;
 use alerts::*;
+use assignments::*;
 use cases::*;
 use federation::*;
 use joined::*;
@@ -382,6 +382,7 @@ async fn requests_are_listed_by_filter_newest_first(fx: Fixture) {
                 kind: Some(RequestKind::Preservation),
                 counterpart: Some(state("DE")),
                 limit: None,
+                hidden_from: None,
             },
             vec!["a"],
         ),
