@@ -2,14 +2,14 @@
 //! (`assignments.rs`): each assignment and its ending with its ledger entry
 //! in one transaction.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
 use crate::StoreError;
 use crate::assignments::{self, CaseAssignment, ConfidentialMark};
 use crate::encode;
 use crate::sqlite::SqliteStore;
-use crate::sqlite_db::{all, execute, failed};
+use crate::sqlite_db::{all, execute, value};
 use crate::sqlite_write::SqliteTx;
 use crate::txn::{Tx, run_now};
 
@@ -24,15 +24,13 @@ impl SqliteStore {
         let entry = entry.to_vec();
         self.writer
             .write(move |conn| {
-                let held: Option<i64> = conn
-                    .query_row(
-                        "SELECT id FROM case_assignments \
-                         WHERE case_id = ?1 AND person = ?2 AND unassigned_at IS NULL",
-                        params![a.case_id, a.person],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(failed("read a case assignment"))?;
+                let held: Option<i64> = value(
+                    conn,
+                    "SELECT id FROM case_assignments \
+                     WHERE case_id = ?1 AND person = ?2 AND unassigned_at IS NULL",
+                    params![a.case_id, a.person],
+                    "read a case assignment",
+                )?;
                 if held.is_some() {
                     return Ok(None);
                 }
