@@ -95,6 +95,7 @@ pub async fn list_requests(
         kind: query_param::<RequestKind>("kind", q.kind)?,
         counterpart: query_param::<StateCode>("with", q.with)?,
         limit: page_limit(q.limit),
+        hidden_from: None,
     };
     Ok(Json(node.requests(&who, &filter).await?))
 }

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod api;
 pub mod cases;
+pub mod confidential;
 mod error;
 pub mod evidence;
 pub mod federation;
@@ -36,7 +37,7 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, people::list_sessions, people::revoke_session, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics, operations::save_draft, operations::validate_draft, operations::rotate_keys, operations::revoke_key, operations::put_directory, alerts::list_rota, alerts::add_shift, alerts::remove_shift, alerts::list_alerts, alerts::ack_alert),
+    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, people::list_sessions, people::revoke_session, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics, operations::save_draft, operations::validate_draft, operations::rotate_keys, operations::revoke_key, operations::put_directory, alerts::list_rota, alerts::add_shift, alerts::remove_shift, alerts::list_alerts, alerts::ack_alert, confidential::get_assignees, confidential::post_assignee, confidential::delete_assignee, confidential::post_export, confidential::get_personal_data),
     components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::SessionView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest, operations::DraftBody, operations::SavedDraft, custos_node::app::ShiftInput, custos_node::app::ShiftView, custos_node::app::AlertView, custos_node::app::DeliveryView)),
     modifiers(&BearerAuth),
     tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"), (name = "oversight", description = "Client API: the record of who saw what, case grants, evidence, ledger, directory, keys, outbox, statistics"), (name = "on-call", description = "Client API: the on-call rota and the alerts sent to the people on it"))
@@ -114,6 +115,17 @@ pub fn router(node: Arc<Node>) -> Router {
             get(oversight::get_grants).post(oversight::post_grant),
         )
         .route(routes::CASE_GRANT, delete(oversight::delete_grant))
+        // issue 18: confidentiality and personal-data conditions
+        .route(
+            routes::CASE_ASSIGNEES,
+            get(confidential::get_assignees).post(confidential::post_assignee),
+        )
+        .route(routes::CASE_ASSIGNEE, delete(confidential::delete_assignee))
+        .route(routes::CASE_EXPORT, post(confidential::post_export))
+        .route(
+            routes::CASE_PERSONAL_DATA,
+            get(confidential::get_personal_data),
+        )
         .route(routes::AUDIT, get(oversight::get_audit))
         .route(routes::EVIDENCE_PACKAGES, get(oversight::get_evidence))
         .route(
@@ -287,6 +299,11 @@ mod tests {
             alerts::SHIFT,
             alerts::ALERTS,
             alerts::ALERT_ACK,
+            // issue 18: confidentiality and personal-data conditions
+            routes::CASE_ASSIGNEES,
+            routes::CASE_ASSIGNEE,
+            routes::CASE_EXPORT,
+            routes::CASE_PERSONAL_DATA,
         ]
         .into_iter()
         .map(str::to_owned)

@@ -300,6 +300,42 @@ pub const FIELDS: &[Field] = &[
         shape: Shape::Text,
         about: "A note to the other State.",
     },
+    // issue 18: confidentiality and personal-data conditions
+    Field {
+        path: "confidential",
+        shape: Shape::Object,
+        about: "Confidentiality the providing State asks for what it sends.",
+    },
+    Field {
+        path: "confidential.required",
+        shape: Shape::Bool,
+        about: "Whether what is sent must stay confidential: the requesting node shows the case only to the people assigned to it.",
+    },
+    Field {
+        path: "confidential.reasons",
+        shape: Shape::Text,
+        about: "Why confidentiality is needed.",
+    },
+    Field {
+        path: "personal_data",
+        shape: Shape::Object,
+        about: "The personal data sent and the conditions the providing State attaches to it.",
+    },
+    Field {
+        path: "personal_data.categories",
+        shape: Shape::ListOfText,
+        about: "The categories of personal data sent (subscriber data, traffic data, content).",
+    },
+    Field {
+        path: "personal_data.conditions",
+        shape: Shape::ListOfText,
+        about: "The conditions attached to the personal data (use, keeping, onward transfer).",
+    },
+    Field {
+        path: "personal_data.delete_by",
+        shape: Shape::Date,
+        about: "The date by which the personal data is to be deleted, YYYY-MM-DD.",
+    },
     Field {
         path: "escalation",
         shape: Shape::Bool,
@@ -493,6 +529,42 @@ pub fn items(decision: Decision) -> &'static [Item] {
                         article::MLA,
                         "Any conditions on the use of what is provided, besides its case and the request's purpose.",
                     ),
+                    // issue 18: confidentiality and personal-data conditions
+                    opt(
+                        "confidential",
+                        article::MLA,
+                        "Mark what is sent confidential when it must be.",
+                    ),
+                    opt(
+                        "confidential.required",
+                        article::MLA,
+                        "Say whether what is sent must stay confidential.",
+                    ),
+                    opt(
+                        "confidential.reasons",
+                        article::MLA,
+                        "Say why it must stay confidential.",
+                    ),
+                    opt(
+                        "personal_data",
+                        article::MLA,
+                        "Describe the personal data sent and the conditions attached to it.",
+                    ),
+                    opt(
+                        "personal_data.categories",
+                        article::MLA,
+                        "Name the categories of personal data sent.",
+                    ),
+                    opt(
+                        "personal_data.conditions",
+                        article::MLA,
+                        "State the conditions attached to the personal data.",
+                    ),
+                    opt(
+                        "personal_data.delete_by",
+                        article::MLA,
+                        "Give the date by which the personal data is to be deleted.",
+                    ),
                 ]
             }
         }
@@ -509,6 +581,42 @@ pub fn items(decision: Decision) -> &'static [Item] {
                         "use_conditions",
                         article::MLA,
                         "Any conditions on the use of what is provided, besides its case and the request's purpose.",
+                    ),
+                    // issue 18: confidentiality and personal-data conditions
+                    opt(
+                        "confidential",
+                        article::MLA,
+                        "Mark what is sent confidential when it must be.",
+                    ),
+                    opt(
+                        "confidential.required",
+                        article::MLA,
+                        "Say whether what is sent must stay confidential.",
+                    ),
+                    opt(
+                        "confidential.reasons",
+                        article::MLA,
+                        "Say why it must stay confidential.",
+                    ),
+                    opt(
+                        "personal_data",
+                        article::MLA,
+                        "Describe the personal data sent and the conditions attached to it.",
+                    ),
+                    opt(
+                        "personal_data.categories",
+                        article::MLA,
+                        "Name the categories of personal data sent.",
+                    ),
+                    opt(
+                        "personal_data.conditions",
+                        article::MLA,
+                        "State the conditions attached to the personal data.",
+                    ),
+                    opt(
+                        "personal_data.delete_by",
+                        article::MLA,
+                        "Give the date by which the personal data is to be deleted.",
                     ),
                 ]
             }

@@ -113,6 +113,17 @@ pub enum EntryKind {
     AlertEscalated,
     /// A person acknowledged an alert.
     AlertAcknowledged,
+    // issue 18: confidentiality
+    /// A person assigned to a case (`detail.person`); on a confidential
+    /// case only the people assigned see it.
+    CaseAssigned,
+    /// A person's assignment to a case ended (`detail.person`).
+    CaseUnassigned,
+    /// A case's content exported or printed out of the node, with the
+    /// recorded decision: who (`actor`), when (`at`), why
+    /// (`detail.reason`), and whether the case is confidential
+    /// (`detail.confidential`).
+    CaseExported,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -233,6 +233,22 @@ impl Node {
             })?),
             None => None,
         };
+        // issue 18: a request or an answer its sender marked confidential
+        // marks its case before it is stored, so that it is never visible
+        // unmarked (a message refused after this leaves a mark that only
+        // hides more).
+        if let Some(source) = confidential_source(msg, &opened.id.to_string()) {
+            self.mark_confidential(&msg.thread, source)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a confidential case could not be marked");
+                    (
+                        ErrorCode::Internal,
+                        "the message could not be stored; retry later".to_owned(),
+                        sender.clone(),
+                    )
+                })?;
+        }
         match self
             .store
             .accept_incoming_alerting(&incoming, alert.as_ref())
@@ -381,6 +397,23 @@ fn arrival_alert(
         urgency: if emergency { "emergency" } else { "urgent" }.to_owned(),
         deadline,
     })
+}
+
+/// Why a peer's message makes its case confidential, if it does: a request
+/// whose draft says `confidentiality.required` (`request`), or an execution
+/// whose body says `confidential.required` (`answer:<message id>`).
+fn confidential_source(msg: &custos_protocol::Message, id: &str) -> Option<String> {
+    use crate::app::assignments::{MARK_REQUEST, marked_confidential};
+    match msg.kind {
+        MessageKind::Submit => {
+            let draft = msg.body.get("draft")?;
+            marked_confidential(draft.get("confidentiality")).then(|| MARK_REQUEST.to_owned())
+        }
+        MessageKind::Execute | MessageKind::ExecutePartly => {
+            marked_confidential(msg.body.get("confidential")).then(|| format!("answer:{id}"))
+        }
+        _ => None,
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -111,6 +111,51 @@ pub struct ExecuteBody {
     /// older messages, left out when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub use_conditions: Vec<String>,
+    /// Issue 18: the providing State marks what it sends confidential; on
+    /// the requesting node the case is then shown only to the people
+    /// assigned to it. Absent in older messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential: Option<Confidential>,
+    /// Issue 18: the conditions the providing State attaches to the
+    /// personal data it sends. Absent in older messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalData>,
+}
+
+/// Confidentiality the providing State asks for what it sends (an answer,
+/// an evidence package): whether it must stay confidential and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confidential {
+    pub required: bool,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_not_null"
+    )]
+    pub reasons: Option<String>,
+}
+
+/// The conditions the providing State attaches to the personal data it
+/// sends: which categories of personal data, the conditions of their use
+/// and keeping, and the date by which they are to be deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalData {
+    /// The categories of personal data (`subscriber data`, `traffic data`).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// The conditions attached to them.
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    /// Delete by this date (YYYY-MM-DD).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "date_opt_out",
+        deserialize_with = "date_not_null"
+    )]
+    pub delete_by: Option<Date>,
 }
 
 /// Body of an `ask-consent`: the packages to be used (an empty list: the

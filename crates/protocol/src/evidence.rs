@@ -75,6 +75,11 @@ pub struct Manifest {
     pub use_limits: Value,
     /// The confidentiality conditions copied from the request, or `null`.
     pub confidentiality: Value,
+    /// Issue 18: the personal data in the package and the conditions the
+    /// providing State attaches to it; absent in older manifests (and left
+    /// out when there is none, so their package ids are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<crate::case_bodies::PersonalData>,
     /// Every regular file in the package, in tar stream order.
     pub files: Vec<FileEntry>,
     pub totals: Totals,
@@ -699,6 +704,7 @@ mod tests {
             created_at: datetime!(2026-11-28 21:00:00.123456 UTC),
             use_limits: Value::String("Only for case 12/2026".into()),
             confidentiality: serde_json::json!({"required": true}),
+            personal_data: None,
             files: vec![
                 FileEntry {
                     path: "disk/image.dd".into(),

@@ -56,6 +56,16 @@ pub const SESSION: &str = "/api/v1/sessions/{id}";
 pub const CASE_GRANTS: &str = "/api/v1/cases/{id}/grants";
 /// `DELETE`: revokes a person's grants of a case (client API).
 pub const CASE_GRANT: &str = "/api/v1/cases/{id}/grants/{person}";
+
+// issue 18: confidentiality and personal-data conditions
+/// Client API: a case's assignments (list, assign).
+pub const CASE_ASSIGNEES: &str = "/api/v1/cases/{id}/assignees";
+/// Client API: one person's assignment to a case (end it).
+pub const CASE_ASSIGNEE: &str = "/api/v1/cases/{id}/assignees/{person}";
+/// Client API: a case's content exported with a recorded reason.
+pub const CASE_EXPORT: &str = "/api/v1/cases/{id}/export";
+/// Client API: the personal data a case holds, its conditions and deletion date.
+pub const CASE_PERSONAL_DATA: &str = "/api/v1/cases/{id}/personal-data";
 /// `GET`: the record of who saw what (client API).
 pub const AUDIT: &str = "/api/v1/audit";
 /// `GET`: the evidence packages received (client API).

@@ -189,7 +189,9 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
                 Body::Execute(ExecuteBody {
                     evidence,
                     note,
-                    use_conditions
+                    use_conditions,
+                    confidential: None,
+                    personal_data: None,
                 })
             )
         ),

@@ -78,6 +78,9 @@ pub struct CaseRowFilter {
     pub limit: u32,
     /// After skipping this many.
     pub offset: u64,
+    /// Leave out the confidential cases not assigned to this person
+    /// (issue 18); `None` lists them all.
+    pub hidden_from: Option<String>,
 }
 
 /// A stale row: its id and the revision to hand back with the derived row.

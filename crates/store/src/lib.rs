@@ -18,6 +18,7 @@
 
 mod access;
 mod alerts;
+mod assignments;
 mod case_index;
 mod decode;
 mod encode;
@@ -30,6 +31,7 @@ mod people;
 mod postgres;
 mod postgres_access;
 mod postgres_alerts;
+mod postgres_assignments;
 mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
@@ -41,6 +43,7 @@ mod rows;
 mod sqlite;
 mod sqlite_access;
 mod sqlite_alerts;
+mod sqlite_assignments;
 mod sqlite_cases;
 mod sqlite_db;
 mod sqlite_joined;
@@ -59,6 +62,7 @@ use time::OffsetDateTime;
 
 pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
+pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use case_index::{
     CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
@@ -760,6 +764,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every grant of a case, revoked or not, oldest first.
     async fn case_grants(&self, case_id: &str) -> Result<Vec<CaseGrant>, StoreError>;
+
+    // -- Confidentiality (issue 18): the people assigned to a case and the
+    // marks that make a case confidential (`assignments.rs`). Each
+    // assignment and its ending queue their ledger entry in the same
+    // transaction.
+
+    /// Assigns a person to a case with its ledger `entry` (queued as of the
+    /// assignment's time), all or nothing; the assignment's number, or
+    /// `None` (nothing written, not even the entry) when the person is
+    /// assigned to the case already.
+    async fn assign_case(
+        &self,
+        assignment: &CaseAssignment,
+        entry: &[u8],
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Ends the assignment of `person` to `case_id` in force, by `by` at
+    /// `at`, with its ledger `entry`; how many ended (0: nothing written).
+    async fn unassign_case(
+        &self,
+        case_id: &str,
+        person: &str,
+        by: &str,
+        at: OffsetDateTime,
+        entry: &[u8],
+    ) -> Result<u64, StoreError>;
+
+    /// Every assignment of a case, ended or not, oldest first.
+    async fn case_assignments(&self, case_id: &str) -> Result<Vec<CaseAssignment>, StoreError>;
+
+    /// Marks a case confidential for a reason (`mark.source`); marking it
+    /// again for the same reason changes nothing.
+    async fn mark_confidential(&self, mark: &ConfidentialMark) -> Result<(), StoreError>;
+
+    /// Why a case is confidential; empty when it is not.
+    async fn confidential_marks(&self, case_id: &str) -> Result<Vec<ConfidentialMark>, StoreError>;
 
     // -- Writes joined with what they cause (`sqlite_joined.rs`,
     // `postgres_joined.rs`): the alert an arriving message or a clock

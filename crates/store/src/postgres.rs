@@ -173,18 +173,19 @@ impl Store for PgStore {
         filter: &RequestFilter,
     ) -> Result<Vec<RequestRecord>, StoreError> {
         // LIMIT NULL means no limit in PostgreSQL.
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT id, kind, direction, counterpart, NULL::bytea AS draft, created_at \
              FROM requests WHERE ($1::text IS NULL OR direction = $1) \
                AND ($2::text IS NULL OR kind = $2) \
-               AND ($3::text IS NULL OR counterpart = $3) \
-             ORDER BY created_at DESC, id DESC \
-             LIMIT $4",
-        )
+               AND ($3::text IS NULL OR counterpart = $3) AND ",
+            crate::hidden_clause!("$5::text"),
+            " ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
         .bind(filter.direction.map(|d| d.as_str()))
         .bind(filter.kind.map(|k| k.as_str()))
         .bind(filter.counterpart.as_ref().map(|c| c.as_str().to_owned()))
         .bind(filter.limit.map(i64::from))
+        .bind(filter.hidden_from.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list requests"))?;
@@ -957,6 +958,42 @@ impl Store for PgStore {
 
     async fn case_grants(&self, case_id: &str) -> Result<Vec<crate::CaseGrant>, StoreError> {
         self.pg_case_grants(case_id).await
+    }
+
+    // -- Confidentiality (`postgres_assignments.rs`), issue 18.
+
+    async fn assign_case(
+        &self,
+        a: &crate::CaseAssignment,
+        entry: &[u8],
+    ) -> Result<Option<i64>, StoreError> {
+        self.pg_assign_case(a, entry).await
+    }
+
+    async fn unassign_case(
+        &self,
+        case_id: &str,
+        person: &str,
+        by: &str,
+        at: OffsetDateTime,
+        entry: &[u8],
+    ) -> Result<u64, StoreError> {
+        self.pg_unassign_case(case_id, person, by, at, entry).await
+    }
+
+    async fn case_assignments(&self, id: &str) -> Result<Vec<crate::CaseAssignment>, StoreError> {
+        self.pg_case_assignments(id).await
+    }
+
+    async fn mark_confidential(&self, mark: &crate::ConfidentialMark) -> Result<(), StoreError> {
+        self.pg_mark_confidential(mark).await
+    }
+
+    async fn confidential_marks(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::ConfidentialMark>, StoreError> {
+        self.pg_confidential_marks(id).await
     }
 
     async fn close(&self) {

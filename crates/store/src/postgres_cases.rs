@@ -55,8 +55,9 @@ impl PgStore {
             " FROM case_index \
              WHERE ($1::boolean IS NULL OR open = $1) AND ($2::text IS NULL OR state = $2) \
                AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR counterpart = $4) \
-               AND ($5::bigint IS NULL OR urgency = $5) AND ($6::boolean IS NULL OR overdue = $6) \
-             ORDER BY open DESC, urgency, due_rank, created_at DESC, id DESC \
+               AND ($5::bigint IS NULL OR urgency = $5) AND ($6::boolean IS NULL OR overdue = $6) AND ",
+            crate::hidden_clause!("$9::text"),
+            " ORDER BY open DESC, urgency, due_rank, created_at DESC, id DESC \
              LIMIT $7 OFFSET $8"
         ))
         .bind(filter.open)
@@ -67,6 +68,7 @@ impl PgStore {
         .bind(filter.overdue)
         .bind(i64::from(filter.limit))
         .bind(offset)
+        .bind(filter.hidden_from.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(failed("list cases"))?;

@@ -96,6 +96,9 @@ pub struct RequestFilter {
     pub counterpart: Option<StateCode>,
     /// At most this many requests (the newest ones).
     pub limit: Option<u32>,
+    /// Leave out the confidential requests not assigned to this person
+    /// (issue 18); `None` lists them all.
+    pub hidden_from: Option<String>,
 }
 
 /// An event to add to a request's history; the store gives it its place.

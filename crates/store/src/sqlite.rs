@@ -208,16 +208,19 @@ impl Store for SqliteStore {
         let direction = filter.direction.map(|d| d.as_str());
         let kind = filter.kind.map(|k| k.as_str());
         let counterpart = filter.counterpart.as_ref().map(|c| c.as_str().to_owned());
+        let hidden = filter.hidden_from.clone();
         self.read_long(move |conn| {
             all(
                 conn,
-                "SELECT id, kind, direction, counterpart, NULL AS draft, created_at \
-                 FROM requests WHERE (?1 IS NULL OR direction = ?1) \
-                   AND (?2 IS NULL OR kind = ?2) \
-                   AND (?3 IS NULL OR counterpart = ?3) \
-                 ORDER BY created_at DESC, id DESC \
-                 LIMIT ?4",
-                params![direction, kind, counterpart, limit],
+                concat!(
+                    "SELECT id, kind, direction, counterpart, NULL AS draft, created_at \
+                     FROM requests WHERE (?1 IS NULL OR direction = ?1) \
+                       AND (?2 IS NULL OR kind = ?2) \
+                       AND (?3 IS NULL OR counterpart = ?3) AND ",
+                    crate::hidden_clause!("?5"),
+                    " ORDER BY created_at DESC, id DESC LIMIT ?4"
+                ),
+                params![direction, kind, counterpart, limit, hidden],
                 "list requests",
                 |row| rows::request(row),
             )
@@ -909,6 +912,43 @@ impl Store for SqliteStore {
 
     async fn case_grants(&self, case_id: &str) -> Result<Vec<crate::CaseGrant>, StoreError> {
         self.sqlite_case_grants(case_id).await
+    }
+
+    // -- Confidentiality (`sqlite_assignments.rs`), issue 18.
+
+    async fn assign_case(
+        &self,
+        a: &crate::CaseAssignment,
+        entry: &[u8],
+    ) -> Result<Option<i64>, StoreError> {
+        self.sqlite_assign_case(a, entry).await
+    }
+
+    async fn unassign_case(
+        &self,
+        case_id: &str,
+        person: &str,
+        by: &str,
+        at: OffsetDateTime,
+        entry: &[u8],
+    ) -> Result<u64, StoreError> {
+        self.sqlite_unassign_case(case_id, person, by, at, entry)
+            .await
+    }
+
+    async fn case_assignments(&self, id: &str) -> Result<Vec<crate::CaseAssignment>, StoreError> {
+        self.sqlite_case_assignments(id).await
+    }
+
+    async fn mark_confidential(&self, mark: &crate::ConfidentialMark) -> Result<(), StoreError> {
+        self.sqlite_mark_confidential(mark).await
+    }
+
+    async fn confidential_marks(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::ConfidentialMark>, StoreError> {
+        self.sqlite_confidential_marks(id).await
     }
 
     async fn close(&self) {

@@ -105,6 +105,7 @@ impl SqliteStore {
         let (open, overdue) = (filter.open, filter.overdue);
         let limit = i64::from(filter.limit);
         let offset = encode::count("offset", filter.offset)?;
+        let hidden = filter.hidden_from.clone();
         self.read_long(move |conn| {
             all(
                 conn,
@@ -114,8 +115,9 @@ impl SqliteStore {
                     " FROM case_index \
                      WHERE (?1 IS NULL OR open = ?1) AND (?2 IS NULL OR state = ?2) \
                        AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR counterpart = ?4) \
-                       AND (?5 IS NULL OR urgency = ?5) AND (?6 IS NULL OR overdue = ?6) \
-                     ORDER BY open DESC, urgency, due_rank, created_at DESC, id DESC \
+                       AND (?5 IS NULL OR urgency = ?5) AND (?6 IS NULL OR overdue = ?6) AND ",
+                    crate::hidden_clause!("?9"),
+                    " ORDER BY open DESC, urgency, due_rank, created_at DESC, id DESC \
                      LIMIT ?7 OFFSET ?8"
                 ),
                 params![
@@ -126,7 +128,8 @@ impl SqliteStore {
                     urgency,
                     overdue,
                     limit,
-                    offset
+                    offset,
+                    hidden
                 ],
                 "list cases",
                 |row| rows::case(row),

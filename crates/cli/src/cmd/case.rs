@@ -63,6 +63,22 @@ pub enum CaseCommand {
     Revoke(super::audit::RevokeArgs),
     /// List a case's grants, revoked or not.
     Grants(super::audit::GrantsArgs),
+    // issue 18: confidentiality and personal-data conditions
+    /// Assign a person to a case; a confidential case is shown only to the people
+    /// assigned to it. Recorded in the ledger.
+    Assign(super::confidential::AssignArgs),
+    /// End a person's assignment to a case; recorded in the ledger.
+    Unassign(super::confidential::AssignArgs),
+    /// List a case's assignments and say whether (and why) it is confidential.
+    Assignees(super::confidential::CaseIdArgs),
+    /// Export a case's content as JSON with a recorded reason
+    ///
+    /// The decision (who, when, why) is written to the custody ledger before
+    /// anything is printed; without --reason nothing is exported.
+    Export(super::confidential::ExportArgs),
+    /// List the personal data a case holds, the conditions the providing State
+    /// attached to it and its deletion date.
+    PersonalData(super::confidential::CaseIdArgs),
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +192,11 @@ pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
         CaseCommand::Grant(args) => super::audit::grant(args),
         CaseCommand::Revoke(args) => super::audit::revoke(args),
         CaseCommand::Grants(args) => super::audit::grants(args),
+        CaseCommand::Assign(args) => super::confidential::assign(args),
+        CaseCommand::Unassign(args) => super::confidential::unassign(args),
+        CaseCommand::Assignees(args) => super::confidential::assignees(args),
+        CaseCommand::Export(args) => super::confidential::export(args),
+        CaseCommand::PersonalData(args) => super::confidential::personal_data(args),
     }
 }
 

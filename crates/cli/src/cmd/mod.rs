@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod case;
+pub mod confidential;
 pub mod config;
 pub mod demo;
 pub mod directory;

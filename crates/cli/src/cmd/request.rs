@@ -447,6 +447,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             kind: args.kind,
             counterpart: args.with,
             limit: Some(args.limit),
+            hidden_from: None,
         };
         let r = node.requests(&crate::operator::operator()?, &filter).await;
         node.close().await;

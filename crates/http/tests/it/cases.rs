@@ -55,6 +55,19 @@ async fn a_preservation_case_through_the_client_api() {
     let submit = queued["message_id"].as_str().unwrap();
     assert_eq!(net.carry("FR", submit, "DE").await.unwrap().status, 200);
 
+    // The request asks for confidentiality: on Germany's node only the
+    // people assigned to it see it, so Germany's duty officer assigns the
+    // person who handles it (here, themselves) first.
+    let assigned = net
+        .node("DE")
+        .post_json(
+            &format!("/api/v1/cases/{id}/assignees"),
+            Some(&de_token),
+            &json!({"person": "bruno"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(assigned.status, 201, "{}", assigned.text());
     act(&net, "DE", &de_token, &id, "acknowledge", json!({})).await;
     // A refusal before any consultation: refused, naming the state and
     // what Germany may do instead; nothing is queued.

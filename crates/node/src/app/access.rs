@@ -251,6 +251,16 @@ pub enum Operation {
     ReadStatistics,
     /// The `/metrics` counters (the monitoring scope).
     ReadMetrics,
+    // issue 18: confidentiality and personal-data conditions
+    /// Assign a person to a case, end an assignment, list a case's
+    /// assignments.
+    AssignCase,
+    /// Export or print a case's content out of the node, with a recorded
+    /// reason.
+    ExportCase,
+    /// List the personal data a case holds, its conditions and its
+    /// deletion date.
+    ListPersonalData,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -324,6 +334,17 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::Act(Action::AskConsent), [R, A, R, R, R, R]),
     (Operation::Act(Action::GrantConsent), [R, A, R, R, R, R]),
     (Operation::Act(Action::RefuseConsent), [R, A, R, R, R, R]),
+    // issue 18: confidentiality and personal-data conditions
+    // Assigning is staffing a case: the duty officer, who receives and
+    // triages requests at any hour, and the administrator; not a
+    // caseworker, who could otherwise assign themselves a confidential case.
+    (Operation::AssignCase, [A, R, R, R, R, A]),
+    // Exporting is reading and taking out: those who read a case's content
+    // and act on it; the DPO and the auditor read on screen.
+    (Operation::ExportCase, [A, A, A, R, R, R]),
+    // The data-protection officer's oversight; an auditor only on a case
+    // granted to them; the administrator runs the node, not its cases.
+    (Operation::ListPersonalData, [R, R, R, A, G, R]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -369,6 +390,10 @@ pub fn operations() -> Vec<Operation> {
         Operation::AcknowledgeAlert,
         Operation::ReadStatistics,
         Operation::ReadMetrics,
+        // issue 18: confidentiality and personal-data conditions
+        Operation::AssignCase,
+        Operation::ExportCase,
+        Operation::ListPersonalData,
     ]);
     all
 }
@@ -409,7 +434,11 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::ReadAlerts
         | Operation::AcknowledgeAlert
         | Operation::ReadStatistics
-        | Operation::ReadMetrics => {}
+        | Operation::ReadMetrics
+        // issue 18: confidentiality and personal-data conditions
+        | Operation::AssignCase
+        | Operation::ExportCase
+        | Operation::ListPersonalData => {}
     }
 }
 
@@ -448,6 +477,9 @@ impl Operation {
                 | Operation::ReadMetrics
                 | Operation::OpenEvidence
                 | Operation::ExportIdentity
+                // issue 18: confidentiality and personal-data conditions
+                | Operation::ExportCase
+                | Operation::ListPersonalData
         )
     }
 }
@@ -555,6 +587,13 @@ impl crate::Node {
                 (!granted).then_some("only on a case granted to them")
             }
             Grant::Refused => Some("none of the roles held allows it"),
+        };
+        // issue 18: a confidential case is only for the people assigned.
+        let refusal = match (refusal, case) {
+            (None, Some(case)) if self.hidden_case(actor, op, case).await? => {
+                Some(super::assignments::CONFIDENTIAL_NOT_ASSIGNED)
+            }
+            (refusal, _) => refusal,
         };
         Ok(match refusal {
             None => Ok(()),

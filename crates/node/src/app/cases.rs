@@ -268,7 +268,7 @@ impl Derived {
             .map(|e| e.actor.clone())
     }
 
-    fn detail(&self) -> CaseDetail {
+    pub(crate) fn detail(&self) -> CaseDetail {
         let v = &self.view;
         CaseDetail {
             id: self.request.id.clone(),

@@ -436,6 +436,8 @@ impl Node {
                 overdue: filter.overdue,
                 limit: filter.limit.unwrap_or(u32::MAX),
                 offset: filter.offset.unwrap_or(0),
+                // issue 18: confidential cases only for those assigned.
+                hidden_from: Self::listing_person(actor),
             })
             .await?;
         rows.into_iter().map(summary).collect()

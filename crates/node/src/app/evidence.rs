@@ -69,7 +69,26 @@ impl Node {
         actor: &Actor,
     ) -> Result<Vec<ReceivedPackage>, NodeError> {
         self.authorize(actor, Operation::ListEvidence, None).await?;
-        received_packages(&self.settings.data_dir)
+        let mut packages = received_packages(&self.settings.data_dir)?;
+        // issue 18: the packages of a confidential case only for those
+        // assigned to it.
+        if Self::listing_person(actor).is_some() {
+            let mut shown = Vec::with_capacity(packages.len());
+            for p in packages {
+                let hidden = match &p.manifest {
+                    Some(m) => {
+                        self.hidden_case(actor, Operation::ListEvidence, &m.request)
+                            .await?
+                    }
+                    None => false,
+                };
+                if !hidden {
+                    shown.push(p);
+                }
+            }
+            packages = shown;
+        }
+        Ok(packages)
     }
 }
 

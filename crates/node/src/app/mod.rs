@@ -29,6 +29,7 @@ pub mod access;
 pub mod actor;
 pub mod alert_channels;
 pub mod alerts;
+pub mod assignments;
 pub mod audit;
 pub mod cases;
 pub mod clocks;
@@ -58,6 +59,9 @@ pub use access::{Grant, Operation, Role, Roles};
 pub use actor::Actor;
 pub use alert_channels::{SmtpSecurity, SmtpSettings, WebhookSettings};
 pub use alerts::{AlertSettings, AlertView, DeliveryView};
+pub use assignments::{
+    AssigneesView, AssignmentView, CaseExport, PersonalDataItem, PersonalDataView,
+};
 pub use audit::{AccessView, AuditFilter, CaseGrantView};
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};

@@ -318,7 +318,12 @@ impl Node {
         filter: &RequestFilter,
     ) -> Result<Vec<RequestSummary>, NodeError> {
         self.authorize(actor, Operation::ListCases, None).await?;
-        let records = self.store.list_requests(filter).await?;
+        // issue 18: confidential requests only for those assigned.
+        let filter = RequestFilter {
+            hidden_from: Self::listing_person(actor),
+            ..filter.clone()
+        };
+        let records = self.store.list_requests(&filter).await?;
         Ok(records.iter().map(RequestSummary::from).collect())
     }
 

@@ -278,6 +278,15 @@ impl Node {
                 sender: manifest.sender,
             });
         }
+        // issue 18: a package its sender marked confidential marks its
+        // case before anything of it is kept.
+        if crate::app::assignments::marked_confidential(Some(&manifest.confidentiality)) {
+            self.mark_confidential(
+                &manifest.request,
+                format!("package:{}", verified.package_id),
+            )
+            .await?;
+        }
         let limits = self.settings.evidence;
         if let Some(s) = manifest
             .segments

@@ -122,6 +122,7 @@ impl Node {
             }
             .to_value(),
             confidentiality: field("confidentiality"),
+            personal_data: None,
             segment_size,
         })
     }

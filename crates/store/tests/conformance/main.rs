@@ -33,6 +33,7 @@ use time::{Duration, OffsetDateTime};
 
 mod access;
 mod alerts;
+mod assignments;
 mod cases;
 mod federation;
 mod joined;
@@ -43,6 +44,7 @@ mod witness;
 
 use access::*;
 use alerts::*;
+use assignments::*;
 use cases::*;
 use federation::*;
 use joined::*;
@@ -383,6 +385,7 @@ async fn requests_are_listed_by_filter_newest_first(fx: Fixture) {
                 kind: Some(RequestKind::Preservation),
                 counterpart: Some(state("DE")),
                 limit: None,
+                hidden_from: None,
             },
             vec!["a"],
         ),
@@ -1118,6 +1121,8 @@ conformance!(
     the_rota_and_alerts_are_kept_with_their_ledger_entries,
     an_alert_is_written_in_the_transaction_of_its_cause,
     sign_in_events_are_recorded_with_their_state_change,
+    // issue 18: confidentiality
+    assignments_and_marks_are_kept_with_their_entries_and_hide_cases_from_listings,
 );
 
 #[test]

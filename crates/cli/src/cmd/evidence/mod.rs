@@ -329,6 +329,13 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
         "  confidentiality: {}",
         escape(&manifest.confidentiality.to_string())
     );
+    // issue 18: the personal data and the providing State's conditions.
+    if let Some(pd) = &manifest.personal_data {
+        println!(
+            "  personal data: {}",
+            escape(&serde_json::to_string(pd).unwrap_or_default())
+        );
+    }
     println!(
         "  {} files, {}; {} segments of {}",
         manifest.totals.files,

@@ -160,6 +160,7 @@ impl Network {
             created_at: custos_protocol::timestamp::truncate(forge.created_at),
             use_limits: Value::Null,
             confidentiality: Value::Null,
+            personal_data: None,
             totals: Totals {
                 files: files.len() as u64,
                 bytes: files.iter().map(|f| f.size).sum(),

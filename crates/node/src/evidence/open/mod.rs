@@ -349,6 +349,7 @@ mod tests {
             created_at: OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("a time"),
             use_limits: Value::Null,
             confidentiality: Value::Null,
+            personal_data: None,
             segment_size: MIN_SEGMENT_SIZE,
         };
         let pkg = dir.path().join("pkg");

@@ -58,7 +58,11 @@ pub struct SealOptions {
     pub signing_key: SigningKey,
     pub created_at: OffsetDateTime,
     pub use_limits: Value,
+    /// Copied from the request; the providing State may mark the package
+    /// confidential itself (`{"required": true, "reasons": "…"}`).
     pub confidentiality: Value,
+    /// Issue 18: the personal data in the package and its conditions.
+    pub personal_data: Option<custos_protocol::case_bodies::PersonalData>,
     /// Plaintext bytes per segment, [`MIN_SEGMENT_SIZE`] to [`MAX_SEGMENT_SIZE`].
     pub segment_size: u64,
 }
@@ -522,6 +526,7 @@ pub fn seal_package(
         created_at: timestamp::truncate(opts.created_at),
         use_limits: opts.use_limits.clone(),
         confidentiality: opts.confidentiality.clone(),
+        personal_data: opts.personal_data.clone(),
         totals: Totals {
             files: files.len() as u64,
             bytes: files.iter().map(|f| f.size).sum(),
