@@ -146,7 +146,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 23] = [
         "execute-partly",
         "application/vnd.custos.message.execute-partly.v1+json",
         false,
-        r#"`{"evidence": [package id, …], "note"?: text}`"#,
+        r#"`{"evidence": [package id, …], "note"?: text, "use_conditions"?: [text, …], "confidential"?: {…}, "personal_data"?: {…}}`"#,
         "`evidence`",
     ),
     spec(
@@ -154,7 +154,7 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 23] = [
         "execute",
         "application/vnd.custos.message.execute.v1+json",
         true,
-        r#"`{"evidence": [package id, …], "note"?: text}`"#,
+        r#"`{"evidence": [package id, …], "note"?: text, "use_conditions"?: [text, …], "confidential"?: {…}, "personal_data"?: {…}}`"#,
         "`evidence`",
     ),
     spec(
