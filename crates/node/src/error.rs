@@ -157,6 +157,11 @@ pub enum NodeError {
     /// the current signing key, or a key the history does not hold).
     #[error("the key change is refused: {0}")]
     KeyChangeRefused(String),
+    /// A statistics report asked for a period or threshold that cannot be
+    /// given (a period ending before it starts, a threshold below the
+    /// node's).
+    #[error("the statistics asked for cannot be given: {0}")]
+    BadStatisticsQuery(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -207,7 +212,8 @@ impl NodeError {
             | NodeError::SignInRefused
             | NodeError::AccountLocked { .. }
             | NodeError::InvalidUser(_)
-            | NodeError::KeyChangeRefused(_) => Fault::Caller,
+            | NodeError::KeyChangeRefused(_)
+            | NodeError::BadStatisticsQuery(_) => Fault::Caller,
         }
     }
 }

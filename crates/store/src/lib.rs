@@ -33,6 +33,7 @@ mod postgres_alerts;
 mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
+mod postgres_stats;
 mod postgres_write;
 mod records;
 mod rows;
@@ -44,8 +45,10 @@ mod sqlite_db;
 mod sqlite_joined;
 mod sqlite_people;
 mod sqlite_scan;
+mod sqlite_stats;
 mod sqlite_witness;
 mod sqlite_write;
+mod stats;
 mod txn;
 mod witness;
 
@@ -57,10 +60,11 @@ use time::OffsetDateTime;
 pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 pub use case_index::{
-    CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
 };
 pub use error::StoreError;
+pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
 pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, StoredMessage, UnknownOutboxState,
@@ -604,6 +608,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The deliveries of an alert, in the order they were queued.
     async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    // -- Oversight statistics (`stats.rs`; `sqlite_stats.rs`,
+    // `postgres_stats.rs`), issue 18.
+
+    /// The cells and response-time percentiles of the cases opened in
+    /// `period` (from the case index; nothing names a case).
+    async fn case_statistics(&self, period: StatsPeriod) -> Result<CaseStatistics, StoreError>;
 
     // -- Diagnostics.
 

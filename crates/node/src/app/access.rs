@@ -251,6 +251,11 @@ pub enum Operation {
     ReadStatistics,
     /// The `/metrics` counters (the monitoring scope).
     ReadMetrics,
+    // issue 18: oversight statistics
+    /// The oversight statistics report: counts and response times of a
+    /// period, without case content or identifiers, small counts
+    /// suppressed.
+    ReadOversightStatistics,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -319,6 +324,13 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::AcknowledgeAlert, [A, A, A, R, R, A]),
     (Operation::ReadStatistics, [A, A, A, A, A, A]),
     (Operation::ReadMetrics, [R, R, R, R, R, A]),
+    // issue 18: oversight statistics. Those who account for the node's
+    // cooperation: the caseworker (the central authority, which reports
+    // to the Conference of the States Parties), the data-protection officer
+    // and the auditor (oversight), the administrator (who publishes it).
+    // Not the duty officer or the executing authority, whose work is the
+    // cases themselves. The report holds no case content.
+    (Operation::ReadOversightStatistics, [R, A, R, A, A, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -364,6 +376,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::AcknowledgeAlert,
         Operation::ReadStatistics,
         Operation::ReadMetrics,
+        // issue 18: oversight statistics
+        Operation::ReadOversightStatistics,
     ]);
     all
 }
@@ -404,7 +418,9 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::ReadAlerts
         | Operation::AcknowledgeAlert
         | Operation::ReadStatistics
-        | Operation::ReadMetrics => {}
+        | Operation::ReadMetrics
+        // issue 18: oversight statistics
+        | Operation::ReadOversightStatistics => {}
     }
 }
 
@@ -443,6 +459,8 @@ impl Operation {
                 | Operation::ReadMetrics
                 | Operation::OpenEvidence
                 | Operation::ExportIdentity
+                // issue 18: oversight statistics
+                | Operation::ReadOversightStatistics
         )
     }
 }
