@@ -70,6 +70,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::NoDirectory => ErrorCode::NoDirectory,
         NodeError::NoRegistryKey => ErrorCode::NoRegistryKey,
         NodeError::KeyChangeRefused(_) => ErrorCode::KeyChangeRefused,
+        NodeError::BadStatisticsQuery(_) => ErrorCode::BadQuery,
         NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
         NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
         NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
@@ -213,10 +214,11 @@ mod tests {
             NodeError::AccountLocked { .. } => "AccountLocked",
             NodeError::InvalidUser(_) => "InvalidUser",
             NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
+            NodeError::BadStatisticsQuery(_) => "BadStatisticsQuery",
         }
     }
 
-    const VARIANTS: usize = 34;
+    const VARIANTS: usize = 35;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -457,6 +459,12 @@ mod tests {
                 NodeError::KeyChangeRefused(text("x")),
                 409,
                 "key-change-refused",
+                Caller,
+            ),
+            (
+                NodeError::BadStatisticsQuery(text("x")),
+                400,
+                "bad-query",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),
