@@ -331,8 +331,11 @@ pub struct OversightQuery {
 fn date(what: &str, value: Option<String>) -> Result<Option<time::Date>, ApiError> {
     value
         .map(|v| {
-            time::Date::parse(&v, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|e| bad_query(what, e))
+            time::Date::parse(
+                &v,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| bad_query(what, e))
         })
         .transpose()
 }
@@ -371,7 +374,11 @@ pub async fn get_oversight_statistics(
     }
     let report = node.oversight_statistics(&who, &query).await?;
     if csv {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response());
     }
     Ok(Json(report).into_response())
 }

@@ -64,7 +64,6 @@ pub use case_index::{
     URGENCY_URGENT,
 };
 pub use error::StoreError;
-pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
 pub use federation::{
     AcceptOutcome, IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage,
     RefusalRecord, StoredDirectory, StoredMessage, UnknownOutboxState,
@@ -78,6 +77,7 @@ pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
 };
+pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
 pub use witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// What a node keeps, as domain operations.

@@ -9,7 +9,9 @@ use crate::StoreError;
 use crate::decode::failed;
 use crate::encode;
 use crate::postgres::PgStore;
-use crate::stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes, split_grounds};
+use crate::stats::{
+    CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes, split_grounds,
+};
 
 fn corrupt(column: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt {

@@ -12,7 +12,9 @@ use crate::encode;
 use crate::records::Direction;
 use crate::sqlite::SqliteStore;
 use crate::sqlite_db::failed;
-use crate::stats::{CaseStatistics, StatsCell, StatsPeriod, StatsTimes, percentiles, split_grounds};
+use crate::stats::{
+    CaseStatistics, StatsCell, StatsPeriod, StatsTimes, percentiles, split_grounds,
+};
 
 /// The durations of one group as they stream in.
 #[derive(Default)]

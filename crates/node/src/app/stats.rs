@@ -502,9 +502,13 @@ impl StatisticsReport {
     /// The report as CSV (`docs/formats/statistics.md`): one line per count
     /// and per percentile pair.
     pub fn to_csv(&self) -> String {
-        let mut out =
-            String::from("state,from,to,threshold,direction,table,key,count,p50_seconds,p90_seconds\n");
-        let head = format!("{},{},{},{}", self.state, self.from, self.to, self.threshold);
+        let mut out = String::from(
+            "state,from,to,threshold,direction,table,key,count,p50_seconds,p90_seconds\n",
+        );
+        let head = format!(
+            "{},{},{},{}",
+            self.state, self.from, self.to, self.threshold
+        );
         for d in &self.directions {
             let tables = [
                 ("total", std::slice::from_ref(&d.total)),
@@ -566,14 +570,22 @@ impl StatisticsReport {
                 }
             };
             out.push_str(&format!("  {:<16}{}\n", "kind", line(&d.by_kind)));
-            out.push_str(&format!("  {:<16}{}\n", "counterpart", line(&d.by_counterpart)));
+            out.push_str(&format!(
+                "  {:<16}{}\n",
+                "counterpart",
+                line(&d.by_counterpart)
+            ));
             out.push_str(&format!("  {:<16}{}\n", "outcome", line(&d.by_outcome)));
             out.push_str(&format!(
                 "  {:<16}{}\n",
                 "refusal ground",
                 line(&d.by_refusal_ground)
             ));
-            out.push_str(&format!("  {:<16}{}\n", "postponement", line(&d.postponement)));
+            out.push_str(&format!(
+                "  {:<16}{}\n",
+                "postponement",
+                line(&d.postponement)
+            ));
             for t in &d.response_times {
                 let figures = match (t.p50_seconds, t.p90_seconds) {
                     (Some(a), Some(b)) => {
