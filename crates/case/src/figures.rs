@@ -34,11 +34,13 @@ pub enum Outcome {
     Closed,
     /// Still open: no decision yet.
     Open,
+    /// Never submitted (a draft kept by the node): not counted.
+    NotSubmitted,
 }
 
 impl Outcome {
     /// Every outcome, in the order a report lists them.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Executed,
         Outcome::PartlyExecuted,
         Outcome::Refused,
@@ -46,6 +48,7 @@ impl Outcome {
         Outcome::Withdrawn,
         Outcome::Closed,
         Outcome::Open,
+        Outcome::NotSubmitted,
     ];
 
     /// The outcome's stable name, such as `partly-executed`.
@@ -58,6 +61,7 @@ impl Outcome {
             Outcome::Withdrawn => "withdrawn",
             Outcome::Closed => "closed",
             Outcome::Open => "open",
+            Outcome::NotSubmitted => "not-submitted",
         }
     }
 }
@@ -111,7 +115,9 @@ pub struct Figures {
 pub fn figures(view: &CaseView) -> Figures {
     let acted = |action: Action| view.timeline.iter().any(|t| t.action == action);
     let f = &view.facts;
-    let outcome = if f.executed_at.is_some() {
+    let outcome = if f.request.is_none() {
+        Outcome::NotSubmitted
+    } else if f.executed_at.is_some() {
         Outcome::Executed
     } else if acted(Action::ExecutePartly) {
         Outcome::PartlyExecuted
@@ -158,10 +164,10 @@ mod tests {
     }
 
     #[test]
-    fn a_case_without_events_is_open_with_no_times() {
+    fn a_case_without_a_request_is_not_submitted_and_has_no_times() {
         let view = crate::derive(&[], time::OffsetDateTime::UNIX_EPOCH);
         let f = figures(&view);
-        assert_eq!(f.outcome, Outcome::Open);
+        assert_eq!(f.outcome, Outcome::NotSubmitted);
         assert!(f.grounds.is_empty() && !f.postponed);
         assert_eq!((f.to_acknowledgement, f.to_decision), (None, None));
     }

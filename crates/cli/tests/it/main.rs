@@ -28,6 +28,7 @@
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
+//! - `stats`: the oversight statistics report, its forms, signed and verified.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -48,5 +49,6 @@ mod federation;
 mod ledger;
 mod people;
 mod security;
+mod stats;
 mod tls;
 mod witness;

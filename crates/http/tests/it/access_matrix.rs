@@ -425,6 +425,11 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
         }
         Operation::ReadStatistics => call(node, M::GET, "/api/v1/statistics", token, None).await,
         Operation::ReadMetrics => call(node, M::GET, "/metrics", token, None).await,
+        // issue 18: oversight statistics
+        Operation::ReadOversightStatistics => {
+            let path = "/api/v1/statistics/oversight?from=2026-01-01&to=2026-12-31&format=csv";
+            call(node, M::GET, path, token, None).await
+        }
         Operation::Act(_) => unreachable!("case actions are driven by act()"),
     }
 }

@@ -5,7 +5,8 @@
 //! For the cases opened in a period, per direction (received, sent): counts
 //! by request kind, counterpart State, outcome (`custos_case::figures`),
 //! refusal ground and postponement, and the p50 and p90 of the time from
-//! submission to acknowledgement and to the first decision. The figures
+//! submission to acknowledgement and to the first decision. Drafts never
+//! submitted are not counted. The figures
 //! come from the case index (`custos_store::Store::case_statistics`): no
 //! thread is read and no row names a case.
 //!
@@ -277,7 +278,13 @@ fn direction_figures(
         BTreeMap::new(),
     );
     let mut total = 0;
-    for c in stats.cells.iter().filter(|c| c.direction == direction) {
+    // A draft the node keeps was never a request between States.
+    let submitted = Outcome::NotSubmitted.as_str();
+    for c in stats
+        .cells
+        .iter()
+        .filter(|c| c.direction == direction && c.outcome != submitted)
+    {
         total += c.cases;
         *kinds.entry(c.kind.clone()).or_insert(0) += c.cases;
         *peers.entry(c.counterpart.clone()).or_insert(0) += c.cases;
