@@ -72,6 +72,13 @@ impl PgStore {
             });
         }
         const TIMES: &str = "measure the response times of a period";
+        // The ordered-set aggregates sort every duration of the period:
+        // in memory for this query, not spilled at the default work_mem.
+        let mut tx = self.pool.begin().await.map_err(failed(TIMES))?;
+        sqlx::query("SET LOCAL work_mem = '256MB'")
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(TIMES))?;
         let rows = sqlx::query(
             "SELECT direction, kind, COUNT(ack_seconds) AS ack_cases, \
              percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ack_seconds) AS ack, \
@@ -82,9 +89,10 @@ impl PgStore {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(failed(TIMES))?;
+        tx.commit().await.map_err(failed(TIMES))?;
         let mut times = Vec::with_capacity(rows.len());
         for row in &rows {
             let direction: String = row

@@ -50,8 +50,10 @@ impl SqliteStore {
             let mut rows = stmt.query(params![from, to]).map_err(failed(WHAT))?;
             // Cells keyed by their columns joined with a separator no name
             // holds; each key allocated once.
-            let mut cells: HashMap<String, (StatsCell, u64)> = HashMap::new();
-            let mut times: HashMap<(String, String), Times> = HashMap::new();
+            // Each cell keeps its cases' durations (grouped by direction
+            // and kind afterwards), so a row allocates nothing once its
+            // cell is known.
+            let mut cells: HashMap<String, (StatsCell, u64, Times)> = HashMap::new();
             let mut key = String::with_capacity(64);
             while let Some(row) = rows.next().map_err(failed(WHAT))? {
                 let text = |i: usize| -> Result<&str, StoreError> {
@@ -72,8 +74,14 @@ impl SqliteStore {
                     key.push_str(part);
                     key.push('\u{1f}');
                 }
+                let ack: Option<i64> = row.get(6).map_err(failed(WHAT))?;
+                let decision: Option<i64> = row.get(7).map_err(failed(WHAT))?;
                 match cells.get_mut(key.as_str()) {
-                    Some((_, n)) => *n += 1,
+                    Some((_, n, t)) => {
+                        *n += 1;
+                        t.ack.extend(ack);
+                        t.decision.extend(decision);
+                    }
                     None => {
                         let cell = StatsCell {
                             direction: direction(dir)?,
@@ -84,26 +92,24 @@ impl SqliteStore {
                             grounds: split_grounds(grounds),
                             cases: 0,
                         };
-                        cells.insert(key.clone(), (cell, 1));
+                        let t = Times {
+                            ack: ack.into_iter().collect(),
+                            decision: decision.into_iter().collect(),
+                        };
+                        cells.insert(key.clone(), (cell, 1, t));
                     }
                 }
-                let ack: Option<i64> = row.get(6).map_err(failed(WHAT))?;
-                let decision: Option<i64> = row.get(7).map_err(failed(WHAT))?;
-                if ack.is_some() || decision.is_some() {
-                    let group = match times.get_mut(&(dir.to_owned(), kind.to_owned())) {
-                        Some(g) => g,
-                        None => times
-                            .entry((dir.to_owned(), kind.to_owned()))
-                            .or_default(),
-                    };
-                    group.ack.extend(ack);
-                    group.decision.extend(decision);
-                }
             }
+            let mut times: HashMap<(String, String), Times> = HashMap::new();
             let cells = cells
                 .into_values()
-                .map(|(mut cell, n)| {
+                .map(|(mut cell, n, t)| {
                     cell.cases = n;
+                    let group = times
+                        .entry((cell.direction.as_str().to_owned(), cell.kind.clone()))
+                        .or_default();
+                    group.ack.extend(t.ack);
+                    group.decision.extend(t.decision);
                     cell
                 })
                 .collect::<Vec<_>>();
