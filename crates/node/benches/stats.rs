@@ -102,7 +102,10 @@ fn seeded_row(i: usize, rng: &mut Rng) -> CaseRow {
         Vec::new()
     };
     let ack = (rng.below(10) < 9).then(|| 600 + rng.below(3 * 86_400) as i64);
-    let decided = matches!(outcome, "executed" | "partly-executed" | "refused" | "preserved");
+    let decided = matches!(
+        outcome,
+        "executed" | "partly-executed" | "refused" | "preserved"
+    );
     CaseRow {
         id: format!("thr-stats-{i:08}"),
         kind: KINDS[rng.below(KINDS.len() as u64) as usize],
@@ -172,7 +175,11 @@ async fn run(label: &str, builder: NetworkBuilder, cases: usize, runs: usize) {
     let mut total = 0;
     for _ in 0..runs {
         let started = Instant::now();
-        let report = de.node.oversight_statistics(&auditor, &query).await.unwrap();
+        let report = de
+            .node
+            .oversight_statistics(&auditor, &query)
+            .await
+            .unwrap();
         times.push(started.elapsed());
         total = report
             .directions
@@ -214,8 +221,8 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         run("SQLite", NetworkBuilder::new(&["DE", "FR"]), cases, runs).await;
-        let url = std::env::var("CUSTOS_BENCH_POSTGRES_URL")
-            .or_else(|_| std::env::var(POSTGRES_URL_VAR));
+        let url =
+            std::env::var("CUSTOS_BENCH_POSTGRES_URL").or_else(|_| std::env::var(POSTGRES_URL_VAR));
         match url {
             Ok(url) => {
                 let builder = NetworkBuilder::new(&["DE", "FR"]).postgres(url);

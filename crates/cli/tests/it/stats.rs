@@ -21,7 +21,13 @@ fn stats_prints_the_report_in_every_form_and_a_signed_one_verifies_until_changed
     let fr = fr.to_str().expect("a UTF-8 path");
     let report = |extra: &[&str]| {
         let mut words = vec![
-            "stats", "--data", fr, "--from", "2000-01-01", "--to", "2099-12-31",
+            "stats",
+            "--data",
+            fr,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2099-12-31",
         ];
         words.extend_from_slice(extra);
         net.run_ok(&words)
@@ -56,7 +62,15 @@ fn stats_prints_the_report_in_every_form_and_a_signed_one_verifies_until_changed
         serde_json::from_str(&report(&["--threshold", "9", "--json"])).expect("JSON");
     assert_eq!(raised["threshold"], 9);
     let lowered = net.run(&[
-        "stats", "--data", fr, "--threshold", "2", "--from", "2000-01-01", "--to", "2099-12-31",
+        "stats",
+        "--data",
+        fr,
+        "--threshold",
+        "2",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2099-12-31",
     ]);
     assert!(!lowered.status.success());
     let err = String::from_utf8_lossy(&lowered.stderr);

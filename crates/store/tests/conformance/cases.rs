@@ -4,7 +4,9 @@
 //! next due instant, and each clock event fired once.
 
 use super::*;
-use custos_store::{CaseFigures, CaseRow, CaseRowFilter, ClockFired, URGENCY_EMERGENCY, URGENCY_ROUTINE};
+use custos_store::{
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+};
 
 /// A derived row for request `id`, as a node would write it.
 pub(crate) fn derived(id: &str, urgency: u8, next_due: Option<OffsetDateTime>) -> CaseRow {
