@@ -291,6 +291,8 @@ mod tests {
             alerts::SHIFT,
             alerts::ALERTS,
             alerts::ALERT_ACK,
+            // issue 18: oversight statistics
+            routes::OVERSIGHT_STATISTICS,
         ]
         .into_iter()
         .map(str::to_owned)
