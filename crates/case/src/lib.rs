@@ -8,7 +8,8 @@
 //! turns a thread's events into a [`CaseView`] (state, clocks, allowed
 //! actions, timeline, refused events) that is the same for any order and any
 //! repetition of the same events; [`schedule`] says which clock events a
-//! view calls for and when; [`check`] and [`check_event`] refuse an
+//! view calls for and when; [`figures`] what oversight statistics count
+//! about a case (outcome, refusal grounds, postponement, response times); [`check`] and [`check_event`] refuse an
 //! action the case does not allow, naming the state and the allowed actions.
 
 pub mod action;
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod code;
 pub mod derive;
 pub mod facts;
+pub mod figures;
 pub mod kinds;
 pub mod schedule;
 pub mod state;
@@ -31,6 +33,7 @@ pub use derive::{
     derive, derive_with,
 };
 pub use facts::{Consent, ConsentAnswer, Facts, Preservation};
+pub use figures::{Figures, Outcome, figures};
 pub use kinds::{MESSAGE_KINDS, MessageKindSpec, message_kind, proposed_kinds};
 pub use schedule::{ClockEvent, ClockEventKind, Leads, clock_events};
 pub use state::State;

@@ -42,6 +42,45 @@ pub struct Config {
     pub people: PeopleSection,
     #[serde(default, skip_serializing_if = "AlertsSection::is_default")]
     pub alerts: AlertsSection,
+    #[serde(default, skip_serializing_if = "StatisticsSection::is_default")]
+    pub statistics: StatisticsSection,
+}
+
+/// Oversight statistics (`custos stats`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsSection {
+    /// Counts below this are suppressed; a report may raise it, never lower it.
+    #[serde(default = "default_threshold")]
+    pub threshold: u64,
+}
+
+impl Default for StatisticsSection {
+    fn default() -> Self {
+        StatisticsSection {
+            threshold: default_threshold(),
+        }
+    }
+}
+
+fn default_threshold() -> u64 {
+    custos_node::app::stats::DEFAULT_THRESHOLD
+}
+
+impl StatisticsSection {
+    fn is_default(&self) -> bool {
+        *self == StatisticsSection::default()
+    }
+
+    /// The settings as the node applies them.
+    pub fn settings(&self) -> anyhow::Result<custos_node::app::StatisticsSettings> {
+        if self.threshold < 2 {
+            bail!("statistics.threshold: must be at least 2 (1 would show single cases)");
+        }
+        Ok(custos_node::app::StatisticsSettings {
+            threshold: self.threshold,
+        })
+    }
 }
 
 /// Sessions and client-API tokens. Durations as in `[cases]`.
@@ -465,6 +504,7 @@ impl Config {
             cases: CasesSection::default(),
             people: PeopleSection::default(),
             alerts: AlertsSection::default(),
+            statistics: StatisticsSection::default(),
         }
     }
 
@@ -579,6 +619,7 @@ impl Config {
         }
         self.cases.clocks()?;
         self.people.settings()?;
+        self.statistics.settings()?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -733,6 +774,13 @@ token_max_lifetime = "365d"
 lock_after_failures = 5
 first_lock = "15m"
 longest_lock = "24h"
+
+[statistics]
+# `custos stats` and GET /api/v1/statistics/oversight suppress counts below this threshold
+# (and a second count where one could be worked out from a total), and give response-time
+# percentiles only for groups of at least this many cases (default 5). A report may ask
+# for a higher threshold, never a lower one.
+threshold = 5
 "#;
 
 /// The documented example, `[alerts]` included (`custos config example`).

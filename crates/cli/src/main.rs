@@ -104,6 +104,8 @@ enum Command {
     Audit(cmd::audit::AuditArgs),
     /// Walk through what a node does, with invented sample data, in a temporary directory.
     Demo(cmd::demo::DemoArgs),
+    /// Oversight statistics of a period without case data: table, JSON, CSV or signed; verify a signed report.
+    Stats(cmd::stats::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -131,6 +133,7 @@ fn main() -> ExitCode {
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Stats(args) => cmd::stats::run(args),
     };
     match outcome {
         Ok(code) => code,

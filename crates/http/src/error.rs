@@ -70,6 +70,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::NoDirectory => ErrorCode::NoDirectory,
         NodeError::NoRegistryKey => ErrorCode::NoRegistryKey,
         NodeError::KeyChangeRefused(_) => ErrorCode::KeyChangeRefused,
+        NodeError::BadStatisticsQuery(_) => ErrorCode::BadQuery,
         NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
         NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
         NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
@@ -215,10 +216,11 @@ mod tests {
             NodeError::InvalidUser(_) => "InvalidUser",
             NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
             NodeError::ConsentRequired { .. } => "ConsentRequired",
+            NodeError::BadStatisticsQuery(_) => "BadStatisticsQuery",
         }
     }
 
-    const VARIANTS: usize = 35;
+    const VARIANTS: usize = 36;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -470,6 +472,12 @@ mod tests {
                 },
                 409,
                 "consent-required",
+                Caller,
+            ),
+            (
+                NodeError::BadStatisticsQuery(text("x")),
+                400,
+                "bad-query",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

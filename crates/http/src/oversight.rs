@@ -309,3 +309,76 @@ pub async fn get_statistics(
     let who = authenticate(&node, &headers).await?;
     Ok(Json(node.statistics(&who, 100_000).await?).into_response())
 }
+
+/// What oversight statistics report is asked for.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OversightQuery {
+    /// The first day of the period (YYYY-MM-DD; default 1 January of last
+    /// year). Cases count by the day they were opened.
+    pub from: Option<String>,
+    /// The last day of the period, included (YYYY-MM-DD; default 31
+    /// December of last year).
+    pub to: Option<String>,
+    /// A suppression threshold above the node's (never below it).
+    pub threshold: Option<u64>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    /// `true`: the JSON report signed by the node, as a DSSE envelope of
+    /// type `application/vnd.custos.statistics+json; version=1`.
+    pub signed: Option<bool>,
+}
+
+fn date(what: &str, value: Option<String>) -> Result<Option<time::Date>, ApiError> {
+    value
+        .map(|v| {
+            time::Date::parse(
+                &v,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| bad_query(what, e))
+        })
+        .transpose()
+}
+
+/// The oversight statistics report of a period: counts by kind,
+/// counterpart State, outcome, refusal ground and postponement, and
+/// response-time percentiles, per direction, without case content or
+/// identifiers; small counts suppressed (`docs/formats/statistics.md`).
+#[utoipa::path(get, path = "/api/v1/statistics/oversight", tag = "oversight", params(OversightQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = custos_node::app::StatisticsReport, description = "the report (JSON), its CSV form, or the signed envelope"),
+        (status = 400, description = "bad-query: a malformed date or format, a period ending before it starts, a threshold below the node's"),
+        (status = 401, description = "unauthorized"), (status = 403, description = "forbidden")))]
+pub async fn get_oversight_statistics(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Query(q): Query<OversightQuery>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&node, &headers).await?;
+    let query = custos_node::app::StatisticsQuery {
+        from: date("from", q.from)?,
+        to: date("to", q.to)?,
+        threshold: q.threshold,
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(bad_query("format", format!("{other:?} is not json or csv"))),
+    };
+    if q.signed == Some(true) {
+        if csv {
+            return Err(bad_query("signed", "only the JSON report is signed"));
+        }
+        let envelope = node.signed_oversight_statistics(&who, &query).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], envelope).into_response());
+    }
+    let report = node.oversight_statistics(&who, &query).await?;
+    if csv {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response());
+    }
+    Ok(Json(report).into_response())
+}

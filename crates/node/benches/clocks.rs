@@ -144,6 +144,7 @@ fn seeded_row(i: usize, rng: &mut Rng, now: OffsetDateTime) -> CaseRow {
         created_at,
         allowed: vec!["correspond".to_owned(), "ask-status".to_owned()],
         stale: false,
+        figures: Default::default(),
     }
 }
 

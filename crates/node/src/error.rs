@@ -172,6 +172,11 @@ pub enum NodeError {
         /// The use, such as "onward transfer to NL".
         use_for: String,
     },
+    /// A statistics report asked for a period or threshold that cannot be
+    /// given (a period ending before it starts, a threshold below the
+    /// node's).
+    #[error("the statistics asked for cannot be given: {0}")]
+    BadStatisticsQuery(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -224,6 +229,7 @@ impl NodeError {
             | NodeError::InvalidUser(_)
             | NodeError::KeyChangeRefused(_)
             | NodeError::ConsentRequired { .. } => Fault::Caller,
+            NodeError::BadStatisticsQuery(_) => Fault::Caller,
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct NodeSettings {
     pub clocks: app::ClockSettings,
     /// Lock-outs, sessions and tokens (`app/users.rs`).
     pub people: app::PeopleSettings,
+    /// Oversight statistics: the suppression threshold (`app/stats.rs`).
+    pub statistics: app::StatisticsSettings,
 }
 
 /// A running node's shared state.

@@ -93,6 +93,8 @@ pub const OUTBOX: &str = "/api/v1/outbox";
 pub const REFUSALS: &str = "/api/v1/refusals";
 /// `GET`: the node's statistics, without case content (client API).
 pub const STATISTICS: &str = "/api/v1/statistics";
+/// Client API: the oversight statistics report (issue 18).
+pub const OVERSIGHT_STATISTICS: &str = "/api/v1/statistics/oversight";
 /// `GET`: liveness.
 pub const HEALTH: &str = "/healthz";
 /// `GET`: Prometheus metrics (a bearer allowed `read-metrics`).

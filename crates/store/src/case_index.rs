@@ -61,6 +61,36 @@ pub struct CaseRow {
     /// Whether the thread changed since the row was last derived (always
     /// `false` in a row written with [`crate::Store::put_case`]).
     pub stale: bool,
+    /// What oversight statistics count about the case.
+    pub figures: CaseFigures,
+}
+
+/// What oversight statistics count about a case (`custos_case::figures`):
+/// names, codes, a flag and durations, never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseFigures {
+    /// The outcome's name (`executed`, `refused`, `open`, ...).
+    pub outcome: String,
+    /// The refusal's ground codes (`R1` … `R7`, ...), in the order given.
+    pub grounds: Vec<String>,
+    /// Whether execution was postponed at least once.
+    pub postponed: bool,
+    /// Whole seconds from submission to acknowledgement, once acknowledged.
+    pub ack_seconds: Option<i64>,
+    /// Whole seconds from submission to the first decision, once decided.
+    pub decision_seconds: Option<i64>,
+}
+
+impl Default for CaseFigures {
+    fn default() -> Self {
+        CaseFigures {
+            outcome: "open".to_owned(),
+            grounds: Vec::new(),
+            postponed: false,
+            ack_seconds: None,
+            decision_seconds: None,
+        }
+    }
 }
 
 /// Which cases [`crate::Store::list_cases`] returns, ordered open cases
@@ -122,6 +152,24 @@ pub(crate) struct CaseWrite<'a> {
     pub last_step_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub allowed: String,
+    pub outcome: &'a str,
+    pub grounds: String,
+    pub postponed: bool,
+    pub ack_seconds: Option<i64>,
+    pub decision_seconds: Option<i64>,
+}
+
+/// A comma-joined list of names, each checked to hold no comma.
+fn names(field: &'static str, names: &[String], what: &str) -> Result<String, StoreError> {
+    for a in names {
+        if a.contains(',') || a.is_empty() {
+            return Err(StoreError::InvalidValue {
+                field,
+                problem: format!("{a:?} is not {what}"),
+            });
+        }
+    }
+    Ok(encode::text(field, &names.join(","))?.to_owned())
 }
 
 pub(crate) fn case_write(row: &CaseRow) -> Result<CaseWrite<'_>, StoreError> {
@@ -129,14 +177,7 @@ pub(crate) fn case_write(row: &CaseRow) -> Result<CaseWrite<'_>, StoreError> {
         .next_due
         .map(|t| encode::timestamp("case_index.next_due", t))
         .transpose()?;
-    for a in &row.allowed {
-        if a.contains(',') || a.is_empty() {
-            return Err(StoreError::InvalidValue {
-                field: "case_index.allowed",
-                problem: format!("{a:?} is not an action's name"),
-            });
-        }
-    }
+    let f = &row.figures;
     Ok(CaseWrite {
         id: encode::text("case_index.id", &row.id)?,
         kind: row.kind.as_str(),
@@ -154,7 +195,12 @@ pub(crate) fn case_write(row: &CaseRow) -> Result<CaseWrite<'_>, StoreError> {
             .map(|t| encode::timestamp("case_index.last_step_at", t))
             .transpose()?,
         created_at: encode::timestamp("case_index.created_at", row.created_at)?,
-        allowed: encode::text("case_index.allowed", &row.allowed.join(","))?.to_owned(),
+        allowed: names("case_index.allowed", &row.allowed, "an action's name")?,
+        outcome: encode::text("case_index.outcome", &f.outcome)?,
+        grounds: names("case_index.grounds", &f.grounds, "a ground's code")?,
+        postponed: f.postponed,
+        ack_seconds: f.ack_seconds,
+        decision_seconds: f.decision_seconds,
     })
 }
 
@@ -195,6 +241,11 @@ pub(crate) struct RawCase {
     pub created_at: OffsetDateTime,
     pub allowed: String,
     pub stale: bool,
+    pub outcome: String,
+    pub grounds: String,
+    pub postponed: bool,
+    pub ack_seconds: Option<i64>,
+    pub decision_seconds: Option<i64>,
 }
 
 fn corrupt(column: &'static str, detail: String) -> StoreError {
@@ -241,6 +292,18 @@ impl RawCase {
             last_step_at: self.last_step_at,
             created_at: self.created_at,
             stale: self.stale,
+            figures: CaseFigures {
+                outcome: self.outcome,
+                grounds: self
+                    .grounds
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                postponed: self.postponed,
+                ack_seconds: self.ack_seconds,
+                decision_seconds: self.decision_seconds,
+            },
             id: self.id,
         })
     }

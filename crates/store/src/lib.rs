@@ -36,6 +36,7 @@ mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
 mod postgres_received;
+mod postgres_stats;
 mod postgres_write;
 mod received;
 mod records;
@@ -50,8 +51,10 @@ mod sqlite_joined;
 mod sqlite_people;
 mod sqlite_received;
 mod sqlite_scan;
+mod sqlite_stats;
 mod sqlite_witness;
 mod sqlite_write;
+mod stats;
 mod txn;
 mod witness;
 
@@ -64,7 +67,7 @@ pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use case_index::{
-    CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
     URGENCY_URGENT,
 };
 pub use error::StoreError;
@@ -82,6 +85,7 @@ pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
 };
+pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
 pub use witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// What a node keeps, as domain operations.
@@ -612,6 +616,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The deliveries of an alert, in the order they were queued.
     async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    // -- Oversight statistics (`stats.rs`; `sqlite_stats.rs`,
+    // `postgres_stats.rs`), issue 18.
+
+    /// The cells and response-time percentiles of the cases opened in
+    /// `period` (from the case index; nothing names a case).
+    async fn case_statistics(&self, period: StatsPeriod) -> Result<CaseStatistics, StoreError>;
 
     // -- Diagnostics.
 

@@ -896,6 +896,13 @@ impl Store for PgStore {
         self.pg_bulk_put_cases(rows).await
     }
 
+    async fn case_statistics(
+        &self,
+        period: crate::StatsPeriod,
+    ) -> Result<crate::CaseStatistics, StoreError> {
+        self.pg_case_statistics(period).await
+    }
+
     async fn fired_events(&self, case_id: &str) -> Result<Vec<ClockFired>, StoreError> {
         self.pg_fired_events(case_id).await
     }

@@ -23,7 +23,8 @@ async fn update_row(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE case_index SET side = $2, state = $3, urgency = $4, open = $5, overdue = $6, \
-         next_due = $7, due_rank = $8, last_step_at = $9, allowed = $10, stale = FALSE \
+         next_due = $7, due_rank = $8, last_step_at = $9, allowed = $10, stale = FALSE, \
+         outcome = $12, grounds = $13, postponed = $14, ack_seconds = $15, decision_seconds = $16 \
          WHERE id = $1 AND revision = $11",
     )
     .bind(c.id)
@@ -37,6 +38,11 @@ async fn update_row(
     .bind(c.last_step_at)
     .bind(&c.allowed)
     .bind(revision)
+    .bind(c.outcome)
+    .bind(&c.grounds)
+    .bind(c.postponed)
+    .bind(c.ack_seconds)
+    .bind(c.decision_seconds)
     .execute(conn)
     .await
     .map_err(failed("write a case's index row"))?;
@@ -215,22 +221,34 @@ impl PgStore {
         let last_step: Vec<Option<OffsetDateTime>> =
             writes.iter().map(|c| c.last_step_at).collect();
         let created: Vec<OffsetDateTime> = writes.iter().map(|c| c.created_at).collect();
+        let outcomes = text(&|c| c.outcome.to_owned());
+        let grounds = text(&|c| c.grounds.clone());
+        let postponed: Vec<bool> = writes.iter().map(|c| c.postponed).collect();
+        let ack: Vec<Option<i64>> = writes.iter().map(|c| c.ack_seconds).collect();
+        let decision: Vec<Option<i64>> = writes.iter().map(|c| c.decision_seconds).collect();
         sqlx::query(
             "INSERT INTO case_index (id, side, state, urgency, open, overdue, next_due, due_rank, \
-             last_step_at, allowed, stale, kind, direction, counterpart, created_at) \
+             last_step_at, allowed, stale, kind, direction, counterpart, created_at, outcome, \
+             grounds, postponed, ack_seconds, decision_seconds) \
              SELECT id, side, state, urgency, open, overdue, next_due, due_rank, last_step_at, \
-             allowed, FALSE, kind, direction, counterpart, created_at \
+             allowed, FALSE, kind, direction, counterpart, created_at, outcome, grounds, \
+             postponed, ack_seconds, decision_seconds \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], \
              $6::boolean[], $7::timestamptz[], $8::bigint[], $9::timestamptz[], $10::text[], \
-             $11::text[], $12::text[], $13::text[], $14::timestamptz[]) \
+             $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::text[], \
+             $16::text[], $17::boolean[], $18::bigint[], $19::bigint[]) \
              AS t (id, side, state, urgency, open, overdue, next_due, due_rank, last_step_at, \
-             allowed, kind, direction, counterpart, created_at) \
+             allowed, kind, direction, counterpart, created_at, outcome, grounds, postponed, \
+             ack_seconds, decision_seconds) \
              ON CONFLICT (id) DO UPDATE SET side = excluded.side, state = excluded.state, \
              urgency = excluded.urgency, open = excluded.open, overdue = excluded.overdue, \
              next_due = excluded.next_due, due_rank = excluded.due_rank, \
              last_step_at = excluded.last_step_at, allowed = excluded.allowed, stale = FALSE, \
              kind = excluded.kind, direction = excluded.direction, \
-             counterpart = excluded.counterpart, created_at = excluded.created_at",
+             counterpart = excluded.counterpart, created_at = excluded.created_at, \
+             outcome = excluded.outcome, grounds = excluded.grounds, \
+             postponed = excluded.postponed, ack_seconds = excluded.ack_seconds, \
+             decision_seconds = excluded.decision_seconds",
         )
         .bind(&ids)
         .bind(&sides)
@@ -246,6 +264,11 @@ impl PgStore {
         .bind(&directions)
         .bind(&counterparts)
         .bind(&created)
+        .bind(&outcomes)
+        .bind(&grounds)
+        .bind(&postponed)
+        .bind(&ack)
+        .bind(&decision)
         .execute(&self.pool)
         .await
         .map_err(failed("seed the case index"))?;

@@ -72,7 +72,8 @@ macro_rules! columns {
     };
     (case_index) => {
         "id, kind, direction, counterpart, side, state, urgency, open, overdue, next_due, \
-         last_step_at, created_at, allowed, stale"
+         last_step_at, created_at, allowed, stale, outcome, grounds, postponed, ack_seconds, \
+         decision_seconds"
     };
     (clock_events) => {
         "case_id, clock, event, due, fired_at"
@@ -171,6 +172,11 @@ pub(crate) fn case(row: &impl RowAccess) -> Result<CaseRow, StoreError> {
         created_at: row.time(T, "created_at")?,
         allowed: row.get(T, "allowed")?,
         stale: row.get(T, "stale")?,
+        outcome: row.get(T, "outcome")?,
+        grounds: row.get(T, "grounds")?,
+        postponed: row.get(T, "postponed")?,
+        ack_seconds: row.get(T, "ack_seconds")?,
+        decision_seconds: row.get(T, "decision_seconds")?,
     }
     .parse()
 }

@@ -845,6 +845,13 @@ impl Store for SqliteStore {
         self.sqlite_bulk_put_cases(rows).await
     }
 
+    async fn case_statistics(
+        &self,
+        period: crate::StatsPeriod,
+    ) -> Result<crate::CaseStatistics, StoreError> {
+        self.sqlite_case_statistics(period).await
+    }
+
     async fn fired_events(&self, case_id: &str) -> Result<Vec<ClockFired>, StoreError> {
         self.sqlite_fired_events(case_id).await
     }

@@ -43,7 +43,9 @@ fn put_row(
         Some(revision) => execute(
             conn,
             "UPDATE case_index SET side = ?2, state = ?3, urgency = ?4, open = ?5, overdue = ?6, \
-             next_due = ?7, due_rank = ?8, last_step_at = ?9, allowed = ?10, stale = 0 \
+             next_due = ?7, due_rank = ?8, last_step_at = ?9, allowed = ?10, stale = 0, \
+             outcome = ?12, grounds = ?13, postponed = ?14, ack_seconds = ?15, \
+             decision_seconds = ?16 \
              WHERE id = ?1 AND revision = ?11",
             params![
                 c.id,
@@ -56,21 +58,31 @@ fn put_row(
                 c.due_rank,
                 last_step_at,
                 c.allowed,
-                revision
+                revision,
+                c.outcome,
+                c.grounds,
+                c.postponed,
+                c.ack_seconds,
+                c.decision_seconds
             ],
             "write a case's index row",
         )?,
         None => execute(
             conn,
             "INSERT INTO case_index (id, side, state, urgency, open, overdue, next_due, due_rank, \
-             last_step_at, allowed, stale, kind, direction, counterpart, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14) \
+             last_step_at, allowed, stale, kind, direction, counterpart, created_at, outcome, \
+             grounds, postponed, ack_seconds, decision_seconds) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19) \
              ON CONFLICT (id) DO UPDATE SET side = excluded.side, state = excluded.state, \
              urgency = excluded.urgency, open = excluded.open, overdue = excluded.overdue, \
              next_due = excluded.next_due, due_rank = excluded.due_rank, \
              last_step_at = excluded.last_step_at, allowed = excluded.allowed, stale = 0, \
              kind = excluded.kind, direction = excluded.direction, \
-             counterpart = excluded.counterpart, created_at = excluded.created_at",
+             counterpart = excluded.counterpart, created_at = excluded.created_at, \
+             outcome = excluded.outcome, grounds = excluded.grounds, \
+             postponed = excluded.postponed, ack_seconds = excluded.ack_seconds, \
+             decision_seconds = excluded.decision_seconds",
             params![
                 c.id,
                 c.side,
@@ -85,7 +97,12 @@ fn put_row(
                 c.kind,
                 c.direction,
                 c.counterpart,
-                encode::unix_micros(c.created_at)
+                encode::unix_micros(c.created_at),
+                c.outcome,
+                c.grounds,
+                c.postponed,
+                c.ack_seconds,
+                c.decision_seconds
             ],
             "seed the case index",
         )?,

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod request;
 pub mod rota;
 pub mod serve;
+pub mod stats;
 pub mod token;
 pub mod treaty;
 pub mod user;

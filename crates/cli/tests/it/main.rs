@@ -30,6 +30,7 @@
 //! - `privacy`: no log line, metric, alert or statistics report of a
 //!   whole scenario carries a case's facts, names or identifiers.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
+//! - `stats`: the oversight statistics report, its forms, signed and verified.
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -51,5 +52,6 @@ mod ledger;
 mod people;
 mod privacy;
 mod security;
+mod stats;
 mod tls;
 mod witness;

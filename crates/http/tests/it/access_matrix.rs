@@ -462,6 +462,11 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
             let path = format!("/api/v1/cases/{mla}/personal-data");
             call(node, M::GET, &path, token, None).await
         }
+        // issue 18: oversight statistics
+        Operation::ReadOversightStatistics => {
+            let path = "/api/v1/statistics/oversight?from=2026-01-01&to=2026-12-31&format=csv";
+            call(node, M::GET, path, token, None).await
+        }
         Operation::Act(_) => unreachable!("case actions are driven by act()"),
     }
 }

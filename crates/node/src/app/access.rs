@@ -261,6 +261,11 @@ pub enum Operation {
     /// List the personal data a case holds, its conditions and its
     /// deletion date.
     ListPersonalData,
+    // issue 18: oversight statistics
+    /// The oversight statistics report: counts and response times of a
+    /// period, without case content or identifiers, small counts
+    /// suppressed.
+    ReadOversightStatistics,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -345,6 +350,13 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     // The data-protection officer's oversight; an auditor only on a case
     // granted to them; the administrator runs the node, not its cases.
     (Operation::ListPersonalData, [R, R, R, A, G, R]),
+    // issue 18: oversight statistics. Those who account for the node's
+    // cooperation: the caseworker (the central authority, which reports
+    // to the Conference of the States Parties), the data-protection officer
+    // and the auditor (oversight), the administrator (who publishes it).
+    // Not the duty officer or the executing authority, whose work is the
+    // cases themselves. The report holds no case content.
+    (Operation::ReadOversightStatistics, [R, A, R, A, A, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -394,6 +406,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::AssignCase,
         Operation::ExportCase,
         Operation::ListPersonalData,
+        // issue 18: oversight statistics
+        Operation::ReadOversightStatistics,
     ]);
     all
 }
@@ -439,6 +453,8 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::AssignCase
         | Operation::ExportCase
         | Operation::ListPersonalData => {}
+        // issue 18: oversight statistics
+        | Operation::ReadOversightStatistics => {}
     }
 }
 
@@ -480,6 +496,8 @@ impl Operation {
                 // issue 18: confidentiality and personal-data conditions
                 | Operation::ExportCase
                 | Operation::ListPersonalData
+                // issue 18: oversight statistics
+                | Operation::ReadOversightStatistics
         )
     }
 }

@@ -9,9 +9,11 @@
 //! listing, the scheduler's tick and opening a node refresh them first, so
 //! what is listed is what derivation says. A row holds no case content: the
 //! kind, state, side, urgency, dates, counterpart and the names of the
-//! actions allowed. When the derivation's format ([`CASE_INDEX_FORMAT`])
-//! differs from the one the rows were written with, opening the node
-//! derives every row again, as [`Node::rebuild_case_index`] does on demand.
+//! actions allowed, and what oversight statistics count (outcome, refusal
+//! ground codes, a postponed flag, two response times: `stats.rs`). When
+//! the derivation's format ([`CASE_INDEX_FORMAT`]) differs from the one
+//! the rows were written with, opening the node derives every row again,
+//! as [`Node::rebuild_case_index`] does on demand.
 //!
 //! **The clocks.** Each tick ([`Node::run_clocks`], every
 //! [`ClockSettings::tick`] in the scheduler worker) reads from the index the
@@ -52,7 +54,8 @@ use crate::{Node, NodeError};
 
 /// The version of what the node derives into the case index; a store whose
 /// rows were written with another is derived again when the node opens.
-pub const CASE_INDEX_FORMAT: i64 = 1;
+/// Format 2 added what oversight statistics count (`custos_case::figures`).
+pub const CASE_INDEX_FORMAT: i64 = 2;
 
 /// How many stale rows are read per page while refreshing.
 const REFRESH_PAGE: u32 = 500;
@@ -206,6 +209,7 @@ fn index_row(derived: &Derived, pending: &[ClockEvent]) -> CaseRow {
             .map(|a| a.as_str().to_owned())
             .collect(),
         stale: false,
+        figures: super::stats::case_figures(v),
     }
 }
 

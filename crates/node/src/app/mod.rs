@@ -21,7 +21,7 @@
 //! [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
 //! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
-//! [`alert_channels`]), and the background workers ([`workers`]). Sending, intake, evidence work and
+//! [`alert_channels`]), oversight statistics without case data ([`stats`]), and the background workers ([`workers`]). Sending, intake, evidence work and
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
@@ -42,6 +42,7 @@ pub mod requests;
 pub mod rota;
 pub mod secrets;
 pub mod signin;
+pub mod stats;
 pub mod tokens;
 pub mod uselimits;
 pub mod users;
@@ -76,6 +77,10 @@ pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
+pub use stats::{
+    CountCell, DirectionFigures, StatisticsQuery, StatisticsReport, StatisticsSettings,
+    StatisticsVerified, TimeRow,
+};
 pub use tokens::{NewToken, TokenRequest};
 pub use uselimits::{ConsentCited, ConsentView, UseLimitsView};
 pub use users::{NewUser, PeopleSettings, RoleChange, SecondFactor, UserSecrets, UserView};

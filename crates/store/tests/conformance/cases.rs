@@ -4,7 +4,9 @@
 //! next due instant, and each clock event fired once.
 
 use super::*;
-use custos_store::{CaseRow, CaseRowFilter, ClockFired, URGENCY_EMERGENCY, URGENCY_ROUTINE};
+use custos_store::{
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, URGENCY_EMERGENCY, URGENCY_ROUTINE,
+};
 
 /// A derived row for request `id`, as a node would write it.
 pub(crate) fn derived(id: &str, urgency: u8, next_due: Option<OffsetDateTime>) -> CaseRow {
@@ -23,6 +25,14 @@ pub(crate) fn derived(id: &str, urgency: u8, next_due: Option<OffsetDateTime>) -
         created_at: at(0),
         allowed: vec!["withdraw".to_owned(), "ask-status".to_owned()],
         stale: false,
+        // What statistics count, read back as written (`get_case` below).
+        figures: CaseFigures {
+            outcome: "refused".to_owned(),
+            grounds: vec!["R2".to_owned(), "R6".to_owned()],
+            postponed: true,
+            ack_seconds: Some(60),
+            decision_seconds: Some(7_200),
+        },
     }
 }
 
