@@ -10,6 +10,7 @@ use rusqlite::params;
 use crate::StoreError;
 use crate::encode;
 use crate::records::Direction;
+use crate::rows;
 use crate::sqlite::SqliteStore;
 use crate::sqlite_db::failed;
 use crate::stats::{
@@ -56,26 +57,14 @@ impl SqliteStore {
             let mut cells: HashMap<String, (StatsCell, u64, Times)> = HashMap::new();
             let mut key = String::with_capacity(64);
             while let Some(row) = rows.next().map_err(failed(WHAT))? {
-                let text = |i: usize| -> Result<&str, StoreError> {
-                    row.get_ref(i)
-                        .map_err(failed(WHAT))?
-                        .as_str()
-                        .map_err(|e| StoreError::Corrupt {
-                            table: "case_index",
-                            column: "statistics",
-                            detail: e.to_string(),
-                        })
-                };
-                let (dir, kind, counterpart, outcome) = (text(0)?, text(1)?, text(2)?, text(3)?);
-                let postponed: bool = row.get(4).map_err(failed(WHAT))?;
-                let grounds = text(5)?;
+                let r = rows::stats_scan_row(row)?;
+                let (dir, kind, counterpart, outcome) = (r.direction, r.kind, r.counterpart, r.outcome);
+                let (postponed, grounds, ack, decision) = (r.postponed, r.grounds, r.ack, r.decision);
                 key.clear();
                 for part in [dir, kind, counterpart, outcome, if postponed { "1" } else { "0" }, grounds] {
                     key.push_str(part);
                     key.push('\u{1f}');
                 }
-                let ack: Option<i64> = row.get(6).map_err(failed(WHAT))?;
-                let decision: Option<i64> = row.get(7).map_err(failed(WHAT))?;
                 match cells.get_mut(key.as_str()) {
                     Some((_, n, t)) => {
                         *n += 1;
