@@ -228,8 +228,8 @@ impl NodeError {
             | NodeError::AccountLocked { .. }
             | NodeError::InvalidUser(_)
             | NodeError::KeyChangeRefused(_)
-            | NodeError::ConsentRequired { .. } => Fault::Caller,
-            NodeError::BadStatisticsQuery(_) => Fault::Caller,
+            | NodeError::ConsentRequired { .. }
+            | NodeError::BadStatisticsQuery(_) => Fault::Caller,
         }
     }
 }
