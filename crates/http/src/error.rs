@@ -90,6 +90,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::Forbidden { .. } => ErrorCode::Forbidden,
         NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
         NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
+        NodeError::ContentDeleted { .. } => ErrorCode::ContentDeleted,
     }
 }
 
@@ -213,6 +214,7 @@ mod tests {
             NodeError::AccountLocked { .. } => "AccountLocked",
             NodeError::InvalidUser(_) => "InvalidUser",
             NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
+            NodeError::ContentDeleted { .. } => "ContentDeleted",
         }
     }
 
@@ -457,6 +459,17 @@ mod tests {
                 NodeError::KeyChangeRefused(text("x")),
                 409,
                 "key-change-refused",
+                Caller,
+            ),
+            (
+                NodeError::ContentDeleted {
+                    case: text("c"),
+                    at: text("t"),
+                    by: text("scheduler"),
+                    entry: text("sha256:00"),
+                },
+                410,
+                "content-deleted",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

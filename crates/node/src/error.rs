@@ -157,6 +157,18 @@ pub enum NodeError {
     /// the current signing key, or a key the history does not hold).
     #[error("the key change is refused: {0}")]
     KeyChangeRefused(String),
+    // issue 18: retention
+    /// The case's content was deleted when its retention ended (`gone`,
+    /// 410): the error names the deletion.
+    #[error(
+        "the content of case {case} was deleted at {at} by {by} (ledger entry {entry}); its metadata and history stay"
+    )]
+    ContentDeleted {
+        case: String,
+        at: String,
+        by: String,
+        entry: String,
+    },
 }
 
 impl From<StoreError> for NodeError {
@@ -207,7 +219,8 @@ impl NodeError {
             | NodeError::SignInRefused
             | NodeError::AccountLocked { .. }
             | NodeError::InvalidUser(_)
-            | NodeError::KeyChangeRefused(_) => Fault::Caller,
+            | NodeError::KeyChangeRefused(_)
+            | NodeError::ContentDeleted { .. } => Fault::Caller,
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct NodeSettings {
     pub clocks: app::ClockSettings,
     /// Lock-outs, sessions and tokens (`app/users.rs`).
     pub people: app::PeopleSettings,
+    /// Retention periods and the retention worker (`app/retention.rs`).
+    pub retention: app::RetentionSettings,
 }
 
 /// A running node's shared state.

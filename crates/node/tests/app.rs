@@ -45,6 +45,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         treaty_registry: None,
         clocks: Default::default(),
         people: Default::default(),
+        retention: Default::default(),
     };
     Node::open(
         settings,

@@ -81,11 +81,13 @@ pub enum ErrorCode {
     InvalidUser,
     NoRegistryKey,
     KeyChangeRefused,
+    // issue 18: retention
+    ContentDeleted,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 57] = [
+    pub const ALL: [ErrorCode; 58] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -143,6 +145,8 @@ impl ErrorCode {
         ErrorCode::InvalidUser,
         ErrorCode::NoRegistryKey,
         ErrorCode::KeyChangeRefused,
+        // issue 18: retention
+        ErrorCode::ContentDeleted,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -205,6 +209,7 @@ impl ErrorCode {
             ErrorCode::InvalidUser => "invalid-user",
             ErrorCode::NoRegistryKey => "no-registry-key",
             ErrorCode::KeyChangeRefused => "key-change-refused",
+            ErrorCode::ContentDeleted => "content-deleted",
         }
     }
 
@@ -262,6 +267,7 @@ impl ErrorCode {
             ErrorCode::InvalidUser => 422,
             ErrorCode::NoRegistryKey => 503,
             ErrorCode::KeyChangeRefused => 409,
+            ErrorCode::ContentDeleted => 410,
         }
     }
 
@@ -422,6 +428,9 @@ impl ErrorCode {
             }
             ErrorCode::KeyChangeRefused => {
                 "The node's keys cannot be changed as asked: the current signing key cannot be revoked (rotate first), or the key named is not in the history or is already revoked (client API only)."
+            }
+            ErrorCode::ContentDeleted => {
+                "The case's content was deleted when its retention ended; its metadata, history and ledger entries stay. The message names the deletion (when, by whom, its ledger entry)."
             }
         }
     }

@@ -194,6 +194,7 @@ impl NodeBuilder {
             treaty_registry: self.treaty_registry,
             clocks: self.clocks,
             people: Default::default(),
+            retention: Default::default(),
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();

@@ -251,6 +251,14 @@ pub enum Operation {
     ReadStatistics,
     /// The `/metrics` counters (the monitoring scope).
     ReadMetrics,
+    // issue 18: retention
+    /// Set a case's retention (a period or a date) with a reason.
+    SetRetention,
+    /// Place or lift a legal hold on a case, with a reason.
+    LegalHold,
+    /// Delete the content of the cases whose retention ended, now (the
+    /// scheduler does it on its own; this is the operator's command).
+    PurgeContent,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -319,6 +327,10 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::AcknowledgeAlert, [A, A, A, R, R, A]),
     (Operation::ReadStatistics, [A, A, A, A, A, A]),
     (Operation::ReadMetrics, [R, R, R, R, R, A]),
+    // issue 18: retention
+    (Operation::SetRetention, [R, A, R, A, R, R]),
+    (Operation::LegalHold, [R, A, R, A, R, R]),
+    (Operation::PurgeContent, [R, R, R, R, R, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -364,6 +376,10 @@ pub fn operations() -> Vec<Operation> {
         Operation::AcknowledgeAlert,
         Operation::ReadStatistics,
         Operation::ReadMetrics,
+        // issue 18: retention
+        Operation::SetRetention,
+        Operation::LegalHold,
+        Operation::PurgeContent,
     ]);
     all
 }
@@ -404,7 +420,11 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::ReadAlerts
         | Operation::AcknowledgeAlert
         | Operation::ReadStatistics
-        | Operation::ReadMetrics => {}
+        | Operation::ReadMetrics
+        // issue 18: retention
+        | Operation::SetRetention
+        | Operation::LegalHold
+        | Operation::PurgeContent => {}
     }
 }
 

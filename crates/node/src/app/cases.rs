@@ -723,7 +723,15 @@ impl Node {
         {
             return Ok(());
         }
-        let derived = self.derived(&message.thread, now).await.map_err(internal)?;
+        let derived = match self.derived(&message.thread, now).await {
+            Ok(d) => d,
+            // issue 18: retention. This node deleted the case's content:
+            // nothing more is taken into it.
+            Err(e @ NodeError::ContentDeleted { .. }) => {
+                return Err((ErrorCode::ActionNotAllowed, format!("content-deleted: {e}")));
+            }
+            Err(e) => return Err(internal(e)),
+        };
         if derived.events.iter().any(|e| e.id == id.as_str()) {
             return Ok(());
         }

@@ -38,6 +38,7 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod retention;
 pub mod rota;
 pub mod secrets;
 pub mod signin;
@@ -69,6 +70,10 @@ pub use directory::DirectoryView;
 pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use retention::{
+    DeletionView, PurgeReport, RetentionChangeView, RetentionPeriod, RetentionSettings,
+    RetentionView,
+};
 pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
 pub use tokens::{NewToken, TokenRequest};
