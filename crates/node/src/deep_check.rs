@@ -681,7 +681,7 @@ mod tests {
         logged.get_mut(&forged.id).unwrap().message =
             Some((41, Some(custos_seal::content_id(&json))));
 
-        let outcomes = check_run(&checker, &logged, &rows);
+        let outcomes = check_run(&checker, &logged, &HashSet::new(), &rows);
         assert_eq!(outcomes.len(), 70);
         for (i, o) in outcomes.iter().enumerate() {
             if i == 41 {
@@ -703,7 +703,7 @@ mod tests {
     #[test]
     fn batches_that_pass_leave_nothing_to_report() {
         let (checker, logged, rows) = stored(3, usize::MAX);
-        let outcomes = check_run(&checker, &logged, &rows);
+        let outcomes = check_run(&checker, &logged, &HashSet::new(), &rows);
         assert!(
             outcomes
                 .iter()
