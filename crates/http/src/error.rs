@@ -218,7 +218,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 34;
+    const VARIANTS: usize = 35;
 
     fn text(s: &str) -> String {
         s.to_owned()
