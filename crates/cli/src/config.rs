@@ -13,6 +13,7 @@ use custos_model::StateCode;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_alerts::AlertsSection;
+pub use crate::config_retention::RetentionSection;
 
 /// The configuration file's name inside a data directory.
 pub const FILE_NAME: &str = "custos.toml";
@@ -42,6 +43,9 @@ pub struct Config {
     pub people: PeopleSection,
     #[serde(default, skip_serializing_if = "AlertsSection::is_default")]
     pub alerts: AlertsSection,
+    // issue 18: retention
+    #[serde(default, skip_serializing_if = "RetentionSection::is_default")]
+    pub retention: RetentionSection,
 }
 
 /// Sessions and client-API tokens. Durations as in `[cases]`.
@@ -433,6 +437,8 @@ impl Config {
             cases: CasesSection::default(),
             people: PeopleSection::default(),
             alerts: AlertsSection::default(),
+            // issue 18: retention
+            retention: RetentionSection::default(),
         }
     }
 
@@ -547,6 +553,8 @@ impl Config {
         }
         self.cases.clocks()?;
         self.people.settings()?;
+        // issue 18: retention
+        self.retention.settings()?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -699,7 +707,11 @@ token_max_lifetime = "365d"
 
 /// The documented example, `[alerts]` included (`custos config example`).
 pub fn example() -> String {
-    format!("{EXAMPLE}{}", crate::config_alerts::EXAMPLE)
+    format!(
+        "{EXAMPLE}{}{}",
+        crate::config_alerts::EXAMPLE,
+        crate::config_retention::EXAMPLE
+    )
 }
 
 #[cfg(test)]

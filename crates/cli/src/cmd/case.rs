@@ -59,6 +59,13 @@ pub enum CaseCommand {
     Revoke(super::audit::RevokeArgs),
     /// List a case's grants, revoked or not.
     Grants(super::audit::GrantsArgs),
+    // issue 18: retention
+    /// Show or change a case's retention (days after its end, or a date), with a reason.
+    Retention(super::retention::RetentionArgs),
+    /// Place or lift (--lift) a legal hold on a case, with a reason.
+    Hold(super::retention::HoldArgs),
+    /// Delete now the content of the cases whose retention ended (--due).
+    Purge(super::retention::PurgeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -172,6 +179,10 @@ pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
         CaseCommand::Grant(args) => super::audit::grant(args),
         CaseCommand::Revoke(args) => super::audit::revoke(args),
         CaseCommand::Grants(args) => super::audit::grants(args),
+        // issue 18: retention
+        CaseCommand::Retention(args) => super::retention::retention(args),
+        CaseCommand::Hold(args) => super::retention::hold(args),
+        CaseCommand::Purge(args) => super::retention::purge(args),
     }
 }
 
@@ -239,6 +250,10 @@ fn print_case(v: &CaseDetail) {
     }
     for e in &v.evidence {
         println!("evidence   {}", escape(e));
+    }
+    // issue 18: retention
+    if let Some(r) = &v.retention {
+        super::retention::print_retention_lines(r);
     }
     println!("timeline");
     for t in &v.timeline {

@@ -41,7 +41,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         treaty_registry,
         clocks: config.cases.clocks()?,
         people: config.people.settings()?,
-        retention: Default::default(),
+        retention: config.retention.settings()?,
     };
     let http = http_client(&config)?;
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)

@@ -28,6 +28,8 @@
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
+//! - `retention`: a case's retention shown, changed, held and purged, the
+//!   other node told (issue 18).
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -47,6 +49,7 @@ mod evidence_transfer;
 mod federation;
 mod ledger;
 mod people;
+mod retention;
 mod security;
 mod tls;
 mod witness;

@@ -156,6 +156,10 @@ pub struct CaseDetail {
     pub evidence: Vec<String>,
     pub timeline: Vec<TimelineItem>,
     pub refused: Vec<RefusedItem>,
+    // issue 18: retention
+    /// The case's retention: its deletion date, a legal hold, the changes
+    /// made, and the other State's report that it deleted its copy.
+    pub retention: Option<super::RetentionView>,
 }
 
 /// A case as listed (from the case index, `app/clocks.rs`).
@@ -316,6 +320,7 @@ impl Derived {
                     code: r.code,
                 })
                 .collect(),
+            retention: None,
         }
     }
 
@@ -556,7 +561,10 @@ impl Node {
     pub async fn case(&self, id: &str, actor: &Actor) -> Result<CaseDetail, NodeError> {
         self.authorize(actor, Operation::ReadCase, Some(id)).await?;
         let derived = self.derived(id, self.clock.now()).await?;
-        Ok(derived.detail())
+        let mut detail = derived.detail();
+        // issue 18: retention
+        detail.retention = Some(self.retention_view(id, detail.kind).await?);
+        Ok(detail)
     }
 
     /// Takes `action` on case `id` for `actor`: `body` is a decision draft

@@ -71,7 +71,7 @@ pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use retention::{
-    DeletionView, PurgeReport, RetentionChangeView, RetentionPeriod, RetentionSettings,
+    DeletionView, PeerDeletionView, PurgeReport, RetentionChangeView, RetentionPeriod, RetentionSettings,
     RetentionView,
 };
 pub use rota::{ShiftInput, ShiftView};

@@ -118,6 +118,24 @@ pub struct RetentionView {
     pub deleted: Option<DeletionView>,
     /// Every change people made, oldest first.
     pub changes: Vec<RetentionChangeView>,
+    /// The other State's report that it deleted its copy of the case
+    /// (a `report-deletion` message); this node keeps its own copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_deleted: Option<PeerDeletionView>,
+}
+
+/// The other State's report that it deleted its copy, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerDeletionView {
+    /// When the other State deleted it, as it says.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub deleted_at: OffsetDateTime,
+    /// The content id of its `content-deleted` ledger entry.
+    pub entry: String,
+    /// The signed `report-deletion` message that said so.
+    pub message_id: String,
 }
 
 /// A person's change of a case's retention, as shown.
@@ -319,6 +337,7 @@ impl Node {
                     entry: c.entry_sha256,
                 })
                 .collect(),
+            peer_deleted: None,
         })
     }
 
