@@ -426,22 +426,32 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
         Operation::ReadStatistics => call(node, M::GET, "/api/v1/statistics", token, None).await,
         Operation::ReadMetrics => call(node, M::GET, "/metrics", token, None).await,
         Operation::Act(_) => unreachable!("case actions are driven by act()"),
-        // issue 18: retention (through the node's methods, as evidence
-        // seal is: these operations have no client-API endpoint yet)
-        Operation::SetRetention => of_result(
-            node.set_retention(
-                mla,
-                custos_node::app::RetentionPeriod::Days(3650),
-                "the access matrix",
-                &actor,
+        // issue 18: retention
+        Operation::SetRetention => {
+            let body = json!({ "days": 3650, "reason": "the access matrix" });
+            call(
+                node,
+                M::PUT,
+                &format!("/api/v1/cases/{mla}/retention"),
+                token,
+                Some(body),
             )
-            .await,
-        ),
-        Operation::LegalHold => of_result(
-            node.legal_hold(mla, true, "the access matrix", &actor)
-                .await,
-        ),
-        Operation::PurgeContent => of_result(node.purge_due(&actor).await),
+            .await
+        }
+        Operation::LegalHold => {
+            let body = json!({ "reason": "the access matrix" });
+            call(
+                node,
+                M::POST,
+                &format!("/api/v1/cases/{mla}/legal-hold"),
+                token,
+                Some(body),
+            )
+            .await
+        }
+        Operation::PurgeContent => {
+            call(node, M::POST, "/api/v1/retention/purge", token, None).await
+        }
     }
 }
 
