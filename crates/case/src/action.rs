@@ -110,11 +110,16 @@ pub enum Action {
     Close,
     /// Either: correspondence attached to the case.
     Correspond,
+    // issue 18: retention
+    /// Either, in every state: tell the other State that this node deleted
+    /// its copy of the case's content when its retention ended. Written by
+    /// the node's purge; the state does not change.
+    ReportDeletion,
 }
 
 impl Action {
     /// Every action, in the order of the documentation.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Submit,
         Action::Acknowledge,
         Action::RequestInfo,
@@ -135,6 +140,8 @@ impl Action {
         Action::AnswerStatus,
         Action::Close,
         Action::Correspond,
+        // issue 18: retention
+        Action::ReportDeletion,
     ];
 
     /// The action's stable name, such as `request-info`.
@@ -160,16 +167,17 @@ impl Action {
             Action::AnswerStatus => "answer-status",
             Action::Close => "close",
             Action::Correspond => "correspond",
+            Action::ReportDeletion => "report-deletion",
         }
     }
 
     /// The decision whose contents the action's body carries, checked
     /// against the model's decision catalogue: every action but `submit`
-    /// (a request draft) and `answer-status` (written by the node from the
-    /// case).
+    /// (a request draft), `answer-status` (written by the node from the
+    /// case) and `report-deletion` (written by the node's purge).
     pub fn decision(self) -> Option<Decision> {
         Some(match self {
-            Action::Submit | Action::AnswerStatus => return None,
+            Action::Submit | Action::AnswerStatus | Action::ReportDeletion => return None,
             Action::Acknowledge => Decision::Acknowledge,
             Action::RequestInfo => Decision::RequestInfo,
             Action::ProvideInfo => Decision::ProvideInfo,
@@ -213,7 +221,7 @@ impl Action {
             | Action::ExecutePartly
             | Action::ExecuteWholly
             | Action::AnswerStatus => ActedBy::Only(Side::Requested),
-            Action::Correspond => ActedBy::Either,
+            Action::Correspond | Action::ReportDeletion => ActedBy::Either,
         }
     }
 }
@@ -326,6 +334,8 @@ pub enum Act {
     AnswerStatus,
     Close,
     Correspond,
+    // issue 18: retention
+    ReportDeletion,
 }
 
 impl Act {
@@ -352,6 +362,7 @@ impl Act {
             Act::AnswerStatus => Action::AnswerStatus,
             Act::Close => Action::Close,
             Act::Correspond => Action::Correspond,
+            Act::ReportDeletion => Action::ReportDeletion,
         }
     }
 }

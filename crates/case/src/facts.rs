@@ -228,7 +228,8 @@ impl Facts {
             | Act::ProvideInfo
             | Act::AskStatus
             | Act::AnswerStatus
-            | Act::Correspond => {}
+            | Act::Correspond
+            | Act::ReportDeletion => {}
         }
         let awaiting = State::AwaitingInformation;
         if to == awaiting && from != awaiting {

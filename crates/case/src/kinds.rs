@@ -44,7 +44,7 @@ const fn spec(
 }
 
 /// Every action's message kind, in the order of [`Action::ALL`].
-pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
+pub const MESSAGE_KINDS: [MessageKindSpec; 21] = [
     spec(
         Action::Submit,
         "submit",
@@ -205,6 +205,15 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 20] = [
         r#"`{"text": text}`"#,
         "nothing",
     ),
+    // issue 18: retention
+    spec(
+        Action::ReportDeletion,
+        "deletion-report",
+        "application/vnd.custos.message.deletion-report.v1+json",
+        false,
+        r#"`{"deleted_at": time, "entry": "sha256:…"}`"#,
+        "nothing (the receiving node shows the other State's deletion)",
+    ),
 ];
 
 /// The message kind that carries `action`.
@@ -292,7 +301,8 @@ mod tests {
                 "follow-up",
                 "status-query",
                 "status",
-                "correspondence"
+                "correspondence",
+                "deletion-report"
             ]
         );
         assert_eq!(action_of_kind("deliver"), None);

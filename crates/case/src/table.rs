@@ -110,6 +110,23 @@ const LIVE: &[State] = &[
     S::Refused,
 ];
 
+/// Every state of a case that was submitted, the final ones included.
+const HELD: &[State] = &[
+    S::Submitted,
+    S::Acknowledged,
+    S::AwaitingInformation,
+    S::Consulting,
+    S::ConditionsAccepted,
+    S::ConditionsDeclined,
+    S::Postponed,
+    S::Preserved,
+    S::PartlyExecuted,
+    S::Executed,
+    S::Refused,
+    S::Withdrawn,
+    S::Closed,
+];
+
 /// States in which the request is still open, so it can be withdrawn.
 const OPEN: &[State] = &[
     S::Submitted,
@@ -259,6 +276,10 @@ pub static RULES: &[Rule] = &[
         RQG,
         To(S::Closed),
     ),
+    // issue 18: retention. Either side tells the other that it deleted
+    // its copy, in every state, the final ones included.
+    row(HELD, A::ReportDeletion, RQG, Stay),
+    row(HELD, A::ReportDeletion, RQD, Stay),
 ];
 
 /// The row for a (state, action, side), if any.

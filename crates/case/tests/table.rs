@@ -33,7 +33,8 @@ fn action_is_listed(action: Action) -> bool {
         | Action::AskStatus
         | Action::AnswerStatus
         | Action::Close
-        | Action::Correspond => Action::ALL.contains(&action),
+        | Action::Correspond
+        | Action::ReportDeletion => Action::ALL.contains(&action),
     }
 }
 
@@ -118,7 +119,17 @@ fn every_action_has_a_rule_for_each_side_that_may_take_it() {
 #[test]
 fn every_state_is_reached_and_only_final_states_are_dead_ends() {
     for state in State::ALL {
-        let leaves = RULES.iter().any(|r| r.from.contains(&state));
+        // A deletion report is taken in every state, the final ones
+        // included, and never changes it (issue 18).
+        let leaves = RULES
+            .iter()
+            .any(|r| r.from.contains(&state) && r.action != Action::ReportDeletion);
+        if state != State::New {
+            for side in Side::ALL {
+                let r = table::rule(state, Action::ReportDeletion, side);
+                assert_eq!(r.map(|r| r.next), Some(Next::Stay), "{state} {side}");
+            }
+        }
         assert_eq!(
             leaves,
             !state.is_final(),

@@ -84,6 +84,11 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     fr.case(&id, &officer("FR")).await.unwrap();
 
     net.clock.set(due + Duration::seconds(1));
+    // Five years on, a directory of the day.
+    let signed = net.sign_directory(2).unwrap();
+    for n in [fr, de] {
+        n.import_directory(&officer("FR"), &signed).await.unwrap();
+    }
     let purged = fr.purge_due(&Actor::Scheduler).await.unwrap();
     assert_eq!(purged.deleted.len(), 1, "{purged:?}");
     let d = &purged.deleted[0];
@@ -102,7 +107,10 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     );
 
     // The content is gone; a read names the deletion.
-    for m in fr.store().thread_messages(&id).await.unwrap() {
+    // Every message but the deletion report queued after the deletion.
+    let held = fr.store().thread_messages(&id).await.unwrap();
+    assert_eq!(held.len(), 3);
+    for m in &held[..2] {
         assert!(m.envelope.is_empty(), "message {} still held", m.id);
     }
     let err = fr.case(&id, &officer("FR")).await.unwrap_err();
@@ -130,10 +138,44 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     // accepts the deleted records as deleted.
     ledger_and_deep_check_pass(&net, "FR").await;
     ledger_and_deep_check_pass(&net, "DE").await;
-    // Germany's copy is its own: it is deleted by Germany's clock.
+
+    // Germany is told by a signed deletion report, which it records
+    // without deleting its copy or restarting its retention.
+    let de_before = de.retention(&id, &officer("DE")).await.unwrap();
+    let report = report_of(fr, &id).await;
+    let reply = net.carry("FR", &report, "DE").await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let de_case = de.case(&id, &officer("DE")).await.unwrap();
+    assert_eq!(de_case.state.as_str(), "withdrawn");
+    let told = de_case.retention.unwrap();
+    let peer = told.peer_deleted.as_ref().unwrap();
+    assert_eq!((peer.entry.as_str(), peer.deleted_at), (d.entry.as_str(), d.at));
+    assert!(told.deleted.is_none());
+    assert!(!de_case.allowed.iter().any(|a| *a == A::ReportDeletion));
+    de.run_clocks().await.unwrap();
+    let de_after = de.retention(&id, &officer("DE")).await.unwrap();
+    assert_eq!(de_after.ended_at, de_before.ended_at);
+    assert_eq!(de_after.peer_deleted.unwrap().entry, d.entry);
+    ledger_and_deep_check_pass(&net, "FR").await;
+    ledger_and_deep_check_pass(&net, "DE").await;
+
+    // Germany's copy is its own: it is deleted by Germany's clock, and
+    // France, its content deleted already, takes Germany's report in.
     let de_purged = de.purge_due(&Actor::Scheduler).await.unwrap();
     assert_eq!(de_purged.deleted.len(), 1);
+    let report = report_of(de, &id).await;
+    let reply = net.carry("DE", &report, "FR").await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
     ledger_and_deep_check_pass(&net, "DE").await;
+    ledger_and_deep_check_pass(&net, "FR").await;
+}
+
+/// The id of the deletion report a node queued last in thread `id`.
+async fn report_of(node: &custos_node::Node, id: &str) -> String {
+    let last = node.store().thread_messages(id).await.unwrap();
+    let m = last.last().unwrap();
+    assert!(!m.envelope.is_empty(), "the report is held");
+    m.id.clone()
 }
 
 async fn a_legal_hold_stops_deletion_until_lifted(postgres: bool) {

@@ -21,8 +21,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::case_bodies::{
-    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody, ExtendBody,
-    FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, text_not_null,
+    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, DeletionReportBody, ExecuteBody,
+    ExtendBody, FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, text_not_null,
 };
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
@@ -57,11 +57,13 @@ pub enum MessageKind {
     StatusQuery,
     Status,
     Correspondence,
+    // issue 18: retention
+    DeletionReport,
 }
 
 impl MessageKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [MessageKind; 21] = [
+    pub const ALL: [MessageKind; 22] = [
         MessageKind::Submit,
         MessageKind::Acknowledge,
         MessageKind::RequestInfo,
@@ -83,6 +85,8 @@ impl MessageKind {
         MessageKind::StatusQuery,
         MessageKind::Status,
         MessageKind::Correspondence,
+        // issue 18: retention
+        MessageKind::DeletionReport,
     ];
 
     /// The stable wire name, such as `request-info`.
@@ -109,6 +113,7 @@ impl MessageKind {
             MessageKind::StatusQuery => "status-query",
             MessageKind::Status => "status",
             MessageKind::Correspondence => "correspondence",
+            MessageKind::DeletionReport => "deletion-report",
         }
     }
 
@@ -145,6 +150,9 @@ impl MessageKind {
             MessageKind::StatusQuery => "application/vnd.custos.message.status-query.v1+json",
             MessageKind::Status => "application/vnd.custos.message.status.v1+json",
             MessageKind::Correspondence => "application/vnd.custos.message.correspondence.v1+json",
+            MessageKind::DeletionReport => {
+                "application/vnd.custos.message.deletion-report.v1+json"
+            }
         }
     }
 
@@ -180,11 +188,15 @@ impl MessageKind {
 
     /// The decision this kind carries, whose contents the model's decision
     /// catalogue checks (`custos_model::validate::check_decision`): every
-    /// kind but `submit` (a request draft), `deliver` (evidence) and
-    /// `status` (the answering node's derived state).
+    /// kind but `submit` (a request draft), `deliver` (evidence), `status`
+    /// (the answering node's derived state) and `deletion-report` (the
+    /// node's purge).
     pub fn decision(self) -> Option<Decision> {
         Some(match self {
-            MessageKind::Submit | MessageKind::Deliver | MessageKind::Status => return None,
+            MessageKind::Submit
+            | MessageKind::Deliver
+            | MessageKind::Status
+            | MessageKind::DeletionReport => return None,
             MessageKind::Acknowledge => Decision::Acknowledge,
             MessageKind::RequestInfo => Decision::RequestInfo,
             MessageKind::ProvideInfo => Decision::ProvideInfo,
@@ -340,6 +352,8 @@ pub enum Body {
     /// A `status-query`: a note, and whether it is an escalation.
     StatusQuery(StatusQueryBody),
     Correspondence(CorrespondenceBody),
+    /// A `deletion-report` (issue 18).
+    DeletionReport(DeletionReportBody),
     /// The body of every kind that carries a note only
     /// ([`MessageKind::carries_note`]).
     Note(NoteBody),
@@ -368,6 +382,7 @@ impl Body {
             MessageKind::Status => read(value, Body::Status),
             MessageKind::StatusQuery => read(value, Body::StatusQuery),
             MessageKind::Correspondence => read(value, Body::Correspondence),
+            MessageKind::DeletionReport => read(value, Body::DeletionReport),
             MessageKind::Acknowledge
             | MessageKind::RequestInfo
             | MessageKind::ProvideInfo
@@ -401,6 +416,7 @@ impl Body {
             Body::Status(b) => serde_json::to_value(b),
             Body::StatusQuery(b) => serde_json::to_value(b),
             Body::Correspondence(b) => serde_json::to_value(b),
+            Body::DeletionReport(b) => serde_json::to_value(b),
             Body::Note(b) => serde_json::to_value(b),
         }
         .unwrap_or_else(|_| Value::Object(serde_json::Map::new()))

@@ -329,6 +329,8 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::ReadMetrics, [R, R, R, R, R, A]),
     // issue 18: retention
     (Operation::SetRetention, [R, A, R, A, R, R]),
+    // The node's purge reports its deletions (as the scheduler); no person.
+    (Operation::Act(Action::ReportDeletion), [R, R, R, R, R, R]),
     (Operation::LegalHold, [R, A, R, A, R, R]),
     (Operation::PurgeContent, [R, R, R, R, R, A]),
 ];

@@ -237,6 +237,27 @@ pub(crate) struct Derived {
 }
 
 impl Derived {
+    /// The other State's report that it deleted its copy (issue 18), from
+    /// the signed `report-deletion` it sent, if any.
+    pub(crate) fn peer_deletion(&self) -> Option<super::PeerDeletionView> {
+        let other = self.side.other();
+        self.view
+            .timeline
+            .iter()
+            .rev()
+            .filter(|t| t.action == Action::ReportDeletion && t.side == other)
+            .find_map(|t| {
+                let body = self.bodies.get(&t.id)?;
+                let b: custos_protocol::case_bodies::DeletionReportBody =
+                    serde_json::from_value(body.clone()).ok()?;
+                Some(super::PeerDeletionView {
+                    deleted_at: b.deleted_at,
+                    entry: b.entry,
+                    message_id: t.id.clone(),
+                })
+            })
+    }
+
     /// The State that takes `side`.
     fn state_of(&self, side: Side) -> StateCode {
         if side == self.side {
@@ -430,6 +451,8 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
         Body::Status(_) => Act::AnswerStatus,
         Body::StatusQuery(_) => Act::AskStatus,
         Body::Correspondence(_) => Act::Correspond,
+        // issue 18: retention
+        Body::DeletionReport(_) => Act::ReportDeletion,
         Body::Note(_) => match kind {
             MessageKind::Acknowledge => Act::Acknowledge,
             MessageKind::RequestInfo => Act::RequestInfo,
@@ -563,7 +586,9 @@ impl Node {
         let derived = self.derived(id, self.clock.now()).await?;
         let mut detail = derived.detail();
         // issue 18: retention
-        detail.retention = Some(self.retention_view(id, detail.kind).await?);
+        let mut retention = self.retention_view(id, detail.kind).await?;
+        retention.peer_deleted = derived.peer_deletion();
+        detail.retention = Some(retention);
         Ok(detail)
     }
 
@@ -734,7 +759,13 @@ impl Node {
         let derived = match self.derived(&message.thread, now).await {
             Ok(d) => d,
             // issue 18: retention. This node deleted the case's content:
-            // nothing more is taken into it.
+            // nothing more is taken into it but the other State's report
+            // that it deleted its copy too.
+            Err(NodeError::ContentDeleted { .. })
+                if message.kind == MessageKind::DeletionReport =>
+            {
+                return Ok(());
+            }
             Err(e @ NodeError::ContentDeleted { .. }) => {
                 return Err((ErrorCode::ActionNotAllowed, format!("content-deleted: {e}")));
             }

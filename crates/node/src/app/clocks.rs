@@ -197,7 +197,14 @@ fn index_row(derived: &Derived, pending: &[ClockEvent]) -> CaseRow {
         open: !v.state.is_final() && v.state != State::Refused,
         overdue: v.overdue,
         next_due: pending.iter().map(|e| e.fires).min(),
-        last_step_at: v.timeline.last().map(|t| t.at),
+        // issue 18: retention. A deletion report is no step of the case:
+        // the other State's report does not restart this node's retention.
+        last_step_at: v
+            .timeline
+            .iter()
+            .rev()
+            .find(|t| t.action != custos_case::Action::ReportDeletion)
+            .map(|t| t.at),
         created_at: derived.request.created_at,
         allowed: v
             .allowed

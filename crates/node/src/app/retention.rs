@@ -350,7 +350,13 @@ impl Node {
             .get_request(id)
             .await?
             .ok_or_else(|| NodeError::NotFound(id.to_owned()))?;
-        self.retention_view(id, request.kind).await
+        let mut view = self.retention_view(id, request.kind).await?;
+        match self.derived(id, self.clock.now()).await {
+            Ok(d) => view.peer_deleted = d.peer_deletion(),
+            Err(NodeError::ContentDeleted { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(view)
     }
 
     /// Changes case `id`'s retention or hold for `actor`, with `reason`,
@@ -563,6 +569,7 @@ impl Node {
             .into_iter()
             .map(|m| m.id)
             .collect();
+        let last = messages.last().cloned();
         let now = custos_store::storage_precision(self.clock.now());
         let reason = "retention ended";
         let detail = json!({
@@ -589,10 +596,38 @@ impl Node {
             entry_sha256: custos_seal::content_id(&entry),
         };
         let done = self.store.delete_case_content(&deletion, &[entry]).await?;
-        if done.is_some() {
+        if let Some(d) = &done {
             tracing::info!(case = id, "case content deleted: retention ended");
+            self.report_deletion(d, last).await;
         }
         Ok(done)
+    }
+
+    /// Tells the other State that this node deleted its copy: a signed
+    /// `deletion-report` in the case's thread, queued by the node's
+    /// scheduler, carrying only the deletion's time and ledger entry. A
+    /// failure is logged: the deletion stands, and the other State's copy is
+    /// its own to keep or delete.
+    async fn report_deletion(&self, d: &ContentDeletion, last: Option<String>) {
+        let body = json!({
+            "deleted_at": custos_protocol::timestamp::format(d.at),
+            "entry": d.entry_sha256,
+        });
+        let prev = last.and_then(|m| custos_protocol::MessageId::parse(&m).ok());
+        let at = custos_protocol::timestamp::truncate(self.clock.now());
+        if let Err(e) = self
+            .queue_reply(
+                &d.case_id,
+                custos_protocol::MessageKind::DeletionReport,
+                body,
+                at,
+                prev,
+                &Actor::Scheduler,
+            )
+            .await
+        {
+            tracing::warn!(case = %d.case_id, error = %e, "the deletion could not be reported to the other State");
+        }
     }
 
     /// The deletion of case `id`'s content, if it was deleted.
