@@ -139,6 +139,30 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     ledger_and_deep_check_pass(&net, "FR").await;
     ledger_and_deep_check_pass(&net, "DE").await;
 
+    // A proof of an entry that logged the deleted content still checks,
+    // and names the content deleted with the deletion's entry; the
+    // deletion's own entry is no deleted content.
+    fr.sequence_all().await.unwrap();
+    let entries = fr.store().ledger_entries(0, 10_000).await.unwrap();
+    let of_case = |e: &custos_store::LedgerEntry| {
+        let v: serde_json::Value = serde_json::from_slice(&e.entry).unwrap();
+        (v["request"] == id.as_str()).then(|| v["kind"].as_str().unwrap_or("").to_owned())
+    };
+    let logged = entries.iter().find(|e| of_case(e).is_some()).unwrap();
+    let proof = fr.ledger_proof(&officer("FR"), logged.index).await.unwrap();
+    proof.bundle.verify(&fr.ledger_verifier_key().unwrap()).unwrap();
+    assert_eq!(proof.content.as_deref(), Some("deleted"));
+    assert_eq!(proof.deletion.as_ref().unwrap().entry, d.entry);
+    let shown = serde_json::to_value(&proof).unwrap();
+    assert_eq!(shown["content"], "deleted");
+    assert_eq!(shown["index"], logged.index);
+    let deletion = entries
+        .iter()
+        .find(|e| of_case(e).as_deref() == Some("content-deleted"))
+        .unwrap();
+    let proof = fr.ledger_proof(&officer("FR"), deletion.index).await.unwrap();
+    assert!(proof.content.is_none() && proof.deletion.is_none());
+
     // Germany is told by a signed deletion report, which it records
     // without deleting its copy or restarting its retention.
     let de_before = de.retention(&id, &officer("DE")).await.unwrap();

@@ -51,7 +51,7 @@ fn retention_is_shown_changed_held_and_purged_and_the_peer_is_told() {
     );
     assert_eq!(r["set_for_case"], true, "{r}");
     assert_eq!(r["changes"][0]["reason"], "court order 7", "{r}");
-    assert_eq!(r["changes"][0]["by"], "cli:officer-fr", "{r}");
+    assert!(r["changes"][0]["by"].as_str().is_some_and(|by| by.starts_with("cli:")), "{r}");
 
     // A legal hold stops the purge; lifting it lets it proceed.
     let h = json(&net, "FR", &["case", "hold", id, "--reason", "litigation", "--json"]);

@@ -630,6 +630,44 @@ impl Node {
         }
     }
 
+    /// The deletion of the content that ledger entry `index` (`entry`, its
+    /// bytes) logged: an entry naming a case whose content was deleted
+    /// later in the ledger than it.
+    pub(crate) async fn deleted_by(
+        &self,
+        index: u64,
+        entry: &[u8],
+    ) -> Result<Option<DeletionView>, NodeError> {
+        let Ok(logged) = serde_json::from_slice::<serde_json::Value>(entry) else {
+            return Ok(None);
+        };
+        let Some(case) = logged.get("request").and_then(serde_json::Value::as_str) else {
+            return Ok(None);
+        };
+        let Some(d) = self.store.content_deletion(case).await? else {
+            return Ok(None);
+        };
+        // The deletion's own entry, written again from its record.
+        let bytes = Entry::new(EntryKind::ContentDeleted, d.at, d.actor.clone())
+            .request(case)
+            .detail(d.detail.clone())
+            .encode()?;
+        let before = if custos_seal::content_id(&bytes) == d.entry_sha256 {
+            // Not sequenced yet: after every entry a proof is made for.
+            self.store
+                .ledger_find(&bytes, 0)
+                .await?
+                .is_none_or(|at| index < at)
+        } else {
+            logged
+                .get("at")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| custos_protocol::timestamp::parse(t).ok())
+                .is_some_and(|t| t < d.at)
+        };
+        Ok(before.then(|| deletion_view(d)))
+    }
+
     /// The deletion of case `id`'s content, if it was deleted.
     pub(crate) async fn content_deleted(&self, id: &str) -> Result<Option<NodeError>, NodeError> {
         Ok(self
