@@ -64,6 +64,15 @@ pub struct PeopleSection {
     /// The longest lifetime a token may be given.
     #[serde(default = "default_token_max_lifetime")]
     pub token_max_lifetime: String,
+    /// Failed sign-ins in a row after which an account is locked.
+    #[serde(default = "default_lock_after_failures")]
+    pub lock_after_failures: u32,
+    /// How long the first lock-out lasts; each later one lasts twice as long.
+    #[serde(default = "default_first_lock")]
+    pub first_lock: String,
+    /// The longest a lock-out lasts.
+    #[serde(default = "default_longest_lock")]
+    pub longest_lock: String,
 }
 
 impl Default for PeopleSection {
@@ -73,8 +82,23 @@ impl Default for PeopleSection {
             session_absolute: default_session_absolute(),
             token_lifetime: default_token_lifetime(),
             token_max_lifetime: default_token_max_lifetime(),
+            lock_after_failures: default_lock_after_failures(),
+            first_lock: default_first_lock(),
+            longest_lock: default_longest_lock(),
         }
     }
+}
+
+fn default_lock_after_failures() -> u32 {
+    5
+}
+
+fn default_first_lock() -> String {
+    "15m".to_owned()
+}
+
+fn default_longest_lock() -> String {
+    "24h".to_owned()
 }
 
 fn default_session_idle() -> String {
@@ -108,10 +132,18 @@ impl PeopleSection {
                 "people.token_max_lifetime",
                 &self.token_max_lifetime,
             )?,
-            ..Default::default()
+            lock_after_failures: self.lock_after_failures,
+            first_lock: duration_text("people.first_lock", &self.first_lock)?,
+            longest_lock: duration_text("people.longest_lock", &self.longest_lock)?,
         };
         if settings.token_default_lifetime > settings.token_max_lifetime {
             bail!("people.token_lifetime: longer than people.token_max_lifetime");
+        }
+        if settings.lock_after_failures == 0 {
+            bail!("people.lock_after_failures: must be at least 1");
+        }
+        if settings.first_lock > settings.longest_lock {
+            bail!("people.first_lock: longer than people.longest_lock");
         }
         Ok(settings)
     }
@@ -703,6 +735,12 @@ session_absolute = "12h"
 # (default 90d), and never longer than the maximum (default 365d).
 token_lifetime = "90d"
 token_max_lifetime = "365d"
+# After this many failed sign-ins in a row an account is locked (default 5): the first
+# lock-out lasts `first_lock` (default 15m), each later one twice as long as the one
+# before, up to `longest_lock` (default 24h).
+lock_after_failures = 5
+first_lock = "15m"
+longest_lock = "24h"
 "#;
 
 /// The documented example, `[alerts]` included (`custos config example`).
@@ -793,5 +831,27 @@ mod tests {
         let c = Config::parse(EXAMPLE).unwrap();
         let url = c.database_url(Path::new("/srv/node"));
         assert_eq!(url, "sqlite:///srv/node/custos.db");
+    }
+
+    #[test]
+    fn lock_out_settings_are_read_and_checked() {
+        let base = "[node]\nstate = \"FR\"\nname = \"x\"\n[people]\n";
+        let c = Config::parse(&format!(
+            "{base}lock_after_failures = 3\nfirst_lock = \"5m\"\nlongest_lock = \"2h\"\n"
+        ))
+        .unwrap();
+        let s = c.people.settings().unwrap();
+        assert_eq!(s.lock_after_failures, 3);
+        assert_eq!(s.first_lock, time::Duration::minutes(5));
+        assert_eq!(s.longest_lock, time::Duration::hours(2));
+        for (bad, field) in [
+            ("lock_after_failures = 0", "people.lock_after_failures"),
+            ("first_lock = \"2d\"", "people.first_lock"),
+            ("longest_lock = \"soon\"", "people.longest_lock"),
+        ] {
+            let c = Config::parse(&format!("{base}{bad}\n")).unwrap();
+            let e = c.people.settings().unwrap_err().to_string();
+            assert!(e.starts_with(field), "{bad}: {e}");
+        }
     }
 }

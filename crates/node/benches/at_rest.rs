@@ -137,6 +137,7 @@ fn outgoing(keys: &Keystore, draft: &serde_json::Value, n: usize, base: u64) -> 
             delivered_at: None,
         },
         ledger: vec![entry],
+        access: None,
     }
 }
 

@@ -13,6 +13,7 @@ use custos_store::{
 use serde_json::{Value, json};
 
 use crate::app::Actor;
+use crate::app::audit::AllowedAction;
 use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
@@ -29,10 +30,25 @@ pub struct Sent {
     pub message_id: String,
 }
 
+/// What a message queued by a person's action carries besides the message.
+#[derive(Default)]
+struct Sending<'a> {
+    /// Added (a JSON object) to the detail of the message's history event
+    /// and ledger entry.
+    note: Option<Value>,
+    /// The validation report of a submission's draft, already checked: the
+    /// draft is then not validated again when the message is sealed.
+    draft_report: Option<&'a validate::Report>,
+    /// The person allowed to send it, recorded with the message, naming its
+    /// `message-sent` entry.
+    allowed: Option<AllowedAction>,
+}
+
 impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
     pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
-        self.authorize(actor, crate::app::Operation::SendRequest, None)
+        let allowed = self
+            .authorize_action(actor, crate::app::Operation::SendRequest, None)
             .await?;
         let (to, kind, report) = self.checked_draft(&draft)?;
         let basis = self.check_legal_basis(&draft)?;
@@ -48,7 +64,12 @@ impl Node {
         };
         let message = Message::submit(self.state(), to, thread.clone(), None, now, draft);
         let note = basis.map(|b| json!({ "legal_basis": b }));
-        self.queue_noting(message, Some(request), &actor.label(), note, Some(&report))
+        let sending = Sending {
+            note,
+            draft_report: Some(&report),
+            allowed,
+        };
+        self.queue_noting(message, Some(request), &actor.label(), sending)
             .await
     }
 
@@ -148,22 +169,23 @@ impl Node {
         request: Option<RequestRecord>,
         actor: &str,
     ) -> Result<Sent, NodeError> {
-        self.queue_noting(message, request, actor, None, None).await
+        self.queue_noting(message, request, actor, Sending::default())
+            .await
     }
 
-    /// [`Node::queue`], with `note` (a JSON object) added to the detail of
-    /// the message's history event and ledger entry. `draft_report` is the
-    /// validation report of a submission's draft, already checked: the
-    /// draft is then not validated again when the message is sealed.
+    /// [`Node::queue`], with what [`Sending`] adds.
     async fn queue_noting(
         &self,
         message: Message,
         request: Option<RequestRecord>,
         actor: &str,
-        note: Option<Value>,
-        draft_report: Option<&validate::Report>,
+        sending: Sending<'_>,
     ) -> Result<Sent, NodeError> {
-        let out = self.outgoing(&message, request, actor, note, draft_report)?;
+        let mut out =
+            self.outgoing(&message, request, actor, sending.note, sending.draft_report)?;
+        if let (Some(allowed), Some(entry)) = (sending.allowed, out.ledger.first()) {
+            out.access = Some(allowed.record(message.created_at, entry, Some(&message.thread)));
+        }
         self.store.record_outgoing(&out).await?;
         self.outbox_wake.notify_one();
         Ok(Sent {
@@ -265,6 +287,7 @@ impl Node {
                 delivered_at: None,
             },
             ledger,
+            access: None,
         };
         Ok(out)
     }

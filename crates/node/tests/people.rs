@@ -518,3 +518,82 @@ async fn users_are_managed_by_administrators_only_and_names_are_checked() {
     assert_eq!(added[1]["actor"], "desk:root");
     assert_eq!(added[1]["detail"]["user"], "gus");
 }
+
+#[tokio::test]
+async fn the_last_enabled_administrator_cannot_be_disabled_or_lose_the_role() {
+    let n = TestNode::new("FR").await.unwrap();
+    add(&n, "ada", roles(&[Role::Administrator])).await;
+    add(&n, "fay", roles(&[Role::Caseworker])).await;
+    let last = |err: NodeError| {
+        assert!(
+            matches!(&err, NodeError::InvalidUser(m) if m.contains("last enabled administrator")),
+            "{err}"
+        );
+    };
+    last(
+        n.node
+            .set_user_enabled(&admin(), "ada", false)
+            .await
+            .unwrap_err(),
+    );
+    last(
+        n.node
+            .change_roles(&admin(), "ada", RoleChange::Set(roles(&[Role::Auditor])))
+            .await
+            .unwrap_err(),
+    );
+    last(
+        n.node
+            .change_roles(
+                &admin(),
+                "ada",
+                RoleChange::Remove(roles(&[Role::Administrator])),
+            )
+            .await
+            .unwrap_err(),
+    );
+    // Nothing changed: ada is still an enabled administrator.
+    let ada = n
+        .node
+        .users(&admin())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.name == "ada")
+        .unwrap();
+    assert!(ada.enabled && ada.roles.contains(Role::Administrator));
+    // Other users' changes are not held up, and a disabled administrator does not count.
+    n.node
+        .set_user_enabled(&admin(), "fay", false)
+        .await
+        .unwrap();
+    n.node
+        .change_roles(
+            &admin(),
+            "fay",
+            RoleChange::Add(roles(&[Role::Administrator])),
+        )
+        .await
+        .unwrap();
+    last(
+        n.node
+            .set_user_enabled(&admin(), "ada", false)
+            .await
+            .unwrap_err(),
+    );
+    // With a second enabled administrator, the first may step down.
+    n.node
+        .set_user_enabled(&admin(), "fay", true)
+        .await
+        .unwrap();
+    n.node
+        .change_roles(&admin(), "ada", RoleChange::Set(roles(&[Role::Auditor])))
+        .await
+        .unwrap();
+    last(
+        n.node
+            .set_user_enabled(&admin(), "fay", false)
+            .await
+            .unwrap_err(),
+    );
+}

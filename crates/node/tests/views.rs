@@ -579,9 +579,9 @@ fn rows() -> Vec<Row> {
             },
             expect: expect![[r#"
                 {
-                  "size": 22,
+                  "size": 21,
                   "root": "<root>",
-                  "checkpoint_size": 22
+                  "checkpoint_size": 21
                 }"#]],
         },
         Row {
@@ -595,7 +595,7 @@ fn rows() -> Vec<Row> {
             expect: expect![[r#"
                 {
                   "ok": true,
-                  "ledger_entries": 23,
+                  "ledger_entries": 22,
                   "messages": 1,
                   "receipts": 0,
                   "requests": 2,

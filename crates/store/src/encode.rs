@@ -5,6 +5,7 @@
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::StoreError;
+use crate::access::AccessRecord;
 use crate::federation::{
     IncomingMessage, MessageRecord, OutboxItem, OutboxState, OutgoingMessage, RefusalRecord,
 };
@@ -214,6 +215,9 @@ pub(crate) struct Outgoing<'a> {
     pub outbox: OutboxRow<'a>,
     /// Every ledger entry to queue, the event's included.
     pub ledger: Vec<&'a [u8]>,
+    /// The sender's access record, checked, with its time at storage
+    /// precision.
+    pub access: Option<(&'a AccessRecord, OffsetDateTime)>,
 }
 
 /// Checks that a request opening a thread, and the event added to it,
@@ -296,12 +300,17 @@ pub(crate) fn outgoing(m: &OutgoingMessage) -> Result<Outgoing<'_>, StoreError> 
             .map(|e| text("outbox.last_error", e))
             .transpose()?,
     };
+    let access = match &m.access {
+        Some(r) => Some((r, crate::access::check_record(r)?)),
+        None => None,
+    };
     Ok(Outgoing {
         message,
         request,
         ledger: queued(&m.ledger, &event),
         event,
         outbox,
+        access,
     })
 }
 

@@ -202,6 +202,10 @@ pub struct OutgoingMessage {
     /// transaction, in this order and then the event's own entry if it has
     /// one.
     pub ledger: Vec<Vec<u8>>,
+    /// The record of the person allowed to send it, written in the same
+    /// transaction; its entry is one of `ledger` (the action's own entry
+    /// stands for the decision), so a sending adds no entry of its own.
+    pub access: Option<crate::AccessRecord>,
 }
 
 /// Everything recorded, together or not at all, when the node accepts a

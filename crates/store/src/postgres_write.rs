@@ -14,6 +14,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::access::AccessRecord;
 use crate::case_index::FiredWrite;
 use crate::decode::{self, column, failed};
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
@@ -74,6 +75,16 @@ pub(crate) async fn earlier_copy(
 }
 
 impl Tx for PgTx<'_> {
+    async fn insert_access(
+        &mut self,
+        record: &AccessRecord,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::postgres_access::insert_record(self.0, record, at)
+            .await
+            .map(drop)
+    }
+
     /// Waits, if another transaction is inserting the same id, for that
     /// one to end.
     async fn insert_request(&mut self, r: &RequestRow<'_>) -> Result<bool, StoreError> {

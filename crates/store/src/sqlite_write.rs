@@ -15,6 +15,7 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::access::AccessRecord;
 use crate::case_index::FiredWrite;
 use crate::decode;
 use crate::encode::{self, Append, EventRow, MessageRow, OutboxRow, RequestRow};
@@ -37,6 +38,14 @@ use crate::witness::{CosignatureRecord, WitnessedState};
 pub(crate) struct SqliteTx<'c>(pub(crate) &'c Connection);
 
 impl Tx for SqliteTx<'_> {
+    async fn insert_access(
+        &mut self,
+        record: &AccessRecord,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::sqlite_access::insert_record(self.0, record, at).map(drop)
+    }
+
     async fn insert_request(&mut self, r: &RequestRow<'_>) -> Result<bool, StoreError> {
         let inserted = execute(
             self.0,

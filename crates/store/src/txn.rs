@@ -21,6 +21,7 @@ use std::task::{Context, Poll, Waker};
 use time::OffsetDateTime;
 
 use crate::StoreError;
+use crate::access::AccessRecord;
 use crate::case_index::FiredWrite;
 use crate::decode;
 use crate::encode::{Append, EventRow, Incoming, MessageRow, OutboxRow, Outgoing, RequestRow};
@@ -67,6 +68,13 @@ pub(crate) trait Tx {
     async fn queue_entries(
         &mut self,
         entries: &[&[u8]],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Writes a person's access record.
+    async fn insert_access(
+        &mut self,
+        record: &AccessRecord,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
@@ -219,7 +227,12 @@ pub(crate) async fn record_outgoing(
     }
     tx.insert_event(&out.event, seq).await?;
     tx.insert_outbox(&out.outbox).await?;
-    tx.queue_entries(&out.ledger, out.message.recorded_at).await
+    tx.queue_entries(&out.ledger, out.message.recorded_at)
+        .await?;
+    if let Some((record, at)) = out.access {
+        tx.insert_access(record, at).await?;
+    }
+    Ok(())
 }
 
 /// Records a verified message received, unless a copy is stored already

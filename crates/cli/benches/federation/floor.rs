@@ -145,6 +145,19 @@ impl FloorSender {
                 .detail(json!({ "kind": message.kind.as_str(), "to": to }))
                 .encode()?,
         ];
+        // The sender's access record, written with the message as the node
+        // writes it.
+        let access = custos_store::AccessRecord {
+            id: 0,
+            at: now,
+            person: actor.to_owned(),
+            actor: actor.to_owned(),
+            operation: "send-request".to_owned(),
+            case_id: Some(thread.clone()),
+            outcome: custos_store::ALLOWED.to_owned(),
+            reason: None,
+            entry_sha256: custos_seal::content_id(&ledger[0]),
+        };
         let out = OutgoingMessage {
             message: MessageRecord {
                 id: id.clone(),
@@ -179,6 +192,7 @@ impl FloorSender {
                 delivered_at: None,
             },
             ledger,
+            access: Some(access),
         };
         self.store.record_outgoing(&out).await?;
         self.wake.notify_one();

@@ -27,6 +27,8 @@
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
+//! - `privacy`: no log line, metric, alert or statistics report of a
+//!   whole scenario carries a case's facts, names or identifiers.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
 //! - `retention`: a case's retention shown, changed, held and purged, the
 //!   other node told (issue 18).
@@ -49,6 +51,7 @@ mod evidence_transfer;
 mod federation;
 mod ledger;
 mod people;
+mod privacy;
 mod retention;
 mod security;
 mod tls;

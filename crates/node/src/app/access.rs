@@ -512,21 +512,7 @@ impl crate::Node {
         op: Operation,
         case: Option<&str>,
     ) -> Result<(), crate::NodeError> {
-        let refusal = match decide(actor, op) {
-            Grant::Allowed => None,
-            Grant::WhenGrantedTheCase => {
-                let granted = match (actor.person(), case) {
-                    (Some(person), Some(case)) => self.holds_grant(person, case).await?,
-                    _ => false,
-                };
-                (!granted).then_some("only on a case granted to them")
-            }
-            Grant::Refused => Some("none of the roles held allows it"),
-        };
-        let verdict = match refusal {
-            None => Ok(()),
-            Some(reason) => Err(forbidden(actor, op, reason)),
-        };
+        let verdict = self.verdict(actor, op, case).await?;
         // The scheduler performs no person's operation; every other
         // decision is recorded, refusals with their reason.
         if !matches!(actor, super::Actor::Scheduler) {
@@ -538,6 +524,59 @@ impl crate::Node {
                 .await?;
         }
         verdict
+    }
+
+    /// [`Node::authorize`] for an action that records a ledger entry of its
+    /// own: a refusal is recorded at once, as always; an allowance is
+    /// returned as the record to write in the action's own transaction,
+    /// naming the action's entry (`None` for the scheduler, which is not
+    /// recorded). The action then costs one transaction and one entry, not
+    /// two of each.
+    pub(crate) async fn authorize_action(
+        &self,
+        actor: &super::Actor,
+        op: Operation,
+        case: Option<&str>,
+    ) -> Result<Option<super::audit::AllowedAction>, crate::NodeError> {
+        let verdict = self.verdict(actor, op, case).await?;
+        if matches!(actor, super::Actor::Scheduler) {
+            return verdict.map(|()| None);
+        }
+        match verdict {
+            Ok(()) => Ok(Some(super::audit::AllowedAction::new(actor, op, case))),
+            Err(refused) => {
+                if let crate::NodeError::Forbidden { reason, .. } = &refused {
+                    self.record_decision(actor, &op.name(), case, Some(reason))
+                        .await?;
+                }
+                Err(refused)
+            }
+        }
+    }
+
+    /// Whether `actor` may perform `op` on `case`: the outer error is a
+    /// failure to find out, the inner one the refusal.
+    async fn verdict(
+        &self,
+        actor: &super::Actor,
+        op: Operation,
+        case: Option<&str>,
+    ) -> Result<Result<(), crate::NodeError>, crate::NodeError> {
+        let refusal = match decide(actor, op) {
+            Grant::Allowed => None,
+            Grant::WhenGrantedTheCase => {
+                let granted = match (actor.person(), case) {
+                    (Some(person), Some(case)) => self.holds_grant(person, case).await?,
+                    _ => false,
+                };
+                (!granted).then_some("only on a case granted to them")
+            }
+            Grant::Refused => Some("none of the roles held allows it"),
+        };
+        Ok(match refusal {
+            None => Ok(()),
+            Some(reason) => Err(forbidden(actor, op, reason)),
+        })
     }
 }
 

@@ -8,7 +8,11 @@
 //! its ledger entry by content id. Neither ever holds case content. An
 //! allowed action's row is written before the action runs (an action whose
 //! row cannot be written does not run); the action's own entry (a
-//! `decision`, a `message-sent`, ...) is written with the action. The node's
+//! `decision`, a `message-sent`, ...) is written with the action. Sending a
+//! request is the exception that the federation's rate asks for: its row is
+//! written in the sending's own transaction and names the `message-sent`
+//! entry, so a sending costs one transaction and one entry
+//! ([`AllowedAction`], [`crate::Node::authorize_action`]). The node's
 //! scheduler performs no person's operation and is not recorded here.
 
 use custos_store::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
@@ -32,6 +36,49 @@ pub const MAX_AUDIT_ROWS: u32 = 1000;
 
 /// The rows listed when no limit is asked.
 pub const DEFAULT_AUDIT_ROWS: u32 = 100;
+
+/// An action a person was allowed to take, whose access record is written
+/// with the action, naming the action's own ledger entry
+/// ([`crate::Node::authorize_action`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedAction {
+    person: String,
+    actor: String,
+    operation: String,
+    case_id: Option<String>,
+}
+
+impl AllowedAction {
+    pub(crate) fn new(actor: &Actor, op: Operation, case: Option<&str>) -> Self {
+        AllowedAction {
+            person: actor.person().map_or_else(|| actor.label(), str::to_owned),
+            actor: actor.label(),
+            operation: op.name(),
+            case_id: case.map(str::to_owned),
+        }
+    }
+
+    /// The record of the action taken at `at`, whose ledger entry is
+    /// `entry` (encoded); `case` names the case when the action opened it.
+    pub(crate) fn record(
+        self,
+        at: OffsetDateTime,
+        entry: &[u8],
+        case: Option<&str>,
+    ) -> AccessRecord {
+        AccessRecord {
+            id: 0,
+            at,
+            person: self.person,
+            actor: self.actor,
+            operation: self.operation,
+            case_id: self.case_id.or_else(|| case.map(str::to_owned)),
+            outcome: ALLOWED.to_owned(),
+            reason: None,
+            entry_sha256: custos_seal::content_id(entry),
+        }
+    }
+}
 
 /// Which rows of the record of who saw what to list; newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::secrets;
-use super::{Actor, Operation, Roles};
+use super::{Actor, Operation, Role, Roles};
 use crate::at_rest::RecordKind;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
@@ -406,6 +406,10 @@ impl Node {
     ) -> Result<UserView, NodeError> {
         self.authorize(actor, Operation::ManageUsers, None).await?;
         let mut user = self.stored_user(name).await?;
+        if !enabled {
+            self.keep_an_administrator(&user.name, Roles::default())
+                .await?;
+        }
         user.enabled = enabled;
         let change = if enabled { "enabled" } else { "disabled" };
         self.save_user(actor, user, None, json!({ "change": change }))
@@ -428,6 +432,9 @@ impl Node {
             RoleChange::Add(r) => held.iter().chain(r.iter()).collect(),
             RoleChange::Remove(r) => held.iter().filter(|x| !r.contains(*x)).collect(),
         };
+        if !roles.contains(Role::Administrator) {
+            self.keep_an_administrator(&user.name, roles).await?;
+        }
         user.roles = roles.names();
         self.save_user(
             actor,
@@ -457,6 +464,30 @@ impl Node {
         )
         .await?;
         Ok(second_factor)
+    }
+
+    /// Refuses a change that would leave the node with no enabled
+    /// administrator: `name` is about to hold `roles` only (or be disabled,
+    /// with no roles), and nobody else could then manage users, keys or the
+    /// directory, short of editing the database.
+    async fn keep_an_administrator(&self, name: &str, roles: Roles) -> Result<(), NodeError> {
+        if roles.contains(Role::Administrator) {
+            return Ok(());
+        }
+        let other = self.store.users().await?.into_iter().any(|u| {
+            u.name != name && u.enabled && stored_roles(&u.roles).contains(Role::Administrator)
+        });
+        if other {
+            return Ok(());
+        }
+        let was = self.stored_user(name).await?;
+        if was.enabled && stored_roles(&was.roles).contains(Role::Administrator) {
+            return Err(NodeError::InvalidUser(format!(
+                "{name:?} is the node's last enabled administrator: give another user the \
+                 administrator role first (custos user roles --data DIR OTHER --add administrator)"
+            )));
+        }
+        Ok(())
     }
 
     async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, NodeError> {

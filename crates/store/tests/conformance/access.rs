@@ -98,6 +98,57 @@ pub async fn the_access_record_is_written_with_its_entry_and_listed_by_filter(f:
     assert_eq!(s.pending_ledger(100).await.unwrap().len(), 4);
 }
 
+pub async fn a_senders_access_record_is_written_with_the_message_or_not_at_all(f: Fixture) {
+    let s = &f.store;
+    let mut sent = outgoing("m-1", "thr-1", None, 1);
+    sent.ledger = vec![b"message-sent m-1".to_vec()];
+    let mut record = access(1, "ana", Some("thr-1"), ALLOWED);
+    record.operation = "send-request".into();
+    sent.access = Some(record.clone());
+    s.record_outgoing(&sent).await.unwrap();
+    let rows = s
+        .access_records(&AccessFilter {
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let mut back = rows[0].clone();
+    back.id = 0;
+    assert_eq!(back, record, "the row reads back exactly");
+    let queued = s.pending_ledger(100).await.unwrap();
+    assert_eq!(
+        queued.len(),
+        1,
+        "the message's entry only: no entry of the record's own"
+    );
+
+    // A record no backend holds fails the whole sending: no request, no
+    // message, no outbox item, no entry, no row.
+    let mut bad = outgoing("m-2", "thr-2", None, 2);
+    bad.ledger = vec![b"message-sent m-2".to_vec()];
+    let mut wrong = access(2, "ana", Some("thr-2"), ALLOWED);
+    wrong.outcome = "maybe".into();
+    bad.access = Some(wrong);
+    assert!(matches!(
+        s.record_outgoing(&bad).await,
+        Err(StoreError::InvalidValue { .. })
+    ));
+    assert!(s.get_request("thr-2").await.unwrap().is_none());
+    assert!(s.get_message("m-2").await.unwrap().is_none());
+    assert!(s.outbox_item("m-2").await.unwrap().is_none());
+    assert_eq!(s.pending_ledger(100).await.unwrap().len(), 1);
+    let rows = s
+        .access_records(&AccessFilter {
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
 pub async fn case_grants_are_kept_revoked_and_listed_with_their_entries(f: Fixture) {
     let s = &f.store;
     let grant = CaseGrant {

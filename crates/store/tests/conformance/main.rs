@@ -203,6 +203,7 @@ fn outgoing(id: &str, thread: &str, prev: Option<&str>, seconds: i64) -> Outgoin
         },
         message,
         ledger: Vec::new(),
+        access: None,
     }
 }
 
@@ -1108,6 +1109,7 @@ conformance!(
     the_latest_cosigned_size_is_per_witness,
     witnessing_survives_reopening,
     the_access_record_is_written_with_its_entry_and_listed_by_filter,
+    a_senders_access_record_is_written_with_the_message_or_not_at_all,
     case_grants_are_kept_revoked_and_listed_with_their_entries,
     the_rota_and_alerts_are_kept_with_their_ledger_entries,
     an_alert_is_written_in_the_transaction_of_its_cause,

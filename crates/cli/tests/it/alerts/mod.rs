@@ -34,7 +34,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Strings of the draft that no alert may carry.
 const MARKERS: [&str; 2] = ["QUOKKA-FACTS-7731", "QUOKKA-REF-7731"];
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -42,7 +42,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether Python's aiosmtpd can be imported; panics when CI requires it.
-fn smtp_server_available() -> bool {
+pub(crate) fn smtp_server_available() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .stdout(Stdio::null())
@@ -62,13 +62,13 @@ fn smtp_server_available() -> bool {
 }
 
 /// The SMTP server process.
-struct Smtp {
+pub(crate) struct Smtp {
     folder: PathBuf,
     child: Option<Child>,
 }
 
 impl Smtp {
-    fn start(port: u16, folder: &Path) -> Smtp {
+    pub(crate) fn start(port: u16, folder: &Path) -> Smtp {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -99,7 +99,7 @@ impl Smtp {
     }
 
     /// Every mail received: (recipients, the message as text).
-    fn mails(&self) -> Vec<(String, String)> {
+    pub(crate) fn mails(&self) -> Vec<(String, String)> {
         let mut names: Vec<_> = std::fs::read_dir(&self.folder)
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -133,15 +133,15 @@ impl Drop for Smtp {
 
 /// One webhook call received.
 #[derive(Clone, Debug)]
-struct Call {
+pub(crate) struct Call {
     id: String,
     timestamp: String,
     signature: String,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A webhook receiver on loopback, on its own thread and runtime.
-fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Call>>>) {
+pub(crate) fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Call>>>) {
     let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     listener.set_nonblocking(true).expect("non-blocking");
@@ -219,7 +219,7 @@ fn assert_no_content(what: &str, text: &str) {
     }
 }
 
-fn utc(t: time::OffsetDateTime) -> String {
+pub(crate) fn utc(t: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     format!("{} UTC", t.format(&f).expect("a time"))
 }

@@ -746,6 +746,14 @@ impl Network {
     /// (the counters answer a bearer allowed `read-metrics`: a token of
     /// the `monitor` user, an administrator, added the first time).
     pub fn metrics(&self, cc: &str) -> String {
+        let answer = self.get_as_monitor(cc, "/metrics");
+        assert_eq!(answer.status, 200, "/metrics answers a monitoring token");
+        String::from_utf8_lossy(&answer.bytes).into_owned()
+    }
+
+    /// `GET path` on the node of `cc` with a new token of the `monitor`
+    /// user, an administrator (added the first time).
+    pub fn get_as_monitor(&self, cc: &str, path: &str) -> Answer {
         let dir = self.dir(cc);
         let known = self.run(&[
             OsStr::new("user"),
@@ -775,11 +783,9 @@ impl Network {
             OsStr::new("--name"),
             OsStr::new("monitoring"),
         ]);
-        let url = format!("{}/metrics", self.url(cc));
+        let url = format!("{}{path}", self.url(cc));
         let request = self.client.get(&url).bearer_auth(token.trim());
-        let answer = self.block_on(send(request));
-        assert_eq!(answer.status, 200, "/metrics answers a monitoring token");
-        String::from_utf8_lossy(&answer.bytes).into_owned()
+        self.block_on(send(request))
     }
 }
 
