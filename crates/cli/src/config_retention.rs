@@ -108,7 +108,10 @@ mod tests {
     fn the_example_gives_the_defaults() {
         let c = crate::config::Config::parse(&crate::config::example()).unwrap();
         assert!(!c.retention.is_default());
-        let (got, want) = (c.retention.settings().unwrap(), RetentionSettings::default());
+        let (got, want) = (
+            c.retention.settings().unwrap(),
+            RetentionSettings::default(),
+        );
         for kind in RequestKind::ALL {
             assert_eq!(got.days_for(kind), want.days_for(kind), "{kind:?}");
         }

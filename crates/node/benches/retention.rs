@@ -99,9 +99,14 @@ async fn expired_case(net: &Network, i: usize, segment: usize) -> String {
     let fr = &net.node("FR").node;
     let draft = validate::parse(&template::render(RequestKind::Mla)).unwrap();
     let sent = fr.submit(draft, &officer("FR")).await.unwrap();
-    fr.act(&sent.thread, CaseAction::Withdraw, json!({}), &officer("FR"))
-        .await
-        .unwrap();
+    fr.act(
+        &sent.thread,
+        CaseAction::Withdraw,
+        json!({}),
+        &officer("FR"),
+    )
+    .await
+    .unwrap();
     package_folder(net, &sent.thread, i, segment);
     sent.thread
 }
@@ -168,9 +173,19 @@ async fn run(cases: usize, segment: usize) {
                 draft["requesting_state"] = "DE".into();
                 draft["requested_state"] = "FR".into();
                 let sent = de.submit(draft, &officer("DE")).await.unwrap();
-                let item = de.store().outbox_item(&sent.message_id).await.unwrap().unwrap();
+                let item = de
+                    .store()
+                    .outbox_item(&sent.message_id)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 let start = Instant::now();
-                let reply = client.post(&url).body(item.ciphertext).send().await.unwrap();
+                let reply = client
+                    .post(&url)
+                    .body(item.ciphertext)
+                    .send()
+                    .await
+                    .unwrap();
                 let status = reply.status();
                 let _ = reply.bytes().await;
                 latencies.push(start.elapsed());

@@ -150,7 +150,10 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     };
     let logged = entries.iter().find(|e| of_case(e).is_some()).unwrap();
     let proof = fr.ledger_proof(&officer("FR"), logged.index).await.unwrap();
-    proof.bundle.verify(&fr.ledger_verifier_key().unwrap()).unwrap();
+    proof
+        .bundle
+        .verify(&fr.ledger_verifier_key().unwrap())
+        .unwrap();
     assert_eq!(proof.content.as_deref(), Some("deleted"));
     assert_eq!(proof.deletion.as_ref().unwrap().entry, d.entry);
     let shown = serde_json::to_value(&proof).unwrap();
@@ -160,7 +163,10 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
         .iter()
         .find(|e| of_case(e).as_deref() == Some("content-deleted"))
         .unwrap();
-    let proof = fr.ledger_proof(&officer("FR"), deletion.index).await.unwrap();
+    let proof = fr
+        .ledger_proof(&officer("FR"), deletion.index)
+        .await
+        .unwrap();
     assert!(proof.content.is_none() && proof.deletion.is_none());
 
     // Germany is told by a signed deletion report, which it records
@@ -173,7 +179,10 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
     assert_eq!(de_case.state.as_str(), "withdrawn");
     let told = de_case.retention.unwrap();
     let peer = told.peer_deleted.as_ref().unwrap();
-    assert_eq!((peer.entry.as_str(), peer.deleted_at), (d.entry.as_str(), d.at));
+    assert_eq!(
+        (peer.entry.as_str(), peer.deleted_at),
+        (d.entry.as_str(), d.at)
+    );
     assert!(told.deleted.is_none());
     assert!(!de_case.allowed.iter().any(|a| *a == A::ReportDeletion));
     de.run_clocks().await.unwrap();

@@ -21,8 +21,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::case_bodies::{
-    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, DeletionReportBody, ExecuteBody,
-    ExtendBody, FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody, text_not_null,
+    self, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, DeletionReportBody,
+    ExecuteBody, ExtendBody, FollowUpBody, PostponeBody, ReasonsBody, StatusBody, StatusQueryBody,
+    text_not_null,
 };
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
@@ -150,9 +151,7 @@ impl MessageKind {
             MessageKind::StatusQuery => "application/vnd.custos.message.status-query.v1+json",
             MessageKind::Status => "application/vnd.custos.message.status.v1+json",
             MessageKind::Correspondence => "application/vnd.custos.message.correspondence.v1+json",
-            MessageKind::DeletionReport => {
-                "application/vnd.custos.message.deletion-report.v1+json"
-            }
+            MessageKind::DeletionReport => "application/vnd.custos.message.deletion-report.v1+json",
         }
     }
 

@@ -28,7 +28,11 @@ fn retention_is_shown_changed_held_and_purged_and_the_peer_is_told() {
     let id = sent.id.as_str();
     assert_eq!(sent.delivery, "delivered");
     let out = act(&net, "FR", id, "withdraw", None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The scheduler notes the case's end; the case view shows the deletion date.
     wait_until(DEADLINE, "FR notes the case's end", || {
         show(&net, "FR", id)["retention"]["ended_at"].is_string()
@@ -42,26 +46,57 @@ fn retention_is_shown_changed_held_and_purged_and_the_peer_is_told() {
     // Without an option: the view. With --until and a reason: a change.
     let r = json(&net, "FR", &["case", "retention", id, "--json"]);
     assert_eq!(r["set_for_case"], false, "{r}");
-    let out = net.run(&args(&["case", "retention", id, "--days", "3"], &net.dir("FR")));
-    assert!(!out.status.success(), "a change without a reason is refused");
+    let out = net.run(&args(
+        &["case", "retention", id, "--days", "3"],
+        &net.dir("FR"),
+    ));
+    assert!(
+        !out.status.success(),
+        "a change without a reason is refused"
+    );
     let r = json(
         &net,
         "FR",
-        &["case", "retention", id, "--until", "2001-01-01", "--reason", "court order 7", "--json"],
+        &[
+            "case",
+            "retention",
+            id,
+            "--until",
+            "2001-01-01",
+            "--reason",
+            "court order 7",
+            "--json",
+        ],
     );
     assert_eq!(r["set_for_case"], true, "{r}");
     assert_eq!(r["changes"][0]["reason"], "court order 7", "{r}");
-    assert!(r["changes"][0]["by"].as_str().is_some_and(|by| by.starts_with("cli:")), "{r}");
+    assert!(
+        r["changes"][0]["by"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("cli:")),
+        "{r}"
+    );
 
     // A legal hold stops the purge; lifting it lets it proceed.
-    let h = json(&net, "FR", &["case", "hold", id, "--reason", "litigation", "--json"]);
+    let h = json(
+        &net,
+        "FR",
+        &["case", "hold", id, "--reason", "litigation", "--json"],
+    );
     assert_eq!(h["legal_hold"], true, "{h}");
     let p = json(&net, "FR", &["case", "purge", "--due", "--json"]);
     assert_eq!(p["deleted"].as_array().map(Vec::len), Some(0), "{p}");
-    json(&net, "FR", &["case", "hold", id, "--lift", "--reason", "over", "--json"]);
+    json(
+        &net,
+        "FR",
+        &["case", "hold", id, "--lift", "--reason", "over", "--json"],
+    );
     let p = json(&net, "FR", &["case", "purge", "--due", "--json"]);
     assert_eq!(p["deleted"][0]["case"], id, "{p}");
-    let entry = p["deleted"][0]["entry"].as_str().unwrap_or_default().to_owned();
+    let entry = p["deleted"][0]["entry"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
     // Reading the case names the deletion; the ledger still verifies.
     let out = net.run(&args(&["case", "show", id, "--json"], &net.dir("FR")));

@@ -71,8 +71,8 @@ pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use retention::{
-    DeletionView, PeerDeletionView, PurgeReport, RetentionChangeView, RetentionPeriod, RetentionSettings,
-    RetentionView,
+    DeletionView, PeerDeletionView, PurgeReport, RetentionChangeView, RetentionPeriod,
+    RetentionSettings, RetentionView,
 };
 pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
