@@ -184,7 +184,7 @@ async fn retention_ends_and_deletes_the_content_while_the_ledger_verifies(postgr
         (d.entry.as_str(), d.at)
     );
     assert!(told.deleted.is_none());
-    assert!(!de_case.allowed.iter().any(|a| *a == A::ReportDeletion));
+    assert!(!de_case.allowed.contains(&A::ReportDeletion));
     de.run_clocks().await.unwrap();
     let de_after = de.retention(&id, &officer("DE")).await.unwrap();
     assert_eq!(de_after.ended_at, de_before.ended_at);

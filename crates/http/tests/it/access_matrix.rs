@@ -494,6 +494,8 @@ fn path_to(action: CaseAction) -> (RequestKind, Vec<(&'static str, CaseAction)>)
         A::AnswerStatus => (mla, vec![("FR", A::AskStatus)]),
         A::Close => (mla, vec![ack, ("DE", A::ExecuteWholly)]),
         A::Submit => unreachable!("sending a request is not a case action"),
+        // issue 18: retention
+        A::ReportDeletion => unreachable!("no role reports a deletion: the node's purge does"),
     }
 }
 
