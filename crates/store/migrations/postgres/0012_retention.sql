@@ -42,3 +42,7 @@ CREATE TABLE content_deletions (
     detail         JSONB       NOT NULL,
     entry_sha256   TEXT        NOT NULL
 );
+
+-- The purge empties the ciphertexts of a case's sent items: found by thread,
+-- not by scanning the whole outbox.
+CREATE INDEX outbox_by_thread ON outbox (thread);

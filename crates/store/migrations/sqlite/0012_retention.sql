@@ -55,3 +55,7 @@ CREATE TABLE content_deletions (
     detail         TEXT    NOT NULL CHECK (json_valid(detail)),
     entry_sha256   TEXT    NOT NULL
 ) STRICT;
+
+-- The purge empties the ciphertexts of a case's sent items: found by thread,
+-- not by scanning the whole outbox.
+CREATE INDEX outbox_by_thread ON outbox (thread);
