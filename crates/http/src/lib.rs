@@ -296,6 +296,11 @@ mod tests {
             alerts::SHIFT,
             alerts::ALERTS,
             alerts::ALERT_ACK,
+            // issue 18: retention
+            retention::RETENTION,
+            retention::HOLD,
+            retention::HOLD_LIFT,
+            retention::PURGE,
         ]
         .into_iter()
         .map(str::to_owned)
