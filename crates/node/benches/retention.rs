@@ -152,7 +152,13 @@ async fn run(cases: usize, segment: usize) {
     for pass in 0..5 {
         let mut unnoted = 0;
         for id in &ids {
-            if fr.retention(id, &officer("FR")).await.unwrap().ended_at.is_none() {
+            if fr
+                .retention(id, &officer("FR"))
+                .await
+                .unwrap()
+                .ended_at
+                .is_none()
+            {
                 unnoted += 1;
             }
         }
