@@ -118,11 +118,16 @@ pub enum Action {
     GrantConsent,
     /// Requested: refuse the consent asked for, with reasons.
     RefuseConsent,
+    // issue 18: retention
+    /// Either, in every state: tell the other State that this node deleted
+    /// its copy of the case's content when its retention ended. Written by
+    /// the node's purge; the state does not change.
+    ReportDeletion,
 }
 
 impl Action {
     /// Every action, in the order of the documentation.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Submit,
         Action::Acknowledge,
         Action::RequestInfo,
@@ -147,6 +152,8 @@ impl Action {
         Action::AskConsent,
         Action::GrantConsent,
         Action::RefuseConsent,
+        // issue 18: retention
+        Action::ReportDeletion,
     ];
 
     /// The action's stable name, such as `request-info`.
@@ -176,16 +183,17 @@ impl Action {
             Action::AskConsent => "ask-consent",
             Action::GrantConsent => "grant-consent",
             Action::RefuseConsent => "refuse-consent",
+            Action::ReportDeletion => "report-deletion",
         }
     }
 
     /// The decision whose contents the action's body carries, checked
     /// against the model's decision catalogue: every action but `submit`
-    /// (a request draft) and `answer-status` (written by the node from the
-    /// case).
+    /// (a request draft), `answer-status` (written by the node from the
+    /// case) and `report-deletion` (written by the node's purge).
     pub fn decision(self) -> Option<Decision> {
         Some(match self {
-            Action::Submit | Action::AnswerStatus => return None,
+            Action::Submit | Action::AnswerStatus | Action::ReportDeletion => return None,
             Action::Acknowledge => Decision::Acknowledge,
             Action::RequestInfo => Decision::RequestInfo,
             Action::ProvideInfo => Decision::ProvideInfo,
@@ -236,7 +244,7 @@ impl Action {
             | Action::AnswerStatus
             | Action::GrantConsent
             | Action::RefuseConsent => ActedBy::Only(Side::Requested),
-            Action::Correspond => ActedBy::Either,
+            Action::Correspond | Action::ReportDeletion => ActedBy::Either,
         }
     }
 }
@@ -367,6 +375,8 @@ pub enum Act {
         ask: String,
         reasons: String,
     },
+    // issue 18: retention
+    ReportDeletion,
 }
 
 /// What the receiving State asks to do with what it was provided, beyond
@@ -416,6 +426,7 @@ impl Act {
             Act::AskConsent { .. } => Action::AskConsent,
             Act::GrantConsent { .. } => Action::GrantConsent,
             Act::RefuseConsent { .. } => Action::RefuseConsent,
+            Act::ReportDeletion => Action::ReportDeletion,
         }
     }
 }

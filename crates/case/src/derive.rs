@@ -256,6 +256,9 @@ fn admit(
 fn allowed_for(state: State, facts: &Facts, side: Side, at: OffsetDateTime) -> Vec<Action> {
     Action::ALL
         .into_iter()
+        // issue 18: retention. The node's purge reports a deletion, never
+        // a person: it is not offered.
+        .filter(|a| *a != Action::ReportDeletion)
         .filter(|a| admit(state, facts, *a, side, at).is_ok())
         .collect()
 }

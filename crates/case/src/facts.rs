@@ -325,7 +325,8 @@ impl Facts {
             | Act::ProvideInfo
             | Act::AskStatus
             | Act::AnswerStatus
-            | Act::Correspond => {}
+            | Act::Correspond
+            | Act::ReportDeletion => {}
             // Consents are recorded with their message ids
             // ([`Facts::record_consent`]).
             Act::AskConsent { .. } | Act::GrantConsent { .. } | Act::RefuseConsent { .. } => {}

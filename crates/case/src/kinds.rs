@@ -44,7 +44,7 @@ const fn spec(
 }
 
 /// Every action's message kind, in the order of [`Action::ALL`].
-pub const MESSAGE_KINDS: [MessageKindSpec; 23] = [
+pub const MESSAGE_KINDS: [MessageKindSpec; 24] = [
     spec(
         Action::Submit,
         "submit",
@@ -230,6 +230,15 @@ pub const MESSAGE_KINDS: [MessageKindSpec; 23] = [
         r#"`{"ask": message id, "reasons": text, "note"?: text}`"#,
         "`ask` (a pending ask-consent of the case), `reasons` (not blank)",
     ),
+    // issue 18: retention
+    spec(
+        Action::ReportDeletion,
+        "deletion-report",
+        "application/vnd.custos.message.deletion-report.v1+json",
+        false,
+        r#"`{"deleted_at": time, "entry": "sha256:…"}`"#,
+        "nothing (the receiving node shows the other State's deletion)",
+    ),
 ];
 
 /// The message kind that carries `action`.
@@ -320,7 +329,8 @@ mod tests {
                 "correspondence",
                 "ask-consent",
                 "grant-consent",
-                "refuse-consent"
+                "refuse-consent",
+                "deletion-report"
             ]
         );
         assert_eq!(action_of_kind("deliver"), None);

@@ -120,6 +120,23 @@ const LIVE: &[State] = &[
     S::Refused,
 ];
 
+/// Every state of a case that was submitted, the final ones included.
+const HELD: &[State] = &[
+    S::Submitted,
+    S::Acknowledged,
+    S::AwaitingInformation,
+    S::Consulting,
+    S::ConditionsAccepted,
+    S::ConditionsDeclined,
+    S::Postponed,
+    S::Preserved,
+    S::PartlyExecuted,
+    S::Executed,
+    S::Refused,
+    S::Withdrawn,
+    S::Closed,
+];
+
 /// States in which the request is still open, so it can be withdrawn.
 const OPEN: &[State] = &[
     S::Submitted,
@@ -305,6 +322,10 @@ pub static RULES: &[Rule] = &[
         Guard::ConsentAsked,
         Stay,
     ),
+    // issue 18: retention. Either side tells the other that it deleted
+    // its copy, in every state, the final ones included.
+    row(HELD, A::ReportDeletion, RQG, Stay),
+    row(HELD, A::ReportDeletion, RQD, Stay),
 ];
 
 /// The row for a (state, action, side), if any.

@@ -84,6 +84,7 @@ fn any_act() -> impl Strategy<Value = Act> {
         Just(Act::AnswerStatus),
         Just(Act::Close),
         Just(Act::Correspond),
+        Just(Act::ReportDeletion),
     ]
 }
 

@@ -37,7 +37,8 @@ fn action_is_listed(action: Action) -> bool {
         // issue 18: use limits and onward-transfer consent
         | Action::AskConsent
         | Action::GrantConsent
-        | Action::RefuseConsent => Action::ALL.contains(&action),
+        | Action::RefuseConsent
+        | Action::ReportDeletion => Action::ALL.contains(&action),
     }
 }
 
@@ -123,10 +124,20 @@ fn every_action_has_a_rule_for_each_side_that_may_take_it() {
 fn every_state_is_reached_and_only_final_states_are_dead_ends() {
     for state in State::ALL {
         // Consent to use what was provided is asked and answered even after
-        // the case is over; nothing else moves a case that is over.
-        let leaves = RULES
-            .iter()
-            .any(|r| r.from.contains(&state) && !table::is_consent(r.action));
+        // the case is over, and a deletion report is taken in every state,
+        // the final ones included, and never changes it (issue 18); nothing
+        // else moves a case that is over.
+        let leaves = RULES.iter().any(|r| {
+            r.from.contains(&state)
+                && !table::is_consent(r.action)
+                && r.action != Action::ReportDeletion
+        });
+        if state != State::New {
+            for side in Side::ALL {
+                let r = table::rule(state, Action::ReportDeletion, side);
+                assert_eq!(r.map(|r| r.next), Some(Next::Stay), "{state} {side}");
+            }
+        }
         assert_eq!(
             leaves,
             !state.is_final(),

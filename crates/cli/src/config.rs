@@ -13,6 +13,7 @@ use custos_model::StateCode;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config_alerts::AlertsSection;
+pub use crate::config_retention::RetentionSection;
 
 /// The configuration file's name inside a data directory.
 pub const FILE_NAME: &str = "custos.toml";
@@ -44,6 +45,9 @@ pub struct Config {
     pub alerts: AlertsSection,
     #[serde(default, skip_serializing_if = "StatisticsSection::is_default")]
     pub statistics: StatisticsSection,
+    // issue 18: retention
+    #[serde(default, skip_serializing_if = "RetentionSection::is_default")]
+    pub retention: RetentionSection,
 }
 
 /// Oversight statistics (`custos stats`).
@@ -505,6 +509,8 @@ impl Config {
             people: PeopleSection::default(),
             alerts: AlertsSection::default(),
             statistics: StatisticsSection::default(),
+            // issue 18: retention
+            retention: RetentionSection::default(),
         }
     }
 
@@ -620,6 +626,8 @@ impl Config {
         self.cases.clocks()?;
         self.people.settings()?;
         self.statistics.settings()?;
+        // issue 18: retention
+        self.retention.settings()?;
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:7700",
@@ -785,7 +793,11 @@ threshold = 5
 
 /// The documented example, `[alerts]` included (`custos config example`).
 pub fn example() -> String {
-    format!("{EXAMPLE}{}", crate::config_alerts::EXAMPLE)
+    format!(
+        "{EXAMPLE}{}{}",
+        crate::config_alerts::EXAMPLE,
+        crate::config_retention::EXAMPLE
+    )
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod clock;
 mod cmd;
 mod config;
 mod config_alerts;
+mod config_retention;
 mod key_forms;
 mod operator;
 mod private;

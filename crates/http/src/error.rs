@@ -92,6 +92,7 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
         NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
         NodeError::ConsentRequired { .. } => ErrorCode::ConsentRequired,
+        NodeError::ContentDeleted { .. } => ErrorCode::ContentDeleted,
     }
 }
 
@@ -217,10 +218,11 @@ mod tests {
             NodeError::KeyChangeRefused(_) => "KeyChangeRefused",
             NodeError::ConsentRequired { .. } => "ConsentRequired",
             NodeError::BadStatisticsQuery(_) => "BadStatisticsQuery",
+            NodeError::ContentDeleted { .. } => "ContentDeleted",
         }
     }
 
-    const VARIANTS: usize = 36;
+    const VARIANTS: usize = 37;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -478,6 +480,17 @@ mod tests {
                 NodeError::BadStatisticsQuery(text("x")),
                 400,
                 "bad-query",
+                Caller,
+            ),
+            (
+                NodeError::ContentDeleted {
+                    case: text("c"),
+                    at: text("t"),
+                    by: text("scheduler"),
+                    entry: text("sha256:00"),
+                },
+                410,
+                "content-deleted",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -124,6 +124,18 @@ pub enum EntryKind {
     /// (`detail.reason`), and whether the case is confidential
     /// (`detail.confidential`).
     CaseExported,
+    // issue 18: retention. Reasons are logged as their SHA-256 only.
+    /// A case's retention was set (`detail.days` or `detail.until`,
+    /// `detail.reason_sha256`).
+    RetentionChanged,
+    /// A legal hold was placed on a case (`detail.reason_sha256`).
+    LegalHoldPlaced,
+    /// A legal hold was lifted (`detail.reason_sha256`).
+    LegalHoldLifted,
+    /// A case's content was deleted when its retention ended: counts, the
+    /// ids of the messages and packages deleted, `detail.reason`; the
+    /// entries that logged the content keep their hashes.
+    ContentDeleted,
 }
 
 /// One custody event, as logged (RFC 8785 canonical JSON of this structure).

@@ -126,6 +126,7 @@ const BATCH: usize = 64;
 fn check_run(
     checker: &Checker,
     logged: &HashMap<String, Logged>,
+    deleted: &HashSet<String>,
     run: &[StoredMessage],
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(run.len());
@@ -134,6 +135,10 @@ fn check_run(
         let mut held = Vec::with_capacity(2 * chunk.len());
         let mut checks = Vec::with_capacity(2 * chunk.len());
         for s in chunk {
+            if s.message.envelope.is_empty() && deleted.contains(&s.message.thread) {
+                outcomes.push(check_deleted(logged, s));
+                continue;
+            }
             let (outcome, signatures) = check_unsigned(checker, logged, s);
             for (receipt, check) in signatures {
                 held.push(Held {
@@ -166,6 +171,38 @@ fn check_run(
         }
     }
     outcomes
+}
+
+/// issue 18: retention. A message whose envelope was deleted with its
+/// case's content: the ledger must still log it, and its receipt (kept) must
+/// have the hash the ledger logged; the content is not there to check.
+fn check_deleted(logged: &HashMap<String, Logged>, s: &StoredMessage) -> Outcome {
+    let m = &s.message;
+    let mut out = Outcome {
+        problems: Vec::new(),
+        receipt_checked: false,
+        opening: None,
+        index: None,
+    };
+    let on_ledger = logged.get(&m.id);
+    match on_ledger.and_then(|l| l.message.as_ref()) {
+        None => out.problems.push(format!(
+            "message {}: no ledger entry logs it (a row inserted, or its entry removed)",
+            m.id
+        )),
+        Some((index, _)) => out.index = Some(*index),
+    }
+    if let Some(r) = &s.receipt {
+        out.receipt_checked = true;
+        let logged_hash = on_ledger.and_then(|l| l.receipt.as_deref());
+        if logged_hash != Some(custos_seal::content_id(r).as_str()) {
+            out.problems.push(format!(
+                "message {}: its receipt is not the one the ledger logged",
+                m.id
+            ));
+        }
+    }
+    out
 }
 
 /// Checks one message and its receipt, all but their signatures, which
@@ -265,6 +302,8 @@ struct MessagePass {
     openings: HashMap<String, Opening>,
     /// Every thread seen.
     first_of_thread: HashSet<String>,
+    /// issue 18: the cases whose content was deleted.
+    deleted: HashSet<String>,
 }
 
 /// A page of messages and their outcomes, as a checking task ends.
@@ -273,8 +312,9 @@ type Checked =
 
 impl MessagePass {
     /// Room for `messages` messages, so that the maps do not rehash.
-    fn with_capacity(messages: usize) -> Self {
+    fn with_capacity(messages: usize, deleted: HashSet<String>) -> Self {
         MessagePass {
+            deleted,
             held: HashSet::with_capacity(messages),
             last_index: HashMap::with_capacity(messages),
             openings: HashMap::with_capacity(messages),
@@ -320,6 +360,7 @@ impl MessagePass {
                     Some(o) => {
                         self.openings.insert(m.thread.clone(), o);
                     }
+                    None if self.deleted.contains(&m.thread) => {}
                     None => report.problems.push(format!(
                         "request {}: its thread does not open with its signed submission (message {})",
                         m.thread, m.id
@@ -403,7 +444,8 @@ impl Node {
 
         // Pass 2: the messages, in recording order.
         let checker = self.checker();
-        let mut pass = MessagePass::with_capacity(logged.len());
+        let deleted: HashSet<String> = self.store.deleted_cases().await?.into_iter().collect();
+        let mut pass = MessagePass::with_capacity(logged.len(), deleted.clone());
         // A reader fetches the next page while two threads check this one,
         // and the outcomes of the page before are merged meanwhile.
         let (pages, mut next_page) = tokio::sync::mpsc::channel(2);
@@ -420,7 +462,7 @@ impl Node {
                 after = last.unwrap_or(after);
             }
         });
-        let shared = std::sync::Arc::new((checker, logged));
+        let shared = std::sync::Arc::new((checker, logged, deleted));
         let mut in_flight = None;
         while let Some(page) = next_page.recv().await {
             let page = page?;
@@ -429,8 +471,9 @@ impl Node {
             }
             let work = shared.clone();
             let checking = tokio::task::spawn_blocking(move || {
-                let (checker, logged) = &*work;
-                let outcomes = on_two_threads(&page, |part| check_run(checker, logged, part));
+                let (checker, logged, deleted) = &*work;
+                let outcomes =
+                    on_two_threads(&page, |part| check_run(checker, logged, deleted, part));
                 (page, outcomes)
             });
             if let Some(previous) = in_flight.replace(checking) {
@@ -449,7 +492,7 @@ impl Node {
             first_of_thread,
             ..
         } = pass;
-        let (checker, logged) = &*shared;
+        let (checker, logged, deleted) = &*shared;
         let mut missing: Vec<(u64, &String)> = logged
             .iter()
             .filter(|(id, l)| l.message.is_some() && !held.contains(*id))
@@ -469,7 +512,10 @@ impl Node {
         for r in requests {
             report.requests += 1;
             let name = format!("request {}", r.id);
-            let problem = if let Some(o) = openings.get(&r.id) {
+            let problem = if deleted.contains(&r.id) {
+                // Its content was deleted: the columns stay, unchecked.
+                None
+            } else if let Some(o) = openings.get(&r.id) {
                 check_request_columns(
                     &r,
                     o.draft_kind.as_deref(),
@@ -635,7 +681,7 @@ mod tests {
         logged.get_mut(&forged.id).unwrap().message =
             Some((41, Some(custos_seal::content_id(&json))));
 
-        let outcomes = check_run(&checker, &logged, &rows);
+        let outcomes = check_run(&checker, &logged, &HashSet::new(), &rows);
         assert_eq!(outcomes.len(), 70);
         for (i, o) in outcomes.iter().enumerate() {
             if i == 41 {
@@ -657,7 +703,7 @@ mod tests {
     #[test]
     fn batches_that_pass_leave_nothing_to_report() {
         let (checker, logged, rows) = stored(3, usize::MAX);
-        let outcomes = check_run(&checker, &logged, &rows);
+        let outcomes = check_run(&checker, &logged, &HashSet::new(), &rows);
         assert!(
             outcomes
                 .iter()

@@ -177,6 +177,18 @@ pub enum NodeError {
     /// node's).
     #[error("the statistics asked for cannot be given: {0}")]
     BadStatisticsQuery(String),
+    // issue 18: retention
+    /// The case's content was deleted when its retention ended (`gone`,
+    /// 410): the error names the deletion.
+    #[error(
+        "the content of case {case} was deleted at {at} by {by} (ledger entry {entry}); its metadata and history stay"
+    )]
+    ContentDeleted {
+        case: String,
+        at: String,
+        by: String,
+        entry: String,
+    },
 }
 
 impl From<StoreError> for NodeError {
@@ -230,6 +242,7 @@ impl NodeError {
             | NodeError::KeyChangeRefused(_)
             | NodeError::ConsentRequired { .. }
             | NodeError::BadStatisticsQuery(_) => Fault::Caller,
+            NodeError::ContentDeleted { .. } => Fault::Caller,
         }
     }
 }

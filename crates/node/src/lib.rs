@@ -80,6 +80,8 @@ pub struct NodeSettings {
     pub people: app::PeopleSettings,
     /// Oversight statistics: the suppression threshold (`app/stats.rs`).
     pub statistics: app::StatisticsSettings,
+    /// Retention periods and the retention worker (`app/retention.rs`).
+    pub retention: app::RetentionSettings,
 }
 
 /// A running node's shared state.

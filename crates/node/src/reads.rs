@@ -405,6 +405,13 @@ impl Node {
         let mut draft = None;
         for (i, m) in rows.iter().enumerate() {
             let name = format!("message {}", m.id);
+            // issue 18: retention. An envelope deleted with its case's
+            // content is named as deleted, not as tampered with.
+            if m.envelope.is_empty()
+                && let Some(deleted) = self.content_deleted(id).await?
+            {
+                return Err(deleted);
+            }
             let checked = checker.message(m).map_err(|p| self.tampered(&name, p))?;
             if self.logged_index(&checked.opened).await?.is_none() {
                 return Err(self.tampered(&name, "no ledger entry logs it".into()));
@@ -491,6 +498,9 @@ impl Node {
                 d
             }
             (None, None) => {
+                if let Some(deleted) = self.content_deleted(id).await? {
+                    return Err(deleted);
+                }
                 return Err(self.tampered(
                     &req_name,
                     "neither its signed submission nor a sealed draft is held".into(),

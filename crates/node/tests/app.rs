@@ -46,6 +46,7 @@ async fn node(dir: &std::path::Path, state: StateCode) -> Arc<Node> {
         clocks: Default::default(),
         people: Default::default(),
         statistics: Default::default(),
+        retention: Default::default(),
     };
     Node::open(
         settings,

@@ -272,6 +272,18 @@ pub struct CorrespondenceBody {
     pub text: String,
 }
 
+/// Body of a `deletion-report` (issue 18): the sending node deleted its
+/// copy of the case's content when its retention ended. It carries only
+/// when, and the content id of the sender's `content-deleted` ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionReportBody {
+    #[serde(with = "crate::timestamp::micros")]
+    pub deleted_at: time::OffsetDateTime,
+    /// `sha256:<hex>` of the sender's `content-deleted` ledger entry.
+    pub entry: String,
+}
+
 /// The state names a `status` may give (those of `custos-case`'s `State`,
 /// repeated here so that this crate stays free of it; a test in the node
 /// keeps the two lists equal).

@@ -83,11 +83,13 @@ pub enum ErrorCode {
     KeyChangeRefused,
     // issue 18: use limits and onward-transfer consent
     ConsentRequired,
+    // issue 18: retention
+    ContentDeleted,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation table.
-    pub const ALL: [ErrorCode; 58] = [
+    pub const ALL: [ErrorCode; 59] = [
         ErrorCode::TooLarge,
         ErrorCode::MalformedCiphertext,
         ErrorCode::NotForThisNode,
@@ -147,6 +149,8 @@ impl ErrorCode {
         ErrorCode::KeyChangeRefused,
         // issue 18: use limits and onward-transfer consent
         ErrorCode::ConsentRequired,
+        // issue 18: retention
+        ErrorCode::ContentDeleted,
     ];
 
     /// The stable wire name, such as `key-revoked`.
@@ -210,6 +214,7 @@ impl ErrorCode {
             ErrorCode::NoRegistryKey => "no-registry-key",
             ErrorCode::KeyChangeRefused => "key-change-refused",
             ErrorCode::ConsentRequired => "consent-required",
+            ErrorCode::ContentDeleted => "content-deleted",
         }
     }
 
@@ -268,6 +273,7 @@ impl ErrorCode {
             ErrorCode::NoRegistryKey => 503,
             ErrorCode::KeyChangeRefused => 409,
             ErrorCode::ConsentRequired => 409,
+            ErrorCode::ContentDeleted => 410,
         }
     }
 
@@ -431,6 +437,9 @@ impl ErrorCode {
             }
             ErrorCode::ConsentRequired => {
                 "What another State provided is to be used beyond its case (in another case, sealed or sent to a third State) without that State's consent recorded in the case; the message names the package, the providing State, the case and the use (client API only)."
+            }
+            ErrorCode::ContentDeleted => {
+                "The case's content was deleted when its retention ended; its metadata, history and ledger entries stay. The message names the deletion (when, by whom, its ledger entry)."
             }
         }
     }

@@ -21,9 +21,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::case_bodies::{
-    self, AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody, ExecuteBody,
-    ExtendBody, FollowUpBody, GrantConsentBody, PostponeBody, ReasonsBody, RefuseConsentBody,
-    StatusBody, StatusQueryBody, text_not_null,
+    self, AskConsentBody, ConfirmPreservationBody, ConsultBody, CorrespondenceBody,
+    DeletionReportBody, ExecuteBody, ExtendBody, FollowUpBody, GrantConsentBody, PostponeBody,
+    ReasonsBody, RefuseConsentBody, StatusBody, StatusQueryBody, text_not_null,
 };
 use crate::error::ProtocolError;
 use crate::ids::{MessageId, check_thread_id};
@@ -62,11 +62,13 @@ pub enum MessageKind {
     AskConsent,
     GrantConsent,
     RefuseConsent,
+    // issue 18: retention
+    DeletionReport,
 }
 
 impl MessageKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [MessageKind; 24] = [
+    pub const ALL: [MessageKind; 25] = [
         MessageKind::Submit,
         MessageKind::Acknowledge,
         MessageKind::RequestInfo,
@@ -92,6 +94,8 @@ impl MessageKind {
         MessageKind::AskConsent,
         MessageKind::GrantConsent,
         MessageKind::RefuseConsent,
+        // issue 18: retention
+        MessageKind::DeletionReport,
     ];
 
     /// The stable wire name, such as `request-info`.
@@ -121,6 +125,7 @@ impl MessageKind {
             MessageKind::AskConsent => "ask-consent",
             MessageKind::GrantConsent => "grant-consent",
             MessageKind::RefuseConsent => "refuse-consent",
+            MessageKind::DeletionReport => "deletion-report",
         }
     }
 
@@ -160,6 +165,7 @@ impl MessageKind {
             MessageKind::AskConsent => "application/vnd.custos.message.ask-consent.v1+json",
             MessageKind::GrantConsent => "application/vnd.custos.message.grant-consent.v1+json",
             MessageKind::RefuseConsent => "application/vnd.custos.message.refuse-consent.v1+json",
+            MessageKind::DeletionReport => "application/vnd.custos.message.deletion-report.v1+json",
         }
     }
 
@@ -195,11 +201,15 @@ impl MessageKind {
 
     /// The decision this kind carries, whose contents the model's decision
     /// catalogue checks (`custos_model::validate::check_decision`): every
-    /// kind but `submit` (a request draft), `deliver` (evidence) and
-    /// `status` (the answering node's derived state).
+    /// kind but `submit` (a request draft), `deliver` (evidence), `status`
+    /// (the answering node's derived state) and `deletion-report` (the
+    /// node's purge).
     pub fn decision(self) -> Option<Decision> {
         Some(match self {
-            MessageKind::Submit | MessageKind::Deliver | MessageKind::Status => return None,
+            MessageKind::Submit
+            | MessageKind::Deliver
+            | MessageKind::Status
+            | MessageKind::DeletionReport => return None,
             MessageKind::Acknowledge => Decision::Acknowledge,
             MessageKind::RequestInfo => Decision::RequestInfo,
             MessageKind::ProvideInfo => Decision::ProvideInfo,
@@ -362,6 +372,8 @@ pub enum Body {
     AskConsent(AskConsentBody),
     GrantConsent(GrantConsentBody),
     RefuseConsent(RefuseConsentBody),
+    // issue 18: retention
+    DeletionReport(DeletionReportBody),
     /// The body of every kind that carries a note only
     /// ([`MessageKind::carries_note`]).
     Note(NoteBody),
@@ -393,6 +405,7 @@ impl Body {
             MessageKind::AskConsent => read(value, Body::AskConsent),
             MessageKind::GrantConsent => read(value, Body::GrantConsent),
             MessageKind::RefuseConsent => read(value, Body::RefuseConsent),
+            MessageKind::DeletionReport => read(value, Body::DeletionReport),
             MessageKind::Acknowledge
             | MessageKind::RequestInfo
             | MessageKind::ProvideInfo
@@ -429,6 +442,7 @@ impl Body {
             Body::AskConsent(b) => serde_json::to_value(b),
             Body::GrantConsent(b) => serde_json::to_value(b),
             Body::RefuseConsent(b) => serde_json::to_value(b),
+            Body::DeletionReport(b) => serde_json::to_value(b),
             Body::Note(b) => serde_json::to_value(b),
         }
         .unwrap_or_else(|_| Value::Object(serde_json::Map::new()))

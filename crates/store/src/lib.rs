@@ -36,10 +36,12 @@ mod postgres_cases;
 mod postgres_joined;
 mod postgres_people;
 mod postgres_received;
+mod postgres_retention;
 mod postgres_stats;
 mod postgres_write;
 mod received;
 mod records;
+mod retention;
 mod rows;
 mod sqlite;
 mod sqlite_access;
@@ -50,6 +52,7 @@ mod sqlite_db;
 mod sqlite_joined;
 mod sqlite_people;
 mod sqlite_received;
+mod sqlite_retention;
 mod sqlite_scan;
 mod sqlite_stats;
 mod sqlite_witness;
@@ -84,6 +87,10 @@ pub use received::{ReceivedFile, ReceivedOrigin};
 pub use records::{
     Backend, Direction, NewEvent, NodeInfo, RequestEvent, RequestFilter, RequestRecord,
     UnknownDirection, storage_precision,
+};
+pub use retention::{
+    CHANGE_HOLD_LIFTED, CHANGE_HOLD_PLACED, CHANGE_RETENTION, ContentDeletion, RetentionChange,
+    RetentionRecord,
 };
 pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
 pub use witness::{CosignatureRecord, ForkRecord, WitnessedState};
@@ -861,6 +868,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The files of received packages whose SHA-256 is one of `hashes`.
     async fn received_files(&self, hashes: &[String]) -> Result<Vec<ReceivedFile>, StoreError>;
+    // -- issue 18: retention. Retention, legal holds and the deletion of a
+    // case's content (`retention.rs`; `sqlite_retention.rs`,
+    // `postgres_retention.rs`). Each write queues its ledger entries in
+    // the same transaction.
+
+    /// What a case's retention stands on, if anything was recorded.
+    async fn retention(&self, case_id: &str) -> Result<Option<RetentionRecord>, StoreError>;
+
+    /// Keeps a case's retention as given (replacing what was kept) with the
+    /// person's `change`, if any, and the `ledger` entries, queued as of
+    /// `record.changed_at`, all or nothing.
+    async fn put_retention(
+        &self,
+        record: &RetentionRecord,
+        change: Option<&RetentionChange>,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+
+    /// A case's retention changes, oldest first.
+    async fn retention_changes(&self, case_id: &str) -> Result<Vec<RetentionChange>, StoreError>;
+
+    /// Up to `limit` ids of cases not held whose content falls due for
+    /// deletion at or before `now`, the earliest first: a range read of an
+    /// index, not a scan.
+    async fn due_deletions(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes a case's content in one transaction: every message's stored
+    /// envelope (made empty), its saved draft and the ciphertexts of its
+    /// outbox items no longer pending; its retention closed; `deletion`
+    /// recorded with the counts of messages and drafts filled in; and the
+    /// `ledger` entries queued as of its time. Ids, kinds, states, times,
+    /// receipts and the history stay. `None`, and nothing written, if a
+    /// legal hold is in force or the content was deleted before.
+    async fn delete_case_content(
+        &self,
+        deletion: &ContentDeletion,
+        ledger: &[Vec<u8>],
+    ) -> Result<Option<ContentDeletion>, StoreError>;
+
+    /// The deletion of a case's content, if it was deleted.
+    async fn content_deletion(&self, case_id: &str) -> Result<Option<ContentDeletion>, StoreError>;
+
+    /// Every case whose content was deleted, by id.
+    async fn deleted_cases(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Opens the store named by `url` and applies any pending migrations:

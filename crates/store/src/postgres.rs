@@ -1274,4 +1274,52 @@ impl Store for PgStore {
     ) -> Result<Vec<crate::ReceivedFile>, StoreError> {
         self.pg_received_files(hashes).await
     }
+    // -- issue 18: retention
+
+    async fn retention(&self, case_id: &str) -> Result<Option<crate::RetentionRecord>, StoreError> {
+        self.pg_retention(case_id).await
+    }
+
+    async fn put_retention(
+        &self,
+        record: &crate::RetentionRecord,
+        change: Option<&crate::RetentionChange>,
+        ledger: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        self.pg_put_retention(record, change, ledger).await
+    }
+
+    async fn retention_changes(
+        &self,
+        case_id: &str,
+    ) -> Result<Vec<crate::RetentionChange>, StoreError> {
+        self.pg_retention_changes(case_id).await
+    }
+
+    async fn due_deletions(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.pg_due_deletions(now, limit).await
+    }
+
+    async fn delete_case_content(
+        &self,
+        deletion: &crate::ContentDeletion,
+        ledger: &[Vec<u8>],
+    ) -> Result<Option<crate::ContentDeletion>, StoreError> {
+        self.pg_delete_case_content(deletion, ledger).await
+    }
+
+    async fn content_deletion(
+        &self,
+        case_id: &str,
+    ) -> Result<Option<crate::ContentDeletion>, StoreError> {
+        self.pg_content_deletion(case_id).await
+    }
+
+    async fn deleted_cases(&self) -> Result<Vec<String>, StoreError> {
+        self.pg_deleted_cases().await
+    }
 }

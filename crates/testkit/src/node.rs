@@ -195,6 +195,7 @@ impl NodeBuilder {
             clocks: self.clocks,
             people: Default::default(),
             statistics: Default::default(),
+            retention: Default::default(),
         };
         let node_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let http = self.http.unwrap_or_default();

@@ -79,6 +79,13 @@ pub enum CaseCommand {
     /// List the personal data a case holds, the conditions the providing State
     /// attached to it and its deletion date.
     PersonalData(super::confidential::CaseIdArgs),
+    // issue 18: retention
+    /// Show or change a case's retention (days after its end, or a date), with a reason.
+    Retention(super::retention::RetentionArgs),
+    /// Place or lift (--lift) a legal hold on a case, with a reason.
+    Hold(super::retention::HoldArgs),
+    /// Delete now the content of the cases whose retention ended (--due).
+    Purge(super::retention::PurgeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +204,10 @@ pub fn run(cmd: CaseCommand) -> anyhow::Result<ExitCode> {
         CaseCommand::Assignees(args) => super::confidential::assignees(args),
         CaseCommand::Export(args) => super::confidential::export(args),
         CaseCommand::PersonalData(args) => super::confidential::personal_data(args),
+        // issue 18: retention
+        CaseCommand::Retention(args) => super::retention::retention(args),
+        CaseCommand::Hold(args) => super::retention::hold(args),
+        CaseCommand::Purge(args) => super::retention::purge(args),
     }
 }
 
@@ -289,6 +300,10 @@ fn print_case(v: &CaseDetail) {
                 .map(|id| format!(" ({id})"))
                 .unwrap_or_default()
         );
+    }
+    // issue 18: retention
+    if let Some(r) = &v.retention {
+        super::retention::print_retention_lines(r);
     }
     println!("timeline");
     for t in &v.timeline {

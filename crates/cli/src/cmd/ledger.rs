@@ -231,11 +231,16 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             LedgerCommand::Prove { data, entry, out } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
-                let bundle = node.ledger_proof(&crate::operator::operator()?, entry).await?;
+                let view = node.ledger_proof(&crate::operator::operator()?, entry).await?;
                 node.close().await;
+                let bundle = view.bundle;
                 std::fs::write(&out, bundle.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
                 let cosignatures = custos_ledger::Note::parse(&bundle.checkpoint).map(|n| n.signatures().len().saturating_sub(1)).unwrap_or(0);
                 println!("proof bundle for entry {entry} (tree size {}, {cosignatures} witness cosignature(s)) written to {}", bundle.tree_size, out.display());
+                // issue 18: retention. The leaf still proves the entry; what it logged is gone.
+                if let Some(d) = view.deletion {
+                    println!("content    deleted on {} by {} (its content-deleted entry {})", custos_protocol::timestamp::format(d.at), d.by, d.entry);
+                }
                 Ok(ExitCode::SUCCESS)
             }
             LedgerCommand::VerifyBundle { .. } => Ok(ExitCode::SUCCESS),

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod node;
 pub mod outbox;
 pub mod request;
+pub mod retention;
 pub mod rota;
 pub mod serve;
 pub mod stats;

@@ -42,6 +42,7 @@ pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Confi
         clocks: config.cases.clocks()?,
         people: config.people.settings()?,
         statistics: config.statistics.settings()?,
+        retention: config.retention.settings()?,
     };
     let http = http_client(&config)?;
     let node = Node::open(settings, &url, Arc::new(SystemClock), http)

@@ -31,6 +31,8 @@
 //!   whole scenario carries a case's facts, names or identifiers.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
 //! - `stats`: the oversight statistics report, its forms, signed and verified.
+//! - `retention`: a case's retention shown, changed, held and purged, the
+//!   other node told (issue 18).
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
 
@@ -51,6 +53,7 @@ mod federation;
 mod ledger;
 mod people;
 mod privacy;
+mod retention;
 mod security;
 mod stats;
 mod tls;

@@ -468,6 +468,32 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
             call(node, M::GET, path, token, None).await
         }
         Operation::Act(_) => unreachable!("case actions are driven by act()"),
+        // issue 18: retention
+        Operation::SetRetention => {
+            let body = json!({ "days": 3650, "reason": "the access matrix" });
+            call(
+                node,
+                M::PUT,
+                &format!("/api/v1/cases/{mla}/retention"),
+                token,
+                Some(body),
+            )
+            .await
+        }
+        Operation::LegalHold => {
+            let body = json!({ "reason": "the access matrix" });
+            call(
+                node,
+                M::POST,
+                &format!("/api/v1/cases/{mla}/legal-hold"),
+                token,
+                Some(body),
+            )
+            .await
+        }
+        Operation::PurgeContent => {
+            call(node, M::POST, "/api/v1/retention/purge", token, None).await
+        }
     }
 }
 
@@ -521,6 +547,8 @@ fn path_to(action: CaseAction) -> (RequestKind, Vec<(&'static str, CaseAction)>)
             vec![ack, ("DE", A::ExecuteWholly), ("FR", A::AskConsent)],
         ),
         A::Submit => unreachable!("sending a request is not a case action"),
+        // issue 18: retention
+        A::ReportDeletion => unreachable!("no role reports a deletion: the node's purge does"),
     }
 }
 

@@ -266,6 +266,14 @@ pub enum Operation {
     /// period, without case content or identifiers, small counts
     /// suppressed.
     ReadOversightStatistics,
+    // issue 18: retention
+    /// Set a case's retention (a period or a date) with a reason.
+    SetRetention,
+    /// Place or lift a legal hold on a case, with a reason.
+    LegalHold,
+    /// Delete the content of the cases whose retention ended, now (the
+    /// scheduler does it on its own; this is the operator's command).
+    PurgeContent,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -357,6 +365,12 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     // Not the duty officer or the executing authority, whose work is the
     // cases themselves. The report holds no case content.
     (Operation::ReadOversightStatistics, [R, A, R, A, A, A]),
+    // issue 18: retention
+    (Operation::SetRetention, [R, A, R, A, R, R]),
+    // The node's purge reports its deletions (as the scheduler); no person.
+    (Operation::Act(Action::ReportDeletion), [R, R, R, R, R, R]),
+    (Operation::LegalHold, [R, A, R, A, R, R]),
+    (Operation::PurgeContent, [R, R, R, R, R, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -408,6 +422,10 @@ pub fn operations() -> Vec<Operation> {
         Operation::ListPersonalData,
         // issue 18: oversight statistics
         Operation::ReadOversightStatistics,
+        // issue 18: retention
+        Operation::SetRetention,
+        Operation::LegalHold,
+        Operation::PurgeContent,
     ]);
     all
 }
@@ -455,6 +473,10 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::ListPersonalData => {}
         // issue 18: oversight statistics
         | Operation::ReadOversightStatistics => {}
+        // issue 18: retention
+        | Operation::SetRetention
+        | Operation::LegalHold
+        | Operation::PurgeContent => {}
     }
 }
 

@@ -160,6 +160,10 @@ pub struct CaseDetail {
     pub use_limits: super::uselimits::UseLimitsView,
     pub timeline: Vec<TimelineItem>,
     pub refused: Vec<RefusedItem>,
+    // issue 18: retention
+    /// The case's retention: its deletion date, a legal hold, the changes
+    /// made, and the other State's report that it deleted its copy.
+    pub retention: Option<super::RetentionView>,
 }
 
 /// A case as listed (from the case index, `app/clocks.rs`).
@@ -237,6 +241,27 @@ pub(crate) struct Derived {
 }
 
 impl Derived {
+    /// The other State's report that it deleted its copy (issue 18), from
+    /// the signed `report-deletion` it sent, if any.
+    pub(crate) fn peer_deletion(&self) -> Option<super::PeerDeletionView> {
+        let other = self.side.other();
+        self.view
+            .timeline
+            .iter()
+            .rev()
+            .filter(|t| t.action == Action::ReportDeletion && t.side == other)
+            .find_map(|t| {
+                let body = self.bodies.get(&t.id)?;
+                let b: custos_protocol::case_bodies::DeletionReportBody =
+                    serde_json::from_value(body.clone()).ok()?;
+                Some(super::PeerDeletionView {
+                    deleted_at: b.deleted_at,
+                    entry: b.entry,
+                    message_id: t.id.clone(),
+                })
+            })
+    }
+
     /// The State that takes `side`.
     fn state_of(&self, side: Side) -> StateCode {
         if side == self.side {
@@ -326,6 +351,7 @@ impl Derived {
                     code: r.code,
                 })
                 .collect(),
+            retention: None,
         }
     }
 
@@ -455,6 +481,8 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
             ask: b.ask.clone(),
             reasons: b.reasons.clone(),
         },
+        // issue 18: retention
+        Body::DeletionReport(_) => Act::ReportDeletion,
         Body::Note(_) => match kind {
             MessageKind::Acknowledge => Act::Acknowledge,
             MessageKind::RequestInfo => Act::RequestInfo,
@@ -586,7 +614,12 @@ impl Node {
     pub async fn case(&self, id: &str, actor: &Actor) -> Result<CaseDetail, NodeError> {
         self.authorize(actor, Operation::ReadCase, Some(id)).await?;
         let derived = self.derived(id, self.clock.now()).await?;
-        Ok(derived.detail())
+        let mut detail = derived.detail();
+        // issue 18: retention
+        let mut retention = self.retention_view(id, detail.kind).await?;
+        retention.peer_deleted = derived.peer_deletion();
+        detail.retention = Some(retention);
+        Ok(detail)
     }
 
     /// Takes `action` on case `id` for `actor`: `body` is a decision draft
@@ -753,7 +786,21 @@ impl Node {
         {
             return Ok(());
         }
-        let derived = self.derived(&message.thread, now).await.map_err(internal)?;
+        let derived = match self.derived(&message.thread, now).await {
+            Ok(d) => d,
+            // issue 18: retention. This node deleted the case's content:
+            // nothing more is taken into it but the other State's report
+            // that it deleted its copy too.
+            Err(NodeError::ContentDeleted { .. })
+                if message.kind == MessageKind::DeletionReport =>
+            {
+                return Ok(());
+            }
+            Err(e @ NodeError::ContentDeleted { .. }) => {
+                return Err((ErrorCode::ActionNotAllowed, format!("content-deleted: {e}")));
+            }
+            Err(e) => return Err(internal(e)),
+        };
         if derived.events.iter().any(|e| e.id == id.as_str()) {
             return Ok(());
         }

@@ -200,7 +200,14 @@ fn index_row(derived: &Derived, pending: &[ClockEvent]) -> CaseRow {
         open: !v.state.is_final() && v.state != State::Refused,
         overdue: v.overdue,
         next_due: pending.iter().map(|e| e.fires).min(),
-        last_step_at: v.timeline.last().map(|t| t.at),
+        // issue 18: retention. A deletion report is no step of the case:
+        // the other State's report does not restart this node's retention.
+        last_step_at: v
+            .timeline
+            .iter()
+            .rev()
+            .find(|t| t.action != custos_case::Action::ReportDeletion)
+            .map(|t| t.at),
         created_at: derived.request.created_at,
         allowed: v
             .allowed
@@ -348,14 +355,30 @@ impl Node {
             Some(r) => Some(r),
             None => self.store.case_revision(id).await?,
         };
-        let derived = self.derived(id, now).await?;
+        let derived = match self.derived(id, now).await {
+            Ok(d) => d,
+            Err(e @ NodeError::ContentDeleted { .. }) => {
+                // issue 18: retention. A deleted case's row keeps what was
+                // derived last, with nothing falling due any more.
+                if let (Some(revision), Some(mut row)) = (revision, self.store.get_case(id).await?)
+                {
+                    row.next_due = None;
+                    row.overdue = false;
+                    row.allowed.clear();
+                    self.store.put_case(&row, revision).await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let fired = self.store.fired_events(id).await?;
         let pending = pending(&derived, &fired, &self.leads(derived.side));
+        let row = index_row(&derived, &pending);
         if let Some(revision) = revision {
-            self.store
-                .put_case(&index_row(&derived, &pending), revision)
-                .await?;
+            self.store.put_case(&row, revision).await?;
         }
+        // issue 18: retention counts from the case's end.
+        self.note_case_end(&row).await?;
         Ok((derived, pending))
     }
 
@@ -378,6 +401,7 @@ impl Node {
             for (stale, done) in results {
                 match done {
                     Ok(_) => written += 1,
+                    Err(NodeError::ContentDeleted { .. }) => {}
                     Err(e) => {
                         tracing::warn!(case = %stale.id, error = %e, "cannot derive a case for the index")
                     }

@@ -96,6 +96,21 @@ pub struct CheckpointView {
     pub cosigned: Option<String>,
 }
 
+/// A proof bundle as shown: the bundle's members, and for an entry that
+/// logged content deleted since, `content: "deleted"` with the deletion
+/// (whose `entry` is the `content-deleted` ledger entry). The bundle alone
+/// (`bundle` without the two members) is what `custos ledger check-proof`
+/// reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProofView {
+    #[serde(flatten)]
+    pub bundle: custos_ledger::ProofBundle,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<super::DeletionView>,
+}
+
 impl Node {
     /// The latest checkpoint, and the checkpoint that carries the most
     /// witness cosignatures (the latest, or one the witnesses cosigned
@@ -109,14 +124,18 @@ impl Node {
         })
     }
 
-    /// The proof bundle of the entry at `index` (operation `read-ledger`).
-    pub async fn ledger_proof(
-        &self,
-        actor: &Actor,
-        index: u64,
-    ) -> Result<custos_ledger::ProofBundle, NodeError> {
+    /// The proof bundle of the entry at `index` (operation `read-ledger`),
+    /// naming an entry whose case's content was deleted since as deleted
+    /// (issue 18): its leaf still proves its inclusion.
+    pub async fn ledger_proof(&self, actor: &Actor, index: u64) -> Result<ProofView, NodeError> {
         self.authorize(actor, Operation::ReadLedger, None).await?;
-        self.prove_entry(index).await
+        let bundle = self.prove_entry(index).await?;
+        let deletion = self.deleted_by(index, &bundle.entry).await?;
+        Ok(ProofView {
+            bundle,
+            content: deletion.as_ref().map(|_| "deleted".to_owned()),
+            deletion,
+        })
     }
 
     /// The deep check of every record against the ledger (operation

@@ -39,6 +39,7 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod retention;
 pub mod rota;
 pub mod secrets;
 pub mod signin;
@@ -75,6 +76,10 @@ pub use directory::DirectoryView;
 pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use retention::{
+    DeletionView, PeerDeletionView, PurgeReport, RetentionChangeView, RetentionPeriod,
+    RetentionSettings, RetentionView,
+};
 pub use rota::{ShiftInput, ShiftView};
 pub use signin::{Session, SessionView};
 pub use stats::{

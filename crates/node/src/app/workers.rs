@@ -31,7 +31,9 @@ impl Node {
             tokio::spawn(Arc::clone(self).run_evidence_expiry(stopped.clone())),
             tokio::spawn(Arc::clone(self).run_witnessing(witness_every, stopped.clone())),
             tokio::spawn(Arc::clone(self).run_scheduler(stopped.clone())),
-            tokio::spawn(Arc::clone(self).run_alerts(stopped)),
+            tokio::spawn(Arc::clone(self).run_alerts(stopped.clone())),
+            // issue 18: retention
+            tokio::spawn(Arc::clone(self).run_retention(stopped)),
         ];
         Workers { stop, tasks }
     }

@@ -85,6 +85,17 @@ impl EvidenceLog {
     /// Keeps entry `index` if it is about received evidence.
     pub(crate) fn see(&mut self, index: u64, entry: &LoggedEntry) {
         let kind = entry.kind.as_str();
+        // issue 18: retention. A case's content deleted with its packages
+        // logs their removal, as an expiry does.
+        if kind == "content-deleted" {
+            let packages = entry.detail.get("packages").and_then(Value::as_array);
+            for p in packages.into_iter().flatten() {
+                if let Some(hex) = p.as_str().and_then(package_hex) {
+                    self.expired.insert(hex.to_owned(), index);
+                }
+            }
+            return;
+        }
         let evidence_receipt = kind == "receipt-issued"
             && entry.detail.get("for").and_then(Value::as_str) == Some("evidence");
         if kind != "evidence-received" && kind != "evidence-expired" && !evidence_receipt {

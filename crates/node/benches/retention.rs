@@ -1,0 +1,254 @@
+//! Retention benchmark (issue 18): deleting the content of expired cases
+//! with their evidence files while a second node keeps sending messages to
+//! the purging node. It prints figures next to their targets; it asserts
+//! nothing about speed.
+//!
+//! Two nodes of the test kit served over real HTTP on loopback (France and
+//! Germany, SQLite files on disk, 2 tokio worker threads, the `custos`
+//! binary's allocator). France holds `CUSTOS_BENCH_CASES` cases (default
+//! 10,000), each a real MLA request sent by France and withdrawn (two
+//! signed, sealed messages with their history and ledger entries), with a
+//! received evidence package folder answering it (a manifest and one 16 KiB
+//! segment: `CUSTOS_BENCH_SEGMENT_BYTES`). The clock is then moved past
+//! their retention (five years after the end), a directory of the day is
+//! imported, and `Node::purge_due` deletes every case's content, each case
+//! in its own transaction with its `content-deleted` ledger entry, and
+//! queues a signed deletion report to Germany for each.
+//!
+//! Meanwhile Germany sends France new requests, one after the other, each
+//! posted with `reqwest` to France's federation route; the figure is each
+//! post's latency (intake: open, verify, check, store with the ledger
+//! entry, answer with the signed receipt).
+//!
+//! Targets: at least 1,000 cases/s deleted; intake p99 at most 20 ms during
+//! the purge.
+//!
+//! Run it with `cargo bench -p custos-node --bench retention`. Started
+//! without `--bench` (by `cargo test --benches`), it makes a quick run of
+//! 200 cases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails to set up has nothing to measure
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use custos_model::{RequestKind, template, validate};
+use custos_node::app::{Actor, CaseAction, Role, Roles};
+use custos_testkit::{Network, NetworkBuilder};
+use futures_util::stream::{self, StreamExt};
+use serde_json::json;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn officer(state: &str) -> Actor {
+    Actor::Desk {
+        user: format!("officer-{}", state.to_lowercase()),
+        roles: [Role::Caseworker, Role::Administrator]
+            .into_iter()
+            .collect::<Roles>(),
+    }
+}
+
+/// A received package folder answering `request`: a manifest envelope
+/// naming it and one segment of `bytes`.
+fn package_folder(net: &Network, request: &str, i: usize, bytes: usize) {
+    let dir = net
+        .node("FR")
+        .node
+        .received_evidence_dir()
+        .join(format!("{:064x}", i + 1));
+    std::fs::create_dir_all(dir.join("segments")).unwrap();
+    let payload = serde_json::to_vec(&json!({ "request": request })).unwrap();
+    let envelope = json!({
+        "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+        "payloadType": "application/vnd.custos.evidence-manifest.v1+json",
+        "signatures": [],
+    });
+    std::fs::write(
+        custos_node::evidence::layout::manifest_path(&dir),
+        envelope.to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        custos_node::evidence::layout::segment_path(&dir, 0),
+        vec![7u8; bytes],
+    )
+    .unwrap();
+}
+
+async fn expired_case(net: &Network, i: usize, segment: usize) -> String {
+    let fr = &net.node("FR").node;
+    let draft = validate::parse(&template::render(RequestKind::Mla)).unwrap();
+    let sent = fr.submit(draft, &officer("FR")).await.unwrap();
+    // The kit's clock stands still: the withdrawal comes after the request.
+    net.clock.advance(time::Duration::milliseconds(1));
+    fr.act(
+        &sent.thread,
+        CaseAction::Withdraw,
+        json!({}),
+        &officer("FR"),
+    )
+    .await
+    .unwrap();
+    package_folder(net, &sent.thread, i, segment);
+    sent.thread
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let cases = if quick {
+        200
+    } else {
+        env_usize("CUSTOS_BENCH_CASES", 10_000)
+    };
+    let segment = env_usize("CUSTOS_BENCH_SEGMENT_BYTES", 16 * 1024);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(cases, segment));
+}
+
+async fn run(cases: usize, segment: usize) {
+    let net = NetworkBuilder::new(&["FR", "DE"])
+        .served()
+        .build()
+        .await
+        .unwrap();
+    let fr = Arc::clone(&net.node("FR").node);
+    let de = Arc::clone(&net.node("DE").node);
+
+    let setup = Instant::now();
+    let ids: Vec<String> = stream::iter(0..cases)
+        .map(|i| {
+            let net = &net;
+            async move { expired_case(net, i, segment).await }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    // The index derives every case, noting each one's end.
+    fr.rebuild_case_index().await.unwrap();
+    for pass in 0..5 {
+        let mut unnoted = 0;
+        for id in &ids {
+            if fr
+                .retention(id, &officer("FR"))
+                .await
+                .unwrap()
+                .ended_at
+                .is_none()
+            {
+                unnoted += 1;
+            }
+        }
+        if unnoted == 0 {
+            break;
+        }
+        println!("pass {pass}: {unnoted} cases' ends not noted yet; deriving again");
+        fr.rebuild_case_index().await.unwrap();
+    }
+    let view = fr.retention(&ids[0], &officer("FR")).await.unwrap();
+    let due = view.deletion_date.expect("the case ended");
+    // A day past the first case's date is past every case's (the clock
+    // moved a millisecond per case).
+    net.clock.set(due + time::Duration::days(1));
+    let signed = net.sign_directory(2).unwrap();
+    for n in [&fr, &de] {
+        n.import_directory(&officer("FR"), &signed).await.unwrap();
+    }
+    println!(
+        "set up {cases} expired cases with one {segment}-byte segment each in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Germany sends requests to France while France purges.
+    let purging = Arc::new(AtomicBool::new(true));
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", net.url("FR"), custos_testkit::MESSAGES_PATH);
+    let sender = {
+        let purging = Arc::clone(&purging);
+        let de = Arc::clone(&de);
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while purging.load(Ordering::Relaxed) {
+                let mut draft =
+                    validate::parse(&template::render(RequestKind::Preservation)).unwrap();
+                draft["requesting_state"] = "DE".into();
+                draft["requested_state"] = "FR".into();
+                let sent = de.submit(draft, &officer("DE")).await.unwrap();
+                let item = de
+                    .store()
+                    .outbox_item(&sent.message_id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let start = Instant::now();
+                let reply = client
+                    .post(&url)
+                    .body(item.ciphertext)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = reply.status();
+                let _ = reply.bytes().await;
+                latencies.push(start.elapsed());
+                assert!(status.is_success(), "intake answered {status}");
+            }
+            latencies
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let report = fr.purge_due(&Actor::Scheduler).await.unwrap();
+    let took = start.elapsed();
+    purging.store(false, Ordering::Relaxed);
+    let mut latencies = sender.await.unwrap();
+    latencies.sort();
+    assert_eq!(report.deleted.len(), cases, "every expired case is deleted");
+    let files: u64 = report.deleted.iter().map(|d| d.evidence_files).sum();
+    assert_eq!(files, 2 * cases as u64, "a manifest and a segment each");
+
+    let rate = cases as f64 / took.as_secs_f64();
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    println!(
+        "purge: {cases} cases ({} messages, {files} evidence files) in {:.2} s: {rate:.0} cases/s ({}, target >= 1000 cases/s)",
+        report.deleted.iter().map(|d| d.messages).sum::<u64>(),
+        took.as_secs_f64(),
+        verdict(rate >= 1000.0)
+    );
+    if latencies.is_empty() {
+        println!("intake during the purge: no message completed");
+    } else {
+        let p99 = percentile(&latencies, 0.99);
+        println!(
+            "intake during the purge: {} messages, p50 {}, p99 {} ({}, target <= 20 ms), max {}",
+            latencies.len(),
+            ms(percentile(&latencies, 0.5)),
+            ms(p99),
+            verdict(p99 <= Duration::from_millis(20)),
+            ms(*latencies.last().unwrap())
+        );
+    }
+    net.stop().await;
+}
