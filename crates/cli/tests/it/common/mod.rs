@@ -480,12 +480,36 @@ impl Network {
                 .unwrap_or_else(|| panic!("`request send --json` has no {k:?}: {out}"))
                 .to_owned()
         };
-        Sent {
+        let mut sent = Sent {
             id: text("id"),
             message_id: text("message_id"),
             delivery: text("delivery"),
             last_error: out["last_error"].as_str().map(str::to_owned),
+        };
+        // When the node's server runs, its outbox worker may claim the new
+        // message before the command's own first attempt does; the command
+        // then reports it pending, untried. Wait for the server's attempt.
+        if sent.delivery == "pending" && sent.last_error.is_none() && self.pid(from).is_some() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let row = self
+                    .outbox(from)
+                    .into_iter()
+                    .find(|r| r.message_id == sent.message_id);
+                match row {
+                    Some(r) if r.attempts == 0 && r.state == "pending" => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Some(r) => {
+                        sent.delivery = r.state;
+                        sent.last_error = (!r.error.is_empty()).then_some(r.error);
+                        break;
+                    }
+                    None => break,
+                }
+            }
         }
+        sent
     }
 
     /// The node's requests, from `custos request list --json`.
