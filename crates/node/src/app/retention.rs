@@ -226,20 +226,6 @@ fn due_at(r: &RetentionRecord, default_days: u32) -> Option<OffsetDateTime> {
     )
 }
 
-/// The request a package folder's manifest answers, read without checking
-/// its signature (only to find the folder; the manifest was checked when
-/// the package was accepted).
-fn manifest_request(folder: &Path) -> Option<String> {
-    use base64::Engine as _;
-    let bytes = std::fs::read(crate::evidence::layout::manifest_path(folder)).ok()?;
-    let envelope: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(envelope.get("payload")?.as_str()?)
-        .ok()?;
-    let manifest: serde_json::Value = serde_json::from_slice(&payload).ok()?;
-    manifest.get("request")?.as_str().map(str::to_owned)
-}
-
 /// Files and bytes under `dir`, removed.
 fn remove_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
     let mut files = 0;
@@ -482,19 +468,22 @@ impl Node {
             .await
     }
 
-    /// The folders of received packages, by the request they answer.
-    fn received_folders(&self) -> HashMap<String, Vec<PathBuf>> {
+    /// The folders of received packages still on disk, by the request they
+    /// answer, from the index of received packages (filled first for any
+    /// not indexed).
+    async fn received_folders(&self) -> Result<HashMap<String, Vec<PathBuf>>, NodeError> {
         let mut by_request: HashMap<String, Vec<PathBuf>> = HashMap::new();
-        let Ok(dir) = std::fs::read_dir(self.received_evidence_dir()) else {
-            return by_request;
-        };
-        for e in dir.flatten() {
-            let path = e.path();
-            if let Some(request) = manifest_request(&path) {
-                by_request.entry(request).or_default().push(path);
+        for origin in self.index_received_packages().await? {
+            if let Some(folder) = crate::evidence::receive::received_folder(
+                &self.settings.data_dir,
+                &origin.package_id,
+            )
+            .filter(|f| f.is_dir())
+            {
+                by_request.entry(origin.request).or_default().push(folder);
             }
         }
-        by_request
+        Ok(by_request)
     }
 
     /// Deletes the content of every case due now, in batches, as `actor`
@@ -512,7 +501,10 @@ impl Node {
             if due.is_empty() {
                 break;
             }
-            let folders = folders.get_or_insert_with(|| self.received_folders());
+            if folders.is_none() {
+                folders = Some(self.received_folders().await?);
+            }
+            let folders = folders.get_or_insert_default();
             let mut progressed = false;
             for id in due {
                 let mine = folders.remove(&id).unwrap_or_default();
