@@ -281,6 +281,19 @@ pub enum Urgency {
     Emergency,
 }
 
+impl Urgency {
+    pub const ALL: [Urgency; 3] = [Urgency::Routine, Urgency::Urgent, Urgency::Emergency];
+
+    /// The wire name: `routine`, `urgent` or `emergency`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Routine => "routine",
+            Urgency::Urgent => "urgent",
+            Urgency::Emergency => "emergency",
+        }
+    }
+}
+
 /// A deadline the requesting State proposes, with its reasons (the draft's
 /// `deadline`). An answer is wanted by the end of `date` (UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

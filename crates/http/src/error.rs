@@ -14,8 +14,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use custos_node::NodeError;
 use custos_node::evidence::receive::ReceiveError;
-use custos_node::{Fault, NodeError};
 use custos_protocol::text::escape;
 use custos_protocol::{ErrorCode, ErrorDetail, ErrorResponse};
 
@@ -55,45 +55,10 @@ impl ApiError {
     }
 }
 
-/// The stable code a node failure is answered with; the status is the
-/// code's [`ErrorCode::http_status`].
+/// The stable code a node failure is answered with ([`NodeError::code`]);
+/// the status is the code's [`ErrorCode::http_status`].
 pub fn node_code(e: &NodeError) -> ErrorCode {
-    match e {
-        NodeError::Keys { .. }
-        | NodeError::StoredDirectory(_)
-        | NodeError::Ledger(_)
-        | NodeError::LedgerTampered { .. }
-        | NodeError::Io { .. }
-        | NodeError::Internal(_)
-        | NodeError::Corrupt { .. }
-        | NodeError::Store(_) => ErrorCode::Internal,
-        NodeError::NoDirectory => ErrorCode::NoDirectory,
-        NodeError::NoRegistryKey => ErrorCode::NoRegistryKey,
-        NodeError::KeyChangeRefused(_) => ErrorCode::KeyChangeRefused,
-        NodeError::BadStatisticsQuery(_) => ErrorCode::BadQuery,
-        NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
-        NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
-        NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
-        NodeError::DirectoryInvalid(_) => ErrorCode::InvalidDirectory,
-        NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
-        NodeError::InvalidDraft(_) | NodeError::InvalidDecision(_) => ErrorCode::InvalidDraft,
-        NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
-        NodeError::LegalBasis(_) => ErrorCode::LegalBasisNotApplicable,
-        NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
-        NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
-        NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
-        NodeError::EvidenceInput { .. } => ErrorCode::InvalidEvidenceInput,
-        NodeError::EvidencePackage { .. } => ErrorCode::InvalidEvidencePackage,
-        NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
-        NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
-        NodeError::Protocol(p) => p.code(),
-        NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
-        NodeError::Forbidden { .. } => ErrorCode::Forbidden,
-        NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
-        NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
-        NodeError::ConsentRequired { .. } => ErrorCode::ConsentRequired,
-        NodeError::ContentDeleted { .. } => ErrorCode::ContentDeleted,
-    }
+    e.code()
 }
 
 /// The stable code an evidence upload step's refusal is answered with.
@@ -123,11 +88,8 @@ fn status_of(code: ErrorCode) -> StatusCode {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let mut code = node_code(&e);
         // Whatever the code, our own fault is never answered as the caller's.
-        if e.fault() == Fault::Ours && code.http_status() < 500 {
-            code = ErrorCode::Internal;
-        }
+        let code = e.public_code();
         if code == ErrorCode::Internal {
             tracing::error!(error = %e, "internal error");
             return ApiError::protocol(code, "internal error; see the node's log");
@@ -173,7 +135,7 @@ mod tests {
 
     use custos_ledger::LedgerError;
     use custos_node::app::StoreError;
-    use custos_node::{CheckpointRefusal, LedgerFailure};
+    use custos_node::{CheckpointRefusal, Fault, LedgerFailure};
     use custos_protocol::ProtocolError;
 
     use super::*;

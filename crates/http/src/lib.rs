@@ -173,6 +173,7 @@ pub fn router(node: Arc<Node>) -> Router {
         ));
     Router::new()
         .route(routes::HEALTH, get(|| async { "ok" }))
+        .merge(custos_desk::router())
         .merge(federation)
         .merge(evidence)
         .merge(api)

@@ -9,7 +9,7 @@
 
 use custos_ledger::LedgerError;
 use custos_model::StateCode;
-use custos_protocol::ProtocolError;
+use custos_protocol::{ErrorCode, ProtocolError};
 use custos_seal::SealError;
 use custos_store::StoreError;
 
@@ -201,6 +201,60 @@ impl From<StoreError> for NodeError {
 }
 
 impl NodeError {
+    /// The stable protocol code this failure is answered with, in every
+    /// face (client API, desk); the status is the code's
+    /// [`ErrorCode::http_status`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            NodeError::Keys { .. }
+            | NodeError::StoredDirectory(_)
+            | NodeError::Ledger(_)
+            | NodeError::LedgerTampered { .. }
+            | NodeError::Io { .. }
+            | NodeError::Internal(_)
+            | NodeError::Corrupt { .. }
+            | NodeError::Store(_) => ErrorCode::Internal,
+            NodeError::NoDirectory => ErrorCode::NoDirectory,
+            NodeError::NoRegistryKey => ErrorCode::NoRegistryKey,
+            NodeError::KeyChangeRefused(_) => ErrorCode::KeyChangeRefused,
+            NodeError::BadStatisticsQuery(_) => ErrorCode::BadQuery,
+            NodeError::RecordTampered { .. } => ErrorCode::RecordTampered,
+            NodeError::CustodyUnavailable(_) => ErrorCode::CustodyUnavailable,
+            NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
+            NodeError::DirectoryInvalid(_) => ErrorCode::InvalidDirectory,
+            NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
+            NodeError::InvalidDraft(_) | NodeError::InvalidDecision(_) => ErrorCode::InvalidDraft,
+            NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
+            NodeError::LegalBasis(_) => ErrorCode::LegalBasisNotApplicable,
+            NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
+            NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
+            NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
+            NodeError::EvidenceInput { .. } => ErrorCode::InvalidEvidenceInput,
+            NodeError::EvidencePackage { .. } => ErrorCode::InvalidEvidencePackage,
+            NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
+            NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
+            NodeError::Protocol(p) => p.code(),
+            NodeError::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
+            NodeError::Forbidden { .. } => ErrorCode::Forbidden,
+            NodeError::SignInRefused | NodeError::AccountLocked { .. } => ErrorCode::Unauthorized,
+            NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
+            NodeError::ConsentRequired { .. } => ErrorCode::ConsentRequired,
+            NodeError::ContentDeleted { .. } => ErrorCode::ContentDeleted,
+        }
+    }
+
+    /// [`NodeError::code`], except that a failure of this node's own is
+    /// always `internal` whatever its code: its detail belongs in the log,
+    /// not in an answer to whoever called.
+    pub fn public_code(&self) -> ErrorCode {
+        let code = self.code();
+        if self.fault() == Fault::Ours && code.http_status() < 500 {
+            ErrorCode::Internal
+        } else {
+            code
+        }
+    }
+
     /// Whose fault the failure is.
     pub fn fault(&self) -> Fault {
         match self {

@@ -18,6 +18,7 @@
 //! - `clocks`: the cases' clocks run by two serving nodes whose time the
 //!   test moves (preservation ends, escalation, a restarted scheduler).
 //! - `cli`: commands of one node, without a network.
+//! - `desk`: the web desk in headless Chromium against real nodes.
 //! - `docs`: generated documents under `docs/` are fresh.
 //! - `drafts`: drafts read from files (size limit, unreadable files) and
 //!   checked against the treaty registry; treaty status.
@@ -45,6 +46,7 @@ mod case;
 mod case_scenarios;
 mod cli;
 mod clocks;
+mod desk;
 mod docs;
 mod drafts;
 mod evidence;

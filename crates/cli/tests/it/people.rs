@@ -9,26 +9,9 @@
 
 use std::ffi::OsStr;
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha1::Sha1;
 
-use crate::common::{Answer, Network};
-
-/// The six-digit TOTP code of a base32 secret, now.
-#[allow(clippy::disallowed_methods)] // the serving node reads the real time, as an authenticator does
-fn totp_now(secret_base32: &str) -> String {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_base32.as_bytes())
-        .expect("the secret is base32");
-    let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&key).expect("any key length");
-    mac.update(&step.to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let at = usize::from(h[19] & 0x0f);
-    let word = u32::from_be_bytes([h[at] & 0x7f, h[at + 1], h[at + 2], h[at + 3]]);
-    format!("{:06}", word % 1_000_000)
-}
+use crate::common::{Answer, Network, totp_now};
 
 fn post(net: &Network, path: &str, bearer: Option<&str>, body: &Value) -> Answer {
     let mut headers = vec![("content-type", "application/json".to_owned())];

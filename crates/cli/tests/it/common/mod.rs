@@ -31,13 +31,17 @@ use custos_seal::{SigningKey, VerifyingKey};
 use custos_store::Store;
 use serde_json::{Value, json};
 
+pub mod browser;
 mod forge;
+mod people;
 
 // The benches that include this module use neither.
 #[allow(unused_imports)]
 pub use custos_testkit::TempDatabase;
 #[allow(unused_imports)]
 pub use forge::{Forge, ForgedFile};
+#[allow(unused_imports)]
+pub use people::{Person, totp_now};
 
 /// How long a node may take to answer `/healthz` after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -643,7 +647,7 @@ fn terminate(child: &mut Child) -> Option<ExitStatus> {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .and_then(|l| l.local_addr())
         .expect("a free port on loopback")

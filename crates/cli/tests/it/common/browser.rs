@@ -1,0 +1,216 @@
+//! A real browser for the desk's tests: Debian's headless Chromium driven
+//! through its `chromedriver` (W3C WebDriver) with the `fantoccini` client.
+//!
+//! [`Browser::start`] starts a `chromedriver` child on a free port and opens
+//! one browser session with a 1366×768 window; both end when the
+//! [`Browser`] is dropped. Without `chromedriver` on the machine the tests
+//! are skipped with a printed reason, unless `CUSTOS_TEST_REQUIRE_BROWSER`
+//! is set (as `.ci/run` does), which makes a missing browser a failure.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// Where Debian's packages put the driver and the browser itself (not its
+/// wrapper script).
+const DRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// How long one wait for the page may take.
+pub const PAGE_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A headless Chromium session.
+pub struct Browser {
+    driver: Child,
+    pub client: Client,
+    runtime: tokio::runtime::Runtime,
+    /// The desk's origin, such as `http://localhost:7701`.
+    pub base: String,
+}
+
+impl Browser {
+    /// A browser pointed at the node served at `node_url` (its desk is
+    /// reached as `localhost`, a secure context for the desk's `Secure`
+    /// cookies), with `lang` as the browser's language; `None` when the
+    /// machine has no browser and the tests may skip.
+    pub fn start(node_url: &str, lang: &str) -> Option<Browser> {
+        if !Path::new(DRIVER).exists() || !Path::new(CHROMIUM).exists() {
+            let why = format!(
+                "SKIPPED: no headless Chromium ({DRIVER}, {CHROMIUM}); install Debian's chromium and chromium-driver"
+            );
+            assert!(
+                std::env::var_os("CUSTOS_TEST_REQUIRE_BROWSER").is_none(),
+                "{why}"
+            );
+            eprintln!("{why}");
+            return None;
+        }
+        let port = super::free_port();
+        let driver = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1366,768",
+                    format!("--lang={lang}"),
+                ],
+                "prefs": { "intl.accept_languages": lang },
+            }
+        });
+        let caps = match caps {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object"),
+        };
+        let driver_url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        let client = runtime.block_on(async {
+            loop {
+                let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                match ClientBuilder::new(connector)
+                    .capabilities(caps.clone())
+                    .connect(&driver_url)
+                    .await
+                {
+                    Ok(c) => break c,
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("chromedriver on {driver_url} did not start a session: {e}"),
+                }
+            }
+        });
+        let base = node_url.replace("127.0.0.1", "localhost");
+        Some(Browser {
+            driver,
+            client,
+            runtime,
+            base,
+        })
+    }
+
+    /// Runs `f` on the browser's runtime.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// Loads desk path `path` (such as `/desk`).
+    pub fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        self.block_on(self.client.goto(&url))
+            .unwrap_or_else(|e| panic!("loading {url}: {e}"));
+    }
+
+    /// The current path (without the origin).
+    pub fn path(&self) -> String {
+        let url = self
+            .block_on(self.client.current_url())
+            .expect("the current URL");
+        url.path().to_owned()
+    }
+
+    /// Waits for the element `css` and returns its text.
+    pub fn text(&self, css: &str) -> String {
+        self.block_on(async {
+            let el = self
+                .client
+                .wait()
+                .at_most(PAGE_DEADLINE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            el.text().await.expect("the element's text")
+        })
+    }
+
+    /// Fills the field `css` with `value` (replacing what it held).
+    pub fn fill(&self, css: &str, value: &str) {
+        self.block_on(async {
+            let el = self
+                .client
+                .wait()
+                .at_most(PAGE_DEADLINE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no field {css}: {e}"));
+            el.clear().await.expect("the field clears");
+            el.send_keys(value).await.expect("the field takes keys");
+        });
+    }
+
+    /// Clicks the element `css`.
+    pub fn click(&self, css: &str) {
+        self.block_on(async {
+            let el = self
+                .client
+                .wait()
+                .at_most(PAGE_DEADLINE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            el.click().await.expect("the element is clickable");
+        });
+    }
+
+    /// Runs `script` in the page (its arguments in `args`) and returns its
+    /// value.
+    pub fn eval(&self, script: &str, args: Vec<Value>) -> Value {
+        self.block_on(self.client.execute(script, args))
+            .unwrap_or_else(|e| panic!("script failed: {e}"))
+    }
+
+    /// Waits until the page's path is `path`.
+    pub fn wait_path(&self, path: &str) {
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        while self.path() != path {
+            assert!(
+                Instant::now() < deadline,
+                "the browser stayed on {} instead of {path}",
+                self.path()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Signs in on the desk's sign-in page as `person`.
+    pub fn sign_in(&self, person: &super::Person) {
+        self.goto("/desk/sign-in");
+        self.fill("#user", &person.name);
+        self.fill("#password", &person.password);
+        self.fill("#code", &super::totp_now(&person.totp_secret));
+        self.click("form.stack button[type=submit]");
+        self.wait_path("/desk");
+    }
+
+    /// A PNG screenshot of the page, written to `file`.
+    pub fn screenshot(&self, file: &Path) {
+        let png = self
+            .block_on(self.client.screenshot())
+            .expect("a screenshot");
+        std::fs::write(file, png).expect("the screenshot is written");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let _ = self.runtime.block_on(client.close());
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,57 @@
+//! A Custos node's web desk: server-rendered pages for the people who use a
+//! node without a terminal (duty officers, caseworkers, the data-protection
+//! officer, auditors, administrators).
+//!
+//! The desk is a face of the application layer, beside the CLI and the
+//! client API: each handler reads its form or query, calls one method of
+//! [`Node`] as the signed-in person ([`session::Desk`]) and renders the
+//! plain-data view it gets back. What a page offers follows the person's
+//! roles as the node's one access matrix decides them
+//! ([`custos_node::app::access::decide`]); no rule is written here.
+//!
+//! Everything the pages need is in the binary: templates are `maud`
+//! markup, the style sheet and `htmx` are served from [`assets`], strings
+//! come from the Fluent catalogues under `locales/` ([`i18n`]). Every
+//! answer carries a strict Content-Security-Policy allowing nothing from
+//! another origin ([`guard`]), and every form that changes something
+//! carries the session's CSRF token, checked in one place.
+
+pub mod assets;
+pub mod error;
+pub mod guard;
+pub mod i18n;
+pub mod inbox;
+pub mod layout;
+pub mod session;
+pub mod signin;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use custos_node::Node;
+
+pub use i18n::Lang;
+
+/// Where the desk's pages live on the node's port.
+pub const PREFIX: &str = "/desk";
+
+/// The largest form a page posts (file uploads have their own routes).
+pub const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// Every route of the desk, to merge into the node's router.
+pub fn router() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to(PREFIX) }))
+        .route(PREFIX, get(inbox::page))
+        .route(inbox::LIST, get(inbox::list))
+        .route(signin::SIGN_IN, get(signin::form).post(signin::submit))
+        .route(signin::SIGN_OUT, post(signin::sign_out))
+        .route(signin::LANGUAGE, post(signin::choose_language))
+        .route(assets::ROUTE, get(assets::serve))
+        .layer(axum::middleware::from_fn(guard::csrf))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn(guard::headers))
+}
