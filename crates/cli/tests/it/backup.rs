@@ -29,13 +29,13 @@ fn evidence_from_fr_to_de(net: &Network) -> String {
             .any(|r| r["id"] == request.as_str())
     });
     let files = net.scratch("evidence-files");
-    std::fs::create_dir_all(&files).unwrap();
+    std::fs::create_dir_all(&files).expect("a test step");
     std::fs::write(
         files.join("subscriber.txt"),
         b"subscriber record (sample)\n",
     )
-    .unwrap();
-    std::fs::write(files.join("log.txt"), vec![b'x'; 300_000]).unwrap();
+    .expect("a test step");
+    std::fs::write(files.join("log.txt"), vec![b'x'; 300_000]).expect("a test step");
     let pkg = net.scratch("evidence-pkg");
     let fr = net.dir("FR").display().to_string();
     let sealed = json(&net.run_ok(&[
@@ -105,7 +105,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
 
     // The load: FR sends to DE without pause while DE is backed up.
     let passphrase = net.scratch("passphrase.txt");
-    std::fs::write(&passphrase, "correct horse battery staple\n").unwrap();
+    std::fs::write(&passphrase, "correct horse battery staple\n").expect("a test step");
     let archive = net.scratch("de-backup.tar");
     let loading = AtomicBool::new(true);
     let (during, report) = std::thread::scope(|s| {
@@ -166,7 +166,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     net.stop("DE");
     let original = net.store("DE");
     let entries = net
-        .block_on(original.ledger_entries(0, u32::try_from(backed_up_size).unwrap()))
+        .block_on(original.ledger_entries(0, u32::try_from(backed_up_size).expect("a test step")))
         .expect("the original ledger's entries");
     net.block_on(original.close());
     drop(original);
@@ -200,10 +200,10 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
 
     // An altered backup is refused and leaves nothing behind.
     let altered = net.scratch("altered.tar");
-    let mut bytes = std::fs::read(&archive).unwrap();
+    let mut bytes = std::fs::read(&archive).expect("a test step");
     let at = find(&bytes, b"[node]").expect("the configuration is in the archive");
     bytes[at + 1] ^= 0x20;
-    std::fs::write(&altered, &bytes).unwrap();
+    std::fs::write(&altered, &bytes).expect("a test step");
     let elsewhere = net.scratch("elsewhere");
     let refused = net.run(&[
         "restore",
@@ -237,7 +237,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
 
     // The original moves away; the backup is restored in its place.
     let moved = net.scratch("de-original");
-    std::fs::rename(net.dir("DE"), &moved).unwrap();
+    std::fs::rename(net.dir("DE"), &moved).expect("a test step");
     let restoring = Instant::now();
     let restored = json(&net.run_ok(&[
         "restore",
@@ -267,7 +267,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     // Every entry logged before the backup is there, unchanged.
     let copy = net.store("DE");
     let restored_entries = net
-        .block_on(copy.ledger_entries(0, u32::try_from(backed_up_size).unwrap()))
+        .block_on(copy.ledger_entries(0, u32::try_from(backed_up_size).expect("a test step")))
         .expect("the restored ledger's entries");
     net.block_on(copy.close());
     drop(copy);
@@ -287,7 +287,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
         assert_eq!(now["messages"], was["messages"], "request {id}");
         assert_eq!(now["history"], was["history"], "request {id}");
         assert!(
-            !now["messages"].as_array().unwrap().is_empty(),
+            !now["messages"].as_array().expect("a test step").is_empty(),
             "request {id} has its message"
         );
     }

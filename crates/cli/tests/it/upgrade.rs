@@ -32,15 +32,15 @@ fn fixtures() -> PathBuf {
 
 /// Copies `from` into `to`, files 0600 and folders 0700 as a node keeps them.
 fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
+    std::fs::create_dir_all(to).expect("a test step");
     set_mode(to, 0o700);
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+    for entry in std::fs::read_dir(from).expect("a test step") {
+        let entry = entry.expect("a test step");
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_type().expect("a test step").is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::copy(entry.path(), &target).expect("a test step");
             set_mode(&target, 0o600);
         }
     }
@@ -48,7 +48,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("a test step");
 }
 
 fn custos(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
@@ -76,17 +76,20 @@ fn check_upgraded(dir: &Path, env: &[(&str, &str)], expected: &Value) {
             ok,
             "the deep check passes on the upgraded node: {out}\n{err}"
         );
-        let report: Value = serde_json::from_str(&out).unwrap();
+        let report: Value = serde_json::from_str(&out).expect("a test step");
         assert_eq!(report["ok"], true, "{report}");
         assert!(report["messages"].as_u64() >= Some(1), "{report}");
         assert!(report["receipts"].as_u64() >= Some(1), "{report}");
     }
     let (ok, out, err) = custos(dir, env, &["request", "list", "--json"]);
     assert!(ok, "{err}");
-    let list: Value = serde_json::from_str(&out).unwrap();
-    let id = expected["request"].as_str().unwrap();
+    let list: Value = serde_json::from_str(&out).expect("a test step");
+    let id = expected["request"].as_str().expect("a test step");
     assert!(
-        list.as_array().unwrap().iter().any(|r| r["id"] == id),
+        list.as_array()
+            .expect("a test step")
+            .iter()
+            .any(|r| r["id"] == id),
         "the fixture's request {id} is listed: {list}"
     );
     let (ok, out, err) = custos(dir, env, &["request", "show", id, "--json"]);
@@ -96,28 +99,32 @@ fn check_upgraded(dir: &Path, env: &[(&str, &str)], expected: &Value) {
 
 /// The migrations applied to the SQLite file at `db`: (version, installed_on).
 fn applied(db: &Path) -> Vec<(i64, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
+    let conn = rusqlite::Connection::open(db).expect("a test step");
     let mut stmt = conn
         .prepare(
             "SELECT version, CAST(installed_on AS TEXT) FROM _sqlx_migrations ORDER BY version",
         )
-        .unwrap();
+        .expect("a test step");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
+        .expect("a test step")
         .collect::<Result<_, _>>()
-        .unwrap()
+        .expect("a test step")
 }
 
 fn newest_migration() -> i64 {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations/sqlite");
     std::fs::read_dir(dir)
-        .unwrap()
+        .expect("a test step")
         .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let name = e
+                .expect("a test step")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             name.split('_').next()?.parse::<i64>().ok()
         })
         .max()
-        .unwrap()
+        .expect("a test step")
 }
 
 #[test]
@@ -125,8 +132,8 @@ fn a_sqlite_node_of_the_kept_schema_opens_migrates_once_and_passes_the_deep_chec
     let expected: Value = serde_json::from_slice(
         &std::fs::read(fixtures().join("expected.json")).expect("the fixture's expected.json"),
     )
-    .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    .expect("a test step");
+    let tmp = tempfile::tempdir().expect("a test step");
     let dir = tmp.path().join("node");
     copy_tree(&fixtures().join("sqlite"), &dir);
     let db = dir.join("custos.db");
@@ -156,13 +163,13 @@ fn a_sqlite_node_of_the_kept_schema_opens_migrates_once_and_passes_the_deep_chec
     assert_eq!(applied(&db), after, "a later opening applies nothing");
 
     // A database stamped by a newer release is refused, naming both versions.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = rusqlite::Connection::open(&db).expect("a test step");
     conn.execute(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from a newer release', TRUE, X'00', 0)",
         [],
     )
-    .unwrap();
+    .expect("a test step");
     drop(conn);
     let (ok, _, err) = custos(&dir, &[], &["request", "list"]);
     assert!(!ok);
@@ -182,7 +189,7 @@ fn a_postgresql_dump_of_the_kept_schema_loads_migrates_and_passes_the_deep_check
     let expected: Value = serde_json::from_slice(
         &std::fs::read(fixtures().join("expected-postgres.json")).expect("expected-postgres.json"),
     )
-    .unwrap();
+    .expect("a test step");
     let url = db.url();
     let loaded = Command::new("psql")
         .arg(&url)
@@ -195,7 +202,7 @@ fn a_postgresql_dump_of_the_kept_schema_loads_migrates_and_passes_the_deep_check
         "the dump loads: {}",
         String::from_utf8_lossy(&loaded.stderr)
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("a test step");
     let dir = tmp.path().join("node");
     copy_tree(&fixtures().join("postgres").join("node"), &dir);
     check_upgraded(&dir, &[("CUSTOS_DATABASE_URL", url.as_str())], &expected);
@@ -209,7 +216,7 @@ fn make_fixtures() {
         return;
     }
     let out = fixtures();
-    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&out).expect("a test step");
     let keep = |from: &Path, to: &Path| {
         copy_tree(from, to);
         for name in ["serve.log", "serve.lock", "custos.db-wal", "custos.db-shm"] {
@@ -228,9 +235,9 @@ fn make_fixtures() {
     let expected = json!({ "schema_version": newest_migration(), "request": sent.id });
     std::fs::write(
         out.join("expected.json"),
-        serde_json::to_vec_pretty(&expected).unwrap(),
+        serde_json::to_vec_pretty(&expected).expect("a test step"),
     )
-    .unwrap();
+    .expect("a test step");
     drop(net);
 
     let db = TempDatabase::from_env().expect("CUSTOS_TEST_POSTGRES_URL for the PostgreSQL fixture");
@@ -253,16 +260,16 @@ fn make_fixtures() {
         "{}",
         String::from_utf8_lossy(&dump.stderr)
     );
-    std::fs::write(pg.join("dump.sql"), &dump.stdout).unwrap();
+    std::fs::write(pg.join("dump.sql"), &dump.stdout).expect("a test step");
     // The database's name was the test's; the test names its own.
     let config = pg.join("node").join("custos.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
+    let text = std::fs::read_to_string(&config).expect("a test step");
     let text = text.replace(&url, "postgres://custos@localhost/custos");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, text).expect("a test step");
     let expected = json!({ "schema_version": newest_migration(), "request": sent.id });
     std::fs::write(
         out.join("expected-postgres.json"),
-        serde_json::to_vec_pretty(&expected).unwrap(),
+        serde_json::to_vec_pretty(&expected).expect("a test step"),
     )
-    .unwrap();
+    .expect("a test step");
 }
