@@ -205,7 +205,39 @@ fn a_postgresql_dump_of_the_kept_schema_loads_migrates_and_passes_the_deep_check
     let tmp = tempfile::tempdir().expect("a test step");
     let dir = tmp.path().join("node");
     copy_tree(&fixtures().join("postgres").join("node"), &dir);
-    check_upgraded(&dir, &[("CUSTOS_DATABASE_URL", url.as_str())], &expected);
+    let env = [("CUSTOS_DATABASE_URL", url.as_str())];
+    check_upgraded(&dir, &env, &expected);
+
+    // The node does not copy a PostgreSQL database: it says to use
+    // pg_dump, and backs up its own files with --files-only.
+    let out = tmp.path().join("files.tar");
+    let out_text = out.display().to_string();
+    let (ok, _, err) = custos(&dir, &env, &["backup", "--out", &out_text]);
+    assert!(!ok);
+    assert!(err.contains("pg_dump"), "{err}");
+    assert!(!out.exists());
+    let (ok, report, err) = custos(
+        &dir,
+        &env,
+        &["backup", "--out", &out_text, "--files-only", "--json"],
+    );
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&report).expect("a test step");
+    assert_eq!(report["database"], false, "{report}");
+    let restored = tmp.path().join("restored");
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["restore", "--from", &out_text, "--data"])
+        .arg(&restored)
+        .output()
+        .expect("custos runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(restored.join("custos.toml").exists());
+    assert!(restored.join("latest-checkpoint").exists());
+    assert!(!restored.join("keys").exists(), "no keys unless asked");
 }
 
 /// Makes the fixtures of the current schema (see the module's note).
