@@ -271,7 +271,7 @@ impl Node {
         };
         let received = {
             let data = data.clone();
-            blocking(move || list_files(&data, &received_root(&data))).await
+            blocking(move || list_files(&received_root(&data))).await
         };
         drop(lock);
         if let Err(e) = copied {
@@ -418,13 +418,12 @@ pub(crate) fn received_root(data: &Path) -> PathBuf {
 }
 
 /// Every regular file under `root` (none when it does not exist), sorted.
-fn list_files(data: &Path, root: &Path) -> Result<Vec<PathBuf>, BackupError> {
+fn list_files(root: &Path) -> Result<Vec<PathBuf>, BackupError> {
     let mut out = Vec::new();
     if root.exists() {
         walk(root, &mut out).map_err(io_error(format!("cannot list {}", root.display())))?;
     }
     out.sort();
-    let _ = data;
     Ok(out)
 }
 
