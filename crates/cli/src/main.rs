@@ -107,6 +107,10 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Oversight statistics of a period without case data: table, JSON, CSV or signed; verify a signed report.
     Stats(cmd::stats::StatsArgs),
+    /// Back up a node while it serves: database, files and, when asked, its keys encrypted.
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into a new data directory, check every file and run the deep check.
+    Restore(cmd::backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +139,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Stats(args) => cmd::stats::run(args),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
     };
     match outcome {
         Ok(code) => code,

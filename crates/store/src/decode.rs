@@ -647,11 +647,27 @@ pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
     }
 }
 
-/// Converts a failed migration run into [`StoreError::Migration`], saying
-/// what the two usual causes mean for an operator. `database` names the
-/// database without credentials.
-pub(crate) fn migration_failed(database: &str, e: MigrateError) -> StoreError {
+/// The newest migration `migrator` holds (the schema version this release
+/// writes).
+pub(crate) fn newest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Converts a failed migration run into a [`StoreError`], saying what the
+/// usual causes mean for an operator: a database stamped by a newer release
+/// (`known` is the newest version this one has) is
+/// [`StoreError::SchemaTooNew`], naming both versions; an edited migration
+/// is [`StoreError::Migration`]. `database` names the database without
+/// credentials.
+pub(crate) fn migration_failed(database: &str, known: i64, e: MigrateError) -> StoreError {
     StoreError::Migration(match e {
+        MigrateError::VersionMissing(found) if found > known => {
+            return StoreError::SchemaTooNew {
+                database: database.to_owned(),
+                found,
+                known,
+            };
+        }
         MigrateError::VersionMissing(version) => format!(
             "{database} records migration {version}, which this release does not know; \
              it was probably upgraded by a newer Custos release"

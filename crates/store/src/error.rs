@@ -48,6 +48,24 @@ pub enum StoreError {
     #[error("the database schema could not be migrated: {0}")]
     Migration(String),
 
+    /// The database records a migration this release does not know: it was
+    /// upgraded by a newer release. Nothing was changed; run that release
+    /// (or a newer one) on it.
+    #[error(
+        "{database} records schema version {found}, newer than version {known}, the newest this \
+         release knows: it was upgraded by a newer Custos release; run that release or a newer one"
+    )]
+    SchemaTooNew {
+        database: String,
+        found: i64,
+        known: i64,
+    },
+
+    /// The backend cannot copy itself into a file (PostgreSQL: take a
+    /// dump with `pg_dump` instead).
+    #[error("a {0} database cannot be copied into a file by the node; {1}")]
+    SnapshotUnsupported(&'static str, &'static str),
+
     /// A value handed to the store cannot be kept as it is, identically on
     /// every backend (for instance a NUL character in a text field).
     #[error("{field} cannot be stored: {problem}")]

@@ -636,6 +636,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The version of the newest schema migration applied, for diagnostics.
     async fn schema_version(&self) -> Result<i64, StoreError>;
 
+    // -- Backups.
+
+    /// Writes a consistent copy of the whole database, as of one instant,
+    /// into the new file `to`, while other connections go on writing
+    /// (SQLite: `VACUUM INTO` in one read transaction beside the writer).
+    /// A backend that cannot (PostgreSQL, which `pg_dump` copies) answers
+    /// [`StoreError::SnapshotUnsupported`].
+    async fn snapshot_into(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        let _ = to;
+        Err(StoreError::SnapshotUnsupported(
+            "PostgreSQL",
+            "copy it with pg_dump and the node's own files with `custos backup --files-only`",
+        ))
+    }
+
+    /// The file the database lives in, when it is one (SQLite), so that a
+    /// backup of the data folder copies it only through
+    /// [`Store::snapshot_into`].
+    fn database_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Closes the store's connections, waiting for operations in flight.
     /// Operations after this fail with [`StoreError::Unavailable`].
     async fn close(&self);

@@ -88,10 +88,13 @@ impl PgStore {
         // Through the pool, not a borrowed connection: sqlx's migrator is
         // generic over `Acquire`, and only the pool form keeps this future
         // `Send` (checked by a test in lib.rs).
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| decode::migration_failed(&format!("PostgreSQL at {target}"), e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            decode::migration_failed(
+                &format!("PostgreSQL at {target}"),
+                decode::newest_migration(&MIGRATOR),
+                e,
+            )
+        })?;
         Ok(PgStore { pool })
     }
 }

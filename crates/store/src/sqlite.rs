@@ -94,10 +94,13 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot open SQLite database {name}: {e}"))
             })?;
-        MIGRATOR
-            .run(&migrations)
-            .await
-            .map_err(|e| decode::migration_failed(&format!("SQLite database {name}"), e))?;
+        MIGRATOR.run(&migrations).await.map_err(|e| {
+            decode::migration_failed(
+                &format!("SQLite database {name}"),
+                decode::newest_migration(&MIGRATOR),
+                e,
+            )
+        })?;
         // Its close only ends this connection: the writer below is already
         // open, so the write-ahead log stays in place.
         let writer = Writer::start(db::connect(&file, Role::Writer)?)?;
@@ -882,6 +885,21 @@ impl Store for SqliteStore {
             )
         })?;
         Ok(version.unwrap_or(0))
+    }
+
+    async fn snapshot_into(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        let file = self.file.clone();
+        let to = to.to_owned();
+        tokio::task::spawn_blocking(move || db::snapshot(&file, &to))
+            .await
+            .map_err(|e| StoreError::Database {
+                operation: "copy the database",
+                detail: e.to_string(),
+            })?
+    }
+
+    fn database_file(&self) -> Option<PathBuf> {
+        Some(self.file.clone())
     }
 
     // -- Access (`sqlite_access.rs`).

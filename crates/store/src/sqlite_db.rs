@@ -392,3 +392,18 @@ pub(crate) fn check_url(url: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Copies the database at `path` into the new file `to` with `VACUUM INTO`:
+/// one read transaction on a connection of its own, so the copy is the
+/// database as of one commit while the writer goes on (WAL). The copy is a
+/// whole database file, with no write-ahead log beside it.
+pub(crate) fn snapshot(path: &Path, to: &Path) -> Result<(), StoreError> {
+    let target = to.to_str().ok_or_else(|| StoreError::InvalidValue {
+        field: "snapshot path",
+        problem: format!("{} is not UTF-8", to.display()),
+    })?;
+    let conn = connect(path, Role::Reader)?;
+    conn.execute("VACUUM INTO ?1", [target])
+        .map_err(failed("copy the database into a file"))?;
+    Ok(())
+}

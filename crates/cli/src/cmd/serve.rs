@@ -24,7 +24,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Seconds between rounds of asking peers to cosign this node's ledger checkpoint.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "CUSTOS_WITNESS_EVERY"
+    )]
     pub witness_every: u64,
     /// Require client certificates signed by this PEM CA (mutual TLS; overrides http.tls_client_ca).
     #[arg(long, value_name = "FILE")]
@@ -49,6 +54,8 @@ fn init_logging() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::private::check(&args.data)?;
+    // Held while serving, so that `custos restore` never writes over this folder.
+    let _serving = custos_node::app::ServeLock::hold(&args.data)?;
     let (config, node) = super::node::open(&args.data).await?;
     let listen: SocketAddr = match args.listen {
         Some(a) => a,

@@ -31,6 +31,8 @@
 //! - `privacy`: no log line, metric, alert or statistics report of a
 //!   whole scenario carries a case's facts, names or identifiers.
 //! - `audit`: the record of who saw what, and a case's grants, through the binary.
+//! - `backup`: a node backed up while messages arrive, restored elsewhere,
+//!   every record found and the witness accepting the same log.
 //! - `stats`: the oversight statistics report, its forms, signed and verified.
 //! - `retention`: a case's retention shown, changed, held and purged, the
 //!   other node told (issue 18).
@@ -42,6 +44,7 @@ mod common;
 mod alerts;
 mod architecture;
 mod audit;
+mod backup;
 mod case;
 mod case_scenarios;
 mod cli;
@@ -59,4 +62,5 @@ mod retention;
 mod security;
 mod stats;
 mod tls;
+mod upgrade;
 mod witness;

@@ -494,6 +494,18 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
         Operation::PurgeContent => {
             call(node, M::POST, "/api/v1/retention/purge", token, None).await
         }
+        Operation::BackUp => {
+            let out = w.scratch.path().join(w.fresh("backup"));
+            let options = custos_node::app::BackupOptions {
+                out,
+                keys: custos_node::app::KeyProtection::Without,
+                files_only: false,
+            };
+            of_result(node.backup(&actor, options).await.map_err(|e| match e {
+                custos_node::app::BackupError::Node(n) => n,
+                other => NodeError::Internal(other.to_string()),
+            }))
+        }
     }
 }
 

@@ -274,6 +274,10 @@ pub enum Operation {
     /// Delete the content of the cases whose retention ended, now (the
     /// scheduler does it on its own; this is the operator's command).
     PurgeContent,
+    // -- Running the node.
+    /// Write a backup of the node (its database, files and, when asked,
+    /// its keys encrypted) to a file.
+    BackUp,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -371,6 +375,7 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::Act(Action::ReportDeletion), [R, R, R, R, R, R]),
     (Operation::LegalHold, [R, A, R, A, R, R]),
     (Operation::PurgeContent, [R, R, R, R, R, A]),
+    (Operation::BackUp, [R, R, R, R, R, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -426,6 +431,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::SetRetention,
         Operation::LegalHold,
         Operation::PurgeContent,
+        Operation::BackUp,
     ]);
     all
 }
@@ -477,6 +483,7 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::SetRetention
         | Operation::LegalHold
         | Operation::PurgeContent => {}
+        Operation::BackUp => {}
     }
 }
 

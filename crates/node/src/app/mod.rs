@@ -21,7 +21,7 @@
 //! [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
 //! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
-//! [`alert_channels`]), oversight statistics without case data ([`stats`]), and the background workers ([`workers`]). Sending, intake, evidence work and
+//! [`alert_channels`]), oversight statistics without case data ([`stats`]), backing up and restoring a node ([`backup`], [`restore`]), and the background workers ([`workers`]). Sending, intake, evidence work and
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
@@ -31,6 +31,7 @@ pub mod alert_channels;
 pub mod alerts;
 pub mod assignments;
 pub mod audit;
+pub mod backup;
 pub mod cases;
 pub mod clocks;
 pub mod directory;
@@ -39,6 +40,7 @@ pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
+pub mod restore;
 pub mod retention;
 pub mod rota;
 pub mod secrets;
@@ -65,6 +67,7 @@ pub use assignments::{
     AssigneesView, AssignmentView, CaseExport, PersonalDataItem, PersonalDataView,
 };
 pub use audit::{AccessView, AuditFilter, CaseGrantView};
+pub use backup::{BackupError, BackupOptions, BackupReport, KeyProtection, ServeLock};
 pub use cases::{CaseDetail, CaseFilter, CaseSummary, ClockView, RefusedItem, TimelineItem};
 pub use clocks::{ClockCounts, ClockSettings, IndexRebuilt, TickReport};
 pub use custos_case::{
@@ -76,6 +79,7 @@ pub use directory::DirectoryView;
 pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
+pub use restore::{KeySecret, RestoreReport, restore};
 pub use retention::{
     DeletionView, PeerDeletionView, PurgeReport, RetentionChangeView, RetentionPeriod,
     RetentionSettings, RetentionView,

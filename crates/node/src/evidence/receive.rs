@@ -549,6 +549,15 @@ impl Node {
                 source: io::Error::other("not a signed evidence receipt"),
             })?;
         let entries = custody_entries(&receipt, &manifest, &manifest_bytes, &receipt_bytes)?;
+        // Logged and moved under the shared acceptance lock, so that a
+        // backup, which copies the database under the exclusive one, finds
+        // every logged package in `received/` and no other.
+        let data = self.settings.data_dir.clone();
+        let accepting = blocking(move || {
+            crate::app::backup::AcceptLock::shared(&data)
+                .map_err(io_err("cannot take the evidence acceptance lock"))
+        })
+        .await?;
         if fresh || !self.entry_logged(&entries[0], base).await? {
             self.store
                 .queue_ledger(&entries, receipt.received_at)
@@ -557,6 +566,7 @@ impl Node {
         }
         let (f, h) = (folders.clone(), hex.clone());
         blocking(move || move_to_received(&f, &h)).await?;
+        drop(accepting);
         drop(lock);
         self.staging.release(&hex);
         // The index of what other States provided (issue 18); a failure

@@ -735,9 +735,14 @@ async fn a_database_migrated_by_a_newer_release_is_refused(fx: Fixture) {
     fx.store.close().await;
 
     let err = custos_store::open(&fx.url).await.unwrap_err();
-    assert!(matches!(err, StoreError::Migration(_)), "{err}");
+    let known = newest_migration(fx.store.backend());
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 9999, known: k, .. } if k == known),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("migration 9999"), "{text}");
+    assert!(text.contains("schema version 9999"), "{text}");
+    assert!(text.contains(&format!("version {known}")), "{text}");
     assert!(text.contains("newer Custos release"), "{text}");
 }
 
