@@ -83,7 +83,9 @@ pub fn node_code(e: &NodeError) -> ErrorCode {
         NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
         NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
         NodeError::EvidenceInput { .. } => ErrorCode::InvalidEvidenceInput,
-        NodeError::EvidencePackage { .. } => ErrorCode::InvalidEvidencePackage,
+        NodeError::EvidencePackage { .. } | NodeError::OutputFolder { .. } => {
+            ErrorCode::InvalidEvidencePackage
+        }
         NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
         NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
         NodeError::Protocol(p) => p.code(),

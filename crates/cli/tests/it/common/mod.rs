@@ -45,7 +45,8 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Environment variables that would change what the child processes do.
-const SCRUBBED_ENV: [&str; 9] = [
+const SCRUBBED_ENV: [&str; 10] = [
+    "CUSTOS_DATA",
     "CUSTOS_DATABASE_URL",
     "CUSTOS_NODE_NAME",
     "CUSTOS_HTTP_LISTEN",
@@ -450,8 +451,9 @@ impl Network {
         String::from_utf8(out.stdout).expect("the output is UTF-8")
     }
 
-    /// Sends a draft from the node of `from` with `custos request send --json`
-    /// (plus `extra` arguments such as `--queue-only`); the command must exit 0.
+    /// Sends a draft from the node of `from` with `custos request send --json
+    /// --allow-sample` (plus `extra` arguments such as `--queue-only`); the
+    /// command must exit 0.
     pub fn send(&self, from: &str, draft: &Value, extra: &[&str]) -> Sent {
         let file = self
             .tmp
@@ -470,6 +472,8 @@ impl Network {
             OsStr::new("--data"),
             dir.as_os_str(),
             OsStr::new("--json"),
+            // The test drafts are the templates' invented example.
+            OsStr::new("--allow-sample"),
         ];
         args.extend(extra.iter().map(OsStr::new));
         let out: Value =
@@ -565,7 +569,7 @@ impl Network {
             OsStr::new("10000"),
         ]);
         out.lines()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("The outbox is empty"))
             .map(|line| parse_outbox_line(line).unwrap_or_else(|| panic!("outbox line {line:?}")))
             .collect()
     }
@@ -659,7 +663,8 @@ fn parse_outbox_line(line: &str) -> Option<OutboxRow> {
     let recipient = words.next()?.to_owned();
     (words.next()? == "attempts").then_some(())?;
     let attempts = words.next()?.parse().ok()?;
-    (words.next()? == "next").then_some(())?;
+    // `next TIME`, `next none` (failed) or `delivered TIME`.
+    matches!(words.next()?, "next" | "delivered").then_some(())?;
     words.next()?;
     let error = words.collect::<Vec<_>>().join(" ");
     Some(OutboxRow {
