@@ -202,6 +202,7 @@ mod tests {
             NodeError::LedgerTampered { .. } => "LedgerTampered",
             NodeError::EvidenceInput { .. } => "EvidenceInput",
             NodeError::EvidencePackage { .. } => "EvidencePackage",
+            NodeError::OutputFolder { .. } => "OutputFolder",
             NodeError::Io { .. } => "Io",
             NodeError::CannotDecrypt(..) => "CannotDecrypt",
             NodeError::NoEncryptionKey(_) => "NoEncryptionKey",
@@ -224,7 +225,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 37;
+    const VARIANTS: usize = 38;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -398,6 +399,15 @@ mod tests {
             ),
             (
                 NodeError::EvidencePackage {
+                    path: text("p"),
+                    problem: text("x"),
+                },
+                422,
+                "invalid-evidence-package",
+                Caller,
+            ),
+            (
+                NodeError::OutputFolder {
                     path: text("p"),
                     problem: text("x"),
                 },

@@ -548,6 +548,9 @@ fn the_demo_runs_and_cleans_up() {
     let o = custos(&["demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
+    // The files it printed are gone, and it says how to keep them.
+    assert!(text.contains("custos demo --keep DIR"), "{text}");
+    assert!(text.contains("What to try next:"), "{text}");
     assert!(
         text.contains("missing-required") && text.contains("SAMPLE"),
         "{text}"

@@ -545,16 +545,22 @@ impl Network {
         serde_json::from_str(&out).expect("`request show --json` prints JSON")
     }
 
-    /// What `custos refusals` prints for the node.
+    /// What `custos refusals` prints for the node: one line per refusal
+    /// (empty when it says there are none).
     pub fn refusals(&self, cc: &str) -> String {
         let dir = self.dir(cc);
-        self.run_ok(&[
+        let out = self.run_ok(&[
             OsStr::new("refusals"),
             OsStr::new("--data"),
             dir.as_os_str(),
             OsStr::new("--limit"),
             OsStr::new("10000"),
-        ])
+        ]);
+        if out.starts_with("No refusals") {
+            String::new()
+        } else {
+            out
+        }
     }
 
     /// The node's outbox, from `custos outbox list`.
