@@ -1,15 +1,17 @@
 //! The `custos` command-line tool: the glue between the node's crates and its operators.
 //!
 //! `main` parses the command line, runs one command and turns its outcome
-//! into an exit status: 0 for success, 1 for a negative answer (a draft that
-//! does not validate), 2 for bad input or a failure, with the error's chain of
-//! causes printed on standard error.
+//! into an exit status: 0 for success, 1 for a failure or a negative answer
+//! (a draft that does not validate), 2 for a command line that does not parse
+//! (clap's usage errors). A failure prints its chain of causes and a `hint:`
+//! line naming the next step on standard error.
 
 mod clock;
 mod cmd;
 mod config;
 mod config_alerts;
 mod config_retention;
+mod hint;
 mod key_forms;
 mod operator;
 mod private;
@@ -71,7 +73,7 @@ enum Command {
     /// Messages from peers that the node refused, with the reason.
     Refusals {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: std::path::PathBuf,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
@@ -151,7 +153,8 @@ fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {}", escape(cause.to_string()));
             }
-            ExitCode::from(2)
+            eprintln!("hint: {}", hint::for_error(&e));
+            ExitCode::from(1)
         }
     }
 }

@@ -162,6 +162,7 @@ mod tests {
             NodeError::LedgerTampered { .. } => "LedgerTampered",
             NodeError::EvidenceInput { .. } => "EvidenceInput",
             NodeError::EvidencePackage { .. } => "EvidencePackage",
+            NodeError::OutputFolder { .. } => "OutputFolder",
             NodeError::Io { .. } => "Io",
             NodeError::CannotDecrypt(..) => "CannotDecrypt",
             NodeError::NoEncryptionKey(_) => "NoEncryptionKey",
@@ -184,7 +185,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 37;
+    const VARIANTS: usize = 38;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -358,6 +359,15 @@ mod tests {
             ),
             (
                 NodeError::EvidencePackage {
+                    path: text("p"),
+                    problem: text("x"),
+                },
+                422,
+                "invalid-evidence-package",
+                Caller,
+            ),
+            (
+                NodeError::OutputFolder {
                     path: text("p"),
                     problem: text("x"),
                 },

@@ -31,6 +31,16 @@ const ALWAYS_OFFERED: &[&str] = &[
     "requesting_authority.phone",
 ];
 
+/// The reference every request template carries: it marks a draft as the
+/// invented example, which `custos request send` refuses to send unless told
+/// to (`--allow-sample`).
+pub const SAMPLE_REFERENCE: &str = "CYB-2026-0142";
+
+/// Whether a draft still holds the template's sample marker (its reference).
+pub fn holds_sample_marker(draft: &Value) -> bool {
+    draft.get("reference").and_then(Value::as_str) == Some(SAMPLE_REFERENCE)
+}
+
 /// The commented template of a kind, as text (JSON with `//` comments).
 pub fn render(kind: RequestKind) -> String {
     let mut wanted: BTreeSet<&str> = ALWAYS_OFFERED.iter().copied().collect();
@@ -63,6 +73,10 @@ pub fn render(kind: RequestKind) -> String {
     let _ = writeln!(
         out,
         "// The values below are an invented example: replace them with the case's own."
+    );
+    let _ = writeln!(
+        out,
+        "// The reference {SAMPLE_REFERENCE} marks the example: `custos request send` refuses it."
     );
     let _ = writeln!(
         out,
@@ -200,7 +214,7 @@ fn sample(kind: RequestKind, path: &str) -> Value {
     match path {
         "format" => json!(DRAFT_FORMAT),
         "kind" => json!(kind.as_str()),
-        "reference" => json!("CYB-2026-0142"),
+        "reference" => json!(SAMPLE_REFERENCE),
         "language" => json!("en"),
         "urgency" => json!(match kind {
             RequestKind::EmergencyData => "emergency",

@@ -93,6 +93,10 @@ pub enum NodeError {
     /// output folder cannot be used.
     #[error("evidence package {path}: {problem}")]
     EvidencePackage { path: String, problem: String },
+    /// A folder given for output (where a package is opened) cannot be
+    /// used: it is not a folder, or it is not empty. Nothing was written.
+    #[error("cannot open into {path}: {problem}; nothing was written")]
+    OutputFolder { path: String, problem: String },
     /// Reading or writing a file failed.
     #[error("{path}: {problem}")]
     Io { path: String, problem: String },
@@ -230,7 +234,9 @@ impl NodeError {
             NodeError::CheckpointRefused(_) => ErrorCode::CheckpointRefused,
             NodeError::CustodyProofInvalid { .. } => ErrorCode::InvalidReceipt,
             NodeError::EvidenceInput { .. } => ErrorCode::InvalidEvidenceInput,
-            NodeError::EvidencePackage { .. } => ErrorCode::InvalidEvidencePackage,
+            NodeError::EvidencePackage { .. } | NodeError::OutputFolder { .. } => {
+                ErrorCode::InvalidEvidencePackage
+            }
             NodeError::CannotDecrypt(..) => ErrorCode::CannotDecrypt,
             NodeError::NoEncryptionKey(_) => ErrorCode::NoEncryptionKey,
             NodeError::Protocol(p) => p.code(),
@@ -286,6 +292,7 @@ impl NodeError {
             | NodeError::NoSuchEntry { .. }
             | NodeError::EvidenceInput { .. }
             | NodeError::EvidencePackage { .. }
+            | NodeError::OutputFolder { .. }
             | NodeError::CannotDecrypt(..)
             | NodeError::NoEncryptionKey(_)
             | NodeError::ActionNotAllowed(_)

@@ -23,6 +23,7 @@ pub mod intake;
 pub mod keys;
 mod legal_basis;
 pub mod outbox;
+pub mod reach;
 pub mod reads;
 pub mod send;
 pub mod witnessing;

@@ -331,7 +331,7 @@ impl Node {
             .body(item.ciphertext.clone())
             .send()
             .await
-            .map_err(|e| Failure::Transient(format!("cannot reach {url}: {e}")))?;
+            .map_err(|e| Failure::Transient(crate::reach::cannot_reach(&url, &e)))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()

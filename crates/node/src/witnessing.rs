@@ -265,7 +265,7 @@ impl Node {
             .json(&body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach {url}: {e}"));
+            .map_err(|e| crate::reach::cannot_reach(&url, &e));
         let response = match response {
             Ok(r) => r,
             Err(e) => {

@@ -246,6 +246,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// recipient's receipt for its message and queues the `ledger` entries
     /// recording the delivery, in one transaction. An item already
     /// delivered keeps its first receipt and time, and nothing is queued.
+    /// The delivering attempt is counted in the item's `attempts`.
     /// An id never queued is [`StoreError::UnknownMessage`].
     async fn mark_delivered(
         &self,

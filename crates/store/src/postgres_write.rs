@@ -237,7 +237,8 @@ impl Tx for PgTx<'_> {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET state = 'delivered', delivered_at = $2, lease_until = NULL \
+            "UPDATE outbox SET state = 'delivered', delivered_at = $2, lease_until = NULL, \
+             attempts = attempts + 1 \
              WHERE message_id = $1 AND state <> 'delivered'",
         )
         .bind(message_id)

@@ -203,7 +203,8 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<bool, StoreError> {
         let marked = execute(
             self.0,
-            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, lease_until = NULL \
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, lease_until = NULL, \
+             attempts = attempts + 1 \
              WHERE message_id = ?1 AND state <> 'delivered'",
             params![message_id, encode::unix_micros(at)],
             "mark a delivery",

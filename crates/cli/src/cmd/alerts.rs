@@ -12,7 +12,7 @@ pub enum AlertsCommand {
     /// List alerts, newest first, with their deliveries.
     List {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Only alerts not acknowledged yet.
         #[arg(long)]
@@ -27,7 +27,7 @@ pub enum AlertsCommand {
     /// Acknowledge an alert: it stops escalating, and the record names you.
     Ack {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The alert's id, as the mail, the webhook or `custos alerts list` gives it.
         id: String,
@@ -36,7 +36,7 @@ pub enum AlertsCommand {
     /// and wait up to 30 seconds for its deliveries.
     Test {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
 }

@@ -28,7 +28,7 @@ use time::{Date, OffsetDateTime};
 #[command(verbatim_doc_comment)]
 pub struct AuditArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Only this person (user or operator name, or `anonymous`).
     #[arg(long)]
@@ -127,7 +127,7 @@ pub struct GrantArgs {
     #[arg(long, value_parser = parse_time)]
     pub until: OffsetDateTime,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -143,7 +143,7 @@ pub struct RevokeArgs {
     #[arg(long)]
     pub person: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
 }
 
@@ -153,7 +153,7 @@ pub struct GrantsArgs {
     /// The case's id.
     pub id: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]

@@ -91,7 +91,7 @@ pub enum CaseCommand {
 #[derive(Args, Debug)]
 pub struct ReindexArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -103,7 +103,7 @@ pub struct ShowArgs {
     /// The case's id (the request's id, as `custos case list` prints it).
     pub id: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -121,7 +121,7 @@ pub struct ActArgs {
     #[arg(long, value_name = "DRAFT.json")]
     pub file: Option<PathBuf>,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Only queue the message; do not try to deliver it now.
     #[arg(long)]
@@ -134,7 +134,7 @@ pub struct ActArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Only cases in this state (such as acknowledged, consulting, closed).
     #[arg(long, value_parser = parse_state)]
@@ -143,7 +143,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub kind: Option<RequestKind>,
     /// Only cases with this State.
-    #[arg(long, value_name = "CC")]
+    #[arg(long, value_name = "CC", value_parser = super::state_code)]
     pub counterpart: Option<StateCode>,
     /// Only cases of this urgency (routine, urgent or emergency).
     #[arg(long, value_parser = parse_urgency)]

@@ -23,7 +23,7 @@ pub struct AssignArgs {
     #[arg(long, value_name = "USER")]
     pub user: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -35,7 +35,7 @@ pub struct CaseIdArgs {
     /// The case's id.
     pub id: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -51,7 +51,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
 }
 

@@ -14,7 +14,7 @@ pub enum ConfigCommand {
     /// Read a node's configuration, apply CUSTOS_* overrides, check it and print it (secrets masked).
     Check {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
 }

@@ -25,7 +25,7 @@ pub enum DirectoryCommand {
     /// Write this node's directory entry, signed with its current key, for the registry to include.
     Entry {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The URL where peers reach this node (https://..., or http://127.0.0.1:PORT for tests).
         #[arg(long)]
@@ -80,7 +80,7 @@ pub enum DirectoryCommand {
         /// The signed directory file.
         file: PathBuf,
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The registry's public key; recorded in custos.toml when the node has none yet.
         #[arg(long, value_name = "KEY")]
@@ -89,13 +89,13 @@ pub enum DirectoryCommand {
     /// Print the directory this node trusts.
     Show {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
     /// Write the signed directory file this node trusts, byte for byte as it was imported.
     Export {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Where to write the signed directory file (it must not exist yet).
         #[arg(long, value_name = "FILE")]

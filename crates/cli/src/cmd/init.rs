@@ -21,10 +21,10 @@ use crate::config::{self, Config};
 #[derive(Args, Debug)]
 pub struct InitArgs {
     /// The data directory to create (it may exist, but must not hold a node yet).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// The State this node speaks for, as an ISO 3166-1 alpha-2 code (FR, DE, ...).
-    #[arg(long, value_name = "CC")]
+    #[arg(long, value_name = "CC", value_parser = super::state_code)]
     pub state: StateCode,
     /// A human name for the node, shown to peers.
     #[arg(long, value_name = "TEXT")]

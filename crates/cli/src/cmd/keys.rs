@@ -12,7 +12,7 @@ pub enum KeysCommand {
     /// Print the node's public keys (current and past) with their validity. Secrets are never printed.
     Show {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -23,7 +23,7 @@ pub enum KeysCommand {
     /// Recorded in the custody ledger as `keys-rotated`, naming the operator.
     Rotate {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -35,7 +35,7 @@ pub enum KeysCommand {
     /// read every package and message sent to this node: keep it offline and delete it after use.
     ExportIdentity {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The file to create; an existing file is never replaced.
         #[arg(long, value_name = "FILE")]
@@ -50,7 +50,7 @@ pub enum KeysCommand {
         /// The key id (as `custos keys show` prints it).
         keyid: String,
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON.
         #[arg(long)]

@@ -9,6 +9,7 @@ use custos_ledger::{KeyType, ProofBundle, VerifierKey};
 use custos_node::app::ledger::{DeepCheckView, LedgerVerdict};
 use custos_node::witnessing::CosignOutcome;
 use custos_protocol::Directory;
+use custos_protocol::text::escape;
 use time::format_description::well_known::Rfc3339;
 
 use crate::key_forms;
@@ -18,7 +19,7 @@ pub enum LedgerCommand {
     /// Recompute the whole ledger from the store; exit 1 naming the first entry that was changed, removed or reordered.
     Verify {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -33,7 +34,7 @@ pub enum LedgerCommand {
     /// the latest, unless reads or actions were recorded since the witnesses last cosigned.
     Checkpoint {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
     /// Ask every peer in the directory to cosign the latest checkpoint now (`serve` does this on a schedule).
@@ -42,13 +43,16 @@ pub enum LedgerCommand {
     /// reports a fork of this ledger or refused, 3 when a witness could not be reached.
     Witness {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
+        /// Print each witness's answer as JSON (with a fork's evidence) instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// List the forks this node detected in peers' ledgers, with their evidence.
     Forks {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON (the full evidence).
         #[arg(long)]
@@ -61,7 +65,7 @@ pub enum LedgerCommand {
     /// (`custos ledger witness-key`), which checks the cosignatures this node makes for its peers.
     Key {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
     /// Print the witness verifier key that checks the cosignatures this node gives its peers' checkpoints.
@@ -71,13 +75,13 @@ pub enum LedgerCommand {
     /// signed directory (`verify-bundle --witnesses-from`).
     WitnessKey {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
     /// Write a proof bundle for one entry: the entry, its audit path and the signed checkpoint with the witnesses' cosignatures held for it.
     Prove {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The entry's index (from 0).
         #[arg(long, value_name = "N")]
@@ -88,7 +92,7 @@ pub enum LedgerCommand {
     },
     /// Verify a proof bundle offline, with the node's log verifier key and, if wanted, its witnesses' keys.
     ///
-    /// Exits 0 when the bundle holds, 1 when it does not (saying why), 2 when an input is unusable.
+    /// Exits 0 when the bundle holds, 1 when it does not (saying why) or an input is unusable.
     VerifyBundle {
         /// The bundle file.
         file: PathBuf,
@@ -183,7 +187,7 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            LedgerCommand::Witness { data } => {
+            LedgerCommand::Witness { data, json } => {
                 let (_, node) = super::node::open(&data).await?;
                 node.sequence_all().await?;
                 let who = crate::operator::operator()?;
@@ -198,7 +202,15 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 if !has_directory {
                     anyhow::bail!("this node has no directory yet, so it knows no witness; import one with `custos directory import`");
                 }
-                Ok(report_witnessing(&outcomes?))
+                let outcomes = outcomes?;
+                if json {
+                    let list: Vec<_> = outcomes
+                        .iter()
+                        .map(|(peer, outcome)| serde_json::json!({"witness": peer, "outcome": outcome}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                }
+                Ok(report_witnessing(&outcomes, json))
             }
             LedgerCommand::Forks { data, json } => {
                 let (_, node) = super::node::open(&data).await?;
@@ -250,31 +262,41 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
 
 /// Prints one line per witness and returns the exit status: 1 when any
 /// reports a fork or refused, else 3 when any could not be reached, else 0.
-fn report_witnessing(outcomes: &[(custos_model::StateCode, CosignOutcome)]) -> ExitCode {
+/// With `json`, the lines are left out (the JSON was printed) and only the
+/// summary is written to standard error.
+fn report_witnessing(
+    outcomes: &[(custos_model::StateCode, CosignOutcome)],
+    json: bool,
+) -> ExitCode {
     let (mut forks, mut refused, mut unreachable) = (Vec::new(), 0, 0);
-    if outcomes.is_empty() {
+    if outcomes.is_empty() && !json {
         println!("No peer in the directory to witness this ledger.");
     }
+    let println = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
     for (peer, outcome) in outcomes {
         match outcome {
-            CosignOutcome::Cosigned { size } => println!("{peer}: cosigned size {size}"),
+            CosignOutcome::Cosigned { size } => println(format!("{peer}: cosigned size {size}")),
             CosignOutcome::AlreadyCosigned { size } => {
-                println!("{peer}: already cosigned size {size}")
+                println(format!("{peer}: already cosigned size {size}"))
             }
             CosignOutcome::Refused { reason } => {
                 refused += 1;
-                println!("{peer}: REFUSED: {reason}");
+                println(format!("{peer}: REFUSED: {}", escape(reason)));
             }
             CosignOutcome::Unreachable { reason } => {
                 unreachable += 1;
-                println!("{peer}: UNREACHABLE: {reason}");
+                println(format!("{peer}: UNREACHABLE: {}", escape(reason)));
             }
             CosignOutcome::Fork { evidence } => {
                 forks.push(peer.to_string());
-                println!(
-                    "{peer}: FORK: this witness holds a checkpoint of this ledger that the current one contradicts ({}); evidence: {evidence}",
-                    evidence["kind"].as_str().unwrap_or("unknown kind")
-                );
+                println(format!(
+                    "{peer}: FORK: it holds a checkpoint of this ledger that the current one contradicts ({}); `--json` prints the evidence",
+                    escape(evidence["kind"].as_str().unwrap_or("unknown kind"))
+                ));
             }
         }
     }
@@ -296,7 +318,7 @@ fn report_witnessing(outcomes: &[(custos_model::StateCode, CosignOutcome)]) -> E
 }
 
 /// `ledger verify-bundle`: exit 0 when the bundle holds with the keys given,
-/// 1 when it does not, an error (2) when an input is unusable.
+/// 1 when it does not, or an error (also 1) when an input is unusable.
 fn verify_bundle(
     file: &Path,
     key: &str,

@@ -33,3 +33,12 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("cannot start the async runtime")
 }
+
+/// A State code given on the command line, in any case (`fr`, `Fr`, `FR`):
+/// upper-cased, then checked as the wire checks it.
+pub fn state_code(text: &str) -> Result<custos_model::StateCode, String> {
+    text.trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|e: custos_model::state::StateCodeError| e.to_string())
+}

@@ -11,6 +11,7 @@ use custos_seal::VerifyingKey;
 
 use crate::clock::SystemClock;
 use crate::config::{self, Config};
+use crate::hint::Hinted as _;
 
 /// Opens the node in `data` with the default retry policy.
 pub async fn open(data: &Path) -> anyhow::Result<(Config, Arc<Node>)> {
@@ -19,7 +20,19 @@ pub async fn open(data: &Path) -> anyhow::Result<(Config, Arc<Node>)> {
 
 /// Opens the node in `data`.
 pub async fn open_with(data: &Path, retry: RetryPolicy) -> anyhow::Result<(Config, Arc<Node>)> {
-    let config = Config::load(data)?;
+    let config = match Config::load(data) {
+        Ok(config) => config,
+        Err(e) if !data.join("custos.toml").exists() => {
+            return Err(e).hint(
+                "name the node's data folder with --data DIR or the CUSTOS_DATA variable; \
+                 `custos init --data DIR` makes one",
+            );
+        }
+        Err(e) => {
+            return Err(e)
+                .hint("correct custos.toml; `custos config example` explains every setting");
+        }
+    };
     let url = config.database_url(data);
     let registry_key = config
         .directory

@@ -13,11 +13,11 @@ pub enum OutboxCommand {
     /// List queued, delivered and failed messages, newest first.
     List {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
-        /// Only this state: pending, delivered or failed.
-        #[arg(long)]
-        state: Option<OutboxState>,
+        /// Only messages with this delivery status: pending, delivered or failed.
+        #[arg(long, value_name = "STATUS", alias = "state")]
+        status: Option<OutboxState>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -28,7 +28,7 @@ pub enum OutboxCommand {
     /// Make one delivery attempt for every message that is due (what `custos serve` does continuously).
     Deliver {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
     },
 }
@@ -38,13 +38,13 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             OutboxCommand::List {
                 data,
-                state,
+                status,
                 limit,
                 json,
             } => {
                 let (_, node) = super::node::open(&data).await?;
                 let items = node
-                    .outbox(&crate::operator::operator()?, state, limit)
+                    .outbox(&crate::operator::operator()?, status, limit)
                     .await;
                 node.close().await;
                 let items = items?;
@@ -52,15 +52,26 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&items)?);
                     return anyhow::Ok(ExitCode::SUCCESS);
                 }
+                if items.is_empty() {
+                    println!("The outbox is empty: no message queued, delivered or failed.");
+                }
                 let t = |d: time::OffsetDateTime| d.format(&Rfc3339).unwrap_or_default();
                 for i in items {
+                    // A delivered message has no next attempt: it shows when
+                    // it was delivered; a failed one, that none will come.
+                    let when = match (i.state, i.delivered_at) {
+                        (OutboxState::Delivered, Some(at)) => format!("delivered {}", t(at)),
+                        (OutboxState::Delivered, None) => "delivered -".to_owned(),
+                        (OutboxState::Failed, _) => "next none".to_owned(),
+                        _ => format!("next {}", t(i.next_attempt_at)),
+                    };
                     println!(
-                        "{}  {:<9}  to {}  attempts {:<3}  next {}  {}",
+                        "{}  {:<9}  to {}  attempts {:<3}  {}  {}",
                         i.message_id,
                         i.state.as_str(),
                         i.recipient,
                         i.attempts,
-                        t(i.next_attempt_at),
+                        when,
                         // The last error may quote the peer's answer.
                         escape(&i.last_error.unwrap_or_default())
                     );
@@ -89,6 +100,9 @@ pub fn refusals(data: PathBuf, limit: u32, json: bool) -> anyhow::Result<ExitCod
         if json {
             println!("{}", serde_json::to_string_pretty(&refusals)?);
             return anyhow::Ok(ExitCode::SUCCESS);
+        }
+        if refusals.is_empty() {
+            println!("No refusals: the node has refused no message from a peer.");
         }
         for r in refusals {
             println!(

@@ -10,11 +10,13 @@ use custos_model::clock::Clock as _;
 use custos_model::decision::Taker;
 use custos_model::validate::{self, Report, Severity};
 use custos_model::{Decision, RequestKind, StateCode, contents, template};
-use custos_node::app::{OutboxState, RequestFilter};
+use custos_node::app::views::RequestSummary;
+use custos_node::app::{CaseFilter, CaseSummary, OutboxState, RequestFilter, Urgency};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use crate::clock::SystemClock;
+use crate::hint::Hinted as _;
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCommand {
@@ -25,13 +27,20 @@ pub enum RequestCommand {
     /// invented example values with the case's own. A decision draft (a refusal,
     /// a consultation, an execution, ...) is named after the case action that
     /// takes it: `custos case act ID ACTION --file DRAFT`.
+    ///
+    /// With --out, the draft is written to that file instead: with its
+    /// comments when the name ends in `.jsonc`, as plain JSON (no comments)
+    /// when it ends in `.json`.
     Template {
         /// The request kind or decision to print (omit to list them).
         #[arg(value_name = "KIND|DECISION", value_parser = parse_template_name)]
         name: Option<TemplateName>,
+        /// Write the draft to this file (`.jsonc`: commented; `.json`: plain JSON).
+        #[arg(long, value_name = "FILE", requires = "name")]
+        out: Option<PathBuf>,
     },
-    /// Check a draft: exit 0 when it may be sent, 1 when it may not, 2 when
-    /// it cannot be read.
+    /// Check a draft: exit 0 when it may be sent, 1 when it may not or
+    /// cannot be read (the report says which).
     ///
     /// Prints one line per problem: severity, code, field, article and a sentence.
     /// Warnings (items to give where possible) do not make a draft invalid.
@@ -79,7 +88,7 @@ pub struct SaveArgs {
     /// The draft file.
     pub file: PathBuf,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
 }
 
@@ -88,14 +97,18 @@ pub struct SendArgs {
     /// The draft file.
     pub file: PathBuf,
     /// The State to send to; must match the draft's requested_state.
-    #[arg(long, value_name = "CC")]
+    #[arg(long, value_name = "CC", value_parser = super::state_code)]
     pub to: Option<StateCode>,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Only queue the message; do not try to deliver it now.
     #[arg(long)]
     pub queue_only: bool,
+    /// Send the draft even though it still holds the template's sample
+    /// marker (its reference): the invented example, sent as such.
+    #[arg(long)]
+    pub allow_sample: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -104,13 +117,13 @@ pub struct SendArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Only requests of this kind.
     #[arg(long)]
     pub kind: Option<RequestKind>,
     /// Only requests exchanged with this State.
-    #[arg(long, value_name = "CC")]
+    #[arg(long, value_name = "CC", value_parser = super::state_code)]
     pub with: Option<StateCode>,
     /// At most this many requests.
     #[arg(long, default_value_t = custos_node::app::views::DEFAULT_REQUEST_LIMIT)]
@@ -125,7 +138,7 @@ pub struct ShowArgs {
     /// The request's id (as `custos request list` prints it).
     pub id: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -134,20 +147,22 @@ pub struct ShowArgs {
 
 pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        RequestCommand::Template { name: None } => {
+        RequestCommand::Template { name: None, .. } => {
             print!("{}\n{}", list_kinds(), list_decisions());
             Ok(ExitCode::SUCCESS)
         }
         RequestCommand::Template {
-            name: Some(TemplateName::Kind(kind)),
+            name: Some(name),
+            out,
         } => {
-            print!("{}", template::render(kind));
-            Ok(ExitCode::SUCCESS)
-        }
-        RequestCommand::Template {
-            name: Some(TemplateName::Decision(decision)),
-        } => {
-            print!("{}", template::render_decision(decision));
+            let text = match name {
+                TemplateName::Kind(kind) => template::render(kind),
+                TemplateName::Decision(decision) => template::render_decision(decision),
+            };
+            match out {
+                None => print!("{text}"),
+                Some(out) => write_template(&out, &text)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         RequestCommand::Validate {
@@ -176,8 +191,8 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
                 Err(report) => report,
             };
             if report.is_unreadable_file() {
-                // Nothing was validated: exit 2 as for any input that cannot
-                // be used, with the report still in JSON when asked for.
+                // Nothing was validated: a failure (exit 1) like any input
+                // that cannot be used, with the report still in JSON when asked for.
                 if json {
                     println!(
                         "{}",
@@ -187,8 +202,11 @@ pub fn run(cmd: RequestCommand) -> anyhow::Result<ExitCode> {
                     for issue in &report.issues {
                         eprintln!("error: {}", issue.message);
                     }
+                    eprintln!(
+                        "hint: give the path of a readable UTF-8 draft file of at most 1 MiB"
+                    );
                 }
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(1));
             }
             if json {
                 println!(
@@ -385,6 +403,17 @@ fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
 
 fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let draft = read_valid_draft(&args.file, "nothing was sent")?;
+    if template::holds_sample_marker(&draft) && !args.allow_sample {
+        return Err(anyhow::anyhow!(
+            "the draft {} still holds the template's sample reference {}: it is the invented example; nothing was sent",
+            args.file.display(),
+            template::SAMPLE_REFERENCE
+        ))
+        .hint(
+            "replace the example values with the case's own, the reference first; \
+             to send the example as it is (to try a network), add --allow-sample",
+        );
+    }
     if let Some(to) = args.to {
         let named = draft
             .get("requested_state")
@@ -415,12 +444,17 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
             Some(OutboxState::Failed) => {
                 println!("delivery   FAILED: {}", error.unwrap_or_default())
             }
-            _ => println!(
-                "delivery   queued; `custos serve` keeps retrying{}",
-                error
-                    .map(|e| format!(" (last attempt: {e})"))
-                    .unwrap_or_default()
-            ),
+            _ => match error {
+                Some(e) => println!(
+                    "delivery   queued, not delivered yet: {e}\n           \
+                     The message stays in the outbox: `custos serve` delivers it, retrying with \
+                     back-off, while it runs; `custos outbox deliver` tries once now."
+                ),
+                None => println!(
+                    "delivery   queued: `custos serve` delivers it while it runs; \
+                     `custos outbox deliver` tries once now."
+                ),
+            },
         }
     }
     Ok(if report.delivery == Some(OutboxState::Failed) {
@@ -440,7 +474,7 @@ pub async fn save_draft(data: &Path, body: serde_json::Value) -> anyhow::Result<
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let records = super::runtime()?.block_on(async {
+    let (records, cases) = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let filter = RequestFilter {
             direction: None,
@@ -449,31 +483,95 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             limit: Some(args.limit),
             hidden_from: None,
         };
-        let r = node.requests(&crate::operator::operator()?, &filter).await;
+        let actor = crate::operator::operator()?;
+        let r = node.requests(&actor, &filter).await;
+        // The urgency and status of each request come from its case.
+        let cases = if args.json {
+            Ok(Vec::new())
+        } else {
+            let cases = CaseFilter {
+                kind: args.kind,
+                counterpart: args.with,
+                limit: Some(10_000),
+                ..CaseFilter::default()
+            };
+            node.cases(&actor, &cases).await
+        };
         node.close().await;
-        anyhow::Ok(r?)
+        anyhow::Ok((r?, cases.unwrap_or_default()))
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&records)?);
     } else if records.is_empty() {
         println!("No requests.");
     } else {
-        println!(
-            "{:<40}  {:<8}  {:<4}  {:<26}  created (UTC)",
-            "id", "way", "with", "kind"
-        );
-        for r in &records {
-            println!(
-                "{:<40}  {:<8}  {:<4}  {:<26}  {}",
-                r.id,
-                r.direction.as_str(),
-                r.counterpart,
-                r.kind.as_str(),
-                r.created_at.date()
-            );
-        }
+        print!("{}", request_table(&records, &cases));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The requests as a table of aligned columns: id, direction, State, kind,
+/// urgency and status (from the case index), and when it was created.
+fn request_table(records: &[RequestSummary], cases: &[CaseSummary]) -> String {
+    let status = |id: &str| cases.iter().find(|c| c.id == id);
+    let rows: Vec<[String; 7]> = records
+        .iter()
+        .map(|r| {
+            let case = status(&r.id);
+            [
+                r.id.clone(),
+                r.direction.as_str().to_owned(),
+                r.counterpart.to_string(),
+                r.kind.as_str().to_owned(),
+                case.map(|c| match c.urgency {
+                    Urgency::Emergency => "EMERGENCY",
+                    Urgency::Urgent => "urgent",
+                    Urgency::Routine => "routine",
+                })
+                .unwrap_or("-")
+                .to_owned(),
+                case.map(|c| c.state.as_str().to_owned())
+                    .unwrap_or_else(|| "-".to_owned()),
+                r.created_at
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second]"
+                    ))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "WAY",
+        "WITH",
+        "KIND",
+        "URGENCY",
+        "STATUS",
+        "CREATED (UTC)",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header);
+    for row in &rows {
+        out.push_str(&line(&row.each_ref().map(String::as_str)));
+    }
+    out
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -534,4 +632,31 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!("Draft:");
     println!("{}", serde_json::to_string_pretty(&view.draft)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a template to `out`: with its comments for a `.jsonc` file, as
+/// plain JSON (the same draft without comments) for a `.json` file.
+fn write_template(out: &Path, text: &str) -> anyhow::Result<()> {
+    let plain = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let body = if plain {
+        let value = validate::parse(text).map_err(anyhow::Error::msg)?;
+        format!("{}\n", serde_json::to_string_pretty(&value)?)
+    } else {
+        text.to_owned()
+    };
+    std::fs::write(out, body)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))
+        .hint("choose a file in a folder that exists and that you may write to")?;
+    eprintln!(
+        "Wrote {} ({}).",
+        out.display(),
+        if plain {
+            "plain JSON"
+        } else {
+            "JSON with comments"
+        }
+    );
+    Ok(())
 }

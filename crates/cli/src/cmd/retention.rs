@@ -37,7 +37,7 @@ pub struct RetentionArgs {
     #[arg(long)]
     pub reason: Option<String>,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -61,7 +61,7 @@ pub struct HoldArgs {
     #[arg(long)]
     pub reason: String,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -84,7 +84,7 @@ pub struct PurgeArgs {
     #[arg(long, required = true)]
     pub due: bool,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]

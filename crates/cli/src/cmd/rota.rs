@@ -16,7 +16,7 @@ pub enum RotaCommand {
     /// the end may leave the zone out (the start's is used). Shifts may overlap: everyone on duty is alerted.
     Add {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The role held: duty-officer, caseworker, executing-authority,
         /// data-protection-officer, auditor or administrator.
@@ -47,7 +47,7 @@ pub enum RotaCommand {
     /// List the shifts to come and running (all of them with --all).
     List {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Past and removed shifts too.
         #[arg(long)]
@@ -59,7 +59,7 @@ pub enum RotaCommand {
     /// Remove a shift (it stays in the record, marked removed).
     Remove {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The shift's id, as `custos rota list` shows it.
         id: String,
@@ -67,7 +67,7 @@ pub enum RotaCommand {
     /// Who is on duty for a role now.
     Now {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The role.
         #[arg(long, default_value = "duty-officer")]

@@ -12,7 +12,7 @@ use custos_http::TlsSettings;
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Address and port to listen on (overrides http.listen).
     #[arg(long, value_name = "ADDR")]
@@ -83,11 +83,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no directory imported yet: every message will be refused until `custos directory import`"
         );
     }
-    println!(
-        "custos: node {} listening on {scheme}://{}",
-        node.state(),
-        listener.local_addr()?
-    );
     custos_http::serve(
         Arc::clone(&node),
         listener,

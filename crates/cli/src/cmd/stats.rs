@@ -55,7 +55,7 @@ pub enum StatsCommand {
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: Option<PathBuf>,
     /// The first day of the period (YYYY-MM-DD; default 1 January of last year).
     #[arg(long, value_parser = parse_date)]
@@ -83,7 +83,7 @@ pub struct VerifyArgs {
     /// The signed report (`custos stats --sign` output).
     pub file: PathBuf,
     /// The node's data directory (its directory holds the signers' keys).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]

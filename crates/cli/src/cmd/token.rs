@@ -15,7 +15,7 @@ pub enum TokenCommand {
     /// Create a token for a user. It is printed once; only its hash is stored.
     Create {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The user the token belongs to (custos user list).
         #[arg(long, value_name = "NAME")]
@@ -35,7 +35,7 @@ pub enum TokenCommand {
     /// List tokens (names, scopes and dates, never secrets): every token, or one user's.
     List {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Only this user's tokens.
         #[arg(long, value_name = "NAME")]
@@ -47,7 +47,7 @@ pub enum TokenCommand {
     /// Revoke a token: it stops working at once.
     Revoke {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The token's id (custos token list).
         id: String,
@@ -119,6 +119,13 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&tokens)?);
                     return anyhow::Ok(ExitCode::SUCCESS);
+                }
+                if tokens.is_empty() {
+                    match &user {
+                        Some(u) => println!("No tokens for {u}."),
+                        None => println!("No tokens."),
+                    }
+                    eprintln!("Create one with `custos token create --user NAME`.");
                 }
                 for t in &tokens {
                     print_token(t, now);

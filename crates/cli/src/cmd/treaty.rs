@@ -4,7 +4,7 @@
 //!
 //! The rules live in `custos_model::treaty`; this module reads the TOML file,
 //! turns every problem in it into a message naming the file, the field and
-//! the fault (exit status 2), and renders the answer as tables or JSON. It
+//! the fault (exit status 1), and renders the answer as tables or JSON. It
 //! reads no clock: the day reported on is `--at` or the registry's `as_of`.
 
 use std::fmt::Write as _;
@@ -64,7 +64,7 @@ pub struct StatusArgs {
 }
 
 /// Runs a `custos treaty` command. A registry that cannot be read or is
-/// wrong prints its problems on standard error and gives exit status 2.
+/// wrong prints its problems on standard error and gives exit status 1.
 pub fn run(cmd: TreatyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TreatyCommand::Template => {
@@ -80,7 +80,10 @@ fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
+            eprintln!(
+                "hint: correct the registry file (`custos treaty template` prints a complete one)"
+            );
+            return Ok(ExitCode::from(1));
         }
     };
     let registry = &loaded.registry;

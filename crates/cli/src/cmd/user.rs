@@ -21,7 +21,7 @@ pub enum UserCommand {
     /// once; hand them over in person or through a secret store.
     Add {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The user name: lower-case letters, digits, '.', '_' or '-' (such as ana.garcia).
         name: String,
@@ -47,7 +47,7 @@ pub enum UserCommand {
     /// List the users (never their secrets).
     List {
         /// The node's data directory.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -56,19 +56,19 @@ pub enum UserCommand {
     /// Disable a user: they can no longer sign in, and their sessions and tokens stop working at
     /// once.
     Disable {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         name: String,
     },
     /// Enable a disabled user again.
     Enable {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         name: String,
     },
     /// Change a user's roles (in force at once for their sessions and tokens).
     Roles {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         name: String,
         /// Set the roles to exactly these (comma-separated; empty for none).
@@ -84,7 +84,7 @@ pub enum UserCommand {
     /// Give a user a new TOTP secret and new recovery codes (printed once); the old ones stop
     /// working.
     ResetSecondFactor {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         name: String,
         /// Print JSON.
@@ -93,7 +93,7 @@ pub enum UserCommand {
     },
     /// List the sessions opened by signing in (who, from where, last use, end); never secrets.
     Sessions {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// Only this user's sessions (all users' when absent).
         name: Option<String>,
@@ -103,7 +103,7 @@ pub enum UserCommand {
     },
     /// End a session at once (its bearer stops working); the session id comes from `user sessions`.
     EndSession {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
         data: PathBuf,
         /// The session's id.
         id: String,

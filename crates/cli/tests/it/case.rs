@@ -95,7 +95,7 @@ fn a_case_is_shown_acted_on_and_listed_alike_on_two_nodes() {
     // A refusal without a prior consultation is refused before sending.
     let refusal = json!({"refusal": {"grounds": ["R2"], "reasons": "Essential interests."}});
     let out = act(&net, "DE", id, "refuse", Some(&refusal));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("consultation-required")

@@ -234,7 +234,7 @@ fn malformed_inputs_get_clear_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json").display().to_string();
     let o = custos(&["request", "validate", &missing]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
     assert_no_panic(&o);
 
@@ -307,7 +307,7 @@ fn init_creates_a_node_once() {
         assert_eq!(mode & 0o777, 0o700);
     }
     let again = custos(&["init", "--data", &n, "--state", "FR", "--name", "again"]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(again.status.code(), Some(1));
     assert!(
         stderr(&again).contains("already holds a node"),
         "{}",
@@ -333,7 +333,7 @@ fn init_creates_a_node_once() {
         "--name",
         "x",
     ]);
-    assert_eq!(unknown_state.status.code(), Some(2));
+    assert_eq!(unknown_state.status.code(), Some(1));
     assert!(
         stderr(&unknown_state).contains("node.state"),
         "{}",
@@ -356,7 +356,7 @@ fn a_broken_config_names_the_file_and_field() {
         "[node]\nstate = \"FR\"\nname = \"x\"\n\n[http]\nlisten = 7700\n",
     );
     let o = custos(&["config", "check", "--data", &n]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
         err.contains("custos.toml") && err.contains("listen"),
@@ -371,7 +371,7 @@ fn a_broken_config_names_the_file_and_field() {
         "--data",
         &empty.path().display().to_string(),
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("custos init"), "{}", stderr(&o));
 }
 
@@ -406,7 +406,7 @@ fn saved_requests_are_listed_and_shown_with_their_history() {
         "{\"format\":\"custos-draft/1\",\"kind\":\"mla\"}",
     );
     let o = custos(&["request", "save", &broken, "--data", &n]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nothing was recorded"));
 
     let mla = stdout(&custos(&["request", "template", "mla"])).replace(
@@ -415,7 +415,7 @@ fn saved_requests_are_listed_and_shown_with_their_history() {
     );
     let foreign = write(dir.path(), "it.json", &mla);
     let o = custos(&["request", "save", &foreign, "--data", &n]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("this node speaks for FR"),
         "{}",
@@ -443,7 +443,7 @@ fn saved_requests_are_listed_and_shown_with_their_history() {
     );
 
     let o = custos(&["request", "show", "no-such-id", "--data", &n]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no-such-id"));
 }
 
@@ -482,7 +482,7 @@ fn every_action_is_recorded_under_the_operators_name_and_an_unusable_name_record
 
     for bad in ["", " ", "ana\u{1b}[2J"] {
         let o = custos_as(bad, &["request", "save", &draft, "--data", &n]);
-        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{bad:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("CUSTOS_OPERATOR"), "{}", stderr(&o));
         assert_no_panic(&o);
     }
@@ -548,6 +548,9 @@ fn the_demo_runs_and_cleans_up() {
     let o = custos(&["demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
+    // The files it printed are gone, and it says how to keep them.
+    assert!(text.contains("custos demo --keep DIR"), "{text}");
+    assert!(text.contains("What to try next:"), "{text}");
     assert!(
         text.contains("missing-required") && text.contains("SAMPLE"),
         "{text}"
@@ -685,7 +688,7 @@ fn treaty_status_reads_the_sample_and_names_bad_fields() {
         "sample = false\nas_of = 2027-01-01\n[[party]]\ncode = \"FR\"\nsignature = 2025-13-01\n",
     );
     let o = custos(&["treaty", "status", "--registry", &bad_date]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("bad-date.toml") && stderr(&o).contains("line 5"),
         "{}",
@@ -698,6 +701,6 @@ fn treaty_status_reads_the_sample_and_names_bad_fields() {
         "sample = false\nas_of = 2027-01-01\n[[party]]\ncode = \"XQ\"\nsignature = 2025-10-25\n",
     );
     let o = custos(&["treaty", "status", "--registry", &bad_code]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("party[0].code"), "{}", stderr(&o));
 }

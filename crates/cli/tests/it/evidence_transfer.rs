@@ -440,7 +440,7 @@ fn damaged_packages_and_misaddressed_manifests_are_refused_with_typed_codes() {
         .set_len(len / 2)
         .expect("a test fixture step");
     let out = send(&net, "DE", &truncated, "FR", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("segment 3") && err.contains("truncated"),
@@ -458,7 +458,7 @@ fn damaged_packages_and_misaddressed_manifests_are_refused_with_typed_codes() {
     copy_dir(&pkg.dir, &corrupted);
     flip_byte(&corrupted.join("segments/000004.age"), 1000);
     let out = send(&net, "DE", &corrupted, "FR", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("segment-mismatch") && err.contains("segment 4"),
@@ -548,7 +548,7 @@ fn a_receiver_without_room_refuses_with_insufficient_storage() {
     drop(f);
     net.start_node("FR");
     let out = send(&net, "DE", &pkg.dir, "FR", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("insufficient-storage"), "{err}");
     assert!(!received(&net, "FR", &pkg.hex).exists());

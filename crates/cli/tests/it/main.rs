@@ -25,6 +25,10 @@
 //! - `evidence`, `evidence_transfer`: evidence packages sealed, verified,
 //!   opened and sent between nodes.
 //! - `federation`: requests between nodes, refusals, keys and directories.
+//! - `first_hour`: what a newcomer meets first: exit statuses, errors that
+//!   name the next step, empty listings said, `CUSTOS_DATA`, State codes in
+//!   any case, templates and the sample marker, the demo's closing words and
+//!   the README's three-node walk run twice in a row.
 //! - `ledger`, `witness`: the custody ledger, its proofs and cosignatures.
 //! - `people`: users added at the command line signing in through the API
 //!   of a serving node; their tokens created, listed and revoked.
@@ -55,6 +59,7 @@ mod drafts;
 mod evidence;
 mod evidence_transfer;
 mod federation;
+mod first_hour;
 mod ledger;
 mod people;
 mod privacy;

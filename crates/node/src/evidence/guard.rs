@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::layout::{io_err, package_err};
+use super::layout::io_err;
 use crate::NodeError;
 
 /// Removes what a failed operation created in its output folder.
@@ -24,14 +24,11 @@ impl OutputGuard {
         match fs::symlink_metadata(dir) {
             Ok(meta) => {
                 if !meta.is_dir() {
-                    return Err(package_err(dir, "exists and is not a folder"));
+                    return Err(output_err(dir, "it exists and is not a folder"));
                 }
                 let mut entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
                 if entries.next().is_some() {
-                    return Err(package_err(
-                        dir,
-                        "the output folder exists and is not empty",
-                    ));
+                    return Err(output_err(dir, "the folder exists and is not empty"));
                 }
                 Ok(Self {
                     dir: dir.to_owned(),
@@ -73,5 +70,13 @@ impl Drop for OutputGuard {
                 };
             }
         }
+    }
+}
+
+/// An output folder that cannot be used.
+fn output_err(dir: &Path, problem: &str) -> NodeError {
+    NodeError::OutputFolder {
+        path: dir.display().to_string(),
+        problem: problem.to_owned(),
     }
 }

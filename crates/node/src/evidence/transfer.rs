@@ -98,7 +98,7 @@ pub enum TransferError {
         message: String,
     },
     /// Retrying did not get through in the time allowed.
-    #[error("gave up sending to {to} after {after:?}: {last}")]
+    #[error("gave up sending to {to} after {:.1} s: {last}", .after.as_secs_f64())]
     GaveUp {
         to: StateCode,
         after: Duration,
@@ -294,15 +294,22 @@ impl Node {
                     if sent.segments > before {
                         delay = FIRST_BACKOFF;
                     }
-                    if started.elapsed() + delay > options.retry_for {
+                    // Retry for the whole window: the last wait is cut to
+                    // what is left of it, and one more attempt is made at its end.
+                    let elapsed = started.elapsed();
+                    if elapsed >= options.retry_for {
                         return Err(TransferError::GaveUp {
                             to,
-                            after: started.elapsed(),
+                            after: elapsed,
                             last: error,
                         });
                     }
-                    observer.say(&format!("{to}: {error}; retrying in {} s", delay.as_secs()));
-                    tokio::time::sleep(delay).await;
+                    let wait = delay.min(options.retry_for - elapsed);
+                    observer.say(&format!(
+                        "{to}: {error}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    ));
+                    tokio::time::sleep(wait).await;
                     delay = (delay * 2).min(MAX_BACKOFF);
                 }
             }
@@ -354,7 +361,7 @@ impl Node {
             .body(package.verified.envelope_bytes.clone())
             .send()
             .await
-            .map_err(|e| Stop::Transient(format!("cannot reach {base}: {e}")))?;
+            .map_err(|e| Stop::Transient(crate::reach::cannot_reach(&base, &e)))?;
         let status: UploadStatus = read_answer(to, &base, response).await?;
         if status.package != package.verified.package_id {
             return Err(Stop::Final(TransferError::Refused {
@@ -431,7 +438,7 @@ impl Node {
             )
             .send()
             .await
-            .map_err(|e| Stop::Transient(format!("cannot reach {url}: {e}")))?;
+            .map_err(|e| Stop::Transient(crate::reach::cannot_reach(&url, &e)))?;
         let status: UploadStatus = match read_answer(to, &url, response).await {
             Err(Stop::Final(TransferError::Refused { code, message, .. }))
                 if code == ErrorCode::PackageIncomplete.as_str() =>

@@ -593,7 +593,8 @@ pub(crate) async fn outbox_items_move_between_states(fx: Fixture) {
     let delivered = store.outbox_item("sha256:d1").await.unwrap().unwrap();
     assert_eq!(delivered.state, OutboxState::Delivered);
     assert_eq!(delivered.delivered_at, Some(at(31)));
-    assert_eq!(delivered.attempts, 1);
+    // The failed attempt and the one that delivered it.
+    assert_eq!(delivered.attempts, 2);
     assert_eq!(
         store.receipt_for("sha256:d1").await.unwrap().as_deref(),
         Some(&b"receipt d1"[..])

@@ -53,8 +53,44 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let summary = walk(&dir, &mut say, &SystemClock)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", what_next(args.keep.as_deref()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's last words: where its files are (or that they are gone and
+/// how to keep them), and what to try next.
+fn what_next(kept: Option<&Path>) -> String {
+    let mut out = String::new();
+    match kept {
+        Some(dir) => {
+            let fr = dir.join("network").join("fr");
+            out.push_str(&format!(
+                "\nThe demo's files are kept in {}: the nodes' folders, drafts, packages and logs.\n\
+                 Look inside with, for example:\n  \
+                 custos request list --data {}\n  \
+                 custos case list --data {}\n  \
+                 custos ledger verify --data {}\n",
+                dir.display(),
+                fr.display(),
+                fr.display(),
+                fr.display()
+            ));
+        }
+        None => out.push_str(
+            "\nThe paths above were in a temporary folder, now removed. \
+             Run `custos demo --keep DIR` to keep the nodes and files and look inside them.\n",
+        ),
+    }
+    out.push_str(
+        "\nWhat to try next:\n  \
+         custos request template preservation --out draft.jsonc   a commented draft to fill in\n  \
+         custos request validate draft.jsonc                      every problem at once\n  \
+         README.md, \"Three nodes by hand\"                         the same network, command by command\n  \
+         custos --help                                            every command; each has --help\n",
+    );
+    out
 }
 
 struct Narrator {

@@ -380,9 +380,9 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         })?;
         for (peer, outcome) in results {
             say(&format!(
-                "{} ledger checkpoint: witness {peer} -> {}",
+                "{} ledger checkpoint: witness {peer} {}",
                 n.state,
-                serde_json::to_string(&outcome)?
+                witness_words(&outcome)
             ));
             cosigned.push(json!({ "log": n.state, "witness": peer, "outcome": outcome }));
         }
@@ -400,7 +400,7 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
     ));
     for row in summary["messages"].as_array().into_iter().flatten() {
         say(&format!(
-            "  {} {:<8} {:<13} {}  signature {}  receipt {}",
+            "  {} {:<8} {:<19} {}  signature {}  receipt {}",
             row["node"].as_str().unwrap_or(""),
             row["direction"].as_str().unwrap_or(""),
             row["kind"].as_str().unwrap_or(""),
@@ -476,6 +476,20 @@ pub fn walk(dir: &Path, say: &mut dyn FnMut(&str), clock: &dyn Clock) -> anyhow:
         "de_checkpoint_cosignatures": cosignature_lines,
         "seconds": started.elapsed().as_secs_f64(),
     }))
+}
+
+/// A witness's answer in words, as `custos ledger witness` prints it.
+fn witness_words(outcome: &custos_node::witnessing::CosignOutcome) -> String {
+    use custos_node::witnessing::CosignOutcome;
+    match outcome {
+        CosignOutcome::Cosigned { size } => format!("cosigned it at {size} entries"),
+        CosignOutcome::AlreadyCosigned { size } => {
+            format!("had already cosigned it at {size} entries")
+        }
+        CosignOutcome::Refused { reason } => format!("REFUSED: {reason}"),
+        CosignOutcome::Unreachable { reason } => format!("could not be reached: {reason}"),
+        CosignOutcome::Fork { .. } => "reports a FORK of this ledger".to_owned(),
+    }
 }
 
 fn short(id: &str) -> String {

@@ -54,13 +54,13 @@ pub struct SealArgs {
     pub request: String,
     /// A recipient State (ISO 3166-1 alpha-2), listed in the directory with an
     /// encryption key. Repeat for several. This node can always decrypt its own packages.
-    #[arg(long = "to", value_name = "CC", required = true)]
+    #[arg(long = "to", value_name = "CC", required = true, value_parser = crate::cmd::state_code)]
     pub to: Vec<StateCode>,
     /// The package folder to create (must not exist, or be empty).
     #[arg(long, value_name = "PKG")]
     pub out: PathBuf,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Plaintext bytes per encrypted segment (at least 1 MiB = 1048576).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SEGMENT_SIZE)]
@@ -77,7 +77,7 @@ pub struct VerifyArgs {
     #[arg(value_name = "PKG")]
     pub package: PathBuf,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print the report as JSON.
     #[arg(long)]
@@ -100,7 +100,7 @@ pub struct OpenArgs {
     #[arg(long, value_name = "ID")]
     pub for_case: Option<String>,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print the report as JSON.
     #[arg(long)]
@@ -120,7 +120,7 @@ pub struct ManifestArgs {
     #[arg(long)]
     pub json: bool,
     /// A node's data directory: when given, the signature is checked against its directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: Option<PathBuf>,
 }
 
@@ -128,7 +128,7 @@ pub struct ManifestArgs {
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
     /// The node's data directory (packages are in DIR/evidence/received/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Print JSON.
     #[arg(long)]

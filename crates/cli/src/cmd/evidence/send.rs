@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use crate::hint::Hinted as _;
+use anyhow::Context;
 use custos_model::StateCode;
 use custos_node::app::evidence::TransferView;
 use custos_node::evidence::pipeline::Progress;
@@ -27,10 +28,10 @@ pub struct SendArgs {
     /// The package folder (made by `custos evidence seal`).
     pub package: PathBuf,
     /// The node's data directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: PathBuf,
     /// Send to this recipient State only (repeatable); default: every recipient in the manifest.
-    #[arg(long = "to", value_name = "CC")]
+    #[arg(long = "to", value_name = "CC", value_parser = crate::cmd::state_code)]
     pub to: Vec<StateCode>,
     /// Keep retrying after broken connections and server errors for this long
     /// (seconds, or with a unit: 90s, 10m, 2h). Refusals end the send at once.
@@ -122,7 +123,14 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     node.close().await;
     if !failed.is_empty() {
         let list: Vec<String> = failed.iter().map(|s| s.to_string()).collect();
-        bail!("the package was not accepted by {}", list.join(", "));
+        return Err(anyhow::anyhow!(
+            "the package was not accepted by {}",
+            list.join(", ")
+        ))
+        .hint(
+            "the upload resumes from the last verified segment: run the same command again \
+             once the receiver answers (a longer --retry-for waits for it)",
+        );
     }
     Ok(())
 }

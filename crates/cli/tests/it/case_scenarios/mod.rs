@@ -37,7 +37,7 @@
 //! refusal the accepted conditions exclude and a second answer; in
 //! `partly-executed`, a second acknowledgement and an acceptance of
 //! conditions; in `closed`, correspondence, withdrawal and execution. Each is
-//! refused by the acting node before sending (exit status 2, the case's
+//! refused by the acting node before sending (exit status 1, the case's
 //! refusal code, the state and the actions allowed; nothing queued), and,
 //! forged with the acting node's real signing key and posted to the other
 //! node, refused there with `action-not-allowed` and the same code, logged in

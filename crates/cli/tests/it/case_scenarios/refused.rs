@@ -18,7 +18,7 @@ fn view_of<'v>(views: &'v (Value, Value), cc: &str) -> &'v Value {
 }
 
 /// Runs `cc`'s `custos case act` of `action`, which must be refused before
-/// anything is sent: exit status 2 and an error naming the case's refusal
+/// anything is sent: exit status 1 and an error naming the case's refusal
 /// `code`, the state and the actions `cc` may take instead, as `mine` (its
 /// view of the case) shows them. Returns the error.
 fn act_refused(
@@ -32,7 +32,7 @@ fn act_refused(
     let id = mine["id"].as_str().expect("a case id");
     let out = act(net, cc, id, action, body);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{cc} {action}: {err}");
+    assert_eq!(out.status.code(), Some(1), "{cc} {action}: {err}");
     assert!(out.stdout.is_empty(), "{cc} {action} printed an answer");
     let current = mine["state"].as_str().unwrap_or_default();
     assert!(

@@ -49,7 +49,8 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Environment variables that would change what the child processes do.
-const SCRUBBED_ENV: [&str; 9] = [
+const SCRUBBED_ENV: [&str; 10] = [
+    "CUSTOS_DATA",
     "CUSTOS_DATABASE_URL",
     "CUSTOS_NODE_NAME",
     "CUSTOS_HTTP_LISTEN",
@@ -454,8 +455,9 @@ impl Network {
         String::from_utf8(out.stdout).expect("the output is UTF-8")
     }
 
-    /// Sends a draft from the node of `from` with `custos request send --json`
-    /// (plus `extra` arguments such as `--queue-only`); the command must exit 0.
+    /// Sends a draft from the node of `from` with `custos request send --json
+    /// --allow-sample` (plus `extra` arguments such as `--queue-only`); the
+    /// command must exit 0.
     pub fn send(&self, from: &str, draft: &Value, extra: &[&str]) -> Sent {
         let file = self
             .tmp
@@ -474,6 +476,8 @@ impl Network {
             OsStr::new("--data"),
             dir.as_os_str(),
             OsStr::new("--json"),
+            // The test drafts are the templates' invented example.
+            OsStr::new("--allow-sample"),
         ];
         args.extend(extra.iter().map(OsStr::new));
         let out: Value =
@@ -545,16 +549,22 @@ impl Network {
         serde_json::from_str(&out).expect("`request show --json` prints JSON")
     }
 
-    /// What `custos refusals` prints for the node.
+    /// What `custos refusals` prints for the node: one line per refusal
+    /// (empty when it says there are none).
     pub fn refusals(&self, cc: &str) -> String {
         let dir = self.dir(cc);
-        self.run_ok(&[
+        let out = self.run_ok(&[
             OsStr::new("refusals"),
             OsStr::new("--data"),
             dir.as_os_str(),
             OsStr::new("--limit"),
             OsStr::new("10000"),
-        ])
+        ]);
+        if out.starts_with("No refusals") {
+            String::new()
+        } else {
+            out
+        }
     }
 
     /// The node's outbox, from `custos outbox list`.
@@ -569,7 +579,7 @@ impl Network {
             OsStr::new("10000"),
         ]);
         out.lines()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("The outbox is empty"))
             .map(|line| parse_outbox_line(line).unwrap_or_else(|| panic!("outbox line {line:?}")))
             .collect()
     }
@@ -663,7 +673,8 @@ fn parse_outbox_line(line: &str) -> Option<OutboxRow> {
     let recipient = words.next()?.to_owned();
     (words.next()? == "attempts").then_some(())?;
     let attempts = words.next()?.parse().ok()?;
-    (words.next()? == "next").then_some(())?;
+    // `next TIME`, `next none` (failed) or `delivered TIME`.
+    matches!(words.next()?, "next" | "delivered").then_some(())?;
     words.next()?;
     let error = words.collect::<Vec<_>>().join(" ");
     Some(OutboxRow {

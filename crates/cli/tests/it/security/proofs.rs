@@ -269,7 +269,7 @@ fn a_bundle_carries_cosignatures_that_an_outsider_checks_with_witness_keys() {
             &stranger,
         ],
     );
-    assert_eq!(unsigned.status.code(), Some(2), "{}", stdout(&unsigned));
+    assert_eq!(unsigned.status.code(), Some(1), "{}", stdout(&unsigned));
 
     // Another node takes the exported file with `directory import`.
     let fresh = net.scratch("fr-again");
@@ -467,7 +467,7 @@ fn keys_in_the_wrong_form_are_refused_naming_the_form_expected() {
     let bundle = net.scratch("no-bundle.json");
 
     let out = verify_bundle(&net, &bundle, &node_key, &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("expected a C2SP verifier key `custos.ledger/CC+HASH+BASE64`")
@@ -483,7 +483,7 @@ fn keys_in_the_wrong_form_are_refused_naming_the_form_expected() {
     );
 
     let out = verify_bundle(&net, &bundle, &log_key, &["--witness", &log_key]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
             .contains("expected a C2SP witness verifier key `custos.witness/CC+HASH+BASE64`")
@@ -501,7 +501,7 @@ fn keys_in_the_wrong_form_are_refused_naming_the_form_expected() {
         os("--registry-key"),
         os(&log_key),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("expected the registry's public key `ed25519:BASE64`"),
         "{}",
@@ -515,7 +515,7 @@ fn keys_in_the_wrong_form_are_refused_naming_the_form_expected() {
         os("--data"),
         fr.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("expected a signing key id (32 hexadecimal digits"),
         "{}",
@@ -547,7 +547,7 @@ fn plain_http_entries_for_remote_nodes_are_refused() {
         os("--out"),
         entry.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stderr(&out).contains("not loopback"), "{}", stderr(&out));
     assert!(!entry.exists());
 
@@ -589,7 +589,7 @@ fn plain_http_entries_for_remote_nodes_are_refused() {
         os("--registry-key"),
         os(&registry),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not loopback"), "{}", stderr(&out));
     let out = net.run(&[
         os("directory"),
@@ -598,7 +598,7 @@ fn plain_http_entries_for_remote_nodes_are_refused() {
         os("--data"),
         de.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not loopback"), "{}", stderr(&out));
     let shown = net.run_ok(&[os("directory"), os("show"), os("--data"), de.as_os_str()]);
     assert!(shown.contains("Directory version 1"), "{shown}");
