@@ -274,6 +274,9 @@ pub enum Operation {
     /// Delete the content of the cases whose retention ended, now (the
     /// scheduler does it on its own; this is the operator's command).
     PurgeContent,
+    // issue 19: the desk
+    /// Choose one's own language at the desk.
+    SetOwnLanguage,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -371,6 +374,8 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::Act(Action::ReportDeletion), [R, R, R, R, R, R]),
     (Operation::LegalHold, [R, A, R, A, R, R]),
     (Operation::PurgeContent, [R, R, R, R, R, A]),
+    // issue 19: the desk. Everyone chooses their own language.
+    (Operation::SetOwnLanguage, [A, A, A, A, A, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -426,6 +431,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::SetRetention,
         Operation::LegalHold,
         Operation::PurgeContent,
+        // issue 19: the desk
+        Operation::SetOwnLanguage,
     ]);
     all
 }
@@ -477,6 +484,8 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::SetRetention
         | Operation::LegalHold
         | Operation::PurgeContent => {}
+        // issue 19: the desk
+        | Operation::SetOwnLanguage => {}
     }
 }
 

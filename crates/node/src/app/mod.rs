@@ -32,6 +32,7 @@ pub mod alerts;
 pub mod assignments;
 pub mod audit;
 pub mod cases;
+pub mod desk;
 pub mod clocks;
 pub mod directory;
 pub mod drafts;
@@ -72,6 +73,7 @@ pub use custos_case::{
     State as CaseState, Urgency,
 };
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
+pub use desk::{DeskSession, InboxView, StateCountView};
 pub use directory::DirectoryView;
 pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
