@@ -105,17 +105,21 @@ pub fn t_args(lang: Lang, key: &str, args: &[(&'static str, FluentValue<'_>)]) -
 /// The digits a language writes numbers with: Arabic uses the
 /// Arabic-Indic digits (٠١٢٣٤٥٦٧٨٩), the others the European ones.
 fn digit(lang: Lang, d: u8) -> char {
-    let base = if lang == Lang::Ar { 0x0660 } else { u32::from(b'0') };
+    let base = if lang == Lang::Ar {
+        0x0660
+    } else {
+        u32::from(b'0')
+    };
     char::from_u32(base + u32::from(d % 10)).unwrap_or('?')
 }
 
 /// The separator between groups of three digits.
 fn group_separator(lang: Lang) -> &'static str {
     match lang {
-        Lang::Ar => "\u{066C}",       // Arabic thousands separator
+        Lang::Ar => "\u{066C}", // Arabic thousands separator
         Lang::Zh | Lang::En => ",",
-        Lang::Fr => "\u{202F}",       // narrow no-break space
-        Lang::Ru => "\u{00A0}",       // no-break space
+        Lang::Fr => "\u{202F}", // narrow no-break space
+        Lang::Ru => "\u{00A0}", // no-break space
         Lang::Es => ".",
     }
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use custos_model::RequestKind;
 use custos_node::app::{CaseState, Urgency};
-use fluent_templates::fluent_bundle::FluentResource;
 use fluent_syntax::ast;
+use fluent_templates::fluent_bundle::FluentResource;
 
 use crate::i18n::Lang;
 
@@ -35,7 +35,11 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
 /// The messages of one language: key → whether it has a value.
 fn messages(lang: Lang) -> BTreeMap<String, bool> {
     let mut ftl = Vec::new();
-    files(&crate_dir().join("locales").join(lang.tag()), "ftl", &mut ftl);
+    files(
+        &crate_dir().join("locales").join(lang.tag()),
+        "ftl",
+        &mut ftl,
+    );
     assert!(!ftl.is_empty(), "no catalogue for {lang:?}");
     let mut out = BTreeMap::new();
     for file in ftl {
@@ -58,9 +62,24 @@ fn messages(lang: Lang) -> BTreeMap<String, bool> {
 /// The keys built from the model's vocabulary, by prefix.
 fn vocabulary() -> BTreeMap<&'static str, Vec<String>> {
     BTreeMap::from([
-        ("kind-", RequestKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()),
-        ("state-", CaseState::ALL.iter().map(|s| s.as_str().to_owned()).collect()),
-        ("urgency-", Urgency::ALL.iter().map(|u| u.as_str().to_owned()).collect()),
+        (
+            "kind-",
+            RequestKind::ALL
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+        ),
+        (
+            "state-",
+            CaseState::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        ),
+        (
+            "urgency-",
+            Urgency::ALL.iter().map(|u| u.as_str().to_owned()).collect(),
+        ),
         ("month-", (1..=12).map(|m: u8| m.to_string()).collect()),
     ])
 }
@@ -99,7 +118,10 @@ fn every_catalogue_parses_and_every_message_has_a_value_in_every_language() {
         let missing: Vec<_> = english.keys().filter(|k| !these.contains_key(*k)).collect();
         assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
         let extra: Vec<_> = these.keys().filter(|k| !english.contains_key(*k)).collect();
-        assert!(extra.is_empty(), "{lang:?} has keys English lacks: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "{lang:?} has keys English lacks: {extra:?}"
+        );
     }
 }
 

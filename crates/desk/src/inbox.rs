@@ -78,7 +78,9 @@ impl InboxQuery {
         let counterpart = match self.counterpart.trim() {
             "" => None,
             c => Some(
-                c.to_ascii_uppercase().parse::<StateCode>().map_err(|_| bad("counterpart"))?,
+                c.to_ascii_uppercase()
+                    .parse::<StateCode>()
+                    .map_err(|_| bad("counterpart"))?,
             ),
         };
         let urgency = match self.urgency.as_str() {
@@ -377,7 +379,9 @@ fn row_class(c: &CaseSummary) -> String {
     if c.overdue {
         class.push_str(" overdue");
     }
-    if c.allowed.contains(&custos_node::app::CaseAction::Acknowledge) {
+    if c.allowed
+        .contains(&custos_node::app::CaseAction::Acknowledge)
+    {
         class.push_str(" awaiting");
     }
     class

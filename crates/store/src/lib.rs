@@ -70,8 +70,8 @@ pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use case_index::{
-    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, StateCount, URGENCY_EMERGENCY, URGENCY_ROUTINE,
-    URGENCY_URGENT,
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, StateCount, URGENCY_EMERGENCY,
+    URGENCY_ROUTINE, URGENCY_URGENT,
 };
 pub use error::StoreError;
 pub use federation::{

@@ -6,9 +6,9 @@
 use custos_case::{Action, Urgency};
 use serde::Serialize;
 
+use super::Actor;
 use super::access::Operation;
 use super::cases::{CaseFilter, CaseSummary};
-use super::Actor;
 use crate::{Node, NodeError};
 
 /// The languages a person may choose (BCP 47 tags of the six official
@@ -78,10 +78,7 @@ impl Node {
     /// The open emergency cases that this node's side has still to
     /// acknowledge, most pressing first: what no page may let a person
     /// miss.
-    pub async fn emergencies_awaiting(
-        &self,
-        actor: &Actor,
-    ) -> Result<Vec<CaseSummary>, NodeError> {
+    pub async fn emergencies_awaiting(&self, actor: &Actor) -> Result<Vec<CaseSummary>, NodeError> {
         let cases = self
             .cases(
                 actor,
