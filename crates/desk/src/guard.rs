@@ -64,11 +64,13 @@ pub async fn csrf(request: Request, next: Next) -> Response {
     if !same_origin(request.headers()) {
         return refused("the form was posted from another site");
     }
-    // Signing in has no session yet; the language menu only sets a cookie.
-    if matches!(
-        request.uri().path(),
-        crate::signin::SIGN_IN | crate::signin::LANGUAGE
-    ) {
+    // Signing in has no session yet; the language menu of someone not
+    // signed in only sets a cookie (signed in, it stores the choice for the
+    // person, and carries the token like any form).
+    let path = request.uri().path();
+    if path == crate::signin::SIGN_IN
+        || (path == crate::signin::LANGUAGE && session::secret(request.headers()).is_none())
+    {
         return next.run(request).await;
     }
     let Some(expected) = session::secret(request.headers()).map(session::csrf_token) else {

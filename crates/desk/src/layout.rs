@@ -51,14 +51,20 @@ pub fn page(desk: &Desk, current: &str, title: &str, main: Markup) -> Markup {
                         }
                     }
                 }
-                (crate::signin::language_menu(lang, current))
+                (crate::signin::language_menu(lang, current, Some(&desk.csrf)))
                 span.who { (desk.user) }
                 form.inline method="post" action=(crate::signin::SIGN_OUT) {
                     input type="hidden" name=(CSRF_FIELD) value=(desk.csrf);
                     button type="submit" { (t(lang, "sign-out")) }
                 }
             }
-            div #alerts role="alert" aria-live="assertive" {}
+            // The emergencies awaiting acknowledgement, on every page.
+            @if desk.may(Operation::ListCases) {
+                div #alerts role="alert" aria-live="assertive"
+                    hx-get=(crate::inbox::ALERTS) hx-trigger="load, every 5s" hx-swap="innerHTML" {}
+            } @else {
+                div #alerts role="alert" aria-live="assertive" {}
+            }
             main #main tabindex="-1" { (main) }
         }
         }

@@ -47,6 +47,7 @@ pub fn router() -> Router<Arc<Node>> {
         .route("/", get(|| async { Redirect::to(PREFIX) }))
         .route(PREFIX, get(inbox::page))
         .route(inbox::LIST, get(inbox::list))
+        .route(inbox::ALERTS, get(inbox::alerts))
         .route(signin::SIGN_IN, get(signin::form).post(signin::submit))
         .route(signin::SIGN_OUT, post(signin::sign_out))
         .route(signin::LANGUAGE, post(signin::choose_language))

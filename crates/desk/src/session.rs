@@ -52,8 +52,8 @@ impl FromRequestParts<Arc<Node>> for Desk {
         let Some(secret) = secret(&parts.headers) else {
             return Err(to_sign_in(&parts.headers));
         };
-        let actor = match node.authenticate(secret).await {
-            Ok(Some(actor)) => actor,
+        let (actor, chosen) = match node.desk_session(secret).await {
+            Ok(Some(s)) => (s.actor, s.language),
             Ok(None) => return Err(to_sign_in(&parts.headers)),
             Err(e) => return Err(crate::error::DeskError::from(e).into_response()),
         };
@@ -64,7 +64,11 @@ impl FromRequestParts<Arc<Node>> for Desk {
         Ok(Desk {
             user: user.clone(),
             roles: *roles,
-            lang: language(&parts.headers),
+            // The language the person chose, stored by the node, wins.
+            lang: chosen
+                .as_deref()
+                .and_then(Lang::parse)
+                .unwrap_or_else(|| language(&parts.headers)),
             csrf: csrf_token(secret),
             actor,
         })

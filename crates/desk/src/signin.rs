@@ -69,7 +69,7 @@ fn sign_in_page(lang: Lang, user: &str, problem: Option<String>) -> Markup {
                 small #code-help { (t(lang, "sign-in-code-help")) }
                 button type="submit" { (t(lang, "sign-in-submit")) }
             }
-            (language_menu(lang, SIGN_IN))
+            (language_menu(lang, SIGN_IN, None))
         },
     )
 }
@@ -143,9 +143,20 @@ pub struct LanguageForm {
     back: String,
 }
 
-/// Remembers the chosen language in a cookie and returns to the page.
-pub async fn choose_language(Form(form): Form<LanguageForm>) -> Response {
+/// Remembers the chosen language in a cookie and, for a signed-in person,
+/// stores it for them in the node ([`Node::set_language`]); then returns to
+/// the page.
+pub async fn choose_language(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Form(form): Form<LanguageForm>,
+) -> Result<Response, DeskError> {
     let lang = Lang::parse(&form.lang).unwrap_or(Lang::En);
+    if let Some(secret) = session::secret(&headers)
+        && let Some(s) = node.desk_session(secret).await?
+    {
+        node.set_language(&s.actor, lang.tag()).await?;
+    }
     // Only a desk page is a place to return to.
     let back = if form.back.starts_with("/desk") && !form.back.contains("//") {
         form.back
@@ -160,14 +171,18 @@ pub async fn choose_language(Form(form): Form<LanguageForm>) -> Response {
     )) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
+    Ok(r)
 }
 
-/// The form that switches the language, returning to `back`.
-pub fn language_menu(lang: Lang, back: &str) -> Markup {
+/// The form that switches the language, returning to `back`; a signed-in
+/// person's form carries their session's CSRF token.
+pub fn language_menu(lang: Lang, back: &str, csrf: Option<&str>) -> Markup {
     html! {
         form.language method="post" action=(LANGUAGE) {
             input type="hidden" name="back" value=(back);
+            @if let Some(csrf) = csrf {
+                input type="hidden" name=(crate::guard::CSRF_FIELD) value=(csrf);
+            }
             label for="lang" { (t(lang, "language")) }
             select #lang name="lang" {
                 @for l in Lang::ALL {

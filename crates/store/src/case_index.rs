@@ -113,6 +113,17 @@ pub struct CaseRowFilter {
     pub hidden_from: Option<String>,
 }
 
+/// How many open cases are in one state ([`crate::Store::count_open_cases`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateCount {
+    /// The state's name.
+    pub state: String,
+    /// Open cases in that state.
+    pub cases: u64,
+    /// Of those, the overdue ones.
+    pub overdue: u64,
+}
+
 /// A stale row: its id and the revision to hand back with the derived row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaleCase {

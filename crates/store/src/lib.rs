@@ -70,8 +70,8 @@ pub use access::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 pub use alerts::{AlertRecord, DeliveryRecord, NewAlert, NewDelivery, ShiftRecord};
 pub use assignments::{CaseAssignment, ConfidentialMark};
 pub use case_index::{
-    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, URGENCY_EMERGENCY, URGENCY_ROUTINE,
-    URGENCY_URGENT,
+    CaseFigures, CaseRow, CaseRowFilter, ClockFired, StaleCase, StateCount, URGENCY_EMERGENCY,
+    URGENCY_ROUTINE, URGENCY_URGENT,
 };
 pub use error::StoreError;
 pub use federation::{
@@ -475,6 +475,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The revision of a case's row (`None`: no such row).
     async fn case_revision(&self, id: &str) -> Result<Option<i64>, StoreError>;
 
+    /// How many open cases are in each state, and how many of those are
+    /// overdue, leaving out the confidential cases not assigned to
+    /// `hidden_from` (when given); states without an open case are absent.
+    /// One range of an index that holds every column it reads.
+    async fn count_open_cases(
+        &self,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<StateCount>, StoreError>;
+
     /// Writes a case row derived by the node and marks it fresh, if its
     /// revision is still `revision`; `false` (nothing written) if the
     /// thread changed meanwhile or the row is gone. The kind, direction,
@@ -683,6 +692,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every user, by name (bytewise).
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Sets (or, with `None`, forgets) the language a user chose at the
+    /// desk. `false`, and nothing written, if no such user.
+    async fn set_user_language(
+        &self,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces a user's profile (display name, e-mail, roles, enabled,
     /// password hash, TOTP secret, change time); the sign-in state and the

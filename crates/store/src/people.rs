@@ -32,6 +32,9 @@ pub struct UserRecord {
     pub sign_in: SignInState,
     pub created_at: OffsetDateTime,
     pub changed_at: OffsetDateTime,
+    /// The language the person chose at the desk (a BCP 47 tag), if any;
+    /// written only by [`crate::Store::set_user_language`].
+    pub language: Option<String>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -122,7 +125,7 @@ pub enum SessionOutcome {
 macro_rules! people_columns {
     (users) => {
         "name, display_name, email, roles, enabled, password_hash, totp_secret, \
-         failed_attempts, lockouts, locked_until, totp_last_step, created_at, changed_at"
+         failed_attempts, lockouts, locked_until, totp_last_step, created_at, changed_at, language"
     };
     (sessions) => {
         "id, user_name, secret_hash, from_addr, created_at, last_seen_at, expires_at, revoked_at"
@@ -159,6 +162,7 @@ pub(crate) fn user(row: &impl RowAccess) -> Result<UserRecord, StoreError> {
         },
         created_at: row.time(T, "created_at")?,
         changed_at: row.time(T, "changed_at")?,
+        language: row.get(T, "language")?,
     })
 }
 

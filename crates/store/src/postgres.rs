@@ -871,6 +871,13 @@ impl Store for PgStore {
         self.pg_get_case(id).await
     }
 
+    async fn count_open_cases(
+        &self,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<crate::StateCount>, StoreError> {
+        self.pg_count_open_cases(hidden_from).await
+    }
+
     async fn stale_cases(&self, after: &str, limit: u32) -> Result<Vec<StaleCase>, StoreError> {
         self.pg_stale_cases(after, limit).await
     }
@@ -1024,6 +1031,14 @@ impl Store for PgStore {
 
     async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         postgres_people::user(self, name).await
+    }
+
+    async fn set_user_language(
+        &self,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        postgres_people::set_language(self, name, language).await
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {

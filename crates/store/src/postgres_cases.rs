@@ -4,7 +4,9 @@ use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::case_index::{self, CaseRow, CaseRowFilter, CaseWrite, ClockFired, StaleCase};
+use crate::case_index::{
+    self, CaseRow, CaseRowFilter, CaseWrite, ClockFired, StaleCase, StateCount,
+};
 use crate::decode::failed;
 use crate::encode;
 use crate::federation::OutgoingMessage;
@@ -79,6 +81,30 @@ impl PgStore {
         .await
         .map_err(failed("list cases"))?;
         rows.iter().map(rows::case).collect()
+    }
+
+    pub(crate) async fn pg_count_open_cases(
+        &self,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<StateCount>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(concat!(
+            "SELECT state, count(*), count(*) FILTER (WHERE overdue) FROM case_index \
+             WHERE open AND ",
+            crate::hidden_clause!("$1::text"),
+            " GROUP BY state ORDER BY state"
+        ))
+        .bind(hidden_from)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("count open cases"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(state, cases, overdue)| StateCount {
+                state,
+                cases: u64::try_from(cases).unwrap_or(0),
+                overdue: u64::try_from(overdue).unwrap_or(0),
+            })
+            .collect())
     }
 
     pub(crate) async fn pg_get_case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {

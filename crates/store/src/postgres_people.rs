@@ -142,6 +142,26 @@ pub(crate) async fn user(store: &PgStore, name: &str) -> Result<Option<UserRecor
     row.as_ref().map(people::user).transpose()
 }
 
+pub(crate) async fn set_language(
+    store: &PgStore,
+    name: &str,
+    language: Option<&str>,
+) -> Result<bool, StoreError> {
+    if !encode::storable(name) {
+        return Ok(false);
+    }
+    let language = language
+        .map(|l| encode::text("users.language", l))
+        .transpose()?;
+    let done = sqlx::query("UPDATE users SET language = $2 WHERE name = $1")
+        .bind(name)
+        .bind(language)
+        .execute(&store.pool)
+        .await
+        .map_err(failed("set a user's language"))?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(crate) async fn users(store: &PgStore) -> Result<Vec<UserRecord>, StoreError> {
     let rows = sqlx::query(concat!(
         "SELECT ",

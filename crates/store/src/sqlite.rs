@@ -820,6 +820,13 @@ impl Store for SqliteStore {
         self.sqlite_get_case(id).await
     }
 
+    async fn count_open_cases(
+        &self,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<crate::StateCount>, StoreError> {
+        self.sqlite_count_open_cases(hidden_from).await
+    }
+
     async fn stale_cases(&self, after: &str, limit: u32) -> Result<Vec<StaleCase>, StoreError> {
         self.sqlite_stale_cases(after, limit).await
     }
@@ -1009,6 +1016,14 @@ impl Store for SqliteStore {
 
     async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         sqlite_people::user(self, name)
+    }
+
+    async fn set_user_language(
+        &self,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        sqlite_people::set_language(self, name, language).await
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {

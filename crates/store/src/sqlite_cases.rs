@@ -5,7 +5,9 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::case_index::{self, CaseRow, CaseRowFilter, CaseWrite, ClockFired, StaleCase};
+use crate::case_index::{
+    self, CaseRow, CaseRowFilter, CaseWrite, ClockFired, StaleCase, StateCount,
+};
 use crate::encode;
 use crate::federation::OutgoingMessage;
 use crate::records::NewEvent;
@@ -150,6 +152,39 @@ impl SqliteStore {
                 ],
                 "list cases",
                 |row| rows::case(row),
+            )
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_count_open_cases(
+        &self,
+        hidden_from: Option<&str>,
+    ) -> Result<Vec<StateCount>, StoreError> {
+        let hidden = hidden_from.map(str::to_owned);
+        self.read_long(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT state, count(*), total(overdue) FROM case_index \
+                     WHERE open = 1 AND ",
+                    crate::hidden_clause!("?1"),
+                    " GROUP BY state ORDER BY state"
+                ),
+                params![hidden],
+                "count open cases",
+                |row| {
+                    let e = crate::sqlite_db::failed("count open cases");
+                    let cases: i64 = row.get(1).map_err(&e)?;
+                    let overdue: f64 = row.get(2).map_err(&e)?;
+                    Ok(StateCount {
+                        state: row.get(0).map_err(&e)?,
+                        cases: u64::try_from(cases).unwrap_or(0),
+                        // A sum of 0s and 1s no larger than the count.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        overdue: overdue.max(0.0) as u64,
+                    })
+                },
             )
         })
         .await

@@ -150,6 +150,32 @@ pub(crate) fn user(store: &SqliteStore, name: &str) -> Result<Option<UserRecord>
     })
 }
 
+pub(crate) async fn set_language(
+    store: &SqliteStore,
+    name: &str,
+    language: Option<&str>,
+) -> Result<bool, StoreError> {
+    if !encode::storable(name) {
+        return Ok(false);
+    }
+    let name = name.to_owned();
+    let language = language
+        .map(|l| encode::text("users.language", l).map(str::to_owned))
+        .transpose()?;
+    store
+        .writer
+        .write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE users SET language = ?2 WHERE name = ?1",
+                params![name, language],
+                "set a user's language",
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+}
+
 pub(crate) async fn users(store: &SqliteStore) -> Result<Vec<UserRecord>, StoreError> {
     store
         .read_long(|conn| {

@@ -406,6 +406,8 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
         Operation::ManageAllTokens => {
             call(node, M::GET, "/api/v1/tokens?user=%2A", token, None).await
         }
+        // issue 19: the desk (a desk page's choice; no API route).
+        Operation::SetOwnLanguage => of_result(node.set_language(&actor, "fr").await),
         Operation::ReadAudit => call(node, M::GET, "/api/v1/audit", token, None).await,
         Operation::ReadRota => call(node, M::GET, "/api/v1/rota", token, None).await,
         Operation::ManageRota => {

@@ -278,6 +278,9 @@ pub enum Operation {
     /// Write a backup of the node (its database, files and, when asked,
     /// its keys encrypted) to a file.
     BackUp,
+    // issue 19: the desk
+    /// Choose one's own language at the desk.
+    SetOwnLanguage,
 }
 
 use Grant::{Allowed as A, Refused as R, WhenGrantedTheCase as G};
@@ -376,6 +379,8 @@ pub static MATRIX: &[(Operation, [Grant; 6])] = &[
     (Operation::LegalHold, [R, A, R, A, R, R]),
     (Operation::PurgeContent, [R, R, R, R, R, A]),
     (Operation::BackUp, [R, R, R, R, R, A]),
+    // issue 19: the desk. Everyone chooses their own language.
+    (Operation::SetOwnLanguage, [A, A, A, A, A, A]),
 ];
 
 /// Every operation, each exactly once (the rows [`MATRIX`] must have).
@@ -432,6 +437,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::LegalHold,
         Operation::PurgeContent,
         Operation::BackUp,
+        // issue 19: the desk
+        Operation::SetOwnLanguage,
     ]);
     all
 }
@@ -484,6 +491,8 @@ fn every_operation_is_listed(op: Operation) {
         | Operation::LegalHold
         | Operation::PurgeContent => {}
         Operation::BackUp => {}
+        // issue 19: the desk
+        Operation::SetOwnLanguage => {}
     }
 }
 

@@ -34,6 +34,7 @@ pub mod audit;
 pub mod backup;
 pub mod cases;
 pub mod clocks;
+pub mod desk;
 pub mod directory;
 pub mod drafts;
 pub mod evidence;
@@ -75,6 +76,7 @@ pub use custos_case::{
     State as CaseState, Urgency,
 };
 pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
+pub use desk::{DeskSession, InboxView, StateCountView};
 pub use directory::DirectoryView;
 pub use drafts::DraftReport;
 pub use keys::{KeyRevoked, KeysRotated, KeysView};

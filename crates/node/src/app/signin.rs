@@ -480,6 +480,14 @@ impl Node {
     /// unknown, expired (idle or absolute) or revoked session, or a user
     /// disabled or gone. The roles are the user's as stored now.
     pub(crate) async fn session_actor(&self, bearer: &str) -> Result<Option<Actor>, NodeError> {
+        Ok(self.session_person(bearer).await?.map(|(actor, _)| actor))
+    }
+
+    /// The person of a live session, with the language they chose.
+    pub(crate) async fn session_person(
+        &self,
+        bearer: &str,
+    ) -> Result<Option<(Actor, Option<String>)>, NodeError> {
         let hash = secrets::secret_hash(bearer);
         let Some(s) = self.store.session_by_hash(&hash).await? else {
             return Ok(None);
@@ -502,10 +510,13 @@ impl Node {
         if now - s.last_seen_at >= TOUCH_EVERY {
             self.store.touch_session(&s.id, now).await?;
         }
-        Ok(Some(Actor::Desk {
-            user: user.name,
-            roles: stored_roles(&user.roles),
-        }))
+        Ok(Some((
+            Actor::Desk {
+                user: user.name,
+                roles: stored_roles(&user.roles),
+            },
+            user.language,
+        )))
     }
 
     /// Ends the session whose bearer secret is `bearer`; `false` if it is

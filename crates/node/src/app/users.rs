@@ -101,6 +101,9 @@ pub struct UserView {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "time::serde::rfc3339")]
     pub changed_at: OffsetDateTime,
+    /// The language the person chose at the desk (`ar`, `zh`, `en`, `fr`,
+    /// `ru` or `es`), if any.
+    pub language: Option<String>,
 }
 
 /// A second factor just made: shown once, never again.
@@ -298,6 +301,7 @@ impl Node {
             enabled: u.enabled,
             created_at: u.created_at,
             changed_at: u.changed_at,
+            language: u.language,
         })
     }
 
@@ -339,6 +343,7 @@ impl Node {
             sign_in: SignInState::default(),
             created_at: now,
             changed_at: now,
+            language: None,
         };
         let entry = Entry::new(EntryKind::UserAdded, now, actor.label())
             .detail(json!({ "user": new.name, "roles": new.roles }))

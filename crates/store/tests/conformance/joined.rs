@@ -197,6 +197,7 @@ fn person(name: &str) -> UserRecord {
         sign_in: SignInState::default(),
         created_at: at(0),
         changed_at: at(0),
+        language: None,
     }
 }
 

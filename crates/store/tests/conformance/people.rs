@@ -19,6 +19,7 @@ fn user(name: &str) -> UserRecord {
         sign_in: SignInState::default(),
         created_at: at(0),
         changed_at: at(0),
+        language: None,
     }
 }
 
