@@ -181,10 +181,11 @@ mod tests {
             NodeError::ConsentRequired { .. } => "ConsentRequired",
             NodeError::BadStatisticsQuery(_) => "BadStatisticsQuery",
             NodeError::ContentDeleted { .. } => "ContentDeleted",
+            NodeError::Upload(_) => "Upload",
         }
     }
 
-    const VARIANTS: usize = 37;
+    const VARIANTS: usize = 38;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -453,6 +454,15 @@ mod tests {
                 },
                 410,
                 "content-deleted",
+                Caller,
+            ),
+            (
+                NodeError::Upload(custos_node::app::UploadError::WrongOffset {
+                    expected: 4,
+                    got: 0,
+                }),
+                409,
+                "out-of-order",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

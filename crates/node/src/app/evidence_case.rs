@@ -373,7 +373,7 @@ impl Node {
                 custody: Vec::new(),
             });
         }
-        packages.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        packages.sort_by_key(|p| std::cmp::Reverse(p.created_at));
         packages
     }
 
