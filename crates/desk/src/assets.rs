@@ -22,6 +22,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/desk.js"),
     ),
     (
+        "upload.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/upload.js"),
+    ),
+    (
         "htmx.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../assets/htmx.min.js"),

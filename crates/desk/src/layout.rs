@@ -96,6 +96,7 @@ fn head(lang: Lang, title: &str) -> Markup {
             link rel="stylesheet" href=(assets::url("desk.css"));
             script src=(assets::url("htmx.min.js")) defer {}
             script src=(assets::url("desk.js")) defer {}
+            script src=(assets::url("upload.js")) defer {}
         }
     }
 }

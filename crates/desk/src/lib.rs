@@ -18,6 +18,7 @@
 
 pub mod assets;
 pub mod error;
+pub mod evidence;
 pub mod guard;
 pub mod i18n;
 pub mod inbox;
@@ -43,7 +44,18 @@ pub const MAX_FORM_BYTES: usize = 1 << 20;
 
 /// Every route of the desk, to merge into the node's router.
 pub fn router() -> Router<Arc<Node>> {
+    // Upload chunks are larger than any form: their own body limit.
+    let chunks = Router::new()
+        .route(evidence::UPLOAD, get(evidence::status).put(evidence::chunk))
+        .layer(DefaultBodyLimit::max(evidence::MAX_CHUNK_BYTES));
     Router::new()
+        .merge(chunks)
+        .route(evidence::PAGE, get(evidence::page))
+        .route(evidence::UPLOADS, post(evidence::start))
+        .route(evidence::SEAL, post(evidence::seal))
+        .route(evidence::SEND, post(evidence::send))
+        .route(evidence::OPEN, post(evidence::open))
+        .route(evidence::FILE, get(evidence::file))
         .route("/", get(|| async { Redirect::to(PREFIX) }))
         .route(PREFIX, get(inbox::page))
         .route(inbox::LIST, get(inbox::list))

@@ -182,6 +182,7 @@ mod tests {
             NodeError::ConsentRequired { .. } => "ConsentRequired",
             NodeError::BadStatisticsQuery(_) => "BadStatisticsQuery",
             NodeError::ContentDeleted { .. } => "ContentDeleted",
+            NodeError::Upload(_) => "Upload",
         }
     }
 
@@ -463,6 +464,15 @@ mod tests {
                 },
                 410,
                 "content-deleted",
+                Caller,
+            ),
+            (
+                NodeError::Upload(custos_node::app::UploadError::WrongOffset {
+                    expected: 4,
+                    got: 0,
+                }),
+                409,
+                "out-of-order",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

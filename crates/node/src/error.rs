@@ -181,6 +181,9 @@ pub enum NodeError {
     /// node's).
     #[error("the statistics asked for cannot be given: {0}")]
     BadStatisticsQuery(String),
+    /// A browser or client upload of evidence was refused.
+    #[error(transparent)]
+    Upload(#[from] crate::app::evidence_upload::UploadError),
     // issue 18: retention
     /// The case's content was deleted when its retention ended (`gone`,
     /// 410): the error names the deletion.
@@ -246,6 +249,16 @@ impl NodeError {
             NodeError::InvalidUser(_) => ErrorCode::InvalidUser,
             NodeError::ConsentRequired { .. } => ErrorCode::ConsentRequired,
             NodeError::ContentDeleted { .. } => ErrorCode::ContentDeleted,
+            NodeError::Upload(e) => {
+                use crate::app::evidence_upload::UploadError as U;
+                match e {
+                    U::WrongOffset { .. } => ErrorCode::OutOfOrder,
+                    U::PastEnd { .. } | U::TooLarge { .. } => ErrorCode::TooLarge,
+                    U::Busy => ErrorCode::UploadInProgress,
+                    U::BadName { .. } | U::Incomplete { .. } => ErrorCode::InvalidEvidenceInput,
+                    U::NoSpace { .. } => ErrorCode::InsufficientStorage,
+                }
+            }
         }
     }
 
@@ -304,6 +317,10 @@ impl NodeError {
             | NodeError::ConsentRequired { .. }
             | NodeError::BadStatisticsQuery(_) => Fault::Caller,
             NodeError::ContentDeleted { .. } => Fault::Caller,
+            NodeError::Upload(e) => match e {
+                crate::app::evidence_upload::UploadError::NoSpace { .. } => Fault::Ours,
+                _ => Fault::Caller,
+            },
         }
     }
 }

@@ -38,6 +38,8 @@ pub mod desk;
 pub mod directory;
 pub mod drafts;
 pub mod evidence;
+pub mod evidence_case;
+pub mod evidence_upload;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
@@ -100,6 +102,9 @@ pub use views::{
     RequestView, TokenView,
 };
 pub use workers::Workers;
+// evidence at the desk and the client API
+pub use evidence_case::{CaseEvidenceView, CasePackage, CustodyEvent, Download, OpenedFile};
+pub use evidence_upload::{UploadError, UploadView};
 
 pub use crate::send::Sent;
 

@@ -75,7 +75,7 @@ impl Default for SendOptions {
 }
 
 /// What the sender reports while it works: plain lines, and byte progress.
-pub trait SendObserver {
+pub trait SendObserver: Send + Sync {
     /// A line for the operator, such as "FR already has 12 of 40 segments; sending 28".
     fn say(&self, line: &str);
     /// A round of uploads of `total` bytes starts.
