@@ -3,4 +3,5 @@
 //! languages. Each page's own story is a module here; `scenario` is the
 //! whole case of the desk's acceptance, in English and in Arabic.
 
+mod scenario;
 mod signin;
