@@ -21,11 +21,24 @@ pub struct NavItem {
 }
 
 /// The navigation, in order. A page added to the desk adds its entry here.
-pub const NAV: &[NavItem] = &[NavItem {
-    path: crate::PREFIX,
-    key: "nav-inbox",
-    op: Operation::ListCases,
-}];
+pub const NAV: &[NavItem] = &[
+    NavItem {
+        path: crate::PREFIX,
+        key: "nav-inbox",
+        op: Operation::ListCases,
+    },
+    // The case pages: composing a request and the saved drafts.
+    NavItem {
+        path: crate::compose::COMPOSE,
+        key: "nav-compose",
+        op: Operation::SendRequest,
+    },
+    NavItem {
+        path: crate::compose::DRAFTS,
+        key: "nav-drafts",
+        op: Operation::SaveDraft,
+    },
+];
 
 /// A whole page for a signed-in person: `title` (already translated) and
 /// its `main` content; `current` is the path of the navigation entry to mark.

@@ -16,9 +16,13 @@
 //! another origin ([`guard`]), and every form that changes something
 //! carries the session's CSRF token, checked in one place.
 
+pub mod actions;
 pub mod assets;
+pub mod case;
+pub mod compose;
 pub mod error;
 pub mod evidence;
+pub mod fields;
 pub mod guard;
 pub mod i18n;
 pub mod inbox;
@@ -60,6 +64,12 @@ pub fn router() -> Router<Arc<Node>> {
         .route(PREFIX, get(inbox::page))
         .route(inbox::LIST, get(inbox::list))
         .route(inbox::ALERTS, get(inbox::alerts))
+        .route(compose::COMPOSE, get(compose::page).post(compose::submit))
+        .route(compose::CHECK, post(compose::check))
+        .route(compose::DRAFTS, get(compose::drafts))
+        .route(case::ROUTE, get(case::page))
+        .route(actions::ACT, post(actions::act))
+        .route(actions::CHECK, post(actions::check))
         .route(signin::SIGN_IN, get(signin::form).post(signin::submit))
         .route(signin::SIGN_OUT, post(signin::sign_out))
         .route(signin::LANGUAGE, post(signin::choose_language))

@@ -43,24 +43,7 @@ pub fn holds_sample_marker(draft: &Value) -> bool {
 
 /// The commented template of a kind, as text (JSON with `//` comments).
 pub fn render(kind: RequestKind) -> String {
-    let mut wanted: BTreeSet<&str> = ALWAYS_OFFERED.iter().copied().collect();
-    for item in contents::items(kind) {
-        wanted.insert(item.path);
-        wanted.extend(item.unless);
-    }
-    wanted.extend(contents::offered(kind));
-    // Objects and lists named as a whole bring all their fields.
-    for f in FIELDS {
-        if let Some((parent, _)) = f.path.rsplit_once('.') {
-            let parent = parent.trim_end_matches("[]");
-            let whole = wanted.contains(parent)
-                && contents::field(parent)
-                    .is_some_and(|p| matches!(p.shape, Shape::ListOfObjects | Shape::Object));
-            if whole {
-                wanted.insert(f.path);
-            }
-        }
-    }
+    let wanted = offered_paths(kind);
 
     let mut out = String::new();
     let art = contents::governing_article(kind);
@@ -92,6 +75,38 @@ pub fn render(kind: RequestKind) -> String {
     out
 }
 
+/// The fields a kind's template (and the desk's guided form) offers, in the
+/// order of [`FIELDS`]: the header every request has, every item the kind
+/// requires or recommends with the field that waives it, the kind's own
+/// optional fields, and every field of an object or list named whole.
+pub fn offered_fields(kind: RequestKind) -> Vec<&'static Field> {
+    let wanted = offered_paths(kind);
+    FIELDS.iter().filter(|f| wanted.contains(f.path)).collect()
+}
+
+/// The paths of [`offered_fields`].
+fn offered_paths(kind: RequestKind) -> BTreeSet<&'static str> {
+    let mut wanted: BTreeSet<&'static str> = ALWAYS_OFFERED.iter().copied().collect();
+    for item in contents::items(kind) {
+        wanted.insert(item.path);
+        wanted.extend(item.unless);
+    }
+    wanted.extend(contents::offered(kind));
+    // Objects and lists named as a whole bring all their fields.
+    for f in FIELDS {
+        if let Some((parent, _)) = f.path.rsplit_once('.') {
+            let parent = parent.trim_end_matches("[]");
+            let whole = wanted.contains(parent)
+                && contents::field(parent)
+                    .is_some_and(|p| matches!(p.shape, Shape::ListOfObjects | Shape::Object));
+            if whole {
+                wanted.insert(f.path);
+            }
+        }
+    }
+    wanted
+}
+
 /// Optional items a decision's template shows all the same: an ask for
 /// consent needs one of its two uses, and shows the onward transfer.
 fn offered(decision: Decision, path: &str) -> bool {
@@ -102,10 +117,7 @@ fn offered(decision: Decision, path: &str) -> bool {
 /// it requires or recommends and its note, with example values from the
 /// same invented case.
 pub fn render_decision(decision: Decision) -> String {
-    let wanted: BTreeSet<&str> = decision::all_items(decision)
-        .filter(|i| i.need != Need::Optional || i.path == "note" || offered(decision, i.path))
-        .map(|i| i.path)
-        .collect();
+    let wanted = offered_decision_paths(decision);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -132,6 +144,25 @@ pub fn render_decision(decision: Decision) -> String {
     render_object(&source, "", &wanted, 0, &mut out);
     out.push('\n');
     out
+}
+
+/// The fields a decision's template (and the desk's action form) offers,
+/// in the order of the decision catalogue: every item it requires or
+/// recommends, its note, and the optional items shown all the same. The
+/// header (`format`, `decision`) is left out: it names the form itself.
+pub fn offered_decision_fields(decision: Decision) -> Vec<Field> {
+    let wanted = offered_decision_paths(decision);
+    decision::fields_of(decision)
+        .into_iter()
+        .filter(|f| wanted.contains(f.path) && !decision::HEADER.contains(&f.path))
+        .collect()
+}
+
+fn offered_decision_paths(decision: Decision) -> BTreeSet<&'static str> {
+    decision::all_items(decision)
+        .filter(|i| i.need != Need::Optional || i.path == "note" || offered(decision, i.path))
+        .map(|i| i.path)
+        .collect()
 }
 
 /// Where a template's fields, comments and example values come from.

@@ -127,6 +127,34 @@ async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
 }
 
 #[tokio::test]
+async fn saved_drafts_are_listed_and_read_back_but_a_sent_request_is_no_draft() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (body, from) = draft(RequestKind::Preservation);
+    let node = node(tmp.path(), from).await;
+
+    let first = node.save_draft(body.clone(), &operator()).await.unwrap();
+    let second = node.save_draft(body.clone(), &operator()).await.unwrap();
+    let sent = node.submit(body.clone(), &operator()).await.unwrap();
+
+    let listed: Vec<String> = node
+        .drafts(&operator(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&first) && listed.contains(&second));
+    assert!(!listed.contains(&sent.thread));
+    assert_eq!(node.drafts(&operator(), 1).await.unwrap().len(), 1);
+
+    assert_eq!(node.draft(&operator(), &first).await.unwrap(), body);
+    let err = node.draft(&operator(), &sent.thread).await.unwrap_err();
+    assert!(matches!(err, NodeError::NotFound(_)), "{err}");
+    node.close().await;
+}
+
+#[tokio::test]
 async fn an_invalid_or_foreign_draft_records_nothing_but_the_access_check() {
     let tmp = tempfile::tempdir().unwrap();
     let (body, from) = draft(RequestKind::Preservation);

@@ -89,6 +89,14 @@ pub struct TimelineItem {
     /// draft `/api/v1/requests/{id}` shows.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub body: Option<Value>,
+    /// For a step this node sent: `pending`, `delivered` or `failed`;
+    /// absent for the other State's steps. Every step shown was checked
+    /// against its signature and ledger entry when the case was read.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub delivery: Option<custos_store::OutboxState>,
+    /// Whether the other node's signed receipt for this step is held, its
+    /// signature verified (for a step this node sent).
+    pub receipt: bool,
 }
 
 /// A message of the thread that the case does not accept (it was sent
@@ -293,6 +301,11 @@ impl Derived {
             .map(|e| e.actor.clone())
     }
 
+    /// Message `id` of the thread as the checked read shows it.
+    fn message(&self, id: &str) -> Option<&super::MessageView> {
+        self.request.messages.iter().find(|m| m.id == id)
+    }
+
     pub(crate) fn detail(&self) -> CaseDetail {
         let v = &self.view;
         CaseDetail {
@@ -336,6 +349,8 @@ impl Derived {
                     action: t.action,
                     state: t.state,
                     body: self.bodies.get(&t.id).cloned(),
+                    delivery: self.message(&t.id).and_then(|m| m.delivery),
+                    receipt: self.message(&t.id).is_some_and(|m| m.receipt),
                 })
                 .collect(),
             refused: v

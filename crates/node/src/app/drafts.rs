@@ -5,7 +5,9 @@
 //! node's records and nothing is written except the decision to allow the
 //! check (the access record every operation keeps).
 //!
-//! Saving a draft is [`Node::save_draft`] (`requests.rs`).
+//! Saving a draft is [`Node::save_draft`] (`requests.rs`); the drafts
+//! saved and not sent are listed by [`Node::drafts`] and read back, to
+//! resume, by [`Node::draft`].
 
 use custos_model::basis;
 use custos_model::validate::{self, Issue, Report, Severity};
@@ -13,9 +15,10 @@ use custos_model::{Decision, RequestKind};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Actor;
 use super::access::Operation;
+use super::{Actor, RequestSummary};
 use crate::{Node, NodeError};
+use custos_store::{Direction, RequestFilter};
 
 /// What checking a draft found: whether it may be sent (or the decision
 /// taken), what it is, and every problem in draft order.
@@ -74,5 +77,56 @@ impl Node {
             report.issues.push(refused.issue());
         }
         Ok(report.into())
+    }
+}
+
+/// How many of the newest outgoing requests [`Node::drafts`] looks among.
+const DRAFTS_LOOKED_AT: u32 = 200;
+
+impl Node {
+    /// The request drafts saved on this node and not sent, newest first,
+    /// at most `limit`, among the newest outgoing requests (operation
+    /// `list-cases`; a confidential one only for the people assigned).
+    pub async fn drafts(
+        &self,
+        actor: &Actor,
+        limit: usize,
+    ) -> Result<Vec<RequestSummary>, NodeError> {
+        self.authorize(actor, Operation::ListCases, None).await?;
+        let outgoing = self
+            .store
+            .list_requests(&RequestFilter {
+                direction: Some(Direction::Outgoing),
+                limit: Some(DRAFTS_LOOKED_AT),
+                hidden_from: Self::listing_person(actor),
+                ..RequestFilter::default()
+            })
+            .await?;
+        let mut drafts = Vec::new();
+        for r in &outgoing {
+            if drafts.len() >= limit {
+                break;
+            }
+            // Listing reads metadata only: the record itself says whether
+            // the request is a draft kept without a message.
+            if let Some(full) = self.store.get_request(&r.id).await?
+                && full.draft.is_some()
+            {
+                drafts.push(RequestSummary::from(r));
+            }
+        }
+        Ok(drafts)
+    }
+
+    /// The saved draft `id` as `actor` reads it to resume it (operation
+    /// `read-case`, recorded), checked against its ledger entry. A request
+    /// already sent is not a draft: [`NodeError::NotFound`].
+    pub async fn draft(&self, actor: &Actor, id: &str) -> Result<Value, NodeError> {
+        self.authorize(actor, Operation::ReadCase, Some(id)).await?;
+        let view = self.request_detail(id).await?;
+        if view.signed || view.direction != Direction::Outgoing {
+            return Err(NodeError::NotFound(id.to_owned()));
+        }
+        Ok(view.draft)
     }
 }

@@ -204,6 +204,80 @@ impl Browser {
             .expect("a screenshot");
         std::fs::write(file, png).expect("the screenshot is written");
     }
+
+    // -- deskcase: compose and the case page.
+
+    /// Waits until the element `css` exists (and, polling, until its text
+    /// contains `part`); returns its text.
+    pub fn wait_text(&self, css: &str, part: &str) -> String {
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        loop {
+            let text = self.eval(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                vec![json!(css)],
+            );
+            if let Some(t) = text.as_str()
+                && t.contains(part)
+            {
+                return t.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never held {part:?}; it holds {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether an element `css` is on the page now.
+    pub fn exists(&self, css: &str) -> bool {
+        self.eval(
+            "return document.querySelector(arguments[0]) !== null;",
+            vec![json!(css)],
+        ) == json!(true)
+    }
+
+    /// Sets the fields of form `form` by name (`pairs`: name, value; a
+    /// yes/no box is checked by `true`, a box of several by its value),
+    /// then fires `change` on the form as typing would.
+    pub fn set_fields(&self, form: &str, pairs: &[(String, String)]) {
+        let script = r#"
+            const form = document.querySelector(arguments[0]);
+            for (const [name, value] of arguments[1]) {
+              const all = form.querySelectorAll(`[name="${name}"]`);
+              for (const el of all) {
+                if (el.type === 'checkbox') {
+                  el.checked = el.value === 'true' ? value === 'true' : value.split(String.fromCharCode(10)).includes(el.value);
+                } else {
+                  el.value = value;
+                }
+              }
+            }
+            form.dispatchEvent(new Event('change', { bubbles: true }));
+            return true;"#;
+        let pairs: Vec<Value> = pairs.iter().map(|(k, v)| json!([k, v])).collect();
+        self.eval(script, vec![json!(form), Value::Array(pairs)]);
+    }
+
+    /// Posts a form built in the page to desk path `action` with `pairs`
+    /// and this session's CSRF token, as a crafted request would.
+    pub fn post_form(&self, action: &str, pairs: &[(&str, &str)]) {
+        let script = r#"
+            const f = document.createElement('form');
+            f.method = 'post';
+            f.action = arguments[0];
+            const token = document.querySelector('input[name=_csrf]').value;
+            for (const [k, v] of [['_csrf', token], ...arguments[1]]) {
+              const i = document.createElement('input');
+              i.type = 'hidden'; i.name = k; i.value = v;
+              f.appendChild(i);
+            }
+            document.body.appendChild(f);
+            f.submit();
+            return true;"#;
+        let pairs: Vec<Value> = pairs.iter().map(|(k, v)| json!([k, v])).collect();
+        self.eval(script, vec![json!(action), Value::Array(pairs)]);
+    }
 }
 
 impl Drop for Browser {

@@ -4,4 +4,5 @@
 //! whole case of the desk's acceptance, in English and in Arabic.
 
 mod inbox;
+mod scenario;
 mod signin;
