@@ -28,3 +28,26 @@ state-executed = نفذ
 state-refused = مرفوض
 state-withdrawn = مسحوب
 state-closed = مغلق
+
+## الرقابة والإدارة: الأدوار وأنواع التنبيهات والنتائج.
+role-duty-officer = ضابط المناوبة
+role-caseworker = موظف القضايا
+role-executing-authority = سلطة التنفيذ
+role-data-protection-officer = مسؤول حماية البيانات
+role-auditor = المدقق
+role-administrator = المسؤول عن النظام
+alert-kind-emergency-request = طلب طارئ
+alert-kind-urgent-request = طلب عاجل
+alert-kind-ack-target-near = موعد الإقرار بالاستلام قريب
+alert-kind-ack-target-passed = فات موعد الإقرار بالاستلام
+alert-kind-clock-warning = الأجل قريب
+alert-kind-clock-overdue = انقضى الأجل
+alert-kind-test = تنبيه تجريبي
+outcome-executed = نُفّذ
+outcome-partly-executed = نُفّذ جزئيًا
+outcome-refused = رُفض
+outcome-preserved = حُفظت البيانات
+outcome-withdrawn = سُحب
+outcome-closed = أُغلق
+outcome-open = قيد المعالجة
+outcome-not-submitted = لم يُقدَّم

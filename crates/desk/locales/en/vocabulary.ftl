@@ -28,3 +28,26 @@ state-executed = Executed
 state-refused = Refused
 state-withdrawn = Withdrawn
 state-closed = Closed
+
+## Oversight and administration: roles, alert kinds, outcomes.
+role-duty-officer = Duty officer
+role-caseworker = Caseworker
+role-executing-authority = Executing authority
+role-data-protection-officer = Data-protection officer
+role-auditor = Auditor
+role-administrator = Administrator
+alert-kind-emergency-request = Emergency request
+alert-kind-urgent-request = Urgent request
+alert-kind-ack-target-near = Acknowledgement due soon
+alert-kind-ack-target-passed = Acknowledgement overdue
+alert-kind-clock-warning = Deadline near
+alert-kind-clock-overdue = Deadline passed
+alert-kind-test = Test alert
+outcome-executed = Executed
+outcome-partly-executed = Partly executed
+outcome-refused = Refused
+outcome-preserved = Preserved
+outcome-withdrawn = Withdrawn
+outcome-closed = Closed
+outcome-open = Still open
+outcome-not-submitted = Not submitted

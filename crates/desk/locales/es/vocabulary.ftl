@@ -28,3 +28,26 @@ state-executed = Ejecutada
 state-refused = Denegada
 state-withdrawn = Retirada
 state-closed = Cerrada
+
+## Supervisión y administración: funciones, tipos de alerta, resultados.
+role-duty-officer = Oficial de guardia
+role-caseworker = Tramitador
+role-executing-authority = Autoridad de ejecución
+role-data-protection-officer = Delegado de protección de datos
+role-auditor = Auditor
+role-administrator = Administrador
+alert-kind-emergency-request = Solicitud de emergencia
+alert-kind-urgent-request = Solicitud urgente
+alert-kind-ack-target-near = Acuse de recibo próximo a vencer
+alert-kind-ack-target-passed = Acuse de recibo vencido
+alert-kind-clock-warning = Plazo próximo
+alert-kind-clock-overdue = Plazo vencido
+alert-kind-test = Alerta de prueba
+outcome-executed = Ejecutada
+outcome-partly-executed = Ejecutada en parte
+outcome-refused = Denegada
+outcome-preserved = Datos conservados
+outcome-withdrawn = Retirada
+outcome-closed = Cerrada
+outcome-open = En curso
+outcome-not-submitted = No presentada

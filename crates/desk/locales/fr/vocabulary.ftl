@@ -28,3 +28,26 @@ state-executed = Exécutée
 state-refused = Refusée
 state-withdrawn = Retirée
 state-closed = Close
+
+## Contrôle et administration : rôles, types d'alerte, issues.
+role-duty-officer = Agent de permanence
+role-caseworker = Chargé de dossier
+role-executing-authority = Autorité d'exécution
+role-data-protection-officer = Délégué à la protection des données
+role-auditor = Auditeur
+role-administrator = Administrateur
+alert-kind-emergency-request = Demande d'urgence
+alert-kind-urgent-request = Demande urgente
+alert-kind-ack-target-near = Accusé de réception bientôt dû
+alert-kind-ack-target-passed = Accusé de réception en retard
+alert-kind-clock-warning = Échéance proche
+alert-kind-clock-overdue = Échéance dépassée
+alert-kind-test = Alerte d'essai
+outcome-executed = Exécutée
+outcome-partly-executed = Partiellement exécutée
+outcome-refused = Refusée
+outcome-preserved = Conservées
+outcome-withdrawn = Retirée
+outcome-closed = Close
+outcome-open = En cours
+outcome-not-submitted = Non transmise

@@ -28,3 +28,26 @@ state-executed = Исполнен
 state-refused = Отказано
 state-withdrawn = Отозван
 state-closed = Закрыт
+
+## Надзор и администрирование: роли, виды оповещений, результаты.
+role-duty-officer = Дежурный сотрудник
+role-caseworker = Сотрудник по делам
+role-executing-authority = Исполняющий орган
+role-data-protection-officer = Ответственный за защиту данных
+role-auditor = Аудитор
+role-administrator = Администратор
+alert-kind-emergency-request = Экстренный запрос
+alert-kind-urgent-request = Срочный запрос
+alert-kind-ack-target-near = Скоро срок подтверждения получения
+alert-kind-ack-target-passed = Срок подтверждения получения пропущен
+alert-kind-clock-warning = Срок приближается
+alert-kind-clock-overdue = Срок истёк
+alert-kind-test = Пробное оповещение
+outcome-executed = Исполнен
+outcome-partly-executed = Исполнен частично
+outcome-refused = Отказано
+outcome-preserved = Данные сохранены
+outcome-withdrawn = Отозван
+outcome-closed = Закрыт
+outcome-open = В работе
+outcome-not-submitted = Не направлен

@@ -28,3 +28,26 @@ state-executed = 已执行
 state-refused = 已拒绝
 state-withdrawn = 已撤回
 state-closed = 已结案
+
+## 监督和管理：角色、警报类型、结果。
+role-duty-officer = 值班官员
+role-caseworker = 案件承办人
+role-executing-authority = 执行机关
+role-data-protection-officer = 数据保护官
+role-auditor = 审计员
+role-administrator = 系统管理员
+alert-kind-emergency-request = 紧急情况请求
+alert-kind-urgent-request = 紧迫请求
+alert-kind-ack-target-near = 即将到达确认收悉期限
+alert-kind-ack-target-passed = 已超过确认收悉期限
+alert-kind-clock-warning = 期限临近
+alert-kind-clock-overdue = 期限已过
+alert-kind-test = 测试警报
+outcome-executed = 已执行
+outcome-partly-executed = 部分执行
+outcome-refused = 已拒绝
+outcome-preserved = 数据已保全
+outcome-withdrawn = 已撤回
+outcome-closed = 已结案
+outcome-open = 处理中
+outcome-not-submitted = 未提交

@@ -3,4 +3,6 @@
 //! languages. Each page's own story is a module here; `scenario` is the
 //! whole case of the desk's acceptance, in English and in Arabic.
 
+mod oversight;
+mod screenshots;
 mod signin;
