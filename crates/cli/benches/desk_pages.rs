@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use common::browser::Browser;
 use common::{Network, draft};
 use custos_model::RequestKind;
-use fantoccini::cookies::Cookie;
 
 /// The desk's main pages measured.
 const PAGES: &[(&str, &str)] = &[
@@ -89,12 +88,14 @@ fn main() {
         let Some(cold) = Browser::start(&net.url("DE"), "en") else {
             return;
         };
-        // A page of the origin that loads nothing, to set the cookie on.
-        cold.goto("/desk/assets/none");
-        let mut cookie = Cookie::new("custos_session", session.clone());
-        cookie.set_path("/desk");
-        cold.block_on(cold.client.add_cookie(cookie))
-            .expect("the cookie is set");
+        // A page of the origin that loads nothing, to set the cookie on
+        // (without the version query the pages use: another cache entry).
+        cold.goto("/desk/assets/desk.js");
+        // The session as a plain cookie (the server reads it the same).
+        cold.eval(
+            "document.cookie = 'custos_session=' + arguments[0] + '; path=/desk; SameSite=Strict'",
+            vec![serde_json::Value::String(session.clone())],
+        );
         cold.goto("/desk");
         let v = cold.eval(
             "const n = performance.getEntriesByType('navigation')[0];\
