@@ -38,6 +38,42 @@ pub const NAV: &[NavItem] = &[
         key: "nav-drafts",
         op: Operation::SaveDraft,
     },
+    // Oversight and administration.
+    NavItem {
+        path: crate::oversight::LEDGER,
+        key: "nav-ledger",
+        op: Operation::ReadLedger,
+    },
+    NavItem {
+        path: crate::oversight::STATISTICS,
+        key: "nav-statistics",
+        op: Operation::ReadOversightStatistics,
+    },
+    NavItem {
+        path: crate::oversight::AUDIT,
+        key: "nav-audit",
+        op: Operation::ReadAudit,
+    },
+    NavItem {
+        path: crate::oversight::PERSONAL_DATA,
+        key: "nav-personal-data",
+        op: Operation::ListPersonalData,
+    },
+    NavItem {
+        path: crate::users::USERS,
+        key: "nav-users",
+        op: Operation::ListUsers,
+    },
+    NavItem {
+        path: crate::rota::ROTA,
+        key: "nav-rota",
+        op: Operation::ReadRota,
+    },
+    NavItem {
+        path: crate::rota::ALERTS,
+        key: "nav-alerts",
+        op: Operation::ReadAlerts,
+    },
 ];
 
 /// A whole page for a signed-in person: `title` (already translated) and

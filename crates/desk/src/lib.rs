@@ -20,6 +20,7 @@ pub mod actions;
 pub mod assets;
 pub mod case;
 pub mod compose;
+pub mod chart;
 pub mod error;
 pub mod evidence;
 pub mod fields;
@@ -27,8 +28,11 @@ pub mod guard;
 pub mod i18n;
 pub mod inbox;
 pub mod layout;
+pub mod oversight;
+pub mod rota;
 pub mod session;
 pub mod signin;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -74,6 +78,20 @@ pub fn router() -> Router<Arc<Node>> {
         .route(signin::SIGN_OUT, post(signin::sign_out))
         .route(signin::LANGUAGE, post(signin::choose_language))
         .route(assets::ROUTE, get(assets::serve))
+        // Oversight and administration.
+        .route(oversight::LEDGER, get(oversight::ledger))
+        .route(oversight::LEDGER_VERIFY, get(oversight::ledger_verify))
+        .route(oversight::STATISTICS, get(oversight::statistics))
+        .route(oversight::AUDIT, get(oversight::audit))
+        .route(oversight::PERSONAL_DATA, get(oversight::personal_data))
+        .route(users::USERS, get(users::page).post(users::add))
+        .route(users::ENABLED, post(users::set_enabled))
+        .route(users::ROLES, post(users::set_roles))
+        .route(users::SECOND_FACTOR, post(users::reset_second_factor))
+        .route(rota::ROTA, get(rota::page).post(rota::add))
+        .route(rota::REMOVE_SHIFT, post(rota::remove))
+        .route(rota::ALERTS, get(rota::alerts))
+        .route(rota::ACKNOWLEDGE, post(rota::acknowledge))
         .layer(axum::middleware::from_fn(guard::csrf))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(guard::headers))

@@ -443,4 +443,34 @@ impl Node {
             deletion_date,
         })
     }
+
+    /// The personal data of the cases `actor` may list, newest cases
+    /// first, at most `limit` of them: [`Node::personal_data`] for each
+    /// case [`Node::cases`] shows the actor, leaving out the cases the
+    /// actor may not list personal data of (an auditor's cases not granted
+    /// to them). Each case read is recorded as `list-personal-data`.
+    pub async fn personal_data_register(
+        &self,
+        actor: &Actor,
+        limit: u32,
+    ) -> Result<Vec<PersonalDataView>, NodeError> {
+        let cases = self
+            .cases(
+                actor,
+                &super::CaseFilter {
+                    limit: Some(limit),
+                    ..super::CaseFilter::default()
+                },
+            )
+            .await?;
+        let mut out = Vec::with_capacity(cases.len());
+        for case in cases {
+            match self.personal_data(actor, &case.id).await {
+                Ok(view) => out.push(view),
+                Err(NodeError::Forbidden { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
 }

@@ -278,6 +278,56 @@ impl Browser {
         let pairs: Vec<Value> = pairs.iter().map(|(k, v)| json!([k, v])).collect();
         self.eval(script, vec![json!(action), Value::Array(pairs)]);
     }
+
+    // --- Oversight part: accessibility checks, page weight, window size. ---
+
+    /// Runs axe-core in the page and returns its serious and critical
+    /// violations; `None` (with a printed reason) when axe-core is not
+    /// installed and the browser tests may skip it.
+    pub fn axe(&self) -> Option<Vec<Violation>> {
+        let source = axe_source()?;
+        // WebDriver's scripts are not the page's: the CSP does not apply.
+        self.eval(&format!("{source}\n;return typeof axe;"), vec![]);
+        let found = self
+            .block_on(self.client.execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document, { resultTypes: ['violations'] })\
+                   .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact || '',\
+                     help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) }))))\
+                   .catch(e => done({ error: String(e) }));",
+                vec![],
+            ))
+            .unwrap_or_else(|e| panic!("axe-core did not run: {e}"));
+        if let Some(e) = found.get("error") {
+            panic!("axe-core failed: {e}");
+        }
+        let all: Vec<Violation> = serde_json::from_value(found).expect("axe-core's violations");
+        Some(
+            all.into_iter()
+                .filter(|v| v.impact == "serious" || v.impact == "critical")
+                .collect(),
+        )
+    }
+
+    /// The bytes the current page cost: the document and every resource it
+    /// loaded, each counted whole (as on a cold cache, even when this load
+    /// found it cached), from the browser's resource timing.
+    pub fn page_bytes(&self) -> u64 {
+        let v = self.eval(
+            "const all = performance.getEntriesByType('navigation')\
+               .concat(performance.getEntriesByType('resource'));\
+             return all.reduce((sum, e) => sum + Math.max(e.transferSize || 0,\
+               (e.encodedBodySize || 0) + 300), 0);",
+            vec![],
+        );
+        v.as_f64().expect("a number of bytes") as u64
+    }
+
+    /// Resizes the window (such as 390×844 for a phone).
+    pub fn window(&self, width: u32, height: u32) {
+        self.block_on(self.client.set_window_size(width, height))
+            .expect("the window resizes");
+    }
 }
 
 impl Drop for Browser {
@@ -286,5 +336,41 @@ impl Drop for Browser {
         let _ = self.runtime.block_on(client.close());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// One accessibility rule axe-core found broken on a page.
+#[derive(Debug, serde::Deserialize)]
+pub struct Violation {
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    pub help: String,
+    /// The first elements that break it (CSS selectors).
+    pub nodes: Vec<String>,
+}
+
+/// Where `npm ci --prefix crates/cli/tests/browser` puts axe-core.
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/browser/node_modules/axe-core/axe.min.js"
+);
+
+/// axe-core's source, or `None` (printing why) when it is not installed
+/// and `CUSTOS_TEST_REQUIRE_BROWSER` is not set.
+fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let why = format!(
+                "SKIPPED the accessibility check: {AXE}: {e}; run `npm ci --prefix crates/cli/tests/browser`"
+            );
+            assert!(
+                std::env::var_os("CUSTOS_TEST_REQUIRE_BROWSER").is_none(),
+                "{why}"
+            );
+            eprintln!("{why}");
+            None
+        }
     }
 }

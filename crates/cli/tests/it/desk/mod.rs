@@ -5,4 +5,6 @@
 
 mod inbox;
 mod scenario;
+mod oversight;
+mod screenshots;
 mod signin;
