@@ -11,6 +11,7 @@ pub mod confidential;
 mod error;
 pub mod evidence;
 pub mod federation;
+pub mod health;
 pub mod limit;
 pub mod metrics;
 pub mod operations;
@@ -38,10 +39,10 @@ pub use tls::TlsSettings;
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Custos node API", description = "Federation API between Custos nodes, and the client API of one node."),
-    paths(federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, people::list_sessions, people::revoke_session, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics, operations::save_draft, operations::validate_draft, operations::rotate_keys, operations::revoke_key, operations::put_directory, alerts::list_rota, alerts::add_shift, alerts::remove_shift, alerts::list_alerts, alerts::ack_alert, confidential::get_assignees, confidential::post_assignee, confidential::delete_assignee, confidential::post_export, confidential::get_personal_data, oversight::get_oversight_statistics, retention::get_retention, retention::put_retention, retention::post_hold, retention::post_hold_lift, retention::post_purge),
-    components(schemas(custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::SessionView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest, operations::DraftBody, operations::SavedDraft, custos_node::app::ShiftInput, custos_node::app::ShiftView, custos_node::app::AlertView, custos_node::app::DeliveryView, custos_node::app::StatisticsReport, custos_node::app::DirectionFigures, custos_node::app::CountCell, custos_node::app::TimeRow, custos_node::app::RetentionView, custos_node::app::RetentionChangeView, custos_node::app::DeletionView, custos_node::app::PeerDeletionView, custos_node::app::PurgeReport, retention::RetentionBody, retention::HoldBody)),
+    paths(health::healthz, health::readyz, federation::post_message, federation::post_witness, evidence::post_manifest, evidence::get_status, evidence::put_segment, evidence::post_complete, api::list_requests, api::get_request, api::send_request, cases::list_cases, cases::get_case, cases::post_action, people::sign_in, people::sign_out, people::list_users, people::add_user, people::disable_user, people::enable_user, people::change_roles, people::reset_second_factor, people::list_tokens, people::create_token, people::revoke_token, people::list_sessions, people::revoke_session, oversight::get_audit, oversight::get_grants, oversight::post_grant, oversight::delete_grant, oversight::get_evidence, oversight::post_evidence_verify, oversight::get_checkpoint, oversight::post_ledger_verify, oversight::get_proof, oversight::get_directory, oversight::get_keys, oversight::get_outbox, oversight::get_refusals, oversight::get_statistics, operations::save_draft, operations::validate_draft, operations::rotate_keys, operations::revoke_key, operations::put_directory, alerts::list_rota, alerts::add_shift, alerts::remove_shift, alerts::list_alerts, alerts::ack_alert, confidential::get_assignees, confidential::post_assignee, confidential::delete_assignee, confidential::post_export, confidential::get_personal_data, oversight::get_oversight_statistics, retention::get_retention, retention::put_retention, retention::post_hold, retention::post_hold_lift, retention::post_purge),
+    components(schemas(custos_node::app::Readiness, custos_node::app::ReadinessCheck, custos_node::app::RequestSummary, custos_node::app::RequestView, custos_node::app::MessageView, custos_node::app::HistoryEvent, api::SendBody, custos_node::app::Sent, custos_node::app::CaseDetail, custos_node::app::CaseSummary, custos_node::app::ClockView, custos_node::app::TimelineItem, custos_node::app::RefusedItem, cases::ActionRequest, people::SignInBody, people::NewUserBody, people::RolesBody, people::NewTokenBody, custos_node::app::Session, custos_node::app::UserView, custos_node::app::UserSecrets, custos_node::app::SecondFactor, custos_node::app::TokenView, custos_node::app::SessionView, custos_node::app::NewToken, custos_node::app::Role, custos_node::app::AccessView, custos_node::app::CaseGrantView, oversight::GrantRequest, operations::DraftBody, operations::SavedDraft, custos_node::app::ShiftInput, custos_node::app::ShiftView, custos_node::app::AlertView, custos_node::app::DeliveryView, custos_node::app::StatisticsReport, custos_node::app::DirectionFigures, custos_node::app::CountCell, custos_node::app::TimeRow, custos_node::app::RetentionView, custos_node::app::RetentionChangeView, custos_node::app::DeletionView, custos_node::app::PeerDeletionView, custos_node::app::PurgeReport, retention::RetentionBody, retention::HoldBody)),
     modifiers(&BearerAuth),
-    tags((name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"), (name = "oversight", description = "Client API: the record of who saw what, case grants, evidence, ledger, directory, keys, outbox, statistics"), (name = "on-call", description = "Client API: the on-call rota and the alerts sent to the people on it"))
+    tags((name = "operations", description = "Probes for service managers and load balancers, without a token"), (name = "federation", description = "Node to node"), (name = "requests", description = "Client API"), (name = "cases", description = "Client API: cases and their actions"), (name = "people", description = "Client API: signing in, users and tokens"), (name = "oversight", description = "Client API: the record of who saw what, case grants, evidence, ledger, directory, keys, outbox, statistics"), (name = "on-call", description = "Client API: the on-call rota and the alerts sent to the people on it"))
 )]
 pub struct ApiDoc;
 
@@ -172,7 +173,8 @@ pub fn router(node: Arc<Node>) -> Router {
             oversight::record_unauthenticated,
         ));
     Router::new()
-        .route(routes::HEALTH, get(|| async { "ok" }))
+        .route(routes::HEALTH, get(health::healthz))
+        .route(routes::READY, get(health::readyz))
         .merge(federation)
         .merge(evidence)
         .merge(api)
@@ -269,6 +271,8 @@ mod tests {
     fn the_api_document_names_the_routes_defined_once() {
         let documented: BTreeSet<String> = ApiDoc::openapi().paths.paths.into_keys().collect();
         let mounted: BTreeSet<String> = [
+            routes::HEALTH,
+            routes::READY,
             routes::MESSAGES,
             routes::WITNESS,
             routes::EVIDENCE,

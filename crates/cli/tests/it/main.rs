@@ -35,6 +35,8 @@
 //!   other node told (issue 18).
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
+//! - `service`: the systemd unit's command line serving a ready node with
+//!   JSON logs; `custos --version`.
 
 mod common;
 
@@ -55,6 +57,7 @@ mod people;
 mod privacy;
 mod retention;
 mod security;
+mod service;
 mod stats;
 mod tls;
 mod witness;
