@@ -31,9 +31,7 @@ use time::{Duration, OffsetDateTime};
 async fn network(postgres: bool) -> Option<Network> {
     let mut builder = NetworkBuilder::new(&["FR", "DE"]);
     if postgres {
-        let Some(url) = custos_testkit::postgres_url() else {
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

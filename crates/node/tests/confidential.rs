@@ -32,9 +32,7 @@ async fn network(postgres: bool) -> Option<Network> {
     // Served on 127.0.0.1: messages and evidence go over real HTTP.
     let mut builder = NetworkBuilder::new(&["FR", "DE"]).served();
     if postgres {
-        let Some(url) = custos_testkit::postgres_url() else {
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

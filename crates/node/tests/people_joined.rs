@@ -25,9 +25,7 @@ fn admin() -> Actor {
 async fn node(postgres: bool) -> Option<TestNode> {
     let mut builder = NodeBuilder::new("FR");
     if postgres {
-        let Some(url) = custos_testkit::postgres_url() else {
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())
