@@ -36,6 +36,7 @@ pub fn run(args: PackageFilesArgs, mut command: clap::Command) -> anyhow::Result
     command.build();
     clap_mangen::generate_to(command.clone(), &man)
         .with_context(|| format!("cannot write the manual pages into {}", man.display()))?;
+    remove_help_pages(&man)?;
     for (shell, name) in SHELLS {
         write_completion(shell, &mut command, &completions.join(name))?;
     }
@@ -47,6 +48,20 @@ pub fn run(args: PackageFilesArgs, mut command: clap::Command) -> anyhow::Result
         completions.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// clap's generated `help` subcommands (`custos help`, `custos keys help
+/// rotate`, ...) only repeat the pages of the commands they name.
+fn remove_help_pages(man: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(man)? {
+        let path = entry?.path();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem.split('-').any(|word| word == "help") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_completion(shell: Shell, command: &mut clap::Command, path: &Path) -> anyhow::Result<()> {
