@@ -13,12 +13,13 @@ mod config_alerts;
 mod config_retention;
 mod hint;
 mod key_forms;
+mod logging;
 mod operator;
 mod private;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// A node handles many small, short-lived allocations per message on a few
 /// busy threads; mimalloc serves them with far less CPU than the system's
@@ -39,6 +40,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     max_term_width = 100
 )]
 struct Cli {
+    /// The form of a serving node's log on standard error: readable lines or one JSON object per line (filter with CUSTOS_LOG, e.g. `info` or `custos_node=debug`).
+    #[arg(long, global = true, value_enum, env = "CUSTOS_LOG_FORMAT", default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,13 +117,16 @@ enum Command {
     Backup(cmd::backup::BackupArgs),
     /// Restore a backup into a new data directory, check every file and run the deep check.
     Restore(cmd::backup::RestoreArgs),
+    /// Write the manual pages and shell completions for a package (used by packaging/).
+    #[command(hide = true)]
+    PackageFiles(cmd::package_files::PackageFilesArgs),
 }
 
 fn main() -> ExitCode {
     // Before anything is created: files 0600, folders 0700.
     private::restrict_umask();
     quiet_on_closed_pipe();
-    let cli = Cli::parse();
+    let cli = parse();
     let outcome = match cli.command {
         Command::Init(args) => cmd::init::run(args),
         Command::Request(c) => cmd::request::run(c),
@@ -129,7 +136,7 @@ fn main() -> ExitCode {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Directory(c) => cmd::directory::run(c),
         Command::Registry(c) => cmd::directory::run_registry(c),
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::Serve(args) => cmd::serve::run(args, cli.log_format),
         Command::Outbox(c) => cmd::outbox::run(c),
         Command::Refusals { data, limit, json } => cmd::outbox::refusals(data, limit, json),
         Command::Token(c) => cmd::token::run(c),
@@ -143,6 +150,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::stats::run(args),
         Command::Backup(args) => cmd::backup::backup(args),
         Command::Restore(args) => cmd::backup::restore(args),
+        Command::PackageFiles(args) => cmd::package_files::run(args, command()),
     };
     match outcome {
         Ok(code) => code,
@@ -157,6 +165,38 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The command line, with `--version` naming what this build writes and
+/// speaks beside its own version: the database schema, the protocol and the
+/// evidence and proof formats.
+fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command line's definition, as parsed and as documented.
+fn command() -> clap::Command {
+    Cli::command().long_version(version_text(&custos_node::app::versions()))
+}
+
+/// The long version text: the program's version on the first line, then
+/// one line per format.
+fn version_text(v: &custos_node::app::Versions) -> String {
+    let read: Vec<String> = v
+        .evidence_manifests_read
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    format!(
+        "{}\ndatabase schema {}\nprotocol {} (messages, receipts, directory)\nevidence manifest {} (reads {})\nproof bundle {}",
+        v.binary,
+        v.database_schema,
+        v.protocol,
+        v.evidence_manifest,
+        read.join(", "),
+        v.proof_bundle
+    )
 }
 
 /// `custos ... | head` closes our standard output early; that is not an error worth a panic report.

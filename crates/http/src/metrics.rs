@@ -75,6 +75,40 @@ pub async fn metrics(
         "Version of the directory in force (0: none).",
         directory.to_string(),
     );
+    let around = node.surroundings();
+    if let Some(seconds) = around.directory_expires_in {
+        gauge(
+            "custos_directory_expires_in_seconds",
+            "Seconds until the directory in force expires (negative once it has; absent without a directory).",
+            seconds.to_string(),
+        );
+    }
+    if around.signing_key_listed {
+        gauge(
+            "custos_signing_key_expires_in_seconds",
+            "Seconds until this node's signing key ends its validity in the directory (+Inf: no end; absent while the directory does not list it).",
+            around
+                .signing_key_expires_in
+                .map_or_else(|| "+Inf".to_owned(), |s| s.to_string()),
+        );
+    }
+    if let Some(free) = around.disk_free_bytes {
+        gauge(
+            "custos_disk_free_bytes",
+            "Bytes free for the node on the data folder's file system.",
+            free.to_string(),
+        );
+    }
+    gauge(
+        "custos_disk_reserve_bytes",
+        "Free space below which messages are refused as insufficient-storage (0: no reserve).",
+        around.disk_reserve_bytes.to_string(),
+    );
+    gauge(
+        "custos_ready",
+        "1 when the node is ready (the checks of /readyz), 0 otherwise.",
+        u8::from(node.readiness().await.ready).to_string(),
+    );
     let _ = write!(
         out,
         "# HELP custos_records_tampered_total Stored records that failed their check on a read by this process (content, column or ledger entry changed, or a record removed, moved or inserted).\n\

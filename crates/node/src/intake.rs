@@ -272,6 +272,15 @@ impl Node {
                         None
                     }
                 };
+                // One line per accepted message: what kind, from whom, how
+                // urgent; never a word of its content.
+                tracing::info!(
+                    kind = msg.kind.as_str(),
+                    from = %msg.from,
+                    urgency = arrival_urgency(msg),
+                    message_id = %opened.id,
+                    "accepted a message"
+                );
                 if msg.kind == MessageKind::StatusQuery {
                     let escalation = msg.body.get("escalation") == Some(&Value::Bool(true));
                     self.answer_status(&msg.thread, escalation).await;
@@ -356,6 +365,24 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+/// The urgency an arriving request states (`routine`, `urgent` or
+/// `emergency`), for the log; `-` for a message that is not a request.
+fn arrival_urgency(msg: &custos_protocol::Message) -> &'static str {
+    if msg.kind != MessageKind::Submit {
+        return "-";
+    }
+    let draft = msg.body.get("draft");
+    let stated = draft.and_then(|d| d.get("urgency")).and_then(Value::as_str);
+    let emergency_kind =
+        draft.and_then(|d| d.get("kind")).and_then(Value::as_str) == Some("emergency-data");
+    match stated {
+        Some("emergency") => "emergency",
+        _ if emergency_kind => "emergency",
+        Some("urgent") => "urgent",
+        _ => "routine",
     }
 }
 

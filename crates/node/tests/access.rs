@@ -15,17 +15,14 @@ use custos_node::app::access::{self, Grant};
 use custos_node::app::{Actor, AuditFilter, CaseFilter, Operation, Role, Roles};
 use custos_node::{Node, NodeError};
 use custos_store::AccessFilter;
-use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
+use custos_testkit::{Network, NetworkBuilder, TestNode};
 use serde_json::Value;
 use time::Duration;
 
 async fn network(postgres: bool) -> Option<Network> {
     let mut builder = NetworkBuilder::new(&["FR", "DE"]);
     if postgres {
-        let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

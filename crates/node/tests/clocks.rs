@@ -21,7 +21,7 @@ use custos_node::app::{
     CaseAction as A, CaseFilter, CaseState as S, ClockKind, ClockStatus, Urgency,
 };
 use custos_node::{Keystore, Node};
-use custos_testkit::{AT, Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
+use custos_testkit::{AT, Network, NetworkBuilder, TestNode};
 use serde_json::json;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -31,10 +31,7 @@ use time::{Duration, OffsetDateTime};
 async fn network(postgres: bool) -> Option<Network> {
     let mut builder = NetworkBuilder::new(&["FR", "DE"]);
     if postgres {
-        let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

@@ -24,7 +24,7 @@ use custos_node::{Node, NodeError};
 use custos_protocol::case_bodies::PersonalData;
 use custos_protocol::evidence::MIN_SEGMENT_SIZE;
 use custos_store::AccessFilter;
-use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
+use custos_testkit::{Network, NetworkBuilder, TestNode};
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -32,10 +32,7 @@ async fn network(postgres: bool) -> Option<Network> {
     // Served on 127.0.0.1: messages and evidence go over real HTTP.
     let mut builder = NetworkBuilder::new(&["FR", "DE"]).served();
     if postgres {
-        let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use custos_model::{RequestKind, template, validate};
 use custos_node::Actor;
 use custos_node::deep_check::DeepReport;
-use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR, TestNode};
+use custos_testkit::{Network, NetworkBuilder, TestNode};
 use serde_json::json;
 
 fn actor() -> Actor {
@@ -346,8 +346,7 @@ async fn a_package_folder_copied_under_another_name_is_named() {
 /// Every change above, one after the other, on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_every_change_to_received_evidence_is_named() {
-    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-        println!("skipped: {POSTGRES_URL_VAR} is not set");
+    let Some(url) = custos_testkit::postgres_url() else {
         return;
     };
     let f = Fixture::new(NetworkBuilder::new(&["FR", "DE"]).postgres(url)).await;

@@ -12,7 +12,7 @@
 use custos_node::NodeError;
 use custos_node::app::secrets::{totp_code, totp_step};
 use custos_node::app::{Actor, AuditFilter, NewUser, Role, ShiftInput, UserSecrets};
-use custos_testkit::{NodeBuilder, POSTGRES_URL_VAR, TestNode};
+use custos_testkit::{NodeBuilder, TestNode};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -25,10 +25,7 @@ fn admin() -> Actor {
 async fn node(postgres: bool) -> Option<TestNode> {
     let mut builder = NodeBuilder::new("FR");
     if postgres {
-        let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

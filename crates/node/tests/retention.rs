@@ -16,17 +16,14 @@ use common::{officer, step};
 use custos_model::{RequestKind, template, validate};
 use custos_node::NodeError;
 use custos_node::app::{Actor, CaseAction as A, CaseFilter, RetentionPeriod, Role, Roles};
-use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR};
+use custos_testkit::{Network, NetworkBuilder};
 use serde_json::json;
 use time::Duration;
 
 async fn network(postgres: bool) -> Option<Network> {
     let mut builder = NetworkBuilder::new(&["FR", "DE"]);
     if postgres {
-        let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let url = custos_testkit::postgres_url()?;
         builder = builder.postgres(url);
     }
     Some(builder.build().await.unwrap())

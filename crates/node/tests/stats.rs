@@ -19,7 +19,7 @@ use custos_node::NodeError;
 use custos_node::app::{
     Actor, CaseAction as A, CountCell, DirectionFigures, Role, StatisticsQuery, StatisticsReport,
 };
-use custos_testkit::{Network, NetworkBuilder, POSTGRES_URL_VAR};
+use custos_testkit::{Network, NetworkBuilder};
 use serde_json::{Value, json};
 use time::Duration;
 use time::macros::date;
@@ -449,8 +449,7 @@ async fn statistics_are_exact_suppressed_and_free_of_case_data_on_sqlite() {
 
 #[tokio::test]
 async fn statistics_are_exact_suppressed_and_free_of_case_data_on_postgres() {
-    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-        eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
+    let Some(url) = custos_testkit::postgres_url() else {
         return;
     };
     check(

@@ -97,6 +97,8 @@ pub const STATISTICS: &str = "/api/v1/statistics";
 pub const OVERSIGHT_STATISTICS: &str = "/api/v1/statistics/oversight";
 /// `GET`: liveness.
 pub const HEALTH: &str = "/healthz";
+/// `GET`: readiness (store, keys, directory, ledger, disk), 503 with the failing checks.
+pub const READY: &str = "/readyz";
 /// `GET`: Prometheus metrics (a bearer allowed `read-metrics`).
 pub const METRICS: &str = "/metrics";
 

@@ -958,6 +958,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn deleted_cases(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// The database schema this build writes: the version of its newest
+/// migration. SQLite and PostgreSQL keep their migrations in step, so one
+/// number names both.
+pub fn schema_version() -> i64 {
+    sqlite::latest_migration().max(postgres::latest_migration())
+}
+
 /// Opens the store named by `url` and applies any pending migrations:
 ///
 /// - `sqlite://PATH` or `sqlite:PATH`: a SQLite file, created if missing
@@ -1056,5 +1063,19 @@ mod tests {
         assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_schema_version_is_the_one_a_fresh_database_reaches() {
+        assert_eq!(
+            sqlite::latest_migration(),
+            postgres::latest_migration(),
+            "the two backends' migrations are numbered alike"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/node.db", dir.path().display());
+        let store = open(&url).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), schema_version());
+        assert!(schema_version() >= 14);
     }
 }

@@ -39,6 +39,11 @@ use crate::{Store, StoreError};
 /// The PostgreSQL schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The version of the newest migration built into this binary.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// How long an operation waits for a free connection (or for a new one to
 /// be established) before reporting the database unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);

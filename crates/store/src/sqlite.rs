@@ -48,6 +48,11 @@ use crate::{Store, StoreError};
 /// The SQLite schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The version of the newest migration built into this binary.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// How long the migrations wait for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -25,6 +25,7 @@ mod network;
 mod node;
 mod postgres;
 mod router;
+mod skip;
 
 pub use clock::TestClock;
 pub use custos_node::Keystore;
@@ -32,6 +33,9 @@ pub use network::{Network, NetworkBuilder};
 pub use node::{NodeBuilder, TestNode};
 pub use postgres::{POSTGRES_URL_VAR, TempDatabase};
 pub use router::{Reply, request};
+pub use skip::{
+    PostgresDecision, REQUIRE_POSTGRES_VAR, current_test, postgres_decision, postgres_url, skipped,
+};
 
 use time::OffsetDateTime;
 use time::macros::datetime;

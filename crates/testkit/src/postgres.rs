@@ -18,16 +18,14 @@ pub struct TempDatabase {
 
 impl TempDatabase {
     /// A fresh database on the server `CUSTOS_TEST_POSTGRES_URL` names, or
-    /// `None` (with the reason printed) when the variable is not set: tests
-    /// that need PostgreSQL then skip, as the project's rules say.
+    /// `None` (with a `SKIPPED:` line) when the variable is not set: tests
+    /// that need PostgreSQL then skip, as the project's rules say, unless
+    /// `CUSTOS_TEST_REQUIRE_POSTGRES=1` makes that a failure.
     ///
     /// Panics when the variable is set but the database cannot be created:
     /// a misconfigured server must fail the test, not skip it.
     pub fn from_env() -> Option<TempDatabase> {
-        let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
-            println!("skipped: {POSTGRES_URL_VAR} is not set");
-            return None;
-        };
+        let admin = crate::postgres_url()?;
         match TempDatabase::create(&admin) {
             Ok(db) => Some(db),
             Err(e) => panic!("cannot create a test database on {POSTGRES_URL_VAR}: {e}"),

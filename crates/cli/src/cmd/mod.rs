@@ -14,6 +14,7 @@ pub mod keys;
 pub mod ledger;
 pub mod node;
 pub mod outbox;
+pub mod package_files;
 pub mod request;
 pub mod retention;
 pub mod rota;

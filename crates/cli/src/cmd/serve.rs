@@ -36,20 +36,10 @@ pub struct ServeArgs {
     pub client_ca: Option<PathBuf>,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+pub fn run(args: ServeArgs, log_format: crate::logging::LogFormat) -> anyhow::Result<ExitCode> {
+    crate::logging::init(log_format);
     super::runtime()?.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -77,7 +67,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let workers = node.start_workers(std::time::Duration::from_secs(args.witness_every.max(1)));
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(state = %node.state(), "serving on {scheme}://{}", listener.local_addr()?);
+    // The start is logged once, with its fields, on standard error with
+    // the rest of the log (a service manager's journal keeps it).
+    let address = listener.local_addr()?;
+    tracing::info!(
+        state = %node.state(),
+        %address,
+        %scheme,
+        version = env!("CARGO_PKG_VERSION"),
+        "serving on {scheme}://{address}"
+    );
     if node.directory().is_none() {
         tracing::warn!(
             "no directory imported yet: every message will be refused until `custos directory import`"

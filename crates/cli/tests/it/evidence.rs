@@ -499,7 +499,10 @@ fn the_standard_tool_recipe_works() {
             std::env::var_os("CI").is_none(),
             "CI must install {missing:?} for the standard-tool recipe"
         );
-        eprintln!("skipping the standard-tool recipe: {missing:?} not installed");
+        custos_testkit::skipped(
+            &custos_testkit::current_test(),
+            &format!("the standard-tool recipe needs {missing:?}, not installed"),
+        );
         return;
     }
     let s = sealed();

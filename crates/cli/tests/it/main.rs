@@ -42,6 +42,8 @@
 //!   other node told (issue 18).
 //! - `tls`: serving over TLS, with and without client certificates.
 //! - `security`: Custos tried as an attacker would, one module per attacker.
+//! - `service`: the systemd unit's command line serving a ready node with
+//!   JSON logs; `custos --version`.
 
 mod common;
 
@@ -65,6 +67,7 @@ mod people;
 mod privacy;
 mod retention;
 mod security;
+mod service;
 mod stats;
 mod tls;
 mod upgrade;

@@ -4,6 +4,8 @@
 //!
 //! - `access_matrix`: every cell of the access table, each role's call
 //!   allowed or refused `403 forbidden`, and recorded either way.
+//! - `alert_rules`: every metric the sample Prometheus alerting rules read
+//!   is exported by a node.
 //! - `cases`: a case acted on, shown and listed through the client API, and
 //!   an action the case does not allow answered `409 action-not-allowed`.
 //! - `client_api`: listing and showing requests with a bearer token, and the
@@ -18,7 +20,8 @@
 //! - `operator`: `/healthz` and `/metrics`.
 //! - `people`: users added, signed in and disabled, tokens created and
 //!   revoked through the client API.
-//! - `operator`: `/healthz`, and `/metrics` for a bearer allowed `read-metrics`.
+//! - `operator`: `/healthz`, `/readyz` with its failing checks, and
+//!   `/metrics` for a bearer allowed `read-metrics`.
 //! - `oversight`: failed authentications recorded without their secret,
 //!   the record of who saw what and a case's grants through the API, and
 //!   the node's reads (statistics, keys, directory, ledger, outbox,
@@ -27,6 +30,7 @@
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
 mod access_matrix;
+mod alert_rules;
 mod cases;
 mod client_api;
 mod intake;

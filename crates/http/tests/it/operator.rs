@@ -1,4 +1,4 @@
-//! What an operator's monitoring reads: `/healthz` and `/metrics`.
+//! What an operator's monitoring reads: `/healthz`, `/readyz` and `/metrics`.
 
 use custos_testkit::{Network, TestNode};
 
@@ -16,6 +16,39 @@ async fn healthz_answers_ok_without_a_token() {
     let node = TestNode::new("DE").await.unwrap();
     let reply = node.get("/healthz", None).await.unwrap();
     assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn readyz_names_the_failing_check_until_the_node_is_ready() {
+    // Without a directory, the node cannot take a message: 503, and the
+    // answer says which check failed.
+    let lone = TestNode::new("DE").await.unwrap();
+    let reply = lone.get("/readyz", None).await.unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let body: serde_json::Value = serde_json::from_str(&reply.text()).unwrap();
+    assert_eq!(body["ready"], false);
+    let failing: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["directory"], "{body}");
+
+    // With a directory in force, every check passes.
+    let net = Network::in_process(&["FR", "DE"]).await.unwrap();
+    let reply = net.node("DE").get("/readyz", None).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body: serde_json::Value = serde_json::from_str(&reply.text()).unwrap();
+    assert_eq!(body["ready"], true);
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["store", "keys", "directory", "ledger", "disk"]);
 }
 
 #[tokio::test]
@@ -46,6 +79,9 @@ async fn metrics_follow_the_nodes_state() {
         custos_refused_messages gauge
         custos_custody_unavailable gauge
         custos_directory_version gauge
+        custos_disk_free_bytes gauge
+        custos_disk_reserve_bytes gauge
+        custos_ready gauge
         custos_records_tampered_total counter
         custos_clock_events_total counter
         custos_escalations_received_total counter"#]]

@@ -21,7 +21,7 @@
 //! [`directory`]),
 //! the ledger's checks ([`ledger`]), evidence as shown ([`evidence`]), the
 //! on-call rota ([`rota`]) and the alerts sent to it ([`alerts`],
-//! [`alert_channels`]), oversight statistics without case data ([`stats`]), backing up and restoring a node ([`backup`], [`restore`]), and the background workers ([`workers`]). Sending, intake, evidence work and
+//! [`alert_channels`]), oversight statistics without case data ([`stats`]), backing up and restoring a node ([`backup`], [`restore`]), readiness, versions and the figures monitoring reads ([`health`]), and the background workers ([`workers`]). Sending, intake, evidence work and
 //! the custody ledger keep their own modules (`send`, `intake`,
 //! `crate::evidence`, `custody`).
 
@@ -40,6 +40,7 @@ pub mod drafts;
 pub mod evidence;
 pub mod evidence_case;
 pub mod evidence_upload;
+pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod requests;
@@ -81,6 +82,7 @@ pub use custos_store::{Direction, OutboxState, RequestFilter, StoreError};
 pub use desk::{DeskSession, InboxView, StateCountView};
 pub use directory::DirectoryView;
 pub use drafts::DraftReport;
+pub use health::{Readiness, ReadinessCheck, Surroundings, Versions, versions};
 pub use keys::{KeyRevoked, KeysRotated, KeysView};
 pub use requests::SendReport;
 pub use restore::{KeySecret, RestoreReport, restore};

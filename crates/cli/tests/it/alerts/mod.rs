@@ -54,8 +54,9 @@ pub(crate) fn smtp_server_available() -> bool {
             std::env::var("CUSTOS_TEST_REQUIRE_SMTP").as_deref() != Ok("1"),
             "CUSTOS_TEST_REQUIRE_SMTP=1 but Python's aiosmtpd is missing: pip install aiosmtpd"
         );
-        eprintln!(
-            "SKIPPED alerts::: Python's aiosmtpd is not installed (pip install aiosmtpd); the alert tests need a real SMTP server"
+        custos_testkit::skipped(
+            &custos_testkit::current_test(),
+            "Python's aiosmtpd is not installed (pip install aiosmtpd); the alert tests need a real SMTP server",
         );
     }
     ok

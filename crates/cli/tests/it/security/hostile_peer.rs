@@ -398,14 +398,20 @@ impl Tmpfs {
         match done {
             Ok(o) if o.status.success() => Some(Tmpfs(at.to_owned())),
             Ok(o) => {
-                println!(
-                    "skipping: cannot mount a tmpfs (needs root): {}",
-                    String::from_utf8_lossy(&o.stderr)
+                custos_testkit::skipped(
+                    &custos_testkit::current_test(),
+                    &format!(
+                        "cannot mount a tmpfs (needs root): {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
                 );
                 None
             }
             Err(e) => {
-                println!("skipping: cannot run mount: {e}");
+                custos_testkit::skipped(
+                    &custos_testkit::current_test(),
+                    &format!("cannot run mount: {e}"),
+                );
                 None
             }
         }
