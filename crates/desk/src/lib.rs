@@ -19,8 +19,8 @@
 pub mod actions;
 pub mod assets;
 pub mod case;
-pub mod compose;
 pub mod chart;
+pub mod compose;
 pub mod error;
 pub mod evidence;
 pub mod fields;

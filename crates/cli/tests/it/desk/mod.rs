@@ -4,7 +4,7 @@
 //! whole case of the desk's acceptance, in English and in Arabic.
 
 mod inbox;
-mod scenario;
 mod oversight;
+mod scenario;
 mod screenshots;
 mod signin;
