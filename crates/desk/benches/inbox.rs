@@ -56,8 +56,8 @@ const FINISHED: [&str; 4] = ["executed", "refused", "withdrawn", "closed"];
 fn seeded_row(i: usize) -> CaseRow {
     let created_at = time::macros::datetime!(2025-01-01 0:00 UTC)
         + time::Duration::seconds((i % 31_000_000) as i64);
-    let open = i % 100 == 0;
-    let emergency = open && i % 10_000 == 0;
+    let open = i.is_multiple_of(100);
+    let emergency = open && i.is_multiple_of(10_000);
     let state = if open {
         OPEN_STATES[(i / 100) % OPEN_STATES.len()]
     } else {
@@ -80,7 +80,7 @@ fn seeded_row(i: usize) -> CaseRow {
             URGENCY_ROUTINE
         },
         open,
-        overdue: open && i % 700 == 0,
+        overdue: open && i.is_multiple_of(700),
         next_due: open.then(|| created_at + time::Duration::days(30)),
         last_step_at: Some(created_at),
         created_at,

@@ -142,7 +142,7 @@ pub fn number(lang: Lang, n: u64) -> String {
     }
     let mut out = String::new();
     for (i, b) in digits.bytes().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(group_separator(lang));
         }
         out.push(digit(lang, b.wrapping_sub(b'0')));
