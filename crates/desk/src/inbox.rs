@@ -24,7 +24,7 @@ use crate::session::Desk;
 /// The inbox's cases and counts alone, for htmx to refresh.
 pub const LIST: &str = "/desk/inbox/list";
 /// The banner of emergencies awaiting acknowledgement.
-pub const ALERTS: &str = "/desk/alerts";
+pub const EMERGENCIES: &str = "/desk/inbox/emergencies";
 
 /// How many cases the inbox shows at once.
 const PAGE: u32 = 50;
@@ -352,7 +352,7 @@ fn table(lang: Lang, cases: &[CaseSummary]) -> Markup {
                             td {
                                 (t(lang, &format!("state-{}", c.state.as_str())))
                                 @if c.overdue {
-                                    " " strong.overdue { (t(lang, "case-overdue")) }
+                                    " " strong.overdue { (t(lang, "inbox-overdue")) }
                                 }
                             }
                             td {

@@ -110,7 +110,7 @@ pub fn page(desk: &Desk, current: &str, title: &str, main: Markup) -> Markup {
             // The emergencies awaiting acknowledgement, on every page.
             @if desk.may(Operation::ListCases) {
                 div #alerts role="alert" aria-live="assertive"
-                    hx-get=(crate::inbox::ALERTS) hx-trigger="load, every 5s" hx-swap="innerHTML" {}
+                    hx-get=(crate::inbox::EMERGENCIES) hx-trigger="load, every 5s" hx-swap="innerHTML" {}
             } @else {
                 div #alerts role="alert" aria-live="assertive" {}
             }

@@ -244,14 +244,19 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 fn print_case(v: &CaseDetail) {
     println!("case       {}", v.id);
     println!(
-        "kind       {} ({}, with {}; this node is the {} State)",
+        "kind       {} ({}; {}, with {}; this node is the {} State)",
         v.kind.as_str(),
+        super::term(&format!("kind-{}", v.kind.as_str())),
         v.direction.as_str(),
         v.counterpart,
         v.side
     );
     let overdue = if v.overdue { "  OVERDUE" } else { "" };
-    println!("state      {}{overdue}", v.state);
+    println!(
+        "state      {} ({}){overdue}",
+        v.state,
+        super::term(&format!("state-{}", v.state.as_str()))
+    );
     if v.clocks.is_empty() {
         println!("clocks     none");
     }

@@ -26,6 +26,14 @@ pub mod user;
 
 use anyhow::Context;
 
+/// A term of the Convention's vocabulary (`kind-preservation`,
+/// `action-refuse`, `state-refused`, `ground-R2`...) as people read it, in
+/// English, from the same message catalogues the desk shows in six
+/// languages: the vocabulary is translated once, for every face.
+pub fn term(key: &str) -> String {
+    custos_desk::i18n::t(custos_desk::i18n::Lang::En, key)
+}
+
 /// A runtime for the commands that talk to the store.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -267,7 +267,7 @@ pub fn list_kinds() -> String {
             "  {:<28} {:<9} {}\n",
             k.as_str(),
             contents::governing_article(k).to_string(),
-            contents::title(k)
+            super::term(&format!("kind-{}", k.as_str()))
         ));
     }
     out
@@ -291,7 +291,7 @@ pub fn list_decisions() -> String {
             d.as_str(),
             d.article().to_string(),
             taker,
-            d.title()
+            super::term(&format!("action-{}", d.as_str()))
         ));
     }
     out
@@ -594,7 +594,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  kind        {} ({})",
         view.kind.as_str(),
-        contents::title(view.kind)
+        super::term(&format!("kind-{}", view.kind.as_str()))
     );
     println!(
         "  direction   {} {}",

@@ -642,3 +642,42 @@ fn the_readmes_three_node_walk_runs_twice_in_a_row() {
     assert!(!o.status.success());
     assert!(!start.join("left-behind").exists());
 }
+
+/// The Convention's vocabulary reaches the command line from the message
+/// catalogues the desk translates: the names `request template` lists are
+/// the English catalogue's, entry by entry.
+#[test]
+fn the_kinds_and_decisions_listed_read_as_the_catalogue_names_them() {
+    let out = custos(&["request", "template"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let catalogue = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../desk/locales/en/vocabulary.ftl"),
+    )
+    .expect("the English vocabulary catalogue");
+    let name = |key: &str| -> String {
+        catalogue
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(" = "))
+            .unwrap_or_else(|| panic!("{key} is not in the catalogue"))
+            .to_owned()
+    };
+    for kind in RequestKind::ALL {
+        let line = listed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind.as_str()))
+            .unwrap_or_else(|| panic!("{} is not listed:\n{listed}", kind.as_str()));
+        let want = name(&format!("kind-{}", kind.as_str()));
+        assert!(line.ends_with(&want), "{line:?} does not end with {want:?}");
+    }
+    for decision in custos_model::Decision::ALL {
+        let want = name(&format!("action-{}", decision.as_str()));
+        assert!(
+            listed.lines().any(|l| {
+                l.split_whitespace().next() == Some(decision.as_str()) && l.ends_with(&want)
+            }),
+            "{} is not listed as {want:?}:\n{listed}",
+            decision.as_str()
+        );
+    }
+}

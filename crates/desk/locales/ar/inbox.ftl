@@ -34,5 +34,5 @@ pages-label = الصفحات
 page-previous = الصفحة السابقة
 page-next = الصفحة التالية
 page-number = الصفحة { $page }
-case-overdue = متأخرة
+inbox-overdue = متأخرة
 alerts-emergencies = طلبات طارئة بانتظار الإقرار بالاستلام: { $count }

@@ -34,5 +34,5 @@ pages-label = Pages
 page-previous = Previous page
 page-next = Next page
 page-number = Page { $page }
-case-overdue = overdue
+inbox-overdue = overdue
 alerts-emergencies = Emergency requests awaiting acknowledgement: { $count }

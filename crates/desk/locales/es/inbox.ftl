@@ -34,5 +34,5 @@ pages-label = Páginas
 page-previous = Página anterior
 page-next = Página siguiente
 page-number = Página { $page }
-case-overdue = vencido
+inbox-overdue = vencido
 alerts-emergencies = Solicitudes de emergencia pendientes de acuse de recibo: { $count }

@@ -34,5 +34,5 @@ pages-label = Pages
 page-previous = Page précédente
 page-next = Page suivante
 page-number = Page { $page }
-case-overdue = en retard
+inbox-overdue = en retard
 alerts-emergencies = Demandes d’urgence en attente d’accusé de réception : { $count }

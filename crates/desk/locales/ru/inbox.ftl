@@ -34,5 +34,5 @@ pages-label = Страницы
 page-previous = Предыдущая страница
 page-next = Следующая страница
 page-number = Страница { $page }
-case-overdue = просрочено
+inbox-overdue = просрочено
 alerts-emergencies = Экстренные запросы, ожидающие подтверждения получения: { $count }

@@ -34,5 +34,5 @@ pages-label = 分页
 page-previous = 上一页
 page-next = 下一页
 page-number = 第 { $page } 页
-case-overdue = 逾期
+inbox-overdue = 逾期
 alerts-emergencies = 等待确认收到的紧急请求：{ $count }
