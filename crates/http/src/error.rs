@@ -186,7 +186,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 38;
+    const VARIANTS: usize = 39;
 
     fn text(s: &str) -> String {
         s.to_owned()

@@ -128,9 +128,12 @@ async fn a_saved_draft_gets_a_thread_id_and_its_history_and_ledger_agree() {
 
 #[tokio::test]
 async fn saved_drafts_are_listed_and_read_back_but_a_sent_request_is_no_draft() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (body, from) = draft(RequestKind::Preservation);
-    let node = node(tmp.path(), from).await;
+    // Two nodes in one process, so that the request can really be sent.
+    let net = custos_testkit::Network::in_process(&["FR", "DE"])
+        .await
+        .unwrap();
+    let node = net.node("FR");
+    let (body, _) = draft(RequestKind::Preservation);
 
     let first = node.save_draft(body.clone(), &operator()).await.unwrap();
     let second = node.save_draft(body.clone(), &operator()).await.unwrap();
@@ -151,7 +154,7 @@ async fn saved_drafts_are_listed_and_read_back_but_a_sent_request_is_no_draft() 
     assert_eq!(node.draft(&operator(), &first).await.unwrap(), body);
     let err = node.draft(&operator(), &sent.thread).await.unwrap_err();
     assert!(matches!(err, NodeError::NotFound(_)), "{err}");
-    node.close().await;
+    net.stop().await;
 }
 
 #[tokio::test]

@@ -87,9 +87,9 @@ impl PgStore {
         &self,
         hidden_from: Option<&str>,
     ) -> Result<Vec<StateCount>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(concat!(
-            "SELECT state, count(*), count(*) FILTER (WHERE overdue) FROM case_index \
-             WHERE open AND ",
+        let rows = sqlx::query(concat!(
+            "SELECT state, count(*) AS cases, count(*) FILTER (WHERE overdue) AS overdue \
+             FROM case_index WHERE open AND ",
             crate::hidden_clause!("$1::text"),
             " GROUP BY state ORDER BY state"
         ))
@@ -97,14 +97,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed("count open cases"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(state, cases, overdue)| StateCount {
-                state,
-                cases: u64::try_from(cases).unwrap_or(0),
-                overdue: u64::try_from(overdue).unwrap_or(0),
-            })
-            .collect())
+        rows.iter().map(rows::state_count).collect()
     }
 
     pub(crate) async fn pg_get_case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {

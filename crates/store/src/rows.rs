@@ -17,7 +17,7 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::case_index::{CaseRow, ClockFired, RawCase, StaleCase};
+use crate::case_index::{CaseRow, ClockFired, RawCase, StaleCase, StateCount};
 use crate::decode::{
     self, RawCheckpoint, RawCosignature, RawDirectory, RawEvent, RawFork, RawLedgerEntry,
     RawMessage, RawNodeInfo, RawOutboxItem, RawPending, RawRefusal, RawRequest, RawWitnessed,
@@ -187,6 +187,19 @@ pub(crate) fn stale_case(row: &impl RowAccess) -> Result<StaleCase, StoreError> 
     Ok(StaleCase {
         id: row.get(T, "id")?,
         revision: row.get(T, "revision")?,
+    })
+}
+
+/// A count of open cases in one state (`state`, `cases`, `overdue`
+/// columns of the inbox's grouped query; both counts as 64-bit integers).
+pub(crate) fn state_count(row: &impl RowAccess) -> Result<StateCount, StoreError> {
+    const T: &str = "case_index";
+    let cases: i64 = row.get(T, "cases")?;
+    let overdue: i64 = row.get(T, "overdue")?;
+    Ok(StateCount {
+        state: row.get(T, "state")?,
+        cases: u64::try_from(cases).unwrap_or(0),
+        overdue: u64::try_from(overdue).unwrap_or(0),
     })
 }
 

@@ -166,25 +166,14 @@ impl SqliteStore {
             all(
                 conn,
                 concat!(
-                    "SELECT state, count(*), total(overdue) FROM case_index \
-                     WHERE open = 1 AND ",
+                    "SELECT state, count(*) AS cases, CAST(total(overdue) AS INTEGER) AS overdue \
+                     FROM case_index WHERE open = 1 AND ",
                     crate::hidden_clause!("?1"),
                     " GROUP BY state ORDER BY state"
                 ),
                 params![hidden],
                 "count open cases",
-                |row| {
-                    let e = crate::sqlite_db::failed("count open cases");
-                    let cases: i64 = row.get(1).map_err(&e)?;
-                    let overdue: f64 = row.get(2).map_err(&e)?;
-                    Ok(StateCount {
-                        state: row.get(0).map_err(&e)?,
-                        cases: u64::try_from(cases).unwrap_or(0),
-                        // A sum of 0s and 1s no larger than the count.
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        overdue: overdue.max(0.0) as u64,
-                    })
-                },
+                |row| rows::state_count(row),
             )
         })
         .await

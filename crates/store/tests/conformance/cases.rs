@@ -305,3 +305,35 @@ pub(crate) async fn a_reset_marks_every_case_stale_under_a_new_format(fx: Fixtur
     assert_eq!(reopened.case_index_format().await.unwrap(), 3);
     reopened.close().await;
 }
+
+pub(crate) async fn open_cases_are_counted_by_state_with_those_overdue(fx: Fixture) {
+    let s = &fx.store;
+    let row = |id: &str, state: &str, open: bool, overdue: bool| CaseRow {
+        state: state.to_owned(),
+        open,
+        overdue,
+        ..derived(id, URGENCY_ROUTINE, None)
+    };
+    s.bulk_put_cases(&[
+        row("thr-1", "submitted", true, true),
+        row("thr-2", "submitted", true, false),
+        row("thr-3", "acknowledged", true, false),
+        row("thr-4", "refused", false, false),
+    ])
+    .await
+    .unwrap();
+    let counts: Vec<(String, u64, u64)> = s
+        .count_open_cases(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.cases, c.overdue))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("acknowledged".to_owned(), 1, 0),
+            ("submitted".to_owned(), 2, 1)
+        ]
+    );
+}

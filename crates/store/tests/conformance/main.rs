@@ -1084,6 +1084,7 @@ conformance!(
     // issue 18: use limits
     received_files_are_indexed_once_and_found_by_hash,
     a_case_is_stale_until_derived_and_again_when_its_thread_changes,
+    open_cases_are_counted_by_state_with_those_overdue,
     cases_are_listed_open_first_by_urgency_then_due_then_newest,
     a_clock_event_fires_once_with_its_history_event,
     a_message_a_clock_sends_is_recorded_once,

@@ -35,6 +35,17 @@ pub fn totp_now(secret_base32: &str) -> String {
     format!("{:06}", word % 1_000_000)
 }
 
+/// Waits for the next 30-second step, whose code the node has not seen: a
+/// code signs in once, so a second sign-in of the same person needs it.
+#[allow(clippy::disallowed_methods)] // the step is the real clock's, as the node's is
+pub fn wait_for_a_fresh_code() {
+    let now = time::OffsetDateTime::now_utc();
+    let into_step = now.unix_timestamp().rem_euclid(30);
+    let left = std::time::Duration::from_secs(u64::try_from(30 - into_step).unwrap_or(30))
+        .saturating_sub(std::time::Duration::from_nanos(u64::from(now.nanosecond())));
+    std::thread::sleep(left + std::time::Duration::from_millis(200));
+}
+
 impl Network {
     /// Adds user `name` with `roles` (comma-separated role names) to the
     /// node of State `cc`, as its operator would.
