@@ -383,6 +383,19 @@ impl Node {
         actor: &Actor,
         case: &str,
     ) -> Result<PersonalDataView, NodeError> {
+        let origins = self.index_received_packages().await?;
+        self.personal_data_of(actor, case, &origins).await
+    }
+
+    /// [`Node::personal_data`] with the index of received packages read
+    /// once by the caller: only the case's own packages' manifests are
+    /// read and checked.
+    async fn personal_data_of(
+        &self,
+        actor: &Actor,
+        case: &str,
+        origins: &[custos_store::ReceivedOrigin],
+    ) -> Result<PersonalDataView, NodeError> {
         self.authorize(actor, Operation::ListPersonalData, Some(case))
             .await?;
         let derived = self.derived(case, self.clock.now()).await?;
@@ -411,8 +424,15 @@ impl Node {
                 confidential: marked_confidential(body.get("confidential")),
             });
         }
-        for package in super::evidence::received_packages(&self.settings.data_dir)? {
-            let Ok(view) = self.package_manifest_checked(&package.folder) else {
+        let folders = origins
+            .iter()
+            .filter(|o| o.request == case)
+            .filter_map(|o| {
+                crate::evidence::receive::received_folder(&self.settings.data_dir, &o.package_id)
+            })
+            .filter(|folder| folder.is_dir());
+        for folder in folders {
+            let Ok(view) = self.package_manifest_checked(&folder) else {
                 continue;
             };
             let m = &view.manifest;
@@ -463,9 +483,10 @@ impl Node {
                 },
             )
             .await?;
+        let origins = self.index_received_packages().await?;
         let mut out = Vec::with_capacity(cases.len());
         for case in cases {
-            match self.personal_data(actor, &case.id).await {
+            match self.personal_data_of(actor, &case.id, &origins).await {
                 Ok(view) => out.push(view),
                 Err(NodeError::Forbidden { .. }) => continue,
                 Err(e) => return Err(e),
