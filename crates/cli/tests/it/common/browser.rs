@@ -363,7 +363,7 @@ fn axe_source() -> Option<String> {
         Ok(s) => Some(s),
         Err(e) => {
             let why = format!(
-                "SKIPPED the accessibility check: {AXE}: {e}; run `npm ci --prefix crates/cli/tests/browser`"
+                "SKIPPED: the accessibility check: {AXE}: {e}; run `npm ci --prefix crates/cli/tests/browser`"
             );
             assert!(
                 std::env::var_os("CUSTOS_TEST_REQUIRE_BROWSER").is_none(),
