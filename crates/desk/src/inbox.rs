@@ -217,39 +217,27 @@ fn filters(lang: Lang, query: &InboxQuery, show: &str) -> Markup {
                     }
                 }
             }
-            div {
-                label for="f-state" { (t(lang, "case-state")) }
-                select #f-state name="state" {
-                    option value="" { (t(lang, "filter-any")) }
-                    @for s in CaseState::ALL {
-                        option value=(s.as_str()) selected[query.state == s.as_str()] {
-                            (t(lang, &format!("state-{}", s.as_str())))
-                        }
-                    }
-                }
-            }
-            div {
-                label for="f-kind" { (t(lang, "case-kind")) }
-                select #f-kind name="kind" {
-                    option value="" { (t(lang, "filter-any")) }
-                    @for k in RequestKind::ALL {
-                        option value=(k.as_str()) selected[query.kind == k.as_str()] {
-                            (t(lang, &format!("kind-{}", k.as_str())))
-                        }
-                    }
-                }
-            }
-            div {
-                label for="f-urgency" { (t(lang, "case-urgency")) }
-                select #f-urgency name="urgency" {
-                    option value="" { (t(lang, "filter-any")) }
-                    @for u in Urgency::ALL {
-                        option value=(u.as_str()) selected[query.urgency == u.as_str()] {
-                            (t(lang, &format!("urgency-{}", u.as_str())))
-                        }
-                    }
-                }
-            }
+            (filter_select(
+                "state",
+                &t(lang, "case-state"),
+                &t(lang, "filter-any"),
+                CaseState::ALL.iter().map(|s| (s.as_str(), t(lang, &format!("state-{}", s.as_str())))),
+                &query.state,
+            ))
+            (filter_select(
+                "kind",
+                &t(lang, "case-kind"),
+                &t(lang, "filter-any"),
+                RequestKind::ALL.iter().map(|k| (k.as_str(), t(lang, &format!("kind-{}", k.as_str())))),
+                &query.kind,
+            ))
+            (filter_select(
+                "urgency",
+                &t(lang, "case-urgency"),
+                &t(lang, "filter-any"),
+                Urgency::ALL.iter().map(|u| (u.as_str(), t(lang, &format!("urgency-{}", u.as_str())))),
+                &query.urgency,
+            ))
             div {
                 label for="f-counterpart" { (t(lang, "case-counterpart")) }
                 input #f-counterpart name="counterpart" type="text" size="3" maxlength="2"
@@ -385,4 +373,27 @@ fn row_class(c: &CaseSummary) -> String {
         class.push_str(" awaiting");
     }
     class
+}
+
+/// One filter of the inbox, a list named `name` labelled `label`: "any"
+/// first, then each `(value, shown)` pair; `selected` is the value chosen.
+fn filter_select<'a>(
+    name: &str,
+    label: &str,
+    any: &str,
+    values: impl Iterator<Item = (&'a str, String)>,
+    selected: &str,
+) -> Markup {
+    let id = format!("f-{name}");
+    html! {
+        div {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                option value="" { (any) }
+                @for (value, shown) in values {
+                    option value=(value) selected[selected == value] { (shown) }
+                }
+            }
+        }
+    }
 }
