@@ -163,7 +163,7 @@ async fn main() {
         ("/desk/inbox/list", 50),
         ("/desk?show=all&page=3", 50),
         ("/desk?state=consulting&kind=mla", 50),
-        ("/desk/alerts", 100),
+        ("/desk/inbox/alerts", 100),
     ] {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {

@@ -24,7 +24,7 @@ use crate::session::Desk;
 /// The inbox's cases and counts alone, for htmx to refresh.
 pub const LIST: &str = "/desk/inbox/list";
 /// The banner of emergencies awaiting acknowledgement.
-pub const ALERTS: &str = "/desk/alerts";
+pub const ALERTS: &str = "/desk/inbox/alerts";
 
 /// How many cases the inbox shows at once.
 const PAGE: u32 = 50;
