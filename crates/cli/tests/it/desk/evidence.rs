@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::common::browser::Browser;
-use crate::common::{Network, Person, draft, totp_now};
+use crate::common::{Network, Person, draft, totp_unused};
 
 const MIB: usize = 1 << 20;
 
@@ -445,7 +445,7 @@ impl DeskSession {
                     "user={}&password={}&code={}",
                     form_value(&person.name),
                     form_value(&person.password),
-                    totp_now(&person.totp_secret)
+                    totp_unused(&person.totp_secret)
                 ))
                 .send()
                 .await
