@@ -100,6 +100,8 @@ fn run() -> anyhow::Result<()> {
            const out = document.getElementById('evidence-status');
            const done = section.dataset.msgDone;
            sessionStorage.removeItem('upload_ms');
+           // Keep the timing of every chunk (the default keeps 250 entries).
+           performance.setResourceTimingBufferSize(100000);
            const start = performance.now();
            new MutationObserver(() => {
              if (out.textContent === done) {
