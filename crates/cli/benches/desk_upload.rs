@@ -72,7 +72,7 @@ fn run() -> anyhow::Result<()> {
 
     let source = net.scratch("evidence.bin");
     write_source(&source, size)?;
-    evict(&[source.clone()])?;
+    evict(std::slice::from_ref(&source))?;
 
     // The browser's upload, timed by the page.
     let Some(browser) = Browser::start(&net.url("DE"), "en") else {

@@ -47,7 +47,9 @@ pub fn totp_unused(secret_base32: &str) -> String {
     loop {
         let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
         {
-            let mut used = used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut used = used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if used.get(secret_base32).is_none_or(|last| *last < step) {
                 // The code is computed for the same step it is recorded under.
                 let code = totp_now(secret_base32);

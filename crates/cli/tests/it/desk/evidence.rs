@@ -126,7 +126,7 @@ fn evidence_opens(net: &Network, cc: &str, person: &str, case: &str) -> usize {
 
 #[test]
 fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloaded_on_the_other_side()
-{
+ {
     let net = Network::start(&["FR", "DE"]);
     let camille = net.add_person("FR", "camille", "caseworker");
     let erik = net.add_person("DE", "erik", "executing-authority");
@@ -237,10 +237,7 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
         seen.iter().any(|(_, s)| s == "Every file arrived."),
         "the page never said the upload ended: {seen:?}"
     );
-    assert!(
-        !seen.iter().any(|(_, s)| s.contains("failed")),
-        "{seen:?}"
-    );
+    assert!(!seen.iter().any(|(_, s)| s.contains("failed")), "{seen:?}");
     let rows = de.eval(
         "return Array.from(document.querySelectorAll('table.uploads tbody tr'))\
            .map(r => [r.innerText, r.querySelector('input').checked]);",
@@ -509,7 +506,10 @@ impl DeskSession {
                 .expect("the node answers");
             let status = r.status().as_u16();
             let bytes = r.bytes().await.expect("the body");
-            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
         })
     }
 }
@@ -525,7 +525,9 @@ fn cut_chunk(base: &str, path: &str, cookie: &str, csrf: &str, data: &[u8], sent
         data.len()
     );
     stream.write_all(head.as_bytes()).expect("the head is sent");
-    stream.write_all(&data[..sent]).expect("part of the body is sent");
+    stream
+        .write_all(&data[..sent])
+        .expect("part of the body is sent");
     stream.flush().expect("flushed");
     // Let the node take in what arrived before the line goes dead.
     std::thread::sleep(Duration::from_millis(300));
@@ -542,11 +544,7 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     let base = net.url("DE");
 
     let desk = DeskSession::sign_in(&base, &erik);
-    let start = format!(
-        "name=image.dd&size={}&_csrf={}",
-        data.len(),
-        desk.csrf
-    );
+    let start = format!("name=image.dd&size={}&_csrf={}", data.len(), desk.csrf);
     let (status, upload) = desk.call(
         "POST",
         &format!("/desk/cases/{id}/evidence/uploads"),
@@ -621,7 +619,10 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
         .expect("the sealed packages")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     assert_eq!(packages.len(), 1, "{packages:?}");
     let manifest = manifest_of(&net, &packages[0]);
