@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use custos_node::Node;
-use custos_node::app::{CaseDetail, TimelineItem};
+use custos_node::app::{CaseDetail, Operation, TimelineItem};
 use maud::{Markup, html};
 use serde_json::Value;
 
@@ -50,6 +50,13 @@ pub fn render(desk: &Desk, case: &CaseDetail, open: Option<&Open>) -> Markup {
         html! {
             h1 { (title) }
             (facts(lang, case))
+            @if desk.may(Operation::ListEvidence) {
+                p.links {
+                    a #case-evidence-link href=(crate::evidence::page_path(&case.id)) {
+                        (t(lang, "case-evidence-link"))
+                    }
+                }
+            }
             @if let Some(problem) = open.and_then(|o| o.refused.as_ref()) {
                 p.problem #action-refused role="alert" { (problem) }
             }
@@ -70,7 +77,7 @@ fn facts(lang: Lang, case: &CaseDetail) -> Markup {
             dt { (t(lang, "case-counterpart")) } dd { (case.counterpart.as_str()) }
             dt { (t(lang, "case-side")) } dd { (t(lang, &format!("side-{}", case.side.as_str()))) }
             @if case.overdue {
-                dt { (t(lang, "case-overdue")) } dd.alarm { (t(lang, "case-overdue-yes")) }
+                dt { (t(lang, "case-overdue-label")) } dd.alarm { (t(lang, "case-overdue-yes")) }
             }
         }
     }

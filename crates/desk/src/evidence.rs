@@ -43,7 +43,8 @@ pub const FILE: &str = "/desk/cases/{id}/evidence/{package}/file";
 /// The largest chunk the browser sends in one request.
 pub const MAX_CHUNK_BYTES: usize = custos_node::app::evidence_upload::MAX_CHUNK_BYTES;
 
-fn page_path(case: &str) -> String {
+/// The path of case `case`'s evidence page.
+pub fn page_path(case: &str) -> String {
     format!("/desk/cases/{}/evidence", enc(case))
 }
 
@@ -78,6 +79,11 @@ fn render(desk: &Desk, v: &CaseEvidenceView, title: &str) -> Markup {
     html! {
         h1 { (title) }
         p.case-ref { (t(lang, "evidence-case")) " " code { (v.case) } " · " (t(lang, "evidence-counterpart")) " " (v.counterpart.as_str()) }
+        @if desk.may(Operation::ReadCase) {
+            p.links {
+                a #evidence-case-link href=(format!("/desk/cases/{}", enc(&v.case))) { (t(lang, "evidence-back-to-case")) }
+            }
+        }
         @if desk.may(Operation::SealEvidence) {
             section #evidence-upload-section .evidence
                 data-start=(format!("{base}/uploads"))

@@ -37,3 +37,5 @@ evidence-send-button = إرسال
 evidence-open-button = التحقق والفتح
 evidence-opened-heading = الملفات المفتوحة
 evidence-custody = سجل الحيازة
+case-evidence-link = أدلة هذه القضية: التحميلات والحزم
+evidence-back-to-case = العودة إلى القضية

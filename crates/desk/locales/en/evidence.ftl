@@ -37,3 +37,5 @@ evidence-send-button = Send
 evidence-open-button = Verify and open
 evidence-opened-heading = Opened files
 evidence-custody = Custody history
+case-evidence-link = Evidence of this case: uploads and packages
+evidence-back-to-case = Back to the case

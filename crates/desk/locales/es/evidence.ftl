@@ -37,3 +37,5 @@ evidence-send-button = Enviar
 evidence-open-button = Verificar y abrir
 evidence-opened-heading = Archivos abiertos
 evidence-custody = Historial de custodia
+case-evidence-link = Pruebas de este caso: cargas y paquetes
+evidence-back-to-case = Volver al caso

@@ -37,3 +37,5 @@ evidence-send-button = Envoyer
 evidence-open-button = Vérifier et ouvrir
 evidence-opened-heading = Fichiers ouverts
 evidence-custody = Historique de la garde
+case-evidence-link = Preuves de ce dossier : envois et paquets
+evidence-back-to-case = Retour au dossier

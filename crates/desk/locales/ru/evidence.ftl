@@ -37,3 +37,5 @@ evidence-send-button = Отправить
 evidence-open-button = Проверить и открыть
 evidence-opened-heading = Открытые файлы
 evidence-custody = История хранения
+case-evidence-link = Доказательства по этому делу: загрузки и пакеты
+evidence-back-to-case = Назад к делу

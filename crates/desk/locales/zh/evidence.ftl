@@ -37,3 +37,5 @@ evidence-send-button = 发送
 evidence-open-button = 验证并打开
 evidence-opened-heading = 已打开的文件
 evidence-custody = 保管记录
+case-evidence-link = 本案证据：上传与证据包
+evidence-back-to-case = 返回案件

@@ -192,7 +192,7 @@ impl Browser {
         self.goto("/desk/sign-in");
         self.fill("#user", &person.name);
         self.fill("#password", &person.password);
-        self.fill("#code", &super::totp_now(&person.totp_secret));
+        self.fill("#code", &super::totp_unused(&person.totp_secret));
         self.click("form.stack button[type=submit]");
         self.wait_path("/desk");
     }

@@ -41,7 +41,7 @@ pub use custos_testkit::TempDatabase;
 #[allow(unused_imports)]
 pub use forge::{Forge, ForgedFile};
 #[allow(unused_imports)]
-pub use people::{Person, totp_now, wait_for_a_fresh_code};
+pub use people::{Person, totp_now, totp_unused};
 
 /// How long a node may take to answer `/healthz` after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(30);

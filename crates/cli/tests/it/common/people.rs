@@ -35,15 +35,33 @@ pub fn totp_now(secret_base32: &str) -> String {
     format!("{:06}", word % 1_000_000)
 }
 
-/// Waits for the next 30-second step, whose code the node has not seen: a
-/// code signs in once, so a second sign-in of the same person needs it.
-#[allow(clippy::disallowed_methods)] // the step is the real clock's, as the node's is
-pub fn wait_for_a_fresh_code() {
-    let now = time::OffsetDateTime::now_utc();
-    let into_step = now.unix_timestamp().rem_euclid(30);
-    let left = std::time::Duration::from_secs(u64::try_from(30 - into_step).unwrap_or(30))
-        .saturating_sub(std::time::Duration::from_nanos(u64::from(now.nanosecond())));
-    std::thread::sleep(left + std::time::Duration::from_millis(200));
+/// A TOTP code of `secret_base32` that this test process has not handed
+/// out before: the node refuses a code it already accepted (a replay), so
+/// a person signing in twice within one 30-second step waits for the next.
+#[allow(clippy::disallowed_methods)] // as totp_now
+pub fn totp_unused(secret_base32: &str) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static USED: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    let used = USED.get_or_init(Mutex::default);
+    loop {
+        let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
+        {
+            let mut used = used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if used.get(secret_base32).is_none_or(|last| *last < step) {
+                // The code is computed for the same step it is recorded under.
+                let code = totp_now(secret_base32);
+                if time::OffsetDateTime::now_utc().unix_timestamp() / 30 == step {
+                    used.insert(secret_base32.to_owned(), step);
+                    return code;
+                }
+                continue;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 impl Network {

@@ -86,7 +86,6 @@ fn the_inbox_counts_filters_raises_the_emergency_banner_and_keeps_the_chosen_lan
         "document.cookie = 'custos_lang=en; path=/desk; SameSite=Strict';",
         vec![],
     );
-    crate::common::wait_for_a_fresh_code();
     browser.sign_in(&officer);
     let dir = browser.eval("return document.documentElement.dir", vec![]);
     assert_eq!(dir, "rtl");

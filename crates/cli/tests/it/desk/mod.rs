@@ -3,6 +3,7 @@
 //! languages. Each page's own story is a module here; `scenario` is the
 //! whole case of the desk's acceptance, in English and in Arabic.
 
+mod evidence;
 mod inbox;
 mod oversight;
 mod scenario;

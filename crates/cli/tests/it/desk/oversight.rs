@@ -30,7 +30,8 @@ fn an_administrator_manages_people_and_alerts_and_an_auditor_reads_the_record() 
     browser.fill("#new-display", "Carla Weiss");
     browser.click("#new-role-caseworker");
     browser.click("form.stack[action='/desk/users'] button[type=submit]");
-    assert_eq!(browser.text("main h1"), "User added");
+    // The answer replaces the page: wait for it, not the page clicked on.
+    assert_eq!(browser.wait_text("main h1", "User added"), "User added");
     let carla = Person {
         name: browser.text("#secret-user"),
         password: browser.text("#secret-password"),
@@ -57,7 +58,7 @@ fn an_administrator_manages_people_and_alerts_and_an_auditor_reads_the_record() 
     browser.fill("#shift-starts", &utc(now - time::Duration::hours(1)));
     browser.fill("#shift-ends", &utc(now + time::Duration::hours(8)));
     browser.click("form.stack[action='/desk/rota'] button[type=submit]");
-    let rota = browser.text("main");
+    let rota = browser.wait_text("main", "on duty now");
     assert!(rota.contains("dana") && rota.contains("dirk"), "{rota}");
     assert!(rota.contains("on duty now"), "{rota}");
 
