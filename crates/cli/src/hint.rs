@@ -93,6 +93,9 @@ fn for_node_error(e: &NodeError) -> Option<String> {
             "import a directory in which {cc} publishes a current encryption key \
              (`custos directory import FILE`)"
         ),
+        NodeError::SampleDraft(_) => "replace the example values with the case's own, the \
+             reference first; to send the example as it is (to try a network), add --allow-sample"
+            .to_owned(),
         NodeError::NotFound(_) => {
             "list what the node holds with `custos request list` or `custos case list`".to_owned()
         }

@@ -236,7 +236,7 @@ pub async fn submit(
     let (kind, _, draft) = posted(&pairs)?;
     let send = pairs.iter().any(|(k, v)| k == "intent" && v == "send");
     let outcome = if send {
-        node.send_request(draft.clone(), &desk.actor, true)
+        node.send_request(draft.clone(), &desk.actor, true, false)
             .await
             .map(|r| format!("/desk/cases/{}", r.sent.thread))
     } else {

@@ -121,19 +121,26 @@ pub struct SendBody {
     /// The request draft (format custos-draft/1); it must validate.
     #[schema(value_type = Object)]
     pub draft: serde_json::Value,
+    /// Send the draft even though it still holds the template's sample
+    /// reference (the invented example, to try a network); refused with
+    /// `invalid-draft` otherwise.
+    #[serde(default)]
+    pub allow_sample: bool,
 }
 
 /// Validates a draft and queues it for delivery to the State it names.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = SendBody,
     security(("bearer" = [])),
     responses((status = 202, body = Sent), (status = 401, description = "unauthorized"),
-        (status = 422, description = "invalid-draft, not-this-nodes-state, legal-basis-not-applicable or not-in-directory"), (status = 503, description = "no-directory")))]
+        (status = 422, description = "invalid-draft (also a draft holding the template's sample reference without allow_sample), not-this-nodes-state, legal-basis-not-applicable or not-in-directory"), (status = 503, description = "no-directory")))]
 pub async fn send_request(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     Json(body): Json<SendBody>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
     let who = authenticate(&node, &headers).await?;
-    let sent = node.submit(body.draft, &who).await?;
-    Ok((StatusCode::ACCEPTED, Json(sent)))
+    let report = node
+        .send_request(body.draft, &who, false, body.allow_sample)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(report.sent)))
 }

@@ -151,6 +151,7 @@ mod tests {
             NodeError::StoredDirectory(_) => "StoredDirectory",
             NodeError::NotInDirectory(_) => "NotInDirectory",
             NodeError::InvalidDraft(_) => "InvalidDraft",
+            NodeError::SampleDraft(_) => "SampleDraft",
             NodeError::InvalidDecision(_) => "InvalidDecision",
             NodeError::NotOurs(_) => "NotOurs",
             NodeError::LegalBasis(_) => "LegalBasis",
@@ -186,7 +187,7 @@ mod tests {
         }
     }
 
-    const VARIANTS: usize = 39;
+    const VARIANTS: usize = 40;
 
     fn text(s: &str) -> String {
         s.to_owned()
@@ -243,6 +244,12 @@ mod tests {
             ),
             (
                 NodeError::InvalidDraft(text("x")),
+                422,
+                "invalid-draft",
+                Caller,
+            ),
+            (
+                NodeError::SampleDraft(text("x")),
                 422,
                 "invalid-draft",
                 Caller,

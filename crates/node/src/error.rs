@@ -53,6 +53,12 @@ pub enum NodeError {
     /// A draft does not validate; the text lists every problem.
     #[error("the draft is not valid:\n{0}")]
     InvalidDraft(String),
+    /// A draft still holds the template's sample reference (the invented
+    /// example), and sending it was not asked for.
+    #[error(
+        "the draft still holds the template's sample reference {0}: it is the invented example; nothing was sent"
+    )]
+    SampleDraft(String),
     /// A decision (what a case action is given: a decision draft or its
     /// message's body) does not validate against the decision catalogue;
     /// the report holds every problem with its code, field and article.
@@ -230,7 +236,9 @@ impl NodeError {
             NodeError::StorageFull(_) => ErrorCode::InsufficientStorage,
             NodeError::DirectoryInvalid(_) => ErrorCode::InvalidDirectory,
             NodeError::NotInDirectory(_) => ErrorCode::NotInDirectory,
-            NodeError::InvalidDraft(_) | NodeError::InvalidDecision(_) => ErrorCode::InvalidDraft,
+            NodeError::InvalidDraft(_)
+            | NodeError::InvalidDecision(_)
+            | NodeError::SampleDraft(_) => ErrorCode::InvalidDraft,
             NodeError::NotOurs(_) => ErrorCode::NotThisNodesState,
             NodeError::LegalBasis(_) => ErrorCode::LegalBasisNotApplicable,
             NodeError::NotFound(_) | NodeError::NoSuchEntry { .. } => ErrorCode::NotFound,
@@ -299,6 +307,7 @@ impl NodeError {
             | NodeError::NotInDirectory(_)
             | NodeError::InvalidDraft(_)
             | NodeError::InvalidDecision(_)
+            | NodeError::SampleDraft(_)
             | NodeError::NotOurs(_)
             | NodeError::LegalBasis(_)
             | NodeError::NotFound(_)

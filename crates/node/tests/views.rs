@@ -698,8 +698,10 @@ fn rows() -> Vec<Row> {
             run: |s| {
                 Box::pin(async {
                     let fr = &s.net.node("FR").node;
-                    let report: SendReport =
-                        fr.send_request(draft(), &operator(), false).await.unwrap();
+                    let report: SendReport = fr
+                        .send_request(draft(), &operator(), false, true)
+                        .await
+                        .unwrap();
                     let mut json = serde_json::to_value(&report).unwrap();
                     for id in ["id", "message_id"] {
                         assert!(json[id].is_string());

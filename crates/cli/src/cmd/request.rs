@@ -403,17 +403,6 @@ fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
 
 fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let draft = read_valid_draft(&args.file, "nothing was sent")?;
-    if template::holds_sample_marker(&draft) && !args.allow_sample {
-        return Err(anyhow::anyhow!(
-            "the draft {} still holds the template's sample reference {}: it is the invented example; nothing was sent",
-            args.file.display(),
-            template::SAMPLE_REFERENCE
-        ))
-        .hint(
-            "replace the example values with the case's own, the reference first; \
-             to send the example as it is (to try a network), add --allow-sample",
-        );
-    }
     if let Some(to) = args.to {
         let named = draft
             .get("requested_state")
@@ -426,7 +415,12 @@ fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let report = super::runtime()?.block_on(async {
         let (_, node) = super::node::open(&args.data).await?;
         let report = node
-            .send_request(draft, &crate::operator::operator()?, !args.queue_only)
+            .send_request(
+                draft,
+                &crate::operator::operator()?,
+                !args.queue_only,
+                args.allow_sample,
+            )
             .await;
         node.close().await;
         anyhow::Ok(report?)

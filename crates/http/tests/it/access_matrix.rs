@@ -277,15 +277,15 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
             call(node, M::GET, &format!("/api/v1/cases/{mla}"), token, None).await
         }
         Operation::SaveDraft => {
-            let body = json!({ "draft": draft(RequestKind::Mla) });
+            let body = json!({ "draft": draft(RequestKind::Mla), "allow_sample": true });
             call(node, M::POST, "/api/v1/drafts", token, Some(body)).await
         }
         Operation::ValidateDraft => {
-            let body = json!({ "draft": draft(RequestKind::Preservation) });
+            let body = json!({ "draft": draft(RequestKind::Preservation), "allow_sample": true });
             call(node, M::POST, "/api/v1/drafts/validate", token, Some(body)).await
         }
         Operation::SendRequest => {
-            let body = json!({ "draft": draft(RequestKind::Preservation) });
+            let body = json!({ "draft": draft(RequestKind::Preservation), "allow_sample": true });
             call(node, M::POST, "/api/v1/requests", token, Some(body)).await
         }
         Operation::GrantCaseAccess => {

@@ -45,7 +45,7 @@ async fn a_preservation_case_through_the_client_api() {
         .post_json(
             "/api/v1/requests",
             Some(&fr_token),
-            &json!({"draft": preservation_draft()}),
+            &json!({"draft": preservation_draft(), "allow_sample": true}),
         )
         .await
         .unwrap();
@@ -174,7 +174,11 @@ async fn decisions_that_do_not_validate_are_answered_422_with_every_problem() {
     .unwrap();
     let sent = net
         .node("FR")
-        .post_json("/api/v1/requests", Some(&fr_token), &json!({"draft": mla}))
+        .post_json(
+            "/api/v1/requests",
+            Some(&fr_token),
+            &json!({"draft": mla, "allow_sample": true}),
+        )
         .await
         .unwrap();
     assert_eq!(sent.status, 202, "{}", sent.text());

@@ -16,7 +16,7 @@ async fn france() -> (Network, String) {
 
 /// Sends the preservation template through the API; returns (request id, message id).
 async fn send(node: &TestNode, token: &str) -> (String, String) {
-    let body = json!({ "draft": preservation_draft() });
+    let body = json!({ "draft": preservation_draft(), "allow_sample": true });
     let reply = node
         .post_json("/api/v1/requests", Some(token), &body)
         .await
@@ -140,7 +140,7 @@ async fn calls_without_a_valid_token_are_refused_as_unauthorized() {
                 "GET {path} with {bearer:?}"
             );
         }
-        let body = json!({ "draft": preservation_draft() });
+        let body = json!({ "draft": preservation_draft(), "allow_sample": true });
         let reply = fr
             .post_json("/api/v1/requests", bearer, &body)
             .await
@@ -180,20 +180,25 @@ async fn bad_queries_unknown_requests_and_bad_drafts_get_their_codes() {
         assert_eq!(reply.refusal(), (status, Some(code.into())), "GET {path}");
     }
 
-    let posts: [(&str, Value, (u16, &str)); 4] = [
+    let posts: [(&str, Value, (u16, &str)); 5] = [
         (
             "an empty draft",
             json!({ "draft": {} }),
             (422, "invalid-draft"),
         ),
         (
+            "the template's invented example, not asked for",
+            json!({ "draft": preservation_draft() }),
+            (422, "invalid-draft"),
+        ),
+        (
             "a draft of Germany's",
-            json!({ "draft": from_germany }),
+            json!({ "draft": from_germany, "allow_sample": true }),
             (422, "not-this-nodes-state"),
         ),
         (
             "a draft to a State not in the directory",
-            json!({ "draft": to_nowhere }),
+            json!({ "draft": to_nowhere, "allow_sample": true }),
             (422, "not-in-directory"),
         ),
         ("a body with no draft", json!({ "drift": {} }), (422, "")),
@@ -256,7 +261,7 @@ async fn a_draft_on_a_convention_not_in_force_is_refused_with_its_code() {
         .post_json(
             "/api/v1/requests",
             Some(&token),
-            &json!({ "draft": preservation_draft() }),
+            &json!({ "draft": preservation_draft(), "allow_sample": true }),
         )
         .await
         .unwrap();
@@ -277,7 +282,11 @@ async fn a_draft_on_a_convention_not_in_force_is_refused_with_its_code() {
     let mut draft = preservation_draft();
     draft["legal_basis"] = json!({ "basis": "reciprocity" });
     let reply = fr
-        .post_json("/api/v1/requests", Some(&token), &json!({ "draft": draft }))
+        .post_json(
+            "/api/v1/requests",
+            Some(&token),
+            &json!({ "draft": draft, "allow_sample": true }),
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 202, "{}", reply.text());

@@ -71,7 +71,7 @@ async fn the_oversight_reads_answer_a_bearer_and_are_recorded() {
         .post_json(
             "/api/v1/requests",
             Some(&token),
-            &json!({ "draft": preservation_draft() }),
+            &json!({ "draft": preservation_draft(), "allow_sample": true }),
         )
         .await
         .unwrap();

@@ -90,7 +90,15 @@ impl Node {
         draft: Value,
         actor: &Actor,
         attempt_now: bool,
+        allow_sample: bool,
     ) -> Result<SendReport, NodeError> {
+        // A template's invented example is not sent by mistake: only when
+        // asked for (to try a network with it).
+        if !allow_sample && custos_model::template::holds_sample_marker(&draft) {
+            return Err(NodeError::SampleDraft(
+                custos_model::template::SAMPLE_REFERENCE.to_owned(),
+            ));
+        }
         let sent = self.submit(draft, actor).await?;
         if attempt_now {
             self.deliver_due(FIRST_ATTEMPT_BATCH).await?;

@@ -184,7 +184,11 @@ fn compose(b: &Browser, draft: &Value, english: bool, via_drafts: bool) -> Strin
     if english {
         b.wait_text("#check-summary", "The draft cannot be sent yet.");
     }
-    b.set_fields("#compose", &flatten(draft));
+    // The case's own reference, not the template's sample one (the node
+    // refuses to send the invented example from the desk).
+    let mut draft = draft.clone();
+    draft["reference"] = json!("FR-2026-77");
+    b.set_fields("#compose", &flatten(&draft));
     b.wait_text("#check-summary.valid", "");
     b.wait_text("#legal-basis .ok", "");
     if english {
