@@ -20,6 +20,9 @@ use crate::common::{Network, Person, draft};
 /// added to the desk adds its line here.
 pub const PAGES: &[(&str, &str)] = &[
     ("inbox", "/desk"),
+    ("compose", "/desk/compose"),
+    ("compose-mla", "/desk/compose?kind=mla&to=FR"),
+    ("drafts", "/desk/drafts"),
     ("ledger", "/desk/ledger"),
     (
         "statistics",
@@ -165,6 +168,17 @@ fn every_main_page_renders_passes_axe_and_stays_light_in_english_and_arabic() {
             browser.goto(path);
             check(&browser, name, lang, shots.as_deref());
         }
+        // A case of the inbox, and its evidence.
+        browser.goto("/desk");
+        let case = browser.eval(
+            "return document.querySelector('#inbox tbody tr a').getAttribute('href')",
+            vec![],
+        );
+        let case = case.as_str().expect("the inbox links to a case").to_owned();
+        browser.goto(&case);
+        check(&browser, "case", lang, shots.as_deref());
+        browser.goto(&format!("{case}/evidence"));
+        check(&browser, "evidence", lang, shots.as_deref());
         // The inbox on a phone.
         browser.window(390, 844);
         browser.goto("/desk");
