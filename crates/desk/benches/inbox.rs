@@ -134,7 +134,8 @@ async fn main() {
                 name: "dana".to_owned(),
                 display_name: None,
                 email: None,
-                roles: [Role::DutyOfficer].into_iter().collect(),
+                // Every role, so that every main page is open to the bench.
+                roles: Role::ALL.into_iter().collect(),
                 password: Some("a long bench password".to_owned()),
             },
         )
@@ -158,13 +159,29 @@ async fn main() {
     println!("\nDesk pages with {cases} cases in the case index ({runs} runs each)");
     println!("| page | p50 | p99 | target (p99) | result |");
     println!("|---|---|---|---|---|");
-    for (path, target) in [
-        ("/desk", 50),
-        ("/desk/inbox/list", 50),
-        ("/desk?show=all&page=3", 50),
-        ("/desk?state=consulting&kind=mla", 50),
-        ("/desk/inbox/emergencies", 100),
-    ] {
+    // The inbox's pages, then the other main pages (fewer runs: the
+    // statistics page reads the whole year).
+    let page_runs = env_usize("CUSTOS_BENCH_PAGE_RUNS", runs.min(20));
+    let year = de.now().year();
+    let statistics = format!("/desk/statistics?from={year}-01-01&to={year}-12-31");
+    let pages: Vec<(&str, u64, usize)> = vec![
+        ("/desk", 50, runs),
+        ("/desk/inbox/list", 50, runs),
+        ("/desk?show=all&page=3", 50, runs),
+        ("/desk?state=consulting&kind=mla", 50, runs),
+        ("/desk/inbox/emergencies", 100, runs),
+        ("/desk/compose", 100, page_runs),
+        ("/desk/compose?kind=mla&to=FR", 100, page_runs),
+        ("/desk/drafts", 100, page_runs),
+        ("/desk/ledger", 100, page_runs),
+        (statistics.as_str(), 100, page_runs),
+        ("/desk/audit", 100, page_runs),
+        ("/desk/personal-data", 100, page_runs),
+        ("/desk/users", 100, page_runs),
+        ("/desk/rota", 100, page_runs),
+        ("/desk/alerts", 100, page_runs),
+    ];
+    for (path, target, runs) in pages {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let request = Request::get(path)
@@ -174,18 +191,24 @@ async fn main() {
                 .unwrap();
             let started = Instant::now();
             let response = router.clone().oneshot(request).await.unwrap();
+            let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), 1 << 22)
                 .await
                 .unwrap();
             times.push(started.elapsed());
             assert!(!body.is_empty());
+            assert!(
+                status.is_success(),
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         times.sort();
         let p50 = times[times.len() / 2];
         let p99 = times[(times.len() * 99).div_ceil(100).saturating_sub(1)];
         let target = Duration::from_millis(target);
         println!(
-            "| `{path}` | {} | {} | ≤ {} | {} |",
+            "| `{path}` ({runs} runs) | {} | {} | ≤ {} | {} |",
             ms(p50),
             ms(p99),
             ms(target),

@@ -488,7 +488,13 @@ impl Node {
         for case in cases {
             match self.personal_data_of(actor, &case.id, &origins).await {
                 Ok(view) => out.push(view),
-                Err(NodeError::Forbidden { .. }) => continue,
+                // Not the actor's to see, or its content already deleted
+                // (retention) or never held: no personal data to list.
+                Err(
+                    NodeError::Forbidden { .. }
+                    | NodeError::NotFound(_)
+                    | NodeError::ContentDeleted { .. },
+                ) => continue,
                 Err(e) => return Err(e),
             }
         }
