@@ -13,6 +13,7 @@ use custos_model::clock::Clock;
 use time::OffsetDateTime;
 
 /// The variable naming the development clock file (debug builds only).
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub const DEV_CLOCK_VAR: &str = "CUSTOS_DEV_CLOCK_FILE";
 
 /// Reads the operating system's clock, in UTC.
