@@ -494,30 +494,39 @@ impl Network {
             delivery: text("delivery"),
             last_error: out["last_error"].as_str().map(str::to_owned),
         };
-        // When the node's server runs, its outbox worker may claim the new
-        // message before the command's own first attempt does; the command
-        // then reports it pending, untried. Wait for the server's attempt.
-        if sent.delivery == "pending" && sent.last_error.is_none() && self.pid(from).is_some() {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                let row = self
-                    .outbox(from)
-                    .into_iter()
-                    .find(|r| r.message_id == sent.message_id);
-                match row {
-                    Some(r) if r.attempts == 0 && r.state == "pending" => {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    Some(r) => {
-                        sent.delivery = r.state;
-                        sent.last_error = (!r.error.is_empty()).then_some(r.error);
-                        break;
-                    }
-                    None => break,
-                }
+        if sent.delivery == "pending" && sent.last_error.is_none() {
+            if let Some((state, error)) = self.servers_attempt(from, &sent.message_id) {
+                sent.delivery = state;
+                sent.last_error = error;
             }
         }
         sent
+    }
+
+    /// When the node of `from` serves, its outbox worker may claim a new
+    /// message before the sending command's own first attempt does; the
+    /// command then reports it pending, untried. This waits for the
+    /// server's attempt and gives its outcome (state, error), or `None`
+    /// when no server runs or the message is not in the outbox.
+    pub fn servers_attempt(
+        &self,
+        from: &str,
+        message_id: &str,
+    ) -> Option<(String, Option<String>)> {
+        self.pid(from)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let row = self
+                .outbox(from)
+                .into_iter()
+                .find(|r| r.message_id == message_id)?;
+            if row.attempts == 0 && row.state == "pending" {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            return Some((row.state, (!row.error.is_empty()).then_some(row.error)));
+        }
+        None
     }
 
     /// The node's requests, from `custos request list --json`.

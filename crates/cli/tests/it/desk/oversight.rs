@@ -67,6 +67,9 @@ fn an_administrator_manages_people_and_alerts_and_an_auditor_reads_the_record() 
     let alerts = browser.text("#alert-list");
     assert!(alerts.contains("Emergency request"), "{alerts}");
     browser.click("#alert-list form.inline button[type=submit]");
+    // The acknowledgement's answer (back to the open alerts, none left)
+    // has loaded before the next page is asked for.
+    browser.wait_text("main .empty", "No alert.");
     browser.goto("/desk/alerts?all=1");
     let alerts = browser.text("#alert-list");
     assert!(
