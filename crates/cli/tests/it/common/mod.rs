@@ -494,11 +494,12 @@ impl Network {
             delivery: text("delivery"),
             last_error: out["last_error"].as_str().map(str::to_owned),
         };
-        if sent.delivery == "pending" && sent.last_error.is_none() {
-            if let Some((state, error)) = self.servers_attempt(from, &sent.message_id) {
-                sent.delivery = state;
-                sent.last_error = error;
-            }
+        if sent.delivery == "pending"
+            && sent.last_error.is_none()
+            && let Some((state, error)) = self.servers_attempt(from, &sent.message_id)
+        {
+            sent.delivery = state;
+            sent.last_error = error;
         }
         sent
     }
