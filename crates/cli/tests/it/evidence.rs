@@ -12,24 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{Network, draft};
+use crate::common::{Network, draft, noise};
 use custos_model::RequestKind;
 use serde_json::Value;
 
 const MIB: usize = 1 << 20;
-
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// A tree with nested folders, an empty file, an empty folder, a 5 MiB file
 /// and a unicode name.

@@ -707,6 +707,21 @@ pub fn draft(kind: RequestKind, from: &str, to: &str) -> Value {
     draft
 }
 
+/// `len` deterministic bytes from `seed` that do not compress (a xorshift
+/// sequence), for evidence files of a given size.
+#[allow(dead_code)] // not every binary built from the harness seals files
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// Polls `cond` every 50 ms until it holds; panics naming `what` after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -24,22 +24,9 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::common::browser::Browser;
-use crate::common::{Network, Person, draft, totp_unused};
+use crate::common::{Network, Person, draft, noise, totp_unused};
 
 const MIB: usize = 1 << 20;
-
-/// `len` bytes of a xorshift sequence from `seed` (incompressible).
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -140,7 +127,7 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
     };
 
     // Two files: one of several 8 MiB chunks, one small.
-    let large = bytes(20 * MIB + 12_345, 0x9e37_79b9_7f4a_7c15);
+    let large = noise(20 * MIB + 12_345, 0x9e37_79b9_7f4a_7c15);
     let small = b"Subscriber records, exported 2026-12-01.\n".repeat(100);
     let large_path = net.scratch("image.dd");
     let small_path = net.scratch("subscriber.txt");
@@ -539,7 +526,7 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     let mut net = Network::start(&["FR", "DE"]);
     let erik = net.add_person("DE", "erik", "executing-authority");
     let id = request_to_de(&net);
-    let data = bytes(20 * MIB + 777, 0x51_7cc1_b727_220a);
+    let data = noise(20 * MIB + 777, 0x51_7cc1_b727_220a);
     let chunk = 8 * MIB;
     let base = net.url("DE");
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use custos_model::RequestKind;
 use serde_json::Value;
 
-use crate::common::{Answer, Forge, ForgedFile, Network, draft, wait_until};
+use crate::common::{Answer, Forge, ForgedFile, Network, draft, noise, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -37,19 +37,6 @@ fn entries_about(net: &Network, cc: &str, kind: &str, id: &str) -> Vec<Value> {
     net.ledger_entries(cc)
         .into_iter()
         .filter(|e| e["kind"] == kind && e["subject"] == id)
-        .collect()
-}
-
-/// Pseudo-random bytes (incompressible, different per `seed`).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
         .collect()
 }
 
