@@ -173,30 +173,20 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     assert_eq!(entries.len() as u64, backed_up_size);
 
     // A restore refuses a serving node's folder and a stopped node's folder.
-    let refused = net.run(&[
-        "restore",
-        "--from",
-        &archive.display().to_string(),
-        "--data",
-        &fr,
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-    ]);
-    assert!(!refused.status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("is serving from"), "{err}");
-    let refused = net.run(&[
-        "restore",
-        "--from",
-        &archive.display().to_string(),
-        "--data",
-        &de,
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-    ]);
-    assert!(!refused.status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("already holds a node"), "{err}");
+    for (folder, why) in [(&fr, "is serving from"), (&de, "already holds a node")] {
+        let refused = net.run(&[
+            "restore",
+            "--from",
+            &archive.display().to_string(),
+            "--data",
+            folder,
+            "--passphrase-file",
+            &passphrase.display().to_string(),
+        ]);
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(why), "{err}");
+    }
 
     // An altered backup is refused and leaves nothing behind.
     let altered = net.scratch("altered.tar");

@@ -124,16 +124,21 @@ impl Browser {
         url.path().to_owned()
     }
 
+    /// Waits (up to the page deadline) for the element `css` to be on the
+    /// page, and gives it.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PAGE_DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
     /// Waits for the element `css` and returns its text.
     pub fn text(&self, css: &str) -> String {
         self.block_on(async {
-            let el = self
-                .client
-                .wait()
-                .at_most(PAGE_DEADLINE)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let el = self.element(css).await;
             el.text().await.expect("the element's text")
         })
     }
@@ -141,13 +146,7 @@ impl Browser {
     /// Fills the field `css` with `value` (replacing what it held).
     pub fn fill(&self, css: &str, value: &str) {
         self.block_on(async {
-            let el = self
-                .client
-                .wait()
-                .at_most(PAGE_DEADLINE)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no field {css}: {e}"));
+            let el = self.element(css).await;
             el.clear().await.expect("the field clears");
             el.send_keys(value).await.expect("the field takes keys");
         });
@@ -156,13 +155,7 @@ impl Browser {
     /// Clicks the element `css`.
     pub fn click(&self, css: &str) {
         self.block_on(async {
-            let el = self
-                .client
-                .wait()
-                .at_most(PAGE_DEADLINE)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            let el = self.element(css).await;
             el.click().await.expect("the element is clickable");
         });
     }
