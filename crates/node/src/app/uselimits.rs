@@ -159,17 +159,28 @@ impl Node {
         let Ok(dirs) = std::fs::read_dir(&root) else {
             return Ok(origins);
         };
+        // The folders already indexed are not read again: only a folder the
+        // index does not name has its manifest read.
+        let mut indexed: std::collections::HashSet<String> =
+            origins.iter().map(|o| o.package_id.clone()).collect();
+        let indexed_folders: std::collections::HashSet<std::path::PathBuf> = origins
+            .iter()
+            .filter_map(|o| {
+                crate::evidence::receive::received_folder(&self.settings.data_dir, &o.package_id)
+            })
+            .collect();
         for entry in dirs.flatten() {
             let dir = entry.path();
+            if indexed_folders.contains(&dir) {
+                continue;
+            }
             let Ok(bytes) = read_manifest_bytes(&dir) else {
                 continue;
             };
             let Ok(u) = read_manifest_unverified(&bytes) else {
                 continue;
             };
-            if u.manifest.sender == self.state()
-                || origins.iter().any(|o| o.package_id == u.package_id)
-            {
+            if u.manifest.sender == self.state() || !indexed.insert(u.package_id.clone()) {
                 continue;
             }
             let origin = self.index_manifest(&u.package_id, &u.manifest).await?;
