@@ -372,11 +372,13 @@ pub enum Act {
     Correspond,
     // issue 18: use limits and onward-transfer consent
     /// The packages (an empty list: the answers given) to be used, the
-    /// intended use and its reasons.
+    /// intended use and its reasons; `exculpatory`: the material clears
+    /// the accused, the use needs no consent and the ask is its notice.
     AskConsent {
         evidence: Vec<String>,
         use_for: ConsentUse,
         reasons: String,
+        exculpatory: bool,
     },
     /// The ask answered (its message id) and the conditions of the consent.
     GrantConsent {

@@ -81,10 +81,30 @@ pub struct Consent {
     pub evidence: Vec<String>,
     pub use_for: ConsentUse,
     pub reasons: String,
+    /// A notice of exculpatory use: the Convention lets the requesting
+    /// State use or send on exculpatory material without consent, telling
+    /// the providing State first. It stands as the authority for the use
+    /// at once and is answered by no one.
+    pub exculpatory: bool,
     pub answer: Option<ConsentAnswer>,
 }
 
 impl Consent {
+    /// The message a use relying on this ask cites: the grant's, or the
+    /// notice's own for exculpatory material; `None` while the ask is
+    /// pending or when it was refused.
+    pub fn authority(&self) -> Option<&str> {
+        if self.exculpatory {
+            return Some(&self.ask);
+        }
+        self.granted().map(|(id, _)| id)
+    }
+
+    /// Whether the ask awaits an answer (a notice never does).
+    pub fn pending(&self) -> bool {
+        !self.exculpatory && self.answer.is_none()
+    }
+
     /// The grant's message id and conditions, when the consent was granted.
     pub fn granted(&self) -> Option<(&str, &[String])> {
         match &self.answer {
@@ -153,16 +173,17 @@ impl Facts {
                 .as_ref()
                 .is_some_and(|p| p.in_force_at(at)),
             Guard::Provided => self.provided,
-            Guard::ConsentAsked => self.consents.iter().any(|c| c.answer.is_none()),
+            Guard::ConsentAsked => self.consents.iter().any(Consent::pending),
         }
     }
 
-    /// The consent granted for `package` (`None`: the answers given) and
-    /// `use_for`, if any: the first granted, whose grant message a use cites.
+    /// The consent granted, or the notice of exculpatory use given, for
+    /// `package` (`None`: the answers given) and `use_for`, if any: the
+    /// first, whose [`Consent::authority`] a use cites.
     pub fn consent_for(&self, package: Option<&str>, use_for: &ConsentUse) -> Option<&Consent> {
         self.consents
             .iter()
-            .find(|c| c.granted().is_some() && c.covers(package, use_for))
+            .find(|c| c.authority().is_some() && c.covers(package, use_for))
     }
 
     /// The consents granted, in the order asked.
@@ -171,9 +192,7 @@ impl Facts {
     }
 
     fn pending_ask(&self, ask: &str) -> bool {
-        self.consents
-            .iter()
-            .any(|c| c.ask == ask && c.answer.is_none())
+        self.consents.iter().any(|c| c.ask == ask && c.pending())
     }
 
     /// The time spent awaiting information up to `at`, counting a pause
@@ -223,6 +242,7 @@ impl Facts {
                 evidence,
                 use_for,
                 reasons,
+                ..
             } => {
                 let target = match use_for {
                     ConsentUse::OtherCase(t) | ConsentUse::OnwardTransfer(t) => t,
@@ -350,11 +370,13 @@ impl Facts {
                 evidence,
                 use_for,
                 reasons,
+                exculpatory,
             } => self.consents.push(Consent {
                 ask: id.to_owned(),
                 evidence: evidence.clone(),
                 use_for: use_for.clone(),
                 reasons: reasons.clone(),
+                exculpatory: *exculpatory,
                 answer: None,
             }),
             Act::GrantConsent { ask, conditions } => {
@@ -383,7 +405,7 @@ impl Facts {
         if let Some(c) = self
             .consents
             .iter_mut()
-            .find(|c| c.ask == ask && c.answer.is_none())
+            .find(|c| c.ask == ask && c.pending())
         {
             c.answer = Some(answer);
         }

@@ -538,6 +538,7 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
         evidence: vec!["sha256:aa".into()],
         use_for: ConsentUse::OnwardTransfer(to.into()),
         reasons: "The same server attacked victims there.".into(),
+        exculpatory: false,
     };
     let mut t = Thread::new();
     act(&mut t, Requesting, submit(RequestKind::Mla));
@@ -556,6 +557,7 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
         evidence: vec!["sha256:bb".into()],
         use_for: ConsentUse::OnwardTransfer("NL".into()),
         reasons: "r".into(),
+        exculpatory: false,
     };
     let e = check_event(&before, &t.event(Requesting, stranger)).unwrap_err();
     assert_eq!(e.code, RefusalCode::NothingProvided);
@@ -571,6 +573,7 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
         evidence: vec![],
         use_for: ConsentUse::OtherCase("thr-x".into()),
         reasons: " ".into(),
+        exculpatory: false,
     };
     let e = check_event(&before, &t.event(Requesting, blank)).unwrap_err();
     assert_eq!(e.code, RefusalCode::ConsentIncomplete);
@@ -633,4 +636,42 @@ fn consent_is_asked_after_provision_answered_once_and_exposed_when_granted() {
     let be = ConsentUse::OnwardTransfer("BE".into());
     assert!(v.facts.consent_for(Some("sha256:aa"), &be).is_none());
     assert_eq!(v.facts.consents_granted().count(), 1);
+
+    // Exculpatory material: the notice is the authority for the use at
+    // once, for that package and use only, and no one answers it.
+    let other = ConsentUse::OtherCase("thr-defence".into());
+    let notice = t.add(
+        Requesting,
+        Act::AskConsent {
+            evidence: vec!["sha256:aa".into()],
+            use_for: other.clone(),
+            reasons: "The logs show the accused was elsewhere.".into(),
+            exculpatory: true,
+        },
+    );
+    let v = t.view();
+    let c = v
+        .facts
+        .consent_for(Some("sha256:aa"), &other)
+        .expect("the notice covers the use");
+    assert_eq!(c.authority(), Some(notice.id.as_str()));
+    assert!(c.granted().is_none() && !c.pending());
+    assert!(v.facts.consent_for(Some("sha256:bb"), &other).is_none());
+    assert!(v.facts.consent_for(Some("sha256:aa"), &be).is_none());
+    assert!(!v.allowed.requested.contains(&Action::GrantConsent));
+    let answer = t.add(
+        Requested,
+        Act::RefuseConsent {
+            ask: notice.id.clone(),
+            reasons: "We object.".into(),
+        },
+    );
+    let v = t.view();
+    assert!(
+        v.refused
+            .iter()
+            .any(|r| r.id == answer.id && r.code == RefusalCode::ConsentNotAsked),
+        "a notice is answered by no one"
+    );
+    assert!(v.facts.consent_for(Some("sha256:aa"), &other).is_some());
 }

@@ -13,11 +13,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use custos_node::app::evidence::TransferView;
+use custos_node::app::evidence::{SealMarks, TransferView};
 use custos_node::app::{CaseEvidenceView, CasePackage, Download, Operation, UploadView};
 use custos_node::{Node, NodeError};
+use custos_protocol::case_bodies::PersonalData;
 use maud::{Markup, html};
 use serde::Deserialize;
+use time::Date;
+use time::macros::format_description;
 
 use crate::error::DeskError;
 use crate::guard::CSRF_FIELD;
@@ -114,6 +117,7 @@ fn render(desk: &Desk, v: &CaseEvidenceView, title: &str) -> Markup {
                                 @for u in &v.uploads { (upload_row(lang, u)) }
                             }
                         }
+                        (marks_fields(lang))
                         button type="submit" { (t(lang, "evidence-seal-button")) }
                     }
                 }
@@ -130,6 +134,82 @@ fn render(desk: &Desk, v: &CaseEvidenceView, title: &str) -> Markup {
             @for p in &v.received { (package(desk, &base, p, false)) }
         }
     }
+}
+
+/// What the sealing State may add to the package: a confidentiality mark,
+/// conditions on use, the personal data in it and its conditions (lists
+/// one item per line).
+fn marks_fields(lang: Lang) -> Markup {
+    // A list, one item per line: the field `name`, its element id
+    // `seal-` and the name in kebab case.
+    let area = |name: &str, key: &str| {
+        let id = format!("seal-{}", name.replace('_', "-"));
+        html! {
+            label for=(id) { (t(lang, key)) }
+            textarea id=(id) name=(name) rows="2" aria-describedby="seal-marks-lines" {}
+        }
+    };
+    html! {
+        fieldset.marks {
+            legend { (t(lang, "evidence-marks-legend")) }
+            small #seal-marks-lines { (t(lang, "evidence-marks-lines")) }
+            div {
+                input #seal-confidential type="checkbox" name="confidential" value="yes";
+                label for="seal-confidential" { (t(lang, "field-confidential-required")) }
+            }
+            label for="seal-confidential-reasons" { (t(lang, "field-confidential-reasons")) }
+            textarea #seal-confidential-reasons name="confidential_reasons" rows="2" {}
+            (area("conditions", "field-use-conditions"))
+            (area("personal_data_categories", "field-personal-data-categories"))
+            (area("personal_data_conditions", "field-personal-data-conditions"))
+            label for="seal-delete-by" { (t(lang, "field-personal-data-delete-by")) }
+            input #seal-delete-by type="date" name="personal_data_delete_by";
+        }
+    }
+}
+
+/// The marks a seal form gives: the node checks them.
+fn marks_of(form: &[(String, String)]) -> Result<SealMarks, DeskError> {
+    let value = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or_default()
+    };
+    let lines = |name: &str| -> Vec<String> {
+        value(name)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let delete_by = match value("personal_data_delete_by") {
+        "" => None,
+        text => Some(
+            Date::parse(text, format_description!("[year]-[month]-[day]")).map_err(|_| {
+                DeskError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: "invalid-evidence-input",
+                    message: format!("{text:?} is not a date (YYYY-MM-DD)"),
+                }
+            })?,
+        ),
+    };
+    let categories = lines("personal_data_categories");
+    let conditions = lines("personal_data_conditions");
+    let personal_data = (!categories.is_empty() || !conditions.is_empty() || delete_by.is_some())
+        .then_some(PersonalData {
+            categories,
+            conditions,
+            delete_by,
+        });
+    Ok(SealMarks {
+        confidential: (!value("confidential").is_empty())
+            .then(|| value("confidential_reasons").to_owned()),
+        conditions: lines("conditions"),
+        personal_data,
+    })
 }
 
 fn upload_row(lang: Lang, u: &UploadView) -> Markup {
@@ -274,11 +354,15 @@ pub async fn seal(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Redirect, DeskError> {
-    let uploads: Vec<String> = form_urlencoded::parse(&body)
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let uploads: Vec<String> = form
+        .iter()
         .filter(|(k, _)| k == "upload")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v.clone())
         .collect();
-    node.seal_uploads(&desk.actor, &id, &uploads).await?;
+    let marks = marks_of(&form)?;
+    node.seal_uploads(&desk.actor, &id, &uploads, &marks)
+        .await?;
     Ok(Redirect::to(&page_path(&id)))
 }
 

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use custos_node::Node;
-use custos_node::app::evidence::{SealedView, TransferView};
+use custos_node::app::evidence::{SealMarks, SealedView, TransferView};
 use custos_node::app::{CaseEvidenceView, UploadView};
 use custos_node::evidence::open::Report;
 use serde::Deserialize;
@@ -61,12 +61,16 @@ pub struct FileQuery {
     pub path: String,
 }
 
-/// The uploads to seal.
+/// The uploads to seal, and what the sealing State adds to the package.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SealBody {
     /// Upload ids, every one complete.
     pub uploads: Vec<String>,
+    /// A confidentiality mark, conditions on use, and the personal data in
+    /// the package with its conditions (all optional).
+    #[serde(default)]
+    pub marks: SealMarks,
 }
 
 /// The case's packages (sealed here and received) with verification status
@@ -153,7 +157,10 @@ pub async fn post_seal(
     Json(body): Json<SealBody>,
 ) -> Result<Json<SealedView>, ApiError> {
     let who = authenticate(&node, &headers).await?;
-    Ok(Json(node.seal_uploads(&who, &id, &body.uploads).await?))
+    Ok(Json(
+        node.seal_uploads(&who, &id, &body.uploads, &body.marks)
+            .await?,
+    ))
 }
 
 /// Sends a package sealed here to its recipients; one outcome each.

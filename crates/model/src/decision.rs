@@ -296,6 +296,11 @@ pub const FIELDS: &[Field] = &[
         about: "The message id of the ask-consent answered (as `custos case show` lists it).",
     },
     Field {
+        path: "exculpatory",
+        shape: Shape::Bool,
+        about: "true: what was provided is exculpatory, which the requesting State may use or send on without consent, telling the providing State first; the ask is then a notice, answered by no one.",
+    },
+    Field {
         path: "note",
         shape: Shape::Text,
         about: "A note to the other State.",
@@ -683,6 +688,11 @@ pub fn items(decision: Decision) -> &'static [Item] {
                         "reasons",
                         article::MLA,
                         "Say why the use is needed: what was provided may serve only its case and purpose without prior consent.",
+                    ),
+                    opt(
+                        "exculpatory",
+                        article::MLA,
+                        "Set to true when the material is exculpatory: the use then needs no consent, only this notice, given before the use.",
                     ),
                     opt("note", article::MLA, "Anything to add."),
                 ]

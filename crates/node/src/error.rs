@@ -172,7 +172,7 @@ pub enum NodeError {
     /// was provided for, and no consent of that State is recorded in the
     /// case it was provided in (`consent-required`).
     #[error(
-        "{what} was provided by {provider} in case {case}; {use_for} needs its consent: ask it in that case (`custos case act {case} ask-consent`) and wait for grant-consent"
+        "{what} was provided by {provider} in case {case}; {use_for} needs its consent: ask it in that case (`custos case act {case} ask-consent`) and wait for grant-consent, or, for exculpatory material, give notice there first (ask-consent with \"exculpatory\": true)"
     )]
     ConsentRequired {
         /// The package id, or "the answer".

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::app::assignments::CONFIDENTIAL_NOT_ASSIGNED;
+use custos_node::app::evidence::SealMarks;
 use custos_node::app::{Actor, CaseAction, CaseFilter, RequestFilter, Role, Roles};
 use custos_node::evidence::pipeline::NoProgress;
 use custos_node::evidence::transfer::{SendObserver, SendOptions};
@@ -373,16 +374,54 @@ async fn a_package_marked_confidential_hides_its_case_and_carries_its_personal_d
     let log = scratch.path().join("log.txt");
     std::fs::write(&log, b"2026-11-20 10:00 203.0.113.7 subscriber 4711\n").unwrap();
     let fr_code: StateCode = "FR".parse().unwrap();
-    let mut options = de
-        .evidence_seal_options(&thread, &[fr_code], MIN_SEGMENT_SIZE, &officer("DE"))
+    let marks = SealMarks {
+        confidential: Some("An informant is named.".into()),
+        conditions: vec![],
+        personal_data: Some(PersonalData {
+            categories: vec![" traffic data ".into(), " ".into()],
+            conditions: vec!["Not to be passed on without our consent.".into()],
+            delete_by: Some(time::Date::from_calendar_date(2027, time::Month::March, 31).unwrap()),
+        }),
+    };
+    // Personal data of no category is refused before anything is sealed.
+    let blank = SealMarks {
+        personal_data: Some(PersonalData {
+            categories: vec![" ".into()],
+            ..PersonalData::default()
+        }),
+        ..SealMarks::default()
+    };
+    let err = de
+        .evidence_seal_options(
+            &thread,
+            &[fr_code],
+            MIN_SEGMENT_SIZE,
+            &blank,
+            &officer("DE"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NodeError::EvidenceInput { .. }), "{err}");
+    let options = de
+        .evidence_seal_options(
+            &thread,
+            &[fr_code],
+            MIN_SEGMENT_SIZE,
+            &marks,
+            &officer("DE"),
+        )
         .await
         .unwrap();
-    options.confidentiality = json!({"required": true, "reasons": "An informant is named."});
-    options.personal_data = Some(PersonalData {
-        categories: vec!["traffic data".into()],
-        conditions: vec!["Not to be passed on without our consent.".into()],
-        delete_by: Some(time::Date::from_calendar_date(2027, time::Month::March, 31).unwrap()),
-    });
+    assert_eq!(options.confidentiality["required"], true);
+    assert_eq!(
+        options.confidentiality["provider_reasons"],
+        "An informant is named."
+    );
+    assert_eq!(
+        options.personal_data.as_ref().map(|p| p.categories.clone()),
+        Some(vec!["traffic data".to_owned()]),
+        "texts trimmed, blank ones dropped"
+    );
     let out = scratch.path().join("pkg");
     de.seal_evidence(
         vec![log],

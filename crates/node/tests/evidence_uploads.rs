@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
 use custos_model::{RequestKind, template, validate};
-use custos_node::app::evidence::TransferView;
+use custos_node::app::evidence::{SealMarks, TransferView};
 use custos_node::app::{AuditFilter, UploadError};
 use custos_node::{Actor, NodeError};
 use custos_testkit::NetworkBuilder;
@@ -108,7 +108,12 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
     ));
     // Sealing an unfinished upload is refused.
     let err = fr
-        .seal_uploads(&actor(), &case, std::slice::from_ref(&up.id))
+        .seal_uploads(
+            &actor(),
+            &case,
+            std::slice::from_ref(&up.id),
+            &SealMarks::default(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -124,7 +129,12 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
     assert_eq!(fr.case_uploads(&actor(), &case).await.unwrap().len(), 1);
 
     let sealed = fr
-        .seal_uploads(&actor(), &case, std::slice::from_ref(&up.id))
+        .seal_uploads(
+            &actor(),
+            &case,
+            std::slice::from_ref(&up.id),
+            &SealMarks::default(),
+        )
         .await
         .unwrap();
     assert_eq!(sealed.files, 1);

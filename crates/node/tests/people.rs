@@ -180,6 +180,25 @@ async fn a_user_signs_in_with_password_and_code_and_the_session_acts_with_their_
     let listed = n.node.sessions(&desk, None).await.unwrap();
     assert_eq!(listed.len(), 3);
     assert!(listed[0].revoked_at.is_some());
+    // Ending one's own session, by signing out or by its id, is a row of
+    // the record of who saw what in the person's name, once per session.
+    n.node.revoke_session(&desk, &listed[1].id).await.unwrap();
+    n.node.revoke_session(&desk, &listed[1].id).await.unwrap();
+    let ended: Vec<_> = n
+        .store
+        .access_records(&custos_store::AccessFilter {
+            person: Some("ana".to_owned()),
+            limit: 100,
+            ..custos_store::AccessFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.operation == custos_node::app::END_SESSION)
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(ended.iter().all(|r| r.outcome == "allowed"));
+    assert_eq!(ended[0].actor, "desk:ana");
     // Another user's sessions are for administrators only.
     let err = n.node.sessions(&desk, Some("bo")).await.unwrap_err();
     assert!(matches!(err, NodeError::Forbidden { .. }), "{err}");

@@ -180,6 +180,11 @@ pub struct AskConsentBody {
     )]
     pub onward_to: Option<String>,
     pub reasons: String,
+    /// The material is exculpatory: the use needs no consent, and this
+    /// ask is the notice given before it (left out when false, so asks
+    /// made before the field existed read and hash as they did).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exculpatory: bool,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

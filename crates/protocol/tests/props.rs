@@ -217,18 +217,22 @@ fn arb_case_body() -> impl Strategy<Value = (MessageKind, Body)> {
             prop::option::of(".*"),
             prop::option::of(".*"),
             ".*",
+            any::<bool>(),
             arb_note()
         )
-            .prop_map(|(evidence, for_case, onward_to, reasons, note)| (
-                MessageKind::AskConsent,
-                Body::AskConsent(AskConsentBody {
-                    evidence,
-                    for_case,
-                    onward_to,
-                    reasons,
-                    note
-                })
-            )),
+            .prop_map(
+                |(evidence, for_case, onward_to, reasons, exculpatory, note)| (
+                    MessageKind::AskConsent,
+                    Body::AskConsent(AskConsentBody {
+                        evidence,
+                        for_case,
+                        onward_to,
+                        reasons,
+                        exculpatory,
+                        note
+                    })
+                )
+            ),
         (".*", texts.clone(), arb_note()).prop_map(|(ask, conditions, note)| (
             MessageKind::GrantConsent,
             Body::GrantConsent(GrantConsentBody {

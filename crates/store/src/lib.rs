@@ -760,11 +760,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Revokes a session at `at` and returns it as stored, or `None` if no
     /// session has this id. One already revoked keeps its first time and
-    /// nothing is queued.
+    /// nothing is queued or recorded; otherwise `ledger` is queued and the
+    /// `access` rows written in the same transaction.
     async fn revoke_session(
         &self,
         id: &str,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError>;
 

@@ -1108,9 +1108,10 @@ impl Store for PgStore {
         &self,
         id: &str,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        postgres_people::revoke_session(self, id, ledger, at).await
+        postgres_people::revoke_session(self, id, ledger, access, at).await
     }
 
     async fn put_token(

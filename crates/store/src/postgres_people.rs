@@ -408,12 +408,14 @@ pub(crate) async fn revoke_session(
     store: &PgStore,
     id: &str,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
     at: OffsetDateTime,
 ) -> Result<Option<SessionRecord>, StoreError> {
     if !encode::storable(id) {
         return Ok(None);
     }
     let at = encode::timestamp("sessions.revoked_at", at)?;
+    let access = checked_records(access)?;
     let mut tx = begin(store, "begin revoking a session").await?;
     let result = async {
         let done =
@@ -425,6 +427,9 @@ pub(crate) async fn revoke_session(
                 .map_err(failed("revoke a session"))?;
         if done.rows_affected() == 1 {
             queue(&mut tx, ledger, at).await?;
+            for (r, at) in &access {
+                postgres_access::insert_record(&mut tx, r, *at).await?;
+            }
         }
         let row = sqlx::query(concat!(
             "SELECT ",

@@ -1093,9 +1093,10 @@ impl Store for SqliteStore {
         &self,
         id: &str,
         ledger: &[Vec<u8>],
+        access: &[AccessRecord],
         at: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        sqlite_people::revoke_session(self, id, ledger, at).await
+        sqlite_people::revoke_session(self, id, ledger, access, at).await
     }
 
     async fn put_token(

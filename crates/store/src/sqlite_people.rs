@@ -439,12 +439,14 @@ pub(crate) async fn revoke_session(
     store: &SqliteStore,
     id: &str,
     ledger: &[Vec<u8>],
+    access: &[AccessRecord],
     at: OffsetDateTime,
 ) -> Result<Option<SessionRecord>, StoreError> {
     if !encode::storable(id) {
         return Ok(None);
     }
     let at = encode::timestamp("sessions.revoked_at", at)?;
+    let access = checked_records(access)?;
     let (id, ledger) = (id.to_owned(), ledger.to_vec());
     store
         .writer
@@ -457,6 +459,9 @@ pub(crate) async fn revoke_session(
             )?;
             if changed == 1 {
                 queue(conn, &ledger, at)?;
+                for (r, at) in &access {
+                    sqlite_access::insert_record(conn, r, *at)?;
+                }
             }
             first(
                 conn,

@@ -43,6 +43,15 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// A calendar date given on the command line, `YYYY-MM-DD`.
+pub fn date(text: &str) -> Result<time::Date, String> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("{text:?} is not a date: give YYYY-MM-DD"))
+}
+
 /// A State code given on the command line, in any case (`fr`, `Fr`, `FR`):
 /// upper-cased, then checked as the wire checks it.
 pub fn state_code(text: &str) -> Result<custos_model::StateCode, String> {

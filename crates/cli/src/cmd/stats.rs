@@ -15,7 +15,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use custos_node::app::StatisticsQuery;
 use time::Date;
-use time::macros::format_description;
 
 /// Oversight statistics of a period, without case content or identifiers
 ///
@@ -58,10 +57,10 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR", env = "CUSTOS_DATA")]
     pub data: Option<PathBuf>,
     /// The first day of the period (YYYY-MM-DD; default 1 January of last year).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = super::date)]
     pub from: Option<Date>,
     /// The last day of the period, included (YYYY-MM-DD; default 31 December of last year).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = super::date)]
     pub to: Option<Date>,
     /// Suppress below this threshold instead of the node's (it may only be raised).
     #[arg(long)]
@@ -88,11 +87,6 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_date(s: &str) -> Result<Date, String> {
-    Date::parse(s, format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("{s:?} is not a date: give YYYY-MM-DD"))
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {

@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = الأشخاص المعرضون للخطر
 field-emergency-risk = الخطر الوشيك
 field-escalation = تصعيد
 field-evidence = حزم الأدلة المرسلة
+field-exculpatory = مواد تبرئة (إخطار بدلاً من الموافقة)
 field-facts = ملخص الوقائع
 field-follow-up-mla = سيتبع ذلك طلب مساعدة قانونية متبادلة
 field-for-case = قضية أخرى

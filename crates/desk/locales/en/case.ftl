@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = Persons at risk
 field-emergency-risk = Imminent risk
 field-escalation = Escalation
 field-evidence = Evidence packages sent
+field-exculpatory = Exculpatory material (notice instead of consent)
 field-facts = Summary of the facts
 field-follow-up-mla = A mutual legal assistance request will follow
 field-for-case = Other case

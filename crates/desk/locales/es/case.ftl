@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = Personas en riesgo
 field-emergency-risk = Riesgo inminente
 field-escalation = Escalamiento
 field-evidence = Paquetes de pruebas enviados
+field-exculpatory = Material exculpatorio (notificación en lugar de consentimiento)
 field-facts = Resumen de los hechos
 field-follow-up-mla = Seguirá una solicitud de asistencia judicial
 field-for-case = Otro caso

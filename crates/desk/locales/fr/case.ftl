@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = Personnes en danger
 field-emergency-risk = Risque imminent
 field-escalation = Relance urgente
 field-evidence = Paquets de preuves envoyés
+field-exculpatory = Éléments à décharge (notification au lieu du consentement)
 field-facts = Résumé des faits
 field-follow-up-mla = Une demande d'entraide suivra
 field-for-case = Autre affaire

@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = Лица, находящиеся под угр
 field-emergency-risk = Непосредственная угроза
 field-escalation = Эскалация
 field-evidence = Отправленные пакеты доказательств
+field-exculpatory = Оправдательные материалы (уведомление вместо согласия)
 field-facts = Изложение фактов
 field-follow-up-mla = Последует запрос о правовой помощи
 field-for-case = Другое дело

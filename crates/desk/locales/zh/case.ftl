@@ -75,6 +75,7 @@ field-emergency-persons-at-risk = 面临风险的人
 field-emergency-risk = 紧迫风险
 field-escalation = 升级
 field-evidence = 已发送的证据包
+field-exculpatory = 无罪证据材料（以通知代替同意）
 field-facts = 事实摘要
 field-follow-up-mla = 将随后提出司法协助请求
 field-for-case = 其他案件

@@ -20,6 +20,7 @@ use axum::http::Method;
 use custos_model::decision::Decision;
 use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::app::access::{Grant, MATRIX, Operation, operations};
+use custos_node::app::evidence::SealMarks;
 use custos_node::app::{Actor, AuditFilter, CaseAction, Role, Roles};
 use custos_node::evidence::pipeline::NoProgress;
 use custos_node::evidence::transfer::{SendObserver, SendOptions};
@@ -128,7 +129,13 @@ async fn seal(
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(files.join("log.txt"), format!("{name}: the server's log\n")).unwrap();
     let options = node
-        .evidence_seal_options(request, &[st("FR")], MIN_SEGMENT_SIZE, actor)
+        .evidence_seal_options(
+            request,
+            &[st("FR")],
+            MIN_SEGMENT_SIZE,
+            &SealMarks::default(),
+            actor,
+        )
         .await?;
     let out = w.scratch.path().join(format!("{name}-pkg"));
     node.seal_evidence(

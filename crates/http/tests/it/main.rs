@@ -33,6 +33,7 @@ mod access_matrix;
 mod alert_rules;
 mod cases;
 mod client_api;
+mod evidence_api;
 mod intake;
 mod operations;
 mod operator;

@@ -487,6 +487,7 @@ fn act_of(kind: MessageKind, body: &Body) -> Result<Option<Act>, String> {
                 }
             },
             reasons: b.reasons.clone(),
+            exculpatory: b.exculpatory,
         },
         Body::GrantConsent(b) => Act::GrantConsent {
             ask: b.ask.clone(),

@@ -12,8 +12,9 @@ use super::access::Operation;
 use std::path::{Path, PathBuf};
 
 use custos_model::StateCode;
+use custos_protocol::case_bodies::PersonalData;
 use custos_protocol::evidence::{Manifest, read_manifest_unverified, verify_manifest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::evidence::layout::{read_manifest_bytes, segment_path};
@@ -21,6 +22,26 @@ use crate::evidence::receive::received_root;
 use crate::evidence::seal::Sealed;
 use crate::evidence::transfer::{SendOutcome, TransferError};
 use crate::{Node, NodeError};
+
+/// What the providing State adds to a package it seals, besides the
+/// request's own use conditions and confidentiality (issue 18): a mark
+/// that the package is confidential, conditions on its use, and the
+/// personal data in it with the conditions attached. Every face passes
+/// what the person gave; the node checks it ([`Node::evidence_seal_options`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct SealMarks {
+    /// Mark the package confidential, with the reasons (which may be
+    /// empty): the receiving node shows it only to the people assigned to
+    /// the case.
+    pub confidential: Option<String>,
+    /// Conditions on the use of the package, added to the request's.
+    pub conditions: Vec<String>,
+    /// The personal data in the package and the conditions attached to it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub personal_data: Option<PersonalData>,
+}
 
 /// Whether a received package's folder holds what its manifest names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

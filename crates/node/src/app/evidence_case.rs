@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use super::Actor;
 use super::access::Operation;
-use super::evidence::{SealedView, TransferView};
+use super::evidence::{SealMarks, SealedView, TransferView};
 use super::evidence_upload::{UploadError, UploadView, uploads_root};
 use crate::custody::{Entry, EntryKind};
 use crate::evidence::layout::{DEFAULT_SEGMENT_SIZE, read_manifest_bytes, segment_path};
@@ -164,17 +164,19 @@ impl SendObserver for Quiet {
 impl Node {
     /// Seals this person's complete uploads `uploads` for case `case` into
     /// a package for the case's counterpart (operation `seal-evidence`),
-    /// with the case's use limits and confidentiality, as `custos evidence
-    /// seal` does; the uploads are removed once the package is made.
+    /// with the case's use limits and confidentiality and what `marks` adds,
+    /// as `custos evidence seal` does; the uploads are removed once the
+    /// package is made.
     pub async fn seal_uploads(
         &self,
         actor: &Actor,
         case: &str,
         uploads: &[String],
+        marks: &SealMarks,
     ) -> Result<SealedView, NodeError> {
         let counterpart = self.request_detail(case).await?.counterpart;
         let options = self
-            .evidence_seal_options(case, &[counterpart], DEFAULT_SEGMENT_SIZE, actor)
+            .evidence_seal_options(case, &[counterpart], DEFAULT_SEGMENT_SIZE, marks, actor)
             .await?;
         if uploads.is_empty() {
             return Err(NodeError::EvidenceInput {

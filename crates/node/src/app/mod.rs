@@ -91,7 +91,7 @@ pub use retention::{
     RetentionSettings, RetentionView,
 };
 pub use rota::{ShiftInput, ShiftView};
-pub use signin::{Session, SessionView};
+pub use signin::{END_SESSION, SIGN_IN, Session, SessionView};
 pub use stats::{
     CountCell, DirectionFigures, StatisticsQuery, StatisticsReport, StatisticsSettings,
     StatisticsVerified, TimeRow,

@@ -17,11 +17,13 @@
 //! [`Actor::Desk`] with the roles the user holds at each call.
 //!
 //! Every sign-in, failure, lock-out and revocation is a ledger entry, built
-//! in one place ([`Node::authentication_entry`]) and written with the state
+//! in one place (`Node::authentication_record`) and written with the state
 //! change it records. Sign-ins, failures and lock-outs are also rows of the
 //! record of who saw what (operation [`SIGN_IN`], allowed or refused, the
 //! failure's class as the reason), written in the same transaction, so
-//! `custos audit --person NAME` lists them.
+//! `custos audit --person NAME` lists them; so is a person ending their
+//! own session (operation [`END_SESSION`]; ending someone else's is the
+//! `manage-users` decision recorded by [`Node::authorize`]).
 
 use custos_store::{
     ALLOWED, AccessRecord, REFUSED, SessionOutcome, SessionRecord, SignInState, UserRecord,
@@ -38,6 +40,10 @@ use crate::{Node, NodeError};
 
 /// The operation name of sign-in events in the record of who saw what.
 pub const SIGN_IN: &str = "sign-in";
+
+/// The operation name of a person ending their own session in the record
+/// of who saw what.
+pub const END_SESSION: &str = "end-session";
 
 /// The reason class recorded when failures lock an account.
 pub const LOCKED_OUT: &str = "locked-out";
@@ -175,27 +181,18 @@ fn lock_length(settings: &PeopleSettings, lockouts: u32) -> time::Duration {
 }
 
 impl Node {
-    /// The ledger entry recording an authentication event: the one place
-    /// where sign-ins, failures, lock-outs and revocations become entries.
-    pub fn authentication_entry(
-        &self,
-        event: &AuthEvent<'_>,
-        at: OffsetDateTime,
-        actor: &str,
-    ) -> Result<Vec<u8>, NodeError> {
-        Ok(self.authentication_record(event, at, actor)?.0)
-    }
-
-    /// [`Node::authentication_entry`] with, for a sign-in, a failure or a
-    /// lock-out, the row of the record of who saw what that goes with it
-    /// (operation [`SIGN_IN`], allowed or refused, the reason's class;
-    /// never a secret), to be written in the same transaction.
+    /// The ledger entry recording an authentication event (the one place
+    /// where sign-ins, failures, lock-outs and revocations become entries)
+    /// with the row of the record of who saw what that goes with it
+    /// (operation [`SIGN_IN`] or [`END_SESSION`], allowed or refused, the
+    /// reason's class; never a secret), to be written in the same
+    /// transaction.
     fn authentication_record(
         &self,
         event: &AuthEvent<'_>,
         at: OffsetDateTime,
         actor: &str,
-    ) -> Result<(Vec<u8>, Option<AccessRecord>), NodeError> {
+    ) -> Result<(Vec<u8>, AccessRecord), NodeError> {
         let (kind, detail, row) = match event {
             AuthEvent::SignedIn {
                 user,
@@ -205,36 +202,37 @@ impl Node {
             } => (
                 EntryKind::SignedIn,
                 json!({ "user": user, "session": session, "from": from, "factor": factor }),
-                Some((*user, None)),
+                (*user, SIGN_IN, None),
             ),
             AuthEvent::SignInFailed { user, reason, from } => (
                 EntryKind::SignInFailed,
                 json!({ "user": user, "reason": reason, "from": from }),
-                Some((*user, Some(*reason))),
+                (*user, SIGN_IN, Some(*reason)),
             ),
             AuthEvent::Locked { user, until } => (
                 EntryKind::AccountLocked,
                 json!({ "user": user, "until": rfc3339(*until) }),
-                Some((*user, Some(LOCKED_OUT))),
+                (*user, SIGN_IN, Some(LOCKED_OUT)),
             ),
             AuthEvent::SessionRevoked { user, session } => (
                 EntryKind::SessionRevoked,
                 json!({ "user": user, "session": session }),
-                None,
+                (*user, END_SESSION, None),
             ),
         };
         let entry = Entry::new(kind, at, actor).detail(detail).encode()?;
-        let row = row.map(|(person, refusal)| AccessRecord {
+        let (person, operation, refusal) = row;
+        let row = AccessRecord {
             id: 0,
             at,
             person: person.to_owned(),
             actor: actor.to_owned(),
-            operation: SIGN_IN.to_owned(),
+            operation: operation.to_owned(),
             case_id: None,
             outcome: if refusal.is_some() { REFUSED } else { ALLOWED }.to_owned(),
             reason: refusal.map(str::to_owned),
             entry_sha256: custos_seal::content_id(&entry),
-        });
+        };
         Ok((entry, row))
     }
 
@@ -329,7 +327,7 @@ impl Node {
                             recovery.as_deref(),
                             &session,
                             &[entry],
-                            &Vec::from_iter(row),
+                            std::slice::from_ref(&row),
                         )
                         .await?;
                     match outcome {
@@ -425,7 +423,7 @@ impl Node {
             "anonymous",
         )?;
         let mut entries = vec![entry];
-        let mut rows = Vec::from_iter(row);
+        let mut rows = vec![row];
         let mut new = u.sign_in.clone();
         if count {
             new.failed_attempts = new.failed_attempts.saturating_add(1);
@@ -443,7 +441,7 @@ impl Node {
                     "node:sign-in",
                 )?;
                 entries.push(entry);
-                rows.extend(row);
+                rows.push(row);
             }
         }
         Ok(self
@@ -469,10 +467,7 @@ impl Node {
             now,
             "anonymous",
         )?;
-        match row {
-            Some(row) => self.store.record_access(&row, &entry).await.map(drop)?,
-            None => self.store.queue_ledger(&[entry], now).await?,
-        }
+        self.store.record_access(&row, &entry).await?;
         Err(NodeError::SignInRefused)
     }
 
@@ -530,7 +525,7 @@ impl Node {
             return Ok(false);
         }
         let now = self.clock.now();
-        let entry = self.authentication_entry(
+        let (entry, row) = self.authentication_record(
             &AuthEvent::SessionRevoked {
                 user: &s.user,
                 session: &s.id,
@@ -540,7 +535,7 @@ impl Node {
         )?;
         Ok(self
             .store
-            .revoke_session(&s.id, &[entry], now)
+            .revoke_session(&s.id, &[entry], std::slice::from_ref(&row), now)
             .await?
             .is_some())
     }
@@ -576,11 +571,12 @@ impl Node {
             self.authorize(actor, Operation::ManageUsers, None).await?;
             return Err(NodeError::NotFound(format!("no session has id {id:?}")));
         };
-        if actor.person() != Some(s.user.as_str()) {
+        let own = actor.person() == Some(s.user.as_str());
+        if !own {
             self.authorize(actor, Operation::ManageUsers, None).await?;
         }
         let now = self.clock.now();
-        let entry = self.authentication_entry(
+        let (entry, row) = self.authentication_record(
             &AuthEvent::SessionRevoked {
                 user: &s.user,
                 session: &s.id,
@@ -588,9 +584,11 @@ impl Node {
             now,
             &actor.label(),
         )?;
+        // Someone else's session: the decision that allowed it is the row.
+        let rows = if own { vec![row] } else { Vec::new() };
         let revoked = self
             .store
-            .revoke_session(&s.id, &[entry], now)
+            .revoke_session(&s.id, &[entry], &rows, now)
             .await?
             .ok_or_else(|| NodeError::NotFound(format!("no session has id {id:?}")))?;
         Ok(revoked.into())

@@ -20,8 +20,10 @@
 //!   ([`Node::check_other_case_use`]).
 //!
 //! With consent, the grant's message id is returned for the ledger entry of
-//! the use to cite. The Convention's exception for exculpatory material
-//! (disclosure with notice instead of consent) is not built.
+//! the use to cite. The Convention's exception for exculpatory material is
+//! an `ask-consent` with `"exculpatory": true`: the notice, sent to the
+//! providing State before the use, stands in for the consent at once (no
+//! answer is awaited or accepted), and the use cites the notice's id.
 
 use std::collections::BTreeMap;
 
@@ -45,8 +47,12 @@ pub struct ConsentCited {
     pub provider: String,
     /// The case it was provided in, where the consent was given.
     pub case: String,
-    /// The message id of the `grant-consent`.
+    /// The message id of the `grant-consent`, or of the notice of
+    /// exculpatory use.
     pub grant: String,
+    /// The use rests on a notice of exculpatory use, not on a consent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exculpatory: bool,
 }
 
 /// The use limits of a case as shown: what what was provided in it may
@@ -76,7 +82,8 @@ pub struct ConsentView {
     pub use_for: String,
     /// The other case's id or the third State's code.
     pub target: String,
-    /// `pending`, `granted` or `refused`.
+    /// `pending`, `granted` or `refused`; `notified` for a notice of
+    /// exculpatory use, which awaits no answer.
     pub answer: String,
     /// The message id of the answer, once given.
     pub answered_by: Option<String>,
@@ -118,6 +125,7 @@ pub(crate) fn use_limits_view(
                 ConsentUse::OnwardTransfer(t) => ("onward-transfer", t.clone()),
             };
             let (answer, answered_by, conditions) = match &c.answer {
+                None if c.exculpatory => ("notified", None, Vec::new()),
                 None => ("pending", None, Vec::new()),
                 Some(ConsentAnswer::Granted { id, conditions }) => {
                     ("granted", Some(id.clone()), conditions.clone())
@@ -205,14 +213,15 @@ impl Node {
         Ok(origin)
     }
 
-    /// The grant's message id of the consent given in case `case` for
-    /// `package` and `use_for`, if one was given.
+    /// The message a use of `package` for `use_for` relies on in case
+    /// `case` (a grant, or a notice of exculpatory use, which the flag
+    /// tells), if there is one.
     async fn granted_consent(
         &self,
         case: &str,
         package: &str,
         use_for: &ConsentUse,
-    ) -> Result<Option<String>, NodeError> {
+    ) -> Result<Option<(String, bool)>, NodeError> {
         if self.store.get_request(case).await?.is_none() {
             return Ok(None);
         }
@@ -221,8 +230,7 @@ impl Node {
             .view
             .facts
             .consent_for(Some(package), use_for)
-            .and_then(|c| c.granted())
-            .map(|(id, _)| id.to_owned()))
+            .and_then(|c| Some((c.authority()?.to_owned(), c.exculpatory))))
     }
 
     /// The consent a use needs, or the refusal naming what is missing.
@@ -235,11 +243,12 @@ impl Node {
             .granted_consent(&origin.request, &origin.package_id, &use_for)
             .await?
         {
-            Some(grant) => Ok(ConsentCited {
+            Some((grant, exculpatory)) => Ok(ConsentCited {
                 package: origin.package_id.clone(),
                 provider: origin.provider.clone(),
                 case: origin.request.clone(),
                 grant,
+                exculpatory,
             }),
             None => Err(NodeError::ConsentRequired {
                 what: format!("package {}", origin.package_id),
@@ -309,7 +318,7 @@ impl Node {
         manifest: &Manifest,
         package_id: &str,
         for_case: &str,
-    ) -> Result<Option<String>, NodeError> {
+    ) -> Result<Option<ConsentCited>, NodeError> {
         if manifest.sender == self.state() || manifest.request == for_case {
             return Ok(None);
         }
@@ -319,8 +328,6 @@ impl Node {
             request: manifest.request.clone(),
         };
         let use_for = ConsentUse::OtherCase(for_case.to_owned());
-        self.needs_consent(&origin, use_for)
-            .await
-            .map(|c| Some(c.grant))
+        self.needs_consent(&origin, use_for).await.map(Some)
     }
 }

@@ -12,18 +12,63 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::StateCode;
+use custos_protocol::case_bodies::PersonalData;
 use custos_protocol::use_limits::UseLimits;
 use custos_protocol::{Directory, timestamp};
 use custos_seal::EncryptionIdentity;
 use serde_json::{Value, json};
+use time::Date;
 
 use super::layout::io_err;
 use super::open::{self, Report};
 use super::pipeline::Progress;
 use super::seal::{self, SealOptions, Sealed};
 use crate::app::Actor;
+use crate::app::evidence::SealMarks;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
+
+/// `marks` with texts trimmed and blank ones dropped, checked: personal
+/// data names at least one category, and a deletion date not in the past.
+fn checked_marks(request: &str, marks: &SealMarks, today: Date) -> Result<SealMarks, NodeError> {
+    let texts = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let refuse = |problem: &str| NodeError::EvidenceInput {
+        path: request.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let personal_data = match &marks.personal_data {
+        None => None,
+        Some(pd) => {
+            let categories = texts(&pd.categories);
+            if categories.is_empty() {
+                return Err(refuse(
+                    "name the categories of personal data in the package (such as subscriber data or traffic data)",
+                ));
+            }
+            if pd.delete_by.is_some_and(|d| d < today) {
+                return Err(refuse(
+                    "the date by which the personal data is to be deleted has passed",
+                ));
+            }
+            Some(PersonalData {
+                categories,
+                conditions: texts(&pd.conditions),
+                delete_by: pd.delete_by,
+            })
+        }
+    };
+    Ok(SealMarks {
+        confidential: marks.confidential.as_deref().map(|r| r.trim().to_owned()),
+        conditions: texts(&marks.conditions),
+        personal_data,
+    })
+}
 
 fn joined<T>(result: Result<Result<T, NodeError>, tokio::task::JoinError>) -> Result<T, NodeError> {
     result.map_err(|e| NodeError::Internal(format!("evidence task failed: {e}")))?
@@ -61,16 +106,19 @@ impl Node {
     /// Builds the options to seal evidence answering `request` (a request
     /// stored on this node) for the States `to`: their current encryption
     /// keys and this node's own, the use conditions and confidentiality of
-    /// the request body, the node's signing key and the time now.
+    /// the request body with what `marks` adds, the node's signing key and
+    /// the time now.
     pub async fn evidence_seal_options(
         &self,
         request: &str,
         to: &[StateCode],
         segment_size: u64,
+        marks: &SealMarks,
         actor: &Actor,
     ) -> Result<SealOptions, NodeError> {
         self.authorize(actor, Operation::SealEvidence, Some(request))
             .await?;
+        let marks = checked_marks(request, marks, self.clock.now().date())?;
         // The request's draft, checked against what was signed and logged.
         let record = self.request_detail(request).await?;
         let directory = self.directory().ok_or(NodeError::NoDirectory)?;
@@ -103,7 +151,26 @@ impl Node {
         }
         let (signing_key, own) = self.with_keys(|k| (k.signing.clone(), k.encryption.recipient()));
         keys.push(own);
-        let field = |name: &str| record.draft.get(name).cloned().unwrap_or(Value::Null);
+        let mut conditions = UseLimits::conditions_of(record.draft.get("use_conditions"));
+        for c in marks.conditions {
+            if !conditions.contains(&c) {
+                conditions.push(c);
+            }
+        }
+        let mut confidentiality = record
+            .draft
+            .get("confidentiality")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if let Some(reasons) = marks.confidential {
+            if !confidentiality.is_object() {
+                confidentiality = json!({});
+            }
+            confidentiality["required"] = json!(true);
+            if !reasons.is_empty() {
+                confidentiality["provider_reasons"] = json!(reasons);
+            }
+        }
         Ok(SealOptions {
             request: record.id.clone(),
             sender: self.state(),
@@ -118,11 +185,11 @@ impl Node {
                     .get("purpose")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                conditions: UseLimits::conditions_of(record.draft.get("use_conditions")),
+                conditions,
             }
             .to_value(),
-            confidentiality: field("confidentiality"),
-            personal_data: None,
+            confidentiality,
+            personal_data: marks.personal_data,
             segment_size,
         })
     }
@@ -263,7 +330,10 @@ impl Node {
         if let Some(for_case) = for_case {
             for detail in [&mut opened_detail, &mut exported_detail] {
                 detail["for_case"] = json!(for_case);
-                detail["consent"] = json!(consent);
+                detail["consent"] = json!(consent.as_ref().map(|c| &c.grant));
+                if consent.as_ref().is_some_and(|c| c.exculpatory) {
+                    detail["exculpatory"] = json!(true);
+                }
             }
         }
         let opened = report_entry(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use custos_model::StateCode;
 use custos_node::Actor;
+use custos_node::app::evidence::SealMarks;
 use custos_node::evidence::pipeline::NoProgress;
 use custos_node::evidence::transfer::{SendObserver, SendOptions};
 use custos_protocol::evidence::MIN_SEGMENT_SIZE;
@@ -53,7 +54,13 @@ pub async fn seal(
     std::fs::write(files.join("notes.txt"), format!("{name}: seized on site\n"))
         .expect("a file to seal");
     let options = from
-        .evidence_seal_options(request, &[st(to)], MIN_SEGMENT_SIZE, actor)
+        .evidence_seal_options(
+            request,
+            &[st(to)],
+            MIN_SEGMENT_SIZE,
+            &SealMarks::default(),
+            actor,
+        )
         .await
         .expect("seal options");
     let pkg = scratch.join(format!("{name}-pkg"));

@@ -309,6 +309,24 @@ pub(crate) async fn sign_in_events_are_recorded_with_their_state_change(fx: Fixt
     let got = s.access_records(&listed("ana")).await.unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!((got[0].outcome.as_str(), got[0].at), (ALLOWED, at(3)));
+    // The session ended: its row with it; ended again: nothing more.
+    let out = b"signed out".to_vec();
+    let mut ended = row(5, "ana", ALLOWED, None, &out);
+    ended.operation = "sign-out".to_owned();
+    for _ in 0..2 {
+        s.revoke_session(
+            "s1",
+            std::slice::from_ref(&out),
+            std::slice::from_ref(&ended),
+            at(5),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let got = s.access_records(&listed("ana")).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!((got[0].operation.as_str(), got[0].at), ("sign-out", at(5)));
     // A row that cannot be stored undoes the state change.
     let bad = [row(4, "ana\0", REFUSED, Some("code"), &entry)];
     s.set_sign_in_state("ana", &start, &failed, &[entry], &bad, at(4))

@@ -293,18 +293,21 @@ pub(crate) async fn a_session_opens_once_per_state_and_a_recovery_code_once(fx: 
     assert_eq!(store.sessions(None).await.unwrap().len(), 2);
 
     let revoked = store
-        .revoke_session("s1", &[b"signed out".to_vec()], at(30))
+        .revoke_session("s1", &[b"signed out".to_vec()], &[], at(30))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(revoked.revoked_at, Some(at(30)));
     let again = store
-        .revoke_session("s1", &[b"not again".to_vec()], at(40))
+        .revoke_session("s1", &[b"not again".to_vec()], &[], at(40))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again.revoked_at, Some(at(30)));
-    assert_eq!(store.revoke_session("zz", &[], at(40)).await.unwrap(), None);
+    assert_eq!(
+        store.revoke_session("zz", &[], &[], at(40)).await.unwrap(),
+        None
+    );
     assert_eq!(
         queued(&fx).await,
         [

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use custos_model::StateCode;
-use custos_node::app::evidence::{PackageStatus, SealedView};
+use custos_node::app::evidence::{PackageStatus, SealMarks, SealedView};
 use custos_node::evidence::layout::DEFAULT_SEGMENT_SIZE;
 use custos_node::evidence::open::Report;
 use custos_node::evidence::pipeline::Progress;
+use custos_protocol::case_bodies::PersonalData;
 use custos_protocol::text::escape;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -65,9 +66,47 @@ pub struct SealArgs {
     /// Plaintext bytes per encrypted segment (at least 1 MiB = 1048576).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SEGMENT_SIZE)]
     pub segment_size: u64,
+    /// Mark the package confidential, with the reasons (may be ""): the
+    /// receiving node shows it only to the people assigned to the case.
+    #[arg(long, value_name = "REASONS")]
+    pub confidential: Option<String>,
+    /// A condition on the use of the package, added to the request's own.
+    /// Repeat for several.
+    #[arg(long = "condition", value_name = "TEXT")]
+    pub conditions: Vec<String>,
+    /// A category of personal data in the package (such as "subscriber
+    /// data"). Repeat for several; the conditions and deletion date below
+    /// need at least one.
+    #[arg(long = "personal-data", value_name = "CATEGORY")]
+    pub personal_data: Vec<String>,
+    /// A condition attached to the personal data. Repeat for several.
+    #[arg(long = "personal-data-condition", value_name = "TEXT")]
+    pub personal_data_conditions: Vec<String>,
+    /// The date by which the receiving State is to delete the personal data.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::cmd::date)]
+    pub delete_by: Option<time::Date>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl SealArgs {
+    /// What the sealing State adds to the package, as given.
+    fn marks(&self) -> SealMarks {
+        let personal_data = (!self.personal_data.is_empty()
+            || !self.personal_data_conditions.is_empty()
+            || self.delete_by.is_some())
+        .then(|| PersonalData {
+            categories: self.personal_data.clone(),
+            conditions: self.personal_data_conditions.clone(),
+            delete_by: self.delete_by,
+        });
+        SealMarks {
+            confidential: self.confidential.clone(),
+            conditions: self.conditions.clone(),
+            personal_data,
+        }
+    }
 }
 
 /// Arguments of `custos evidence verify`.
@@ -154,6 +193,7 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
                 &args.request,
                 &args.to,
                 args.segment_size,
+                &args.marks(),
                 &crate::operator::operator()?,
             )
             .await?;

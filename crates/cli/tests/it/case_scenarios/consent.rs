@@ -323,4 +323,127 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
             .all(|e| e["detail"]["for_case"].is_null()),
         "no opening for the other case was logged"
     );
+
+    // Exculpatory material needs no consent: France gives notice in the
+    // case first, Germany cannot answer the notice, and the use goes
+    // through citing it.
+    let notice = json!({
+        "evidence": [package],
+        "for_case": other_case,
+        "reasons": "The logs place the accused elsewhere at the time of the attack.",
+        "exculpatory": true
+    });
+    let (fr, de) = consent_step(
+        &net,
+        &id,
+        "FR",
+        "ask-consent",
+        Some(&notice),
+        "partly-executed",
+    );
+    let notice_id = last_step(&fr);
+    assert_eq!(
+        fr["use_limits"]["consents"][2]["answer"], "notified",
+        "{fr}"
+    );
+    assert_eq!(fr["use_limits"], de["use_limits"]);
+    let answer = json!({"ask": notice_id, "reasons": "We object."});
+    let out = act(&net, "DE", &id, "refuse-consent", Some(&answer));
+    assert!(!out.status.success(), "a notice was answered");
+    assert!(
+        stderr(&out).contains("consent-not-asked"),
+        "{}",
+        stderr(&out)
+    );
+    let out = open(&net, &pkg, &elsewhere, Some(&other_case));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files_under(&elsewhere).len(), 2, "both files opened");
+    let used: Vec<Value> = entries(&net, "evidence-opened")
+        .into_iter()
+        .filter(|e| e["detail"]["for_case"] == other_case.as_str())
+        .collect();
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!(used[0]["detail"]["consent"], notice_id.as_str());
+    assert_eq!(used[0]["detail"]["exculpatory"], true);
+}
+
+/// What the providing State adds as it seals: a confidentiality mark,
+/// conditions on use and the personal data with its conditions, from
+/// `evidence seal`'s flags into the signed manifest; personal data of no
+/// category is refused with nothing sealed.
+#[test]
+fn the_sealing_state_marks_a_package_from_the_command_line() {
+    let net = Network::start(&["FR", "DE"]);
+    let id = mla_request(&net);
+    step(&net, &id, "DE", "acknowledge", None, "acknowledged");
+    let files = net.scratch("subscriber");
+    std::fs::create_dir_all(&files).expect("a test fixture step");
+    std::fs::write(files.join("subscriber.txt"), b"account 4711\n").expect("a test fixture step");
+    let de = net.dir("DE");
+    let seal = |out: &Path, extra: &[&str]| {
+        let mut words: Vec<&std::ffi::OsStr> = vec![
+            "evidence".as_ref(),
+            "seal".as_ref(),
+            files.as_os_str(),
+            "--request".as_ref(),
+            id.as_ref(),
+            "--to".as_ref(),
+            "FR".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--data".as_ref(),
+            de.as_os_str(),
+        ];
+        words.extend(extra.iter().map(std::ffi::OsStr::new));
+        net.run(&words)
+    };
+    let refused = net.scratch("no-category.pkg");
+    let out = seal(
+        &refused,
+        &["--personal-data-condition", "Delete after trial."],
+    );
+    assert!(!out.status.success(), "personal data of no category sealed");
+    assert!(stderr(&out).contains("categories"), "{}", stderr(&out));
+    assert!(!refused.exists(), "nothing sealed");
+
+    let pkg = net.scratch("marked.pkg");
+    let out = seal(
+        &pkg,
+        &[
+            "--confidential",
+            "An informant is named.",
+            "--condition",
+            "Not for tax proceedings.",
+            "--personal-data",
+            "subscriber data",
+            "--personal-data-condition",
+            "Delete after the trial.",
+            "--delete-by",
+            "2099-12-31",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest: Value = serde_json::from_str(&net.run_ok(&[
+        "evidence".as_ref(),
+        "manifest".as_ref(),
+        pkg.as_os_str(),
+        "--json".as_ref(),
+    ]))
+    .expect("`evidence manifest --json` prints JSON");
+    let m = &manifest["manifest"];
+    assert_eq!(m["confidentiality"]["required"], true, "{m}");
+    assert_eq!(
+        m["confidentiality"]["provider_reasons"],
+        "An informant is named."
+    );
+    let conditions = m["use_limits"]["conditions"].to_string();
+    assert!(conditions.contains("Not for tax proceedings."), "{m}");
+    assert_eq!(
+        m["personal_data"],
+        json!({
+            "categories": ["subscriber data"],
+            "conditions": ["Delete after the trial."],
+            "delete_by": "2099-12-31"
+        })
+    );
 }

@@ -244,7 +244,14 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
         );
     }
 
-    // Sealed for France, then sent.
+    // Sealed for France with the personal data in it and a condition on
+    // its use, then sent.
+    de.fill("#seal-personal-data-categories", "traffic data");
+    de.fill("#seal-personal-data-conditions", "Delete after the trial.");
+    de.fill(
+        "#seal-conditions",
+        "Only for the prosecution of the attack.",
+    );
     de.click("form.seal button[type=submit]");
     reload_until(&de, &evidence_page, "article.package form.send");
     assert!(!de.exists("table.uploads"), "sealed uploads are gone");
@@ -274,7 +281,14 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
     let before_open = evidence_opens(&net, "FR", "camille", &id);
     fr.click("article.package form.open button[type=submit]");
     fr.wait_text("article.package ul.opened", "image.dd");
-    assert_eq!(fr.text("article.package dd.checked"), "everything matches");
+    // The outcome is read from the custody ledger, once the opening's entry
+    // is sequenced (within the sequencer's pass).
+    reload_until_text(
+        &fr,
+        &evidence_page,
+        "article.package dd.checked",
+        &["everything matches"],
+    );
     reload_until_text(
         &fr,
         &evidence_page,
@@ -283,6 +297,19 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
     );
     let opened = evidence_opens(&net, "FR", "camille", &id);
     assert!(opened > before_open, "the opening is recorded");
+    // What Germany added at the desk is in the signed manifest France holds.
+    let fr_dir = net.dir("FR");
+    let held = net.run_ok(&[
+        "case",
+        "personal-data",
+        &id,
+        "--data",
+        fr_dir.to_str().expect("a UTF-8 path"),
+        "--json",
+    ]);
+    for part in ["traffic data", "Delete after the trial."] {
+        assert!(held.contains(part), "{part:?} not in {held}");
+    }
 
     // The large file, downloaded with the session's cookie: the same bytes,
     // and one more `open-evidence` under camille's name.
