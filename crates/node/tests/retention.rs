@@ -11,6 +11,8 @@
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
 mod common;
+#[path = "common/evidence.rs"]
+mod evidence;
 
 use common::{officer, step};
 use custos_model::{RequestKind, template, validate};
@@ -267,6 +269,89 @@ async fn a_legal_hold_stops_deletion_until_lifted(postgres: bool) {
         Err(NodeError::ContentDeleted { .. })
     ));
     ledger_and_deep_check_pass(&net, "FR").await;
+}
+
+/// The files under `dir`, relative, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The copies the node wrote of a case's evidence outside its store of
+/// received packages (a package sealed into a person's folder, its files
+/// opened into another, and opened on the desk into the node's own) are
+/// deleted with the case's content; an opened file changed since is left
+/// and counted, and what else a person put in those folders stays.
+#[tokio::test]
+async fn copies_of_a_cases_evidence_are_deleted_when_its_retention_ends() {
+    let net = network(false).await.unwrap();
+    let id = ended_case(&net).await;
+    let de = net.node("DE");
+    let scratch = tempfile::tempdir().unwrap();
+    let pkg = evidence::seal(de, "FR", &id, scratch.path(), "disk", 1, &officer("DE")).await;
+    assert!(pkg.join("manifest.dsse.json").is_file());
+    let opened = scratch.path().join("opened");
+    let report = de
+        .open_evidence(
+            pkg.clone(),
+            opened.clone(),
+            std::sync::Arc::new(custos_node::evidence::pipeline::NoProgress),
+            &officer("DE"),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_ok());
+    assert_eq!(files_under(&opened), ["image.dd", "notes.txt"]);
+    std::fs::write(opened.join("notes.txt"), b"annotated by hand\n").unwrap();
+    std::fs::write(pkg.join("README.txt"), b"mine\n").unwrap();
+
+    de.run_clocks().await.unwrap();
+    let due = de
+        .retention(&id, &officer("DE"))
+        .await
+        .unwrap()
+        .deletion_date
+        .unwrap();
+    net.clock.set(due + Duration::seconds(1));
+    let signed = net.sign_directory(2).unwrap();
+    de.import_directory(&officer("DE"), &signed).await.unwrap();
+    let purged = de.purge_due(&Actor::Scheduler).await.unwrap();
+    assert_eq!(purged.deleted.len(), 1, "{purged:?}");
+    let d = &purged.deleted[0];
+    // The package's manifest and segment, and the opened image.
+    assert!(d.evidence_files >= 3, "{d:?}");
+    assert!(d.evidence_bytes > 1 << 20, "{d:?}");
+    assert_eq!(
+        files_under(&pkg),
+        ["README.txt"],
+        "only what the node wrote"
+    );
+    assert_eq!(
+        files_under(&opened),
+        ["notes.txt"],
+        "a changed file is left"
+    );
+    let entries = de.store().pending_ledger(10_000).await.unwrap();
+    let deleted: Vec<serde_json::Value> = entries
+        .iter()
+        .filter_map(|e| serde_json::from_slice::<serde_json::Value>(&e.entry).ok())
+        .filter(|v| v["kind"] == "content-deleted")
+        .collect();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["detail"]["copies_kept"], 1, "{deleted:?}");
+    ledger_and_deep_check_pass(&net, "DE").await;
 }
 
 #[tokio::test]

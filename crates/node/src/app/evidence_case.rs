@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use super::Actor;
 use super::access::Operation;
+use super::copies::CopyKind;
 use super::evidence::{SealMarks, SealedView, TransferView};
 use super::evidence_upload::{UploadError, UploadView, uploads_root};
 use crate::custody::{Entry, EntryKind};
@@ -52,7 +53,7 @@ pub fn opened_root(data_dir: &Path) -> PathBuf {
 }
 
 /// The 64 hex digits of a package id (`sha256:<hex>` or the hex alone).
-fn package_hex(package: &str) -> Option<String> {
+pub(crate) fn package_hex(package: &str) -> Option<String> {
     let hex = package.strip_prefix("sha256:").unwrap_or(package);
     (hex.len() == 64
         && hex
@@ -229,6 +230,7 @@ impl Node {
         })?;
         let dest = sealed_dir.join(&hex);
         fs::rename(&out, &dest).map_err(io(&dest))?;
+        self.note_copy(case, &sealed.package_id, &dest, CopyKind::Sealed)?;
         sealed.dir = dest;
         for dir in dirs {
             if let Err(e) = fs::remove_dir_all(&dir) {

@@ -34,6 +34,7 @@ pub mod audit;
 pub mod backup;
 pub mod cases;
 pub mod clocks;
+pub(crate) mod copies;
 pub mod desk;
 pub mod directory;
 pub mod drafts;

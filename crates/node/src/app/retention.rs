@@ -10,8 +10,11 @@
 //! retention worker (and `custos case purge --due`) deletes the content of
 //! the cases due, in small batches, each case in one store transaction
 //! with its `content-deleted` ledger entry: message envelopes, the saved
-//! draft, the ciphertexts of delivered outbox items and the folders of the
-//! evidence packages received for it. Ids, kinds, states, times, receipts,
+//! draft, the ciphertexts of delivered outbox items, the folders of the
+//! evidence packages received for it, and the copies the node wrote of its
+//! evidence: packages sealed and files opened, in the node's folders or in
+//! those a person named (`copies.rs`; an opened file changed since is
+//! left, and counted as `copies_kept`). Ids, kinds, states, times, receipts,
 //! the history and every ledger entry stay, so the ledger still verifies
 //! and proves; a read of the content is then [`NodeError::ContentDeleted`].
 
@@ -540,8 +543,11 @@ impl Node {
         {
             return Ok(None);
         }
-        let mut files = 0;
-        let mut bytes = 0;
+        // The copies the node wrote first: their manifests are in the
+        // package folders removed next.
+        let copies = self.delete_copies(id)?;
+        let mut files = copies.files;
+        let mut bytes = copies.bytes;
         let mut packages = Vec::new();
         for folder in package_folders {
             let name = folder
@@ -570,6 +576,7 @@ impl Node {
             "packages": packages,
             "evidence_files": files,
             "evidence_bytes": bytes,
+            "copies_kept": copies.kept,
         });
         let entry = Entry::new(EntryKind::ContentDeleted, now, actor.label())
             .request(id)

@@ -24,6 +24,7 @@ use super::open::{self, Report};
 use super::pipeline::Progress;
 use super::seal::{self, SealOptions, Sealed};
 use crate::app::Actor;
+use crate::app::copies::CopyKind;
 use crate::app::evidence::SealMarks;
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
@@ -223,6 +224,17 @@ impl Node {
             }
         };
         let m = &sealed.manifest;
+        // Noted for the case's retention, which deletes the package with
+        // the case's content.
+        if let Err(e) = self.note_copy(
+            &m.request,
+            &sealed.package_id,
+            &sealed.dir,
+            CopyKind::Sealed,
+        ) {
+            let _ = std::fs::remove_dir_all(&sealed.dir);
+            return Err(e);
+        }
         let now = self.clock.now();
         let entry = Entry::new(EntryKind::EvidenceSealed, now, actor.label())
             .request(m.request.clone())
@@ -314,6 +326,15 @@ impl Node {
             }
             _ => None,
         };
+        // Noted before anything is written, for the case's retention.
+        if let Some(view) = &checked {
+            self.note_copy(
+                &view.manifest.request,
+                &view.package_id,
+                &out,
+                CopyKind::Opened,
+            )?;
+        }
         let out_text = out.display().to_string();
         let report = self
             .check_package(move |directory, identities| {
