@@ -12,6 +12,7 @@
 
 mod common;
 #[path = "common/evidence.rs"]
+#[allow(dead_code)] // the sending helpers of other tests
 mod evidence;
 
 use common::{officer, step};
