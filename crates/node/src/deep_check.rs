@@ -20,7 +20,9 @@
 //! the hash its ledger entry logged when it was first verified strictly.
 //! Meanwhile the evidence packages the node accepted are checked against
 //! their signed manifests and the entries of their acceptance, which the
-//! ledger pass gathers (`evidence/audit.rs`).
+//! ledger pass gathers (`evidence/audit.rs`). Last, every confidentiality
+//! mark that a signed request, answer or package manifest calls for must be
+//! held (issue 18).
 
 use std::collections::{HashMap, HashSet};
 
@@ -90,6 +92,9 @@ struct Outcome {
     opening: Option<Opening>,
     /// The index of its ledger entry, when it has one.
     index: Option<u64>,
+    /// issue 18: the confidentiality mark its signed content calls for on
+    /// its case (a peer's request or answer marked confidential).
+    mark: Option<String>,
 }
 
 /// `work` over `items`, the first half on this thread and the second on
@@ -166,6 +171,7 @@ fn check_run(
                 if !h.receipt {
                     // What an unsigned message says is not taken.
                     o.opening = None;
+                    o.mark = None;
                 }
             }
         }
@@ -183,6 +189,7 @@ fn check_deleted(logged: &HashMap<String, Logged>, s: &StoredMessage) -> Outcome
         receipt_checked: false,
         opening: None,
         index: None,
+        mark: None,
     };
     let on_ledger = logged.get(&m.id);
     match on_ledger.and_then(|l| l.message.as_ref()) {
@@ -220,6 +227,7 @@ fn check_unsigned(
         receipt_checked: false,
         opening: None,
         index: None,
+        mark: None,
     };
     let mut signatures = Vec::with_capacity(2);
     let on_ledger = logged.get(&m.id);
@@ -250,6 +258,9 @@ fn check_unsigned(
                     }
                     out.index = Some(*index);
                 }
+            }
+            if m.direction == Direction::Incoming {
+                out.mark = crate::intake::confidential_source(&checked.message, &m.id);
             }
             out.opening = checked.message.draft().map(|d| Opening {
                 draft_kind: draft_kind(d).map(str::to_owned),
@@ -304,6 +315,9 @@ struct MessagePass {
     first_of_thread: HashSet<String>,
     /// issue 18: the cases whose content was deleted.
     deleted: HashSet<String>,
+    /// issue 18: the confidentiality marks the signed messages call for,
+    /// as (case, source).
+    marks: HashSet<(String, String)>,
 }
 
 /// A page of messages and their outcomes, as a checking task ends.
@@ -319,6 +333,7 @@ impl MessagePass {
             last_index: HashMap::with_capacity(messages),
             openings: HashMap::with_capacity(messages),
             first_of_thread: HashSet::with_capacity(messages),
+            marks: HashSet::new(),
         }
     }
 
@@ -331,6 +346,9 @@ impl MessagePass {
             report.messages += 1;
             report.receipts += u64::from(outcome.receipt_checked);
             report.problems.extend(outcome.problems);
+            if let Some(source) = outcome.mark {
+                self.marks.insert((m.thread.clone(), source));
+            }
             if !self.held.insert(m.id.clone()) {
                 report
                     .problems
@@ -490,6 +508,7 @@ impl Node {
             held,
             openings,
             first_of_thread,
+            marks: mut expected_marks,
             ..
         } = pass;
         let (checker, logged, deleted) = &*shared;
@@ -564,6 +583,28 @@ impl Node {
         let evidence = evidence.finish().await?;
         report.evidence = evidence.checked;
         report.problems.extend(evidence.problems);
+
+        // issue 18: every mark the signed content calls for is held. A mark
+        // removed would show a confidential case to people not assigned to
+        // it; a mark no content explains only hides more, and is not named.
+        expected_marks.extend(evidence.marks);
+        let held_marks: HashSet<(String, String)> = self
+            .store
+            .all_confidential_marks()
+            .await?
+            .into_iter()
+            .map(|m| (m.case_id, m.source))
+            .collect();
+        let mut unmarked: Vec<&(String, String)> = expected_marks
+            .iter()
+            .filter(|m| !held_marks.contains(*m))
+            .collect();
+        unmarked.sort();
+        for (case, source) in unmarked {
+            report.problems.push(format!(
+                "case {case}: its signed content ({source}) marks it confidential, but the node holds no such mark (removed: the case would be shown to people not assigned to it)"
+            ));
+        }
 
         if !report.problems.is_empty() {
             self.records_tampered_add(report.problems.len() as u64);

@@ -429,7 +429,7 @@ fn arrival_alert(
 /// Why a peer's message makes its case confidential, if it does: a request
 /// whose draft says `confidentiality.required` (`request`), or an execution
 /// whose body says `confidential.required` (`answer:<message id>`).
-fn confidential_source(msg: &custos_protocol::Message, id: &str) -> Option<String> {
+pub(crate) fn confidential_source(msg: &custos_protocol::Message, id: &str) -> Option<String> {
     use crate::app::assignments::{MARK_REQUEST, marked_confidential};
     match msg.kind {
         MessageKind::Submit => {

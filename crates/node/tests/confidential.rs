@@ -489,6 +489,34 @@ async fn a_package_marked_confidential_hides_its_case_and_carries_its_personal_d
         packages(fabien.clone()).await,
         std::slice::from_ref(&sent.package)
     );
+
+    // The deep check finds the marks the signed content calls for; a mark
+    // removed behind the node's back (which would show the case to
+    // everyone) is named.
+    let deep = fr.verify_deep().await.unwrap();
+    assert!(deep.problems.is_empty(), "{:?}", deep.problems);
+    if !postgres {
+        let db = rusqlite::Connection::open(net.node("FR").dir().join("custos.db")).unwrap();
+        let removed = db
+            .execute(
+                "DELETE FROM confidential_cases WHERE case_id = ?1",
+                [&thread],
+            )
+            .unwrap();
+        assert!(removed >= 1);
+        let deep = fr.verify_deep().await.unwrap();
+        let named = format!(
+            "({}) marks it confidential",
+            format_args!("package:{}", sent.package)
+        );
+        assert!(
+            deep.problems
+                .iter()
+                .any(|p| p.contains(&named) && p.contains(&thread)),
+            "{:?}",
+            deep.problems
+        );
+    }
 }
 
 #[tokio::test]

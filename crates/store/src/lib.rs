@@ -861,6 +861,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Why a case is confidential; empty when it is not.
     async fn confidential_marks(&self, case_id: &str) -> Result<Vec<ConfidentialMark>, StoreError>;
 
+    /// Every case's confidentiality marks, by case (for the deep check).
+    async fn all_confidential_marks(&self) -> Result<Vec<ConfidentialMark>, StoreError>;
+
     // -- Writes joined with what they cause (`sqlite_joined.rs`,
     // `postgres_joined.rs`): the alert an arriving message or a clock
     // event calls for, and the access-record rows of sign-in events, each

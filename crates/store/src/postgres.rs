@@ -1018,6 +1018,10 @@ impl Store for PgStore {
         self.pg_confidential_marks(id).await
     }
 
+    async fn all_confidential_marks(&self) -> Result<Vec<crate::ConfidentialMark>, StoreError> {
+        self.pg_all_confidential_marks().await
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

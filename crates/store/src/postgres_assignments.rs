@@ -141,4 +141,17 @@ impl PgStore {
         .map_err(failed("read a case's confidentiality"))?;
         rows.iter().map(assignments::mark_row).collect()
     }
+
+    pub(crate) async fn pg_all_confidential_marks(
+        &self,
+    ) -> Result<Vec<ConfidentialMark>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, source, marked_at FROM confidential_cases \
+             ORDER BY case_id, marked_at, source",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("read the cases' confidentiality"))?;
+        rows.iter().map(assignments::mark_row).collect()
+    }
 }

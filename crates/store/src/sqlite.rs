@@ -988,6 +988,10 @@ impl Store for SqliteStore {
         self.sqlite_confidential_marks(id).await
     }
 
+    async fn all_confidential_marks(&self) -> Result<Vec<crate::ConfidentialMark>, StoreError> {
+        self.sqlite_all_confidential_marks().await
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.shared.readers.close();

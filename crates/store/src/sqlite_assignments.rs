@@ -129,4 +129,19 @@ impl SqliteStore {
             )
         })
     }
+
+    pub(crate) async fn sqlite_all_confidential_marks(
+        &self,
+    ) -> Result<Vec<ConfidentialMark>, StoreError> {
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT case_id, source, marked_at FROM confidential_cases \
+                 ORDER BY case_id, marked_at, source",
+                [],
+                "read the cases' confidentiality",
+                |row| assignments::mark_row(row),
+            )
+        })
+    }
 }

@@ -132,6 +132,9 @@ pub(crate) struct EvidenceFound {
     pub checked: u64,
     /// One line per mismatch.
     pub problems: Vec<String>,
+    /// The confidentiality marks the signed manifests call for, as (case,
+    /// source).
+    pub marks: Vec<(String, String)>,
 }
 
 /// The evidence check running on the blocking pool; dropping it stops the
@@ -200,6 +203,7 @@ impl Audit<'_> {
         let mut found = EvidenceFound {
             checked: 0,
             problems: std::mem::take(&mut log.problems),
+            marks: Vec::new(),
         };
         let mut names = Vec::new();
         match fs::read_dir(received) {
@@ -244,7 +248,8 @@ impl Audit<'_> {
                 )),
                 Some(accepted) => {
                     let receipt = log.receipts.get(hex);
-                    self.package(&dir, false, hex, accepted, receipt, &mut found.problems);
+                    let mark = self.package(&dir, false, hex, accepted, receipt, &mut found.problems);
+                    found.marks.extend(mark);
                 }
             }
         }
@@ -271,7 +276,9 @@ impl Audit<'_> {
             let staging = self.incoming.join(hex);
             if staging.join(RECEIPT_FILE).is_file() {
                 let receipt = log.receipts.get(hex.as_str());
-                self.package(&staging, true, hex, accepted, receipt, &mut found.problems);
+                let mark =
+                    self.package(&staging, true, hex, accepted, receipt, &mut found.problems);
+                found.marks.extend(mark);
             } else {
                 found.problems.push(format!(
                     "evidence package {hex}: ledger entry {} logs its acceptance, but its folder is not held (removed)",
@@ -282,7 +289,8 @@ impl Audit<'_> {
         found
     }
 
-    /// Checks one accepted package folder; adds a line per mismatch.
+    /// Checks one accepted package folder; adds a line per mismatch. Gives
+    /// the confidentiality mark its manifest calls for on its case, if any.
     fn package(
         &self,
         dir: &Path,
@@ -291,7 +299,7 @@ impl Audit<'_> {
         accepted: &Accepted,
         receipt: Option<&(u64, Option<String>)>,
         problems: &mut Vec<String>,
-    ) {
+    ) -> Option<(String, String)> {
         let mut found = Vec::new();
         let manifest = self.manifest(dir, hex, accepted, &mut found);
         self.receipt(dir, hex, manifest.as_ref(), receipt, &mut found);
@@ -304,6 +312,9 @@ impl Audit<'_> {
                 .into_iter()
                 .map(|p| format!("evidence package {hex}: {p}")),
         );
+        manifest
+            .filter(|m| crate::app::assignments::marked_confidential(Some(&m.confidentiality)))
+            .map(|m| (m.request, format!("package:sha256:{hex}")))
     }
 
     /// Checks the manifest against the ledger and its signature; gives it

@@ -52,6 +52,28 @@ pub async fn assignments_and_marks_are_kept_with_their_entries_and_hide_cases_fr
     let sources: Vec<&str> = marks.iter().map(|m| m.source.as_str()).collect();
     assert_eq!(sources, ["package:sha256:ab", "request"]);
     assert_eq!(marks[0].marked_at, at(5));
+    s.mark_confidential(&ConfidentialMark {
+        case_id: "thr-other".into(),
+        source: "answer:m1".into(),
+        marked_at: at(6),
+    })
+    .await
+    .unwrap();
+    let every: Vec<(String, String)> = s
+        .all_confidential_marks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.case_id, m.source))
+        .collect();
+    assert_eq!(
+        every,
+        [
+            ("thr-other".to_owned(), "answer:m1".to_owned()),
+            ("thr-secret".to_owned(), "package:sha256:ab".to_owned()),
+            ("thr-secret".to_owned(), "request".to_owned()),
+        ]
+    );
 
     let cases_for = |person: Option<&str>| {
         let s = Arc::clone(s);
