@@ -6,26 +6,22 @@
 //!
 //! Three served nodes (France, Germany, the Netherlands) of the test kit;
 //! each role is a user of each node with that role alone. Every operation
-//! with a client-API endpoint is called through the API; the evidence
-//! operations that read or write the node's own folders (seal, send,
-//! open, export of the identity) have no endpoint, and are called through
-//! the node's method with the actor the same token authenticates as, which
-//! is the one check every face goes through.
-
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+//! is called through the client API, evidence sealing (an upload in a
+//! chunk, then the seal), sending and opening included, except the two
+//! that write a secret or the whole node to the node's own machine and so
+//! have no endpoint by design: exporting the node's decryption identity
+//! and a backup. Those are called through the node's method with the actor
+//! the same token authenticates as, which is the one check every face goes
+//! through.
 
 use axum::http::Method;
 use custos_model::decision::Decision;
-use custos_model::{RequestKind, StateCode, template, validate};
+use custos_model::{RequestKind, template, validate};
+use custos_node::NodeError;
 use custos_node::app::access::{Grant, MATRIX, Operation, operations};
+use custos_node::app::evidence as evidence_view;
 use custos_node::app::evidence::SealMarks;
 use custos_node::app::{Actor, AuditFilter, CaseAction, Role, Roles};
-use custos_node::evidence::pipeline::NoProgress;
-use custos_node::evidence::transfer::{SendObserver, SendOptions};
-use custos_node::{NodeError, evidence};
-use custos_protocol::evidence::MIN_SEGMENT_SIZE;
 use custos_testkit::{Network, TestNode};
 use custos_testkit::{Reply, request};
 use serde_json::{Value, json};
@@ -36,30 +32,17 @@ fn operator() -> Actor {
     }
 }
 
-fn st(code: &str) -> StateCode {
-    code.parse().unwrap()
-}
-
-struct Quiet;
-
-impl SendObserver for Quiet {
-    fn say(&self, _line: &str) {}
-    fn start(&self, _total: u64, _label: &str) {}
-    fn advance(&self, _bytes: u64) {}
-    fn finish(&self) {}
-}
-
 /// What the test needs beside the network.
 struct World {
     net: Network,
     scratch: tempfile::TempDir,
     /// France's MLA request to Germany.
     mla: String,
-    /// The package Germany sent France for it, as France keeps it.
-    received: PathBuf,
+    /// The package Germany sent France for it.
     received_id: String,
-    /// Germany's sealed package folder for the MLA request.
-    sealed: PathBuf,
+    /// The package Germany sealed for the MLA request (its 64 hex digits),
+    /// kept in Germany's folder of sealed packages.
+    sealed: String,
     /// An alert France raised.
     alert: String,
     /// Each role's token on each node: `tokens[node][role]`.
@@ -116,39 +99,6 @@ async fn request_to_germany(net: &Network, kind: RequestKind) -> String {
     sent.thread
 }
 
-/// Writes a file of a few bytes and seals it on `node` for `request`, to
-/// France, into a new folder; the result of the sealing.
-async fn seal(
-    w: &World,
-    node: &TestNode,
-    request: &str,
-    actor: &Actor,
-) -> Result<PathBuf, NodeError> {
-    let name = w.fresh("seal");
-    let files = w.scratch.path().join(&name);
-    std::fs::create_dir_all(&files).unwrap();
-    std::fs::write(files.join("log.txt"), format!("{name}: the server's log\n")).unwrap();
-    let options = node
-        .evidence_seal_options(
-            request,
-            &[st("FR")],
-            MIN_SEGMENT_SIZE,
-            &SealMarks::default(),
-            actor,
-        )
-        .await?;
-    let out = w.scratch.path().join(format!("{name}-pkg"));
-    node.seal_evidence(
-        vec![files.join("log.txt")],
-        options,
-        out.clone(),
-        Arc::new(NoProgress),
-        actor,
-    )
-    .await?;
-    Ok(out)
-}
-
 async fn setup() -> World {
     let net = Network::served(&NODES).await.unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -172,30 +122,43 @@ async fn setup() -> World {
         net,
         scratch,
         mla,
-        received: PathBuf::new(),
         received_id: String::new(),
-        sealed: PathBuf::new(),
+        sealed: String::new(),
         alert,
         tokens,
         next_directory: std::sync::atomic::AtomicU64::new(2),
         calls: std::sync::atomic::AtomicU64::new(0),
     };
-    // Germany seals a package for the MLA request and sends it to France.
+    // Germany seals a package for the MLA request from an upload, as the
+    // client API and the desk do, and sends it to France.
     let de = w.node("DE");
-    let sealed = seal(&w, de, &w.mla, &operator()).await.unwrap();
-    let local = de.check_package_for_send(&sealed).unwrap();
-    let options = SendOptions {
-        retry_for: Duration::from_secs(30),
-        ..SendOptions::default()
-    };
-    let sent = de
-        .send_evidence(&local, st("FR"), &options, &Quiet, &operator())
+    let bytes = b"the server's log\n";
+    let upload = de
+        .start_upload(&operator(), &w.mla, "log.txt", bytes.len() as u64)
         .await
         .unwrap();
-    let hex = sent.package.strip_prefix("sha256:").unwrap().to_owned();
-    w.received = w.node("FR").received_evidence_dir().join(&hex);
-    w.received_id = sent.package;
-    w.sealed = sealed;
+    de.upload_chunk(&operator(), &upload.id, 0, bytes)
+        .await
+        .unwrap();
+    let sealed = de
+        .seal_uploads(&operator(), &w.mla, &[upload.id], &SealMarks::default())
+        .await
+        .unwrap();
+    let sent = de
+        .send_case_package(&operator(), &w.mla, &sealed.package_id)
+        .await
+        .unwrap();
+    assert!(
+        matches!(sent.as_slice(), [evidence_view::TransferView::Accepted(_)]),
+        "{sent:?}"
+    );
+    let hex = sealed
+        .package_id
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_owned();
+    w.received_id = sealed.package_id;
+    w.sealed = hex;
     w
 }
 
@@ -330,28 +293,61 @@ async fn perform(w: &World, op: Operation, role: Role) -> Outcome {
             )
             .await
         }
-        Operation::SealEvidence => of_result(seal(w, node, mla, &actor).await),
-        Operation::SendEvidence => {
-            let local = node.check_package_for_send(&w.sealed).unwrap();
-            let options = SendOptions {
-                retry_for: Duration::from_secs(30),
-                ..SendOptions::default()
-            };
-            of_result(
-                node.send_evidence(&local, st("FR"), &options, &Quiet, &actor)
-                    .await
-                    .map_err(|e| match e {
-                        evidence::transfer::TransferError::Node(n) => n,
-                        other => NodeError::Internal(other.to_string()),
-                    }),
+        Operation::SealEvidence => {
+            // An upload (refused at its start for a role that may not
+            // seal), its one chunk, then the seal.
+            let name = format!("{}.txt", w.fresh("seal"));
+            let bytes = format!("{name}: the server's log\n").into_bytes();
+            let path = format!("/api/v1/cases/{mla}/evidence/uploads");
+            let body = json!({ "name": name, "size": bytes.len() });
+            let started = node
+                .call(
+                    request(
+                        M::POST,
+                        &path,
+                        Some(token),
+                        serde_json::to_vec(&body).unwrap(),
+                        Some("application/json"),
+                    )
+                    .unwrap(),
+                )
+                .await
+                .unwrap();
+            if !started.status.is_success() {
+                return of_reply(&started);
+            }
+            let upload = started.json()["id"].as_str().unwrap().to_owned();
+            let path = format!("/api/v1/evidence/uploads/{upload}?offset=0");
+            let put = request(
+                M::PUT,
+                &path,
+                Some(token),
+                bytes,
+                Some("application/octet-stream"),
             )
+            .unwrap();
+            let chunk = node.call(put).await.unwrap();
+            if !chunk.status.is_success() {
+                return of_reply(&chunk);
+            }
+            let body = json!({ "uploads": [upload] });
+            let path = format!("/api/v1/cases/{mla}/evidence/seal");
+            call(node, M::POST, &path, token, Some(body)).await
+        }
+        Operation::SendEvidence => {
+            let path = format!("/api/v1/cases/{mla}/evidence/{}/send", w.sealed);
+            call(node, M::POST, &path, token, None).await
         }
         Operation::OpenEvidence => {
-            let out = w.scratch.path().join(w.fresh("opened"));
-            of_result(
-                node.open_evidence(w.received.clone(), out, Arc::new(NoProgress), &actor)
-                    .await,
-            )
+            // Each allowed role opens the package afresh into the node's
+            // folder of opened packages.
+            let hex = w.received_id.strip_prefix("sha256:").unwrap();
+            let opened = node.dir().join("evidence").join("opened").join(hex);
+            if opened.exists() {
+                std::fs::remove_dir_all(&opened).unwrap();
+            }
+            let path = format!("/api/v1/cases/{mla}/evidence/{hex}/open");
+            call(node, M::POST, &path, token, None).await
         }
         Operation::ExportIdentity => {
             let out = w.scratch.path().join(w.fresh("identity"));
