@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::RequestKind;
+use futures_util::StreamExt;
 use custos_store::{
     CHANGE_HOLD_LIFTED, CHANGE_HOLD_PLACED, CHANGE_RETENTION, CaseRow, ContentDeletion,
     RetentionChange, RetentionRecord,
@@ -35,6 +36,9 @@ use tokio::sync::watch;
 use super::{Actor, Operation};
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
+
+/// Cases whose content is deleted at once within a batch.
+const PURGE_AT_ONCE: usize = 8;
 
 /// Retention settings (`[retention]` in `custos.toml`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -509,9 +513,20 @@ impl Node {
             }
             let folders = folders.get_or_insert_default();
             let mut progressed = false;
-            for id in due {
-                let mine = folders.remove(&id).unwrap_or_default();
-                match self.purge_case(&id, &mine, actor).await? {
+            // Several cases at once: their transactions share the store's
+            // commits (and its fsyncs); the outcomes come in `due`'s order.
+            let work: Vec<(String, Vec<PathBuf>)> = due
+                .into_iter()
+                .map(|id| {
+                    let mine = folders.remove(&id).unwrap_or_default();
+                    (id, mine)
+                })
+                .collect();
+            let mut outcomes = futures_util::stream::iter(work)
+                .map(|(id, mine)| async move { self.purge_case(&id, &mine, actor).await })
+                .buffered(PURGE_AT_ONCE);
+            while let Some(outcome) = outcomes.next().await {
+                match outcome? {
                     Some(d) => {
                         progressed = true;
                         report.deleted.push(deletion_view(d));
