@@ -6,7 +6,7 @@ use custos_testkit::Network;
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::preservation_draft;
+use crate::{preservation_draft, sent_to_germany};
 
 /// Takes `action` on `id` through `state`'s client API, a minute after the
 /// previous step, and carries the message to the other node.
@@ -40,20 +40,7 @@ async fn a_preservation_case_through_the_client_api() {
     let net = Network::in_process(&["FR", "DE"]).await.unwrap();
     let fr_token = net.node("FR").token("alice").await.unwrap();
     let de_token = net.node("DE").token("bruno").await.unwrap();
-    let sent = net
-        .node("FR")
-        .post_json(
-            "/api/v1/requests",
-            Some(&fr_token),
-            &json!({"draft": preservation_draft(), "allow_sample": true}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let queued = sent.json();
-    let id = queued["id"].as_str().unwrap().to_owned();
-    let submit = queued["message_id"].as_str().unwrap();
-    assert_eq!(net.carry("FR", submit, "DE").await.unwrap().status, 200);
+    let id = sent_to_germany(&net, &fr_token, preservation_draft()).await;
 
     // The request asks for confidentiality: on Germany's node only the
     // people assigned to it see it, so Germany's duty officer assigns the
@@ -172,19 +159,7 @@ async fn decisions_that_do_not_validate_are_answered_422_with_every_problem() {
         custos_model::RequestKind::Mla,
     ))
     .unwrap();
-    let sent = net
-        .node("FR")
-        .post_json(
-            "/api/v1/requests",
-            Some(&fr_token),
-            &json!({"draft": mla, "allow_sample": true}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let id = sent.json()["id"].as_str().unwrap().to_owned();
-    let submit = sent.json()["message_id"].as_str().unwrap().to_owned();
-    assert_eq!(net.carry("FR", &submit, "DE").await.unwrap().status, 200);
+    let id = sent_to_germany(&net, &fr_token, mla).await;
 
     // Decision drafts as printed by `custos request template`.
     act(

@@ -9,7 +9,7 @@ use custos_protocol::evidence::read_manifest_unverified;
 use custos_testkit::{Network, request};
 use serde_json::{Value, json};
 
-use crate::preservation_draft;
+use crate::{preservation_draft, sent_to_germany};
 
 #[tokio::test]
 async fn a_file_uploaded_through_the_api_is_sealed_with_the_marks_given() {
@@ -17,19 +17,7 @@ async fn a_file_uploaded_through_the_api_is_sealed_with_the_marks_given() {
     let fr_token = net.node("FR").token("alice").await.unwrap();
     let de_token = net.node("DE").token("bruno").await.unwrap();
     let de = net.node("DE");
-    let sent = net
-        .node("FR")
-        .post_json(
-            "/api/v1/requests",
-            Some(&fr_token),
-            &json!({"draft": preservation_draft(), "allow_sample": true}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let id = sent.json()["id"].as_str().unwrap().to_owned();
-    let submit = sent.json()["message_id"].as_str().unwrap().to_owned();
-    assert_eq!(net.carry("FR", &submit, "DE").await.unwrap().status, 200);
+    let id = sent_to_germany(&net, &fr_token, preservation_draft()).await;
     // The request is confidential: Germany's officer takes it on first.
     let assigned = de
         .post_json(

@@ -50,6 +50,26 @@ pub fn preservation_draft() -> Value {
     draft
 }
 
+/// France sends `draft` to Germany through its client API with `token`
+/// (the template's sample marker allowed), and the message is carried to
+/// Germany; gives the request's id.
+pub async fn sent_to_germany(net: &custos_testkit::Network, token: &str, draft: Value) -> String {
+    let sent = net
+        .node("FR")
+        .post_json(
+            "/api/v1/requests",
+            Some(token),
+            &serde_json::json!({"draft": draft, "allow_sample": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let queued = sent.json();
+    let submit = queued["message_id"].as_str().unwrap();
+    assert_eq!(net.carry("FR", submit, "DE").await.unwrap().status, 200);
+    queued["id"].as_str().unwrap().to_owned()
+}
+
 /// `value` as pretty JSON with each `(text, name)` replaced by `<name>`:
 /// ids that change on every run, kept out of snapshots.
 pub fn redacted(value: &Value, names: &[(&str, &str)]) -> String {

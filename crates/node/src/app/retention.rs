@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use custos_model::RequestKind;
-use futures_util::StreamExt;
 use custos_store::{
     CHANGE_HOLD_LIFTED, CHANGE_HOLD_PLACED, CHANGE_RETENTION, CaseRow, ContentDeletion,
     RetentionChange, RetentionRecord,
 };
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};

@@ -80,6 +80,17 @@ fn seal_for_nl(net: &Network, files: &Path, case: &str, out: &Path) -> Output {
     )
 }
 
+/// `custos evidence manifest --json` of the package folder `pkg`.
+fn manifest_of(net: &Network, pkg: &Path) -> Value {
+    serde_json::from_str(&net.run_ok(&[
+        "evidence".as_ref(),
+        "manifest".as_ref(),
+        pkg.as_os_str(),
+        "--json".as_ref(),
+    ]))
+    .expect("`evidence manifest --json` prints JSON")
+}
+
 /// A refusal for want of consent, naming the package, Germany and the use.
 fn refused_for_consent(out: &Output, package: &str, use_for: &str) {
     assert!(!out.status.success(), "a use without consent went through");
@@ -195,13 +206,7 @@ fn using_what_another_state_provided_beyond_its_case_needs_its_consent() {
     );
     assert_eq!(fr["use_limits"]["case"], id.as_str());
     let pkg = received_folder(&net, &package);
-    let manifest: Value = serde_json::from_str(&net.run_ok(&[
-        "evidence".as_ref(),
-        "manifest".as_ref(),
-        pkg.as_os_str(),
-        "--json".as_ref(),
-    ]))
-    .expect("`evidence manifest --json` prints JSON");
+    let manifest = manifest_of(&net, &pkg);
     assert_eq!(
         manifest["manifest"]["use_limits"]["case"],
         id.as_str(),
@@ -423,13 +428,7 @@ fn the_sealing_state_marks_a_package_from_the_command_line() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let manifest: Value = serde_json::from_str(&net.run_ok(&[
-        "evidence".as_ref(),
-        "manifest".as_ref(),
-        pkg.as_os_str(),
-        "--json".as_ref(),
-    ]))
-    .expect("`evidence manifest --json` prints JSON");
+    let manifest = manifest_of(&net, &pkg);
     let m = &manifest["manifest"];
     assert_eq!(m["confidentiality"]["required"], true, "{m}");
     assert_eq!(
