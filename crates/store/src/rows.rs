@@ -26,7 +26,7 @@ use crate::federation::{MessageRecord, RefusalRecord, StoredMessage};
 use crate::ledger::{PendingEntry, StoredCheckpoint};
 use crate::records::RequestRecord;
 use crate::sqlite_db;
-use crate::stats::{Percentiles, StatsCell, StatsTimes, split_grounds};
+use crate::stats::EdgeRow;
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// The columns of each table's records, in the order its mapper reads them.
@@ -389,23 +389,12 @@ pub(crate) fn cosignature(row: &impl RowAccess) -> Result<CosignatureRecord, Sto
     .parse()
 }
 
-/// One row of the SQLite statistics scan, read in place (no allocation):
-/// `direction, kind, counterpart, outcome, postponed, grounds, ack_seconds,
-/// decision_seconds` of `case_index`.
-pub(crate) struct StatsScanRow<'r> {
-    pub direction: &'r str,
-    pub kind: &'r str,
-    pub counterpart: &'r str,
-    pub outcome: &'r str,
-    pub postponed: bool,
-    pub grounds: &'r str,
-    pub ack: Option<i64>,
-    pub decision: Option<i64>,
-}
-
+/// One case row of the SQLite statistics scan of a period's ends, read in
+/// place (no allocation): `direction, kind, counterpart, outcome,
+/// postponed, grounds, ack_seconds, decision_seconds` of `case_index`.
 pub(crate) fn stats_scan_row<'r>(
     row: &'r rusqlite::Row<'_>,
-) -> Result<StatsScanRow<'r>, StoreError> {
+) -> Result<EdgeRow<'r>, StoreError> {
     const WHAT: &str = "count the cases of a period";
     let corrupt = |column: &'static str, detail: String| StoreError::Corrupt {
         table: "case_index",
@@ -418,7 +407,7 @@ pub(crate) fn stats_scan_row<'r>(
             .as_str()
             .map_err(|e| corrupt(column, e.to_string()))
     };
-    Ok(StatsScanRow {
+    Ok(EdgeRow {
         direction: text(0, "direction")?,
         kind: text(1, "kind")?,
         counterpart: text(2, "counterpart")?,
@@ -427,73 +416,5 @@ pub(crate) fn stats_scan_row<'r>(
         grounds: text(5, "grounds")?,
         ack: row.get(6).map_err(sqlite_db::failed(WHAT))?,
         decision: row.get(7).map_err(sqlite_db::failed(WHAT))?,
-    })
-}
-
-fn stats_corrupt(column: &'static str, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        table: "case_index",
-        column,
-        detail,
-    }
-}
-
-/// One cell of the PostgreSQL statistics' `GROUP BY`: `direction, kind,
-/// counterpart, outcome, postponed, grounds, cases`.
-pub(crate) fn stats_cell(row: &PgRow) -> Result<StatsCell, StoreError> {
-    use sqlx::Row;
-    let get = |c: &'static str| -> Result<String, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    Ok(StatsCell {
-        direction: get("direction")?
-            .parse()
-            .map_err(|e| stats_corrupt("direction", format!("{e}")))?,
-        kind: get("kind")?,
-        counterpart: get("counterpart")?,
-        outcome: get("outcome")?,
-        postponed: row
-            .try_get("postponed")
-            .map_err(|e| stats_corrupt("postponed", e.to_string()))?,
-        grounds: split_grounds(&get("grounds")?),
-        cases: u64::try_from(
-            row.try_get::<i64, _>("cases")
-                .map_err(|e| stats_corrupt("cases", e.to_string()))?,
-        )
-        .unwrap_or(0),
-    })
-}
-
-/// One group of the PostgreSQL statistics' percentiles: `direction, kind,
-/// ack_cases, ack, decision_cases, decision` (the two lists as
-/// `percentile_disc` gives them).
-pub(crate) fn stats_times(row: &PgRow) -> Result<StatsTimes, StoreError> {
-    use sqlx::Row;
-    let number = |c: &'static str| -> Result<i64, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    let list = |c: &'static str| -> Result<Option<Vec<Option<i64>>>, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    let percentiles = |cases: i64, values: Option<Vec<Option<i64>>>| {
-        let values = values.unwrap_or_default();
-        Percentiles {
-            cases: u64::try_from(cases).unwrap_or(0),
-            p50: values.first().copied().flatten(),
-            p90: values.get(1).copied().flatten(),
-        }
-    };
-    let direction: String = row
-        .try_get("direction")
-        .map_err(|e| stats_corrupt("direction", e.to_string()))?;
-    Ok(StatsTimes {
-        direction: direction
-            .parse()
-            .map_err(|e| stats_corrupt("direction", format!("{e}")))?,
-        kind: row
-            .try_get("kind")
-            .map_err(|e| stats_corrupt("kind", e.to_string()))?,
-        acknowledged: percentiles(number("ack_cases")?, list("ack")?),
-        decided: percentiles(number("decision_cases")?, list("decision")?),
     })
 }
