@@ -8,28 +8,14 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use crate::StoreError;
 use crate::decode::failed;
 use crate::encode;
 use crate::postgres::PgStore;
-use crate::stats::{
-    self, BucketKey, CaseStatistics, EdgeRow, Measure, StatsDimension, StatsPeriod, Tally,
-};
+use crate::rows;
+use crate::stats::{self, BucketKey, CaseStatistics, Measure, StatsPeriod, Tally};
 
 const WHAT: &str = "count the cases of a period";
-
-fn get<'r, T>(row: &'r sqlx::postgres::PgRow, table: &'static str, column: &'static str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column).map_err(|e| StoreError::Corrupt {
-        table,
-        column,
-        detail: e.to_string(),
-    })
-}
 
 impl PgStore {
     pub(crate) async fn pg_case_statistics(
@@ -45,7 +31,6 @@ impl PgStore {
             .map_err(failed(WHAT))?;
         let mut tally = Tally::default();
         if !plan.spans.is_empty() {
-            const C: &str = "case_stats_counts";
             let rows = sqlx::query(
                 "SELECT direction, draft, dimension, key, SUM(cases)::BIGINT AS cases \
                  FROM case_stats_counts WHERE span = ANY($1) \
@@ -56,18 +41,8 @@ impl PgStore {
             .await
             .map_err(failed(WHAT))?;
             for row in &rows {
-                let dir: String = get(row, C, "direction")?;
-                let dimension: String = get(row, C, "dimension")?;
-                let key: String = get(row, C, "key")?;
-                tally.count(
-                    stats::direction(C, &dir)?,
-                    get(row, C, "draft")?,
-                    StatsDimension::parse(&dimension)?,
-                    &key,
-                    get(row, C, "cases")?,
-                );
+                tally.count(rows::stats_count(row)?);
             }
-            const T: &str = "case_stats_times";
             let rows = sqlx::query(
                 "SELECT direction, kind, measure, bucket, SUM(cases)::BIGINT AS cases \
                  FROM case_stats_times WHERE span = ANY($1) \
@@ -78,20 +53,10 @@ impl PgStore {
             .await
             .map_err(failed(WHAT))?;
             for row in &rows {
-                let dir: String = get(row, T, "direction")?;
-                let kind: String = get(row, T, "kind")?;
-                let measure: String = get(row, T, "measure")?;
-                tally.bucket(
-                    stats::direction(T, &dir)?,
-                    &kind,
-                    Measure::parse(&measure)?,
-                    get(row, T, "bucket")?,
-                    get(row, T, "cases")?,
-                );
+                tally.bucket(rows::stats_bucket(row)?);
             }
         }
         for (from, to) in &plan.edges {
-            const I: &str = "case_index";
             let rows = sqlx::query(
                 "SELECT direction, kind, counterpart, outcome, postponed, grounds, \
                  ack_seconds, decision_seconds FROM case_index \
@@ -103,34 +68,15 @@ impl PgStore {
             .await
             .map_err(failed(WHAT))?;
             for row in &rows {
-                let (direction, kind, counterpart, outcome, grounds): (
-                    String,
-                    String,
-                    String,
-                    String,
-                    String,
-                ) = (
-                    get(row, I, "direction")?,
-                    get(row, I, "kind")?,
-                    get(row, I, "counterpart")?,
-                    get(row, I, "outcome")?,
-                    get(row, I, "grounds")?,
-                );
-                tally.edge(&EdgeRow {
-                    direction: &direction,
-                    kind: &kind,
-                    counterpart: &counterpart,
-                    outcome: &outcome,
-                    postponed: get(row, I, "postponed")?,
-                    grounds: &grounds,
-                    ack: get(row, I, "ack_seconds")?,
-                    decision: get(row, I, "decision_seconds")?,
-                })?;
+                tally.edge(&rows::stats_case(row)?.as_edge())?;
             }
         }
         let mut times: HashMap<BucketKey, Vec<i64>> = HashMap::new();
         if let Some((from, to)) = plan.covered {
-            let (from, to) = (encode::timestamp("from", from)?, encode::timestamp("to", to)?);
+            let (from, to) = (
+                encode::timestamp("from", from)?,
+                encode::timestamp("to", to)?,
+            );
             for key in tally.wanted() {
                 let sql = match key.measure {
                     Measure::Acknowledgement => {
@@ -144,7 +90,7 @@ impl PgStore {
                          AND created_at >= $4 AND created_at < $5"
                     }
                 };
-                let values: Vec<i64> = sqlx::query_scalar(sql)
+                let rows = sqlx::query(sql)
                     .bind(key.direction.as_str())
                     .bind(&key.kind)
                     .bind(key.bucket)
@@ -153,6 +99,10 @@ impl PgStore {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(failed(WHAT))?;
+                let values = rows
+                    .iter()
+                    .map(rows::stats_seconds)
+                    .collect::<Result<Vec<_>, _>>()?;
                 times.insert(key, values);
             }
         }

@@ -26,7 +26,7 @@ use crate::federation::{MessageRecord, RefusalRecord, StoredMessage};
 use crate::ledger::{PendingEntry, StoredCheckpoint};
 use crate::records::RequestRecord;
 use crate::sqlite_db;
-use crate::stats::EdgeRow;
+use crate::stats::{self, EdgeRow, Measure, RollupBucket, RollupCount, StatsCase, StatsDimension};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// The columns of each table's records, in the order its mapper reads them.
@@ -392,9 +392,7 @@ pub(crate) fn cosignature(row: &impl RowAccess) -> Result<CosignatureRecord, Sto
 /// One case row of the SQLite statistics scan of a period's ends, read in
 /// place (no allocation): `direction, kind, counterpart, outcome,
 /// postponed, grounds, ack_seconds, decision_seconds` of `case_index`.
-pub(crate) fn stats_scan_row<'r>(
-    row: &'r rusqlite::Row<'_>,
-) -> Result<EdgeRow<'r>, StoreError> {
+pub(crate) fn stats_scan_row<'r>(row: &'r rusqlite::Row<'_>) -> Result<EdgeRow<'r>, StoreError> {
     const WHAT: &str = "count the cases of a period";
     let corrupt = |column: &'static str, detail: String| StoreError::Corrupt {
         table: "case_index",
@@ -417,4 +415,52 @@ pub(crate) fn stats_scan_row<'r>(
         ack: row.get(6).map_err(sqlite_db::failed(WHAT))?,
         decision: row.get(7).map_err(sqlite_db::failed(WHAT))?,
     })
+}
+
+/// One row of `case_stats_counts` (summed over spans): `direction, draft,
+/// dimension, key, cases`.
+pub(crate) fn stats_count(row: &impl RowAccess) -> Result<RollupCount, StoreError> {
+    const T: &str = "case_stats_counts";
+    Ok(RollupCount {
+        direction: stats::direction(T, &row.get::<String>(T, "direction")?)?,
+        draft: row.get(T, "draft")?,
+        dimension: StatsDimension::parse(&row.get::<String>(T, "dimension")?)?,
+        key: row.get(T, "key")?,
+        cases: row.get(T, "cases")?,
+    })
+}
+
+/// One row of `case_stats_times` (summed over spans): `direction, kind,
+/// measure, bucket, cases`.
+pub(crate) fn stats_bucket(row: &impl RowAccess) -> Result<RollupBucket, StoreError> {
+    const T: &str = "case_stats_times";
+    Ok(RollupBucket {
+        direction: stats::direction(T, &row.get::<String>(T, "direction")?)?,
+        kind: row.get(T, "kind")?,
+        measure: Measure::parse(&row.get::<String>(T, "measure")?)?,
+        bucket: row.get(T, "bucket")?,
+        cases: row.get(T, "cases")?,
+    })
+}
+
+/// One case row of a period's ends, owned: `direction, kind, counterpart,
+/// outcome, postponed, grounds, ack_seconds, decision_seconds` of
+/// `case_index`.
+pub(crate) fn stats_case(row: &impl RowAccess) -> Result<StatsCase, StoreError> {
+    const T: &str = "case_index";
+    Ok(StatsCase {
+        direction: row.get(T, "direction")?,
+        kind: row.get(T, "kind")?,
+        counterpart: row.get(T, "counterpart")?,
+        outcome: row.get(T, "outcome")?,
+        postponed: row.get(T, "postponed")?,
+        grounds: row.get(T, "grounds")?,
+        ack: row.get(T, "ack_seconds")?,
+        decision: row.get(T, "decision_seconds")?,
+    })
+}
+
+/// One response time of a histogram bucket's cases (`seconds`).
+pub(crate) fn stats_seconds(row: &impl RowAccess) -> Result<i64, StoreError> {
+    row.get("case_index", "seconds")
 }

@@ -15,9 +15,7 @@ use crate::encode;
 use crate::rows;
 use crate::sqlite::SqliteStore;
 use crate::sqlite_db::failed;
-use crate::stats::{
-    self, BucketKey, CaseStatistics, Measure, StatsDimension, StatsPeriod, Tally,
-};
+use crate::stats::{self, BucketKey, CaseStatistics, Measure, StatsPeriod, Tally};
 
 const WHAT: &str = "count the cases of a period";
 
@@ -27,7 +25,8 @@ impl SqliteStore {
         period: StatsPeriod,
     ) -> Result<CaseStatistics, StoreError> {
         let plan = stats::plan(period);
-        let micros = |field, t| Ok::<_, StoreError>(encode::unix_micros(encode::timestamp(field, t)?));
+        let micros =
+            |field, t| Ok::<_, StoreError>(encode::unix_micros(encode::timestamp(field, t)?));
         let edges = plan
             .edges
             .iter()
@@ -57,29 +56,11 @@ impl SqliteStore {
             for span in &spans {
                 let mut rows = counts.query(params![span]).map_err(failed(WHAT))?;
                 while let Some(row) = rows.next().map_err(failed(WHAT))? {
-                    let dir: String = row.get(0).map_err(failed(WHAT))?;
-                    let dimension: String = row.get(2).map_err(failed(WHAT))?;
-                    let key: String = row.get(3).map_err(failed(WHAT))?;
-                    tally.count(
-                        stats::direction("case_stats_counts", &dir)?,
-                        row.get(1).map_err(failed(WHAT))?,
-                        StatsDimension::parse(&dimension)?,
-                        &key,
-                        row.get(4).map_err(failed(WHAT))?,
-                    );
+                    tally.count(rows::stats_count(row)?);
                 }
                 let mut rows = histogram.query(params![span]).map_err(failed(WHAT))?;
                 while let Some(row) = rows.next().map_err(failed(WHAT))? {
-                    let dir: String = row.get(0).map_err(failed(WHAT))?;
-                    let kind: String = row.get(1).map_err(failed(WHAT))?;
-                    let measure: String = row.get(2).map_err(failed(WHAT))?;
-                    tally.bucket(
-                        stats::direction("case_stats_times", &dir)?,
-                        &kind,
-                        Measure::parse(&measure)?,
-                        row.get(3).map_err(failed(WHAT))?,
-                        row.get(4).map_err(failed(WHAT))?,
-                    );
+                    tally.bucket(rows::stats_bucket(row)?);
                 }
             }
             let mut scan = tx
@@ -101,27 +82,32 @@ impl SqliteStore {
                 for key in tally.wanted() {
                     let sql = match key.measure {
                         Measure::Acknowledgement => {
-                            "SELECT ack_seconds FROM case_index \
+                            "SELECT ack_seconds AS seconds FROM case_index \
                              INDEXED BY case_index_ack_times \
                              WHERE direction = ?1 AND kind = ?2 AND ack_bucket = ?3 \
                              AND created_at >= ?4 AND created_at < ?5"
                         }
                         Measure::Decision => {
-                            "SELECT decision_seconds FROM case_index \
+                            "SELECT decision_seconds AS seconds FROM case_index \
                              INDEXED BY case_index_decision_times \
                              WHERE direction = ?1 AND kind = ?2 AND decision_bucket = ?3 \
                              AND created_at >= ?4 AND created_at < ?5"
                         }
                     };
                     let mut stmt = tx.prepare_cached(sql).map_err(failed(WHAT))?;
-                    let values = stmt
-                        .query_map(
-                            params![key.direction.as_str(), key.kind, key.bucket, from, to],
-                            |row| row.get::<_, i64>(0),
-                        )
-                        .map_err(failed(WHAT))?
-                        .collect::<Result<Vec<_>, _>>()
+                    let mut rows = stmt
+                        .query(params![
+                            key.direction.as_str(),
+                            key.kind,
+                            key.bucket,
+                            from,
+                            to
+                        ])
                         .map_err(failed(WHAT))?;
+                    let mut values = Vec::new();
+                    while let Some(row) = rows.next().map_err(failed(WHAT))? {
+                        values.push(rows::stats_seconds(row)?);
+                    }
                     times.insert(key, values);
                 }
             }

@@ -299,6 +299,51 @@ pub(crate) struct BucketKey {
     pub bucket: i64,
 }
 
+/// A row of `case_stats_counts`.
+pub(crate) struct RollupCount {
+    pub direction: Direction,
+    pub draft: bool,
+    pub dimension: StatsDimension,
+    pub key: String,
+    pub cases: i64,
+}
+
+/// A row of `case_stats_times`.
+pub(crate) struct RollupBucket {
+    pub direction: Direction,
+    pub kind: String,
+    pub measure: Measure,
+    pub bucket: i64,
+    pub cases: i64,
+}
+
+/// A case row of a period's ragged ends, owned.
+pub(crate) struct StatsCase {
+    pub direction: String,
+    pub kind: String,
+    pub counterpart: String,
+    pub outcome: String,
+    pub postponed: bool,
+    pub grounds: String,
+    pub ack: Option<i64>,
+    pub decision: Option<i64>,
+}
+
+impl StatsCase {
+    pub(crate) fn as_edge(&self) -> EdgeRow<'_> {
+        EdgeRow {
+            direction: &self.direction,
+            kind: &self.kind,
+            counterpart: &self.counterpart,
+            outcome: &self.outcome,
+            postponed: self.postponed,
+            grounds: &self.grounds,
+            ack: self.ack,
+            decision: self.decision,
+        }
+    }
+}
+
 /// One case row of a period's ragged ends.
 pub(crate) struct EdgeRow<'r> {
     pub direction: &'r str,
@@ -337,7 +382,11 @@ pub(crate) struct Tally {
 
 impl Tally {
     /// Adds a count read from `case_stats_counts`.
-    pub fn count(
+    pub fn count(&mut self, c: RollupCount) {
+        self.add_count(c.direction, c.draft, c.dimension, &c.key, c.cases);
+    }
+
+    fn add_count(
         &mut self,
         direction: Direction,
         draft: bool,
@@ -352,7 +401,11 @@ impl Tally {
     }
 
     /// Adds a histogram row read from `case_stats_times`.
-    pub fn bucket(
+    pub fn bucket(&mut self, b: RollupBucket) {
+        self.add_bucket(b.direction, &b.kind, b.measure, b.bucket, b.cases);
+    }
+
+    fn add_bucket(
         &mut self,
         direction: Direction,
         kind: &str,
@@ -387,7 +440,7 @@ impl Tally {
             dims.push((StatsDimension::Grounds, row.grounds));
         }
         for (dimension, key) in dims {
-            self.count(dir, draft, dimension, key, 1);
+            self.add_count(dir, draft, dimension, key, 1);
         }
         for (measure, time) in [
             (Measure::Acknowledgement, row.ack),
@@ -395,7 +448,7 @@ impl Tally {
         ] {
             if let Some(seconds) = time {
                 let bucket = time_bucket(seconds);
-                self.bucket(dir, row.kind, measure, bucket, 1);
+                self.add_bucket(dir, row.kind, measure, bucket, 1);
                 self.edge_times
                     .entry(BucketKey {
                         direction: dir,
@@ -432,7 +485,12 @@ impl Tally {
     }
 
     /// A group's merged histogram of one measure.
-    fn histogram(&self, direction: Direction, kinds: &[String], measure: Measure) -> BTreeMap<i64, i64> {
+    fn histogram(
+        &self,
+        direction: Direction,
+        kinds: &[String],
+        measure: Measure,
+    ) -> BTreeMap<i64, i64> {
         let mut merged = BTreeMap::new();
         for k in kinds {
             if let Some(h) = self.histograms.get(&(direction, k.clone(), measure)) {
@@ -502,7 +560,10 @@ impl Tally {
     /// The statistics, given the times of each [`Tally::wanted`] bucket
     /// over the covered range. A bucket whose times do not add up to its
     /// count is an error, never a wrong figure.
-    pub fn finish(self, covered: HashMap<BucketKey, Vec<i64>>) -> Result<CaseStatistics, StoreError> {
+    pub fn finish(
+        self,
+        covered: HashMap<BucketKey, Vec<i64>>,
+    ) -> Result<CaseStatistics, StoreError> {
         let mut times: BTreeMap<(Direction, Option<String>), StatsTimes> = BTreeMap::new();
         for (direction, kind, kinds) in self.groups() {
             let mut entry = StatsTimes {
@@ -512,7 +573,10 @@ impl Tally {
                 decided: Percentiles::default(),
             };
             for measure in Measure::BOTH {
-                let n = self.histogram(direction, &kinds, measure).values().sum::<i64>();
+                let n = self
+                    .histogram(direction, &kinds, measure)
+                    .values()
+                    .sum::<i64>();
                 let p = match measure {
                     Measure::Acknowledgement => &mut entry.acknowledged,
                     Measure::Decision => &mut entry.decided,
@@ -582,7 +646,12 @@ impl Tally {
             }
         }
         counts.sort_by(|a, b| {
-            (a.direction, a.draft, a.dimension, &a.key).cmp(&(b.direction, b.draft, b.dimension, &b.key))
+            (a.direction, a.draft, a.dimension, &a.key).cmp(&(
+                b.direction,
+                b.draft,
+                b.dimension,
+                &b.key,
+            ))
         });
         Ok(CaseStatistics {
             counts,
@@ -639,25 +708,49 @@ mod tests {
     #[test]
     fn a_period_is_read_as_whole_years_and_months_and_its_ends() {
         let p = |from, to| plan(StatsPeriod { from, to });
-        let year = p(datetime!(2025-01-01 0:00 UTC), datetime!(2026-01-01 0:00 UTC));
+        let year = p(
+            datetime!(2025-01-01 0:00 UTC),
+            datetime!(2026-01-01 0:00 UTC),
+        );
         assert_eq!(year.spans, ["2025"]);
         assert!(year.edges.is_empty());
-        let ragged = p(datetime!(2024-11-15 0:00 UTC), datetime!(2026-02-03 0:00 UTC));
+        let ragged = p(
+            datetime!(2024-11-15 0:00 UTC),
+            datetime!(2026-02-03 0:00 UTC),
+        );
         assert_eq!(ragged.spans, ["2024-12", "2025", "2026-01"]);
         assert_eq!(
             ragged.covered,
-            Some((datetime!(2024-12-01 0:00 UTC), datetime!(2026-02-01 0:00 UTC)))
+            Some((
+                datetime!(2024-12-01 0:00 UTC),
+                datetime!(2026-02-01 0:00 UTC)
+            ))
         );
         assert_eq!(
             ragged.edges,
             [
-                (datetime!(2024-11-15 0:00 UTC), datetime!(2024-12-01 0:00 UTC)),
-                (datetime!(2026-02-01 0:00 UTC), datetime!(2026-02-03 0:00 UTC)),
+                (
+                    datetime!(2024-11-15 0:00 UTC),
+                    datetime!(2024-12-01 0:00 UTC)
+                ),
+                (
+                    datetime!(2026-02-01 0:00 UTC),
+                    datetime!(2026-02-03 0:00 UTC)
+                ),
             ]
         );
-        let short = p(datetime!(2025-03-02 0:00 UTC), datetime!(2025-03-20 0:00 UTC));
+        let short = p(
+            datetime!(2025-03-02 0:00 UTC),
+            datetime!(2025-03-20 0:00 UTC),
+        );
         assert!(short.spans.is_empty() && short.covered.is_none());
         assert_eq!(short.edges.len(), 1);
-        assert_eq!(p(datetime!(2025-03-02 0:00 UTC), datetime!(2025-03-02 0:00 UTC)), StatsPlan::default());
+        assert_eq!(
+            p(
+                datetime!(2025-03-02 0:00 UTC),
+                datetime!(2025-03-02 0:00 UTC)
+            ),
+            StatsPlan::default()
+        );
     }
 }

@@ -100,10 +100,13 @@ fn percentiles(mut values: Vec<i64>) -> Percentiles {
     }
 }
 
+/// A direction, or a direction and kind.
+type Group = (Direction, Option<String>);
+
 /// The statistics of a period counted from the case rows themselves.
 fn from_scratch(rows: &[CaseRow], period: StatsPeriod) -> CaseStatistics {
     let mut counts: BTreeMap<(Direction, bool, StatsDimension, String), u64> = BTreeMap::new();
-    let mut times: BTreeMap<(Direction, Option<String>), (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    let mut times: BTreeMap<Group, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for r in rows
         .iter()
         .filter(|r| r.created_at >= period.from && r.created_at < period.to)
@@ -128,7 +131,9 @@ fn from_scratch(rows: &[CaseRow], period: StatsPeriod) -> CaseStatistics {
             keys.push((StatsDimension::Grounds, f.grounds.join(",")));
         }
         for (dimension, key) in keys {
-            *counts.entry((r.direction, draft, dimension, key)).or_insert(0) += 1;
+            *counts
+                .entry((r.direction, draft, dimension, key))
+                .or_insert(0) += 1;
         }
         for group in [None, Some(r.kind.as_str().to_owned())] {
             let (ack, decision) = times.entry((r.direction, group)).or_default();
@@ -163,11 +168,26 @@ fn from_scratch(rows: &[CaseRow], period: StatsPeriod) -> CaseStatistics {
 /// end with ragged ends, a few days inside a month, and everything.
 fn periods() -> Vec<StatsPeriod> {
     [
-        (datetime!(2025-01-01 0:00 UTC), datetime!(2026-01-01 0:00 UTC)),
-        (datetime!(2024-11-17 0:00 UTC), datetime!(2026-02-03 0:00 UTC)),
-        (datetime!(2024-12-01 0:00 UTC), datetime!(2025-07-01 0:00 UTC)),
-        (datetime!(2025-06-03 0:00 UTC), datetime!(2025-06-20 0:00 UTC)),
-        (datetime!(2020-01-01 0:00 UTC), datetime!(2030-01-01 0:00 UTC)),
+        (
+            datetime!(2025-01-01 0:00 UTC),
+            datetime!(2026-01-01 0:00 UTC),
+        ),
+        (
+            datetime!(2024-11-17 0:00 UTC),
+            datetime!(2026-02-03 0:00 UTC),
+        ),
+        (
+            datetime!(2024-12-01 0:00 UTC),
+            datetime!(2025-07-01 0:00 UTC),
+        ),
+        (
+            datetime!(2025-06-03 0:00 UTC),
+            datetime!(2025-06-20 0:00 UTC),
+        ),
+        (
+            datetime!(2020-01-01 0:00 UTC),
+            datetime!(2030-01-01 0:00 UTC),
+        ),
     ]
     .into_iter()
     .map(|(from, to)| StatsPeriod { from, to })
@@ -193,7 +213,7 @@ async fn check(s: &dyn Store, when: &str) {
 
 pub(crate) async fn statistics_kept_with_every_write_equal_a_count_from_scratch(fx: Fixture) {
     let s = fx.store.as_ref();
-    let mut rng = Rng(0x5eed_0f_57a7);
+    let mut rng = Rng(0x5eed_f057_a7a7);
     check(s, "empty").await;
 
     // Seeding in batches.
@@ -217,7 +237,12 @@ pub(crate) async fn statistics_kept_with_every_write_equal_a_count_from_scratch(
 
     // A request recorded opens its row (the database's own trigger), and
     // its derivation writes the figures over it.
-    let mut recorded = request("thr-s-recorded", Direction::Incoming, RequestKind::Mla, "FR");
+    let mut recorded = request(
+        "thr-s-recorded",
+        Direction::Incoming,
+        RequestKind::Mla,
+        "FR",
+    );
     recorded.created_at = datetime!(2025-03-31 23:59:59.999_999 UTC);
     s.record_request(&recorded, &event("thr-s-recorded", 1))
         .await
