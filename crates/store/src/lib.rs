@@ -92,7 +92,9 @@ pub use retention::{
     CHANGE_HOLD_LIFTED, CHANGE_HOLD_PLACED, CHANGE_RETENTION, ContentDeletion, RetentionChange,
     RetentionRecord,
 };
-pub use stats::{CaseStatistics, Percentiles, StatsCell, StatsPeriod, StatsTimes};
+pub use stats::{
+    CaseStatistics, DRAFT_OUTCOME, Percentiles, StatsCount, StatsDimension, StatsPeriod, StatsTimes,
+};
 pub use witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// What a node keeps, as domain operations.
@@ -637,8 +639,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // -- Oversight statistics (`stats.rs`; `sqlite_stats.rs`,
     // `postgres_stats.rs`), issue 18.
 
-    /// The cells and response-time percentiles of the cases opened in
-    /// `period` (from the case index; nothing names a case).
+    /// The counts and response-time percentiles of the cases opened in
+    /// `period`, from the rollups the database keeps with the case index
+    /// (nothing names a case).
     async fn case_statistics(&self, period: StatsPeriod) -> Result<CaseStatistics, StoreError>;
 
     // -- Diagnostics.

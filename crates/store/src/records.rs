@@ -24,7 +24,7 @@ pub struct NodeInfo {
 }
 
 /// Whether this node sent a request or received it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Sent by this node to the counterpart.

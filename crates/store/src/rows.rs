@@ -26,7 +26,7 @@ use crate::federation::{MessageRecord, RefusalRecord, StoredMessage};
 use crate::ledger::{PendingEntry, StoredCheckpoint};
 use crate::records::RequestRecord;
 use crate::sqlite_db;
-use crate::stats::{Percentiles, StatsCell, StatsTimes, split_grounds};
+use crate::stats::{self, EdgeRow, Measure, RollupBucket, RollupCount, StatsCase, StatsDimension};
 use crate::witness::{CosignatureRecord, ForkRecord, WitnessedState};
 
 /// The columns of each table's records, in the order its mapper reads them.
@@ -389,23 +389,10 @@ pub(crate) fn cosignature(row: &impl RowAccess) -> Result<CosignatureRecord, Sto
     .parse()
 }
 
-/// One row of the SQLite statistics scan, read in place (no allocation):
-/// `direction, kind, counterpart, outcome, postponed, grounds, ack_seconds,
-/// decision_seconds` of `case_index`.
-pub(crate) struct StatsScanRow<'r> {
-    pub direction: &'r str,
-    pub kind: &'r str,
-    pub counterpart: &'r str,
-    pub outcome: &'r str,
-    pub postponed: bool,
-    pub grounds: &'r str,
-    pub ack: Option<i64>,
-    pub decision: Option<i64>,
-}
-
-pub(crate) fn stats_scan_row<'r>(
-    row: &'r rusqlite::Row<'_>,
-) -> Result<StatsScanRow<'r>, StoreError> {
+/// One case row of the SQLite statistics scan of a period's ends, read in
+/// place (no allocation): `direction, kind, counterpart, outcome,
+/// postponed, grounds, ack_seconds, decision_seconds` of `case_index`.
+pub(crate) fn stats_scan_row<'r>(row: &'r rusqlite::Row<'_>) -> Result<EdgeRow<'r>, StoreError> {
     const WHAT: &str = "count the cases of a period";
     let corrupt = |column: &'static str, detail: String| StoreError::Corrupt {
         table: "case_index",
@@ -418,7 +405,7 @@ pub(crate) fn stats_scan_row<'r>(
             .as_str()
             .map_err(|e| corrupt(column, e.to_string()))
     };
-    Ok(StatsScanRow {
+    Ok(EdgeRow {
         direction: text(0, "direction")?,
         kind: text(1, "kind")?,
         counterpart: text(2, "counterpart")?,
@@ -430,70 +417,50 @@ pub(crate) fn stats_scan_row<'r>(
     })
 }
 
-fn stats_corrupt(column: &'static str, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        table: "case_index",
-        column,
-        detail,
-    }
-}
-
-/// One cell of the PostgreSQL statistics' `GROUP BY`: `direction, kind,
-/// counterpart, outcome, postponed, grounds, cases`.
-pub(crate) fn stats_cell(row: &PgRow) -> Result<StatsCell, StoreError> {
-    use sqlx::Row;
-    let get = |c: &'static str| -> Result<String, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    Ok(StatsCell {
-        direction: get("direction")?
-            .parse()
-            .map_err(|e| stats_corrupt("direction", format!("{e}")))?,
-        kind: get("kind")?,
-        counterpart: get("counterpart")?,
-        outcome: get("outcome")?,
-        postponed: row
-            .try_get("postponed")
-            .map_err(|e| stats_corrupt("postponed", e.to_string()))?,
-        grounds: split_grounds(&get("grounds")?),
-        cases: u64::try_from(
-            row.try_get::<i64, _>("cases")
-                .map_err(|e| stats_corrupt("cases", e.to_string()))?,
-        )
-        .unwrap_or(0),
+/// One row of `case_stats_counts` (summed over spans): `direction, draft,
+/// dimension, key, cases`.
+pub(crate) fn stats_count(row: &impl RowAccess) -> Result<RollupCount, StoreError> {
+    const T: &str = "case_stats_counts";
+    Ok(RollupCount {
+        direction: stats::direction(T, &row.get::<String>(T, "direction")?)?,
+        draft: row.get(T, "draft")?,
+        dimension: StatsDimension::parse(&row.get::<String>(T, "dimension")?)?,
+        key: row.get(T, "key")?,
+        cases: row.get(T, "cases")?,
     })
 }
 
-/// One group of the PostgreSQL statistics' percentiles: `direction, kind,
-/// ack_cases, ack, decision_cases, decision` (the two lists as
-/// `percentile_disc` gives them).
-pub(crate) fn stats_times(row: &PgRow) -> Result<StatsTimes, StoreError> {
-    use sqlx::Row;
-    let number = |c: &'static str| -> Result<i64, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    let list = |c: &'static str| -> Result<Option<Vec<Option<i64>>>, StoreError> {
-        row.try_get(c).map_err(|e| stats_corrupt(c, e.to_string()))
-    };
-    let percentiles = |cases: i64, values: Option<Vec<Option<i64>>>| {
-        let values = values.unwrap_or_default();
-        Percentiles {
-            cases: u64::try_from(cases).unwrap_or(0),
-            p50: values.first().copied().flatten(),
-            p90: values.get(1).copied().flatten(),
-        }
-    };
-    let direction: String = row
-        .try_get("direction")
-        .map_err(|e| stats_corrupt("direction", e.to_string()))?;
-    Ok(StatsTimes {
-        direction: direction
-            .parse()
-            .map_err(|e| stats_corrupt("direction", format!("{e}")))?,
-        kind: row
-            .try_get("kind")
-            .map_err(|e| stats_corrupt("kind", e.to_string()))?,
-        acknowledged: percentiles(number("ack_cases")?, list("ack")?),
-        decided: percentiles(number("decision_cases")?, list("decision")?),
+/// One row of `case_stats_times` (summed over spans): `direction, kind,
+/// measure, bucket, cases`.
+pub(crate) fn stats_bucket(row: &impl RowAccess) -> Result<RollupBucket, StoreError> {
+    const T: &str = "case_stats_times";
+    Ok(RollupBucket {
+        direction: stats::direction(T, &row.get::<String>(T, "direction")?)?,
+        kind: row.get(T, "kind")?,
+        measure: Measure::parse(&row.get::<String>(T, "measure")?)?,
+        bucket: row.get(T, "bucket")?,
+        cases: row.get(T, "cases")?,
     })
+}
+
+/// One case row of a period's ends, owned: `direction, kind, counterpart,
+/// outcome, postponed, grounds, ack_seconds, decision_seconds` of
+/// `case_index`.
+pub(crate) fn stats_case(row: &impl RowAccess) -> Result<StatsCase, StoreError> {
+    const T: &str = "case_index";
+    Ok(StatsCase {
+        direction: row.get(T, "direction")?,
+        kind: row.get(T, "kind")?,
+        counterpart: row.get(T, "counterpart")?,
+        outcome: row.get(T, "outcome")?,
+        postponed: row.get(T, "postponed")?,
+        grounds: row.get(T, "grounds")?,
+        ack: row.get(T, "ack_seconds")?,
+        decision: row.get(T, "decision_seconds")?,
+    })
+}
+
+/// One response time of a histogram bucket's cases (`seconds`).
+pub(crate) fn stats_seconds(row: &impl RowAccess) -> Result<i64, StoreError> {
+    row.get("case_index", "seconds")
 }

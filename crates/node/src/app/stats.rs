@@ -7,7 +7,8 @@
 //! refusal ground and postponement, and the p50 and p90 of the time from
 //! submission to acknowledgement and to the first decision. Drafts never
 //! submitted are not counted. The figures
-//! come from the case index (`custos_store::Store::case_statistics`): no
+//! come from the rollups the store keeps with the case index
+//! (`custos_store::Store::case_statistics`): no
 //! thread is read and no row names a case.
 //!
 //! **Suppression** (the rule is documented in `docs/formats/statistics.md`):
@@ -32,7 +33,9 @@ use std::collections::BTreeMap;
 use custos_case::{CaseView, Outcome};
 use custos_model::refusal::Ground;
 use custos_seal::Envelope;
-use custos_store::{CaseFigures, CaseStatistics, Direction, StatsPeriod, StatsTimes};
+use custos_store::{
+    CaseFigures, CaseStatistics, Direction, StatsDimension, StatsPeriod, StatsTimes,
+};
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{Date, Duration, Month};
@@ -279,25 +282,26 @@ fn direction_figures(
     );
     let mut total = 0;
     // A draft the node keeps was never a request between States.
-    let submitted = Outcome::NotSubmitted.as_str();
     for c in stats
-        .cells
+        .counts
         .iter()
-        .filter(|c| c.direction == direction && c.outcome != submitted)
+        .filter(|c| c.direction == direction && !c.draft)
     {
-        total += c.cases;
-        *kinds.entry(c.kind.clone()).or_insert(0) += c.cases;
-        *peers.entry(c.counterpart.clone()).or_insert(0) += c.cases;
-        *outcomes.entry(c.outcome.clone()).or_insert(0) += c.cases;
-        for g in &c.grounds {
-            *grounds.entry(g.clone()).or_insert(0) += c.cases;
+        let key = c.key.clone();
+        match c.dimension {
+            StatsDimension::Kind => *kinds.entry(key).or_insert(0) += c.cases,
+            StatsDimension::Counterpart => *peers.entry(key).or_insert(0) += c.cases,
+            StatsDimension::Outcome => {
+                total += c.cases;
+                *outcomes.entry(key).or_insert(0) += c.cases;
+            }
+            StatsDimension::Grounds => {
+                for g in c.key.split(',').filter(|g| !g.is_empty()) {
+                    *grounds.entry(g.to_owned()).or_insert(0) += c.cases;
+                }
+            }
+            StatsDimension::Postponement => *postponed.entry(key).or_insert(0) += c.cases,
         }
-        let p = if c.postponed {
-            "postponed"
-        } else {
-            "not-postponed"
-        };
-        *postponed.entry(p.to_owned()).or_insert(0) += c.cases;
     }
     let outcome_order: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
     let ground_order: Vec<&str> = Ground::ALL.iter().map(|g| g.code()).collect();
@@ -637,6 +641,11 @@ mod tests {
         let cells = suppress(&row(&[("a", 5), ("b", 6)]), 5);
         assert_eq!(shown(&cells), [Some(5), Some(6)]);
         assert!(cells.iter().all(|c| !c.suppressed));
+    }
+
+    #[test]
+    fn the_store_keeps_apart_the_drafts_the_report_leaves_out() {
+        assert_eq!(custos_store::DRAFT_OUTCOME, Outcome::NotSubmitted.as_str());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! cases on a node's own records are below, those on federation in
 //! `federation.rs`, those on the custody ledger in `ledger.rs` and those
 //! on witnessing in `witness.rs`, those on users, sessions and tokens in
-//! `people.rs`, those on the access record and case grants in `access.rs`.
+//! `people.rs`, those on the access record and case grants in `access.rs`,
+//! those on the oversight statistics in `stats.rs`.
 //! `conformance!` runs every case against a new SQLite file in a temporary
 //! directory, and against PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names
 //! a server: there each case gets its own database with a random name,
@@ -40,6 +41,7 @@ mod joined;
 mod ledger;
 mod people;
 mod received;
+mod stats;
 mod witness;
 
 use access::*;
@@ -51,6 +53,7 @@ use joined::*;
 use ledger::*;
 use people::*;
 use received::*;
+use stats::*;
 use witness::*;
 
 const POSTGRES_URL_VAR: &str = "CUSTOS_TEST_POSTGRES_URL";
@@ -1081,6 +1084,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    statistics_kept_with_every_write_equal_a_count_from_scratch,
     // issue 18: use limits
     received_files_are_indexed_once_and_found_by_hash,
     a_case_is_stale_until_derived_and_again_when_its_thread_changes,
