@@ -305,28 +305,29 @@ impl Node {
         let now = self.clock.now();
         let consumed: Vec<i64> = pending.iter().map(|p| p.id).collect();
         let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+        // The checkpoint of the new size is signed first and stored with
+        // the append, in its transaction: one commit per pass, and no
+        // moment where the entries are in without their checkpoint.
+        let checkpoint =
+            Checkpoint::new(&self.ledger_origin(), new_size, root).map_err(ledger_err)?;
+        let note = self
+            .with_keys(|k| sign_checkpoint(&checkpoint, &self.ledger_origin(), &k.signing))
+            .map_err(|e| NodeError::Ledger(LedgerFailure::OwnKey(e)))?;
+        let stored = StoredCheckpoint {
+            size: new_size,
+            note,
+            created_at: now,
+        };
         match self
             .store
-            .append_ledger(size, &consumed, &entries, &new_hashes, now)
+            .append_ledger_checkpointed(size, &consumed, &entries, &new_hashes, now, &stored)
             .await
         {
             Ok(()) => {}
             Err(StoreError::LedgerConflict { .. }) => return Ok(0),
             Err(e) => return Err(e.into()),
         }
-        let checkpoint =
-            Checkpoint::new(&self.ledger_origin(), new_size, root).map_err(ledger_err)?;
-        let note = self
-            .with_keys(|k| sign_checkpoint(&checkpoint, &self.ledger_origin(), &k.signing))
-            .map_err(|e| NodeError::Ledger(LedgerFailure::OwnKey(e)))?;
-        self.store
-            .put_checkpoint(&StoredCheckpoint {
-                size: new_size,
-                note: note.clone(),
-                created_at: now,
-            })
-            .await?;
-        self.record_checkpoint_mark(new_size, &note);
+        self.record_checkpoint_mark(new_size, &stored.note);
         Ok(entries.len())
     }
 
@@ -365,8 +366,9 @@ impl Node {
             let appended = self.sequence_ledger().await?;
             if let Some(index) = self.store.ledger_find(entry, from).await? {
                 from = index;
-                // The append and the checkpoint are two commits: another
-                // sequencer's entry may be in before its checkpoint is.
+                // A sequencer of a process running an earlier version
+                // appends and stores the checkpoint in two commits: its
+                // entry may be in before its checkpoint is.
                 if let Some(cp) = self.store.latest_checkpoint().await?
                     && cp.size > index
                 {

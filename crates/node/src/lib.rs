@@ -121,6 +121,8 @@ pub struct Node {
     hashing: tokio::sync::Semaphore,
     /// The alert settings in force and the delivery worker's wake-up.
     alerts: app::alerts::AlertState,
+    /// The rota as the alerts read it (`app/rota.rs`).
+    rota: app::rota::RotaCache,
 }
 
 impl Node {
@@ -149,6 +151,7 @@ impl Node {
             clock_counters: Default::default(),
             hashing: tokio::sync::Semaphore::new(app::secrets::HASHING_AT_ONCE),
             alerts: Default::default(),
+            rota: Default::default(),
         });
         node.reload_directory().await?;
         if let Some(version) = node.directory().map(|d| d.version()) {

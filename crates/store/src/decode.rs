@@ -533,6 +533,21 @@ pub(crate) fn checkpoint_too_large(offered: u64, size: u64) -> StoreError {
     }
 }
 
+/// A checkpoint stored with an append that is not of the size the append
+/// brings the ledger to.
+pub(crate) fn checkpoint_not_appended(
+    offered: u64,
+    expected_size: u64,
+    entries: usize,
+) -> StoreError {
+    StoreError::InvalidValue {
+        field: "ledger_checkpoints.size",
+        problem: format!(
+            "{offered} is not the size the append of {entries} entries at {expected_size} brings the ledger to"
+        ),
+    }
+}
+
 /// A `witnessed` row with its columns read but not yet parsed.
 #[derive(Debug)]
 pub(crate) struct RawWitnessed {

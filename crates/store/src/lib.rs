@@ -351,6 +351,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// [`Store::append_ledger`] and then [`Store::put_checkpoint`] of
+    /// `checkpoint`, the signed checkpoint of the size the batch brings the
+    /// ledger to, in one transaction: both are stored, or neither. A
+    /// sequencing pass then costs one commit instead of two. The refusals
+    /// are those of the two calls; a checkpoint of another size than the
+    /// new one is [`StoreError::InvalidValue`].
+    #[allow(clippy::too_many_arguments)]
+    async fn append_ledger_checkpointed(
+        &self,
+        expected_size: u64,
+        consumed: &[i64],
+        entries: &[Vec<u8>],
+        hashes: &[(u64, [u8; 32])],
+        at: OffsetDateTime,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError>;
+
     /// The number of entries in the ledger.
     async fn ledger_size(&self) -> Result<u64, StoreError>;
 

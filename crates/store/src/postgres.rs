@@ -650,6 +650,36 @@ impl Store for PgStore {
         finish(tx, done, "commit a ledger append").await
     }
 
+    async fn append_ledger_checkpointed(
+        &self,
+        expected_size: u64,
+        consumed: &[i64],
+        entries: &[Vec<u8>],
+        hashes: &[(u64, [u8; 32])],
+        at: OffsetDateTime,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
+        if expected_size.checked_add(entries.len() as u64) != Some(checkpoint.size) {
+            return Err(decode::checkpoint_not_appended(
+                checkpoint.size,
+                expected_size,
+                entries.len(),
+            ));
+        }
+        let batch = encode::append(expected_size, consumed, entries, hashes, at)?;
+        let cp = encode::checkpoint(checkpoint)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("begin appending to the ledger"))?;
+        let done = match txn::append_ledger(&mut PgTx(&mut tx), expected_size, &batch).await {
+            Ok(()) => write::insert_checkpoint(&mut tx, checkpoint, &cp).await,
+            Err(e) => Err(e),
+        };
+        finish(tx, done, "commit a ledger append").await
+    }
+
     async fn ledger_size(&self) -> Result<u64, StoreError> {
         write::ledger_size(&self.pool).await
     }

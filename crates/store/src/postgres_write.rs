@@ -522,6 +522,36 @@ pub(crate) async fn put_checkpoint(
     Ok(())
 }
 
+/// Stores checkpoint `cp` (encoded from `checkpoint`) in `tx`, after the
+/// append it covers: a checkpoint of that size stored before must be the
+/// same one.
+pub(crate) async fn insert_checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    checkpoint: &StoredCheckpoint,
+    cp: &encode::CheckpointRow<'_>,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (size) DO NOTHING",
+    )
+    .bind(cp.size)
+    .bind(cp.note)
+    .bind(cp.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(failed("store a checkpoint"))?;
+    if inserted.rows_affected() == 0 {
+        let stored: String =
+            sqlx::query_scalar("SELECT note FROM ledger_checkpoints WHERE size = $1")
+                .bind(cp.size)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(failed("read a stored checkpoint"))?;
+        return decode::same_checkpoint(checkpoint, &stored);
+    }
+    Ok(())
+}
+
 pub(crate) async fn put_witnessed(
     pool: &PgPool,
     state: &WitnessedState,

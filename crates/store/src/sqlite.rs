@@ -646,6 +646,34 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn append_ledger_checkpointed(
+        &self,
+        expected_size: u64,
+        consumed: &[i64],
+        entries: &[Vec<u8>],
+        hashes: &[(u64, [u8; 32])],
+        at: OffsetDateTime,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
+        if expected_size.checked_add(entries.len() as u64) != Some(checkpoint.size) {
+            return Err(decode::checkpoint_not_appended(
+                checkpoint.size,
+                expected_size,
+                entries.len(),
+            ));
+        }
+        let (consumed, entries, hashes) = (consumed.to_vec(), entries.to_vec(), hashes.to_vec());
+        let checkpoint = checkpoint.clone();
+        // One job: an error in either part rolls back both (the job's
+        // savepoint), and both reach the disk with one commit.
+        self.writer
+            .write(move |conn| {
+                write::append_ledger(conn, expected_size, &consumed, &entries, &hashes, at)?;
+                write::put_checkpoint(conn, &checkpoint)
+            })
+            .await
+    }
+
     async fn ledger_size(&self) -> Result<u64, StoreError> {
         decode::ledger_size(self.read(read_ledger_size)?)
     }

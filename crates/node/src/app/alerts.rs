@@ -254,7 +254,7 @@ impl Node {
         let settings = self.alert_settings();
         let now = self.clock.now();
         let role = settings.role.name();
-        let shifts = self.store.shifts(false).await?;
+        let shifts = self.current_rota().await?;
         let people: Vec<(String, String)> = on_duty_at(&shifts, role, now)
             .map(|s| (s.person.clone(), s.email.clone()))
             .collect();
@@ -417,7 +417,7 @@ impl Node {
         let settings = self.alert_settings();
         let mut moved = 0;
         for alert in self.store.due_escalations(now, 100).await? {
-            let shifts = self.store.shifts(false).await?;
+            let shifts = self.current_rota().await?;
             let reached: Vec<String> = self
                 .store
                 .alert_deliveries(&alert.id)

@@ -6,6 +6,9 @@
 //! ledger in the same transaction, naming the person who made it; the
 //! entries carry no e-mail address.
 
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use custos_store::ShiftRecord;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -16,6 +19,57 @@ use time::OffsetDateTime;
 use super::{Actor, Operation, Role};
 use crate::custody::{Entry, EntryKind};
 use crate::{Node, NodeError};
+
+/// The file in the data folder naming the rota's generation: every change
+/// of the rota, in any process serving from or working on the folder,
+/// writes a new one once its transaction has committed (see
+/// [`RotaCache`]).
+pub const ROTA_MARK: &str = "rota-version";
+
+/// How long the rota held in memory is used at most without reading the
+/// store again, whatever the mark says: a change made by a process working
+/// on another data folder over the same database (which cannot write this
+/// folder's mark) is in force after that long.
+const ROTA_HELD_FOR: Duration = Duration::from_secs(1);
+
+/// The shifts not removed, as last read from the store, for the alerts
+/// (every urgent arrival raises one and reads who is on duty): read again
+/// when the rota changes through this node, when [`ROTA_MARK`] names
+/// another generation than the one they were read under (a change by
+/// another process, such as `custos rota add` while serving), when the
+/// mark is missing, and after [`ROTA_HELD_FOR`].
+#[derive(Debug, Default)]
+pub(crate) struct RotaCache {
+    held: RwLock<Option<HeldRota>>,
+}
+
+#[derive(Debug)]
+struct HeldRota {
+    mark: String,
+    read_at: Instant,
+    shifts: Arc<Vec<ShiftRecord>>,
+}
+
+impl RotaCache {
+    fn get(&self, mark: &str) -> Option<Arc<Vec<ShiftRecord>>> {
+        let held = self.held.read().unwrap_or_else(|p| p.into_inner());
+        held.as_ref()
+            .filter(|h| h.mark == mark && h.read_at.elapsed() < ROTA_HELD_FOR)
+            .map(|h| Arc::clone(&h.shifts))
+    }
+
+    fn put(&self, mark: String, read_at: Instant, shifts: Arc<Vec<ShiftRecord>>) {
+        *self.held.write().unwrap_or_else(|p| p.into_inner()) = Some(HeldRota {
+            mark,
+            read_at,
+            shifts,
+        });
+    }
+
+    fn forget(&self) {
+        *self.held.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
 
 /// A shift to add, as a person writes it. The person and the deputy are
 /// users of the node; an e-mail address left out is taken from the user's
@@ -178,6 +232,72 @@ pub(crate) fn on_duty_at<'a>(
 }
 
 impl Node {
+    /// The shifts not removed (what `store.shifts(false)` returns), from
+    /// memory while the rota has not changed (see [`RotaCache`]).
+    pub(crate) async fn current_rota(&self) -> Result<Arc<Vec<ShiftRecord>>, NodeError> {
+        // The mark is read before the store: a change committed after it
+        // was read writes another mark, and the shifts are read again next
+        // time.
+        let mark = self.rota_mark();
+        if let Some(shifts) = mark.as_deref().and_then(|m| self.rota.get(m)) {
+            return Ok(shifts);
+        }
+        let read_at = Instant::now();
+        let shifts = Arc::new(self.store.shifts(false).await?);
+        if let Some(mark) = mark {
+            self.rota.put(mark, read_at, Arc::clone(&shifts));
+        }
+        Ok(shifts)
+    }
+
+    /// The generation [`ROTA_MARK`] names; a new one is written if there
+    /// is none. `None` when the file can be neither read nor written: the
+    /// rota is then read from the store every time.
+    fn rota_mark(&self) -> Option<String> {
+        let path = self.settings.data_dir.join(ROTA_MARK);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => return Some(text.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+        // Never over a mark another process wrote meanwhile.
+        use std::io::Write as _;
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(&path) {
+            Ok(mut f) => f
+                .write_all(format!("{fresh}\n").as_bytes())
+                .ok()
+                .map(|()| fresh),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(&path).ok()?;
+                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// After a change of the rota has committed: the rota held in memory
+    /// is dropped, and [`ROTA_MARK`] gets a new generation, so that other
+    /// processes read the rota again too. If the mark cannot be written it
+    /// is removed (every process then reads the store each time).
+    fn rota_changed(&self) {
+        self.rota.forget();
+        let path = self.settings.data_dir.join(ROTA_MARK);
+        let fresh = format!("{}\n", uuid::Uuid::new_v4().simple());
+        if let Err(e) = crate::custody_health::write_private(&path, fresh.as_bytes()) {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the rota's generation mark");
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(path = %path.display(), error = %e, "could not remove the rota's generation mark: other processes may alert by the rota before this change for up to a second");
+            }
+        }
+    }
+
     /// The address alerts for `name` (a shift's `field`) go to: `given`,
     /// or else the one in the user's profile. `name` must be an enabled
     /// user of the node.
@@ -274,7 +394,9 @@ impl Node {
                 "zone": shift.zone,
             }))
             .encode()?;
-        self.store.put_shift(&shift, &[entry]).await?;
+        let stored = self.store.put_shift(&shift, &[entry]).await;
+        self.rota_changed();
+        stored?;
         Ok(view(&shift, now))
     }
 
@@ -285,7 +407,9 @@ impl Node {
         let entry = Entry::new(EntryKind::ShiftRemoved, now, actor.label())
             .subject(id.to_owned())
             .encode()?;
-        if self.store.remove_shift(id, now, &[entry]).await? {
+        let removed = self.store.remove_shift(id, now, &[entry]).await;
+        self.rota_changed();
+        if removed? {
             Ok(())
         } else {
             Err(NodeError::NotFound(format!(
@@ -318,7 +442,7 @@ impl Node {
         self.authorize(actor, Operation::ReadRota, None).await?;
         let now = self.clock.now();
         let at = at.unwrap_or(now);
-        let shifts = self.store.shifts(false).await?;
+        let shifts = self.current_rota().await?;
         Ok(on_duty_at(&shifts, role.name(), at)
             .map(|s| view(s, now))
             .collect())
@@ -328,6 +452,134 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+
+    use custos_model::StateCode;
+    use custos_model::clock::FixedClock;
+    use time::macros::datetime;
+
+    use crate::app::{StoreCreated, create_store};
+    use crate::{Keystore, NodeSettings};
+
+    const AT: OffsetDateTime = datetime!(2026-12-07 12:00 UTC);
+
+    /// A node of Germany over the folder `dir` (created the first time),
+    /// as one more process working on it would open it.
+    async fn open_node(dir: &std::path::Path) -> Arc<Node> {
+        let url = format!("sqlite://{}", dir.join("custos.db").display());
+        let state: StateCode = "DE".parse().expect("a State");
+        if !dir.join("keys").exists() {
+            Keystore::create(&dir.join("keys"), AT).expect("keys");
+            assert_eq!(
+                create_store(&url, state, "Test node", AT)
+                    .await
+                    .expect("a store"),
+                StoreCreated::Created
+            );
+        }
+        let settings = NodeSettings {
+            state,
+            name: "Test node".into(),
+            data_dir: dir.to_owned(),
+            registry_key: None,
+            max_message_bytes: crate::DEFAULT_MAX_MESSAGE_BYTES,
+            message_reserve_bytes: crate::DEFAULT_MESSAGE_RESERVE_BYTES,
+            retry: Default::default(),
+            evidence: Default::default(),
+            treaty_registry: None,
+            clocks: Default::default(),
+            people: Default::default(),
+            statistics: Default::default(),
+            retention: Default::default(),
+        };
+        Node::open(
+            settings,
+            &url,
+            Arc::new(FixedClock::new(AT)),
+            reqwest::Client::new(),
+        )
+        .await
+        .expect("the node opens")
+    }
+
+    fn shift(id: &str, person: &str) -> ShiftRecord {
+        ShiftRecord {
+            id: id.to_owned(),
+            role: Role::DutyOfficer.name().to_owned(),
+            person: person.to_owned(),
+            email: format!("{person}@de.example"),
+            deputy: "bo".to_owned(),
+            deputy_email: "bo@de.example".to_owned(),
+            starts_at: AT - time::Duration::hours(1),
+            ends_at: AT + time::Duration::hours(8),
+            zone: "UTC".to_owned(),
+            created_by: "cli:test".to_owned(),
+            created_at: AT,
+            removed_at: None,
+        }
+    }
+
+    fn people(shifts: &[ShiftRecord]) -> Vec<&str> {
+        on_duty_at(shifts, Role::DutyOfficer.name(), AT)
+            .map(|s| s.person.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_rota_held_in_memory_follows_changes_of_every_process() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let serving = open_node(dir.path()).await;
+        let other = open_node(dir.path()).await;
+        assert!(people(&serving.current_rota().await.expect("the rota")).is_empty());
+        assert!(dir.path().join(ROTA_MARK).exists());
+
+        // Another process changes the rota: its mark makes the serving
+        // node read the rota again.
+        other
+            .store
+            .put_shift(&shift("shift-1", "ana"), &[])
+            .await
+            .expect("stored");
+        other.rota_changed();
+        assert_eq!(
+            people(&serving.current_rota().await.expect("the rota")),
+            ["ana"]
+        );
+
+        // Held in memory while the mark stays the same (a row written
+        // behind the node's back is not read, for up to ROTA_HELD_FOR)...
+        let written = Instant::now();
+        serving
+            .store
+            .put_shift(&shift("shift-2", "cy"), &[])
+            .await
+            .expect("stored");
+        let held = serving.current_rota().await.expect("the rota");
+        if written.elapsed() < ROTA_HELD_FOR {
+            assert_eq!(people(&held), ["ana"]);
+        }
+        // ...and read again without a mark, which is then written anew.
+        std::fs::remove_file(dir.path().join(ROTA_MARK)).expect("removed");
+        assert_eq!(
+            people(&serving.current_rota().await.expect("the rota")),
+            ["ana", "cy"]
+        );
+        assert!(dir.path().join(ROTA_MARK).exists());
+
+        // A change through the node itself is in force at once.
+        let removed = serving
+            .store
+            .remove_shift("shift-1", AT, &[])
+            .await
+            .expect("removed");
+        assert!(removed);
+        serving.rota_changed();
+        assert_eq!(
+            people(&serving.current_rota().await.expect("the rota")),
+            ["cy"]
+        );
+    }
 
     #[test]
     fn local_times_are_placed_in_their_zone_and_shown_there_again() {

@@ -1086,6 +1086,86 @@ pub(crate) async fn checkpoints_are_kept_one_per_size(fx: Fixture) {
     assert_eq!(store.checkpoint(1).await.unwrap(), None);
 }
 
+pub(crate) async fn an_append_and_its_checkpoint_are_stored_together(fx: Fixture) {
+    let store = &fx.store;
+    let cp = |size: u64, note: &str| StoredCheckpoint {
+        size,
+        note: format!("custos.example/ledger\n{size}\n{note}\n"),
+        created_at: at(5),
+    };
+    store
+        .queue_ledger(&[bytes("one"), bytes("two")], at(0))
+        .await
+        .unwrap();
+    let pending = store.pending_ledger(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+    let hashes: Vec<(u64, [u8; 32])> = (0..2).map(|i| (i, hash_at(i))).collect();
+
+    // A checkpoint of another size than the append's is refused, and the
+    // append with it.
+    let err = store
+        .append_ledger_checkpointed(0, &ids, &entries, &hashes, at(1), &cp(1, "r1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidValue {
+                field: "ledger_checkpoints.size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.ledger_size().await.unwrap(), 0);
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+
+    // The right size: both are stored.
+    store
+        .append_ledger_checkpointed(0, &ids, &entries, &hashes, at(1), &cp(2, "r2"))
+        .await
+        .unwrap();
+    assert_eq!(store.ledger_size().await.unwrap(), 2);
+    assert_eq!(store.latest_checkpoint().await.unwrap(), Some(cp(2, "r2")));
+    assert_eq!(
+        store.ledger_hashes(&[0, 1]).await.unwrap(),
+        vec![hash_at(0), hash_at(1)]
+    );
+
+    store.queue_ledger(&[bytes("three")], at(6)).await.unwrap();
+    let pending = store.pending_ledger(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let entries: Vec<Vec<u8>> = pending.into_iter().map(|p| p.entry).collect();
+    let hashes = [(2, hash_at(2))];
+    // Another process stored a different checkpoint of size 3 (which it
+    // could not without the entry; written here behind the append's back).
+    fx.raw(&format!(
+        "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES (3, 'other', {})",
+        match store.backend() {
+            Backend::Sqlite => "0",
+            Backend::Postgres => "now()",
+        }
+    ))
+    .await;
+    let err = store
+        .append_ledger_checkpointed(2, &ids, &entries, &hashes, at(7), &cp(3, "r3"))
+        .await
+        .unwrap_err();
+    assert_corrupt(err, "ledger_checkpoints", "note", "size 3");
+    assert_eq!(store.ledger_size().await.unwrap(), 2);
+    assert_eq!(store.pending_ledger(10).await.unwrap().len(), 1);
+
+    // A stale size is a conflict, and stores no checkpoint.
+    let err = store
+        .append_ledger_checkpointed(1, &ids, &entries, &hashes, at(7), &cp(2, "stale"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LedgerConflict { .. }), "{err}");
+    assert_eq!(store.ledger_size().await.unwrap(), 2);
+    assert_eq!(store.checkpoint(2).await.unwrap(), Some(cp(2, "r2")));
+}
+
 pub(crate) async fn stored_hashes_move_into_blocks_on_upgrade(fx: Fixture) {
     // A database as migration 4 left it: one row per stored hash.
     let backend = fx.store.backend();

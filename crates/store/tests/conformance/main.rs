@@ -1142,6 +1142,7 @@ conformance!(
     stored_hashes_move_into_blocks_on_upgrade,
     a_damaged_entry_ends_the_scan,
     checkpoints_are_kept_one_per_size,
+    an_append_and_its_checkpoint_are_stored_together,
     witnessed_checkpoints_move_only_by_compare_and_set,
     of_concurrent_witness_writers_exactly_one_wins,
     forks_are_listed_newest_first_with_their_evidence,
