@@ -36,9 +36,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use custos_model::{RequestKind, template, validate};
 use custos_node::app::{Actor, CaseAction, Role, Roles};
+use custos_protocol::evidence::{
+    CONTENT_FORMAT, Content, MANIFEST_PAYLOAD_TYPE, MANIFEST_VERSION, Manifest, Segment, Totals,
+    read_manifest_unverified,
+};
+use custos_seal::{Envelope, SigningKey};
 use custos_testkit::{Network, NetworkBuilder};
 use futures_util::stream::{self, StreamExt};
 use serde_json::json;
@@ -68,34 +72,57 @@ fn officer(state: &str) -> Actor {
     }
 }
 
-/// A received package folder answering `request`: a manifest envelope
-/// naming it and one segment of `bytes`.
-fn package_folder(net: &Network, request: &str, i: usize, bytes: usize) {
+/// A received package folder answering `request`, as the purge finds it
+/// through the index of received packages: a manifest Germany signed
+/// (with a key of the bench's own: the purge reads it without checking
+/// the signature, as the index does) describing one segment of `bytes`,
+/// in the folder its package id names.
+fn package_folder(net: &Network, request: &str, key: &SigningKey, bytes: usize) {
+    let segment = vec![7u8; bytes];
+    // What the segment, an age file, would hold in clear.
+    let plain = (bytes as u64).saturating_sub(256).max(1);
+    let manifest = Manifest {
+        v: MANIFEST_VERSION,
+        request: request.to_owned(),
+        sender: "DE".parse().unwrap(),
+        recipients: vec!["FR".parse().unwrap()],
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        use_limits: json!({ "case": request }),
+        confidentiality: serde_json::Value::Null,
+        personal_data: None,
+        files: Vec::new(),
+        totals: Totals { files: 0, bytes: 0 },
+        content: Content {
+            format: CONTENT_FORMAT.to_owned(),
+            size: plain,
+            segment_size: custos_protocol::evidence::MIN_SEGMENT_SIZE,
+        },
+        segments: vec![Segment {
+            index: 0,
+            plain_size: plain,
+            size: bytes as u64,
+            blake3: Some(blake3::hash(&segment).to_hex().to_string()),
+            sha256: None,
+        }],
+    };
+    let payload = manifest.to_canonical_json().unwrap();
+    let envelope = Envelope::sign(MANIFEST_PAYLOAD_TYPE, &payload, key).to_json();
+    let package = read_manifest_unverified(&envelope).unwrap().package_id;
     let dir = net
         .node("FR")
         .node
         .received_evidence_dir()
-        .join(format!("{:064x}", i + 1));
+        .join(package.strip_prefix("sha256:").unwrap());
     std::fs::create_dir_all(dir.join("segments")).unwrap();
-    let payload = serde_json::to_vec(&json!({ "request": request })).unwrap();
-    let envelope = json!({
-        "payload": base64::engine::general_purpose::STANDARD.encode(payload),
-        "payloadType": "application/vnd.custos.evidence-manifest.v1+json",
-        "signatures": [],
-    });
-    std::fs::write(
-        custos_node::evidence::layout::manifest_path(&dir),
-        envelope.to_string(),
-    )
-    .unwrap();
+    std::fs::write(custos_node::evidence::layout::manifest_path(&dir), envelope).unwrap();
     std::fs::write(
         custos_node::evidence::layout::segment_path(&dir, 0),
-        vec![7u8; bytes],
+        segment,
     )
     .unwrap();
 }
 
-async fn expired_case(net: &Network, i: usize, segment: usize) -> String {
+async fn expired_case(net: &Network, key: &SigningKey, segment: usize) -> String {
     let fr = &net.node("FR").node;
     let draft = validate::parse(&template::render(RequestKind::Mla)).unwrap();
     let sent = fr.submit(draft, &officer("FR")).await.unwrap();
@@ -109,7 +136,7 @@ async fn expired_case(net: &Network, i: usize, segment: usize) -> String {
     )
     .await
     .unwrap();
-    package_folder(net, &sent.thread, i, segment);
+    package_folder(net, &sent.thread, key, segment);
     sent.thread
 }
 
@@ -139,10 +166,11 @@ async fn run(cases: usize, segment: usize) {
     let de = Arc::clone(&net.node("DE").node);
 
     let setup = Instant::now();
+    let key = SigningKey::generate();
     let ids: Vec<String> = stream::iter(0..cases)
-        .map(|i| {
-            let net = &net;
-            async move { expired_case(net, i, segment).await }
+        .map(|_| {
+            let (net, key) = (&net, &key);
+            async move { expired_case(net, key, segment).await }
         })
         .buffer_unordered(8)
         .collect()
