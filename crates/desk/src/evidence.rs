@@ -19,8 +19,6 @@ use custos_node::{Node, NodeError};
 use custos_protocol::case_bodies::PersonalData;
 use maud::{Markup, html};
 use serde::Deserialize;
-use time::Date;
-use time::macros::format_description;
 
 use crate::error::DeskError;
 use crate::guard::CSRF_FIELD;
@@ -184,32 +182,21 @@ fn marks_of(form: &[(String, String)]) -> Result<SealMarks, DeskError> {
             .map(str::to_owned)
             .collect()
     };
-    let delete_by = match value("personal_data_delete_by") {
-        "" => None,
-        text => Some(
-            Date::parse(text, format_description!("[year]-[month]-[day]")).map_err(|_| {
-                DeskError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "invalid-evidence-input",
-                    message: format!("{text:?} is not a date (YYYY-MM-DD)"),
-                }
-            })?,
-        ),
-    };
-    let categories = lines("personal_data_categories");
-    let conditions = lines("personal_data_conditions");
-    let personal_data = (!categories.is_empty() || !conditions.is_empty() || delete_by.is_some())
-        .then_some(PersonalData {
-            categories,
-            conditions,
+    let delete_by =
+        layout::day(Some(value("personal_data_delete_by"))).map_err(|message| DeskError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid-evidence-input",
+            message,
+        })?;
+    Ok(SealMarks::new(
+        (!value("confidential").is_empty()).then(|| value("confidential_reasons").to_owned()),
+        lines("conditions"),
+        PersonalData {
+            categories: lines("personal_data_categories"),
+            conditions: lines("personal_data_conditions"),
             delete_by,
-        });
-    Ok(SealMarks {
-        confidential: (!value("confidential").is_empty())
-            .then(|| value("confidential_reasons").to_owned()),
-        conditions: lines("conditions"),
-        personal_data,
-    })
+        },
+    ))
 }
 
 fn upload_row(lang: Lang, u: &UploadView) -> Markup {

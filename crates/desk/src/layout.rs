@@ -151,6 +151,17 @@ fn head(lang: Lang, title: &str) -> Markup {
 }
 
 /// An instant as RFC 3339, for `datetime` attributes.
+/// A date a form or query gives (`YYYY-MM-DD`; blank: none), or the
+/// problem to show.
+pub fn day(text: Option<&str>) -> Result<Option<time::Date>, String> {
+    match text.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .map(Some)
+            .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)")),
+    }
+}
+
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -15,7 +15,7 @@ use custos_node::app::{
 };
 use maud::{Markup, html};
 use serde::Deserialize;
-use time::{Date, macros::format_description};
+use time::Date;
 
 use crate::chart::{self, Bar};
 use crate::error::DeskError;
@@ -156,16 +156,11 @@ pub struct PeriodQuery {
 }
 
 fn day(text: Option<&str>) -> Result<Option<Date>, DeskError> {
-    match text.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => Date::parse(s, format_description!("[year]-[month]-[day]"))
-            .map(Some)
-            .map_err(|_| DeskError {
-                status: axum::http::StatusCode::BAD_REQUEST,
-                code: "invalid-query",
-                message: format!("{s:?} is not a date (YYYY-MM-DD)"),
-            }),
-    }
+    layout::day(text).map_err(|message| DeskError {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        code: "invalid-query",
+        message,
+    })
 }
 
 /// The oversight statistics, with a chart and a table per breakdown.

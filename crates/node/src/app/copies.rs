@@ -97,24 +97,15 @@ fn remove_file(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
-/// Removes every regular file under `dir` (not following links); their
-/// count and bytes.
-fn remove_files_under(dir: &Path, done: &mut CopiesDeleted) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for e in entries {
-        let path = e?.path();
-        let meta = fs::symlink_metadata(&path)?;
-        if meta.is_dir() {
-            remove_files_under(&path, done)?;
-        } else if let Some(bytes) = remove_file(&path)? {
-            done.files += 1;
-            done.bytes += bytes;
-        }
+/// Removes the node's own folder `dir` with whatever is in it, if it is
+/// there; adds its files and bytes to `done`.
+fn remove_own_folder(dir: &Path, done: &mut CopiesDeleted) -> Result<(), NodeError> {
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
     }
+    let (files, bytes) = super::retention::remove_folder(dir).map_err(|e| io_err(dir, e))?;
+    done.files += files;
+    done.bytes += bytes;
     Ok(())
 }
 
@@ -226,8 +217,7 @@ impl Node {
         for line in lines.iter().filter(|l| l.kind == CopyKind::Sealed) {
             let dir = &line.folder;
             for sub in [SEGMENTS_DIR, RECEIPTS_DIR] {
-                let sub = dir.join(sub);
-                remove_files_under(&sub, &mut done).map_err(|e| io_err(&sub, e))?;
+                remove_own_folder(&dir.join(sub), &mut done)?;
             }
             let manifest = dir.join(MANIFEST_FILE);
             if let Some(bytes) = remove_file(&manifest).map_err(|e| io_err(&manifest, e))? {
@@ -239,9 +229,7 @@ impl Node {
         // The desk's opened folder of each package, whatever is in it.
         for package in lines.iter().map(|l| &l.package) {
             if let Some(hex) = package_hex(package) {
-                let dir = opened_root(data).join(hex);
-                remove_files_under(&dir, &mut done).map_err(|e| io_err(&dir, e))?;
-                prune_empty(&dir);
+                remove_own_folder(&opened_root(data).join(hex), &mut done)?;
             }
         }
         if done.kept > 0 {

@@ -43,6 +43,26 @@ pub struct SealMarks {
     pub personal_data: Option<PersonalData>,
 }
 
+impl SealMarks {
+    /// The marks as a face's separate fields give them: personal data is
+    /// named when any of its parts (categories, conditions, deletion date)
+    /// is given, so that [`Node::evidence_seal_options`] checks it.
+    pub fn new(
+        confidential: Option<String>,
+        conditions: Vec<String>,
+        personal_data: PersonalData,
+    ) -> SealMarks {
+        let given = !personal_data.categories.is_empty()
+            || !personal_data.conditions.is_empty()
+            || personal_data.delete_by.is_some();
+        SealMarks {
+            confidential,
+            conditions,
+            personal_data: given.then_some(personal_data),
+        }
+    }
+}
+
 /// Whether a received package's folder holds what its manifest names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

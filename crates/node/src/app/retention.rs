@@ -233,8 +233,9 @@ fn due_at(r: &RetentionRecord, default_days: u32) -> Option<OffsetDateTime> {
     )
 }
 
-/// Files and bytes under `dir`, removed.
-fn remove_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
+/// Files and bytes under `dir`, removed (links are removed, never
+/// followed).
+pub(super) fn remove_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
     let mut files = 0;
     let mut bytes = 0;
     let mut stack = vec![dir.to_path_buf()];

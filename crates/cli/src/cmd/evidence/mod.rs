@@ -93,19 +93,15 @@ pub struct SealArgs {
 impl SealArgs {
     /// What the sealing State adds to the package, as given.
     fn marks(&self) -> SealMarks {
-        let personal_data = (!self.personal_data.is_empty()
-            || !self.personal_data_conditions.is_empty()
-            || self.delete_by.is_some())
-        .then(|| PersonalData {
-            categories: self.personal_data.clone(),
-            conditions: self.personal_data_conditions.clone(),
-            delete_by: self.delete_by,
-        });
-        SealMarks {
-            confidential: self.confidential.clone(),
-            conditions: self.conditions.clone(),
-            personal_data,
-        }
+        SealMarks::new(
+            self.confidential.clone(),
+            self.conditions.clone(),
+            PersonalData {
+                categories: self.personal_data.clone(),
+                conditions: self.personal_data_conditions.clone(),
+                delete_by: self.delete_by,
+            },
+        )
     }
 }
 
