@@ -328,6 +328,43 @@ async fn a_confidential_answer_hides_the_case_and_its_personal_data_conditions_a
     assert_eq!(item.delete_by.as_deref(), Some("2027-06-30"));
     assert!(item.confidential);
     assert_eq!(held.deletion_date.as_deref(), Some("2027-06-30"));
+    // The register of every case lists it too, and records the officer's
+    // decision for each case it read, each row with its ledger entry.
+    let rows = |node: &TestNode| {
+        let store = std::sync::Arc::clone(&node.store);
+        let case = thread.clone();
+        async move {
+            store
+                .access_records(&AccessFilter {
+                    person: Some("dora".to_owned()),
+                    case_id: Some(case),
+                    limit: 1000,
+                    ..AccessFilter::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let before = rows(fr).await.len();
+    let register = fr.personal_data_register(&dpo, 50).await.unwrap();
+    assert_eq!(register.len(), 1, "{register:?}");
+    assert_eq!(register[0].items, held.items);
+    let after = rows(fr).await;
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "one decision for the one case listed"
+    );
+    let row = &after[0];
+    assert_eq!(
+        (row.operation.as_str(), row.outcome.as_str()),
+        ("list-personal-data", "allowed")
+    );
+    let entries = logged(fr, "access").await;
+    assert!(
+        entries.iter().any(|(id, _)| *id == row.entry_sha256),
+        "the row's ledger entry is queued or appended"
+    );
     // A caseworker may not list it; the conditions show with the data.
     assert!(fr.personal_data(&fabien, &thread).await.is_err());
     fr.assign_case(&officer("FR"), &thread, "fabien")

@@ -820,7 +820,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records one access decision with its ledger `entry` (queued as of
     /// the record's time), all or nothing; the row's number.
-    async fn record_access(&self, record: &AccessRecord, entry: &[u8]) -> Result<i64, StoreError>;
+    async fn record_access(&self, record: &AccessRecord, entry: &[u8]) -> Result<i64, StoreError> {
+        // One number per row given: the only one.
+        let ids = self
+            .record_accesses(&[(record.clone(), entry.to_vec())])
+            .await?;
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
+
+    /// Records several access decisions, each with its ledger entry
+    /// (queued as of its record's time), in one transaction: all or
+    /// nothing; the rows' numbers in the order given. A listing that
+    /// decides for many cases at once writes its rows together.
+    async fn record_accesses(
+        &self,
+        records: &[(AccessRecord, Vec<u8>)],
+    ) -> Result<Vec<i64>, StoreError>;
 
     /// The access records matching `filter`, newest first (ties by number,
     /// descending).

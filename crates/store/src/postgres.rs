@@ -977,12 +977,11 @@ impl Store for PgStore {
 
     // -- Access (`postgres_access.rs`).
 
-    async fn record_access(
+    async fn record_accesses(
         &self,
-        record: &crate::AccessRecord,
-        entry: &[u8],
-    ) -> Result<i64, StoreError> {
-        self.pg_record_access(record, entry).await
+        records: &[(crate::AccessRecord, Vec<u8>)],
+    ) -> Result<Vec<i64>, StoreError> {
+        self.pg_record_accesses(records).await
     }
 
     async fn access_records(

@@ -37,23 +37,31 @@ pub(crate) async fn insert_record(
 }
 
 impl PgStore {
-    pub(crate) async fn pg_record_access(
+    pub(crate) async fn pg_record_accesses(
         &self,
-        record: &AccessRecord,
-        entry: &[u8],
-    ) -> Result<i64, StoreError> {
-        let at = access::check_record(record)?;
+        records: &[(AccessRecord, Vec<u8>)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let checked = records
+            .iter()
+            .map(|(r, entry)| Ok((access::check_record(r)?, r, entry)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(failed("begin recording an access"))?;
         let done = async {
-            PgTx(&mut tx).queue_entries(&[entry], at).await?;
-            insert_record(&mut tx, record, at).await
+            let mut ids = Vec::with_capacity(checked.len());
+            for (at, record, entry) in &checked {
+                PgTx(&mut tx)
+                    .queue_entries(&[entry.as_slice()], *at)
+                    .await?;
+                ids.push(insert_record(&mut tx, record, *at).await?);
+            }
+            Ok(ids)
         }
         .await;
-        finish(tx, done, "commit an access record").await
+        finish(tx, done, "commit access records").await
     }
 
     pub(crate) async fn pg_access_records(

@@ -43,18 +43,22 @@ pub(crate) fn insert_record(
 }
 
 impl SqliteStore {
-    pub(crate) async fn sqlite_record_access(
+    pub(crate) async fn sqlite_record_accesses(
         &self,
-        record: &AccessRecord,
-        entry: &[u8],
-    ) -> Result<i64, StoreError> {
-        let at = access::check_record(record)?;
-        let r = record.clone();
-        let entry = entry.to_vec();
+        records: &[(AccessRecord, Vec<u8>)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = records
+            .iter()
+            .map(|(r, entry)| Ok((access::check_record(r)?, r.clone(), entry.clone())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.writer
             .write(move |conn| {
-                queue(conn, &entry, at)?;
-                insert_record(conn, &r, at)
+                rows.iter()
+                    .map(|(at, r, entry)| {
+                        queue(conn, entry, *at)?;
+                        insert_record(conn, r, *at)
+                    })
+                    .collect()
             })
             .await
     }

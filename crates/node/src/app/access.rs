@@ -597,6 +597,36 @@ impl crate::Node {
         verdict
     }
 
+    /// [`Node::authorize`] of one operation on each of several cases, as a
+    /// listing that reads many cases decides: each case's verdict in the
+    /// order given, every decision recorded (refusals with their reason)
+    /// in one transaction rather than one each.
+    pub(crate) async fn authorize_cases(
+        &self,
+        actor: &super::Actor,
+        op: Operation,
+        cases: &[&str],
+    ) -> Result<Vec<Result<(), crate::NodeError>>, crate::NodeError> {
+        let mut verdicts = Vec::with_capacity(cases.len());
+        for case in cases {
+            verdicts.push(self.verdict(actor, op, Some(case)).await?);
+        }
+        if !matches!(actor, super::Actor::Scheduler) {
+            let decisions: Vec<(&str, Option<&str>)> = cases
+                .iter()
+                .zip(&verdicts)
+                .map(|(case, verdict)| match verdict {
+                    Err(crate::NodeError::Forbidden { reason, .. }) => {
+                        (*case, Some(reason.as_str()))
+                    }
+                    _ => (*case, None),
+                })
+                .collect();
+            self.record_decisions(actor, &op.name(), &decisions).await?;
+        }
+        Ok(verdicts)
+    }
+
     /// [`Node::authorize`] for an action that records a ledger entry of its
     /// own: a refusal is recorded at once, as always; an allowance is
     /// returned as the record to write in the action's own transaction,

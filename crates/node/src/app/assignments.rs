@@ -383,21 +383,20 @@ impl Node {
         actor: &Actor,
         case: &str,
     ) -> Result<PersonalDataView, NodeError> {
+        self.authorize(actor, Operation::ListPersonalData, Some(case))
+            .await?;
         let origins = self.index_received_packages().await?;
-        self.personal_data_of(actor, case, &origins).await
+        self.personal_data_of(case, &origins).await
     }
 
-    /// [`Node::personal_data`] with the index of received packages read
-    /// once by the caller: only the case's own packages' manifests are
-    /// read and checked.
+    /// [`Node::personal_data`] once allowed, with the index of received
+    /// packages read once by the caller: only the case's own packages'
+    /// manifests are read and checked.
     async fn personal_data_of(
         &self,
-        actor: &Actor,
         case: &str,
         origins: &[custos_store::ReceivedOrigin],
     ) -> Result<PersonalDataView, NodeError> {
-        self.authorize(actor, Operation::ListPersonalData, Some(case))
-            .await?;
         let derived = self.derived(case, self.clock.now()).await?;
         let mut items = Vec::new();
         let mut dates: Vec<Date> = Vec::new();
@@ -466,35 +465,44 @@ impl Node {
 
     /// The personal data of the cases `actor` may list, newest cases
     /// first, at most `limit` of them: [`Node::personal_data`] for each
-    /// case [`Node::cases`] shows the actor, leaving out the cases the
-    /// actor may not list personal data of (an auditor's cases not granted
-    /// to them). Each case read is recorded as `list-personal-data`.
+    /// case of the node's listing, confidential ones included (their
+    /// personal data is not held back), leaving out the cases the actor
+    /// may not list personal data of (an auditor's cases not granted
+    /// to them). Each case's decision is recorded as `list-personal-data`,
+    /// the listing's rows in one transaction.
     pub async fn personal_data_register(
         &self,
         actor: &Actor,
         limit: u32,
     ) -> Result<Vec<PersonalDataView>, NodeError> {
+        // A confidential case does not hold its personal data back from
+        // the people who may list it (`exempt`): they see every case here.
         let cases = self
-            .cases(
+            .cases_listed(
                 actor,
                 &super::CaseFilter {
                     limit: Some(limit),
                     ..super::CaseFilter::default()
                 },
+                None,
             )
+            .await?;
+        let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        let verdicts = self
+            .authorize_cases(actor, Operation::ListPersonalData, &ids)
             .await?;
         let origins = self.index_received_packages().await?;
         let mut out = Vec::with_capacity(cases.len());
-        for case in cases {
-            match self.personal_data_of(actor, &case.id, &origins).await {
+        for (id, verdict) in ids.into_iter().zip(verdicts) {
+            // Not the actor's to see: nothing listed.
+            if verdict.is_err() {
+                continue;
+            }
+            match self.personal_data_of(id, &origins).await {
                 Ok(view) => out.push(view),
-                // Not the actor's to see, or its content already deleted
-                // (retention) or never held: no personal data to list.
-                Err(
-                    NodeError::Forbidden { .. }
-                    | NodeError::NotFound(_)
-                    | NodeError::ContentDeleted { .. },
-                ) => continue,
+                // Its content already deleted (retention) or never held:
+                // no personal data to list.
+                Err(NodeError::NotFound(_) | NodeError::ContentDeleted { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }

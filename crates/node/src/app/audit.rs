@@ -186,6 +186,45 @@ impl CaseGrantView {
 /// The longest a case may be granted for at once.
 pub const MAX_GRANT: Duration = Duration::days(366);
 
+/// One row of the record of who saw what and its `access` ledger entry:
+/// `person` (as `label`) was allowed, or refused for `refusal`, `op` (on
+/// `case`) at `now`, coming `from` where the caller names it.
+fn access_row(
+    person: &str,
+    label: &str,
+    op: &str,
+    case: Option<&str>,
+    refusal: Option<&str>,
+    from: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(AccessRecord, Vec<u8>), NodeError> {
+    let outcome = if refusal.is_some() { REFUSED } else { ALLOWED };
+    let mut detail = json!({ "operation": op, "outcome": outcome });
+    if let Some(reason) = refusal {
+        detail["reason"] = json!(reason);
+    }
+    if let Some(from) = from {
+        detail["from"] = json!(from);
+    }
+    let mut entry = Entry::new(EntryKind::Access, now, label).detail(detail);
+    if let Some(case) = case {
+        entry = entry.request(case);
+    }
+    let bytes = entry.encode()?;
+    let record = AccessRecord {
+        id: 0,
+        at: now,
+        person: person.to_owned(),
+        actor: label.to_owned(),
+        operation: op.to_owned(),
+        case_id: case.map(str::to_owned),
+        outcome: outcome.to_owned(),
+        reason: refusal.map(str::to_owned),
+        entry_sha256: custos_seal::content_id(&bytes),
+    };
+    Ok((record, bytes))
+}
+
 impl Node {
     /// Writes one decision of the access check: a row of the record and
     /// its `access` ledger entry, in one transaction.
@@ -201,6 +240,29 @@ impl Node {
             .await
     }
 
+    /// Writes decisions of the access check on several cases, each a
+    /// `(case, refusal)` of `actor` for `op`, as rows of the record with
+    /// their ledger entries, in one transaction.
+    pub(crate) async fn record_decisions(
+        &self,
+        actor: &Actor,
+        op: &str,
+        decisions: &[(&str, Option<&str>)],
+    ) -> Result<(), NodeError> {
+        if decisions.is_empty() {
+            return Ok(());
+        }
+        let person = actor.person().map_or_else(|| actor.label(), str::to_owned);
+        let label = actor.label();
+        let now = self.clock.now();
+        let rows = decisions
+            .iter()
+            .map(|(case, refusal)| access_row(&person, &label, op, Some(case), *refusal, None, now))
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        self.store.record_accesses(&rows).await?;
+        Ok(())
+    }
+
     async fn write_access(
         &self,
         person: &str,
@@ -210,31 +272,7 @@ impl Node {
         refusal: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), NodeError> {
-        let now = self.clock.now();
-        let outcome = if refusal.is_some() { REFUSED } else { ALLOWED };
-        let mut detail = json!({ "operation": op, "outcome": outcome });
-        if let Some(reason) = refusal {
-            detail["reason"] = json!(reason);
-        }
-        if let Some(from) = from {
-            detail["from"] = json!(from);
-        }
-        let mut entry = Entry::new(EntryKind::Access, now, label).detail(detail);
-        if let Some(case) = case {
-            entry = entry.request(case);
-        }
-        let bytes = entry.encode()?;
-        let record = AccessRecord {
-            id: 0,
-            at: now,
-            person: person.to_owned(),
-            actor: label.to_owned(),
-            operation: op.to_owned(),
-            case_id: case.map(str::to_owned),
-            outcome: outcome.to_owned(),
-            reason: refusal.map(str::to_owned),
-            entry_sha256: custos_seal::content_id(&bytes),
-        };
+        let (record, bytes) = access_row(person, label, op, case, refusal, from, self.clock.now())?;
         self.store.record_access(&record, &bytes).await?;
         Ok(())
     }

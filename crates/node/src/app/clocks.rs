@@ -444,6 +444,19 @@ impl Node {
         actor: &Actor,
         filter: &CaseFilter,
     ) -> Result<Vec<CaseSummary>, NodeError> {
+        self.cases_listed(actor, filter, Self::listing_person(actor))
+            .await
+    }
+
+    /// [`Node::cases`] leaving out the confidential cases not assigned to
+    /// `hidden_from` (`None`: none left out, for a listing of what a
+    /// confidential case does not hold back, such as its personal data).
+    pub(crate) async fn cases_listed(
+        &self,
+        actor: &Actor,
+        filter: &CaseFilter,
+        hidden_from: Option<String>,
+    ) -> Result<Vec<CaseSummary>, NodeError> {
         self.authorize(actor, super::Operation::ListCases, None)
             .await?;
         self.refresh_cases().await?;
@@ -465,7 +478,7 @@ impl Node {
                 limit: filter.limit.unwrap_or(u32::MAX),
                 offset: filter.offset.unwrap_or(0),
                 // issue 18: confidential cases only for those assigned.
-                hidden_from: Self::listing_person(actor),
+                hidden_from,
             })
             .await?;
         rows.into_iter().map(summary).collect()

@@ -98,6 +98,60 @@ pub async fn the_access_record_is_written_with_its_entry_and_listed_by_filter(f:
     assert_eq!(s.pending_ledger(100).await.unwrap().len(), 4);
 }
 
+pub async fn access_records_written_together_are_all_or_nothing(f: Fixture) {
+    let s = &f.store;
+    let rows: Vec<(AccessRecord, Vec<u8>)> = (1..=3)
+        .map(|i| {
+            (
+                access(i, "ana", Some(&format!("thr-{i}")), ALLOWED),
+                format!("entry-{i}").into_bytes(),
+            )
+        })
+        .collect();
+    let ids = s.record_accesses(&rows).await.unwrap();
+    assert_eq!(ids.len(), 3, "one number per row");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "numbered in order: {ids:?}"
+    );
+    let queued = s.pending_ledger(100).await.unwrap();
+    let entries: Vec<&[u8]> = queued.iter().map(|p| p.entry.as_slice()).collect();
+    assert_eq!(entries, [&b"entry-1"[..], b"entry-2", b"entry-3"]);
+    let listed = s
+        .access_records(&AccessFilter {
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    let cases: Vec<Option<&str>> = listed.iter().map(|r| r.case_id.as_deref()).collect();
+    assert_eq!(cases, [Some("thr-3"), Some("thr-2"), Some("thr-1")]);
+
+    // One row no backend holds refuses the whole batch: no row, no entry.
+    let mut bad = access(5, "ana", Some("thr-5"), ALLOWED);
+    bad.outcome = "maybe".into();
+    let batch = vec![
+        (
+            access(4, "ana", Some("thr-4"), ALLOWED),
+            b"entry-4".to_vec(),
+        ),
+        (bad, b"entry-5".to_vec()),
+    ];
+    assert!(matches!(
+        s.record_accesses(&batch).await,
+        Err(StoreError::InvalidValue { .. })
+    ));
+    assert_eq!(s.pending_ledger(100).await.unwrap().len(), 3);
+    let after = s
+        .access_records(&AccessFilter {
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 3, "nothing of the refused batch is kept");
+}
+
 pub async fn a_senders_access_record_is_written_with_the_message_or_not_at_all(f: Fixture) {
     let s = &f.store;
     let mut sent = outgoing("m-1", "thr-1", None, 1);

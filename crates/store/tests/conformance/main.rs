@@ -1150,6 +1150,7 @@ conformance!(
     the_latest_cosigned_size_is_per_witness,
     witnessing_survives_reopening,
     the_access_record_is_written_with_its_entry_and_listed_by_filter,
+    access_records_written_together_are_all_or_nothing,
     a_senders_access_record_is_written_with_the_message_or_not_at_all,
     case_grants_are_kept_revoked_and_listed_with_their_entries,
     the_rota_and_alerts_are_kept_with_their_ledger_entries,
