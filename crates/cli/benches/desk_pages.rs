@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::browser::Browser;
 use common::{Network, draft};
 use custos_model::RequestKind;
+use custos_testkit::bench::percentile;
 
 /// The desk's main pages measured.
 const PAGES: &[(&str, &str)] = &[
@@ -39,11 +40,6 @@ const PAGES: &[(&str, &str)] = &[
 
 const REQUESTS_PER_PAGE: usize = 200;
 const COLD_LOADS: usize = 5;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -28,14 +28,8 @@ use custos_node::app::secrets::{totp_code, totp_step};
 use custos_node::app::{Actor, NewUser, Role};
 use custos_store::{CaseFigures, CaseRow, Direction, URGENCY_EMERGENCY, URGENCY_ROUTINE};
 use custos_testkit::NetworkBuilder;
+use custos_testkit::bench::{env_usize, ms};
 use tower::ServiceExt;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 const KINDS: [RequestKind; 4] = [
     RequestKind::Mla,
@@ -92,10 +86,6 @@ fn seeded_row(i: usize) -> CaseRow {
         stale: false,
         figures: CaseFigures::default(),
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]

@@ -35,17 +35,9 @@ use custos_model::{RequestKind, template, validate};
 use custos_node::Actor;
 use custos_node::app::alert_channels::smtp_transport;
 use custos_node::app::{AlertSettings, NewUser, Role, ShiftInput, SmtpSecurity, SmtpSettings};
+use custos_testkit::bench::{ms, percentile};
 use custos_testkit::{AT, Network};
 use lettre::AsyncTransport;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
 
 /// Starts the SMTP server; each accepted mail is a message on the channel.
 fn smtp_server(port: u16, folder: &Path) -> Option<(std::process::Child, mpsc::Receiver<Instant>)> {

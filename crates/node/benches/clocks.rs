@@ -42,24 +42,9 @@ use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::Actor;
 use custos_node::app::{CaseFilter, Role};
 use custos_store::{CaseRow, Direction, URGENCY_EMERGENCY, URGENCY_ROUTINE, URGENCY_URGENT};
+use custos_testkit::bench::{env_usize, ms, percentile};
 use custos_testkit::{AT, Network, NetworkBuilder, POSTGRES_URL_VAR};
 use time::OffsetDateTime;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
 
 fn verdict(d: Duration, target_ms: f64) -> &'static str {
     if d.as_secs_f64() * 1e3 <= target_ms {

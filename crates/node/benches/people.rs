@@ -38,31 +38,9 @@ use argon2::password_hash::PasswordHasher;
 use custos_node::app::secrets::{self, totp_code, totp_step};
 use custos_node::app::{Actor, NewUser, Operation, Role, Roles, TokenRequest, UserSecrets};
 use custos_testkit::NodeBuilder;
+use custos_testkit::bench::{env_usize, micros, ms, percentile};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
 
 /// The process's peak resident memory so far, in KiB.
 fn peak_rss_kib() -> u64 {
@@ -255,9 +233,9 @@ async fn run(sign_ins: usize, checks: usize, at_once: usize) {
     );
     println!(
         "| token + role check per call, p50 / p99 of {checks} | {} / {} | bare token read p50 {} | p50 ≤ 50 µs: {} |",
-        us(percentile(&check, 0.5)),
-        us(percentile(&check, 0.99)),
-        us(percentile(&read, 0.5)),
+        micros(percentile(&check, 0.5)),
+        micros(percentile(&check, 0.99)),
+        micros(percentile(&read, 0.5)),
         if percentile(&check, 0.5) <= Duration::from_micros(50) {
             "PASS"
         } else {
@@ -266,8 +244,8 @@ async fn run(sign_ins: usize, checks: usize, at_once: usize) {
     );
     println!(
         "| the decision recorded (`authorize`: row and ledger entry), p50 / p99 of {records} | {} / {} | | (no target; the record of item 3) |",
-        us(percentile(&recorded, 0.5)),
-        us(percentile(&recorded, 0.99)),
+        micros(percentile(&recorded, 0.5)),
+        micros(percentile(&recorded, 0.99)),
     );
     n.close().await;
 }

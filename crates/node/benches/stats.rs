@@ -29,15 +29,9 @@ use custos_model::{RequestKind, StateCode};
 use custos_node::Actor;
 use custos_node::app::{Role, StatisticsQuery};
 use custos_store::{CaseFigures, CaseRow, Direction, URGENCY_ROUTINE};
+use custos_testkit::bench::env_usize;
 use custos_testkit::{NetworkBuilder, POSTGRES_URL_VAR};
 use time::macros::{date, datetime};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// A small deterministic generator (xorshift), so every run seeds the same
 /// rows.

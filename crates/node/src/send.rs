@@ -146,6 +146,23 @@ impl Node {
         prev: Option<MessageId>,
         actor: &Actor,
     ) -> Result<Sent, NodeError> {
+        let message = self
+            .reply_message(thread, kind, body, created_at, prev)
+            .await?;
+        self.queue(message, None, &actor.label()).await
+    }
+
+    /// A message of `kind` made at `created_at` in the existing thread
+    /// `thread`, after `prev`, to the thread's counterpart; its body
+    /// checked.
+    async fn reply_message(
+        &self,
+        thread: &str,
+        kind: MessageKind,
+        body: Value,
+        created_at: time::OffsetDateTime,
+        prev: Option<MessageId>,
+    ) -> Result<Message, NodeError> {
         let Some(request) = self.store.get_request(thread).await? else {
             return Err(NodeError::NotFound(thread.to_owned()));
         };
@@ -160,7 +177,25 @@ impl Node {
             body,
         };
         custos_protocol::validate_body(&message)?;
-        self.queue(message, None, &actor.label()).await
+        Ok(message)
+    }
+
+    /// What [`Node::queue_reply`] records, made but not stored: for an
+    /// action that records the reply in its own transaction (then
+    /// [`Node::wake_outbox`]).
+    pub(crate) async fn reply_records(
+        &self,
+        thread: &str,
+        kind: MessageKind,
+        body: Value,
+        created_at: time::OffsetDateTime,
+        prev: Option<MessageId>,
+        actor: &Actor,
+    ) -> Result<OutgoingMessage, NodeError> {
+        let message = self
+            .reply_message(thread, kind, body, created_at, prev)
+            .await?;
+        self.outgoing(&message, None, &actor.label(), None, None)
     }
 
     async fn queue(

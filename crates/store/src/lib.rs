@@ -983,12 +983,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// outbox items no longer pending; its retention closed; `deletion`
     /// recorded with the counts of messages and drafts filled in; and the
     /// `ledger` entries queued as of its time. Ids, kinds, states, times,
-    /// receipts and the history stay. `None`, and nothing written, if a
-    /// legal hold is in force or the content was deleted before.
+    /// receipts and the history stay. `report`, the message telling the
+    /// other State of the deletion, is recorded after it as
+    /// [`Store::record_outgoing`] records a message, in the same
+    /// transaction: a deletion is never kept without its report queued.
+    /// `None`, and nothing written, if a legal hold is in force or the
+    /// content was deleted before.
     async fn delete_case_content(
         &self,
         deletion: &ContentDeletion,
         ledger: &[Vec<u8>],
+        report: Option<&OutgoingMessage>,
     ) -> Result<Option<ContentDeletion>, StoreError>;
 
     /// The deletion of a case's content, if it was deleted.

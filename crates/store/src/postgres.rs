@@ -1365,8 +1365,9 @@ impl Store for PgStore {
         &self,
         deletion: &crate::ContentDeletion,
         ledger: &[Vec<u8>],
+        report: Option<&OutgoingMessage>,
     ) -> Result<Option<crate::ContentDeletion>, StoreError> {
-        self.pg_delete_case_content(deletion, ledger).await
+        self.pg_delete_case_content(deletion, ledger, report).await
     }
 
     async fn content_deletion(

@@ -3,13 +3,13 @@
 
 use time::OffsetDateTime;
 
-use crate::StoreError;
 use crate::decode::failed;
 use crate::encode;
 use crate::postgres::PgStore;
 use crate::postgres_write::{PgTx, finish};
 use crate::retention::{self, ContentDeletion, RetentionChange, RetentionRecord};
-use crate::txn::Tx;
+use crate::txn::{self, Tx};
+use crate::{OutgoingMessage, StoreError};
 
 impl PgStore {
     pub(crate) async fn pg_retention(
@@ -123,10 +123,12 @@ impl PgStore {
         &self,
         deletion: &ContentDeletion,
         ledger: &[Vec<u8>],
+        report: Option<&OutgoingMessage>,
     ) -> Result<Option<ContentDeletion>, StoreError> {
         let detail = retention::check_deletion(deletion)?;
         let mut d = deletion.clone();
         let at = crate::storage_precision(d.at);
+        let report = report.map(encode::outgoing).transpose()?;
         let mut tx = self
             .pool
             .begin()
@@ -200,6 +202,10 @@ impl PgStore {
             .map_err(failed("record a content deletion"))?;
             let entries: Vec<&[u8]> = ledger.iter().map(Vec::as_slice).collect();
             PgTx(&mut tx).queue_entries(&entries, at).await?;
+            // After the deletion, which empties the thread's envelopes.
+            if let Some(report) = &report {
+                txn::record_outgoing(&mut PgTx(&mut tx), report).await?;
+            }
             d.at = at;
             Ok(Some(d))
         }

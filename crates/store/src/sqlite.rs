@@ -1348,8 +1348,10 @@ impl Store for SqliteStore {
         &self,
         deletion: &crate::ContentDeletion,
         ledger: &[Vec<u8>],
+        report: Option<&OutgoingMessage>,
     ) -> Result<Option<crate::ContentDeletion>, StoreError> {
-        self.sqlite_delete_case_content(deletion, ledger).await
+        self.sqlite_delete_case_content(deletion, ledger, report)
+            .await
     }
 
     async fn content_deletion(

@@ -4,7 +4,6 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use crate::StoreError;
 use crate::encode;
 use crate::retention::{
     self, CHANGE_COLUMNS, ContentDeletion, DELETION_COLUMNS, RETENTION_COLUMNS, RetentionChange,
@@ -14,6 +13,7 @@ use crate::sqlite::SqliteStore;
 use crate::sqlite_db::{all, execute, failed, first};
 use crate::sqlite_write::SqliteTx;
 use crate::txn::{Tx, run_now};
+use crate::{OutgoingMessage, StoreError};
 
 fn micros(t: Option<OffsetDateTime>) -> Option<i64> {
     t.map(encode::unix_micros)
@@ -142,10 +142,12 @@ impl SqliteStore {
         &self,
         deletion: &ContentDeletion,
         ledger: &[Vec<u8>],
+        report: Option<&OutgoingMessage>,
     ) -> Result<Option<ContentDeletion>, StoreError> {
         let detail = retention::check_deletion(deletion)?;
         let mut d = deletion.clone();
         let ledger = ledger.to_vec();
+        let report = report.cloned();
         self.writer
             .write(move |conn| {
                 let e = failed("delete a case's content");
@@ -214,6 +216,10 @@ impl SqliteStore {
                     "record a content deletion",
                 )?;
                 queue(conn, &ledger, at)?;
+                // After the deletion, which empties the thread's envelopes.
+                if let Some(report) = &report {
+                    crate::sqlite_write::record_outgoing(conn, report)?;
+                }
                 d.at = at;
                 Ok(Some(d))
             })

@@ -20,6 +20,7 @@
 
 #![allow(clippy::missing_errors_doc)]
 
+pub mod bench;
 mod clock;
 mod network;
 mod node;

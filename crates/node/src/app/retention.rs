@@ -610,28 +610,40 @@ impl Node {
             detail,
             entry_sha256: custos_seal::content_id(&entry),
         };
-        let done = self.store.delete_case_content(&deletion, &[entry]).await?;
-        if let Some(d) = &done {
+        let report = self.deletion_report(&deletion, last).await;
+        let done = self
+            .store
+            .delete_case_content(&deletion, &[entry], report.as_ref())
+            .await?;
+        if done.is_some() {
             tracing::info!(case = id, "case content deleted: retention ended");
-            self.report_deletion(d, last).await;
+            if report.is_some() {
+                self.wake_outbox();
+            }
         }
         Ok(done)
     }
 
-    /// Tells the other State that this node deleted its copy: a signed
-    /// `deletion-report` in the case's thread, queued by the node's
-    /// scheduler, carrying only the deletion's time and ledger entry. A
-    /// failure is logged: the deletion stands, and the other State's copy is
-    /// its own to keep or delete.
-    async fn report_deletion(&self, d: &ContentDeletion, last: Option<String>) {
+    /// The message telling the other State that this node deleted its
+    /// copy: a signed `deletion-report` in the case's thread, from the
+    /// node's scheduler, carrying only the deletion's time and ledger
+    /// entry; the deletion records it in its own transaction. A report
+    /// that cannot be made (no key for the other State in the directory)
+    /// is logged and the deletion goes ahead: the other State's copy is its
+    /// own to keep or delete.
+    async fn deletion_report(
+        &self,
+        d: &ContentDeletion,
+        last: Option<String>,
+    ) -> Option<custos_store::OutgoingMessage> {
         let body = json!({
             "deleted_at": custos_protocol::timestamp::format(d.at),
             "entry": d.entry_sha256,
         });
         let prev = last.and_then(|m| custos_protocol::MessageId::parse(&m).ok());
         let at = custos_protocol::timestamp::truncate(self.clock.now());
-        if let Err(e) = self
-            .queue_reply(
+        match self
+            .reply_records(
                 &d.case_id,
                 custos_protocol::MessageKind::DeletionReport,
                 body,
@@ -641,7 +653,11 @@ impl Node {
             )
             .await
         {
-            tracing::warn!(case = %d.case_id, error = %e, "the deletion could not be reported to the other State");
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::warn!(case = %d.case_id, error = %e, "the deletion cannot be reported to the other State");
+                None
+            }
         }
     }
 
