@@ -7,7 +7,7 @@
 //! `DATA/evidence/copies/<case digest>.jsonl` (the package, the folder, and
 //! whether it is a sealed package or opened files), so that when the case's
 //! retention ends the purge can delete them with the rest of its content
-//! ([`Node::delete_copies`]). Only what the node wrote is removed: for
+//! ([`delete_copies`]). Only what the node wrote is removed: for
 //! opened files, a file at a path the package's manifest names whose size
 //! and SHA-256 still match it (a file changed since is kept and counted);
 //! for a sealed package, its manifest and its segment and receipt folders.
@@ -153,95 +153,93 @@ impl Node {
         file.write_all(&line).map_err(|e| io_err(&path, e))?;
         file.sync_data().map_err(|e| io_err(&path, e))
     }
+}
 
-    /// The manifest of `package`, from the first place that holds it: the
-    /// received package, the desk's sealed package, or a sealed copy.
-    fn copy_manifest(&self, package: &str, lines: &[CopyLine]) -> Option<Manifest> {
-        let data = &self.settings.data_dir;
-        let sealed_here = package_hex(package).map(|hex| sealed_root(data).join(hex));
-        let copies = lines
-            .iter()
-            .filter(|l| l.package == package && l.kind == CopyKind::Sealed)
-            .map(|l| l.folder.clone());
-        received_folder(data, package)
-            .into_iter()
-            .chain(sealed_here)
-            .chain(copies)
-            .find_map(|dir| {
-                let bytes = read_manifest_bytes(&dir).ok()?;
-                let read = read_manifest_unverified(&bytes).ok()?;
-                (read.package_id == package).then_some(read.manifest)
-            })
-    }
+/// The manifest of `package`, from the first place that holds it: the
+/// received package, the desk's sealed package, or a sealed copy.
+fn copy_manifest(data: &Path, package: &str, lines: &[CopyLine]) -> Option<Manifest> {
+    let sealed_here = package_hex(package).map(|hex| sealed_root(data).join(hex));
+    let copies = lines
+        .iter()
+        .filter(|l| l.package == package && l.kind == CopyKind::Sealed)
+        .map(|l| l.folder.clone());
+    received_folder(data, package)
+        .into_iter()
+        .chain(sealed_here)
+        .chain(copies)
+        .find_map(|dir| {
+            let bytes = read_manifest_bytes(&dir).ok()?;
+            let read = read_manifest_unverified(&bytes).ok()?;
+            (read.package_id == package).then_some(read.manifest)
+        })
+}
 
-    /// Deletes the copies noted for case `case` (see the module's notes)
-    /// and its notes; to be called before its received packages are
-    /// removed, whose manifests name the opened files.
-    pub(crate) fn delete_copies(&self, case: &str) -> Result<CopiesDeleted, NodeError> {
-        let data = &self.settings.data_dir;
-        let path = copies_file(data, case);
-        let lines: Vec<CopyLine> = match File::open(&path) {
-            Ok(file) => BufReader::new(file)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| serde_json::from_str(&l).ok())
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(&path, e)),
+/// Deletes the copies noted for case `case` in the data folder `data` (see the module's notes)
+/// and its notes; to be called before its received packages are
+/// removed, whose manifests name the opened files.
+pub(crate) fn delete_copies(data: &Path, case: &str) -> Result<CopiesDeleted, NodeError> {
+    let path = copies_file(data, case);
+    let lines: Vec<CopyLine> = match File::open(&path) {
+        Ok(file) => BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let mut done = CopiesDeleted::default();
+    // Opened files first: a sealed copy may hold the manifest they need.
+    for line in lines.iter().filter(|l| l.kind == CopyKind::Opened) {
+        let Some(manifest) = copy_manifest(data, &line.package, &lines) else {
+            tracing::warn!("opened files of a package whose manifest is gone are left");
+            continue;
         };
-        let mut done = CopiesDeleted::default();
-        // Opened files first: a sealed copy may hold the manifest they need.
-        for line in lines.iter().filter(|l| l.kind == CopyKind::Opened) {
-            let Some(manifest) = self.copy_manifest(&line.package, &lines) else {
-                tracing::warn!("opened files of a package whose manifest is gone are left");
+        for f in &manifest.files {
+            let file = line.folder.join(&f.path);
+            let Ok(meta) = fs::symlink_metadata(&file) else {
                 continue;
             };
-            for f in &manifest.files {
-                let file = line.folder.join(&f.path);
-                let Ok(meta) = fs::symlink_metadata(&file) else {
-                    continue;
-                };
-                let same = meta.is_file()
-                    && meta.len() == f.size
-                    && file_sha256(&file).is_ok_and(|h| h == f.sha256);
-                if !same {
-                    done.kept += 1;
-                    continue;
-                }
-                fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
-                done.files += 1;
-                done.bytes += f.size;
+            let same = meta.is_file()
+                && meta.len() == f.size
+                && file_sha256(&file).is_ok_and(|h| h == f.sha256);
+            if !same {
+                done.kept += 1;
+                continue;
             }
-            prune_empty(&line.folder);
+            fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
+            done.files += 1;
+            done.bytes += f.size;
         }
-        for line in lines.iter().filter(|l| l.kind == CopyKind::Sealed) {
-            let dir = &line.folder;
-            for sub in [SEGMENTS_DIR, RECEIPTS_DIR] {
-                remove_own_folder(&dir.join(sub), &mut done)?;
-            }
-            let manifest = dir.join(MANIFEST_FILE);
-            if let Some(bytes) = remove_file(&manifest).map_err(|e| io_err(&manifest, e))? {
-                done.files += 1;
-                done.bytes += bytes;
-            }
-            prune_empty(dir);
+        prune_empty(&line.folder);
+    }
+    for line in lines.iter().filter(|l| l.kind == CopyKind::Sealed) {
+        let dir = &line.folder;
+        for sub in [SEGMENTS_DIR, RECEIPTS_DIR] {
+            remove_own_folder(&dir.join(sub), &mut done)?;
         }
-        // The desk's opened folder of each package, whatever is in it.
-        for package in lines.iter().map(|l| &l.package) {
-            if let Some(hex) = package_hex(package) {
-                remove_own_folder(&opened_root(data).join(hex), &mut done)?;
-            }
+        let manifest = dir.join(MANIFEST_FILE);
+        if let Some(bytes) = remove_file(&manifest).map_err(|e| io_err(&manifest, e))? {
+            done.files += 1;
+            done.bytes += bytes;
         }
-        if done.kept > 0 {
-            tracing::warn!(
-                kept = done.kept,
-                "opened evidence files changed since they were opened are left for their holder"
-            );
+        prune_empty(dir);
+    }
+    // The desk's opened folder of each package, whatever is in it.
+    for package in lines.iter().map(|l| &l.package) {
+        if let Some(hex) = package_hex(package) {
+            remove_own_folder(&opened_root(data).join(hex), &mut done)?;
         }
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(done),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(done),
-            Err(e) => Err(io_err(&path, e)),
-        }
+    }
+    if done.kept > 0 {
+        tracing::warn!(
+            kept = done.kept,
+            "opened evidence files changed since they were opened are left for their holder"
+        );
+    }
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(done),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(done),
+        Err(e) => Err(io_err(&path, e)),
     }
 }

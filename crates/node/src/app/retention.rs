@@ -234,10 +234,12 @@ fn due_at(r: &RetentionRecord, default_days: u32) -> Option<OffsetDateTime> {
 }
 
 /// Files and bytes under `dir`, removed (links are removed, never
-/// followed).
+/// followed), in one walk: each file as it is listed, then the emptied
+/// folders, deepest first.
 pub(super) fn remove_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
     let mut files = 0;
     let mut bytes = 0;
+    let mut folders = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d)? {
@@ -246,13 +248,56 @@ pub(super) fn remove_folder(dir: &Path) -> std::io::Result<(u64, u64)> {
             if meta.is_dir() {
                 stack.push(e.path());
             } else {
+                std::fs::remove_file(e.path())?;
                 files += 1;
                 bytes += meta.len();
             }
         }
+        folders.push(d);
     }
-    std::fs::remove_dir_all(dir)?;
+    // A folder is listed after the one holding it.
+    for d in folders.iter().rev() {
+        std::fs::remove_dir(d)?;
+    }
     Ok((files, bytes))
+}
+
+/// What removing a case's files came to: the files and bytes removed,
+/// the copies left because they changed, and the packages removed.
+struct CaseFilesRemoved {
+    files: u64,
+    bytes: u64,
+    copies_kept: u64,
+    packages: Vec<String>,
+}
+
+/// Removes the copies the node wrote of case `case`'s evidence (first:
+/// their manifests are in the package folders), then its received
+/// packages' folders. Blocking: run off the async threads.
+fn remove_case_files(
+    data: &Path,
+    case: &str,
+    package_folders: &[PathBuf],
+) -> Result<CaseFilesRemoved, NodeError> {
+    let copies = super::copies::delete_copies(data, case)?;
+    let mut removed = CaseFilesRemoved {
+        files: copies.files,
+        bytes: copies.bytes,
+        copies_kept: copies.kept,
+        packages: Vec::with_capacity(package_folders.len()),
+    };
+    for folder in package_folders {
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (f, b) =
+            remove_folder(folder).map_err(|e| crate::evidence::layout::io_err(folder, e))?;
+        removed.files += f;
+        removed.bytes += b;
+        removed.packages.push(format!("sha256:{name}"));
+    }
+    Ok(removed)
 }
 
 impl Node {
@@ -559,23 +604,17 @@ impl Node {
         {
             return Ok(None);
         }
-        // The copies the node wrote first: their manifests are in the
-        // package folders removed next.
-        let copies = self.delete_copies(id)?;
-        let mut files = copies.files;
-        let mut bytes = copies.bytes;
-        let mut packages = Vec::new();
-        for folder in package_folders {
-            let name = folder
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let (f, b) =
-                remove_folder(folder).map_err(|e| crate::evidence::layout::io_err(folder, e))?;
-            files += f;
-            bytes += b;
-            packages.push(format!("sha256:{name}"));
-        }
+        // Files are removed on a blocking thread: a purge must not hold up
+        // the async threads that answer other States' messages.
+        let removed = {
+            let data = self.settings.data_dir.clone();
+            let (case, folders) = (id.to_owned(), package_folders.to_vec());
+            tokio::task::spawn_blocking(move || remove_case_files(&data, &case, &folders))
+                .await
+                .map_err(|e| {
+                    NodeError::Internal(format!("removing a case's files failed: {e}"))
+                })??
+        };
         let messages: Vec<String> = self
             .store
             .thread_messages(id)
@@ -589,10 +628,10 @@ impl Node {
         let detail = json!({
             "reason": reason,
             "messages": messages,
-            "packages": packages,
-            "evidence_files": files,
-            "evidence_bytes": bytes,
-            "copies_kept": copies.kept,
+            "packages": removed.packages,
+            "evidence_files": removed.files,
+            "evidence_bytes": removed.bytes,
+            "copies_kept": removed.copies_kept,
         });
         let entry = Entry::new(EntryKind::ContentDeleted, now, actor.label())
             .request(id)
@@ -605,8 +644,8 @@ impl Node {
             reason: reason.to_owned(),
             messages: 0,
             drafts: 0,
-            evidence_files: files,
-            evidence_bytes: bytes,
+            evidence_files: removed.files,
+            evidence_bytes: removed.bytes,
             detail,
             entry_sha256: custos_seal::content_id(&entry),
         };
