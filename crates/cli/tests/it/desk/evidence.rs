@@ -9,8 +9,8 @@
 //! role may read the evidence but not upload it, is refused by the node.
 //!
 //! And an upload cut half-way through a chunk (the connection dropped, the
-//! node killed and started again) is resumed from the offset the node
-//! reports, through the desk's routes with the session cookie and the CSRF
+//! node killed and started again) is finished by sending the range the
+//! node reports missing, its last chunk first, through the desk's routes with the session cookie and the CSRF
 //! token as `upload.js` uses them; the sealed package's digest is the
 //! file's.
 
@@ -549,7 +549,7 @@ fn cut_chunk(base: &str, path: &str, cookie: &str, csrf: &str, data: &[u8], sent
 }
 
 #[test]
-fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
+fn an_upload_cut_half_way_is_finished_by_sending_the_range_the_node_reports_missing() {
     let mut net = Network::start(&["FR", "DE"]);
     let erik = net.add_person("DE", "erik", "executing-authority");
     let id = request_to_de(&net);
@@ -587,16 +587,27 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     net.kill("DE");
     net.start_node("DE");
 
-    // The status tells where to continue: after the last whole chunk.
+    // The status tells what is missing: everything after the whole chunk.
     let (status, view) = desk.call("GET", &format!("/desk/uploads/{upload_id}"), vec![], false);
     assert_eq!(status, 200, "{view}");
     let offset = view["received"].as_u64().expect("a count") as usize;
     assert_eq!(offset, chunk, "only whole chunks are kept: {view}");
+    assert_eq!(
+        view["missing"],
+        json!([{"start": chunk, "end": data.len()}]),
+        "{view}"
+    );
     assert_eq!(view["complete"], false);
-    // A client that lost count and starts again from zero is told where to go.
-    let (status, refused) = desk.call("PUT", &chunk_path(0), data[..chunk].to_vec(), false);
-    assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["code"], "out-of-order", "{refused}");
+    // A client that lost count and starts again from zero writes the same
+    // bytes again; nothing more counts.
+    let (status, again) = desk.call("PUT", &chunk_path(0), data[..chunk].to_vec(), false);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["received"], chunk, "{again}");
+    // A chunk crossing the declared size is refused, typed.
+    let tail = data.len() - 10;
+    let (status, refused) = desk.call("PUT", &chunk_path(tail), vec![0; 11], false);
+    assert_eq!(status, 413, "{refused}");
+    assert_eq!(refused["code"], "too-large", "{refused}");
     // Sealing the unfinished upload is refused.
     let seal = format!("_csrf={}&upload={upload_id}", desk.csrf);
     let (status, _) = desk.call(
@@ -607,14 +618,16 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     );
     assert!(status >= 400, "an unfinished upload was sealed ({status})");
 
-    // Resumed from the reported offset to the end.
-    let mut at = offset;
-    while at < data.len() {
+    // The missing range sent, its last chunk first.
+    let mut starts: Vec<usize> = (offset..data.len()).step_by(chunk).collect();
+    starts.reverse();
+    let mut received = offset;
+    for at in starts {
         let end = (at + chunk).min(data.len());
         let (status, view) = desk.call("PUT", &chunk_path(at), data[at..end].to_vec(), false);
         assert_eq!(status, 200, "{view}");
-        at = view["received"].as_u64().expect("a count") as usize;
-        assert_eq!(at, end);
+        received += end - at;
+        assert_eq!(view["received"], received, "{view}");
     }
     let (_, view) = desk.call("GET", &format!("/desk/uploads/{upload_id}"), vec![], false);
     assert_eq!(view["complete"], true, "{view}");
