@@ -116,19 +116,25 @@
         if (view.complete) { break; }
       } else if (final(failed)) {
         throw failed;
-      }
-      failures += 1;
-      if (failures > RETRIES) { throw failed || new Error(""); }
-      if (failed !== null) {
+      } else {
         show(section.dataset.msgResuming);
-        await sleep(Math.min(500 * failures, 5000));
       }
-      try {
-        view = await status(section, view.id);
-        done(view.received);
-      } catch (e) {
-        if (final(e)) { throw e; }
-        // The node is not back yet: try again after the next pause.
+      // Nothing more is sent until the node says what it holds.
+      for (;;) {
+        if (failed !== null) {
+          failures += 1;
+          if (failures > RETRIES) { throw failed; }
+          await sleep(Math.min(500 * failures, 5000));
+        }
+        try {
+          view = await status(section, view.id);
+          done(view.received);
+          break;
+        } catch (e) {
+          if (final(e)) { throw e; }
+          // The node is not back yet: ask again after the next pause.
+          failed = e;
+        }
       }
     }
   }
