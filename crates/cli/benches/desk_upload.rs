@@ -4,8 +4,8 @@
 //! Two node processes: France asks Germany for stored data; a person of
 //! Germany's executing authority, signed in at Germany's desk in headless
 //! Chromium, chooses the file through the evidence page's real file input
-//! and uploads it (`upload.js`: 8 MiB chunks at the offset the node
-//! reports). The time is the page's own, from the click on Upload to the
+//! and uploads it (`upload.js`: 8 MiB chunks, four in flight, each at its
+//! own offset). The time is the page's own, from the click on Upload to the
 //! moment the page says every file arrived. Then `custos evidence seal`
 //! (not timed) makes a package of the same file for France, and `custos
 //! evidence send` uploads it to France's node (timed). Both read their
@@ -14,7 +14,10 @@
 //! browser at least 0.7x of the command.
 //!
 //! Run: `cargo bench -p custos-cli --bench desk_upload`; the file's size is
-//! `CUSTOS_BENCH_UPLOAD_MIB` MiB (default 2048). Prints figures and
+//! `CUSTOS_BENCH_UPLOAD_MIB` MiB (default 2048);
+//! `CUSTOS_BENCH_UPLOAD_CHUNK_MIB` and `CUSTOS_BENCH_UPLOAD_IN_FLIGHT` try
+//! another chunk size or number of chunks in flight than `upload.js`'s own
+//! (through `window.custosUploadTuning`). Prints figures and
 //! PASS/MISS; needs Debian's chromium and chromium-driver, and about four
 //! times the file's size free on the disk.
 
@@ -54,6 +57,19 @@ fn run() -> anyhow::Result<()> {
         .context("CUSTOS_BENCH_UPLOAD_MIB must be a whole number")?
         .unwrap_or(2048);
     let size = mib * MIB;
+    let knob = |name: &str| -> anyhow::Result<Option<u64>> {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.parse())
+            .transpose()
+            .with_context(|| format!("{name} must be a whole number"))
+    };
+    let chunk_mib = knob("CUSTOS_BENCH_UPLOAD_CHUNK_MIB")?;
+    let in_flight = knob("CUSTOS_BENCH_UPLOAD_IN_FLIGHT")?;
+    let tuning = json!({
+        "chunk": chunk_mib.map(|m| m * MIB),
+        "inFlight": in_flight,
+    });
     println!("desk upload against custos evidence send: one file of {mib} MiB, loopback");
 
     let net = Network::start(&["FR", "DE"]);
@@ -102,6 +118,7 @@ fn run() -> anyhow::Result<()> {
            sessionStorage.removeItem('upload_ms');
            // Keep the timing of every chunk (the default keeps 250 entries).
            performance.setResourceTimingBufferSize(100000);
+           window.custosUploadTuning = arguments[0];
            const start = performance.now();
            new MutationObserver(() => {
              if (out.textContent === done) {
@@ -116,7 +133,7 @@ fn run() -> anyhow::Result<()> {
            }).observe(out, { childList: true, characterData: true, subtree: true });
            document.getElementById('evidence-upload').click();
            return true;"#,
-        vec![],
+        vec![tuning],
     );
     let deadline = Instant::now() + Duration::from_secs(3600);
     let page_ms = loop {
@@ -214,7 +231,9 @@ fn run() -> anyhow::Result<()> {
     );
     if !chunks.is_empty() {
         println!(
-            "browser chunks: {} requests, median {:.0} ms, slowest {:.0} ms each",
+            "browser chunks ({} MiB, {} in flight): {} requests, median {:.0} ms, slowest {:.0} ms each",
+            chunk_mib.map_or_else(|| "upload.js's".into(), |m| m.to_string()),
+            in_flight.map_or_else(|| "upload.js's".into(), |n| n.to_string()),
             chunks.len(),
             chunks[chunks.len() / 2],
             chunks[chunks.len() - 1]

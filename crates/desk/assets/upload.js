@@ -1,13 +1,19 @@
 // Evidence upload at the desk: each chosen file is started on the node,
-// then sent in 8 MiB slices (Blob.slice) with the page's CSRF token, each
-// PUT at the offset the node has received so far. After a failed slice
-// (a cut connection, the node restarting) the script asks the node for the
-// upload's status and continues from the offset it reports, so a file of
-// several GiB survives interruptions. The progress bar and the status line
-// follow; messages come from the page (data-msg-*), in the person's language.
+// then sent in 8 MiB slices (Blob.slice) with the page's CSRF token, four
+// PUTs in flight at once, each at its own offset (the node takes a slice
+// wherever it belongs). After a failed slice (a cut connection, the node
+// restarting) the script stops handing out slices, lets those in flight
+// end, asks the node for the upload's status and sends only the ranges it
+// reports missing, so a file of several GiB survives interruptions. The
+// progress bar counts the bytes the node has received; the status line
+// follows; messages come from the page (data-msg-*), in the person's
+// language. A page may set window.custosUploadTuning = {chunk, inFlight}
+// (bytes, requests) before the upload starts; the upload bench uses it to
+// compare settings.
 (function () {
   "use strict";
   var CHUNK = 8 * 1024 * 1024;
+  var IN_FLIGHT = 4;
   var RETRIES = 60;
 
   function token() {
@@ -38,7 +44,33 @@
     return json(r);
   }
 
-  async function sendFile(section, file, done, total, show) {
+  function tuning() {
+    var t = window.custosUploadTuning || {};
+    return {
+      chunk: t.chunk > 0 ? Math.floor(t.chunk) : CHUNK,
+      inFlight: t.inFlight > 0 ? Math.floor(t.inFlight) : IN_FLIGHT
+    };
+  }
+
+  // The missing ranges cut into slices of at most `chunk` bytes, in order.
+  function slices(missing, chunk) {
+    var out = [];
+    (missing || []).forEach(function (r) {
+      for (var at = r.start; at < r.end; at += chunk) {
+        out.push([at, Math.min(at + chunk, r.end)]);
+      }
+    });
+    return out;
+  }
+
+  // A refusal below 500 is final, except out-of-order (the file would be in
+  // too many pieces: sending what is missing fills the gaps); a lost
+  // connection or a failure of the node is tried again.
+  function final(e) {
+    return e.status && e.status < 500 && e.code !== "out-of-order";
+  }
+
+  async function sendFile(section, file, done, show) {
     var r = await fetch(section.dataset.start, {
       method: "POST",
       credentials: "same-origin",
@@ -48,37 +80,62 @@
       },
       body: "name=" + encodeURIComponent(file.name) + "&size=" + file.size
     });
-    var upload = await json(r);
-    var offset = upload.received;
+    var view = await json(r);
+    var settings = tuning();
     var failures = 0;
-    while (offset < file.size) {
-      var end = Math.min(offset + CHUNK, file.size);
-      try {
-        var put = await fetch(section.dataset.status + upload.id + "?offset=" + offset, {
-          method: "PUT",
-          credentials: "same-origin",
-          headers: { "X-CSRF-Token": token(), "Content-Type": "application/octet-stream" },
-          body: file.slice(offset, end)
-        });
-        var view = await json(put);
-        offset = view.received;
-        failures = 0;
-      } catch (e) {
-        // Refusals other than a wrong offset or a busy upload are final.
-        if (e.status && e.status < 500 && e.code !== "out-of-order" && e.code !== "upload-in-progress") {
-          throw e;
+    done(view.received);
+    while (!view.complete) {
+      var queue = slices(view.missing, settings.chunk);
+      var failed = null;
+      var latest = view;
+      var worker = async function () {
+        while (queue.length > 0 && failed === null) {
+          var s = queue.shift();
+          try {
+            var put = await fetch(section.dataset.status + view.id + "?offset=" + s[0], {
+              method: "PUT",
+              credentials: "same-origin",
+              headers: { "X-CSRF-Token": token(), "Content-Type": "application/octet-stream" },
+              body: file.slice(s[0], s[1])
+            });
+            var answer = await json(put);
+            // Answers may come back in any order: the fullest one counts.
+            if (answer.received >= latest.received) { latest = answer; }
+            done(latest.received);
+          } catch (e) {
+            if (failed === null) { failed = e; }
+          }
         }
-        failures += 1;
-        if (failures > RETRIES) { throw e; }
+      };
+      var workers = [];
+      for (var i = 0; i < settings.inFlight; i += 1) { workers.push(worker()); }
+      await Promise.all(workers);
+      view = latest;
+      if (failed === null) {
+        failures = 0;
+        if (view.complete) { break; }
+      } else if (final(failed)) {
+        throw failed;
+      } else {
         show(section.dataset.msgResuming);
-        await sleep(Math.min(500 * failures, 5000));
+      }
+      // Nothing more is sent until the node says what it holds.
+      for (;;) {
+        if (failed !== null) {
+          failures += 1;
+          if (failures > RETRIES) { throw failed; }
+          await sleep(Math.min(500 * failures, 5000));
+        }
         try {
-          offset = (await status(section, upload.id)).received;
-        } catch (ignored) {
-          // The node is not back yet: try again after the next pause.
+          view = await status(section, view.id);
+          done(view.received);
+          break;
+        } catch (e) {
+          if (final(e)) { throw e; }
+          // The node is not back yet: ask again after the next pause.
+          failed = e;
         }
       }
-      done(offset, total);
     }
   }
 
@@ -97,9 +154,9 @@
       try {
         for (var i = 0; i < files.length; i += 1) {
           show(section.dataset.msgSending + " " + files[i].name);
-          await sendFile(section, files[i], function (offset) {
-            bar.value = Math.floor(((before + offset) * 100) / total);
-          }, total, show);
+          await sendFile(section, files[i], function (received) {
+            bar.value = Math.floor(((before + received) * 100) / total);
+          }, show);
           before += files[i].size;
         }
         bar.value = 100;

@@ -1,6 +1,7 @@
 //! A case's evidence at the desk: files uploaded from the browser in chunks
-//! (`upload.js`: several GiB, a progress bar, resumed after a cut
-//! connection from the offset the node reports), sealed for the case's
+//! (`upload.js`: several GiB, several chunks in flight, a progress bar;
+//! after a cut connection only the ranges the node reports missing are
+//! sent again), sealed for the case's
 //! counterpart and sent; the case's packages with their verification status
 //! and custody history; a received package opened, and its files
 //! downloaded (streamed; each download recorded under the person's name).
@@ -329,7 +330,7 @@ pub async fn chunk(
     body: Bytes,
 ) -> Result<Json<UploadView>, JsonError> {
     Ok(Json(
-        node.upload_chunk(&desk.actor, &upload, q.offset, &body)
+        node.upload_chunk(&desk.actor, &upload, q.offset, body)
             .await?,
     ))
 }
@@ -406,9 +407,8 @@ pub async fn file(
     Ok(stream_file(download).await?)
 }
 
-/// An upload call's failure, as JSON for `upload.js`: the stable code, the
-/// message, and (for an offset the node did not expect) nothing more: the
-/// script asks the status again.
+/// An upload call's failure, as JSON for `upload.js`: the stable code and
+/// the message (the script asks the status again and sends what is missing).
 #[derive(Debug)]
 pub struct JsonError(DeskError);
 

@@ -474,12 +474,15 @@ mod tests {
                 Caller,
             ),
             (
-                NodeError::Upload(custos_node::app::UploadError::WrongOffset {
-                    expected: 4,
-                    got: 0,
-                }),
+                NodeError::Upload(custos_node::app::UploadError::Scattered { limit: 1024 }),
                 409,
                 "out-of-order",
+                Caller,
+            ),
+            (
+                NodeError::Upload(custos_node::app::UploadError::PastEnd { size: 4 }),
+                413,
+                "too-large",
                 Caller,
             ),
             (NodeError::Internal(text("x")), 500, "internal", Ours),

@@ -1,5 +1,6 @@
-//! The client API's evidence of a case: files uploaded in chunks at an
-//! offset (resumable: the status gives the offset to continue from),
+//! The client API's evidence of a case: files uploaded in chunks, each at
+//! its offset, in any order and several at once (resumable: the status
+//! gives the ranges still missing),
 //! sealed into a package for the case's counterpart, the package sent, the
 //! case's packages with their verification status and custody history, a
 //! received package opened, and an opened file downloaded (streamed; each
@@ -50,7 +51,9 @@ pub struct UploadBody {
 /// Where a chunk goes.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ChunkQuery {
-    /// The byte the chunk starts at: the upload's `received`.
+    /// The byte of the file the chunk starts at: any offset, as long as
+    /// the chunk ends within the declared size (the upload's `missing`
+    /// ranges are what is left to send).
     pub offset: u64,
 }
 
@@ -107,7 +110,8 @@ pub async fn post_upload(
     ))
 }
 
-/// An upload's status: the bytes received so far, where the next chunk starts.
+/// An upload's status: the bytes received so far and the ranges still
+/// missing.
 #[utoipa::path(get, path = "/api/v1/evidence/uploads/{upload}", tag = "evidence",
     params(("upload" = String, Path, description = "The upload id")),
     security(("bearer" = [])),
@@ -121,15 +125,17 @@ pub async fn get_upload(
     Ok(Json(node.upload_status(&who, &upload).await?))
 }
 
-/// Writes one chunk (at most 64 MiB) at `offset`, which must be the bytes
-/// received so far.
+/// Writes one chunk (at most 64 MiB) at `offset`: anywhere in the file, in
+/// any order, several at once; a chunk sent again writes the same bytes
+/// again. Its bytes count as received once on the node's disk; the answer
+/// is the upload's status after it.
 #[utoipa::path(put, path = "/api/v1/evidence/uploads/{upload}", tag = "evidence",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     params(("upload" = String, Path, description = "The upload id"), ChunkQuery),
     security(("bearer" = [])),
     responses((status = 200, body = UploadView), (status = 401, description = "unauthorized"), (status = 404, description = "not-found"),
-        (status = 409, description = "out-of-order: the offset is not the bytes received (ask the status), or upload-in-progress"),
-        (status = 413, description = "too-large")))]
+        (status = 409, description = "out-of-order: the chunk would leave the bytes received in more than 1024 separate pieces; send the missing ranges between them first"),
+        (status = 413, description = "too-large: the chunk is larger than 64 MiB, or would end past the declared size")))]
 pub async fn put_chunk(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -139,7 +145,7 @@ pub async fn put_chunk(
 ) -> Result<Json<UploadView>, ApiError> {
     let who = authenticate(&node, &headers).await?;
     Ok(Json(
-        node.upload_chunk(&who, &upload, q.offset, &body).await?,
+        node.upload_chunk(&who, &upload, q.offset, body).await?,
     ))
 }
 

@@ -260,9 +260,8 @@ impl NodeError {
             NodeError::Upload(e) => {
                 use crate::app::evidence_upload::UploadError as U;
                 match e {
-                    U::WrongOffset { .. } => ErrorCode::OutOfOrder,
+                    U::Scattered { .. } => ErrorCode::OutOfOrder,
                     U::PastEnd { .. } | U::TooLarge { .. } => ErrorCode::TooLarge,
-                    U::Busy => ErrorCode::UploadInProgress,
                     U::BadName { .. } | U::Incomplete { .. } => ErrorCode::InvalidEvidenceInput,
                     U::NoSpace { .. } => ErrorCode::InsufficientStorage,
                 }

@@ -1,23 +1,35 @@
 //! Evidence uploaded through the application layer, as the desk and the
-//! client API do it: a file arrives in chunks, a chunk at the wrong offset
-//! is refused and the status says where to continue (as after a cut
-//! connection); the upload is sealed for the case's counterpart, sent over
+//! client API do it: a file arrives in chunks at any offset, in any order
+//! and several at once; a chunk sent again changes nothing, one past the
+//! declared size is refused, and the status names the ranges still missing,
+//! across a restart of the node too (also for an upload started before the
+//! node kept that record); the upload is sealed for the case's counterpart, sent over
 //! loopback, listed on both sides with its custody history, opened on the
 //! receiving node, and a file downloaded, the download recorded under the
 //! person's name.
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use custos_model::{RequestKind, template, validate};
 use custos_node::app::evidence::{SealMarks, TransferView};
-use custos_node::app::{AuditFilter, UploadError};
+use custos_node::app::{AuditFilter, ByteRange, UploadError, UploadView};
 use custos_node::{Actor, NodeError};
-use custos_testkit::NetworkBuilder;
-use serde_json::json;
+use custos_testkit::{NetworkBuilder, NodeBuilder, TestNode};
+use serde_json::{Value, json};
 
 fn actor() -> Actor {
     Actor::Cli {
         user: "alice".into(),
+    }
+}
+
+fn range(start: usize, end: usize) -> ByteRange {
+    ByteRange {
+        start: start as u64,
+        end: end as u64,
     }
 }
 
@@ -56,6 +68,7 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
         .await
         .unwrap();
     assert_eq!((up.received, up.complete), (0, false));
+    assert_eq!(up.missing, [range(0, data.len())]);
 
     // A bad name and an impossible size are refused before anything is kept.
     let err = fr
@@ -69,37 +82,32 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
 
     let first = 1 << 20;
     let v = fr
-        .upload_chunk(&actor(), &up.id, 0, &data[..first])
+        .upload_chunk(&actor(), &up.id, 0, data[..first].to_vec())
         .await
         .unwrap();
     assert_eq!(v.received, first as u64);
-    // The connection was cut and the browser lost count: a chunk sent
-    // again from the start is refused, and the status says where to go on.
-    let err = fr
-        .upload_chunk(&actor(), &up.id, 0, &data[..first])
+    // The connection was cut and the browser lost count: the chunk sent
+    // again writes the same bytes again, and the status says what is left.
+    let v = fr
+        .upload_chunk(&actor(), &up.id, 0, data[..first].to_vec())
         .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            NodeError::Upload(UploadError::WrongOffset { expected, got: 0 }) if expected == first as u64
-        ),
-        "{err}"
-    );
-    assert_eq!(err.code().as_str(), "out-of-order");
+        .unwrap();
+    assert_eq!(v.received, first as u64);
     let status = fr.upload_status(&actor(), &up.id).await.unwrap();
     assert_eq!(status.received, first as u64);
-    // A chunk past the declared size is refused.
+    assert_eq!(status.missing, [range(first, data.len())]);
+    // A chunk crossing the declared size is refused, typed.
     let mut too_long = data[first..].to_vec();
     too_long.push(0);
     let err = fr
-        .upload_chunk(&actor(), &up.id, first as u64, &too_long)
+        .upload_chunk(&actor(), &up.id, first as u64, too_long)
         .await
         .unwrap_err();
     assert!(
         matches!(err, NodeError::Upload(UploadError::PastEnd { .. })),
         "{err}"
     );
+    assert_eq!(err.code().as_str(), "too-large");
     // Another person does not see the upload.
     let other = Actor::Cli { user: "bob".into() };
     assert!(matches!(
@@ -122,7 +130,7 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
     );
     // Resumed from the reported offset, to the end.
     let v = fr
-        .upload_chunk(&actor(), &up.id, status.received, &data[first..])
+        .upload_chunk(&actor(), &up.id, status.received, data[first..].to_vec())
         .await
         .unwrap();
     assert!(v.complete);
@@ -228,4 +236,152 @@ async fn an_upload_resumes_after_a_cut_then_is_sealed_sent_opened_and_downloaded
         "{:?}",
         p.custody
     );
+}
+
+/// A node of the template draft's requesting State in `dir` (made there,
+/// or opened again when `reopen`), and that draft saved as its case.
+async fn node_with_a_case(dir: &std::path::Path, reopen: bool) -> (TestNode, String) {
+    let draft = validate::parse(&template::render(RequestKind::Preservation)).unwrap();
+    let state = draft["requesting_state"].as_str().unwrap().to_owned();
+    let builder = NodeBuilder::new(&state).in_dir(dir);
+    if reopen {
+        let node = builder.reopen().build().await.unwrap();
+        let case = node
+            .requests(&actor(), &Default::default())
+            .await
+            .unwrap()
+            .remove(0)
+            .id;
+        return (node, case);
+    }
+    let node = builder.build().await.unwrap();
+    let case = node.save_draft(draft, &actor()).await.unwrap();
+    (node, case)
+}
+
+/// Where an upload's bytes are kept on `node`.
+fn upload_dir(node: &TestNode, up: &UploadView) -> PathBuf {
+    node.dir().join("evidence").join("uploads").join(&up.id)
+}
+
+const CHUNK: usize = 64 << 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunks_arrive_in_any_order_and_at_once_and_a_restart_keeps_what_was_received() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, case) = node_with_a_case(tmp.path(), false).await;
+    let data = bytes(16 * CHUNK + 123);
+    let len = data.len();
+    let up = node
+        .start_upload(&actor(), &case, "disk.img", len as u64)
+        .await
+        .unwrap();
+    // The last chunk first, then three in the middle.
+    for i in [16, 9, 3, 4] {
+        let chunk = data[i * CHUNK..((i + 1) * CHUNK).min(len)].to_vec();
+        node.upload_chunk(&actor(), &up.id, (i * CHUNK) as u64, chunk)
+            .await
+            .unwrap();
+    }
+    // Past the end, or crossing it: refused, and nothing counts.
+    for (offset, n) in [(len - 10, 11), (len, 1), (len + 5, 1)] {
+        let err = node
+            .upload_chunk(&actor(), &up.id, offset as u64, vec![0u8; n])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, NodeError::Upload(UploadError::PastEnd { .. })),
+            "{offset}+{n}: {err}"
+        );
+    }
+    // The node stops and starts again: what was received is still known.
+    node.close().await;
+    drop(node);
+    let (node, again) = node_with_a_case(tmp.path(), true).await;
+    assert_eq!(again, case);
+    let status = node.upload_status(&actor(), &up.id).await.unwrap();
+    assert_eq!(status.received, (3 * CHUNK + 123) as u64);
+    assert!(!status.complete);
+    assert_eq!(
+        status.missing,
+        [
+            range(0, 3 * CHUNK),
+            range(5 * CHUNK, 9 * CHUNK),
+            range(10 * CHUNK, 16 * CHUNK)
+        ]
+    );
+    // Every missing chunk at once, each from a task of its own, one of
+    // them twice.
+    let node = Arc::new(node);
+    let data = Arc::new(data);
+    let mut tasks = Vec::new();
+    for r in &status.missing {
+        for at in (r.start..r.end).step_by(CHUNK) {
+            for _ in 0..if at == 0 { 2 } else { 1 } {
+                let (node, data, id) = (node.clone(), data.clone(), up.id.clone());
+                tasks.push(tokio::spawn(async move {
+                    let at = at as usize;
+                    let chunk = data[at..at + CHUNK].to_vec();
+                    node.upload_chunk(&actor(), &id, at as u64, chunk).await
+                }));
+            }
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let status = node.upload_status(&actor(), &up.id).await.unwrap();
+    assert!(status.complete, "{status:?}");
+    assert_eq!(status.received, len as u64);
+    assert!(status.missing.is_empty());
+    let file = upload_dir(&node, &up).join("files").join("disk.img");
+    assert_eq!(std::fs::read(file).unwrap(), *data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_started_before_the_record_of_ranges_resumes_from_its_files_length() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, case) = node_with_a_case(tmp.path(), false).await;
+    let data = bytes(4 * CHUNK);
+    let up = node
+        .start_upload(&actor(), &case, "old.bin", data.len() as u64)
+        .await
+        .unwrap();
+    // As the earlier version left it: no record, and the bytes received
+    // are the file's first bytes.
+    let dir = upload_dir(&node, &up);
+    std::fs::remove_file(dir.join("received.json")).unwrap();
+    let meta_path = dir.join("upload.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("ranges").unwrap();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let file = dir.join("files").join("old.bin");
+    std::fs::write(&file, &data[..CHUNK + 7]).unwrap();
+
+    let status = node.upload_status(&actor(), &up.id).await.unwrap();
+    assert_eq!(status.received, (CHUNK + 7) as u64);
+    assert_eq!(status.missing, [range(CHUNK + 7, data.len())]);
+    // The new way from there on: the end first, then the gap.
+    let v = node
+        .upload_chunk(
+            &actor(),
+            &up.id,
+            (3 * CHUNK) as u64,
+            data[3 * CHUNK..].to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.missing, [range(CHUNK + 7, 3 * CHUNK)]);
+    let v = node
+        .upload_chunk(
+            &actor(),
+            &up.id,
+            (CHUNK + 7) as u64,
+            data[CHUNK + 7..3 * CHUNK].to_vec(),
+        )
+        .await
+        .unwrap();
+    assert!(v.complete, "{v:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+    assert_eq!(node.case_uploads(&actor(), &case).await.unwrap(), [v]);
 }

@@ -1,4 +1,5 @@
-//! The client API's evidence: a file uploaded in chunks, sealed for the
+//! The client API's evidence: a file uploaded in chunks (out of order; one
+//! crossing the declared size refused, typed), sealed for the
 //! case's counterpart with what the sealing State adds (a confidentiality
 //! mark, conditions on use, personal data and its conditions), and the
 //! signed manifest holding them; marks the node refuses are answered with
@@ -29,7 +30,7 @@ async fn a_file_uploaded_through_the_api_is_sealed_with_the_marks_given() {
         .unwrap();
     assert_eq!(assigned.status, 201, "{}", assigned.text());
 
-    // One file in two chunks.
+    // One file in two chunks, the second sent first.
     let bytes = b"2026-11-20 10:00 203.0.113.7 subscriber 4711\n".to_vec();
     let started = de
         .post_json(
@@ -42,19 +43,43 @@ async fn a_file_uploaded_through_the_api_is_sealed_with_the_marks_given() {
     assert_eq!(started.status, 200, "{}", started.text());
     let upload = started.json()["id"].as_str().unwrap().to_owned();
     let half = bytes.len() / 2;
-    for (offset, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
+    let put = |offset: usize, chunk: Vec<u8>| {
         let path = format!("/api/v1/evidence/uploads/{upload}?offset={offset}");
         let put = request(
             Method::PUT,
             &path,
             Some(&de_token),
-            chunk.to_vec(),
+            chunk,
             Some("application/octet-stream"),
         )
         .unwrap();
-        let reply = de.call(put).await.unwrap();
-        assert_eq!(reply.status, 200, "{}", reply.text());
-    }
+        async move { de.call(put).await.unwrap() }
+    };
+    let reply = put(half, bytes[half..].to_vec()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let view = reply.json();
+    assert_eq!(view["received"], bytes.len() - half, "{view}");
+    assert_eq!(
+        view["missing"],
+        json!([{"start": 0, "end": half}]),
+        "{view}"
+    );
+    assert_eq!(view["complete"], false, "{view}");
+    // A chunk crossing the declared size is refused, typed.
+    let reply = put(half, [&bytes[half..], b"!"].concat()).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(
+        reply.json()["error"]["code"],
+        "too-large",
+        "{}",
+        reply.text()
+    );
+    let reply = put(0, bytes[..half].to_vec()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let view = reply.json();
+    assert_eq!(view["received"], bytes.len(), "{view}");
+    assert_eq!(view["missing"], json!([]), "{view}");
+    assert_eq!(view["complete"], true, "{view}");
 
     let token = de_token.as_str();
     let seal = |marks: Value| {

@@ -192,7 +192,7 @@ impl Node {
         for id in uploads {
             let meta = self.upload_meta(actor, id)?;
             let file = meta.file(&root);
-            let received = fs::metadata(&file).map_err(io(&file))?.len();
+            let received = meta.received(&root)?.total();
             if meta.case != case {
                 return Err(NodeError::NotFound(format!(
                     "no upload {id:?} for case {case}"

@@ -107,7 +107,7 @@ pub use views::{
 pub use workers::Workers;
 // evidence at the desk and the client API
 pub use evidence_case::{CaseEvidenceView, CasePackage, CustodyEvent, Download, OpenedFile};
-pub use evidence_upload::{UploadError, UploadView};
+pub use evidence_upload::{ByteRange, UploadError, UploadView};
 
 pub use crate::send::Sent;
 

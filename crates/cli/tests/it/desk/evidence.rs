@@ -9,10 +9,13 @@
 //! role may read the evidence but not upload it, is refused by the node.
 //!
 //! And an upload cut half-way through a chunk (the connection dropped, the
-//! node killed and started again) is resumed from the offset the node
-//! reports, through the desk's routes with the session cookie and the CSRF
+//! node killed and started again) is finished by sending the range the
+//! node reports missing, its last chunk first, through the desk's routes with the session cookie and the CSRF
 //! token as `upload.js` uses them; the sealed package's digest is the
-//! file's.
+//! file's. In the browser, an upload whose node is killed and started
+//! again while chunks are in flight goes on by itself (`upload.js` asks the
+//! status and sends what is missing) and the node holds the file byte for
+//! byte.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -549,7 +552,7 @@ fn cut_chunk(base: &str, path: &str, cookie: &str, csrf: &str, data: &[u8], sent
 }
 
 #[test]
-fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
+fn an_upload_cut_half_way_is_finished_by_sending_the_range_the_node_reports_missing() {
     let mut net = Network::start(&["FR", "DE"]);
     let erik = net.add_person("DE", "erik", "executing-authority");
     let id = request_to_de(&net);
@@ -587,16 +590,27 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     net.kill("DE");
     net.start_node("DE");
 
-    // The status tells where to continue: after the last whole chunk.
+    // The status tells what is missing: everything after the whole chunk.
     let (status, view) = desk.call("GET", &format!("/desk/uploads/{upload_id}"), vec![], false);
     assert_eq!(status, 200, "{view}");
     let offset = view["received"].as_u64().expect("a count") as usize;
     assert_eq!(offset, chunk, "only whole chunks are kept: {view}");
+    assert_eq!(
+        view["missing"],
+        json!([{"start": chunk, "end": data.len()}]),
+        "{view}"
+    );
     assert_eq!(view["complete"], false);
-    // A client that lost count and starts again from zero is told where to go.
-    let (status, refused) = desk.call("PUT", &chunk_path(0), data[..chunk].to_vec(), false);
-    assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["code"], "out-of-order", "{refused}");
+    // A client that lost count and starts again from zero writes the same
+    // bytes again; nothing more counts.
+    let (status, again) = desk.call("PUT", &chunk_path(0), data[..chunk].to_vec(), false);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["received"], chunk, "{again}");
+    // A chunk crossing the declared size is refused, typed.
+    let tail = data.len() - 10;
+    let (status, refused) = desk.call("PUT", &chunk_path(tail), vec![0; 11], false);
+    assert_eq!(status, 413, "{refused}");
+    assert_eq!(refused["code"], "too-large", "{refused}");
     // Sealing the unfinished upload is refused.
     let seal = format!("_csrf={}&upload={upload_id}", desk.csrf);
     let (status, _) = desk.call(
@@ -607,14 +621,16 @@ fn an_upload_cut_half_way_resumes_from_the_offset_the_node_reports() {
     );
     assert!(status >= 400, "an unfinished upload was sealed ({status})");
 
-    // Resumed from the reported offset to the end.
-    let mut at = offset;
-    while at < data.len() {
+    // The missing range sent, its last chunk first.
+    let mut starts: Vec<usize> = (offset..data.len()).step_by(chunk).collect();
+    starts.reverse();
+    let mut received = offset;
+    for at in starts {
         let end = (at + chunk).min(data.len());
         let (status, view) = desk.call("PUT", &chunk_path(at), data[at..end].to_vec(), false);
         assert_eq!(status, 200, "{view}");
-        at = view["received"].as_u64().expect("a count") as usize;
-        assert_eq!(at, end);
+        received += end - at;
+        assert_eq!(view["received"], received, "{view}");
     }
     let (_, view) = desk.call("GET", &format!("/desk/uploads/{upload_id}"), vec![], false);
     assert_eq!(view["complete"], true, "{view}");
@@ -661,4 +677,113 @@ fn manifest_of(net: &Network, package: &Path) -> Value {
     ]);
     let v: Value = serde_json::from_str(&out).expect("manifest --json prints JSON");
     v.get("manifest").cloned().unwrap_or(v)
+}
+
+#[test]
+fn a_browser_upload_outlives_a_restart_of_the_node_and_sends_only_what_is_missing() {
+    let mut net = Network::start(&["FR", "DE"]);
+    let erik = net.add_person("DE", "erik", "executing-authority");
+    let id = request_to_de(&net);
+    // Large enough that the node can be stopped while chunks are in flight.
+    let data = noise(256 * MIB + 4_321, 0x2d35_8dcc_aa6c_78a5);
+    let path = net.scratch("image.dd");
+    std::fs::write(&path, &data).expect("the file is written");
+    let Some(de) = Browser::start(&net.url("DE"), "en") else {
+        return;
+    };
+    de.sign_in(&erik);
+    de.goto(&format!("/desk/cases/{id}/evidence"));
+    de.wait_text("#evidence-upload-section", "Upload files to seal");
+    de.eval(
+        r#"sessionStorage.setItem('said', '[]');
+           const out = document.getElementById('evidence-status');
+           performance.setResourceTimingBufferSize(100000);
+           new MutationObserver(() => {
+             const said = JSON.parse(sessionStorage.getItem('said'));
+             said.push(out.textContent);
+             sessionStorage.setItem('said', JSON.stringify(said));
+             // The chunks sent, counted before the page reloads.
+             const puts = performance.getEntriesByType('resource')
+               .filter(e => e.name.includes('offset=')).length;
+             sessionStorage.setItem('puts', String(puts));
+           }).observe(out, { childList: true, characterData: true, subtree: true });
+           return true;"#,
+        vec![],
+    );
+    de.block_on(async {
+        let input = de
+            .client
+            .find(Locator::Css("#evidence-file"))
+            .await
+            .expect("the file input");
+        input
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("the file is chosen");
+    });
+    de.click("#evidence-upload");
+
+    // Once a quarter arrived, the node is killed and started again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let bar = de.eval(
+            "return Number(document.getElementById('evidence-progress').value)",
+            vec![],
+        );
+        if bar.as_f64().is_some_and(|v| v >= 25.0) {
+            assert!(bar.as_f64() < Some(100.0), "the upload ended first");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no byte arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    net.kill("DE");
+    std::thread::sleep(Duration::from_millis(500));
+    net.start_node("DE");
+
+    // The page goes on by itself and reloads once the file is whole.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !de.exists("table.uploads") {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never ended; the status says {:?}",
+            text_content(&de, "#evidence-status")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let said = de.eval("return sessionStorage.getItem('said')", vec![]);
+    let said: Vec<String> =
+        serde_json::from_str(said.as_str().expect("the record")).expect("the record parses");
+    assert!(
+        said.iter().any(|s| s.starts_with("The connection was cut")),
+        "the page never said it was resuming: {said:?}"
+    );
+    assert!(!said.iter().any(|s| s.contains("failed")), "{said:?}");
+    // Only what was missing was sent again: the file's 33 chunks, and at
+    // most the four in flight when the node stopped (sent again from the
+    // start, a quarter of the file would add eight more).
+    let puts: usize = de
+        .eval("return sessionStorage.getItem('puts')", vec![])
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .expect("the count of chunks");
+    assert!((33..=37).contains(&puts), "{puts} chunks were sent");
+    let len = data.len();
+    assert!(
+        text_content(&de, "table.uploads").contains(&format!("{len} / {len}")),
+        "{}",
+        text_content(&de, "table.uploads")
+    );
+    // What the node holds is the file, byte for byte.
+    let uploads = net.dir("DE").join("evidence").join("uploads");
+    let held: Vec<_> = std::fs::read_dir(&uploads)
+        .expect("the uploads")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("files").join("image.dd"))
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(
+        std::fs::read(&held[0]).expect("the uploaded file") == data,
+        "the node's copy differs from the file"
+    );
 }
