@@ -58,6 +58,20 @@ fn text_content(b: &Browser, css: &str) -> String {
     .to_owned()
 }
 
+/// Waits until the page lists the uploads (it reloads once every file
+/// arrived), failing with the page's status line after `within`.
+fn uploads_listed(b: &Browser, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !b.exists("table.uploads") {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never ended; the status says {:?}",
+            text_content(b, "#evidence-status")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Reloads `path` until an element `css` is on it.
 fn reload_until(b: &Browser, path: &str, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -196,15 +210,7 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
 
     // The page reloads once every file arrived: both are listed, complete
     // and ticked for sealing.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !de.exists("table.uploads") {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never ended; the status says {:?}",
-            text_content(&de, "#evidence-status")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    uploads_listed(&de, Duration::from_secs(60));
     let seen = de.eval("return sessionStorage.getItem('seen')", vec![]);
     let seen: Vec<(f64, String)> =
         serde_json::from_str(seen.as_str().expect("the record")).expect("the record parses");
@@ -742,15 +748,7 @@ fn a_browser_upload_outlives_a_restart_of_the_node_and_sends_only_what_is_missin
     net.start_node("DE");
 
     // The page goes on by itself and reloads once the file is whole.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !de.exists("table.uploads") {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never ended; the status says {:?}",
-            text_content(&de, "#evidence-status")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    uploads_listed(&de, Duration::from_secs(180));
     let said = de.eval("return sessionStorage.getItem('said')", vec![]);
     let said: Vec<String> =
         serde_json::from_str(said.as_str().expect("the record")).expect("the record parses");
