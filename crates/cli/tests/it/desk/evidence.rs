@@ -58,6 +58,23 @@ fn text_content(b: &Browser, css: &str) -> String {
     .to_owned()
 }
 
+/// Chooses `files` through the evidence page's real file input, as a
+/// person would (WebDriver takes several paths one per line).
+fn choose_files(b: &Browser, files: &[&Path]) {
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    b.block_on(async {
+        let input = b
+            .client
+            .find(Locator::Css("#evidence-file"))
+            .await
+            .expect("the file input");
+        input
+            .send_keys(&paths.join("\n"))
+            .await
+            .expect("the files are chosen");
+    });
+}
+
 /// Waits until the page lists the uploads (it reloads once every file
 /// arrived), failing with the page's status line after `within`.
 fn uploads_listed(b: &Browser, within: Duration) {
@@ -184,21 +201,7 @@ fn evidence_is_uploaded_sealed_and_sent_in_the_browser_then_opened_and_downloade
         vec![],
     );
     // The files are chosen through the real file input, as a person would.
-    de.block_on(async {
-        let input = de
-            .client
-            .find(Locator::Css("#evidence-file"))
-            .await
-            .expect("the file input");
-        input
-            .send_keys(&format!(
-                "{}\n{}",
-                large_path.display(),
-                small_path.display()
-            ))
-            .await
-            .expect("the files are chosen");
-    });
+    choose_files(&de, &[large_path.as_path(), small_path.as_path()]);
     assert_eq!(
         de.eval(
             "return document.getElementById('evidence-file').files.length",
@@ -716,17 +719,7 @@ fn a_browser_upload_outlives_a_restart_of_the_node_and_sends_only_what_is_missin
            return true;"#,
         vec![],
     );
-    de.block_on(async {
-        let input = de
-            .client
-            .find(Locator::Css("#evidence-file"))
-            .await
-            .expect("the file input");
-        input
-            .send_keys(&path.display().to_string())
-            .await
-            .expect("the file is chosen");
-    });
+    choose_files(&de, &[path.as_path()]);
     de.click("#evidence-upload");
 
     // Once a quarter arrived, the node is killed and started again.
