@@ -587,11 +587,7 @@ impl crate::Node {
         // The scheduler performs no person's operation; every other
         // decision is recorded, refusals with their reason.
         if !matches!(actor, super::Actor::Scheduler) {
-            let reason = match &verdict {
-                Err(crate::NodeError::Forbidden { reason, .. }) => Some(reason.as_str()),
-                _ => None,
-            };
-            self.record_decision(actor, &op.name(), case, reason)
+            self.record_decision(actor, &op.name(), case, refusal_reason(&verdict))
                 .await?;
         }
         verdict
@@ -615,12 +611,7 @@ impl crate::Node {
             let decisions: Vec<(&str, Option<&str>)> = cases
                 .iter()
                 .zip(&verdicts)
-                .map(|(case, verdict)| match verdict {
-                    Err(crate::NodeError::Forbidden { reason, .. }) => {
-                        (*case, Some(reason.as_str()))
-                    }
-                    _ => (*case, None),
-                })
+                .map(|(case, verdict)| (*case, refusal_reason(verdict)))
                 .collect();
             self.record_decisions(actor, &op.name(), &decisions).await?;
         }
@@ -685,6 +676,14 @@ impl crate::Node {
             None => Ok(()),
             Some(reason) => Err(forbidden(actor, op, reason)),
         })
+    }
+}
+
+/// The reason a verdict of the access check refused, recorded with it.
+fn refusal_reason(verdict: &Result<(), crate::NodeError>) -> Option<&str> {
+    match verdict {
+        Err(crate::NodeError::Forbidden { reason, .. }) => Some(reason.as_str()),
+        _ => None,
     }
 }
 
