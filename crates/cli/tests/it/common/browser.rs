@@ -61,14 +61,23 @@ impl Browser {
             .enable_all()
             .build()
             .expect("a tokio runtime");
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--window-size=1366,768".to_owned(),
+            format!("--lang={lang}"),
+        ];
+        // Chromium shares memory between its processes through /dev/shm;
+        // where that is small (a container's 64 MiB), it is told to use
+        // /tmp instead, which costs it more work per byte moved.
+        if small_dev_shm() {
+            args.push("--disable-dev-shm-usage".to_owned());
+        }
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--window-size=1366,768",
-                    format!("--lang={lang}"),
-                ],
+                "args": args,
                 "prefs": { "intl.accept_languages": lang },
             }
         });
@@ -366,4 +375,11 @@ fn axe_source() -> Option<String> {
             None
         }
     }
+}
+
+/// Whether /dev/shm is missing or holds less than 1 GiB.
+fn small_dev_shm() -> bool {
+    rustix::fs::statvfs("/dev/shm")
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize) < 1 << 30)
+        .unwrap_or(true)
 }

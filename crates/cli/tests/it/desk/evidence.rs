@@ -778,3 +778,63 @@ fn a_browser_upload_outlives_a_restart_of_the_node_and_sends_only_what_is_missin
         "the node's copy differs from the file"
     );
 }
+
+/// A file changed on the disk after it was chosen cannot be read any more
+/// (the browser refuses what is no longer the file the person chose): the
+/// page says the upload failed at once instead of trying again for minutes,
+/// and the node holds none of the changed bytes.
+#[test]
+fn a_file_changed_after_it_was_chosen_fails_at_once_without_retrying() {
+    let net = Network::start(&["FR", "DE"]);
+    let erik = net.add_person("DE", "erik", "executing-authority");
+    let id = request_to_de(&net);
+    let data = noise(24 * MIB, 0x51f0_77a2_03c4_9e1b);
+    let path = net.scratch("changed.dd");
+    std::fs::write(&path, &data).expect("the file is written");
+    let Some(de) = Browser::start(&net.url("DE"), "en") else {
+        return;
+    };
+    de.sign_in(&erik);
+    de.goto(&format!("/desk/cases/{id}/evidence"));
+    de.wait_text("#evidence-upload-section", "Upload files to seal");
+    choose_files(&de, &[path.as_path()]);
+    // Written again after it was chosen: a new modification time and a
+    // new length.
+    std::thread::sleep(Duration::from_millis(1_100));
+    std::fs::write(&path, noise(MIB, 0x0dd5_eed5)).expect("the file is changed");
+    let start = Instant::now();
+    de.click("#evidence-upload");
+    let deadline = start + Duration::from_secs(20);
+    let said = loop {
+        let said = text_content(&de, "#evidence-status");
+        if said.starts_with("The upload failed") {
+            break said;
+        }
+        assert!(
+            !said.starts_with("The connection was cut"),
+            "the page retries a file it cannot read: {said:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the page never said the upload failed: {said:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!de.exists("table.uploads"), "{said}");
+    // Nothing of the file reached the node: the upload it started records
+    // no range received.
+    let uploads = net.dir("DE").join("evidence").join("uploads");
+    let started: Vec<_> = std::fs::read_dir(&uploads)
+        .expect("the uploads")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    let received = std::fs::read(started[0].join("received.json")).unwrap_or_default();
+    let ranges: Vec<(u64, u64)> = if received.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&received).expect("received.json parses")
+    };
+    assert!(ranges.is_empty(), "the node holds {ranges:?} of a file that changed");
+}
