@@ -836,5 +836,8 @@ fn a_file_changed_after_it_was_chosen_fails_at_once_without_retrying() {
     } else {
         serde_json::from_slice(&received).expect("received.json parses")
     };
-    assert!(ranges.is_empty(), "the node holds {ranges:?} of a file that changed");
+    assert!(
+        ranges.is_empty(),
+        "the node holds {ranges:?} of a file that changed"
+    );
 }
