@@ -1,8 +1,11 @@
 //! DSSE envelopes (`crates/seal`): the JSON form every signed object arrives
-//! in. Parses the bytes and verifies them against a known key; then signs
-//! the bytes as a payload with a fixed key and checks that the envelope reads
-//! back and verifies (a parser that refuses what the signer wrote would lose
-//! messages). Also the RFC 8785 canonical-form check run on payloads.
+//! in. Parses the bytes and verifies them against a known key, and checks
+//! that what was read writes out and reads back the same. Also the RFC 8785
+//! canonical-form check run on payloads. (That whatever the signer writes
+//! reads back and verifies is a property test of `crates/seal`,
+//! `any_signed_envelope_reads_back_and_verifies`: signing every input here
+//! made this target some fifty times slower (under 1,000 executions a
+//! second against 48,000) without reaching more of the parser.)
 #![no_main]
 
 use custos_seal::Envelope;
@@ -23,13 +26,4 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.payload, envelope.payload);
         assert_eq!(again.payload_type, envelope.payload_type);
     }
-    let (payload_type, payload) = custos_fuzz::halves(data);
-    let Ok(payload_type) = std::str::from_utf8(payload_type) else {
-        return;
-    };
-    let signed = Envelope::sign(payload_type, payload, &w.fr.signing);
-    let read = Envelope::from_json(&signed.to_json()).expect("a signed envelope reads back");
-    read.verify_typed(payload_type, |kid| (kid == fr_id).then_some(fr))
-        .expect("a signed envelope verifies");
-    assert_eq!(read.payload, payload);
 });

@@ -1,7 +1,8 @@
 //! DSSE envelopes: the PAE example from the DSSE specification, the RFC 8032
 //! Ed25519 test vector, envelopes signed by an independent implementation
 //! (Python `cryptography`, see tests/data/README.md), every rejection path,
-//! and a property: any single-bit flip of payload, type or signature fails.
+//! and properties: whatever is signed reads back and verifies, and any
+//! single-bit flip of payload, type or signature fails.
 
 // Test code: a panic is a failed test, which is what we want.
 #![allow(clippy::unwrap_used)]
@@ -232,6 +233,24 @@ fn flip(bytes: &mut [u8], bit: usize) {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the signer writes, the parser reads back and the verifier
+    /// accepts: any payload type (any Unicode text, empty included) and any
+    /// payload. A parser that refused what the signer wrote would lose
+    /// messages.
+    #[test]
+    fn any_signed_envelope_reads_back_and_verifies(
+        payload in proptest::collection::vec(any::<u8>(), 0..2_000),
+        payload_type in any::<String>(),
+    ) {
+        let key = t1();
+        let public = [key.verifying_key()];
+        let signed = Envelope::sign(&payload_type, &payload, &key);
+        let read = Envelope::from_json(&signed.to_json()).unwrap();
+        prop_assert!(read.verify_typed(&payload_type, knows(&public)).is_ok());
+        prop_assert_eq!(read.payload, payload);
+        prop_assert_eq!(read.payload_type, payload_type);
+    }
 
     #[test]
     fn any_single_bit_flip_fails_verification(
