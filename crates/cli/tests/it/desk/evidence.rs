@@ -89,6 +89,16 @@ fn uploads_listed(b: &Browser, within: Duration) {
     }
 }
 
+/// A browser signed in at Germany's desk as `person`, on case `id`'s
+/// evidence page; `None` where no browser is installed.
+fn evidence_page(net: &Network, person: &Person, id: &str) -> Option<Browser> {
+    let de = Browser::start(&net.url("DE"), "en")?;
+    de.sign_in(person);
+    de.goto(&format!("/desk/cases/{id}/evidence"));
+    de.wait_text("#evidence-upload-section", "Upload files to seal");
+    Some(de)
+}
+
 /// Reloads `path` until an element `css` is on it.
 fn reload_until(b: &Browser, path: &str, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -697,12 +707,9 @@ fn a_browser_upload_outlives_a_restart_of_the_node_and_sends_only_what_is_missin
     let data = noise(256 * MIB + 4_321, 0x2d35_8dcc_aa6c_78a5);
     let path = net.scratch("image.dd");
     std::fs::write(&path, &data).expect("the file is written");
-    let Some(de) = Browser::start(&net.url("DE"), "en") else {
+    let Some(de) = evidence_page(&net, &erik, &id) else {
         return;
     };
-    de.sign_in(&erik);
-    de.goto(&format!("/desk/cases/{id}/evidence"));
-    de.wait_text("#evidence-upload-section", "Upload files to seal");
     de.eval(
         r#"sessionStorage.setItem('said', '[]');
            const out = document.getElementById('evidence-status');
@@ -791,12 +798,9 @@ fn a_file_changed_after_it_was_chosen_fails_at_once_without_retrying() {
     let data = noise(24 * MIB, 0x51f0_77a2_03c4_9e1b);
     let path = net.scratch("changed.dd");
     std::fs::write(&path, &data).expect("the file is written");
-    let Some(de) = Browser::start(&net.url("DE"), "en") else {
+    let Some(de) = evidence_page(&net, &erik, &id) else {
         return;
     };
-    de.sign_in(&erik);
-    de.goto(&format!("/desk/cases/{id}/evidence"));
-    de.wait_text("#evidence-upload-section", "Upload files to seal");
     choose_files(&de, &[path.as_path()]);
     // Written again after it was chosen: a new modification time and a
     // new length.
