@@ -67,10 +67,9 @@
   }
 
   // A refusal below 500 is final, except out-of-order (the file would be in
-  // too many pieces: sending what is missing fills the gaps); a lost
-  // connection or a failure of the node is tried again.
-  // A refusal by the node, or a file that can no longer be read (changed
-  // or removed since it was chosen): trying again cannot help.
+  // too many pieces: sending what is missing fills the gaps); so is a file
+  // that can no longer be read (changed or removed since it was chosen). A
+  // lost connection or a failure of the node is tried again.
   function final(e) {
     if (e.name === "NotReadableError" || e.name === "NotFoundError") { return true; }
     return e.status && e.status < 500 && e.code !== "out-of-order";
