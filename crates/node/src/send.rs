@@ -222,7 +222,7 @@ impl Node {
             out.access = Some(allowed.record(message.created_at, entry, Some(&message.thread)));
         }
         self.store.record_outgoing(&out).await?;
-        self.outbox_wake.notify_one();
+        self.wake_outbox();
         Ok(Sent {
             thread: message.thread,
             message_id: out.message.id,

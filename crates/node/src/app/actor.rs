@@ -57,6 +57,12 @@ impl Actor {
             Actor::Peer(_) | Actor::Scheduler => None,
         }
     }
+
+    /// The name the record of who saw what files the actor under: its
+    /// person, or for a peer State or the scheduler its label.
+    pub(crate) fn recorded_person(&self) -> String {
+        self.person().map_or_else(|| self.label(), str::to_owned)
+    }
 }
 
 impl fmt::Display for Actor {

@@ -51,7 +51,7 @@ pub struct AllowedAction {
 impl AllowedAction {
     pub(crate) fn new(actor: &Actor, op: Operation, case: Option<&str>) -> Self {
         AllowedAction {
-            person: actor.person().map_or_else(|| actor.label(), str::to_owned),
+            person: actor.recorded_person(),
             actor: actor.label(),
             operation: op.name(),
             case_id: case.map(str::to_owned),
@@ -235,7 +235,7 @@ impl Node {
         case: Option<&str>,
         refusal: Option<&str>,
     ) -> Result<(), NodeError> {
-        let person = actor.person().map_or_else(|| actor.label(), str::to_owned);
+        let person = actor.recorded_person();
         self.write_access(&person, &actor.label(), op, case, refusal, None)
             .await
     }
@@ -252,7 +252,7 @@ impl Node {
         if decisions.is_empty() {
             return Ok(());
         }
-        let person = actor.person().map_or_else(|| actor.label(), str::to_owned);
+        let person = actor.recorded_person();
         let label = actor.label();
         let now = self.clock.now();
         let rows = decisions
