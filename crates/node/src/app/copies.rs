@@ -174,9 +174,9 @@ fn copy_manifest(data: &Path, package: &str, lines: &[CopyLine]) -> Option<Manif
         })
 }
 
-/// Deletes the copies noted for case `case` in the data folder `data` (see the module's notes)
-/// and its notes; to be called before its received packages are
-/// removed, whose manifests name the opened files.
+/// Deletes the copies noted for case `case` in the data folder `data`
+/// (see the module's notes) and its notes; to be called before its
+/// received packages are removed, whose manifests name the opened files.
 pub(crate) fn delete_copies(data: &Path, case: &str) -> Result<CopiesDeleted, NodeError> {
     let path = copies_file(data, case);
     let lines: Vec<CopyLine> = match File::open(&path) {

@@ -7,6 +7,16 @@ use custos_store::{ALLOWED, AccessFilter, AccessRecord, CaseGrant, REFUSED};
 
 use super::*;
 
+/// The ten newest access records, newest first.
+async fn newest_accesses(s: &Arc<dyn Store>) -> Vec<AccessRecord> {
+    s.access_records(&AccessFilter {
+        limit: 10,
+        ..AccessFilter::default()
+    })
+    .await
+    .unwrap()
+}
+
 fn access(seconds: i64, person: &str, case: Option<&str>, outcome: &str) -> AccessRecord {
     AccessRecord {
         id: 0,
@@ -117,13 +127,7 @@ pub async fn access_records_written_together_are_all_or_nothing(f: Fixture) {
     let queued = s.pending_ledger(100).await.unwrap();
     let entries: Vec<&[u8]> = queued.iter().map(|p| p.entry.as_slice()).collect();
     assert_eq!(entries, [&b"entry-1"[..], b"entry-2", b"entry-3"]);
-    let listed = s
-        .access_records(&AccessFilter {
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let listed = newest_accesses(s).await;
     let cases: Vec<Option<&str>> = listed.iter().map(|r| r.case_id.as_deref()).collect();
     assert_eq!(cases, [Some("thr-3"), Some("thr-2"), Some("thr-1")]);
 
@@ -142,13 +146,7 @@ pub async fn access_records_written_together_are_all_or_nothing(f: Fixture) {
         Err(StoreError::InvalidValue { .. })
     ));
     assert_eq!(s.pending_ledger(100).await.unwrap().len(), 3);
-    let after = s
-        .access_records(&AccessFilter {
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let after = newest_accesses(s).await;
     assert_eq!(after.len(), 3, "nothing of the refused batch is kept");
 }
 
@@ -160,13 +158,7 @@ pub async fn a_senders_access_record_is_written_with_the_message_or_not_at_all(f
     record.operation = "send-request".into();
     sent.access = Some(record.clone());
     s.record_outgoing(&sent).await.unwrap();
-    let rows = s
-        .access_records(&AccessFilter {
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let rows = newest_accesses(s).await;
     assert_eq!(rows.len(), 1);
     let mut back = rows[0].clone();
     back.id = 0;
@@ -193,13 +185,7 @@ pub async fn a_senders_access_record_is_written_with_the_message_or_not_at_all(f
     assert!(s.get_message("m-2").await.unwrap().is_none());
     assert!(s.outbox_item("m-2").await.unwrap().is_none());
     assert_eq!(s.pending_ledger(100).await.unwrap().len(), 1);
-    let rows = s
-        .access_records(&AccessFilter {
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let rows = newest_accesses(s).await;
     assert_eq!(rows.len(), 1);
 }
 
