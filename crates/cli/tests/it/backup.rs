@@ -5,6 +5,7 @@
 //! writes over a node's folder, serving or not, and refuses an altered
 //! backup.
 
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -208,6 +209,25 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("does not match the SHA-256"), "{err}");
     assert!(!elsewhere.exists());
+    // Into an existing empty folder (a service's state folder) likewise:
+    // the folder is left as it was, empty.
+    let empty = net.scratch("empty-state-folder");
+    std::fs::create_dir(&empty).expect("a test step");
+    let refused = net.run(&[
+        "restore",
+        "--from",
+        &altered.display().to_string(),
+        "--data",
+        &empty.display().to_string(),
+        "--passphrase-file",
+        &passphrase.display().to_string(),
+    ]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("a test step").count(),
+        0,
+        "a refused restore leaves the existing folder empty"
+    );
 
     // Keys without their passphrase are refused.
     let refused = net.run(&[
@@ -225,9 +245,18 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     );
     assert!(!elsewhere.exists());
 
-    // The original moves away; the backup is restored in its place.
+    // The original moves away; the backup is restored in its place, into
+    // an empty folder made beforehand as a service manager makes a
+    // service's state folder: the restore fills that folder, which keeps
+    // its identity and is made private (it was 0750), rather than
+    // replacing it with one made beside it (its parent may not be
+    // writable to the node's account).
     let moved = net.scratch("de-original");
     std::fs::rename(net.dir("DE"), &moved).expect("a test step");
+    std::fs::create_dir(net.dir("DE")).expect("a test step");
+    std::fs::set_permissions(net.dir("DE"), std::fs::Permissions::from_mode(0o750))
+        .expect("a test step");
+    let state_folder = std::fs::metadata(net.dir("DE")).expect("a test step");
     let restoring = Instant::now();
     let restored = json(&net.run_ok(&[
         "restore",
@@ -253,6 +282,27 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
         restored["ledger"]["size"].as_u64() >= Some(backed_up_size),
         "{restored}"
     );
+    let filled = std::fs::metadata(net.dir("DE")).expect("a test step");
+    assert_eq!(
+        (filled.ino(), filled.mode() & 0o7777),
+        (state_folder.ino(), 0o700),
+        "the state folder was filled in place"
+    );
+    assert!(!net.dir("DE").join(".custos-restoring").exists());
+
+    // Into a folder that does not exist yet: made beside it, then renamed.
+    let new_folder = net.scratch("restored-elsewhere");
+    net.run_ok(&[
+        "restore",
+        "--from",
+        &archive.display().to_string(),
+        "--data",
+        &new_folder.display().to_string(),
+        "--passphrase-file",
+        &passphrase.display().to_string(),
+    ]);
+    assert!(new_folder.join("custos.toml").exists());
+    assert!(!net.scratch("restored-elsewhere.restoring").exists());
 
     // Every entry logged before the backup is there, unchanged.
     let copy = net.store("DE");

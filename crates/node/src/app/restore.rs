@@ -57,12 +57,27 @@ pub struct RestoreReport {
 
 /// Restores the backup `from` into the new data folder `into`: refuses a
 /// folder that holds a node, one a node serves from, or any non-empty one;
-/// unpacks into a sibling folder, checks every member against the
-/// manifest, decrypts the keys when they are in it, and only then gives the
-/// folder its name. On any failure nothing is left behind.
+/// unpacks into a staging folder, checks every member against the
+/// manifest, decrypts the keys when they are in it, and only then moves
+/// the restored files to their place. On any failure nothing is left
+/// behind.
+///
+/// A missing `into` is staged beside it and renamed. An existing empty one
+/// (a service's state folder, made by its service manager and owned by the
+/// node's account, whose parent that account may not write) keeps its
+/// owner and is made private to it (0700, as every node's folder): the
+/// backup is staged in a hidden folder inside it and moved up, the
+/// configuration file last, so that the folder counts as a node's only
+/// once everything else is in place.
 pub fn restore(from: &Path, into: &Path, secret: KeySecret) -> Result<RestoreReport, BackupError> {
     check_target(into)?;
-    let staging = staging_path(into);
+    let in_place = into.exists();
+    let staging = if in_place {
+        make_private(into)?;
+        into.join(STAGING_INSIDE)
+    } else {
+        staging_path(into)
+    };
     if staging.exists() {
         fs::remove_dir_all(&staging).map_err(io_error(format!(
             "cannot remove the leftover {}",
@@ -71,17 +86,19 @@ pub fn restore(from: &Path, into: &Path, secret: KeySecret) -> Result<RestoreRep
     }
     fs::create_dir_all(&staging)
         .map_err(io_error(format!("cannot create {}", staging.display())))?;
-    match unpack(from, &staging, secret) {
-        Ok(mut report) => {
-            if into.exists() {
-                // Empty (checked above); replaced by the restored folder.
-                fs::remove_dir(into)
-                    .map_err(io_error(format!("cannot replace {}", into.display())))?;
-            }
+    let placed = unpack(from, &staging, secret).and_then(|report| {
+        if in_place {
+            move_up(&staging, into)?;
+        } else {
             fs::rename(&staging, into).map_err(io_error(format!(
                 "cannot move the restored folder to {}",
                 into.display()
             )))?;
+        }
+        Ok(report)
+    });
+    match placed {
+        Ok(mut report) => {
             report.data = into.to_owned();
             Ok(report)
         }
@@ -92,7 +109,44 @@ pub fn restore(from: &Path, into: &Path, secret: KeySecret) -> Result<RestoreRep
     }
 }
 
-/// Refuses a live node's folder, or any folder with something in it.
+/// Closes an existing target folder to everyone but its owner.
+fn make_private(folder: &Path) -> Result<(), BackupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o700)).map_err(io_error(
+            format!("cannot make {} private", folder.display()),
+        ))?;
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+    Ok(())
+}
+
+/// The staging folder inside an existing empty target.
+const STAGING_INSIDE: &str = ".custos-restoring";
+
+/// Moves what `staging` holds into `into` (its parent), the configuration
+/// file last, then removes `staging`.
+fn move_up(staging: &Path, into: &Path) -> Result<(), BackupError> {
+    let mut names: Vec<_> = fs::read_dir(staging)
+        .map_err(io_error(format!("cannot read {}", staging.display())))?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(io_error(format!("cannot read {}", staging.display())))?;
+    names.sort_by_key(|name| name == CONFIG_FILE);
+    for name in names {
+        fs::rename(staging.join(&name), into.join(&name)).map_err(io_error(format!(
+            "cannot move {} into {}",
+            name.to_string_lossy(),
+            into.display()
+        )))?;
+    }
+    fs::remove_dir(staging).map_err(io_error(format!("cannot remove {}", staging.display())))
+}
+
+/// Refuses a live node's folder, or any folder with something in it (a
+/// staging folder an interrupted restore left inside it aside).
 fn check_target(into: &Path) -> Result<(), BackupError> {
     if !into.exists() {
         return Ok(());
@@ -103,10 +157,13 @@ fn check_target(into: &Path) -> Result<(), BackupError> {
     if into.join(CONFIG_FILE).exists() {
         return Err(BackupError::ExistingNode(into.to_owned()));
     }
-    let mut entries =
+    let entries =
         fs::read_dir(into).map_err(io_error(format!("cannot read {}", into.display())))?;
-    if entries.next().is_some() {
-        return Err(BackupError::NotEmpty(into.to_owned()));
+    for entry in entries {
+        let entry = entry.map_err(io_error(format!("cannot read {}", into.display())))?;
+        if entry.file_name() != STAGING_INSIDE {
+            return Err(BackupError::NotEmpty(into.to_owned()));
+        }
     }
     Ok(())
 }
