@@ -5,7 +5,7 @@
 //! speed.
 //!
 //! Germany's node of the test kit's two-node network (SQLite file on disk)
-//! is seeded with case-index rows through `Store::bulk_put_cases` (rows
+//! is seeded with case-index rows through `CaseStore::bulk_put_cases` (rows
 //! without threads behind them, as the statistics benchmark seeds them):
 //! 1 % open, spread over the open states, a few of them emergencies
 //! awaiting acknowledgement, the rest finished. Each page is then asked

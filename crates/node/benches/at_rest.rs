@@ -5,7 +5,7 @@
 //! A node (SQLite file on disk, store defaults) holds outgoing requests,
 //! each a real signed submission (the preservation template, about 3 KB of
 //! envelope), sealed at rest under the node's storage key with its ledger
-//! entry, recorded through `Store::record_outgoing` (request, message,
+//! entry, recorded through `FederationStore::record_outgoing` (request, message,
 //! event, outbox item and ledger entry in one transaction, many at once)
 //! and sequenced into the ledger. Every message is signed on its own, so
 //! every row verifies on its own.

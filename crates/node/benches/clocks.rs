@@ -5,7 +5,7 @@
 //! France's node of a two-node network of the test kit (SQLite file on
 //! disk, and PostgreSQL when `CUSTOS_TEST_POSTGRES_URL` names a server)
 //! holds `CUSTOS_BENCH_CASES` cases (default 1,000,000). All but a few are
-//! index rows seeded with `Store::bulk_put_cases` (a bulk store method for
+//! index rows seeded with `CaseStore::bulk_put_cases` (a bulk store method for
 //! benchmarks: rows without threads behind them), spread as a busy node's
 //! would be: 1 % emergency and 10 % urgent requests, 70 % open, open cases
 //! with a next due instant spread over 90 days from three hours on (none

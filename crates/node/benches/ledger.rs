@@ -5,15 +5,15 @@
 //!
 //! 1. Durable appends: realistic entries (RFC 8785 JSON of
 //!    [`custos_node::custody::Entry`], about 350 bytes) are queued with
-//!    `Store::queue_ledger` in batches, then `Node::sequence_all` moves them
+//!    `LedgerStore::queue_ledger` in batches, then `Node::sequence_all` moves them
 //!    into the ledger; both phases are timed.
 //! 2. Inclusion proofs in large ledgers (1M and 10M entries by default):
 //!    `Node::prove_entry` (the whole proof bundle, as `custos ledger prove`
 //!    makes it) and `custos_ledger::prove_inclusion` over a reader on
-//!    `Store::ledger_hashes`, each timed over random indexes, once with the
+//!    `LedgerStore::ledger_hashes`, each timed over random indexes, once with the
 //!    database as the page cache holds it and once more over the same
 //!    indexes (warm). The big ledgers are written with
-//!    `Store::append_ledger` in large batches from hashes computed by
+//!    `LedgerStore::append_ledger` in large batches from hashes computed by
 //!    `custos_ledger::MemoryLog` (the same tables and hashes the sequencer
 //!    writes); the last entry goes through the real sequencer, which signs
 //!    the checkpoint. A built ledger is kept, keyed by size, and reused by

@@ -5,7 +5,7 @@
 //! disk, and PostgreSQL when `CUSTOS_BENCH_POSTGRES_URL` or
 //! `CUSTOS_TEST_POSTGRES_URL` names a server) holds `CUSTOS_BENCH_CASES`
 //! cases (default 1,000,000) opened over 2025, as case-index rows seeded
-//! with `Store::bulk_put_cases` (rows without threads behind them): both
+//! with `CaseStore::bulk_put_cases` (rows without threads behind them): both
 //! directions, 4 kinds, 30 counterpart States (a few with very few cases),
 //! outcomes, refusal grounds, postponements and response times spread as a
 //! busy node's would be. Then `Node::oversight_statistics` for 2025, as

@@ -598,7 +598,7 @@ impl Node {
     /// stored hash and the latest signed checkpoint; names the first bad entry.
     ///
     /// The store reads the entries and the stored hashes as two ordered
-    /// streams ([`custos_store::Store::ledger_scan`]), the entries already
+    /// streams ([`custos_store::LedgerStore::ledger_scan`]), the entries already
     /// turned into leaf hashes by its readers, while this task folds them
     /// into the tree and compares, leaf by leaf, every hash the tree would
     /// store with the stored one. Entries are checked strictly in

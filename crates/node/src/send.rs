@@ -236,7 +236,7 @@ impl Node {
 
     /// The records of `message` sent: sealed and signed, its envelope
     /// sealed at rest, with its history event, outbox item and ledger
-    /// entry, ready for [`custos_store::Store::record_outgoing`].
+    /// entry, ready for [`custos_store::FederationStore::record_outgoing`].
     /// `draft_report`: as for [`Node::queue_noting`].
     pub(crate) fn outgoing(
         &self,

@@ -8,7 +8,7 @@
 //! and writes it back. The database marks a row stale, in the same
 //! transaction, whenever its thread changes (a request recorded, a message
 //! stored, a clock event fired) and counts the change in the row's
-//! revision; [`crate::Store::put_case`] writes a derived row only if the
+//! revision; [`crate::CaseStore::put_case`] writes a derived row only if the
 //! revision the node read before deriving is still the row's, so a row
 //! derived from an older thread never overwrites a newer one.
 //!
@@ -59,7 +59,7 @@ pub struct CaseRow {
     /// The names of the actions this node's side may take next.
     pub allowed: Vec<String>,
     /// Whether the thread changed since the row was last derived (always
-    /// `false` in a row written with [`crate::Store::put_case`]).
+    /// `false` in a row written with [`crate::CaseStore::put_case`]).
     pub stale: bool,
     /// What oversight statistics count about the case.
     pub figures: CaseFigures,
@@ -93,7 +93,7 @@ impl Default for CaseFigures {
     }
 }
 
-/// Which cases [`crate::Store::list_cases`] returns, ordered open cases
+/// Which cases [`crate::CaseStore::list_cases`] returns, ordered open cases
 /// first, then by urgency rank, then by the nearest `next_due` (none last),
 /// then newest first (ties by id, descending).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub struct CaseRowFilter {
     pub hidden_from: Option<String>,
 }
 
-/// How many open cases are in one state ([`crate::Store::count_open_cases`]).
+/// How many open cases are in one state ([`crate::CaseStore::count_open_cases`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateCount {
     /// The state's name.

@@ -107,7 +107,7 @@ pub(crate) struct RequestRow<'a> {
 }
 
 /// Refuses an event meant to open a request's history that names another
-/// request (`Store::record_request`).
+/// request (`RequestStore::record_request`).
 pub(crate) fn same_request(request: &RequestRecord, event: &NewEvent) -> Result<(), StoreError> {
     if event.request_id != request.id {
         return Err(StoreError::InvalidValue {

@@ -95,7 +95,7 @@ pub struct StoredMessage {
     pub seq: u64,
     pub message: MessageRecord,
     /// The signed receipt held for it, if any (see
-    /// [`crate::Store::receipt_for`]).
+    /// [`crate::FederationStore::receipt_for`]).
     pub receipt: Option<Vec<u8>>,
 }
 
@@ -184,7 +184,7 @@ impl fmt::Debug for OutboxItem {
 }
 
 /// Everything recorded, together or not at all, when the node sends a
-/// message: see [`crate::Store::record_outgoing`].
+/// message: see [`crate::FederationStore::record_outgoing`].
 ///
 /// The parts must agree: `message` is outgoing; `new_request`, if any, has
 /// the thread's id, the same direction and counterpart; `event` belongs to
@@ -209,7 +209,7 @@ pub struct OutgoingMessage {
 }
 
 /// Everything recorded, together or not at all, when the node accepts a
-/// verified message: see [`crate::Store::accept_incoming`].
+/// verified message: see [`crate::FederationStore::accept_incoming`].
 ///
 /// The parts must agree: `message` is incoming; `new_request`, if any, has
 /// the thread's id, the same direction and counterpart; `event` belongs to
@@ -244,7 +244,7 @@ impl fmt::Debug for IncomingMessage {
     }
 }
 
-/// What [`crate::Store::accept_incoming`] did with a message.
+/// What [`crate::FederationStore::accept_incoming`] did with a message.
 #[derive(Clone, PartialEq, Eq)]
 pub enum AcceptOutcome {
     /// Newly recorded, with its receipt.

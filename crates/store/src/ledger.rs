@@ -8,7 +8,7 @@
 //! transaction as the action itself (see the `ledger` fields of
 //! [`crate::OutgoingMessage`], [`crate::IncomingMessage`] and
 //! [`crate::NewEvent`]); the node's sequencer later moves queued entries into
-//! the ledger in batches with [`crate::Store::append_ledger`]. Timestamps
+//! the ledger in batches with [`crate::LedgerStore::append_ledger`]. Timestamps
 //! follow the rule of the other records (UTC, to the microsecond; see
 //! [`crate::storage_precision`]).
 
@@ -31,7 +31,7 @@ pub struct LedgerEntry {
 pub struct PendingEntry {
     /// The queue's number for it: ids rise in the order entries are queued
     /// and are never reused. The sequencer hands them back to
-    /// [`crate::Store::append_ledger`] as consumed.
+    /// [`crate::LedgerStore::append_ledger`] as consumed.
     pub id: i64,
     pub entry: Vec<u8>,
     /// When the action that queued it was recorded.
@@ -201,7 +201,7 @@ impl RunStream {
 }
 
 /// The two ordered streams of a full ledger read (see
-/// [`crate::Store::ledger_scan`]): the digests of the entries and the
+/// [`crate::LedgerStore::ledger_scan`]): the digests of the entries and the
 /// stored tree hashes, each read by its own readers, so that reading and
 /// digesting run beside the work that checks them. Dropping the scan stops
 /// the readers: each stops at its next run, and [`ScanReaders::stopped`]
@@ -316,8 +316,8 @@ impl LedgerScan {
 }
 
 /// A scan for a store with no faster sequential read: both streams are read
-/// page by page through [`crate::Store::ledger_entries`] and
-/// [`crate::Store::ledger_hash_range`], on two tasks; entries are digested
+/// page by page through [`crate::LedgerStore::ledger_entries`] and
+/// [`crate::LedgerStore::ledger_hash_range`], on two tasks; entries are digested
 /// on the blocking pool.
 pub(crate) fn scan_in_pages<S>(
     store: S,

@@ -33,7 +33,7 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     pub changed_at: OffsetDateTime,
     /// The language the person chose at the desk (a BCP 47 tag), if any;
-    /// written only by [`crate::Store::set_user_language`].
+    /// written only by [`crate::PeopleStore::set_user_language`].
     pub language: Option<String>,
 }
 

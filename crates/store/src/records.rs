@@ -79,7 +79,7 @@ pub struct RequestRecord {
     /// The draft of a request recorded without a message (saved, not
     /// sent), as the node sealed it: opaque bytes. `None` for a request
     /// opened by a message, whose draft is that message's envelope, and in
-    /// every record [`crate::Store::list_requests`] returns (listing reads
+    /// every record [`crate::RequestStore::list_requests`] returns (listing reads
     /// metadata only).
     pub draft: Option<Vec<u8>>,
     /// When the request was recorded (kept to the microsecond, in UTC).
@@ -87,7 +87,7 @@ pub struct RequestRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// Which requests [`crate::Store::list_requests`] returns. Every field left
+/// Which requests [`crate::RequestStore::list_requests`] returns. Every field left
 /// `None` matches everything; the result is ordered newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFilter {
@@ -114,7 +114,7 @@ pub struct NewEvent {
     /// Anything further, as JSON.
     pub detail: serde_json::Value,
     /// The custody-ledger entry recording it, if any: queued in the same
-    /// transaction as the event (see [`crate::Store::queue_ledger`]).
+    /// transaction as the event (see [`crate::LedgerStore::queue_ledger`]).
     pub ledger: Option<Vec<u8>>,
 }
 

@@ -1,5 +1,5 @@
 //! The sequential read of the whole ledger behind
-//! [`crate::Store::ledger_scan`] on SQLite.
+//! [`crate::LedgerStore::ledger_scan`] on SQLite.
 //!
 //! A full verification reads a row per entry, millions of them. Every
 //! reader here is a blocking thread with its own read-only connection that

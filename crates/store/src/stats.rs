@@ -108,7 +108,7 @@ pub struct StatsTimes {
     pub decided: Percentiles,
 }
 
-/// What [`crate::Store::case_statistics`] counts for a period.
+/// What [`crate::CaseStore::case_statistics`] counts for a period.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaseStatistics {
     /// The non-zero counts, sorted by direction, draft, dimension and key.

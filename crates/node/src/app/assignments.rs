@@ -8,7 +8,7 @@
 //! body's `confidential.required`, on the requesting node) or an evidence
 //! package's manifest (`confidentiality.required`, on the receiving node of
 //! the package). Intake and the evidence receiver mark the case
-//! (`Store::mark_confidential`) before they store what marked it, so a
+//! (`SafeguardStore::mark_confidential`) before they store what marked it, so a
 //! confidential case is never visible unmarked. [`Node::authorize`] is the
 //! one place that enforces it: a person not assigned to a confidential case
 //! is refused every case-scoped operation on it with

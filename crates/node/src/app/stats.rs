@@ -8,7 +8,7 @@
 //! submission to acknowledgement and to the first decision. Drafts never
 //! submitted are not counted. The figures
 //! come from the rollups the store keeps with the case index
-//! (`custos_store::Store::case_statistics`): no
+//! (`custos_store::CaseStore::case_statistics`): no
 //! thread is read and no row names a case.
 //!
 //! **Suppression** (the rule is documented in `docs/formats/statistics.md`):

@@ -1,5 +1,5 @@
-//! The on-call rota and alerts (`Store::put_shift` to
-//! `Store::alert_deliveries`), on both backends: each change writes its
+//! The on-call rota and alerts (`AlertStore::put_shift` to
+//! `AlertStore::alert_deliveries`), on both backends: each change writes its
 //! ledger entries with it, an alert is raised once per cause, deliveries
 //! are leased to one claimer at a time and move between states, and an
 //! escalation moves an alert only from the level it was read at.

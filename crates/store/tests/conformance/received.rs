@@ -1,5 +1,5 @@
-//! The index of what other States provided (issue 18; `Store::index_received`
-//! to `Store::received_files`), on both backends: a package is indexed
+//! The index of what other States provided (issue 18; `SafeguardStore::index_received`
+//! to `SafeguardStore::received_files`), on both backends: a package is indexed
 //! once with its files' hashes, indexing it again changes nothing, and a
 //! hash finds every received package holding that file.
 
