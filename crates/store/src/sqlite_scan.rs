@@ -3,10 +3,10 @@
 //!
 //! A full verification reads a row per entry, millions of them. Every
 //! reader here is a blocking thread with its own read-only connection that
-//! maps the database file and steps through the rows itself. The entries are dealt in runs of [`SCAN_RUN`] to two
-//! readers, each digesting its runs straight from SQLite's pages (no copy
-//! of the entries leaves the reader) and queueing them on its own, so that
-//! neither waits for the other; the stream ([`crate::RunStream`]) hands
+//! steps through the rows itself. The entries are dealt in runs of
+//! [`SCAN_RUN`] to two readers, each digesting its runs straight from
+//! SQLite's pages (no copy of the entries leaves the reader) and queueing
+//! them on its own, so that neither waits for the other; the stream ([`crate::RunStream`]) hands
 //! them out in order. A third reader copies the stored hashes' blocks. WAL
 //! lets all of them read beside the node's writer; rows added after the
 //! scan starts lie beyond the counts asked for.
@@ -21,11 +21,6 @@ use crate::StoreError;
 use crate::hash_blocks;
 use crate::ledger::{EntryDigest, HashRun, LedgerScan, SCAN_RUN, StreamOut};
 use crate::sqlite_db::{Role, connect, failed};
-
-/// How much of the database file a reader maps (SQLite caps it at its own
-/// compile-time limit, 2 GiB by default; the rest is read as usual). Pages
-/// read through the map skip a copy from the kernel's page cache.
-const MMAP_SIZE: i64 = 1 << 40;
 
 /// How many readers share the entries: digesting them is most of a
 /// verification's work, and a node has at least two cores.
@@ -256,10 +251,11 @@ fn copy_hashes(
     Ok(None)
 }
 
-/// A reading connection that maps the database file.
+/// A reading connection. It reads pages with `pread`, not through a map
+/// of the file: on the virtual machines measured, a page fault into a
+/// mapping cost more than the copy it saves (the scan's CPU went from
+/// 400–450 ms to 280–330 ms per million entries without the map,
+/// `docs/benchmarks.md`, "Custody ledger").
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = connect(path, Role::Reader)?;
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE)
-        .map_err(failed("open the database to read the ledger"))?;
-    Ok(conn)
+    connect(path, Role::Reader)
 }
