@@ -6,8 +6,9 @@
 //! steps through the rows itself. The entries are dealt in runs of
 //! [`SCAN_RUN`] to two readers, each digesting its runs straight from
 //! SQLite's pages (no copy of the entries leaves the reader) and queueing
-//! them on its own, so that neither waits for the other; the stream ([`crate::RunStream`]) hands
-//! them out in order. A third reader copies the stored hashes' blocks. WAL
+//! them on its own, so that neither waits for the other; the stream
+//! ([`crate::RunStream`]) hands them out in order. A third reader copies
+//! the stored hashes' blocks. WAL
 //! lets all of them read beside the node's writer; rows added after the
 //! scan starts lie beyond the counts asked for.
 

@@ -120,7 +120,7 @@ pub trait AlertStore: Send + Sync {
     // event calls for, and the access-record rows of sign-in events, each
     // in the transaction of its cause.
 
-    /// [`FederationStore::accept_incoming`] and, when the message is accepted now,
+    /// [`crate::FederationStore::accept_incoming`] and, when the message is accepted now,
     /// the `alert` it calls for, in one transaction: a failure of the
     /// alert's part stores nothing of the message. A duplicate raises
     /// nothing; an alert whose cause was raised before is skipped.
@@ -130,7 +130,7 @@ pub trait AlertStore: Send + Sync {
         alert: Option<&NewAlert>,
     ) -> Result<AcceptOutcome, StoreError>;
 
-    /// [`CaseStore::record_clock_event`] and, when the event fires now, its
+    /// [`crate::CaseStore::record_clock_event`] and, when the event fires now, its
     /// `alert`, in one transaction.
     async fn record_clock_event_alerting(
         &self,
@@ -139,7 +139,7 @@ pub trait AlertStore: Send + Sync {
         alert: Option<&NewAlert>,
     ) -> Result<bool, StoreError>;
 
-    /// [`CaseStore::record_outgoing_once`] and, when the message is recorded
+    /// [`crate::CaseStore::record_outgoing_once`] and, when the message is recorded
     /// now, its `alert`, in one transaction.
     async fn record_outgoing_once_alerting(
         &self,

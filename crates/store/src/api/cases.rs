@@ -77,7 +77,7 @@ pub trait CaseStore: Send + Sync {
         event: &NewEvent,
     ) -> Result<bool, StoreError>;
 
-    /// [`FederationStore::record_outgoing`] for a message a clock event sends: the
+    /// [`crate::FederationStore::record_outgoing`] for a message a clock event sends: the
     /// key and the message in one transaction; `false`, and nothing
     /// written, if the key was fired before.
     async fn record_outgoing_once(

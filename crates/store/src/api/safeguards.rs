@@ -154,7 +154,7 @@ pub trait SafeguardStore: Send + Sync {
     /// `ledger` entries queued as of its time. Ids, kinds, states, times,
     /// receipts and the history stay. `report`, the message telling the
     /// other State of the deletion, is recorded after it as
-    /// [`FederationStore::record_outgoing`] records a message, in the same
+    /// [`crate::FederationStore::record_outgoing`] records a message, in the same
     /// transaction: a deletion is never kept without its report queued.
     /// `None`, and nothing written, if a legal hold is in force or the
     /// content was deleted before.
