@@ -5,7 +5,9 @@
 //! writes over a node's folder, serving or not, and refuses an altered
 //! backup.
 
+use std::ffi::OsString;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -175,15 +177,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
 
     // A restore refuses a serving node's folder and a stopped node's folder.
     for (folder, why) in [(&fr, "is serving from"), (&de, "already holds a node")] {
-        let refused = net.run(&[
-            "restore",
-            "--from",
-            &archive.display().to_string(),
-            "--data",
-            folder,
-            "--passphrase-file",
-            &passphrase.display().to_string(),
-        ]);
+        let refused = net.run(&restore_args(&archive, folder, &passphrase));
         assert!(!refused.status.success());
         let err = String::from_utf8_lossy(&refused.stderr);
         assert!(err.contains(why), "{err}");
@@ -196,15 +190,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     bytes[at + 1] ^= 0x20;
     std::fs::write(&altered, &bytes).expect("a test step");
     let elsewhere = net.scratch("elsewhere");
-    let refused = net.run(&[
-        "restore",
-        "--from",
-        &altered.display().to_string(),
-        "--data",
-        &elsewhere.display().to_string(),
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-    ]);
+    let refused = net.run(&restore_args(&altered, &elsewhere, &passphrase));
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("does not match the SHA-256"), "{err}");
@@ -213,15 +199,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
     // the folder is left as it was, empty.
     let empty = net.scratch("empty-state-folder");
     std::fs::create_dir(&empty).expect("a test step");
-    let refused = net.run(&[
-        "restore",
-        "--from",
-        &altered.display().to_string(),
-        "--data",
-        &empty.display().to_string(),
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-    ]);
+    let refused = net.run(&restore_args(&altered, &empty, &passphrase));
     assert!(!refused.status.success());
     assert_eq!(
         std::fs::read_dir(&empty).expect("a test step").count(),
@@ -258,16 +236,11 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
         .expect("a test step");
     let state_folder = std::fs::metadata(net.dir("DE")).expect("a test step");
     let restoring = Instant::now();
-    let restored = json(&net.run_ok(&[
-        "restore",
-        "--from",
-        &archive.display().to_string(),
-        "--data",
-        &de,
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-        "--json",
-    ]));
+    let restored = json(&net.run_ok(&{
+        let mut args = restore_args(&archive, &de, &passphrase);
+        args.push("--json".into());
+        args
+    }));
     eprintln!(
         "restore with ledger verification and deep check: {:.2} s",
         restoring.elapsed().as_secs_f64()
@@ -292,15 +265,7 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
 
     // Into a folder that does not exist yet: made beside it, then renamed.
     let new_folder = net.scratch("restored-elsewhere");
-    net.run_ok(&[
-        "restore",
-        "--from",
-        &archive.display().to_string(),
-        "--data",
-        &new_folder.display().to_string(),
-        "--passphrase-file",
-        &passphrase.display().to_string(),
-    ]);
+    net.run_ok(&restore_args(&archive, &new_folder, &passphrase));
     assert!(new_folder.join("custos.toml").exists());
     assert!(!net.scratch("restored-elsewhere.restoring").exists());
 
@@ -358,6 +323,20 @@ fn a_backup_under_load_restores_every_record_and_the_witness_accepts_the_same_lo
         moved.join("custos.toml").exists(),
         "the original is kept aside"
     );
+}
+
+/// `custos restore` of the backup `from` into `data`, its keys opened
+/// with the passphrase on the file `passphrase`.
+fn restore_args(from: &Path, data: impl AsRef<Path>, passphrase: &Path) -> Vec<OsString> {
+    vec![
+        "restore".into(),
+        "--from".into(),
+        from.into(),
+        "--data".into(),
+        data.as_ref().into(),
+        "--passphrase-file".into(),
+        passphrase.into(),
+    ]
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
