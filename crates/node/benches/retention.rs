@@ -265,9 +265,11 @@ async fn run(cases: usize, segment: usize, intake_messages: usize) {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = process_write_bytes();
     let start = Instant::now();
     let report = fr.purge_due(&Actor::Scheduler).await.unwrap();
     let took = start.elapsed();
+    let written = process_write_bytes().saturating_sub(written);
     purging.store(false, Ordering::Relaxed);
     let (mut latencies, made_during) = sender.await.unwrap();
     if made_during > 0 {
@@ -288,6 +290,11 @@ async fn run(cases: usize, segment: usize, intake_messages: usize) {
         took.as_secs_f64(),
         verdict(rate >= 1000.0)
     );
+    println!(
+        "written to disk during the purge (both nodes, intake included): {:.1} MiB, {:.1} KiB per case",
+        written as f64 / (1024.0 * 1024.0),
+        written as f64 / 1024.0 / cases as f64
+    );
     if latencies.is_empty() {
         println!("intake during the purge: no message completed");
     } else {
@@ -302,4 +309,17 @@ async fn run(cases: usize, segment: usize, intake_messages: usize) {
         );
     }
     net.stop().await;
+}
+
+/// The bytes this process has caused to be written to the disk so far
+/// (`write_bytes` of `/proc/self/io`; 0 where there is none).
+fn process_write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("write_bytes: ").map(str::to_owned))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }

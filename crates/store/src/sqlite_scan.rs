@@ -11,9 +11,19 @@
 //! the stored hashes' blocks. WAL
 //! lets all of them read beside the node's writer; rows added after the
 //! scan starts lie beyond the counts asked for.
+//!
+//! How a page is best read depends on the machine: through a map of the
+//! file (a page fault per few pages, no copy) or with `pread` (a system
+//! call and a copy per page). On one virtual machine measured the map made
+//! the scan a third cheaper, on another a third dearer. So each scan
+//! tries both: the first entry reader starts mapped, the second with
+//! `pread`; once each has timed its first [`TRIAL_RUNS`] runs, both go on
+//! the faster way ([`Trial`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Statement};
@@ -30,14 +40,76 @@ const ENTRY_READERS: usize = 2;
 /// Stored hashes per run of the hashes' stream.
 const HASH_RUN: usize = 2 * SCAN_RUN;
 
+/// Runs each entry reader times before it may change how it reads pages.
+const TRIAL_RUNS: u32 = 3;
+
+/// How a connection reads the database file's pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageReads {
+    /// Through a map of the file (`PRAGMA mmap_size`).
+    Mapped,
+    /// With `pread`, into SQLite's page cache.
+    Copied,
+}
+
+impl PageReads {
+    /// The way entry reader `reader` starts with: one of each.
+    fn first(reader: usize) -> PageReads {
+        if reader.is_multiple_of(2) {
+            PageReads::Mapped
+        } else {
+            PageReads::Copied
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            PageReads::Mapped => 0,
+            PageReads::Copied => 1,
+        }
+    }
+}
+
+/// The processor time each way of reading pages took over its reader's
+/// first [`TRIAL_RUNS`] full runs (the thread's own time, the kernel's
+/// share for its page faults or copies included; the digest too, the same
+/// work on either side), shared by a scan's entry readers.
+#[derive(Debug, Default)]
+struct Trial {
+    /// Nanoseconds, by [`PageReads::slot`]; 0 until timed.
+    nanos: [AtomicU64; 2],
+}
+
+impl Trial {
+    fn record(&self, way: PageReads, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.nanos[way.slot()].store(nanos, Ordering::Relaxed);
+    }
+
+    /// The faster way, once both are timed.
+    fn faster(&self) -> Option<PageReads> {
+        let mapped = self.nanos[PageReads::Mapped.slot()].load(Ordering::Relaxed);
+        let copied = self.nanos[PageReads::Copied.slot()].load(Ordering::Relaxed);
+        if mapped == 0 || copied == 0 {
+            return None;
+        }
+        Some(if mapped <= copied {
+            PageReads::Mapped
+        } else {
+            PageReads::Copied
+        })
+    }
+}
+
 /// Starts the readers of a scan of the file at `path`.
 pub(crate) fn scan(path: PathBuf, entries: u64, hashes: u64, digest: EntryDigest) -> LedgerScan {
     let (mut scan, digests_out, hashes_out) = LedgerScan::channels(ENTRY_READERS);
     let digests_out = Arc::new(digests_out);
+    let trial = Arc::new(Trial::default());
     for reader in 0..ENTRY_READERS {
-        let (path, out) = (path.clone(), Arc::clone(&digests_out));
+        let (path, out, trial) = (path.clone(), Arc::clone(&digests_out), Arc::clone(&trial));
         let task = tokio::task::spawn_blocking(move || {
-            read_entries(&path, entries, digest, reader, &out);
+            read_entries(&path, entries, digest, reader, &out, &trial);
         });
         scan.readers.0.push(task);
     }
@@ -57,8 +129,16 @@ const GAP_SQL: &str = "SELECT idx FROM ledger_entries WHERE idx >= ?1 AND idx < 
 
 /// Reads and digests runs `reader`, `reader + ENTRY_READERS`, … of entries
 /// `0..count`, sending each to the reader's lane; stops after a problem,
-/// or when the scan is dropped.
-fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out: &StreamOut) {
+/// or when the scan is dropped. Times its first runs for `trial`, then
+/// reads on the faster way once both are known.
+fn read_entries(
+    path: &Path,
+    count: u64,
+    digest: EntryDigest,
+    reader: usize,
+    out: &StreamOut,
+    trial: &Trial,
+) {
     let Some(lane) = out.lanes.get(reader) else {
         return;
     };
@@ -66,29 +146,51 @@ fn read_entries(path: &Path, count: u64, digest: EntryDigest, reader: usize, out
     if reader as u64 >= runs {
         return;
     }
-    let conn = match open(path) {
+    let mut way = PageReads::first(reader);
+    let mut conn = match open(path, way) {
         Ok(conn) => conn,
         Err(e) => {
             let _ = lane.blocking_send((HashRun::default(), Some(e)));
             return;
         }
     };
-    let mut stmt = match conn.prepare(ENTRIES_SQL) {
-        Ok(stmt) => stmt,
-        Err(e) => {
-            let e = failed("read the ledger's entries")(e);
-            let _ = lane.blocking_send((HashRun::default(), Some(e)));
-            return;
-        }
-    };
+    // This reader's trial: full runs timed, their time; then settled.
+    let (mut timed, mut took, mut settled) = (0u32, Duration::ZERO, false);
     for k in (reader as u64..runs).step_by(ENTRY_READERS) {
+        if !settled
+            && timed >= TRIAL_RUNS
+            && let Some(faster) = trial.faster()
+        {
+            settled = true;
+            if faster != way {
+                tracing::debug!(?faster, "the ledger scan changes how it reads pages");
+                match open(path, faster) {
+                    Ok(c) => (conn, way) = (c, faster),
+                    Err(e) => {
+                        let _ = lane.blocking_send((HashRun::default(), Some(e)));
+                        return;
+                    }
+                }
+            }
+        }
         let first = k * SCAN_RUN as u64;
         let end = count.min(first + SCAN_RUN as u64);
         let mut run = out.fresh(first, SCAN_RUN);
-        let problem = digest_entries(&conn, &mut stmt, end, digest, &mut run).err();
+        let started = thread_time();
+        let problem = match conn.prepare_cached(ENTRIES_SQL) {
+            Ok(mut stmt) => digest_entries(&conn, &mut stmt, end, digest, &mut run).err(),
+            Err(e) => Some(failed("read the ledger's entries")(e)),
+        };
         let stop = problem.is_some();
         if !stop {
             digest.finish(&mut run);
+            if timed < TRIAL_RUNS && end - first == SCAN_RUN as u64 {
+                took += thread_time().saturating_sub(started);
+                timed += 1;
+                if timed == TRIAL_RUNS {
+                    trial.record(way, took);
+                }
+            }
         }
         if lane.blocking_send((run, problem)).is_err() || stop {
             return;
@@ -175,7 +277,9 @@ fn read_hashes(path: &Path, count: u64, out: &StreamOut) {
         return;
     }
     let mut run = out.fresh(0, HASH_RUN_CAPACITY);
-    let problem = match open(path).and_then(|conn| copy_hashes(&conn, count, &mut run, out)) {
+    let problem = match open(path, PageReads::Copied)
+        .and_then(|conn| copy_hashes(&conn, count, &mut run, out))
+    {
         Ok(None) => return,
         Ok(Some(problem)) | Err(problem) => problem,
     };
@@ -252,11 +356,46 @@ fn copy_hashes(
     Ok(None)
 }
 
-/// A reading connection. It reads pages with `pread`, not through a map
-/// of the file: on the virtual machines measured, a page fault into a
-/// mapping cost more than the copy it saves (the scan's CPU went from
-/// 400–450 ms to 280–330 ms per million entries without the map,
-/// `docs/benchmarks.md`, "Custody ledger").
-fn open(path: &Path) -> Result<Connection, StoreError> {
-    connect(path, Role::Reader)
+/// The processor time the calling thread has used.
+fn thread_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Bytes of the file a mapped connection maps: all of it (SQLite caps it
+/// at its compiled maximum, beyond which pages are read with `pread`).
+const MAP_BYTES: i64 = 1 << 40;
+
+/// A reading connection that reads pages the `way` given.
+fn open(path: &Path, way: PageReads) -> Result<Connection, StoreError> {
+    let conn = connect(path, Role::Reader)?;
+    if way == PageReads::Mapped {
+        conn.pragma_update(None, "mmap_size", MAP_BYTES)
+            .map_err(failed("map the database to read the ledger"))?;
+    }
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_faster_way_is_known_once_both_are_timed() {
+        let trial = Trial::default();
+        assert_eq!(trial.faster(), None);
+        trial.record(PageReads::Copied, Duration::from_millis(30));
+        assert_eq!(trial.faster(), None, "the map is not timed yet");
+        trial.record(PageReads::Mapped, Duration::from_millis(20));
+        assert_eq!(trial.faster(), Some(PageReads::Mapped));
+        trial.record(PageReads::Mapped, Duration::from_millis(31));
+        assert_eq!(trial.faster(), Some(PageReads::Copied));
+        // A time too short to measure still counts as timed.
+        trial.record(PageReads::Mapped, Duration::ZERO);
+        assert_eq!(trial.faster(), Some(PageReads::Mapped));
+        assert_ne!(PageReads::first(0), PageReads::first(1));
+    }
 }
