@@ -16,8 +16,10 @@
 //! Run: `cargo bench -p custos-cli --bench desk_upload`; the file's size is
 //! `CUSTOS_BENCH_UPLOAD_MIB` MiB (default 2048);
 //! `CUSTOS_BENCH_UPLOAD_CHUNK_MIB` and `CUSTOS_BENCH_UPLOAD_IN_FLIGHT` try
-//! another chunk size or number of chunks in flight than `upload.js`'s own
-//! (through `window.custosUploadTuning`). Prints figures and
+//! another chunk size or number of chunks in flight than `upload.js`'s own,
+//! and `CUSTOS_BENCH_UPLOAD_WAY` (`memory` or `file`) one way of sending
+//! the slices instead of `upload.js`'s trial of both (through
+//! `window.custosUploadTuning`). Prints figures, the way sent, and
 //! PASS/MISS; needs Debian's chromium and chromium-driver, and about four
 //! times the file's size free on the disk.
 
@@ -66,9 +68,17 @@ fn run() -> anyhow::Result<()> {
     };
     let chunk_mib = knob("CUSTOS_BENCH_UPLOAD_CHUNK_MIB")?;
     let in_flight = knob("CUSTOS_BENCH_UPLOAD_IN_FLIGHT")?;
+    let way = std::env::var("CUSTOS_BENCH_UPLOAD_WAY").ok();
+    if let Some(w) = &way
+        && w != "memory"
+        && w != "file"
+    {
+        bail!("CUSTOS_BENCH_UPLOAD_WAY is memory or file, not {w}");
+    }
     let tuning = json!({
         "chunk": chunk_mib.map(|m| m * MIB),
         "inFlight": in_flight,
+        "way": way,
     });
     println!("desk upload against custos evidence send: one file of {mib} MiB, loopback");
 
@@ -126,6 +136,7 @@ fn run() -> anyhow::Result<()> {
                  .filter(e => e.name.includes('/desk/uploads/') && e.name.includes('offset='))
                  .map(e => e.duration).sort((a, b) => a - b);
                sessionStorage.setItem('chunks', JSON.stringify(puts));
+               sessionStorage.setItem('way', window.custosUploadWay || '');
                sessionStorage.setItem('upload_ms', String(performance.now() - start));
              } else if (out.textContent.startsWith(section.dataset.msgFailed)) {
                sessionStorage.setItem('upload_ms', 'failed: ' + out.textContent);
@@ -156,6 +167,11 @@ fn run() -> anyhow::Result<()> {
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
     let page_secs = page_ms / 1000.0;
+    let sent_way = browser
+        .eval("return sessionStorage.getItem('way') || ''", vec![])
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
     // What the node holds is the whole file.
     let uploads = net.dir("DE").join("evidence").join("uploads");
     let held = files_under(&uploads)?
@@ -231,9 +247,15 @@ fn run() -> anyhow::Result<()> {
     );
     if !chunks.is_empty() {
         println!(
-            "browser chunks ({} MiB, {} in flight): {} requests, median {:.0} ms, slowest {:.0} ms each",
+            "browser chunks ({} MiB, {} in flight, sent from {}{}): {} requests, median {:.0} ms, slowest {:.0} ms each",
             chunk_mib.map_or_else(|| "upload.js's".into(), |m| m.to_string()),
             in_flight.map_or_else(|| "upload.js's".into(), |n| n.to_string()),
+            sent_way,
+            if way.is_some() {
+                ""
+            } else {
+                ", upload.js's choice"
+            },
             chunks.len(),
             chunks[chunks.len() / 2],
             chunks[chunks.len() - 1]

@@ -1,18 +1,22 @@
 // Evidence upload at the desk: each chosen file is started on the node,
 // then sent in 8 MiB slices (Blob.slice) with the page's CSRF token, four
 // PUTs in flight at once, each at its own offset (the node takes a slice
-// wherever it belongs). Each slice is read into memory before it is sent:
-// Chromium sends an in-memory body with about a third less work than one
-// it streams from the file, and the browser's CPU is what limits an upload
-// on a fast link. After a failed slice (a cut connection, the node
-// restarting) the script stops handing out slices, lets those in flight
-// end, asks the node for the upload's status and sends only the ranges it
-// reports missing, so a file of several GiB survives interruptions. The
-// progress bar counts the bytes the node has received; the status line
-// follows; messages come from the page (data-msg-*), in the person's
-// language. A page may set window.custosUploadTuning = {chunk, inFlight}
-// (bytes, requests) before the upload starts; the upload bench uses it to
-// compare settings.
+// wherever it belongs). A slice can be sent two ways: read into memory
+// first, or handed to the browser as a part of the file, which it streams
+// from the disk. Which costs the browser less depends on the machine (each
+// was about a quarter faster than the other on one of two machines
+// measured), and the browser's CPU is what limits an upload on a fast
+// link, so a large file's first slices are sent in rounds of each way
+// in turns, two each, and the rest the way whose rounds ended sooner. After a failed slice (a cut
+// connection, the node restarting) the script stops handing out slices,
+// lets those in flight end, asks the node for the upload's status and
+// sends only the ranges it reports missing, so a file of several GiB
+// survives interruptions. The progress bar counts the bytes the node has
+// received; the status line follows; messages come from the page
+// (data-msg-*), in the person's language. A page may set
+// window.custosUploadTuning = {chunk, inFlight, way} (bytes, requests,
+// "memory" or "file") before the upload starts; the upload bench uses it
+// to compare settings.
 (function () {
   "use strict";
   var CHUNK = 8 * 1024 * 1024;
@@ -51,7 +55,8 @@
     var t = window.custosUploadTuning || {};
     return {
       chunk: t.chunk > 0 ? Math.floor(t.chunk) : CHUNK,
-      inFlight: t.inFlight > 0 ? Math.floor(t.inFlight) : IN_FLIGHT
+      inFlight: t.inFlight > 0 ? Math.floor(t.inFlight) : IN_FLIGHT,
+      way: t.way === "memory" || t.way === "file" ? t.way : null
     };
   }
 
@@ -93,11 +98,14 @@
       var queue = slices(view.missing, settings.chunk);
       var failed = null;
       var latest = view;
-      var worker = async function () {
-        while (queue.length > 0 && failed === null) {
+      // Sends slices from the queue `way`, at most `limit` of them.
+      var worker = async function (way, limit) {
+        while (queue.length > 0 && failed === null && limit > 0) {
+          limit -= 1;
           var s = queue.shift();
           try {
-            var bytes = await file.slice(s[0], s[1]).arrayBuffer();
+            var part = file.slice(s[0], s[1]);
+            var bytes = way === "memory" ? await part.arrayBuffer() : part;
             var put = await fetch(section.dataset.status + view.id + "?offset=" + s[0], {
               method: "PUT",
               credentials: "same-origin",
@@ -109,13 +117,35 @@
             if (answer.received >= latest.received) { latest = answer; }
             done(latest.received);
           } catch (e) {
+            // A slice streamed from a file that changed fails as a lost
+            // connection would: reading a byte of it tells them apart.
+            if (way === "file" && e.name === "TypeError") {
+              try { await part.slice(0, 1).arrayBuffer(); } catch (unreadable) { e = unreadable; }
+            }
             if (failed === null) { failed = e; }
           }
         }
       };
-      var workers = [];
-      for (var i = 0; i < settings.inFlight; i += 1) { workers.push(worker()); }
-      await Promise.all(workers);
+      var round = async function (way, limit) {
+        var workers = [];
+        for (var i = 0; i < settings.inFlight; i += 1) { workers.push(worker(way, limit)); }
+        await Promise.all(workers);
+      };
+      // Enough left for two rounds of each way and more: time them, in
+      // turns (one round each is too few to tell them apart reliably).
+      if (settings.way === null && queue.length >= 6 * settings.inFlight) {
+        var took = { memory: 0, file: 0 };
+        var ways = ["memory", "file", "memory", "file"];
+        for (var k = 0; k < ways.length; k += 1) {
+          var started = performance.now();
+          await round(ways[k], 1);
+          took[ways[k]] += performance.now() - started;
+        }
+        if (failed === null) { settings.way = took.file < took.memory ? "file" : "memory"; }
+      }
+      // Where the upload bench reads the way taken.
+      window.custosUploadWay = settings.way || "memory";
+      await round(settings.way || "memory", Infinity);
       view = latest;
       if (failed === null) {
         failures = 0;
