@@ -892,7 +892,7 @@ pub(crate) async fn the_ledger_is_scanned_in_order(fx: Fixture) {
     // Enough entries for several runs, of varied lengths (the empty entry
     // included): on SQLite, more than each of the two entry readers times
     // (three runs each) before both read on the faster of their two ways
-    // of reading pages, so one of them changes its way midway.
+    // of reading pages, so one of them usually changes its way midway.
     let total = 8 * custos_store::SCAN_RUN as u64 + 17;
     let all: Vec<Vec<u8>> = (0..total)
         .map(|i| vec![(i % 251) as u8; (i % 97) as usize])
