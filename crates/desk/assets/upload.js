@@ -7,11 +7,11 @@
 // was about a quarter faster than the other on one of two machines
 // measured), and the browser's CPU is what limits an upload on a fast
 // link, so a large file's first slices are sent in rounds of each way
-// in turns, two each, and the rest the way whose rounds ended sooner. After a failed slice (a cut
-// connection, the node restarting) the script stops handing out slices,
-// lets those in flight end, asks the node for the upload's status and
-// sends only the ranges it reports missing, so a file of several GiB
-// survives interruptions. The progress bar counts the bytes the node has
+// in turns, two each, and the rest the way whose rounds ended sooner.
+// After a failed slice (a cut connection, the node restarting) the script
+// stops handing out slices, lets those in flight end, asks the node for
+// the upload's status and sends only the ranges it reports missing, so a
+// file of several GiB survives interruptions. The progress bar counts the bytes the node has
 // received; the status line follows; messages come from the page
 // (data-msg-*), in the person's language. A page may set
 // window.custosUploadTuning = {chunk, inFlight, way} (bytes, requests,
@@ -143,9 +143,10 @@
         }
         if (failed === null) { settings.way = took.file < took.memory ? "file" : "memory"; }
       }
+      var way = settings.way || "memory";
       // Where the upload bench reads the way taken.
-      window.custosUploadWay = settings.way || "memory";
-      await round(settings.way || "memory", Infinity);
+      window.custosUploadWay = way;
+      await round(way, Infinity);
       view = latest;
       if (failed === null) {
         failures = 0;

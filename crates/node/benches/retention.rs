@@ -318,8 +318,7 @@ fn process_write_bytes() -> u64 {
         .ok()
         .and_then(|io| {
             io.lines()
-                .find_map(|l| l.strip_prefix("write_bytes: ").map(str::to_owned))
+                .find_map(|l| l.strip_prefix("write_bytes: ")?.trim().parse().ok())
         })
-        .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }

@@ -146,14 +146,10 @@ fn read_entries(
     if reader as u64 >= runs {
         return;
     }
+    // The connection reading the way `way`, opened when first needed and
+    // again when the trial names the other way.
     let mut way = PageReads::first(reader);
-    let mut conn = match open(path, way) {
-        Ok(conn) => conn,
-        Err(e) => {
-            let _ = lane.blocking_send((HashRun::default(), Some(e)));
-            return;
-        }
-    };
+    let mut conn: Option<Connection> = None;
     // This reader's trial: full runs timed, their time; then settled.
     let (mut timed, mut took, mut settled) = (0u32, Duration::ZERO, false);
     for k in (reader as u64..runs).step_by(ENTRY_READERS) {
@@ -164,27 +160,33 @@ fn read_entries(
             settled = true;
             if faster != way {
                 tracing::debug!(?faster, "the ledger scan changes how it reads pages");
-                match open(path, faster) {
-                    Ok(c) => (conn, way) = (c, faster),
-                    Err(e) => {
-                        let _ = lane.blocking_send((HashRun::default(), Some(e)));
-                        return;
-                    }
-                }
+                (way, conn) = (faster, None);
             }
         }
+        let conn = match conn {
+            Some(ref c) => c,
+            None => match open(path, way) {
+                Ok(c) => &*conn.insert(c),
+                Err(e) => {
+                    let _ = lane.blocking_send((HashRun::default(), Some(e)));
+                    return;
+                }
+            },
+        };
         let first = k * SCAN_RUN as u64;
         let end = count.min(first + SCAN_RUN as u64);
         let mut run = out.fresh(first, SCAN_RUN);
-        let started = thread_time();
+        let started = (timed < TRIAL_RUNS).then(thread_time);
         let problem = match conn.prepare_cached(ENTRIES_SQL) {
-            Ok(mut stmt) => digest_entries(&conn, &mut stmt, end, digest, &mut run).err(),
+            Ok(mut stmt) => digest_entries(conn, &mut stmt, end, digest, &mut run).err(),
             Err(e) => Some(failed("read the ledger's entries")(e)),
         };
         let stop = problem.is_some();
         if !stop {
             digest.finish(&mut run);
-            if timed < TRIAL_RUNS && end - first == SCAN_RUN as u64 {
+            if let Some(started) = started
+                && end - first == SCAN_RUN as u64
+            {
                 took += thread_time().saturating_sub(started);
                 timed += 1;
                 if timed == TRIAL_RUNS {
