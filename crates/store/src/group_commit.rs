@@ -24,11 +24,13 @@
 
 use std::any::Any;
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
-use crate::sqlite_db::{closed, failed};
+use crate::sqlite_db::{WalLimit, closed, failed};
 
 /// How many jobs one transaction takes at most, so that one commit's
 /// latency stays bounded when writes pour in.
@@ -78,12 +80,14 @@ fn again(e: &StoreError) -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer thread, owning `conn`.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread, owning `conn`; between groups of writes
+    /// it keeps the write-ahead log within `wal` (see [`WalLimit`]).
+    pub(crate) fn start(conn: Connection, wal: Arc<WalLimit>) -> Result<Writer, StoreError> {
+        wal.cut_back_to_limit(&conn)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("custos-sqlite-writer".to_owned())
-            .spawn(move || run(conn, jobs))
+            .spawn(move || run(conn, &wal, jobs))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue })
     }
@@ -126,7 +130,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
+fn run(conn: Connection, wal: &WalLimit, mut commands: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = commands.blocking_recv() {
         let mut closing = None;
@@ -152,6 +156,7 @@ fn run(conn: Connection, mut commands: mpsc::Receiver<Command>) {
             let _ = ack.send(());
             return;
         }
+        wal.restart_if_asked(&conn);
     }
 }
 
@@ -256,7 +261,80 @@ mod tests {
         let conn = Connection::open(dir.path().join("w.db")).expect("the file opens");
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
             .expect("the table is made");
-        Writer::start(conn).expect("the writer starts")
+        Writer::start(conn, WalLimit::new()).expect("the writer starts")
+    }
+
+    /// Under writes that never pause, the checkpointer never catches up
+    /// with the log on its own; the writer starts it again once it is over
+    /// its limit (here 64 frames, checked every 5 ms), and its file is cut
+    /// back to that size.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_steady_stream_of_writes_keeps_the_log_within_its_limit() {
+        use crate::sqlite_db::{Role, connect, start_checkpointer};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("w.db");
+        let setup = Connection::open(&path).expect("the file opens");
+        setup
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB NOT NULL)")
+            .expect("the table is made");
+        let wal = WalLimit::with(64, std::time::Duration::from_millis(5));
+        let w = Writer::start(
+            connect(&path, Role::Writer).expect("the writer opens"),
+            Arc::clone(&wal),
+        )
+        .expect("the writer starts");
+        let (stop, checkpointer) = start_checkpointer(&path, wal).expect("the checkpointer starts");
+        let log = dir.path().join("w.db-wal");
+        let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+        let (writes, frames_each) = (1_500_u64, 5_u64);
+        let mut largest = 0;
+        // Four writers at once keep the writer thread busy all along.
+        let mut writers = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let w = w.clone();
+            writers.spawn(async move {
+                for _ in 0..writes / 4 {
+                    w.write(|conn| {
+                        conn.execute("INSERT INTO t (v) VALUES (zeroblob(16000))", [])
+                            .map_err(crate::sqlite_db::failed("insert"))
+                    })
+                    .await
+                    .expect("the write commits");
+                }
+            });
+        }
+        let batches = async {
+            while let Some(done) = writers.join_next().await {
+                done.expect("a writing task ends");
+            }
+        };
+        let watch = async {
+            loop {
+                largest = largest.max(size());
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        };
+        tokio::select! {
+            () = batches => {}
+            () = watch => {}
+        }
+        largest = largest.max(size());
+        drop(stop);
+        checkpointer.join().expect("the checkpointer ends");
+        w.close().await;
+        // Every write at the end of one log would have made it this large.
+        let unbounded = writes * frames_each * 4_120;
+        assert!(
+            largest < unbounded / 4,
+            "the log reached {largest} bytes of the {unbounded} an unbounded one would"
+        );
+        assert_eq!(count_blobs(&path), writes as i64);
+    }
+
+    fn count_blobs(path: &std::path::Path) -> i64 {
+        let conn = Connection::open(path).expect("the file opens");
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("the count reads")
     }
 
     fn count(dir: &tempfile::TempDir) -> i64 {

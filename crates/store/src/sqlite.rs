@@ -104,10 +104,11 @@ impl SqliteStore {
         })?;
         // Its close only ends this connection: the writer below is already
         // open, so the write-ahead log stays in place.
-        let writer = Writer::start(db::connect(&file, Role::Writer)?)?;
+        let wal = db::WalLimit::new();
+        let writer = Writer::start(db::connect(&file, Role::Writer)?, Arc::clone(&wal))?;
         migrations.close().await;
 
-        let (stop, thread) = db::start_checkpointer(&file)?;
+        let (stop, thread) = db::start_checkpointer(&file, wal)?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 readers: Readers::new(file.clone()),
