@@ -283,18 +283,27 @@ impl Network {
     /// The kinds and subjects of the entries in the node's ledger, queued ones included.
     pub fn ledger_entries(&self, cc: &str) -> Vec<Value> {
         let store = self.store(cc);
-        let mut rows: Vec<Value> = self
+        // The queue first: an entry only ever moves from the queue into the
+        // ledger, so one sequenced between the two reads is then found in
+        // both (and kept once) rather than in neither.
+        let queued = self
+            .block_on(store.pending_ledger(100_000))
+            .expect("the queue reads");
+        let sequenced = self
             .block_on(store.ledger_entries(0, 100_000))
-            .expect("the ledger reads")
+            .expect("the ledger reads");
+        let held: std::collections::HashSet<&[u8]> =
+            sequenced.iter().map(|r| r.entry.as_slice()).collect();
+        sequenced
             .iter()
-            .map(|r| serde_json::from_slice(&r.entry).expect("an entry is JSON"))
-            .collect();
-        rows.extend(
-            self.block_on(store.pending_ledger(100_000))
-                .expect("the queue reads")
-                .iter()
-                .map(|p| serde_json::from_slice::<Value>(&p.entry).expect("an entry is JSON")),
-        );
-        rows
+            .map(|r| r.entry.as_slice())
+            .chain(
+                queued
+                    .iter()
+                    .map(|p| p.entry.as_slice())
+                    .filter(|e| !held.contains(e)),
+            )
+            .map(|e| serde_json::from_slice(e).expect("an entry is JSON"))
+            .collect()
     }
 }
