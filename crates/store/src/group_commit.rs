@@ -23,7 +23,6 @@
 //! committed.
 
 use std::any::Any;
-
 use std::sync::Arc;
 
 use rusqlite::Connection;
