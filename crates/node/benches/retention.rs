@@ -63,10 +63,9 @@ fn officer(state: &str) -> Actor {
 
 /// A received package folder answering `request`, as the purge finds it
 /// through the index of received packages (filled before the purge): a
-/// manifest Germany signed
-/// (with a key of the bench's own: the purge reads it without checking
-/// the signature, as the index does) describing one segment of `bytes`,
-/// in the folder its package id names.
+/// manifest Germany signed (with a key of the bench's own: the purge reads
+/// it without checking the signature, as the index does) describing one
+/// segment of `bytes`, in the folder its package id names.
 fn package_folder(net: &Network, request: &str, key: &SigningKey, bytes: usize) {
     let segment = vec![7u8; bytes];
     // What the segment, an age file, would hold in clear.

@@ -346,9 +346,7 @@ impl WalLimit {
         // A frame is a page and its 24-byte header.
         let bytes = self.frames * (4096 + 24);
         writer
-            .query_row(&format!("PRAGMA journal_size_limit = {bytes}"), [], |_| {
-                Ok(())
-            })
+            .pragma_update_and_check(None, "journal_size_limit", bytes, |_| Ok(()))
             .map_err(failed("limit the write-ahead log's file"))
     }
 
