@@ -290,15 +290,19 @@ impl Readers {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// How many frames (pages) the write-ahead log may hold before the writer
-/// starts it again from its beginning: 16,384 frames, 64 MiB of 4 KiB
+/// starts it again from its beginning: 65,536 frames, 256 MiB of 4 KiB
 /// pages. It is also the size the log's file is cut back to once started
 /// again (`journal_size_limit`).
-const WAL_LIMIT_FRAMES: i64 = 16_384;
-
-/// How long the writer waits, when it starts the log again, for readers
-/// still reading from the old one; if they take longer it goes back to its
-/// writes and tries again after the next checkpoint.
-const WAL_RESTART_WAIT: Duration = Duration::from_millis(5);
+///
+/// Starting the log again holds the writer for the last copy and its fsync
+/// of the database file: 35-65 ms on a 2-core guest in the middle of the
+/// retention bench, so every write queued meanwhile waits that long. A
+/// purge fills 64 MiB of log in under a second, so at 16,384 frames those
+/// waits came more than once a second and made the 1% slowest messages
+/// received during it (intake p99 44-71 ms); at 65,536 they come every
+/// 3-4 s (p99 14-18 ms, `docs/benchmarks.md`). Reads look a page up in one
+/// more hash table of the log's index per 4,096 frames.
+const WAL_LIMIT_FRAMES: i64 = 65_536;
 
 /// The bound on the write-ahead log that the checkpointer and the writer
 /// share.
@@ -312,9 +316,11 @@ const WAL_RESTART_WAIT: Duration = Duration::from_millis(5);
 /// database, and every read has to look up its pages in an index of the
 /// log that grows with it. So when the checkpointer finds the log over
 /// [`WalLimit::frames`] it asks, and the writer, between two groups of
-/// writes, copies the last frames itself and starts the log again
-/// (`wal_checkpoint(RESTART)`), waiting at most [`WAL_RESTART_WAIT`] for
-/// readers of the old log.
+/// writes, copies the frames written since the checkpointer's pass itself
+/// (a passive checkpoint: it waits for no reader), so that its next write
+/// begins with every frame copied and starts the log again. A reader still
+/// on a frame of the old log keeps it (the copy stops at that frame, or the
+/// log is not started again); the checkpointer asks again at its next pass.
 #[derive(Debug)]
 pub(crate) struct WalLimit {
     /// Frames the log may hold.
@@ -350,23 +356,20 @@ impl WalLimit {
             .map_err(failed("limit the write-ahead log's file"))
     }
 
-    /// Run by the writer between groups of writes: starts the log again
-    /// if the checkpointer asked.
+    /// Run by the writer between groups of writes: if the checkpointer
+    /// asked, copies the frames written since its last pass into the
+    /// database (a passive checkpoint, which waits for nothing), so that
+    /// the writer's next transaction starts the log again.
     pub(crate) fn restart_if_asked(&self, conn: &Connection) {
         if !self.restart.swap(false, Ordering::AcqRel) {
             return;
         }
-        let waited = conn.busy_timeout(WAL_RESTART_WAIT).and_then(|()| {
-            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
-        });
-        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
-            tracing::warn!(error = %e, "the writer's wait for locks could not be set back");
-        }
-        // The row's first column says 0 when the log was started again and
-        // 1 when readers of the old one were still there; either way the
-        // checkpointer asks again while the log is over its limit.
-        if let Err(e) = waited {
-            tracing::warn!(error = %e, "starting the write-ahead log again failed; retrying later");
+        // Its row (busy, frames in the log, frames copied) needs no reading:
+        // whatever is left, the checkpointer asks again while the log is
+        // over its limit.
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(e) = copied {
+            tracing::warn!(error = %e, "copying the write-ahead log into the database failed; retrying later");
         }
     }
 }
