@@ -349,11 +349,15 @@ impl WalLimit {
     /// once the log starts again (the file is otherwise kept at the
     /// largest size it ever reached).
     pub(crate) fn cut_back_to_limit(&self, writer: &Connection) -> Result<(), StoreError> {
+        let e = failed("limit the write-ahead log's file");
+        let page: i64 = writer
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(&e)?;
         // A frame is a page and its 24-byte header.
-        let bytes = self.frames * (4096 + 24);
+        let bytes = self.frames * (page + 24);
         writer
             .pragma_update_and_check(None, "journal_size_limit", bytes, |_| Ok(()))
-            .map_err(failed("limit the write-ahead log's file"))
+            .map_err(e)
     }
 
     /// Run by the writer between groups of writes: if the checkpointer
