@@ -13,6 +13,12 @@
 //! Each throughput is the file's bytes over the time; the target is the
 //! browser at least 0.7x of the command.
 //!
+//! Beside them, the browser's own ceiling: the same Chromium sends as many
+//! bytes, made in the page's memory, to a server in this process that
+//! discards them (8 MiB `fetch` bodies, four in flight), with no file to
+//! read and no node to store them. The processor time of Chromium's
+//! processes is printed for the desk's upload and for the ceiling, per MiB.
+//!
 //! Run: `cargo bench -p custos-cli --bench desk_upload`; the file's size is
 //! `CUSTOS_BENCH_UPLOAD_MIB` MiB (default 2048);
 //! `CUSTOS_BENCH_UPLOAD_CHUNK_MIB` and `CUSTOS_BENCH_UPLOAD_IN_FLIGHT` try
@@ -120,6 +126,7 @@ fn run() -> anyhow::Result<()> {
             .await
             .context("choosing the file")
     })?;
+    let cpu_before = chromium_cpu();
     let wall = Instant::now();
     browser.eval(
         r#"const section = document.getElementById('evidence-upload-section');
@@ -161,6 +168,7 @@ fn run() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     };
     let wall_secs = wall.elapsed().as_secs_f64();
+    let desk_cpu = chromium_cpu().saturating_sub(cpu_before);
     let chunks: Vec<f64> = browser
         .eval("return sessionStorage.getItem('chunks')", vec![])
         .as_str()
@@ -182,6 +190,7 @@ fn run() -> anyhow::Result<()> {
     if held != size {
         bail!("the node holds {held} bytes of the {size} uploaded");
     }
+    let ceiling = ceiling(&browser, size)?;
     drop(browser);
     // The uploaded copy is not needed any more: give its room back.
     std::fs::remove_dir_all(&uploads)?;
@@ -245,6 +254,19 @@ fn run() -> anyhow::Result<()> {
         package_bytes as f64 / MIB as f64,
         rate(send_secs)
     );
+    println!(
+        "| the same browser to a server that discards (bytes made in the page: no file, no node) | {:.2} s | {:.0} |",
+        ceiling.secs,
+        rate(ceiling.secs)
+    );
+    let per_mib = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / (size as f64 / MIB as f64);
+    println!(
+        "Chromium's processor time (all its processes): desk upload {:.1} s ({:.1} ms per MiB), to the discarding server {:.1} s ({:.1} ms per MiB)",
+        desk_cpu.as_secs_f64(),
+        per_mib(desk_cpu),
+        ceiling.cpu.as_secs_f64(),
+        per_mib(ceiling.cpu)
+    );
     if !chunks.is_empty() {
         println!(
             "browser chunks ({} MiB, {} in flight, sent from {}{}): {} requests, median {:.0} ms, slowest {:.0} ms each",
@@ -263,10 +285,166 @@ fn run() -> anyhow::Result<()> {
     }
     println!();
     println!(
+        "ceiling/send: {:.2}x (the browser alone, sending to a server that does nothing)",
+        rate(ceiling.secs) / rate(send_secs)
+    );
+    println!(
         "ratio browser/send: {ratio:.2}x (target >= 0.7x): {}",
         if ratio >= 0.7 { "PASS" } else { "MISS" }
     );
     Ok(())
+}
+
+/// What the browser's ceiling run measured.
+struct Ceiling {
+    /// The page's time from its first request to the last answer.
+    secs: f64,
+    /// Processor time of Chromium's processes meanwhile.
+    cpu: Duration,
+}
+
+/// Bytes the ceiling's page makes once and sends again and again.
+const CEILING_BUFFER: u64 = 64 * MIB;
+
+/// The browser sends `size` bytes made in the page's memory to a server
+/// of this process that counts and discards them; the page's time and
+/// Chromium's processor time.
+fn ceiling(browser: &common::browser::Browser, size: u64) -> anyhow::Result<Ceiling> {
+    use futures_util::StreamExt as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let port = listener.local_addr()?.port();
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async {
+                axum::response::Html("<!doctype html><title>sink</title><p>sink</p>")
+            }),
+        )
+        .route(
+            "/sink",
+            axum::routing::put(move |body: axum::body::Body| async move {
+                let mut stream = body.into_data_stream();
+                while let Some(piece) = stream.next().await {
+                    match piece {
+                        Ok(bytes) => counter.fetch_add(bytes.len() as u64, Ordering::Relaxed),
+                        Err(_) => return axum::http::StatusCode::BAD_REQUEST,
+                    };
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        );
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let url = format!("http://localhost:{port}/");
+    browser
+        .block_on(browser.client.goto(&url))
+        .with_context(|| format!("loading {url}"))?;
+    let cpu_before = chromium_cpu();
+    browser.eval(
+        r#"const [total, bufferBytes, slice, inFlight] = arguments;
+           window.ceilingResult = null;
+           const buf = new Uint8Array(bufferBytes);
+           for (let i = 0; i < buf.length; i += 65536) {
+             crypto.getRandomValues(buf.subarray(i, i + 65536));
+           }
+           (async () => {
+             const start = performance.now();
+             let next = 0;
+             async function lane() {
+               while (next < total) {
+                 const offset = next;
+                 const len = Math.min(slice, total - offset);
+                 next += len;
+                 const at = offset % bufferBytes;
+                 const r = await fetch('/sink', { method: 'PUT', body: buf.subarray(at, at + len) });
+                 if (!r.ok) throw new Error('the sink answered ' + r.status);
+               }
+             }
+             const lanes = [];
+             for (let i = 0; i < inFlight; i++) lanes.push(lane());
+             await Promise.all(lanes);
+             window.ceilingResult = String(performance.now() - start);
+           })().catch(e => { window.ceilingResult = 'failed: ' + e; });
+           return true;"#,
+        vec![
+            json!(size),
+            json!(CEILING_BUFFER.min(size)),
+            json!(8 * MIB),
+            json!(4),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let ms = loop {
+        let v = browser.eval("return window.ceilingResult", vec![]);
+        if let Some(text) = v.as_str() {
+            if let Some(why) = text.strip_prefix("failed: ") {
+                bail!("the browser's upload to the discarding server failed: {why}");
+            }
+            break text.parse::<f64>().context("the page's time")?;
+        }
+        if Instant::now() > deadline {
+            bail!("the browser's upload to the discarding server did not end within an hour");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cpu = chromium_cpu().saturating_sub(cpu_before);
+    let got = received.load(Ordering::Relaxed);
+    if got != size {
+        bail!("the discarding server counted {got} bytes of the {size} sent");
+    }
+    Ok(Ceiling {
+        secs: ms / 1000.0,
+        cpu,
+    })
+}
+
+/// Processor time used so far by the machine's Chromium processes, the
+/// living ones (user and system, their waited-for children included).
+fn chromium_cpu() -> Duration {
+    // /proc counts in clock ticks; `getconf` says how many make a second.
+    let ticks = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    let mut total = 0u64;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    for e in dir.filter_map(Result::ok) {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ...: the name may hold spaces, so split after
+        // its closing parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with("chromium") {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // utime, stime, cutime, cstime: fields 14-17 of the line, 12-15
+        // after the name.
+        total += fields
+            .get(11..15)
+            .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0);
+    }
+    Duration::from_secs_f64(total as f64 / ticks as f64)
 }
 
 /// Writes `size` bytes of pseudo-random (incompressible) data.
