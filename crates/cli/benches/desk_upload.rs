@@ -153,20 +153,11 @@ fn run() -> anyhow::Result<()> {
            return true;"#,
         vec![tuning],
     );
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    let page_ms = loop {
-        let v = browser.eval("return sessionStorage.getItem('upload_ms')", vec![]);
-        if let Some(text) = v.as_str() {
-            if let Some(why) = text.strip_prefix("failed: ") {
-                bail!("the browser's upload failed: {why}");
-            }
-            break text.parse::<f64>().context("the page's time")?;
-        }
-        if Instant::now() > deadline {
-            bail!("the browser's upload did not end within an hour");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let page_ms = page_time(
+        &browser,
+        "return sessionStorage.getItem('upload_ms')",
+        "the browser's upload",
+    )?;
     let wall_secs = wall.elapsed().as_secs_f64();
     let desk_cpu = chromium_cpu().saturating_sub(cpu_before);
     let chunks: Vec<f64> = browser
@@ -295,6 +286,26 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for the page's time of an upload, in milliseconds, which
+/// `script` returns once the upload has ended: a number, or `failed: `
+/// and why. `what` names the upload in errors.
+fn page_time(browser: &common::browser::Browser, script: &str, what: &str) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let v = browser.eval(script, vec![]);
+        if let Some(text) = v.as_str() {
+            if let Some(why) = text.strip_prefix("failed: ") {
+                bail!("{what} failed: {why}");
+            }
+            return text.parse::<f64>().context("the page's time");
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not end within an hour");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What the browser's ceiling run measured.
 struct Ceiling {
     /// The page's time from its first request to the last answer.
@@ -383,20 +394,11 @@ fn ceiling(browser: &common::browser::Browser, size: u64) -> anyhow::Result<Ceil
             json!(4),
         ],
     );
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    let ms = loop {
-        let v = browser.eval("return window.ceilingResult", vec![]);
-        if let Some(text) = v.as_str() {
-            if let Some(why) = text.strip_prefix("failed: ") {
-                bail!("the browser's upload to the discarding server failed: {why}");
-            }
-            break text.parse::<f64>().context("the page's time")?;
-        }
-        if Instant::now() > deadline {
-            bail!("the browser's upload to the discarding server did not end within an hour");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let ms = page_time(
+        browser,
+        "return window.ceilingResult",
+        "the browser's upload to the discarding server",
+    )?;
     let cpu = chromium_cpu().saturating_sub(cpu_before);
     let got = received.load(Ordering::Relaxed);
     if got != size {
