@@ -360,7 +360,6 @@ fn ceiling(browser: &common::browser::Browser, size: u64) -> anyhow::Result<Ceil
     browser
         .block_on(browser.client.goto(&url))
         .with_context(|| format!("loading {url}"))?;
-    let cpu_before = chromium_cpu();
     browser.eval(
         r#"const [total, bufferBytes, slice, inFlight] = arguments;
            window.ceilingResult = null;
@@ -394,6 +393,9 @@ fn ceiling(browser: &common::browser::Browser, size: u64) -> anyhow::Result<Ceil
             json!(4),
         ],
     );
+    // The page has made its bytes (before the script returned) and started
+    // sending: its processor time counts from here, as its clock does.
+    let cpu_before = chromium_cpu();
     let ms = page_time(
         browser,
         "return window.ceilingResult",
@@ -411,42 +413,37 @@ fn ceiling(browser: &common::browser::Browser, size: u64) -> anyhow::Result<Ceil
 }
 
 /// Processor time used so far by the machine's Chromium processes, the
-/// living ones (user and system, their waited-for children included).
+/// living ones (user and system, their waited-for children included),
+/// read from `/proc` as `federation.rs` and `evidence.rs` read their own.
 fn chromium_cpu() -> Duration {
-    // /proc counts in clock ticks; `getconf` says how many make a second.
-    let ticks = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or(100);
-    let mut total = 0u64;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
     };
+    let mut ticks = 0u64;
     for e in dir.filter_map(Result::ok) {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };
-        // pid (comm) state ...: the name may hold spaces, so split after
-        // its closing parenthesis.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        // `pid (name) state …`: the name may hold spaces.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
             continue;
         };
-        if !stat[open + 1..close].starts_with("chromium") {
+        if !head
+            .split_once('(')
+            .is_some_and(|(_, name)| name.starts_with("chromium"))
+        {
             continue;
         }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // utime, stime, cutime, cstime: fields 14-17 of the line, 12-15
-        // after the name.
-        total += fields
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime: fields 14-17 of the line, the 12th
+        // to 15th after the name.
+        ticks += fields
             .get(11..15)
             .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
             .unwrap_or(0);
     }
-    Duration::from_secs_f64(total as f64 / ticks as f64)
+    // Counted in USER_HZ, which is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 /// Writes `size` bytes of pseudo-random (incompressible) data.
