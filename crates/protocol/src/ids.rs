@@ -75,8 +75,8 @@ impl fmt::Debug for MessageId {
     }
 }
 
-/// The thread id made from a UUID the caller chose (normally a random,
-/// version 4 one): `thr-` and the UUID in lower-case hyphenated form.
+/// The thread id made from a UUID the caller chose (a node makes version
+/// 7 ones, time-ordered; any version is a valid id): `thr-` and the UUID in lower-case hyphenated form.
 pub fn new_thread_id(uuid: Uuid) -> String {
     format!("{THREAD_ID_PREFIX}{}", uuid.hyphenated())
 }

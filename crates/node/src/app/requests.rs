@@ -47,8 +47,8 @@ impl Node {
     pub async fn save_draft(&self, draft: Value, actor: &Actor) -> Result<String, NodeError> {
         self.authorize(actor, Operation::SaveDraft, None).await?;
         let (to, kind) = self.check_draft(&draft)?;
-        let id = custos_protocol::new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
+        let id = crate::send::fresh_thread_id(now);
         let label = actor.label();
         let content = custos_seal::canonical_json(&draft)
             .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
