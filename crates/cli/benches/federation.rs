@@ -68,8 +68,8 @@ use custos_model::{RequestKind, StateCode, template, validate};
 use custos_node::custody::{Entry, EntryKind};
 use custos_node::{DEFAULT_MAX_MESSAGE_BYTES, Keystore, Node, RetryPolicy};
 use custos_protocol::{
-    ErrorCode, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, Message, MessageId, Receipt, new_thread_id,
-    open_message, seal_message, sign_receipt, validate_message, verify_receipt,
+    ErrorCode, MAX_CLOCK_AHEAD, MAX_MESSAGE_AGE, Message, MessageId, Receipt, open_message,
+    seal_message, sign_receipt, thread_id_at, validate_message, verify_receipt,
 };
 use custos_store::{
     AcceptOutcome, Direction, IncomingMessage, MessageRecord, NewEvent, OutboxItem, OutboxState,
@@ -802,7 +802,7 @@ fn stage_costs(pair: &Network, draft: &Value, now: OffsetDateTime) -> anyhow::Re
     let message = Message::submit(
         fr.state(),
         de_state,
-        new_thread_id(uuid::Uuid::new_v4()),
+        thread_id_at(now),
         None,
         now,
         draft.clone(),

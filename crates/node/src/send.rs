@@ -44,20 +44,6 @@ struct Sending<'a> {
     allowed: Option<AllowedAction>,
 }
 
-/// A new thread id, `thr-` and a version 7 UUID made at `now`: its first
-/// 48 bits are the time in milliseconds and the rest random, so the ids a
-/// node makes rise with time and each new case's rows in the indexes
-/// keyed by thread (the case index, the messages by thread, the history,
-/// the retention dates) go to the end of those indexes, a few shared pages
-/// per commit, where a random id dirtied a page of each index for each
-/// case. The time it shows is the one the request's first message carries
-/// anyway.
-pub(crate) fn fresh_thread_id(now: time::OffsetDateTime) -> String {
-    let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-    let at = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.nanosecond());
-    custos_protocol::new_thread_id(uuid::Uuid::new_v7(at))
-}
-
 impl Node {
     /// Validates a draft and queues it as a new request to the State it names.
     pub async fn submit(&self, draft: Value, actor: &Actor) -> Result<Sent, NodeError> {
@@ -67,7 +53,7 @@ impl Node {
         let (to, kind, report) = self.checked_draft(&draft)?;
         let basis = self.check_legal_basis(&draft)?;
         let now = self.clock.now();
-        let thread = fresh_thread_id(now);
+        let thread = custos_protocol::thread_id_at(now);
         let request = RequestRecord {
             id: thread.clone(),
             kind,
@@ -339,31 +325,5 @@ impl Node {
             access: None,
         };
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::fresh_thread_id;
-
-    #[test]
-    fn thread_ids_are_well_formed_and_rise_with_the_clock() {
-        let times = [
-            datetime!(2026-12-07 10:00:00.000 UTC),
-            datetime!(2026-12-07 10:00:00.001 UTC),
-            datetime!(2026-12-07 10:00:01 UTC),
-            datetime!(2031-01-01 00:00:00 UTC),
-        ];
-        let ids: Vec<String> = times.iter().map(|&t| fresh_thread_id(t)).collect();
-        for id in &ids {
-            custos_protocol::check_thread_id(id).unwrap();
-            let uuid = uuid::Uuid::parse_str(&id["thr-".len()..]).unwrap();
-            assert_eq!(uuid.get_version_num(), 7, "{id}");
-        }
-        assert!(ids.is_sorted(), "{ids:?}");
-        // Two made in the same millisecond still differ.
-        assert_ne!(fresh_thread_id(times[0]), fresh_thread_id(times[0]));
     }
 }

@@ -33,7 +33,7 @@ pub use directory::{
 pub use error::{
     ErrorCode, ErrorDetail, ErrorResponse, ProtocolError, TextFormError, UnknownErrorCode,
 };
-pub use ids::{MessageId, check_thread_id, new_thread_id};
+pub use ids::{MessageId, check_thread_id, new_thread_id, thread_id_at};
 pub use json::PROTOCOL_VERSION;
 pub use message::{
     Body, Message, MessageKind, NoteBody, RefuseBody, SubmitBody, UnknownKind, check_thread_link,

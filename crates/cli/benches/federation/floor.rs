@@ -122,8 +122,8 @@ impl FloorSender {
         let to: StateCode = text("requested_state").parse()?;
         ensure!(to == self.peer, "the draft is not for {}", self.peer);
         let kind: RequestKind = text("kind").parse()?;
-        let thread = new_thread_id(uuid::Uuid::new_v4());
         let now = self.clock.now();
+        let thread = thread_id_at(now);
         let request = RequestRecord {
             id: thread.clone(),
             kind,

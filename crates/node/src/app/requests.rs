@@ -48,7 +48,7 @@ impl Node {
         self.authorize(actor, Operation::SaveDraft, None).await?;
         let (to, kind) = self.check_draft(&draft)?;
         let now = self.clock.now();
-        let id = crate::send::fresh_thread_id(now);
+        let id = custos_protocol::thread_id_at(now);
         let label = actor.label();
         let content = custos_seal::canonical_json(&draft)
             .map_err(|e| NodeError::InvalidDraft(format!("{e}")))?;
