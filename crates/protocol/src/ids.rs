@@ -76,8 +76,9 @@ impl fmt::Debug for MessageId {
     }
 }
 
-/// The thread id made from a UUID the caller chose (a node makes version
-/// 7 ones, time-ordered; any version is a valid id): `thr-` and the UUID in lower-case hyphenated form.
+/// The thread id made from a UUID the caller chose: `thr-` and the UUID in
+/// lower-case hyphenated form. Any version makes a valid id; a node makes
+/// its own with [`thread_id_at`].
 pub fn new_thread_id(uuid: Uuid) -> String {
     format!("{THREAD_ID_PREFIX}{}", uuid.hyphenated())
 }
